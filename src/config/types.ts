@@ -1,0 +1,109 @@
+/**
+ * The validated, normalised configuration: what `loadConfig` returns and what the
+ * runtime consumes. Every default is filled in, durations are milliseconds and sizes are
+ * bytes, so nothing downstream re-parses or re-defaults. The YAML spelling of each field
+ * (snake_case) is documented in README.md and examples/.
+ */
+export interface Config {
+  /** Where the configuration came from (a path, or "<embedded quickstart>"). */
+  source: string;
+  listeners: ListenerConfig[];
+  /** Pools by name, in file order. */
+  pools: Map<string, PoolConfig>;
+  timeouts: Timeouts;
+  limits: Limits;
+}
+
+export type ListenerMode = 'http';
+
+export interface ListenerConfig {
+  name: string;
+  /** Host part of `bind`, without brackets ("127.0.0.1", "::1", "0.0.0.0"). */
+  host: string;
+  port: number;
+  mode: ListenerMode;
+  /** Ordered; the first route whose host and path both match wins. */
+  routes: RouteConfig[];
+  forwarded: ForwardedConfig;
+  /** Answer when no route matches. */
+  noRoute: { status: number; body: string };
+  /** Listener-level overrides merged over the global timeouts. */
+  timeouts: Timeouts;
+  limits: Limits;
+}
+
+export interface RouteConfig {
+  /**
+   * Host patterns, lower-case, without port: exact ("www.example.com") or a leading
+   * wildcard ("*.example.com", which matches any name ending in ".example.com").
+   * Empty means any host.
+   */
+  hosts: string[];
+  /** Path prefix ("/api/"); "" matches every path. */
+  pathPrefix: string;
+  pool: string;
+}
+
+export interface ForwardedConfig {
+  /** Which client-address headers to add. */
+  headers: 'x-forwarded' | 'forwarded' | 'both' | 'none';
+  /**
+   * Downstream proxies (CIDR strings, normalised with a prefix length) whose incoming
+   * X-Forwarded-* / Forwarded headers are kept and appended to; from anyone else those
+   * headers are removed before ours are added.
+   */
+  trusted: string[];
+  /** Add a `Via: 1.1 fulcrum` header to requests and responses. */
+  via: boolean;
+}
+
+export type BalanceAlgorithm = 'round-robin' | 'random' | 'least-conn';
+
+export interface PoolConfig {
+  name: string;
+  balance: BalanceAlgorithm;
+  servers: ServerConfig[];
+  /** Upstream keep-alive pool, per server. */
+  keepalive: { maxIdle: number; idleTimeoutMs: number };
+}
+
+export interface ServerConfig {
+  name: string;
+  host: string;
+  port: number;
+  /** 0..256; 0 drains the server. */
+  weight: number;
+}
+
+export interface Timeouts {
+  /** Whole request head must arrive within this (408 otherwise): slowloris guard. */
+  headerMs: number;
+  /** Idle time allowed between requests on a client keep-alive connection. */
+  keepAliveMs: number;
+  /** Connecting to a server. */
+  connectMs: number;
+  /** Server inactivity while a response is awaited or streams (504 before the head). */
+  serverMs: number;
+  /** Client inactivity while a request body or response is in flight. */
+  clientMs: number;
+}
+
+export interface Limits {
+  /** Largest request or response head (request line + headers) in bytes (431 over it). */
+  headerBytes: number;
+  /** Longest request target in bytes (414 over it). */
+  urlBytes: number;
+  /** Most header fields in one head (431 over it). */
+  headerCount: number;
+}
+
+/** One problem found while loading or validating a configuration. */
+export interface ConfigIssue {
+  file: string;
+  /** 1-based; 0 when the problem has no position (e.g. an empty file). */
+  line: number;
+  column: number;
+  /** Key path such as "listeners[0].routes[1].pool". */
+  path: string;
+  message: string;
+}
