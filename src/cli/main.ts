@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { FulcrumError } from '../core/errors.js';
+import { checkCommand } from './check.js';
+import { proxyCommand } from './proxy.js';
+import { runCommand } from './run.js';
+
+const USAGE = `Usage: fulcrum <command> [options]
+
+Commands:
+  run [-c FILE]                 run the balancer (without -c: the embedded quickstart)
+  check -c FILE                 validate a configuration, listing every problem
+  proxy --to URL [--to URL ...] a one-line HTTP balancer without a configuration file
+
+Options:
+  -h, --help      help (also after a command: fulcrum run --help)
+  -v, --version   print the version
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'run':
+      return runCommand(rest);
+    case 'check':
+      return checkCommand(rest);
+    case 'proxy':
+      return proxyCommand(rest);
+    case '-v':
+    case '--version':
+      process.stdout.write(`fulcrum ${version()}\n`);
+      return 0;
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`fulcrum: unknown command "${cmd}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const usage = err instanceof FulcrumError ? err.code === 'FULCRUM_ERR_USAGE' : (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`fulcrum: ${(err as Error).message}\n`);
+    if (usage) process.stderr.write('(see --help)\n');
+    process.exitCode = usage ? 2 : 1;
+  },
+);

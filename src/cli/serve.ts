@@ -1,0 +1,38 @@
+import type { Config } from '../config/types.js';
+import { startInstance, type Instance } from '../runtime/instance.js';
+import { say } from './output.js';
+
+/**
+ * Runs a configuration until SIGINT or SIGTERM, then stops gracefully and resolves
+ * with the exit code. Prints one `listening on` line per listener once all are bound
+ * (scripts and tests wait for it).
+ */
+export async function serve(config: Config, onStop?: () => Promise<void>): Promise<number> {
+  let instance: Instance;
+  try {
+    instance = await startInstance(config);
+  } catch (err) {
+    say((err as Error).message);
+    await onStop?.();
+    return 1;
+  }
+  for (const l of instance.listeners) {
+    const a = l.address();
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    say(`listening on http://${host}:${a.port} (listener ${l.name})`);
+  }
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      say(`${signal}: finishing in-flight requests, then stopping`);
+      void instance
+        .stop({ graceMs: 5000 })
+        .then(() => onStop?.())
+        .then(() => resolve(0));
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}

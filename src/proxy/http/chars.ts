@@ -1,0 +1,40 @@
+/**
+ * Byte-class tables for the HTTP/1.1 grammar (RFC 9110 §5.6, RFC 9112). Lookups are a
+ * single array index so the head parser stays branch-light on the hot path.
+ */
+
+/** tchar: the characters allowed in a method and a header field name. */
+export const TOKEN = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) TOKEN[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TOKEN[c] = 1;
+for (let c = 0x61; c <= 0x7a; c++) TOKEN[c] = 1;
+
+/** field-vchar, SP and HTAB: what a header field value (and a reason phrase) may hold. */
+export const FIELD_VALUE = new Uint8Array(256);
+FIELD_VALUE[0x09] = 1;
+for (let c = 0x20; c <= 0x7e; c++) FIELD_VALUE[c] = 1;
+for (let c = 0x80; c <= 0xff; c++) FIELD_VALUE[c] = 1;
+
+/** What a request target may hold: visible ASCII only (no SP, CTL or bytes above 0x7e). */
+export const TARGET = new Uint8Array(256);
+for (let c = 0x21; c <= 0x7e; c++) TARGET[c] = 1;
+
+/** Value of a hexadecimal digit, or -1. */
+export const HEX = new Int8Array(256).fill(-1);
+for (let c = 0; c <= 9; c++) HEX[0x30 + c] = c;
+for (let c = 0; c < 6; c++) {
+  HEX[0x41 + c] = 10 + c;
+  HEX[0x61 + c] = 10 + c;
+}
+
+/** ASCII case-insensitive equality of `s` with `lower`, which must already be lower-case. */
+export function eqLower(s: string, lower: string): boolean {
+  const n = s.length;
+  if (n !== lower.length) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== lower.charCodeAt(i) && (c | 0x20) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}

@@ -1,0 +1,693 @@
+import type net from 'node:net';
+import type { Pool } from '../../backend/pool.js';
+import type { Server } from '../../backend/server.js';
+import type { Expirable } from '../../core/sweeper.js';
+import { ChunkedScanner } from './chunked.js';
+import type { HttpFrontend } from './frontend.js';
+import { HttpParseError, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './head.js';
+import type { FastBuffer } from './fast-buffer.js';
+import { errorBody, localResponse } from './local-response.js';
+import { rewriteRequestHead, rewriteResponseHead, type ClientFacts } from './rewrite.js';
+import type { UpstreamConn, UpstreamOwner } from './upstream.js';
+
+const enum Phase {
+  /** Waiting for (the rest of) a request head. */
+  HEAD,
+  /** A request is being forwarded and/or its response relayed. */
+  EXCHANGE,
+  /** After a 101: bytes flow both ways untouched. */
+  TUNNEL,
+  CLOSED,
+}
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+/** Pipelined bytes buffered while a response is pending before we stop reading. */
+const PIPELINE_BUFFER = 64 * 1024;
+/** Bodies up to this size are copied next to their head into one write. */
+const COALESCE = 16 * 1024;
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/**
+ * One client connection and the request/response exchanges on it, one at a time (so
+ * pipelined requests are answered in order). Works on raw socket bytes: heads are
+ * parsed and rewritten, bodies are relayed as received (chunked framing is checked,
+ * not re-encoded) with backpressure both ways.
+ */
+export class ClientConnection implements UpstreamOwner, Expirable {
+  deadline = 0;
+  private phase = Phase.HEAD;
+  private pending: Buffer | null = null;
+  private readonly facts: ClientFacts;
+  /** Requests seen on this connection. */
+  private count = 0;
+
+  // The current exchange.
+  private req: RequestHead | null = null;
+  private reqHead = '';
+  private reqBodyLeft = 0;
+  private reqChunks: ChunkedScanner | null = null;
+  private reqComplete = false;
+  private reqBodySent = false;
+  private tunnelWanted = false;
+  private pool: Pool | null = null;
+  private server: Server | null = null;
+  private up: UpstreamConn | null = null;
+  private connecting = false;
+  private tried: Set<Server> | null = null;
+  private attempts = 0;
+  private respBuf: Buffer | null = null;
+  private resp: ResponseHead | null = null;
+  private respStarted = false;
+  private respBodyLeft = 0;
+  private respChunks: ChunkedScanner | null = null;
+  private respUntilClose = false;
+  private upReusable = false;
+  private closeAfter = false;
+  private clientEnded = false;
+
+  // Flow control.
+  private pausedForUpstream = false;
+  private pausedForBuffer = false;
+  private clientPaused = false;
+  private upPausedForClient = false;
+
+  constructor(
+    private readonly sock: net.Socket,
+    private readonly fe: HttpFrontend,
+  ) {
+    this.facts = fe.clientFacts(sock);
+    this.deadline = Date.now() + fe.timeouts.headerMs;
+    sock.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    sock.on('end', () => this.onClientEnd());
+    sock.on('drain', () => this.onClientDrain());
+    sock.on('error', () => {});
+    sock.on('close', () => this.onClientClose());
+  }
+
+  /** Asks the connection to end after the current exchange (graceful stop). */
+  closeWhenIdle(): void {
+    this.closeAfter = true;
+    if (this.phase === Phase.HEAD && this.pending === null) this.sock.end();
+  }
+
+  /** Ends the connection now. */
+  destroy(): void {
+    this.sock.destroy();
+  }
+
+  // ---- client side -------------------------------------------------------------
+
+  private onClientData(chunk: Buffer): void {
+    switch (this.phase) {
+      case Phase.TUNNEL:
+        this.writeUpstream(chunk);
+        return;
+      case Phase.CLOSED:
+        return;
+      case Phase.EXCHANGE:
+        if (!this.reqComplete && !this.connecting) {
+          this.deadline = Date.now() + this.fe.timeouts.clientMs;
+          const data = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+          this.pending = null;
+          this.forwardBody(data);
+          return;
+        }
+        this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+        if (this.pending.length > PIPELINE_BUFFER) {
+          this.pausedForBuffer = true;
+          this.updateClientFlow();
+        }
+        return;
+      case Phase.HEAD:
+        if (this.pending === null) {
+          this.pending = chunk;
+          if (this.count > 0) this.deadline = Date.now() + this.fe.timeouts.headerMs;
+        } else {
+          this.pending = Buffer.concat([this.pending, chunk]);
+        }
+        this.readHead();
+    }
+  }
+
+  /** Parses the next request head from `pending` when it is complete, and starts its exchange. */
+  private readHead(): void {
+    const buf = this.pending;
+    if (buf === null) return;
+    let start = 0;
+    // RFC 9112 §2.2: ignore empty lines before a request line
+    while (start < 8 && buf[start] === 0x0d && buf[start + 1] === 0x0a) start += 2;
+    const end = buf.indexOf(CRLFCRLF, start);
+    const limits = this.fe.limits;
+    if (end < 0) {
+      if (buf.length - start > limits.headerBytes) {
+        const firstLine = buf.indexOf(0x0a, start);
+        if (firstLine < 0 || firstLine - start > limits.urlBytes + 16) {
+          this.fail(414, `request target longer than ${limits.urlBytes} bytes`);
+        } else {
+          this.fail(431, `request head larger than ${limits.headerBytes} bytes`);
+        }
+      }
+      return;
+    }
+    if (end + 4 - start > limits.headerBytes) {
+      this.fail(431, `request head larger than ${limits.headerBytes} bytes`);
+      return;
+    }
+    const raw = (buf as FastBuffer).latin1Slice(start, end + 4);
+    this.pending = end + 4 === buf.length ? null : buf.subarray(end + 4);
+    let req: RequestHead;
+    try {
+      req = parseRequestHead(raw, limits);
+    } catch (err) {
+      if (err instanceof HttpParseError) {
+        this.fail(err.status, err.reason);
+        return;
+      }
+      throw err;
+    }
+    this.startExchange(req);
+  }
+
+  private startExchange(req: RequestHead): void {
+    this.count++;
+    this.req = req;
+    this.phase = Phase.EXCHANGE;
+    this.reqChunks = req.chunked ? new ChunkedScanner(400, this.fe.limits.headerBytes) : null;
+    this.reqBodyLeft = req.chunked ? 0 : Math.max(req.contentLength, 0);
+    this.reqComplete = !req.chunked && this.reqBodyLeft === 0;
+    this.reqBodySent = false;
+    this.closeAfter ||= req.connClose || req.minor === 0;
+    const pool = this.fe.route(req);
+    if (pool === undefined) {
+      const nr = this.fe.noRoute;
+      if (!this.reqComplete) this.closeAfter = true;
+      this.respondLocal(nr.status, nr.body);
+      return;
+    }
+    this.tunnelWanted = req.connUpgrade && req.upgrade !== undefined;
+    this.reqHead = rewriteRequestHead(req, this.facts, this.fe.forwarded, this.tunnelWanted);
+    this.deadline = this.reqComplete ? 0 : Date.now() + this.fe.timeouts.clientMs;
+    this.pool = pool;
+    this.tried = null;
+    this.attempts = 0;
+    this.dispatch(pool.pick({ avoid: null }), false);
+  }
+
+  /** Sends the current request to `server` on a pooled or new connection. */
+  private dispatch(server: Server | undefined, fresh: boolean): void {
+    if (server === undefined) {
+      this.fail(503, 'no server available' + (this.tried === null ? '' : ' (every server tried failed to connect)'));
+      return;
+    }
+    this.attempts++;
+    this.server = server;
+    server.active++;
+    this.respBuf = null;
+    this.resp = null;
+    this.respStarted = false;
+    const up = this.fe.upstreamFor(server).acquire(this, fresh);
+    this.up = up;
+    up.deadline = Date.now() + (up.connected ? this.fe.timeouts.serverMs : this.fe.timeouts.connectMs);
+    if (up.connected) {
+      this.connecting = false;
+      this.sendHeadAndBody();
+    } else {
+      this.connecting = true;
+    }
+  }
+
+  onUpstreamConnect(up: UpstreamConn): void {
+    if (up !== this.up) return;
+    this.connecting = false;
+    up.deadline = Date.now() + this.fe.timeouts.serverMs;
+    this.sendHeadAndBody();
+  }
+
+  /** Writes the request head, plus whatever body bytes are already buffered. */
+  private sendHeadAndBody(): void {
+    const up = this.up!;
+    const body = this.pending;
+    if (body !== null && !this.reqComplete && body.length <= COALESCE) {
+      // one write for head and body; forwardBody sends the body part only
+      const take = this.bodyBytesIn(body);
+      const headLen = this.reqHead.length;
+      const out = Buffer.allocUnsafe(headLen + take);
+      (out as FastBuffer).latin1Write(this.reqHead, 0);
+      body.copy(out, headLen, 0, take);
+      this.pending = take === body.length ? null : body.subarray(take);
+      this.reqBodySent = take > 0;
+      this.writeUpstream(out);
+      if (this.reqComplete) this.requestSent();
+      return;
+    }
+    up.sock.write(this.reqHead, 'latin1');
+    if (this.reqComplete) {
+      this.requestSent();
+      return;
+    }
+    const rest = this.pending;
+    this.pending = null;
+    if (rest !== null) this.forwardBody(rest);
+  }
+
+  /**
+   * Advances the request body framing over buf (from 0) and returns how many of its
+   * bytes belong to the body. Sets reqComplete when the body ends inside buf.
+   */
+  private bodyBytesIn(buf: Buffer): number {
+    if (this.reqChunks !== null) {
+      const end = this.reqChunks.scan(buf, 0, buf.length);
+      if (end < 0) return buf.length;
+      this.reqComplete = true;
+      return end;
+    }
+    const take = Math.min(this.reqBodyLeft, buf.length);
+    this.reqBodyLeft -= take;
+    if (this.reqBodyLeft === 0) this.reqComplete = true;
+    return take;
+  }
+
+  /** Relays request body bytes from `chunk`; bytes past the body wait in `pending`. */
+  private forwardBody(chunk: Buffer): void {
+    let take: number;
+    try {
+      take = this.bodyBytesIn(chunk);
+    } catch (err) {
+      if (err instanceof HttpParseError) {
+        this.abortUpstream();
+        this.fail(err.status, err.reason);
+        return;
+      }
+      throw err;
+    }
+    if (take > 0) {
+      this.reqBodySent = true;
+      this.writeUpstream(take === chunk.length ? chunk : chunk.subarray(0, take));
+    }
+    if (take < chunk.length) this.pending = chunk.subarray(take);
+    if (this.reqComplete) this.requestSent();
+  }
+
+  /** The whole request is upstream: now only the server's answer matters. */
+  private requestSent(): void {
+    this.deadline = 0;
+    if (this.up !== null) this.up.deadline = Date.now() + this.fe.timeouts.serverMs;
+    if (this.pending !== null && this.pending.length > PIPELINE_BUFFER) {
+      this.pausedForBuffer = true;
+      this.updateClientFlow();
+    }
+  }
+
+  private writeUpstream(data: Buffer): void {
+    const up = this.up;
+    if (up === null) return;
+    if (!up.sock.write(data) && !this.pausedForUpstream) {
+      this.pausedForUpstream = true;
+      this.updateClientFlow();
+    }
+  }
+
+  onUpstreamDrain(): void {
+    if (this.pausedForUpstream) {
+      this.pausedForUpstream = false;
+      this.updateClientFlow();
+    }
+  }
+
+  private updateClientFlow(): void {
+    const want = this.pausedForUpstream || this.pausedForBuffer;
+    if (want === this.clientPaused) return;
+    this.clientPaused = want;
+    if (want) this.sock.pause();
+    else this.sock.resume();
+  }
+
+  private onClientDrain(): void {
+    if (this.upPausedForClient) {
+      this.upPausedForClient = false;
+      this.up?.sock.resume();
+      if (this.phase !== Phase.TUNNEL) this.deadline = this.reqComplete ? 0 : Date.now() + this.fe.timeouts.clientMs;
+    }
+  }
+
+  private writeClient(data: Buffer | string): void {
+    const ok = typeof data === 'string' ? this.sock.write(data, 'latin1') : this.sock.write(data);
+    if (!ok && this.up !== null && !this.upPausedForClient) {
+      this.upPausedForClient = true;
+      this.up.sock.pause();
+      if (this.phase !== Phase.TUNNEL) this.deadline = Date.now() + this.fe.timeouts.clientMs;
+    }
+  }
+
+  private onClientEnd(): void {
+    this.clientEnded = true;
+    switch (this.phase) {
+      case Phase.HEAD:
+        if (this.pending !== null) this.sock.destroy(); // half a request: nothing to answer
+        else this.sock.end();
+        return;
+      case Phase.EXCHANGE:
+        if (!this.reqComplete) {
+          this.abortUpstream();
+          this.sock.destroy();
+        } else {
+          this.closeAfter = true;
+        }
+        return;
+      case Phase.TUNNEL:
+        this.up?.sock.end();
+        return;
+    }
+  }
+
+  private onClientClose(): void {
+    const up = this.up;
+    if (this.phase === Phase.TUNNEL && up !== null) {
+      // let the server receive what the client sent before it left
+      this.up = null;
+      this.releaseServer();
+      up.owner = null;
+      up.sock.end();
+      up.deadline = Date.now() + this.fe.timeouts.serverMs;
+    }
+    this.phase = Phase.CLOSED;
+    this.abortUpstream();
+    this.fe.forget(this);
+  }
+
+  /** Client-side deadline passed. */
+  expire(): void {
+    if (this.phase === Phase.HEAD) {
+      if (this.pending !== null || this.count === 0) this.fail(408, 'the request head did not arrive in time');
+      else this.sock.end(); // idle keep-alive connection
+      return;
+    }
+    if (this.phase === Phase.EXCHANGE && !this.reqComplete && !this.respStarted) {
+      this.abortUpstream();
+      this.fail(408, 'the request body did not arrive in time');
+      return;
+    }
+    this.abortUpstream();
+    this.sock.destroy();
+  }
+
+  // ---- server side -------------------------------------------------------------
+
+  onUpstreamData(up: UpstreamConn, chunk: Buffer): void {
+    if (up !== this.up) return;
+    if (this.phase === Phase.TUNNEL) {
+      this.writeClient(chunk);
+      return;
+    }
+    up.deadline = Date.now() + this.fe.timeouts.serverMs;
+    if (this.resp === null) {
+      this.readResponseHead(chunk);
+      return;
+    }
+    this.forwardResponseBody(chunk, 0);
+  }
+
+  private readResponseHead(chunk: Buffer): void {
+    let buf = this.respBuf === null ? chunk : Buffer.concat([this.respBuf, chunk]);
+    for (;;) {
+      const end = buf.indexOf(CRLFCRLF);
+      if (end < 0) {
+        if (buf.length > this.fe.limits.headerBytes) {
+          this.badResponse('response head too large');
+          return;
+        }
+        this.respBuf = buf;
+        return;
+      }
+      this.respBuf = null;
+      let resp: ResponseHead;
+      try {
+        resp = parseResponseHead((buf as FastBuffer).latin1Slice(0, end + 4), this.fe.limits.headerCount);
+      } catch (err) {
+        if (err instanceof HttpParseError) {
+          this.badResponse(err.reason);
+          return;
+        }
+        throw err;
+      }
+      const rest = end + 4;
+      if (resp.status >= 200 || (resp.status === 101 && this.tunnelWanted)) {
+        this.startResponse(resp, buf, rest);
+        return;
+      }
+      if (resp.status === 101) {
+        this.badResponse('101 Switching Protocols without an Upgrade request');
+        return;
+      }
+      // interim 1xx (100 Continue, 103 Early Hints): relay to HTTP/1.1 clients, then read on
+      if (this.req!.minor === 1) {
+        this.respStarted = true;
+        this.writeClient(rewriteResponseHead(resp, false, false, false, false));
+      }
+      if (rest === buf.length) return;
+      buf = buf.subarray(rest);
+    }
+  }
+
+  private startResponse(resp: ResponseHead, buf: Buffer, offset: number): void {
+    const req = this.req!;
+    this.resp = resp;
+    this.respStarted = true;
+    const status = resp.status;
+    if (status === 101) {
+      this.phase = Phase.TUNNEL;
+      this.deadline = 0;
+      this.up!.deadline = 0;
+      this.writeClient(rewriteResponseHead(resp, this.fe.forwarded.via, false, false, true));
+      if (offset < buf.length) this.writeClient(buf.subarray(offset));
+      const early = this.pending;
+      this.pending = null;
+      if (early !== null) this.writeUpstream(early);
+      return;
+    }
+    let dropLength = false;
+    this.respChunks = null;
+    this.respUntilClose = false;
+    this.upReusable = !resp.connClose && (resp.minor === 1 || resp.connKeepAlive);
+    this.respBodyLeft = -1;
+    if (req.method === 'HEAD' || status === 204 || status === 304) {
+      this.respBodyLeft = 0;
+    } else if (resp.hasTransferEncoding) {
+      if (resp.chunked) {
+        this.respChunks = new ChunkedScanner(502, this.fe.limits.headerBytes);
+        if (resp.contentLength >= 0) {
+          // RFC 9112 §6.3: Transfer-Encoding wins; the odd message ends the connection
+          dropLength = true;
+          this.upReusable = false;
+        }
+      } else {
+        this.respUntilClose = true;
+      }
+    } else if (resp.contentLength >= 0) {
+      this.respBodyLeft = resp.contentLength;
+    } else {
+      this.respUntilClose = true;
+    }
+    if (this.respUntilClose) {
+      this.upReusable = false;
+      this.closeAfter = true;
+    }
+    if (!this.reqComplete) {
+      // the server answered before the request body ended: finish the response, then close
+      this.closeAfter = true;
+      this.upReusable = false;
+    }
+    const head = rewriteResponseHead(resp, this.fe.forwarded.via, this.closeAfter, dropLength, false);
+    const bodyLen = buf.length - offset;
+    if (bodyLen > 0 && bodyLen <= COALESCE && this.respChunks === null && !this.respUntilClose && bodyLen <= this.respBodyLeft) {
+      const out = Buffer.allocUnsafe(head.length + bodyLen);
+      (out as FastBuffer).latin1Write(head, 0);
+      buf.copy(out, head.length, offset);
+      this.respBodyLeft -= bodyLen;
+      this.writeClient(out);
+      if (this.respBodyLeft === 0) this.finishExchange();
+      return;
+    }
+    this.writeClient(head);
+    if (bodyLen > 0 || this.respBodyLeft === 0) this.forwardResponseBody(buf, offset);
+  }
+
+  private forwardResponseBody(buf: Buffer, offset: number): void {
+    const len = buf.length;
+    if (this.respUntilClose) {
+      this.writeClient(offset === 0 ? buf : buf.subarray(offset));
+      return;
+    }
+    let end: number;
+    if (this.respChunks !== null) {
+      try {
+        end = this.respChunks.scan(buf, offset, len);
+      } catch (err) {
+        if (!(err instanceof HttpParseError)) throw err;
+        // the head is already out: all we can do is cut both connections
+        this.abortUpstream();
+        this.sock.destroy();
+        return;
+      }
+      if (end < 0) end = len;
+    } else {
+      end = offset + Math.min(this.respBodyLeft, len - offset);
+      this.respBodyLeft -= end - offset;
+    }
+    if (end > offset) this.writeClient(offset === 0 && end === len ? buf : buf.subarray(offset, end));
+    const finished = this.respChunks !== null ? this.respChunks.done : this.respBodyLeft === 0;
+    if (!finished) return;
+    if (end < len) this.upReusable = false; // bytes after the response: the server is confused
+    this.finishExchange();
+  }
+
+  /** The response is complete: recycle the upstream and go on with the next request. */
+  private finishExchange(): void {
+    const up = this.up;
+    this.up = null;
+    this.releaseServer();
+    if (up !== null) {
+      if (this.upPausedForClient) up.sock.resume();
+      if (this.upReusable && this.reqComplete) up.pool.release(up);
+      else up.destroy();
+    }
+    this.upPausedForClient = false;
+    this.req = null;
+    this.resp = null;
+    this.reqChunks = null;
+    this.respChunks = null;
+    if (this.closeAfter || this.clientEnded) {
+      this.closeNow();
+      return;
+    }
+    this.phase = Phase.HEAD;
+    this.pausedForUpstream = false;
+    this.pausedForBuffer = false;
+    this.updateClientFlow();
+    this.deadline = Date.now() + (this.pending === null ? this.fe.timeouts.keepAliveMs : this.fe.timeouts.headerMs);
+    if (this.pending !== null) this.readHead();
+  }
+
+  onUpstreamEnd(up: UpstreamConn): void {
+    if (up !== this.up) return;
+    if (this.phase === Phase.TUNNEL) {
+      this.sock.end();
+      return;
+    }
+    up.sock.destroy(); // handled in onUpstreamClose
+  }
+
+  onUpstreamClose(up: UpstreamConn, err: Error | undefined): void {
+    if (up !== this.up) return;
+    this.up = null;
+    if (this.phase === Phase.TUNNEL) {
+      this.releaseServer();
+      this.closeNow();
+      return;
+    }
+    if (this.phase !== Phase.EXCHANGE) return;
+    if (this.resp !== null && this.respUntilClose) {
+      this.finishExchange(); // close-delimited body: the close is the end
+      return;
+    }
+    const server = this.server!;
+    this.releaseServer();
+    if (this.respStarted) {
+      this.sock.destroy(); // truncated response: the client must see it was cut
+      return;
+    }
+    const req = this.req!;
+    const neverConnected = !up.connected;
+    const staleReuse = up.reused && this.respBuf === null && this.reqComplete && !this.reqBodySent && IDEMPOTENT.has(req.method);
+    const limit = this.fe.maxAttempts;
+    if (neverConnected && this.attempts < limit) {
+      (this.tried ??= new Set()).add(server);
+      this.dispatch(this.pool!.pick({ avoid: this.tried }), false);
+      return;
+    }
+    if (staleReuse && this.attempts < limit) {
+      this.dispatch(server, true);
+      return;
+    }
+    if (neverConnected) {
+      this.fail(503, `could not connect to server ${server}${err === undefined ? '' : ` (${(err as NodeJS.ErrnoException).code ?? err.message})`}`);
+    } else {
+      this.fail(502, `server ${server} closed the connection without a complete response`);
+    }
+  }
+
+  onUpstreamTimeout(up: UpstreamConn): void {
+    if (up !== this.up) return;
+    if (!up.connected) {
+      up.destroy(); // onUpstreamClose tries the next server
+      return;
+    }
+    this.up = null;
+    const server = this.server;
+    this.releaseServer();
+    up.destroy();
+    if (this.respStarted || this.phase !== Phase.EXCHANGE) {
+      this.sock.destroy();
+      return;
+    }
+    this.fail(504, `server ${server} did not answer in time`);
+  }
+
+  private badResponse(reason: string): void {
+    const server = this.server;
+    this.abortUpstream();
+    if (this.respStarted) {
+      this.sock.destroy();
+      return;
+    }
+    this.fail(502, `invalid response from server ${server}: ${reason}`);
+  }
+
+  // ---- helpers -----------------------------------------------------------------
+
+  private releaseServer(): void {
+    if (this.server !== null) {
+      this.server.active--;
+      this.server = null;
+    }
+  }
+
+  /** Drops the upstream connection of the current exchange, if any. */
+  private abortUpstream(): void {
+    const up = this.up;
+    this.up = null;
+    this.releaseServer();
+    if (up !== null) {
+      up.owner = null;
+      up.destroy();
+    }
+  }
+
+  /** Answers with an error and closes the connection. */
+  private fail(status: number, detail: string): void {
+    if (this.phase === Phase.CLOSED) return;
+    this.abortUpstream();
+    const headOnly = this.req?.method === 'HEAD';
+    this.closeNow(localResponse(status, errorBody(status, detail), false, headOnly));
+  }
+
+  /**
+   * Sends FIN (after `last`, if given) but keeps reading and discarding what the client
+   * still sends, so unread input does not turn our close into a reset that could destroy
+   * the response in flight; a deadline ends the lingering.
+   */
+  private closeNow(last?: string): void {
+    this.phase = Phase.CLOSED;
+    if (last === undefined) this.sock.end();
+    else this.sock.end(last);
+    this.deadline = Date.now() + Math.min(this.fe.timeouts.clientMs, 5000);
+  }
+
+  /** A response of our own for the current request (no-route), keeping the connection when possible. */
+  private respondLocal(status: number, body: string): void {
+    const keep = !this.closeAfter;
+    this.sock.write(localResponse(status, body, keep, this.req!.method === 'HEAD'));
+    this.upReusable = false;
+    this.finishExchange();
+  }
+}

@@ -1,0 +1,148 @@
+import net from 'node:net';
+import type { Pool } from '../../backend/pool.js';
+import type { Server } from '../../backend/server.js';
+import type { ForwardedConfig, Limits, ListenerConfig, Timeouts } from '../../config/types.js';
+import { FulcrumError } from '../../core/errors.js';
+import { Sweeper, tickFor } from '../../core/sweeper.js';
+import { ClientConnection } from './exchange.js';
+import type { RequestHead } from './head.js';
+import type { ClientFacts } from './rewrite.js';
+import { Router } from './router.js';
+import { UpstreamPool } from './upstream.js';
+
+/**
+ * An HTTP listener: accepts client connections, routes each request to a pool and
+ * owns the per-server upstream connection pools. Lifecycle: `start()`, `address()`,
+ * `stop({graceMs})`.
+ */
+export class HttpFrontend {
+  readonly name: string;
+  readonly timeouts: Timeouts;
+  readonly limits: Limits;
+  readonly forwarded: ForwardedConfig;
+  readonly noRoute: { status: number; body: string };
+  /** Tries per request: the first server plus one retry per other server (at most 4). */
+  readonly maxAttempts: number;
+  private readonly router: Router<Pool>;
+  private readonly trusted = new net.BlockList();
+  private readonly upstreams: UpstreamPool[] = [];
+  private readonly conns = new Set<ClientConnection>();
+  private readonly sweeper: Sweeper;
+  private readonly server: net.Server;
+  private stopping = false;
+
+  constructor(
+    readonly config: ListenerConfig,
+    pools: ReadonlyMap<string, Pool>,
+  ) {
+    this.name = config.name;
+    this.timeouts = config.timeouts;
+    this.limits = config.limits;
+    this.forwarded = config.forwarded;
+    this.noRoute = config.noRoute;
+    const t = config.timeouts;
+    this.sweeper = new Sweeper(tickFor(Math.min(t.headerMs, t.keepAliveMs, t.connectMs, t.serverMs, t.clientMs)));
+    let most = 1;
+    this.router = new Router(config.routes, (name) => {
+      const pool = pools.get(name);
+      if (pool === undefined) throw new FulcrumError('FULCRUM_ERR_CONFIG', `listener ${config.name}: unknown pool ${name}`);
+      most = Math.max(most, pool.servers.length);
+      for (const s of pool.servers) {
+        if (this.upstreams[s.id] === undefined) {
+          const ka = pool.config.keepalive;
+          this.upstreams[s.id] = new UpstreamPool(s, this.sweeper, ka.maxIdle, ka.idleTimeoutMs, t.connectMs);
+        }
+      }
+      return pool;
+    });
+    this.maxAttempts = Math.min(most + 1, 4);
+    for (const cidr of config.forwarded.trusted) {
+      const [addr, len] = cidr.split('/');
+      const family = addr!.includes(':') ? 'ipv6' : 'ipv4';
+      this.trusted.addSubnet(addr!, Number(len ?? (family === 'ipv6' ? 128 : 32)), family);
+    }
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (sock) => this.accept(sock));
+  }
+
+  /** Binds the listener. Rejects with FULCRUM_ERR_LISTEN (address in use, permission). */
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        reject(
+          new FulcrumError(
+            'FULCRUM_ERR_LISTEN',
+            `listener ${this.name}: cannot listen on ${this.config.host}:${this.config.port}: ${err.code ?? err.message}`,
+            { cause: err },
+          ),
+        );
+      };
+      this.server.once('error', onError);
+      this.server.listen({ host: this.config.host, port: this.config.port, backlog: 4096 }, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  /** The bound address (useful with port 0). */
+  address(): net.AddressInfo {
+    return this.server.address() as net.AddressInfo;
+  }
+
+  /**
+   * Stops accepting, lets in-flight exchanges finish and closes idle connections; after
+   * `graceMs` whatever is left is cut.
+   */
+  async stop(opts: { graceMs?: number } = {}): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const c of this.conns) c.closeWhenIdle();
+    const grace = opts.graceMs ?? 5000;
+    const deadline = Date.now() + grace;
+    while (this.conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const c of this.conns) c.destroy();
+    for (const u of this.upstreams) u?.close();
+    this.sweeper.close();
+    await closed;
+  }
+
+  /** The pool for a request, or undefined when no route matches. */
+  route(req: RequestHead): Pool | undefined {
+    return this.router.match(req.host, req.target);
+  }
+
+  /** The upstream connection pool of a server reachable from this listener. */
+  upstreamFor(server: Server): UpstreamPool {
+    return this.upstreams[server.id]!;
+  }
+
+  /** Per-connection facts for header rewriting. */
+  clientFacts(sock: net.Socket): ClientFacts {
+    let ip = sock.remoteAddress ?? '';
+    if (ip.startsWith('::ffff:') && ip.includes('.')) ip = ip.slice(7);
+    const v6 = ip.includes(':');
+    return {
+      ip,
+      forwardedFor: v6 ? `"[${ip}]"` : ip,
+      trusted: ip !== '' && this.trusted.check(ip, v6 ? 'ipv6' : 'ipv4'),
+      proto: 'http',
+    };
+  }
+
+  /** Called by a connection when its socket has closed. */
+  forget(conn: ClientConnection): void {
+    this.conns.delete(conn);
+    this.sweeper.delete(conn);
+  }
+
+  private accept(sock: net.Socket): void {
+    if (this.stopping) {
+      sock.destroy();
+      return;
+    }
+    const conn = new ClientConnection(sock, this);
+    this.conns.add(conn);
+    this.sweeper.add(conn);
+  }
+}

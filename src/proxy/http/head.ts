@@ -1,0 +1,312 @@
+import { FIELD_VALUE, TARGET, TOKEN } from './chars.js';
+import { H, headerId } from './header-ids.js';
+
+/**
+ * Strict parser for HTTP/1.x message heads (RFC 9112). The connection code finds the end
+ * of the head (CRLF CRLF) in its buffer and hands the whole head over as one latin1
+ * string; parsing is then a single pass with table lookups. Anything the grammar does
+ * not allow is an {@link HttpParseError}: no lenient fallbacks, no guessing.
+ */
+
+/** A head the proxy refuses, with the status to answer (400, 414, 431, 501, 505, or 502 for responses). */
+export class HttpParseError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+/** What both request and response heads carry. Header arrays are parallel. */
+export interface Head {
+  /** The whole head, including the final empty line. */
+  raw: string;
+  /** HTTP minor version: 0 or 1. */
+  minor: number;
+  /** Offset in `raw` of the first header line (just after the start line's CRLF). */
+  headersStart: number;
+  names: string[];
+  values: string[];
+  ids: H[];
+  /** Offsets in `raw` of each header line's first byte and of the byte after its CRLF. */
+  lineStarts: number[];
+  lineEnds: number[];
+  /** Declared Content-Length, or -1 when absent. */
+  contentLength: number;
+  /** Transfer-Encoding present (any value). */
+  hasTransferEncoding: boolean;
+  /** The final transfer coding is chunked. */
+  chunked: boolean;
+  connClose: boolean;
+  connKeepAlive: boolean;
+  connUpgrade: boolean;
+  /** Other lower-cased tokens of Connection: header names that are hop-by-hop for this message. */
+  connTokens: string[] | null;
+  upgrade: string | undefined;
+}
+
+/** A parsed request head. */
+export interface RequestHead extends Head {
+  method: string;
+  target: string;
+  /** Host header value as sent (undefined when absent). */
+  host: string | undefined;
+  expectContinue: boolean;
+}
+
+/** A parsed response head. */
+export interface ResponseHead extends Head {
+  status: number;
+}
+
+/** Limits the request parser enforces. */
+export interface HeadLimits {
+  urlBytes: number;
+  headerCount: number;
+}
+
+function lineEnd(s: string, i: number): number {
+  // Index of the CR of the CRLF ending the line that starts at or before i.
+  const cr = s.indexOf('\r', i);
+  return cr;
+}
+
+/** Parses the version at s[i..i+8) as HTTP/1.0 or HTTP/1.1; other versions are 505, garbage 400. */
+function parseVersion(s: string, i: number, status: number): number {
+  if (
+    s.charCodeAt(i) === 0x48 &&
+    s.charCodeAt(i + 1) === 0x54 &&
+    s.charCodeAt(i + 2) === 0x54 &&
+    s.charCodeAt(i + 3) === 0x50 &&
+    s.charCodeAt(i + 4) === 0x2f &&
+    s.charCodeAt(i + 6) === 0x2e
+  ) {
+    const major = s.charCodeAt(i + 5) - 0x30;
+    const minor = s.charCodeAt(i + 7) - 0x30;
+    if (major >= 0 && major <= 9 && minor >= 0 && minor <= 9) {
+      if (major === 1 && minor <= 1) return minor;
+      throw new HttpParseError(status === 400 ? 505 : 502, `HTTP version ${major}.${minor} is not supported`);
+    }
+  }
+  throw new HttpParseError(status, 'malformed HTTP version');
+}
+
+function newHead(raw: string): Head {
+  return {
+    raw,
+    minor: 1,
+    headersStart: 0,
+    names: [],
+    values: [],
+    ids: [],
+    lineStarts: [],
+    lineEnds: [],
+    contentLength: -1,
+    hasTransferEncoding: false,
+    chunked: false,
+    connClose: false,
+    connKeepAlive: false,
+    connUpgrade: false,
+    connTokens: null,
+    upgrade: undefined,
+  };
+}
+
+/**
+ * Parses the header block starting at `i` into `head`; `bad` is the status for a
+ * violation (400 for requests, 502 for responses). Returns the Host value(s) seen.
+ */
+function parseFields(head: Head, i: number, bad: number, maxCount: number): string | undefined {
+  const s = head.raw;
+  const end = s.length - 2; // start of the final CRLF
+  let host: string | undefined;
+  let hostCount = 0;
+  while (i < end) {
+    const start = i;
+    const c0 = s.charCodeAt(i);
+    if (c0 === 0x20 || c0 === 0x09) throw new HttpParseError(bad, 'obsolete line folding (obs-fold) is not allowed');
+    while (TOKEN[s.charCodeAt(i)] === 1) i++;
+    const colon = s.charCodeAt(i);
+    if (colon !== 0x3a) {
+      if (colon === 0x20 || colon === 0x09) throw new HttpParseError(bad, 'whitespace between header name and colon');
+      throw new HttpParseError(bad, i === start ? 'empty or invalid header name' : 'invalid character in header name');
+    }
+    if (i === start) throw new HttpParseError(bad, 'empty header name');
+    const name = s.slice(start, i);
+    i++;
+    while (s.charCodeAt(i) === 0x20 || s.charCodeAt(i) === 0x09) i++;
+    const vstart = i;
+    const cr = lineEnd(s, i);
+    for (; i < cr; i++) {
+      if (FIELD_VALUE[s.charCodeAt(i)] !== 1) throw new HttpParseError(bad, `invalid character in value of header ${name}`);
+    }
+    if (s.charCodeAt(cr + 1) !== 0x0a) throw new HttpParseError(bad, 'bare CR in header section');
+    let vend = cr;
+    while (vend > vstart && (s.charCodeAt(vend - 1) === 0x20 || s.charCodeAt(vend - 1) === 0x09)) vend--;
+    const value = s.slice(vstart, vend);
+    i = cr + 2;
+    if (head.names.length >= maxCount) throw new HttpParseError(bad === 400 ? 431 : 502, `more than ${maxCount} header fields`);
+    const id = headerId(name);
+    head.names.push(name);
+    head.values.push(value);
+    head.ids.push(id);
+    head.lineStarts.push(start);
+    head.lineEnds.push(i);
+    switch (id) {
+      case H.HOST:
+        host = value;
+        hostCount++;
+        break;
+      case H.CONTENT_LENGTH: {
+        const n = parseContentLength(value, bad);
+        if (head.contentLength !== -1 && head.contentLength !== n) {
+          throw new HttpParseError(bad, 'differing Content-Length values');
+        }
+        head.contentLength = n;
+        break;
+      }
+      case H.TRANSFER_ENCODING:
+        head.hasTransferEncoding = true;
+        head.chunked = lastCodingIsChunked(value, bad);
+        break;
+      case H.CONNECTION:
+        parseConnection(head, value);
+        break;
+      case H.UPGRADE:
+        head.upgrade = value;
+        break;
+    }
+  }
+  if (hostCount > 1) throw new HttpParseError(bad, 'more than one Host header');
+  return host;
+}
+
+function parseContentLength(v: string, bad: number): number {
+  // "5" or a list of identical values "5, 5" (RFC 9110 §8.6).
+  let n = -1;
+  let i = 0;
+  const len = v.length;
+  while (i <= len) {
+    let x = 0;
+    const start = i;
+    while (i < len) {
+      const c = v.charCodeAt(i);
+      if (c < 0x30 || c > 0x39) break;
+      x = x * 10 + (c - 0x30);
+      i++;
+    }
+    if (i === start || i - start > 15) throw new HttpParseError(bad, 'invalid Content-Length');
+    if (n !== -1 && n !== x) throw new HttpParseError(bad, 'differing Content-Length values');
+    n = x;
+    while (v.charCodeAt(i) === 0x20 || v.charCodeAt(i) === 0x09) i++;
+    if (i === len) return n;
+    if (v.charCodeAt(i) !== 0x2c) throw new HttpParseError(bad, 'invalid Content-Length');
+    i++;
+    while (v.charCodeAt(i) === 0x20 || v.charCodeAt(i) === 0x09) i++;
+  }
+  return n;
+}
+
+function lastCodingIsChunked(v: string, bad: number): boolean {
+  const codings = v.split(',');
+  let chunked = false;
+  for (let k = 0; k < codings.length; k++) {
+    const c = codings[k]!.trim().toLowerCase();
+    if (c === '') throw new HttpParseError(bad, 'empty transfer coding');
+    if (chunked) throw new HttpParseError(bad, 'chunked must be the final transfer coding');
+    if (c === 'chunked') chunked = true;
+  }
+  return chunked;
+}
+
+function parseConnection(head: Head, v: string): void {
+  const parts = v.split(',');
+  for (let k = 0; k < parts.length; k++) {
+    const t = parts[k]!.trim().toLowerCase();
+    if (t === 'close') head.connClose = true;
+    else if (t === 'keep-alive') head.connKeepAlive = true;
+    else if (t === 'upgrade') head.connUpgrade = true;
+    else if (t !== '') (head.connTokens ??= []).push(t);
+  }
+}
+
+/**
+ * Parses a complete request head (`raw` ends with CRLF CRLF and starts at the request
+ * line). Throws {@link HttpParseError} with 400, 414, 431, 501 or 505.
+ */
+export function parseRequestHead(raw: string, limits: HeadLimits): RequestHead {
+  const head = newHead(raw) as RequestHead;
+  let i = 0;
+  while (TOKEN[raw.charCodeAt(i)] === 1) i++;
+  if (i === 0 || raw.charCodeAt(i) !== 0x20) throw new HttpParseError(400, 'malformed request line (method)');
+  head.method = raw.slice(0, i);
+  const ts = ++i;
+  while (TARGET[raw.charCodeAt(i)] === 1) i++;
+  if (i === ts || raw.charCodeAt(i) !== 0x20) {
+    const c = raw.charCodeAt(i);
+    throw new HttpParseError(400, c === 0x0d || c === 0x20 ? 'malformed request line' : 'invalid character in request target');
+  }
+  if (i - ts > limits.urlBytes) throw new HttpParseError(414, `request target longer than ${limits.urlBytes} bytes`);
+  head.target = raw.slice(ts, i);
+  i++;
+  head.minor = parseVersion(raw, i, 400);
+  i += 8;
+  if (raw.charCodeAt(i) !== 0x0d || raw.charCodeAt(i + 1) !== 0x0a) throw new HttpParseError(400, 'malformed request line');
+  i += 2;
+  head.headersStart = i;
+  head.host = parseFields(head, i, 400, limits.headerCount);
+  head.expectContinue = false;
+  for (let k = 0; k < head.ids.length; k++) {
+    if (head.ids[k] === H.EXPECT) {
+      if (head.values[k]!.toLowerCase() !== '100-continue') throw new HttpParseError(417, 'unsupported Expect value');
+      head.expectContinue = true;
+    }
+  }
+  if (head.minor === 1 && head.host === undefined) throw new HttpParseError(400, 'missing Host header (required in HTTP/1.1)');
+  if (head.host !== undefined && !validHost(head.host)) throw new HttpParseError(400, 'invalid Host header');
+  if (head.hasTransferEncoding) {
+    if (head.minor === 0) throw new HttpParseError(400, 'Transfer-Encoding in an HTTP/1.0 request');
+    if (head.contentLength !== -1) throw new HttpParseError(400, 'both Content-Length and Transfer-Encoding');
+    if (!head.chunked) throw new HttpParseError(400, 'request Transfer-Encoding must end with chunked');
+  }
+  if (head.method === 'CONNECT') throw new HttpParseError(501, 'CONNECT is not supported');
+  return head;
+}
+
+/** A Host value: reg-name, IPv4 or [IPv6], optional :port; no userinfo, path or spaces. */
+function validHost(h: string): boolean {
+  for (let i = 0; i < h.length; i++) {
+    const c = h.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f || c === 0x2f || c === 0x3f || c === 0x23 || c === 0x40 || c === 0x5c) return false;
+  }
+  return true;
+}
+
+/** Parses a complete response head. Throws {@link HttpParseError} with status 502. */
+export function parseResponseHead(raw: string, headerCount: number): ResponseHead {
+  const head = newHead(raw) as ResponseHead;
+  head.minor = parseVersion(raw, 0, 502);
+  if (raw.charCodeAt(8) !== 0x20) throw new HttpParseError(502, 'malformed status line');
+  const d0 = raw.charCodeAt(9) - 0x30;
+  const d1 = raw.charCodeAt(10) - 0x30;
+  const d2 = raw.charCodeAt(11) - 0x30;
+  if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) throw new HttpParseError(502, 'invalid status code');
+  head.status = d0 * 100 + d1 * 10 + d2;
+  let i = 12;
+  const sp = raw.charCodeAt(i);
+  if (sp === 0x20) {
+    i++;
+    while (raw.charCodeAt(i) !== 0x0d) {
+      if (FIELD_VALUE[raw.charCodeAt(i)] !== 1) throw new HttpParseError(502, 'invalid character in reason phrase');
+      i++;
+    }
+  } else if (sp !== 0x0d) {
+    throw new HttpParseError(502, 'malformed status line');
+  }
+  if (raw.charCodeAt(i + 1) !== 0x0a) throw new HttpParseError(502, 'malformed status line');
+  i += 2;
+  head.headersStart = i;
+  parseFields(head, i, 502, headerCount);
+  return head;
+}

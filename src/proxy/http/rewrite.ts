@@ -1,0 +1,170 @@
+import type { ForwardedConfig } from '../../config/types.js';
+import type { RequestHead, ResponseHead } from './head.js';
+import { H } from './header-ids.js';
+
+/** Per-client-connection facts the request rewrite needs, computed once at accept. */
+export interface ClientFacts {
+  /** Client IP as text ("192.0.2.7", "2001:db8::1"). */
+  ip: string;
+  /** The `for=` element of a Forwarded header for this client. */
+  forwardedFor: string;
+  /** The client is a trusted downstream proxy: its forwarding headers are kept. */
+  trusted: boolean;
+  /** "http" or "https". */
+  proto: string;
+}
+
+function isConnToken(head: RequestHead | ResponseHead, name: string): boolean {
+  return head.connTokens !== null && head.connTokens.includes(name.toLowerCase());
+}
+
+/**
+ * The request head to send upstream: request line and header lines copied as runs of
+ * the original text (case and order kept), minus hop-by-hop fields (RFC 9110 §7.6.1)
+ * and fields named in Connection, minus untrusted forwarding headers, plus ours.
+ * @param tunnel keep Upgrade and send `Connection: upgrade` (WebSocket and friends)
+ */
+export function rewriteRequestHead(
+  req: RequestHead,
+  client: ClientFacts,
+  fwd: ForwardedConfig,
+  tunnel: boolean,
+): string {
+  const raw = req.raw;
+  const ids = req.ids;
+  const addX = fwd.headers === 'x-forwarded' || fwd.headers === 'both';
+  const addF = fwd.headers === 'forwarded' || fwd.headers === 'both';
+  let out = raw.slice(0, req.headersStart);
+  let run = req.headersStart;
+  let xff: string | null = null;
+  let fwdOld: string | null = null;
+  let haveProto = false;
+  let haveXHost = false;
+  const fixLength = req.contentLength >= 0 && !hasCleanLength(req);
+  for (let k = 0; k < ids.length; k++) {
+    let drop = false;
+    switch (ids[k]) {
+      case H.CONNECTION:
+      case H.KEEP_ALIVE:
+      case H.PROXY_CONNECTION:
+      case H.TE:
+        drop = true;
+        break;
+      case H.UPGRADE:
+        drop = !tunnel;
+        break;
+      case H.CONTENT_LENGTH:
+        // a list ("5, 5"), leading zeros or a repeated field become one clean value
+        drop = fixLength;
+        break;
+      case H.X_FORWARDED_FOR:
+        if (addX) {
+          drop = true;
+          if (client.trusted) xff = xff === null ? req.values[k]! : `${xff}, ${req.values[k]}`;
+        }
+        break;
+      case H.X_FORWARDED_PROTO:
+        if (addX) {
+          if (client.trusted) haveProto = true;
+          else drop = true;
+        }
+        break;
+      case H.X_FORWARDED_HOST:
+        if (addX) {
+          if (client.trusted) haveXHost = true;
+          else drop = true;
+        }
+        break;
+      case H.FORWARDED:
+        if (addF) {
+          drop = true;
+          if (client.trusted) fwdOld = fwdOld === null ? req.values[k]! : `${fwdOld}, ${req.values[k]}`;
+        }
+        break;
+      case H.OTHER:
+        drop = req.connTokens !== null && isConnToken(req, req.names[k]!);
+        break;
+    }
+    if (drop) {
+      out += raw.slice(run, req.lineStarts[k]);
+      run = req.lineEnds[k]!;
+    }
+  }
+  out += raw.slice(run, raw.length - 2);
+  if (fixLength) out += `Content-Length: ${req.contentLength}\r\n`;
+  if (addX) {
+    out += xff === null ? `X-Forwarded-For: ${client.ip}\r\n` : `X-Forwarded-For: ${xff}, ${client.ip}\r\n`;
+    if (!haveProto) out += `X-Forwarded-Proto: ${client.proto}\r\n`;
+    if (!haveXHost && req.host !== undefined) out += `X-Forwarded-Host: ${req.host}\r\n`;
+  }
+  if (addF) {
+    let el = `for=${client.forwardedFor};proto=${client.proto}`;
+    if (req.host !== undefined) el += `;host="${req.host}"`;
+    out += fwdOld === null ? `Forwarded: ${el}\r\n` : `Forwarded: ${fwdOld}, ${el}\r\n`;
+  }
+  if (fwd.via) out += req.minor === 1 ? 'Via: 1.1 fulcrum\r\n' : 'Via: 1.0 fulcrum\r\n';
+  if (tunnel) out += 'Connection: upgrade\r\n';
+  return out + '\r\n';
+}
+
+/** True when exactly one Content-Length line exists and it is already the plain number. */
+function hasCleanLength(req: RequestHead): boolean {
+  let n = 0;
+  let clean = false;
+  for (let k = 0; k < req.ids.length; k++) {
+    if (req.ids[k] === H.CONTENT_LENGTH) {
+      n++;
+      clean = req.values[k] === String(req.contentLength);
+    }
+  }
+  return n === 1 && clean;
+}
+
+/**
+ * The response head to send to the client: the status line (as HTTP/1.1), the server's
+ * fields minus hop-by-hop ones, plus Via and our own Connection decision.
+ * @param dropLength remove Content-Length (a chunked response that also declared one)
+ * @param close tell the client this connection ends after the response
+ * @param tunnel a 101 Switching Protocols: keep Upgrade, send `Connection: upgrade`
+ */
+export function rewriteResponseHead(
+  resp: ResponseHead,
+  via: boolean,
+  close: boolean,
+  dropLength: boolean,
+  tunnel: boolean,
+): string {
+  const raw = resp.raw;
+  const ids = resp.ids;
+  let out = resp.minor === 1 ? raw.slice(0, resp.headersStart) : 'HTTP/1.1' + raw.slice(8, resp.headersStart);
+  let run = resp.headersStart;
+  for (let k = 0; k < ids.length; k++) {
+    let drop = false;
+    switch (ids[k]) {
+      case H.CONNECTION:
+      case H.KEEP_ALIVE:
+      case H.PROXY_CONNECTION:
+      case H.TE:
+        drop = true;
+        break;
+      case H.UPGRADE:
+        drop = !tunnel;
+        break;
+      case H.CONTENT_LENGTH:
+        drop = dropLength;
+        break;
+      case H.OTHER:
+        drop = resp.connTokens !== null && isConnToken(resp, resp.names[k]!);
+        break;
+    }
+    if (drop) {
+      out += raw.slice(run, resp.lineStarts[k]);
+      run = resp.lineEnds[k]!;
+    }
+  }
+  out += raw.slice(run, raw.length - 2);
+  if (via) out += resp.minor === 1 ? 'Via: 1.1 fulcrum\r\n' : 'Via: 1.0 fulcrum\r\n';
+  if (tunnel) out += 'Connection: upgrade\r\n';
+  else if (close) out += 'Connection: close\r\n';
+  return out + '\r\n';
+}

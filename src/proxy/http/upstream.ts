@@ -1,0 +1,139 @@
+import net from 'node:net';
+import type { Server } from '../../backend/server.js';
+import type { Expirable, Sweeper } from '../../core/sweeper.js';
+
+/** The client-side exchange currently using an upstream connection. */
+export interface UpstreamOwner {
+  onUpstreamConnect(up: UpstreamConn): void;
+  onUpstreamData(up: UpstreamConn, chunk: Buffer): void;
+  /** The server half-closed (FIN). */
+  onUpstreamEnd(up: UpstreamConn): void;
+  onUpstreamDrain(up: UpstreamConn): void;
+  onUpstreamClose(up: UpstreamConn, err: Error | undefined): void;
+  /** The upstream deadline passed while this owner held the connection. */
+  onUpstreamTimeout(up: UpstreamConn): void;
+}
+
+/**
+ * One TCP connection to a server. Its socket listeners are attached once and dispatch
+ * to whichever exchange owns it now; while idle in the pool nobody owns it, and any
+ * byte or close from the server simply retires it.
+ */
+export class UpstreamConn implements Expirable {
+  readonly sock: net.Socket;
+  owner: UpstreamOwner | null = null;
+  connected = false;
+  /** Taken from the idle list (so it may have been closed by the server meanwhile). */
+  reused = false;
+  closed = false;
+  deadline = 0;
+  private error: Error | undefined;
+
+  constructor(
+    readonly pool: UpstreamPool,
+    connectMs: number,
+  ) {
+    const server = pool.server;
+    this.sock = net.connect({ host: server.host, port: server.port, allowHalfOpen: true, noDelay: true });
+    this.deadline = Date.now() + connectMs;
+    this.sock.on('connect', () => {
+      this.connected = true;
+      this.deadline = 0;
+      this.owner?.onUpstreamConnect(this);
+    });
+    this.sock.on('data', (chunk: Buffer) => {
+      if (this.owner !== null) this.owner.onUpstreamData(this, chunk);
+      else this.sock.destroy(); // bytes on an idle connection: the server broke protocol
+    });
+    this.sock.on('end', () => {
+      if (this.owner !== null) this.owner.onUpstreamEnd(this);
+      else this.sock.destroy();
+    });
+    this.sock.on('drain', () => this.owner?.onUpstreamDrain(this));
+    this.sock.on('error', (err) => {
+      this.error = err;
+    });
+    this.sock.on('close', () => {
+      this.closed = true;
+      this.pool.forget(this);
+      const owner = this.owner;
+      this.owner = null;
+      owner?.onUpstreamClose(this, this.error);
+    });
+  }
+
+  expire(): void {
+    if (this.owner !== null) this.owner.onUpstreamTimeout(this);
+    else this.destroy();
+  }
+
+  /** Closes the connection at once; the owner (if any) is told through onUpstreamClose. */
+  destroy(): void {
+    if (!this.closed) this.sock.destroy();
+  }
+}
+
+/**
+ * Per-server pool of idle keep-alive connections, most recently used first (so the
+ * least used ones age out). Idle connections expire before the server's own keep-alive
+ * timeout would close them, which avoids the reuse race in the common case; the
+ * exchange retries the rare remaining race for idempotent requests.
+ */
+export class UpstreamPool {
+  private readonly idle: UpstreamConn[] = [];
+
+  constructor(
+    readonly server: Server,
+    private readonly sweeper: Sweeper,
+    private readonly maxIdle: number,
+    private readonly idleTimeoutMs: number,
+    private readonly connectMs: number,
+  ) {}
+
+  /** An idle connection (marked `reused`), or a new one that is connecting. */
+  acquire(owner: UpstreamOwner, fresh: boolean): UpstreamConn {
+    let up: UpstreamConn | undefined;
+    if (!fresh) {
+      while ((up = this.idle.pop()) !== undefined && up.closed);
+    }
+    if (up === undefined) {
+      up = new UpstreamConn(this, this.connectMs);
+      this.sweeper.add(up);
+    } else {
+      up.reused = true;
+      up.deadline = 0;
+    }
+    up.owner = owner;
+    return up;
+  }
+
+  /** Returns a healthy, fully-read connection for reuse, or closes it when the pool is full. */
+  release(up: UpstreamConn): void {
+    up.owner = null;
+    if (up.closed) return;
+    if (this.idle.length >= this.maxIdle) {
+      up.destroy();
+      return;
+    }
+    if (up.sock.isPaused()) up.sock.resume();
+    up.deadline = Date.now() + this.idleTimeoutMs;
+    this.idle.push(up);
+  }
+
+  /** Drops a closed connection from the idle list and the sweeper. */
+  forget(up: UpstreamConn): void {
+    this.sweeper.delete(up);
+    const i = this.idle.indexOf(up);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  /** Closes every idle connection (shutdown). */
+  close(): void {
+    for (const up of this.idle.splice(0)) up.destroy();
+  }
+
+  /** Idle connections right now (for tests and status). */
+  get idleCount(): number {
+    return this.idle.length;
+  }
+}
