@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { HttpParseError, parseRequestHead, parseResponseHead } from '../../src/proxy/http/head.js';
+import { ChunkedScanner } from '../../src/proxy/http/chunked.js';
+
+const limits = { urlBytes: 64, headerCount: 10 };
+
+function rejects(raw: string, status: number): void {
+  assert.throws(
+    () => parseRequestHead(raw, limits),
+    (e: unknown) => e instanceof HttpParseError && e.status === status,
+    `expected ${status} for ${JSON.stringify(raw)}`,
+  );
+}
+
+test('a plain request head parses with framing facts', () => {
+  const h = parseRequestHead('POST /up?x=1 HTTP/1.1\r\nHost: Example.com\r\nContent-Length: 5\r\nConnection: keep-alive, X-Secret\r\n\r\n', limits);
+  assert.equal(h.method, 'POST');
+  assert.equal(h.target, '/up?x=1');
+  assert.equal(h.minor, 1);
+  assert.equal(h.host, 'Example.com');
+  assert.equal(h.contentLength, 5);
+  assert.equal(h.connKeepAlive, true);
+  assert.deepEqual(h.connTokens, ['x-secret']);
+  assert.deepEqual(h.names, ['Host', 'Content-Length', 'Connection']);
+});
+
+test('request heads the grammar forbids are refused with the right status', () => {
+  const cases: Array<[string, number]> = [
+    ['GET /\r\nHost: a\r\n\r\n', 400],
+    ['GET  / HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['GET / http/1.1\r\nHost: a\r\n\r\n', 400],
+    ['GE(T / HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\nHo st: a\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\nHost : a\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n  folded\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\nHost: a b\r\n\r\n', 400],
+    ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n', 400],
+    ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\n', 400],
+    ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n', 400],
+    ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', 400],
+    ['POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n', 400],
+    ['POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n', 400],
+    ['POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n', 400],
+    ['GET /\xe9 HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['GET / HTTP/2.0\r\nHost: a\r\n\r\n', 505],
+    ['CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n', 501],
+    ['GET / HTTP/1.1\r\nHost: a\r\nExpect: magic\r\n\r\n', 417],
+    [`GET /${'a'.repeat(64)} HTTP/1.1\r\nHost: a\r\n\r\n`, 414],
+    [`GET / HTTP/1.1\r\nHost: a\r\n${'X: 1\r\n'.repeat(10)}\r\n`, 431],
+  ];
+  for (const [raw, status] of cases) rejects(raw, status);
+});
+
+test('identical Content-Length values are one length', () => {
+  assert.equal(parseRequestHead('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n', limits).contentLength, 5);
+});
+
+test('response heads: status, reason and framing', () => {
+  const r = parseResponseHead('HTTP/1.1 204 No Content\r\nX: y\r\n\r\n', 10);
+  assert.equal(r.status, 204);
+  assert.equal(parseResponseHead('HTTP/1.0 200\r\n\r\n', 10).minor, 0);
+  for (const bad of ['HTTP/1.1 99 X\r\n\r\n', 'HTTP/1.1 600 X\r\n\r\n', 'HTTP/1.1 2x0 X\r\n\r\n', 'HTTX/1.1 200 OK\r\n\r\n', 'HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n']) {
+    assert.throws(() => parseResponseHead(bad, 10), (e: unknown) => e instanceof HttpParseError && e.status === 502, bad);
+  }
+});
+
+test('chunked scanner finds the end across any split and rejects bad framing', () => {
+  const body = Buffer.from('5;ext=1\r\nhello\r\n0\r\nTrailer: x\r\n\r\nNEXT');
+  for (let split = 0; split <= body.length; split++) {
+    const s = new ChunkedScanner(400, 1024);
+    let end = s.scan(body.subarray(0, split), 0, split);
+    if (end < 0) {
+      const rest = body.subarray(split);
+      end = s.scan(rest, 0, rest.length);
+      if (end >= 0) end += split;
+    }
+    assert.equal(end, body.length - 4, `split at ${split}`);
+    assert.equal(s.done, true);
+  }
+  for (const bad of ['zz\r\n', '-1\r\n', '12345678901234\r\n', '5\r\nhelloXX', '5\nhello\r\n']) {
+    const s = new ChunkedScanner(400, 1024);
+    const b = Buffer.from(bad);
+    assert.throws(() => s.scan(b, 0, b.length), HttpParseError, bad);
+  }
+});
