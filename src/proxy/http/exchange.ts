@@ -139,18 +139,12 @@ export class ClientConnection implements UpstreamOwner, Expirable {
     const end = buf.indexOf(CRLFCRLF, start);
     const limits = this.fe.limits;
     if (end < 0) {
-      if (buf.length - start > limits.headerBytes) {
-        const firstLine = buf.indexOf(0x0a, start);
-        if (firstLine < 0 || firstLine - start > limits.urlBytes + 16) {
-          this.fail(414, `request target longer than ${limits.urlBytes} bytes`);
-        } else {
-          this.fail(431, `request head larger than ${limits.headerBytes} bytes`);
-        }
-      }
+      if (hasBareLF(buf, start)) this.fail(400, 'line ending without CR (bare LF)');
+      else if (buf.length - start > limits.headerBytes) this.headTooLarge(buf, start);
       return;
     }
     if (end + 4 - start > limits.headerBytes) {
-      this.fail(431, `request head larger than ${limits.headerBytes} bytes`);
+      this.headTooLarge(buf, start);
       return;
     }
     const raw = (buf as FastBuffer).latin1Slice(start, end + 4);
@@ -166,6 +160,17 @@ export class ClientConnection implements UpstreamOwner, Expirable {
       throw err;
     }
     this.startExchange(req);
+  }
+
+  /** 414 when the request line alone is over the target limit, 431 otherwise. */
+  private headTooLarge(buf: Buffer, start: number): void {
+    const limits = this.fe.limits;
+    const firstLine = buf.indexOf(0x0a, start);
+    if (firstLine < 0 || firstLine - start > limits.urlBytes + 16) {
+      this.fail(414, `request target longer than ${limits.urlBytes} bytes`);
+    } else {
+      this.fail(431, `request head larger than ${limits.headerBytes} bytes`);
+    }
   }
 
   private startExchange(req: RequestHead): void {
@@ -229,7 +234,15 @@ export class ClientConnection implements UpstreamOwner, Expirable {
     const body = this.pending;
     if (body !== null && !this.reqComplete && body.length <= COALESCE) {
       // one write for head and body; forwardBody sends the body part only
-      const take = this.bodyBytesIn(body);
+      let take: number;
+      try {
+        take = this.bodyBytesIn(body);
+      } catch (err) {
+        if (!(err instanceof HttpParseError)) throw err;
+        this.abortUpstream();
+        this.fail(err.status, err.reason);
+        return;
+      }
       const headLen = this.reqHead.length;
       const out = Buffer.allocUnsafe(headLen + take);
       (out as FastBuffer).latin1Write(this.reqHead, 0);
@@ -412,11 +425,13 @@ export class ClientConnection implements UpstreamOwner, Expirable {
     for (;;) {
       const end = buf.indexOf(CRLFCRLF);
       if (end < 0) {
-        if (buf.length > this.fe.limits.headerBytes) {
-          this.badResponse('response head too large');
-          return;
-        }
-        this.respBuf = buf;
+        if (hasBareLF(buf, 0)) this.badResponse('line ending without CR (bare LF)');
+        else if (buf.length > this.fe.limits.headerBytes) this.badResponse('response head too large');
+        else this.respBuf = buf;
+        return;
+      }
+      if (end + 4 > this.fe.limits.headerBytes) {
+        this.badResponse('response head too large');
         return;
       }
       this.respBuf = null;
@@ -690,4 +705,14 @@ export class ClientConnection implements UpstreamOwner, Expirable {
     this.upReusable = false;
     this.finishExchange();
   }
+}
+
+/** True when buf (from start) has an LF not preceded by CR: such a head will never end in CRLF CRLF. */
+function hasBareLF(buf: Buffer, start: number): boolean {
+  let i = buf.indexOf(0x0a, start);
+  while (i >= 0) {
+    if (i === start || buf[i - 1] !== 0x0d) return true;
+    i = buf.indexOf(0x0a, i + 1);
+  }
+  return false;
 }

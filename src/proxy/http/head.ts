@@ -167,6 +167,8 @@ function parseFields(head: Head, i: number, bad: number, maxCount: number): stri
         break;
       }
       case H.TRANSFER_ENCODING:
+        // several lines form one list: chunked on an earlier line is then not the last coding
+        if (head.chunked) throw new HttpParseError(bad, 'chunked must be the final transfer coding');
         head.hasTransferEncoding = true;
         head.chunked = lastCodingIsChunked(value, bad);
         break;
