@@ -77,8 +77,20 @@ export class ClientConnection implements UpstreamOwner, Expirable {
   ) {
     this.facts = fe.clientFacts(sock);
     this.deadline = Date.now() + fe.timeouts.headerMs;
-    sock.on('data', (chunk: Buffer) => this.onClientData(chunk));
-    sock.on('end', () => this.onClientEnd());
+    sock.on('data', (chunk: Buffer) => {
+      try {
+        this.onClientData(chunk);
+      } catch (err) {
+        this.onInternalError(err);
+      }
+    });
+    sock.on('end', () => {
+      try {
+        this.onClientEnd();
+      } catch (err) {
+        this.onInternalError(err);
+      }
+    });
     sock.on('drain', () => this.onClientDrain());
     sock.on('error', () => {});
     sock.on('close', () => this.onClientClose());
@@ -88,6 +100,17 @@ export class ClientConnection implements UpstreamOwner, Expirable {
   closeWhenIdle(): void {
     this.closeAfter = true;
     if (this.phase === Phase.HEAD && this.pending === null) this.sock.end();
+  }
+
+  /**
+   * A bug of ours surfaced while handling this connection: it must cost this one
+   * connection, never the process. Both sides are cut and the error is logged.
+   */
+  onInternalError(err: unknown): void {
+    process.stderr.write(`fulcrum: internal error on a connection of listener ${this.fe.name} (connection closed): ${(err as Error)?.stack ?? String(err)}\n`);
+    this.phase = Phase.CLOSED;
+    this.abortUpstream();
+    this.sock.destroy();
   }
 
   /** Ends the connection now. */
@@ -388,8 +411,16 @@ export class ClientConnection implements UpstreamOwner, Expirable {
     this.fe.forget(this);
   }
 
-  /** Client-side deadline passed. */
+  /** Client-side deadline passed (called by the sweeper). */
   expire(): void {
+    try {
+      this.expireNow();
+    } catch (err) {
+      this.onInternalError(err);
+    }
+  }
+
+  private expireNow(): void {
     if (this.phase === Phase.HEAD) {
       if (this.pending !== null || this.count === 0) this.fail(408, 'the request head did not arrive in time');
       else this.sock.end(); // idle keep-alive connection

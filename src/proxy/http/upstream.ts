@@ -4,6 +4,8 @@ import type { Expirable, Sweeper } from '../../core/sweeper.js';
 
 /** The client-side exchange currently using an upstream connection. */
 export interface UpstreamOwner {
+  /** One of the callbacks below threw: the owner cuts its connections. */
+  onInternalError(err: unknown): void;
   onUpstreamConnect(up: UpstreamConn): void;
   onUpstreamData(up: UpstreamConn, chunk: Buffer): void;
   /** The server half-closed (FIN). */
@@ -39,15 +41,37 @@ export class UpstreamConn implements Expirable {
     this.sock.on('connect', () => {
       this.connected = true;
       this.deadline = 0;
-      this.owner?.onUpstreamConnect(this);
+      const owner = this.owner;
+      if (owner === null) return;
+      try {
+        owner.onUpstreamConnect(this);
+      } catch (err) {
+        owner.onInternalError(err);
+      }
     });
     this.sock.on('data', (chunk: Buffer) => {
-      if (this.owner !== null) this.owner.onUpstreamData(this, chunk);
-      else this.sock.destroy(); // bytes on an idle connection: the server broke protocol
+      const owner = this.owner;
+      if (owner === null) {
+        this.sock.destroy(); // bytes on an idle connection: the server broke protocol
+        return;
+      }
+      try {
+        owner.onUpstreamData(this, chunk);
+      } catch (err) {
+        owner.onInternalError(err);
+      }
     });
     this.sock.on('end', () => {
-      if (this.owner !== null) this.owner.onUpstreamEnd(this);
-      else this.sock.destroy();
+      const owner = this.owner;
+      if (owner === null) {
+        this.sock.destroy();
+        return;
+      }
+      try {
+        owner.onUpstreamEnd(this);
+      } catch (err) {
+        owner.onInternalError(err);
+      }
     });
     this.sock.on('drain', () => this.owner?.onUpstreamDrain(this));
     this.sock.on('error', (err) => {
@@ -58,13 +82,26 @@ export class UpstreamConn implements Expirable {
       this.pool.forget(this);
       const owner = this.owner;
       this.owner = null;
-      owner?.onUpstreamClose(this, this.error);
+      if (owner === null) return;
+      try {
+        owner.onUpstreamClose(this, this.error);
+      } catch (err) {
+        owner.onInternalError(err);
+      }
     });
   }
 
   expire(): void {
-    if (this.owner !== null) this.owner.onUpstreamTimeout(this);
-    else this.destroy();
+    const owner = this.owner;
+    if (owner === null) {
+      this.destroy();
+      return;
+    }
+    try {
+      owner.onUpstreamTimeout(this);
+    } catch (err) {
+      owner.onInternalError(err);
+    }
   }
 
   /** Closes the connection at once; the owner (if any) is told through onUpstreamClose. */
