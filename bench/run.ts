@@ -1,0 +1,68 @@
+/**
+ * Benchmark dispatcher: `npm run bench [-- NAME...]`.
+ * With no name it runs every known benchmark in turn; an unknown name is a usage error
+ * (exit 2). To add one (tcp, dns, ...), write bench/NAME.ts exporting a Benchmark built on
+ * bench/lib/ and add it to BENCHMARKS below.
+ */
+import { EnvironmentError, UsageError, type Benchmark } from './lib/benchmark.js';
+import { cleanupAll, installCleanupHandlers, InterruptedError, isShuttingDown } from './lib/cleanup.js';
+
+const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
+  http: async () => (await import('./http.js')).httpBenchmark,
+};
+
+function usage(): string {
+  return [
+    'usage: npm run bench [-- NAME...]      (no NAME: run all)',
+    '',
+    'benchmarks:',
+    ...Object.keys(BENCHMARKS).map((n) => `  ${n}`),
+    '',
+    'environment:',
+    '  BENCH_DURATION=10s      measured run length per contestant per round (wrk -d)',
+    '  BENCH_WARMUP=2s         warm-up run per contestant before round 1',
+    '  BENCH_ROUNDS=3          rounds; each round runs every contestant once (A B A B)',
+    '  BENCH_CONNECTIONS=50    wrk -c',
+    '  BENCH_ONLY=a,b          run only these contestants (http: direct,fulcrum,haproxy,nginx-proxy,http-proxy)',
+    '  BENCH_FULCRUM_ARGS=...  extra arguments appended to the fulcrum command',
+    '',
+    'see bench/README.md',
+  ].join('\n');
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  installCleanupHandlers();
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(`${usage()}\n`);
+    return 0;
+  }
+  const unknown = argv.filter((a) => !(a in BENCHMARKS));
+  if (unknown.length > 0) throw new UsageError(`unknown benchmark: ${unknown.join(', ')}`);
+  const names = argv.length > 0 ? [...new Set(argv)] : Object.keys(BENCHMARKS);
+  let code = 0;
+  for (const name of names) {
+    const bench = await BENCHMARKS[name]!();
+    const rc = await bench.run();
+    if (rc !== 0) code = rc;
+  }
+  return code;
+}
+
+main(process.argv.slice(2))
+  .catch(async (err: unknown) => {
+    if (err instanceof InterruptedError || isShuttingDown()) return 130;
+    if (err instanceof UsageError) {
+      process.stderr.write(`bench: ${err.message}\n\n${usage()}\n`);
+      return 2;
+    }
+    if (err instanceof EnvironmentError) {
+      process.stderr.write(`bench: ${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  })
+  .then(async (code) => {
+    await cleanupAll();
+    process.exitCode = code;
+  });
