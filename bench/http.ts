@@ -3,6 +3,7 @@
  * all in front of the same nginx backends (S1, S2), under the same wrk load, measured in
  * turn (A B A B) over several rounds. See bench/README.md.
  */
+import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -164,7 +165,7 @@ async function launch(name: ContestantName, ctx: Context): Promise<{ proc: Manag
       return { proc: ctx.backend, port: s1 };
     case 'fulcrum': {
       if (!existsSync(fulcrumCli)) throw new Error(`${fulcrumCli} does not exist (is the CLI written and built?)`);
-      const args = [fulcrumCli, 'proxy', '--listen', `${LOOPBACK}:${port}`, ...urls.flatMap((u) => ['--to', u]), ...ctx.params.fulcrumExtraArgs];
+      const args = [...NODE_FLAGS, fulcrumCli, 'proxy', '--listen', `${LOOPBACK}:${port}`, ...urls.flatMap((u) => ['--to', u]), ...ctx.params.fulcrumExtraArgs];
       return { proc: await startProcess('fulcrum', process.execPath, args, { cwd: repoRoot }), port };
     }
     case 'haproxy': {

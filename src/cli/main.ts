@@ -1,9 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 import { readFileSync } from 'node:fs';
 import { FulcrumError } from '../core/errors.js';
-import { checkCommand } from './check.js';
-import { proxyCommand } from './proxy.js';
-import { runCommand } from './run.js';
 
 const USAGE = `Usage: fulcrum <command> [options]
 
@@ -25,12 +22,13 @@ function version(): string {
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
+    // imported on demand: a running balancer never loads what only `check` needs
     case 'run':
-      return runCommand(rest);
+      return (await import('./run.js')).runCommand(rest);
     case 'check':
-      return checkCommand(rest);
+      return (await import('./check.js')).checkCommand(rest);
     case 'proxy':
-      return proxyCommand(rest);
+      return (await import('./proxy.js')).proxyCommand(rest);
     case '-v':
     case '--version':
       process.stdout.write(`fulcrum ${version()}\n`);

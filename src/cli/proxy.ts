@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
-import { stringify } from 'yaml';
 import { ALGORITHMS } from '../balance/index.js';
-import { formatIssue, loadConfigText } from '../config/load.js';
+import { loadConfigIsolated } from '../config/load-isolated.js';
 import { FulcrumError } from '../core/errors.js';
 import { serve } from './serve.js';
 
@@ -57,7 +56,7 @@ export async function proxyCommand(args: string[]): Promise<number> {
     listeners: [{ name: 'proxy', bind: values.listen, mode: 'http', routes: [{ pool: 'servers' }] }],
     pools: { servers: { balance: values.balance, servers: serversFromUrls(values.to) } },
   };
-  const { config, issues } = loadConfigText(stringify(raw), '<command line>');
+  const { config, issues } = await loadConfigIsolated({ raw, name: '<command line>' });
   if (config === undefined) {
     // map configuration paths back to the flags they came from
     const flag = (p: string) => (p.startsWith('listeners') ? '--listen' : p.includes('balance') ? '--balance' : '--to');

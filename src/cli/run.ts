@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { formatIssue, loadConfigFile, loadConfigText } from '../config/load.js';
+import { formatIssue } from '../config/format.js';
+import { loadConfigIsolated } from '../config/load-isolated.js';
 import { say } from './output.js';
 import { quickstartYaml, startDemoServers } from './quickstart.js';
 import { serve } from './serve.js';
@@ -25,7 +26,7 @@ export async function runCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (values.config !== undefined) {
-    const { config, issues } = await loadConfigFile(values.config);
+    const { config, issues } = await loadConfigIsolated({ file: values.config });
     if (config === undefined) {
       for (const i of issues) process.stderr.write(formatIssue(i) + '\n');
       say(`refusing to start: ${issues.length} problem(s) in ${values.config}`);
@@ -35,7 +36,7 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   const demo = await startDemoServers();
   say(`quickstart: started DEMO servers S1 on 127.0.0.1:${demo.ports[0]} and S2 on 127.0.0.1:${demo.ports[1]} (demo only)`);
-  const { config, issues } = loadConfigText(quickstartYaml(demo.ports), '<embedded quickstart>');
+  const { config, issues } = await loadConfigIsolated({ text: quickstartYaml(demo.ports), name: '<embedded quickstart>' });
   if (config === undefined) {
     for (const i of issues) process.stderr.write(formatIssue(i) + '\n');
     await demo.close();

@@ -12,6 +12,8 @@ import type { Config, ConfigIssue, PoolConfig } from './types.js';
 import { crossCheck, type PathIssue } from './validate.js';
 import { fromZodIssues } from './zod-issues.js';
 
+export { formatIssue } from './format.js';
+
 /** The result of loading: a Config exactly when `issues` is empty. */
 export interface LoadResult {
   config?: Config;
@@ -71,16 +73,6 @@ export async function loadConfigFile(path: string): Promise<LoadResult> {
     return { issues: [{ file: path, line: 0, column: 0, path: '', message: `cannot read the configuration file: ${readError(e)}` }] };
   }
   return loadConfigText(text, path);
-}
-
-/**
- * One line for an issue: "FILE:LINE:COLUMN: PATH: MESSAGE", the form editors and CI
- * annotate. Without a position (line 0) it is "FILE: PATH: MESSAGE"; without a path
- * (YAML syntax errors) the "PATH: " part is left out.
- */
-export function formatIssue(i: ConfigIssue): string {
-  const where = i.line > 0 ? `${i.file}:${i.line}:${i.column}` : i.file;
-  return i.path ? `${where}: ${i.path}: ${i.message}` : `${where}: ${i.message}`;
 }
 
 function readError(e: unknown): string {

@@ -21,6 +21,36 @@ const enum Phase {
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+const OWNER = Symbol('fulcrum.connection');
+type OwnedSocket = net.Socket & { [OWNER]: ClientConnection };
+
+function onData(this: OwnedSocket, chunk: Buffer): void {
+  const c = this[OWNER];
+  try {
+    c.onClientData(chunk);
+  } catch (err) {
+    c.onInternalError(err);
+  }
+}
+
+function onEnd(this: OwnedSocket): void {
+  const c = this[OWNER];
+  try {
+    c.onClientEnd();
+  } catch (err) {
+    c.onInternalError(err);
+  }
+}
+
+function onDrain(this: OwnedSocket): void {
+  this[OWNER].onClientDrain();
+}
+
+function onClose(this: OwnedSocket): void {
+  this[OWNER].onClientClose();
+}
+
+function ignore(): void {}
 /** Pipelined bytes buffered while a response is pending before we stop reading. */
 const PIPELINE_BUFFER = 64 * 1024;
 /** Bodies up to this size are copied next to their head into one write. */
@@ -37,7 +67,8 @@ export class ClientConnection implements UpstreamOwner, Expirable {
   deadline = 0;
   private phase = Phase.HEAD;
   private pending: Buffer | null = null;
-  private readonly facts: ClientFacts;
+  /** Client address facts, computed at the first request (idle connections never pay). */
+  private facts: ClientFacts | null = null;
   /** Requests seen on this connection. */
   private count = 0;
 
@@ -75,25 +106,14 @@ export class ClientConnection implements UpstreamOwner, Expirable {
     private readonly sock: net.Socket,
     private readonly fe: HttpFrontend,
   ) {
-    this.facts = fe.clientFacts(sock);
     this.deadline = Date.now() + fe.timeouts.headerMs;
-    sock.on('data', (chunk: Buffer) => {
-      try {
-        this.onClientData(chunk);
-      } catch (err) {
-        this.onInternalError(err);
-      }
-    });
-    sock.on('end', () => {
-      try {
-        this.onClientEnd();
-      } catch (err) {
-        this.onInternalError(err);
-      }
-    });
-    sock.on('drain', () => this.onClientDrain());
-    sock.on('error', () => {});
-    sock.on('close', () => this.onClientClose());
+    // shared listeners (no closures per connection): 10,000 idle connections must stay small
+    (sock as OwnedSocket)[OWNER] = this;
+    sock.on('data', onData);
+    sock.on('end', onEnd);
+    sock.on('drain', onDrain);
+    sock.on('error', ignore);
+    sock.on('close', onClose);
   }
 
   /** Asks the connection to end after the current exchange (graceful stop). */
@@ -120,7 +140,8 @@ export class ClientConnection implements UpstreamOwner, Expirable {
 
   // ---- client side -------------------------------------------------------------
 
-  private onClientData(chunk: Buffer): void {
+  /** @internal socket listener target */
+  onClientData(chunk: Buffer): void {
     switch (this.phase) {
       case Phase.TUNNEL:
         this.writeUpstream(chunk);
@@ -213,6 +234,7 @@ export class ClientConnection implements UpstreamOwner, Expirable {
       return;
     }
     this.tunnelWanted = req.connUpgrade && req.upgrade !== undefined;
+    this.facts ??= this.fe.clientFacts(this.sock);
     this.reqHead = rewriteRequestHead(req, this.facts, this.fe.forwarded, this.tunnelWanted);
     this.deadline = this.reqComplete ? 0 : Date.now() + this.fe.timeouts.clientMs;
     this.pool = pool;
@@ -254,6 +276,11 @@ export class ClientConnection implements UpstreamOwner, Expirable {
   /** Writes the request head, plus whatever body bytes are already buffered. */
   private sendHeadAndBody(): void {
     const up = this.up!;
+    if (this.pausedForBuffer && !this.reqComplete) {
+      // body bytes that piled up while connecting are about to flow: read on
+      this.pausedForBuffer = false;
+      this.updateClientFlow();
+    }
     const body = this.pending;
     if (body !== null && !this.reqComplete && body.length <= COALESCE) {
       // one write for head and body; forwardBody sends the body part only
@@ -358,7 +385,8 @@ export class ClientConnection implements UpstreamOwner, Expirable {
     else this.sock.resume();
   }
 
-  private onClientDrain(): void {
+  /** @internal socket listener target */
+  onClientDrain(): void {
     if (this.upPausedForClient) {
       this.upPausedForClient = false;
       this.up?.sock.resume();
@@ -375,7 +403,8 @@ export class ClientConnection implements UpstreamOwner, Expirable {
     }
   }
 
-  private onClientEnd(): void {
+  /** @internal socket listener target */
+  onClientEnd(): void {
     this.clientEnded = true;
     switch (this.phase) {
       case Phase.HEAD:
@@ -396,7 +425,8 @@ export class ClientConnection implements UpstreamOwner, Expirable {
     }
   }
 
-  private onClientClose(): void {
+  /** @internal socket listener target */
+  onClientClose(): void {
     const up = this.up;
     if (this.phase === Phase.TUNNEL && up !== null) {
       // let the server receive what the client sent before it left
@@ -599,6 +629,7 @@ export class ClientConnection implements UpstreamOwner, Expirable {
     }
     this.upPausedForClient = false;
     this.req = null;
+    this.reqHead = '';
     this.resp = null;
     this.reqChunks = null;
     this.respChunks = null;

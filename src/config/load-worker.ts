@@ -1,0 +1,16 @@
+/**
+ * Worker-thread entry of loadConfigIsolated: loads one configuration and posts the
+ * LoadResult back. Runs in its own V8 isolate so that the parser and schema libraries
+ * never occupy the balancer's own heap.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { stringify } from 'yaml';
+import { loadConfigFile, loadConfigText, type LoadResult } from './load.js';
+import type { LoadRequest } from './load-isolated.js';
+
+const req = workerData as LoadRequest;
+let result: Promise<LoadResult> | LoadResult;
+if ('file' in req) result = loadConfigFile(req.file);
+else if ('text' in req) result = loadConfigText(req.text, req.name);
+else result = loadConfigText(stringify(req.raw), req.name);
+parentPort!.postMessage(await result);
