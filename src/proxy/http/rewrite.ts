@@ -14,8 +14,25 @@ export interface ClientFacts {
   proto: string;
 }
 
-function isConnToken(head: RequestHead | ResponseHead, name: string): boolean {
-  return head.connTokens !== null && head.connTokens.includes(name.toLowerCase());
+/**
+ * Whether field k is hop-by-hop (RFC 9110 §7.6.1) and so never crosses the proxy:
+ * Connection, Keep-Alive, Proxy-Connection, TE, the fields Connection names, and Upgrade
+ * unless the exchange becomes a tunnel.
+ */
+function isHopByHop(head: RequestHead | ResponseHead, k: number, tunnel: boolean): boolean {
+  switch (head.ids[k]) {
+    case H.CONNECTION:
+    case H.KEEP_ALIVE:
+    case H.PROXY_CONNECTION:
+    case H.TE:
+      return true;
+    case H.UPGRADE:
+      return !tunnel;
+    case H.OTHER:
+      return head.connTokens !== null && head.connTokens.includes(head.names[k]!.toLowerCase());
+    default:
+      return false;
+  }
 }
 
 /**
@@ -44,15 +61,6 @@ export function rewriteRequestHead(
   for (let k = 0; k < ids.length; k++) {
     let drop = false;
     switch (ids[k]) {
-      case H.CONNECTION:
-      case H.KEEP_ALIVE:
-      case H.PROXY_CONNECTION:
-      case H.TE:
-        drop = true;
-        break;
-      case H.UPGRADE:
-        drop = !tunnel;
-        break;
       case H.CONTENT_LENGTH:
         // a list ("5, 5"), leading zeros or a repeated field become one clean value
         drop = fixLength;
@@ -81,9 +89,8 @@ export function rewriteRequestHead(
           if (client.trusted) fwdOld = fwdOld === null ? req.values[k]! : `${fwdOld}, ${req.values[k]}`;
         }
         break;
-      case H.OTHER:
-        drop = req.connTokens !== null && isConnToken(req, req.names[k]!);
-        break;
+      default:
+        drop = isHopByHop(req, k, tunnel);
     }
     if (drop) {
       out += raw.slice(run, req.lineStarts[k]);
@@ -139,24 +146,7 @@ export function rewriteResponseHead(
   let out = resp.minor === 1 ? raw.slice(0, resp.headersStart) : 'HTTP/1.1' + raw.slice(8, resp.headersStart);
   let run = resp.headersStart;
   for (let k = 0; k < ids.length; k++) {
-    let drop = false;
-    switch (ids[k]) {
-      case H.CONNECTION:
-      case H.KEEP_ALIVE:
-      case H.PROXY_CONNECTION:
-      case H.TE:
-        drop = true;
-        break;
-      case H.UPGRADE:
-        drop = !tunnel;
-        break;
-      case H.CONTENT_LENGTH:
-        drop = dropLength;
-        break;
-      case H.OTHER:
-        drop = resp.connTokens !== null && isConnToken(resp, resp.names[k]!);
-        break;
-    }
+    const drop = ids[k] === H.CONTENT_LENGTH ? dropLength : isHopByHop(resp, k, tunnel);
     if (drop) {
       out += raw.slice(run, resp.lineStarts[k]);
       run = resp.lineEnds[k]!;
