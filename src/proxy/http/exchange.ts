@@ -7,6 +7,7 @@ import type { HttpFrontend } from './frontend.js';
 import { HttpParseError, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './head.js';
 import type { FastBuffer } from './fast-buffer.js';
 import { errorBody, localResponse } from './local-response.js';
+import { takeRead } from './read-buffer.js';
 import { rewriteRequestHead, rewriteResponseHead, type ClientFacts } from './rewrite.js';
 import type { UpstreamConn, UpstreamOwner } from './upstream.js';
 
@@ -23,6 +24,17 @@ const enum Phase {
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const OWNER = Symbol('fulcrum.connection');
 type OwnedSocket = net.Socket & { [OWNER]: ClientConnection };
+
+/** net `onread` callback of adopted client sockets (see read-buffer.ts). */
+export function onClientRead(this: net.Socket, n: number): boolean {
+  const c = (this as OwnedSocket)[OWNER];
+  try {
+    c.onClientData(takeRead(n));
+  } catch (err) {
+    c.onInternalError(err);
+  }
+  return true;
+}
 
 function onData(this: OwnedSocket, chunk: Buffer): void {
   const c = this[OWNER];
@@ -105,11 +117,15 @@ export class ClientConnection implements UpstreamOwner, Expirable {
   constructor(
     private readonly sock: net.Socket,
     private readonly fe: HttpFrontend,
+    sharedBuffer: boolean,
   ) {
     this.deadline = Date.now() + fe.timeouts.headerMs;
     // shared listeners (no closures per connection): 10,000 idle connections must stay small
     (sock as OwnedSocket)[OWNER] = this;
-    sock.on('data', onData);
+    if (!sharedBuffer) {
+      sock.on('data', onData);
+      sock.resume(); // accepted paused (pauseOnConnect)
+    }
     sock.on('end', onEnd);
     sock.on('drain', onDrain);
     sock.on('error', ignore);

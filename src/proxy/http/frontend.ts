@@ -4,7 +4,8 @@ import type { Server } from '../../backend/server.js';
 import type { ForwardedConfig, Limits, ListenerConfig, Timeouts } from '../../config/types.js';
 import { FulcrumError } from '../../core/errors.js';
 import { Sweeper, tickFor } from '../../core/sweeper.js';
-import { ClientConnection } from './exchange.js';
+import { ClientConnection, onClientRead } from './exchange.js';
+import { adoptAccepted } from './read-buffer.js';
 import type { RequestHead } from './head.js';
 import type { ClientFacts } from './rewrite.js';
 import { Router } from './router.js';
@@ -61,7 +62,7 @@ export class HttpFrontend {
       const family = addr!.includes(':') ? 'ipv6' : 'ipv4';
       this.trusted.addSubnet(addr!, Number(len ?? (family === 'ipv6' ? 128 : 32)), family);
     }
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (sock) => this.accept(sock));
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (sock) => this.accept(sock));
   }
 
   /** Binds the listener. Rejects with FULCRUM_ERR_LISTEN (address in use, permission). */
@@ -136,12 +137,13 @@ export class HttpFrontend {
     this.sweeper.delete(conn);
   }
 
-  private accept(sock: net.Socket): void {
+  private accept(accepted: net.Socket): void {
     if (this.stopping) {
-      sock.destroy();
+      accepted.destroy();
       return;
     }
-    const conn = new ClientConnection(sock, this);
+    const adopted = adoptAccepted(accepted, onClientRead, true);
+    const conn = new ClientConnection(adopted ?? accepted, this, adopted !== undefined);
     this.conns.add(conn);
     this.sweeper.add(conn);
   }

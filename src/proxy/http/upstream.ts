@@ -1,14 +1,7 @@
 import net from 'node:net';
 import type { Server } from '../../backend/server.js';
 import type { Expirable, Sweeper } from '../../core/sweeper.js';
-
-/**
- * One read buffer for every upstream socket (net's `onread` option). Reads run one at a
- * time on this thread and each is copied out before the callback returns, so sharing is
- * safe; it saves the per-read buffer allocation and the Readable stream bookkeeping,
- * which a benchmark showed on the hot path.
- */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+import { READ_BUFFER, takeRead } from './read-buffer.js';
 
 /** The client-side exchange currently using an upstream connection. */
 export interface UpstreamOwner {
@@ -101,11 +94,8 @@ export class UpstreamConn implements Expirable {
       this.sock.destroy(); // bytes on an idle connection: the server broke protocol
       return false;
     }
-    // the shared buffer is overwritten by the next read anywhere: hand over a copy
-    const chunk = Buffer.allocUnsafe(n);
-    READ_BUFFER.copy(chunk, 0, 0, n);
     try {
-      owner.onUpstreamData(this, chunk);
+      owner.onUpstreamData(this, takeRead(n));
     } catch (err) {
       owner.onInternalError(err);
     }

