@@ -9,6 +9,7 @@ import { cleanupAll, installCleanupHandlers, InterruptedError, isShuttingDown } 
 
 const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   http: async () => (await import('./http.js')).httpBenchmark,
+  pick: async () => (await import('./pick.js')).pickBenchmark,
 };
 
 function usage(): string {
@@ -25,6 +26,9 @@ function usage(): string {
     '  BENCH_CONNECTIONS=50    wrk -c',
     '  BENCH_ONLY=a,b          run only these contestants (http: direct,fulcrum,haproxy,nginx-proxy,http-proxy)',
     '  BENCH_FULCRUM_ARGS=...  extra arguments appended to the fulcrum command',
+    '  BENCH_PICKS=2000000     pick: picks per contestant per round',
+    '  BENCH_PICK_ROUNDS=5     pick: rounds (median reported)',
+    '  BENCH_PICK_ONLY=a,b     pick: only these contestants (round-robin,random,least-conn,maglev,...)',
     '',
     'see bench/README.md',
   ].join('\n');

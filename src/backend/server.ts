@@ -3,8 +3,11 @@ import type { ServerConfig } from '../config/types.js';
 let nextId = 0;
 
 /**
- * One backend server as every consumer sees it. Proxies count outstanding work in
- * `active` (least-conn reads it); health and admin state will live here too.
+ * One backend server as every consumer sees it. Configuration (weight, maxConn, backup)
+ * is fixed; health and slow start are owned by the Pool (ejection fields by the
+ * OutlierDetector), which recomputes the
+ * eligible set when they change and pushes it to the balancer. Proxies count work in
+ * `active` (least-conn and first read it).
  */
 export class Server {
   /** Small integer, unique in the process: proxies index per-server state by it. */
@@ -12,9 +15,26 @@ export class Server {
   readonly name: string;
   readonly host: string;
   readonly port: number;
+  /** Configured weight, 0..256 (0 = drain). */
   readonly weight: number;
+  readonly backup: boolean;
+  /** Most requests/connections at once; 0 = no limit. */
+  readonly maxConn: number;
+  readonly checkHost: string;
+  readonly checkPort: number;
+  /**
+   * The weight balancers use: `weight`, or less while slow start ramps it up. Always
+   * > 0 for eligible servers. Changed only by the Pool, which then calls update().
+   */
+  effectiveWeight: number;
   /** Requests or connections in progress on this server. */
   active = 0;
+  /** Active health state (true when no active checks are configured). */
+  healthy = true;
+  /** Passive health: ejected until this time (ms since epoch), 0 when not ejected. Written only by OutlierDetector. */
+  ejectedUntil = 0;
+  /** Passive health's current ejection multiplier (grows with ejections, decays while well). Written only by OutlierDetector. */
+  ejections = 0;
 
   constructor(
     readonly pool: string,
@@ -24,6 +44,16 @@ export class Server {
     this.host = cfg.host;
     this.port = cfg.port;
     this.weight = cfg.weight;
+    this.backup = cfg.backup;
+    this.maxConn = cfg.maxConn;
+    this.checkHost = cfg.checkHost;
+    this.checkPort = cfg.checkPort;
+    this.effectiveWeight = cfg.weight;
+  }
+
+  /** At its max_conn: balancers must not pick it now (it is still eligible). */
+  get full(): boolean {
+    return this.maxConn > 0 && this.active >= this.maxConn;
   }
 
   /** "pool/name" for logs and error messages. */

@@ -1,20 +1,63 @@
-import type { BalanceAlgorithm } from '../config/types.js';
+import type { BalanceAlgorithm, PoolConfig } from '../config/types.js';
 import type { Balancer } from './balancer.js';
+import { First } from './first.js';
 import { LeastConn } from './least-conn.js';
-import { RandomBalancer } from './random.js';
+import { Maglev } from './maglev.js';
+import { PowerOfTwoChoices } from './p2c.js';
 import { RoundRobin } from './round-robin.js';
+import { Sticky } from './sticky.js';
 
-/** Names accepted by `balance:` and `--balance`. */
-export const ALGORITHMS: readonly BalanceAlgorithm[] = ['round-robin', 'random', 'least-conn'];
+/** The seam and every implementation, for callers that need a specific one (Maglev's table()). */
+export type { Balancer, PickContext } from './balancer.js';
+/** Request-key hashing for PickContext.hash (MurmurHash3_x86_32). */
+export { hashBytes, hashKey } from './hash.js';
+export { First, LeastConn, Maglev, PowerOfTwoChoices, RoundRobin, Sticky };
 
-/** A fresh balancer for the named algorithm. */
-export function createBalancer(alg: BalanceAlgorithm): Balancer {
+/** The algorithms a sticky pool may fall back to (`sticky.fallback`). */
+export type StickyFallback = PoolConfig['sticky']['fallback'];
+
+/** Names accepted by `balance:` and `--balance`, in the order usage texts list them. */
+export const ALGORITHMS: readonly BalanceAlgorithm[] = ['round-robin', 'random', 'least-conn', 'maglev', 'sticky', 'first'];
+
+/**
+ * What each algorithm needs and honours, like HAProxy's lb properties: configuration
+ * checks and the conformance suite read it.
+ * - `input`: what pick() reads from PickContext besides `avoid`: `hash` (the pool must
+ *   configure a hash key and the proxy fill ctx.hash), `sticky` (a cookie name and
+ *   ctx.sticky), or nothing.
+ * - `weights`: whether effectiveWeight sets the shares (`proportional`) or not (`ignored`).
+ * - `readsActive`: pick() reads Server.active live (proxies must keep it exact).
+ */
+export const ALGORITHM_TRAITS: Readonly<
+  Record<BalanceAlgorithm, { input: 'none' | 'hash' | 'sticky'; weights: 'proportional' | 'ignored'; readsActive: boolean }>
+> = {
+  'round-robin': { input: 'none', weights: 'proportional', readsActive: false },
+  random: { input: 'none', weights: 'proportional', readsActive: true },
+  'least-conn': { input: 'none', weights: 'proportional', readsActive: true },
+  maglev: { input: 'hash', weights: 'proportional', readsActive: false },
+  sticky: { input: 'sticky', weights: 'proportional', readsActive: true },
+  first: { input: 'none', weights: 'ignored', readsActive: true },
+};
+
+/**
+ * A fresh balancer for the named algorithm, with no servers until update() is called
+ * (pick() returns undefined before that). `fallback` is used by `sticky` only: the
+ * algorithm for requests without a usable cookie (the pool's `sticky.fallback`).
+ * Called once per pool, at start and on reload; costs nothing until update().
+ */
+export function createBalancer(alg: BalanceAlgorithm, fallback: StickyFallback = 'round-robin'): Balancer {
   switch (alg) {
     case 'round-robin':
       return new RoundRobin();
     case 'random':
-      return new RandomBalancer();
+      return new PowerOfTwoChoices();
     case 'least-conn':
       return new LeastConn();
+    case 'maglev':
+      return new Maglev();
+    case 'sticky':
+      return new Sticky(createBalancer(fallback));
+    case 'first':
+      return new First();
   }
 }

@@ -1,4 +1,5 @@
 import type { Config } from '../config/types.js';
+import { poolChannel, serverStateChannel, type PoolEvent, type ServerStateEvent } from '../core/events.js';
 import { startInstance, type Instance } from '../runtime/instance.js';
 import { say } from './output.js';
 
@@ -8,6 +9,8 @@ import { say } from './output.js';
  * (scripts and tests wait for it).
  */
 export async function serve(config: Config, onStop?: () => Promise<void>): Promise<number> {
+  serverStateChannel.subscribe(logServerState);
+  poolChannel.subscribe(logPoolEvent);
   let instance: Instance;
   try {
     instance = await startInstance(config);
@@ -35,4 +38,16 @@ export async function serve(config: Config, onStop?: () => Promise<void>): Promi
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+}
+
+/** One line per server state change: `pool web: server s1 is down (3 checks failed: ...)`. */
+function logServerState(message: unknown): void {
+  const e = message as ServerStateEvent;
+  say(`pool ${e.pool}: server ${e.server} is ${e.state} (${e.reason})`);
+}
+
+/** One line per pool situation (nothing usable, backups in use). */
+function logPoolEvent(message: unknown): void {
+  const e = message as PoolEvent;
+  say(`pool ${e.pool}: ${e.event}: ${e.reason}`);
 }

@@ -2,7 +2,7 @@
  * Every default of the configuration, in normalised units (milliseconds, bytes), in one
  * place. The schema fills these in, so a loaded Config never has a missing field.
  */
-import type { BalanceAlgorithm, ForwardedConfig, Limits, Timeouts } from './types.js';
+import type { BalanceAlgorithm, ForwardedConfig, HashKey, HealthConfig, HttpCheckConfig, Limits, OutlierConfig, PoolConfig, Timeouts } from './types.js';
 
 /** Global timeouts used when the file has no `timeouts` section or leaves a key out. */
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
@@ -53,3 +53,56 @@ export const DEFAULT_KEEPALIVE: Readonly<{ maxIdle: number; idleTimeoutMs: numbe
 export function defaultServerName(index: number): string {
   return `s${index + 1}`;
 }
+
+/** The key maglev hashes when a pool does not set `hash`: the client's IP address. */
+export const DEFAULT_HASH: Readonly<HashKey> = Object.freeze({ source: 'ip' });
+
+/** Cookie and fallback of `balance: sticky` when the pool does not set `sticky`. */
+export const DEFAULT_STICKY: Readonly<PoolConfig['sticky']> = Object.freeze({
+  cookie: 'FULCRUM_SERVER',
+  fallback: 'round-robin',
+});
+
+/** Extra tries on another server after a failed connect. */
+export const DEFAULT_RETRIES = 2;
+
+/** No queue (503 at once when every server is at max_conn); 5s wait once a size is set. */
+export const DEFAULT_QUEUE: Readonly<PoolConfig['queue']> = Object.freeze({ size: 0, timeoutMs: 5_000 });
+
+/** Active health checks, once a pool has a `health` section. */
+export const DEFAULT_HEALTH: Readonly<Omit<HealthConfig, 'fastIntervalMs' | 'http'>> = Object.freeze({
+  type: 'http',
+  intervalMs: 2_000,
+  jitter: 0.1,
+  timeoutMs: 1_000,
+  rise: 2,
+  fall: 3,
+  initial: 'up',
+});
+
+/** The shortest default fast interval (the default is a quarter of the interval). */
+export const MIN_DEFAULT_FAST_INTERVAL_MS = 100;
+
+/**
+ * The fast interval of a health check that does not set `fast_interval`: a quarter of
+ * the interval, at least 100 ms, and never more than the interval itself.
+ */
+export function defaultFastInterval(intervalMs: number): number {
+  return Math.min(intervalMs, Math.max(MIN_DEFAULT_FAST_INTERVAL_MS, Math.floor(intervalMs / 4)));
+}
+
+/** The HTTP check: `GET /`, any 2xx or 3xx passes. */
+export const DEFAULT_HTTP_CHECK: Readonly<HttpCheckConfig> = Object.freeze<HttpCheckConfig>({
+  method: 'GET',
+  path: '/',
+  host: null,
+  expectStatus: [[200, 399]],
+  bodyMatch: null,
+});
+
+/** Outlier detection (passive health), once a pool has an `outlier` section. */
+export const DEFAULT_OUTLIER: Readonly<OutlierConfig> = Object.freeze({
+  consecutiveErrors: 5,
+  baseEjectionMs: 30_000,
+  maxEjectionPercent: 50,
+});

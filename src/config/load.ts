@@ -143,9 +143,8 @@ function toConfig(parsed: ParsedConfig, source: string, order: string[]): Config
     const p = parsed.pools[name]!;
     pools.set(name, {
       name,
-      balance: p.balance,
-      servers: p.servers.map((s, i) => ({ name: s.name ?? defaultServerName(i), host: s.host, port: s.port, weight: s.weight })),
-      keepalive: p.keepalive,
+      ...p,
+      servers: p.servers.map((s, i) => ({ ...s, name: s.name ?? defaultServerName(i) })),
     });
   }
   return {

@@ -10,11 +10,20 @@ import { parseBind, parseCidr, parseHostPattern, parseServerAddress } from './ad
 import {
   DEFAULT_BALANCE,
   DEFAULT_FORWARDED,
+  DEFAULT_HASH,
+  DEFAULT_HEALTH,
+  DEFAULT_HTTP_CHECK,
   DEFAULT_KEEPALIVE,
   DEFAULT_NO_ROUTE,
+  DEFAULT_OUTLIER,
+  DEFAULT_QUEUE,
+  DEFAULT_RETRIES,
+  DEFAULT_STICKY,
   DEFAULT_WEIGHT,
+  defaultFastInterval,
 } from './defaults.js';
-import type { Limits, Timeouts } from './types.js';
+import { closest, didYouMean } from './suggest.js';
+import type { BalanceAlgorithm, HashKey, HealthConfig, HttpCheckConfig, Limits, OutlierConfig, Timeouts } from './types.js';
 import { parseDuration, parseSize } from './units.js';
 
 /** Message of a missing required key; load.ts replaces it with one naming the key. */
@@ -31,15 +40,22 @@ export function describeValue(v: unknown): string {
   return typeof v;
 }
 
-/** An Error about one element of a list value, so the issue points at that element. */
+/**
+ * An Error about one part of a list or mapping value (an element, or a key with `at:
+ * 'key'`), so the issue points at that part rather than at the whole value.
+ */
 class PathedError extends Error {
   constructor(
-    readonly path: number[],
+    readonly path: Array<number | string>,
     message: string,
+    readonly at?: 'key',
   ) {
     super(message);
   }
 }
+
+/** Marks a custom zod issue that should point at its key rather than its value (see zod-issues.ts). */
+export const AT_KEY = 'key';
 
 /**
  * A field whose raw value is turned into its normalised form by `convert`; an Error it
@@ -58,7 +74,8 @@ function converted<T>(convert: (v: unknown) => T) {
       const errors = e instanceof AggregateError ? (e.errors as unknown[]) : [e];
       for (const err of errors) {
         const path = err instanceof PathedError ? err.path : [];
-        ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err), input: v, path });
+        const params = err instanceof PathedError && err.at === 'key' ? { at: AT_KEY } : undefined;
+        ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err), input: v, path, params });
       }
       return z.NEVER;
     }
@@ -72,14 +89,28 @@ function requireString(what: string, example: string) {
   };
 }
 
-const durationMs = converted((v) => {
+function anyDuration(v: unknown): number {
   if (typeof v !== 'string' && typeof v !== 'number') {
     throw new Error(`expected a duration such as "2s" or "150ms", got ${describeValue(v)}`);
   }
-  const ms = parseDuration(v);
-  if (ms === 0) throw new Error('a timeout of 0 would expire at once; give a positive duration such as "1s"');
-  return ms;
-});
+  return parseDuration(v);
+}
+
+/** A positive duration; `zero` says what 0 would mean. */
+function positiveDuration(zero: string) {
+  return converted((v) => {
+    const ms = anyDuration(v);
+    if (ms === 0) throw new Error(`${zero}; give a positive duration such as "1s"`);
+    return ms;
+  });
+}
+
+/** A timeout: a positive duration. */
+const durationMs = positiveDuration('a timeout of 0 would expire at once');
+const intervalMs = positiveDuration('an interval of 0 would check without pause');
+
+/** A duration where 0 (with or without a unit) means "off". */
+const durationOrZeroMs = converted(anyDuration);
 
 const sizeBytes = converted((v) => {
   if (typeof v !== 'string' && typeof v !== 'number') {
@@ -97,6 +128,38 @@ function intRange(min: number, max: number) {
     }
     return v;
   });
+}
+
+/** A number (not necessarily an integer) limited to min..max (inclusive). */
+function numberRange(min: number, max: number) {
+  return converted((v) => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+      throw new Error(`must be a number from ${min} to ${max}, got ${describeValue(v)}`);
+    }
+    return v;
+  });
+}
+
+/** An HTTP token (RFC 9110 section 5.6.2): method names, header names, cookie names. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const TOKEN_CHARS = "letters, digits and !#$%&'*+-.^_`|~";
+
+function headerName(v: unknown): string {
+  const s = requireString('a header name', '"X-User-Id"')(v);
+  if (!TOKEN.test(s)) throw new Error(`invalid header name ${JSON.stringify(s)}: use ${TOKEN_CHARS}, without spaces or ":"`);
+  return s.toLowerCase();
+}
+
+function cookieName(v: unknown): string {
+  const s = requireString('a cookie name', '"FULCRUM_SERVER"')(v);
+  if (!TOKEN.test(s)) throw new Error(`invalid cookie name ${JSON.stringify(s)}: a cookie name (RFC 6265) is ${TOKEN_CHARS}, without spaces, "=", ";" or ","`);
+  return s;
+}
+
+function queryName(v: unknown): string {
+  const s = requireString('a query parameter name', '"user"')(v);
+  if (s === '' || /[\s&=#?]/.test(s)) throw new Error(`invalid query parameter name ${JSON.stringify(s)}: give the name alone, without spaces, "&", "=", "#" or "?"`);
+  return s;
 }
 
 /** Listener, pool and server names: they appear in logs, metrics and admin URLs. */
@@ -218,6 +281,7 @@ const listener = z
     no_route: noRoute.prefault({}),
     timeouts: timeoutsOverride.prefault({}),
     limits: limitsOverride.prefault({}),
+    max_connections: intRange(0, Number.MAX_SAFE_INTEGER).default(0),
   })
   .transform((l) => ({
     name: l.name,
@@ -229,6 +293,7 @@ const listener = z
     noRoute: l.no_route,
     timeoutOverrides: l.timeouts,
     limitOverrides: l.limits,
+    maxConnections: l.max_connections,
   }));
 
 const server = z
@@ -236,13 +301,204 @@ const server = z
     name: name.optional(),
     address: converted((v) => parseServerAddress(requireString('HOST:PORT', '"192.0.2.11:80"')(v))),
     weight: intRange(0, 256).default(DEFAULT_WEIGHT),
+    backup: z.boolean().default(false),
+    max_conn: intRange(0, 1_000_000).default(0),
+    check_address: converted((v) => parseServerAddress(requireString('HOST:PORT', '"192.0.2.11:8081"')(v))).optional(),
+    check_port: intRange(1, 65535).optional(),
   })
-  .transform((s) => ({ name: s.name, host: s.address.host, port: s.address.port, weight: s.weight }));
+  .transform((s) => ({
+    name: s.name,
+    host: s.address.host,
+    port: s.address.port,
+    weight: s.weight,
+    backup: s.backup,
+    maxConn: s.max_conn,
+    // check_address and check_port together are refused by validate.ts.
+    checkHost: s.check_address?.host ?? s.address.host,
+    checkPort: s.check_address?.port ?? s.check_port ?? s.address.port,
+  }));
 
+/** Every `balance:` value, in the order messages list them. */
+export const BALANCE_ALGORITHMS = ['round-robin', 'random', 'least-conn', 'maglev', 'sticky', 'first'] as const satisfies readonly BalanceAlgorithm[];
+
+const HASH_NAMED = ['header', 'cookie', 'query'] as const;
+const HASH_EXAMPLE: Record<(typeof HASH_NAMED)[number], string> = { header: 'X-User-Id', cookie: 'session', query: 'user' };
+const HASH_EXPECTED = 'expected ip, path, or a mapping such as {header: X-User-Id}, {cookie: session} or {query: user}';
+
+/** `hash`: "ip", "path", or one of {header: NAME}, {cookie: NAME}, {query: NAME}. */
+const hashKey = converted((v): HashKey => {
+  if (typeof v === 'string') {
+    if (v === 'ip' || v === 'path') return { source: v };
+    const named = HASH_NAMED.find((k) => k === v);
+    if (named) throw new Error(`hashing by ${named} needs the ${named}'s name: write {${named}: ${HASH_EXAMPLE[named]}}`);
+    const hint = closest(v, ['ip', 'path', ...HASH_NAMED]);
+    throw new Error(`${HASH_EXPECTED}, got ${describeValue(v)}${hint ? `; did you mean \`${hint}\`?` : ''}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${HASH_EXPECTED}, got ${describeValue(v)}`);
+  const entries = Object.entries(v as Record<string, unknown>);
+  if (entries.length === 0) throw new Error(`${HASH_EXPECTED}, got an empty mapping`);
+  const unknown = entries.filter(([k]) => !(HASH_NAMED as readonly string[]).includes(k));
+  if (unknown.length > 0) {
+    throw new AggregateError(unknown.map(([k]) => new PathedError([k], `unknown key \`${k}\`${didYouMean(k, HASH_NAMED)}`, 'key')));
+  }
+  if (entries.length > 1) {
+    throw new PathedError([entries[1]![0]], `hash takes a single source: \`${entries[0]![0]}\` is already given, so remove one of them`, 'key');
+  }
+  const [kind, value] = entries[0]! as [(typeof HASH_NAMED)[number], unknown];
+  try {
+    if (kind === 'header') return { source: 'header', name: headerName(value) };
+    if (kind === 'cookie') return { source: 'cookie', name: cookieName(value) };
+    return { source: 'query', name: queryName(value) };
+  } catch (e) {
+    throw new PathedError([kind], (e as Error).message);
+  }
+});
+
+const sticky = z
+  .strictObject({
+    cookie: converted(cookieName).default(DEFAULT_STICKY.cookie),
+    fallback: z.enum(['round-robin', 'random', 'least-conn']).default(DEFAULT_STICKY.fallback),
+  })
+  .transform((s) => ({ cookie: s.cookie, fallback: s.fallback }));
+
+/** `expect_status`: statuses (200) and inclusive ranges ("200-399"), or one of them alone. */
+const statusRanges = converted((v): Array<[number, number]> => {
+  const one = (item: unknown): [number, number] => {
+    const hint = 'such as 200 or a range such as "200-399"';
+    let low: number;
+    let high: number;
+    if (typeof item === 'number' && Number.isInteger(item)) {
+      low = high = item;
+    } else if (typeof item === 'string' && /^\s*\d+\s*(-\s*\d+\s*)?$/.test(item)) {
+      const [a, b = a] = item.split('-').map((t) => Number(t.trim()));
+      low = a!;
+      high = b!;
+    } else {
+      const xx = typeof item === 'string' ? /^([1-5])xx$/i.exec(item.trim()) : null;
+      if (xx) throw new Error(`write the class ${JSON.stringify(item)} as the range "${xx[1]}00-${xx[1]}99"`);
+      throw new Error(`expected a status ${hint}, got ${describeValue(item)}`);
+    }
+    for (const n of [low, high]) if (n < 100 || n > 599) throw new Error(`status ${n} is out of range: expected 100 to 599`);
+    if (low > high) throw new Error(`the range ${JSON.stringify(item)} goes backwards: write the lower status first, e.g. "${high}-${low}"`);
+    return [low, high];
+  };
+  if (!Array.isArray(v)) {
+    if (typeof v !== 'string' && typeof v !== 'number') throw new Error(`expected a list of statuses such as [200-399] or [200, 301], got ${describeValue(v)}`);
+    return [one(v)];
+  }
+  if (v.length === 0) throw new Error('the status list is empty, so no check could pass: leave out `expect_status` for the default [200-399]');
+  const errors: Error[] = [];
+  const ranges = v.map((item: unknown, i): [number, number] => {
+    try {
+      return one(item);
+    } catch (e) {
+      errors.push(new PathedError([i], (e as Error).message));
+      return [0, 0];
+    }
+  });
+  if (errors.length > 0) throw new AggregateError(errors);
+  return ranges;
+});
+
+const httpCheck = z
+  .strictObject({
+    method: converted((v) => {
+      const s = requireString('a method', '"GET" or "HEAD"')(v);
+      if (!TOKEN.test(s)) throw new Error(`invalid method ${JSON.stringify(s)}: a method is a single word such as GET or HEAD (${TOKEN_CHARS})`);
+      return s;
+    }).default(DEFAULT_HTTP_CHECK.method),
+    path: converted((v) => {
+      const s = requireString('a path', '"/healthz"')(v);
+      if (!s.startsWith('/')) throw new Error(`check path ${JSON.stringify(s)} must start with "/"`);
+      if (/[\s\x00-\x1f\x7f#]/.test(s)) throw new Error(`check path ${JSON.stringify(s)} may not contain spaces, control characters or "#"`);
+      return s;
+    }).default(DEFAULT_HTTP_CHECK.path),
+    host: converted((v) => {
+      const s = requireString('a host name', '"www.example.com"')(v);
+      if (s.includes('*')) throw new Error(`${JSON.stringify(s)}: the Host header of a check names one host; a wildcard is not allowed`);
+      parseHostPattern(s);
+      return s;
+    }).optional(),
+    expect_status: statusRanges.default(() => DEFAULT_HTTP_CHECK.expectStatus.map(([a, b]): [number, number] => [a, b])),
+    body_match: converted((v) => {
+      const s = requireString('text', '"ok"')(v);
+      if (s === '') throw new Error('an empty body_match matches every body: leave it out instead');
+      return s;
+    }).optional(),
+  })
+  .transform(
+    (h): HttpCheckConfig => ({
+      method: h.method,
+      path: h.path,
+      host: h.host ?? null,
+      expectStatus: h.expect_status,
+      bodyMatch: h.body_match ?? null,
+    }),
+  );
+
+const health = z
+  .strictObject({
+    type: z.enum(['http', 'tcp']).default(DEFAULT_HEALTH.type),
+    interval: intervalMs.default(DEFAULT_HEALTH.intervalMs),
+    fast_interval: intervalMs.optional(),
+    jitter: numberRange(0, 1).default(DEFAULT_HEALTH.jitter),
+    // default: 1s, or the interval when that is shorter (HAProxy's `timeout check` defaults to `inter`)
+    timeout: durationMs.optional(),
+    rise: intRange(1, 100).default(DEFAULT_HEALTH.rise),
+    fall: intRange(1, 100).default(DEFAULT_HEALTH.fall),
+    initial: z.enum(['up', 'down']).default(DEFAULT_HEALTH.initial),
+    // Checked against `type` (and timeout against interval) by validate.ts.
+    http: httpCheck.prefault({}),
+  })
+  .transform(
+    (h): HealthConfig => ({
+      type: h.type,
+      intervalMs: h.interval,
+      fastIntervalMs: h.fast_interval ?? defaultFastInterval(h.interval),
+      jitter: h.jitter,
+      timeoutMs: h.timeout ?? Math.min(DEFAULT_HEALTH.timeoutMs, h.interval),
+      rise: h.rise,
+      fall: h.fall,
+      initial: h.initial,
+      http: h.http,
+    }),
+  );
+
+const outlier = z
+  .strictObject({
+    consecutive_errors: intRange(1, 1000).default(DEFAULT_OUTLIER.consecutiveErrors),
+    base_ejection: positiveDuration('an ejection of 0 would end at once').default(DEFAULT_OUTLIER.baseEjectionMs),
+    max_ejection_percent: intRange(0, 100).default(DEFAULT_OUTLIER.maxEjectionPercent),
+  })
+  .transform(
+    (o): OutlierConfig => ({
+      consecutiveErrors: o.consecutive_errors,
+      baseEjectionMs: o.base_ejection,
+      maxEjectionPercent: o.max_ejection_percent,
+    }),
+  );
+
+/**
+ * One pool; its name and the default server names are added by load.ts. Which keys go
+ * with which `balance` (hash, sticky, max_conn for first) is checked by validate.ts.
+ */
 const pool = z
   .strictObject({
-    balance: z.enum(['round-robin', 'random', 'least-conn']).default(DEFAULT_BALANCE),
+    balance: z.enum(BALANCE_ALGORITHMS).default(DEFAULT_BALANCE),
+    hash: hashKey.default(() => ({ ...DEFAULT_HASH })),
+    sticky: sticky.prefault({}),
     servers: z.array(server).min(1, 'a pool needs at least one server, e.g. `- address: 192.0.2.11:80`'),
+    health: health.optional(),
+    outlier: outlier.optional(),
+    slow_start: durationOrZeroMs.default(0),
+    retries: intRange(0, 10).default(DEFAULT_RETRIES),
+    queue: z
+      .strictObject({
+        size: intRange(0, 100_000).default(DEFAULT_QUEUE.size),
+        timeout: durationMs.default(DEFAULT_QUEUE.timeoutMs),
+      })
+      .prefault({})
+      .transform((q) => ({ size: q.size, timeoutMs: q.timeout })),
     keepalive: z
       .strictObject({
         max_idle: intRange(0, 65535).default(DEFAULT_KEEPALIVE.maxIdle),
@@ -250,7 +506,19 @@ const pool = z
       })
       .prefault({})
       .transform((k) => ({ maxIdle: k.max_idle, idleTimeoutMs: k.idle_timeout })),
-  });
+  })
+  .transform((p) => ({
+    balance: p.balance,
+    hash: p.hash,
+    sticky: p.sticky,
+    servers: p.servers,
+    keepalive: p.keepalive,
+    health: p.health ?? null,
+    outlier: p.outlier ?? null,
+    slowStartMs: p.slow_start,
+    retries: p.retries,
+    queue: p.queue,
+  }));
 
 /**
  * The whole file. Parsing yields listeners with their own overrides (timeouts and limits

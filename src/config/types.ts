@@ -30,6 +30,8 @@ export interface ListenerConfig {
   /** Listener-level overrides merged over the global timeouts. */
   timeouts: Timeouts;
   limits: Limits;
+  /** Most client connections at once; more are closed at accept. 0: no limit. */
+  maxConnections: number;
 }
 
 export interface RouteConfig {
@@ -57,14 +59,37 @@ export interface ForwardedConfig {
   via: boolean;
 }
 
-export type BalanceAlgorithm = 'round-robin' | 'random' | 'least-conn';
+export type BalanceAlgorithm = 'round-robin' | 'random' | 'least-conn' | 'maglev' | 'sticky' | 'first';
+
+/** Where a hashing balancer (maglev) takes its key from, per request or connection. */
+export type HashKey =
+  | { source: 'ip' }
+  /** `name` lower-cased. */
+  | { source: 'header'; name: string }
+  | { source: 'cookie'; name: string }
+  | { source: 'path' }
+  | { source: 'query'; name: string };
 
 export interface PoolConfig {
   name: string;
   balance: BalanceAlgorithm;
+  /** maglev only: the key (YAML `hash`, default source IP). */
+  hash: HashKey;
+  /** sticky only: the cookie naming the server, and the algorithm used when it names no usable server. */
+  sticky: { cookie: string; fallback: 'round-robin' | 'random' | 'least-conn' };
   servers: ServerConfig[];
   /** Upstream keep-alive pool, per server. */
   keepalive: { maxIdle: number; idleTimeoutMs: number };
+  /** Active health checks; null: none (servers count as up unless passive checks eject them). */
+  health: HealthConfig | null;
+  /** Passive health (outlier detection); null: off. */
+  outlier: OutlierConfig | null;
+  /** A server coming back ramps its weight from ~0 to full over this time; 0: off. */
+  slowStartMs: number;
+  /** Extra tries on another server after a failed connect (and for idempotent requests, a reset before any response byte). */
+  retries: number;
+  /** Requests waiting when every usable server is at max_conn; size 0 answers 503 at once. */
+  queue: { size: number; timeoutMs: number };
 }
 
 export interface ServerConfig {
@@ -73,6 +98,50 @@ export interface ServerConfig {
   port: number;
   /** 0..256; 0 drains the server. */
   weight: number;
+  /** Used only while no primary (non-backup) server is usable. */
+  backup: boolean;
+  /** Most requests (HTTP) or connections (TCP) at once; 0: no limit. */
+  maxConn: number;
+  /** Where health checks go (default: the server's own host and port). */
+  checkHost: string;
+  checkPort: number;
+}
+
+export interface HealthConfig {
+  type: 'tcp' | 'http';
+  intervalMs: number;
+  /** Interval while a server's state is changing (a result differs from its current state). */
+  fastIntervalMs: number;
+  /** Each wait is the interval plus a random 0..jitter share of it (0..1). */
+  jitter: number;
+  timeoutMs: number;
+  /** Consecutive passes that bring a down server up. */
+  rise: number;
+  /** Consecutive failures that take an up server down. */
+  fall: number;
+  /** State assumed until the first results decide. */
+  initial: 'up' | 'down';
+  http: HttpCheckConfig;
+}
+
+export interface HttpCheckConfig {
+  method: string;
+  path: string;
+  /** Host header; null: the server's check address. */
+  host: string | null;
+  /** Inclusive status ranges that pass, e.g. [[200, 399]]. */
+  expectStatus: Array<[number, number]>;
+  /** A substring the body must contain; null: any body. */
+  bodyMatch: string | null;
+}
+
+export interface OutlierConfig {
+  /** Consecutive connect errors, resets or 5xx answers that eject a server. */
+  consecutiveErrors: number;
+  /** First ejection time; the n-th ejection lasts n times this. */
+  baseEjectionMs: number;
+  /** Never eject more than this share of a pool's servers (0..100). */
+  maxEjectionPercent: number;
 }
 
 export interface Timeouts {

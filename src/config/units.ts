@@ -110,3 +110,19 @@ export function parseSize(input: string | number): number {
   if (!Number.isSafeInteger(total)) throw new Error(`size "${input}" is too large`);
   return total;
 }
+
+/**
+ * Writes milliseconds the way the configuration does, largest unit first: 1500 ->
+ * "1s500ms", 90000 -> "1m30s", 0 -> "0". parseDuration reads the result back exactly.
+ */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0';
+  let rest = ms;
+  let text = '';
+  for (const [unit, size] of DURATION_UNITS) {
+    const n = Math.floor(rest / size);
+    if (n > 0) text += `${n}${unit}`;
+    rest -= n * size;
+  }
+  return text;
+}

@@ -1,16 +1,18 @@
 /**
  * Cross-checks that no single field can make: unique names and binds, routes that name
- * existing pools, routes that can never match, and limits that contradict each other.
+ * existing pools, routes that can never match, limits that contradict each other, pool
+ * keys that do not go with the pool's `balance`, servers `balance: first` cannot fill,
+ * pools of backups only, queues that can never fill, and health-check timings.
  * They run on the raw YAML data, whatever the schema thought of it, so that a file with
  * a bad weight still hears about its misspelt pool name in the same run. Values the
  * schema rejects are skipped here rather than reported twice.
  */
 import { parseBind, parseHostPattern, type HostPort } from './address.js';
-import { DEFAULT_LIMITS, defaultServerName } from './defaults.js';
+import { DEFAULT_BALANCE, DEFAULT_HEALTH, DEFAULT_LIMITS, defaultServerName } from './defaults.js';
 import { formatPath, type KeyPath } from './locate.js';
-import { nameProblem } from './schema.js';
+import { BALANCE_ALGORITHMS, nameProblem } from './schema.js';
 import { closest } from './suggest.js';
-import { parseSize } from './units.js';
+import { formatDuration, parseDuration, parseSize } from './units.js';
 
 /** An issue before it is given a file position: where (as a key path) and what. */
 export interface PathIssue {
@@ -66,6 +68,7 @@ function checkPools(pools: Obj, issues: PathIssue[]): void {
     const problem = nameProblem(poolName);
     if (problem) issues.push({ path: ['pools', poolName], message: problem.replace('invalid name', 'invalid pool name'), at: 'key' });
     if (!isObj(pool)) continue;
+    checkPoolKeys(poolName, pool, issues);
     const seen = new Map<string, { index: number; explicit: boolean }>();
     list(pool.servers).forEach((s, i) => {
       if (!isObj(s)) return;
@@ -84,6 +87,122 @@ function checkPools(pools: Obj, issues: PathIssue[]): void {
         message: `duplicate server name \`${serverName}\`${mine} in pool \`${poolName}\`: servers[${first.index}] already uses it${theirs}; give each server a distinct \`name\``,
       });
     });
+  }
+}
+
+/** The name a server goes by: its own `name`, or the default for its position. */
+function serverName(s: Obj, index: number): string {
+  return typeof s.name === 'string' ? s.name : defaultServerName(index);
+}
+
+/**
+ * Does the server set a max_conn? A value the schema rejects counts as set, so that only
+ * the schema reports it.
+ */
+function hasMaxConn(s: Obj): boolean {
+  return s.max_conn !== undefined && s.max_conn !== 0;
+}
+
+/** The duration at obj[key] in ms: undefined when absent, null when the schema rejects it. */
+function durationAt(obj: Obj, key: string): number | undefined | null {
+  const v = obj[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' && typeof v !== 'number') return null;
+  const ms = attempt(() => parseDuration(v));
+  return ms === undefined || ms === 0 ? null : ms;
+}
+
+/** The checks of one pool's keys against each other: balance, servers, queue, health. */
+function checkPoolKeys(poolName: string, pool: Obj, issues: PathIssue[]): void {
+  const base: KeyPath = ['pools', poolName];
+  const balance = pool.balance ?? DEFAULT_BALANCE;
+  const known = typeof balance === 'string' && (BALANCE_ALGORITHMS as readonly string[]).includes(balance);
+  if (known) {
+    const uses = `this pool uses ${balance}${pool.balance === undefined ? ' (the default)' : ''}`;
+    if (pool.hash !== undefined && balance !== 'maglev') {
+      issues.push({ path: [...base, 'hash'], at: 'key', message: `hash is used only by balance: maglev, and ${uses}: remove \`hash\` or set \`balance: maglev\`` });
+    }
+    if (pool.sticky !== undefined && balance !== 'sticky') {
+      issues.push({ path: [...base, 'sticky'], at: 'key', message: `sticky is used only by balance: sticky, and ${uses}: remove \`sticky\` or set \`balance: sticky\`` });
+    }
+  }
+
+  const all = list(pool.servers);
+  const servers = all.flatMap((s, i) => (isObj(s) ? [{ s, i }] : []));
+  if (balance === 'first') checkFirstMaxConn(base, servers, issues);
+
+  if (servers.length > 0 && servers.length === all.length && servers.every(({ s }) => s.backup === true)) {
+    const which = servers.length === 1 ? `the only server of pool \`${poolName}\` is a backup` : `every server of pool \`${poolName}\` is a backup`;
+    issues.push({
+      path: [...base, 'servers'],
+      message: `${which}, and backups take requests only while no primary server is usable, so none ever would: make at least one server a primary (leave out \`backup\` or set \`backup: false\`)`,
+    });
+  }
+
+  const size = isObj(pool.queue) ? pool.queue.size : undefined;
+  if (typeof size === 'number' && Number.isInteger(size) && size > 0 && size <= 100_000 && servers.length > 0 && !servers.some(({ s }) => hasMaxConn(s))) {
+    issues.push({
+      path: [...base, 'queue', 'size'],
+      message: `no server of pool \`${poolName}\` sets max_conn, so this queue can never fill: requests wait in it only while every usable server is at its max_conn; set max_conn on the servers, or leave out the queue`,
+    });
+  }
+
+  for (const { s, i } of servers) {
+    if (s.check_address !== undefined && s.check_port !== undefined) {
+      issues.push({
+        path: [...base, 'servers', i, 'check_port'],
+        at: 'key',
+        message: 'give check_address or check_port, not both: check_port sends the health checks to another port of the server\'s own host, check_address to another host and port',
+      });
+    }
+  }
+
+  if (isObj(pool.health)) checkHealth([...base, 'health'], pool.health, issues);
+}
+
+/**
+ * balance: first sends each request to the first server (in file order) below its
+ * max_conn, so every server but the last needs one, or the servers after it never get a
+ * request. Primaries and backups are separate sets (backups are used only while no
+ * primary is), and a drained server (weight 0) is never picked, so neither counts.
+ */
+function checkFirstMaxConn(base: KeyPath, servers: Array<{ s: Obj; i: number }>, issues: PathIssue[]): void {
+  for (const backup of [false, true]) {
+    const group = servers.filter(({ s }) => (s.backup === true) === backup && s.weight !== 0);
+    for (const { s, i } of group.slice(0, -1)) {
+      if (hasMaxConn(s)) continue;
+      const path: KeyPath = s.max_conn === 0 ? [...base, 'servers', i, 'max_conn'] : [...base, 'servers', i];
+      const last = backup ? 'the last backup server' : 'the last server';
+      issues.push({
+        path,
+        message: `balance: first fills each server up to its max_conn before using the next, so server \`${serverName(s, i)}\` needs a max_conn above 0: without one it takes every request and the servers after it are never used (only ${last} may go without)`,
+      });
+    }
+  }
+}
+
+function checkHealth(base: KeyPath, health: Obj, issues: PathIssue[]): void {
+  const shown = (ms: number, given: boolean) => `${formatDuration(ms)}${given ? '' : ', the default'}`;
+  const interval = durationAt(health, 'interval');
+  if (interval !== null) {
+    const intervalMs = interval ?? DEFAULT_HEALTH.intervalMs;
+    const timeout = durationAt(health, 'timeout');
+    if (typeof timeout === 'number' && timeout > intervalMs) {
+      issues.push({
+        path: [...base, 'timeout'],
+        message: `timeout (${formatDuration(timeout)}) must not be longer than interval (${shown(intervalMs, interval !== undefined)}): each check must end, or time out, before the next one is due`,
+      });
+    }
+    const fast = durationAt(health, 'fast_interval');
+    if (typeof fast === 'number' && fast > intervalMs) {
+      issues.push({
+        path: [...base, 'fast_interval'],
+        message: `fast_interval (${formatDuration(fast)}) must not be longer than interval (${shown(intervalMs, interval !== undefined)}): it is the quicker pace used while a server's state is changing`,
+      });
+    }
+  }
+  if (health.type === 'tcp' && health.http !== undefined) {
+    issues.push({ path: [...base, 'http'], at: 'key', message: '`http` settings apply only to type: http checks, and this check is type: tcp: remove `http` or set `type: http`' });
   }
 }
 

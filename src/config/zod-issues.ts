@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import type { KeyPath } from './locate.js';
-import { describeValue, MISSING } from './schema.js';
+import { AT_KEY, describeValue, MISSING } from './schema.js';
 import { closest, didYouMean } from './suggest.js';
 import type { PathIssue } from './validate.js';
 
@@ -86,6 +86,9 @@ export function fromZodIssues(schema: Walkable, issues: readonly ZodIssue[]): Pa
         const choices = values.map((v) => `\`${v}\``).join(', ');
         return [{ path, message: `expected one of ${choices}, got ${describeValue(issue.input)}${tail}` }];
       }
+      case 'custom':
+        // A converted field's problem with one key of its mapping points at that key.
+        return [issue.params?.at === AT_KEY ? { path, message: issue.message, at: 'key' as const } : { path, message: issue.message }];
       default:
         return [{ path, message: issue.message }];
     }

@@ -1,9 +1,12 @@
 import type net from 'node:net';
 import { Pool } from '../backend/pool.js';
-import type { Config } from '../config/types.js';
+import type { Server } from '../backend/server.js';
+import type { Config, HealthConfig } from '../config/types.js';
+import { HealthChecker } from '../health/checker.js';
+import { OutlierDetector } from '../health/outlier.js';
 import { HttpFrontend } from '../proxy/http/frontend.js';
 
-/** A running balancer: its listeners and pools, built from one configuration. */
+/** A running balancer: its listeners, pools and health checking, built from one configuration. */
 export interface Instance {
   readonly config: Config;
   readonly pools: ReadonlyMap<string, Pool>;
@@ -13,13 +16,40 @@ export interface Instance {
 }
 
 /**
- * Starts every listener of a validated configuration. If one listener cannot bind, the
- * ones already started are stopped again and the error (FULCRUM_ERR_LISTEN) is thrown.
+ * Starts every listener of a validated configuration, and one health checker and one
+ * outlier detector per pool that asks for them, shared by every listener using the
+ * pool. If one listener cannot bind, the ones already started are stopped again and
+ * the error (FULCRUM_ERR_LISTEN) is thrown.
  */
 export async function startInstance(config: Config): Promise<Instance> {
   const pools = new Map<string, Pool>();
-  for (const [name, pc] of config.pools) pools.set(name, new Pool(pc));
+  const poolOf = new Map<Server, Pool>();
+  const targets: Array<{ server: Server; config: HealthConfig }> = [];
+  const detectors: OutlierDetector[] = [];
+  for (const [name, pc] of config.pools) {
+    const pool = new Pool(pc);
+    pools.set(name, pool);
+    for (const s of pool.servers) {
+      poolOf.set(s, pool);
+      if (pc.health !== null) targets.push({ server: s, config: pc.health });
+    }
+    if (pc.outlier !== null) {
+      const detector = new OutlierDetector(pool.servers, pc.outlier, {
+        eject: (s, reason) => pool.setEjected(s, true, reason),
+        restore: (s, reason) => pool.setEjected(s, false, reason),
+        canRestore: (s) => s.healthy,
+      });
+      pool.outlier = detector;
+      detectors.push(detector);
+    }
+  }
+  const checker = targets.length === 0 ? null : new HealthChecker(targets, (s, up, reason) => poolOf.get(s)!.setHealthy(s, up, reason));
   const frontends = config.listeners.map((l) => new HttpFrontend(l, pools));
+  const stopHealth = async () => {
+    await checker?.stop();
+    for (const d of detectors) d.stop();
+    for (const p of pools.values()) p.stop();
+  };
   const started: HttpFrontend[] = [];
   try {
     for (const fe of frontends) {
@@ -28,14 +58,17 @@ export async function startInstance(config: Config): Promise<Instance> {
     }
   } catch (err) {
     await Promise.all(started.map((fe) => fe.stop({ graceMs: 0 })));
+    await stopHealth();
     throw err;
   }
+  checker?.start();
   return {
     config,
     pools,
     listeners: frontends,
     async stop(opts = {}) {
       await Promise.all(frontends.map((fe) => fe.stop(opts)));
+      await stopHealth();
     },
   };
 }

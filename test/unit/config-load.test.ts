@@ -59,6 +59,7 @@ describe('loadConfigText: defaults and normalisation', () => {
           noRoute: { status: 404, body: 'no route for this host and path\n' },
           timeouts,
           limits,
+          maxConnections: 0,
         },
       ],
       pools: new Map([
@@ -67,11 +68,18 @@ describe('loadConfigText: defaults and normalisation', () => {
           {
             name: 'web',
             balance: 'round-robin',
+            hash: { source: 'ip' },
+            sticky: { cookie: 'FULCRUM_SERVER', fallback: 'round-robin' },
             servers: [
-              { name: 's1', host: '192.0.2.11', port: 80, weight: 1 },
-              { name: 's2', host: '192.0.2.12', port: 80, weight: 1 },
+              { name: 's1', host: '192.0.2.11', port: 80, weight: 1, backup: false, maxConn: 0, checkHost: '192.0.2.11', checkPort: 80 },
+              { name: 's2', host: '192.0.2.12', port: 80, weight: 1, backup: false, maxConn: 0, checkHost: '192.0.2.12', checkPort: 80 },
             ],
             keepalive: { maxIdle: 64, idleTimeoutMs: 4_000 },
+            health: null,
+            outlier: null,
+            slowStartMs: 0,
+            retries: 2,
+            queue: { size: 0, timeoutMs: 5_000 },
           },
         ],
       ]),
@@ -130,12 +138,21 @@ limits: {header_size: 32KiB}
     assert.deepEqual(local!.timeouts, config.timeouts);
     assert.deepEqual(config.limits, { headerBytes: 32_768, urlBytes: 8_192, headerCount: 100 });
     assert.deepEqual(v6!.limits, { ...config.limits, headerCount: 50 });
-    assert.deepEqual(config.pools.get('web')!.servers, [{ name: 's1', host: 'web.internal', port: 8080, weight: 0 }]);
+    assert.deepEqual(config.pools.get('web')!.servers, [
+      { name: 's1', host: 'web.internal', port: 8080, weight: 0, backup: false, maxConn: 0, checkHost: 'web.internal', checkPort: 8080 },
+    ]);
     assert.deepEqual(config.pools.get('api'), {
       name: 'api',
       balance: 'least-conn',
-      servers: [{ name: 'a', host: '2001:db8::2', port: 443, weight: 256 }],
+      hash: { source: 'ip' },
+      sticky: { cookie: 'FULCRUM_SERVER', fallback: 'round-robin' },
+      servers: [{ name: 'a', host: '2001:db8::2', port: 443, weight: 256, backup: false, maxConn: 0, checkHost: '2001:db8::2', checkPort: 443 }],
       keepalive: { maxIdle: 0, idleTimeoutMs: 90_000 },
+      health: null,
+      outlier: null,
+      slowStartMs: 0,
+      retries: 2,
+      queue: { size: 0, timeoutMs: 5_000 },
     });
   });
 
@@ -254,7 +271,7 @@ describe('loadConfigText: schema errors', () => {
   it('suggests the nearest value of an enum', () => {
     const issue = only(MINIMAL.replace('  web:\n', '  web:\n    balance: roundrobin\n'));
     assert.deepEqual([issue.line, issue.column, issue.path], [8, 14, 'pools.web.balance']);
-    assert.equal(issue.message, 'expected one of `round-robin`, `random`, `least-conn`, got the string "roundrobin"; did you mean `round-robin`?');
+    assert.equal(issue.message, 'expected one of `round-robin`, `random`, `least-conn`, `maglev`, `sticky`, `first`, got the string "roundrobin"; did you mean `round-robin`?');
   });
 
   it('checks weights are integers from 0 to 256', () => {
@@ -425,7 +442,7 @@ workers: 2
       'lb.yaml:6:5: listeners[1].routes: missing required key `routes`',
       'lb.yaml:6:11: listeners[1].name: duplicate listener name `www`: listeners[0] already uses it',
       'lb.yaml:7:5: listeners[1].bnd: unknown key `bnd`; did you mean `bind`?',
-      'lb.yaml:10:14: pools.web.balance: expected one of `round-robin`, `random`, `least-conn`, got the string "roundrobin"; did you mean `round-robin`?',
+      'lb.yaml:10:14: pools.web.balance: expected one of `round-robin`, `random`, `least-conn`, `maglev`, `sticky`, `first`, got the string "roundrobin"; did you mean `round-robin`?',
       'lb.yaml:13:17: pools.web.servers[0].weight: must be an integer from 0 to 256, got 300',
       'lb.yaml:14:1: workers: unknown key `workers` (expected one of: `listeners`, `pools`, `timeouts`, `limits`)',
     ]);
@@ -467,7 +484,7 @@ describe('examples/', () => {
   it('every example loads without an issue', async () => {
     const dir = fileURLToPath(new URL('../../../examples/', import.meta.url));
     const files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f));
-    assert.ok(files.includes('seed.yaml') && files.includes('routing.yaml'), `found ${files.join(', ')}`);
+    for (const name of ['seed.yaml', 'routing.yaml', 'health.yaml', 'algorithms.yaml']) assert.ok(files.includes(name), `${name} not in ${files.join(', ')}`);
     for (const f of files) {
       const { issues } = await loadConfigFile(join(dir, f));
       assert.deepEqual(issues.map(formatIssue), [], f);
@@ -484,5 +501,37 @@ describe('examples/', () => {
       ['S1=192.0.2.11:80', 'S2=192.0.2.12:80'],
     );
     assert.deepEqual(config!.listeners[0]!.routes[0]!.hosts, ['www.example.com', 'example.com']);
+  });
+
+  it('the health example checks / every second on 127.0.0.1:9001 and :9002, with retries and outlier detection', async () => {
+    const dir = fileURLToPath(new URL('../../../examples/', import.meta.url));
+    const { config } = await loadConfigFile(join(dir, 'health.yaml'));
+    assert.deepEqual([config!.listeners[0]!.host, config!.listeners[0]!.port], ['127.0.0.1', 8080]);
+    const web = config!.pools.get('web')!;
+    assert.deepEqual(
+      web.servers.map((s) => `${s.host}:${s.port}`),
+      ['127.0.0.1:9001', '127.0.0.1:9002'],
+    );
+    assert.equal(web.retries, 2);
+    assert.ok(web.outlier);
+    const health = web.health!;
+    assert.deepEqual(
+      [health.type, health.intervalMs, health.rise, health.fall, health.http.method, health.http.path],
+      ['http', 1_000, 2, 2, 'GET', '/'],
+    );
+  });
+
+  it('the algorithms example shows maglev by header, sticky, first with max_conn and a queue, a backup and slow start', async () => {
+    const dir = fileURLToPath(new URL('../../../examples/', import.meta.url));
+    const { config } = await loadConfigFile(join(dir, 'algorithms.yaml'));
+    const pools = [...config!.pools.values()];
+    assert.deepEqual(
+      pools.map((p) => p.balance),
+      ['maglev', 'sticky', 'first', 'round-robin'],
+    );
+    assert.deepEqual(pools[0]!.hash, { source: 'header', name: 'x-user-id' });
+    assert.ok(pools[2]!.servers[0]!.maxConn > 0 && pools[2]!.queue.size > 0);
+    assert.ok(pools.some((p) => p.servers.some((s) => s.backup)));
+    assert.ok(pools.some((p) => p.slowStartMs > 0));
   });
 });

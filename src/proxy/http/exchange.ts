@@ -1,5 +1,7 @@
 import type net from 'node:net';
-import type { Pool } from '../../backend/pool.js';
+import type { Outcome, Pool, QueueWaiter } from '../../backend/pool.js';
+import type { PickContext } from '../../balance/balancer.js';
+import { hashKey } from '../../balance/maglev.js';
 import type { Server } from '../../backend/server.js';
 import type { Expirable } from '../../core/sweeper.js';
 import { ChunkedScanner } from './chunked.js';
@@ -8,6 +10,7 @@ import { HttpParseError, parseRequestHead, parseResponseHead, type RequestHead, 
 import type { FastBuffer } from './fast-buffer.js';
 import { errorBody, localResponse } from './local-response.js';
 import { takeRead } from './read-buffer.js';
+import { cookieValue, requestKey } from './request-keys.js';
 import { rewriteRequestHead, rewriteResponseHead, type ClientFacts } from './rewrite.js';
 import type { UpstreamConn, UpstreamOwner } from './upstream.js';
 
@@ -63,6 +66,11 @@ function onClose(this: OwnedSocket): void {
 }
 
 function ignore(): void {}
+
+/** Hash of a request key; requests without the key spread at random. */
+function keyHash(key: string | null): number {
+  return key === null ? (Math.random() * 0x100000000) >>> 0 : hashKey(key);
+}
 /** Pipelined bytes buffered while a response is pending before we stop reading. */
 const PIPELINE_BUFFER = 64 * 1024;
 /** Bodies up to this size are copied next to their head into one write. */
@@ -75,7 +83,7 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
  * parsed and rewritten, bodies are relayed as received (chunked framing is checked,
  * not re-encoded) with backpressure both ways.
  */
-export class ClientConnection implements UpstreamOwner, Expirable {
+export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
   deadline = 0;
   private phase = Phase.HEAD;
   private pending: Buffer | null = null;
@@ -98,6 +106,13 @@ export class ClientConnection implements UpstreamOwner, Expirable {
   private connecting = false;
   private tried: Set<Server> | null = null;
   private attempts = 0;
+  private maxAttempts = 1;
+  /** Waiting in the pool's queue for a server below max_conn. */
+  private queued = false;
+  /** Why the last try failed (the answer when no server is left to try). */
+  private lastFailure: { status: number; detail: string } | null = null;
+  /** Reused for every pick on this connection. */
+  private readonly ctx: PickContext = { avoid: null, hash: 0, sticky: null };
   private respBuf: Buffer | null = null;
   private resp: ResponseHead | null = null;
   private respStarted = false;
@@ -250,19 +265,26 @@ export class ClientConnection implements UpstreamOwner, Expirable {
       return;
     }
     this.tunnelWanted = req.connUpgrade && req.upgrade !== undefined;
-    this.facts ??= this.fe.clientFacts(this.sock);
-    this.reqHead = rewriteRequestHead(req, this.facts, this.fe.forwarded, this.tunnelWanted);
+    const facts = (this.facts ??= this.fe.clientFacts(this.sock));
+    this.reqHead = rewriteRequestHead(req, facts, this.fe.forwarded, this.tunnelWanted);
     this.deadline = this.reqComplete ? 0 : Date.now() + this.fe.timeouts.clientMs;
     this.pool = pool;
     this.tried = null;
+    this.lastFailure = null;
     this.attempts = 0;
-    this.dispatch(pool.pick({ avoid: null }), false);
+    const cfg = pool.config;
+    this.maxAttempts = 1 + cfg.retries;
+    const ctx = this.ctx;
+    ctx.avoid = null;
+    ctx.hash = cfg.balance === 'maglev' ? keyHash(requestKey(cfg.hash, req, facts.ip)) : 0;
+    ctx.sticky = cfg.balance === 'sticky' ? cookieValue(req, cfg.sticky.cookie) : null;
+    this.dispatch(pool.pick(ctx), false);
   }
 
   /** Sends the current request to `server` on a pooled or new connection. */
   private dispatch(server: Server | undefined, fresh: boolean): void {
     if (server === undefined) {
-      this.fail(503, 'no server available' + (this.tried === null ? '' : ' (every server tried failed to connect)'));
+      this.noServer();
       return;
     }
     this.attempts++;
@@ -280,6 +302,42 @@ export class ClientConnection implements UpstreamOwner, Expirable {
     } else {
       this.connecting = true;
     }
+  }
+
+  /** Nothing to pick: wait in the pool's queue when servers are only full, else 503. */
+  private noServer(): void {
+    const pool = this.pool!;
+    const failure = this.lastFailure;
+    if (this.tried !== null && failure !== null) {
+      // retries ran out of servers: answer with what the last try met
+      const detail = `${failure.detail}; tried ${[...this.tried].join(', ')}`;
+      this.fe.logNoServer(pool, detail);
+      this.fail(failure.status, detail, failure.status === 503 ? 'Retry-After: 1\r\n' : '');
+      return;
+    }
+    if (this.tried === null && !this.queued && pool.usable.length > 0 && pool.enqueue(this)) {
+      this.queued = true;
+      return;
+    }
+    const why = pool.usable.length > 0 ? `${pool.whyNone()}; the queue (size ${pool.config.queue.size}) is full` : pool.whyNone();
+    this.fe.logNoServer(pool, why);
+    this.fail(503, `no server available (${why})`, 'Retry-After: 1\r\n');
+  }
+
+  /** QueueWaiter: a server has room again. */
+  wake(): void {
+    this.queued = false;
+    if (this.phase !== Phase.EXCHANGE || this.up !== null) return;
+    this.dispatch(this.pool!.pick(this.ctx), false);
+  }
+
+  /** QueueWaiter: waited `queue.timeout` without a server getting room. */
+  queueTimeout(): void {
+    this.queued = false;
+    if (this.phase !== Phase.EXCHANGE || this.up !== null) return;
+    const pool = this.pool!;
+    this.fe.logNoServer(pool, `queue timeout after ${pool.config.queue.timeoutMs} ms: ${pool.whyNone()}`);
+    this.fail(503, `no server had room within ${pool.config.queue.timeoutMs} ms (${pool.whyNone()})`, 'Retry-After: 1\r\n');
   }
 
   onUpstreamConnect(up: UpstreamConn): void {
@@ -454,6 +512,10 @@ export class ClientConnection implements UpstreamOwner, Expirable {
     }
     this.phase = Phase.CLOSED;
     this.abortUpstream();
+    if (this.queued) {
+      this.queued = false;
+      this.pool!.dequeue(this);
+    }
     this.fe.forget(this);
   }
 
@@ -546,6 +608,13 @@ export class ClientConnection implements UpstreamOwner, Expirable {
     this.resp = resp;
     this.respStarted = true;
     const status = resp.status;
+    const server = this.server!;
+    this.report(server, status >= 500 ? 'server-error' : 'ok');
+    const pool = this.pool!;
+    const setCookie =
+      pool.config.balance === 'sticky' && this.ctx.sticky !== server.name
+        ? `Set-Cookie: ${pool.config.sticky.cookie}=${server.name}; Path=/; HttpOnly\r\n`
+        : '';
     if (status === 101) {
       this.phase = Phase.TUNNEL;
       this.deadline = 0;
@@ -589,7 +658,7 @@ export class ClientConnection implements UpstreamOwner, Expirable {
       this.closeAfter = true;
       this.upReusable = false;
     }
-    const head = rewriteResponseHead(resp, this.fe.forwarded.via, this.closeAfter, dropLength, false);
+    const head = rewriteResponseHead(resp, this.fe.forwarded.via, this.closeAfter, dropLength, false, setCookie);
     const bodyLen = buf.length - offset;
     if (bodyLen > 0 && bodyLen <= COALESCE && this.respChunks === null && !this.respUntilClose && bodyLen <= this.respBodyLeft) {
       const out = Buffer.allocUnsafe(head.length + bodyLen);
@@ -691,22 +760,30 @@ export class ClientConnection implements UpstreamOwner, Expirable {
     }
     const req = this.req!;
     const neverConnected = !up.connected;
-    const staleReuse = up.reused && this.respBuf === null && this.reqComplete && !this.reqBodySent && IDEMPOTENT.has(req.method);
-    const limit = this.fe.maxAttempts;
-    if (neverConnected && this.attempts < limit) {
-      (this.tried ??= new Set()).add(server);
-      this.dispatch(this.pool!.pick({ avoid: this.tried }), false);
+    if (neverConnected) this.report(server, 'connect-error');
+    else if (!up.reused) this.report(server, 'reset');
+    // nothing of the answer came back: a request that never reached a server, or an
+    // idempotent one without a body, can be sent again; anything else never twice
+    const replayable = this.respBuf === null && this.reqComplete && !this.reqBodySent && IDEMPOTENT.has(req.method);
+    const code = err === undefined ? 'timeout' : ((err as NodeJS.ErrnoException).code ?? err.message);
+    this.lastFailure = neverConnected
+      ? { status: 503, detail: `could not connect to server ${server} (${code})` }
+      : { status: 502, detail: `server ${server} closed the connection without a complete response` };
+    if ((neverConnected || replayable) && this.attempts < this.maxAttempts) {
+      if (!neverConnected && up.reused) {
+        // most likely the keep-alive race (the server closed an idle connection as we
+        // reused it): the same server on a fresh connection
+        this.dispatch(server, true);
+        return;
+      }
+      this.ctx.avoid = this.tried ??= new Set();
+      this.tried.add(server);
+      this.dispatch(this.pool!.pick(this.ctx), false);
       return;
     }
-    if (staleReuse && this.attempts < limit) {
-      this.dispatch(server, true);
-      return;
-    }
-    if (neverConnected) {
-      this.fail(503, `could not connect to server ${server}${err === undefined ? '' : ` (${(err as NodeJS.ErrnoException).code ?? err.message})`}`);
-    } else {
-      this.fail(502, `server ${server} closed the connection without a complete response`);
-    }
+    const f = this.lastFailure;
+    if (neverConnected) this.fe.logNoServer(this.pool!, `${f.detail} after ${this.attempts} attempt(s)`);
+    this.fail(f.status, f.detail, f.status === 503 ? 'Retry-After: 1\r\n' : '');
   }
 
   onUpstreamTimeout(up: UpstreamConn): void {
@@ -717,6 +794,7 @@ export class ClientConnection implements UpstreamOwner, Expirable {
     }
     this.up = null;
     const server = this.server;
+    if (server !== null) this.report(server, 'reset');
     this.releaseServer();
     up.destroy();
     if (this.respStarted || this.phase !== Phase.EXCHANGE) {
@@ -739,10 +817,18 @@ export class ClientConnection implements UpstreamOwner, Expirable {
   // ---- helpers -----------------------------------------------------------------
 
   private releaseServer(): void {
-    if (this.server !== null) {
-      this.server.active--;
+    const server = this.server;
+    if (server !== null) {
+      server.active--;
       this.server = null;
+      this.pool!.released(server);
     }
+  }
+
+  /** Passive health: how the server did (no-op without outlier detection). */
+  private report(server: Server, outcome: Outcome): void {
+    const outlier = this.pool!.outlier;
+    if (outlier !== null) outlier.record(server, outcome);
   }
 
   /** Drops the upstream connection of the current exchange, if any. */
@@ -757,11 +843,11 @@ export class ClientConnection implements UpstreamOwner, Expirable {
   }
 
   /** Answers with an error and closes the connection. */
-  private fail(status: number, detail: string): void {
+  private fail(status: number, detail: string, extraHead = ''): void {
     if (this.phase === Phase.CLOSED) return;
     this.abortUpstream();
     const headOnly = this.req?.method === 'HEAD';
-    this.closeNow(localResponse(status, errorBody(status, detail), false, headOnly));
+    this.closeNow(localResponse(status, errorBody(status, detail), false, headOnly, extraHead));
   }
 
   /**

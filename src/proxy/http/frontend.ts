@@ -22,8 +22,6 @@ export class HttpFrontend {
   readonly limits: Limits;
   readonly forwarded: ForwardedConfig;
   readonly noRoute: { status: number; body: string };
-  /** Tries per request: the first server plus one retry per other server (at most 4). */
-  readonly maxAttempts: number;
   private readonly router: Router<Pool>;
   private readonly trusted = new net.BlockList();
   private readonly upstreams: UpstreamPool[] = [];
@@ -31,6 +29,8 @@ export class HttpFrontend {
   private readonly sweeper: Sweeper;
   private readonly server: net.Server;
   private stopping = false;
+  /** Last "no server" log line per pool (ms), to log at most once a second under load. */
+  private readonly lastNoServerLog = new Map<Pool, number>();
 
   constructor(
     readonly config: ListenerConfig,
@@ -43,11 +43,9 @@ export class HttpFrontend {
     this.noRoute = config.noRoute;
     const t = config.timeouts;
     this.sweeper = new Sweeper(tickFor(Math.min(t.headerMs, t.keepAliveMs, t.connectMs, t.serverMs, t.clientMs)));
-    let most = 1;
     this.router = new Router(config.routes, (name) => {
       const pool = pools.get(name);
       if (pool === undefined) throw new FulcrumError('FULCRUM_ERR_CONFIG', `listener ${config.name}: unknown pool ${name}`);
-      most = Math.max(most, pool.servers.length);
       for (const s of pool.servers) {
         if (this.upstreams[s.id] === undefined) {
           const ka = pool.config.keepalive;
@@ -56,7 +54,6 @@ export class HttpFrontend {
       }
       return pool;
     });
-    this.maxAttempts = Math.min(most + 1, 4);
     for (const cidr of config.forwarded.trusted) {
       const [addr, len] = cidr.split('/');
       const family = addr!.includes(':') ? 'ipv6' : 'ipv4';
@@ -131,6 +128,14 @@ export class HttpFrontend {
     };
   }
 
+  /** Logs why a request got 503, at most once a second per pool. */
+  logNoServer(pool: Pool, why: string): void {
+    const now = Date.now();
+    if (now - (this.lastNoServerLog.get(pool) ?? 0) < 1000) return;
+    this.lastNoServerLog.set(pool, now);
+    process.stderr.write(`fulcrum: listener ${this.name}: 503 no server available: ${why}\n`);
+  }
+
   /** Called by a connection when its socket has closed. */
   forget(conn: ClientConnection): void {
     this.conns.delete(conn);
@@ -138,7 +143,8 @@ export class HttpFrontend {
   }
 
   private accept(accepted: net.Socket): void {
-    if (this.stopping) {
+    const max = this.config.maxConnections;
+    if (this.stopping || (max > 0 && this.conns.size >= max)) {
       accepted.destroy();
       return;
     }

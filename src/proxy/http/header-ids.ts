@@ -22,6 +22,7 @@ export const enum H {
   FORWARDED,
   PROXY_AUTHENTICATE,
   PROXY_AUTHORIZATION,
+  COOKIE,
 }
 
 /** Classifies a header name without allocating: a length switch, then one comparison. */
@@ -32,6 +33,7 @@ export function headerId(name: string): H {
     case 4:
       return eqLower(name, 'host') ? H.HOST : H.OTHER;
     case 6:
+      if (eqLower(name, 'cookie')) return H.COOKIE;
       return eqLower(name, 'expect') ? H.EXPECT : H.OTHER;
     case 7:
       if (eqLower(name, 'upgrade')) return H.UPGRADE;

@@ -133,6 +133,7 @@ function hasCleanLength(req: RequestHead): boolean {
  * @param dropLength remove Content-Length (a chunked response that also declared one)
  * @param close tell the client this connection ends after the response
  * @param tunnel a 101 Switching Protocols: keep Upgrade, send `Connection: upgrade`
+ * @param extra complete header lines of ours to add (each ending in CRLF), e.g. Set-Cookie
  */
 export function rewriteResponseHead(
   resp: ResponseHead,
@@ -140,6 +141,7 @@ export function rewriteResponseHead(
   close: boolean,
   dropLength: boolean,
   tunnel: boolean,
+  extra = '',
 ): string {
   const raw = resp.raw;
   const ids = resp.ids;
@@ -154,6 +156,7 @@ export function rewriteResponseHead(
   }
   out += raw.slice(run, raw.length - 2);
   if (via) out += resp.minor === 1 ? 'Via: 1.1 fulcrum\r\n' : 'Via: 1.0 fulcrum\r\n';
+  out += extra;
   if (tunnel) out += 'Connection: upgrade\r\n';
   else if (close) out += 'Connection: close\r\n';
   return out + '\r\n';

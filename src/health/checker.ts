@@ -1,0 +1,212 @@
+/**
+ * Active health checks: schedules a probe per server, feeds the results to the pure
+ * tracker, and reports each up/down transition once. Owns timers and nothing else:
+ * what a transition means (eligible set, balancer rebuild, events) is the caller's job.
+ */
+import type { Server } from '../backend/server.js';
+import type { HealthConfig } from '../config/types.js';
+import { createProbe, type Probe, type ProbeResult } from './probe.js';
+import { changing, initialHealth, recordResult, type HealthState } from './tracker.js';
+
+/** One server to check and how (its pool's `health` section). */
+export interface HealthTarget {
+  server: Server;
+  config: HealthConfig;
+}
+
+/**
+ * Called once per transition, never for the initial state. `reason` reads like
+ * "2 checks passed (status 200)" or "3 checks failed: connect ECONNREFUSED".
+ */
+export type HealthChangeListener = (server: Server, up: boolean, reason: string) => void;
+
+/** Seams for tests: the probe factory and the random source of the jitter and spread. */
+export interface HealthCheckerOptions {
+  /** Makes the probe for a health section; default `createProbe`. Called once per distinct config object. */
+  probe?: (cfg: HealthConfig) => Probe;
+  /** Uniform in [0, 1); default Math.random. */
+  random?: () => number;
+}
+
+/** A server's active health, for status output. A snapshot: later checks do not change it. */
+export interface ServerHealth {
+  /** Current verdict (config `initial` until the checks decide). */
+  up: boolean;
+  /** A result disagreeing with `up` has been seen: checks run at the fast interval. */
+  changing: boolean;
+  /** Consecutive results disagreeing with `up`. */
+  streak: number;
+  /** Checks completed since start. */
+  checks: number;
+  /** The latest result; null before the first check completes. */
+  last: ProbeResult | null;
+  /** When the latest check completed (ms since epoch); 0 before the first. */
+  lastCheckAt: number;
+  /** When `up` last changed, or when the checker was built (ms since epoch). */
+  since: number;
+}
+
+interface Entry {
+  readonly server: Server;
+  readonly config: HealthConfig;
+  readonly probe: Probe;
+  state: HealthState;
+  timer: NodeJS.Timeout | null;
+  /** Settles when the probe in flight has been accounted for; never rejects. */
+  inFlight: Promise<void> | null;
+  checks: number;
+  last: ProbeResult | null;
+  lastCheckAt: number;
+  since: number;
+}
+
+/**
+ * Runs active health checks for a set of servers, each on its own schedule:
+ * the next check starts `interval * (1 + jitter * random())` after the previous one
+ * ended (`fastIntervalMs` instead of `intervalMs` while the state is changing), so at
+ * most one probe per server is ever in flight. The first checks are spread at random
+ * over one interval after `start()`, so servers are not all probed at once. Timers are
+ * unref'd: the checker alone does not keep the process alive.
+ *
+ * The checker never writes to `Server`: it reports transitions through `onChange` and
+ * keeps its own state (see `state()`), starting from each config's `initial`, which is
+ * not reported as a change. If `onChange` throws, the checks go on and the exception is
+ * re-thrown on the next tick as an uncaught exception (a listener bug is not swallowed).
+ */
+export class HealthChecker {
+  private readonly entries = new Map<Server, Entry>();
+  private readonly random: () => number;
+  private running = false;
+  private stopped = false;
+
+  /**
+   * Builds the per-server state (nothing is probed before `start()`). Throws when a
+   * server is listed twice. One probe object is made per distinct config object.
+   */
+  constructor(
+    targets: ReadonlyArray<HealthTarget>,
+    private readonly onChange: HealthChangeListener,
+    opts: HealthCheckerOptions = {},
+  ) {
+    const factory = opts.probe ?? createProbe;
+    this.random = opts.random ?? Math.random;
+    const probes = new Map<HealthConfig, Probe>();
+    const now = Date.now();
+    for (const { server, config } of targets) {
+      if (this.entries.has(server)) throw new Error(`health checker: server ${server.toString()} is listed twice`);
+      let probe = probes.get(config);
+      if (probe === undefined) {
+        probe = factory(config);
+        probes.set(config, probe);
+      }
+      this.entries.set(server, {
+        server,
+        config,
+        probe,
+        state: initialHealth(config.initial),
+        timer: null,
+        inFlight: null,
+        checks: 0,
+        last: null,
+        lastCheckAt: 0,
+        since: now,
+      });
+    }
+  }
+
+  /**
+   * Starts checking: each server's first check runs after a random share of one
+   * interval. Idempotent while running. A stopped checker cannot be started again
+   * (throws): build a new one.
+   */
+  start(): void {
+    if (this.stopped) throw new Error('health checker: start() after stop(); create a new HealthChecker');
+    if (this.running) return;
+    this.running = true;
+    for (const e of this.entries.values()) this.schedule(e, this.unit() * e.config.intervalMs);
+  }
+
+  /**
+   * Stops checking: clears every timer at once, so no new probe starts, and resolves
+   * when the probes in flight have ended (each within its timeout). Their results are
+   * dropped, not reported. Idempotent.
+   */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.stopped = true;
+    const pending: Array<Promise<void>> = [];
+    for (const e of this.entries.values()) {
+      if (e.timer !== null) clearTimeout(e.timer);
+      e.timer = null;
+      if (e.inFlight !== null) pending.push(e.inFlight);
+    }
+    await Promise.all(pending);
+  }
+
+  /** The server's active health, or undefined for a server this checker does not check. O(1). */
+  state(server: Server): ServerHealth | undefined {
+    const e = this.entries.get(server);
+    if (e === undefined) return undefined;
+    return {
+      up: e.state.up,
+      changing: changing(e.state),
+      streak: e.state.streak,
+      checks: e.checks,
+      last: e.last,
+      lastCheckAt: e.lastCheckAt,
+      since: e.since,
+    };
+  }
+
+  private schedule(e: Entry, delayMs: number): void {
+    e.timer = setTimeout(() => this.run(e), Math.max(0, Math.round(delayMs)));
+    e.timer.unref();
+  }
+
+  private run(e: Entry): void {
+    e.timer = null;
+    if (!this.running || e.inFlight !== null) return;
+    let result: Promise<ProbeResult>;
+    try {
+      result = e.probe.check({ host: e.server.checkHost, port: e.server.checkPort }, e.config.timeoutMs);
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    // a probe that breaks its contract (throws or rejects) counts as a failed check
+    e.inFlight = result
+      .then(undefined, (err: unknown): ProbeResult => ({ ok: false, detail: `probe error: ${err instanceof Error ? err.message : String(err)}` }))
+      .then((r) => this.settle(e, r));
+  }
+
+  private settle(e: Entry, r: ProbeResult): void {
+    e.inFlight = null;
+    if (!this.running) return;
+    e.checks++;
+    e.last = r;
+    e.lastCheckAt = Date.now();
+    const { rise, fall } = e.config;
+    const outcome = recordResult(e.state, r.ok, rise, fall);
+    e.state = outcome.state;
+    // schedule before reporting: a throwing listener must not stop this server's checks
+    const base = changing(e.state) ? e.config.fastIntervalMs : e.config.intervalMs;
+    this.schedule(e, base * (1 + Math.max(0, e.config.jitter) * this.unit()));
+    if (!outcome.changed) return;
+    e.since = e.lastCheckAt;
+    const up = e.state.up;
+    const n = Math.max(1, up ? rise : fall);
+    const reason = up ? `${n} ${n === 1 ? 'check' : 'checks'} passed (${r.detail})` : `${n} ${n === 1 ? 'check' : 'checks'} failed: ${r.detail}`;
+    try {
+      this.onChange(e.server, up, reason);
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  }
+
+  /** random() clamped to [0, 1). */
+  private unit(): number {
+    const x = this.random();
+    return x >= 0 && x < 1 ? x : x >= 1 ? 0.999999 : 0;
+  }
+}

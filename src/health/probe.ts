@@ -1,0 +1,44 @@
+/**
+ * The Probe seam: one check of one server, answered as pass or fail with a short
+ * reason. Thresholds (rise/fall) live in the tracker, scheduling in the checker; a probe
+ * only talks to the server once. Implementations live in `probes/`, one per check type.
+ */
+import type { HealthConfig } from '../config/types.js';
+import { HttpProbe } from './probes/http.js';
+import { TcpProbe } from './probes/tcp.js';
+
+/** Where a probe connects: the server's check address. */
+export interface ProbeTarget {
+  host: string;
+  port: number;
+}
+
+/** One check's answer. */
+export interface ProbeResult {
+  /** The check passed. */
+  ok: boolean;
+  /**
+   * Why, in a few words, for logs and status output: "connected", "status 200",
+   * "connect ECONNREFUSED", "status 503 not in 200-399", "timeout after 1000 ms
+   * (waiting for status line)", "body does not contain \"ready\"".
+   */
+  detail: string;
+}
+
+/**
+ * Checks one server once. Contract for every implementation: `check` never rejects
+ * (every failure is a `{ok: false}` result), settles within about `timeoutMs` of the
+ * call, and leaves nothing behind when it settles (sockets destroyed, timers cleared).
+ * One probe object may run checks for many targets concurrently.
+ */
+export interface Probe {
+  check(target: ProbeTarget, timeoutMs: number): Promise<ProbeResult>;
+}
+
+/**
+ * The probe for a pool's `health` section: TCP connect, or an HTTP request checked by
+ * status (and body, if `bodyMatch` is set). Called once per pool at start-up; cheap.
+ */
+export function createProbe(cfg: HealthConfig): Probe {
+  return cfg.type === 'http' ? new HttpProbe(cfg.http) : new TcpProbe();
+}
