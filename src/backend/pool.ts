@@ -191,7 +191,7 @@ export class Pool {
     this.balancer.update(next);
   }
 
-  /** Words for "why is nothing usable", for the 503 log line. */
+  /** Words for "why is nothing usable" ("s1 down, s2 ejected"), for 503 answers and logs. */
   whyNone(): string {
     const now = Date.now();
     const parts = this.servers.map((s) => {
@@ -201,6 +201,6 @@ export class Pool {
       if (s.full) return `${s.name} at max_conn ${s.maxConn}`;
       return `${s.name} usable`;
     });
-    return `pool ${this.name}: ${parts.join(', ')}`;
+    return parts.join(', ');
   }
 }

@@ -49,5 +49,6 @@ function logServerState(message: unknown): void {
 /** One line per pool situation (nothing usable, backups in use). */
 function logPoolEvent(message: unknown): void {
   const e = message as PoolEvent;
-  say(`pool ${e.pool}: ${e.event}: ${e.reason}`);
+  const what = e.event === 'no-server' ? 'no usable server' : e.event === 'backup-active' ? 'backup servers active' : 'primary servers back';
+  say(`pool ${e.pool}: ${what} (${e.reason})`);
 }

@@ -321,7 +321,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     }
     const why = pool.usable.length > 0 ? `${pool.whyNone()}; the queue (size ${pool.config.queue.size}) is full` : pool.whyNone();
     this.fe.logNoServer(pool, why);
-    this.fail(503, `no server available (${why})`, 'Retry-After: 1\r\n');
+    this.fail(503, `no server available in pool ${pool.name} (${why})`, 'Retry-After: 1\r\n');
   }
 
   /** QueueWaiter: a server has room again. */

@@ -133,7 +133,7 @@ export class HttpFrontend {
     const now = Date.now();
     if (now - (this.lastNoServerLog.get(pool) ?? 0) < 1000) return;
     this.lastNoServerLog.set(pool, now);
-    process.stderr.write(`fulcrum: listener ${this.name}: 503 no server available: ${why}\n`);
+    process.stderr.write(`fulcrum: listener ${this.name}: 503 for pool ${pool.name}: ${why}\n`);
   }
 
   /** Called by a connection when its socket has closed. */
