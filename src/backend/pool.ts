@@ -53,6 +53,11 @@ export class Pool {
   private readonly queue: Queued[] = [];
   private queueTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /**
+   * Bumped whenever the usable set or an effective weight changes: consumers that cache
+   * per pool state (the DNS responder's encoded answers) compare it.
+   */
+  version = 0;
   /** Passive health, set by the runtime when the pool has `outlier` configured. */
   outlier: OutcomeSink | null = null;
 
@@ -163,6 +168,7 @@ export class Pool {
       clearInterval(this.slowStartTimer);
       this.slowStartTimer = null;
     }
+    this.version++;
     this.balancer.update(this.eligible);
   }
 
@@ -188,6 +194,7 @@ export class Pool {
       publishPoolEvent({ pool: this.name, event: 'no-server', reason: this.whyNone() });
     }
     this.eligible = next;
+    this.version++;
     this.balancer.update(next);
   }
 

@@ -157,5 +157,6 @@ function toConfig(parsed: ParsedConfig, source: string, order: string[]): Config
     pools,
     timeouts,
     limits,
+    dns: null,
   };
 }

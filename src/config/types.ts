@@ -12,6 +12,8 @@ export interface Config {
   pools: Map<string, PoolConfig>;
   timeouts: Timeouts;
   limits: Limits;
+  /** The authoritative DNS server, or null. */
+  dns: DnsConfig | null;
 }
 
 export type ListenerMode = 'http';
@@ -175,4 +177,83 @@ export interface ConfigIssue {
   /** Key path such as "listeners[0].routes[1].pool". */
   path: string;
   message: string;
+}
+
+/**
+ * The authoritative DNS server (YAML `dns:`); null in Config when absent. It answers for
+ * its zones from static records and from pools: a pool-backed name answers with the
+ * addresses of the pool's usable servers (their `host` must be an IP address).
+ */
+export interface DnsConfig {
+  /** Addresses to serve on, each over UDP and TCP. */
+  listen: Array<{ host: string; port: number }>;
+  /** Idle time allowed on a TCP connection between queries. */
+  tcpIdleMs: number;
+  zones: ZoneConfig[];
+}
+
+export interface ZoneConfig {
+  /** Lower-case, absolute, with the trailing dot: "example.com.". */
+  origin: string;
+  soa: {
+    /** Absolute names. */
+    mname: string;
+    rname: string;
+    serial: number;
+    refresh: number;
+    retry: number;
+    expire: number;
+    /** Negative-caching TTL (RFC 2308): the SOA MINIMUM field. */
+    minimum: number;
+    ttl: number;
+  };
+  /** Static records (NS included), names absolute and lower-case; the SOA is `soa`. */
+  records: DnsRecordConfig[];
+  /** Pool-backed names. */
+  pools: DnsPoolNameConfig[];
+  /** Allow AXFR over TCP (from anyone; default false: NOTIMP). */
+  transfer: boolean;
+}
+
+export type DnsRecordType = 'A' | 'AAAA' | 'CNAME' | 'TXT' | 'MX' | 'SRV' | 'CAA' | 'NS';
+
+export interface DnsRecordConfig {
+  /** Absolute, lower-case: "www.example.com.". */
+  name: string;
+  type: DnsRecordType;
+  ttl: number;
+  /**
+   * Type-specific data: A/AAAA an address; CNAME/NS an absolute name; TXT an array of
+   * strings; MX {preference, exchange}; SRV {priority, weight, port, target}; CAA {flags, tag, value}.
+   */
+  data: unknown;
+}
+
+export interface DnsPoolNameConfig {
+  /** Absolute, lower-case. */
+  name: string;
+  /** The pool whose usable servers answer (A for IPv4 hosts, AAAA for IPv6 hosts). */
+  pool: string;
+  ttl: number;
+  /**
+   * all: every usable server; subset: `subsetSize` per answer (rotated, or weighted-random);
+   * weighted: one server per answer chosen by weight; failover: `groups` in order, the first
+   * with a usable server answers.
+   */
+  policy: 'all' | 'subset' | 'weighted' | 'failover';
+  subsetSize: number;
+  subsetMode: 'rotate' | 'weighted-random';
+  /** failover: ordered groups of server names of the pool. */
+  groups: string[][];
+  /** Answer when no server is usable: every server (like PowerDNS and gdnsd) or none (NODATA). */
+  whenNoneUsable: 'all' | 'none';
+  /**
+   * Steering by client network: CIDR -> pool, most specific prefix wins, matched on EDNS
+   * Client Subnet when present, else the resolver's address. Inline entries plus an
+   * optional file (one "CIDR POOL" per line, # comments) reloaded when it changes.
+   */
+  steering: Array<{ cidr: string; pool: string }>;
+  steeringFile: string | null;
+  /** Optional MaxMind database: country / continent code -> pool; the CIDR table wins. */
+  geoip: { database: string; countries: Record<string, string>; continents: Record<string, string> } | null;
 }

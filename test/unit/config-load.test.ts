@@ -85,6 +85,7 @@ describe('loadConfigText: defaults and normalisation', () => {
       ]),
       timeouts,
       limits,
+      dns: null,
     };
     assert.deepEqual(ok(MINIMAL), expected);
   });
