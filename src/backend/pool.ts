@@ -119,9 +119,23 @@ export class Pool {
     if (i >= 0) this.queue.splice(i, 1);
   }
 
-  /** A server finished a request or connection: hand its room to the oldest waiter. */
-  released(server: Server): void {
-    if (this.queue.length > 0 && !server.full) this.queue.shift()!.waiter.wake();
+  /** A server finished a request or connection: its room may go to the oldest waiter. */
+  released(_server: Server): void {
+    if (this.queue.length > 0) this.drainQueue();
+  }
+
+  /**
+   * Wakes waiters, oldest first, while a usable server has room. Only then: a waiter
+   * woken without room would lose its place and its deadline.
+   */
+  private drainQueue(): void {
+    let budget = this.queue.length;
+    while (budget-- > 0 && this.queue.length > 0 && this.hasRoom()) this.queue.shift()!.waiter.wake();
+  }
+
+  private hasRoom(): boolean {
+    for (const s of this.eligible) if (!s.full) return true;
+    return false;
   }
 
   /** Stops timers (slow start, queue); waiters are expired. */
@@ -196,6 +210,7 @@ export class Pool {
     this.eligible = next;
     this.version++;
     this.balancer.update(next);
+    if (this.queue.length > 0) this.drainQueue();
   }
 
   /** Words for "why is nothing usable" ("s1 down, s2 ejected"), for 503 answers and logs. */

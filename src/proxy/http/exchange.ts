@@ -337,7 +337,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     if (this.phase !== Phase.EXCHANGE || this.up !== null) return;
     const pool = this.pool!;
     this.fe.logNoServer(pool, `queue timeout after ${pool.config.queue.timeoutMs} ms: ${pool.whyNone()}`);
-    this.fail(503, `no server had room within ${pool.config.queue.timeoutMs} ms (${pool.whyNone()})`, 'Retry-After: 1\r\n');
+    this.fail(503, `waited ${pool.config.queue.timeoutMs} ms in the queue of pool ${pool.name} and no server had room (${pool.whyNone()})`, 'Retry-After: 1\r\n');
   }
 
   onUpstreamConnect(up: UpstreamConn): void {
@@ -486,7 +486,9 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
         else this.sock.end();
         return;
       case Phase.EXCHANGE:
-        if (!this.reqComplete) {
+        if (!this.reqComplete || this.queued) {
+          // a truncated request, or a client that gave up while its request waited for a
+          // server (nothing was sent yet: HAProxy's abortonclose, nginx's 499)
           this.abortUpstream();
           this.sock.destroy();
         } else {
