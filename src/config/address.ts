@@ -104,6 +104,23 @@ function bigIntToIp(n: bigint, v4: boolean): string {
   return `${groups.slice(0, runStart).join(':')}::${groups.slice(runStart + runLength).join(':')}`;
 }
 
+/** An IP address in its canonical form: IPv4 as is, IPv6 lower-case and shortened (RFC 5952). */
+export function canonicalIp(ip: string): string {
+  return isIPv4(ip) ? ip : bigIntToIp(ipToBigInt(ip), false);
+}
+
+/**
+ * Would binding both (with the same transport) fail with EADDRINUSE? Port 0 never
+ * clashes: each gets its own port. A wildcard address covers every address of its family
+ * (0.0.0.0 also covers host names, which usually resolve to an IPv4 address; "::" covers
+ * both families).
+ */
+export function bindsClash(a: HostPort, b: HostPort): boolean {
+  if (a.port !== b.port || a.port === 0) return false;
+  if (a.host === b.host || a.host === '::' || b.host === '::') return true;
+  return (a.host === '0.0.0.0' && !b.host.includes(':')) || (b.host === '0.0.0.0' && !a.host.includes(':'));
+}
+
 /**
  * Parses a trusted-proxy entry: a CIDR ("10.0.0.0/8", "2001:db8::/32") or a bare IP
  * (which becomes "/32" or "/128"). Returns "ADDRESS/PREFIX" with the address

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { isCollection, isMap, isScalar, LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, defaultServerName } from './defaults.js';
+import { buildDns } from './dns.js';
 import { formatPath, locate } from './locate.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 import type { Config, ConfigIssue, PoolConfig } from './types.js';
@@ -157,6 +158,6 @@ function toConfig(parsed: ParsedConfig, source: string, order: string[]): Config
     pools,
     timeouts,
     limits,
-    dns: null,
+    dns: parsed.dns ? buildDns(parsed.dns, source) : null,
   };
 }

@@ -20,39 +20,38 @@ import {
   DEFAULT_RETRIES,
   DEFAULT_STICKY,
   DEFAULT_WEIGHT,
+  DEFAULT_DNS_TCP_IDLE_MS,
+  DEFAULT_POOL_NAME,
+  DEFAULT_RECORD_TTL,
+  DEFAULT_SOA,
   defaultFastInterval,
 } from './defaults.js';
+import {
+  codeMap,
+  DNS_POLICIES,
+  MAX_SERIAL,
+  MAX_TTL,
+  nameText,
+  parseGroups,
+  parseListen,
+  parseOrigin,
+  pathText,
+  recordType,
+  rnameText,
+  SUBSET_MODES,
+  WHEN_NONE_USABLE,
+  type ParsedDns,
+  type ParsedPoolName,
+} from './dns.js';
+import { describeValue, PathedError } from './field-error.js';
 import { closest, didYouMean } from './suggest.js';
 import type { BalanceAlgorithm, HashKey, HealthConfig, HttpCheckConfig, Limits, OutlierConfig, Timeouts } from './types.js';
-import { parseDuration, parseSize } from './units.js';
+import { parseDuration, parseSeconds, parseSize } from './units.js';
 
 /** Message of a missing required key; load.ts replaces it with one naming the key. */
 export const MISSING = 'missing required key';
 
-/** Describes a value for messages: `the string "x"`, `5`, `true`, `a list`, `an empty value`, ... */
-export function describeValue(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'an empty value';
-  if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return v.constructor === Object ? 'a mapping' : `a ${v.constructor.name}`;
-  return typeof v;
-}
-
-/**
- * An Error about one part of a list or mapping value (an element, or a key with `at:
- * 'key'`), so the issue points at that part rather than at the whole value.
- */
-class PathedError extends Error {
-  constructor(
-    readonly path: Array<number | string>,
-    message: string,
-    readonly at?: 'key',
-  ) {
-    super(message);
-  }
-}
+export { describeValue };
 
 /** Marks a custom zod issue that should point at its key rather than its value (see zod-issues.ts). */
 export const AT_KEY = 'key';
@@ -520,16 +519,109 @@ const pool = z
     queue: p.queue,
   }));
 
+/** A DNS time (TTL or SOA timer) in whole seconds, 0..max; see parseSeconds. */
+function seconds(max = MAX_TTL) {
+  return converted((v) => parseSeconds(v, max));
+}
+
+const soa = z
+  .strictObject({
+    mname: converted(nameText).optional(),
+    rname: converted(rnameText).optional(),
+    serial: intRange(0, MAX_SERIAL).default(DEFAULT_SOA.serial),
+    refresh: seconds().default(DEFAULT_SOA.refresh),
+    retry: seconds().default(DEFAULT_SOA.retry),
+    expire: seconds().default(DEFAULT_SOA.expire),
+    minimum: seconds().default(DEFAULT_SOA.minimum),
+    ttl: seconds().default(DEFAULT_SOA.ttl),
+  })
+  .transform((s) => defined(s) as ParsedDns['zones'][number]['soa']);
+
+/** A static record; its data is checked against its type, and names joined to the origin, by validate-dns.ts and dns.ts. */
+const dnsRecord = z.strictObject({
+  name: converted(nameText),
+  type: converted(recordType),
+  ttl: seconds().default(DEFAULT_RECORD_TTL),
+  data: converted((v) => v),
+});
+
+/** A pool-backed name. Which keys go with which policy, and the pools and servers named, are checked by validate-dns.ts. */
+const poolName = z
+  .strictObject({
+    name: converted(nameText),
+    pool: converted(requireString('a pool name', '"web"')),
+    ttl: seconds().default(DEFAULT_POOL_NAME.ttl),
+    policy: z.enum(DNS_POLICIES).default(DEFAULT_POOL_NAME.policy),
+    subset: z
+      .strictObject({
+        size: intRange(1, 65535).default(DEFAULT_POOL_NAME.subsetSize),
+        mode: z.enum(SUBSET_MODES).default(DEFAULT_POOL_NAME.subsetMode),
+      })
+      .optional(),
+    groups: converted(parseGroups).optional(),
+    when_none_usable: z.enum(WHEN_NONE_USABLE).default(DEFAULT_POOL_NAME.whenNoneUsable),
+    steering: z
+      .array(
+        z.strictObject({
+          cidr: converted((v) => parseCidr(requireString('a CIDR', '"198.51.100.0/24"')(v))),
+          pool: converted(requireString('a pool name', '"web-eu"')),
+        }),
+      )
+      .default([]),
+    steering_file: converted(pathText).optional(),
+    geoip: z
+      .strictObject({
+        database: converted(pathText),
+        countries: converted(codeMap('country')).default({}),
+        continents: converted(codeMap('continent')).default({}),
+      })
+      .optional(),
+  })
+  .transform(
+    (p): ParsedPoolName => ({
+      name: p.name,
+      pool: p.pool,
+      ttl: p.ttl,
+      policy: p.policy,
+      subsetSize: p.subset?.size ?? DEFAULT_POOL_NAME.subsetSize,
+      subsetMode: p.subset?.mode ?? DEFAULT_POOL_NAME.subsetMode,
+      groups: p.groups ?? [],
+      whenNoneUsable: p.when_none_usable,
+      steering: p.steering.map((e) => ({ cidr: e.cidr, pool: e.pool })),
+      steeringFile: p.steering_file ?? null,
+      geoip: p.geoip ? { database: p.geoip.database, countries: p.geoip.countries, continents: p.geoip.continents } : null,
+    }),
+  );
+
+const zone = z.strictObject({
+  origin: converted(parseOrigin),
+  soa: soa.prefault({}),
+  transfer: z.boolean().default(false),
+  records: z.array(dnsRecord).default([]),
+  pools: z.array(poolName).default([]),
+});
+
+/** The `dns:` section: the authoritative DNS server (see dns.ts and validate-dns.ts). */
+const dns = z
+  .strictObject({
+    listen: converted(parseListen),
+    tcp_idle_timeout: durationMs.default(DEFAULT_DNS_TCP_IDLE_MS),
+    zones: z.array(zone).min(1, 'the DNS server needs at least one zone, e.g. `- {origin: example.com, records: [...]}`'),
+  })
+  .transform((d): ParsedDns => ({ listen: d.listen, tcpIdleMs: d.tcp_idle_timeout, zones: d.zones }));
+
 /**
  * The whole file. Parsing yields listeners with their own overrides (timeouts and limits
  * not yet merged with the globals) and pools as a plain object; load.ts turns that into
  * a Config.
  */
 export const configSchema = z.strictObject({
-  listeners: z.array(listener).min(1, 'at least one listener is needed, e.g. `- {name: www, bind: ":8080", routes: [{pool: web}]}`'),
-  pools: z.record(z.string(), pool),
+  // Both required (and listeners non-empty) unless the file has a `dns` section: checked by validate.ts.
+  listeners: z.array(listener).default([]),
+  pools: z.record(z.string(), pool).default({}),
   timeouts: timeoutsOverride.prefault({}),
   limits: limitsOverride.prefault({}),
+  dns: dns.optional(),
 });
 
 /** What a successful parse of configSchema returns. */

@@ -65,3 +65,13 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
   if (candidates.length === 0) return '';
   return ` (expected one of: ${candidates.map((c) => `\`${c}\``).join(', ')})`;
 }
+
+/**
+ * The message for a reference to a pool that does not exist: a suggestion when a pool's
+ * name is close, else the list of pools.
+ */
+export function noPoolMessage(name: string, pools: readonly string[]): string {
+  const hint = closest(name, pools);
+  const tail = hint ? `; did you mean \`${hint}\`?` : pools.length ? ` (pools: ${pools.map((n) => `\`${n}\``).join(', ')})` : ' (no pools are defined)';
+  return `no pool named \`${name}\`${tail}`;
+}

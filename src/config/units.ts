@@ -126,3 +126,56 @@ export function formatDuration(ms: number): string {
   }
   return text;
 }
+
+/** Units of DNS times (TTLs, SOA timers), largest first, as zone files write them. */
+const SECOND_UNITS: ReadonlyArray<readonly [unit: string, seconds: number]> = [
+  ['w', 604_800],
+  ['d', 86_400],
+  ['h', 3_600],
+  ['m', 60],
+  ['s', 1],
+];
+
+/**
+ * Parses a DNS time (a TTL or an SOA timer) into whole seconds: a whole number of
+ * seconds (3600, "3600") or components with units from weeks to seconds, largest first,
+ * each at most once ("30s", "5m", "1h30m", "1d", "1w"), as zone files write them. Throws
+ * an Error when the text is not such a time or the result exceeds `max`.
+ */
+export function parseSeconds(input: unknown, max: number): number {
+  const range = `a whole number of seconds from 0 to ${max}, or a time with a unit such as "30s", "5m", "1h" or "1d"`;
+  if (typeof input === 'number') {
+    if (Number.isInteger(input) && input >= 0 && input <= max) return input;
+    throw new Error(`must be ${range}, got ${input}`);
+  }
+  if (typeof input !== 'string') throw new Error(`must be ${range}, got ${describeTime(input)}`);
+  const text = input.trim();
+  if (/^\d+$/.test(text)) return parseSeconds(Number(text), max);
+  if (/^\d+(\.\d+)?ms$/.test(text)) throw new Error(`"${input}": DNS times are whole seconds, so milliseconds cannot be written`);
+  const component = /(\d+)([wdhms])/iy;
+  let total = 0;
+  let lastRank = -1;
+  let pos = 0;
+  while (pos < text.length) {
+    component.lastIndex = pos;
+    const m = component.exec(text);
+    if (!m) {
+      const hint = /^\d+\.\d+/.test(text.slice(pos)) ? ': DNS times are whole seconds, so write "90m" rather than "1.5h"' : '';
+      throw new Error(`must be ${range}, got the string ${JSON.stringify(input)}${hint}`);
+    }
+    const rank = SECOND_UNITS.findIndex(([u]) => u === m[2]!.toLowerCase());
+    if (rank <= lastRank) throw new Error(`"${input}": write the units from largest to smallest, each once (w, d, h, m, s), e.g. "1h30m"`);
+    lastRank = rank;
+    total += Number(m[1]) * SECOND_UNITS[rank]![1];
+    pos = component.lastIndex;
+  }
+  if (text === '') throw new Error(`must be ${range}, got an empty string`);
+  if (total > max) throw new Error(`"${input}" is ${total} seconds, more than the most allowed, ${max}`);
+  return total;
+}
+
+function describeTime(v: unknown): string {
+  if (v === null || v === undefined) return 'an empty value';
+  if (Array.isArray(v)) return 'a list';
+  return typeof v === 'object' ? 'a mapping' : String(v);
+}

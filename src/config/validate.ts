@@ -7,11 +7,12 @@
  * a bad weight still hears about its misspelt pool name in the same run. Values the
  * schema rejects are skipped here rather than reported twice.
  */
-import { parseBind, parseHostPattern, type HostPort } from './address.js';
+import { bindsClash, parseBind, parseHostPattern, type HostPort } from './address.js';
 import { DEFAULT_BALANCE, DEFAULT_HEALTH, DEFAULT_LIMITS, defaultServerName } from './defaults.js';
 import { formatPath, type KeyPath } from './locate.js';
 import { BALANCE_ALGORITHMS, nameProblem } from './schema.js';
-import { closest } from './suggest.js';
+import { checkDns } from './validate-dns.js';
+import { noPoolMessage } from './suggest.js';
 import { formatDuration, parseDuration, parseSize } from './units.js';
 
 /** An issue before it is given a file position: where (as a key path) and what. */
@@ -48,9 +49,11 @@ function attempt<T>(fn: () => T): T | undefined {
 export function crossCheck(raw: unknown): PathIssue[] {
   if (!isObj(raw)) return [];
   const issues: PathIssue[] = [];
-  const pools = isObj(raw.pools) ? raw.pools : undefined;
+  // A DNS-only file may leave out `pools` (a value that is not a mapping is the schema's to report).
+  const pools = isObj(raw.pools) ? raw.pools : raw.pools === undefined && raw.dns !== undefined ? {} : undefined;
   if (pools) checkPools(pools, issues);
   const listeners = list(raw.listeners);
+  checkRequired(raw, issues);
   checkListenerNames(listeners, issues);
   checkBinds(listeners, issues);
   listeners.forEach((l, i) => {
@@ -60,7 +63,22 @@ export function crossCheck(raw: unknown): PathIssue[] {
     checkShadowedRoutes(routes, ['listeners', i, 'routes'], issues);
   });
   checkLimits(raw, listeners, issues);
+  if (isObj(raw.dns)) checkDns(raw.dns, pools, listeners, issues);
   return issues;
+}
+
+/**
+ * A file needs `pools` and at least one listener, unless it has a `dns` section (a
+ * DNS-only balancer). A value of the wrong type is the schema's to report.
+ */
+function checkRequired(raw: Obj, issues: PathIssue[]): void {
+  if (raw.dns !== undefined) return;
+  if (raw.listeners === undefined) {
+    issues.push({ path: ['listeners'], message: 'missing required key `listeners` (a file without listeners needs a `dns` section)' });
+  } else if (Array.isArray(raw.listeners) && raw.listeners.length === 0) {
+    issues.push({ path: ['listeners'], message: 'at least one listener is needed, e.g. `- {name: www, bind: ":8080", routes: [{pool: web}]}` (or a `dns` section)' });
+  }
+  if (raw.pools === undefined) issues.push({ path: ['pools'], message: 'missing required key `pools`' });
 }
 
 function checkPools(pools: Obj, issues: PathIssue[]): void {
@@ -216,16 +234,6 @@ function checkListenerNames(listeners: unknown[], issues: PathIssue[]): void {
   });
 }
 
-const WILDCARDS = new Set(['0.0.0.0', '::']);
-
-/** Would binding both fail with EADDRINUSE? Port 0 never clashes: each gets its own port. */
-function bindsClash(a: HostPort, b: HostPort): boolean {
-  if (a.port !== b.port || a.port === 0) return false;
-  if (a.host === b.host || a.host === '::' || b.host === '::') return true;
-  // 0.0.0.0 covers every IPv4 address (and host names, which usually resolve to one).
-  return (a.host === '0.0.0.0' && !b.host.includes(':')) || (b.host === '0.0.0.0' && !a.host.includes(':'));
-}
-
 function checkBinds(listeners: unknown[], issues: PathIssue[]): void {
   const seen: Array<{ index: number; bind: HostPort; text: string }> = [];
   listeners.forEach((l, i) => {
@@ -247,9 +255,7 @@ function checkRoutePools(routes: unknown[], base: KeyPath, pools: Obj | undefine
   const names = Object.keys(pools);
   routes.forEach((r, j) => {
     if (!isObj(r) || typeof r.pool !== 'string' || Object.hasOwn(pools, r.pool)) return;
-    const hint = closest(r.pool, names);
-    const tail = hint ? `; did you mean \`${hint}\`?` : names.length ? ` (pools: ${names.map((n) => `\`${n}\``).join(', ')})` : ' (no pools are defined)';
-    issues.push({ path: [...base, j, 'pool'], message: `no pool named \`${r.pool}\`${tail}` });
+    issues.push({ path: [...base, j, 'pool'], message: noPoolMessage(r.pool, names) });
   });
 }
 
