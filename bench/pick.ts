@@ -226,7 +226,7 @@ async function runPick(): Promise<number> {
   const next = rng(2026);
   const weights = Array.from({ length: SERVERS }, () => 1 + (next() % 10));
   const servers = weights.map(
-    (w, i) => new Server('bench', { name: `s${i + 1}`, host: '127.0.0.1', port: 10_000 + i, weight: w, backup: false, maxConn: 0, checkHost: '127.0.0.1', checkPort: 10_000 + i }),
+    (w, i) => new Server('bench', { name: `s${i + 1}`, host: '127.0.0.1', port: 10_000 + i, weight: w, backup: false, maxConn: 0, checkHost: '127.0.0.1', checkPort: 10_000 + i, url: `http://127.0.0.1:${10_000 + i}` }),
   );
   const env: LoopEnv = {
     hashes: Uint32Array.from({ length: 1 << 16 }, () => next()),

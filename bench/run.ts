@@ -10,6 +10,7 @@ import { cleanupAll, installCleanupHandlers, InterruptedError, isShuttingDown } 
 const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   http: async () => (await import('./http.js')).httpBenchmark,
   pick: async () => (await import('./pick.js')).pickBenchmark,
+  dns: async () => (await import('./dns.js')).dnsBenchmark,
 };
 
 function usage(): string {
@@ -29,6 +30,10 @@ function usage(): string {
     '  BENCH_PICKS=2000000     pick: picks per contestant per round',
     '  BENCH_PICK_ROUNDS=5     pick: rounds (median reported)',
     '  BENCH_PICK_ONLY=a,b     pick: only these contestants (round-robin,random,least-conn,maglev,...)',
+    '  BENCH_DNS_ONLY=a,b      dns: only these contestants (nsd,fulcrum)',
+    '  BENCH_DNS_CLIENTS=4     dns: dnsperf -c',
+    '  BENCH_DNS_OUTSTANDING=100  dns: dnsperf -q (queries in flight)',
+    '  BENCH_DNS_QPS=2000000   dns: dnsperf -Q (rate cap, high enough not to bind)',
     '',
     'see bench/README.md',
   ].join('\n');

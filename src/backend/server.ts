@@ -22,6 +22,8 @@ export class Server {
   readonly maxConn: number;
   readonly checkHost: string;
   readonly checkPort: number;
+  /** The server's own public URL (redirect mode), without a trailing slash. */
+  readonly url: string;
   /**
    * The weight balancers use: `weight`, or less while slow start ramps it up. Always
    * > 0 for eligible servers. Changed only by the Pool, which then calls update().
@@ -48,6 +50,7 @@ export class Server {
     this.maxConn = cfg.maxConn;
     this.checkHost = cfg.checkHost;
     this.checkPort = cfg.checkPort;
+    this.url = cfg.url;
     this.effectiveWeight = cfg.weight;
   }
 

@@ -22,7 +22,11 @@ export async function serve(config: Config, onStop?: () => Promise<void>): Promi
   for (const l of instance.listeners) {
     const a = l.address();
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    say(`listening on http://${host}:${a.port} (listener ${l.name})`);
+    const scheme = instance.config.listeners.find((c) => c.name === l.name)?.mode === 'udp' ? 'udp' : 'http';
+    say(`listening on ${scheme}://${host}:${a.port} (listener ${l.name})`);
+  }
+  for (const a of instance.dns?.addresses() ?? []) {
+    say(`listening on dns://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port} (udp and tcp)`);
   }
   return new Promise((resolve) => {
     let stopping = false;

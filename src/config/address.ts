@@ -179,3 +179,36 @@ export function parseHostPattern(s: string): string {
   if (!isHostname(name)) throw new Error(`"${s}" is not a valid host name`);
   return host;
 }
+
+/**
+ * Parses a server's public URL (redirect mode sends clients there): "http://" or
+ * "https://", a host, an optional port, and nothing after it but an optional "/", since a
+ * redirect appends the request's own path and query. Returns the URL's origin: scheme and
+ * host lower-case, the scheme's default port left out, no trailing slash
+ * ("HTTPS://S1.Example.com:443/" -> "https://s1.example.com").
+ */
+export function parseServerUrl(s: string): string {
+  if (/\s/.test(s)) throw new Error(`${JSON.stringify(s)}: a URL may not contain spaces`);
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(s);
+  if (!scheme) throw new Error(`${JSON.stringify(s)} has no scheme: write "https://${s}" or "http://${s}"`);
+  if (!/^https?$/i.test(scheme[1]!)) {
+    throw new Error(`${JSON.stringify(s)}: a redirect sends browsers to an http:// or https:// URL, not ${scheme[1]!.toLowerCase()}://`);
+  }
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    throw new Error(`${JSON.stringify(s)} is not a valid URL such as "https://s1.example.com" or "http://192.0.2.11:8080"`);
+  }
+  const host = url.hostname;
+  const hostOk = host.startsWith('[') ? isIPv6(host.slice(1, -1)) : isIPv4(host) || isHostname(host);
+  if (!hostOk) throw new Error(`${JSON.stringify(s)}: "${host}" is neither an IP address nor a valid host name`);
+  if (url.port === '0') throw new Error(`${JSON.stringify(s)}: port 0 cannot be connected to: expected 1 to 65535`);
+  if (url.username !== '' || url.password !== '') {
+    throw new Error(`${JSON.stringify(s)}: leave out the user name and password: browsers warn about them, and every client would see them`);
+  }
+  if (s.includes('?') || s.includes('#') || url.pathname !== '/') {
+    throw new Error(`${JSON.stringify(s)}: give only the scheme, host and port, e.g. "${url.origin}": a redirect appends the request's own path and query to it`);
+  }
+  return url.origin;
+}

@@ -2,7 +2,7 @@
  * Every default of the configuration, in normalised units (milliseconds, bytes), in one
  * place. The schema fills these in, so a loaded Config never has a missing field.
  */
-import type { BalanceAlgorithm, DnsPoolNameConfig, ForwardedConfig, HashKey, HealthConfig, HttpCheckConfig, Limits, OutlierConfig, PoolConfig, Timeouts } from './types.js';
+import type { BalanceAlgorithm, DnsPoolNameConfig, ForwardedConfig, HashKey, HealthConfig, HttpCheckConfig, Limits, ListenerConfig, ListenerMode, OutlierConfig, PoolConfig, Timeouts } from './types.js';
 
 /** Global timeouts used when the file has no `timeouts` section or leaves a key out. */
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
@@ -33,6 +33,37 @@ export const DEFAULT_FORWARDED: Readonly<ForwardedConfig> = Object.freeze({
   via: true,
 });
 
+/** Mode of a listener that does not name one: the HTTP reverse proxy. */
+export const DEFAULT_MODE: ListenerMode = 'http';
+
+/**
+ * Redirect mode's answer: 307 Temporary Redirect, which (unlike 301 and 302) keeps the
+ * method and body of the request, and (unlike 301 and 308) is not cached by browsers, so
+ * the next visit comes back to the balancer and may go to another server.
+ */
+export const DEFAULT_REDIRECT: Readonly<ListenerConfig['redirect']> = Object.freeze({ status: 307 });
+
+/**
+ * TCP mode: a connection pair idle for 5 minutes is closed (long enough for interactive
+ * protocols, short enough to reclaim connections whose peer vanished); a TLS ClientHello
+ * must arrive within 5 seconds of the connection when routes choose by server name.
+ */
+export const DEFAULT_TCP: Readonly<ListenerConfig['tcp']> = Object.freeze({
+  idleMs: 300_000,
+  helloTimeoutMs: 5_000,
+});
+
+/**
+ * UDP mode: a client's session ends after 30 seconds without a datagram (Linux conntrack
+ * keeps an unreplied UDP flow 30 s); at most 10,000 sessions at once, each holding one
+ * upstream socket; sessions rather than per-packet balancing.
+ */
+export const DEFAULT_UDP: Readonly<ListenerConfig['udp']> = Object.freeze({
+  sessionIdleMs: 30_000,
+  maxSessions: 10_000,
+  perPacket: false,
+});
+
 /** Balancing algorithm of a pool that does not name one. */
 export const DEFAULT_BALANCE: BalanceAlgorithm = 'round-robin';
 
@@ -52,6 +83,14 @@ export const DEFAULT_KEEPALIVE: Readonly<{ maxIdle: number; idleTimeoutMs: numbe
 /** Name of the server at `index` (0-based) in a pool when it sets none: "s1", "s2", ... */
 export function defaultServerName(index: number): string {
   return `s${index + 1}`;
+}
+
+/**
+ * The public URL of a server that does not set `url` (redirect mode sends clients there):
+ * http://HOST:PORT, an IPv6 address in brackets and lower-case.
+ */
+export function defaultServerUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host.toLowerCase()}]` : host}:${port}`;
 }
 
 /** The key maglev hashes when a pool does not set `hash`: the client's IP address. */

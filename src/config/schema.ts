@@ -6,7 +6,7 @@
  * by validate.ts.
  */
 import { z } from 'zod';
-import { parseBind, parseCidr, parseHostPattern, parseServerAddress } from './address.js';
+import { parseBind, parseCidr, parseHostPattern, parseServerAddress, parseServerUrl } from './address.js';
 import {
   DEFAULT_BALANCE,
   DEFAULT_FORWARDED,
@@ -14,17 +14,22 @@ import {
   DEFAULT_HEALTH,
   DEFAULT_HTTP_CHECK,
   DEFAULT_KEEPALIVE,
+  DEFAULT_MODE,
   DEFAULT_NO_ROUTE,
   DEFAULT_OUTLIER,
   DEFAULT_QUEUE,
+  DEFAULT_REDIRECT,
   DEFAULT_RETRIES,
   DEFAULT_STICKY,
+  DEFAULT_TCP,
+  DEFAULT_UDP,
   DEFAULT_WEIGHT,
   DEFAULT_DNS_TCP_IDLE_MS,
   DEFAULT_POOL_NAME,
   DEFAULT_RECORD_TTL,
   DEFAULT_SOA,
   defaultFastInterval,
+  defaultServerUrl,
 } from './defaults.js';
 import {
   codeMap,
@@ -45,7 +50,7 @@ import {
 } from './dns.js';
 import { describeValue, PathedError } from './field-error.js';
 import { closest, didYouMean } from './suggest.js';
-import type { BalanceAlgorithm, HashKey, HealthConfig, HttpCheckConfig, Limits, OutlierConfig, Timeouts } from './types.js';
+import type { BalanceAlgorithm, HashKey, HealthConfig, HttpCheckConfig, Limits, ListenerConfig, ListenerMode, OutlierConfig, Timeouts } from './types.js';
 import { parseDuration, parseSeconds, parseSize } from './units.js';
 
 /** Message of a missing required key; load.ts replaces it with one naming the key. */
@@ -241,27 +246,77 @@ const route = z
   })
   .transform((r) => ({ hosts: r.host ?? [], pathPrefix: r.path ?? '', pool: r.pool }));
 
+/** Trusted sources: CIDRs or bare addresses (one, or a list), normalised by parseCidr. */
+function cidrs(v: unknown): string[] {
+  const list = typeof v === 'string' ? [v] : v;
+  if (!Array.isArray(list)) throw new Error(`expected a list of CIDRs such as ["10.0.0.0/8"], got ${describeValue(v)}`);
+  const errors: Error[] = [];
+  const parsed = list.map((c: unknown, i) => {
+    try {
+      return parseCidr(requireString('a CIDR', '"10.0.0.0/8"')(c));
+    } catch (e) {
+      errors.push(new PathedError([i], (e as Error).message));
+      return '';
+    }
+  });
+  if (errors.length > 0) throw new AggregateError(errors);
+  return parsed;
+}
+
 const forwarded = z
   .strictObject({
     headers: z.enum(['x-forwarded', 'forwarded', 'both', 'none']).default(DEFAULT_FORWARDED.headers),
-    trusted: converted((v): string[] => {
-      const list = typeof v === 'string' ? [v] : v;
-      if (!Array.isArray(list)) throw new Error(`expected a list of CIDRs such as ["10.0.0.0/8"], got ${describeValue(v)}`);
-      const errors: Error[] = [];
-      const cidrs = list.map((c: unknown, i) => {
-        try {
-          return parseCidr(requireString('a CIDR', '"10.0.0.0/8"')(c));
-        } catch (e) {
-          errors.push(new PathedError([i], (e as Error).message));
-          return '';
-        }
-      });
-      if (errors.length > 0) throw new AggregateError(errors);
-      return cidrs;
-    }).default(() => [...DEFAULT_FORWARDED.trusted]),
+    trusted: converted(cidrs).default(() => [...DEFAULT_FORWARDED.trusted]),
     via: z.boolean().default(DEFAULT_FORWARDED.via),
   })
   .transform((f) => ({ headers: f.headers, trusted: f.trusted, via: f.via }));
+
+/** Every `mode:` value, in the order messages list them. */
+export const LISTENER_MODES = ['http', 'redirect', 'tcp', 'udp'] as const satisfies readonly ListenerMode[];
+
+/**
+ * `proxy_protocol`: accept a PROXY header, only from `trusted` sources. Which modes may
+ * have it is checked by validate.ts.
+ */
+const proxyProtocol = z
+  .strictObject({
+    trusted: converted((v) => {
+      const list = cidrs(v);
+      if (list.length === 0) {
+        throw new Error('the trusted list is empty, so every connection would be refused: list the balancers in front of Fulcrum (CIDRs or addresses), or leave out `proxy_protocol`');
+      }
+      return list;
+    }),
+  })
+  .transform((p) => ({ trusted: p.trusted }));
+
+/** The statuses redirect mode may answer with, in the order messages list them. */
+export const REDIRECT_STATUSES = [301, 302, 303, 307, 308] as const satisfies ReadonlyArray<ListenerConfig['redirect']['status']>;
+
+const redirect = z
+  .strictObject({
+    status: converted((v): ListenerConfig['redirect']['status'] => {
+      const status = REDIRECT_STATUSES.find((s) => s === v);
+      if (status === undefined) throw new Error(`expected one of 301, 302, 303, 307 or 308, got ${describeValue(v)}`);
+      return status;
+    }).default(DEFAULT_REDIRECT.status),
+  })
+  .transform((r) => ({ status: r.status }));
+
+const tcp = z
+  .strictObject({
+    idle_timeout: durationMs.default(DEFAULT_TCP.idleMs),
+    hello_timeout: durationMs.default(DEFAULT_TCP.helloTimeoutMs),
+  })
+  .transform((t) => ({ idleMs: t.idle_timeout, helloTimeoutMs: t.hello_timeout }));
+
+const udp = z
+  .strictObject({
+    session_idle: positiveDuration('a session idle time of 0 would end every session at once').default(DEFAULT_UDP.sessionIdleMs),
+    max_sessions: intRange(1, 1_000_000).default(DEFAULT_UDP.maxSessions),
+    per_packet: z.boolean().default(DEFAULT_UDP.perPacket),
+  })
+  .transform((u) => ({ sessionIdleMs: u.session_idle, maxSessions: u.max_sessions, perPacket: u.per_packet }));
 
 const noRoute = z.strictObject({
   status: intRange(200, 599)
@@ -274,13 +329,18 @@ const listener = z
   .strictObject({
     name,
     bind: converted((v) => parseBind(requireString('HOST:PORT', '"127.0.0.1:8080" or ":8080"')(v))),
-    mode: z.enum(['http']).default('http'),
+    mode: z.enum(LISTENER_MODES).default(DEFAULT_MODE),
     routes: z.array(route).min(1, 'a listener needs at least one route, e.g. `- pool: web`'),
     forwarded: forwarded.prefault({}),
     no_route: noRoute.prefault({}),
     timeouts: timeoutsOverride.prefault({}),
     limits: limitsOverride.prefault({}),
     max_connections: intRange(0, Number.MAX_SAFE_INTEGER).default(0),
+    // Which of these go with which mode (and the routes each mode allows) is checked by validate.ts.
+    proxy_protocol: proxyProtocol.optional(),
+    redirect: redirect.prefault({}),
+    tcp: tcp.prefault({}),
+    udp: udp.prefault({}),
   })
   .transform((l) => ({
     name: l.name,
@@ -293,6 +353,10 @@ const listener = z
     timeoutOverrides: l.timeouts,
     limitOverrides: l.limits,
     maxConnections: l.max_connections,
+    proxyProtocol: l.proxy_protocol ?? null,
+    redirect: l.redirect,
+    tcp: l.tcp,
+    udp: l.udp,
   }));
 
 const server = z
@@ -304,6 +368,7 @@ const server = z
     max_conn: intRange(0, 1_000_000).default(0),
     check_address: converted((v) => parseServerAddress(requireString('HOST:PORT', '"192.0.2.11:8081"')(v))).optional(),
     check_port: intRange(1, 65535).optional(),
+    url: converted((v) => parseServerUrl(requireString('a URL', '"https://s1.example.com"')(v))).optional(),
   })
   .transform((s) => ({
     name: s.name,
@@ -315,6 +380,7 @@ const server = z
     // check_address and check_port together are refused by validate.ts.
     checkHost: s.check_address?.host ?? s.address.host,
     checkPort: s.check_address?.port ?? s.check_port ?? s.address.port,
+    url: s.url ?? defaultServerUrl(s.address.host, s.address.port),
   }));
 
 /** Every `balance:` value, in the order messages list them. */
@@ -505,6 +571,8 @@ const pool = z
       })
       .prefault({})
       .transform((k) => ({ maxIdle: k.max_idle, idleTimeoutMs: k.idle_timeout })),
+    // Which listeners may use a pool that sends PROXY headers is checked by validate.ts.
+    send_proxy: z.enum(['v1', 'v2']).optional(),
   })
   .transform((p) => ({
     balance: p.balance,
@@ -517,6 +585,7 @@ const pool = z
     slowStartMs: p.slow_start,
     retries: p.retries,
     queue: p.queue,
+    sendProxy: p.send_proxy ?? null,
   }));
 
 /** A DNS time (TTL or SOA timer) in whole seconds, 0..max; see parseSeconds. */

@@ -16,7 +16,12 @@ export interface Config {
   dns: DnsConfig | null;
 }
 
-export type ListenerMode = 'http';
+/**
+ * http: the HTTP/1.1 reverse proxy; redirect: HTTP, answering each request with a redirect
+ * to the chosen server's own URL; tcp: relays connections (TLS passes through, routed by
+ * SNI); udp: relays datagrams.
+ */
+export type ListenerMode = 'http' | 'redirect' | 'tcp' | 'udp';
 
 export interface ListenerConfig {
   name: string;
@@ -34,6 +39,29 @@ export interface ListenerConfig {
   limits: Limits;
   /** Most client connections at once; more are closed at accept. 0: no limit. */
   maxConnections: number;
+  /**
+   * Accept a PROXY protocol (v1 or v2) header from downstream balancers (tcp, http): only
+   * from `trusted` sources (CIDRs, normalised with a prefix length); a connection from
+   * anywhere else, or with a malformed header, is closed. Null: off.
+   */
+  proxyProtocol: { trusted: string[] } | null;
+  /** redirect mode: the status of the answer. */
+  redirect: { status: 301 | 302 | 303 | 307 | 308 };
+  /** tcp mode. */
+  tcp: {
+    /** Close a connection pair after this long without a byte either way. */
+    idleMs: number;
+    /** How long to wait for a TLS ClientHello when routes name SNI hosts. */
+    helloTimeoutMs: number;
+  };
+  /** udp mode. */
+  udp: {
+    /** A client's session (its server choice and upstream socket) ends after this long without a datagram. */
+    sessionIdleMs: number;
+    maxSessions: number;
+    /** No sessions: every datagram is balanced on its own (DNS, syslog); replies still come back. */
+    perPacket: boolean;
+  };
 }
 
 export interface RouteConfig {
@@ -92,6 +120,8 @@ export interface PoolConfig {
   retries: number;
   /** Requests waiting when every usable server is at max_conn; size 0 answers 503 at once. */
   queue: { size: number; timeoutMs: number };
+  /** Send a PROXY protocol header with the client's address to the servers (tcp and http). */
+  sendProxy: 'v1' | 'v2' | null;
 }
 
 export interface ServerConfig {
@@ -107,6 +137,8 @@ export interface ServerConfig {
   /** Where health checks go (default: the server's own host and port). */
   checkHost: string;
   checkPort: number;
+  /** The server's own public URL, for redirect mode (default http://HOST:PORT). No trailing slash. */
+  url: string;
 }
 
 export interface HealthConfig {

@@ -96,7 +96,7 @@ export function checkDns(dns: Obj, pools: Obj | undefined, listeners: unknown[],
   }
 }
 
-/** A DNS `listen` address that the DNS server (TCP) and a listener would both bind. */
+/** A DNS `listen` address that the DNS server (UDP and TCP) and a listener (one of them) would both bind. */
 function checkListenClash(listen: unknown, listeners: unknown[], issues: PathIssue[]): void {
   const items = typeof listen === 'string' ? [listen] : list(listen);
   items.forEach((item, i) => {
@@ -111,7 +111,7 @@ function checkListenClash(listen: unknown, listeners: unknown[], issues: PathIss
       const how = at.host === b.host ? 'is already used by' : 'overlaps';
       issues.push({
         path: typeof listen === 'string' ? ['dns', 'listen'] : ['dns', 'listen', i],
-        message: `${item} ${how} listeners[${k}] (${bind}): the DNS server listens on TCP there too, so give it another address or port`,
+        message: `${item} ${how} listeners[${k}] (${bind}): the DNS server listens on ${l.mode === 'udp' ? 'UDP' : 'TCP'} there too, so give it another address or port`,
       });
     });
   });

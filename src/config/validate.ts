@@ -2,15 +2,18 @@
  * Cross-checks that no single field can make: unique names and binds, routes that name
  * existing pools, routes that can never match, limits that contradict each other, pool
  * keys that do not go with the pool's `balance`, servers `balance: first` cannot fill,
- * pools of backups only, queues that can never fill, and health-check timings.
+ * pools of backups only, queues that can never fill, health-check timings, and the keys,
+ * routes and pools each listener mode can use.
  * They run on the raw YAML data, whatever the schema thought of it, so that a file with
  * a bad weight still hears about its misspelt pool name in the same run. Values the
  * schema rejects are skipped here rather than reported twice.
  */
+import { isIP } from 'node:net';
 import { bindsClash, parseBind, parseHostPattern, type HostPort } from './address.js';
-import { DEFAULT_BALANCE, DEFAULT_HEALTH, DEFAULT_LIMITS, defaultServerName } from './defaults.js';
+import { DEFAULT_BALANCE, DEFAULT_HEALTH, DEFAULT_LIMITS, DEFAULT_MODE, defaultServerName } from './defaults.js';
 import { formatPath, type KeyPath } from './locate.js';
-import { BALANCE_ALGORITHMS, nameProblem } from './schema.js';
+import { BALANCE_ALGORITHMS, LISTENER_MODES, nameProblem } from './schema.js';
+import type { ListenerMode } from './types.js';
 import { checkDns } from './validate-dns.js';
 import { noPoolMessage } from './suggest.js';
 import { formatDuration, parseDuration, parseSize } from './units.js';
@@ -56,11 +59,18 @@ export function crossCheck(raw: unknown): PathIssue[] {
   checkRequired(raw, issues);
   checkListenerNames(listeners, issues);
   checkBinds(listeners, issues);
+  const poolUses = new Set<string>();
   listeners.forEach((l, i) => {
     if (!isObj(l)) return;
     const routes = list(l.routes);
     checkRoutePools(routes, ['listeners', i, 'routes'], pools, issues);
-    checkShadowedRoutes(routes, ['listeners', i, 'routes'], issues);
+    const mode = modeOf(l);
+    // A udp listener's extra routes are reported by checkMode, not as shadowed.
+    if (mode !== 'udp') checkShadowedRoutes(routes, ['listeners', i, 'routes'], issues);
+    if (mode !== undefined) {
+      checkMode(l, i, mode, issues);
+      if (pools) checkLayer4Pools(l, i, mode, pools, poolUses, issues);
+    }
   });
   checkLimits(raw, listeners, issues);
   if (isObj(raw.dns)) checkDns(raw.dns, pools, listeners, issues);
@@ -234,19 +244,26 @@ function checkListenerNames(listeners: unknown[], issues: PathIssue[]): void {
   });
 }
 
+/**
+ * Two listeners may not bind the same address and port with the same transport: a udp
+ * listener binds UDP, every other mode TCP, so a udp listener may share its address and
+ * port with a tcp, http or redirect listener (as DNS serves UDP and TCP on port 53).
+ */
 function checkBinds(listeners: unknown[], issues: PathIssue[]): void {
-  const seen: Array<{ index: number; bind: HostPort; text: string }> = [];
+  const seen: Array<{ index: number; bind: HostPort; text: string; udp: boolean }> = [];
   listeners.forEach((l, i) => {
     if (!isObj(l) || typeof l.bind !== 'string') return;
     const text = l.bind;
     const bind = attempt(() => parseBind(text));
     if (!bind) return;
-    const clash = seen.find((s) => bindsClash(s.bind, bind));
+    const udp = l.mode === 'udp';
+    const clash = seen.find((s) => s.udp === udp && bindsClash(s.bind, bind));
     if (clash) {
       const same = clash.bind.host === bind.host ? 'is already used by' : 'overlaps';
-      issues.push({ path: ['listeners', i, 'bind'], message: `bind ${text} ${same} listeners[${clash.index}] (${clash.text}): each listener needs its own address and port` });
+      const own = udp ? 'each udp listener needs its own address and port (it may share one with a listener of another mode)' : 'each listener needs its own address and port';
+      issues.push({ path: ['listeners', i, 'bind'], message: `bind ${text} ${same} listeners[${clash.index}] (${clash.text}): ${own}` });
     }
-    seen.push({ index: i, bind, text });
+    seen.push({ index: i, bind, text, udp });
   });
 }
 
@@ -330,5 +347,195 @@ function checkLimits(raw: Obj, listeners: unknown[], issues: PathIssue[]): void 
     if (url === undefined && head === undefined) return;
     const path: KeyPath = ['listeners', i, 'limits', url !== undefined ? 'url_size' : 'header_size'];
     check(url ?? globalUrl ?? defaultUrl, head ?? globalHead ?? defaultHead, path);
+  });
+}
+
+/** A raw listener's mode: its `mode`, or the default; undefined when the schema rejects it. */
+function modeOf(l: Obj): ListenerMode | undefined {
+  const mode = l.mode ?? DEFAULT_MODE;
+  return LISTENER_MODES.find((m) => m === mode);
+}
+
+/** How messages name a listener's mode: "mode: tcp", or "mode: http (the default)". */
+function modeText(l: Obj, mode: ListenerMode): string {
+  return `mode: ${mode}${l.mode === undefined ? ' (the default)' : ''}`;
+}
+
+/** What a listener of each non-HTTP mode does instead of reading HTTP. */
+const RELAYS: Record<'tcp' | 'udp', string> = {
+  tcp: 'relays bytes without reading HTTP',
+  udp: 'relays datagrams without reading HTTP',
+};
+
+/**
+ * The keys of one listener against its mode: keys that only another mode reads, and the
+ * routes the mode can follow (tcp: by TLS server name only; udp: one route, no choice).
+ */
+function checkMode(l: Obj, i: number, mode: ListenerMode, issues: PathIssue[]): void {
+  const base: KeyPath = ['listeners', i];
+  const is = `this listener is ${modeText(l, mode)}`;
+  const key = (name: string, message: string) => issues.push({ path: [...base, name], at: 'key', message });
+
+  for (const own of ['tcp', 'udp', 'redirect'] as const) {
+    if (l[own] !== undefined && mode !== own) key(own, `\`${own}\` settings apply only to mode: ${own}, and ${is}: remove \`${own}\` or set \`mode: ${own}\``);
+  }
+
+  if (mode === 'tcp' || mode === 'udp') {
+    const relays = `${is}, which ${RELAYS[mode]}`;
+    if (l.forwarded !== undefined) {
+      const instead = mode === 'tcp' ? ' (to tell the servers the client\'s address, set `send_proxy` on the pool)' : '';
+      key('forwarded', `\`forwarded\` adds HTTP headers, and ${relays}: remove \`forwarded\`${instead}`);
+    }
+    if (l.no_route !== undefined) {
+      const instead = mode === 'tcp' ? 'a connection that matches no route is closed; remove `no_route`, or end the routes with one without `host` to catch every other connection' : 'its one route takes every datagram; remove `no_route`';
+      key('no_route', `\`no_route\` is an HTTP answer, and ${is}: ${instead}`);
+    }
+    if (l.limits !== undefined) key('limits', `\`limits\` bound HTTP request heads, and ${relays}: remove \`limits\``);
+    checkModeTimeouts(l, base, mode, is, issues);
+  }
+  if (mode === 'udp') {
+    if (l.proxy_protocol !== undefined) {
+      key('proxy_protocol', `a PROXY protocol header is accepted on TCP connections only (mode http, redirect or tcp), and ${is}: remove \`proxy_protocol\``);
+    }
+    if (l.max_connections !== undefined) {
+      key('max_connections', `max_connections counts TCP connections, and ${is}: limit the sessions with \`udp.max_sessions\` instead`);
+    }
+  }
+
+  const routes = list(l.routes);
+  if (mode === 'tcp') checkTcpRoutes(l, routes, base, issues);
+  if (mode === 'udp') {
+    routes.forEach((r, j) => {
+      if (j > 0) {
+        issues.push({
+          path: [...base, 'routes', j],
+          message: 'a udp listener takes exactly one route, since a datagram carries no host name or path to choose a route by: remove this route (send what it names to another listener)',
+        });
+        return;
+      }
+      if (!isObj(r)) return;
+      for (const k of ['host', 'path']) {
+        if (r[k] !== undefined) {
+          issues.push({ path: [...base, 'routes', j, k], at: 'key', message: `a udp listener's route takes no \`${k}\`: a datagram carries no host name or path to route by; remove \`${k}\`` });
+        }
+      }
+    });
+  }
+}
+
+/** A tcp listener uses only timeouts.connect; a udp listener no timeout at all. */
+function checkModeTimeouts(l: Obj, base: KeyPath, mode: 'tcp' | 'udp', is: string, issues: PathIssue[]): void {
+  if (!isObj(l.timeouts)) return;
+  if (mode === 'udp') {
+    issues.push({
+      path: [...base, 'timeouts'],
+      at: 'key',
+      message: `\`timeouts\` apply to TCP connections and HTTP, and ${is}: remove \`timeouts\` (a session ends after \`udp.session_idle\` without a datagram)`,
+    });
+    return;
+  }
+  for (const name of Object.keys(l.timeouts)) {
+    if (name === 'connect' || !['header', 'keepalive', 'server', 'client'].includes(name)) continue;
+    issues.push({
+      path: [...base, 'timeouts', name],
+      at: 'key',
+      message: `timeouts.${name} applies to HTTP, and ${is}, which uses only timeouts.connect: remove \`${name}\` (an idle connection is closed after \`tcp.idle_timeout\`)`,
+    });
+  }
+}
+
+/**
+ * A tcp listener routes by the TLS server name (SNI) of the ClientHello: no path, no IP
+ * address (RFC 6066 forbids one as a server name), and a hello timeout only if some
+ * route has a host to wait for.
+ */
+function checkTcpRoutes(l: Obj, routes: unknown[], base: KeyPath, issues: PathIssue[]): void {
+  let named = false;
+  routes.forEach((r, j) => {
+    if (!isObj(r)) return;
+    const path: KeyPath = [...base, 'routes', j];
+    if (r.path !== undefined) {
+      issues.push({ path: [...path, 'path'], at: 'key', message: 'a tcp listener routes by TLS server name (SNI) only, and never sees an HTTP path: remove `path`' });
+    }
+    if (r.host === undefined) return;
+    named = true;
+    const hosts = typeof r.host === 'string' ? [r.host] : list(r.host);
+    hosts.forEach((h, k) => {
+      if (typeof h !== 'string') return;
+      const host = attempt(() => parseHostPattern(h));
+      if (host === undefined || isIP(host.replace(/^\[|\]$/g, '')) === 0) return;
+      issues.push({
+        path: typeof r.host === 'string' ? [...path, 'host'] : [...path, 'host', k],
+        message: `${h} can never match: a TLS client never sends an IP address as the server name (RFC 6066), and one connecting by address sends none; a route without \`host\` catches those connections`,
+      });
+    });
+  });
+  if (!named && isObj(l.tcp) && l.tcp.hello_timeout !== undefined) {
+    issues.push({
+      path: [...base, 'tcp', 'hello_timeout'],
+      at: 'key',
+      message: 'hello_timeout is the wait for a TLS ClientHello when routes choose by server name, and no route of this listener has a `host`: remove `hello_timeout`',
+    });
+  }
+}
+
+/** How a hash key reads in messages: "a header (X-User-Id)", "the path". */
+function hashText(hash: unknown): string | undefined {
+  if (hash === 'path') return 'the request path';
+  if (!isObj(hash)) return undefined;
+  const [kind, name] = Object.entries(hash)[0] ?? [];
+  if (kind !== 'header' && kind !== 'cookie' && kind !== 'query') return undefined;
+  const what = kind === 'query' ? 'query parameter' : kind;
+  return typeof name === 'string' ? `the ${what} ${name}` : `a ${what}`;
+}
+
+/**
+ * The pools a tcp or udp listener routes to: their balance must not need HTTP input (a
+ * cookie for sticky, or a maglev hash of anything but the client's IP), which such a
+ * listener cannot provide (issue 3 item 8). This duplicates the `input` column of
+ * ALGORITHM_TRAITS in src/balance/index.ts, so that configuration does not depend on the
+ * balancers: sticky reads a cookie, maglev a hash key, the others nothing. A udp
+ * listener's pool may not send PROXY headers, which are written at the start of a TCP
+ * connection. Each problem of a pool is reported once, at the pool's key, naming the
+ * first listener route that uses it.
+ */
+function checkLayer4Pools(l: Obj, i: number, mode: ListenerMode, pools: Obj, reported: Set<string>, issues: PathIssue[]): void {
+  if (mode !== 'tcp' && mode !== 'udp') return;
+  const name = typeof l.name === 'string' ? `listener \`${l.name}\`` : `listeners[${i}]`;
+  // A udp listener's routes after the first are refused by checkMode.
+  const routes = mode === 'udp' ? list(l.routes).slice(0, 1) : list(l.routes);
+  routes.forEach((r, j) => {
+    if (!isObj(r) || typeof r.pool !== 'string' || !Object.hasOwn(pools, r.pool)) return;
+    const poolName = r.pool;
+    const pool = pools[poolName];
+    if (!isObj(pool)) return;
+    const user = `${name} (${modeText(l, mode)}, ${formatPath(['listeners', i, 'routes', j])})`;
+    const once = (kind: string, issue: PathIssue) => {
+      if (reported.has(`${poolName}\0${kind}`)) return;
+      reported.add(`${poolName}\0${kind}`);
+      issues.push(issue);
+    };
+    const cannot = `a hash key ${user} cannot provide, since it ${RELAYS[mode]}`;
+    if (pool.balance === 'sticky') {
+      once('input', {
+        path: ['pools', poolName, 'balance'],
+        message: `balance: sticky reads a cookie, ${cannot}: route that listener to a pool balanced another way (maglev hashes the client's IP)`,
+      });
+    } else if (pool.balance === 'maglev') {
+      const text = hashText(pool.hash);
+      if (text !== undefined) {
+        once('input', {
+          path: ['pools', poolName, 'hash'],
+          message: `this pool's maglev hashes ${text}, ${cannot}: hash by \`ip\` (the default), or route that listener to another pool`,
+        });
+      }
+    }
+    if (mode === 'udp' && pool.send_proxy !== undefined) {
+      once('send_proxy', {
+        path: ['pools', poolName, 'send_proxy'],
+        at: 'key',
+        message: `pool \`${poolName}\` is used by ${user}, and a PROXY header is sent only at the start of a TCP connection: remove \`send_proxy\`, or give that listener its own pool`,
+      });
+    }
   });
 }

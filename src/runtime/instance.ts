@@ -2,15 +2,19 @@ import type net from 'node:net';
 import { Pool } from '../backend/pool.js';
 import type { Server } from '../backend/server.js';
 import type { Config, HealthConfig } from '../config/types.js';
+import { DnsServer } from '../dns/server.js';
 import { HealthChecker } from '../health/checker.js';
 import { OutlierDetector } from '../health/outlier.js';
 import { HttpFrontend } from '../proxy/http/frontend.js';
+import { UdpFrontend } from '../proxy/udp/frontend.js';
 
 /** A running balancer: its listeners, pools and health checking, built from one configuration. */
 export interface Instance {
   readonly config: Config;
   readonly pools: ReadonlyMap<string, Pool>;
   readonly listeners: ReadonlyArray<{ readonly name: string; address(): net.AddressInfo }>;
+  /** The authoritative DNS server when the configuration has a `dns` section, else null. */
+  readonly dns: DnsServer | null;
   /** Stops accepting, lets in-flight work finish for up to `graceMs` (default 5 s), then cuts the rest. */
   stop(opts?: { graceMs?: number }): Promise<void>;
 }
@@ -44,19 +48,22 @@ export async function startInstance(config: Config): Promise<Instance> {
     }
   }
   const checker = targets.length === 0 ? null : new HealthChecker(targets, (s, up, reason) => poolOf.get(s)!.setHealthy(s, up, reason));
-  const frontends = config.listeners.map((l) => new HttpFrontend(l, pools));
+  const frontends = config.listeners.map((l) => (l.mode === 'udp' ? new UdpFrontend(l, pools) : new HttpFrontend(l, pools)));
+  const dns = config.dns === null ? null : new DnsServer(config.dns, pools);
   const stopHealth = async () => {
     await checker?.stop();
     for (const d of detectors) d.stop();
     for (const p of pools.values()) p.stop();
   };
-  const started: HttpFrontend[] = [];
+  const started: Array<HttpFrontend | UdpFrontend> = [];
   try {
     for (const fe of frontends) {
       await fe.start();
       started.push(fe);
     }
+    await dns?.start();
   } catch (err) {
+    await dns?.stop();
     await Promise.all(started.map((fe) => fe.stop({ graceMs: 0 })));
     await stopHealth();
     throw err;
@@ -66,8 +73,9 @@ export async function startInstance(config: Config): Promise<Instance> {
     config,
     pools,
     listeners: frontends,
+    dns,
     async stop(opts = {}) {
-      await Promise.all(frontends.map((fe) => fe.stop(opts)));
+      await Promise.all([...frontends.map((fe) => fe.stop(opts)), dns?.stop()]);
       await stopHealth();
     },
   };

@@ -88,6 +88,7 @@ function servers(weights: readonly number[], opts: { maxConn?: number; prefix?: 
         maxConn: opts.maxConn ?? 0,
         checkHost: '127.0.0.1',
         checkPort: port,
+        url: `http://127.0.0.1:${port}`,
       }),
   );
 }

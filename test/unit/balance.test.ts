@@ -30,6 +30,7 @@ function servers(weights: readonly number[], maxConn = 0): Server[] {
         maxConn,
         checkHost: '127.0.0.1',
         checkPort: port,
+        url: `http://127.0.0.1:${port}`,
       }),
   );
 }

@@ -50,6 +50,30 @@ describe('fulcrum check', () => {
     ]);
   });
 
+  it('refuses a hash key a tcp listener cannot provide (issue 3 item 8)', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'fulcrum-check-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'tcp.yaml');
+    await writeFile(
+      file,
+      `listeners:
+  - {name: db, bind: "127.0.0.1:5432", mode: tcp, routes: [{pool: db}]}
+pools:
+  db:
+    balance: maglev
+    hash: {header: X-Tenant}
+    servers: [{address: "192.0.2.13:5432"}]
+`,
+    );
+    const io = capture();
+    assert.equal(await checkCommand(['-c', file], io), 1);
+    assert.equal(io.out, '');
+    assert.equal(
+      io.err,
+      `${file}:6:11: pools.db.hash: this pool's maglev hashes the header X-Tenant, a hash key listener \`db\` (mode: tcp, listeners[0].routes[0]) cannot provide, since it relays bytes without reading HTTP: hash by \`ip\` (the default), or route that listener to another pool\n`,
+    );
+  });
+
   it('exits 1 for a missing file', async () => {
     const io = capture();
     assert.equal(await checkCommand(['-c', '/nonexistent/lb.yaml'], io), 1);

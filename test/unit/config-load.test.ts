@@ -60,6 +60,10 @@ describe('loadConfigText: defaults and normalisation', () => {
           timeouts,
           limits,
           maxConnections: 0,
+          proxyProtocol: null,
+          redirect: { status: 307 },
+          tcp: { idleMs: 300_000, helloTimeoutMs: 5_000 },
+          udp: { sessionIdleMs: 30_000, maxSessions: 10_000, perPacket: false },
         },
       ],
       pools: new Map([
@@ -71,8 +75,8 @@ describe('loadConfigText: defaults and normalisation', () => {
             hash: { source: 'ip' },
             sticky: { cookie: 'FULCRUM_SERVER', fallback: 'round-robin' },
             servers: [
-              { name: 's1', host: '192.0.2.11', port: 80, weight: 1, backup: false, maxConn: 0, checkHost: '192.0.2.11', checkPort: 80 },
-              { name: 's2', host: '192.0.2.12', port: 80, weight: 1, backup: false, maxConn: 0, checkHost: '192.0.2.12', checkPort: 80 },
+              { name: 's1', host: '192.0.2.11', port: 80, weight: 1, backup: false, maxConn: 0, checkHost: '192.0.2.11', checkPort: 80, url: 'http://192.0.2.11:80' },
+              { name: 's2', host: '192.0.2.12', port: 80, weight: 1, backup: false, maxConn: 0, checkHost: '192.0.2.12', checkPort: 80, url: 'http://192.0.2.12:80' },
             ],
             keepalive: { maxIdle: 64, idleTimeoutMs: 4_000 },
             health: null,
@@ -80,6 +84,7 @@ describe('loadConfigText: defaults and normalisation', () => {
             slowStartMs: 0,
             retries: 2,
             queue: { size: 0, timeoutMs: 5_000 },
+            sendProxy: null,
           },
         ],
       ]),
@@ -140,20 +145,21 @@ limits: {header_size: 32KiB}
     assert.deepEqual(config.limits, { headerBytes: 32_768, urlBytes: 8_192, headerCount: 100 });
     assert.deepEqual(v6!.limits, { ...config.limits, headerCount: 50 });
     assert.deepEqual(config.pools.get('web')!.servers, [
-      { name: 's1', host: 'web.internal', port: 8080, weight: 0, backup: false, maxConn: 0, checkHost: 'web.internal', checkPort: 8080 },
+      { name: 's1', host: 'web.internal', port: 8080, weight: 0, backup: false, maxConn: 0, checkHost: 'web.internal', checkPort: 8080, url: 'http://web.internal:8080' },
     ]);
     assert.deepEqual(config.pools.get('api'), {
       name: 'api',
       balance: 'least-conn',
       hash: { source: 'ip' },
       sticky: { cookie: 'FULCRUM_SERVER', fallback: 'round-robin' },
-      servers: [{ name: 'a', host: '2001:db8::2', port: 443, weight: 256, backup: false, maxConn: 0, checkHost: '2001:db8::2', checkPort: 443 }],
+      servers: [{ name: 'a', host: '2001:db8::2', port: 443, weight: 256, backup: false, maxConn: 0, checkHost: '2001:db8::2', checkPort: 443, url: 'http://[2001:db8::2]:443' }],
       keepalive: { maxIdle: 0, idleTimeoutMs: 90_000 },
       health: null,
       outlier: null,
       slowStartMs: 0,
       retries: 2,
       queue: { size: 0, timeoutMs: 5_000 },
+      sendProxy: null,
     });
   });
 
@@ -485,7 +491,7 @@ describe('examples/', () => {
   it('every example loads without an issue', async () => {
     const dir = fileURLToPath(new URL('../../../examples/', import.meta.url));
     const files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f));
-    for (const name of ['seed.yaml', 'routing.yaml', 'health.yaml', 'algorithms.yaml']) assert.ok(files.includes(name), `${name} not in ${files.join(', ')}`);
+    for (const name of ['seed.yaml', 'routing.yaml', 'health.yaml', 'algorithms.yaml', 'tcp.yaml', 'udp.yaml', 'redirect.yaml']) assert.ok(files.includes(name), `${name} not in ${files.join(', ')}`);
     for (const f of files) {
       const { issues } = await loadConfigFile(join(dir, f));
       assert.deepEqual(issues.map(formatIssue), [], f);

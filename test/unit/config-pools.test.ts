@@ -78,7 +78,9 @@ describe('pools: defaults', () => {
       maxConn: 0,
       checkHost: '192.0.2.12',
       checkPort: 80,
+      url: 'http://192.0.2.12:80',
     });
+    assert.equal(pool.sendProxy, null);
   });
 
   it('fills a health section with every default', () => {
@@ -127,6 +129,7 @@ describe('pools: every new key', () => {
         'retries: 0',
         'slow_start: 1m30s',
         'queue: {size: 100, timeout: 250ms}',
+        'send_proxy: v1',
         'health:',
         '  type: http',
         '  interval: 3s',
@@ -161,8 +164,8 @@ describe('pools: every new key', () => {
       hash: { source: 'header', name: 'x-user-id' },
       sticky: { cookie: 'FULCRUM_SERVER', fallback: 'round-robin' },
       servers: [
-        { name: 'a', host: '192.0.2.11', port: 80, weight: 1, backup: false, maxConn: 1_000_000, checkHost: '192.0.2.11', checkPort: 9101 },
-        { name: 'b', host: 'web-b.internal', port: 80, weight: 0, backup: true, maxConn: 0, checkHost: '2001:db8::9', checkPort: 9102 },
+        { name: 'a', host: '192.0.2.11', port: 80, weight: 1, backup: false, maxConn: 1_000_000, checkHost: '192.0.2.11', checkPort: 9101, url: 'http://192.0.2.11:80' },
+        { name: 'b', host: 'web-b.internal', port: 80, weight: 0, backup: true, maxConn: 0, checkHost: '2001:db8::9', checkPort: 9102, url: 'http://web-b.internal:80' },
       ],
       keepalive: { maxIdle: 64, idleTimeoutMs: 4_000 },
       health: {
@@ -190,6 +193,7 @@ describe('pools: every new key', () => {
       slowStartMs: 90_000,
       retries: 0,
       queue: { size: 100, timeoutMs: 250 },
+      sendProxy: 'v1',
     });
   });
 
@@ -268,7 +272,7 @@ describe('pools: unknown keys suggest the nearest', () => {
   it('lists the pool keys when nothing is close', () => {
     assert.equal(
       only(withPool('algorithm: random', ...SERVERS)).message,
-      'unknown key `algorithm` (expected one of: `balance`, `hash`, `sticky`, `servers`, `health`, `outlier`, `slow_start`, `retries`, `queue`, `keepalive`)',
+      'unknown key `algorithm` (expected one of: `balance`, `hash`, `sticky`, `servers`, `health`, `outlier`, `slow_start`, `retries`, `queue`, `keepalive`, `send_proxy`)',
     );
   });
 });

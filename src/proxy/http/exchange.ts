@@ -8,7 +8,7 @@ import { ChunkedScanner } from './chunked.js';
 import type { HttpFrontend } from './frontend.js';
 import { HttpParseError, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './head.js';
 import type { FastBuffer } from './fast-buffer.js';
-import { errorBody, localResponse } from './local-response.js';
+import { errorBody, localResponse, reasonPhrase } from './local-response.js';
 import { takeRead } from './read-buffer.js';
 import { cookieValue, requestKey } from './request-keys.js';
 import { rewriteRequestHead, rewriteResponseHead, type ClientFacts } from './rewrite.js';
@@ -66,6 +66,14 @@ function onClose(this: OwnedSocket): void {
 }
 
 function ignore(): void {}
+
+/** The path and query of a request target in any form ("/a?b", "http://h/a?b", "*"). */
+function pathAndQuery(target: string): string {
+  if (target.charCodeAt(0) === 0x2f) return target;
+  const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*(.*)$/.exec(target);
+  if (m === null || m[1] === '') return '/';
+  return m[1]!.charCodeAt(0) === 0x2f ? m[1]! : `/${m[1]}`;
+}
 
 /** Hash of a request key; requests without the key spread at random. */
 function keyHash(key: string | null): number {
@@ -278,7 +286,26 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     ctx.avoid = null;
     ctx.hash = cfg.balance === 'maglev' ? keyHash(requestKey(cfg.hash, req, facts.ip)) : 0;
     ctx.sticky = cfg.balance === 'sticky' ? cookieValue(req, cfg.sticky.cookie) : null;
-    this.dispatch(pool.pick(ctx), false);
+    if (this.fe.config.mode === 'redirect') this.redirect(pool, req);
+    else this.dispatch(pool.pick(ctx), false);
+  }
+
+  /**
+   * Redirect mode: the answer sends the client to the chosen server's own URL, with the
+   * same path and query; the balancer carries nothing after this response.
+   */
+  private redirect(pool: Pool, req: RequestHead): void {
+    const server = pool.pick(this.ctx);
+    if (server === undefined) {
+      const why = pool.whyNone();
+      this.fe.logNoServer(pool, why);
+      this.fail(503, `no server available in pool ${pool.name} (${why})`, 'Retry-After: 1\r\n');
+      return;
+    }
+    const location = server.url + pathAndQuery(req.target);
+    const status = this.fe.config.redirect.status;
+    if (!this.reqComplete) this.closeAfter = true; // the body was meant for the server: not read here
+    this.respondLocal(status, `${status} ${reasonPhrase(status)}: server ${server.name} at ${location}\n`, `Location: ${location}\r\n`);
   }
 
   /** Sends the current request to `server` on a pooled or new connection. */
@@ -864,10 +891,10 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.deadline = Date.now() + Math.min(this.fe.timeouts.clientMs, 5000);
   }
 
-  /** A response of our own for the current request (no-route), keeping the connection when possible. */
-  private respondLocal(status: number, body: string): void {
+  /** A response of our own for the current request (no-route, redirect), keeping the connection when possible. */
+  private respondLocal(status: number, body: string, extraHead = ''): void {
     const keep = !this.closeAfter;
-    this.sock.write(localResponse(status, body, keep, this.req!.method === 'HEAD'));
+    this.sock.write(localResponse(status, body, keep, this.req!.method === 'HEAD', extraHead));
     this.upReusable = false;
     this.finishExchange();
   }

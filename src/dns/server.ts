@@ -1,0 +1,261 @@
+/**
+ * The DNS server's sockets: UDP and TCP on every listen address, feeding one Responder.
+ * UDP answers each datagram in the 'message' handler. TCP reads length-prefixed
+ * messages, answers each as soon as it is complete (several per connection, pipelined,
+ * answers in query order), closes a connection idle for `tcpIdleMs`, and stops reading
+ * from a client that does not read its answers. Nothing a client sends can throw out of
+ * a handler.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import type { Pool } from '../backend/pool.js';
+import type { DnsConfig } from '../config/types.js';
+import { FulcrumError } from '../core/errors.js';
+import { Responder, type ResponderOptions } from './responder.js';
+
+/** Kernel socket buffer asked for on UDP sockets (the kernel may cap it at net.core.rmem_max). */
+const UDP_BUFFER_BYTES = 4 << 20;
+/** Answers queued to a TCP client beyond this stop reading from it until they drain. */
+const TCP_BACKLOG_BYTES = 256 * 1024;
+/** Open TCP connections per listen address; more are refused at accept. */
+const TCP_MAX_CONNECTIONS = 1024;
+/** Tries at binding UDP and TCP to the same free port when the configured port is 0. */
+const PORT_ZERO_TRIES = 20;
+
+/** Options of a DnsServer (all optional). */
+export interface DnsServerOptions extends ResponderOptions {}
+
+interface Listener {
+  host: string;
+  port: number;
+  udp: dgram.Socket;
+  tcp: net.Server;
+}
+
+/**
+ * An authoritative DNS server for the zones of a `dns:` configuration section, answering
+ * from `pools` (shared with the rest of the instance, so health changes reach answers
+ * at once). Construction builds the zones and throws FULCRUM_ERR_CONFIG on bad zone data;
+ * nothing listens before `start()`.
+ */
+export class DnsServer {
+  /** The responder behind the sockets (its `stats` count queries). */
+  readonly responder: Responder;
+  private readonly listeners: Listener[] = [];
+  private readonly conns = new Set<net.Socket>();
+  private started = false;
+  private stopped = false;
+  private readonly log: (msg: string) => void;
+
+  constructor(
+    readonly config: DnsConfig,
+    pools: ReadonlyMap<string, Pool>,
+    opts: DnsServerOptions = {},
+  ) {
+    this.log = opts.log ?? ((msg) => process.stderr.write(`fulcrum: dns: ${msg}\n`));
+    try {
+      this.responder = new Responder(config, pools, { ...opts, log: this.log });
+    } catch (err) {
+      throw new FulcrumError('FULCRUM_ERR_CONFIG', `dns: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * Binds UDP and TCP on every listen address (the same port for both; with port 0 a
+   * free port is chosen for the pair). On failure everything bound so far is closed and
+   * a FULCRUM_ERR_LISTEN error is thrown. Call once.
+   */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('DnsServer.start() called twice');
+    this.started = true;
+    try {
+      for (const l of this.config.listen) this.listeners.push(await this.bindPair(l.host, l.port));
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** The bound addresses, in configuration order; with port 0 configured, the port actually bound. */
+  addresses(): Array<{ host: string; port: number }> {
+    return this.listeners.map((l) => ({ host: l.host, port: l.port }));
+  }
+
+  /** Closes every socket and TCP connection, and stops watching steering files. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.responder.close();
+    for (const c of this.conns) c.destroy();
+    this.conns.clear();
+    await Promise.all(this.listeners.map((l) => closePair(l.udp, l.tcp)));
+    this.listeners.length = 0;
+  }
+
+  private async bindPair(host: string, port: number): Promise<Listener> {
+    const tries = port === 0 ? PORT_ZERO_TRIES : 1;
+    let lastErr: unknown;
+    for (let i = 0; i < tries; i++) {
+      const udp = this.udpSocket(host);
+      let bound: number;
+      try {
+        bound = await bindUdp(udp, host, port);
+      } catch (err) {
+        udp.close();
+        throw listenError('udp', host, port, err);
+      }
+      const tcp = this.tcpServer();
+      try {
+        await listenTcp(tcp, host, bound);
+        // Errors while binding were thrown above; from now on they are only reported.
+        udp.on('error', (err) => this.log(`udp socket error: ${err.message}`));
+        tcp.on('error', (err) => this.log(`tcp server error: ${err.message}`));
+        return { host, port: bound, udp, tcp };
+      } catch (err) {
+        lastErr = err;
+        await closePair(udp, tcp);
+        if (port !== 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') break;
+      }
+    }
+    throw listenError('tcp', host, port, lastErr);
+  }
+
+  private udpSocket(host: string): dgram.Socket {
+    const sock = dgram.createSocket({
+      type: net.isIPv6(host) ? 'udp6' : 'udp4',
+      recvBufferSize: UDP_BUFFER_BYTES,
+      sendBufferSize: UDP_BUFFER_BYTES,
+      // Every address we send to or bind is an IP literal (rinfo.address, the listen
+      // host): answering synchronously skips dns.lookup's isIP checks and its nextTick
+      // hop on every send.
+      lookup: literalLookup as unknown as dgram.SocketOptions['lookup'],
+    });
+    const responder = this.responder;
+    sock.on('message', (msg, rinfo) => {
+      const out = responder.respond(msg, rinfo.address, 'udp');
+      if (out === null) return;
+      try {
+        sock.send(out, rinfo.port, rinfo.address);
+      } catch {
+        // the socket is closing
+      }
+    });
+    return sock;
+  }
+
+  private tcpServer(): net.Server {
+    const srv = net.createServer({ noDelay: true }, (sock) => this.onConnection(sock));
+    srv.maxConnections = TCP_MAX_CONNECTIONS;
+    return srv;
+  }
+
+  private onConnection(sock: net.Socket): void {
+    if (this.stopped) {
+      sock.destroy();
+      return;
+    }
+    this.conns.add(sock);
+    const client = sock.remoteAddress ?? '';
+    const responder = this.responder;
+    let pending: Buffer | null = null;
+    sock.setTimeout(this.config.tcpIdleMs);
+    sock.on('timeout', () => sock.destroy());
+    sock.on('error', () => {
+      // resets and the like: the connection is closed below
+    });
+    sock.on('close', () => this.conns.delete(sock));
+    let waiting = false;
+    const work = () => {
+      const buf = pending;
+      if (buf === null) return;
+      pending = null;
+      let p = 0;
+      while (buf.length - p >= 2) {
+        if (sock.writableLength > TCP_BACKLOG_BYTES) {
+          // The client is not reading its answers: stop reading its queries until they drain.
+          waiting = true;
+          sock.pause();
+          sock.once('drain', () => {
+            waiting = false;
+            sock.resume();
+            work();
+          });
+          break;
+        }
+        const len = (buf[p]! << 8) | buf[p + 1]!;
+        if (buf.length - p - 2 < len) break;
+        const msg = buf.subarray(p + 2, p + 2 + len);
+        p += 2 + len;
+        const outs = responder.respondAll(msg, client, 'tcp');
+        if (outs.length === 0) {
+          // Not a query (too short, or a response): nothing sensible can follow.
+          sock.destroy();
+          return;
+        }
+        for (const o of outs) {
+          const frame = Buffer.allocUnsafe(o.length + 2);
+          frame[0] = o.length >> 8;
+          frame[1] = o.length & 0xff;
+          o.copy(frame, 2);
+          sock.write(frame);
+        }
+      }
+      // Kept between reads: one incomplete message (< 65537 octets), or what arrived
+      // while paused (at most one read more).
+      if (p < buf.length) pending = p === 0 ? buf : Buffer.from(buf.subarray(p));
+    };
+    sock.on('data', (chunk: Buffer) => {
+      pending = pending === null ? chunk : Buffer.concat([pending, chunk]);
+      if (!waiting) work();
+    });
+  }
+}
+
+/** A `lookup` for dgram that takes the address as given (callers only pass IP literals). */
+function literalLookup(address: string, family: number | string, cb: (err: Error | null, address: string, family: number) => void): void {
+  if (family === 4 || family === 'IPv4') cb(null, address, 4);
+  else if (family === 6 || family === 'IPv6') cb(null, address, 6);
+  else cb(null, address, net.isIPv6(address) ? 6 : 4);
+}
+
+function listenError(proto: string, host: string, port: number, err: unknown): FulcrumError {
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return new FulcrumError('FULCRUM_ERR_LISTEN', `dns: cannot listen on ${proto} ${shown}:${port}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}
+
+function bindUdp(sock: dgram.Socket, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    sock.once('error', onError);
+    sock.bind(port, host, () => {
+      sock.off('error', onError);
+      resolve(sock.address().port);
+    });
+  });
+}
+
+function listenTcp(srv: net.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    srv.once('error', onError);
+    srv.listen(port, host, () => {
+      srv.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function closePair(udp: dgram.Socket, tcp: net.Server): Promise<void> {
+  const u = new Promise<void>((resolve) => {
+    try {
+      udp.close(() => resolve());
+    } catch {
+      resolve(); // not bound or already closed
+    }
+  });
+  const t = new Promise<void>((resolve) => {
+    if (!tcp.listening) return resolve();
+    tcp.close(() => resolve());
+  });
+  return Promise.all([u, t]).then(() => undefined);
+}
