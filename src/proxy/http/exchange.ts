@@ -11,10 +11,13 @@ import type { FastBuffer } from './fast-buffer.js';
 import { errorBody, localResponse, reasonPhrase } from './local-response.js';
 import { takeRead } from './read-buffer.js';
 import { cookieValue, requestKey } from './request-keys.js';
+import { encodeV1, encodeV2, parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
 import { rewriteRequestHead, rewriteResponseHead, type ClientFacts } from './rewrite.js';
 import type { UpstreamConn, UpstreamOwner } from './upstream.js';
 
 const enum Phase {
+  /** Waiting for the PROXY protocol header of a downstream balancer (listener proxy_protocol). */
+  PROXY,
   /** Waiting for (the rest of) a request head. */
   HEAD,
   /** A request is being forwarded and/or its response relayed. */
@@ -93,7 +96,9 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
  */
 export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
   deadline = 0;
-  private phase = Phase.HEAD;
+  private phase: Phase;
+  /** The client as a downstream balancer's PROXY header names it (else the socket's peer). */
+  private proxiedClient: ProxyAddress | null = null;
   private pending: Buffer | null = null;
   /** Client address facts, computed at the first request (idle connections never pay). */
   private facts: ClientFacts | null = null;
@@ -142,6 +147,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     private readonly fe: HttpFrontend,
     sharedBuffer: boolean,
   ) {
+    this.phase = fe.config.proxyProtocol === null ? Phase.HEAD : Phase.PROXY;
     this.deadline = Date.now() + fe.timeouts.headerMs;
     // shared listeners (no closures per connection): 10,000 idle connections must stay small
     (sock as OwnedSocket)[OWNER] = this;
@@ -209,7 +215,28 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
           this.pending = Buffer.concat([this.pending, chunk]);
         }
         this.readHead();
+        return;
+      case Phase.PROXY:
+        this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+        this.readProxyHeader();
     }
+  }
+
+  /** The PROXY header a trusted downstream balancer sends first; anything else closes the connection. */
+  private readProxyHeader(): void {
+    const buf = this.pending!;
+    const r = parseProxyHeader(buf);
+    if (r.error !== null) {
+      this.fe.logProxyRefused(this.sock, r.error);
+      this.phase = Phase.CLOSED;
+      this.sock.destroy();
+      return;
+    }
+    if (!r.done) return;
+    this.proxiedClient = r.command === 'proxy' ? r.source : null;
+    this.phase = Phase.HEAD;
+    this.pending = r.consumed === buf.length ? null : buf.subarray(r.consumed);
+    if (this.pending !== null) this.readHead();
   }
 
   /** Parses the next request head from `pending` when it is complete, and starts its exchange. */
@@ -273,7 +300,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
       return;
     }
     this.tunnelWanted = req.connUpgrade && req.upgrade !== undefined;
-    const facts = (this.facts ??= this.fe.clientFacts(this.sock));
+    const facts = (this.facts ??= this.fe.clientFacts(this.proxiedClient?.address ?? this.sock.remoteAddress ?? ''));
     this.reqHead = rewriteRequestHead(req, facts, this.fe.forwarded, this.tunnelWanted);
     this.deadline = this.reqComplete ? 0 : Date.now() + this.fe.timeouts.clientMs;
     this.pool = pool;
@@ -320,8 +347,11 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.respBuf = null;
     this.resp = null;
     this.respStarted = false;
-    const up = this.fe.upstreamFor(server).acquire(this, fresh);
+    const sendProxy = this.pool!.config.sendProxy;
+    // a PROXY header names one client: such connections are never shared (nor pooled)
+    const up = this.fe.upstreamFor(server).acquire(this, fresh || sendProxy !== null);
     this.up = up;
+    if (sendProxy !== null) up.sock.write(this.proxyHeader(sendProxy));
     up.deadline = Date.now() + (up.connected ? this.fe.timeouts.serverMs : this.fe.timeouts.connectMs);
     if (up.connected) {
       this.connecting = false;
@@ -508,6 +538,9 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
   onClientEnd(): void {
     this.clientEnded = true;
     switch (this.phase) {
+      case Phase.PROXY:
+        this.sock.destroy();
+        return;
       case Phase.HEAD:
         if (this.pending !== null) this.sock.destroy(); // half a request: nothing to answer
         else this.sock.end();
@@ -558,6 +591,12 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
   }
 
   private expireNow(): void {
+    if (this.phase === Phase.PROXY) {
+      this.fe.logProxyRefused(this.sock, 'no complete PROXY header in time');
+      this.phase = Phase.CLOSED;
+      this.sock.destroy();
+      return;
+    }
     if (this.phase === Phase.HEAD) {
       if (this.pending !== null || this.count === 0) this.fail(408, 'the request head did not arrive in time');
       else this.sock.end(); // idle keep-alive connection
@@ -738,7 +777,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.releaseServer();
     if (up !== null) {
       if (this.upPausedForClient) up.sock.resume();
-      if (this.upReusable && this.reqComplete) up.pool.release(up);
+      if (this.upReusable && this.reqComplete && this.pool!.config.sendProxy === null) up.pool.release(up);
       else up.destroy();
     }
     this.upPausedForClient = false;
@@ -852,6 +891,13 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
       this.server = null;
       this.pool!.released(server);
     }
+  }
+
+  /** The PROXY header for a new upstream connection: the client (as we know it) and the address it reached. */
+  private proxyHeader(version: 'v1' | 'v2'): Buffer {
+    const src = this.proxiedClient ?? { address: this.facts!.ip, port: this.sock.remotePort ?? 0 };
+    const dst = { address: this.sock.localAddress ?? '', port: this.sock.localPort ?? 0 };
+    return version === 'v1' ? encodeV1(src, dst) : encodeV2(src, dst);
   }
 
   /** Passive health: how the server did (no-op without outlier detection). */

@@ -23,12 +23,15 @@ export class HttpFrontend {
   readonly forwarded: ForwardedConfig;
   readonly noRoute: { status: number; body: string };
   private readonly router: Router<Pool>;
-  private readonly trusted = new net.BlockList();
+  private readonly trusted: net.BlockList;
   private readonly upstreams: UpstreamPool[] = [];
   private readonly conns = new Set<ClientConnection>();
   private readonly sweeper: Sweeper;
   private readonly server: net.Server;
   private stopping = false;
+  private lastProxyLog = 0;
+  /** Sources allowed to send a PROXY header (listener proxy_protocol), or null when off. */
+  private readonly proxyTrusted: net.BlockList | null;
   /** Last "no server" log line per pool (ms), to log at most once a second under load. */
   private readonly lastNoServerLog = new Map<Pool, number>();
 
@@ -54,11 +57,8 @@ export class HttpFrontend {
       }
       return pool;
     });
-    for (const cidr of config.forwarded.trusted) {
-      const [addr, len] = cidr.split('/');
-      const family = addr!.includes(':') ? 'ipv6' : 'ipv4';
-      this.trusted.addSubnet(addr!, Number(len ?? (family === 'ipv6' ? 128 : 32)), family);
-    }
+    this.trusted = blockListOf(config.forwarded.trusted);
+    this.proxyTrusted = config.proxyProtocol === null ? null : blockListOf(config.proxyProtocol.trusted);
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (sock) => this.accept(sock));
   }
 
@@ -115,15 +115,23 @@ export class HttpFrontend {
     return this.upstreams[server.id]!;
   }
 
-  /** Per-connection facts for header rewriting. */
-  clientFacts(sock: net.Socket): ClientFacts {
-    let ip = sock.remoteAddress ?? '';
+  /** Logs a connection refused for its PROXY protocol header (at most once a second). */
+  logProxyRefused(sock: net.Socket, why: string): void {
+    const now = Date.now();
+    if (now - this.lastProxyLog < 1000) return;
+    this.lastProxyLog = now;
+    process.stderr.write(`fulcrum: listener ${this.name}: closed a connection from ${sock.remoteAddress}: PROXY protocol: ${why}\n`);
+  }
+
+  /** Per-connection facts for header rewriting, for the client at `address`. */
+  clientFacts(address: string): ClientFacts {
+    let ip = address;
     if (ip.startsWith('::ffff:') && ip.includes('.')) ip = ip.slice(7);
     const v6 = ip.includes(':');
     return {
       ip,
       forwardedFor: v6 ? `"[${ip}]"` : ip,
-      trusted: ip !== '' && this.trusted.check(ip, v6 ? 'ipv6' : 'ipv4'),
+      trusted: isIn(this.trusted, ip),
       proto: 'http',
     };
   }
@@ -148,9 +156,33 @@ export class HttpFrontend {
       accepted.destroy();
       return;
     }
+    if (this.proxyTrusted !== null && !isIn(this.proxyTrusted, accepted.remoteAddress ?? '')) {
+      this.logProxyRefused(accepted, 'the source is not in proxy_protocol.trusted');
+      accepted.destroy();
+      return;
+    }
     const adopted = adoptAccepted(accepted, onClientRead, true);
     const conn = new ClientConnection(adopted ?? accepted, this, adopted !== undefined);
     this.conns.add(conn);
     this.sweeper.add(conn);
   }
+}
+
+/** A BlockList of normalised CIDRs ("10.0.0.0/8", "2001:db8::/32"). */
+function blockListOf(cidrs: readonly string[]): net.BlockList {
+  const list = new net.BlockList();
+  for (const cidr of cidrs) {
+    const [addr, len] = cidr.split('/');
+    const family = addr!.includes(':') ? 'ipv6' : 'ipv4';
+    list.addSubnet(addr!, Number(len ?? (family === 'ipv6' ? 128 : 32)), family);
+  }
+  return list;
+}
+
+/** Whether `address` (IPv4-mapped IPv6 counts as IPv4) is in `list`. */
+function isIn(list: net.BlockList, address: string): boolean {
+  let ip = address;
+  if (ip.startsWith('::ffff:') && ip.includes('.')) ip = ip.slice(7);
+  if (ip === '') return false;
+  return list.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4');
 }
