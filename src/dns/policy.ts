@@ -1,13 +1,14 @@
 /**
  * Answer policies of pool-backed names: which of a pool's servers a given A or AAAA
  * answer names (all, a rotating or weighted-random subset, one by weight, the first
- * failover group with a usable server), which pool answers (CIDR steering), and what is
- * said when nothing is usable. A selection is reduced to a small integer key, so the
- * responder can cache one encoded answer per (pool, pool version, key).
+ * failover group with a usable server), which pool answers (CIDR steering, then GeoIP),
+ * and what is said when nothing is usable. A selection is reduced to a small integer
+ * key, so the responder can cache one encoded answer per (pool, pool version, key).
  */
 import type { Pool } from '../backend/pool.js';
 import type { Server } from '../backend/server.js';
 import type { DnsPoolNameConfig } from '../config/types.js';
+import type { GeoIpSteering } from './geoip.js';
 import type { SteeringTable } from './steering.js';
 import { ipv6Bytes } from './wire.js';
 import { addressRdata } from './zone.js';
@@ -109,7 +110,7 @@ export class Selection {
   poolIndex = 0;
   /** Identifies the servers named (with poolIndex and the pool version); -1: not cacheable. */
   key = 0;
-  /** ECS SCOPE PREFIX-LENGTH the choice depended on (0 without steering or ECS). */
+  /** ECS SCOPE PREFIX-LENGTH the choice depended on (0 without steering, GeoIP or ECS). */
   scope = 0;
   /** Servers chosen as indices into the view's usable list (subset and weighted policies). */
   readonly picks: number[] = [];
@@ -171,6 +172,7 @@ export class PoolAnswer {
     readonly steering: SteeringTable | null,
     allPools: ReadonlyMap<string, Pool>,
     private readonly random: () => number = Math.random,
+    readonly geoip: GeoIpSteering | null = null,
   ) {
     const first = viewOf(config.pool);
     if (first === undefined) throw new Error(`pool-backed name ${config.name}: no pool named ${JSON.stringify(config.pool)}`);
@@ -190,15 +192,18 @@ export class PoolAnswer {
   /**
    * Chooses the servers of one A (family 4) or AAAA (family 6) answer for a client: its
    * ECS subnet (`ecs` with `ecsPrefix` bits of `ecsAddr`, family 1 or 2), or else its
-   * address `client` (a string as sockets report it). Steering picks the preferred pool;
-   * when that pool has no usable server of the family the configured pool answers; when
-   * neither has one, `whenNoneUsable` decides.
+   * address `client` (a string as sockets report it). Steering picks the preferred pool,
+   * else GeoIP (country, then continent; its SCOPE is the prefix of the database network
+   * the subnet fell in, or the steering table's when that is longer); when that pool has
+   * no usable server of the family the configured pool answers; when neither has one,
+   * `whenNoneUsable` decides.
    */
   select(family: Family, ecs: boolean, ecsFamily: number, ecsAddr: Uint8Array, ecsPrefix: number, client: string): Selection {
     const sel = this.sel;
     sel.family = family;
     sel.scope = 0;
     let idx = 0;
+    let steered = false;
     const st = this.steering;
     if (st !== null && st.table.size > 0) {
       let m;
@@ -209,7 +214,18 @@ export class PoolAnswer {
         const fam = clientAddress(client, this.clientBytes);
         m = fam === 0 ? undefined : st.table.lookup(this.clientBytes, fam, fam === 4 ? 32 : 128);
       }
-      if (m !== undefined && m.value !== undefined) idx = this.index.get(m.value) ?? 0;
+      if (m !== undefined && m.value !== undefined) {
+        idx = this.index.get(m.value) ?? 0;
+        steered = true;
+      }
+    }
+    const geo = this.geoip;
+    if (!steered && geo !== null) {
+      // The CIDR table did not match: the database decides (the cache key follows, as
+      // poolIndex names the pool it chose).
+      const g = geo.match(ecs, ecsFamily, ecsAddr, ecsPrefix, client);
+      if (ecs && g.prefix > sel.scope) sel.scope = g.prefix;
+      if (g.pool !== undefined) idx = this.index.get(g.pool) ?? 0;
     }
     let view = this.views[idx]!.refresh();
     if ((family === 4 ? view.usable4 : view.usable6).length === 0 && idx !== 0) {

@@ -16,6 +16,7 @@
 import type { Pool } from '../backend/pool.js';
 import type { Server } from '../backend/server.js';
 import type { DnsConfig } from '../config/types.js';
+import { GeoIpDatabase, GeoIpSteering } from './geoip.js';
 import { PoolAnswer, PoolView, type Family } from './policy.js';
 import { SteeringTable } from './steering.js';
 import { NameNode, Zone, ZoneSet } from './zone.js';
@@ -90,7 +91,7 @@ export interface ResponderOptions {
   log?: (msg: string) => void;
   /** Random source of weighted policies; default Math.random. */
   random?: () => number;
-  /** Watch steering files for changes (default true). */
+  /** Watch steering files and GeoIP databases for changes (default true). */
   watch?: boolean;
 }
 
@@ -114,11 +115,14 @@ export class Responder {
   private readonly q = new ParsedQuery();
   private readonly answers = new Map<NameNode, PoolAnswer>();
   private readonly steering: SteeringTable[] = [];
+  /** GeoIP databases by path (names that share a file share one reader). */
+  private readonly geoip = new Map<string, GeoIpDatabase>();
   private readonly nxCache = new Map<Zone, Map<number, Body>>();
   private readonly log: (msg: string) => void;
 
   /**
-   * Builds the zones and the pool-backed names' runtimes (and loads steering files).
+   * Builds the zones and the pool-backed names' runtimes (and loads steering files and
+   * GeoIP databases; one that cannot be loaded is logged, never thrown).
    * Throws an Error naming the zone and record on bad zone data or an unknown pool.
    */
   constructor(cfg: DnsConfig, pools: ReadonlyMap<string, Pool>, opts: ResponderOptions = {}) {
@@ -143,20 +147,35 @@ export class Responder {
           this.steering.push(steering);
           if (opts.watch !== false) steering.watch();
         }
-        if (pc.geoip !== null) this.log(`${pc.name}: geoip steering is not implemented yet; the CIDR table and the pool answer`);
-        this.answers.set(node, new PoolAnswer(pc, viewOf, steering, pools, opts.random));
+        let geoip: GeoIpSteering | null = null;
+        if (pc.geoip !== null) {
+          let db = this.geoip.get(pc.geoip.database);
+          if (db === undefined) {
+            db = new GeoIpDatabase(pc.geoip.database, this.log);
+            this.geoip.set(pc.geoip.database, db);
+            if (opts.watch !== false) db.watch();
+          }
+          geoip = new GeoIpSteering(pc.geoip, db, known, this.log, pc.name);
+        }
+        this.answers.set(node, new PoolAnswer(pc, viewOf, steering, pools, opts.random, geoip));
       }
     }
   }
 
-  /** Stops watching steering files. */
+  /** Stops watching steering files and GeoIP databases. */
   close(): void {
     for (const s of this.steering) s.close();
+    for (const g of this.geoip.values()) g.close();
   }
 
   /** The steering tables of the pool-backed names (for tests: reload, inspect). */
   steeringTables(): readonly SteeringTable[] {
     return this.steering;
+  }
+
+  /** The GeoIP databases in use, one per file (for tests: reload, inspect). */
+  geoipDatabases(): readonly GeoIpDatabase[] {
+    return [...this.geoip.values()];
   }
 
   /**

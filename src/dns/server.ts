@@ -81,7 +81,7 @@ export class DnsServer {
     return this.listeners.map((l) => ({ host: l.host, port: l.port }));
   }
 
-  /** Closes every socket and TCP connection, and stops watching steering files. Idempotent. */
+  /** Closes every socket and TCP connection, and stops watching steering files and GeoIP databases. Idempotent. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
