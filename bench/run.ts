@@ -11,6 +11,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   http: async () => (await import('./http.js')).httpBenchmark,
   pick: async () => (await import('./pick.js')).pickBenchmark,
   dns: async () => (await import('./dns.js')).dnsBenchmark,
+  tcp: async () => (await import('./tcp.js')).tcpBenchmark,
 };
 
 function usage(): string {
@@ -34,6 +35,9 @@ function usage(): string {
     '  BENCH_DNS_CLIENTS=4     dns: dnsperf -c',
     '  BENCH_DNS_OUTSTANDING=100  dns: dnsperf -q (queries in flight)',
     '  BENCH_DNS_QPS=2000000   dns: dnsperf -Q (rate cap, high enough not to bind)',
+    '  BENCH_TCP_PHASES=a,b    tcp: only these phases (bulk,rate,memory); tcp uses BENCH_DURATION (default 5s),',
+    '                          BENCH_WARMUP (1s), BENCH_ROUNDS, BENCH_CONNECTIONS and BENCH_ONLY (direct,fulcrum,haproxy,nginx)',
+    '  BENCH_TCP_PAIRS=10000   tcp: idle connection pairs for the memory phase (capped by the open-files limit)',
     '',
     'see bench/README.md',
   ].join('\n');

@@ -470,11 +470,11 @@ function checkTcpRoutes(l: Obj, routes: unknown[], base: KeyPath, issues: PathIs
       });
     });
   });
-  if (!named && isObj(l.tcp) && l.tcp.hello_timeout !== undefined) {
+  if (!named && l.proxy_protocol === undefined && isObj(l.tcp) && l.tcp.hello_timeout !== undefined) {
     issues.push({
       path: [...base, 'tcp', 'hello_timeout'],
       at: 'key',
-      message: 'hello_timeout is the wait for a TLS ClientHello when routes choose by server name, and no route of this listener has a `host`: remove `hello_timeout`',
+      message: 'hello_timeout bounds the wait for a PROXY header or a TLS ClientHello, and this listener expects neither (no `proxy_protocol`, no route with a `host`): remove `hello_timeout`',
     });
   }
 }

@@ -6,6 +6,7 @@ import { DnsServer } from '../dns/server.js';
 import { HealthChecker } from '../health/checker.js';
 import { OutlierDetector } from '../health/outlier.js';
 import { HttpFrontend } from '../proxy/http/frontend.js';
+import { TcpFrontend } from '../proxy/tcp/frontend.js';
 import { UdpFrontend } from '../proxy/udp/frontend.js';
 
 /** A running balancer: its listeners, pools and health checking, built from one configuration. */
@@ -48,14 +49,16 @@ export async function startInstance(config: Config): Promise<Instance> {
     }
   }
   const checker = targets.length === 0 ? null : new HealthChecker(targets, (s, up, reason) => poolOf.get(s)!.setHealthy(s, up, reason));
-  const frontends = config.listeners.map((l) => (l.mode === 'udp' ? new UdpFrontend(l, pools) : new HttpFrontend(l, pools)));
+  const frontends = config.listeners.map((l) =>
+    l.mode === 'udp' ? new UdpFrontend(l, pools) : l.mode === 'tcp' ? new TcpFrontend(l, pools) : new HttpFrontend(l, pools),
+  );
   const dns = config.dns === null ? null : new DnsServer(config.dns, pools);
   const stopHealth = async () => {
     await checker?.stop();
     for (const d of detectors) d.stop();
     for (const p of pools.values()) p.stop();
   };
-  const started: Array<HttpFrontend | UdpFrontend> = [];
+  const started: Array<HttpFrontend | TcpFrontend | UdpFrontend> = [];
   try {
     for (const fe of frontends) {
       await fe.start();

@@ -313,7 +313,7 @@ describe('layer 4: routes per mode', () => {
   it('refuses tcp.hello_timeout when no route names a host', () => {
     assert.equal(
       only(listener('tcp', 'tcp: {idle_timeout: 1m, hello_timeout: 2s}')),
-      '7:29 listeners[0].tcp.hello_timeout: hello_timeout is the wait for a TLS ClientHello when routes choose by server name, and no route of this listener has a `host`: remove `hello_timeout`',
+      '7:29 listeners[0].tcp.hello_timeout: hello_timeout bounds the wait for a PROXY header or a TLS ClientHello, and this listener expects neither (no `proxy_protocol`, no route with a `host`): remove `hello_timeout`',
     );
   });
 

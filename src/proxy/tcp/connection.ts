@@ -1,0 +1,504 @@
+/**
+ * One client connection of a tcp listener, from accept to close: the optional prelude
+ * (a PROXY protocol header from a trusted balancer, then a TLS ClientHello peeked for
+ * its server name), the choice of pool and server, the connect with its timeout and
+ * retries on other servers, and then the byte relay (relay.ts).
+ */
+import { lookup } from 'node:dns';
+import { isIP } from 'node:net';
+import type { Pool } from '../../backend/pool.js';
+import type { Server } from '../../backend/server.js';
+import type { PickContext } from '../../balance/balancer.js';
+import { hashKey } from '../../balance/maglev.js';
+import type { ListenerConfig } from '../../config/types.js';
+import type { Expirable } from '../../core/sweeper.js';
+import { encodeV1, encodeV2, parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
+import type { ConnectRequest, Handles, TcpHandle } from './handles.js';
+import { UV_EOF } from './handles.js';
+import { errName, Relay, sharedReadBuffer, type RelayEnd, type RelayOwner } from './relay.js';
+import { CLIENT_HELLO_MAX_BYTES, parseClientHello } from './sni.js';
+
+/** What a connection needs from its listener (the TcpFrontend). */
+export interface ConnectionHost {
+  readonly config: ListenerConfig;
+  readonly handles: Handles;
+  /** Some route names SNI hosts: peek at the ClientHello before choosing a pool. */
+  readonly sniRouting: boolean;
+  /** The pool for a server name (null: no SNI), or undefined when no route matches. */
+  route(serverName: string | null): Pool | undefined;
+  /** Whether a PROXY header is accepted from this (unmapped) address. */
+  isTrusted(address: string): boolean;
+  /** The connection has closed. */
+  forget(conn: TcpConnection): void;
+  /** A rate-limited log line. */
+  log(kind: string, message: string): void;
+}
+
+/** Where a connection is in its life. */
+export const enum ConnPhase {
+  /** Waiting for a PROXY protocol header. */
+  ProxyHeader = 0,
+  /** Waiting for a TLS ClientHello (SNI routing). */
+  Hello = 1,
+  /** Every usable server is at max_conn: waiting in the pool's queue. */
+  Queued = 2,
+  Connecting = 3,
+  Relaying = 4,
+  Closed = 5,
+}
+
+let H: Handles;
+
+/** Most bytes buffered before the server connection exists: a v2 PROXY header and a ClientHello. */
+const PRELUDE_MAX = 16 * 1024 + CLIENT_HELLO_MAX_BYTES;
+
+/**
+ * A client connection and, once connected, its server connection. Created by the
+ * frontend for each accepted handle; `begin()` starts it. Counters and timestamps are
+ * plain fields, read by whoever wants them (metrics, tests).
+ */
+export class TcpConnection implements Expirable, RelayOwner {
+  /** Sweeper deadline (ms since epoch, 0 none): hello timeout, connect timeout, idle timeout. */
+  deadline = 0;
+  phase: ConnPhase = ConnPhase.Connecting;
+  /** Bytes read from the client and sent to the server (a PROXY header received or sent not included). */
+  bytesIn = 0;
+  /** Bytes read from the server (and sent to the client). */
+  bytesOut = 0;
+  /** Date.now() of the last byte relayed either way. */
+  lastActivity = 0;
+  readonly startedAt = Date.now();
+  /**
+   * The client as far as we know: the socket's peer, or what a trusted PROXY header said.
+   * Read lazily (readAddresses): empty until something needed it.
+   */
+  clientAddress = '';
+  clientPort = 0;
+  /** The address the client connected to (or the PROXY header's destination). */
+  localAddress = '';
+  localPort = 0;
+  /** The TLS server name, when SNI routing read one. */
+  serverName: string | null = null;
+  /** The pool and server serving this connection, once chosen. */
+  pool: Pool | null = null;
+  server: Server | null = null;
+  /** Connect attempts so far (1 + retries at most). */
+  attempts = 0;
+
+  private readonly client: TcpHandle;
+  private upstream: TcpHandle | null = null;
+  private relay: Relay | null = null;
+  private prelude: Buffer | null = null;
+  private preludeLen = 0;
+  private avoid: Set<Server> | null = null;
+  /** Bumped on every dial: a late connect completion from an abandoned attempt is ignored. */
+  private dialSeq = 0;
+  /** The server `active` was incremented for (released exactly once). */
+  private counted: Server | null = null;
+  /** The client handle reads into the shared buffer already (useUserBuffer once per handle). */
+  private clientBuffered = false;
+  private addressesRead = false;
+
+  constructor(
+    private readonly host: ConnectionHost,
+    client: TcpHandle,
+  ) {
+    H = host.handles;
+    this.client = client;
+    client.owner = this;
+  }
+
+  /** Starts the first phase: PROXY header, ClientHello, or straight to a server. */
+  begin(): void {
+    this.client.setNoDelay(true);
+    const cfg = this.host.config;
+    if (cfg.proxyProtocol !== null) {
+      this.readAddresses();
+      if (!this.host.isTrusted(this.clientAddress)) {
+        this.host.log('untrusted', `connection from ${this.clientAddress}, which is not in proxy_protocol.trusted: closed`);
+        this.closeEarly();
+        return;
+      }
+      this.readPrelude(ConnPhase.ProxyHeader);
+    } else if (this.host.sniRouting) {
+      this.readPrelude(ConnPhase.Hello);
+    } else {
+      this.choosePool();
+    }
+  }
+
+  /**
+   * Fills clientAddress/Port and localAddress/Port from the socket, once. Two syscalls,
+   * so only done when something needs them (trust, hashing, send_proxy, a log line).
+   */
+  readAddresses(): void {
+    if (this.addressesRead) return;
+    this.addressesRead = true;
+    const peer: { address?: string; port?: number } = {};
+    const local: { address?: string; port?: number } = {};
+    this.client.getpeername(peer);
+    this.client.getsockname(local);
+    this.clientAddress = unmapped(peer.address ?? '');
+    this.clientPort = peer.port ?? 0;
+    this.localAddress = unmapped(local.address ?? '');
+    this.localPort = local.port ?? 0;
+  }
+
+  /** Closes the connection now, whatever its phase (listener stop, grace over). */
+  close(): void {
+    if (this.relay !== null) this.relay.close('shutdown');
+    else this.closeEarly();
+  }
+
+  /** Sweeper: a deadline passed. Never throws (it runs in the sweeper's timer). */
+  expire(now: number): void {
+    try {
+      this.onDeadline(now);
+    } catch (err) {
+      this.internalError(err);
+    }
+  }
+
+  private onDeadline(now: number): void {
+    switch (this.phase) {
+      case ConnPhase.ProxyHeader:
+        this.host.log('prelude-timeout', `${this.who()}: no complete PROXY header within ${this.host.config.tcp.helloTimeoutMs} ms: closed`);
+        this.closeEarly();
+        return;
+      case ConnPhase.Hello:
+        this.host.log('prelude-timeout', `${this.who()}: no complete TLS ClientHello within ${this.host.config.tcp.helloTimeoutMs} ms: closed`);
+        this.closeEarly();
+        return;
+      case ConnPhase.Connecting:
+        this.connectFailed(`no connection within ${this.host.config.timeouts.connectMs} ms`);
+        return;
+      case ConnPhase.Relaying: {
+        const idle = this.host.config.tcp.idleMs;
+        if (now - this.lastActivity >= idle) this.relay!.close('idle');
+        else this.deadline = this.lastActivity + idle;
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  // ---- prelude: PROXY header, ClientHello ----------------------------------------
+
+  private readPrelude(phase: ConnPhase): void {
+    this.phase = phase;
+    this.deadline = Date.now() + this.host.config.tcp.helloTimeoutMs;
+    this.client.useUserBuffer(sharedReadBuffer());
+    this.clientBuffered = true;
+    this.client.onread = onPreludeRead;
+    const err = this.client.readStart();
+    if (err < 0) this.closeEarly();
+  }
+
+  /** `n` bytes arrived in the shared buffer during the prelude. */
+  preludeData(n: number): void {
+    const need = this.preludeLen + n;
+    if (need > PRELUDE_MAX) {
+      this.host.log('prelude-size', `${this.who()}: more than ${PRELUDE_MAX} bytes before the server connection: closed`);
+      this.closeEarly();
+      return;
+    }
+    let buf = this.prelude;
+    if (buf === null || buf.length < need) {
+      const grown = Buffer.allocUnsafe(Math.min(PRELUDE_MAX, Math.max(need, (buf?.length ?? 0) * 2, 512)));
+      if (buf !== null) buf.copy(grown, 0, 0, this.preludeLen);
+      buf = this.prelude = grown;
+    }
+    sharedReadBuffer().copy(buf, this.preludeLen, 0, n);
+    this.preludeLen = need;
+    this.advancePrelude(false);
+  }
+
+  /** EOF or a read error during the prelude. */
+  preludeEnd(code: number): void {
+    if (code === UV_EOF && this.preludeLen > 0) this.advancePrelude(true);
+    else this.closeEarly();
+  }
+
+  private advancePrelude(eof: boolean): void {
+    const bytes = this.prelude!.subarray(0, this.preludeLen);
+    if (this.phase === ConnPhase.ProxyHeader) {
+      const r = parseProxyHeader(bytes);
+      if (r.error !== null) {
+        this.host.log('proxy-header', `${this.who()}: bad PROXY protocol header: ${r.error}: closed`);
+        this.closeEarly();
+        return;
+      }
+      if (!r.done) {
+        if (eof) {
+          this.host.log('proxy-header', `${this.who()}: truncated PROXY protocol header (${this.preludeLen} bytes, then EOF): closed`);
+          this.closeEarly();
+        }
+        return;
+      }
+      if (r.command === 'proxy' && r.source !== null && (r.family === 'tcp4' || r.family === 'tcp6')) {
+        this.clientAddress = unmapped(r.source.address);
+        this.clientPort = r.source.port;
+        this.localAddress = unmapped(r.destination!.address);
+        this.localPort = r.destination!.port;
+      }
+      // Keep what follows the header.
+      this.prelude!.copy(this.prelude!, 0, r.consumed, this.preludeLen);
+      this.preludeLen -= r.consumed;
+      if (!this.host.sniRouting) {
+        this.choosePool();
+        return;
+      }
+      this.phase = ConnPhase.Hello;
+      if (this.preludeLen === 0) {
+        if (eof) this.closeEarly();
+        return;
+      }
+    }
+    const hello = parseClientHello(this.prelude!.subarray(0, this.preludeLen));
+    if (hello.error !== null) {
+      this.host.log('client-hello', `${this.who()}: malformed TLS ClientHello: ${hello.error}: closed`);
+      this.closeEarly();
+      return;
+    }
+    if (!hello.done) {
+      if (eof) {
+        this.host.log('client-hello', `${this.who()}: truncated TLS ClientHello (${this.preludeLen} bytes, then EOF): closed`);
+        this.closeEarly();
+      }
+      return;
+    }
+    this.serverName = hello.serverName;
+    this.choosePool();
+  }
+
+  // ---- pool, server, connect -----------------------------------------------------
+
+  private choosePool(): void {
+    if (this.phase === ConnPhase.ProxyHeader || this.phase === ConnPhase.Hello) {
+      // Enough read: the rest waits in the kernel until the server connection is up.
+      this.client.readStop();
+    }
+    const pool = this.host.route(this.serverName);
+    if (pool === undefined) {
+      const name = this.serverName === null ? 'without a server name' : `for ${this.serverName}`;
+      this.host.log('no-route', `${this.who()}: no route ${name} and no default route: closed`);
+      this.closeEarly();
+      return;
+    }
+    this.pool = pool;
+    this.pickAndConnect();
+  }
+
+  private pickAndConnect(): void {
+    const pool = this.pool!;
+    const ctx: PickContext = { avoid: this.avoid, hash: this.hashFor(pool), sticky: null };
+    const server = pool.pick(ctx);
+    if (server !== undefined) {
+      this.connect(server);
+      return;
+    }
+    if (this.avoid === null && pool.usable.length > 0 && pool.enqueue(this)) {
+      this.phase = ConnPhase.Queued;
+      this.deadline = 0;
+      return;
+    }
+    const why = this.avoid === null ? pool.whyNone() : `${pool.whyNone()}; tried ${[...this.avoid].join(', ')}`;
+    this.host.log(`no-server:${pool.name}`, `${this.who()}: no server available in pool ${pool.name} (${why}): closed`);
+    this.closeEarly();
+  }
+
+  /** Maglev pools hash the client's address (the PROXY header's source when there was one). */
+  private hashFor(pool: Pool): number {
+    if (pool.config.balance !== 'maglev') return 0;
+    this.readAddresses();
+    return hashKey(this.clientAddress);
+  }
+
+  /** QueueWaiter: a server has room again. */
+  wake(): void {
+    if (this.phase !== ConnPhase.Queued) return;
+    try {
+      this.pickAndConnect();
+    } catch (err) {
+      this.internalError(err);
+    }
+  }
+
+  /** QueueWaiter: waited too long for a server below max_conn. */
+  queueTimeout(): void {
+    if (this.phase !== ConnPhase.Queued) return;
+    try {
+      this.host.log(`queue-timeout:${this.pool!.name}`, `${this.who()}: every server of pool ${this.pool!.name} stayed at max_conn for ${this.pool!.config.queue.timeoutMs} ms: closed`);
+      this.closeEarly();
+    } catch (err) {
+      this.internalError(err);
+    }
+  }
+
+  private connect(server: Server): void {
+    this.phase = ConnPhase.Connecting;
+    this.server = server;
+    this.counted = server;
+    server.active++;
+    this.attempts++;
+    this.deadline = Date.now() + this.host.config.timeouts.connectMs;
+    const family = isIP(server.host);
+    if (family !== 0) {
+      this.dial(server.host, family, server.port);
+      return;
+    }
+    const seq = ++this.dialSeq;
+    lookup(server.host, (err, address, fam) => {
+      if (seq !== this.dialSeq || this.phase !== ConnPhase.Connecting) return;
+      try {
+        if (err !== null) this.connectFailed(`cannot resolve ${server.host}: ${err.code ?? err.message}`);
+        else this.dial(address, fam, server.port);
+      } catch (e) {
+        this.internalError(e);
+      }
+    });
+  }
+
+  private dial(address: string, family: number, port: number): void {
+    const handles = this.host.handles;
+    const h = handles.newTcp();
+    this.upstream = h;
+    const req = handles.newConnect();
+    req.oncomplete = afterConnect;
+    req.address = address;
+    req.port = port;
+    req.conn = this;
+    req.attempt = ++this.dialSeq;
+    const err = family === 6 ? h.connect6(req, address, port) : h.connect(req, address, port);
+    if (err < 0) this.connectFailed(errName(err));
+  }
+
+  /** The connect request `attempt` completed. */
+  connectDone(attempt: number, status: number): void {
+    if (attempt !== this.dialSeq || this.phase !== ConnPhase.Connecting) return; // abandoned attempt
+    if (status < 0) this.connectFailed(errName(status));
+    else this.connected();
+  }
+
+  private connectFailed(why: string): void {
+    const server = this.server!;
+    this.dialSeq++;
+    this.pool!.outlier?.record(server, 'connect-error');
+    if (this.upstream !== null) {
+      this.upstream.close();
+      this.upstream = null;
+    }
+    this.releaseServer();
+    (this.avoid ??= new Set()).add(server);
+    if (this.attempts < 1 + this.pool!.config.retries) {
+      const next = this.pool!.pick({ avoid: this.avoid, hash: this.hashFor(this.pool!), sticky: null });
+      if (next !== undefined) {
+        this.connect(next);
+        return;
+      }
+    }
+    this.host.log(`connect:${this.pool!.name}`, `${this.who()}: cannot connect to ${server} (${why}); tried ${[...this.avoid].join(', ')}: closed`);
+    this.closeEarly();
+  }
+
+  private connected(): void {
+    const server = this.server!;
+    const up = this.upstream!;
+    this.pool!.outlier?.record(server, 'ok');
+    up.setNoDelay(true);
+    let first: Buffer | null = this.prelude === null || this.preludeLen === 0 ? null : this.prelude.subarray(0, this.preludeLen);
+    const send = this.pool!.config.sendProxy;
+    if (send !== null) {
+      this.readAddresses();
+      const src: ProxyAddress = { address: this.clientAddress, port: this.clientPort };
+      const dst: ProxyAddress = { address: this.localAddress, port: this.localPort };
+      const header = send === 'v1' ? encodeV1(src, dst) : encodeV2(src, dst);
+      first = first === null ? header : Buffer.concat([header, first]);
+    }
+    this.bytesIn += this.preludeLen;
+    this.prelude = null;
+    this.phase = ConnPhase.Relaying;
+    this.lastActivity = Date.now();
+    this.deadline = this.lastActivity + this.host.config.tcp.idleMs;
+    if (!this.clientBuffered) this.client.useUserBuffer(sharedReadBuffer());
+    const relay = new Relay(this, this.client, up);
+    this.relay = relay;
+    relay.start(first);
+  }
+
+  /** RelayOwner: both handles are closed. */
+  relayEnded(_reason: RelayEnd, _detail: string): void {
+    this.phase = ConnPhase.Closed;
+    this.deadline = 0;
+    this.releaseServer();
+    this.host.forget(this);
+  }
+
+  /** Something threw inside a callback: close rather than crash. */
+  internalError(err: unknown): void {
+    try {
+      this.host.log('internal', `client ${this.clientAddress}:${this.clientPort}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      this.close();
+    } catch {
+      // closing failed as well: nothing more to do without risking a crash
+    }
+  }
+
+  /** Closes before the relay exists (refused, timed out, no server). */
+  private closeEarly(): void {
+    if (this.phase === ConnPhase.Closed) return;
+    if (this.phase === ConnPhase.Queued) this.pool?.dequeue(this);
+    this.phase = ConnPhase.Closed;
+    this.deadline = 0;
+    this.dialSeq++;
+    this.client.close();
+    if (this.upstream !== null) {
+      this.upstream.close();
+      this.upstream = null;
+    }
+    this.prelude = null;
+    this.releaseServer();
+    this.host.forget(this);
+  }
+
+  private releaseServer(): void {
+    const s = this.counted;
+    if (s === null) return;
+    this.counted = null;
+    s.active--;
+    this.pool!.released(s);
+  }
+
+  private who(): string {
+    this.readAddresses();
+    return `client ${this.clientAddress}:${this.clientPort}`;
+  }
+}
+
+function onPreludeRead(this: TcpHandle): undefined {
+  const conn = this.owner as TcpConnection;
+  const n = H.state[H.READ_BYTES]!;
+  try {
+    if (n > 0) conn.preludeData(n);
+    else if (n < 0) conn.preludeEnd(n);
+  } catch (err) {
+    conn.internalError(err);
+  }
+  return undefined;
+}
+
+function afterConnect(this: ConnectRequest, status: number): void {
+  const conn = this.conn as TcpConnection;
+  this.conn = null;
+  try {
+    conn.connectDone(this.attempt, status);
+  } catch (err) {
+    conn.internalError(err);
+  }
+}
+
+/** "::ffff:192.0.2.1" -> "192.0.2.1". */
+function unmapped(a: string): string {
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}

@@ -1,0 +1,191 @@
+import net from 'node:net';
+import type { Pool } from '../../backend/pool.js';
+import type { ListenerConfig } from '../../config/types.js';
+import { FulcrumError } from '../../core/errors.js';
+import { Sweeper, tickFor } from '../../core/sweeper.js';
+import { Router } from '../http/router.js';
+import { TcpConnection, type ConnectionHost } from './connection.js';
+import { detachHandle, loadHandles, type Handles, type TcpHandle } from './handles.js';
+
+/** Log lines of one kind are written at most this often; the rest are counted. */
+const LOG_INTERVAL_MS = 1000;
+
+/**
+ * A `mode: tcp` listener: accepts connections (up to `max_connections`), optionally
+ * reads a PROXY protocol header from trusted balancers and a TLS ClientHello for SNI
+ * routing, picks a server of the routed pool (maglev pools hash the client's address),
+ * connects with `timeouts.connect` and retries on other servers, then relays bytes both
+ * ways (relay.ts). Lifecycle as the HTTP listener: `start()`, `address()`,
+ * `stop({graceMs})`. Connections are {@link TcpConnection}s, listed in `connections`.
+ *
+ * Timeouts: `tcp.hello_timeout` bounds the whole prelude (the PROXY header, then the
+ * ClientHello), `timeouts.connect` each connect attempt, `tcp.idle_timeout` a pair with
+ * no byte either way. Refused and failed connections are logged to stderr, at most one
+ * line per kind per second.
+ */
+export class TcpFrontend implements ConnectionHost {
+  readonly name: string;
+  /** Some route names SNI hosts: ClientHellos are read before routing. */
+  readonly sniRouting: boolean;
+  /** Open client connections. */
+  readonly connections = new Set<TcpConnection>();
+  private readonly router: Router<Pool>;
+  private readonly trusted = new net.BlockList();
+  private readonly sweeper: Sweeper;
+  private readonly server: net.Server;
+  private handlesLoaded: Handles | null = null;
+  private stopping = false;
+  private readonly lastLog = new Map<string, { at: number; suppressed: number }>();
+
+  /**
+   * Compiles the routes (throws FULCRUM_ERR_CONFIG for an unknown pool) and the trusted
+   * PROXY sources; binds nothing until start().
+   */
+  constructor(
+    readonly config: ListenerConfig,
+    pools: ReadonlyMap<string, Pool>,
+  ) {
+    this.name = config.name;
+    this.router = new Router(config.routes, (name) => {
+      const pool = pools.get(name);
+      if (pool === undefined) throw new FulcrumError('FULCRUM_ERR_CONFIG', `listener ${config.name}: unknown pool ${name}`);
+      return pool;
+    });
+    this.sniRouting = config.routes.some((r) => r.hosts.length > 0);
+    for (const cidr of config.proxyProtocol?.trusted ?? []) {
+      const [addr, len] = cidr.split('/');
+      const family = addr!.includes(':') ? 'ipv6' : 'ipv4';
+      this.trusted.addSubnet(addr!, Number(len ?? (family === 'ipv6' ? 128 : 32)), family);
+    }
+    const t = config.timeouts;
+    this.sweeper = new Sweeper(tickFor(Math.min(config.tcp.idleMs, config.tcp.helloTimeoutMs, t.connectMs)));
+    this.server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (sock) => this.acceptSocket(sock));
+  }
+
+  /** The libuv bindings (loaded by start()). */
+  get handles(): Handles {
+    return this.handlesLoaded!;
+  }
+
+  /**
+   * Binds the listener. Rejects with FULCRUM_ERR_LISTEN when the address is taken or
+   * not permitted, or when this Node version lacks the TCP bindings the relay uses.
+   */
+  start(): Promise<void> {
+    this.handlesLoaded = loadHandles();
+    if (this.handlesLoaded === null) {
+      return Promise.reject(
+        new FulcrumError('FULCRUM_ERR_LISTEN', `listener ${this.name}: mode tcp needs Node's internal tcp_wrap/stream_wrap bindings, which this Node ${process.version} does not offer`),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        reject(
+          new FulcrumError('FULCRUM_ERR_LISTEN', `listener ${this.name}: cannot listen on ${this.config.host}:${this.config.port}: ${err.code ?? err.message}`, {
+            cause: err,
+          }),
+        );
+      };
+      this.server.once('error', onError);
+      this.server.listen({ host: this.config.host, port: this.config.port, backlog: 4096 }, () => {
+        this.server.off('error', onError);
+        this.server.on('error', (err: NodeJS.ErrnoException) => this.log('accept', `accept failed: ${err.code ?? err.message}`));
+        this.takeOverAccept();
+        resolve();
+      });
+    });
+  }
+
+  /** The bound address (useful with port 0). */
+  address(): net.AddressInfo {
+    return this.server.address() as net.AddressInfo;
+  }
+
+  /**
+   * Stops accepting; open connections keep relaying until they end or `graceMs`
+   * (default 5 s) has passed, then the rest are closed.
+   */
+  async stop(opts: { graceMs?: number } = {}): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const deadline = Date.now() + (opts.graceMs ?? 5000);
+    while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const c of [...this.connections]) c.close();
+    this.sweeper.close();
+    await closed;
+  }
+
+  /** ConnectionHost: the pool for a server name (null: none). */
+  route(serverName: string | null): Pool | undefined {
+    return this.router.match(serverName ?? undefined, '/');
+  }
+
+  /** ConnectionHost: whether a PROXY header is accepted from `address`. */
+  isTrusted(address: string): boolean {
+    if (address === '') return false;
+    return this.trusted.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
+  }
+
+  /** ConnectionHost: a connection has closed. */
+  forget(conn: TcpConnection): void {
+    this.connections.delete(conn);
+    this.sweeper.delete(conn);
+  }
+
+  /** ConnectionHost: writes `message` unless a line of this kind went out less than a second ago. */
+  log(kind: string, message: string): void {
+    const now = Date.now();
+    const last = this.lastLog.get(kind);
+    if (last !== undefined && now - last.at < LOG_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    const more = last !== undefined && last.suppressed > 0 ? ` (and ${last.suppressed} more like it)` : '';
+    this.lastLog.set(kind, { at: now, suppressed: 0 });
+    process.stderr.write(`fulcrum: listener ${this.name}: ${message}${more}\n`);
+  }
+
+  /**
+   * Accepted handles come straight from the listening handle's onconnection (what
+   * net.Server does, minus the net.Socket we would throw away). When a Node version
+   * changes that, the 'connection' event path below still works, one Socket dearer.
+   */
+  private takeOverAccept(): void {
+    const listening = (this.server as unknown as { _handle?: { onconnection?: unknown } | null })._handle;
+    if (listening == null || typeof listening.onconnection !== 'function') return;
+    listening.onconnection = (err: number, handle: TcpHandle | undefined) => {
+      if (err < 0 || handle === undefined) {
+        this.log('accept', `accept failed: error ${err}`);
+        return;
+      }
+      this.accept(handle);
+    };
+  }
+
+  private acceptSocket(sock: net.Socket): void {
+    const handle = detachHandle(sock);
+    if (handle === undefined) {
+      sock.destroy();
+      return;
+    }
+    this.accept(handle);
+  }
+
+  private accept(handle: TcpHandle): void {
+    const max = this.config.maxConnections;
+    if (this.stopping || (max > 0 && this.connections.size >= max)) {
+      handle.close();
+      if (!this.stopping) this.log('max-connections', `${max} connections open (max_connections): new ones are closed`);
+      return;
+    }
+    const conn = new TcpConnection(this, handle);
+    this.connections.add(conn);
+    this.sweeper.add(conn);
+    try {
+      conn.begin();
+    } catch (err) {
+      conn.internalError(err);
+    }
+  }
+}
