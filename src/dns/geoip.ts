@@ -10,15 +10,11 @@
  * gives the prefix length of the database network that matched: the ECS SCOPE of an
  * answer chosen by the database.
  */
-import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
 import { Reader, type CountryResponse } from 'maxmind';
+import { FileWatch, fileStamp } from '../core/file-watch.js';
 
-/** Waits this long after a change event before re-reading (geoipupdate and editors write in steps). */
-const RELOAD_DEBOUNCE_MS = 100;
-/** Also checks the file's modification time this often, in case a watch event was missed. */
-const POLL_MS = 5_000;
 /** Decoded database records kept (by data offset); the cache is emptied when full. */
 const RECORD_CACHE = 8_192;
 
@@ -91,12 +87,9 @@ export class GeoIpDatabase {
   /** Successful loads since start (the first included; for tests). */
   loads = 0;
   private readonly result: GeoLookup = { country: undefined, continent: undefined, prefix: -1 };
-  private watcher: FSWatcher | null = null;
-  private pollTimer: NodeJS.Timeout | null = null;
-  private debounce: NodeJS.Timeout | null = null;
+  private readonly watcher: FileWatch;
   private loading: Promise<boolean> | null = null;
   private again = false;
-  private lastStamp = '';
   private closed = false;
   private lookupFailed = false;
 
@@ -105,9 +98,10 @@ export class GeoIpDatabase {
     readonly path: string,
     private readonly log: (msg: string) => void,
   ) {
+    this.watcher = new FileWatch(path, `geoip database ${path}`, () => void this.reload(), log);
     let buf: Buffer;
     try {
-      this.lastStamp = stamp(path);
+      this.watcher.seen(fileStamp(path));
       buf = readFileSync(path);
     } catch (err) {
       this.log(`geoip database ${path}: cannot read it (${reason(err)}); answering without geoip until it can be loaded`);
@@ -153,7 +147,7 @@ export class GeoIpDatabase {
         const keep = this.reader === null ? 'answering without geoip until it can be loaded' : 'keeping the previous database';
         let buf: Buffer;
         try {
-          this.lastStamp = stamp(this.path);
+          this.watcher.seen(fileStamp(this.path));
           buf = await readFile(this.path);
         } catch (err) {
           this.log(`geoip database ${this.path}: cannot read it (${reason(err)}); ${keep}`);
@@ -199,55 +193,16 @@ export class GeoIpDatabase {
     return r;
   }
 
-  /** Starts watching the file (its directory, so a file replaced by rename is seen too) and polling it. */
+  /** Starts watching the file for changes (see FileWatch). */
   watch(): void {
-    if (this.closed || this.pollTimer !== null) return;
-    const name = basename(this.path);
-    try {
-      this.watcher = watch(dirname(this.path), { persistent: false }, (_event, changed) => {
-        if (changed === null || changed.toString() === name) this.schedule();
-      });
-      this.watcher.on('error', (err) => this.log(`geoip database ${this.path}: watch failed (${err.message}); polling every ${POLL_MS / 1000} s`));
-    } catch (err) {
-      this.log(`geoip database ${this.path}: cannot watch it (${(err as Error).message}); polling every ${POLL_MS / 1000} s`);
-    }
-    this.pollTimer = setInterval(() => {
-      let now: string;
-      try {
-        now = stamp(this.path);
-      } catch {
-        return;
-      }
-      if (now !== this.lastStamp) this.schedule();
-    }, POLL_MS);
-    this.pollTimer.unref();
-  }
-
-  private schedule(): void {
-    if (this.closed) return;
-    if (this.debounce !== null) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => {
-      this.debounce = null;
-      if (!this.closed) void this.reload();
-    }, RELOAD_DEBOUNCE_MS);
-    this.debounce.unref();
+    if (!this.closed) this.watcher.start();
   }
 
   /** Stops watching. Idempotent. */
   close(): void {
     this.closed = true;
-    this.watcher?.close();
-    this.watcher = null;
-    if (this.pollTimer !== null) clearInterval(this.pollTimer);
-    if (this.debounce !== null) clearTimeout(this.debounce);
-    this.pollTimer = this.debounce = null;
+    this.watcher.close();
   }
-}
-
-/** What identifies a version of the file: modification time, size, inode. Throws when it cannot be stat'ed. */
-function stamp(path: string): string {
-  const s = statSync(path);
-  return `${s.mtimeMs}:${s.size}:${s.ino}`;
 }
 
 function reason(err: unknown): string {

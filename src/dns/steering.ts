@@ -2,14 +2,10 @@
  * Steering tables for pool-backed names: client network (CIDR) -> preferred pool, from
  * inline entries plus an optional file that is re-read whenever it changes.
  */
-import { watch, readFileSync, statSync, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { FileWatch, fileStamp } from '../core/file-watch.js';
 import { CidrTable } from './cidr.js';
 
-/** Waits this long after a change event before re-reading (editors write in several steps). */
-const RELOAD_DEBOUNCE_MS = 100;
-/** Also checks the file's modification time this often, in case a watch event was missed. */
-const POLL_MS = 5_000;
 
 /** One line of a steering file that was ignored, with why. */
 export interface SteeringProblem {
@@ -62,11 +58,7 @@ export function parseSteeringText(text: string, knownPools: ReadonlySet<string>)
 export class SteeringTable {
   /** The current table (pool names as values). */
   table: CidrTable<string>;
-  private watcher: FSWatcher | null = null;
-  private pollTimer: NodeJS.Timeout | null = null;
-  private debounce: NodeJS.Timeout | null = null;
-  private lastMtime = -1;
-  private closed = false;
+  private readonly watcher: FileWatch | null;
   /** Successful reloads of the file since start (for tests). */
   reloads = 0;
 
@@ -82,6 +74,7 @@ export class SteeringTable {
     private readonly onChange: () => void = () => {},
   ) {
     this.table = this.build([]);
+    this.watcher = file === null ? null : new FileWatch(file, `steering file ${file}`, () => this.reload(), log);
     if (file !== null) this.reload();
   }
 
@@ -103,7 +96,7 @@ export class SteeringTable {
     if (this.file === null) return false;
     let text: string;
     try {
-      this.lastMtime = statSync(this.file).mtimeMs;
+      this.watcher?.seen(fileStamp(this.file));
       text = readFileSync(this.file, 'utf8');
     } catch (err) {
       this.log(`steering file ${this.file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); keeping the previous table`);
@@ -117,47 +110,13 @@ export class SteeringTable {
     return true;
   }
 
-  /** Starts watching the file (its directory, so replacing the file by rename is seen too). */
+  /** Starts watching the file for changes (see FileWatch). */
   watch(): void {
-    if (this.file === null || this.closed || this.watcher !== null) return;
-    const name = basename(this.file);
-    try {
-      this.watcher = watch(dirname(this.file), { persistent: false }, (_event, changed) => {
-        if (changed === null || changed.toString() === name) this.schedule();
-      });
-      this.watcher.on('error', (err) => this.log(`steering file ${this.file}: watch failed (${err.message}); polling every ${POLL_MS / 1000} s`));
-    } catch (err) {
-      this.log(`steering file ${this.file}: cannot watch it (${(err as Error).message}); polling every ${POLL_MS / 1000} s`);
-    }
-    this.pollTimer = setInterval(() => {
-      let mtime = -1;
-      try {
-        mtime = statSync(this.file!).mtimeMs;
-      } catch {
-        return;
-      }
-      if (mtime !== this.lastMtime) this.schedule();
-    }, POLL_MS);
-    this.pollTimer.unref();
-  }
-
-  private schedule(): void {
-    if (this.closed) return;
-    if (this.debounce !== null) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => {
-      this.debounce = null;
-      if (!this.closed) this.reload();
-    }, RELOAD_DEBOUNCE_MS);
-    this.debounce.unref();
+    this.watcher?.start();
   }
 
   /** Stops watching. Idempotent. */
   close(): void {
-    this.closed = true;
     this.watcher?.close();
-    this.watcher = null;
-    if (this.pollTimer !== null) clearInterval(this.pollTimer);
-    if (this.debounce !== null) clearTimeout(this.debounce);
-    this.pollTimer = this.debounce = null;
   }
 }
