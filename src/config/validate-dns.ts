@@ -17,26 +17,8 @@ import { formatPath, type KeyPath } from './locate.js';
 import { didYouMean, noPoolMessage } from './suggest.js';
 import type { DnsRecordType } from './types.js';
 import { parseSeconds } from './units.js';
-import type { PathIssue } from './validate.js';
+import { attempt, isObj, list, type Obj, type PathIssue } from './validate.js';
 
-type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function list(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
-
-/** Returns fn's result, or undefined when it throws (the schema reports that problem). */
-function attempt<T>(fn: () => T): T | undefined {
-  try {
-    return fn();
-  } catch {
-    return undefined;
-  }
-}
 
 /** What the checks of one file share. */
 interface State {

@@ -26,18 +26,21 @@ export interface PathIssue {
   at?: 'key' | 'value';
 }
 
-type Obj = Record<string, unknown>;
+/** A parsed YAML mapping, as the cross-checks walk it. */
+export type Obj = Record<string, unknown>;
 
-function isObj(v: unknown): v is Obj {
+/** A mapping (not null, not a list). */
+export function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function list(v: unknown): unknown[] {
+/** The value when it is a list, else an empty one (the schema reports the wrong type). */
+export function list(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
 }
 
 /** Returns fn's result, or undefined when it throws (the schema reports that problem). */
-function attempt<T>(fn: () => T): T | undefined {
+export function attempt<T>(fn: () => T): T | undefined {
   try {
     return fn();
   } catch {
