@@ -8,6 +8,7 @@
  * Run as `node dist/bench/dns.js --serve PORT`, this file is also the Fulcrum contestant:
  * it starts a DnsServer on 127.0.0.1:PORT and prints a ready line.
  */
+import { warmUpAndRounds } from './lib/rounds.js';
 import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import dgram from 'node:dgram';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -354,23 +355,12 @@ async function runDns(): Promise<number> {
       }
     }
 
-    const warmups: RunRecord[] = [];
-    const runs: RunRecord[] = [];
-    for (const c of contestants) {
-      const r = await measure(c, 0, params.warmup, params, tools, queryFile, ncpu);
-      throwIfShuttingDown();
-      warmups.push(r);
-      log(describeRun(r, params.rounds));
-    }
-    for (let round = 1; round <= params.rounds; round++) {
-      for (const c of contestants) {
-        if (c.failure) continue;
-        const r = await measure(c, round, params.duration, params, tools, queryFile, ncpu);
-        throwIfShuttingDown();
-        runs.push(r);
-        log(describeRun(r, params.rounds));
-      }
-    }
+    const { warmups, runs } = await warmUpAndRounds(
+      contestants,
+      params.rounds,
+      (c, round) => measure(c, round, round === 0 ? params.warmup : params.duration, params, tools, queryFile, ncpu),
+      (r) => describeRun(r, params.rounds),
+    );
 
     const summaries: Partial<Record<DnsContestantName, ContestantSummary>> = {};
     for (const c of contestants) {

@@ -4,6 +4,7 @@
  * turn (A B A B) over several rounds. See bench/README.md.
  */
 import { NODE_FLAGS } from '../src/cli/node-flags.js';
+import { warmUpAndRounds } from './lib/rounds.js';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -411,23 +412,15 @@ async function runHttp(): Promise<number> {
       }
     }
 
-    const runs: RunRecord[] = [];
-    const warmups: RunRecord[] = [];
-    for (const c of contestants) {
-      const r = await measure(c, 0, { text: params.warmup, seconds: params.warmupSeconds }, ctx);
-      throwIfShuttingDown();
-      warmups.push(r);
-      log(describeRun(r, params.rounds));
-    }
-    for (let round = 1; round <= params.rounds; round++) {
-      for (const c of contestants) {
-        if (c.failure) continue;
-        const r = await measure(c, round, { text: params.duration, seconds: params.durationSeconds }, ctx);
-        throwIfShuttingDown();
-        runs.push(r);
-        log(describeRun(r, params.rounds));
-      }
-    }
+    const { warmups, runs } = await warmUpAndRounds(
+      contestants,
+      params.rounds,
+      (c, round) =>
+        round === 0
+          ? measure(c, 0, { text: params.warmup, seconds: params.warmupSeconds }, ctx)
+          : measure(c, round, { text: params.duration, seconds: params.durationSeconds }, ctx),
+      (r) => describeRun(r, params.rounds),
+    );
 
     // Summary, table, targets.
     const summaries: Partial<Record<ContestantName, ContestantSummary>> = {};
