@@ -31,6 +31,8 @@ export class Server {
   effectiveWeight: number;
   /** Requests or connections in progress on this server. */
   active = 0;
+  /** Requests or connections sent to this server so far (counted where `active` grows). */
+  total = 0;
   /** Active health state (true when no active checks are configured). */
   healthy = true;
   /** Passive health: ejected until this time (ms since epoch), 0 when not ejected. Written only by OutlierDetector. */

@@ -8,6 +8,7 @@ Commands:
   run [-c FILE]                 run the balancer (without -c: the embedded quickstart)
   check -c FILE                 validate a configuration, listing every problem
   proxy --to URL [--to URL ...] a one-line HTTP balancer without a configuration file
+  reload | stop | status        talk to a running instance over its control socket
 
 Options:
   -h, --help      help (also after a command: fulcrum run --help)
@@ -29,6 +30,10 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./check.js')).checkCommand(rest);
     case 'proxy':
       return (await import('./proxy.js')).proxyCommand(rest);
+    case 'reload':
+    case 'stop':
+    case 'status':
+      return (await import('./control.js')).controlCommand(cmd, rest);
     case '-v':
     case '--version':
       process.stdout.write(`fulcrum ${version()}\n`);

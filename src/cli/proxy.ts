@@ -3,6 +3,7 @@ import { ALGORITHMS } from '../balance/index.js';
 import { loadConfigIsolated } from '../config/load-isolated.js';
 import { FulcrumError } from '../core/errors.js';
 import { serve } from './serve.js';
+import { parseWorkersFlag } from './workers-flag.js';
 
 export const PROXY_USAGE = `Usage: fulcrum proxy --to URL [--to URL ...] [--listen ADDR] [--balance ALG]
 
@@ -10,6 +11,7 @@ A one-line HTTP balancer without a configuration file.
   --listen ADDR    address to listen on (default 127.0.0.1:8080; ":8080" = all IPv4)
   --to URL         a server, as http://HOST:PORT (repeat for each server)
   --balance ALG    ${ALGORITHMS.join(' | ')} (default round-robin)
+  --workers N      worker processes (default: one per CPU core; "auto" says the same)
   -h, --help       this text
 
 Example:
@@ -41,6 +43,7 @@ export async function proxyCommand(args: string[]): Promise<number> {
       listen: { type: 'string', default: '127.0.0.1:8080' },
       to: { type: 'string', multiple: true },
       balance: { type: 'string', default: 'round-robin' },
+      workers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -62,5 +65,6 @@ export async function proxyCommand(args: string[]): Promise<number> {
     const flag = (p: string) => (p.startsWith('listeners') ? '--listen' : p.includes('balance') ? '--balance' : '--to');
     throw new FulcrumError('FULCRUM_ERR_USAGE', issues.map((i) => `${flag(i.path)}: ${i.message}`).join('\n'));
   }
-  return serve(config);
+  // Nothing to read again: a reload re-applies the same command line.
+  return serve(config, { workers: parseWorkersFlag(values.workers), reload: async () => ({ config, issues: [] }) });
 }

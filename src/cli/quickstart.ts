@@ -44,5 +44,9 @@ pools:
         address: 127.0.0.1:${ports[0]}
       - name: S2
         address: 127.0.0.1:${ports[1]}
+# One worker, so that one round robin serves every curl and S1, S2, S1, ... shows
+# (each worker process keeps its own rotation). Real configurations use one per core.
+runtime:
+  workers: 1
 `;
 }

@@ -1,47 +1,61 @@
 import { parseArgs } from 'node:util';
 import { formatIssue } from '../config/format.js';
 import { loadConfigIsolated } from '../config/load-isolated.js';
+import { log } from '../core/log.js';
 import { say } from './output.js';
 import { quickstartYaml, startDemoServers } from './quickstart.js';
 import { serve } from './serve.js';
+import { parseWorkersFlag } from './workers-flag.js';
 
-export const RUN_USAGE = `Usage: fulcrum run [-c FILE]
+export const RUN_USAGE = `Usage: fulcrum run [-c FILE] [--workers N]
 
-Runs the balancer.
+Runs the balancer: a primary process (configuration, health checks, DNS, the control
+socket) and worker processes that own the listeners.
   -c, --config FILE   configuration file (YAML). Without it, runs the embedded
                       quickstart: 127.0.0.1:8080 balanced round robin over two demo
                       servers S1 and S2 that it starts on loopback.
+  --workers N         worker processes, overriding runtime.workers (default: one per
+                      CPU core; "auto" says the same)
   -h, --help          this text
+
+Signals: SIGHUP reloads the configuration, SIGTERM and SIGINT stop gracefully,
+SIGUSR1 reopens access log files. See also: fulcrum reload|stop|status.
 `;
 
 /** `fulcrum run`: resolves with the process exit code. */
 export async function runCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+    options: { config: { type: 'string', short: 'c' }, workers: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     strict: true,
   });
   if (values.help) {
     process.stdout.write(RUN_USAGE);
     return 0;
   }
+  const workers = parseWorkersFlag(values.workers);
   if (values.config !== undefined) {
-    const { config, issues } = await loadConfigIsolated({ file: values.config });
+    const file = values.config;
+    const read = async () => {
+      const { config, issues } = await loadConfigIsolated({ file });
+      return { config, issues: issues.map(formatIssue) };
+    };
+    const { config, issues } = await read();
     if (config === undefined) {
-      for (const i of issues) process.stderr.write(formatIssue(i) + '\n');
-      say(`refusing to start: ${issues.length} problem(s) in ${values.config}`);
+      for (const i of issues) process.stderr.write(i + '\n');
+      say(`refusing to start: ${issues.length} problem(s) in ${file}`);
       return 1;
     }
-    return serve(config);
+    return serve(config, { workers, reload: read });
   }
   const demo = await startDemoServers();
-  say(`quickstart: started DEMO servers S1 on 127.0.0.1:${demo.ports[0]} and S2 on 127.0.0.1:${demo.ports[1]} (demo only)`);
+  log().info(`quickstart: started DEMO servers S1 on 127.0.0.1:${demo.ports[0]} and S2 on 127.0.0.1:${demo.ports[1]} (demo only)`);
   const { config, issues } = await loadConfigIsolated({ text: quickstartYaml(demo.ports), name: '<embedded quickstart>' });
   if (config === undefined) {
     for (const i of issues) process.stderr.write(formatIssue(i) + '\n');
     await demo.close();
     return 1;
   }
-  say('quickstart: try `curl http://127.0.0.1:8080/` a few times and watch S1 and S2 alternate');
-  return serve(config, () => demo.close());
+  log().info('quickstart: try `curl http://127.0.0.1:8080/` a few times and watch S1 and S2 alternate');
+  return serve(config, { workers, reload: async () => ({ config, issues: [] }), onStop: () => demo.close() });
 }

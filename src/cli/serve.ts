@@ -1,59 +1,101 @@
 import type { Config } from '../config/types.js';
 import { poolChannel, serverStateChannel, type PoolEvent, type ServerStateEvent } from '../core/events.js';
-import { startInstance, type Instance } from '../runtime/instance.js';
-import { say } from './output.js';
+import { log, setupLogging } from '../core/log.js';
+import { ControlServer, defaultControlPath, type ControlAnswer, type ControlCommand } from '../runtime/control.js';
+import { Primary, setupWorkers, type ReloadSource } from '../runtime/primary.js';
+
+export interface ServeOptions {
+  /** Reads the configuration again for a reload (SIGHUP, `fulcrum reload`). */
+  reload: ReloadSource;
+  /** `--workers N`. */
+  workers?: number;
+  /** Runs after everything stopped (the quickstart's demo servers). */
+  onStop?: () => Promise<void>;
+}
 
 /**
- * Runs a configuration until SIGINT or SIGTERM, then stops gracefully and resolves
- * with the exit code. Prints one `listening on` line per listener once all are bound
- * (scripts and tests wait for it).
+ * Runs a configuration as the primary process until SIGTERM, SIGINT or `fulcrum stop`,
+ * then stops gracefully and resolves with the exit code. Logs one `listening on` line
+ * per listener once every worker listens (scripts and tests wait for it). SIGHUP
+ * reloads, SIGUSR1 reopens access log files.
  */
-export async function serve(config: Config, onStop?: () => Promise<void>): Promise<number> {
+export async function serve(config: Config, opts: ServeOptions): Promise<number> {
+  setupLogging(config.logging);
   serverStateChannel.subscribe(logServerState);
   poolChannel.subscribe(logPoolEvent);
-  let instance: Instance;
+  setupWorkers(process.execArgv);
+  const primary = new Primary(config, { workers: opts.workers, reload: opts.reload });
   try {
-    instance = await startInstance(config);
+    await primary.start();
   } catch (err) {
-    say((err as Error).message);
-    await onStop?.();
+    log().error((err as Error).message);
+    await opts.onStop?.();
     return 1;
   }
-  for (const l of instance.listeners) {
-    const a = l.address();
-    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    const mode = instance.config.listeners.find((c) => c.name === l.name)?.mode;
-    const scheme = mode === 'udp' || mode === 'tcp' ? mode : 'http';
-    say(`listening on ${scheme}://${host}:${a.port} (listener ${l.name})`);
-  }
-  for (const a of instance.dns?.addresses() ?? []) {
-    say(`listening on dns://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port} (udp and tcp)`);
-  }
+  announce(primary);
+  const socketPath = config.runtime.controlSocket === false ? null : (config.runtime.controlSocket ?? defaultControlPath());
+
   return new Promise((resolve) => {
     let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      say(`${signal}: finishing in-flight requests, then stopping`);
-      void instance
-        .stop({ graceMs: 5000 })
-        .then(() => onStop?.())
-        .then(() => resolve(0));
+    const stop = (why: string): ControlAnswer => {
+      if (!stopping) {
+        stopping = true;
+        log().info(`${why}: finishing in-flight requests (up to ${config.runtime.shutdownMs} ms), then stopping`);
+        void primary
+          .stop()
+          .then(() => control?.stop())
+          .then(() => opts.onStop?.())
+          .then(() => {
+            log().info('stopped');
+            resolve(0);
+          });
+      }
+      return { ok: true, message: 'stopping' };
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    const handle = async (command: ControlCommand): Promise<ControlAnswer> => {
+      if (command === 'status') return { ok: true, message: 'status', data: primary.status() };
+      if (command === 'stop') return stop('fulcrum stop');
+      const answer = await primary.reload();
+      if (answer.ok) announce(primary);
+      return answer;
+    };
+    const control = socketPath === null ? null : new ControlServer(socketPath, handle);
+    control?.start().then(
+      () => log().info(`control socket ${socketPath} (fulcrum status|reload|stop)`),
+      (err: Error) => log().warn(`no control socket: ${err.message} (set runtime.control_socket)`),
+    );
+    process.on('SIGHUP', () => {
+      log().info('SIGHUP: reloading the configuration');
+      void handle('reload');
+    });
+    process.on('SIGUSR1', () => {
+      log().info('SIGUSR1: reopening access log files');
+      primary.reopenLogs();
+    });
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
   });
 }
 
+function announce(primary: Primary): void {
+  for (const l of primary.listeners()) {
+    const host = l.host.includes(':') ? `[${l.host}]` : l.host;
+    log().info(`listening on ${l.scheme}://${host}:${l.port} (listener ${l.name})`);
+  }
+  for (const a of primary.dnsAddresses()) {
+    log().info(`listening on dns://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port} (udp and tcp)`);
+  }
+}
+
 /** One line per server state change: `pool web: server s1 is down (3 checks failed: ...)`. */
-function logServerState(message: unknown): void {
+export function logServerState(message: unknown): void {
   const e = message as ServerStateEvent;
-  say(`pool ${e.pool}: server ${e.server} is ${e.state} (${e.reason})`);
+  log().info({ pool: e.pool, server: e.server, state: e.state }, `pool ${e.pool}: server ${e.server} is ${e.state} (${e.reason})`);
 }
 
 /** One line per pool situation (nothing usable, backups in use). */
 function logPoolEvent(message: unknown): void {
   const e = message as PoolEvent;
   const what = e.event === 'no-server' ? 'no usable server' : e.event === 'backup-active' ? 'backup servers active' : 'primary servers back';
-  say(`pool ${e.pool}: ${what} (${e.reason})`);
+  log().warn({ pool: e.pool, event: e.event }, `pool ${e.pool}: ${what} (${e.reason})`);
 }

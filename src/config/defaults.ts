@@ -2,7 +2,7 @@
  * Every default of the configuration, in normalised units (milliseconds, bytes), in one
  * place. The schema fills these in, so a loaded Config never has a missing field.
  */
-import type { BalanceAlgorithm, DnsPoolNameConfig, ForwardedConfig, HashKey, HealthConfig, HttpCheckConfig, Limits, ListenerConfig, ListenerMode, OutlierConfig, PoolConfig, Timeouts } from './types.js';
+import type { AccessLogConfig, LoggingConfig, RuntimeConfig, BalanceAlgorithm, DnsPoolNameConfig, ForwardedConfig, HashKey, HealthConfig, HttpCheckConfig, Limits, ListenerConfig, ListenerMode, OutlierConfig, PoolConfig, Timeouts } from './types.js';
 
 /** Global timeouts used when the file has no `timeouts` section or leaves a key out. */
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
@@ -191,3 +191,21 @@ export const DEFAULT_POOL_NAME: Readonly<Pick<DnsPoolNameConfig, 'ttl' | 'policy
   subsetMode: 'rotate',
   whenNoneUsable: 'all',
 });
+
+/**
+ * Runtime: one worker per core; after a reload, old workers may keep long-lived
+ * connections for 5 minutes; a stop lets in-flight requests run 10 seconds; the control
+ * socket at its default path (see runtime/control-path.ts).
+ */
+export const DEFAULT_RUNTIME: Readonly<RuntimeConfig> = Object.freeze({
+  workers: 'auto',
+  drainMs: 300_000,
+  shutdownMs: 10_000,
+  controlSocket: null,
+});
+
+/** Logging: level info, pretty on a terminal and JSON otherwise. */
+export const DEFAULT_LOGGING: Readonly<LoggingConfig> = Object.freeze({ level: 'info', format: 'auto' });
+
+/** An access log named without a format writes the Combined Log Format (as nginx does). */
+export const DEFAULT_ACCESS_LOG_FORMAT: AccessLogConfig['format'] = 'combined';

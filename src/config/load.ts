@@ -159,5 +159,7 @@ function toConfig(parsed: ParsedConfig, source: string, order: string[]): Config
     timeouts,
     limits,
     dns: parsed.dns ? buildDns(parsed.dns, source) : null,
+    runtime: parsed.runtime,
+    logging: parsed.logging,
   };
 }

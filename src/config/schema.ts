@@ -24,6 +24,9 @@ import {
   DEFAULT_TCP,
   DEFAULT_UDP,
   DEFAULT_WEIGHT,
+  DEFAULT_ACCESS_LOG_FORMAT,
+  DEFAULT_LOGGING,
+  DEFAULT_RUNTIME,
   DEFAULT_DNS_TCP_IDLE_MS,
   DEFAULT_POOL_NAME,
   DEFAULT_RECORD_TTL,
@@ -50,7 +53,7 @@ import {
 } from './dns.js';
 import { describeValue, PathedError } from './field-error.js';
 import { closest, didYouMean } from './suggest.js';
-import type { BalanceAlgorithm, HashKey, HealthConfig, HttpCheckConfig, Limits, ListenerConfig, ListenerMode, OutlierConfig, Timeouts } from './types.js';
+import type { AccessLogConfig, LogLevel, RuntimeConfig, BalanceAlgorithm, HashKey, HealthConfig, HttpCheckConfig, Limits, ListenerConfig, ListenerMode, OutlierConfig, Timeouts } from './types.js';
 import { parseDuration, parseSeconds, parseSize } from './units.js';
 
 /** Message of a missing required key; load.ts replaces it with one naming the key. */
@@ -325,6 +328,13 @@ const noRoute = z.strictObject({
   body: z.string().default(DEFAULT_NO_ROUTE.body),
 });
 
+export const ACCESS_LOG_FORMATS = ['json', 'common', 'combined'] as const satisfies ReadonlyArray<AccessLogConfig['format']>;
+
+/** `access_log: stdout`, `access_log: /var/log/fulcrum/www.log`, or `{path, format}`. */
+const accessLog = z
+  .union([z.string().min(1, 'expected "stdout" or a file path'), z.strictObject({ path: z.string().min(1).default('stdout'), format: z.enum(ACCESS_LOG_FORMATS).default(DEFAULT_ACCESS_LOG_FORMAT) })])
+  .transform((a): AccessLogConfig => (typeof a === 'string' ? { path: a, format: DEFAULT_ACCESS_LOG_FORMAT } : a));
+
 const listener = z
   .strictObject({
     name,
@@ -338,6 +348,7 @@ const listener = z
     max_connections: intRange(0, Number.MAX_SAFE_INTEGER).default(0),
     // Which of these go with which mode (and the routes each mode allows) is checked by validate.ts.
     proxy_protocol: proxyProtocol.optional(),
+    access_log: accessLog.optional(),
     redirect: redirect.prefault({}),
     tcp: tcp.prefault({}),
     udp: udp.prefault({}),
@@ -354,6 +365,7 @@ const listener = z
     limitOverrides: l.limits,
     maxConnections: l.max_connections,
     proxyProtocol: l.proxy_protocol ?? null,
+    accessLog: l.access_log ?? null,
     redirect: l.redirect,
     tcp: l.tcp,
     udp: l.udp,
@@ -679,6 +691,35 @@ const dns = z
   })
   .transform((d): ParsedDns => ({ listen: d.listen, tcpIdleMs: d.tcp_idle_timeout, zones: d.zones }));
 
+/** `workers: auto` or a count. */
+const workers = converted((v): number | 'auto' => {
+  if (v === 'auto') return 'auto';
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 256) {
+    throw new Error(`expected "auto" (one per CPU core) or a count from 1 to 256, got ${describeValue(v)}`);
+  }
+  return v;
+});
+
+/** The `runtime:` section: worker processes, draining, the control socket. */
+const runtime = z
+  .strictObject({
+    workers: workers.default(DEFAULT_RUNTIME.workers),
+    drain_timeout: durationMs.default(DEFAULT_RUNTIME.drainMs),
+    shutdown_timeout: durationMs.default(DEFAULT_RUNTIME.shutdownMs),
+    control_socket: z.union([z.string().min(1, 'expected a path, or false for no control socket'), z.literal(false)]).optional(),
+  })
+  .transform(
+    (r): RuntimeConfig => ({ workers: r.workers, drainMs: r.drain_timeout, shutdownMs: r.shutdown_timeout, controlSocket: r.control_socket ?? null }),
+  );
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const satisfies readonly LogLevel[];
+
+/** The `logging:` section. */
+const logging = z.strictObject({
+  level: z.enum(LOG_LEVELS).default(DEFAULT_LOGGING.level),
+  format: z.enum(['auto', 'json', 'pretty']).default(DEFAULT_LOGGING.format),
+});
+
 /**
  * The whole file. Parsing yields listeners with their own overrides (timeouts and limits
  * not yet merged with the globals) and pools as a plain object; load.ts turns that into
@@ -691,6 +732,8 @@ export const configSchema = z.strictObject({
   timeouts: timeoutsOverride.prefault({}),
   limits: limitsOverride.prefault({}),
   dns: dns.optional(),
+  runtime: runtime.prefault({}),
+  logging: logging.prefault({}),
 });
 
 /** What a successful parse of configSchema returns. */

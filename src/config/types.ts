@@ -14,6 +14,39 @@ export interface Config {
   limits: Limits;
   /** The authoritative DNS server, or null. */
   dns: DnsConfig | null;
+  /** Processes, reload and shutdown (YAML `runtime`). */
+  runtime: RuntimeConfig;
+  /** The process log (YAML `logging`). */
+  logging: LoggingConfig;
+}
+
+/** YAML `runtime`: how many worker processes, how long draining may take, the control socket. */
+export interface RuntimeConfig {
+  /** Worker processes owning the listeners: 'auto' is one per CPU core. */
+  workers: number | 'auto';
+  /** After a reload, how long old workers keep long-lived connections (WebSocket, TCP) before cutting them. */
+  drainMs: number;
+  /** On stop (SIGTERM, SIGINT, `fulcrum stop`), how long in-flight requests may take before they are cut. */
+  shutdownMs: number;
+  /** Unix socket for `fulcrum reload|stop|status`: a path, null for the default path, or false for none. */
+  controlSocket: string | null | false;
+}
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+/** YAML `logging`: the process log (pino): JSON, or human-readable lines on a terminal. */
+export interface LoggingConfig {
+  level: LogLevel;
+  /** auto: pretty on a terminal, JSON otherwise. */
+  format: 'auto' | 'json' | 'pretty';
+}
+
+/** A listener's access log: one line per request (http, redirect) or per connection (tcp). */
+export interface AccessLogConfig {
+  /** "stdout", or a file (appended to; reopened on SIGUSR1 for logrotate). */
+  path: string;
+  /** json; or common / combined (the Common and Combined Log Formats; http and redirect only). */
+  format: 'json' | 'common' | 'combined';
 }
 
 /**
@@ -45,6 +78,8 @@ export interface ListenerConfig {
    * anywhere else, or with a malformed header, is closed. Null: off.
    */
   proxyProtocol: { trusted: string[] } | null;
+  /** One line per request (http, redirect) or per connection (tcp), or null for none. */
+  accessLog: AccessLogConfig | null;
   /** redirect mode: the status of the answer. */
   redirect: { status: 301 | 302 | 303 | 307 | 308 };
   /** tcp mode. */

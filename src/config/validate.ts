@@ -370,6 +370,22 @@ const RELAYS: Record<'tcp' | 'udp', string> = {
   udp: 'relays datagrams without reading HTTP',
 };
 
+/** Access logs: none for udp; tcp connections have no request line, so only json there. */
+function checkAccessLog(l: Obj, base: KeyPath, mode: ListenerMode, is: string, issues: PathIssue[]): void {
+  if (l.access_log === undefined) return;
+  if (mode === 'udp') {
+    issues.push({ path: [...base, 'access_log'], at: 'key', message: `access logs record HTTP requests or TCP connections, and ${is}: remove \`access_log\`` });
+    return;
+  }
+  if (mode !== 'tcp') return;
+  const format = isObj(l.access_log) ? l.access_log.format : undefined;
+  if (format === 'common' || format === 'combined') {
+    issues.push({ path: [...base, 'access_log', 'format'], message: `the ${format} log format records HTTP requests, and ${is}: use \`format: json\`` });
+  } else if (format === undefined) {
+    issues.push({ path: [...base, 'access_log'], message: `${is}, whose connections have no HTTP request to log in the combined format: give \`{path: ..., format: json}\`` });
+  }
+}
+
 /**
  * The keys of one listener against its mode: keys that only another mode reads, and the
  * routes the mode can follow (tcp: by TLS server name only; udp: one route, no choice).
@@ -396,6 +412,7 @@ function checkMode(l: Obj, i: number, mode: ListenerMode, issues: PathIssue[]): 
     if (l.limits !== undefined) key('limits', `\`limits\` bound HTTP request heads, and ${relays}: remove \`limits\``);
     checkModeTimeouts(l, base, mode, is, issues);
   }
+  checkAccessLog(l, base, mode, is, issues);
   if (mode === 'udp') {
     if (l.proxy_protocol !== undefined) {
       key('proxy_protocol', `a PROXY protocol header is accepted on TCP connections only (mode http, redirect or tcp), and ${is}: remove \`proxy_protocol\``);

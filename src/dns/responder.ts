@@ -34,6 +34,7 @@ import {
   TYPE,
   UDP_PLAIN_MAX,
 } from './wire.js';
+import { log } from '../core/log.js';
 
 /** How the query arrived: limits the answer size (UDP) and allows zone transfers (TCP). */
 export type Transport = 'udp' | 'tcp';
@@ -126,7 +127,7 @@ export class Responder {
    * Throws an Error naming the zone and record on bad zone data or an unknown pool.
    */
   constructor(cfg: DnsConfig, pools: ReadonlyMap<string, Pool>, opts: ResponderOptions = {}) {
-    this.log = opts.log ?? ((msg) => process.stderr.write(`fulcrum: dns: ${msg}\n`));
+    this.log = opts.log ?? ((msg) => log().warn(`dns: ${msg}`));
     this.zones = new ZoneSet(cfg.zones);
     const views = new Map<string, PoolView>();
     const viewOf = (name: string) => {

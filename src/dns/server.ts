@@ -12,6 +12,7 @@ import type { Pool } from '../backend/pool.js';
 import type { DnsConfig } from '../config/types.js';
 import { FulcrumError } from '../core/errors.js';
 import { Responder, type ResponderOptions } from './responder.js';
+import { log } from '../core/log.js';
 
 /** Kernel socket buffer asked for on UDP sockets (the kernel may cap it at net.core.rmem_max). */
 const UDP_BUFFER_BYTES = 4 << 20;
@@ -52,7 +53,7 @@ export class DnsServer {
     pools: ReadonlyMap<string, Pool>,
     opts: DnsServerOptions = {},
   ) {
-    this.log = opts.log ?? ((msg) => process.stderr.write(`fulcrum: dns: ${msg}\n`));
+    this.log = opts.log ?? ((msg) => log().warn(`dns: ${msg}`));
     try {
       this.responder = new Responder(config, pools, { ...opts, log: this.log });
     } catch (err) {

@@ -26,6 +26,8 @@ export interface HealthCheckerOptions {
   probe?: (cfg: HealthConfig) => Probe;
   /** Uniform in [0, 1); default Math.random. */
   random?: () => number;
+  /** Servers whose state is known already (carried over a reload), instead of their config's `initial`. */
+  known?: ReadonlyMap<Server, boolean>;
 }
 
 /** A server's active health, for status output. A snapshot: later checks do not change it. */
@@ -103,7 +105,7 @@ export class HealthChecker {
         server,
         config,
         probe,
-        state: initialHealth(config.initial),
+        state: initialHealth(opts.known?.has(server) === true ? (opts.known.get(server) ? 'up' : 'down') : config.initial),
         timer: null,
         inFlight: null,
         checks: 0,

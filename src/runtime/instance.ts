@@ -1,44 +1,81 @@
 import type net from 'node:net';
 import { Pool } from '../backend/pool.js';
 import type { Server } from '../backend/server.js';
-import type { Config, HealthConfig } from '../config/types.js';
-import { DnsServer } from '../dns/server.js';
+import type { Config, HealthConfig, ListenerMode } from '../config/types.js';
+import type { DnsServer } from '../dns/server.js';
 import { HealthChecker } from '../health/checker.js';
 import { OutlierDetector } from '../health/outlier.js';
 import { HttpFrontend } from '../proxy/http/frontend.js';
 import { TcpFrontend } from '../proxy/tcp/frontend.js';
 import { UdpFrontend } from '../proxy/udp/frontend.js';
+import type { HealthState, InstanceCounters } from './messages.js';
+
+/** A started listener, whatever its mode. */
+export interface Listener {
+  readonly name: string;
+  readonly accepted: number;
+  readonly active: number;
+  address(): net.AddressInfo;
+  stop(opts?: { graceMs?: number; closeIdle?: boolean }): Promise<void>;
+}
 
 /** A running balancer: its listeners, pools and health checking, built from one configuration. */
 export interface Instance {
   readonly config: Config;
   readonly pools: ReadonlyMap<string, Pool>;
-  readonly listeners: ReadonlyArray<{ readonly name: string; address(): net.AddressInfo }>;
+  readonly listeners: ReadonlyArray<Listener>;
   /** The authoritative DNS server when the configuration has a `dns` section, else null. */
   readonly dns: DnsServer | null;
-  /** Stops accepting, lets in-flight work finish for up to `graceMs` (default 5 s), then cuts the rest. */
-  stop(opts?: { graceMs?: number }): Promise<void>;
+  /** Applies a server's health as decided elsewhere (the primary), with `health: 'external'`. */
+  applyHealth(h: HealthState): void;
+  /** Every server's active-health state, to hand to processes that start later. */
+  healthStates(): HealthState[];
+  /** Counters of listeners and servers, as a worker reports them to the primary. */
+  counters(): InstanceCounters;
+  /**
+   * Stops accepting, lets in-flight work finish for up to `graceMs` (default 5 s), then
+   * cuts the rest. `closeIdle: false` (a reload's drain) leaves idle keep-alive
+   * connections to end after their next response or their timeout.
+   */
+  stop(opts?: { graceMs?: number; closeIdle?: boolean }): Promise<void>;
+}
+
+export interface InstanceOptions {
+  /**
+   * 'local' (default): this process runs the active health checks. 'external': another
+   * process (the primary) decides health and pushes it with applyHealth(); servers
+   * start in the states given by `initialHealth`.
+   */
+  health?: 'local' | 'external';
+  /** Servers' states to start from (a reload carries them over; workers get the primary's). */
+  initialHealth?: readonly HealthState[];
+  /** Told of every active-health transition decided here (the primary pushes them to workers). */
+  onHealth?: (h: HealthState) => void;
 }
 
 /**
  * Starts every listener of a validated configuration, and one health checker and one
  * outlier detector per pool that asks for them, shared by every listener using the
  * pool. If one listener cannot bind, the ones already started are stopped again and
- * the error (FULCRUM_ERR_LISTEN) is thrown.
+ * the error (FULCRUM_ERR_LISTEN) is thrown. The primary process runs it with no
+ * listeners (health and DNS only); workers run it with `health: 'external'` and no DNS.
  */
-export async function startInstance(config: Config): Promise<Instance> {
+export async function startInstance(config: Config, opts: InstanceOptions = {}): Promise<Instance> {
+  const local = (opts.health ?? 'local') === 'local';
   const pools = new Map<string, Pool>();
   const poolOf = new Map<Server, Pool>();
   const targets: Array<{ server: Server; config: HealthConfig }> = [];
   const detectors: OutlierDetector[] = [];
+  const traffic = config.listeners.length > 0;
   for (const [name, pc] of config.pools) {
     const pool = new Pool(pc);
     pools.set(name, pool);
     for (const s of pool.servers) {
       poolOf.set(s, pool);
-      if (pc.health !== null) targets.push({ server: s, config: pc.health });
+      if (pc.health !== null && local) targets.push({ server: s, config: pc.health });
     }
-    if (pc.outlier !== null) {
+    // Passive health watches traffic: only where listeners are.
+    if (pc.outlier !== null && traffic) {
       const detector = new OutlierDetector(pool.servers, pc.outlier, {
         eject: (s, reason) => pool.setEjected(s, true, reason),
         restore: (s, reason) => pool.setEjected(s, false, reason),
@@ -48,20 +85,43 @@ export async function startInstance(config: Config): Promise<Instance> {
       detectors.push(detector);
     }
   }
-  const checker = targets.length === 0 ? null : new HealthChecker(targets, (s, up, reason) => poolOf.get(s)!.setHealthy(s, up, reason));
-  const frontends = config.listeners.map((l) =>
+  const applyHealth = (h: HealthState) => {
+    const pool = pools.get(h.pool);
+    const server = pool?.servers.find((s) => s.name === h.server && addressOf(s) === h.address);
+    if (pool !== undefined && server !== undefined) pool.setHealthy(server, h.up, h.reason);
+  };
+  const known = new Map<Server, boolean>();
+  for (const h of opts.initialHealth ?? []) {
+    applyHealth(h);
+    const server = pools.get(h.pool)?.servers.find((s) => s.name === h.server && addressOf(s) === h.address);
+    if (server !== undefined) known.set(server, h.up);
+  }
+  const onHealth = opts.onHealth;
+  const checker =
+    targets.length === 0
+      ? null
+      : new HealthChecker(
+          targets,
+          (s, up, reason) => {
+            poolOf.get(s)!.setHealthy(s, up, reason);
+            onHealth?.({ pool: s.pool, server: s.name, address: addressOf(s), up, reason });
+          },
+          { known },
+        );
+  const frontends: Listener[] = config.listeners.map((l) =>
     l.mode === 'udp' ? new UdpFrontend(l, pools) : l.mode === 'tcp' ? new TcpFrontend(l, pools) : new HttpFrontend(l, pools),
   );
-  const dns = config.dns === null ? null : new DnsServer(config.dns, pools);
+  // loaded only where DNS runs (the primary): workers never pay for the DNS code
+  const dns = config.dns === null ? null : new (await import('../dns/server.js')).DnsServer(config.dns, pools);
   const stopHealth = async () => {
     await checker?.stop();
     for (const d of detectors) d.stop();
     for (const p of pools.values()) p.stop();
   };
-  const started: Array<HttpFrontend | TcpFrontend | UdpFrontend> = [];
+  const started: Listener[] = [];
   try {
     for (const fe of frontends) {
-      await fe.start();
+      await (fe as HttpFrontend | TcpFrontend | UdpFrontend).start();
       started.push(fe);
     }
     await dns?.start();
@@ -77,9 +137,26 @@ export async function startInstance(config: Config): Promise<Instance> {
     pools,
     listeners: frontends,
     dns,
-    async stop(opts = {}) {
-      await Promise.all([...frontends.map((fe) => fe.stop(opts)), dns?.stop()]);
+    applyHealth,
+    healthStates: () =>
+      [...pools.values()].flatMap((p) => p.servers.map((s) => ({ pool: p.name, server: s.name, address: addressOf(s), up: s.healthy, reason: 'as the primary knows it' }))),
+    counters: () => ({
+      listeners: frontends.map((fe) => ({ name: fe.name, accepted: fe.accepted, active: fe.active })),
+      servers: [...pools.values()].flatMap((p) => p.servers.map((s) => ({ pool: p.name, server: s.name, active: s.active, total: s.total }))),
+    }),
+    async stop(o = {}) {
+      await Promise.all([...frontends.map((fe) => fe.stop(o)), dns?.stop()]);
       await stopHealth();
     },
   };
+}
+
+/** A server's identity across processes and reloads: its address (a renamed or moved server is a new one). */
+function addressOf(s: Server): string {
+  return `${s.host}:${s.port}`;
+}
+
+/** The URL scheme a listener's mode is announced with in `listening on` lines. */
+export function schemeOf(mode: ListenerMode): 'http' | 'tcp' | 'udp' {
+  return mode === 'udp' || mode === 'tcp' ? mode : 'http';
 }

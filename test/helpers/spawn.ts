@@ -1,6 +1,6 @@
 /**
  * Runs the Fulcrum CLI as a child process for tests: waits for its
- * `fulcrum: listening on http://HOST:PORT (listener NAME)` line (or tcp://, udp://), and stops it with
+^ * `listening on http://HOST:PORT (listener NAME)` log line (or tcp://, udp://), and stops it with
  * SIGTERM (SIGKILL after 3 s). Also reads a process's memory from /proc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -11,9 +11,11 @@ import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 /** dist/src/cli/main.js, next to this file's compiled form (dist/test/helpers/spawn.js). */
 export const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-const LISTENING = /fulcrum: listening on (?:http|tcp|udp):\/\/(\[[^\]]+\]|[^:\s]+):(\d+) \(listener ([^)]+)\)/g;
+const LISTENING = /listening on (?:http|tcp|udp):\/\/(\[[^\]]+\]|[^:\s]+):(\d+) \(listener ([^)]+)\)/g;
 
 export interface SpawnedCli {
+  /** Pids of the worker processes that reported listening (the first generation's, in order). */
+  workerPids: number[];
   /** Port of the first listener. */
   port: number;
   host: string;
@@ -131,7 +133,9 @@ export async function spawnCli(args: string[], opts: SpawnOptions = {}): Promise
   }
   // keep collecting stderr after startup
   const first = listeners[0]!;
+  const workerPids = [...err.matchAll(/worker \d+ \(pid (\d+)/g)].map((m) => Number(m[1]));
   return {
+    workerPids,
     port: first.port,
     host: first.host,
     listeners: [...listeners],

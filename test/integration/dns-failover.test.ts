@@ -11,7 +11,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { DEFAULT_HTTP_CHECK, DEFAULT_LIMITS, DEFAULT_TIMEOUTS } from '../../src/config/defaults.js';
+import { DEFAULT_HTTP_CHECK, DEFAULT_LIMITS, DEFAULT_LOGGING, DEFAULT_RUNTIME, DEFAULT_TIMEOUTS } from '../../src/config/defaults.js';
 import type { Config, HealthConfig } from '../../src/config/types.js';
 import { dnsConfig, poolConfig, poolName, zoneConfig } from '../../src/dns/build-config.js';
 import { startInstance } from '../../src/runtime/instance.js';
@@ -67,6 +67,8 @@ describe('dns failover during queries', { skip: DIG }, () => {
       pools: new Map([['web', pool]]),
       timeouts: { ...DEFAULT_TIMEOUTS },
       limits: { ...DEFAULT_LIMITS },
+      runtime: { ...DEFAULT_RUNTIME },
+      logging: { ...DEFAULT_LOGGING },
       dns: dnsConfig([{ host: '127.0.0.1', port: 0 }], [zoneConfig('example.com', { pools: [poolName('www.example.com.', 'web', { ttl: 1 })] })]),
     };
     const instance = await startInstance(config);

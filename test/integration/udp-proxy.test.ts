@@ -540,7 +540,7 @@ test('fulcrum run prints udp://HOST:PORT for a udp listener (and http:// for htt
   const cli = await spawnCli(['run', '-c', file]);
   t.after(() => cli.stop());
   assert.equal(cli.listeners[0]?.name, 'web');
-  const line = /fulcrum: listening on udp:\/\/127\.0\.0\.1:(\d+) \(listener dgram\)/;
+  const line = /listening on udp:\/\/127\.0\.0\.1:(\d+) \(listener dgram\)/;
   await until(() => line.test(cli.stderr()), 'the udp listening line', 3000);
   const port = Number(line.exec(cli.stderr())![1]);
   const [c] = await clients(t, 1);

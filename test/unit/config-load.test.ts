@@ -61,6 +61,7 @@ describe('loadConfigText: defaults and normalisation', () => {
           limits,
           maxConnections: 0,
           proxyProtocol: null,
+          accessLog: null,
           redirect: { status: 307 },
           tcp: { idleMs: 300_000, helloTimeoutMs: 5_000 },
           udp: { sessionIdleMs: 30_000, maxSessions: 10_000, perPacket: false },
@@ -91,6 +92,8 @@ describe('loadConfigText: defaults and normalisation', () => {
       timeouts,
       limits,
       dns: null,
+      runtime: { workers: 'auto', drainMs: 300_000, shutdownMs: 10_000, controlSocket: null },
+      logging: { level: 'info', format: 'auto' },
     };
     assert.deepEqual(ok(MINIMAL), expected);
   });
@@ -251,7 +254,7 @@ describe('loadConfigText: schema errors', () => {
   it('lists the allowed keys when nothing is close', () => {
     const issue = only(`${MINIMAL}workers: 4\n`);
     assert.deepEqual([issue.line, issue.column, issue.path], [11, 1, 'workers']);
-    assert.equal(issue.message, 'unknown key `workers` (expected one of: `listeners`, `pools`, `timeouts`, `limits`, `dns`)');
+    assert.equal(issue.message, 'unknown key `workers` (expected one of: `listeners`, `pools`, `timeouts`, `limits`, `dns`, `runtime`, `logging`)');
   });
 
   it('points a missing key at the map that lacks it', () => {
@@ -451,7 +454,7 @@ workers: 2
       'lb.yaml:7:5: listeners[1].bnd: unknown key `bnd`; did you mean `bind`?',
       'lb.yaml:10:14: pools.web.balance: expected one of `round-robin`, `random`, `least-conn`, `maglev`, `sticky`, `first`, got the string "roundrobin"; did you mean `round-robin`?',
       'lb.yaml:13:17: pools.web.servers[0].weight: must be an integer from 0 to 256, got 300',
-      'lb.yaml:14:1: workers: unknown key `workers` (expected one of: `listeners`, `pools`, `timeouts`, `limits`, `dns`)',
+      'lb.yaml:14:1: workers: unknown key `workers` (expected one of: `listeners`, `pools`, `timeouts`, `limits`, `dns`, `runtime`, `logging`)',
     ]);
   });
 });

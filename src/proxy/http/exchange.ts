@@ -14,6 +14,7 @@ import { cookieValue, requestKey } from './request-keys.js';
 import { encodeV1, encodeV2, parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
 import { rewriteRequestHead, rewriteResponseHead, type ClientFacts } from './rewrite.js';
 import type { UpstreamConn, UpstreamOwner } from './upstream.js';
+import { log } from '../../core/log.js';
 
 const enum Phase {
   /** Waiting for the PROXY protocol header of a downstream balancer (listener proxy_protocol). */
@@ -135,6 +136,10 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
   private upReusable = false;
   private closeAfter = false;
   private clientEnded = false;
+  // For the access log: when the request arrived, the status answered, bytes written.
+  private reqAt = 0;
+  private status = 0;
+  private sent = 0;
 
   // Flow control.
   private pausedForUpstream = false;
@@ -161,10 +166,13 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     sock.on('close', onClose);
   }
 
-  /** Asks the connection to end after the current exchange (graceful stop). */
-  closeWhenIdle(): void {
+  /**
+   * Asks the connection to end after the current exchange (graceful stop); when it is
+   * idle now, it ends at once if `now` (else at its next response or keep-alive timeout).
+   */
+  closeWhenIdle(now = true): void {
     this.closeAfter = true;
-    if (this.phase === Phase.HEAD && this.pending === null) this.sock.end();
+    if (now && this.phase === Phase.HEAD && this.pending === null) this.sock.end();
   }
 
   /**
@@ -172,7 +180,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
    * connection, never the process. Both sides are cut and the error is logged.
    */
   onInternalError(err: unknown): void {
-    process.stderr.write(`fulcrum: internal error on a connection of listener ${this.fe.name} (connection closed): ${(err as Error)?.stack ?? String(err)}\n`);
+    log().error({ err }, `internal error on a connection of listener ${this.fe.name} (connection closed)`);
     this.phase = Phase.CLOSED;
     this.abortUpstream();
     this.sock.destroy();
@@ -286,6 +294,10 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
   private startExchange(req: RequestHead): void {
     this.count++;
     this.req = req;
+    if (this.fe.accessLog !== null) {
+      this.reqAt = Date.now();
+      this.sent = 0;
+    }
     this.phase = Phase.EXCHANGE;
     this.reqChunks = req.chunked ? new ChunkedScanner(400, this.fe.limits.headerBytes) : null;
     this.reqBodyLeft = req.chunked ? 0 : Math.max(req.contentLength, 0);
@@ -344,6 +356,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.attempts++;
     this.server = server;
     server.active++;
+    server.total++;
     this.respBuf = null;
     this.resp = null;
     this.respStarted = false;
@@ -526,6 +539,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
   }
 
   private writeClient(data: Buffer | string): void {
+    this.sent += data.length;
     const ok = typeof data === 'string' ? this.sock.write(data, 'latin1') : this.sock.write(data);
     if (!ok && this.up !== null && !this.upPausedForClient) {
       this.upPausedForClient = true;
@@ -676,6 +690,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.resp = resp;
     this.respStarted = true;
     const status = resp.status;
+    this.status = status;
     const server = this.server!;
     this.report(server, status >= 500 ? 'server-error' : 'ok');
     const pool = this.pool!;
@@ -688,6 +703,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
       this.deadline = 0;
       this.up!.deadline = 0;
       this.writeClient(rewriteResponseHead(resp, this.fe.forwarded.via, false, false, true));
+      if (this.fe.accessLog !== null) this.logAccess(0);
       if (offset < buf.length) this.writeClient(buf.subarray(offset));
       const early = this.pending;
       this.pending = null;
@@ -772,6 +788,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
 
   /** The response is complete: recycle the upstream and go on with the next request. */
   private finishExchange(): void {
+    if (this.fe.accessLog !== null && this.req !== null) this.logAccess(0);
     const up = this.up;
     this.up = null;
     this.releaseServer();
@@ -922,7 +939,21 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     if (this.phase === Phase.CLOSED) return;
     this.abortUpstream();
     const headOnly = this.req?.method === 'HEAD';
-    this.closeNow(localResponse(status, errorBody(status, detail), false, headOnly, extraHead));
+    const answer = localResponse(status, errorBody(status, detail), false, headOnly, extraHead);
+    if (this.fe.accessLog !== null) {
+      this.status = status;
+      if (this.req === null) this.reqAt = Date.now();
+      this.logAccess(answer.length);
+    }
+    this.closeNow(answer);
+  }
+
+  /** One access log line for the current exchange (`extra`: bytes about to be written). */
+  private logAccess(extra: number): void {
+    let client = this.proxiedClient?.address ?? this.sock.remoteAddress ?? '-';
+    if (client.startsWith('::ffff:') && client.includes('.')) client = client.slice(7);
+    const server = this.server;
+    this.fe.accessLog!.request({ client, at: this.reqAt, req: this.req, status: this.status, bytes: this.sent + extra, server: server === null ? null : server.toString() });
   }
 
   /**
@@ -940,7 +971,10 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
   /** A response of our own for the current request (no-route, redirect), keeping the connection when possible. */
   private respondLocal(status: number, body: string, extraHead = ''): void {
     const keep = !this.closeAfter;
-    this.sock.write(localResponse(status, body, keep, this.req!.method === 'HEAD', extraHead));
+    const answer = localResponse(status, body, keep, this.req!.method === 'HEAD', extraHead);
+    this.status = status;
+    this.sent += answer.length;
+    this.sock.write(answer);
     this.upReusable = false;
     this.finishExchange();
   }

@@ -4,12 +4,14 @@ import type { Server } from '../../backend/server.js';
 import type { ForwardedConfig, Limits, ListenerConfig, Timeouts } from '../../config/types.js';
 import { FulcrumError } from '../../core/errors.js';
 import { Sweeper, tickFor } from '../../core/sweeper.js';
+import { AccessLog } from '../access-log.js';
 import { ClientConnection, onClientRead } from './exchange.js';
 import { adoptAccepted } from './read-buffer.js';
 import type { RequestHead } from './head.js';
 import type { ClientFacts } from './rewrite.js';
 import { Router } from './router.js';
 import { UpstreamPool } from './upstream.js';
+import { log } from '../../core/log.js';
 
 /**
  * An HTTP listener: accepts client connections, routes each request to a pool and
@@ -22,6 +24,8 @@ export class HttpFrontend {
   readonly limits: Limits;
   readonly forwarded: ForwardedConfig;
   readonly noRoute: { status: number; body: string };
+  /** One line per request, or null. */
+  readonly accessLog: AccessLog | null;
   private readonly router: Router<Pool>;
   private readonly trusted: net.BlockList;
   private readonly upstreams: UpstreamPool[] = [];
@@ -30,6 +34,8 @@ export class HttpFrontend {
   private readonly server: net.Server;
   private stopping = false;
   private lastProxyLog = 0;
+  /** Client connections accepted so far. */
+  accepted = 0;
   /** Sources allowed to send a PROXY header (listener proxy_protocol), or null when off. */
   private readonly proxyTrusted: net.BlockList | null;
   /** Last "no server" log line per pool (ms), to log at most once a second under load. */
@@ -44,6 +50,7 @@ export class HttpFrontend {
     this.limits = config.limits;
     this.forwarded = config.forwarded;
     this.noRoute = config.noRoute;
+    this.accessLog = config.accessLog === null ? null : new AccessLog(config.name, config.accessLog);
     const t = config.timeouts;
     this.sweeper = new Sweeper(tickFor(Math.min(t.headerMs, t.keepAliveMs, t.connectMs, t.serverMs, t.clientMs)));
     this.router = new Router(config.routes, (name) => {
@@ -82,20 +89,29 @@ export class HttpFrontend {
     });
   }
 
+  /** Client connections open now. */
+  get active(): number {
+    return this.conns.size;
+  }
+
   /** The bound address (useful with port 0). */
   address(): net.AddressInfo {
     return this.server.address() as net.AddressInfo;
   }
 
   /**
-   * Stops accepting, lets in-flight exchanges finish and closes idle connections; after
-   * `graceMs` whatever is left is cut.
+   * Stops accepting and lets in-flight exchanges finish; after `graceMs` whatever is left
+   * is cut. Idle keep-alive connections are closed at once, unless `closeIdle` is false
+   * (a reload's drain): then each connection ends after its next response, which says
+   * `Connection: close`, or at its keep-alive timeout, so no client ever races a close
+   * with a new request.
    */
-  async stop(opts: { graceMs?: number } = {}): Promise<void> {
+  async stop(opts: { graceMs?: number; closeIdle?: boolean } = {}): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const c of this.conns) c.closeWhenIdle();
+    const closeIdle = opts.closeIdle ?? true;
+    for (const c of this.conns) c.closeWhenIdle(closeIdle);
     const grace = opts.graceMs ?? 5000;
     const deadline = Date.now() + grace;
     while (this.conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -120,7 +136,7 @@ export class HttpFrontend {
     const now = Date.now();
     if (now - this.lastProxyLog < 1000) return;
     this.lastProxyLog = now;
-    process.stderr.write(`fulcrum: listener ${this.name}: closed a connection from ${sock.remoteAddress}: PROXY protocol: ${why}\n`);
+    log().warn(`listener ${this.name}: closed a connection from ${sock.remoteAddress}: PROXY protocol: ${why}`);
   }
 
   /** Per-connection facts for header rewriting, for the client at `address`. */
@@ -141,7 +157,7 @@ export class HttpFrontend {
     const now = Date.now();
     if (now - (this.lastNoServerLog.get(pool) ?? 0) < 1000) return;
     this.lastNoServerLog.set(pool, now);
-    process.stderr.write(`fulcrum: listener ${this.name}: 503 for pool ${pool.name}: ${why}\n`);
+    log().warn(`listener ${this.name}: 503 for pool ${pool.name}: ${why}`);
   }
 
   /** Called by a connection when its socket has closed. */
@@ -161,6 +177,7 @@ export class HttpFrontend {
       accepted.destroy();
       return;
     }
+    this.accepted++;
     const adopted = adoptAccepted(accepted, onClientRead, true);
     const conn = new ClientConnection(adopted ?? accepted, this, adopted !== undefined);
     this.conns.add(conn);

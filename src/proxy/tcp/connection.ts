@@ -84,6 +84,8 @@ export class TcpConnection implements Expirable, RelayOwner {
   server: Server | null = null;
   /** Connect attempts so far (1 + retries at most). */
   attempts = 0;
+  /** How it ended: the relay's reason, or "early" (closed before relaying: refused, timed out, no server). */
+  endReason = '';
 
   private readonly client: TcpHandle;
   private upstream: TcpHandle | null = null;
@@ -341,6 +343,7 @@ export class TcpConnection implements Expirable, RelayOwner {
     this.server = server;
     this.counted = server;
     server.active++;
+    server.total++;
     this.attempts++;
     this.deadline = Date.now() + this.host.config.timeouts.connectMs;
     const family = isIP(server.host);
@@ -428,7 +431,8 @@ export class TcpConnection implements Expirable, RelayOwner {
   }
 
   /** RelayOwner: both handles are closed. */
-  relayEnded(_reason: RelayEnd, _detail: string): void {
+  relayEnded(reason: RelayEnd, _detail: string): void {
+    this.endReason = reason;
     this.phase = ConnPhase.Closed;
     this.deadline = 0;
     this.releaseServer();
@@ -458,6 +462,7 @@ export class TcpConnection implements Expirable, RelayOwner {
       this.upstream = null;
     }
     this.prelude = null;
+    this.endReason = 'early';
     this.releaseServer();
     this.host.forget(this);
   }

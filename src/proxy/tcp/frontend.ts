@@ -6,6 +6,8 @@ import { Sweeper, tickFor } from '../../core/sweeper.js';
 import { Router } from '../http/router.js';
 import { TcpConnection, type ConnectionHost } from './connection.js';
 import { detachHandle, loadHandles, type Handles, type TcpHandle } from './handles.js';
+import { log } from '../../core/log.js';
+import { AccessLog } from '../access-log.js';
 
 /** Log lines of one kind are written at most this often; the rest are counted. */
 const LOG_INTERVAL_MS = 1000;
@@ -35,6 +37,10 @@ export class TcpFrontend implements ConnectionHost {
   private readonly server: net.Server;
   private handlesLoaded: Handles | null = null;
   private stopping = false;
+  /** Client connections accepted so far. */
+  accepted = 0;
+  /** One JSON line per connection, or null. */
+  private readonly accessLog: AccessLog | null;
   private readonly lastLog = new Map<string, { at: number; suppressed: number }>();
 
   /**
@@ -59,6 +65,7 @@ export class TcpFrontend implements ConnectionHost {
     }
     const t = config.timeouts;
     this.sweeper = new Sweeper(tickFor(Math.min(config.tcp.idleMs, config.tcp.helloTimeoutMs, t.connectMs)));
+    this.accessLog = config.accessLog === null ? null : new AccessLog(config.name, config.accessLog);
     this.server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (sock) => this.acceptSocket(sock));
   }
 
@@ -105,7 +112,12 @@ export class TcpFrontend implements ConnectionHost {
    * Stops accepting; open connections keep relaying until they end or `graceMs`
    * (default 5 s) has passed, then the rest are closed.
    */
-  async stop(opts: { graceMs?: number } = {}): Promise<void> {
+  /** Client connections open now. */
+  get active(): number {
+    return this.connections.size;
+  }
+
+  async stop(opts: { graceMs?: number; closeIdle?: boolean } = {}): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -131,6 +143,18 @@ export class TcpFrontend implements ConnectionHost {
   forget(conn: TcpConnection): void {
     this.connections.delete(conn);
     this.sweeper.delete(conn);
+    if (this.accessLog !== null) {
+      const s = conn.server;
+      this.accessLog.connection({
+        client: conn.clientAddress,
+        clientPort: conn.clientPort,
+        at: conn.startedAt,
+        server: s === null ? null : s.toString(),
+        bytesIn: conn.bytesIn,
+        bytesOut: conn.bytesOut,
+        end: conn.endReason,
+      });
+    }
   }
 
   /** ConnectionHost: writes `message` unless a line of this kind went out less than a second ago. */
@@ -143,7 +167,7 @@ export class TcpFrontend implements ConnectionHost {
     }
     const more = last !== undefined && last.suppressed > 0 ? ` (and ${last.suppressed} more like it)` : '';
     this.lastLog.set(kind, { at: now, suppressed: 0 });
-    process.stderr.write(`fulcrum: listener ${this.name}: ${message}${more}\n`);
+    log().warn(`listener ${this.name}: ${message}${more}`);
   }
 
   /**
@@ -179,7 +203,9 @@ export class TcpFrontend implements ConnectionHost {
       if (!this.stopping) this.log('max-connections', `${max} connections open (max_connections): new ones are closed`);
       return;
     }
+    this.accepted++;
     const conn = new TcpConnection(this, handle);
+    if (this.accessLog !== null) conn.readAddresses(); // the handle may be closed by the time the line is written
     this.connections.add(conn);
     this.sweeper.add(conn);
     try {

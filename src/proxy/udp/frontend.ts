@@ -7,6 +7,7 @@ import { Sweeper, tickFor } from '../../core/sweeper.js';
 import { Chooser, clientIp, clientKey, flowKey, isServerFault, stillUsable } from './choice.js';
 import { SessionTable } from './session-table.js';
 import { Session, type SessionOwner } from './session.js';
+import { log } from '../../core/log.js';
 
 /**
  * While stopping, the listener keeps relaying replies until no flow has seen a datagram
@@ -105,6 +106,7 @@ export class UdpFrontend {
   private readonly owner: SessionOwner;
   private bound = false;
   private stopping: Promise<void> | null = null;
+  private serveWhileStopping = false;
   /** Last log line time per kind (ms), to log at most once a second under load. */
   private readonly lastLog = new Map<string, number>();
 
@@ -164,6 +166,15 @@ export class UdpFrontend {
   }
 
   /** Live sessions (per-packet mode: client-server pairs). */
+  /** Sessions opened so far and open now (the counters a status report shows as accepted and active). */
+  get accepted(): number {
+    return this.stats.sessionsOpened;
+  }
+
+  get active(): number {
+    return this.sessions;
+  }
+
   get sessions(): number {
     return this.table.size;
   }
@@ -174,7 +185,10 @@ export class UdpFrontend {
    * (default 5 s) has passed, then ends every session and closes the socket.
    * Idempotent: later calls return the same promise.
    */
-  stop(opts: { graceMs?: number } = {}): Promise<void> {
+  stop(opts: { graceMs?: number; closeIdle?: boolean } = {}): Promise<void> {
+    // A reload's drain (closeIdle false): datagrams that still reach this socket (shared
+    // with the new workers) are served as before, until the flows go quiet or graceMs.
+    this.serveWhileStopping = opts.closeIdle === false;
     this.stopping ??= this.shutdown(opts.graceMs ?? 5000);
     return this.stopping;
   }
@@ -209,7 +223,7 @@ export class UdpFrontend {
   /** A datagram from a client. The hot path: no promise, no closure, one key string. */
   private fromClient(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     this.stats.received++;
-    if (this.stopping !== null) {
+    if (this.stopping !== null && !this.serveWhileStopping) {
       this.stats.dropped.stopping++;
       return;
     }
@@ -358,6 +372,6 @@ export class UdpFrontend {
   }
 
   private log(text: string): void {
-    process.stderr.write(`fulcrum: listener ${this.name}: ${text}\n`);
+    log().warn(`listener ${this.name}: ${text}`);
   }
 }

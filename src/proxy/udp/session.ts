@@ -81,6 +81,7 @@ export class Session implements TableEntry {
    */
   attach(server: Server, poolVersion: number): void {
     server.active++;
+    server.total++;
     this.server = server;
     this.poolVersion = poolVersion;
     this.replied = false;

@@ -1,0 +1,77 @@
+import { parseArgs } from 'node:util';
+import { loadConfigIsolated } from '../config/load-isolated.js';
+import { controlRequest, defaultControlPath, type ControlCommand } from '../runtime/control.js';
+import type { StatusReport } from '../runtime/primary.js';
+
+export const CONTROL_USAGE = `Usage: fulcrum reload|stop|status [-s SOCKET | -c FILE] [--json]
+
+Talks to a running instance over its control socket.
+  reload   read the configuration again and apply it without dropping connections
+           (a configuration with problems is refused, and they are listed)
+  stop     stop gracefully: finish in-flight requests, then exit
+  status   listeners, workers, pools and server states with their counters
+  -s, --socket PATH   the control socket (default: the configuration's
+                      runtime.control_socket with -c, else ${defaultControlPath()})
+  -c, --config FILE   read the socket path from this configuration
+  --json              print the answer as JSON
+  -h, --help          this text
+`;
+
+/** `fulcrum reload|stop|status`: resolves with the exit code (0 when the instance said ok). */
+export async function controlCommand(command: ControlCommand, args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      socket: { type: 'string', short: 's' },
+      config: { type: 'string', short: 'c' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(CONTROL_USAGE);
+    return 0;
+  }
+  let socket = values.socket;
+  if (socket === undefined && values.config !== undefined) {
+    const { config } = await loadConfigIsolated({ file: values.config });
+    const configured = config?.runtime.controlSocket;
+    if (configured === false) {
+      process.stderr.write(`fulcrum: ${values.config} turns the control socket off (runtime.control_socket: false)\n`);
+      return 1;
+    }
+    socket = configured ?? undefined;
+  }
+  socket ??= defaultControlPath();
+  const answer = await controlRequest(socket, command);
+  if (values.json) {
+    process.stdout.write(JSON.stringify(answer, null, 2) + '\n');
+  } else if (command === 'status' && answer.ok) {
+    process.stdout.write(formatStatus(answer.data as StatusReport));
+  } else {
+    const out = answer.ok ? process.stdout : process.stderr;
+    if (Array.isArray(answer.data)) for (const line of answer.data) out.write(`${String(line)}\n`);
+    out.write(`${answer.message}\n`);
+  }
+  return answer.ok ? 0 : 1;
+}
+
+/** The status report as text. */
+export function formatStatus(r: StatusReport): string {
+  const lines = [`fulcrum pid ${r.pid}, configuration ${r.source}, generation ${r.generation}`, '', 'workers:'];
+  for (const w of r.workers) lines.push(`  worker ${w.id}  pid ${w.pid ?? '-'}  generation ${w.generation}${w.draining ? '  (draining)' : ''}`);
+  lines.push('', 'listeners:');
+  for (const l of r.listeners) {
+    const host = l.host.includes(':') ? `[${l.host}]` : l.host;
+    lines.push(`  ${l.name}  ${l.scheme}://${host}:${l.port}  active ${l.active}  accepted ${l.accepted}`);
+  }
+  lines.push('', 'pools:');
+  for (const p of r.pools) {
+    lines.push(`  ${p.name}`);
+    for (const s of p.servers) {
+      lines.push(`    ${s.name}  ${s.address}  ${s.healthy ? 'up' : 'DOWN'}  weight ${s.weight}  active ${s.active}  total ${s.total}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,48 @@
+/**
+ * What the primary and its workers say to each other over the cluster IPC channel
+ * (advanced serialization, so a Config with its Maps crosses whole).
+ */
+import type { Config } from '../config/types.js';
+
+/** A server's active-health state, decided by the primary. */
+export interface HealthState {
+  pool: string;
+  server: string;
+  /** "host:port": the same name at another address is another server. */
+  address: string;
+  up: boolean;
+  reason: string;
+}
+
+/** Counters of one process's listeners and servers. */
+export interface InstanceCounters {
+  listeners: Array<{ name: string; accepted: number; active: number }>;
+  servers: Array<{ pool: string; server: string; active: number; total: number }>;
+}
+
+/** A listener as a worker bound it. */
+export interface BoundListener {
+  name: string;
+  scheme: 'http' | 'tcp' | 'udp';
+  host: string;
+  port: number;
+}
+
+export type ToWorker =
+  /** Start: the configuration (listeners this worker runs, no DNS) and health as it stands. */
+  | { t: 'start'; config: Config; health: HealthState[] }
+  | { t: 'health'; state: HealthState }
+  /**
+   * Stop accepting, finish, exit. Reload: `closeIdle` false, `graceMs` the drain timeout;
+   * stop: `closeIdle` true, `graceMs` the shutdown timeout.
+   */
+  | { t: 'drain'; graceMs: number; closeIdle: boolean }
+  /** Reopen access log files (SIGUSR1, logrotate). */
+  | { t: 'reopen' };
+
+export type FromWorker =
+  /** Listening for the primary's messages (sent once the worker's code has loaded). */
+  | { t: 'hello' }
+  | { t: 'ready'; listeners: BoundListener[] }
+  | { t: 'failed'; message: string }
+  | { t: 'counters'; counters: InstanceCounters };

@@ -1,0 +1,240 @@
+/**
+ * The primary process: owns the configuration, the active health checks, the DNS
+ * server and the control socket, and runs the listeners in worker processes
+ * (node:cluster), one generation per configuration. Health decisions flow to the
+ * workers; counters flow back.
+ *
+ * Reload: the new configuration is read and checked (a bad one changes nothing); its
+ * health plane starts with the servers' current states; a new generation of workers
+ * binds its listeners (unchanged addresses share the primary's listening sockets, so
+ * nothing is refused meanwhile); then the old generation drains: it stops accepting,
+ * finishes its requests, and keeps long-lived connections up to `runtime.drain_timeout`.
+ * Stop: every generation drains with `runtime.shutdown_timeout`, idle connections are
+ * closed at once, then the primary exits.
+ */
+import cluster from 'node:cluster';
+import os from 'node:os';
+import type { Config } from '../config/types.js';
+import { log } from '../core/log.js';
+import type { DnsServer } from '../dns/server.js';
+import type { ControlAnswer } from './control.js';
+import { Generation, workerCount } from './generation.js';
+import { startInstance, type Instance } from './instance.js';
+import type { BoundListener, HealthState, InstanceCounters } from './messages.js';
+
+/** Reads the configuration again: the new one, or the problems (each a formatted line). */
+export type ReloadSource = () => Promise<{ config?: Config; issues: string[] }>;
+
+export interface PrimaryOptions {
+  /** `--workers N`: overrides `runtime.workers`. */
+  workers?: number;
+  reload: ReloadSource;
+}
+
+/** What `fulcrum status` prints. */
+export interface StatusReport {
+  pid: number;
+  source: string;
+  generation: number;
+  workers: Array<{ id: number; pid: number | undefined; generation: number; draining: boolean }>;
+  listeners: Array<BoundListener & { accepted: number; active: number }>;
+  pools: Array<{ name: string; servers: Array<{ name: string; address: string; weight: number; healthy: boolean; active: number; total: number }> }>;
+}
+
+export class Primary {
+  private plane!: Instance;
+  private dns: DnsServer | null = null;
+  private current: Generation | null = null;
+  private readonly draining = new Set<Generation>();
+  private bound: BoundListener[] = [];
+  private generations = 0;
+  private readonly counters = new Map<number, InstanceCounters>();
+  private busy: Promise<unknown> = Promise.resolve();
+  private stopping: Promise<void> | null = null;
+
+  constructor(
+    private config: Config,
+    private readonly opts: PrimaryOptions,
+  ) {}
+
+  get source(): string {
+    return this.config.source;
+  }
+
+  /** The listeners as bound (port 0 resolved), in configuration order. */
+  listeners(): readonly BoundListener[] {
+    return this.bound;
+  }
+
+  dnsAddresses(): Array<{ host: string; port: number }> {
+    return this.dns?.addresses() ?? [];
+  }
+
+  /** Starts health checking, the DNS server and the first generation of workers. Throws (having undone it all) on failure. */
+  async start(): Promise<void> {
+    this.plane = await this.startPlane(this.config, []);
+    try {
+      this.dns = await startDns(this.config, this.plane);
+      const gen = this.newGeneration(this.config);
+      this.bound = await gen.start();
+      this.current = gen;
+    } catch (err) {
+      await this.dns?.stop();
+      await this.plane.stop();
+      throw err;
+    }
+  }
+
+  private startPlane(config: Config, health: HealthState[]): Promise<Instance> {
+    return startInstance(
+      { ...config, listeners: [], dns: null },
+      {
+        initialHealth: health,
+        onHealth: (state) => {
+          this.current?.broadcast({ t: 'health', state });
+          for (const g of this.draining) g.broadcast({ t: 'health', state });
+        },
+      },
+    );
+  }
+
+  private newGeneration(config: Config): Generation {
+    const wanted = this.opts.workers ?? (config.runtime.workers === 'auto' ? os.availableParallelism() : config.runtime.workers);
+    return new Generation(++this.generations, config, workerCount(config, wanted), {
+      health: () => this.plane.healthStates(),
+      counters: (id, c) => this.counters.set(id, c),
+      gone: (id) => this.counters.delete(id),
+    });
+  }
+
+  /** SIGHUP or `fulcrum reload`: one at a time; a second waits for the first. */
+  reload(): Promise<ControlAnswer> {
+    const run = this.busy.then(() => this.doReload());
+    this.busy = run.catch(() => {});
+    return run;
+  }
+
+  private async doReload(): Promise<ControlAnswer> {
+    if (this.stopping !== null) return { ok: false, message: 'stopping: not reloading' };
+    const { config, issues } = await this.opts.reload();
+    if (config === undefined) {
+      for (const line of issues) log().error(line);
+      const message = `reload refused: ${issues.length} problem(s) in ${this.config.source}; the running configuration stays in force`;
+      log().error(message);
+      return { ok: false, message, data: issues };
+    }
+    const plane = await this.startPlane(config, this.plane.healthStates());
+    const gen = this.newGeneration(config);
+    let bound: BoundListener[];
+    try {
+      bound = await gen.start();
+    } catch (err) {
+      await plane.stop();
+      const message = `reload failed: ${(err as Error).message}; the running configuration stays in force`;
+      log().error(message);
+      return { ok: false, message };
+    }
+    const oldPlane = this.plane;
+    const oldGen = this.current;
+    this.plane = plane;
+    this.current = gen;
+    this.bound = bound;
+    this.config = config;
+    // The DNS server moves to the new pools (its port is released first: a gap of a few ms).
+    await this.dns?.stop();
+    try {
+      this.dns = await startDns(config, plane);
+    } catch (err) {
+      this.dns = null;
+      log().error(`reload: the DNS server did not start again: ${(err as Error).message}`);
+    }
+    await oldPlane.stop();
+    if (oldGen !== null) {
+      this.draining.add(oldGen);
+      void oldGen.drain(config.runtime.drainMs, false).then(() => this.draining.delete(oldGen));
+    }
+    const message = `reloaded ${config.source}: generation ${gen.id}, ${gen.size} worker(s), ${bound.length} listener(s); generation ${oldGen?.id ?? '-'} drains (up to ${config.runtime.drainMs} ms)`;
+    log().info(message);
+    return { ok: true, message };
+  }
+
+  /** SIGUSR1: access log files are reopened by every worker. */
+  reopenLogs(): void {
+    this.current?.broadcast({ t: 'reopen' });
+    for (const g of this.draining) g.broadcast({ t: 'reopen' });
+  }
+
+  /** Stops everything gracefully (idempotent); resolves when every worker is gone. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.busy;
+      const ms = this.config.runtime.shutdownMs;
+      const gens = [...this.draining, ...(this.current === null ? [] : [this.current])];
+      await Promise.all(gens.map((g) => g.drain(ms, true)));
+      await this.dns?.stop();
+      await this.plane.stop();
+    })();
+    return this.stopping;
+  }
+
+  status(): StatusReport {
+    const listeners = this.bound.map((l) => ({ ...l, accepted: 0, active: 0 }));
+    const servers = new Map<string, { active: number; total: number }>();
+    for (const c of this.counters.values()) {
+      for (const l of c.listeners) {
+        const mine = listeners.find((x) => x.name === l.name);
+        if (mine !== undefined) {
+          mine.accepted += l.accepted;
+          mine.active += l.active;
+        }
+      }
+      for (const s of c.servers) {
+        const key = `${s.pool}/${s.server}`;
+        const sum = servers.get(key) ?? { active: 0, total: 0 };
+        sum.active += s.active;
+        sum.total += s.total;
+        servers.set(key, sum);
+      }
+    }
+    const workers = [
+      ...(this.current === null ? [] : this.current.members().map((m) => ({ id: m.id, pid: m.pid, generation: this.current!.id, draining: false }))),
+      ...[...this.draining].flatMap((g) => g.members().map((m) => ({ id: m.id, pid: m.pid, generation: g.id, draining: true }))),
+    ];
+    return {
+      pid: process.pid,
+      source: this.config.source,
+      generation: this.current?.id ?? 0,
+      workers,
+      listeners,
+      pools: [...this.plane.pools.values()].map((p) => ({
+        name: p.name,
+        servers: p.servers.map((s) => ({
+          name: s.name,
+          address: `${s.host}:${s.port}`,
+          weight: s.weight,
+          healthy: s.healthy,
+          ...(servers.get(`${p.name}/${s.name}`) ?? { active: 0, total: 0 }),
+        })),
+      })),
+    };
+  }
+}
+
+async function startDns(config: Config, plane: Instance): Promise<DnsServer | null> {
+  if (config.dns === null) return null;
+  const { DnsServer: Dns } = await import('../dns/server.js');
+  const dns = new Dns(config.dns, plane.pools);
+  await dns.start();
+  return dns;
+}
+
+/** Workers run this file; `--max-semi-space-size` and friends go with them. */
+export function setupWorkers(execArgv: string[]): void {
+  // The kernel hands each connection to one of the workers accepting on the shared socket.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  cluster.setupPrimary({
+    exec: new URL('./worker-main.js', import.meta.url).pathname,
+    execArgv,
+    serialization: 'advanced',
+  });
+}

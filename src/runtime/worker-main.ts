@@ -1,0 +1,82 @@
+/**
+ * A worker process (forked by the primary with node:cluster): runs the listeners of the
+ * configuration it is sent, with the primary's health decisions, and reports counters.
+ * Signals are the primary's business: a terminal's Ctrl-C reaches the whole process
+ * group, so workers ignore SIGINT, SIGTERM, SIGHUP and SIGUSR1 and wait for the
+ * primary's word. If the primary goes away, the worker drains and exits.
+ */
+import cluster from 'node:cluster';
+import { reopenAccessLogs } from '../proxy/access-log.js';
+import { serverStateChannel, type ServerStateEvent } from '../core/events.js';
+import { log, setupLogging } from '../core/log.js';
+import { schemeOf, startInstance, type Instance } from './instance.js';
+import type { Config } from '../config/types.js';
+import type { BoundListener, FromWorker, HealthState, ToWorker } from './messages.js';
+
+const COUNTERS_EVERY_MS = 1000;
+
+let instance: Instance | null = null;
+let draining = false;
+
+function send(m: FromWorker): void {
+  if (process.connected) process.send!(m);
+}
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR1'] as const) process.on(sig, () => {});
+
+process.on('uncaughtException', (err) => {
+  log().fatal({ err }, 'worker: uncaught exception, exiting (the primary starts a new worker)');
+  process.exit(70);
+});
+
+process.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'start':
+      void start(m.config, m.health);
+      break;
+    case 'health':
+      instance?.applyHealth(m.state);
+      break;
+    case 'drain':
+      void drain(m.graceMs, m.closeIdle);
+      break;
+    case 'reopen':
+      reopenAccessLogs();
+      break;
+  }
+});
+
+send({ t: 'hello' });
+
+// The primary is gone (killed): finish what is in flight, briefly, then go.
+process.on('disconnect', () => void drain(2000, true));
+
+async function start(config: Config, health: HealthState[]): Promise<void> {
+  setupLogging(config.logging, { worker: cluster.worker?.id });
+  // Active health is the primary's to log; passive health (outlier ejections) happens here.
+  serverStateChannel.subscribe((m) => {
+    const e = m as ServerStateEvent;
+    if (e.state === 'ejected' || e.state === 'returned') log().warn(`pool ${e.pool}: server ${e.server} is ${e.state} (${e.reason})`);
+  });
+  try {
+    instance = await startInstance(config, { health: 'external', initialHealth: health });
+  } catch (err) {
+    send({ t: 'failed', message: (err as Error).message });
+    process.exit(1);
+  }
+  const listeners: BoundListener[] = instance.listeners.map((l, i) => {
+    const a = l.address();
+    return { name: l.name, scheme: schemeOf(config.listeners[i]!.mode), host: a.address, port: a.port };
+  });
+  send({ t: 'ready', listeners });
+  const timer = setInterval(() => instance !== null && send({ t: 'counters', counters: instance.counters() }), COUNTERS_EVERY_MS);
+  timer.unref();
+}
+
+async function drain(graceMs: number, closeIdle: boolean): Promise<void> {
+  if (draining) return;
+  draining = true;
+  await instance?.stop({ graceMs, closeIdle });
+  reopenAccessLogs.flush?.();
+  process.exit(0);
+}
