@@ -32,8 +32,17 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
     await opts.onStop?.();
     return 1;
   }
-  announce(primary);
   const socketPath = config.runtime.controlSocket === false ? null : (config.runtime.controlSocket ?? defaultControlPath());
+  let onCommand: (command: ControlCommand) => Promise<ControlAnswer> = async () => ({ ok: false, message: 'starting' });
+  let control: ControlServer | null = socketPath === null ? null : new ControlServer(socketPath, (c) => onCommand(c));
+  try {
+    await control?.start();
+    log().info(`control socket ${socketPath} (fulcrum status|reload|stop)`);
+  } catch (err) {
+    log().warn(`no control socket: ${(err as Error).message} (set runtime.control_socket)`);
+    control = null;
+  }
+  announce(primary);
 
   return new Promise((resolve) => {
     let stopping = false;
@@ -59,11 +68,7 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
       if (answer.ok) announce(primary);
       return answer;
     };
-    const control = socketPath === null ? null : new ControlServer(socketPath, handle);
-    control?.start().then(
-      () => log().info(`control socket ${socketPath} (fulcrum status|reload|stop)`),
-      (err: Error) => log().warn(`no control socket: ${err.message} (set runtime.control_socket)`),
-    );
+    onCommand = handle;
     process.on('SIGHUP', () => {
       log().info('SIGHUP: reloading the configuration');
       void handle('reload');

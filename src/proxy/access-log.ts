@@ -2,7 +2,8 @@
  * Access logs: one line per HTTP request (JSON, Common or Combined Log Format) or per
  * TCP connection (JSON), to stdout or a file. Lines are buffered by sonic-boom (pino's
  * destination) and written in whole lines, so several workers can append to one file
- * (O_APPEND). Files are reopened on SIGUSR1 (after logrotate moved them).
+ * (O_APPEND), and flushed at least once a second. Files are reopened on SIGUSR1 (after
+ * logrotate moved them).
  */
 import pino from 'pino';
 import type { AccessLogConfig } from '../config/types.js';
@@ -13,13 +14,28 @@ type Destination = ReturnType<typeof pino.destination>;
 /** One destination per path in this process, shared by the listeners that name it. */
 const destinations = new Map<string, Destination>();
 
+/** Buffered lines reach the file at least this often (as nginx's `flush=1s`). */
+const FLUSH_EVERY_MS = 1000;
+let flusher: NodeJS.Timeout | null = null;
+
 function destinationFor(path: string): Destination {
   let d = destinations.get(path);
   if (d === undefined) {
     d = path === 'stdout' ? pino.destination({ dest: 1, minLength: 4096, sync: false }) : pino.destination({ dest: path, minLength: 4096, sync: false, mkdir: true, append: true });
     destinations.set(path, d);
+    flusher ??= setInterval(() => {
+      for (const x of destinations.values()) flushQuietly(x);
+    }, FLUSH_EVERY_MS).unref();
   }
   return d;
+}
+
+function flushQuietly(d: Destination): void {
+  try {
+    d.flush();
+  } catch {
+    /* still opening, or closed: the next tick or write catches up */
+  }
 }
 
 /** Reopens every access log file (SIGUSR1); stdout stays as it is. */
