@@ -25,13 +25,15 @@ import { runWrk, wrkArgs, type WrkResult } from './lib/wrk.js';
 export const CONTESTANTS = ['direct', 'fulcrum', 'haproxy', 'nginx-proxy', 'http-proxy'] as const;
 export type ContestantName = (typeof CONTESTANTS)[number];
 
-const DESCRIPTIONS: Record<ContestantName, string> = {
-  direct: 'wrk straight at S1: the backend ceiling (CPU is the backend nginx)',
-  fulcrum: 'Fulcrum: node dist/src/cli/main.js proxy, round robin S1+S2',
-  haproxy: 'HAProxy, nbthread 1, http-reuse always, roundrobin',
-  'nginx-proxy': 'nginx, 1 worker, upstream keepalive 64',
-  'http-proxy': 'Node, npm http-proxy + http.Agent keepAlive maxSockets 64',
-};
+function descriptions(workers: number): Record<ContestantName, string> {
+  return {
+    direct: 'wrk straight at S1: the backend ceiling (CPU is the backend nginx)',
+    fulcrum: `Fulcrum: node dist/src/cli/main.js proxy --workers ${workers}, round robin S1+S2`,
+    haproxy: `HAProxy, nbthread ${workers}, http-reuse always, roundrobin`,
+    'nginx-proxy': `nginx, ${workers} worker(s), upstream keepalive 64`,
+    'http-proxy': 'Node, npm http-proxy + http.Agent keepAlive maxSockets 64 (one process)',
+  };
+}
 
 const THREADS = 1;
 const READY_TIMEOUT_MS = 10_000;
@@ -48,6 +50,8 @@ export interface HttpParams {
   readonly threads: number;
   readonly contestants: ContestantName[];
   readonly fulcrumExtraArgs: string[];
+  /** Processes or threads for each proxy: fulcrum --workers, haproxy nbthread, nginx worker_processes. */
+  readonly workers: number;
 }
 
 export function readHttpParams(): HttpParams {
@@ -64,6 +68,7 @@ export function readHttpParams(): HttpParams {
     threads: THREADS,
     contestants: envSubset('BENCH_ONLY', CONTESTANTS),
     fulcrumExtraArgs: extra === '' ? [] : extra.split(/\s+/),
+    workers: envInt('BENCH_WORKERS', 1, 1, 64),
   };
 }
 
@@ -103,11 +108,11 @@ server {
 }`;
 }
 
-function haproxyConfig(port: number, s1: number, s2: number, connections: number): string {
+function haproxyConfig(port: number, s1: number, s2: number, connections: number, threads: number): string {
   // Each connection costs a client and a server fd: stay well under common FD limits.
   const maxconn = Math.min(8000, Math.max(1024, connections * 2));
   return `global
-  nbthread 1
+  nbthread ${threads}
   maxconn ${maxconn}
 
 defaults
@@ -166,19 +171,19 @@ async function launch(name: ContestantName, ctx: Context): Promise<{ proc: Manag
       return { proc: ctx.backend, port: s1 };
     case 'fulcrum': {
       if (!existsSync(fulcrumCli)) throw new Error(`${fulcrumCli} does not exist (is the CLI written and built?)`);
-      const args = [...NODE_FLAGS, fulcrumCli, 'proxy', '--listen', `${LOOPBACK}:${port}`, ...urls.flatMap((u) => ['--to', u]), ...ctx.params.fulcrumExtraArgs];
+      const args = [...NODE_FLAGS, fulcrumCli, 'proxy', '--workers', String(ctx.params.workers), '--listen', `${LOOPBACK}:${port}`, ...urls.flatMap((u) => ['--to', u]), ...ctx.params.fulcrumExtraArgs];
       return { proc: await startProcess('fulcrum', process.execPath, args, { cwd: repoRoot }), port };
     }
     case 'haproxy': {
       const cfg = join(dir, 'haproxy.cfg');
-      ctx.configs['haproxy.cfg'] = haproxyConfig(port, s1, s2, ctx.params.connections);
+      ctx.configs['haproxy.cfg'] = haproxyConfig(port, s1, s2, ctx.params.connections, ctx.params.workers);
       writeFileSync(cfg, ctx.configs['haproxy.cfg']);
       return { proc: await startProcess('haproxy', tools.haproxy!, ['-f', cfg, '-db']), port };
     }
     case 'nginx-proxy': {
       const http = nginxProxyHttpBlock(port, s1, s2);
       ctx.configs['nginx-proxy http{}'] = http;
-      return { proc: await startNginx('nginx-proxy', tools.nginx!, join(dir, 'nginx-proxy'), { http }), port };
+      return { proc: await startNginx('nginx-proxy', tools.nginx!, join(dir, 'nginx-proxy'), { http, workers: ctx.params.workers }), port };
     }
     case 'http-proxy': {
       const script = peerScript('http-proxy-peer');
@@ -514,7 +519,7 @@ async function runHttp(): Promise<number> {
           return [
             name,
             {
-              description: DESCRIPTIONS[name],
+              description: descriptions(params.workers)[name],
               command: c?.command,
               port: c?.port,
               sanityGets: c?.sanity,

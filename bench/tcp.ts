@@ -221,7 +221,7 @@ async function startContestant(name: ContestantName, dir: string, tools: Tools, 
       const file = join(dir, 'fulcrum.yaml');
       configs['fulcrum.yaml'] = fulcrumYaml(bulk, rate, ports);
       writeFileSync(file, configs['fulcrum.yaml']);
-      proc = await startProcess('fulcrum', process.execPath, [...NODE_FLAGS, fulcrumCli, 'run', '-c', file], { cwd: repoRoot });
+      proc = await startProcess('fulcrum', process.execPath, [...NODE_FLAGS, fulcrumCli, 'run', '--workers', '1', '-c', file], { cwd: repoRoot });
       break;
     }
     case 'haproxy': {

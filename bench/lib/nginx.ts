@@ -1,6 +1,6 @@
 /**
  * A private nginx instance: its own prefix, config, pid file, error log and temp paths in
- * a temp dir, `daemon off`, one worker, no access log. It never reads or writes the
+ * a temp dir, `daemon off`, one worker unless told otherwise, no access log. It never reads or writes the
  * system nginx configuration. Used for the http backends and the nginx-proxy peer (and
  * later, with a stream block, for tcp).
  */
@@ -14,6 +14,8 @@ export interface NginxOptions {
   /** Directives inside `stream { }`. */
   readonly stream?: string;
   readonly workerConnections?: number;
+  /** worker_processes (default 1). */
+  readonly workers?: number;
 }
 
 export function renderNginxConf(dir: string, o: NginxOptions): string {
@@ -21,7 +23,7 @@ export function renderNginxConf(dir: string, o: NginxOptions): string {
   const parts = [
     'daemon off;',
     'master_process on;',
-    'worker_processes 1;',
+    `worker_processes ${o.workers ?? 1};`,
     `pid ${join(dir, 'nginx.pid')};`,
     `error_log ${join(dir, 'error.log')} warn;`,
     `events { worker_connections ${o.workerConnections ?? 4096}; }`,

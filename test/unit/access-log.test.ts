@@ -1,0 +1,51 @@
+/** Access log line formats: Common, Combined and JSON. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseRequestHead } from '../../src/proxy/http/head.js';
+import { clfTime, combinedLine, commonLine, jsonLine, type HttpAccess } from '../../src/proxy/access-log.js';
+
+const AT = Date.UTC(2026, 10, 27, 1, 2, 3);
+
+function access(raw: string | null, status = 200, bytes = 123): HttpAccess {
+  return { client: '192.0.2.7', at: AT, req: raw === null ? null : head(raw), status, bytes, server: 'web/S1' };
+}
+
+function head(raw: string) {
+  return parseRequestHead(raw, { urlBytes: 8192, headerCount: 100 });
+}
+
+describe('access log formats', () => {
+  it('writes CLF time in UTC', () => {
+    assert.equal(clfTime(AT), '[27/Nov/2026:01:02:03 +0000]');
+  });
+
+  it('writes the Common Log Format', () => {
+    assert.equal(commonLine(access('GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n')), '192.0.2.7 - - [27/Nov/2026:01:02:03 +0000] "GET /a?b=1 HTTP/1.1" 200 123');
+    assert.equal(commonLine(access(null, 400, 0)), '192.0.2.7 - - [27/Nov/2026:01:02:03 +0000] "-" 400 -');
+  });
+
+  it('writes the Combined Log Format with escaped quotes', () => {
+    const line = combinedLine(access('GET / HTTP/1.0\r\nReferer: http://r/\r\nUser-Agent: say "hi" \\o/\r\n\r\n'));
+    assert.equal(line, '192.0.2.7 - - [27/Nov/2026:01:02:03 +0000] "GET / HTTP/1.0" 200 123 "http://r/" "say \\"hi\\" \\\\o/"');
+    assert.match(combinedLine(access('GET / HTTP/1.1\r\nHost: x\r\n\r\n')), /200 123 "-" "-"$/);
+  });
+
+  it('writes JSON', () => {
+    const j = JSON.parse(jsonLine('www', access('POST /p HTTP/1.1\r\nHost: ex.test\r\nContent-Length: 0\r\n\r\n'), AT + 5)) as Record<string, unknown>;
+    assert.deepEqual(j, {
+      time: '2026-11-27T01:02:03.000Z',
+      listener: 'www',
+      client: '192.0.2.7',
+      method: 'POST',
+      target: '/p',
+      version: '1.1',
+      host: 'ex.test',
+      status: 200,
+      bytes: 123,
+      duration_ms: 5,
+      server: 'web/S1',
+      referer: null,
+      user_agent: null,
+    });
+  });
+});

@@ -1,0 +1,82 @@
+/** The runtime, logging and access_log configuration keys, and `--workers`. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseWorkersFlag } from '../../src/cli/workers-flag.js';
+import { formatIssue, loadConfigText } from '../../src/config/load.js';
+
+const FILE = 'lb.yaml';
+const base = (extra: string, listenerExtra = '', mode = 'http') => `listeners:
+  - name: www
+    bind: 127.0.0.1:8080
+    mode: ${mode}
+    routes: [{pool: web}]
+${listenerExtra}
+pools:
+  web:
+    servers: [{address: 127.0.0.1:9001}]
+${extra}`;
+
+function problems(text: string): string[] {
+  const { config, issues } = loadConfigText(text, FILE);
+  assert.equal(config, undefined, 'the configuration should be refused');
+  return issues.map(formatIssue);
+}
+
+describe('runtime section', () => {
+  it('has defaults a newcomer never touches', () => {
+    const { config } = loadConfigText(base(''), FILE);
+    assert.deepEqual(config!.runtime, { workers: 'auto', drainMs: 300_000, shutdownMs: 10_000, controlSocket: null });
+    assert.deepEqual(config!.logging, { level: 'info', format: 'auto' });
+    assert.equal(config!.listeners[0]!.accessLog, null);
+  });
+
+  it('reads workers, timeouts and the control socket', () => {
+    const { config, issues } = loadConfigText(base('runtime:\n  workers: 3\n  drain_timeout: 30s\n  shutdown_timeout: 2s\n  control_socket: /run/lb.sock\nlogging: {level: debug, format: json}\n'), FILE);
+    assert.deepEqual(issues, []);
+    assert.deepEqual(config!.runtime, { workers: 3, drainMs: 30_000, shutdownMs: 2_000, controlSocket: '/run/lb.sock' });
+    assert.deepEqual(config!.logging, { level: 'debug', format: 'json' });
+  });
+
+  it('turns the control socket off with false', () => {
+    const { config } = loadConfigText(base('runtime: {control_socket: false}\n'), FILE);
+    assert.equal(config!.runtime.controlSocket, false);
+  });
+
+  it('refuses bad values with file, line and key path', () => {
+    assert.deepEqual(problems(base('runtime:\n  workers: 0\n')), ['lb.yaml:11:12: runtime.workers: expected "auto" (one per CPU core) or a count from 1 to 256, got 0']);
+    assert.match(problems(base('runtime:\n  workers: many\n'))[0]!, /runtime\.workers: expected "auto"/);
+    assert.match(problems(base('runtime:\n  shutdown_timeout: 0s\n'))[0]!, /runtime\.shutdown_timeout: a timeout of 0 would expire at once/);
+    assert.match(problems(base('logging:\n  level: loud\n'))[0]!, /lb\.yaml:11:10: logging\.level: expected one of `trace`/);
+    assert.match(problems(base('runtime:\n  wrokers: 2\n'))[0]!, /runtime\.wrokers: unknown key `wrokers`; did you mean `workers`\?/);
+  });
+});
+
+describe('access_log', () => {
+  it('takes a path alone (combined format) or a path and a format', () => {
+    const a = loadConfigText(base('', '    access_log: stdout'), FILE).config!;
+    assert.deepEqual(a.listeners[0]!.accessLog, { path: 'stdout', format: 'combined' });
+    const b = loadConfigText(base('', '    access_log: {path: /var/log/www.log, format: json}'), FILE).config!;
+    assert.deepEqual(b.listeners[0]!.accessLog, { path: '/var/log/www.log', format: 'json' });
+  });
+
+  it('is json only on tcp listeners and absent on udp ones', () => {
+    assert.match(problems(base('', '    access_log: {path: stdout, format: common}', 'tcp'))[0]!, /listeners\[0\]\.access_log\.format: the common log format records HTTP requests/);
+    assert.match(problems(base('', '    access_log: stdout', 'tcp'))[0]!, /listeners\[0\]\.access_log: .*give `\{path: \.\.\., format: json\}`/);
+    assert.deepEqual(loadConfigText(base('', '    access_log: {path: stdout, format: json}', 'tcp'), FILE).issues, []);
+    assert.match(problems(base('', '    access_log: stdout', 'udp'))[0]!, /listeners\[0\]\.access_log: access logs record HTTP requests or TCP connections/);
+  });
+
+  it('refuses an unknown format', () => {
+    assert.match(problems(base('', '    access_log: {path: stdout, format: fancy}'))[0]!, /listeners\[0\]\.access_log/);
+  });
+});
+
+describe('--workers', () => {
+  it('takes a count or auto', () => {
+    assert.equal(parseWorkersFlag(undefined), undefined);
+    assert.equal(parseWorkersFlag('2'), 2);
+    assert.ok(parseWorkersFlag('auto')! >= 1);
+    assert.throws(() => parseWorkersFlag('0'), /--workers 0: expected a count from 1 to 256, or auto/);
+    assert.throws(() => parseWorkersFlag('two'), /--workers two/);
+  });
+});
