@@ -60,6 +60,7 @@ export class Generation {
    * one cannot start.
    */
   async start(): Promise<BoundListener[]> {
+    if (this.size === 0) return [];
     const results = await Promise.allSettled([...Array(this.size).keys()].map((slot) => this.fork(slot)));
     const failed = results.find((r) => r.status === 'rejected');
     if (failed !== undefined) {

@@ -230,8 +230,9 @@ async function startDns(config: Config, plane: Instance): Promise<DnsServer | nu
 
 /** Workers run this file; `--max-semi-space-size` and friends go with them. */
 export function setupWorkers(execArgv: string[]): void {
-  // The kernel hands each connection to one of the workers accepting on the shared socket.
-  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  // The kernel hands each connection to one of the workers accepting on the shared socket
+  // (Node's own NODE_CLUSTER_SCHED_POLICY=rr makes the primary accept and pass them round robin).
+  if (process.env.NODE_CLUSTER_SCHED_POLICY !== 'rr') cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({
     exec: new URL('./worker-main.js', import.meta.url).pathname,
     execArgv,

@@ -74,7 +74,14 @@ async function start(config: Config, health: HealthState[]): Promise<void> {
 }
 
 async function drain(graceMs: number, closeIdle: boolean): Promise<void> {
-  if (draining) return;
+  if (draining) {
+    // Already draining after a reload, and now the primary stops: the stop's (shorter) deadline wins.
+    setTimeout(() => {
+      reopenAccessLogs.flush?.();
+      process.exit(0);
+    }, graceMs).unref();
+    return;
+  }
   draining = true;
   await instance?.stop({ graceMs, closeIdle });
   reopenAccessLogs.flush?.();

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
 import { request, sleep } from '../helpers/proxy-http.js';
 import { freePort, runCli, runtimeBackend, tempDir, type RuntimeBackend } from '../helpers/runtime.js';
 import { spawnCli } from '../helpers/spawn.js';
@@ -87,6 +88,33 @@ describe('graceful stop', () => {
       }
     });
   }
+});
+
+describe('stop during a reload drain', () => {
+  test('a WebSocket kept by a draining generation is cut at shutdown_timeout, not drain_timeout', { timeout: 30_000 }, async () => {
+    const { file, socket } = config('drain-stop', '', '');
+    tmp.write('drain-stop.yaml', readFileSync(file, 'utf8').replace('shutdown_timeout: 5s', 'shutdown_timeout: 1s'));
+    const cli = await spawnCli(['run', '-c', file]);
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${cli.port}/ws`);
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      });
+      const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+      const r = await runCli(['reload', '-s', socket]);
+      assert.equal(r.code, 0, r.stderr);
+      const t0 = Date.now();
+      process.kill(cli.pid, 'SIGTERM');
+      const exit = await cli.exited;
+      const took = Date.now() - t0;
+      assert.deepEqual(exit, { code: 0, signal: null });
+      assert.ok(took < 4000, `stopped in ${took} ms (shutdown_timeout 1s, drain_timeout 5m)`);
+      await closed;
+    } finally {
+      await cli.stop();
+    }
+  });
 });
 
 describe('control socket and workers', () => {
