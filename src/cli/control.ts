@@ -60,7 +60,7 @@ export async function controlCommand(command: ControlCommand, args: string[]): P
 /** The status report as text. */
 export function formatStatus(r: StatusReport): string {
   const lines = [`fulcrum pid ${r.pid}, configuration ${r.source}, generation ${r.generation}`, '', 'workers:'];
-  for (const w of r.workers) lines.push(`  worker ${w.id}  pid ${w.pid ?? '-'}  generation ${w.generation}${w.draining ? '  (draining)' : ''}`);
+  for (const w of r.workers) lines.push(`  worker ${w.id}  pid ${w.pid ?? '-'}  generation ${w.generation}  active ${w.active}${w.draining ? '  (draining)' : ''}`);
   lines.push('', 'listeners:');
   for (const l of r.listeners) {
     const host = l.host.includes(':') ? `[${l.host}]` : l.host;

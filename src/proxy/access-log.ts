@@ -44,7 +44,7 @@ export function reopenAccessLogs(): void {
 }
 
 /** Writes out whatever is buffered (before exit). */
-reopenAccessLogs.flush = function flush(): void {
+export function flushAccessLogs(): void {
   for (const d of destinations.values()) {
     try {
       d.flushSync();
@@ -52,7 +52,7 @@ reopenAccessLogs.flush = function flush(): void {
       /* not open yet or already closed */
     }
   }
-};
+}
 
 /** An HTTP request as the access log records it. */
 export interface HttpAccess {

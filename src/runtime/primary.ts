@@ -36,7 +36,8 @@ export interface StatusReport {
   pid: number;
   source: string;
   generation: number;
-  workers: Array<{ id: number; pid: number | undefined; generation: number; draining: boolean }>;
+  /** `active`: client connections (or UDP sessions) the worker holds now, as last reported. */
+  workers: Array<{ id: number; pid: number | undefined; generation: number; draining: boolean; active: number }>;
   listeners: Array<BoundListener & { accepted: number; active: number }>;
   pools: Array<{ name: string; servers: Array<{ name: string; address: string; weight: number; healthy: boolean; active: number; total: number }> }>;
 }
@@ -196,9 +197,10 @@ export class Primary {
         servers.set(key, sum);
       }
     }
+    const active = (id: number) => (this.counters.get(id)?.listeners ?? []).reduce((n, l) => n + l.active, 0);
     const workers = [
-      ...(this.current === null ? [] : this.current.members().map((m) => ({ id: m.id, pid: m.pid, generation: this.current!.id, draining: false }))),
-      ...[...this.draining].flatMap((g) => g.members().map((m) => ({ id: m.id, pid: m.pid, generation: g.id, draining: true }))),
+      ...(this.current === null ? [] : this.current.members().map((m) => ({ id: m.id, pid: m.pid, generation: this.current!.id, draining: false, active: active(m.id) }))),
+      ...[...this.draining].flatMap((g) => g.members().map((m) => ({ id: m.id, pid: m.pid, generation: g.id, draining: true, active: active(m.id) }))),
     ];
     return {
       pid: process.pid,

@@ -6,7 +6,7 @@
  * primary's word. If the primary goes away, the worker drains and exits.
  */
 import cluster from 'node:cluster';
-import { reopenAccessLogs } from '../proxy/access-log.js';
+import { flushAccessLogs, reopenAccessLogs } from '../proxy/access-log.js';
 import { serverStateChannel, type ServerStateEvent } from '../core/events.js';
 import { log, setupLogging } from '../core/log.js';
 import { schemeOf, startInstance, type Instance } from './instance.js';
@@ -77,13 +77,13 @@ async function drain(graceMs: number, closeIdle: boolean): Promise<void> {
   if (draining) {
     // Already draining after a reload, and now the primary stops: the stop's (shorter) deadline wins.
     setTimeout(() => {
-      reopenAccessLogs.flush?.();
+      flushAccessLogs();
       process.exit(0);
     }, graceMs).unref();
     return;
   }
   draining = true;
   await instance?.stop({ graceMs, closeIdle });
-  reopenAccessLogs.flush?.();
+  flushAccessLogs();
   process.exit(0);
 }
