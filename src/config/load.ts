@@ -11,6 +11,7 @@ import { formatPath, locate } from './locate.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 import type { Config, ConfigIssue, PoolConfig } from './types.js';
 import { crossCheck, type PathIssue } from './validate.js';
+import { buildVrrp } from './vrrp.js';
 import { fromZodIssues } from './zod-issues.js';
 
 export { formatIssue } from './format.js';
@@ -159,5 +160,6 @@ function toConfig(parsed: ParsedConfig, source: string, order: string[]): Config
     timeouts,
     limits,
     dns: parsed.dns ? buildDns(parsed.dns, source) : null,
+    vrrp: parsed.vrrp ? buildVrrp(parsed.vrrp) : null,
   };
 }

@@ -50,6 +50,7 @@ import {
 } from './dns.js';
 import { describeValue, PathedError } from './field-error.js';
 import { closest, didYouMean } from './suggest.js';
+import { vrrpSchema } from './schema-vrrp.js';
 import type { BalanceAlgorithm, HashKey, HealthConfig, HttpCheckConfig, Limits, ListenerConfig, ListenerMode, OutlierConfig, Timeouts } from './types.js';
 import { parseDuration, parseSeconds, parseSize } from './units.js';
 
@@ -691,6 +692,7 @@ export const configSchema = z.strictObject({
   timeouts: timeoutsOverride.prefault({}),
   limits: limitsOverride.prefault({}),
   dns: dns.optional(),
+  vrrp: vrrpSchema.optional(),
 });
 
 /** What a successful parse of configSchema returns. */

@@ -8,6 +8,7 @@ import { OutlierDetector } from '../health/outlier.js';
 import { HttpFrontend } from '../proxy/http/frontend.js';
 import { TcpFrontend } from '../proxy/tcp/frontend.js';
 import { UdpFrontend } from '../proxy/udp/frontend.js';
+import { VrrpService } from '../vrrp/service.js';
 
 /** A running balancer: its listeners, pools and health checking, built from one configuration. */
 export interface Instance {
@@ -16,6 +17,8 @@ export interface Instance {
   readonly listeners: ReadonlyArray<{ readonly name: string; address(): net.AddressInfo }>;
   /** The authoritative DNS server when the configuration has a `dns` section, else null. */
   readonly dns: DnsServer | null;
+  /** The VRRP instances when the configuration has a `vrrp` section, else null. */
+  readonly vrrp: VrrpService | null;
   /** Stops accepting, lets in-flight work finish for up to `graceMs` (default 5 s), then cuts the rest. */
   stop(opts?: { graceMs?: number }): Promise<void>;
 }
@@ -53,6 +56,9 @@ export async function startInstance(config: Config): Promise<Instance> {
     l.mode === 'udp' ? new UdpFrontend(l, pools) : l.mode === 'tcp' ? new TcpFrontend(l, pools) : new HttpFrontend(l, pools),
   );
   const dns = config.dns === null ? null : new DnsServer(config.dns, pools);
+  const modes = new Map(config.listeners.map((l) => [l.name, l.mode]));
+  const trackable = frontends.map((fe) => ({ name: fe.name, udp: modes.get(fe.name) === 'udp', address: () => fe.address() }));
+  const vrrp = config.vrrp ? new VrrpService(config.vrrp, pools, trackable) : null;
   const stopHealth = async () => {
     await checker?.stop();
     for (const d of detectors) d.stop();
@@ -65,7 +71,10 @@ export async function startInstance(config: Config): Promise<Instance> {
       started.push(fe);
     }
     await dns?.start();
+    // Last: a node claims the virtual addresses only once it can serve them.
+    await vrrp?.start();
   } catch (err) {
+    await vrrp?.stop();
     await dns?.stop();
     await Promise.all(started.map((fe) => fe.stop({ graceMs: 0 })));
     await stopHealth();
@@ -77,7 +86,10 @@ export async function startInstance(config: Config): Promise<Instance> {
     pools,
     listeners: frontends,
     dns,
+    vrrp,
     async stop(opts = {}) {
+      // First: resigning hands the virtual addresses to the peer while in-flight work finishes here.
+      await vrrp?.stop();
       await Promise.all([...frontends.map((fe) => fe.stop(opts)), dns?.stop()]);
       await stopHealth();
     },

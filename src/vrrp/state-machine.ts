@@ -32,6 +32,8 @@ export interface VrrpState {
   readonly master: number;
   /** A tracked listener or pool failed: stay in (or go to) fault. */
   readonly faulty: boolean;
+  /** The master resigned (priority 0): Master_Down_Timer runs for Skew_Time only. */
+  readonly resigned: boolean;
 }
 
 export type VrrpEvent =
@@ -94,6 +96,7 @@ export function initialState(opts: {
     address: opts.address,
     master: 0,
     faulty: false,
+    resigned: false,
   };
 }
 
@@ -104,7 +107,7 @@ function changed(from: VrrpState, to: VrrpState, why: string, actions: VrrpActio
 
 /** Takes over now: announce, take the addresses, advertise every interval. */
 function becomeMaster(s: VrrpState, why: string, pre: VrrpAction[] = []): StepResult {
-  const next: VrrpState = { ...s, name: 'master', master: 0 };
+  const next: VrrpState = { ...s, name: 'master', master: 0, resigned: false };
   const actions: VrrpAction[] = [
     ...pre,
     { type: 'send', priority: s.priority },
@@ -116,7 +119,7 @@ function becomeMaster(s: VrrpState, why: string, pre: VrrpAction[] = []): StepRe
 
 /** Waits for a master: Master_Down_Timer from the interval we know. */
 function becomeBackup(s: VrrpState, why: string, masterIntervalCs: number, master: number, pre: VrrpAction[] = []): StepResult {
-  const next: VrrpState = { ...s, name: 'backup', masterIntervalCs, master };
+  const next: VrrpState = { ...s, name: 'backup', masterIntervalCs, master, resigned: false };
   const actions: VrrpAction[] = [...pre, { type: 'timer', timer: 'master-down', ms: masterDownMs(s.priority, masterIntervalCs) }];
   return s.name === 'backup' ? { state: next, actions } : changed(s, next, why, actions);
 }
@@ -189,7 +192,10 @@ function timer(s: VrrpState, kind: TimerKind): StepResult {
     return { state: s, actions: [{ type: 'send', priority: s.priority }, { type: 'timer', timer: 'adver', ms: s.intervalCs * 10 }] };
   }
   if (kind === 'master-down' && s.name === 'backup') {
-    return becomeMaster(s, `no advertisement from a master for ${formatMs(masterDownMs(s.priority, s.masterIntervalCs))} (Master_Down_Interval)`);
+    const why = s.resigned
+      ? `the master resigned (priority 0): took over after Skew_Time ${formatMs(skewMs(s.priority, s.masterIntervalCs))}`
+      : `no advertisement from a master for ${formatMs(masterDownMs(s.priority, s.masterIntervalCs))} (Master_Down_Interval)`;
+    return becomeMaster(s, why);
   }
   return { state: s, actions: [] };
 }
@@ -197,7 +203,7 @@ function timer(s: VrrpState, kind: TimerKind): StepResult {
 function backupAdvert(s: VrrpState, e: Extract<VrrpEvent, { type: 'advert' }>): StepResult {
   if (e.priority === 0) {
     // The master resigned: take over after Skew_Time unless a better backup speaks first.
-    return { state: { ...s, master: 0 }, actions: [{ type: 'timer', timer: 'master-down', ms: skewMs(s.priority, s.masterIntervalCs) }] };
+    return { state: { ...s, master: 0, resigned: true }, actions: [{ type: 'timer', timer: 'master-down', ms: skewMs(s.priority, s.masterIntervalCs) }] };
   }
   const mayPreempt = s.preempt && e.now >= s.preemptAfter;
   if (!mayPreempt || e.priority >= s.priority) {
