@@ -11,17 +11,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { masterDownMs, skewMs } from '../../src/vrrp/state-machine.js';
-import { cannotRun, fulcrumYaml, Lab, type Proc } from './vrrp-lab.js';
+import { cannotRun, fulcrumYaml, Lab, report, type Proc } from './vrrp-lab.js';
 
 const VIP = '192.0.2.100';
 const TARGET = `http://${VIP}/`;
 const skip = cannotRun();
 /** Longest time two nodes may both hold the address during a preemption: the new master's advertisement reaching the old one, plus an `ip` run. */
 const OVERLAP_MS = 100;
-
-function report(what: string, ms: number, bound?: number, unit = 'ms'): void {
-  process.stdout.write(`# vrrp measured: ${what}: ${Math.round(ms)} ${unit}${bound === undefined ? '' : ` (bound ${Math.round(bound)} ${unit})`}\n`);
-}
 
 test('vrrp: two Fulcrum nodes share a virtual IP', { skip: skip ?? false, timeout: 60_000 }, async (t) => {
   const lab = new Lab();

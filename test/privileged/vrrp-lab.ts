@@ -335,6 +335,11 @@ export class CurlLoop {
   }
 }
 
+/** Prints one measured figure as a TAP comment (collected for the report). */
+export function report(what: string, value: number, bound?: number, unit = 'ms'): void {
+  process.stdout.write(`# vrrp measured: ${what}: ${Math.round(value)} ${unit}${bound === undefined ? '' : ` (bound ${Math.round(bound)} ${unit})`}\n`);
+}
+
 /** A Fulcrum configuration: an HTTP listener on 0.0.0.0:80 to S1, and one VRRP instance. */
 export function fulcrumYaml(opts: { priority: number; vip: string; preempt?: boolean; intervalMs?: number; extra?: string; track?: string; health?: boolean }): string {
   const health = opts.health ? `\n    health: {type: http, interval: 100ms, timeout: 100ms, rise: 1, fall: 1}` : '';
