@@ -98,6 +98,7 @@ export class VrrpRouter {
     this.dispatch({ type: 'shutdown' });
     this.garp.stop();
     await this.addressWork;
+    await this.addresses.close();
   }
 
   private dispatch(e: VrrpEvent): void {

@@ -42,6 +42,9 @@ export class VrrpSocket {
   /** Sends queued in raw-socket and not yet written. */
   private pending = 0;
   private drained: (() => void) | null = null;
+  /** Drops already reported in a log line, and the pending report. */
+  private reported: DropCounts = zeroDrops();
+  private reportTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly iface: InterfaceInfo,
@@ -94,7 +97,7 @@ export class VrrpSocket {
     try {
       const r = decodeIpv4Advert(buf);
       if (!r.ok) {
-        this.drops[r.reason]++;
+        this.drop(r.reason);
         return;
       }
       this.onAdvert(r.advert);
@@ -104,9 +107,28 @@ export class VrrpSocket {
     }
   }
 
-  /** Counts a packet dropped by a later check (unknown VRID, unknown peer, our own). */
+  /**
+   * Counts a dropped packet (decoding here, or a later check: unknown VRID, unknown
+   * peer, our own), and reports the drops in one log line at most once a second.
+   */
   drop(reason: DropReason): void {
     this.drops[reason]++;
+    if (this.reportTimer !== null || reason === 'own') return;
+    this.reportTimer = setTimeout(() => this.reportDrops(), 1000);
+    this.reportTimer.unref();
+  }
+
+  private reportDrops(): void {
+    this.reportTimer = null;
+    const parts: string[] = [];
+    let n = 0;
+    for (const [k, v] of Object.entries(this.drops) as Array<[DropReason, number]>) {
+      const d = v - this.reported[k];
+      if (d > 0 && k !== 'own') parts.push(`${k} ${d}`);
+      if (k !== 'own') n += d;
+    }
+    this.reported = { ...this.drops };
+    if (n > 0) this.log(`dropped ${n} packet(s) on ${this.iface.name} in the last second: ${parts.join(', ')}`);
   }
 
   /** Sends a VRRP message from `source` to `destination` (224.0.0.18 or a peer) with TTL 255. */
@@ -123,6 +145,7 @@ export class VrrpSocket {
   /** Closes the socket once what was queued (a last priority-0 advertisement) has been written, waiting 200 ms at most. */
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.reportTimer !== null) clearTimeout(this.reportTimer);
     if (this.pending > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 200);

