@@ -5,11 +5,12 @@
  * priority 255 is never lowered), and virtual addresses outside the interface's subnet.
  *
  * The subnet is known in two ways. Statically, when the file gives the virtual address
- * with a prefix and a `source`: the source must lie in that subnet. On the machine, when
- * the interface exists where the check runs (`fulcrum check` on the balancer itself,
- * and `fulcrum run` always): every virtual address must lie in one of the interface's
- * IPv4 subnets. An interface missing here is not an error of the file (the check may run
- * on another machine); starting refuses it with a clear error (src/vrrp/interface.ts).
+ * with a prefix and a `source`: the source must lie in that subnet. On the machine
+ * (`fulcrum check` and `fulcrum run` pass `machineSubnets`; the library loader does not,
+ * so a file means the same everywhere), when the interface exists there: every virtual
+ * address must lie in one of the interface's IPv4 subnets. An interface missing here is
+ * not an error of the file (the check may run on another machine); starting refuses it
+ * with a clear error (src/vrrp/interface.ts).
  * Like validate.ts, these run on the raw data and skip values the schema rejects.
  */
 import { networkInterfaces } from 'node:os';
@@ -27,8 +28,8 @@ export const machineSubnets: InterfaceSubnets = (name) => {
   return addrs.filter((a) => a.family === 'IPv4').map((a) => ({ address: a.address, prefix: Number(a.cidr?.split('/')[1] ?? 32) }));
 };
 
-/** Runs every check of the raw `vrrp` value; `raw` is the whole file. */
-export function checkVrrp(vrrp: Obj, raw: Obj, issues: PathIssue[], subnets: InterfaceSubnets = machineSubnets): void {
+/** Runs every check of the raw `vrrp` value; `raw` is the whole file; `subnets` (this machine's interfaces) enables the machine checks. */
+export function checkVrrp(vrrp: Obj, raw: Obj, issues: PathIssue[], subnets?: InterfaceSubnets): void {
   const listeners = new Set(list(raw.listeners).flatMap((l) => (isObj(l) && typeof l.name === 'string' ? [l.name] : [])));
   const pools = isObj(raw.pools) ? raw.pools : {};
   const names = new Map<string, number>();
@@ -93,11 +94,11 @@ function checkSubnets(
   base: KeyPath,
   vips: Array<{ address: string; prefix: number } | undefined>,
   ifname: string | undefined,
-  subnets: InterfaceSubnets,
+  subnets: InterfaceSubnets | undefined,
   issues: PathIssue[],
 ): void {
   const source = attempt(() => ipv4Text(inst.source));
-  const here = ifname === undefined ? undefined : subnets(ifname);
+  const here = ifname === undefined || subnets === undefined ? undefined : subnets(ifname);
   vips.forEach((vip, j) => {
     if (vip === undefined) return;
     const at: KeyPath = [...base, 'virtual_ips', j];

@@ -15,7 +15,7 @@ import { formatPath, type KeyPath } from './locate.js';
 import { BALANCE_ALGORITHMS, LISTENER_MODES, nameProblem } from './schema.js';
 import type { ListenerMode } from './types.js';
 import { checkDns } from './validate-dns.js';
-import { checkVrrp } from './validate-vrrp.js';
+import { checkVrrp, type InterfaceSubnets } from './validate-vrrp.js';
 import { noPoolMessage } from './suggest.js';
 import { formatDuration, parseDuration, parseSize } from './units.js';
 
@@ -49,11 +49,20 @@ export function attempt<T>(fn: () => T): T | undefined {
   }
 }
 
+/** What the checks may look at beyond the file. */
+export interface CheckOptions {
+  /**
+   * This machine's interfaces, for checks that only make sense where the file runs (a
+   * VRRP virtual address inside its interface's subnet); without it those are skipped.
+   */
+  interfaces?: InterfaceSubnets;
+}
+
 /**
  * Runs every cross-check on the raw data of a configuration file and returns the
  * problems found, in document order within each check. Never throws.
  */
-export function crossCheck(raw: unknown): PathIssue[] {
+export function crossCheck(raw: unknown, opts: CheckOptions = {}): PathIssue[] {
   if (!isObj(raw)) return [];
   const issues: PathIssue[] = [];
   // A DNS-only file may leave out `pools` (a value that is not a mapping is the schema's to report).
@@ -78,7 +87,7 @@ export function crossCheck(raw: unknown): PathIssue[] {
   });
   checkLimits(raw, listeners, issues);
   if (isObj(raw.dns)) checkDns(raw.dns, pools, listeners, issues);
-  if (isObj(raw.vrrp)) checkVrrp(raw.vrrp, raw, issues);
+  if (isObj(raw.vrrp)) checkVrrp(raw.vrrp, raw, issues, opts.interfaces);
   return issues;
 }
 

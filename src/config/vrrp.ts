@@ -54,7 +54,7 @@ export function parseAdvertInterval(v: unknown): number {
   if (typeof v !== 'string' && typeof v !== 'number') throw new Error(`expected a duration such as "1s" or "100ms", got ${describeValue(v)}`);
   const ms = parseDuration(v);
   if (ms < MIN_ADVERT_MS || ms > MAX_ADVERT_MS) {
-    throw new Error(`the advertisement interval must be from ${MIN_ADVERT_MS}ms to ${formatDuration(MAX_ADVERT_MS)} (VRRPv3 sends it in centiseconds, 12 bits), got ${formatDuration(ms)}`);
+    throw new Error(`the advertisement interval must be from 10ms to 40.95s (VRRPv3 sends it in centiseconds, 12 bits), got ${formatDuration(ms)}`);
   }
   if (ms % 10 !== 0) throw new Error(`the advertisement interval is sent in centiseconds: use a multiple of 10ms, such as "${Math.round(ms / 10) * 10}ms"`);
   return ms / 10;
