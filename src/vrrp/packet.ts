@@ -36,6 +36,14 @@ export interface ReceivedAdvert extends Advert {
 /** Why a received packet was dropped; each has its own counter. */
 export type DropReason = 'truncated' | 'not-ipv4' | 'ttl' | 'version' | 'type' | 'checksum' | 'vrid' | 'peer' | 'own';
 
+/** Counts of packets dropped, by reason. */
+export type DropCounts = Record<DropReason, number>;
+
+/** A fresh set of zero counts. */
+export function zeroDrops(): DropCounts {
+  return { truncated: 0, 'not-ipv4': 0, ttl: 0, version: 0, type: 0, checksum: 0, vrid: 0, peer: 0, own: 0 };
+}
+
 /** The result of decoding: an advertisement, or the reason it was dropped. */
 export type DecodeResult = { ok: true; advert: ReceivedAdvert } | { ok: false; reason: DropReason };
 

@@ -11,9 +11,9 @@ import { inSubnet } from '../config/vrrp.js';
 import { poolChannel, serverStateChannel } from '../core/events.js';
 import { FulcrumError } from '../core/errors.js';
 import { readInterface, type InterfaceInfo } from './interface.js';
-import type { ReceivedAdvert } from './packet.js';
+import { zeroDrops, type DropCounts, type ReceivedAdvert } from './packet.js';
 import { VrrpRouter } from './router.js';
-import { VrrpSocket, zeroDrops, type DropCounts } from './socket.js';
+import type { VrrpSocket } from './socket.js';
 import type { VrrpStateName } from './state-machine.js';
 import { Tracker, type TrackedCheck } from './tracker.js';
 
@@ -65,11 +65,18 @@ export class VrrpService {
   async start(): Promise<void> {
     if (this.started) throw new Error('VrrpService.start() called twice');
     this.started = true;
+    // Loaded here: the raw-socket addon is needed only by a configuration with VRRP.
+    let socketModule: typeof import('./socket.js');
+    try {
+      socketModule = await import('./socket.js');
+    } catch (err) {
+      throw new FulcrumError('FULCRUM_ERR_CONFIG', `vrrp: cannot load the raw-socket addon (was it built? npm rebuild raw-socket): ${(err as Error).message}`, { cause: err });
+    }
     try {
       for (const inst of this.config.instances) {
         const iface = readInterface(inst.interface, inst.name);
         const source = pickSource(inst, iface);
-        const socket = this.socketFor(iface);
+        const socket = this.socketFor(iface, socketModule.VrrpSocket);
         const router = new VrrpRouter(inst, socket, source, (m) => this.log(m));
         this.routers.push(router);
         const tracker = new Tracker(this.checksFor(inst), inst.trackIntervalMs, (o) => router.track(o));
@@ -122,7 +129,7 @@ export class VrrpService {
     await Promise.all([...this.sockets.values()].map((s) => s.close()));
   }
 
-  private socketFor(iface: InterfaceInfo): VrrpSocket {
+  private socketFor(iface: InterfaceInfo, Socket: typeof VrrpSocket): VrrpSocket {
     let socket = this.sockets.get(iface.name);
     if (socket === undefined) {
       const routers = this.routers;
@@ -131,7 +138,7 @@ export class VrrpService {
         if (r === undefined) socket!.drop('vrid');
         else r.receive(a);
       };
-      socket = new VrrpSocket(iface, onAdvert, (m) => this.log(m));
+      socket = new Socket(iface, onAdvert, (m) => this.log(m));
       this.sockets.set(iface.name, socket);
     }
     return socket;

@@ -8,7 +8,7 @@
 import raw, { type RawSocket } from 'raw-socket';
 import { FulcrumError } from '../core/errors.js';
 import type { InterfaceInfo } from './interface.js';
-import { decodeIpv4Advert, encodeIpv4, ipv4ToInt, VRRP_GROUP, VRRP_PROTOCOL, type DropReason, type ReceivedAdvert } from './packet.js';
+import { decodeIpv4Advert, encodeIpv4, ipv4ToInt, VRRP_GROUP, VRRP_PROTOCOL, zeroDrops, type DropCounts, type DropReason, type ReceivedAdvert } from './packet.js';
 
 // <linux/in.h>, <asm-generic/socket.h>
 const SOL_SOCKET = 1;
@@ -21,14 +21,6 @@ const IP_ADD_MEMBERSHIP = 35;
 
 /** Large enough for any VRRP packet (at most 60 + 8 + 255 * 4 octets). */
 const RECV_BUFFER = 2048;
-
-/** Counts of packets dropped, by reason. */
-export type DropCounts = Record<DropReason, number>;
-
-/** A fresh set of zero counts. */
-export function zeroDrops(): DropCounts {
-  return { truncated: 0, 'not-ipv4': 0, ttl: 0, version: 0, type: 0, checksum: 0, vrid: 0, peer: 0, own: 0 };
-}
 
 /**
  * One interface's socket. `onAdvert` receives every advertisement that decodes and

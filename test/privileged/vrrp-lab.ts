@@ -19,7 +19,7 @@ const run = promisify(execFile);
 /** Why a privileged test skips, or null when it can run. */
 export function cannotRun(): string | null {
   if (process.getuid?.() !== 0) return 'needs root: network namespaces and raw sockets';
-  for (const tool of ['ip', 'keepalived', 'arping', 'curl']) {
+  for (const tool of ['ip', 'keepalived', 'arping', 'curl', 'nft']) {
     try {
       readFileSync(`/usr/sbin/${tool}`);
     } catch {
