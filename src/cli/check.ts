@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { formatIssue, loadConfigFile } from '../config/load.js';
+import { machineSubnets } from '../config/validate-vrrp.js';
 
 /** Where the command writes; tests pass their own to capture the output. */
 export interface CheckOutput {
@@ -64,11 +65,13 @@ export async function checkCommand(args: string[], out: CheckOutput = processOut
     return 2;
   }
 
-  const { config, issues } = await loadConfigFile(file);
+  // Also against this machine's interfaces: a VRRP virtual address must be in its interface's subnet.
+  const { config, issues } = await loadConfigFile(file, { interfaces: machineSubnets });
   if (!config) {
     out.stderr(issues.map((i) => `${formatIssue(i)}\n`).join(''));
     return 1;
   }
-  out.stdout(`${file}: configuration OK (${plural(config.listeners.length, 'listener')}, ${plural(config.pools.size, 'pool')})\n`);
+  const vrrp = config.vrrp ? `, ${plural(config.vrrp.instances.length, 'VRRP instance')}` : '';
+  out.stdout(`${file}: configuration OK (${plural(config.listeners.length, 'listener')}, ${plural(config.pools.size, 'pool')}${vrrp})\n`);
   return 0;
 }

@@ -10,7 +10,8 @@ import { buildDns } from './dns.js';
 import { formatPath, locate } from './locate.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 import type { Config, ConfigIssue, PoolConfig } from './types.js';
-import { crossCheck, type PathIssue } from './validate.js';
+import { crossCheck, type CheckOptions, type PathIssue } from './validate.js';
+import { buildVrrp } from './vrrp.js';
 import { fromZodIssues } from './zod-issues.js';
 
 export { formatIssue } from './format.js';
@@ -28,7 +29,7 @@ export interface LoadResult {
  * tree behind them is unreliable); otherwise schema errors and cross-checks are reported
  * together. Issues are sorted by position. Never throws on bad input.
  */
-export function loadConfigText(text: string, file: string): LoadResult {
+export function loadConfigText(text: string, file: string, opts: CheckOptions = {}): LoadResult {
   // A byte-order mark is not a column: editors do not count it.
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const lineCounter = new LineCounter();
@@ -52,7 +53,7 @@ export function loadConfigText(text: string, file: string): LoadResult {
   }
   const parsed = configSchema.safeParse(raw, { reportInput: true });
   const pathIssues: PathIssue[] = parsed.success ? [] : fromZodIssues(configSchema, parsed.error.issues);
-  pathIssues.push(...crossCheck(raw));
+  pathIssues.push(...crossCheck(raw, opts));
 
   const issues = [
     ...yamlIssues,
@@ -66,14 +67,14 @@ export function loadConfigText(text: string, file: string): LoadResult {
  * Reads and loads a configuration file (see loadConfigText). A file that cannot be read
  * yields a single issue at line 0.
  */
-export async function loadConfigFile(path: string): Promise<LoadResult> {
+export async function loadConfigFile(path: string, opts: CheckOptions = {}): Promise<LoadResult> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
     return { issues: [{ file: path, line: 0, column: 0, path: '', message: `cannot read the configuration file: ${readError(e)}` }] };
   }
-  return loadConfigText(text, path);
+  return loadConfigText(text, path, opts);
 }
 
 function readError(e: unknown): string {
@@ -161,5 +162,6 @@ function toConfig(parsed: ParsedConfig, source: string, order: string[]): Config
     dns: parsed.dns ? buildDns(parsed.dns, source) : null,
     runtime: parsed.runtime,
     logging: parsed.logging,
+    vrrp: parsed.vrrp ? buildVrrp(parsed.vrrp) : null,
   };
 }

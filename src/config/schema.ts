@@ -54,6 +54,7 @@ import {
 import { describeValue, PathedError } from './field-error.js';
 import { closest, didYouMean } from './suggest.js';
 import type { AccessLogConfig, LogLevel, RuntimeConfig, BalanceAlgorithm, HashKey, HealthConfig, HttpCheckConfig, Limits, ListenerConfig, ListenerMode, OutlierConfig, Timeouts } from './types.js';
+import { vrrpSchema } from './schema-vrrp.js';
 import { parseDuration, parseSeconds, parseSize } from './units.js';
 
 /** Message of a missing required key; load.ts replaces it with one naming the key. */
@@ -734,6 +735,7 @@ export const configSchema = z.strictObject({
   dns: dns.optional(),
   runtime: runtime.prefault({}),
   logging: logging.prefault({}),
+  vrrp: vrrpSchema.optional(),
 });
 
 /** What a successful parse of configSchema returns. */

@@ -18,6 +18,8 @@ export interface Config {
   runtime: RuntimeConfig;
   /** The process log (YAML `logging`). */
   logging: LoggingConfig;
+  /** Virtual IPs by VRRP, or null (a Config built by hand may leave it out). */
+  vrrp?: VrrpConfig | null;
 }
 
 /** YAML `runtime`: how many worker processes, how long draining may take, the control socket. */
@@ -323,4 +325,42 @@ export interface DnsPoolNameConfig {
   steeringFile: string | null;
   /** Optional MaxMind database: country / continent code -> pool; the CIDR table wins. */
   geoip: { database: string; countries: Record<string, string>; continents: Record<string, string> } | null;
+}
+
+/**
+ * Virtual IPs kept alive by VRRPv3 (YAML `vrrp:`); null in Config when absent. Each
+ * instance is one virtual router (RFC 5798) on one interface, holding its addresses while
+ * master.
+ */
+export interface VrrpConfig {
+  instances: VrrpInstanceConfig[];
+}
+
+export interface VrrpInstanceConfig {
+  name: string;
+  /** The network interface the addresses live on and advertisements go out of. */
+  interface: string;
+  /** Virtual router id, 1..255; the same on every node of the pair. */
+  vrid: number;
+  /** 1..254, or 255 for the address owner (master at once, never lowered). */
+  priority: number;
+  /** Advertisement_Interval in centiseconds (1..4095). */
+  advertIntervalCs: number;
+  /** Addresses taken while master; `prefix` 32 when the file gives none. */
+  virtualIps: Array<{ address: string; prefix: number }>;
+  /** Take over from a lower-priority master (RFC 5798 default), after `preemptDelayMs` from start-up. */
+  preempt: boolean;
+  preemptDelayMs: number;
+  /** Source of advertisements; null: the interface's first IPv4 address. */
+  source: string | null;
+  /** Peers to advertise to by unicast; empty: multicast to 224.0.0.18. */
+  unicastPeers: string[];
+  /** Gratuitous ARP on taking over: `count` packets `intervalMs` apart, again after `repeatAfterMs`, then every `refreshMs` (0: never). */
+  garp: { count: number; intervalMs: number; repeatAfterMs: number; refreshMs: number };
+  /** What lowers the priority by `weight`, or (weight null) puts the instance in fault. */
+  track: Array<{ kind: 'listener' | 'pool'; name: string; weight: number | null }>;
+  /** How often tracked listeners are probed. */
+  trackIntervalMs: number;
+  /** Command run on every state change with arguments INSTANCE NAME STATE PRIORITY (as keepalived's notify); null: none. */
+  notify: string[] | null;
 }

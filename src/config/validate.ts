@@ -15,6 +15,7 @@ import { formatPath, type KeyPath } from './locate.js';
 import { BALANCE_ALGORITHMS, LISTENER_MODES, nameProblem } from './schema.js';
 import type { ListenerMode } from './types.js';
 import { checkDns } from './validate-dns.js';
+import { checkVrrp, type InterfaceSubnets } from './validate-vrrp.js';
 import { noPoolMessage } from './suggest.js';
 import { formatDuration, parseDuration, parseSize } from './units.js';
 
@@ -48,15 +49,24 @@ export function attempt<T>(fn: () => T): T | undefined {
   }
 }
 
+/** What the checks may look at beyond the file. */
+export interface CheckOptions {
+  /**
+   * This machine's interfaces, for checks that only make sense where the file runs (a
+   * VRRP virtual address inside its interface's subnet); without it those are skipped.
+   */
+  interfaces?: InterfaceSubnets;
+}
+
 /**
  * Runs every cross-check on the raw data of a configuration file and returns the
  * problems found, in document order within each check. Never throws.
  */
-export function crossCheck(raw: unknown): PathIssue[] {
+export function crossCheck(raw: unknown, opts: CheckOptions = {}): PathIssue[] {
   if (!isObj(raw)) return [];
   const issues: PathIssue[] = [];
   // A DNS-only file may leave out `pools` (a value that is not a mapping is the schema's to report).
-  const pools = isObj(raw.pools) ? raw.pools : raw.pools === undefined && raw.dns !== undefined ? {} : undefined;
+  const pools = isObj(raw.pools) ? raw.pools : raw.pools === undefined && (raw.dns !== undefined || raw.vrrp !== undefined) ? {} : undefined;
   if (pools) checkPools(pools, issues);
   const listeners = list(raw.listeners);
   checkRequired(raw, issues);
@@ -77,15 +87,17 @@ export function crossCheck(raw: unknown): PathIssue[] {
   });
   checkLimits(raw, listeners, issues);
   if (isObj(raw.dns)) checkDns(raw.dns, pools, listeners, issues);
+  if (isObj(raw.vrrp)) checkVrrp(raw.vrrp, raw, issues, opts.interfaces);
   return issues;
 }
 
 /**
  * A file needs `pools` and at least one listener, unless it has a `dns` section (a
- * DNS-only balancer). A value of the wrong type is the schema's to report.
+ * DNS-only balancer) or a `vrrp` section (a virtual IP for another balancer). A value of
+ * the wrong type is the schema's to report.
  */
 function checkRequired(raw: Obj, issues: PathIssue[]): void {
-  if (raw.dns !== undefined) return;
+  if (raw.dns !== undefined || raw.vrrp !== undefined) return;
   if (raw.listeners === undefined) {
     issues.push({ path: ['listeners'], message: 'missing required key `listeners` (a file without listeners needs a `dns` section)' });
   } else if (Array.isArray(raw.listeners) && raw.listeners.length === 0) {

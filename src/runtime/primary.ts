@@ -17,6 +17,8 @@ import os from 'node:os';
 import type { Config } from '../config/types.js';
 import { log } from '../core/log.js';
 import type { DnsServer } from '../dns/server.js';
+import type { Pool } from '../backend/pool.js';
+import type { TrackableListener, VrrpService } from '../vrrp/service.js';
 import type { ControlAnswer } from './control.js';
 import { Generation, workerCount } from './generation.js';
 import { startInstance, type Instance } from './instance.js';
@@ -45,6 +47,8 @@ export interface StatusReport {
 export class Primary {
   private plane!: Instance;
   private dns: DnsServer | null = null;
+  /** VRRP outlives reloads: resigning and re-electing on every reload would move the virtual addresses for nothing. */
+  private vrrp: VrrpService | null = null;
   private current: Generation | null = null;
   private readonly draining = new Set<Generation>();
   private bound: BoundListener[] = [];
@@ -79,11 +83,39 @@ export class Primary {
       const gen = this.newGeneration(this.config);
       this.bound = await gen.start();
       this.current = gen;
+      // Last: a node claims the virtual addresses only once it can serve them.
+      this.vrrp = await this.startVrrp(this.config);
     } catch (err) {
+      await this.current?.kill();
       await this.dns?.stop();
       await this.plane.stop();
       throw err;
     }
+  }
+
+  /**
+   * The VRRP instances of a configuration, tracking pools and listeners by name through
+   * whatever the current configuration's are (a reload replaces them).
+   */
+  private async startVrrp(config: Config): Promise<VrrpService | null> {
+    if (!config.vrrp) return null;
+    const { VrrpService: Service } = await import('../vrrp/service.js');
+    const pools: ReadonlyMap<string, Pool> = {
+      get: (name: string) => this.plane.pools.get(name),
+      has: (name: string) => this.plane.pools.has(name),
+    } as ReadonlyMap<string, Pool>;
+    const listeners: TrackableListener[] = config.listeners.map((l) => ({
+      name: l.name,
+      udp: l.mode === 'udp',
+      address: () => {
+        const b = this.bound.find((x) => x.name === l.name);
+        if (b === undefined) throw new Error(`listener ${l.name} is not bound`);
+        return { address: b.host, port: b.port, family: b.host.includes(':') ? 'IPv6' : 'IPv4' };
+      },
+    }));
+    const vrrp = new Service(config.vrrp, pools, listeners, { log: (m) => log().info(`vrrp ${m}`) });
+    await vrrp.start();
+    return vrrp;
   }
 
   private startPlane(config: Config, health: HealthState[]): Promise<Instance> {
@@ -150,6 +182,7 @@ export class Primary {
       log().error(`reload: the DNS server did not start again: ${(err as Error).message}`);
     }
     await oldPlane.stop();
+    await this.reloadVrrp(config);
     if (oldGen !== null) {
       this.draining.add(oldGen);
       void oldGen.drain(config.runtime.drainMs, false).then(() => this.draining.delete(oldGen));
@@ -157,6 +190,23 @@ export class Primary {
     const message = `reloaded ${config.source}: generation ${gen.id}, ${gen.size} worker(s), ${bound.length} listener(s); generation ${oldGen?.id ?? '-'} drains (up to ${config.runtime.drainMs} ms)`;
     log().info(message);
     return { ok: true, message };
+  }
+
+  /** Keeps VRRP as it runs when its section is unchanged; restarts it (a resignation and a new election) when it changed. */
+  private async reloadVrrp(config: Config): Promise<void> {
+    const before = JSON.stringify(this.vrrp?.config ?? null);
+    if (before === JSON.stringify(config.vrrp ?? null)) {
+      this.vrrp?.update();
+      return;
+    }
+    log().warn('reload: the vrrp section changed: its instances restart (masters resign first)');
+    await this.vrrp?.stop();
+    this.vrrp = null;
+    try {
+      this.vrrp = await this.startVrrp(config);
+    } catch (err) {
+      log().error(`reload: VRRP did not start again: ${(err as Error).message}`);
+    }
   }
 
   /** SIGUSR1: access log files are reopened by every worker. */
@@ -169,6 +219,8 @@ export class Primary {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.busy;
+      // First: resigning hands the virtual addresses to the peer while in-flight work finishes here.
+      await this.vrrp?.stop();
       const ms = this.config.runtime.shutdownMs;
       const gens = [...this.draining, ...(this.current === null ? [] : [this.current])];
       await Promise.all(gens.map((g) => g.drain(ms, true)));

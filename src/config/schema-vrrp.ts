@@ -1,0 +1,120 @@
+/**
+ * The zod schema of the `vrrp:` section (snake_case keys, strict objects, defaults from
+ * vrrp.ts). What a single field cannot know (unique names and VRIDs, tracked listeners
+ * and pools that exist, addresses inside the interface's subnet) is checked by
+ * validate-vrrp.ts.
+ */
+import { z } from 'zod';
+import { describeValue } from './field-error.js';
+import { MISSING } from './schema.js';
+import { formatDuration, parseDuration } from './units.js';
+import { DEFAULT_VRRP, ipv4Text, MAX_VIPS, parseAdvertInterval, parseNotify, parseVip, type ParsedVrrpInstance } from './vrrp.js';
+
+/** A field turned into its normalised form by `convert`; its Error becomes the issue's message. */
+function converted<T>(convert: (v: unknown) => T) {
+  return z.unknown().transform((v, ctx): T => {
+    if (v === undefined) {
+      ctx.addIssue({ code: 'invalid_type', expected: 'string', input: undefined, message: MISSING });
+      return z.NEVER;
+    }
+    try {
+      return convert(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: e instanceof Error ? e.message : String(e), input: v });
+      return z.NEVER;
+    }
+  });
+}
+
+function intRange(min: number, max: number, what = '') {
+  return converted((v) => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new Error(`must be an integer from ${min} to ${max}${what}, got ${describeValue(v)}`);
+    return v;
+  });
+}
+
+function duration(min: number, max: number) {
+  return converted((v) => {
+    if (typeof v !== 'string' && typeof v !== 'number') throw new Error(`expected a duration such as "1s" or "100ms", got ${describeValue(v)}`);
+    const ms = parseDuration(v);
+    if (ms < min || ms > max) throw new Error(`must be from ${formatDuration(min)} to ${formatDuration(max)}, got ${formatDuration(ms)}`);
+    return ms;
+  });
+}
+
+const text = (what: string, example: string) =>
+  converted((v) => {
+    if (typeof v !== 'string' || v === '') throw new Error(`expected ${what} such as ${example}, got ${describeValue(v)}`);
+    return v;
+  });
+
+const HOUR = 3_600_000;
+
+const garp = z
+  .strictObject({
+    count: intRange(0, 100).default(DEFAULT_VRRP.garp.count),
+    interval: duration(0, 10_000).default(DEFAULT_VRRP.garp.intervalMs),
+    repeat_after: duration(0, HOUR).default(DEFAULT_VRRP.garp.repeatAfterMs),
+    refresh: duration(0, 24 * HOUR).default(DEFAULT_VRRP.garp.refreshMs),
+  })
+  .transform((g) => ({ count: g.count, intervalMs: g.interval, repeatAfterMs: g.repeat_after, refreshMs: g.refresh }));
+
+/** One tracked thing: `{listener: NAME}` or `{pool: NAME}`, with a weight to subtract, or without one for fault. */
+const track = z
+  .strictObject({
+    listener: text('a listener name', '"www"').optional(),
+    pool: text('a pool name', '"web"').optional(),
+    weight: intRange(1, 254, ' (subtracted from the priority while it fails; leave it out to go to fault instead)').optional(),
+  })
+  .transform((t, ctx) => {
+    if ((t.listener === undefined) === (t.pool === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'name exactly one thing to track: `listener: NAME` or `pool: NAME`', input: t });
+      return z.NEVER;
+    }
+    return t.listener !== undefined
+      ? { kind: 'listener' as const, name: t.listener, weight: t.weight ?? null }
+      : { kind: 'pool' as const, name: t.pool!, weight: t.weight ?? null };
+  });
+
+const instance = z
+  .strictObject({
+    name: text('a name', '"www"'),
+    interface: text('an interface name', '"eth0"'),
+    vrid: intRange(1, 255, ' (the virtual router id, the same on both nodes)'),
+    priority: intRange(1, 255, ' (255 only for the owner of the addresses; 0 is sent on resignation and cannot be configured)').default(DEFAULT_VRRP.priority),
+    advert_interval: converted(parseAdvertInterval).default(DEFAULT_VRRP.advertIntervalMs / 10),
+    virtual_ips: z.array(converted(parseVip)).min(1, 'give at least one virtual address, e.g. `[192.0.2.10/24]`').max(MAX_VIPS, `at most ${MAX_VIPS} virtual addresses per instance`),
+    preempt: z.boolean().default(DEFAULT_VRRP.preempt),
+    preempt_delay: duration(0, HOUR).default(DEFAULT_VRRP.preemptDelayMs),
+    source: converted(ipv4Text).optional(),
+    unicast_peers: z.array(converted(ipv4Text)).default([]),
+    garp: garp.prefault({}),
+    track: z.array(track).default([]),
+    track_interval: duration(10, 60_000).default(DEFAULT_VRRP.trackIntervalMs),
+    notify: converted(parseNotify).optional(),
+  })
+  .transform(
+    (i): ParsedVrrpInstance => ({
+      name: i.name,
+      interface: i.interface,
+      vrid: i.vrid,
+      priority: i.priority,
+      advertIntervalCs: i.advert_interval,
+      virtualIps: i.virtual_ips,
+      preempt: i.preempt,
+      preemptDelayMs: i.preempt_delay,
+      source: i.source ?? null,
+      unicastPeers: i.unicast_peers,
+      garp: i.garp,
+      track: i.track,
+      trackIntervalMs: i.track_interval,
+      notify: i.notify ?? null,
+    }),
+  );
+
+/** The `vrrp:` section: `instances`, each one virtual router. */
+export const vrrpSchema = z
+  .strictObject({
+    instances: z.array(instance).min(1, 'give at least one instance, e.g. `- {name: www, interface: eth0, vrid: 51, virtual_ips: [192.0.2.10/24]}`'),
+  })
+  .transform((v) => v.instances);
