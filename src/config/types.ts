@@ -1,3 +1,7 @@
+import type { VirtualServiceConfig } from './services.js';
+
+export type { VirtualServiceConfig };
+
 /**
  * The validated, normalised configuration: what `loadConfig` returns and what the
  * runtime consumes. Every default is filled in, durations are milliseconds and sizes are
@@ -14,6 +18,8 @@ export interface Config {
   limits: Limits;
   /** The authoritative DNS server, or null. */
   dns: DnsConfig | null;
+  /** Virtual services of the kernel data plane (nftables NAT and DSR); empty when none. */
+  services: VirtualServiceConfig[];
 }
 
 /**

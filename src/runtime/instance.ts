@@ -2,6 +2,7 @@ import type net from 'node:net';
 import { Pool } from '../backend/pool.js';
 import type { Server } from '../backend/server.js';
 import type { Config, HealthConfig } from '../config/types.js';
+import { Dataplane } from '../dataplane/dataplane.js';
 import { DnsServer } from '../dns/server.js';
 import { HealthChecker } from '../health/checker.js';
 import { OutlierDetector } from '../health/outlier.js';
@@ -16,6 +17,8 @@ export interface Instance {
   readonly listeners: ReadonlyArray<{ readonly name: string; address(): net.AddressInfo }>;
   /** The authoritative DNS server when the configuration has a `dns` section, else null. */
   readonly dns: DnsServer | null;
+  /** The kernel data plane (nftables) when the configuration has `services`, else null. */
+  readonly dataplane: Dataplane | null;
   /** Stops accepting, lets in-flight work finish for up to `graceMs` (default 5 s), then cuts the rest. */
   stop(opts?: { graceMs?: number }): Promise<void>;
 }
@@ -53,6 +56,7 @@ export async function startInstance(config: Config): Promise<Instance> {
     l.mode === 'udp' ? new UdpFrontend(l, pools) : l.mode === 'tcp' ? new TcpFrontend(l, pools) : new HttpFrontend(l, pools),
   );
   const dns = config.dns === null ? null : new DnsServer(config.dns, pools);
+  const dataplane = config.services.length === 0 ? null : new Dataplane(config.services, pools);
   const stopHealth = async () => {
     await checker?.stop();
     for (const d of detectors) d.stop();
@@ -65,7 +69,9 @@ export async function startInstance(config: Config): Promise<Instance> {
       started.push(fe);
     }
     await dns?.start();
+    await dataplane?.start();
   } catch (err) {
+    await dataplane?.stop();
     await dns?.stop();
     await Promise.all(started.map((fe) => fe.stop({ graceMs: 0 })));
     await stopHealth();
@@ -77,8 +83,9 @@ export async function startInstance(config: Config): Promise<Instance> {
     pools,
     listeners: frontends,
     dns,
+    dataplane,
     async stop(opts = {}) {
-      await Promise.all([...frontends.map((fe) => fe.stop(opts)), dns?.stop()]);
+      await Promise.all([...frontends.map((fe) => fe.stop(opts)), dns?.stop(), dataplane?.stop()]);
       await stopHealth();
     },
   };

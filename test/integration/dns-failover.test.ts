@@ -68,6 +68,7 @@ describe('dns failover during queries', { skip: DIG }, () => {
       timeouts: { ...DEFAULT_TIMEOUTS },
       limits: { ...DEFAULT_LIMITS },
       dns: dnsConfig([{ host: '127.0.0.1', port: 0 }], [zoneConfig('example.com', { pools: [poolName('www.example.com.', 'web', { ttl: 1 })] })]),
+      services: [],
     };
     const instance = await startInstance(config);
     t.after(() => instance.stop({ graceMs: 0 }));

@@ -91,6 +91,7 @@ describe('loadConfigText: defaults and normalisation', () => {
       timeouts,
       limits,
       dns: null,
+      services: [],
     };
     assert.deepEqual(ok(MINIMAL), expected);
   });
