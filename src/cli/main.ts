@@ -8,6 +8,8 @@ Commands:
   run [-c FILE]                 run the balancer (without -c: the embedded quickstart)
   check -c FILE                 validate a configuration, listing every problem
   proxy --to URL [--to URL ...] a one-line HTTP balancer without a configuration file
+  dataplane show|which          the kernel data plane's live rules; which server a flow reaches
+  dsr-server --vip VIP          prints, checks and (--apply) applies a DSR server's setup
 
 Options:
   -h, --help      help (also after a command: fulcrum run --help)
@@ -29,6 +31,10 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./check.js')).checkCommand(rest);
     case 'proxy':
       return (await import('./proxy.js')).proxyCommand(rest);
+    case 'dataplane':
+      return (await import('./dataplane.js')).dataplaneCommand(rest);
+    case 'dsr-server':
+      return (await import('./dsr-server.js')).dsrServerCommand(rest);
     case '-v':
     case '--version':
       process.stdout.write(`fulcrum ${version()}\n`);
