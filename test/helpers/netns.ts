@@ -17,6 +17,8 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
+/** iproute2's `ip`, by path: a test may run a program with a PATH that lacks it. */
+const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => existsSync(p)) ?? 'ip';
 
 export const VIP = '203.0.113.10';
 export const CLIENT_IP = '198.51.100.10';
@@ -172,8 +174,8 @@ export class Topology {
   }
 
   /** Starts a long-running program in `ns`; ended by destroy() if the test does not. */
-  start(ns: string, file: string, args: string[], opts: { stdin?: boolean } = {}): NsProcess {
-    const child = spawn('ip', ['netns', 'exec', ns, file, ...args], { stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  start(ns: string, file: string, args: string[], opts: { stdin?: boolean; env?: NodeJS.ProcessEnv } = {}): NsProcess {
+    const child = spawn(IP, ['netns', 'exec', ns, file, ...args], { stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: opts.env });
     const p = new NsProcess(child);
     this.procs.push(p);
     return p;
