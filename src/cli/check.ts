@@ -69,6 +69,7 @@ export async function checkCommand(args: string[], out: CheckOutput = processOut
     out.stderr(issues.map((i) => `${formatIssue(i)}\n`).join(''));
     return 1;
   }
-  out.stdout(`${file}: configuration OK (${plural(config.listeners.length, 'listener')}, ${plural(config.pools.size, 'pool')})\n`);
+  const services = config.services.length > 0 ? `, ${plural(config.services.length, 'virtual service')}` : '';
+  out.stdout(`${file}: configuration OK (${plural(config.listeners.length, 'listener')}, ${plural(config.pools.size, 'pool')}${services})\n`);
   return 0;
 }
