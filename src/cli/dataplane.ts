@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { FulcrumError } from '../core/errors.js';
-import { NftDriver } from '../dataplane/driver.js';
+import { NftDriver } from '../dataplane/nft-driver.js';
 import { CommandHost } from '../dataplane/host.js';
 import { neighbours } from '../dataplane/links.js';
 import { parseLive, tableShares, targetText, whichTarget, type LiveService, type LiveTarget } from '../dataplane/live.js';

@@ -1,5 +1,5 @@
 /**
- * The pure renderer: desired state in, one nftables JSON transaction out (`nft -j -f -`).
+ * The pure renderer: desired state in, one nftables JSON transaction out (for `nft -j -f`).
  *
  * The transaction first empties Fulcrum's own tables by the idiom `add table` (a no-op
  * when it exists) then `delete table`, for each family Fulcrum may use, and then builds

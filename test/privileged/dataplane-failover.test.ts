@@ -20,7 +20,7 @@ import { Pool } from '../../src/backend/pool.js';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { loadConfigText } from '../../src/config/load.js';
 import { desiredState, neighbourKey } from '../../src/dataplane/desired.js';
-import { NftDriver } from '../../src/dataplane/driver.js';
+import { NftDriver } from '../../src/dataplane/nft-driver.js';
 import { CommandHost } from '../../src/dataplane/host.js';
 import { normalizeObjects, renderObjects, renderRemoval, renderTransaction } from '../../src/dataplane/render.js';
 import { CLIENT_IP, NsProcess, privilegedSkip, SERVER_IPS, sh, Topology, VIP } from '../helpers/netns.js';

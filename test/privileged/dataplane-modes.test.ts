@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { Pool } from '../../src/backend/pool.js';
 import { loadConfigText } from '../../src/config/load.js';
 import { desiredState, neighbourKey } from '../../src/dataplane/desired.js';
-import { NftDriver } from '../../src/dataplane/driver.js';
+import { NftDriver } from '../../src/dataplane/nft-driver.js';
 import { CommandHost } from '../../src/dataplane/host.js';
 import { normalizeObjects, renderObjects } from '../../src/dataplane/render.js';
 import { CLI_PATH } from '../helpers/spawn.js';
