@@ -7,6 +7,7 @@
  *   on the other server keep going; the live rules equal the rendered ones; in NAT its
  *   flows' conntrack entries go (UDP at once, TCP after the drain time), so their next
  *   packet is answered with a reset instead of hanging; it comes back when it answers;
+ * - in DSR, a server's new MAC address reaches the rules through the neighbour table;
  * - a missing interface, a VIP that is not the balancer's, IP forwarding off, or no nft
  *   refuse the start with a clear message and leave no Fulcrum table;
  * - a transaction the kernel refuses leaves the previous rules in force.
@@ -207,6 +208,30 @@ describe('kernel data plane: health changes and bad environments', { skip: SKIP 
       assert.doesNotMatch(await topo.exec(topo.balancer, 'nft', 'list', 'tables'), /fulcrum/);
     });
   }
+
+  it('dsr: follows a server\'s new MAC address from the neighbour table', async (t) => {
+    await topo.serverReturnRoute('direct');
+    const file = join(dir, 'dsr-mac.yaml');
+    writeFileSync(file, configYaml('dsr'));
+    const fulcrum = topo.start(topo.balancer, process.execPath, [...NODE_FLAGS, CLI_PATH, 'run', '-c', file]);
+    const log = new Lines(fulcrum);
+    const oldMac = await topo.mac(topo.servers[1]);
+    t.after(async () => {
+      log.close();
+      await fulcrum.stop();
+      await topo.ip(topo.servers[1], 'link', 'set', 'dev', 'eth0', 'address', oldMac);
+    });
+    await log.wait(/rules applied in \d+ ms \(start\)/);
+    // s2 gets a new MAC address and announces it (arp_notify): the balancer's neighbour table learns it.
+    await topo.exec(topo.servers[1], 'sysctl', '-qw', 'net.ipv4.conf.eth0.arp_notify=1');
+    await topo.ip(topo.servers[1], 'link', 'set', 'dev', 'eth0', 'address', '02:00:00:00:0b:12');
+    await log.wait(/rules applied in \d+ ms \(.*MAC address of 192\.0\.2\.12 on eth0 changed to 02:00:00:00:0b:12/, 10_000);
+    const [live, rendered] = await liveAndRendered(configYaml('dsr'), ['s1', 's2']);
+    assert.deepEqual(live, rendered);
+    const ports = Array.from({ length: 20 }, (_, i) => 54_000 + i);
+    const w = await which(file, 'www', ports);
+    assert.equal((await ask(`open m ${ports[w.indexOf('s2')]}`)).server, 's2');
+  });
 
   /** Runs `fulcrum run` in the balancer's namespace until it exits; returns its code and stderr. */
   async function refused(yaml: string, env?: NodeJS.ProcessEnv): Promise<{ code: number | null; err: string }> {
