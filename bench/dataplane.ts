@@ -184,7 +184,7 @@ async function measure(c: Contestant, round: number, seconds: number, topo: Topo
       ok: true,
       gbps: r2(j.end.sum_received.bits_per_second / 1e9),
       bytes: got,
-      balancerBytesPerByte: r2((bytes1.balancer - bytes0.balancer) / got),
+      balancerBytesPerByte: Math.round(((bytes1.balancer - bytes0.balancer) / got) * 10_000) / 10_000,
       machineCpuMsPerGB: cpu0 && cpu1 ? r2((cpu1.busyUs - cpu0.busyUs) / 1000 / gb) : undefined,
       haproxyCpuMsPerGB: c.name === 'haproxy' && hap0 !== undefined && hap1 !== undefined ? r2((hap1 - hap0) / 1000 / gb) : undefined,
     };
@@ -246,7 +246,7 @@ async function run(): Promise<number> {
     t.name,
     fmtFixed(t.gbps.median, 2),
     fmtRatio(ratio(t.gbps.median, med('haproxy', 'gbps'))),
-    fmtFixed(t.balancerBytes.median, 2),
+    fmtFixed(t.balancerBytes.median, 3),
     fmtFixed(t.cpu.median, 0),
     t.name === 'direct' || directCpu === undefined || t.cpu.median === undefined ? '-' : fmtFixed(t.cpu.median - directCpu, 0),
     t.name === 'haproxy' ? fmtFixed(t.haproxyCpu.median, 0) : '-',
