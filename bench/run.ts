@@ -12,6 +12,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   pick: async () => (await import('./pick.js')).pickBenchmark,
   dns: async () => (await import('./dns.js')).dnsBenchmark,
   tcp: async () => (await import('./tcp.js')).tcpBenchmark,
+  dataplane: async () => (await import('./dataplane.js')).dataplaneBenchmark,
 };
 
 function usage(): string {
@@ -38,6 +39,8 @@ function usage(): string {
     '  BENCH_TCP_PHASES=a,b    tcp: only these phases (bulk,rate,memory); tcp uses BENCH_DURATION (default 5s),',
     '                          BENCH_WARMUP (1s), BENCH_ROUNDS, BENCH_CONNECTIONS and BENCH_ONLY (direct,fulcrum,haproxy,nginx)',
     '  BENCH_TCP_PAIRS=10000   tcp: idle connection pairs for the memory phase (capped by the open-files limit)',
+    '  dataplane (as root): BENCH_DURATION (default 5s), BENCH_WARMUP (1s), BENCH_ROUNDS and',
+    '                          BENCH_ONLY (direct,haproxy,nat,fullnat,dsr)',
     '',
     'see bench/README.md',
   ].join('\n');

@@ -115,6 +115,22 @@ export class Maglev implements Balancer {
   }
 }
 
+/** What a Maglev table is built from: the name its permutation is hashed from, and its weight. */
+export interface MaglevMember {
+  readonly name: string;
+  readonly effectiveWeight: number;
+}
+
+/**
+ * The Maglev lookup table of `members` (entries are indexes into it, -1 only when no
+ * weight is positive), the one Maglev.update() builds, of `size` entries: a prime, by
+ * default maglevTableSize(members with a positive weight). O(size log size). For the
+ * kernel data plane, whose tables are smaller than the proxy's (see src/dataplane/).
+ */
+export function maglevLookup(members: readonly MaglevMember[], size?: number): Int32Array {
+  return populate(members, size);
+}
+
 /** Share above its weight a server may hold (bounded loads): trades balance for less churn. */
 export const MAGLEV_SLACK = 0.03;
 
@@ -157,13 +173,13 @@ function visitTimes(m: number): Float64Array {
  * Servers of equal weight visit their r-th slots together, so the clock only has to
  * order the distinct weights (a small heap); cost O(M log M) visits.
  */
-function populate(servers: readonly Server[]): Int32Array {
+function populate(servers: readonly MaglevMember[], tableSize?: number): Int32Array {
   const members = servers
     .map((s, i) => ({ s, i }))
     .filter(({ s }) => s.effectiveWeight > 0 && Number.isFinite(s.effectiveWeight))
     .sort((a, b) => b.s.effectiveWeight - a.s.effectiveWeight || (a.s.name < b.s.name ? -1 : a.s.name > b.s.name ? 1 : a.i - b.i));
   const n = members.length;
-  const m = maglevTableSize(n);
+  const m = tableSize ?? maglevTableSize(n);
   const table = new Int32Array(m).fill(-1);
   if (n === 0) return table;
   const times = visitTimes(m);

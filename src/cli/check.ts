@@ -72,6 +72,7 @@ export async function checkCommand(args: string[], out: CheckOutput = processOut
     return 1;
   }
   const vrrp = config.vrrp ? `, ${plural(config.vrrp.instances.length, 'VRRP instance')}` : '';
-  out.stdout(`${file}: configuration OK (${plural(config.listeners.length, 'listener')}, ${plural(config.pools.size, 'pool')}${vrrp})\n`);
+  const services = config.services.length > 0 ? `, ${plural(config.services.length, 'virtual service')}` : '';
+  out.stdout(`${file}: configuration OK (${plural(config.listeners.length, 'listener')}, ${plural(config.pools.size, 'pool')}${services}${vrrp})\n`);
   return 0;
 }

@@ -9,6 +9,8 @@ Commands:
   check -c FILE                 validate a configuration, listing every problem
   proxy --to URL [--to URL ...] a one-line HTTP balancer without a configuration file
   reload | stop | status        talk to a running instance over its control socket
+  dataplane show|which          the kernel data plane's live rules; which server a flow reaches
+  dsr-server --vip VIP          prints, checks and (--apply) applies a DSR server's setup
 
 Options:
   -h, --help      help (also after a command: fulcrum run --help)
@@ -34,6 +36,10 @@ async function main(argv: string[]): Promise<number> {
     case 'stop':
     case 'status':
       return (await import('./control.js')).controlCommand(cmd, rest);
+    case 'dataplane':
+      return (await import('./dataplane.js')).dataplaneCommand(rest);
+    case 'dsr-server':
+      return (await import('./dsr-server.js')).dsrServerCommand(rest);
     case '-v':
     case '--version':
       process.stdout.write(`fulcrum ${version()}\n`);

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { isCollection, isMap, isScalar, LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, defaultServerName } from './defaults.js';
 import { buildDns } from './dns.js';
+import { buildServices } from './services.js';
 import { formatPath, locate } from './locate.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 import type { Config, ConfigIssue, PoolConfig } from './types.js';
@@ -163,5 +164,6 @@ function toConfig(parsed: ParsedConfig, source: string, order: string[]): Config
     runtime: parsed.runtime,
     logging: parsed.logging,
     vrrp: parsed.vrrp ? buildVrrp(parsed.vrrp) : null,
+    services: buildServices(parsed.services ?? [], new Map([...pools].map(([n, p]) => [n, p.servers.length]))),
   };
 }

@@ -52,6 +52,7 @@ import {
   type ParsedPoolName,
 } from './dns.js';
 import { describeValue, PathedError } from './field-error.js';
+import { services } from './schema-services.js';
 import { closest, didYouMean } from './suggest.js';
 import type { AccessLogConfig, LogLevel, RuntimeConfig, BalanceAlgorithm, HashKey, HealthConfig, HttpCheckConfig, Limits, ListenerConfig, ListenerMode, OutlierConfig, Timeouts } from './types.js';
 import { vrrpSchema } from './schema-vrrp.js';
@@ -70,7 +71,7 @@ export const AT_KEY = 'key';
  * throws becomes a schema issue carrying the Error's message. `convert` may report
  * several problems at once by throwing an AggregateError of `PathedError`s.
  */
-function converted<T>(convert: (v: unknown) => T) {
+export function converted<T>(convert: (v: unknown) => T) {
   return z.unknown().transform((v, ctx): T => {
     if (v === undefined) {
       ctx.addIssue({ code: 'invalid_type', expected: 'string', input: undefined, message: MISSING });
@@ -90,7 +91,7 @@ function converted<T>(convert: (v: unknown) => T) {
   });
 }
 
-function requireString(what: string, example: string) {
+export function requireString(what: string, example: string) {
   return (v: unknown): string => {
     if (typeof v !== 'string') throw new Error(`expected ${what} such as ${example}, got ${describeValue(v)}`);
     return v;
@@ -105,7 +106,7 @@ function anyDuration(v: unknown): number {
 }
 
 /** A positive duration; `zero` says what 0 would mean. */
-function positiveDuration(zero: string) {
+export function positiveDuration(zero: string) {
   return converted((v) => {
     const ms = anyDuration(v);
     if (ms === 0) throw new Error(`${zero}; give a positive duration such as "1s"`);
@@ -736,6 +737,7 @@ export const configSchema = z.strictObject({
   runtime: runtime.prefault({}),
   logging: logging.prefault({}),
   vrrp: vrrpSchema.optional(),
+  services: services.optional(),
 });
 
 /** What a successful parse of configSchema returns. */

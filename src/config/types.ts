@@ -1,3 +1,7 @@
+import type { VirtualServiceConfig } from './services.js';
+
+export type { VirtualServiceConfig };
+
 /**
  * The validated, normalised configuration: what `loadConfig` returns and what the
  * runtime consumes. Every default is filled in, durations are milliseconds and sizes are
@@ -20,6 +24,8 @@ export interface Config {
   logging: LoggingConfig;
   /** Virtual IPs by VRRP, or null (a Config built by hand may leave it out). */
   vrrp?: VrrpConfig | null;
+  /** Virtual services of the kernel data plane (nftables NAT and DSR); empty when none. */
+  services: VirtualServiceConfig[];
 }
 
 /** YAML `runtime`: how many worker processes, how long draining may take, the control socket. */

@@ -16,6 +16,7 @@ import { BALANCE_ALGORITHMS, LISTENER_MODES, nameProblem } from './schema.js';
 import type { ListenerMode } from './types.js';
 import { checkDns } from './validate-dns.js';
 import { checkVrrp, type InterfaceSubnets } from './validate-vrrp.js';
+import { checkServices } from './validate-services.js';
 import { noPoolMessage } from './suggest.js';
 import { formatDuration, parseDuration, parseSize } from './units.js';
 
@@ -88,6 +89,7 @@ export function crossCheck(raw: unknown, opts: CheckOptions = {}): PathIssue[] {
   checkLimits(raw, listeners, issues);
   if (isObj(raw.dns)) checkDns(raw.dns, pools, listeners, issues);
   if (isObj(raw.vrrp)) checkVrrp(raw.vrrp, raw, issues, opts.interfaces);
+  if (raw.services !== undefined) checkServices(raw.services, pools, listeners, issues);
   return issues;
 }
 
@@ -98,6 +100,11 @@ export function crossCheck(raw: unknown, opts: CheckOptions = {}): PathIssue[] {
  */
 function checkRequired(raw: Obj, issues: PathIssue[]): void {
   if (raw.dns !== undefined || raw.vrrp !== undefined) return;
+  // A file with virtual services may leave out listeners (but needs the pools they use).
+  if (raw.services !== undefined) {
+    if (raw.pools === undefined) issues.push({ path: ['pools'], message: 'missing required key `pools` (the services name pools)' });
+    return;
+  }
   if (raw.listeners === undefined) {
     issues.push({ path: ['listeners'], message: 'missing required key `listeners` (a file without listeners needs a `dns` section)' });
   } else if (Array.isArray(raw.listeners) && raw.listeners.length === 0) {

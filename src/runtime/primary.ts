@@ -19,6 +19,7 @@ import { log } from '../core/log.js';
 import type { DnsServer } from '../dns/server.js';
 import type { Pool } from '../backend/pool.js';
 import type { TrackableListener, VrrpService } from '../vrrp/service.js';
+import type { Dataplane } from '../dataplane/dataplane.js';
 import type { ControlAnswer } from './control.js';
 import { Generation, workerCount } from './generation.js';
 import { startInstance, type Instance } from './instance.js';
@@ -49,6 +50,8 @@ export class Primary {
   private dns: DnsServer | null = null;
   /** VRRP outlives reloads: resigning and re-electing on every reload would move the virtual addresses for nothing. */
   private vrrp: VrrpService | null = null;
+  /** The kernel data plane (virtual services); a reload hands the tables over without removing them. */
+  private dataplane: Dataplane | null = null;
   private current: Generation | null = null;
   private readonly draining = new Set<Generation>();
   private bound: BoundListener[] = [];
@@ -80,6 +83,7 @@ export class Primary {
     this.plane = await this.startPlane(this.config, []);
     try {
       this.dns = await startDns(this.config, this.plane);
+      this.dataplane = await startDataplane(this.config, this.plane);
       const gen = this.newGeneration(this.config);
       this.bound = await gen.start();
       this.current = gen;
@@ -87,6 +91,7 @@ export class Primary {
       this.vrrp = await this.startVrrp(this.config);
     } catch (err) {
       await this.current?.kill();
+      await this.dataplane?.stop();
       await this.dns?.stop();
       await this.plane.stop();
       throw err;
@@ -167,6 +172,20 @@ export class Primary {
       log().error(message);
       return { ok: false, message };
     }
+    // The new data plane replaces the kernel tables in one transaction (or the reload fails).
+    let dataplane: Dataplane | null;
+    try {
+      dataplane = await startDataplane(config, plane, this.dataplane !== null);
+    } catch (err) {
+      await gen.kill();
+      await plane.stop();
+      const message = `reload failed: ${(err as Error).message}; the running configuration stays in force`;
+      log().error(message);
+      return { ok: false, message };
+    }
+    if (dataplane === null) await this.dataplane?.stop();
+    else await this.dataplane?.detach();
+    this.dataplane = dataplane;
     const oldPlane = this.plane;
     const oldGen = this.current;
     this.plane = plane;
@@ -224,6 +243,7 @@ export class Primary {
       const ms = this.config.runtime.shutdownMs;
       const gens = [...this.draining, ...(this.current === null ? [] : [this.current])];
       await Promise.all(gens.map((g) => g.drain(ms, true)));
+      await this.dataplane?.stop();
       await this.dns?.stop();
       await this.plane.stop();
     })();
@@ -272,6 +292,16 @@ export class Primary {
       })),
     };
   }
+}
+
+/** The kernel data plane of a configuration's virtual services, following the plane's pools. */
+async function startDataplane(config: Config, plane: Instance, replacing = false): Promise<Dataplane | null> {
+  if (config.services.length === 0) return null;
+  const { Dataplane: Plane } = await import('../dataplane/dataplane.js');
+  const dataplane = new Plane(config.services, plane.pools, { log: (m) => log().info(`dataplane: ${m}`) });
+  if (replacing) log().info('dataplane: applying the reloaded virtual services over the running tables');
+  await dataplane.start();
+  return dataplane;
 }
 
 async function startDns(config: Config, plane: Instance): Promise<DnsServer | null> {
