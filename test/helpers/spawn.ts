@@ -195,3 +195,22 @@ export function openFileLimit(): number | undefined {
 export function mb(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
+
+/**
+ * The process log as text: each JSON log line (pino) replaced by its message, so tests
+ * can match multi-line messages as people read them; other lines are kept.
+ */
+export function logMessages(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      if (!line.startsWith('{')) return line;
+      try {
+        const msg = (JSON.parse(line) as { msg?: unknown }).msg;
+        return typeof msg === 'string' ? msg : line;
+      } catch {
+        return line;
+      }
+    })
+    .join('\n');
+}

@@ -25,7 +25,7 @@ import { NftDriver } from '../../src/dataplane/nft-driver.js';
 import { CommandHost } from '../../src/dataplane/host.js';
 import { normalizeObjects, renderObjects, renderRemoval, renderTransaction } from '../../src/dataplane/render.js';
 import { CLIENT_IP, NsProcess, privilegedSkip, SERVER_IPS, sh, Topology, VIP } from '../helpers/netns.js';
-import { CLI_PATH } from '../helpers/spawn.js';
+import { CLI_PATH, logMessages } from '../helpers/spawn.js';
 
 const SKIP = privilegedSkip(['ip', 'nft', 'conntrack']);
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
@@ -241,7 +241,7 @@ describe('kernel data plane: health changes and bad environments', { skip: SKIP 
     const code = await Promise.race([p.exited, new Promise<null>((r) => setTimeout(() => r(null), 10_000))]);
     if (code === null) await p.stop();
     assert.doesNotMatch(await topo.exec(topo.balancer, 'nft', 'list', 'tables'), /fulcrum/, 'no table left behind');
-    return { code, err: p.err };
+    return { code, err: logMessages(p.err) };
   }
 
   it('refuses to start, with the reason and no table left, when the environment is wrong', async () => {
