@@ -21,6 +21,11 @@ export interface ServeOptions {
  */
 export async function serve(config: Config, opts: ServeOptions): Promise<number> {
   setupLogging(config.logging);
+  // Until the handlers below take over, a signal must not kill a half-started primary
+  // (SIGHUP's default would, leaving virtual addresses and kernel tables behind).
+  const early = (sig: string) => log().warn(`${sig} while starting: ignored`);
+  const earlySignals = ['SIGHUP', 'SIGUSR1', 'SIGINT', 'SIGTERM'] as const;
+  for (const sig of earlySignals) process.on(sig, early);
   serverStateChannel.subscribe(logServerState);
   poolChannel.subscribe(logPoolEvent);
   setupWorkers(process.execArgv);
@@ -29,6 +34,7 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
     await primary.start();
   } catch (err) {
     log().error((err as Error).message);
+    for (const sig of earlySignals) process.off(sig, early);
     await opts.onStop?.();
     return 1;
   }
@@ -69,6 +75,7 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
       return answer;
     };
     onCommand = handle;
+    for (const sig of earlySignals) process.off(sig, early);
     process.on('SIGHUP', () => {
       log().info('SIGHUP: reloading the configuration');
       void handle('reload');

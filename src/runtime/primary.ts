@@ -201,30 +201,37 @@ export class Primary {
       log().error(`reload: the DNS server did not start again: ${(err as Error).message}`);
     }
     await oldPlane.stop();
-    await this.reloadVrrp(config);
+    const vrrpProblem = await this.reloadVrrp(config);
     if (oldGen !== null) {
       this.draining.add(oldGen);
       void oldGen.drain(config.runtime.drainMs, false).then(() => this.draining.delete(oldGen));
     }
     const message = `reloaded ${config.source}: generation ${gen.id}, ${gen.size} worker(s), ${bound.length} listener(s); generation ${oldGen?.id ?? '-'} drains (up to ${config.runtime.drainMs} ms)`;
     log().info(message);
+    // The rest of the new configuration is in force; say loudly that VRRP is not.
+    if (vrrpProblem !== null) return { ok: false, message: `${message}; but VRRP did not start again: ${vrrpProblem}` };
     return { ok: true, message };
   }
 
-  /** Keeps VRRP as it runs when its section is unchanged; restarts it (a resignation and a new election) when it changed. */
-  private async reloadVrrp(config: Config): Promise<void> {
+  /**
+   * Keeps VRRP as it runs when its section is unchanged; restarts it (a resignation and a
+   * new election) when it changed. Resolves with what went wrong, or null.
+   */
+  private async reloadVrrp(config: Config): Promise<string | null> {
     const before = JSON.stringify(this.vrrp?.config ?? null);
     if (before === JSON.stringify(config.vrrp ?? null)) {
       this.vrrp?.update();
-      return;
+      return null;
     }
     log().warn('reload: the vrrp section changed: its instances restart (masters resign first)');
     await this.vrrp?.stop();
     this.vrrp = null;
     try {
       this.vrrp = await this.startVrrp(config);
+      return null;
     } catch (err) {
       log().error(`reload: VRRP did not start again: ${(err as Error).message}`);
+      return (err as Error).message;
     }
   }
 
