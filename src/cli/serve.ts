@@ -23,7 +23,11 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
   setupLogging(config.logging);
   // Until the handlers below take over, a signal must not kill a half-started primary
   // (SIGHUP's default would, leaving virtual addresses and kernel tables behind).
-  const early = (sig: string) => log().warn(`${sig} while starting: ignored`);
+  let stopWhenStarted: string | null = null;
+  const early = (sig: string) => {
+    if (sig === 'SIGINT' || sig === 'SIGTERM') stopWhenStarted = sig;
+    log().warn(`${sig} while starting: ${stopWhenStarted === sig ? 'stopping as soon as started' : 'ignored'}`);
+  };
   const earlySignals = ['SIGHUP', 'SIGUSR1', 'SIGINT', 'SIGTERM'] as const;
   for (const sig of earlySignals) process.on(sig, early);
   serverStateChannel.subscribe(logServerState);
@@ -86,6 +90,7 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
     });
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+    if (stopWhenStarted !== null) stop(stopWhenStarted);
   });
 }
 
