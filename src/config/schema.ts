@@ -52,6 +52,8 @@ import { describeValue, PathedError } from './field-error.js';
 import { closest, didYouMean } from './suggest.js';
 import type { BalanceAlgorithm, HashKey, HealthConfig, HttpCheckConfig, Limits, ListenerConfig, ListenerMode, OutlierConfig, Timeouts } from './types.js';
 import { parseDuration, parseSeconds, parseSize } from './units.js';
+import { hstsSchema, http2Schema, httpsRedirectSchema, listenerTlsSchema, poolTlsSchema } from './schema-tls.js';
+import { defaultHttp2 } from './tls-defaults.js';
 
 /** Message of a missing required key; load.ts replaces it with one naming the key. */
 export const MISSING = 'missing required key';
@@ -66,7 +68,7 @@ export const AT_KEY = 'key';
  * throws becomes a schema issue carrying the Error's message. `convert` may report
  * several problems at once by throwing an AggregateError of `PathedError`s.
  */
-function converted<T>(convert: (v: unknown) => T) {
+export function converted<T>(convert: (v: unknown) => T) {
   return z.unknown().transform((v, ctx): T => {
     if (v === undefined) {
       ctx.addIssue({ code: 'invalid_type', expected: 'string', input: undefined, message: MISSING });
@@ -86,7 +88,7 @@ function converted<T>(convert: (v: unknown) => T) {
   });
 }
 
-function requireString(what: string, example: string) {
+export function requireString(what: string, example: string) {
   return (v: unknown): string => {
     if (typeof v !== 'string') throw new Error(`expected ${what} such as ${example}, got ${describeValue(v)}`);
     return v;
@@ -101,7 +103,7 @@ function anyDuration(v: unknown): number {
 }
 
 /** A positive duration; `zero` says what 0 would mean. */
-function positiveDuration(zero: string) {
+export function positiveDuration(zero: string) {
   return converted((v) => {
     const ms = anyDuration(v);
     if (ms === 0) throw new Error(`${zero}; give a positive duration such as "1s"`);
@@ -124,7 +126,7 @@ const sizeBytes = converted((v) => {
 });
 
 /** An integer field limited to min..max (inclusive). */
-function intRange(min: number, max: number) {
+export function intRange(min: number, max: number) {
   return converted((v) => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
       const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`;
@@ -330,7 +332,8 @@ const listener = z
     name,
     bind: converted((v) => parseBind(requireString('HOST:PORT', '"127.0.0.1:8080" or ":8080"')(v))),
     mode: z.enum(LISTENER_MODES).default(DEFAULT_MODE),
-    routes: z.array(route).min(1, 'a listener needs at least one route, e.g. `- pool: web`'),
+    // optional only with https_redirect (checked by validate-tls.ts)
+    routes: z.array(route).min(1, 'a listener needs at least one route, e.g. `- pool: web`').optional(),
     forwarded: forwarded.prefault({}),
     no_route: noRoute.prefault({}),
     timeouts: timeoutsOverride.prefault({}),
@@ -341,13 +344,18 @@ const listener = z
     redirect: redirect.prefault({}),
     tcp: tcp.prefault({}),
     udp: udp.prefault({}),
+    // HTTPS and HTTP/2 (schema-tls.ts; which listeners may use them: validate-tls.ts)
+    tls: listenerTlsSchema().optional(),
+    http2: http2Schema().optional(),
+    https_redirect: httpsRedirectSchema().optional(),
+    hsts: hstsSchema().optional(),
   })
   .transform((l) => ({
     name: l.name,
     host: l.bind.host,
     port: l.bind.port,
     mode: l.mode,
-    routes: l.routes,
+    routes: l.routes ?? [],
     forwarded: l.forwarded,
     noRoute: l.no_route,
     timeoutOverrides: l.timeouts,
@@ -357,6 +365,10 @@ const listener = z
     redirect: l.redirect,
     tcp: l.tcp,
     udp: l.udp,
+    tls: l.tls ?? null,
+    http2: l.http2 ?? defaultHttp2(),
+    httpsRedirect: l.https_redirect ?? null,
+    hsts: l.hsts ?? null,
   }));
 
 const server = z
@@ -573,6 +585,7 @@ const pool = z
       .transform((k) => ({ maxIdle: k.max_idle, idleTimeoutMs: k.idle_timeout })),
     // Which listeners may use a pool that sends PROXY headers is checked by validate.ts.
     send_proxy: z.enum(['v1', 'v2']).optional(),
+    tls: poolTlsSchema().optional(),
   })
   .transform((p) => ({
     balance: p.balance,
@@ -586,6 +599,7 @@ const pool = z
     retries: p.retries,
     queue: p.queue,
     sendProxy: p.send_proxy ?? null,
+    tls: p.tls ?? null,
   }));
 
 /** A DNS time (TTL or SOA timer) in whole seconds, 0..max; see parseSeconds. */

@@ -15,6 +15,7 @@ import { formatPath, type KeyPath } from './locate.js';
 import { BALANCE_ALGORITHMS, LISTENER_MODES, nameProblem } from './schema.js';
 import type { ListenerMode } from './types.js';
 import { checkDns } from './validate-dns.js';
+import { checkTls } from './validate-tls.js';
 import { noPoolMessage } from './suggest.js';
 import { formatDuration, parseDuration, parseSize } from './units.js';
 
@@ -77,6 +78,7 @@ export function crossCheck(raw: unknown): PathIssue[] {
   });
   checkLimits(raw, listeners, issues);
   if (isObj(raw.dns)) checkDns(raw.dns, pools, listeners, issues);
+  checkTls(listeners, pools, issues);
   return issues;
 }
 
@@ -354,13 +356,13 @@ function checkLimits(raw: Obj, listeners: unknown[], issues: PathIssue[]): void 
 }
 
 /** A raw listener's mode: its `mode`, or the default; undefined when the schema rejects it. */
-function modeOf(l: Obj): ListenerMode | undefined {
+export function modeOf(l: Obj): ListenerMode | undefined {
   const mode = l.mode ?? DEFAULT_MODE;
   return LISTENER_MODES.find((m) => m === mode);
 }
 
 /** How messages name a listener's mode: "mode: tcp", or "mode: http (the default)". */
-function modeText(l: Obj, mode: ListenerMode): string {
+export function modeText(l: Obj, mode: ListenerMode): string {
   return `mode: ${mode}${l.mode === undefined ? ' (the default)' : ''}`;
 }
 
