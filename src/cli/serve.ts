@@ -22,8 +22,9 @@ export async function serve(config: Config, onStop?: () => Promise<void>): Promi
   for (const l of instance.listeners) {
     const a = l.address();
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    const mode = instance.config.listeners.find((c) => c.name === l.name)?.mode;
-    const scheme = mode === 'udp' || mode === 'tcp' ? mode : 'http';
+    const lc = instance.config.listeners.find((c) => c.name === l.name);
+    const mode = lc?.mode;
+    const scheme = mode === 'udp' || mode === 'tcp' ? mode : lc?.tls ? 'https' : 'http';
     say(`listening on ${scheme}://${host}:${a.port} (listener ${l.name})`);
   }
   for (const a of instance.dns?.addresses() ?? []) {
