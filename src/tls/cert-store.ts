@@ -90,6 +90,16 @@ export class CertificateStore {
     return this.table.lookup(servername) ?? (this.cfg.unknownSni === 'reject' ? this.bare : this.entries[0]!.loaded.context);
   }
 
+  /**
+   * Why a failed handshake was refused on purpose (`unknown_sni: reject` and a name no
+   * certificate covers, or none), or null when it was not.
+   */
+  refusal(servername: string | undefined): string | null {
+    if (this.cfg.unknownSni !== 'reject') return null;
+    if (servername === undefined || servername === '') return 'no server name (SNI) in the ClientHello, and unknown_sni is reject';
+    return this.table.lookup(servername) === undefined ? `no certificate for the server name ${servername}, and unknown_sni is reject` : null;
+  }
+
   /** Starts watching the files (once). */
   start(): void {
     if (this.started) return;

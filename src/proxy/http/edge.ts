@@ -178,7 +178,10 @@ export class HttpEdge {
     });
     const p = this.track(sock, this.config.tls!.handshakeTimeoutMs, 'TLS handshake did not finish in time');
     const onError = (err: Error) => {
-      if (this.untrack(p)) this.log(sock, `TLS handshake failed: ${tlsReason(err)}`);
+      if (this.untrack(p)) {
+        const name = (sock as unknown as { _handle?: { getServername?: () => string | false } | null })._handle?.getServername?.();
+        this.log(sock, `TLS handshake failed: ${certs.refusal(typeof name === 'string' ? name : undefined) ?? tlsReason(err)}`);
+      }
       sock.destroy();
     };
     sock.on('error', onError);

@@ -36,13 +36,29 @@ class Session implements StreamHost, Expirable {
     session.on('error', ignore);
     session.on('frameError', ignore);
     session.on('close', () => owner.forget(this));
+    answerWithTheRightCode(session, () => this.ending());
+  }
+
+  /**
+   * How long a connection that has said GOAWAY (and has no stream left) may take to
+   * close: node:http2 half-closes and waits for the client's side, which a client that
+   * does not read would never give.
+   */
+  private get lingerMs(): number {
+    return Math.min(this.owner.fe.timeouts.clientMs, 5000);
+  }
+
+  /** The session is being destroyed (an error, or our own cut): the socket follows within the linger time. */
+  private ending(): void {
+    this.closing = true;
+    this.deadline = Date.now() + this.lingerMs;
   }
 
   private onStream(stream: http2.ServerHttp2Stream, raw: string[]): void {
     this.active++;
     this.deadline = 0;
     stream.once('close', () => {
-      if (--this.active === 0 && !this.closing) this.deadline = Date.now() + this.owner.fe.timeouts.keepAliveMs;
+      if (--this.active === 0) this.deadline = Date.now() + (this.closing ? this.lingerMs : this.owner.fe.timeouts.keepAliveMs);
     });
     new StreamExchange(this, stream, raw);
   }
@@ -51,8 +67,16 @@ class Session implements StreamHost, Expirable {
     return this.owner.fe;
   }
 
-  /** Idle longer than the keep-alive timeout (or no first request in time): GOAWAY. */
+  /**
+   * Idle longer than the keep-alive timeout (or no first request in time): GOAWAY. After
+   * a GOAWAY, a connection still open when its linger time is up is cut.
+   */
   expire(): void {
+    if (this.closing) {
+      if (!this.session.destroyed) this.session.destroy();
+      this.sock.destroy();
+      return;
+    }
     if (this.active === 0) this.goAway();
   }
 
@@ -60,8 +84,14 @@ class Session implements StreamHost, Expirable {
   goAway(): void {
     if (this.closing || this.session.closed || this.session.destroyed) return;
     this.closing = true;
-    this.deadline = 0;
+    this.deadline = this.active === 0 ? Date.now() + this.lingerMs : 0;
     this.session.close();
+  }
+
+  /** Cuts the connection now. */
+  destroy(): void {
+    if (!this.session.destroyed) this.session.destroy();
+    this.sock.destroy();
   }
 }
 
@@ -153,10 +183,45 @@ export class Http2Sessions {
 
   /** Ends every connection now (after the grace of a shutdown). */
   destroy(): void {
-    for (const s of this.sessions) s.session.destroy();
+    for (const s of this.sessions) s.destroy();
     this.sessions.clear();
     this.sweeper.close();
   }
 }
 
 function ignore(): void {}
+
+const C = http2.constants;
+
+/**
+ * nghttp2's error (a negative library code) -> the HTTP/2 error code it stands for, as
+ * nghttp2 itself maps them for the GOAWAY it sends.
+ */
+const LIB_TO_H2 = new Map<number, number>([
+  [-505, C.NGHTTP2_PROTOCOL_ERROR], // NGHTTP2_ERR_PROTO
+  [-531, C.NGHTTP2_PROTOCOL_ERROR], // NGHTTP2_ERR_HTTP_HEADER
+  [-532, C.NGHTTP2_PROTOCOL_ERROR], // NGHTTP2_ERR_HTTP_MESSAGING
+  [-510, C.NGHTTP2_STREAM_CLOSED], // NGHTTP2_ERR_STREAM_CLOSED
+  [-522, C.NGHTTP2_FRAME_SIZE_ERROR], // NGHTTP2_ERR_FRAME_SIZE_ERROR
+  [-523, C.NGHTTP2_COMPRESSION_ERROR], // NGHTTP2_ERR_HEADER_COMP
+  [-524, C.NGHTTP2_FLOW_CONTROL_ERROR], // NGHTTP2_ERR_FLOW_CONTROL
+  [-533, C.NGHTTP2_REFUSED_STREAM], // NGHTTP2_ERR_REFUSED_STREAM
+  [-904, C.NGHTTP2_ENHANCE_YOUR_CALM], // NGHTTP2_ERR_FLOODED
+  [-903, C.NGHTTP2_PROTOCOL_ERROR], // NGHTTP2_ERR_BAD_CLIENT_MAGIC: not the connection preface (RFC 9113 section 3.4)
+]);
+
+/**
+ * When nghttp2 finds a connection error, node:http2 destroys the session with its own
+ * INTERNAL_ERROR GOAWAY, hiding the code nghttp2 chose (a PROTOCOL_ERROR becomes an
+ * INTERNAL_ERROR). This puts the right code on that GOAWAY, and tells the owner the
+ * session is ending.
+ */
+function answerWithTheRightCode(session: http2.ServerHttp2Session, onDestroy: () => void): void {
+  const destroy = session.destroy.bind(session);
+  session.destroy = (error?: Error, code?: number) => {
+    onDestroy();
+    const errno = (error as (Error & { errno?: number }) | undefined)?.errno;
+    const mapped = code === undefined && errno !== undefined ? LIB_TO_H2.get(errno) : undefined;
+    destroy(error, mapped ?? code);
+  };
+}
