@@ -162,7 +162,7 @@ export function poolTlsSchema() {
     .strictObject({
       sni: converted((v) => {
         const s = requireString('a server name', '"www.example.com"')(v).toLowerCase();
-        if (!isHostname(s)) throw new Error(`${JSON.stringify(v)} is not a host name: SNI carries a DNS name (RFC 6066), never an address or a port`);
+        if (isIP(s) !== 0 || !isHostname(s)) throw new Error(`${JSON.stringify(v)} is not a host name: SNI carries a DNS name (RFC 6066), never an address or a port`);
         return s;
       }).optional(),
       verify: z.boolean().default(d.verify),
