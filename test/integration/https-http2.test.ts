@@ -254,7 +254,7 @@ test('protocol errors: GOAWAY or RST_STREAM with the right code, other connectio
   await stillFine();
 });
 
-test('a header list over the limit is refused, the connection goes on', { skip }, async (t) => {
+test('a header list over the limit is refused (431 or ENHANCE_YOUR_CALM), the connection goes on', { skip }, async (t) => {
   const pki = new TestPki(t);
   const www = pki.leaf(['www.example.com']);
   const s1 = await echoBackend(t, 'S1');
@@ -262,9 +262,12 @@ test('a header list over the limit is refused, the connection goes on', { skip }
   const session = await h2Session(t, proxy.port);
   const big = await h2Request(session, { ':path': '/big', 'x-big': 'a'.repeat(6000) }).then(
     (r) => `status ${r.status}`,
-    (e: Error & { code?: string }) => `reset ${e.code ?? e.message}`,
+    (e: Error) => `reset: ${e.message}`,
   );
-  assert.match(big, /^(status 431|reset ERR_HTTP2_STREAM_ERROR)$/, big);
+  // over SETTINGS_MAX_HEADER_LIST_SIZE (limits.header_size): node:http2 resets the stream
+  // while reading the header block, or, when the block arrived whole, the translated head
+  // is over the same limit and the answer is 431
+  assert.match(big, /^(status 431|reset: Stream closed with error code NGHTTP2_ENHANCE_YOUR_CALM)$/);
   assert.equal((await h2Request(session, { ':path': '/small' })).status, 200);
 });
 

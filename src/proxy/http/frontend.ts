@@ -168,7 +168,8 @@ export class HttpFrontend {
     return {
       ip,
       forwardedFor: v6 ? `"[${ip}]"` : ip,
-      trusted: isIn(this.trusted, ip),
+      // BlockList.check allocates a SocketAddress: skip it when nobody is trusted
+      trusted: this.config.forwarded.trusted.length > 0 && isIn(this.trusted, ip),
       proto: this.proto,
     };
   }

@@ -94,7 +94,9 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
   private pausedForBuffer = false;
   private streamPaused = false;
   private upPausedForClient = false;
-  private readonly writeOut = (part: Buffer) => this.writeClient(part);
+  /** Body parts the chunked decoder found in the current read. */
+  private parts: Buffer[] = [];
+  private readonly collect = (part: Buffer) => this.parts.push(part);
 
   constructor(
     private readonly host: StreamHost,
@@ -445,6 +447,11 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
     if (offset < buf.length) this.forwardResponseBody(buf, offset);
   }
 
+  /**
+   * Relays response body bytes. The last part goes out with the end of the stream (one
+   * write with END_STREAM rather than a write and an empty end, which also spares Node
+   * an error object per stream for writes still queued when the stream closes).
+   */
   private forwardResponseBody(buf: Buffer, offset: number): void {
     const len = buf.length;
     if (this.respUntilClose) {
@@ -452,24 +459,37 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
       return;
     }
     let end: number;
+    let last: Buffer | null = null;
     if (this.decoder !== null) {
       try {
-        end = this.decoder.decode(buf, offset, len, this.writeOut);
+        end = this.decoder.decode(buf, offset, len, this.collect);
       } catch (err) {
+        this.parts = [];
         if (!(err instanceof HttpParseError)) throw err;
         this.resetStream(NGHTTP2_INTERNAL_ERROR);
         return;
       }
       if (end < 0) end = len;
+      const parts = this.parts;
+      this.parts = [];
+      const done = this.decoder.done;
+      const n = done ? parts.length - 1 : parts.length;
+      for (let i = 0; i < n; i++) this.writeClient(parts[i]!);
+      if (!done) return;
+      last = parts.length > 0 ? parts[parts.length - 1]! : null;
     } else {
       end = offset + Math.min(this.respBodyLeft, len - offset);
       this.respBodyLeft -= end - offset;
-      if (end > offset) this.writeClient(offset === 0 && end === len ? buf : buf.subarray(offset, end));
+      const slice = end > offset ? (offset === 0 && end === len ? buf : buf.subarray(offset, end)) : null;
+      if (this.respBodyLeft > 0) {
+        if (slice !== null) this.writeClient(slice);
+        return;
+      }
+      last = slice;
     }
-    const done = this.decoder !== null ? this.decoder.done : this.respBodyLeft === 0;
-    if (!done || this.finished) return;
+    if (this.finished) return;
     if (end < len) this.upReusable = false;
-    this.finishExchange();
+    this.finishExchange(last);
   }
 
   private writeClient(data: Buffer): void {
@@ -489,8 +509,8 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
     }
   }
 
-  /** The response is complete: the stream ends and the server connection goes back to its pool. */
-  private finishExchange(): void {
+  /** The response is complete: the stream ends (with `last`, the final body bytes) and the server connection goes back to its pool. */
+  private finishExchange(last: Buffer | null = null): void {
     this.finished = true;
     this.deadline = 0;
     const up = this.up;
@@ -502,7 +522,10 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
       else up.destroy();
     }
     this.upPausedForClient = false;
-    if (!this.stream.destroyed) this.stream.end();
+    if (!this.stream.destroyed) {
+      if (last === null) this.stream.end();
+      else this.stream.end(last);
+    }
     this.stopReading();
   }
 
