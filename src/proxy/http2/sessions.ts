@@ -57,10 +57,12 @@ class Session implements StreamHost, Expirable {
   private onStream(stream: http2.ServerHttp2Stream, raw: string[]): void {
     this.active++;
     this.deadline = 0;
-    stream.once('close', () => {
-      if (--this.active === 0) this.deadline = Date.now() + (this.closing ? this.lingerMs : this.owner.fe.timeouts.keepAliveMs);
-    });
     new StreamExchange(this, stream, raw);
+  }
+
+  /** A stream closed: when it was the last, the idle (or linger) deadline starts. */
+  streamClosed(): void {
+    if (--this.active === 0) this.deadline = Date.now() + (this.closing ? this.lingerMs : this.owner.fe.timeouts.keepAliveMs);
   }
 
   get fe(): HttpFrontend {

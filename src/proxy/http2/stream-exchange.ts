@@ -35,6 +35,8 @@ export interface StreamHost {
   readonly sweeper: Sweeper;
   /** Fields added to every response of the listener (Strict-Transport-Security). */
   readonly responseFields: ReadonlyArray<readonly [string, string]>;
+  /** A stream of this connection closed. */
+  streamClosed(): void;
 }
 
 const enum Body {
@@ -104,16 +106,19 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
     raw: readonly string[],
   ) {
     this.fe = host.fe;
-    stream.on('data', (chunk: Buffer) => this.guard(() => this.onClientData(chunk)));
-    stream.on('end', () => this.guard(() => this.onClientEnd()));
-    stream.on('drain', () => this.guard(() => this.onClientDrain()));
-    stream.on('close', () => this.guard(() => this.onStreamClose()));
+    // shared listeners (no closures per stream)
+    (stream as OwnedStream)[OWNER] = this;
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('drain', onDrain);
+    stream.on('close', onClose);
     stream.on('error', ignore);
     host.sweeper.add(this);
     this.guard(() => this.start(raw, stream.endAfterHeaders));
   }
 
-  private guard(step: () => void): void {
+  /** @internal runs a step; an exception costs this stream only */
+  guard(step: () => void): void {
     try {
       step();
     } catch (err) {
@@ -180,7 +185,8 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
     if (this.body !== Body.UNDECIDED) this.dispatch(pool.pick(this.ctx), false);
   }
 
-  private onClientData(chunk: Buffer): void {
+  /** @internal stream listener target */
+  onClientData(chunk: Buffer): void {
     if (this.finished || chunk.length === 0) return;
     if (this.body === Body.UNDECIDED) {
       this.body = Body.CHUNKED;
@@ -204,7 +210,8 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
     }
   }
 
-  private onClientEnd(): void {
+  /** @internal stream listener target */
+  onClientEnd(): void {
     if (this.finished) return;
     this.reqComplete = true;
     if (this.body === Body.UNDECIDED) {
@@ -501,7 +508,8 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
     }
   }
 
-  private onClientDrain(): void {
+  /** @internal stream listener target */
+  onClientDrain(): void {
     if (this.upPausedForClient) {
       this.upPausedForClient = false;
       this.up?.sock.resume();
@@ -607,8 +615,10 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
 
   // ---- stream end, deadlines -----------------------------------------------------
 
-  private onStreamClose(): void {
+  /** @internal stream listener target */
+  onStreamClose(): void {
     this.host.sweeper.delete(this);
+    this.host.streamClosed();
     if (!this.finished) {
       // the client reset the stream, or the connection went away
       this.finished = true;
@@ -708,3 +718,42 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
 }
 
 function ignore(): void {}
+
+const OWNER = Symbol('fulcrum.stream');
+type OwnedStream = http2.ServerHttp2Stream & { [OWNER]: StreamExchange };
+
+function onData(this: OwnedStream, chunk: Buffer): void {
+  const x = this[OWNER];
+  try {
+    x.onClientData(chunk);
+  } catch (err) {
+    x.onInternalError(err);
+  }
+}
+
+function onEnd(this: OwnedStream): void {
+  const x = this[OWNER];
+  try {
+    x.onClientEnd();
+  } catch (err) {
+    x.onInternalError(err);
+  }
+}
+
+function onDrain(this: OwnedStream): void {
+  const x = this[OWNER];
+  try {
+    x.onClientDrain();
+  } catch (err) {
+    x.onInternalError(err);
+  }
+}
+
+function onClose(this: OwnedStream): void {
+  const x = this[OWNER];
+  try {
+    x.onStreamClose();
+  } catch (err) {
+    x.onInternalError(err);
+  }
+}
