@@ -5,7 +5,8 @@ import { Sweeper, tickFor, type Expirable } from '../../core/sweeper.js';
 import { CertificateStore } from '../../tls/cert-store.js';
 import { Http2Sessions } from '../http2/sessions.js';
 import { parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
-import { ClientConnection } from './exchange.js';
+import { ClientConnection, onClientRead } from './exchange.js';
+import { readThroughSharedBuffer } from './tls-read-buffer.js';
 import type { HttpFrontend } from './frontend.js';
 
 /** A connection not yet handed to HTTP: reading its PROXY header, or in the TLS handshake. */
@@ -200,7 +201,18 @@ export class HttpEdge {
           sock.on('error', ignore);
           this.h2.attach(sock, proxied);
         } else {
-          this.fe.adopt(new ClientConnection(sock, this.fe, false, proxied));
+          const shared = readThroughSharedBuffer(sock, onClientRead);
+          const conn = new ClientConnection(sock, this.fe, shared, proxied);
+          this.fe.adopt(conn);
+          if (shared) {
+            // bytes decrypted with the handshake's last record, before the switch
+            let early: Buffer | null;
+            try {
+              while ((early = sock.read() as Buffer | null) !== null) conn.onClientData(early);
+            } catch (err) {
+              conn.onInternalError(err);
+            }
+          }
         }
       } catch (err) {
         process.stderr.write(`fulcrum: internal error on a connection of listener ${this.fe.name} (connection closed): ${(err as Error)?.stack ?? String(err)}\n`);
