@@ -13,6 +13,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   dns: async () => (await import('./dns.js')).dnsBenchmark,
   tcp: async () => (await import('./tcp.js')).tcpBenchmark,
   dataplane: async () => (await import('./dataplane.js')).dataplaneBenchmark,
+  https: async () => (await import('./https.js')).httpsBenchmark,
 };
 
 function usage(): string {
@@ -41,6 +42,9 @@ function usage(): string {
     '  BENCH_TCP_PAIRS=10000   tcp: idle connection pairs for the memory phase (capped by the open-files limit)',
     '  dataplane (as root): BENCH_DURATION (default 5s), BENCH_WARMUP (1s), BENCH_ROUNDS and',
     '                          BENCH_ONLY (direct,haproxy,nat,fullnat,dsr)',
+    '  BENCH_HTTPS_PHASES=a,b  https: only these phases (keepalive,handshake,h2); https uses BENCH_DURATION (5s),',
+    '                          BENCH_WARMUP (1s), BENCH_ROUNDS, BENCH_CONNECTIONS and BENCH_ONLY (fulcrum,haproxy)',
+    '  BENCH_H2_CLIENTS=10     https: h2load -c;  BENCH_H2_STREAMS=10: h2load -m',
     '',
     'see bench/README.md',
   ].join('\n');

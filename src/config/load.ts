@@ -8,6 +8,7 @@ import { isCollection, isMap, isScalar, LineCounter, parseDocument, visit, type 
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, defaultServerName } from './defaults.js';
 import { buildDns } from './dns.js';
 import { buildServices } from './services.js';
+import { buildListenerTls, buildPoolTls } from './tls.js';
 import { formatPath, locate } from './locate.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 import type { Config, ConfigIssue, PoolConfig } from './types.js';
@@ -147,6 +148,7 @@ function toConfig(parsed: ParsedConfig, source: string, order: string[]): Config
     pools.set(name, {
       name,
       ...p,
+      tls: buildPoolTls(p.tls, source),
       servers: p.servers.map((s, i) => ({ ...s, name: s.name ?? defaultServerName(i) })),
     });
   }
@@ -154,6 +156,7 @@ function toConfig(parsed: ParsedConfig, source: string, order: string[]): Config
     source,
     listeners: parsed.listeners.map(({ timeoutOverrides, limitOverrides, ...l }) => ({
       ...l,
+      tls: buildListenerTls(l.tls, source),
       timeouts: { ...timeouts, ...timeoutOverrides },
       limits: { ...limits, ...limitOverrides },
     })),

@@ -57,6 +57,8 @@ import { closest, didYouMean } from './suggest.js';
 import type { AccessLogConfig, LogLevel, RuntimeConfig, BalanceAlgorithm, HashKey, HealthConfig, HttpCheckConfig, Limits, ListenerConfig, ListenerMode, OutlierConfig, Timeouts } from './types.js';
 import { vrrpSchema } from './schema-vrrp.js';
 import { parseDuration, parseSeconds, parseSize } from './units.js';
+import { hstsSchema, http2Schema, httpsRedirectSchema, listenerTlsSchema, poolTlsSchema } from './schema-tls.js';
+import { defaultHttp2 } from './tls-defaults.js';
 
 /** Message of a missing required key; load.ts replaces it with one naming the key. */
 export const MISSING = 'missing required key';
@@ -129,7 +131,7 @@ const sizeBytes = converted((v) => {
 });
 
 /** An integer field limited to min..max (inclusive). */
-function intRange(min: number, max: number) {
+export function intRange(min: number, max: number) {
   return converted((v) => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
       const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`;
@@ -342,7 +344,8 @@ const listener = z
     name,
     bind: converted((v) => parseBind(requireString('HOST:PORT', '"127.0.0.1:8080" or ":8080"')(v))),
     mode: z.enum(LISTENER_MODES).default(DEFAULT_MODE),
-    routes: z.array(route).min(1, 'a listener needs at least one route, e.g. `- pool: web`'),
+    // optional only with https_redirect (checked by validate-tls.ts)
+    routes: z.array(route).min(1, 'a listener needs at least one route, e.g. `- pool: web`').optional(),
     forwarded: forwarded.prefault({}),
     no_route: noRoute.prefault({}),
     timeouts: timeoutsOverride.prefault({}),
@@ -354,13 +357,18 @@ const listener = z
     redirect: redirect.prefault({}),
     tcp: tcp.prefault({}),
     udp: udp.prefault({}),
+    // HTTPS and HTTP/2 (schema-tls.ts; which listeners may use them: validate-tls.ts)
+    tls: listenerTlsSchema().optional(),
+    http2: http2Schema().optional(),
+    https_redirect: httpsRedirectSchema().optional(),
+    hsts: hstsSchema().optional(),
   })
   .transform((l) => ({
     name: l.name,
     host: l.bind.host,
     port: l.bind.port,
     mode: l.mode,
-    routes: l.routes,
+    routes: l.routes ?? [],
     forwarded: l.forwarded,
     noRoute: l.no_route,
     timeoutOverrides: l.timeouts,
@@ -371,6 +379,10 @@ const listener = z
     redirect: l.redirect,
     tcp: l.tcp,
     udp: l.udp,
+    tls: l.tls ?? null,
+    http2: l.http2 ?? defaultHttp2(),
+    httpsRedirect: l.https_redirect ?? null,
+    hsts: l.hsts ?? null,
   }));
 
 const server = z
@@ -587,6 +599,7 @@ const pool = z
       .transform((k) => ({ maxIdle: k.max_idle, idleTimeoutMs: k.idle_timeout })),
     // Which listeners may use a pool that sends PROXY headers is checked by validate.ts.
     send_proxy: z.enum(['v1', 'v2']).optional(),
+    tls: poolTlsSchema().optional(),
   })
   .transform((p) => ({
     balance: p.balance,
@@ -600,6 +613,7 @@ const pool = z
     retries: p.retries,
     queue: p.queue,
     sendProxy: p.send_proxy ?? null,
+    tls: p.tls ?? null,
   }));
 
 /** A DNS time (TTL or SOA timer) in whole seconds, 0..max; see parseSeconds. */

@@ -1,6 +1,7 @@
 import type { VirtualServiceConfig } from './services.js';
 
 export type { VirtualServiceConfig };
+import type { HstsConfig, Http2Config, HttpsRedirectConfig, ListenerTlsConfig, PoolTlsConfig } from './types-tls.js';
 
 /**
  * The validated, normalised configuration: what `loadConfig` returns and what the
@@ -105,6 +106,14 @@ export interface ListenerConfig {
     /** No sessions: every datagram is balanced on its own (DNS, syslog); replies still come back. */
     perPacket: boolean;
   };
+  /** TLS termination (http and redirect modes); null: plain HTTP. */
+  tls: ListenerTlsConfig | null;
+  /** HTTP/2 to clients (mode http): by ALPN with `tls`, with prior knowledge when `h2c`. */
+  http2: Http2Config;
+  /** Plain HTTP: requests no route matches are redirected to HTTPS; null: off. */
+  httpsRedirect: HttpsRedirectConfig | null;
+  /** Strict-Transport-Security on responses over HTTPS; null: none. */
+  hsts: HstsConfig | null;
 }
 
 export interface RouteConfig {
@@ -165,6 +174,8 @@ export interface PoolConfig {
   queue: { size: number; timeoutMs: number };
   /** Send a PROXY protocol header with the client's address to the servers (tcp and http). */
   sendProxy: 'v1' | 'v2' | null;
+  /** TLS to the servers (re-encryption); null: plain TCP. */
+  tls: PoolTlsConfig | null;
 }
 
 export interface ServerConfig {

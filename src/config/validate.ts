@@ -17,6 +17,7 @@ import type { ListenerMode } from './types.js';
 import { checkDns } from './validate-dns.js';
 import { checkVrrp, type InterfaceSubnets } from './validate-vrrp.js';
 import { checkServices } from './validate-services.js';
+import { checkTls } from './validate-tls.js';
 import { noPoolMessage } from './suggest.js';
 import { formatDuration, parseDuration, parseSize } from './units.js';
 
@@ -90,6 +91,7 @@ export function crossCheck(raw: unknown, opts: CheckOptions = {}): PathIssue[] {
   if (isObj(raw.dns)) checkDns(raw.dns, pools, listeners, issues);
   if (isObj(raw.vrrp)) checkVrrp(raw.vrrp, raw, issues, opts.interfaces);
   if (raw.services !== undefined) checkServices(raw.services, pools, listeners, issues);
+  checkTls(listeners, pools, issues);
   return issues;
 }
 
@@ -373,13 +375,13 @@ function checkLimits(raw: Obj, listeners: unknown[], issues: PathIssue[]): void 
 }
 
 /** A raw listener's mode: its `mode`, or the default; undefined when the schema rejects it. */
-function modeOf(l: Obj): ListenerMode | undefined {
+export function modeOf(l: Obj): ListenerMode | undefined {
   const mode = l.mode ?? DEFAULT_MODE;
   return LISTENER_MODES.find((m) => m === mode);
 }
 
 /** How messages name a listener's mode: "mode: tcp", or "mode: http (the default)". */
-function modeText(l: Obj, mode: ListenerMode): string {
+export function modeText(l: Obj, mode: ListenerMode): string {
   return `mode: ${mode}${l.mode === undefined ? ' (the default)' : ''}`;
 }
 

@@ -38,6 +38,7 @@ export function poolConfig(
     retries: 0,
     queue: { ...DEFAULT_QUEUE },
     sendProxy: null,
+    tls: null,
   };
 }
 

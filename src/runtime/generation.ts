@@ -16,6 +16,8 @@ export interface GenerationHooks {
   counters(workerId: number, c: InstanceCounters): void;
   /** A worker exited (its counters are gone). */
   gone(workerId: number): void;
+  /** TLS session-ticket keys shared by every worker of every generation. */
+  readonly ticketKeys: Buffer;
 }
 
 /** The listeners a worker slot runs: UDP listeners only in slot 0 (a UDP flow must see one process). */
@@ -82,7 +84,7 @@ export class Generation {
       worker.on('message', (m: FromWorker) => {
         if (m.t === 'hello') {
           const config: Config = { ...this.config, dns: null, listeners: listenersFor(this.config, slot) };
-          this.send(worker, { t: 'start', config, health: this.hooks.health() });
+          this.send(worker, { t: 'start', config, health: this.hooks.health(), ticketKeys: this.hooks.ticketKeys });
         } else if (m.t === 'ready') {
           ready = true;
           log().info(`worker ${worker.id} (pid ${worker.process.pid}, generation ${this.id}) listening`);

@@ -1,14 +1,14 @@
 import type net from 'node:net';
 import { Pool } from '../backend/pool.js';
 import type { Server } from '../backend/server.js';
-import type { Config, HealthConfig, ListenerMode } from '../config/types.js';
+import type { Config, HealthConfig, ListenerConfig } from '../config/types.js';
 import type { DnsServer } from '../dns/server.js';
 import { HealthChecker } from '../health/checker.js';
 import { OutlierDetector } from '../health/outlier.js';
 import { HttpFrontend } from '../proxy/http/frontend.js';
 import { TcpFrontend } from '../proxy/tcp/frontend.js';
 import { UdpFrontend } from '../proxy/udp/frontend.js';
-import type { HealthState, InstanceCounters } from './messages.js';
+import type { BoundListener, HealthState, InstanceCounters } from './messages.js';
 
 /** A started listener, whatever its mode. */
 export interface Listener {
@@ -156,7 +156,7 @@ function addressOf(s: Server): string {
   return `${s.host}:${s.port}`;
 }
 
-/** The URL scheme a listener's mode is announced with in `listening on` lines. */
-export function schemeOf(mode: ListenerMode): 'http' | 'tcp' | 'udp' {
-  return mode === 'udp' || mode === 'tcp' ? mode : 'http';
+/** The URL scheme a listener is announced with in `listening on` lines. */
+export function schemeOf(l: ListenerConfig): BoundListener['scheme'] {
+  return l.mode === 'udp' || l.mode === 'tcp' ? l.mode : l.tls ? 'https' : 'http';
 }

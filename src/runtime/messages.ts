@@ -23,14 +23,17 @@ export interface InstanceCounters {
 /** A listener as a worker bound it. */
 export interface BoundListener {
   name: string;
-  scheme: 'http' | 'tcp' | 'udp';
+  scheme: 'http' | 'https' | 'tcp' | 'udp';
   host: string;
   port: number;
 }
 
 export type ToWorker =
-  /** Start: the configuration (listeners this worker runs, no DNS) and health as it stands. */
-  | { t: 'start'; config: Config; health: HealthState[] }
+  /**
+   * Start: the configuration (listeners this worker runs, no DNS), health as it stands,
+   * and the TLS session-ticket keys every worker shares.
+   */
+  | { t: 'start'; config: Config; health: HealthState[]; ticketKeys: Buffer }
   | { t: 'health'; state: HealthState }
   /**
    * Stop accepting, finish, exit. Reload: `closeIdle` false, `graceMs` the drain timeout;

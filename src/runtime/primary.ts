@@ -16,6 +16,7 @@ import cluster from 'node:cluster';
 import os from 'node:os';
 import type { Config } from '../config/types.js';
 import { log } from '../core/log.js';
+import { newTicketKeys } from '../tls/ticket-keys.js';
 import type { DnsServer } from '../dns/server.js';
 import type { Pool } from '../backend/pool.js';
 import type { TrackableListener, VrrpService } from '../vrrp/service.js';
@@ -59,6 +60,8 @@ export class Primary {
   private readonly counters = new Map<number, InstanceCounters>();
   private busy: Promise<unknown> = Promise.resolve();
   private stopping: Promise<void> | null = null;
+  /** One set for the primary's lifetime: tickets resume on any worker and across reloads. */
+  private readonly ticketKeys = newTicketKeys();
 
   constructor(
     private config: Config,
@@ -142,6 +145,7 @@ export class Primary {
       health: () => this.plane.healthStates(),
       counters: (id, c) => this.counters.set(id, c),
       gone: (id) => this.counters.delete(id),
+      ticketKeys: this.ticketKeys,
     });
   }
 

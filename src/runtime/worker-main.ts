@@ -9,6 +9,7 @@ import cluster from 'node:cluster';
 import { flushAccessLogs, reopenAccessLogs } from '../proxy/access-log.js';
 import { serverStateChannel, type ServerStateEvent } from '../core/events.js';
 import { log, setupLogging } from '../core/log.js';
+import { setProcessTicketKeys } from '../tls/ticket-keys.js';
 import { schemeOf, startInstance, type Instance } from './instance.js';
 import type { Config } from '../config/types.js';
 import type { BoundListener, FromWorker, HealthState, ToWorker } from './messages.js';
@@ -32,6 +33,7 @@ process.on('uncaughtException', (err) => {
 process.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'start':
+      setProcessTicketKeys(Buffer.from(m.ticketKeys));
       void start(m.config, m.health);
       break;
     case 'health':
@@ -66,7 +68,7 @@ async function start(config: Config, health: HealthState[]): Promise<void> {
   }
   const listeners: BoundListener[] = instance.listeners.map((l, i) => {
     const a = l.address();
-    return { name: l.name, scheme: schemeOf(config.listeners[i]!.mode), host: a.address, port: a.port };
+    return { name: l.name, scheme: schemeOf(config.listeners[i]!), host: a.address, port: a.port };
   });
   send({ t: 'ready', listeners });
   const timer = setInterval(() => instance !== null && send({ t: 'counters', counters: instance.counters() }), COUNTERS_EVERY_MS);

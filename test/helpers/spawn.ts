@@ -1,6 +1,6 @@
 /**
  * Runs the Fulcrum CLI as a child process for tests: waits for its
-^ * `listening on http://HOST:PORT (listener NAME)` log line (or tcp://, udp://), and stops it with
+ * `listening on http://HOST:PORT (listener NAME)` log line (or https://, tcp://, udp://), and stops it with
  * SIGTERM (SIGKILL after 3 s). Also reads a process's memory from /proc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -11,7 +11,7 @@ import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 /** dist/src/cli/main.js, next to this file's compiled form (dist/test/helpers/spawn.js). */
 export const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-const LISTENING = /listening on (?:http|tcp|udp):\/\/(\[[^\]]+\]|[^:\s]+):(\d+) \(listener ([^)]+)\)/g;
+const LISTENING = /listening on (?:https?|tcp|udp):\/\/(\[[^\]]+\]|[^:\s]+):(\d+) \(listener ([^)]+)\)/g;
 
 export interface SpawnedCli {
   /** Pids of the worker processes that reported listening (the first generation's, in order). */

@@ -65,6 +65,10 @@ describe('loadConfigText: defaults and normalisation', () => {
           redirect: { status: 307 },
           tcp: { idleMs: 300_000, helloTimeoutMs: 5_000 },
           udp: { sessionIdleMs: 30_000, maxSessions: 10_000, perPacket: false },
+          tls: null,
+          http2: { enabled: true, h2c: false, maxConcurrentStreams: 100, initialStreamWindow: 65_536, initialConnectionWindow: 1_048_576, maxHeaderListSize: null },
+          httpsRedirect: null,
+          hsts: null,
         },
       ],
       pools: new Map([
@@ -86,6 +90,7 @@ describe('loadConfigText: defaults and normalisation', () => {
             retries: 2,
             queue: { size: 0, timeoutMs: 5_000 },
             sendProxy: null,
+            tls: null,
           },
         ],
       ]),
@@ -165,6 +170,7 @@ limits: {header_size: 32KiB}
       retries: 2,
       queue: { size: 0, timeoutMs: 5_000 },
       sendProxy: null,
+      tls: null,
     });
   });
 

@@ -194,6 +194,7 @@ describe('pools: every new key', () => {
       retries: 0,
       queue: { size: 100, timeoutMs: 250 },
       sendProxy: 'v1',
+      tls: null,
     });
   });
 
@@ -272,7 +273,7 @@ describe('pools: unknown keys suggest the nearest', () => {
   it('lists the pool keys when nothing is close', () => {
     assert.equal(
       only(withPool('algorithm: random', ...SERVERS)).message,
-      'unknown key `algorithm` (expected one of: `balance`, `hash`, `sticky`, `servers`, `health`, `outlier`, `slow_start`, `retries`, `queue`, `keepalive`, `send_proxy`)',
+      'unknown key `algorithm` (expected one of: `balance`, `hash`, `sticky`, `servers`, `health`, `outlier`, `slow_start`, `retries`, `queue`, `keepalive`, `send_proxy`, `tls`)',
     );
   });
 });

@@ -13,6 +13,7 @@ import { takeRead } from './read-buffer.js';
 import { cookieValue, requestKey } from './request-keys.js';
 import { encodeV1, encodeV2, parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
 import { rewriteRequestHead, rewriteResponseHead, type ClientFacts } from './rewrite.js';
+import { httpsRedirect } from './https-redirect.js';
 import type { UpstreamConn, UpstreamOwner } from './upstream.js';
 import { log } from '../../core/log.js';
 
@@ -80,14 +81,15 @@ function pathAndQuery(target: string): string {
 }
 
 /** Hash of a request key; requests without the key spread at random. */
-function keyHash(key: string | null): number {
+export function keyHash(key: string | null): number {
   return key === null ? (Math.random() * 0x100000000) >>> 0 : hashKey(key);
 }
 /** Pipelined bytes buffered while a response is pending before we stop reading. */
 const PIPELINE_BUFFER = 64 * 1024;
 /** Bodies up to this size are copied next to their head into one write. */
 const COALESCE = 16 * 1024;
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/** Methods a request may be sent again with, when nothing of it reached a server's application. */
+export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /**
  * One client connection and the request/response exchanges on it, one at a time (so
@@ -147,12 +149,18 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
   private clientPaused = false;
   private upPausedForClient = false;
 
+  /**
+   * @param proxied the client as a PROXY header already read named it (TLS listeners read
+   *   it before the handshake), or undefined when this connection reads its own
+   */
   constructor(
     private readonly sock: net.Socket,
     private readonly fe: HttpFrontend,
     sharedBuffer: boolean,
+    proxied?: ProxyAddress | null,
   ) {
-    this.phase = fe.config.proxyProtocol === null ? Phase.HEAD : Phase.PROXY;
+    this.phase = fe.config.proxyProtocol === null || proxied !== undefined ? Phase.HEAD : Phase.PROXY;
+    if (proxied !== undefined) this.proxiedClient = proxied;
     this.deadline = Date.now() + fe.timeouts.headerMs;
     // shared listeners (no closures per connection): 10,000 idle connections must stay small
     (sock as OwnedSocket)[OWNER] = this;
@@ -272,7 +280,9 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
       req = parseRequestHead(raw, limits);
     } catch (err) {
       if (err instanceof HttpParseError) {
-        this.fail(err.status, err.reason);
+        // "PRI * HTTP/2.0" starts the HTTP/2 preface (h2c with prior knowledge)
+        if (err.status === 505 && this.count === 0 && this.fe.edge?.h2c === true && isH2Preface(buf, start)) this.handOffToHttp2(buf.subarray(start));
+        else this.fail(err.status, err.reason);
         return;
       }
       throw err;
@@ -306,8 +316,14 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.closeAfter ||= req.connClose || req.minor === 0;
     const pool = this.fe.route(req);
     if (pool === undefined) {
-      const nr = this.fe.noRoute;
       if (!this.reqComplete) this.closeAfter = true;
+      const https = this.fe.config.httpsRedirect;
+      if (https !== null) {
+        const r = httpsRedirect(req, https);
+        this.respondLocal(r.status, r.body, r.location === null ? '' : `Location: ${r.location}\r\n`);
+        return;
+      }
+      const nr = this.fe.noRoute;
       this.respondLocal(nr.status, nr.body);
       return;
     }
@@ -694,10 +710,11 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     const server = this.server!;
     this.report(server, status >= 500 ? 'server-error' : 'ok');
     const pool = this.pool!;
+    // fe.responseHead: header lines of the listener's own (Strict-Transport-Security), or ''
     const setCookie =
       pool.config.balance === 'sticky' && this.ctx.sticky !== server.name
-        ? `Set-Cookie: ${pool.config.sticky.cookie}=${server.name}; Path=/; HttpOnly\r\n`
-        : '';
+        ? `Set-Cookie: ${pool.config.sticky.cookie}=${server.name}; Path=/; HttpOnly\r\n${this.fe.responseHead}`
+        : this.fe.responseHead;
     if (status === 101) {
       this.phase = Phase.TUNNEL;
       this.deadline = 0;
@@ -968,6 +985,22 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.deadline = Date.now() + Math.min(this.fe.timeouts.clientMs, 5000);
   }
 
+  /**
+   * The client opened with the HTTP/2 preface on an h2c listener: the socket goes to the
+   * HTTP/2 server with the bytes read so far, and this connection steps aside.
+   */
+  private handOffToHttp2(head: Buffer): void {
+    this.phase = Phase.CLOSED;
+    const sock = this.sock;
+    sock.off('end', onEnd);
+    sock.off('drain', onDrain);
+    sock.off('error', ignore);
+    sock.off('close', onClose);
+    sock.off('data', onData);
+    this.fe.forget(this);
+    this.fe.edge!.adoptH2c(sock, head, this.proxiedClient);
+  }
+
   /** A response of our own for the current request (no-route, redirect), keeping the connection when possible. */
   private respondLocal(status: number, body: string, extraHead = ''): void {
     const keep = !this.closeAfter;
@@ -978,6 +1011,14 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.upReusable = false;
     this.finishExchange();
   }
+}
+
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** Whether buf (from start) begins with as much of the HTTP/2 connection preface as it holds (at least its first line). */
+function isH2Preface(buf: Buffer, start: number): boolean {
+  const n = Math.min(H2_PREFACE.length, buf.length - start);
+  return n >= 16 && buf.compare(H2_PREFACE, 0, n, start, start + n) === 0;
 }
 
 /** True when buf (from start) has an LF not preceded by CR: such a head will never end in CRLF CRLF. */

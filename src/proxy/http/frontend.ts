@@ -5,6 +5,7 @@ import type { ForwardedConfig, Limits, ListenerConfig, Timeouts } from '../../co
 import { FulcrumError } from '../../core/errors.js';
 import { Sweeper, tickFor } from '../../core/sweeper.js';
 import { AccessLog } from '../access-log.js';
+import { HttpEdge } from './edge.js';
 import { ClientConnection, onClientRead } from './exchange.js';
 import { adoptAccepted } from './read-buffer.js';
 import type { RequestHead } from './head.js';
@@ -12,6 +13,7 @@ import type { ClientFacts } from './rewrite.js';
 import { Router } from './router.js';
 import { UpstreamPool } from './upstream.js';
 import { log } from '../../core/log.js';
+import { upstreamTlsFor } from '../../tls/upstream-tls.js';
 
 /**
  * An HTTP listener: accepts client connections, routes each request to a pool and
@@ -40,6 +42,12 @@ export class HttpFrontend {
   private readonly proxyTrusted: net.BlockList | null;
   /** Last "no server" log line per pool (ms), to log at most once a second under load. */
   private readonly lastNoServerLog = new Map<Pool, number>();
+  /** TLS termination and HTTP/2 (listener `tls`, `http2.h2c`); null on a plain HTTP/1.1 listener. */
+  readonly edge: HttpEdge | null;
+  /** X-Forwarded-Proto and Forwarded proto= of this listener's clients. */
+  private readonly proto: 'http' | 'https';
+  /** Header lines added to every proxied HTTP/1.1 response (Strict-Transport-Security), or ''. */
+  readonly responseHead: string;
 
   constructor(
     readonly config: ListenerConfig,
@@ -59,13 +67,16 @@ export class HttpFrontend {
       for (const s of pool.servers) {
         if (this.upstreams[s.id] === undefined) {
           const ka = pool.config.keepalive;
-          this.upstreams[s.id] = new UpstreamPool(s, this.sweeper, ka.maxIdle, ka.idleTimeoutMs, t.connectMs);
+          this.upstreams[s.id] = new UpstreamPool(s, this.sweeper, ka.maxIdle, ka.idleTimeoutMs, t.connectMs, upstreamTlsFor(pool.config));
         }
       }
       return pool;
     });
     this.trusted = blockListOf(config.forwarded.trusted);
     this.proxyTrusted = config.proxyProtocol === null ? null : blockListOf(config.proxyProtocol.trusted);
+    this.proto = config.tls === null ? 'http' : 'https';
+    this.edge = config.tls !== null || (config.mode === 'http' && config.http2.h2c) ? new HttpEdge(this, config) : null;
+    this.responseHead = this.edge?.responseHead ?? '';
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (sock) => this.accept(sock));
   }
 
@@ -84,6 +95,7 @@ export class HttpFrontend {
       this.server.once('error', onError);
       this.server.listen({ host: this.config.host, port: this.config.port, backlog: 4096 }, () => {
         this.server.off('error', onError);
+        this.edge?.start();
         resolve();
       });
     });
@@ -112,13 +124,38 @@ export class HttpFrontend {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const closeIdle = opts.closeIdle ?? true;
     for (const c of this.conns) c.closeWhenIdle(closeIdle);
+    this.edge?.stopAccepting();
     const grace = opts.graceMs ?? 5000;
     const deadline = Date.now() + grace;
-    while (this.conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (this.conns.size + (this.edge?.count ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const c of this.conns) c.destroy();
+    this.edge?.destroy();
     for (const u of this.upstreams) u?.close();
     this.sweeper.close();
     await closed;
+  }
+
+  /**
+   * Sends GOAWAY on every HTTP/2 connection of this listener: requests in flight finish,
+   * clients open new connections for the next ones (to call on a configuration reload).
+   */
+  goAway(): void {
+    this.edge?.goAway();
+  }
+
+  /**
+   * Reads the certificate files again (to call on a configuration reload; changed files
+   * are also picked up by themselves). A bad pair is logged and the one in use kept; the
+   * problems are returned.
+   */
+  reloadCertificates(): string[] {
+    return this.edge?.reloadCertificates() ?? [];
+  }
+
+  /** @internal a connection the edge has handed to HTTP/1.1 (after its TLS handshake) */
+  adopt(conn: ClientConnection): void {
+    this.conns.add(conn);
+    this.sweeper.add(conn);
   }
 
   /** The pool for a request, or undefined when no route matches. */
@@ -147,8 +184,9 @@ export class HttpFrontend {
     return {
       ip,
       forwardedFor: v6 ? `"[${ip}]"` : ip,
-      trusted: isIn(this.trusted, ip),
-      proto: 'http',
+      // BlockList.check allocates a SocketAddress: skip it when nobody is trusted
+      trusted: this.config.forwarded.trusted.length > 0 && isIn(this.trusted, ip),
+      proto: this.proto,
     };
   }
 
@@ -168,7 +206,7 @@ export class HttpFrontend {
 
   private accept(accepted: net.Socket): void {
     const max = this.config.maxConnections;
-    if (this.stopping || (max > 0 && this.conns.size >= max)) {
+    if (this.stopping || (max > 0 && this.conns.size + (this.edge?.count ?? 0) >= max)) {
       accepted.destroy();
       return;
     }
@@ -178,6 +216,10 @@ export class HttpFrontend {
       return;
     }
     this.accepted++;
+    if (this.edge?.terminatesTls === true) {
+      this.edge.accept(accepted);
+      return;
+    }
     const adopted = adoptAccepted(accepted, onClientRead, true);
     const conn = new ClientConnection(adopted ?? accepted, this, adopted !== undefined);
     this.conns.add(conn);

@@ -1,5 +1,7 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Server } from '../../backend/server.js';
+import type { UpstreamTls } from '../../tls/upstream-tls.js';
 import type { Expirable, Sweeper } from '../../core/sweeper.js';
 import { READ_BUFFER, takeRead } from './read-buffer.js';
 
@@ -37,17 +39,29 @@ export class UpstreamConn implements Expirable {
     connectMs: number,
   ) {
     const server = pool.server;
-    this.sock = net.connect({
-      host: server.host,
-      port: server.port,
-      allowHalfOpen: true,
-      noDelay: true,
-      // Reads land in one shared buffer and reach onRead directly, skipping the
-      // stream machinery ('data' events); see READ_BUFFER.
-      onread: { buffer: READ_BUFFER, callback: (n: number) => this.onRead(n) },
-    });
+    // Reads land in one shared buffer and reach onRead directly, skipping the
+    // stream machinery ('data' events); see READ_BUFFER.
+    const onread = { buffer: READ_BUFFER, callback: (n: number) => this.onRead(n) };
+    const t = pool.tls;
+    this.sock =
+      t === null
+        ? net.connect({ host: server.host, port: server.port, allowHalfOpen: true, noDelay: true, onread })
+        : tls.connect({
+            host: server.host,
+            port: server.port,
+            allowHalfOpen: true,
+            noDelay: true,
+            onread,
+            secureContext: t.context,
+            servername: t.servername(server.host),
+            rejectUnauthorized: t.verify,
+            ALPNProtocols: ['http/1.1'],
+            session: pool.tlsSession,
+          } as tls.ConnectionOptions);
+    if (t !== null) this.sock.on('session', (session: Buffer) => (pool.tlsSession = session));
     this.deadline = Date.now() + connectMs;
-    this.sock.on('connect', () => {
+    // with TLS the connect deadline covers the handshake: connected means secure
+    this.sock.on(t === null ? 'connect' : 'secureConnect', () => {
       this.connected = true;
       this.deadline = 0;
       const owner = this.owner;
@@ -129,6 +143,8 @@ export class UpstreamConn implements Expirable {
  */
 export class UpstreamPool {
   private readonly idle: UpstreamConn[] = [];
+  /** The last TLS session the server gave us (tls pools), offered on the next connection to resume it. */
+  tlsSession: Buffer | undefined = undefined;
 
   constructor(
     readonly server: Server,
@@ -136,6 +152,8 @@ export class UpstreamPool {
     private readonly maxIdle: number,
     private readonly idleTimeoutMs: number,
     private readonly connectMs: number,
+    /** TLS to the server (pool `tls`), or null for plain TCP. */
+    readonly tls: UpstreamTls | null = null,
   ) {}
 
   /** An idle connection (marked `reused`), or a new one that is connecting. */

@@ -1,0 +1,451 @@
+/**
+ * The https benchmark: Fulcrum terminating TLS beside HAProxy (`nbthread 1`), both with
+ * the same ECDSA P-256 certificate, in front of the same nginx backends (S1, S2, plain
+ * HTTP/1.1 with keep-alive), measured in turn (A B A B) over several rounds, in three
+ * phases:
+ *
+ * - keepalive: `wrk -t1 -cN` over HTTPS, HTTP/1.1 keep-alive: requests/s, p99, CPU/request;
+ * - handshake: `wrk -t1 -cN -H 'Connection: close'` over HTTPS: one request per TLS
+ *   connection (wrk offers its last session, so about half resume, for both alike): handshakes/s;
+ * - h2: `h2load -cC -mM -D` (ALPN h2): requests/s over HTTP/2.
+ *
+ * See bench/README.md.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { NODE_FLAGS } from '../src/cli/node-flags.js';
+import { envDuration, envInt, envSubset, EnvironmentError, log, type Benchmark } from './lib/benchmark.js';
+import { throwIfShuttingDown } from './lib/cleanup.js';
+import { withForeignCpu } from './lib/cpu.js';
+import { freePorts, LOOPBACK, tcpConnectOnce, waitForHttp } from './lib/net.js';
+import { startNginx } from './lib/nginx.js';
+import { fulcrumCli, repoRoot } from './lib/paths.js';
+import { ensureDebianTools } from './lib/peers.js';
+import { runCommand, startProcess, type ManagedProcess } from './lib/process.js';
+import { machineInfo, writeResults } from './lib/results.js';
+import { warmUpAndRounds } from './lib/rounds.js';
+import { ratio, summarize, type Summary } from './lib/stats.js';
+import { fmtFixed, fmtInt, fmtMs, fmtRatio, renderTable } from './lib/table.js';
+import { makeTempDir } from './lib/tmp.js';
+import { parseWrkOutput } from './lib/wrk.js';
+
+export const CONTESTANTS = ['fulcrum', 'haproxy'] as const;
+type ContestantName = (typeof CONTESTANTS)[number];
+const PHASES = ['keepalive', 'handshake', 'h2'] as const;
+type Phase = (typeof PHASES)[number];
+
+const DESCRIPTIONS: Record<ContestantName, string> = {
+  fulcrum: 'Fulcrum: node dist/src/cli/main.js run -c fulcrum.yaml (tls listener, HTTP/2 by ALPN), round robin S1+S2',
+  haproxy: 'HAProxy, nbthread 1, bind ssl crt (same certificate) alpn h2,http/1.1, http-reuse always, roundrobin',
+};
+const READY_TIMEOUT_MS = 10_000;
+const NOISY_PCT = 5;
+
+interface Params {
+  readonly duration: { text: string; seconds: number };
+  readonly warmup: { text: string; seconds: number };
+  readonly rounds: number;
+  readonly connections: number;
+  readonly h2Clients: number;
+  readonly h2Streams: number;
+  readonly contestants: ContestantName[];
+  readonly phases: Phase[];
+}
+
+function readParams(): Params {
+  return {
+    duration: envDuration('BENCH_DURATION', '5s'),
+    warmup: envDuration('BENCH_WARMUP', '1s'),
+    rounds: envInt('BENCH_ROUNDS', 3, 1, 100),
+    connections: envInt('BENCH_CONNECTIONS', 50, 1, 10_000),
+    h2Clients: envInt('BENCH_H2_CLIENTS', 10, 1, 1000),
+    h2Streams: envInt('BENCH_H2_STREAMS', 10, 1, 1000),
+    contestants: envSubset('BENCH_ONLY', CONTESTANTS),
+    phases: envSubset('BENCH_HTTPS_PHASES', PHASES),
+  };
+}
+
+// ---- configurations --------------------------------------------------------------
+
+function backendHttpBlock(s1: number, s2: number): string {
+  return `
+keepalive_requests 100000;
+keepalive_timeout 65s;
+server { listen ${LOOPBACK}:${s1}; location / { return 200 "S1\\n"; } }
+server { listen ${LOOPBACK}:${s2}; location / { return 200 "S2\\n"; } }`;
+}
+
+function fulcrumYaml(port: number, cert: string, key: string, s1: number, s2: number): string {
+  return `listeners:
+  - name: www
+    bind: ${LOOPBACK}:${port}
+    tls:
+      certificates: [{ cert: "${cert}", key: "${key}" }]
+    routes: [{ pool: web }]
+pools:
+  web:
+    # HTTP/2 clients run many requests at once, each on its own server connection:
+    # keep enough idle (HAProxy keeps every idle connection by default)
+    keepalive: { max_idle: 256 }
+    servers:
+      - { name: S1, address: "${LOOPBACK}:${s1}" }
+      - { name: S2, address: "${LOOPBACK}:${s2}" }
+`;
+}
+
+function haproxyConfig(port: number, combined: string, s1: number, s2: number, connections: number): string {
+  const maxconn = Math.min(8000, Math.max(1024, connections * 2));
+  return `global
+  nbthread 1
+  maxconn ${maxconn}
+
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  timeout http-keep-alive 30s
+  http-reuse always
+
+frontend fe
+  bind ${LOOPBACK}:${port} ssl crt ${combined} alpn h2,http/1.1
+  default_backend be
+
+backend be
+  balance roundrobin
+  server s1 ${LOOPBACK}:${s1}
+  server s2 ${LOOPBACK}:${s2}
+`;
+}
+
+/** An ECDSA P-256 certificate for www.example.com: cert, key, and both in one file (HAProxy's crt). */
+function makeCertificate(openssl: string, dir: string): { cert: string; key: string; combined: string } {
+  const cert = join(dir, 'www.pem');
+  const key = join(dir, 'www.key');
+  const r = spawnSync(
+    openssl,
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=www.example.com', '-addext', 'subjectAltName=DNS:www.example.com', '-keyout', key, '-out', cert],
+    { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 },
+  );
+  if (r.status !== 0) throw new EnvironmentError(`openssl req failed: ${r.stderr?.toString()}`);
+  const combined = join(dir, 'www.combined.pem');
+  writeFileSync(combined, Buffer.concat([readFileSync(cert), readFileSync(key)]));
+  return { cert, key, combined };
+}
+
+// ---- contestants -----------------------------------------------------------------
+
+interface Contestant {
+  readonly name: ContestantName;
+  readonly port: number;
+  readonly proc: ManagedProcess;
+  readonly command: string;
+  sanity: string[];
+  failure?: string;
+}
+
+/** One GET over HTTPS (no verification): status and body. */
+function httpsGet(port: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: LOOPBACK, port, path: '/', rejectUnauthorized: false, servername: 'www.example.com', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.setTimeout(2000, () => req.destroy(new Error('timeout')));
+    req.once('error', reject);
+  });
+}
+
+async function waitForHttps(c: { port: number; proc: ManagedProcess }): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = '';
+  for (;;) {
+    if (c.proc.hasExited) throw new Error(`${c.proc.name} exited before it was ready:\n${c.proc.outputTail()}`);
+    if (await tcpConnectOnce(c.port, LOOPBACK, 500)) {
+      try {
+        const r = await httpsGet(c.port);
+        if (r.status >= 200 && r.status < 300) return;
+        last = `status ${r.status}`;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`${c.proc.name}: no HTTPS answer on ${c.port}: ${last}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// ---- measuring -------------------------------------------------------------------
+
+interface Run {
+  readonly phase: Phase;
+  readonly round: number;
+  readonly contestant: ContestantName;
+  readonly ok: boolean;
+  readonly error?: string;
+  /** Requests/s (keepalive, h2) or handshakes/s (handshake). */
+  readonly rate?: number;
+  readonly count?: number;
+  readonly p99Ms?: number;
+  readonly errors?: number;
+  readonly cpuUsPerUnit?: number;
+  readonly otherLoadPct?: number;
+}
+
+const r2 = (x: number) => Math.round(x * 100) / 100;
+
+interface Ctx {
+  readonly tools: Record<string, string>;
+  readonly params: Params;
+  readonly ncpu: number;
+}
+
+/** Parses h2load's summary: requests done and failed, and req/s. */
+function parseH2load(out: string): { requests: number; failed: number; rps: number } {
+  const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
+  const fin = /finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out);
+  if (!req || !fin) throw new Error(`h2load output not understood: ${out.trim().split('\n').slice(-5).join(' | ')}`);
+  return { requests: Number(req[4]), failed: Number(req[5]) + Number(req[6]), rps: Number(fin[1]) };
+}
+
+async function measure(c: Contestant, phase: Phase, round: number, duration: { text: string; seconds: number }, ctx: Ctx): Promise<Run> {
+  const base = { phase, round, contestant: c.name };
+  const url = `https://${LOOPBACK}:${c.port}/`;
+  const p = ctx.params;
+  const cpu0 = c.proc.cpuMicros();
+  try {
+    const m = await withForeignCpu(async () => {
+      if (phase === 'h2') {
+        const args = [`-c${p.h2Clients}`, `-m${p.h2Streams}`, '-t1', `-D${duration.seconds}`, url];
+        const res = await runCommand('h2load', ctx.tools.h2load!, args, { timeoutMs: (duration.seconds + 30) * 1000 });
+        if (res.code !== 0) throw new Error(`h2load failed: ${`${res.stdout}${res.stderr}`.trim().split('\n').slice(-3).join(' | ')}`);
+        const h = parseH2load(res.stdout);
+        return { count: h.requests, rate: h.rps, errors: h.failed, p99Ms: undefined };
+      }
+      const args = ['-t1', `-c${p.connections}`, `-d${duration.text}`, '--latency', ...(phase === 'handshake' ? ['-H', 'Connection: close'] : []), url];
+      const res = await runCommand('wrk', ctx.tools.wrk!, args, { timeoutMs: (duration.seconds + 30) * 1000 });
+      if (res.code !== 0) throw new Error(`wrk failed: ${`${res.stdout}${res.stderr}`.trim().split('\n').slice(-3).join(' | ')}`);
+      const w = parseWrkOutput(res.stdout);
+      return { count: w.requests, rate: w.rps, errors: w.errors, p99Ms: w.latencyMs.p99 };
+    });
+    const cpu1 = c.proc.cpuMicros();
+    if (c.proc.hasExited || cpu0 === undefined || cpu1 === undefined) {
+      c.failure = `exited during the run: ${c.proc.outputTail(5)}`;
+      return { ...base, ok: false, error: c.failure };
+    }
+    const capacity = m.wallUs * ctx.ncpu;
+    return {
+      ...base,
+      ok: true,
+      rate: Math.round(m.value.rate),
+      count: m.value.count,
+      p99Ms: m.value.p99Ms,
+      errors: m.value.errors,
+      cpuUsPerUnit: m.value.count > 0 ? r2((cpu1 - cpu0) / m.value.count) : undefined,
+      otherLoadPct: m.foreignUs !== undefined && capacity > 0 ? Math.round((1000 * m.foreignUs) / capacity) / 10 : undefined,
+    };
+  } catch (err) {
+    if (c.proc.hasExited) c.failure = `exited during the run: ${c.proc.outputTail(5)}`;
+    return { ...base, ok: false, error: (err as Error).message };
+  }
+}
+
+const UNIT: Record<Phase, string> = { keepalive: 'req/s', handshake: 'handshakes/s', h2: 'req/s' };
+
+function describeRun(r: Run, rounds: number): string {
+  const where = r.round === 0 ? 'warm-up  ' : `round ${r.round}/${rounds}`;
+  const head = `[https] ${r.phase.padEnd(9)} ${where} ${r.contestant.padEnd(8)}`;
+  if (!r.ok) return `${head} FAILED: ${r.error}`;
+  const p99 = r.p99Ms === undefined ? '' : `  p99 ${fmtMs(r.p99Ms)} ms`;
+  return `${head} ${fmtInt(r.rate).padStart(8)} ${UNIT[r.phase]}${p99}  ${fmtFixed(r.cpuUsPerUnit, 1)} CPU µs each  ${r.errors} errors${r.otherLoadPct === undefined ? '' : `  other load ${r.otherLoadPct}%`}`;
+}
+
+interface PhaseSummary {
+  readonly rate: Summary;
+  readonly p99Ms: Summary;
+  readonly cpuUsPerUnit: Summary;
+  readonly errors: number;
+}
+
+function summarizePhase(runs: readonly Run[]): PhaseSummary | undefined {
+  const ok = runs.filter((r) => r.ok);
+  if (ok.length === 0) return undefined;
+  const pick = (f: (r: Run) => number | undefined) => summarize(ok.map(f).filter((x): x is number => x !== undefined));
+  return { rate: pick((r) => r.rate), p99Ms: pick((r) => r.p99Ms), cpuUsPerUnit: pick((r) => r.cpuUsPerUnit), errors: ok.reduce((n, r) => n + (r.errors ?? 0), 0) };
+}
+
+// ---- the benchmark ---------------------------------------------------------------
+
+async function runHttps(): Promise<number> {
+  const params = readParams();
+  const startedAt = new Date();
+  const needed = [
+    { bin: 'wrk', pkg: 'wrk' },
+    { bin: 'nginx', pkg: 'nginx' },
+    { bin: 'openssl', pkg: 'openssl' },
+  ];
+  if (params.phases.includes('h2')) needed.push({ bin: 'h2load', pkg: 'nghttp2-client' });
+  if (params.contestants.includes('haproxy')) needed.push({ bin: 'haproxy', pkg: 'haproxy' });
+  const tools = await ensureDebianTools(needed);
+  const tmp = makeTempDir('fulcrum-bench-https');
+  let backend: ManagedProcess | undefined;
+  const contestants: Contestant[] = [];
+  try {
+    const versions: Record<string, string[]> = { wrk: [tools.wrk!, '--version'], nginx: [tools.nginx!, '-v'], openssl: [tools.openssl!, 'version'] };
+    if (tools.haproxy) versions.haproxy = [tools.haproxy, '-v'];
+    if (tools.h2load) versions.h2load = [tools.h2load, '--version'];
+    const machine = await machineInfo(versions);
+    const ncpu = typeof machine.nproc === 'number' ? machine.nproc : availableParallelism();
+    log(`[https] ${machine.nproc} cpus (${machine.cpuModel}), node ${machine.node}, load ${machine.loadavgAtStart.join(' ')}`);
+    log(`[https] phases ${params.phases.join(', ')}; ${params.rounds} rounds of ${params.contestants.join(', ')}, ${params.duration.text} each, warm-up ${params.warmup.text}`);
+
+    const cert = makeCertificate(tools.openssl!, tmp.path);
+    const [s1, s2, fPort, hPort] = (await freePorts(4)) as [number, number, number, number];
+    const backendHttp = backendHttpBlock(s1, s2);
+    backend = await startNginx('backend', tools.nginx!, join(tmp.path, 'backend'), { http: backendHttp });
+    await waitForHttp(s1, { proc: backend, expectBody: 'S1\n', timeoutMs: READY_TIMEOUT_MS });
+    await waitForHttp(s2, { proc: backend, expectBody: 'S2\n', timeoutMs: READY_TIMEOUT_MS });
+    const configs: Record<string, string> = { 'backend http{}': backendHttp };
+
+    const startErrors: Partial<Record<ContestantName, string>> = {};
+    for (const name of params.contestants) {
+      throwIfShuttingDown();
+      try {
+        let proc: ManagedProcess;
+        let port: number;
+        if (name === 'fulcrum') {
+          port = fPort;
+          configs['fulcrum.yaml'] = fulcrumYaml(port, cert.cert, cert.key, s1, s2);
+          const file = join(tmp.path, 'fulcrum.yaml');
+          writeFileSync(file, configs['fulcrum.yaml']);
+          proc = await startProcess('fulcrum', process.execPath, [...NODE_FLAGS, fulcrumCli, 'run', '-c', file], { cwd: repoRoot });
+        } else {
+          port = hPort;
+          configs['haproxy.cfg'] = haproxyConfig(port, cert.combined, s1, s2, params.connections);
+          const file = join(tmp.path, 'haproxy.cfg');
+          writeFileSync(file, configs['haproxy.cfg']);
+          proc = await startProcess('haproxy', tools.haproxy!, ['-f', file, '-db']);
+        }
+        const c: Contestant = { name, port, proc, command: proc.argv.join(' '), sanity: [] };
+        try {
+          await waitForHttps(c);
+          for (let i = 0; i < 4; i++) c.sanity.push((await httpsGet(port)).body.trim());
+        } catch (err) {
+          await proc.stop();
+          throw err;
+        }
+        proc.rememberDescendants();
+        contestants.push(c);
+        log(`[https] ${name} ready on ${LOOPBACK}:${port} (pid ${proc.pid}), GETs: ${c.sanity.join(' ')}`);
+      } catch (err) {
+        startErrors[name] = (err as Error).message;
+        log(`[https] ${name}: NOT STARTED: ${(err as Error).message}`);
+      }
+    }
+
+    const ctx: Ctx = { tools, params, ncpu };
+    const all: Run[] = [];
+    const warm: Run[] = [];
+    for (const phase of params.phases) {
+      const { warmups, runs } = await warmUpAndRounds(
+        contestants,
+        params.rounds,
+        (c, round) => measure(c, phase, round, round === 0 ? params.warmup : params.duration, ctx),
+        (r) => describeRun(r, params.rounds),
+      );
+      warm.push(...warmups);
+      all.push(...runs);
+    }
+
+    const summaries: Partial<Record<Phase, Partial<Record<ContestantName, PhaseSummary>>>> = {};
+    for (const phase of params.phases) {
+      summaries[phase] = {};
+      for (const c of params.contestants) {
+        const s = summarizePhase(all.filter((r) => r.phase === phase && r.contestant === c));
+        if (s) summaries[phase]![c] = s;
+      }
+    }
+    const out: string[] = [''];
+    out.push(
+      `https: median of ${params.rounds} round(s), contestants in turn (A B A B), warm-up ${params.warmup.text}, ${params.duration.text} per run; ` +
+        `one worker each; same ECDSA P-256 certificate; backends: nginx (1 worker) S1+S2 over plain HTTP/1.1`,
+    );
+    const short = (v: string) => v.replace(/ (Copyright|- https?:).*$/, '');
+    out.push(`machine: ${machine.nproc} cpus, ${machine.cpuModel}, node ${machine.node}; ${Object.values(machine.versions).map(short).join('; ')}`);
+    const load: Record<Phase, string> = {
+      keepalive: `wrk -t1 -c${params.connections} --latency (HTTP/1.1 keep-alive over TLS)`,
+      handshake: `wrk -t1 -c${params.connections} -H 'Connection: close' (a new TLS connection per request; wrk resumes about half of them)`,
+      h2: `h2load -c${params.h2Clients} -m${params.h2Streams} -t1 (HTTP/2, ALPN h2)`,
+    };
+    const rows: string[][] = [];
+    for (const phase of params.phases) {
+      const hs = summaries[phase]?.haproxy;
+      for (const c of params.contestants) {
+        const s = summaries[phase]?.[c];
+        rows.push(
+          s === undefined
+            ? [phase, c, '-', '-', '-', '-', '-']
+            : [phase, c, `${fmtInt(s.rate.median)} ${UNIT[phase]}`, s.p99Ms.median === undefined || Number.isNaN(s.p99Ms.median) ? '-' : fmtMs(s.p99Ms.median), fmtFixed(s.cpuUsPerUnit.median, 1), String(s.errors), fmtRatio(ratio(s.rate.median, hs?.rate.median))],
+        );
+      }
+    }
+    out.push('');
+    out.push(renderTable(['phase', 'contestant', 'rate', 'p99 ms', 'CPU µs each', 'errors', 'vs haproxy'], rows));
+    for (const phase of params.phases) out.push(`  ${phase}: ${load[phase]}`);
+    const loads = all.filter((r) => r.ok && r.otherLoadPct !== undefined);
+    if (loads.length > 0) {
+      const maxOther = Math.max(...loads.map((r) => r.otherLoadPct!));
+      const noisy = loads.filter((r) => r.otherLoadPct! >= NOISY_PCT).length;
+      out.push(`other load during measured runs (% of ${ncpu} cpus): max ${maxOther}%${noisy > 0 ? ` -- ${noisy} of ${loads.length} runs at >= ${NOISY_PCT}%: the machine is shared, compare ratios with care` : ''}`);
+    }
+    const targets: Array<{ label: string; value?: number; threshold: number }> = [];
+    const tr = (phase: Phase) => ratio(summaries[phase]?.fulcrum?.rate.median, summaries[phase]?.haproxy?.rate.median);
+    if (params.phases.includes('keepalive')) targets.push({ label: 'HTTPS keep-alive req/s >= 0.8x haproxy', value: tr('keepalive'), threshold: 0.8 });
+    if (params.phases.includes('handshake')) targets.push({ label: 'new TLS handshakes/s >= 0.8x haproxy', value: tr('handshake'), threshold: 0.8 });
+    if (targets.length > 0) {
+      out.push('', 'targets:');
+      for (const t of targets) out.push(`  ${t.value === undefined ? 'n/a ' : t.value >= t.threshold ? 'PASS' : 'MISS'}  ${t.label}  ${fmtRatio(t.value)}`);
+    }
+    const problems: string[] = [];
+    for (const name of params.contestants) {
+      if (startErrors[name]) problems.push(`${name}: not started: ${startErrors[name]!.split('\n')[0]}`);
+      const c = contestants.find((x) => x.name === name);
+      if (c?.failure) problems.push(`${name}: ${c.failure.split('\n')[0]}`);
+    }
+    for (const r of [...warm, ...all]) if (!r.ok && !problems.some((p) => p.includes(r.error ?? ''))) problems.push(`${r.contestant} ${r.phase}: ${r.error}`);
+    if (problems.length > 0) out.push('', 'problems:', ...problems.map((p) => `  ${p}`));
+    const file = writeResults('https', startedAt, {
+      benchmark: 'https',
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      machine: { ...machine, loadavgAtEnd: loadavg().map((x) => Math.round(x * 100) / 100) },
+      params,
+      load,
+      contestants: Object.fromEntries(params.contestants.map((n) => [n, { description: DESCRIPTIONS[n], command: contestants.find((c) => c.name === n)?.command, startError: startErrors[n] }])),
+      configs,
+      warmups: warm,
+      runs: all,
+      medians: summaries,
+      targets,
+      problems,
+    });
+    out.push('', `results: ${file}`);
+    process.stdout.write(`${out.join('\n')}\n`);
+    return problems.length > 0 ? 1 : 0;
+  } finally {
+    await Promise.allSettled(contestants.map((c) => c.proc.stop()));
+    await backend?.stop();
+    await tmp.remove();
+  }
+}
+
+export const httpsBenchmark: Benchmark = {
+  name: 'https',
+  summary: 'HTTPS: fulcrum vs haproxy terminating TLS (same certificate): keep-alive req/s, handshakes/s, HTTP/2 req/s',
+  run: runHttps,
+};

@@ -1,0 +1,186 @@
+/**
+ * The zod schemas of the TLS and HTTP/2 keys: listener `tls`, `http2`, `https_redirect`,
+ * `hsts`, and pool `tls`. schema.ts hooks them into the listener and pool objects.
+ *
+ * Every schema here is built by a function, not held in a module-level constant, and this
+ * file is imported by schema.ts only: the two import each other (the field helpers live
+ * in schema.ts), and function declarations are the one thing an ES module cycle
+ * initialises before either body runs.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { isHostname, parseHostPattern } from './address.js';
+import { describeValue, PathedError } from './field-error.js';
+import { converted, intRange, positiveDuration, requireString } from './schema.js';
+import { TLS_DEFAULTS } from './tls-defaults.js';
+import type { CertificateConfig, HstsConfig, Http2Config, HttpsRedirectConfig, ListenerTlsConfig, PoolTlsConfig, TlsMinVersion } from './types-tls.js';
+import { parseSeconds, parseSize } from './units.js';
+
+function tlsVersion() {
+  return z.enum(['TLSv1.2', 'TLSv1.3'] as const satisfies readonly TlsMinVersion[]);
+}
+
+/** A PEM file path (made absolute against the configuration file by load.ts). */
+function pemPath(example: string) {
+  return converted((v) => {
+    if (typeof v !== 'string' || v.trim() === '') throw new Error(`expected a file path such as ${example}, got ${describeValue(v)}`);
+    return v;
+  });
+}
+
+/** A size in bytes within min..max ("64KiB", 65536). */
+function sizeRange(min: number, max: number) {
+  return converted((v) => {
+    if (typeof v !== 'string' && typeof v !== 'number') throw new Error(`expected a size such as "64KiB", got ${describeValue(v)}`);
+    const n = parseSize(v);
+    if (n < min || n > max) throw new Error(`must be from ${min} to ${max} bytes, got ${n}`);
+    return n;
+  });
+}
+
+/** `names` of a certificate: host patterns (exact or "*." wildcard), no IP addresses, no ports. */
+function certNames() {
+  return converted((v): string[] => {
+    const items = typeof v === 'string' ? [v] : v;
+    if (!Array.isArray(items) || items.length === 0) throw new Error(`expected a list of server names such as ["www.example.com", "*.example.com"], got ${describeValue(v)}`);
+    const errors: Error[] = [];
+    const names = items.map((item: unknown, i) => {
+      try {
+        const s = requireString('a server name', '"www.example.com"')(item);
+        if (isIP(s) !== 0 || s.startsWith('[')) throw new Error(`${s}: a TLS client never sends an IP address as the server name (RFC 6066); the default certificate answers clients that connect by address`);
+        if (s.includes(':')) throw new Error(`${JSON.stringify(s)}: a server name has no port`);
+        return parseHostPattern(s);
+      } catch (e) {
+        errors.push(new PathedError([i], (e as Error).message));
+        return '';
+      }
+    });
+    if (errors.length > 0) throw new AggregateError(errors);
+    return names;
+  });
+}
+
+function certificate() {
+  return z
+    .strictObject({
+      cert: pemPath('"/etc/fulcrum/www.example.com.pem"'),
+      key: pemPath('"/etc/fulcrum/www.example.com.key"'),
+      names: certNames().optional(),
+    })
+    .transform((c): CertificateConfig => ({ cert: c.cert, key: c.key, names: c.names ?? null }));
+}
+
+/** Listener `tls`: TLS termination. */
+export function listenerTlsSchema() {
+  const d = TLS_DEFAULTS.listener;
+  return z
+    .strictObject({
+      certificates: z.array(certificate()).min(1, 'TLS needs at least one certificate, e.g. `- {cert: www.pem, key: www.key}`'),
+      min_version: tlsVersion().default(d.minVersion),
+      ciphers: converted((v) => {
+        const s = requireString('an OpenSSL cipher list', '"ECDHE+AESGCM:ECDHE+CHACHA20"')(v);
+        if (s.trim() === '') throw new Error('an empty cipher list allows nothing: leave out `ciphers` for Node\'s defaults');
+        return s;
+      }).optional(),
+      unknown_sni: z.enum(['default', 'reject']).default(d.unknownSni),
+      session_tickets: z.boolean().default(d.sessionTickets),
+      session_timeout: converted((v) => {
+        const s = parseSeconds(v, 7 * 86_400);
+        if (s === 0) throw new Error('a session timeout of 0 would make every session expire at once: give a time such as "5m", or set `session_tickets: false`');
+        return s;
+      }).default(d.sessionTimeoutS),
+      handshake_timeout: positiveDuration('a handshake timeout of 0 would close every connection at once').default(d.handshakeTimeoutMs),
+    })
+    .transform(
+      (t): ListenerTlsConfig => ({
+        certificates: t.certificates,
+        minVersion: t.min_version,
+        ciphers: t.ciphers ?? null,
+        unknownSni: t.unknown_sni,
+        sessionTickets: t.session_tickets,
+        sessionTimeoutS: t.session_timeout,
+        handshakeTimeoutMs: t.handshake_timeout,
+      }),
+    );
+}
+
+/** Listener `http2`. Which listeners may set which keys is checked by validate-tls.ts. */
+export function http2Schema() {
+  const d = TLS_DEFAULTS.http2;
+  return z
+    .strictObject({
+      enabled: z.boolean().default(d.enabled),
+      h2c: z.boolean().default(d.h2c),
+      max_concurrent_streams: intRange(1, 10_000).default(d.maxConcurrentStreams),
+      // RFC 9113 section 6.5.2: 2^31-1 at most; 16 KiB at least keeps one full frame in flight
+      initial_stream_window: sizeRange(16_384, 2 ** 31 - 1).default(d.initialStreamWindow),
+      initial_connection_window: sizeRange(65_535, 2 ** 31 - 1).default(d.initialConnectionWindow),
+      max_header_list_size: sizeRange(1024, 1 << 24).optional(),
+    })
+    .transform(
+      (h): Http2Config => ({
+        enabled: h.enabled,
+        h2c: h.h2c,
+        maxConcurrentStreams: h.max_concurrent_streams,
+        initialStreamWindow: h.initial_stream_window,
+        initialConnectionWindow: h.initial_connection_window,
+        maxHeaderListSize: h.max_header_list_size ?? null,
+      }),
+    );
+}
+
+/** Listener `https_redirect`. */
+export function httpsRedirectSchema() {
+  const d = TLS_DEFAULTS.httpsRedirect;
+  return z
+    .strictObject({
+      status: converted((v): 301 | 308 => {
+        if (v !== 301 && v !== 308) throw new Error(`expected 301 or 308 (a permanent move: browsers remember it; 308 keeps the method and body), got ${describeValue(v)}`);
+        return v;
+      }).default(d.status),
+      port: intRange(1, 65535).default(d.port),
+    })
+    .transform((r): HttpsRedirectConfig => ({ status: r.status, port: r.port }));
+}
+
+/** Listener `hsts`. */
+export function hstsSchema() {
+  const d = TLS_DEFAULTS.hsts;
+  return z
+    .strictObject({
+      max_age: converted((v) => parseSeconds(v, 2 ** 31 - 1)).default(d.maxAgeS),
+      include_subdomains: z.boolean().default(d.includeSubdomains),
+      preload: z.boolean().default(d.preload),
+    })
+    .transform((h): HstsConfig => ({ maxAgeS: h.max_age, includeSubdomains: h.include_subdomains, preload: h.preload }));
+}
+
+/** Pool `tls`: a mapping, or `true` for every default. */
+export function poolTlsSchema() {
+  const d = TLS_DEFAULTS.pool;
+  const mapping = z
+    .strictObject({
+      sni: converted((v) => {
+        const s = requireString('a server name', '"www.example.com"')(v).toLowerCase();
+        if (isIP(s) !== 0 || !isHostname(s)) throw new Error(`${JSON.stringify(v)} is not a host name: SNI carries a DNS name (RFC 6066), never an address or a port`);
+        return s;
+      }).optional(),
+      verify: z.boolean().default(d.verify),
+      ca: pemPath('"/etc/ssl/certs/ca-certificates.crt"').optional(),
+      cert: pemPath('"/etc/fulcrum/client.pem"').optional(),
+      key: pemPath('"/etc/fulcrum/client.key"').optional(),
+      min_version: tlsVersion().default(d.minVersion),
+    })
+    .transform(
+      (t): PoolTlsConfig => ({
+        sni: t.sni ?? null,
+        verify: t.verify,
+        ca: t.ca ?? null,
+        cert: t.cert ?? null,
+        key: t.key ?? null,
+        minVersion: t.min_version,
+      }),
+    );
+  // `tls: true` is `tls: {}`: every default
+  return z.preprocess((v) => (v === true ? {} : v), mapping);
+}

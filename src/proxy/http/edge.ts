@@ -1,0 +1,239 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import type { ListenerConfig } from '../../config/types.js';
+import { Sweeper, tickFor, type Expirable } from '../../core/sweeper.js';
+import { CertificateStore } from '../../tls/cert-store.js';
+import { Http2Sessions } from '../http2/sessions.js';
+import { parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
+import { ClientConnection, onClientRead } from './exchange.js';
+import { readThroughSharedBuffer } from './tls-read-buffer.js';
+import type { HttpFrontend } from './frontend.js';
+
+/** A connection not yet handed to HTTP: reading its PROXY header, or in the TLS handshake. */
+class Pending implements Expirable {
+  constructor(
+    readonly sock: net.Socket,
+    public deadline: number,
+    private readonly onExpire: (p: Pending) => void,
+  ) {}
+
+  expire(): void {
+    this.onExpire(this);
+  }
+}
+
+/** The Strict-Transport-Security value of an `hsts` section. */
+function hstsValue(cfg: NonNullable<ListenerConfig['hsts']>): string {
+  return `max-age=${cfg.maxAgeS}${cfg.includeSubdomains ? '; includeSubDomains' : ''}${cfg.preload ? '; preload' : ''}`;
+}
+
+/**
+ * HTTPS and HTTP/2 in front of an HTTP listener: terminates TLS (certificate by SNI,
+ * ALPN h2 or http/1.1, handshake timeout, bad records and failed handshakes logged at
+ * most once a second), reads a PROXY header before the handshake when the listener
+ * takes one, and hands each connection to the HTTP/1.1 engine (ClientConnection, through
+ * 'data' events) or to the HTTP/2 sessions. On plain listeners with `h2c` it only takes
+ * the connections that open with the HTTP/2 preface.
+ */
+export class HttpEdge {
+  /** The listener's certificates (null without `tls`). */
+  readonly certs: CertificateStore | null;
+  /** HTTP/2 to clients (null when off). */
+  readonly h2: Http2Sessions | null;
+  /** Plain connections that open with the HTTP/2 preface are HTTP/2 (prior knowledge). */
+  readonly h2c: boolean;
+  /** Header lines added to proxied HTTP/1.1 responses (Strict-Transport-Security), or ''. */
+  readonly responseHead: string;
+  private readonly pending = new Set<Pending>();
+  private readonly sweeper: Sweeper;
+  private readonly alpn: string[];
+  private lastLog = 0;
+  private readonly sni = (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => cb(null, this.certs!.select(servername));
+
+  /** Loads the certificates: throws FULCRUM_ERR_CONFIG when one cannot be used. */
+  constructor(
+    private readonly fe: HttpFrontend,
+    private readonly config: ListenerConfig,
+  ) {
+    const log = (msg: string) => process.stderr.write(`fulcrum: ${msg}\n`);
+    const tlsCfg = config.tls;
+    this.certs = tlsCfg === null ? null : new CertificateStore(config.name, tlsCfg, log);
+    const h2 = config.mode === 'http' && config.http2.enabled && (tlsCfg !== null || config.http2.h2c);
+    const fields: Array<readonly [string, string]> = tlsCfg !== null && config.hsts !== null ? [['strict-transport-security', hstsValue(config.hsts)]] : [];
+    this.responseHead = fields.map(([n, v]) => `Strict-Transport-Security: ${v}\r\n`).join('');
+    this.h2 = h2 ? new Http2Sessions(fe, config.http2, fields) : null;
+    this.h2c = h2 && tlsCfg === null && config.http2.h2c;
+    this.alpn = this.h2 !== null && tlsCfg !== null ? ['h2', 'http/1.1'] : ['http/1.1'];
+    this.sweeper = new Sweeper(tickFor(Math.min(tlsCfg?.handshakeTimeoutMs ?? config.timeouts.headerMs, config.timeouts.headerMs)));
+  }
+
+  /** Whether accepted connections must come here (TLS) rather than straight to HTTP/1.1. */
+  get terminatesTls(): boolean {
+    return this.certs !== null;
+  }
+
+  /** Connections held here: handshakes in progress and HTTP/2 sessions. */
+  get count(): number {
+    return this.pending.size + (this.h2?.count ?? 0);
+  }
+
+  /** Starts watching the certificate files. */
+  start(): void {
+    this.certs?.start();
+  }
+
+  /** Takes an accepted connection of a TLS listener (paused, as accepted). */
+  accept(raw: net.Socket): void {
+    if (this.config.proxyProtocol !== null) this.readProxyHeader(raw);
+    else this.startTls(raw, null);
+  }
+
+  /** An h2c connection found by the HTTP/1.1 engine: `head` are the bytes it already read. */
+  adoptH2c(sock: net.Socket, head: Buffer, proxied: ProxyAddress | null): void {
+    sock.pause();
+    sock.unshift(head);
+    sock.on('error', ignore);
+    this.h2!.attach(sock, proxied);
+  }
+
+  /**
+   * GOAWAY to every HTTP/2 connection (shutdown, configuration reload): requests in
+   * flight finish, the next ones come on new connections.
+   */
+  goAway(): void {
+    this.h2?.goAway();
+  }
+
+  /** Reads the certificate files again now (reload); returns the problems, each logged, the old pair kept. */
+  reloadCertificates(): string[] {
+    return this.certs?.reload() ?? [];
+  }
+
+  /** Stops: GOAWAY, then after the grace the caller calls destroy(). */
+  stopAccepting(): void {
+    for (const p of this.pending) p.sock.destroy();
+    this.pending.clear();
+    this.goAway();
+  }
+
+  /** Ends whatever is left. */
+  destroy(): void {
+    for (const p of this.pending) p.sock.destroy();
+    this.pending.clear();
+    this.h2?.destroy();
+    this.certs?.stop();
+    this.sweeper.close();
+  }
+
+  private track(sock: net.Socket, ms: number, why: string): Pending {
+    const p = new Pending(sock, Date.now() + ms, (x) => {
+      this.pending.delete(x);
+      this.log(x.sock, why);
+      x.sock.destroy();
+    });
+    this.pending.add(p);
+    this.sweeper.add(p);
+    return p;
+  }
+
+  private untrack(p: Pending): boolean {
+    this.sweeper.delete(p);
+    return this.pending.delete(p);
+  }
+
+  /** PROXY protocol before TLS: the header is read from the raw socket, the rest pushed back for the handshake. */
+  private readProxyHeader(raw: net.Socket): void {
+    const p = this.track(raw, this.config.timeouts.headerMs, 'PROXY protocol: no complete PROXY header in time');
+    let buf: Buffer | null = null;
+    const onData = (chunk: Buffer) => {
+      buf = buf === null ? chunk : Buffer.concat([buf, chunk]);
+      const r = parseProxyHeader(buf);
+      if (r.error !== null) {
+        this.untrack(p);
+        this.fe.logProxyRefused(raw, r.error);
+        raw.destroy();
+        return;
+      }
+      if (!r.done) return;
+      raw.off('data', onData);
+      raw.pause();
+      if (!this.untrack(p)) return;
+      if (r.consumed < buf.length) raw.unshift(buf.subarray(r.consumed));
+      this.startTls(raw, r.command === 'proxy' ? r.source : null);
+    };
+    raw.on('data', onData);
+    raw.on('error', ignore);
+    raw.once('close', () => this.untrack(p));
+    raw.resume();
+  }
+
+  private startTls(raw: net.Socket, proxied: ProxyAddress | null): void {
+    const certs = this.certs!;
+    const sock = new tls.TLSSocket(raw, {
+      isServer: true,
+      secureContext: certs.initial,
+      ...(certs.needsSni ? { SNICallback: this.sni } : {}),
+      ALPNProtocols: this.alpn,
+      requestCert: false,
+      rejectUnauthorized: false,
+    });
+    const p = this.track(sock, this.config.tls!.handshakeTimeoutMs, 'TLS handshake did not finish in time');
+    const onError = (err: Error) => {
+      if (this.untrack(p)) {
+        const name = (sock as unknown as { _handle?: { getServername?: () => string | false } | null })._handle?.getServername?.();
+        this.log(sock, `TLS handshake failed: ${certs.refusal(typeof name === 'string' ? name : undefined) ?? tlsReason(err)}`);
+      }
+      sock.destroy();
+    };
+    sock.on('error', onError);
+    sock.once('close', () => this.untrack(p));
+    sock.once('secure', () => {
+      sock.off('error', onError);
+      if (!this.untrack(p)) {
+        sock.destroy();
+        return;
+      }
+      try {
+        if (sock.alpnProtocol === 'h2' && this.h2 !== null) {
+          // as tls.Server does before 'secureConnection': node:http2 otherwise waits for
+          // a 'secureConnect' that server sockets never emit
+          (sock as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
+          sock.on('error', ignore);
+          this.h2.attach(sock, proxied);
+        } else {
+          const shared = readThroughSharedBuffer(sock, onClientRead);
+          const conn = new ClientConnection(sock, this.fe, shared, proxied);
+          this.fe.adopt(conn);
+          if (shared) {
+            // bytes decrypted with the handshake's last record, before the switch
+            let early: Buffer | null;
+            try {
+              while ((early = sock.read() as Buffer | null) !== null) conn.onClientData(early);
+            } catch (err) {
+              conn.onInternalError(err);
+            }
+          }
+        }
+      } catch (err) {
+        process.stderr.write(`fulcrum: internal error on a connection of listener ${this.fe.name} (connection closed): ${(err as Error)?.stack ?? String(err)}\n`);
+        sock.destroy();
+      }
+    });
+  }
+
+  /** Logs a connection refused before HTTP, at most once a second per listener. */
+  private log(sock: net.Socket, why: string): void {
+    const now = Date.now();
+    if (now - this.lastLog < 1000) return;
+    this.lastLog = now;
+    process.stderr.write(`fulcrum: listener ${this.fe.name}: closed a connection from ${sock.remoteAddress ?? 'a client'}: ${why}\n`);
+  }
+}
+
+/** OpenSSL's reason ("wrong version number", "unknown protocol") or the error code. */
+function tlsReason(err: Error): string {
+  const e = err as Error & { code?: string; reason?: string };
+  return e.reason ?? e.code ?? e.message;
+}
+
+function ignore(): void {}

@@ -1,0 +1,149 @@
+/**
+ * Header translation between HTTP/2 clients and HTTP/1.1 servers (RFC 9113 section 8.3,
+ * RFC 9110 section 7.6.1). Pure functions, no I/O.
+ *
+ * A request's pseudo-header fields become an HTTP/1.1 request line and Host; cookie
+ * crumbs are joined into one field (RFC 9113 section 8.2.3). The text is then parsed by
+ * the same strict HTTP/1.1 parser as any other request, so routing, hashing, limits and
+ * header rewriting work exactly as for HTTP/1.1 clients, and nothing an HTTP/2 client
+ * sends can smuggle a second message into the server connection.
+ */
+import type { OutgoingHttpHeaders } from 'node:http2';
+import { H } from '../http/header-ids.js';
+import type { ResponseHead } from '../http/head.js';
+
+/** A request that cannot be translated: the status to answer and why. */
+export interface Refusal {
+  status: number;
+  reason: string;
+}
+
+/** Fields that exist only between two HTTP/1.1 hops; an HTTP/2 message carrying one is malformed (RFC 9113 section 8.2.2). */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/**
+ * The HTTP/1.1 request head (request line, Host first, then the other fields in order,
+ * final CRLF) for an HTTP/2 request given as Node's flat raw list [name, value, ...]
+ * (names lower-case). Returns a Refusal for CONNECT (501), a missing method, path or
+ * authority, or a connection-specific field (400).
+ */
+export function http1RequestHead(raw: readonly string[]): string | Refusal {
+  let method: string | undefined;
+  let path: string | undefined;
+  let authority: string | undefined;
+  let host: string | undefined;
+  let cookie: string | undefined;
+  let fields = '';
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    if (name.charCodeAt(0) === 0x3a) {
+      if (name === ':method') method = value;
+      else if (name === ':path') path = value;
+      else if (name === ':authority') authority = value;
+      else if (name === ':protocol') return { status: 501, reason: 'extended CONNECT (:protocol) is not supported' };
+      continue;
+    }
+    if (name === 'host') {
+      host ??= value;
+      continue;
+    }
+    if (name === 'cookie') {
+      cookie = cookie === undefined ? value : `${cookie}; ${value}`;
+      continue;
+    }
+    if (CONNECTION_SPECIFIC.has(name)) return { status: 400, reason: `connection-specific header field ${name} in an HTTP/2 request` };
+    if (name === 'te' && value.toLowerCase() !== 'trailers') return { status: 400, reason: 'TE other than "trailers" in an HTTP/2 request' };
+    fields += `${name}: ${value}\r\n`;
+  }
+  if (method === 'CONNECT') return { status: 501, reason: 'CONNECT is not supported' };
+  if (method === undefined || path === undefined || path === '') return { status: 400, reason: 'missing :method or :path' };
+  const hostValue = authority ?? host;
+  if (hostValue === undefined || hostValue === '') return { status: 400, reason: 'missing :authority (and Host)' };
+  if (cookie !== undefined) fields += `cookie: ${cookie}\r\n`;
+  return `${method} ${path} HTTP/1.1\r\nHost: ${hostValue}\r\n${fields}\r\n`;
+}
+
+/**
+ * Fields Node sends once only (it throws on a list): from a server that repeats one,
+ * the first is kept.
+ */
+const SINGLE_VALUE = new Set([
+  'access-control-allow-credentials',
+  'access-control-max-age',
+  'access-control-request-method',
+  'age',
+  'authorization',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'date',
+  'dnt',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'retry-after',
+  'tk',
+  'upgrade-insecure-requests',
+  'user-agent',
+  'x-content-type-options',
+]);
+
+/** Adds one field to an HTTP/2 header object, turning repeats into lists. */
+export function addField(out: OutgoingHttpHeaders, name: string, value: string): void {
+  const old = out[name];
+  if (old === undefined) out[name] = value;
+  else if (SINGLE_VALUE.has(name)) return;
+  else if (Array.isArray(old)) old.push(value);
+  else out[name] = [old as string, value];
+}
+
+/**
+ * The HTTP/2 header object of an HTTP/1.1 response: `:status`, then the server's fields
+ * (names lower-cased) minus hop-by-hop ones (Connection and the fields it names,
+ * Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade), minus Content-Length when
+ * `dropLength`, plus `extra` fields of ours (Via, Set-Cookie, Strict-Transport-Security).
+ */
+export function http2ResponseHeaders(resp: ResponseHead, dropLength: boolean, extra: ReadonlyArray<readonly [string, string]>): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { ':status': resp.status };
+  const ids = resp.ids;
+  for (let k = 0; k < ids.length; k++) {
+    switch (ids[k]) {
+      case H.CONNECTION:
+      case H.KEEP_ALIVE:
+      case H.PROXY_CONNECTION:
+      case H.TE:
+      case H.TRANSFER_ENCODING:
+      case H.UPGRADE:
+        continue;
+      case H.CONTENT_LENGTH:
+        if (dropLength) continue;
+        break;
+      case H.OTHER: {
+        const lower = resp.names[k]!.toLowerCase();
+        if (lower === 'http2-settings' || (resp.connTokens !== null && resp.connTokens.includes(lower))) continue;
+        addField(out, lower, resp.values[k]!);
+        continue;
+      }
+    }
+    addField(out, resp.names[k]!.toLowerCase(), resp.values[k]!);
+  }
+  for (const [name, value] of extra) addField(out, name, value);
+  return out;
+}

@@ -1,0 +1,229 @@
+import http2 from 'node:http2';
+import type net from 'node:net';
+import type { Http2Config } from '../../config/types-tls.js';
+import { Sweeper, tickFor, type Expirable } from '../../core/sweeper.js';
+import type { HttpFrontend } from '../http/frontend.js';
+import type { ClientFacts } from '../http/rewrite.js';
+import type { ProxyAddress } from '../proxy-protocol.js';
+import { StreamExchange, type StreamHost } from './stream-exchange.js';
+
+/** One client connection speaking HTTP/2. */
+class Session implements StreamHost, Expirable {
+  deadline: number;
+  readonly facts: ClientFacts;
+  readonly sweeper: Sweeper;
+  readonly responseFields: ReadonlyArray<readonly [string, string]>;
+  /** Streams open now. */
+  active = 0;
+  /** GOAWAY sent: streams in flight finish, no new ones. */
+  closing = false;
+
+  constructor(
+    private readonly owner: Http2Sessions,
+    readonly session: http2.ServerHttp2Session,
+    readonly sock: net.Socket,
+    readonly proxied: ProxyAddress | null,
+  ) {
+    const fe = owner.fe;
+    this.sweeper = owner.sweeper;
+    this.responseFields = owner.responseFields;
+    this.facts = fe.clientFacts(proxied?.address ?? sock.remoteAddress ?? '');
+    // the first request must come as soon as a first HTTP/1.1 request head would
+    this.deadline = Date.now() + fe.timeouts.headerMs;
+    session.on('stream', (stream: http2.ServerHttp2Stream, _headers: unknown, _flags: number, raw: string[]) => this.onStream(stream, raw));
+    // nghttp2 answers protocol errors itself (GOAWAY or RST_STREAM with the right code);
+    // what reaches JS afterwards only ends this session
+    session.on('error', ignore);
+    session.on('frameError', ignore);
+    session.on('close', () => owner.forget(this));
+    answerWithTheRightCode(session, () => this.ending());
+  }
+
+  /**
+   * How long a connection that has said GOAWAY (and has no stream left) may take to
+   * close: node:http2 half-closes and waits for the client's side, which a client that
+   * does not read would never give.
+   */
+  private get lingerMs(): number {
+    return Math.min(this.owner.fe.timeouts.clientMs, 5000);
+  }
+
+  /** The session is being destroyed (an error, or our own cut): the socket follows within the linger time. */
+  private ending(): void {
+    this.closing = true;
+    this.deadline = Date.now() + this.lingerMs;
+  }
+
+  private onStream(stream: http2.ServerHttp2Stream, raw: string[]): void {
+    this.active++;
+    this.deadline = 0;
+    new StreamExchange(this, stream, raw);
+  }
+
+  /** A stream closed: when it was the last, the idle (or linger) deadline starts. */
+  streamClosed(): void {
+    if (--this.active === 0) this.deadline = Date.now() + (this.closing ? this.lingerMs : this.owner.fe.timeouts.keepAliveMs);
+  }
+
+  get fe(): HttpFrontend {
+    return this.owner.fe;
+  }
+
+  /**
+   * Idle longer than the keep-alive timeout (or no first request in time): GOAWAY. After
+   * a GOAWAY, a connection still open when its linger time is up is cut.
+   */
+  expire(): void {
+    if (this.closing) {
+      if (!this.session.destroyed) this.session.destroy();
+      this.sock.destroy();
+      return;
+    }
+    if (this.active === 0) this.goAway();
+  }
+
+  /** GOAWAY (NO_ERROR): streams in flight finish, then the connection closes. */
+  goAway(): void {
+    if (this.closing || this.session.closed || this.session.destroyed) return;
+    this.closing = true;
+    this.deadline = this.active === 0 ? Date.now() + this.lingerMs : 0;
+    this.session.close();
+  }
+
+  /** Cuts the connection now. */
+  destroy(): void {
+    if (!this.session.destroyed) this.session.destroy();
+    this.sock.destroy();
+  }
+}
+
+/**
+ * The HTTP/2 side of a listener: a node:http2 server that never listens but is handed
+ * connections (TLS sockets that chose `h2` by ALPN, and plain ones that opened with the
+ * h2c preface). nghttp2 frames, enforces the SETTINGS limits and answers protocol
+ * errors; each request stream becomes a StreamExchange on the listener's HTTP/1.1 server
+ * pools.
+ */
+export class Http2Sessions {
+  readonly sweeper: Sweeper;
+  readonly responseFields: ReadonlyArray<readonly [string, string]>;
+  private readonly server: http2.Http2Server;
+  private readonly sessions = new Set<Session>();
+  private incoming: { sock: net.Socket; proxied: ProxyAddress | null } | null = null;
+
+  constructor(
+    readonly fe: HttpFrontend,
+    private readonly cfg: Http2Config,
+    responseFields: ReadonlyArray<readonly [string, string]>,
+  ) {
+    this.responseFields = responseFields;
+    const t = fe.timeouts;
+    this.sweeper = new Sweeper(tickFor(Math.min(t.headerMs, t.keepAliveMs, t.clientMs)));
+    const limits = fe.limits;
+    this.server = http2.createServer({
+      settings: {
+        maxConcurrentStreams: cfg.maxConcurrentStreams,
+        initialWindowSize: cfg.initialStreamWindow,
+        maxHeaderListSize: cfg.maxHeaderListSize ?? limits.headerBytes,
+        enablePush: false,
+      },
+      // pseudo-header fields count too
+      maxHeaderListPairs: limits.headerCount + 8,
+    });
+    this.server.on('session', (session: http2.ServerHttp2Session) => this.onSession(session));
+  }
+
+  /** Connections speaking HTTP/2 now. */
+  get count(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * Takes over a connection whose next bytes are HTTP/2 (after the TLS handshake chose
+   * h2, or with the h2c preface pushed back into the socket).
+   */
+  attach(sock: net.Socket, proxied: ProxyAddress | null): void {
+    this.incoming = { sock, proxied };
+    try {
+      this.server.emit('connection', sock);
+    } finally {
+      this.incoming = null;
+    }
+  }
+
+  private onSession(session: http2.ServerHttp2Session): void {
+    const incoming = this.incoming;
+    if (incoming === null) {
+      session.destroy();
+      return;
+    }
+    const s = new Session(this, session, incoming.sock, incoming.proxied);
+    this.sessions.add(s);
+    this.sweeper.add(s);
+    if (this.cfg.initialConnectionWindow > 65_535) {
+      try {
+        session.setLocalWindowSize(this.cfg.initialConnectionWindow);
+      } catch {
+        // the session already failed: its close cleans up
+      }
+    }
+  }
+
+  /** @internal a session closed */
+  forget(s: Session): void {
+    this.sessions.delete(s);
+    this.sweeper.delete(s);
+  }
+
+  /**
+   * Sends GOAWAY (NO_ERROR) on every connection: requests in flight finish, clients open
+   * new connections for the next ones. For shutdown and for configuration reloads.
+   */
+  goAway(): void {
+    for (const s of this.sessions) s.goAway();
+  }
+
+  /** Ends every connection now (after the grace of a shutdown). */
+  destroy(): void {
+    for (const s of this.sessions) s.destroy();
+    this.sessions.clear();
+    this.sweeper.close();
+  }
+}
+
+function ignore(): void {}
+
+const C = http2.constants;
+
+/**
+ * nghttp2's error (a negative library code) -> the HTTP/2 error code it stands for, as
+ * nghttp2 itself maps them for the GOAWAY it sends.
+ */
+const LIB_TO_H2 = new Map<number, number>([
+  [-505, C.NGHTTP2_PROTOCOL_ERROR], // NGHTTP2_ERR_PROTO
+  [-531, C.NGHTTP2_PROTOCOL_ERROR], // NGHTTP2_ERR_HTTP_HEADER
+  [-532, C.NGHTTP2_PROTOCOL_ERROR], // NGHTTP2_ERR_HTTP_MESSAGING
+  [-510, C.NGHTTP2_STREAM_CLOSED], // NGHTTP2_ERR_STREAM_CLOSED
+  [-522, C.NGHTTP2_FRAME_SIZE_ERROR], // NGHTTP2_ERR_FRAME_SIZE_ERROR
+  [-523, C.NGHTTP2_COMPRESSION_ERROR], // NGHTTP2_ERR_HEADER_COMP
+  [-524, C.NGHTTP2_FLOW_CONTROL_ERROR], // NGHTTP2_ERR_FLOW_CONTROL
+  [-533, C.NGHTTP2_REFUSED_STREAM], // NGHTTP2_ERR_REFUSED_STREAM
+  [-904, C.NGHTTP2_ENHANCE_YOUR_CALM], // NGHTTP2_ERR_FLOODED
+  [-903, C.NGHTTP2_PROTOCOL_ERROR], // NGHTTP2_ERR_BAD_CLIENT_MAGIC: not the connection preface (RFC 9113 section 3.4)
+]);
+
+/**
+ * When nghttp2 finds a connection error, node:http2 destroys the session with its own
+ * INTERNAL_ERROR GOAWAY, hiding the code nghttp2 chose (a PROTOCOL_ERROR becomes an
+ * INTERNAL_ERROR). This puts the right code on that GOAWAY, and tells the owner the
+ * session is ending.
+ */
+function answerWithTheRightCode(session: http2.ServerHttp2Session, onDestroy: () => void): void {
+  const destroy = session.destroy.bind(session);
+  session.destroy = (error?: Error, code?: number) => {
+    onDestroy();
+    const errno = (error as (Error & { errno?: number }) | undefined)?.errno;
+    const mapped = code === undefined && errno !== undefined ? LIB_TO_H2.get(errno) : undefined;
+    destroy(error, mapped ?? code);
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * Reads one certificate and its key from PEM files and turns them into a TLS context,
+ * refusing anything OpenSSL would fail on later, with a message that names the file and
+ * says what is wrong: a missing or unreadable file, no PEM certificate, no usable
+ * private key (encrypted keys are refused), or a key that belongs to another certificate.
+ */
+import { constants, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import tls from 'node:tls';
+import type { CertificateConfig } from '../config/types-tls.js';
+
+/** What every context of one listener shares (versions, ciphers, resumption). */
+export interface ContextOptions {
+  minVersion: tls.SecureVersion;
+  ciphers: string | null;
+  /** 48 bytes shared by every context of a listener, so tickets survive SNI switches and reloads; null: tickets off. */
+  ticketKeys: Buffer | null;
+  sessionTimeoutS: number;
+  /** Same for every context of a listener, so a resumed session matches whichever context it lands on. */
+  sessionIdContext: string;
+}
+
+/** A certificate ready to serve. */
+export interface LoadedCertificate {
+  context: tls.SecureContext;
+  /** The names it is chosen for (configured, or read from the certificate). */
+  names: string[];
+  subject: string;
+  /** End of validity. */
+  notAfter: Date;
+  /** Stamps of the two files as read (see file-watch.ts), to tell a later version apart. */
+  stamps: { cert: string; key: string };
+}
+
+/** A certificate or key that cannot be used; the message names the file. */
+export class CertificateError extends Error {}
+
+function readPem(path: string, what: string): { text: string; stamp: string } {
+  let text: string;
+  let stamp: string;
+  try {
+    const s = statSync(path);
+    if (s.isDirectory()) throw Object.assign(new Error('it is a directory'), { code: 'EISDIR' });
+    stamp = `${s.mtimeMs}:${s.size}:${s.ino}`;
+    text = readFileSync(path, 'latin1');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
+    throw new CertificateError(`cannot read the ${what} file ${path}: ${why}`);
+  }
+  return { text, stamp };
+}
+
+/** OpenSSL's words without the "error:0480006C:PEM routines::" prefix. */
+function opensslReason(err: unknown): string {
+  const msg = (err as Error).message ?? String(err);
+  return msg.replace(/^error:[0-9A-F]+:[^:]*::?/i, '');
+}
+
+/** The resumption options of a context: shared ticket keys, or tickets off. */
+export function resumption(opts: ContextOptions): tls.SecureContextOptions {
+  const common = { sessionTimeout: opts.sessionTimeoutS, sessionIdContext: opts.sessionIdContext };
+  return opts.ticketKeys === null ? { ...common, secureOptions: constants.SSL_OP_NO_TICKET } : { ...common, ticketKeys: opts.ticketKeys };
+}
+
+/** DNS names a certificate is valid for: its subjectAltName DNS entries, else its common name. */
+export function certificateNames(x509: X509Certificate): string[] {
+  const san = x509.subjectAltName;
+  if (san !== undefined) {
+    const names = san
+      .split(/,\s*/)
+      .filter((e) => e.startsWith('DNS:'))
+      .map((e) => e.slice(4).toLowerCase());
+    if (names.length > 0) return names;
+  }
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(x509.subject)?.[1];
+  return cn !== undefined && /^(\*\.)?[a-z0-9_.-]+$/i.test(cn) ? [cn.toLowerCase()] : [];
+}
+
+/**
+ * Loads the pair and builds its context. Throws CertificateError with a message naming
+ * the file at fault. Synchronous (startup and reloads; a reload reads two small files).
+ */
+export function loadCertificate(cfg: CertificateConfig, opts: ContextOptions): LoadedCertificate {
+  const cert = readPem(cfg.cert, 'certificate');
+  const key = readPem(cfg.key, 'key');
+  if (!cert.text.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new CertificateError(`${cfg.cert} holds no PEM certificate (expected a "-----BEGIN CERTIFICATE-----" block)`);
+  }
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert.text);
+  } catch (err) {
+    throw new CertificateError(`${cfg.cert}: the certificate cannot be parsed: ${opensslReason(err)}`);
+  }
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(key.text)) {
+    throw new CertificateError(`${cfg.key}: the private key is encrypted; give Fulcrum an unencrypted key (e.g. \`openssl pkey -in ${cfg.key} -out plain.key\`) readable only by its user`);
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key.text);
+  } catch (err) {
+    throw new CertificateError(`${cfg.key} holds no usable private key: ${opensslReason(err)}`);
+  }
+  if (!x509.checkPrivateKey(privateKey)) {
+    throw new CertificateError(`the key in ${cfg.key} does not belong to the certificate in ${cfg.cert} (${x509.subject.replace(/\n/g, ', ')}): give the key the certificate was issued for`);
+  }
+  let context: tls.SecureContext;
+  try {
+    context = tls.createSecureContext({
+      cert: cert.text,
+      key: key.text,
+      minVersion: opts.minVersion,
+      ...(opts.ciphers === null ? {} : { ciphers: opts.ciphers }),
+      ...resumption(opts),
+    });
+  } catch (err) {
+    throw new CertificateError(`${cfg.cert} with ${cfg.key}: OpenSSL refused the pair: ${opensslReason(err)}`);
+  }
+  return {
+    context,
+    names: cfg.names ?? certificateNames(x509),
+    subject: x509.subject.replace(/\n/g, ', '),
+    notAfter: new Date(x509.validTo),
+    stamps: { cert: cert.stamp, key: key.stamp },
+  };
+}
