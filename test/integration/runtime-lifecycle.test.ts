@@ -128,13 +128,23 @@ describe('control socket and workers', () => {
       await sleep(1200); // counters are pushed every second
       const s = await runCli(['status', '-s', socket]);
       assert.equal(s.code, 0, s.stderr);
-      assert.match(s.stdout, new RegExp(`worker 1 +pid ${cli.workerPids[0]}`));
+      for (const pid of cli.workerPids) assert.match(s.stdout, new RegExp(`worker \\d +pid ${pid} +generation 1`));
       assert.match(s.stdout, new RegExp(`www +http://127\\.0\\.0\\.1:${cli.port} +active \\d+ +accepted 10`));
       assert.match(s.stdout, new RegExp(`W +127\\.0\\.0\\.1:${web.port} +up +weight 1 +active 0 +total 10`));
 
       // kill one worker: the other keeps accepting, and a new one takes the slot
       const victim = cli.workerPids[0]!;
+      const victimId = Number(new RegExp(`worker (\\d+) \\(pid ${victim},`).exec(cli.stderr())![1]);
       process.kill(victim, 'SIGKILL');
+      // a connection the victim accepted before it died dies with it: count from its death
+      await until(() => {
+        try {
+          process.kill(victim, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      }, 'the killed worker to be gone');
       let failures = 0;
       for (let i = 0; i < 40; i++) {
         try {
@@ -146,7 +156,7 @@ describe('control socket and workers', () => {
       }
       assert.equal(failures, 0, 'new connections kept being answered');
       await until(() => new RegExp(`worker \\d+ \\(pid ${victim}\\) died \\(SIGKILL\\)`).test(cli.stderr()), 'the crash to be logged');
-      await until(() => /replaced worker 1/.test(cli.stderr()), 'a replacement worker');
+      await until(() => new RegExp(`replaced worker ${victimId}\\b`).test(cli.stderr()), 'a replacement worker');
       const json = await runCli(['status', '-s', socket, '--json']);
       const report = JSON.parse(json.stdout) as { data: { workers: Array<{ pid: number }> } };
       const pids = report.data.workers.map((w) => w.pid);
