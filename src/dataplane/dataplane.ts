@@ -99,6 +99,7 @@ export class Dataplane {
   private reasons: string[] = [];
   private started = false;
   private stopped = false;
+  private paused = false;
   private readonly onServerState = (message: unknown) => {
     const e = message as ServerStateEvent;
     if (this.poolNames.has(e.pool)) this.schedule(`pool ${e.pool}: server ${e.server} ${e.state}`);
@@ -154,6 +155,23 @@ export class Dataplane {
     if (!this.opts.skipPreflight && this.services.some((s) => s.mode === 'dsr')) {
       this.every(this.neighbourRefreshMs, () => void this.resolveNeighbours(false));
     }
+  }
+
+  /**
+   * Applies nothing more until resume() (changes are remembered): a reload pauses the
+   * running Dataplane while the new one starts, so no apply of the old configuration can
+   * land after the new one's. Resolves once no apply of this one is in flight.
+   */
+  async pause(): Promise<void> {
+    this.paused = true;
+    await this.running;
+  }
+
+  /** After pause(): applies what changed meanwhile (nothing if nothing did). */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.schedule('resumed');
   }
 
   /**
@@ -213,6 +231,7 @@ export class Dataplane {
   private schedule(reason: string): void {
     if (this.stopped || !this.started) return;
     if (!this.reasons.includes(reason)) this.reasons.push(reason);
+    if (this.paused) return;
     if (this.running !== null) {
       this.dirty = true;
       return;
@@ -222,6 +241,8 @@ export class Dataplane {
     // After the pool has finished its own update (events are published before it recomputes).
     setImmediate(() => {
       this.scheduled = false;
+      // Paused or stopped meanwhile: resume() schedules again; a stopped one applies nothing.
+      if (this.paused || this.stopped) return;
       this.running = this.loop().finally(() => (this.running = null));
     });
   }
@@ -247,7 +268,7 @@ export class Dataplane {
         }
         return;
       }
-    } while (this.dirty && !this.stopped);
+    } while (this.dirty && !this.stopped && !this.paused);
   }
 
   /** Computes the desired state and applies it if it differs from what the kernel holds. */

@@ -177,10 +177,14 @@ export class Primary {
       return { ok: false, message };
     }
     // The new data plane replaces the kernel tables in one transaction (or the reload fails).
+    // The old one applies nothing meanwhile: its pools still change, and an apply of the old
+    // configuration landing after the new one's would stay in force.
     let dataplane: Dataplane | null;
+    await this.dataplane?.pause();
     try {
       dataplane = await startDataplane(config, plane, this.dataplane !== null);
     } catch (err) {
+      this.dataplane?.resume();
       await gen.kill();
       await plane.stop();
       const message = `reload failed: ${(err as Error).message}; the running configuration stays in force`;

@@ -150,6 +150,20 @@ describe('dataplane control', () => {
     assert.equal(flushes[0]!.server, '192.0.2.12');
   });
 
+  it('applies nothing while paused (a reload starts its new data plane), and catches up on resume', async (t) => {
+    const { dp, driver, pool, logs } = await rig(t, config(NAT));
+    // Paused right after a change, before the apply it scheduled began.
+    pool.setHealthy(pool.servers[0]!, false, 'test');
+    await dp.pause();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(driver.applied.length, 1, 'no apply while paused');
+    assert.deepEqual(await liveTargets(driver), ['192.0.2.11', '192.0.2.12']);
+    dp.resume();
+    await until(() => driver.applied.length === 2);
+    assert.deepEqual(await liveTargets(driver), ['192.0.2.12']);
+    assert.match(logs.at(-1)!, /\(pool web: server s1 down, .*resumed\)|\(.*resumed.*\)/);
+  });
+
   it('removes its tables on stop, and only once', async (t) => {
     const { dp, driver } = await rig(t, config(NAT));
     await dp.stop();
