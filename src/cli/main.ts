@@ -5,7 +5,7 @@ import { FulcrumError } from '../core/errors.js';
 const USAGE = `Usage: fulcrum <command> [options]
 
 Commands:
-  run [-c FILE]                 run the balancer (without -c: the embedded quickstart)
+  run [-c FILE] [--workers N]   run the balancer (without -c: the embedded quickstart)
   check -c FILE                 validate a configuration, listing every problem
   proxy --to URL [--to URL ...] a one-line HTTP balancer without a configuration file
   reload | stop | status        talk to a running instance over its control socket
