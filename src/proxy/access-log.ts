@@ -1,15 +1,18 @@
 /**
  * Access logs: one line per HTTP request (JSON, Common or Combined Log Format) or per
  * TCP connection (JSON), to stdout or a file. Lines are buffered by sonic-boom (pino's
- * destination) and written in whole lines, so several workers can append to one file
+ * destination, used directly) and written in whole lines, so several workers can append to one file
  * (O_APPEND), and flushed at least once a second. Files are reopened on SIGUSR1 (after
  * logrotate moved them).
  */
-import pino from 'pino';
+import { createRequire } from 'node:module';
+import type { SonicBoom as SonicBoomClass } from 'sonic-boom';
 import type { AccessLogConfig } from '../config/types.js';
 import type { RequestHead } from './http/head.js';
 
-type Destination = ReturnType<typeof pino.destination>;
+type Destination = SonicBoomClass;
+/** sonic-boom is CommonJS whose module.exports is the class itself. */
+const SonicBoom = createRequire(import.meta.url)('sonic-boom') as typeof SonicBoomClass;
 
 /** One destination per path in this process, shared by the listeners that name it. */
 const destinations = new Map<string, Destination>();
@@ -21,7 +24,7 @@ let flusher: NodeJS.Timeout | null = null;
 function destinationFor(path: string): Destination {
   let d = destinations.get(path);
   if (d === undefined) {
-    d = path === 'stdout' ? pino.destination({ dest: 1, minLength: 4096, sync: false }) : pino.destination({ dest: path, minLength: 4096, sync: false, mkdir: true, append: true });
+    d = path === 'stdout' ? new SonicBoom({ fd: 1, minLength: 4096, sync: false }) : new SonicBoom({ dest: path, minLength: 4096, sync: false, mkdir: true, append: true });
     destinations.set(path, d);
     flusher ??= setInterval(() => {
       for (const x of destinations.values()) flushQuietly(x);
