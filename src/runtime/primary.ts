@@ -222,13 +222,18 @@ export class Primary {
   }
 
   /**
-   * Keeps VRRP as it runs when its section is unchanged; restarts it (a resignation and a
-   * new election) when it changed. Resolves with what went wrong, or null.
+   * Keeps VRRP as it runs when its section is unchanged; applies a change of priorities
+   * alone in place; restarts it (a resignation and a new election) when anything else
+   * changed. Resolves with what went wrong, or null.
    */
   private async reloadVrrp(config: Config): Promise<string | null> {
     const before = JSON.stringify(this.vrrp?.config ?? null);
     if (before === JSON.stringify(config.vrrp ?? null)) {
       this.vrrp?.update();
+      return null;
+    }
+    if (this.vrrp !== null && config.vrrp && this.vrrp.retune(config.vrrp)) {
+      log().info('reload: only vrrp priorities changed: applied in place (no resignation)');
       return null;
     }
     log().warn('reload: the vrrp section changed: its instances restart (masters resign first)');

@@ -28,7 +28,8 @@ export class VrrpRouter {
   sent = 0;
 
   constructor(
-    readonly config: VrrpInstanceConfig,
+    /** Replaced only by retune() (a reload that changed the priority alone). */
+    public config: VrrpInstanceConfig,
     private readonly socket: VrrpSocket,
     /** Our source address: the interface's primary IPv4 address or `source`. */
     readonly source: string,
@@ -91,6 +92,17 @@ export class VrrpRouter {
       publishVrrpEvent({ instance: this.config.name, kind: 'priority', from: this.state.name, to: this.state.name, priority, reason: why });
     }
     if (o.faulty !== this.state.faulty) this.dispatch({ type: 'fault', faulty: o.faulty });
+  }
+
+  /**
+   * A reload changed only the configured priority: it takes effect as a priority change
+   * (RFC 5798: a master advertises it, a backup compares it), without resigning, so the
+   * virtual addresses move only if the new priorities say so.
+   */
+  retune(next: VrrpInstanceConfig, o: TrackOutcome): void {
+    this.log(`${this.config.name}: configured priority ${this.config.priority} -> ${next.priority} (reload)`);
+    this.config = next;
+    this.track(o);
   }
 
   /** A clean stop: a master resigns with priority 0 and removes its addresses. Resolves once they are gone. */

@@ -48,7 +48,8 @@ export class VrrpService {
   private stopped = false;
 
   constructor(
-    readonly config: VrrpConfig,
+    /** Replaced only by retune(). */
+    public config: VrrpConfig,
     private readonly pools: ReadonlyMap<string, Pool>,
     private readonly listeners: readonly TrackableListener[],
     opts: VrrpServiceOptions = {},
@@ -100,6 +101,29 @@ export class VrrpService {
   update(): void {
     if (this.stopped) return;
     for (const t of this.trackers) t.evaluate();
+  }
+
+  /**
+   * Applies a reloaded `vrrp` section in place when it differs from the running one only
+   * in instances' priorities (and neither is 255, the owner's): each becomes a priority
+   * change. Returns false, changing nothing, when anything else differs (a restart is
+   * needed).
+   */
+  retune(next: VrrpConfig): boolean {
+    if (this.stopped || !this.started) return false;
+    const now = this.config.instances;
+    if (next.instances.length !== now.length) return false;
+    const same = now.every((a, i) => {
+      const b = next.instances[i]!;
+      if (a.priority === 255 || b.priority === 255) return a.priority === b.priority && JSON.stringify(a) === JSON.stringify(b);
+      return JSON.stringify({ ...a, priority: 0 }) === JSON.stringify({ ...b, priority: 0 });
+    });
+    if (!same || JSON.stringify({ ...this.config, instances: [] }) !== JSON.stringify({ ...next, instances: [] })) return false;
+    next.instances.forEach((inst, i) => {
+      if (inst.priority !== now[i]!.priority) this.routers[i]!.retune(inst, this.trackers[i]!.outcome);
+    });
+    this.config = next;
+    return true;
   }
 
   /** Per instance: state, effective priority, advertisements received and sent. */
