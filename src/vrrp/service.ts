@@ -110,15 +110,8 @@ export class VrrpService {
    * needed).
    */
   retune(next: VrrpConfig): boolean {
-    if (this.stopped || !this.started) return false;
+    if (this.stopped || !this.started || !onlyPrioritiesDiffer(this.config, next)) return false;
     const now = this.config.instances;
-    if (next.instances.length !== now.length) return false;
-    const same = now.every((a, i) => {
-      const b = next.instances[i]!;
-      if (a.priority === 255 || b.priority === 255) return a.priority === b.priority && JSON.stringify(a) === JSON.stringify(b);
-      return JSON.stringify({ ...a, priority: 0 }) === JSON.stringify({ ...b, priority: 0 });
-    });
-    if (!same || JSON.stringify({ ...this.config, instances: [] }) !== JSON.stringify({ ...next, instances: [] })) return false;
     next.instances.forEach((inst, i) => {
       if (inst.priority !== now[i]!.priority) this.routers[i]!.retune(inst, this.trackers[i]!.outcome);
     });
@@ -180,6 +173,20 @@ export class VrrpService {
       return { label: `listener ${t.name}`, weight: t.weight, check: () => probeListener(listener, Math.min(1000, inst.trackIntervalMs)) };
     });
   }
+}
+
+/**
+ * Whether two `vrrp` sections differ at most in instances' priorities, none of them
+ * 255 (becoming or ceasing to be the address owner changes more than a priority).
+ */
+export function onlyPrioritiesDiffer(a: VrrpConfig, b: VrrpConfig): boolean {
+  if (a.instances.length !== b.instances.length) return false;
+  if (JSON.stringify({ ...a, instances: [] }) !== JSON.stringify({ ...b, instances: [] })) return false;
+  return a.instances.every((x, i) => {
+    const y = b.instances[i]!;
+    if (x.priority === 255 || y.priority === 255) return JSON.stringify(x) === JSON.stringify(y);
+    return JSON.stringify({ ...x, priority: 0 }) === JSON.stringify({ ...y, priority: 0 });
+  });
 }
 
 /**

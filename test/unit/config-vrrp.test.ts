@@ -13,6 +13,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { checkCommand } from '../../src/cli/check.js';
 import { formatIssue, loadConfigFile, loadConfigText } from '../../src/config/load.js';
+import { onlyPrioritiesDiffer } from '../../src/vrrp/service.js';
 import type { VrrpInstanceConfig } from '../../src/config/types.js';
 import type { InterfaceSubnets } from '../../src/config/validate-vrrp.js';
 
@@ -215,5 +216,33 @@ describe('config: vrrp', () => {
       config!.pools.get('web')!.servers.map((s) => s.name),
       ['S1', 'S2'],
     );
+  });
+});
+
+describe('vrrp: what a reload may change in place', () => {
+  const section = (priority: number, extra = '') => {
+    const { config, issues } = loadConfigText(
+      `listeners: [{name: www, bind: "0.0.0.0:80", routes: [{pool: web}]}]
+pools: {web: {servers: [{address: "192.0.2.11:80"}]}}
+vrrp:
+  instances:
+    - {name: www, interface: eth0, vrid: 51, priority: ${priority}, virtual_ips: [192.0.2.10/24]${extra}}
+`,
+      'lb.yaml',
+    );
+    assert.deepEqual(issues, []);
+    return config!.vrrp!;
+  };
+
+  it('priorities alone: in place', () => {
+    assert.equal(onlyPrioritiesDiffer(section(150), section(100)), true);
+    assert.equal(onlyPrioritiesDiffer(section(150), section(150)), true);
+  });
+
+  it('anything else, or the owner priority 255: a restart', () => {
+    assert.equal(onlyPrioritiesDiffer(section(150), section(100, ', advert_interval: 2s')), false);
+    assert.equal(onlyPrioritiesDiffer(section(150), section(150, ', preempt: false')), false);
+    assert.equal(onlyPrioritiesDiffer(section(150), section(255)), false);
+    assert.equal(onlyPrioritiesDiffer(section(255), section(150)), false);
   });
 });
