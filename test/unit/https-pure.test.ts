@@ -8,7 +8,6 @@ import { describe, it } from 'node:test';
 import { ChunkedScanner } from '../../src/proxy/http/chunked.js';
 import { HttpParseError, parseRequestHead, parseResponseHead } from '../../src/proxy/http/head.js';
 import { httpsUrl } from '../../src/proxy/http/https-redirect.js';
-import { ChunkedDecoder } from '../../src/proxy/http2/dechunk.js';
 import { http1RequestHead, http2ResponseHeaders } from '../../src/proxy/http2/headers.js';
 import { SniTable } from '../../src/tls/sni-table.js';
 
@@ -89,13 +88,13 @@ describe('http2ResponseHeaders', () => {
   });
 });
 
-describe('ChunkedDecoder', () => {
+describe('ChunkedScanner with a data callback (HTTP/2 responses)', () => {
   const decodeAll = (input: Buffer, step: number): { data: string; end: number } => {
-    const d = new ChunkedDecoder(1024);
+    const d = new ChunkedScanner(502, 1024);
     const parts: Buffer[] = [];
     let end = -1;
     for (let i = 0; i < input.length && end < 0; i += step) {
-      const e = d.decode(input, i, Math.min(i + step, input.length), (p) => parts.push(Buffer.from(p)));
+      const e = d.scan(input, i, Math.min(i + step, input.length), (p) => parts.push(Buffer.from(p)));
       if (e >= 0) end = e;
     }
     return { data: Buffer.concat(parts).toString(), end };
@@ -106,7 +105,7 @@ describe('ChunkedDecoder', () => {
     for (const step of [1, 2, 3, 7, 64]) assert.deepEqual(decodeAll(body, step), { data: 'hello, world', end: body.length - 4 }, `step ${step}`);
   });
 
-  it('accepts and refuses exactly what the HTTP/1.1 engine\'s scanner does', () => {
+  it('accepts and refuses exactly what it does without the callback (HTTP/1.1)', () => {
     const cases = [
       '0\r\n\r\n',
       '1\r\na\r\n0\r\n\r\n',
@@ -130,7 +129,7 @@ describe('ChunkedDecoder', () => {
       }
       let decoded: string;
       try {
-        decoded = String(new ChunkedDecoder(1024).decode(buf, 0, buf.length, () => {}));
+        decoded = String(new ChunkedScanner(502, 1024).scan(buf, 0, buf.length, () => {}));
       } catch (e) {
         decoded = `error ${(e as HttpParseError).reason}`;
       }

@@ -42,9 +42,11 @@ export class ChunkedScanner {
 
   /**
    * Scans buf[start, end). Returns the offset just past the body's final CRLF when the
-   * body ends inside this range, or -1 when all of it belongs to the body.
+   * body ends inside this range, or -1 when all of it belongs to the body. With `data`,
+   * each run of chunk data is handed to it as a view into buf (HTTP/2 clients get the
+   * body without the framing); without it, data is skipped unread.
    */
-  scan(buf: Uint8Array, start: number, end: number): number {
+  scan(buf: Buffer, start: number, end: number, data?: (part: Buffer) => void): number {
     let i = start;
     let st = this.state;
     while (i < end) {
@@ -86,6 +88,7 @@ export class ChunkedScanner {
           break;
         case DATA: {
           const take = Math.min(this.size, end - i);
+          if (data !== undefined) data(buf.subarray(i, i + take));
           this.size -= take;
           i += take;
           if (this.size === 0) st = DATA_CR;

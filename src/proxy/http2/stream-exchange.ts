@@ -14,7 +14,7 @@ import { cookieValue, requestKey } from '../http/request-keys.js';
 import { rewriteRequestHead, type ClientFacts } from '../http/rewrite.js';
 import type { UpstreamConn, UpstreamOwner } from '../http/upstream.js';
 import { encodeV1, encodeV2, type ProxyAddress } from '../proxy-protocol.js';
-import { ChunkedDecoder } from './dechunk.js';
+import { ChunkedScanner } from '../http/chunked.js';
 import { http1RequestHead, http2ResponseHeaders } from './headers.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
@@ -86,7 +86,7 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
   /** Response headers (or an interim response) went to the client: no retry, no error answer. */
   private respStarted = false;
   private respBodyLeft = 0;
-  private decoder: ChunkedDecoder | null = null;
+  private decoder: ChunkedScanner | null = null;
   private respUntilClose = false;
   private upReusable = false;
   /** Our side is over (response complete, error answered, or the stream reset). */
@@ -421,7 +421,7 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
     } else if (resp.hasTransferEncoding) {
       dropLength = true;
       if (resp.chunked) {
-        this.decoder = new ChunkedDecoder(this.fe.limits.headerBytes);
+        this.decoder = new ChunkedScanner(502, this.fe.limits.headerBytes);
         if (resp.contentLength >= 0) this.upReusable = false;
       } else {
         this.respUntilClose = true;
@@ -469,7 +469,7 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
     let last: Buffer | null = null;
     if (this.decoder !== null) {
       try {
-        end = this.decoder.decode(buf, offset, len, this.collect);
+        end = this.decoder.scan(buf, offset, len, this.collect);
       } catch (err) {
         this.parts = [];
         if (!(err instanceof HttpParseError)) throw err;
