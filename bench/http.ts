@@ -21,6 +21,7 @@ import { ratio, summarize, type Summary } from './lib/stats.js';
 import { fmtFixed, fmtInt, fmtMs, fmtRatio, renderTable } from './lib/table.js';
 import { makeTempDir } from './lib/tmp.js';
 import { runWrk, wrkArgs, type WrkResult } from './lib/wrk.js';
+import { haproxyHttpConfig } from './lib/haproxy.js';
 
 export const CONTESTANTS = ['direct', 'fulcrum', 'haproxy', 'nginx-proxy', 'http-proxy'] as const;
 export type ContestantName = (typeof CONTESTANTS)[number];
@@ -108,32 +109,6 @@ server {
 }`;
 }
 
-function haproxyConfig(port: number, s1: number, s2: number, connections: number, threads: number): string {
-  // Each connection costs a client and a server fd: stay well under common FD limits.
-  const maxconn = Math.min(8000, Math.max(1024, connections * 2));
-  return `global
-  nbthread ${threads}
-  maxconn ${maxconn}
-
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  timeout http-keep-alive 30s
-  http-reuse always
-
-frontend fe
-  bind ${LOOPBACK}:${port}
-  default_backend be
-
-backend be
-  balance roundrobin
-  server s1 ${LOOPBACK}:${s1}
-  server s2 ${LOOPBACK}:${s2}
-`;
-}
-
 // ---- contestants -----------------------------------------------------------------
 
 interface Context {
@@ -176,7 +151,7 @@ async function launch(name: ContestantName, ctx: Context): Promise<{ proc: Manag
     }
     case 'haproxy': {
       const cfg = join(dir, 'haproxy.cfg');
-      ctx.configs['haproxy.cfg'] = haproxyConfig(port, s1, s2, ctx.params.connections, ctx.params.workers);
+      ctx.configs['haproxy.cfg'] = haproxyHttpConfig({ port, s1, s2, connections: ctx.params.connections, threads: ctx.params.workers });
       writeFileSync(cfg, ctx.configs['haproxy.cfg']);
       return { proc: await startProcess('haproxy', tools.haproxy!, ['-f', cfg, '-db']), port };
     }

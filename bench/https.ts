@@ -31,6 +31,7 @@ import { ratio, summarize, type Summary } from './lib/stats.js';
 import { fmtFixed, fmtInt, fmtMs, fmtRatio, renderTable } from './lib/table.js';
 import { makeTempDir } from './lib/tmp.js';
 import { parseWrkOutput } from './lib/wrk.js';
+import { haproxyHttpConfig } from './lib/haproxy.js';
 
 export const CONTESTANTS = ['fulcrum', 'haproxy'] as const;
 type ContestantName = (typeof CONTESTANTS)[number];
@@ -93,31 +94,6 @@ pools:
     servers:
       - { name: S1, address: "${LOOPBACK}:${s1}" }
       - { name: S2, address: "${LOOPBACK}:${s2}" }
-`;
-}
-
-function haproxyConfig(port: number, combined: string, s1: number, s2: number, connections: number): string {
-  const maxconn = Math.min(8000, Math.max(1024, connections * 2));
-  return `global
-  nbthread 1
-  maxconn ${maxconn}
-
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  timeout http-keep-alive 30s
-  http-reuse always
-
-frontend fe
-  bind ${LOOPBACK}:${port} ssl crt ${combined} alpn h2,http/1.1
-  default_backend be
-
-backend be
-  balance roundrobin
-  server s1 ${LOOPBACK}:${s1}
-  server s2 ${LOOPBACK}:${s2}
 `;
 }
 
@@ -326,7 +302,7 @@ async function runHttps(): Promise<number> {
           proc = await startProcess('fulcrum', process.execPath, [...NODE_FLAGS, fulcrumCli, 'run', '-c', file], { cwd: repoRoot });
         } else {
           port = hPort;
-          configs['haproxy.cfg'] = haproxyConfig(port, cert.combined, s1, s2, params.connections);
+          configs['haproxy.cfg'] = haproxyHttpConfig({ port, s1, s2, connections: params.connections, threads: 1, bindOptions: `ssl crt ${cert.combined} alpn h2,http/1.1` });
           const file = join(tmp.path, 'haproxy.cfg');
           writeFileSync(file, configs['haproxy.cfg']);
           proc = await startProcess('haproxy', tools.haproxy!, ['-f', file, '-db']);
