@@ -69,24 +69,38 @@ function lookupOf(v: unknown): { values: unknown[]; hash: HashInput; size: numbe
   return { values, hash, size: jhash.mod, seed: jhash.seed ?? 0 };
 }
 
+/** What both kinds of rule match on: the VIP, the protocol and the ports. */
+interface Matched {
+  vip: string | null;
+  protocol: 'tcp' | 'udp' | null;
+  ports: number[];
+}
+
+/** Takes a match on the VIP or the destination ports into `into`; false when `m` is another match. */
+function readVipMatch(m: { left: Expr; right: unknown }, into: Matched): boolean {
+  const p = payloadOf(m.left);
+  if (p?.protocol === 'ip' && p.field === 'daddr' && typeof m.right === 'string') {
+    into.vip = m.right;
+    return true;
+  }
+  if ((p?.protocol === 'tcp' || p?.protocol === 'udp') && p.field === 'dport') {
+    into.protocol = p.protocol;
+    into.ports = portsOf(m.right);
+    return true;
+  }
+  return false;
+}
+
 function natService(name: string, expr: Expr[]): LiveService | null {
-  let vip: string | null = null;
-  let protocol: 'tcp' | 'udp' | null = null;
-  let ports: number[] = [];
+  const got: Matched = { vip: null, protocol: null, ports: [] };
   let iface: string | null = null;
   let dnat = null as { addr?: unknown; port?: unknown } | null;
   for (const e of expr) {
     const m = matchOf(e);
-    if (m !== null) {
-      const p = payloadOf(m.left);
-      if (p?.protocol === 'ip' && p.field === 'daddr' && typeof m.right === 'string') vip = m.right;
-      else if ((p?.protocol === 'tcp' || p?.protocol === 'udp') && p.field === 'dport') {
-        protocol = p.protocol;
-        ports = portsOf(m.right);
-      } else if ((m.left.meta as { key?: string } | undefined)?.key === 'iifname' && typeof m.right === 'string') iface = m.right;
-    }
+    if (m !== null && !readVipMatch(m, got) && (m.left.meta as { key?: string } | undefined)?.key === 'iifname' && typeof m.right === 'string') iface = m.right;
     if (e.dnat !== undefined) dnat = e.dnat as typeof dnat;
   }
+  const { vip, protocol, ports } = got;
   const addr = lookupOf(dnat?.addr);
   if (vip === null || protocol === null || addr === null) return null;
   const port = dnat?.port === undefined ? null : lookupOf(dnat.port);
@@ -99,26 +113,18 @@ function natService(name: string, expr: Expr[]): LiveService | null {
 }
 
 function dsrService(name: string, expr: Expr[]): LiveService | null {
-  let vip: string | null = null;
-  let protocol: 'tcp' | 'udp' | null = null;
-  let ports: number[] = [];
+  const got: Matched = { vip: null, protocol: null, ports: [] };
   let dev: string | null = null;
   let macs = null as ReturnType<typeof lookupOf>;
   for (const e of expr) {
     const m = matchOf(e);
-    if (m !== null) {
-      const p = payloadOf(m.left);
-      if (p?.protocol === 'ip' && p.field === 'daddr' && typeof m.right === 'string') vip = m.right;
-      else if ((p?.protocol === 'tcp' || p?.protocol === 'udp') && p.field === 'dport') {
-        protocol = p.protocol;
-        ports = portsOf(m.right);
-      }
-    }
+    if (m !== null) readVipMatch(m, got);
     const mangle = e.mangle as { key?: Expr; value?: unknown } | undefined;
     if (mangle?.key !== undefined && payloadOf(mangle.key)?.field === 'daddr') macs = lookupOf(mangle.value);
     const fwd = e.fwd as { dev?: string } | undefined;
     if (typeof fwd?.dev === 'string') dev = fwd.dev;
   }
+  const { vip, protocol, ports } = got;
   if (vip === null || protocol === null || macs === null) return null;
   const targets = macs.values.map((mac) => ({ addr: null, port: null, mac: typeof mac === 'string' ? mac : null }));
   return { name, mode: 'dsr', vip, protocol, ports, interface: dev, snat: null, hash: macs.hash, seed: macs.seed, size: macs.size, targets };
