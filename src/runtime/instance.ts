@@ -85,16 +85,18 @@ export async function startInstance(config: Config, opts: InstanceOptions = {}):
       detectors.push(detector);
     }
   }
+  /** The server a state is about (same pool, name and address), or undefined. */
+  const serverOf = (h: HealthState) => pools.get(h.pool)?.servers.find((s) => s.name === h.server && addressOf(s) === h.address);
   const applyHealth = (h: HealthState) => {
-    const pool = pools.get(h.pool);
-    const server = pool?.servers.find((s) => s.name === h.server && addressOf(s) === h.address);
-    if (pool !== undefined && server !== undefined) pool.setHealthy(server, h.up, h.reason);
+    const server = serverOf(h);
+    if (server !== undefined) poolOf.get(server)!.setHealthy(server, h.up, h.reason);
   };
   const known = new Map<Server, boolean>();
   for (const h of opts.initialHealth ?? []) {
-    applyHealth(h);
-    const server = pools.get(h.pool)?.servers.find((s) => s.name === h.server && addressOf(s) === h.address);
-    if (server !== undefined) known.set(server, h.up);
+    const server = serverOf(h);
+    if (server === undefined) continue;
+    poolOf.get(server)!.setHealthy(server, h.up, h.reason);
+    known.set(server, h.up);
   }
   const onHealth = opts.onHealth;
   const checker =
