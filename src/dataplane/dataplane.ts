@@ -25,6 +25,7 @@ import { neighbours, provokeNeighbour } from './links.js';
 import { preflight } from './preflight.js';
 import { renderRemoval, renderTransaction } from './render.js';
 import type { DesiredState, ServiceState } from './state.js';
+import { log } from '../core/log.js';
 
 /** Seams and timings; the defaults program this host's kernel. */
 export interface DataplaneOptions {
@@ -116,7 +117,7 @@ export class Dataplane {
   ) {
     this.host = opts.host ?? new CommandHost();
     this.driver = opts.driver ?? new NftDriver(this.host);
-    this.log = opts.log ?? ((msg) => process.stderr.write(`fulcrum: dataplane: ${msg}\n`));
+    this.log = opts.log ?? ((msg) => log().info(`dataplane: ${msg}`));
     this.flusher = opts.flusher ?? new ConntrackFlusher(this.host, this.log);
     this.pollMs = opts.pollMs ?? 100;
     this.neighbourRefreshMs = opts.neighbourRefreshMs ?? 2000;

@@ -16,6 +16,7 @@ import { VrrpRouter } from './router.js';
 import type { VrrpSocket } from './socket.js';
 import type { VrrpStateName } from './state-machine.js';
 import { Tracker, type TrackedCheck } from './tracker.js';
+import { log } from '../core/log.js';
 
 /** A listener as tracking sees it: its name, whether it is UDP, and its bound address. */
 export interface TrackableListener {
@@ -54,7 +55,7 @@ export class VrrpService {
     private readonly listeners: readonly TrackableListener[],
     opts: VrrpServiceOptions = {},
   ) {
-    this.log = opts.log ?? ((msg) => process.stderr.write(`fulcrum: vrrp ${msg}\n`));
+    this.log = opts.log ?? ((msg) => log().info(`vrrp ${msg}`));
   }
 
   /**

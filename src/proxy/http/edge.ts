@@ -8,6 +8,7 @@ import { parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
 import { ClientConnection, onClientRead } from './exchange.js';
 import { readThroughSharedBuffer } from './tls-read-buffer.js';
 import type { HttpFrontend } from './frontend.js';
+import { log } from '../../core/log.js';
 
 /** A connection not yet handed to HTTP: reading its PROXY header, or in the TLS handshake. */
 class Pending implements Expirable {
@@ -55,9 +56,8 @@ export class HttpEdge {
     private readonly fe: HttpFrontend,
     private readonly config: ListenerConfig,
   ) {
-    const log = (msg: string) => process.stderr.write(`fulcrum: ${msg}\n`);
     const tlsCfg = config.tls;
-    this.certs = tlsCfg === null ? null : new CertificateStore(config.name, tlsCfg, log);
+    this.certs = tlsCfg === null ? null : new CertificateStore(config.name, tlsCfg, (msg) => log().info(msg));
     const h2 = config.mode === 'http' && config.http2.enabled && (tlsCfg !== null || config.http2.h2c);
     const fields: Array<readonly [string, string]> = tlsCfg !== null && config.hsts !== null ? [['strict-transport-security', hstsValue(config.hsts)]] : [];
     this.responseHead = fields.map(([n, v]) => `Strict-Transport-Security: ${v}\r\n`).join('');
@@ -128,7 +128,7 @@ export class HttpEdge {
   private track(sock: net.Socket, ms: number, why: string): Pending {
     const p = new Pending(sock, Date.now() + ms, (x) => {
       this.pending.delete(x);
-      this.log(x.sock, why);
+      this.logRefused(x.sock, why);
       x.sock.destroy();
     });
     this.pending.add(p);
@@ -181,7 +181,7 @@ export class HttpEdge {
     const onError = (err: Error) => {
       if (this.untrack(p)) {
         const name = (sock as unknown as { _handle?: { getServername?: () => string | false } | null })._handle?.getServername?.();
-        this.log(sock, `TLS handshake failed: ${certs.refusal(typeof name === 'string' ? name : undefined) ?? tlsReason(err)}`);
+        this.logRefused(sock, `TLS handshake failed: ${certs.refusal(typeof name === 'string' ? name : undefined) ?? tlsReason(err)}`);
       }
       sock.destroy();
     };
@@ -215,18 +215,18 @@ export class HttpEdge {
           }
         }
       } catch (err) {
-        process.stderr.write(`fulcrum: internal error on a connection of listener ${this.fe.name} (connection closed): ${(err as Error)?.stack ?? String(err)}\n`);
+        log().error({ err }, `internal error on a connection of listener ${this.fe.name} (connection closed)`);
         sock.destroy();
       }
     });
   }
 
   /** Logs a connection refused before HTTP, at most once a second per listener. */
-  private log(sock: net.Socket, why: string): void {
+  private logRefused(sock: net.Socket, why: string): void {
     const now = Date.now();
     if (now - this.lastLog < 1000) return;
     this.lastLog = now;
-    process.stderr.write(`fulcrum: listener ${this.fe.name}: closed a connection from ${sock.remoteAddress ?? 'a client'}: ${why}\n`);
+    log().warn(`listener ${this.fe.name}: closed a connection from ${sock.remoteAddress ?? 'a client'}: ${why}`);
   }
 }
 

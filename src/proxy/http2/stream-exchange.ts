@@ -16,6 +16,7 @@ import type { UpstreamConn, UpstreamOwner } from '../http/upstream.js';
 import { encodeV1, encodeV2, type ProxyAddress } from '../proxy-protocol.js';
 import { ChunkedScanner } from '../http/chunked.js';
 import { http1RequestHead, http2ResponseHeaders } from './headers.js';
+import { log } from '../../core/log.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -128,7 +129,7 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
 
   /** A bug of ours: it costs this stream only. */
   onInternalError(err: unknown): void {
-    process.stderr.write(`fulcrum: internal error on an HTTP/2 stream of listener ${this.fe.name} (stream reset): ${(err as Error)?.stack ?? String(err)}\n`);
+    log().error({ err }, `internal error on an HTTP/2 stream of listener ${this.fe.name} (stream reset)`);
     this.finished = true;
     this.abortUpstream();
     if (!this.stream.closed) this.stream.close(NGHTTP2_INTERNAL_ERROR);
