@@ -6,25 +6,10 @@
  */
 import { z } from 'zod';
 import { describeValue } from './field-error.js';
-import { MISSING } from './schema.js';
+// schema.ts imports this file: only its hoisted function declarations may be used at load time
+import { converted } from './schema.js';
 import { formatDuration, parseDuration } from './units.js';
 import { DEFAULT_VRRP, ipv4Text, MAX_VIPS, parseAdvertInterval, parseNotify, parseVip, type ParsedVrrpInstance } from './vrrp.js';
-
-/** A field turned into its normalised form by `convert`; its Error becomes the issue's message. */
-function converted<T>(convert: (v: unknown) => T) {
-  return z.unknown().transform((v, ctx): T => {
-    if (v === undefined) {
-      ctx.addIssue({ code: 'invalid_type', expected: 'string', input: undefined, message: MISSING });
-      return z.NEVER;
-    }
-    try {
-      return convert(v);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: e instanceof Error ? e.message : String(e), input: v });
-      return z.NEVER;
-    }
-  });
-}
 
 function intRange(min: number, max: number, what = '') {
   return converted((v) => {
