@@ -8,11 +8,10 @@
  */
 import { createHash } from 'node:crypto';
 import type tls from 'node:tls';
-import { createSecureContext } from 'node:tls';
 import type { ListenerTlsConfig } from '../config/types-tls.js';
 import { FulcrumError } from '../core/errors.js';
 import { FileWatch } from '../core/file-watch.js';
-import { CertificateError, loadCertificate, resumption, type ContextOptions, type LoadedCertificate } from './certificate.js';
+import { CertificateError, loadCertificate, serverContext, type ContextOptions, type LoadedCertificate } from './certificate.js';
 import { SniTable } from './sni-table.js';
 import { processTicketKeys } from './ticket-keys.js';
 
@@ -21,8 +20,6 @@ interface Entry {
   loaded: LoadedCertificate;
   watches: FileWatch[];
 }
-
-/** New random ticket keys (48 bytes: name, HMAC secret, AES key). */
 
 export class CertificateStore {
   private readonly entries: Entry[] = [];
@@ -55,7 +52,7 @@ export class CertificateStore {
       sessionIdContext: createHash('sha256').update(`fulcrum:${listener}`).digest('hex').slice(0, 32),
     };
     try {
-      this.bare = createSecureContext({ minVersion: cfg.minVersion, ...(cfg.ciphers === null ? {} : { ciphers: cfg.ciphers }), ...resumption(this.options) });
+      this.bare = serverContext({ minVersion: cfg.minVersion, ...(cfg.ciphers === null ? {} : { ciphers: cfg.ciphers }) }, this.options);
     } catch (err) {
       throw new FulcrumError('FULCRUM_ERR_CONFIG', `listener ${listener}: tls.ciphers: OpenSSL refused ${JSON.stringify(cfg.ciphers)}: ${(err as Error).message}`);
     }

@@ -8,6 +8,7 @@ import { constants, createPrivateKey, X509Certificate, type KeyObject } from 'no
 import { readFileSync, statSync } from 'node:fs';
 import tls from 'node:tls';
 import type { CertificateConfig } from '../config/types-tls.js';
+import { renewTickets } from './ticket-renewal.js';
 
 /** What every context of one listener shares (versions, ciphers, resumption). */
 export interface ContextOptions {
@@ -58,9 +59,16 @@ function opensslReason(err: unknown): string {
 }
 
 /** The resumption options of a context: shared ticket keys, or tickets off. */
-export function resumption(opts: ContextOptions): tls.SecureContextOptions {
+function resumption(opts: ContextOptions): tls.SecureContextOptions {
   const common = { sessionTimeout: opts.sessionTimeoutS, sessionIdContext: opts.sessionIdContext };
   return opts.ticketKeys === null ? { ...common, secureOptions: constants.SSL_OP_NO_TICKET } : { ...common, ticketKeys: opts.ticketKeys };
+}
+
+/** A server context with `opts`' resumption: tickets renewed on each resumption (ticket-renewal.ts), or none. */
+export function serverContext(base: tls.SecureContextOptions, opts: ContextOptions): tls.SecureContext {
+  const context = tls.createSecureContext({ ...base, ...resumption(opts) });
+  if (opts.ticketKeys !== null) renewTickets(context, opts.ticketKeys);
+  return context;
 }
 
 /** DNS names a certificate is valid for: its subjectAltName DNS entries, else its common name. */
@@ -107,13 +115,7 @@ export function loadCertificate(cfg: CertificateConfig, opts: ContextOptions): L
   }
   let context: tls.SecureContext;
   try {
-    context = tls.createSecureContext({
-      cert: cert.text,
-      key: key.text,
-      minVersion: opts.minVersion,
-      ...(opts.ciphers === null ? {} : { ciphers: opts.ciphers }),
-      ...resumption(opts),
-    });
+    context = serverContext({ cert: cert.text, key: key.text, minVersion: opts.minVersion, ...(opts.ciphers === null ? {} : { ciphers: opts.ciphers }) }, opts);
   } catch (err) {
     throw new CertificateError(`${cfg.cert} with ${cfg.key}: OpenSSL refused the pair: ${opensslReason(err)}`);
   }

@@ -111,6 +111,17 @@ test('session resumption with tickets, TLS 1.3 and 1.2; none with session_ticket
     assert.equal(second.protocol, maxVersion);
     second.sock.destroy();
   }
+  // a resumed TLS 1.3 connection gets a fresh ticket (as behind HAProxy and nginx), and
+  // that one resumes too: a client that keeps only its latest session resumes every time
+  const fresh = await handshake(proxy.port, { servername: 'www.example.com' });
+  let latest = await fresh.session();
+  fresh.sock.destroy();
+  for (let i = 0; i < 3; i++) {
+    const again = await handshake(proxy.port, { servername: 'www.example.com', session: latest });
+    assert.equal(again.reused, true, `resumption ${i + 1} with the latest ticket`);
+    latest = await again.session(); // rejects when the server sent no new ticket
+    again.sock.destroy();
+  }
   // a session of one certificate's name resumes on another certificate's name too: one set of ticket keys
   const w = await handshake(proxy.port, { servername: 'www.example.com' });
   const ws = await w.session();
