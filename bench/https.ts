@@ -6,8 +6,11 @@
  *
  * - keepalive: `wrk -t1 -cN` over HTTPS, HTTP/1.1 keep-alive: requests/s, p99, CPU/request;
  * - handshake: `wrk -t1 -cN -H 'Connection: close'` over HTTPS: one request per TLS
- *   connection (wrk offers its last session, so about half resume, for both alike): handshakes/s;
+ *   connection (wrk offers its latest session; both renew tickets, so nearly all resume): handshakes/s;
  * - h2: `h2load -cC -mM -D` (ALPN h2): requests/s over HTTP/2.
+ *
+ * A third contestant, node-tls (bench/peers/node-tls-peer.ts), is the Node floor: Node's tls
+ * server answering by itself, without proxying, in the keepalive and handshake phases.
  *
  * See bench/README.md.
  */
@@ -22,7 +25,7 @@ import { throwIfShuttingDown } from './lib/cleanup.js';
 import { withForeignCpu } from './lib/cpu.js';
 import { freePorts, LOOPBACK, tcpConnectOnce, waitForHttp } from './lib/net.js';
 import { startNginx } from './lib/nginx.js';
-import { fulcrumCli, repoRoot } from './lib/paths.js';
+import { fulcrumCli, peerScript, repoRoot } from './lib/paths.js';
 import { ensureDebianTools } from './lib/peers.js';
 import { runCommand, startProcess, type ManagedProcess } from './lib/process.js';
 import { machineInfo, writeResults } from './lib/results.js';
@@ -33,7 +36,7 @@ import { makeTempDir } from './lib/tmp.js';
 import { parseWrkOutput } from './lib/wrk.js';
 import { haproxyHttpConfig } from './lib/haproxy.js';
 
-export const CONTESTANTS = ['fulcrum', 'haproxy'] as const;
+export const CONTESTANTS = ['fulcrum', 'haproxy', 'node-tls'] as const;
 type ContestantName = (typeof CONTESTANTS)[number];
 const PHASES = ['keepalive', 'handshake', 'h2'] as const;
 type Phase = (typeof PHASES)[number];
@@ -41,7 +44,12 @@ type Phase = (typeof PHASES)[number];
 const DESCRIPTIONS: Record<ContestantName, string> = {
   fulcrum: 'Fulcrum: node dist/src/cli/main.js run -c fulcrum.yaml (tls listener, HTTP/2 by ALPN), round robin S1+S2',
   haproxy: 'HAProxy, nbthread 1, bind ssl crt (same certificate) alpn h2,http/1.1, http-reuse always, roundrobin',
+  'node-tls': "Node's tls.createServer answering 200 S1 itself, no proxying (bench/peers/node-tls-peer.ts): the most a Node TLS terminator can reach here; HTTP/1.1 only",
 };
+/** Contestants that take part in a phase (the Node floor speaks HTTP/1.1 only). */
+function inPhase(name: ContestantName, phase: Phase): boolean {
+  return !(name === 'node-tls' && phase === 'h2');
+}
 const READY_TIMEOUT_MS = 10_000;
 const NOISY_PCT = 5;
 
@@ -281,7 +289,7 @@ async function runHttps(): Promise<number> {
     log(`[https] phases ${params.phases.join(', ')}; ${params.rounds} rounds of ${params.contestants.join(', ')}, ${params.duration.text} each, warm-up ${params.warmup.text}`);
 
     const cert = makeCertificate(tools.openssl!, tmp.path);
-    const [s1, s2, fPort, hPort] = (await freePorts(4)) as [number, number, number, number];
+    const [s1, s2, fPort, hPort, nPort] = (await freePorts(5)) as [number, number, number, number, number];
     const backendHttp = backendHttpBlock(s1, s2);
     backend = await startNginx('backend', tools.nginx!, join(tmp.path, 'backend'), { http: backendHttp });
     await waitForHttp(s1, { proc: backend, expectBody: 'S1\n', timeoutMs: READY_TIMEOUT_MS });
@@ -300,6 +308,9 @@ async function runHttps(): Promise<number> {
           const file = join(tmp.path, 'fulcrum.yaml');
           writeFileSync(file, configs['fulcrum.yaml']);
           proc = await startProcess('fulcrum', process.execPath, [...NODE_FLAGS, fulcrumCli, 'run', '-c', file], { cwd: repoRoot });
+        } else if (name === 'node-tls') {
+          port = nPort;
+          proc = await startProcess('node-tls', process.execPath, [peerScript('node-tls-peer'), String(port), cert.cert, cert.key], { cwd: repoRoot });
         } else {
           port = hPort;
           configs['haproxy.cfg'] = haproxyHttpConfig({ port, s1, s2, connections: params.connections, threads: 1, bindOptions: `ssl crt ${cert.combined} alpn h2,http/1.1` });
@@ -329,7 +340,7 @@ async function runHttps(): Promise<number> {
     const warm: Run[] = [];
     for (const phase of params.phases) {
       const { warmups, runs } = await warmUpAndRounds(
-        contestants,
+        contestants.filter((c) => inPhase(c.name, phase)),
         params.rounds,
         (c, round) => measure(c, phase, round, round === 0 ? params.warmup : params.duration, ctx),
         (r) => describeRun(r, params.rounds),
@@ -355,13 +366,14 @@ async function runHttps(): Promise<number> {
     out.push(`machine: ${machine.nproc} cpus, ${machine.cpuModel}, node ${machine.node}; ${Object.values(machine.versions).map(short).join('; ')}`);
     const load: Record<Phase, string> = {
       keepalive: `wrk -t1 -c${params.connections} --latency (HTTP/1.1 keep-alive over TLS)`,
-      handshake: `wrk -t1 -c${params.connections} -H 'Connection: close' (a new TLS connection per request; wrk resumes about half of them)`,
+      handshake: `wrk -t1 -c${params.connections} -H 'Connection: close' (a new TLS connection per request; wrk offers its latest session)`,
       h2: `h2load -c${params.h2Clients} -m${params.h2Streams} -t1 (HTTP/2, ALPN h2)`,
     };
     const rows: string[][] = [];
     for (const phase of params.phases) {
       const hs = summaries[phase]?.haproxy;
       for (const c of params.contestants) {
+        if (!inPhase(c, phase)) continue;
         const s = summaries[phase]?.[c];
         rows.push(
           s === undefined
