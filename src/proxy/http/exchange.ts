@@ -10,6 +10,7 @@ import { HttpParseError, parseRequestHead, parseResponseHead, type RequestHead, 
 import type { FastBuffer } from './fast-buffer.js';
 import { errorBody, localResponse, reasonPhrase } from './local-response.js';
 import { takeRead } from './read-buffer.js';
+import { writeSocket } from './socket-write.js';
 import { cookieValue, requestKey } from './request-keys.js';
 import { encodeV1, encodeV2, parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
 import { rewriteRequestHead, rewriteResponseHead, type ClientFacts } from './rewrite.js';
@@ -463,7 +464,10 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
       if (this.reqComplete) this.requestSent();
       return;
     }
-    up.sock.write(this.reqHead, 'latin1');
+    if (!writeSocket(up.sock, this.reqHead) && !this.pausedForUpstream) {
+      this.pausedForUpstream = true;
+      this.updateClientFlow();
+    }
     if (this.reqComplete) {
       this.requestSent();
       return;
@@ -524,7 +528,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
   private writeUpstream(data: Buffer): void {
     const up = this.up;
     if (up === null) return;
-    if (!up.sock.write(data) && !this.pausedForUpstream) {
+    if (!writeSocket(up.sock, data) && !this.pausedForUpstream) {
       this.pausedForUpstream = true;
       this.updateClientFlow();
     }
@@ -556,7 +560,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
 
   private writeClient(data: Buffer | string): void {
     this.sent += data.length;
-    const ok = typeof data === 'string' ? this.sock.write(data, 'latin1') : this.sock.write(data);
+    const ok = writeSocket(this.sock, data);
     if (!ok && this.up !== null && !this.upPausedForClient) {
       this.upPausedForClient = true;
       this.up.sock.pause();

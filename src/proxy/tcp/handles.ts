@@ -35,6 +35,8 @@ export interface TcpHandle {
    * `req.oncomplete` runs, so `buf` must not change until then.
    */
   writeBuffer(req: WriteRequest, buf: Uint8Array): number;
+  /** As writeBuffer, for a string written as latin1 (one byte per char code). */
+  writeLatin1String(req: WriteRequest, text: string): number;
   /** Sends FIN once queued writes are done; 1 or UV_ENOTCONN: nothing to wait for. */
   shutdown(req: ShutdownRequest): number;
   /** Closes the descriptor now; pending requests complete later with UV_ECANCELED. */
@@ -89,6 +91,8 @@ export interface Handles {
   newWrite(): WriteRequest;
   newShutdown(): ShutdownRequest;
   newConnect(): ConnectRequest;
+  /** Whether `handle` is a plain TCP handle (not TLS, not a pipe). */
+  isTcp(handle: unknown): handle is TcpHandle;
   readonly state: StreamState;
   /** Index in `state` of the last read's byte count (or error). */
   readonly READ_BYTES: number;
@@ -147,6 +151,7 @@ export function loadHandles(): Handles | null {
       newWrite: () => new WriteWrap(),
       newShutdown: () => new ShutdownWrap(),
       newConnect: () => new TCPConnectWrap(),
+      isTcp: (handle: unknown): handle is TcpHandle => handle instanceof TCP,
       state: stream.streamBaseState,
       READ_BYTES: stream.kReadBytesOrError,
       LAST_WRITE_WAS_ASYNC: stream.kLastWriteWasAsync,
