@@ -31,6 +31,9 @@ interface DirectSocket {
 
 type PendingWrite = WriteRequest & { sock: net.Socket | null };
 
+/** A write request that no write holds: one that completed at once is used again (as in tcp/relay.ts). */
+let spare: PendingWrite | null = null;
+
 /**
  * Writes `data` (a string is written as latin1) and returns what `sock.write` would: false
  * when the caller should wait for 'drain'. A failed write destroys the socket with the
@@ -42,13 +45,17 @@ export function writeSocket(sock: net.Socket, data: Buffer | string): boolean {
   if (H === null || !H.isTcp(h) || s[PENDING] === true || s.writableLength !== 0 || s.connecting || s.writableCorked !== 0 || s.writableEnded || s.destroyed) {
     return typeof data === 'string' ? sock.write(data, 'latin1') : sock.write(data);
   }
-  const req = H.newWrite() as PendingWrite;
+  const req = spare ?? (H.newWrite() as PendingWrite);
+  spare = null;
   const err = typeof data === 'string' ? h.writeLatin1String(req, data) : h.writeBuffer(req, data);
   if (err !== 0) {
     sock.destroy(writeError(err));
     return false;
   }
-  if (H.state[H.LAST_WRITE_WAS_ASYNC] === 0) return true;
+  if (H.state[H.LAST_WRITE_WAS_ASYNC] === 0) {
+    spare = req;
+    return true;
+  }
   // libuv holds the rest and points into a Buffer's memory (a string is copied): keep it alive
   req.handle = h;
   req.buffer = typeof data === 'string' ? null : data;
