@@ -305,6 +305,31 @@ test('a server that crashes mid-transfer closes its client, and the next connect
   await waitFor(() => p.instance.pools.get('web')!.servers[0]!.active === 0, 2000, 'active back to 0');
 });
 
+test('a reset that arrives together with data still reaches the server as a reset, not a FIN', async (t) => {
+  const events: string[] = [];
+  let reader: { readBytes(n: number): Promise<Buffer> } | null = null;
+  const backend = await rawBackend((sock, r) => {
+    reader = r;
+    // The backend's own socket meets the same libuv behaviour (the byte and the RST arrive
+    // together: 'end'), so an empty write tells: a reset socket refuses it, a FIN'd one takes it.
+    sock.on('end', () => sock.write(Buffer.alloc(0), (err) => events.push(err ? `write ${(err as NodeJS.ErrnoException).code}` : 'write ok')));
+    sock.on('error', () => {});
+  });
+  t.after(() => backend.close());
+  const p = await tcpProxy(t, tcpYaml({ web: { servers: [backend.port] } }));
+  const c = await connect(t, p.port);
+  c.sock.write('a');
+  await waitFor(() => reader !== null, 2000, 'the server connection');
+  assert.equal((await reader!.readBytes(1)).toString(), 'a', 'the relay runs');
+  // in one tick: the proxy finds the byte and the RST waiting together, which libuv
+  // reports as an end of stream
+  c.sock.write('x');
+  c.sock.resetAndDestroy();
+  await waitFor(() => events.length > 0, 2000, 'the server side to end');
+  assert.match(events[0]!, /^write (ECONNRESET|EPIPE)$/, `the server side was reset, not half-closed: ${events.join(', ')}`);
+  await waitFor(() => p.frontend.connections.size === 0, 2000, 'the connection to be forgotten');
+});
+
 test('a client that resets closes the server side', async (t) => {
   let serverClosed = false;
   let received: Promise<Buffer> | null = null;

@@ -112,6 +112,8 @@ class Side {
 let H: Handles;
 /** A write request object that was never handed to libuv, reused for the next write. */
 let spareWrite: WriteRequest | null = null;
+/** A zero-length write: see Relay.eof. */
+const NOTHING = Buffer.alloc(0);
 
 /**
  * Relays bytes between an accepted client handle and a connected server handle. Create
@@ -211,6 +213,17 @@ export class Relay {
 
   /** EOF from `from`: pass the FIN on once its bytes are written, or finish. */
   eof(from: Side): void {
+    // libuv reports a reset that arrives together with unread data as an end of stream
+    // (a partial read with POLLHUP). A zero-length write tells the two apart: a reset
+    // socket refuses it, one the peer closed with a FIN takes it. Only while nothing is
+    // queued to that socket and no FIN of ours went to it (a write fails then anyway).
+    if (from.pending === 0 && !from.shutSent) {
+      const err = this.probe(from);
+      if (err < 0) {
+        this.readError(from, err);
+        return;
+      }
+    }
     from.eof = true;
     from.reading = false;
     const to = from.peer;
@@ -296,6 +309,15 @@ export class Relay {
     req.handle = null;
     spareWrite = req;
     return 0;
+  }
+
+  /** Writes nothing to `side`: 0, or the error a reset socket reports. */
+  private probe(side: Side): number {
+    const req = spareWrite ?? H.newWrite();
+    spareWrite = null;
+    const err = side.handle.writeBuffer(req, NOTHING);
+    spareWrite = req; // nothing to write: it never stays with libuv
+    return err;
   }
 
   private shutdown(side: Side): void {
