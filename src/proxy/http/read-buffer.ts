@@ -19,11 +19,20 @@ export function takeRead(n: number): Buffer {
 type ReadCallback = (this: net.Socket, n: number, buf: Uint8Array) => boolean;
 
 /**
+ * A net.Socket for an accepted libuv TCP handle that reads through READ_BUFFER into
+ * `callback`, with `net.Socket`'s `handle` and `onread` options (net.Server has no
+ * `onread` option of its own). The HTTP frontend takes handles straight from the
+ * listening handle, so each connection costs one Socket instead of two.
+ */
+export function socketForHandle(handle: unknown, callback: ReadCallback, allowHalfOpen: boolean): net.Socket {
+  const opts = { handle, allowHalfOpen, onread: { buffer: READ_BUFFER, callback } };
+  return new net.Socket(opts as net.SocketConstructorOpts);
+}
+
+/**
  * Re-wraps a socket accepted with `pauseOnConnect` so that it reads through
- * READ_BUFFER into `callback` (net.Server has no `onread` option of its own). Uses
- * `socket._handle` and net.Socket's `handle` option, which net itself uses for accepted
- * connections; when they are not there, returns undefined and the caller keeps the
- * original socket (and its 'data' events).
+ * READ_BUFFER into `callback`. Uses `socket._handle`; when it is not there, returns
+ * undefined and the caller keeps the original socket (and its 'data' events).
  */
 export function adoptAccepted(old: net.Socket, callback: ReadCallback, allowHalfOpen: boolean): net.Socket | undefined {
   const raw = old as unknown as { _handle?: { useUserBuffer?: unknown } | null };
@@ -31,6 +40,5 @@ export function adoptAccepted(old: net.Socket, callback: ReadCallback, allowHalf
   if (handle == null || typeof handle.useUserBuffer !== 'function') return undefined;
   raw._handle = null;
   old.destroy(); // the old wrapper goes (and leaves the server's count); the descriptor stays with the handle
-  const opts = { handle, allowHalfOpen, onread: { buffer: READ_BUFFER, callback } };
-  return new net.Socket(opts as net.SocketConstructorOpts);
+  return socketForHandle(handle, callback, allowHalfOpen);
 }
