@@ -15,6 +15,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { CLI_PATH } from './spawn.js';
 
 const run = promisify(execFile);
 /** iproute2's `ip`, by path: a test may run a program with a PATH that lacks it. */
@@ -110,6 +111,35 @@ export class NsProcess {
   }
 }
 
+/** One answer of the dataplane-client fixture: the server that answered, or the error, and after how long. */
+export interface FlowAnswer {
+  server?: string;
+  error?: string;
+  ms?: number;
+}
+
+/**
+ * The dataplane-client fixture (test/fixtures/dataplane-client.ts) driven over its stdin:
+ * one command a line; the n-th answer is the n-th JSON line after its "ready".
+ */
+export class FlowClient {
+  private answers = 0;
+
+  constructor(readonly proc: NsProcess) {}
+
+  async ask(cmd: string, ms = 6000): Promise<FlowAnswer> {
+    const n = ++this.answers;
+    this.proc.child.stdin!.write(`${cmd}\n`);
+    const end = Date.now() + ms;
+    for (;;) {
+      const lines = this.proc.out.split('\n');
+      if (lines.length - 2 >= n) return JSON.parse(lines[n]!) as FlowAnswer;
+      if (Date.now() > end) throw new Error(`no answer to ${cmd}: ${this.proc.out}${this.proc.err}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
+
 /** The four test hosts and their bridge. */
 export class Topology {
   readonly client: string;
@@ -172,6 +202,12 @@ export class Topology {
   exec(ns: string, file: string, ...args: string[]): Promise<string> {
     return sh('ip', ['netns', 'exec', ns, file, ...args], { timeoutMs: 60_000 });
   }
+  /** Which server `fulcrum dataplane which` (on the balancer) says each client port's flow of `service` reaches under `file`. */
+  async which(file: string, service: string, ports: number[]): Promise<string[]> {
+    const out = await this.exec(this.balancer, process.execPath, CLI_PATH, 'dataplane', 'which', '-c', file, '--service', service, '--json', ...ports.map((p) => `${CLIENT_IP}:${p}`));
+    return (JSON.parse(out) as Array<{ server: string }>).map((w) => w.server);
+  }
+
 
   /** Starts a long-running program in `ns`; ended by destroy() if the test does not. */
   start(ns: string, file: string, args: string[], opts: { stdin?: boolean; env?: NodeJS.ProcessEnv } = {}): NsProcess {

@@ -24,7 +24,7 @@ import { desiredState, neighbourKey } from '../../src/dataplane/desired.js';
 import { NftDriver } from '../../src/dataplane/nft-driver.js';
 import { CommandHost } from '../../src/dataplane/host.js';
 import { normalizeObjects, renderObjects, renderRemoval, renderTransaction } from '../../src/dataplane/render.js';
-import { CLIENT_IP, NsProcess, privilegedSkip, SERVER_IPS, sh, Topology, VIP } from '../helpers/netns.js';
+import { FlowClient, NsProcess, type FlowAnswer, privilegedSkip, SERVER_IPS, sh, Topology, VIP } from '../helpers/netns.js';
 import { CLI_PATH, logMessages } from '../helpers/spawn.js';
 
 const SKIP = privilegedSkip(['ip', 'nft', 'conntrack']);
@@ -86,7 +86,7 @@ describe('kernel data plane: health changes and bad environments', { skip: SKIP 
   let dir: string;
   let client: NsProcess;
   const servers: NsProcess[] = [];
-  let answers = 0;
+  let flowClient: FlowClient;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fulcrum-dpf-'));
@@ -99,6 +99,7 @@ describe('kernel data plane: health changes and bad environments', { skip: SKIP 
     }
     client = topo.start(topo.client, process.execPath, [join(FIXTURES, 'dataplane-client.js'), VIP, '80'], { stdin: true });
     await client.waitFor(/ready/);
+    flowClient = new FlowClient(client);
   });
 
   after(async () => {
@@ -107,23 +108,7 @@ describe('kernel data plane: health changes and bad environments', { skip: SKIP 
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function ask(cmd: string): Promise<{ server?: string; error?: string; ms?: number }> {
-    const n = ++answers;
-    client.child.stdin!.write(`${cmd}\n`);
-    const end = Date.now() + 6000;
-    for (;;) {
-      const lines = client.out.split('\n');
-      if (lines.length - 2 >= n) return JSON.parse(lines[n]!) as { server?: string; error?: string; ms?: number };
-      if (Date.now() > end) throw new Error(`no answer to ${cmd}: ${client.out}${client.err}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-
-  /** Which server `dataplane which` says each port's flow reaches. */
-  async function which(file: string, service: string, ports: number[]): Promise<string[]> {
-    const out = await topo.exec(topo.balancer, process.execPath, CLI_PATH, 'dataplane', 'which', '-c', file, '--service', service, '--json', ...ports.map((p) => `${CLIENT_IP}:${p}`));
-    return (JSON.parse(out) as Array<{ server: string }>).map((w) => w.server);
-  }
+  const ask = (cmd: string): Promise<FlowAnswer> => flowClient.ask(cmd);
 
   /** The rendered rules for `config` with the given servers up, beside the live ones. */
   async function liveAndRendered(yaml: string, up: string[]): Promise<[unknown, unknown]> {
@@ -158,7 +143,7 @@ describe('kernel data plane: health changes and bad environments', { skip: SKIP 
 
       // Flows by the server the table sends them to.
       const ports = Array.from({ length: 60 }, (_, i) => base + i);
-      const predicted = await which(file, 'www', ports);
+      const predicted = await topo.which(file, 'www', ports);
       const toS1 = ports.filter((_, i) => predicted[i] === 's1');
       const toS2 = ports.filter((_, i) => predicted[i] === 's2');
       assert.ok(toS1.length >= 16 && toS2.length >= 3, `flows: ${toS1.length} to s1, ${toS2.length} to s2`);
@@ -168,7 +153,7 @@ describe('kernel data plane: health changes and bad environments', { skip: SKIP 
       let udp = 0;
       if (mode === 'nat') {
         const udpPorts = Array.from({ length: 20 }, (_, i) => base + 900 + i);
-        const w = await which(file, 'udp', udpPorts);
+        const w = await topo.which(file, 'udp', udpPorts);
         udp = udpPorts[w.indexOf('s1')]!;
         assert.equal((await ask(`udp ${udp}`)).server, 's1');
       }
@@ -230,7 +215,7 @@ describe('kernel data plane: health changes and bad environments', { skip: SKIP 
     const [live, rendered] = await liveAndRendered(configYaml('dsr'), ['s1', 's2']);
     assert.deepEqual(live, rendered);
     const ports = Array.from({ length: 20 }, (_, i) => 54_000 + i);
-    const w = await which(file, 'www', ports);
+    const w = await topo.which(file, 'www', ports);
     assert.equal((await ask(`open m ${ports[w.indexOf('s2')]}`)).server, 's2');
   });
 

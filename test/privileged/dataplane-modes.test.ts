@@ -21,7 +21,7 @@ import { NftDriver } from '../../src/dataplane/nft-driver.js';
 import { CommandHost } from '../../src/dataplane/host.js';
 import { normalizeObjects, renderObjects } from '../../src/dataplane/render.js';
 import { CLI_PATH } from '../helpers/spawn.js';
-import { CLIENT_IP, NsProcess, privilegedSkip, SERVER_IPS, shResult, Topology, VIP } from '../helpers/netns.js';
+import { CLIENT_IP, FlowClient, NsProcess, type FlowAnswer, privilegedSkip, SERVER_IPS, shResult, Topology, VIP } from '../helpers/netns.js';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 const SKIP = privilegedSkip(['ip', 'nft', 'curl']);
@@ -63,6 +63,7 @@ describe('kernel data plane: NAT, full NAT and DSR in network namespaces', { ski
   let topo: Topology;
   let dir: string;
   let client: NsProcess;
+  let flowClient: FlowClient;
   let foreignBefore: string;
   const upload = randomBytes(1024 * 1024);
   const uploadSha = createHash('sha256').update(upload).digest('hex');
@@ -77,6 +78,7 @@ describe('kernel data plane: NAT, full NAT and DSR in network namespaces', { ski
     }
     client = topo.start(topo.client, process.execPath, [join(FIXTURES, 'dataplane-client.js'), VIP, '80'], { stdin: true });
     await client.waitFor(/ready/);
+    flowClient = new FlowClient(client);
     writeFileSync(join(dir, 'foreign.nft'), FOREIGN);
     await topo.exec(topo.balancer, 'nft', '-f', join(dir, 'foreign.nft'));
     foreignBefore = await topo.exec(topo.balancer, 'nft', 'list', 'table', 'inet', 'fu_foreign');
@@ -87,19 +89,8 @@ describe('kernel data plane: NAT, full NAT and DSR in network namespaces', { ski
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Sends one command to the client fixture and returns its JSON answer (its n-th line after "ready"). */
-  let answers = 0;
-  async function ask(cmd: string): Promise<{ server?: string; error?: string }> {
-    const n = ++answers;
-    client.child.stdin!.write(`${cmd}\n`);
-    const end = Date.now() + 5000;
-    for (;;) {
-      const lines = client.out.split('\n');
-      if (lines.length - 2 >= n) return JSON.parse(lines[n]!) as { server?: string; error?: string };
-      if (Date.now() > end) throw new Error(`no answer to ${cmd}: ${client.out}${client.err}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
+  /** Sends one command to the client fixture and returns its JSON answer. */
+  const ask = (cmd: string): Promise<FlowAnswer> => flowClient.ask(cmd, 5000);
 
   it('dsr-server checks, then applies and checks, the servers\' DSR setup', async () => {
     const cli = async (ns: string, ...args: string[]) => {

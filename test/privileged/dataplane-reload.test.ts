@@ -24,7 +24,7 @@ import { desiredState } from '../../src/dataplane/desired.js';
 import { NftDriver } from '../../src/dataplane/nft-driver.js';
 import { CommandHost } from '../../src/dataplane/host.js';
 import { normalizeObjects, renderObjects } from '../../src/dataplane/render.js';
-import { CLIENT_IP, NsProcess, privilegedSkip, SERVER_IPS, shResult, Topology, VIP } from '../helpers/netns.js';
+import { FlowClient, NsProcess, type FlowAnswer, privilegedSkip, SERVER_IPS, shResult, Topology, VIP } from '../helpers/netns.js';
 import { CLI_PATH, logMessages } from '../helpers/spawn.js';
 
 const SKIP = privilegedSkip(['ip', 'nft', 'conntrack']);
@@ -89,7 +89,7 @@ describe('kernel data plane: reloads', { skip: SKIP ?? false }, () => {
   let topo: Topology;
   let dir: string;
   let client: NsProcess;
-  let answers = 0;
+  let flowClient: FlowClient;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fulcrum-dpr-'));
@@ -101,6 +101,7 @@ describe('kernel data plane: reloads', { skip: SKIP ?? false }, () => {
     await topo.serverReturnRoute('balancer');
     client = topo.start(topo.client, process.execPath, [join(FIXTURES, 'dataplane-client.js'), VIP, '80'], { stdin: true });
     await client.waitFor(/ready/);
+    flowClient = new FlowClient(client);
   });
 
   after(async () => {
@@ -110,23 +111,7 @@ describe('kernel data plane: reloads', { skip: SKIP ?? false }, () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function ask(cmd: string): Promise<{ server?: string; error?: string; ms?: number }> {
-    const n = ++answers;
-    client.child.stdin!.write(`${cmd}\n`);
-    const end = Date.now() + 6000;
-    for (;;) {
-      const lines = client.out.split('\n');
-      if (lines.length - 2 >= n) return JSON.parse(lines[n]!) as { server?: string; error?: string; ms?: number };
-      if (Date.now() > end) throw new Error(`no answer to ${cmd}: ${client.out}${client.err}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-
-  /** Which server `dataplane which` says each port's flow reaches under `file`. */
-  async function which(file: string, ports: number[]): Promise<string[]> {
-    const out = await topo.exec(topo.balancer, process.execPath, CLI_PATH, 'dataplane', 'which', '-c', file, '--service', 'www', '--json', ...ports.map((p) => `${CLIENT_IP}:${p}`));
-    return (JSON.parse(out) as Array<{ server: string }>).map((w) => w.server);
-  }
+  const ask = (cmd: string): Promise<FlowAnswer> => flowClient.ask(cmd);
 
   /** The live rules and the ones rendered for `yaml` with both servers up. */
   async function liveAndRendered(yaml: string): Promise<[unknown, unknown]> {
@@ -165,7 +150,7 @@ describe('kernel data plane: reloads', { skip: SKIP ?? false }, () => {
     const t0 = Date.now();
     const { p, file, control } = await startFulcrum(t, 'drain', configYaml('CONTROL'));
     const ports = Array.from({ length: 40 }, (_, i) => 50_000 + i);
-    const predicted = await which(file, ports);
+    const predicted = await topo.which(file, 'www', ports);
     const toS1 = ports.filter((_, i) => predicted[i] === 's1');
     const toS2 = ports.filter((_, i) => predicted[i] === 's2');
     assert.ok(toS1.length >= 12 && toS2.length >= 2, `flows: ${toS1.length} to s1, ${toS2.length} to s2`);
@@ -183,7 +168,7 @@ describe('kernel data plane: reloads', { skip: SKIP ?? false }, () => {
 
     for (let i = 0; i < 2; i++) assert.equal((await ask(`ask d1${i}`)).server, 's1', 'an established flow to the drained server keeps working');
     for (const [i, port] of toS1.slice(2, 12).entries()) assert.equal((await ask(`open n${i} ${port}`)).server, 's2', `a new flow from port ${port} (s1's before)`);
-    assert.ok((await which(file, toS1)).every((s) => s === 's2'));
+    assert.ok((await topo.which(file, 'www', toS1)).every((s) => s === 's2'));
     // A drain is not a failure: its flows are not cut after the drain time.
     await new Promise((res) => setTimeout(res, DRAIN_MS + 300));
     for (let i = 0; i < 2; i++) assert.equal((await ask(`ask d1${i}`)).server, 's1', 'still there after the drain time');
@@ -196,7 +181,7 @@ describe('kernel data plane: reloads', { skip: SKIP ?? false }, () => {
     const t0 = Date.now();
     const { p, file, control } = await startFulcrum(t, 'many', configYaml('CONTROL'));
     const ports = Array.from({ length: 30 }, (_, i) => 51_000 + i);
-    const predicted = await which(file, ports);
+    const predicted = await topo.which(file, 'www', ports);
     const existing: Array<[string, string]> = [];
     for (const server of ['s1', 's2']) {
       for (const port of ports.filter((_, i) => predicted[i] === server).slice(0, 2)) {
@@ -265,7 +250,7 @@ describe('kernel data plane: reloads', { skip: SKIP ?? false }, () => {
     // The running data plane still follows its configuration: s1 (weight 1 there) gets new flows.
     const ports = Array.from({ length: 20 }, (_, i) => 52_000 + i);
     writeFileSync(file, good);
-    const w = await which(file, ports);
+    const w = await topo.which(file, 'www', ports);
     assert.equal((await ask(`open b1 ${ports[w.indexOf('s1')]}`)).server, 's1');
     assert.equal((await ask(`open b2 ${ports[w.indexOf('s2')]}`)).server, 's2');
     assert.equal(count(p, /rules applied in \d+ ms/), 1);
