@@ -36,7 +36,7 @@ import { ensureDebianTools, findBinary } from './lib/peers.js';
 import { runCommand, startProcess, type ManagedProcess } from './lib/process.js';
 import { machineInfo, writeResults } from './lib/results.js';
 import { warmUpAndRounds } from './lib/rounds.js';
-import { ratio, summarize, type Summary } from './lib/stats.js';
+import { ratio, summarizeBy, type Summary } from './lib/stats.js';
 import { fmtFixed, fmtRatio, renderTable } from './lib/table.js';
 import { makeTempDir } from './lib/tmp.js';
 
@@ -232,7 +232,7 @@ async function run(): Promise<number> {
     await topo.destroy();
     await dir.remove();
   }
-  const sum = (name: Name, f: (r: Run) => number | undefined): Summary => summarize(runs.filter((r) => r.ok && r.contestant === name).map(f).filter((x): x is number => x !== undefined));
+  const sum = (name: Name, f: (r: Run) => number | undefined): Summary => summarizeBy(runs.filter((r) => r.ok && r.contestant === name), f);
   const table = names.map((name) => ({
     name,
     gbps: sum(name, (r) => r.gbps),

@@ -17,7 +17,7 @@ import { fulcrumCli, peerScript, repoRoot } from './lib/paths.js';
 import { ensureDebianTools, type DebianTool } from './lib/peers.js';
 import { startProcess, type ManagedProcess } from './lib/process.js';
 import { machineInfo, writeResults } from './lib/results.js';
-import { ratio, summarize, type Summary } from './lib/stats.js';
+import { ratio, summarizeBy, type Summary } from './lib/stats.js';
 import { fmtFixed, fmtInt, fmtMs, fmtRatio, renderTable } from './lib/table.js';
 import { makeTempDir } from './lib/tmp.js';
 import { runWrk, wrkArgs, type WrkResult } from './lib/wrk.js';
@@ -301,7 +301,7 @@ interface ContestantSummary {
 function summarizeRuns(runs: readonly RunRecord[]): ContestantSummary | undefined {
   const ok = runs.filter((r) => r.ok);
   if (ok.length === 0) return undefined;
-  const pick = (f: (r: RunRecord) => number | undefined) => summarize(ok.map(f).filter((x): x is number => x !== undefined));
+  const pick = (f: (r: RunRecord) => number | undefined) => summarizeBy(ok, f);
   return {
     rounds: ok.length,
     rps: pick((r) => r.rps),

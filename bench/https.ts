@@ -30,7 +30,7 @@ import { ensureDebianTools } from './lib/peers.js';
 import { runCommand, startProcess, type ManagedProcess } from './lib/process.js';
 import { machineInfo, writeResults } from './lib/results.js';
 import { warmUpAndRounds } from './lib/rounds.js';
-import { ratio, summarize, type Summary } from './lib/stats.js';
+import { ratio, summarizeBy, type Summary } from './lib/stats.js';
 import { fmtFixed, fmtInt, fmtMs, fmtRatio, renderTable } from './lib/table.js';
 import { makeTempDir } from './lib/tmp.js';
 import { parseWrkOutput } from './lib/wrk.js';
@@ -260,7 +260,7 @@ interface PhaseSummary {
 function summarizePhase(runs: readonly Run[]): PhaseSummary | undefined {
   const ok = runs.filter((r) => r.ok);
   if (ok.length === 0) return undefined;
-  const pick = (f: (r: Run) => number | undefined) => summarize(ok.map(f).filter((x): x is number => x !== undefined));
+  const pick = (f: (r: Run) => number | undefined) => summarizeBy(ok, f);
   return { rate: pick((r) => r.rate), p99Ms: pick((r) => r.p99Ms), cpuUsPerUnit: pick((r) => r.cpuUsPerUnit), errors: ok.reduce((n, r) => n + (r.errors ?? 0), 0) };
 }
 

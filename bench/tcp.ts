@@ -30,7 +30,7 @@ import { fulcrumCli, repoRoot } from './lib/paths.js';
 import { ensureDebianTools } from './lib/peers.js';
 import { runCommand, startProcess, type ManagedProcess } from './lib/process.js';
 import { machineInfo, writeResults } from './lib/results.js';
-import { ratio, summarize, type Summary } from './lib/stats.js';
+import { ratio, summarizeBy, type Summary } from './lib/stats.js';
 import { fmtFixed, fmtInt, fmtMs, fmtRatio, renderTable } from './lib/table.js';
 import { makeTempDir } from './lib/tmp.js';
 import { parseWrkOutput } from './lib/wrk.js';
@@ -496,10 +496,6 @@ interface RateSummary {
   failed: number;
 }
 
-function values<T>(runs: readonly T[], f: (r: T) => number | undefined): number[] {
-  return runs.map(f).filter((x): x is number => x !== undefined);
-}
-
 async function runTcp(): Promise<number> {
   const params = readParams();
   if (params.contestants.length === 0 || params.phases.length === 0) throw new UsageError('nothing to run');
@@ -637,9 +633,9 @@ async function runTcp(): Promise<number> {
       const bok = b.filter((r) => r.ok);
       if (bok.length > 0) {
         bulkSummary[name] = {
-          up: summarize(values(bok.filter((r) => r.direction === 'up'), (r) => r.gbps)),
-          down: summarize(values(bok.filter((r) => r.direction === 'down'), (r) => r.gbps)),
-          cpuMsPerGB: summarize(values(bok, (r) => r.cpuMsPerGB)),
+          up: summarizeBy(bok.filter((r) => r.direction === 'up'), (r) => r.gbps),
+          down: summarizeBy(bok.filter((r) => r.direction === 'down'), (r) => r.gbps),
+          cpuMsPerGB: summarizeBy(bok, (r) => r.cpuMsPerGB),
           failed: b.length - bok.length,
         };
       }
@@ -647,9 +643,9 @@ async function runTcp(): Promise<number> {
       const wok = w.filter((r) => r.ok);
       if (wok.length > 0) {
         rateSummary[name] = {
-          connPerSec: summarize(values(wok, (r) => r.connPerSec)),
-          p99Ms: summarize(values(wok, (r) => r.p99Ms)),
-          cpuUsPerConn: summarize(values(wok, (r) => r.cpuUsPerConn)),
+          connPerSec: summarizeBy(wok, (r) => r.connPerSec),
+          p99Ms: summarizeBy(wok, (r) => r.p99Ms),
+          cpuUsPerConn: summarizeBy(wok, (r) => r.cpuUsPerConn),
           errors: wok.reduce((n, r) => n + (r.errors ?? 0), 0),
           failed: w.length - wok.length,
         };

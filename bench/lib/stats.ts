@@ -23,6 +23,11 @@ export function summarize(values: readonly number[]): Summary {
   };
 }
 
+/** The summary of `f` over `items`, skipping items without a (finite) figure. */
+export function summarizeBy<T>(items: readonly T[], f: (item: T) => number | undefined): Summary {
+  return summarize(items.map(f).filter((x): x is number => x !== undefined && Number.isFinite(x)));
+}
+
 /** a / b, or undefined when either is missing or b is 0. */
 export function ratio(a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return undefined;

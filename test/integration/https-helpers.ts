@@ -9,10 +9,12 @@ import http2 from 'node:http2';
 import type net from 'node:net';
 import type { TestContext } from 'node:test';
 import tls from 'node:tls';
-import { httpBackend, LOOPBACK, startProxy, WAIT_MS, type Backend, type RunningProxy } from '../helpers/proxy-http.js';
+import { httpBackend, LOOPBACK, WAIT_MS, type Backend } from '../helpers/proxy-http.js';
 import type { CertFiles } from '../helpers/certs.js';
 
 export { LOOPBACK, WAIT_MS };
+/** startProxy, stopped after the test. */
+export { proxyFor } from '../helpers/pools-util.js';
 
 /** What the echo backend saw, as JSON in its answer. */
 export interface Echo {
@@ -76,12 +78,6 @@ export function httpsYaml(
   ].join('\n');
 }
 
-/** Starts Fulcrum in-process from `yaml`, stopped after the test. */
-export async function proxyFor(t: TestContext, yaml: string): Promise<RunningProxy> {
-  const p = await startProxy(yaml);
-  t.after(() => p.stop());
-  return p;
-}
 
 /** What a TLS handshake gave a client. */
 export interface Handshake {
