@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { formatIssue, loadConfigFile, loadConfigText } from '../../src/config/load.js';
 import type { Config, ConfigIssue, DnsConfig, DnsPoolNameConfig, ZoneConfig } from '../../src/config/types.js';
+import { configOk } from '../helpers/config.js';
 
 const FILE = 'dns.yaml';
 
@@ -40,12 +41,7 @@ function pooled(...flows: string[]): string {
   return zone('pools:', ...flows.map((f) => `  - ${f}`));
 }
 
-function ok(text: string): Config {
-  const { config, issues } = loadConfigText(text, FILE);
-  assert.deepEqual(issues.map(formatIssue), []);
-  assert.ok(config);
-  return config;
-}
+const ok = (text: string): Config => configOk(text, FILE);
 
 function dns(text: string): DnsConfig {
   const d = ok(text).dns;

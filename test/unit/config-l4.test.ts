@@ -2,24 +2,16 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { formatIssue, loadConfigFile, loadConfigText } from '../../src/config/load.js';
+import { formatIssue, loadConfigFile } from '../../src/config/load.js';
 import type { Config, ListenerConfig } from '../../src/config/types.js';
+import { configOk, configIssues } from '../helpers/config.js';
 
 const FILE = 'l4.yaml';
 
-function ok(text: string): Config {
-  const { config, issues } = loadConfigText(text, FILE);
-  assert.deepEqual(issues.map(formatIssue), []);
-  assert.ok(config);
-  return config;
-}
+const ok = (text: string): Config => configOk(text, FILE);
 
 /** Every issue as "LINE:COLUMN PATH: MESSAGE". */
-function issues(text: string): string[] {
-  const result = loadConfigText(text, FILE);
-  assert.equal(result.config, undefined);
-  return result.issues.map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`);
-}
+const issues = (text: string): string[] => configIssues(text, FILE);
 
 /**
  * A file with one listener (lines 2..) of the given mode and extra lines (each indented

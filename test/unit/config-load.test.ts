@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { formatIssue, loadConfigFile, loadConfigText } from '../../src/config/load.js';
 import type { Config, ConfigIssue } from '../../src/config/types.js';
+import { configOk } from '../helpers/config.js';
 
 const FILE = 'test.yaml';
 
@@ -22,12 +23,7 @@ function only(text: string): ConfigIssue {
   return issues[0]!;
 }
 
-function ok(text: string): Config {
-  const { config, issues } = loadConfigText(text, FILE);
-  assert.deepEqual(issues.map(formatIssue), []);
-  assert.ok(config);
-  return config;
-}
+const ok = (text: string): Config => configOk(text, FILE);
 
 /** A valid file: one listener on :8080 routing everything to pool web. */
 const MINIMAL = `listeners:

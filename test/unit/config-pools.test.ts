@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatIssue, loadConfigText } from '../../src/config/load.js';
 import type { Config, ConfigIssue, HealthConfig, PoolConfig } from '../../src/config/types.js';
+import { configOk, configIssues } from '../helpers/config.js';
 
 const FILE = 'pools.yaml';
 
@@ -23,23 +24,14 @@ function withPool(...lines: string[]): string {
 /** Two plain servers, for pools whose servers do not matter. */
 const SERVERS = ['servers:', '  - address: 192.0.2.11:80', '  - address: 192.0.2.12:80'];
 
-function ok(text: string): Config {
-  const { config, issues } = loadConfigText(text, FILE);
-  assert.deepEqual(issues.map(formatIssue), []);
-  assert.ok(config);
-  return config;
-}
+const ok = (text: string): Config => configOk(text, FILE);
 
 function web(text: string): PoolConfig {
   return ok(text).pools.get('web')!;
 }
 
 /** Every issue as "LINE:COLUMN PATH: MESSAGE". */
-function issues(text: string): string[] {
-  const result = loadConfigText(text, FILE);
-  assert.equal(result.config, undefined);
-  return result.issues.map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`);
-}
+const issues = (text: string): string[] => configIssues(text, FILE);
 
 /** The single issue of a text, asserting there is exactly one. */
 function only(text: string): ConfigIssue {

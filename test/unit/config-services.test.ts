@@ -1,23 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatIssue, loadConfigText } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
+import { configOk, configIssues } from '../helpers/config.js';
 
 const FILE = 'services.yaml';
 
-function ok(text: string): Config {
-  const { config, issues } = loadConfigText(text, FILE);
-  assert.deepEqual(issues.map(formatIssue), []);
-  assert.ok(config);
-  return config;
-}
+const ok = (text: string): Config => configOk(text, FILE);
 
 /** Every issue as "LINE:COLUMN PATH: MESSAGE". */
-function issues(text: string): string[] {
-  const result = loadConfigText(text, FILE);
-  assert.equal(result.config, undefined, 'expected the file to be refused');
-  return result.issues.map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`);
-}
+const issues = (text: string): string[] => configIssues(text, FILE);
 
 /**
  * One service (line 2 `- name: www`, its keys from line 3 at column 5: the given lines)
