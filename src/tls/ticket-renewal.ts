@@ -42,7 +42,8 @@ export function renewTickets(ctx: tls.SecureContext, keys: Buffer): boolean {
   const aes = Buffer.from(keys.subarray(32, 48));
   native.onticketkeycallback = (ticketName: Buffer, _iv: Buffer, encrypt: boolean): unknown[] => {
     if (encrypt) return [SEALED, hmac, aes, name, randomFillSync(Buffer.allocUnsafe(16))];
-    if (!ticketName.equals(name)) return [REFUSE];
+    // Node reads the two keys whatever the result: without them a foreign ticket aborts the process
+    if (!ticketName.equals(name)) return [REFUSE, hmac, aes];
     return [VALID_RENEW, hmac, aes];
   };
   native.enableTicketKeyCallback();

@@ -139,6 +139,25 @@ test('session resumption with tickets, TLS 1.3 and 1.2; none with session_ticket
   b.sock.destroy();
 });
 
+test('a ticket sealed with other keys is refused quietly: a full handshake, and the connection serves', { skip }, async (t) => {
+  const pki = new TestPki(t);
+  const c = certs(pki);
+  const s1 = await echoBackend(t, 'S1');
+  const proxy = await proxyFor(t, httpsYaml([c.www], [s1.port]));
+  // another server with the same certificate and its own ticket keys issues the session
+  const other = tls.createServer({ cert: c.www.certPem, key: c.www.keyPem, ticketKeys: Buffer.alloc(48, 7) }, (sock) => sock.on('error', () => {}));
+  await new Promise<void>((r) => other.listen(0, LOOPBACK, r));
+  t.after(() => other.close());
+  const foreign = await handshake((other.address() as net.AddressInfo).port, { servername: 'www.example.com' });
+  const session = await foreign.session();
+  foreign.sock.destroy();
+  const h = await handshake(proxy.port, { servername: 'www.example.com', session });
+  assert.equal(h.reused, false, 'a ticket of other keys does not resume');
+  h.sock.destroy();
+  const res = await httpsRequest(proxy.port, { servername: 'www.example.com' });
+  assert.equal(res.status, 200);
+});
+
 test('HTTP/1.1 over TLS: X-Forwarded-Proto https, Strict-Transport-Security, keep-alive with curl', { skip }, async (t) => {
   const pki = new TestPki(t);
   const c = certs(pki);
