@@ -2,7 +2,12 @@
  * One client connection of a tcp listener, from accept to close: the optional prelude
  * (a PROXY protocol header from a trusted balancer, then a TLS ClientHello peeked for
  * its server name), the choice of pool and server, the connect with its timeout and
- * retries on other servers, and then the byte relay (relay.ts).
+ * retries on other servers, and then the byte relay.
+ *
+ * This file holds the decisions; the sockets are in one of two subclasses:
+ * HandleConnection (connection-handles.ts: Node's libuv handles and relay.ts) and
+ * NativeConnection (connection-native.ts: the native relay, for listeners without a
+ * prelude).
  */
 import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
@@ -13,9 +18,9 @@ import { hashKey } from '../../balance/maglev.js';
 import type { ListenerConfig } from '../../config/types.js';
 import type { Expirable } from '../../core/sweeper.js';
 import { encodeV1, encodeV2, parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
-import type { ConnectRequest, Handles, TcpHandle } from './handles.js';
+import type { Handles } from './handles.js';
 import { UV_EOF } from './handles.js';
-import { errName, Relay, sharedReadBuffer, type RelayEnd, type RelayOwner } from './relay.js';
+import { errName, type RelayEnd } from './relay.js';
 import { CLIENT_HELLO_MAX_BYTES, parseClientHello } from './sni.js';
 
 /** What a connection needs from its listener (the TcpFrontend). */
@@ -47,26 +52,28 @@ export const enum ConnPhase {
   Closed = 5,
 }
 
-let H: Handles;
-
 /** Most bytes buffered before the server connection exists: a v2 PROXY header and a ClientHello. */
 const PRELUDE_MAX = 16 * 1024 + CLIENT_HELLO_MAX_BYTES;
 
+/** A socket's address as the subclasses report it. */
+export interface SocketAddress {
+  address?: string;
+  port?: number;
+}
+
 /**
  * A client connection and, once connected, its server connection. Created by the
- * frontend for each accepted handle; `begin()` starts it. Counters and timestamps are
- * plain fields, read by whoever wants them (metrics, tests).
+ * frontend for each accepted client; `begin()` starts it. Counters and timestamps are
+ * plain fields or getters, read by whoever wants them (metrics, tests).
  */
-export class TcpConnection implements Expirable, RelayOwner {
+export abstract class TcpConnection implements Expirable {
   /** Sweeper deadline (ms since epoch, 0 none): hello timeout, connect timeout, idle timeout. */
   deadline = 0;
   phase: ConnPhase = ConnPhase.Connecting;
   /** Bytes read from the client and sent to the server (a PROXY header received or sent not included). */
-  bytesIn = 0;
+  abstract readonly bytesIn: number;
   /** Bytes read from the server (and sent to the client). */
-  bytesOut = 0;
-  /** Date.now() of the last byte relayed either way. */
-  lastActivity = 0;
+  abstract readonly bytesOut: number;
   readonly startedAt = Date.now();
   /**
    * The client as far as we know: the socket's peer, or what a trusted PROXY header said.
@@ -87,32 +94,39 @@ export class TcpConnection implements Expirable, RelayOwner {
   /** How it ended: the relay's reason, or "early" (closed before relaying: refused, timed out, no server). */
   endReason = '';
 
-  private readonly client: TcpHandle;
-  private upstream: TcpHandle | null = null;
-  private relay: Relay | null = null;
-  private prelude: Buffer | null = null;
-  private preludeLen = 0;
+  protected prelude: Buffer | null = null;
+  protected preludeLen = 0;
   private avoid: Set<Server> | null = null;
   /** Bumped on every dial: a late connect completion from an abandoned attempt is ignored. */
-  private dialSeq = 0;
+  protected dialSeq = 0;
   /** The server `active` was incremented for (released exactly once). */
   private counted: Server | null = null;
-  /** The client handle reads into the shared buffer already (useUserBuffer once per handle). */
-  private clientBuffered = false;
   private addressesRead = false;
 
-  constructor(
-    private readonly host: ConnectionHost,
-    client: TcpHandle,
-  ) {
-    H = host.handles;
-    this.client = client;
-    client.owner = this;
-  }
+  constructor(protected readonly host: ConnectionHost) {}
+
+  // ---- what the subclasses do with the sockets --------------------------------------
+
+  /** The client's peer and local addresses (only asked once). */
+  protected abstract socketAddresses(): { peer: SocketAddress; local: SocketAddress };
+  /** Reads the client into the prelude (preludeData/preludeEnd) until stopPrelude(); false: cannot. */
+  protected abstract startPrelude(): boolean;
+  protected abstract stopPrelude(): void;
+  /** Connects to address:port (an IP); the outcome comes to connectDone(dialSeq, status). */
+  protected abstract dial(address: string, family: number, port: number): void;
+  /** Abandons the current connect attempt, if any. */
+  protected abstract dropUpstream(): void;
+  /** The server connection is up: relay until one of them ends (then relayEnded). */
+  protected abstract startRelay(): void;
+  /** Closes a relaying pair now (relayEnded follows). */
+  protected abstract closeRelay(reason: RelayEnd): void;
+  /** Closes whatever sockets are open, before relaying. */
+  protected abstract closeSockets(): void;
+  /** Milliseconds since the last byte either way. */
+  protected abstract idleFor(now: number): number;
 
   /** Starts the first phase: PROXY header, ClientHello, or straight to a server. */
   begin(): void {
-    this.client.setNoDelay(true);
     const cfg = this.host.config;
     if (cfg.proxyProtocol !== null) {
       this.readAddresses();
@@ -136,10 +150,7 @@ export class TcpConnection implements Expirable, RelayOwner {
   readAddresses(): void {
     if (this.addressesRead) return;
     this.addressesRead = true;
-    const peer: { address?: string; port?: number } = {};
-    const local: { address?: string; port?: number } = {};
-    this.client.getpeername(peer);
-    this.client.getsockname(local);
+    const { peer, local } = this.socketAddresses();
     this.clientAddress = unmapped(peer.address ?? '');
     this.clientPort = peer.port ?? 0;
     this.localAddress = unmapped(local.address ?? '');
@@ -148,7 +159,7 @@ export class TcpConnection implements Expirable, RelayOwner {
 
   /** Closes the connection now, whatever its phase (listener stop, grace over). */
   close(): void {
-    if (this.relay !== null) this.relay.close('shutdown');
+    if (this.phase === ConnPhase.Relaying) this.closeRelay('shutdown');
     else this.closeEarly();
   }
 
@@ -175,9 +186,10 @@ export class TcpConnection implements Expirable, RelayOwner {
         this.connectFailed(`no connection within ${this.host.config.timeouts.connectMs} ms`);
         return;
       case ConnPhase.Relaying: {
-        const idle = this.host.config.tcp.idleMs;
-        if (now - this.lastActivity >= idle) this.relay!.close('idle');
-        else this.deadline = this.lastActivity + idle;
+        const limit = this.host.config.tcp.idleMs;
+        const idle = this.idleFor(now);
+        if (idle >= limit) this.closeRelay('idle');
+        else this.deadline = now + (limit - idle);
         return;
       }
       default:
@@ -190,15 +202,11 @@ export class TcpConnection implements Expirable, RelayOwner {
   private readPrelude(phase: ConnPhase): void {
     this.phase = phase;
     this.deadline = Date.now() + this.host.config.tcp.helloTimeoutMs;
-    this.client.useUserBuffer(sharedReadBuffer());
-    this.clientBuffered = true;
-    this.client.onread = onPreludeRead;
-    const err = this.client.readStart();
-    if (err < 0) this.closeEarly();
+    if (!this.startPrelude()) this.closeEarly();
   }
 
-  /** `n` bytes arrived in the shared buffer during the prelude. */
-  preludeData(n: number): void {
+  /** `n` bytes arrived in `from` (at 0) during the prelude. */
+  preludeData(from: Buffer, n: number): void {
     const need = this.preludeLen + n;
     if (need > PRELUDE_MAX) {
       this.host.log('prelude-size', `${this.who()}: more than ${PRELUDE_MAX} bytes before the server connection: closed`);
@@ -211,7 +219,7 @@ export class TcpConnection implements Expirable, RelayOwner {
       if (buf !== null) buf.copy(grown, 0, 0, this.preludeLen);
       buf = this.prelude = grown;
     }
-    sharedReadBuffer().copy(buf, this.preludeLen, 0, n);
+    from.copy(buf, this.preludeLen, 0, n);
     this.preludeLen = need;
     this.advancePrelude(false);
   }
@@ -279,7 +287,7 @@ export class TcpConnection implements Expirable, RelayOwner {
   private choosePool(): void {
     if (this.phase === ConnPhase.ProxyHeader || this.phase === ConnPhase.Hello) {
       // Enough read: the rest waits in the kernel until the server connection is up.
-      this.client.readStop();
+      this.stopPrelude();
     }
     const pool = this.host.route(this.serverName);
     if (pool === undefined) {
@@ -363,20 +371,6 @@ export class TcpConnection implements Expirable, RelayOwner {
     });
   }
 
-  private dial(address: string, family: number, port: number): void {
-    const handles = this.host.handles;
-    const h = handles.newTcp();
-    this.upstream = h;
-    const req = handles.newConnect();
-    req.oncomplete = afterConnect;
-    req.address = address;
-    req.port = port;
-    req.conn = this;
-    req.attempt = ++this.dialSeq;
-    const err = family === 6 ? h.connect6(req, address, port) : h.connect(req, address, port);
-    if (err < 0) this.connectFailed(errName(err));
-  }
-
   /** The connect request `attempt` completed. */
   connectDone(attempt: number, status: number): void {
     if (attempt !== this.dialSeq || this.phase !== ConnPhase.Connecting) return; // abandoned attempt
@@ -384,14 +378,11 @@ export class TcpConnection implements Expirable, RelayOwner {
     else this.connected();
   }
 
-  private connectFailed(why: string): void {
+  protected connectFailed(why: string): void {
     const server = this.server!;
     this.dialSeq++;
     this.pool!.outlier?.record(server, 'connect-error');
-    if (this.upstream !== null) {
-      this.upstream.close();
-      this.upstream = null;
-    }
+    this.dropUpstream();
     this.releaseServer();
     (this.avoid ??= new Set()).add(server);
     if (this.attempts < 1 + this.pool!.config.retries) {
@@ -406,10 +397,17 @@ export class TcpConnection implements Expirable, RelayOwner {
   }
 
   private connected(): void {
-    const server = this.server!;
-    const up = this.upstream!;
-    this.pool!.outlier?.record(server, 'ok');
-    up.setNoDelay(true);
+    this.pool!.outlier?.record(this.server!, 'ok');
+    this.phase = ConnPhase.Relaying;
+    this.deadline = Date.now() + this.host.config.tcp.idleMs;
+    this.startRelay();
+  }
+
+  /**
+   * What goes to the server before the client's bytes: the PROXY header the pool sends
+   * (send_proxy), then what the prelude read. Null when nothing.
+   */
+  protected firstBytes(): Buffer | null {
     let first: Buffer | null = this.prelude === null || this.preludeLen === 0 ? null : this.prelude.subarray(0, this.preludeLen);
     const send = this.pool!.config.sendProxy;
     if (send !== null) {
@@ -419,18 +417,10 @@ export class TcpConnection implements Expirable, RelayOwner {
       const header = send === 'v1' ? encodeV1(src, dst) : encodeV2(src, dst);
       first = first === null ? header : Buffer.concat([header, first]);
     }
-    this.bytesIn += this.preludeLen;
-    this.prelude = null;
-    this.phase = ConnPhase.Relaying;
-    this.lastActivity = Date.now();
-    this.deadline = this.lastActivity + this.host.config.tcp.idleMs;
-    if (!this.clientBuffered) this.client.useUserBuffer(sharedReadBuffer());
-    const relay = new Relay(this, this.client, up);
-    this.relay = relay;
-    relay.start(first);
+    return first;
   }
 
-  /** RelayOwner: both handles are closed. */
+  /** Both sockets are closed. */
   relayEnded(reason: RelayEnd, _detail: string): void {
     this.endReason = reason;
     this.phase = ConnPhase.Closed;
@@ -450,17 +440,13 @@ export class TcpConnection implements Expirable, RelayOwner {
   }
 
   /** Closes before the relay exists (refused, timed out, no server). */
-  private closeEarly(): void {
+  protected closeEarly(): void {
     if (this.phase === ConnPhase.Closed) return;
     if (this.phase === ConnPhase.Queued) this.pool?.dequeue(this);
     this.phase = ConnPhase.Closed;
     this.deadline = 0;
     this.dialSeq++;
-    this.client.close();
-    if (this.upstream !== null) {
-      this.upstream.close();
-      this.upstream = null;
-    }
+    this.closeSockets();
     this.prelude = null;
     this.endReason = 'early';
     this.releaseServer();
@@ -475,35 +461,13 @@ export class TcpConnection implements Expirable, RelayOwner {
     this.pool!.released(s);
   }
 
-  private who(): string {
+  protected who(): string {
     this.readAddresses();
     return `client ${this.clientAddress}:${this.clientPort}`;
   }
 }
 
-function onPreludeRead(this: TcpHandle): undefined {
-  const conn = this.owner as TcpConnection;
-  const n = H.state[H.READ_BYTES]!;
-  try {
-    if (n > 0) conn.preludeData(n);
-    else if (n < 0) conn.preludeEnd(n);
-  } catch (err) {
-    conn.internalError(err);
-  }
-  return undefined;
-}
-
-function afterConnect(this: ConnectRequest, status: number): void {
-  const conn = this.conn as TcpConnection;
-  this.conn = null;
-  try {
-    conn.connectDone(this.attempt, status);
-  } catch (err) {
-    conn.internalError(err);
-  }
-}
-
 /** "::ffff:192.0.2.1" -> "192.0.2.1". */
-function unmapped(a: string): string {
+export function unmapped(a: string): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }

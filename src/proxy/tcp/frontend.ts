@@ -5,9 +5,13 @@ import { FulcrumError } from '../../core/errors.js';
 import { Sweeper, tickFor } from '../../core/sweeper.js';
 import { Router } from '../http/router.js';
 import { TcpConnection, type ConnectionHost } from './connection.js';
+import { HandleConnection } from './connection-handles.js';
+import { NativeConnection } from './connection-native.js';
 import { detachHandle, loadHandles, type Handles, type TcpHandle } from './handles.js';
+import { nativeRelay, type NativeAcceptor, type NativeRelay } from './native.js';
 import { log } from '../../core/log.js';
 import { AccessLog } from '../access-log.js';
+import { errName } from './relay.js';
 
 /** Log lines of one kind are written at most this often; the rest are counted. */
 const LOG_INTERVAL_MS = 1000;
@@ -24,8 +28,12 @@ const LOG_INTERVAL_MS = 1000;
  * ClientHello), `timeouts.connect` each connect attempt, `tcp.idle_timeout` a pair with
  * no byte either way. Refused and failed connections are logged to stderr, at most one
  * line per kind per second.
+ *
+ * Engines: a listener without a prelude accepts and relays in the native relay
+ * (native.ts) when it is built, unless FULCRUM_TCP_RELAY=js; the others accept through
+ * Node and relay over its libuv handles (relay.ts). `relay` says which.
  */
-export class TcpFrontend implements ConnectionHost {
+export class TcpFrontend implements ConnectionHost, NativeAcceptor {
   readonly name: string;
   /** Some route names SNI hosts: ClientHellos are read before routing. */
   readonly sniRouting: boolean;
@@ -37,6 +45,12 @@ export class TcpFrontend implements ConnectionHost {
   private readonly server: net.Server;
   private handlesLoaded: Handles | null = null;
   private stopping = false;
+  /** The native relay and this listener's index in it, once listening there. */
+  private native: NativeRelay | null = null;
+  private nativeIndex = -1;
+  private boundAddress: net.AddressInfo | null = null;
+  /** Which engine relays this listener's connections (set by start()). */
+  relay: 'native' | 'js' = 'js';
   /** Client connections accepted so far. */
   accepted = 0;
   /** One JSON line per connection, or null. */
@@ -97,15 +111,19 @@ export class TcpFrontend implements ConnectionHost {
       this.server.listen({ host: this.config.host, port: this.config.port, backlog: 4096 }, () => {
         this.server.off('error', onError);
         this.server.on('error', (err: NodeJS.ErrnoException) => this.log('accept', `accept failed: ${err.code ?? err.message}`));
-        this.takeOverAccept();
-        resolve();
+        this.boundAddress = this.server.address() as net.AddressInfo;
+        // After every 'listening' listener: node:cluster's reads the address from the handle.
+        process.nextTick(() => {
+          if (!this.listenNative()) this.takeOverAccept();
+          resolve();
+        });
       });
     });
   }
 
   /** The bound address (useful with port 0). */
   address(): net.AddressInfo {
-    return this.server.address() as net.AddressInfo;
+    return this.boundAddress ?? (this.server.address() as net.AddressInfo);
   }
 
   /**
@@ -120,6 +138,7 @@ export class TcpFrontend implements ConnectionHost {
   async stop(opts: { graceMs?: number; closeIdle?: boolean } = {}): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    if (this.native !== null) this.native.unlisten(this.nativeIndex);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const deadline = Date.now() + (opts.graceMs ?? 5000);
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -187,6 +206,46 @@ export class TcpFrontend implements ConnectionHost {
     };
   }
 
+  /**
+   * Moves accepting to the native relay: it takes a duplicate of the listening socket,
+   * and Node's handle for it is closed (not through the cluster's wrapper, so the
+   * primary keeps the socket for the next generation; `stop()` tells it). False when
+   * this listener stays with Node (a prelude, no native relay, FULCRUM_TCP_RELAY=js).
+   */
+  private listenNative(): boolean {
+    if (this.config.proxyProtocol !== null || this.sniRouting || process.env.FULCRUM_TCP_RELAY === 'js') return false;
+    const native = nativeRelay();
+    const handle = (this.server as unknown as { _handle?: { fd?: number } | null })._handle;
+    if (native === null || handle == null || typeof handle.fd !== 'number' || handle.fd < 0) return false;
+    const index = native.listen(handle.fd, this);
+    if (index < 0) return false;
+    const close = (Object.getPrototypeOf(handle) as { close?: unknown }).close;
+    if (typeof close !== 'function') {
+      native.unlisten(index);
+      return false;
+    }
+    close.call(handle);
+    this.native = native;
+    this.nativeIndex = index;
+    this.relay = 'native';
+    return true;
+  }
+
+  /** NativeAcceptor: the native relay accepted pair `id`. */
+  nativeAccepted(id: number): void {
+    const native = this.native!;
+    if (!this.admit()) {
+      native.close(id);
+      return;
+    }
+    this.open(new NativeConnection(this, native, id));
+  }
+
+  /** NativeAcceptor: accept() failed (out of descriptors, say); the listener rests a moment. */
+  acceptFailed(code: number): void {
+    this.log('accept', `accept failed: ${errName(code)}`);
+  }
+
   private acceptSocket(sock: net.Socket): void {
     const handle = detachHandle(sock);
     if (handle === undefined) {
@@ -197,14 +256,25 @@ export class TcpFrontend implements ConnectionHost {
   }
 
   private accept(handle: TcpHandle): void {
-    const max = this.config.maxConnections;
-    if (this.stopping || (max > 0 && this.connections.size >= max)) {
+    if (!this.admit()) {
       handle.close();
-      if (!this.stopping) this.log('max-connections', `${max} connections open (max_connections): new ones are closed`);
       return;
     }
+    this.open(new HandleConnection(this, handle));
+  }
+
+  /** Whether a new connection may open (not stopping, below max_connections). */
+  private admit(): boolean {
+    const max = this.config.maxConnections;
+    if (this.stopping || (max > 0 && this.connections.size >= max)) {
+      if (!this.stopping) this.log('max-connections', `${max} connections open (max_connections): new ones are closed`);
+      return false;
+    }
+    return true;
+  }
+
+  private open(conn: TcpConnection): void {
     this.accepted++;
-    const conn = new TcpConnection(this, handle);
     if (this.accessLog !== null) conn.readAddresses(); // the handle may be closed by the time the line is written
     this.connections.add(conn);
     this.sweeper.add(conn);

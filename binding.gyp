@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "fulcrum_relay",
+      "sources": ["native/relay.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "conditions": [["OS!='linux'", { "type": "none", "sources!": ["native/relay.c"] }]]
+    }
+  ]
+}

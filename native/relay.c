@@ -1,0 +1,789 @@
+/*
+ * Fulcrum's native TCP relay (Linux): accepts, connects and relays bytes for `mode: tcp`
+ * listeners without a JavaScript call per read, write or close. JavaScript keeps every
+ * decision (routing, the pick, retries, timeouts, limits, logging); this file only moves
+ * bytes and reports what happened, in batches.
+ *
+ * How it sits in Node: one epoll set of its own, itself watched by one uv_poll handle on
+ * Node's loop. When it is readable, every ready socket is handled here in C, and the
+ * events JavaScript must know about (accepted, connected or not, closed) are written
+ * into a Float64Array that JavaScript handed over, then delivered with one call per
+ * batch. Functions JavaScript calls (connect, close, ...) never call back into it.
+ *
+ * Sockets are edge-triggered (EPOLLET) and registered once, for reading and writing, so
+ * a connection costs no epoll_ctl after its ADD and none at close (a descriptor that is
+ * never duplicated leaves the set when it is closed). Listening sockets are
+ * level-triggered, so a batch of accepts can stop early and resume on the next wake.
+ *
+ * Relay semantics are those of src/proxy/tcp/relay.ts: at most one read in flight per
+ * direction (a read stops until its bytes are written), EOF from one side becomes a
+ * FIN (shutdown) to the other once its bytes are out, the pair closes when both ways
+ * have ended and nothing is queued, and a reset or write error on one side closes the
+ * pair and passes on as a reset (SO_LINGER 0) to the other, unless a FIN already went
+ * there.
+ */
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Event records: [type, id, a, b, c, d]. */
+enum { EV_ACCEPT = 1, EV_CONNECT = 2, EV_CLOSED = 3, EV_ACCEPT_ERROR = 4 };
+#define REC 6
+/* How a pair ended (EV_CLOSED a). */
+enum { END_DONE = 0, END_CLIENT_RESET = 1, END_SERVER_RESET = 2 };
+enum { ST_WAITING = 0, ST_CONNECTING = 1, ST_RELAYING = 2 };
+enum { TAG_CLIENT = 0, TAG_SERVER = 1, TAG_LISTENER = 2 };
+
+/* Reads without a buffer of their own land here and are written from here at once. */
+#define SCRATCH_BYTES (64 * 1024)
+/* A direction that could not write a large read keeps a buffer this size, read into directly. */
+#define BULK_BYTES (256 * 1024)
+/* A read at least this large that could not be written at once moves to a bulk buffer. */
+#define PROMOTE_BYTES (32 * 1024)
+#define MAX_BULK 256
+#define FREE_BULK_MAX 16
+#define SLOT_BITS 22
+#define MAX_SLOTS (1u << SLOT_BITS)
+#define MAX_LISTENERS 1024
+#define EPOLL_BATCH 256
+#define ACCEPT_BATCH 64
+#define RETRY_ACCEPT_MS 100
+
+typedef struct {
+  int fd;
+  uint8_t can_read, can_write, eof, shut;
+  /* Bytes waiting to be written into this socket: buf[off, off + len). */
+  char *buf;
+  uint32_t off, len, cap;
+} side_t;
+
+typedef struct {
+  uint32_t slot, gen;
+  uint8_t state;
+  side_t c, s;
+  double bytes_in, bytes_out;
+  uint64_t last; /* uv_now() at the last read either way */
+  union {
+    struct sockaddr sa;
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+  } peer;
+} conn_t;
+
+static napi_env g_env;
+static napi_ref g_cb, g_events_ref, g_stats_ref;
+static napi_async_context g_actx;
+static double *g_events, *g_stats;
+static uint32_t g_events_cap, g_nev;
+static int g_ep = -1;
+static uv_loop_t *g_loop;
+static uv_poll_t g_poll;
+static uv_timer_t g_retry;
+static int g_referenced;
+
+static conn_t **g_conns;
+static uint32_t *g_gens, *g_free;
+static uint32_t g_cap, g_nfree, g_used, g_live;
+
+static int g_listen[MAX_LISTENERS];
+static uint8_t g_paused[MAX_LISTENERS];
+static uint32_t g_nlisten, g_active_listeners;
+
+static char g_scratch[SCRATCH_BYTES];
+static char *g_free_bulk[FREE_BULK_MAX];
+static int g_nfree_bulk, g_bulk, g_exact;
+
+/* ---- bookkeeping ------------------------------------------------------------------ */
+
+static double conn_id(const conn_t *c) { return (double)c->gen * (double)MAX_SLOTS + c->slot; }
+
+static conn_t *lookup(double id) {
+  if (!(id >= 0)) return NULL;
+  uint64_t v = (uint64_t)id;
+  uint32_t slot = (uint32_t)(v & (MAX_SLOTS - 1)), gen = (uint32_t)(v >> SLOT_BITS);
+  if (slot >= g_used) return NULL;
+  conn_t *c = g_conns[slot];
+  return c != NULL && c->gen == gen ? c : NULL;
+}
+
+static uint64_t tag(const conn_t *c, int which) {
+  return ((uint64_t)c->gen << 32) | ((uint64_t)c->slot << 2) | (uint64_t)which;
+}
+
+/* The poll handle keeps Node's loop alive only while a listener or a pair is open. */
+static void update_ref(void) {
+  int want = g_live > 0 || g_active_listeners > 0;
+  if (want == g_referenced) return;
+  g_referenced = want;
+  if (want) uv_ref((uv_handle_t *)&g_poll);
+  else uv_unref((uv_handle_t *)&g_poll);
+}
+
+static conn_t *new_conn(void) {
+  uint32_t slot;
+  if (g_nfree > 0) {
+    slot = g_free[--g_nfree];
+  } else {
+    if (g_used == MAX_SLOTS) return NULL;
+    if (g_used == g_cap) {
+      uint32_t cap = g_cap == 0 ? 1024 : g_cap * 2;
+      if (cap > MAX_SLOTS) cap = MAX_SLOTS;
+      conn_t **conns = realloc(g_conns, cap * sizeof *conns);
+      if (conns == NULL) return NULL;
+      g_conns = conns;
+      uint32_t *gens = realloc(g_gens, cap * sizeof *gens);
+      if (gens == NULL) return NULL;
+      g_gens = gens;
+      uint32_t *fr = realloc(g_free, cap * sizeof *fr);
+      if (fr == NULL) return NULL;
+      g_free = fr;
+      for (uint32_t i = g_cap; i < cap; i++) g_gens[i] = 0;
+      g_cap = cap;
+    }
+    slot = g_used++;
+  }
+  conn_t *c = calloc(1, sizeof *c);
+  if (c == NULL) {
+    g_free[g_nfree++] = slot;
+    return NULL;
+  }
+  /* Generations stay below 2^31 so that ids stay exact doubles below 2^53. */
+  g_gens[slot] = (g_gens[slot] + 1) & 0x7fffffff;
+  c->slot = slot;
+  c->gen = g_gens[slot];
+  c->c.fd = -1;
+  c->s.fd = -1;
+  g_conns[slot] = c;
+  g_live++;
+  update_ref();
+  return c;
+}
+
+/* ---- buffers ---------------------------------------------------------------------- */
+
+static char *take_bulk(void) {
+  if (g_nfree_bulk > 0) return g_free_bulk[--g_nfree_bulk];
+  if (g_bulk >= MAX_BULK) return NULL;
+  char *b = malloc(BULK_BYTES);
+  if (b != NULL) g_bulk++;
+  return b;
+}
+
+static void drop_buffer(side_t *s) {
+  if (s->buf == NULL) return;
+  if (s->cap == BULK_BYTES) {
+    if (g_nfree_bulk < FREE_BULK_MAX) {
+      g_free_bulk[g_nfree_bulk++] = s->buf;
+    } else {
+      free(s->buf);
+      g_bulk--;
+    }
+  } else {
+    free(s->buf);
+    g_exact--;
+  }
+  s->buf = NULL;
+  s->off = s->len = s->cap = 0;
+}
+
+/* Keeps `n` bytes from `src` to be written into `s` later; 0 or -ENOMEM. */
+static int keep(side_t *s, const char *src, size_t n, int bulk) {
+  char *b = bulk ? take_bulk() : NULL;
+  uint32_t cap = BULK_BYTES;
+  if (b == NULL) {
+    b = malloc(n);
+    if (b == NULL) return -ENOMEM;
+    g_exact++;
+    cap = (uint32_t)n;
+  }
+  memcpy(b, src, n);
+  s->buf = b;
+  s->cap = cap;
+  s->off = 0;
+  s->len = (uint32_t)n;
+  return 0;
+}
+
+/* ---- events to JavaScript --------------------------------------------------------- */
+
+static void flush(void) {
+  if (g_nev == 0) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(g_env, &scope) != napi_ok) return;
+  napi_value cb, recv, argv[1], result;
+  napi_get_reference_value(g_env, g_cb, &cb);
+  napi_get_global(g_env, &recv);
+  napi_create_uint32(g_env, g_nev, &argv[0]);
+  g_nev = 0; /* records stay readable until the next emit, which only happens after this returns */
+  napi_status st = napi_make_callback(g_env, g_actx, recv, cb, 1, argv, &result);
+  if (st == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(g_env, &err);
+    napi_fatal_exception(g_env, err);
+  }
+  napi_close_handle_scope(g_env, scope);
+}
+
+static void emit(int type, double id, double a, double b, double c, double d) {
+  if (g_nev == g_events_cap) flush();
+  double *r = g_events + (size_t)g_nev * REC;
+  r[0] = type;
+  r[1] = id;
+  r[2] = a;
+  r[3] = b;
+  r[4] = c;
+  r[5] = d;
+  g_nev++;
+}
+
+/* ---- closing ---------------------------------------------------------------------- */
+
+static void close_side(side_t *s, int reset) {
+  if (s->fd >= 0) {
+    if (reset && !s->shut) {
+      struct linger l = {1, 0};
+      setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    close(s->fd);
+    s->fd = -1;
+  }
+  drop_buffer(s);
+}
+
+/* Closes both sockets and frees the pair; `reset_side` (or NULL) gets a RST. */
+static void release(conn_t *c, side_t *reset_side) {
+  close_side(&c->c, reset_side == &c->c);
+  close_side(&c->s, reset_side == &c->s);
+  g_conns[c->slot] = NULL;
+  g_free[g_nfree++] = c->slot;
+  g_live--;
+  free(c);
+  update_ref();
+}
+
+/* The pair ends on its own: tell JavaScript. Returns -1 (the pair is gone). */
+static int finish(conn_t *c, int reason, int err) {
+  side_t *reset_side = reason == END_SERVER_RESET ? &c->c : reason == END_CLIENT_RESET ? &c->s : NULL;
+  double id = conn_id(c), in = c->bytes_in, out = c->bytes_out;
+  release(c, reset_side);
+  emit(EV_CLOSED, id, reason, -err, in, out);
+  return -1;
+}
+
+/* An I/O error on side `s`. */
+static int fail(conn_t *c, side_t *s, int err) {
+  return finish(c, s == &c->c ? END_CLIENT_RESET : END_SERVER_RESET, err);
+}
+
+/* ---- the byte pump ---------------------------------------------------------------- */
+
+/* `from` has ended and everything for `to` is written: FIN to `to`, or close when both ways are done. */
+static int forward_eof(conn_t *c, side_t *from, side_t *to) {
+  if (to->eof && from->len == 0) return finish(c, END_DONE, 0); /* closing sends the FIN still owed */
+  if (!to->shut) {
+    to->shut = 1;
+    if (shutdown(to->fd, SHUT_WR) < 0 && errno != ENOTCONN) return fail(c, to, errno);
+  }
+  return 0;
+}
+
+/* Moves bytes from `from` into `to` until one of them would block. -1: the pair closed. */
+static int pump(conn_t *c, side_t *from, side_t *to) {
+  for (;;) {
+    if (to->len > 0) {
+      if (!to->can_write) return 0;
+      ssize_t n = send(to->fd, to->buf + to->off, to->len, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          to->can_write = 0;
+          return 0;
+        }
+        return fail(c, to, errno);
+      }
+      to->off += (uint32_t)n;
+      to->len -= (uint32_t)n;
+      if (to->len > 0) {
+        to->can_write = 0; /* a short write: the socket buffer is full, an edge follows */
+        return 0;
+      }
+      to->off = 0;
+      if (to->cap != BULK_BYTES) drop_buffer(to);
+    }
+    if (from->eof) return forward_eof(c, from, to);
+    if (!from->can_read) return 0;
+    int direct = to->buf == NULL;
+    char *dst = direct ? g_scratch : to->buf;
+    size_t cap = direct ? SCRATCH_BYTES : to->cap;
+    ssize_t n = recv(from->fd, dst, cap, 0);
+    if (n > 0) {
+      c->last = uv_now(g_loop);
+      if (from == &c->c) c->bytes_in += (double)n;
+      else c->bytes_out += (double)n;
+      if (!direct) {
+        to->off = 0;
+        to->len = (uint32_t)n;
+        continue;
+      }
+      ssize_t w = 0;
+      if (to->can_write) {
+        w = send(to->fd, g_scratch, (size_t)n, MSG_NOSIGNAL);
+        if (w < 0) {
+          if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return fail(c, to, errno);
+          w = 0;
+        }
+      }
+      if (w < n) {
+        to->can_write = 0;
+        if (keep(to, g_scratch + w, (size_t)(n - w), n >= PROMOTE_BYTES) < 0) return fail(c, to, ENOMEM);
+        return 0;
+      }
+      continue;
+    }
+    if (n == 0) {
+      from->eof = 1;
+      from->can_read = 0;
+      return forward_eof(c, from, to);
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      from->can_read = 0;
+      if (to->len == 0) drop_buffer(to); /* idle: an idle pair holds no buffer */
+      return 0;
+    }
+    return fail(c, from, errno);
+  }
+}
+
+static void run(conn_t *c) {
+  uint32_t slot = c->slot, gen = c->gen;
+  if (pump(c, &c->c, &c->s) < 0) return;
+  if (g_conns[slot] == NULL || g_conns[slot]->gen != gen) return;
+  pump(c, &c->s, &c->c);
+}
+
+/* ---- accepting and connecting ----------------------------------------------------- */
+
+static void on_retry(uv_timer_t *t);
+static uint32_t room(void);
+
+static void pause_listener(uint32_t li) {
+  struct epoll_event ev = {0};
+  ev.data.u64 = ((uint64_t)li << 2) | TAG_LISTENER;
+  epoll_ctl(g_ep, EPOLL_CTL_MOD, g_listen[li], &ev);
+  g_paused[li] = 1;
+  if (!uv_is_active((uv_handle_t *)&g_retry)) uv_timer_start(&g_retry, on_retry, RETRY_ACCEPT_MS, 0);
+}
+
+static void on_retry(uv_timer_t *t) {
+  (void)t;
+  for (uint32_t li = 0; li < g_nlisten; li++) {
+    if (!g_paused[li] || g_listen[li] < 0) continue;
+    g_paused[li] = 0;
+    struct epoll_event ev = {0};
+    ev.events = EPOLLIN;
+    ev.data.u64 = ((uint64_t)li << 2) | TAG_LISTENER;
+    epoll_ctl(g_ep, EPOLL_CTL_MOD, g_listen[li], &ev);
+  }
+}
+
+static void do_accept(uint32_t li) {
+  for (int k = 0; k < ACCEPT_BATCH && room() > 2 * EPOLL_BATCH; k++) {
+    int lfd = g_listen[li];
+    if (lfd < 0 || g_paused[li]) return;
+    conn_t probe;
+    socklen_t len = sizeof probe.peer;
+    int fd = accept4(lfd, &probe.peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      int e = errno;
+      if (e == EAGAIN || e == EWOULDBLOCK) return;
+      if (e == EINTR || e == ECONNABORTED) continue;
+      /* Out of descriptors or memory: rest the listener a moment rather than spin on it. */
+      pause_listener(li);
+      emit(EV_ACCEPT_ERROR, li, -e, 0, 0, 0);
+      return;
+    }
+    conn_t *c = new_conn();
+    if (c == NULL) {
+      close(fd);
+      pause_listener(li);
+      emit(EV_ACCEPT_ERROR, li, -ENOMEM, 0, 0, 0);
+      return;
+    }
+    memcpy(&c->peer, &probe.peer, sizeof c->peer);
+    c->c.fd = fd;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct epoll_event ev = {0};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.u64 = tag(c, TAG_CLIENT);
+    if (epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+      int e = errno;
+      release(c, NULL);
+      emit(EV_ACCEPT_ERROR, li, -e, 0, 0, 0);
+      continue;
+    }
+    emit(EV_ACCEPT, li, conn_id(c), 0, 0, 0);
+  }
+}
+
+static void connected_or_not(conn_t *c, uint32_t events) {
+  if (events & (EPOLLERR | EPOLLHUP)) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->s.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err == 0) err = ECONNREFUSED;
+    close_side(&c->s, 0);
+    memset(&c->s, 0, sizeof c->s);
+    c->s.fd = -1;
+    c->state = ST_WAITING;
+    emit(EV_CONNECT, conn_id(c), -err, 0, 0, 0);
+    return;
+  }
+  if (!(events & EPOLLOUT)) return;
+  c->state = ST_RELAYING;
+  c->last = uv_now(g_loop);
+  uint32_t slot = c->slot, gen = c->gen;
+  emit(EV_CONNECT, conn_id(c), 0, 0, 0, 0);
+  /* A full event array is flushed inside emit, and JavaScript may close the pair then. */
+  if (g_conns[slot] == NULL || g_conns[slot]->gen != gen) return;
+  run(c);
+}
+
+static void dispatch(const struct epoll_event *ev) {
+  uint64_t d = ev->data.u64;
+  uint32_t which = (uint32_t)(d & 3), slot = (uint32_t)((d >> 2) & 0x3fffffff), gen = (uint32_t)(d >> 32);
+  if (which == TAG_LISTENER) {
+    if (slot < g_nlisten) do_accept(slot);
+    return;
+  }
+  if (slot >= g_used) return;
+  conn_t *c = g_conns[slot];
+  if (c == NULL || c->gen != gen) return; /* closed (and maybe reused) earlier in this batch */
+  side_t *s = which == TAG_CLIENT ? &c->c : &c->s;
+  uint32_t e = ev->events;
+  if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->can_read = 1;
+  if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s->can_write = 1;
+  if (c->state == ST_CONNECTING) {
+    if (which == TAG_SERVER) connected_or_not(c, e);
+  } else if (c->state == ST_RELAYING) {
+    run(c);
+  }
+}
+
+/*
+ * JavaScript runs (flush) only between epoll batches, never in the middle of one: a batch
+ * may still hold an event for a socket JavaScript would close or replace. So a batch
+ * starts with room for 4 records per event, accepts stop while fewer than 2 per event
+ * are left (the listener is level-triggered and fires again), and a connection's event
+ * adds at most 2 records (connected, closed).
+ */
+static uint32_t room(void) { return g_events_cap - g_nev; }
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  (void)h;
+  (void)status;
+  (void)events;
+  struct epoll_event evs[EPOLL_BATCH];
+  for (int round = 0; round < 8; round++) {
+    if (room() < 4 * EPOLL_BATCH) flush();
+    int n = epoll_wait(g_ep, evs, EPOLL_BATCH, 0);
+    if (n <= 0) break;
+    for (int i = 0; i < n; i++) dispatch(&evs[i]);
+    if (n < EPOLL_BATCH) break;
+  }
+  flush();
+}
+
+/* ---- functions for JavaScript ----------------------------------------------------- */
+
+#define ARGS(n)                                                   \
+  size_t argc = n;                                                \
+  napi_value argv[n];                                             \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL)
+
+static napi_value num(napi_env env, double v) {
+  napi_value r;
+  napi_create_double(env, v, &r);
+  return r;
+}
+
+static double arg_num(napi_env env, napi_value v) {
+  double d = -1;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return -1;
+  return d;
+}
+
+static double *typed_f64(napi_env env, napi_value v, uint32_t *count, napi_ref *ref) {
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  napi_value ab;
+  size_t offset;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &offset) != napi_ok || type != napi_float64_array) return NULL;
+  napi_create_reference(env, v, 1, ref);
+  *count = (uint32_t)length;
+  return data;
+}
+
+/* init(onEvents, events: Float64Array, stats: Float64Array): 0 or -errno. Once per process. */
+static napi_value js_init(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  if (g_ep >= 0) return num(env, 0);
+  if (argc < 3) {
+    napi_throw_type_error(env, NULL, "init(onEvents, events, stats)");
+    return NULL;
+  }
+  uint32_t n = 0, m = 0;
+  g_events = typed_f64(env, argv[1], &n, &g_events_ref);
+  g_stats = typed_f64(env, argv[2], &m, &g_stats_ref);
+  if (g_events == NULL || g_stats == NULL || n < 8 * EPOLL_BATCH * REC || m < 3) {
+    napi_throw_type_error(env, NULL, "init: events and stats must be Float64Arrays");
+    return NULL;
+  }
+  g_events_cap = n / REC;
+  napi_create_reference(env, argv[0], 1, &g_cb);
+  napi_value name;
+  napi_create_string_utf8(env, "FulcrumTcpRelay", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &g_actx);
+  g_env = env;
+  if (napi_get_uv_event_loop(env, &g_loop) != napi_ok) return num(env, -EINVAL);
+  g_ep = epoll_create1(EPOLL_CLOEXEC);
+  if (g_ep < 0) return num(env, -errno);
+  uv_poll_init(g_loop, &g_poll, g_ep);
+  uv_poll_start(&g_poll, UV_READABLE, on_poll);
+  uv_timer_init(g_loop, &g_retry);
+  uv_unref((uv_handle_t *)&g_retry);
+  g_referenced = 1;
+  update_ref();
+  return num(env, 0);
+}
+
+/* listen(fd): takes a duplicate of the listening socket `fd`; the listener's index or -errno. */
+static napi_value js_listen(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd = (int)arg_num(env, argv[0]);
+  if (g_ep < 0 || fd < 0) return num(env, -EINVAL);
+  if (g_nlisten == MAX_LISTENERS) return num(env, -EMFILE);
+  int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (mine < 0) return num(env, -errno);
+  int fl = fcntl(mine, F_GETFL);
+  if (fl >= 0) fcntl(mine, F_SETFL, fl | O_NONBLOCK);
+  uint32_t li = g_nlisten;
+  struct epoll_event ev = {0};
+  ev.events = EPOLLIN;
+  ev.data.u64 = ((uint64_t)li << 2) | TAG_LISTENER;
+  if (epoll_ctl(g_ep, EPOLL_CTL_ADD, mine, &ev) < 0) {
+    int e = errno;
+    close(mine);
+    return num(env, -e);
+  }
+  g_listen[li] = mine;
+  g_paused[li] = 0;
+  g_nlisten++;
+  g_active_listeners++;
+  update_ref();
+  return num(env, li);
+}
+
+/* unlisten(index): stops accepting (closes our duplicate). */
+static napi_value js_unlisten(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  double li = arg_num(env, argv[0]);
+  if (li < 0 || li >= g_nlisten || g_listen[(uint32_t)li] < 0) return num(env, -EINVAL);
+  close(g_listen[(uint32_t)li]);
+  g_listen[(uint32_t)li] = -1;
+  g_active_listeners--;
+  update_ref();
+  return num(env, 0);
+}
+
+/* connect(id, address, port, first: Uint8Array | null): 0 (result comes as an event) or -errno. */
+static napi_value js_connect(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  conn_t *c = lookup(arg_num(env, argv[0]));
+  if (c == NULL || c->state != ST_WAITING) return num(env, -EBADF);
+  char host[64];
+  size_t hl = 0;
+  if (napi_get_value_string_utf8(env, argv[1], host, sizeof host, &hl) != napi_ok) return num(env, -EINVAL);
+  int port = (int)arg_num(env, argv[2]);
+  union {
+    struct sockaddr sa;
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+  } to;
+  memset(&to, 0, sizeof to);
+  socklen_t tl;
+  if (inet_pton(AF_INET, host, &to.v4.sin_addr) == 1) {
+    to.v4.sin_family = AF_INET;
+    to.v4.sin_port = htons((uint16_t)port);
+    tl = sizeof to.v4;
+  } else if (inet_pton(AF_INET6, host, &to.v6.sin6_addr) == 1) {
+    to.v6.sin6_family = AF_INET6;
+    to.v6.sin6_port = htons((uint16_t)port);
+    tl = sizeof to.v6;
+  } else {
+    return num(env, -EINVAL);
+  }
+  int fd = socket(to.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return num(env, -errno);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(fd, &to.sa, tl) < 0 && errno != EINPROGRESS) {
+    int e = errno;
+    close(fd);
+    return num(env, -e);
+  }
+  struct epoll_event ev = {0};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = tag(c, TAG_SERVER);
+  if (epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    int e = errno;
+    close(fd);
+    return num(env, -e);
+  }
+  memset(&c->s, 0, sizeof c->s);
+  c->s.fd = fd;
+  bool is_typed = false;
+  napi_is_typedarray(env, argv[3], &is_typed);
+  if (is_typed) {
+    napi_typedarray_type type;
+    size_t length;
+    void *data;
+    napi_value ab;
+    size_t offset;
+    napi_get_typedarray_info(env, argv[3], &type, &length, &data, &ab, &offset);
+    if (length > 0 && keep(&c->s, data, length, 0) < 0) {
+      close_side(&c->s, 0);
+      c->s.fd = -1;
+      return num(env, -ENOMEM);
+    }
+  }
+  c->state = ST_CONNECTING;
+  return num(env, 0);
+}
+
+/* drop(id): abandons a connect in progress (a connect timeout); the pair waits for the next. */
+static napi_value js_drop(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  conn_t *c = lookup(arg_num(env, argv[0]));
+  if (c == NULL || c->state != ST_CONNECTING) return num(env, -EBADF);
+  close_side(&c->s, 0);
+  memset(&c->s, 0, sizeof c->s);
+  c->s.fd = -1;
+  c->state = ST_WAITING;
+  return num(env, 0);
+}
+
+static void fill_stats(conn_t *c) {
+  g_stats[0] = c->bytes_in;
+  g_stats[1] = c->bytes_out;
+  g_stats[2] = c->state == ST_RELAYING ? (double)(uv_now(g_loop) - c->last) : 0;
+}
+
+/* stats(id): writes [bytesIn, bytesOut, idleMs] into the stats array; 0 or -EBADF. */
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  conn_t *c = lookup(arg_num(env, argv[0]));
+  if (c == NULL) return num(env, -EBADF);
+  fill_stats(c);
+  return num(env, 0);
+}
+
+/* close(id): closes both sockets gracefully (FIN) and frees the pair, stats filled first. */
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  conn_t *c = lookup(arg_num(env, argv[0]));
+  if (c == NULL) return num(env, -EBADF);
+  fill_stats(c);
+  release(c, NULL);
+  return num(env, 0);
+}
+
+static napi_value address_of(napi_env env, const struct sockaddr *sa) {
+  char text[INET6_ADDRSTRLEN] = "";
+  int port = 0;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+    inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
+    port = ntohs(a->sin_port);
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+    inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
+    port = ntohs(a->sin6_port);
+  }
+  napi_value arr, s;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &s);
+  napi_set_element(env, arr, 0, s);
+  napi_set_element(env, arr, 1, num(env, port));
+  return arr;
+}
+
+/* peer(id): [address, port] of the client (from accept, no syscall), or undefined. */
+static napi_value js_peer(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  conn_t *c = lookup(arg_num(env, argv[0]));
+  if (c == NULL) return NULL;
+  return address_of(env, &c->peer.sa);
+}
+
+/* local(id): [address, port] the client connected to, or undefined. */
+static napi_value js_local(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  conn_t *c = lookup(arg_num(env, argv[0]));
+  if (c == NULL || c->c.fd < 0) return NULL;
+  union {
+    struct sockaddr sa;
+    struct sockaddr_in6 v6;
+  } a;
+  socklen_t len = sizeof a;
+  memset(&a, 0, sizeof a);
+  if (getsockname(c->c.fd, &a.sa, &len) < 0) return NULL;
+  return address_of(env, &a.sa);
+}
+
+/* buffers(): relay buffers holding bytes or kept for reuse now: [in use, free]. */
+static napi_value js_buffers(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value arr;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_set_element(env, arr, 0, num(env, g_bulk - g_nfree_bulk + g_exact));
+  napi_set_element(env, arr, 1, num(env, g_nfree_bulk));
+  return arr;
+}
+
+static napi_value init_module(napi_env env, napi_value exports) {
+  const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {
+      {"init", js_init},     {"listen", js_listen}, {"unlisten", js_unlisten}, {"connect", js_connect},
+      {"drop", js_drop},     {"stats", js_stats},   {"close", js_close},       {"peer", js_peer},
+      {"local", js_local},   {"buffers", js_buffers},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
+    napi_set_named_property(env, exports, fns[i].name, f);
+  }
+  napi_value rec;
+  napi_create_uint32(env, REC, &rec);
+  napi_set_named_property(env, exports, "RECORD", rec);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init_module)

@@ -1,0 +1,94 @@
+/**
+ * A tcp listener's connection relayed by the native relay (native.ts): the sockets
+ * live in C; this object makes the decisions (pool, server, retries, timeouts) and
+ * keeps the accounting, like every TcpConnection. Only for listeners without a prelude.
+ */
+import { ConnectionHost, TcpConnection, type SocketAddress } from './connection.js';
+import { NativeEnd, type NativePairOwner, type NativeRelay, type PairStats } from './native.js';
+import { errName, type RelayEnd } from './relay.js';
+
+const ENDS: Record<NativeEnd, RelayEnd> = {
+  [NativeEnd.Done]: 'done',
+  [NativeEnd.ClientReset]: 'client-reset',
+  [NativeEnd.ServerReset]: 'server-reset',
+};
+
+export class NativeConnection extends TcpConnection implements NativePairOwner {
+  /** The counters once the pair is gone (null while it is open). */
+  private final: PairStats | null = null;
+
+  constructor(
+    host: ConnectionHost,
+    private readonly native: NativeRelay,
+    readonly id: number,
+  ) {
+    super(host);
+    native.own(id, this);
+  }
+
+  get bytesIn(): number {
+    return (this.final ?? this.native.stats(this.id))?.bytesIn ?? 0;
+  }
+
+  get bytesOut(): number {
+    return (this.final ?? this.native.stats(this.id))?.bytesOut ?? 0;
+  }
+
+  protected socketAddresses(): { peer: SocketAddress; local: SocketAddress } {
+    const peer = this.native.peer(this.id);
+    const local = this.native.local(this.id);
+    return {
+      peer: peer === undefined ? {} : { address: peer[0], port: peer[1] },
+      local: local === undefined ? {} : { address: local[0], port: local[1] },
+    };
+  }
+
+  protected startPrelude(): boolean {
+    return false; // listeners with a prelude use HandleConnection (TcpFrontend decides)
+  }
+
+  protected stopPrelude(): void {}
+
+  protected dial(address: string, _family: number, port: number): void {
+    ++this.dialSeq;
+    const err = this.native.connect(this.id, address, port, this.firstBytes());
+    if (err < 0) this.connectFailed(errName(err));
+  }
+
+  /** NativePairOwner: the connect of the current attempt finished. */
+  connectResult(status: number): void {
+    this.connectDone(this.dialSeq, status);
+  }
+
+  protected dropUpstream(): void {
+    this.native.drop(this.id);
+  }
+
+  protected startRelay(): void {
+    // the native side relays as soon as the connect succeeds
+  }
+
+  /** NativePairOwner: the pair closed by itself. */
+  ended(reason: NativeEnd, code: number, bytesIn: number, bytesOut: number): void {
+    this.final = { bytesIn, bytesOut, idleMs: 0 };
+    this.relayEnded(ENDS[reason] ?? 'internal-error', code < 0 ? errName(code) : '');
+  }
+
+  protected closeRelay(reason: RelayEnd): void {
+    this.closeNative();
+    this.relayEnded(reason, '');
+  }
+
+  protected closeSockets(): void {
+    this.closeNative();
+  }
+
+  protected idleFor(_now: number): number {
+    return this.native.stats(this.id)?.idleMs ?? 0;
+  }
+
+  private closeNative(): void {
+    if (this.final !== null) return;
+    this.final = this.native.close(this.id) ?? { bytesIn: 0, bytesOut: 0, idleMs: 0 };
+  }
+}
