@@ -40,7 +40,7 @@
 #include <unistd.h>
 
 /* Event records: [type, id, a, b, c, d]. */
-enum { EV_ACCEPT = 1, EV_CONNECT = 2, EV_CLOSED = 3, EV_ACCEPT_ERROR = 4 };
+enum { EV_ACCEPT = 1, EV_CONNECT = 2, EV_CLOSED = 3, EV_ACCEPT_ERROR = 4, EV_READABLE = 5 };
 #define REC 6
 /* How a pair ended (EV_CLOSED a). */
 enum { END_DONE = 0, END_CLIENT_RESET = 1, END_SERVER_RESET = 2 };
@@ -73,6 +73,8 @@ typedef struct {
 typedef struct {
   uint32_t slot, gen;
   uint8_t state;
+  /* JavaScript reads the client itself (a prelude: PROXY header, ClientHello): tell it when there is more. */
+  uint8_t want_read;
   side_t c, s;
   double bytes_in, bytes_out;
   uint64_t last; /* uv_now() at the last read either way */
@@ -87,6 +89,9 @@ static napi_env g_env;
 static napi_ref g_cb, g_events_ref, g_stats_ref;
 static napi_async_context g_actx;
 static double *g_events, *g_stats;
+static char *g_readbuf;
+static size_t g_readbuf_len;
+static napi_ref g_readbuf_ref;
 static uint32_t g_events_cap, g_nev;
 static int g_ep = -1;
 static uv_loop_t *g_loop;
@@ -477,7 +482,9 @@ static void dispatch(const struct epoll_event *ev) {
   uint32_t e = ev->events;
   if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->can_read = 1;
   if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s->can_write = 1;
-  if (c->state == ST_CONNECTING) {
+  if (c->state == ST_WAITING) {
+    if (which == TAG_CLIENT && c->want_read && s->can_read) emit(EV_READABLE, conn_id(c), 0, 0, 0, 0);
+  } else if (c->state == ST_CONNECTING) {
     if (which == TAG_SERVER) connected_or_not(c, e);
   } else if (c->state == ST_RELAYING) {
     run(c);
@@ -539,13 +546,27 @@ static double *typed_f64(napi_env env, napi_value v, uint32_t *count, napi_ref *
   return data;
 }
 
-/* init(onEvents, events: Float64Array, stats: Float64Array): 0 or -errno. Once per process. */
+/* init(onEvents, events: Float64Array, stats: Float64Array, reads: Uint8Array): 0 or -errno. Once per process. */
 static napi_value js_init(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  ARGS(4);
   if (g_ep >= 0) return num(env, 0);
-  if (argc < 3) {
-    napi_throw_type_error(env, NULL, "init(onEvents, events, stats)");
+  bool is_typed = false;
+  if (argc < 4 || napi_is_typedarray(env, argv[3], &is_typed) != napi_ok || !is_typed) {
+    napi_throw_type_error(env, NULL, "init(onEvents, events, stats, reads)");
     return NULL;
+  }
+  {
+    napi_typedarray_type type;
+    napi_value ab;
+    size_t offset;
+    void *data;
+    napi_get_typedarray_info(env, argv[3], &type, &g_readbuf_len, &data, &ab, &offset);
+    if (type != napi_uint8_array || g_readbuf_len == 0) {
+      napi_throw_type_error(env, NULL, "init: reads must be a Uint8Array");
+      return NULL;
+    }
+    g_readbuf = data;
+    napi_create_reference(env, argv[3], 1, &g_readbuf_ref);
   }
   uint32_t n = 0, m = 0;
   g_events = typed_f64(env, argv[1], &n, &g_events_ref);
@@ -611,9 +632,13 @@ static napi_value js_unlisten(napi_env env, napi_callback_info info) {
   return num(env, 0);
 }
 
-/* connect(id, address, port, first: Uint8Array | null): 0 (result comes as an event) or -errno. */
+/*
+ * connect(id, address, port, first: Uint8Array | null, counted): 0 (the result comes as an
+ * event) or -errno. `first` goes to the server before the client's bytes; `counted` of
+ * them were read from the client (a prelude) and count as bytes in.
+ */
 static napi_value js_connect(napi_env env, napi_callback_info info) {
-  ARGS(4);
+  ARGS(5);
   conn_t *c = lookup(arg_num(env, argv[0]));
   if (c == NULL || c->state != ST_WAITING) return num(env, -EBADF);
   char host[64];
@@ -672,8 +697,46 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
       return num(env, -ENOMEM);
     }
   }
+  double counted = arg_num(env, argv[4]);
+  if (counted > 0 && c->bytes_in == 0) c->bytes_in = counted;
   c->state = ST_CONNECTING;
+  c->want_read = 0;
   return num(env, 0);
+}
+
+/* want(id, on): EV_READABLE when the waiting client has bytes (JavaScript reads a prelude). */
+static napi_value js_want(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  conn_t *c = lookup(arg_num(env, argv[0]));
+  if (c == NULL || c->state != ST_WAITING) return num(env, -EBADF);
+  bool on = false;
+  napi_get_value_bool(env, argv[1], &on);
+  c->want_read = on;
+  return num(env, 0);
+}
+
+/*
+ * read(id): reads the waiting client into the reads array: the byte count, 0 at EOF (the
+ * relay then passes the FIN on once it starts), -EAGAIN when nothing is there (an
+ * EV_READABLE follows), or -errno.
+ */
+static napi_value js_read(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  conn_t *c = lookup(arg_num(env, argv[0]));
+  if (c == NULL || c->state != ST_WAITING || c->c.fd < 0) return num(env, -EBADF);
+  if (c->c.eof) return num(env, 0);
+  for (;;) {
+    ssize_t n = recv(c->c.fd, g_readbuf, g_readbuf_len, 0);
+    if (n > 0) return num(env, (double)n);
+    if (n == 0) {
+      c->c.eof = 1;
+      c->c.can_read = 0;
+      return num(env, 0);
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) c->c.can_read = 0;
+    return num(env, -errno);
+  }
 }
 
 /* drop(id): abandons a connect in progress (a connect timeout); the pair waits for the next. */
@@ -773,7 +836,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
   } fns[] = {
       {"init", js_init},     {"listen", js_listen}, {"unlisten", js_unlisten}, {"connect", js_connect},
       {"drop", js_drop},     {"stats", js_stats},   {"close", js_close},       {"peer", js_peer},
-      {"local", js_local},   {"buffers", js_buffers},
+      {"local", js_local},   {"buffers", js_buffers}, {"want", js_want},         {"read", js_read},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
+import { after, before, describe, type TestContext } from 'node:test';
 import type { TcpFrontend } from '../../src/proxy/tcp/frontend.js';
 import { LOOPBACK, rawBackend, SocketReader, startProxy, WAIT_MS, type Backend, type RunningProxy } from '../helpers/proxy-http.js';
 
@@ -243,4 +243,32 @@ export function makeCert(t: TestContext, bin: string, cn: string, sans: string[]
   );
   if (r.status !== 0 || !existsSync(key) || !existsSync(cert)) return undefined;
   return { key: readFileSync(key), cert: readFileSync(cert) };
+}
+
+/**
+ * The tcp listener's two relay engines: the native relay (native/relay.c, the default)
+ * and the JavaScript relay over Node's handles (relay.ts, FULCRUM_TCP_RELAY=js).
+ */
+export const RELAYS = ['native', 'js'] as const;
+export type RelayKind = (typeof RELAYS)[number];
+
+/**
+ * Runs the tests `body` declares once per relay engine, each set in a describe block
+ * with FULCRUM_TCP_RELAY set for it (listeners read it when they start).
+ */
+export function forEachRelay(body: (relay: RelayKind) => void): void {
+  for (const relay of RELAYS) {
+    describe(`${relay} relay`, () => {
+      const saved = process.env.FULCRUM_TCP_RELAY;
+      before(() => {
+        if (relay === 'js') process.env.FULCRUM_TCP_RELAY = 'js';
+        else delete process.env.FULCRUM_TCP_RELAY;
+      });
+      after(() => {
+        if (saved === undefined) delete process.env.FULCRUM_TCP_RELAY;
+        else process.env.FULCRUM_TCP_RELAY = saved;
+      });
+      body(relay);
+    });
+  }
 }

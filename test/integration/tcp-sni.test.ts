@@ -4,7 +4,7 @@ import type net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import tls from 'node:tls';
 import { waitFor } from '../helpers/pools-util.js';
-import { connect, ended, findBinary, killChild, LOOPBACK, makeCert, tcpProxy, tcpYaml, WAIT_MS } from './tcp-helpers.js';
+import { connect, ended, findBinary, forEachRelay, killChild, LOOPBACK, makeCert, tcpProxy, tcpYaml, WAIT_MS } from './tcp-helpers.js';
 
 const OPENSSL = findBinary('openssl');
 const skip = OPENSSL === undefined ? 'openssl is not installed (apt-get install openssl): no test certificates' : false;
@@ -76,64 +76,71 @@ async function sniSetup(t: TestContext, withDefault = true) {
   return { p, exact, wild, dflt };
 }
 
-test('TLS passthrough routed by SNI: exact, wildcard and default routes', { skip }, async (t) => {
-  const { p } = await sniSetup(t);
-  assert.equal(await tlsGet(p.port, 'a.example.com'), 'exact sni=a.example.com');
-  assert.equal(await tlsGet(p.port, 'www.example.com'), 'wild sni=www.example.com');
-  assert.equal(await tlsGet(p.port, 'WWW.EXAMPLE.COM'), 'wild sni=WWW.EXAMPLE.COM'); // routed case-insensitively, passed on as sent
-  assert.equal(await tlsGet(p.port, 'deep.sub.example.com'), 'wild sni=deep.sub.example.com');
-  // the wildcard does not cover the apex; no SNI and other names take the default route
-  assert.equal(await tlsGet(p.port, 'example.com'), 'default sni=example.com');
-  assert.equal(await tlsGet(p.port, 'other.test'), 'default sni=other.test');
-  assert.equal(await tlsGet(p.port, null), 'default sni=-');
-});
+forEachRelay((relay) => {
+  test('the listener runs on this relay', { skip }, async (t) => {
+    const { p } = await sniSetup(t);
+    assert.equal(p.frontend.relay, relay);
+  });
 
-test('openssl s_client through the SNI router', { skip }, async (t) => {
-  const { p } = await sniSetup(t);
-  const child = spawn(OPENSSL!, ['s_client', '-connect', `${LOOPBACK}:${p.port}`, '-servername', 'a.example.com', '-quiet'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  t.after(() => killChild(child));
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  await waitFor(() => out.includes('exact sni=a.example.com'), WAIT_MS, () => `openssl s_client output: ${JSON.stringify(out)}`);
-  child.stdin!.end();
-});
+  test('TLS passthrough routed by SNI: exact, wildcard and default routes', { skip }, async (t) => {
+    const { p } = await sniSetup(t);
+    assert.equal(await tlsGet(p.port, 'a.example.com'), 'exact sni=a.example.com');
+    assert.equal(await tlsGet(p.port, 'www.example.com'), 'wild sni=www.example.com');
+    assert.equal(await tlsGet(p.port, 'WWW.EXAMPLE.COM'), 'wild sni=WWW.EXAMPLE.COM'); // routed case-insensitively, passed on as sent
+    assert.equal(await tlsGet(p.port, 'deep.sub.example.com'), 'wild sni=deep.sub.example.com');
+    // the wildcard does not cover the apex; no SNI and other names take the default route
+    assert.equal(await tlsGet(p.port, 'example.com'), 'default sni=example.com');
+    assert.equal(await tlsGet(p.port, 'other.test'), 'default sni=other.test');
+    assert.equal(await tlsGet(p.port, null), 'default sni=-');
+  });
 
-test('no SNI match and no default route: the connection is closed', { skip }, async (t) => {
-  const { p, exact } = await sniSetup(t, false);
-  await assert.rejects(tlsGet(p.port, 'other.test'), /before the TLS handshake|socket disconnected|ECONNRESET|EPIPE/);
-  assert.equal(await tlsGet(p.port, 'a.example.com'), 'exact sni=a.example.com');
-  assert.equal(exact.handshakes, 1);
-});
+  test('openssl s_client through the SNI router', { skip }, async (t) => {
+    const { p } = await sniSetup(t);
+    const child = spawn(OPENSSL!, ['s_client', '-connect', `${LOOPBACK}:${p.port}`, '-servername', 'a.example.com', '-quiet'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    t.after(() => killChild(child));
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(() => out.includes('exact sni=a.example.com'), WAIT_MS, () => `openssl s_client output: ${JSON.stringify(out)}`);
+    child.stdin!.end();
+  });
 
-test('a malformed ClientHello is closed cleanly, before any server is contacted', { skip }, async (t) => {
-  const { p, exact, wild, dflt } = await sniSetup(t);
-  const bad: Array<[string, Buffer, boolean]> = [
-    // record says 60 bytes of handshake; the handshake says ServerHello
-    ['ServerHello from a client', Buffer.from([0x16, 3, 1, 0, 4, 2, 0, 0, 0]), false],
-    ['record version 9', Buffer.from([0x16, 9, 1, 0, 4, 1, 0, 0, 0]), false],
-    ['ClientHello of 4 bytes', Buffer.from([0x16, 3, 1, 0, 8, 1, 0, 0, 4, 3, 3, 0, 0]), false],
-    ['truncated, then EOF', Buffer.from([0x16, 3, 1, 0, 100, 1, 0, 0, 96, 3, 3]), true],
-    ['nothing within hello_timeout', Buffer.alloc(0), false],
-  ];
-  for (const [what, bytes, endAfter] of bad) {
+  test('no SNI match and no default route: the connection is closed', { skip }, async (t) => {
+    const { p, exact } = await sniSetup(t, false);
+    await assert.rejects(tlsGet(p.port, 'other.test'), /before the TLS handshake|socket disconnected|ECONNRESET|EPIPE/);
+    assert.equal(await tlsGet(p.port, 'a.example.com'), 'exact sni=a.example.com');
+    assert.equal(exact.handshakes, 1);
+  });
+
+  test('a malformed ClientHello is closed cleanly, before any server is contacted', { skip }, async (t) => {
+    const { p, exact, wild, dflt } = await sniSetup(t);
+    const bad: Array<[string, Buffer, boolean]> = [
+      // record says 60 bytes of handshake; the handshake says ServerHello
+      ['ServerHello from a client', Buffer.from([0x16, 3, 1, 0, 4, 2, 0, 0, 0]), false],
+      ['record version 9', Buffer.from([0x16, 9, 1, 0, 4, 1, 0, 0, 0]), false],
+      ['ClientHello of 4 bytes', Buffer.from([0x16, 3, 1, 0, 8, 1, 0, 0, 4, 3, 3, 0, 0]), false],
+      ['truncated, then EOF', Buffer.from([0x16, 3, 1, 0, 100, 1, 0, 0, 96, 3, 3]), true],
+      ['nothing within hello_timeout', Buffer.alloc(0), false],
+    ];
+    for (const [what, bytes, endAfter] of bad) {
+      const c = await connect(t, p.port);
+      if (bytes.length > 0) c.sock.write(bytes);
+      if (endAfter) c.sock.end();
+      await ended(c, 3000).catch(() => assert.fail(`${what}: not closed`));
+      assert.equal(c.reader.buffered, 0, `${what}: nothing comes back`);
+    }
+    assert.deepEqual([exact.handshakes, wild.handshakes, dflt.handshakes], [0, 0, 0]);
+    await waitFor(() => p.frontend.connections.size === 0, 2000, 'every connection forgotten');
+    // and the listener is fine afterwards
+    assert.equal(await tlsGet(p.port, 'a.example.com'), 'exact sni=a.example.com');
+  });
+
+  test('not TLS at all: routed as "no SNI" (the default route)', { skip }, async (t) => {
+    const { p, exact, wild, dflt } = await sniSetup(t);
+    // The default backend speaks TLS and drops a plain-text client: the point is which
+    // server the connection reached.
     const c = await connect(t, p.port);
-    if (bytes.length > 0) c.sock.write(bytes);
-    if (endAfter) c.sock.end();
-    await ended(c, 3000).catch(() => assert.fail(`${what}: not closed`));
-    assert.equal(c.reader.buffered, 0, `${what}: nothing comes back`);
-  }
-  assert.deepEqual([exact.handshakes, wild.handshakes, dflt.handshakes], [0, 0, 0]);
-  await waitFor(() => p.frontend.connections.size === 0, 2000, 'every connection forgotten');
-  // and the listener is fine afterwards
-  assert.equal(await tlsGet(p.port, 'a.example.com'), 'exact sni=a.example.com');
-});
-
-test('not TLS at all: routed as "no SNI" (the default route)', { skip }, async (t) => {
-  const { p, exact, wild, dflt } = await sniSetup(t);
-  // The default backend speaks TLS and drops a plain-text client: the point is which
-  // server the connection reached.
-  const c = await connect(t, p.port);
-  c.sock.write('GET / HTTP/1.1\r\nHost: a.example.com\r\n\r\n');
-  await ended(c, 3000);
-  assert.deepEqual([exact.connections, wild.connections, dflt.connections], [0, 0, 1]);
+    c.sock.write('GET / HTTP/1.1\r\nHost: a.example.com\r\n\r\n');
+    await ended(c, 3000);
+    assert.deepEqual([exact.connections, wild.connections, dflt.connections], [0, 0, 1]);
+  });
 });

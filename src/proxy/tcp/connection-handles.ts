@@ -1,7 +1,7 @@
 /**
  * A tcp listener's connection over Node's libuv TCP handles (handles.ts), relayed by
- * relay.ts: the JavaScript engine, used for listeners with a prelude (a PROXY header to
- * read, SNI routing) and wherever the native relay is not available.
+ * relay.ts: the JavaScript engine, used wherever the native relay is not available
+ * (not built, not Linux) or FULCRUM_TCP_RELAY=js asks for it.
  */
 import type { ConnectRequest, Handles, TcpHandle } from './handles.js';
 import { ConnectionHost, TcpConnection, type SocketAddress } from './connection.js';

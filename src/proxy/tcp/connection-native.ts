@@ -1,11 +1,16 @@
 /**
  * A tcp listener's connection relayed by the native relay (native.ts): the sockets
  * live in C; this object makes the decisions (pool, server, retries, timeouts) and
- * keeps the accounting, like every TcpConnection. Only for listeners without a prelude.
+ * keeps the accounting, like every TcpConnection. A prelude (PROXY header, ClientHello)
+ * is read here, from the waiting client, and sent on as the first bytes of the relay.
  */
-import { ConnectionHost, TcpConnection, type SocketAddress } from './connection.js';
+import os from 'node:os';
+import { ConnectionHost, ConnPhase, TcpConnection, type SocketAddress } from './connection.js';
+import { UV_EOF } from './handles.js';
 import { NativeEnd, type NativePairOwner, type NativeRelay, type PairStats } from './native.js';
 import { errName, type RelayEnd } from './relay.js';
+
+const EAGAIN = -(os.constants.errno.EAGAIN ?? 11);
 
 const ENDS: Record<NativeEnd, RelayEnd> = {
   [NativeEnd.Done]: 'done',
@@ -44,14 +49,32 @@ export class NativeConnection extends TcpConnection implements NativePairOwner {
   }
 
   protected startPrelude(): boolean {
-    return false; // listeners with a prelude use HandleConnection (TcpFrontend decides)
+    this.native.want(this.id, true);
+    this.readable();
+    return true;
   }
 
-  protected stopPrelude(): void {}
+  protected stopPrelude(): void {
+    this.native.want(this.id, false);
+  }
+
+  /** NativePairOwner: the waiting client has bytes: read them while the prelude lasts. */
+  readable(): void {
+    while (this.phase === ConnPhase.ProxyHeader || this.phase === ConnPhase.Hello) {
+      const n = this.native.read(this.id);
+      if (n === EAGAIN) return;
+      if (n > 0) {
+        this.preludeData(this.native.reads, n);
+      } else {
+        this.preludeEnd(n === 0 ? UV_EOF : n);
+        return;
+      }
+    }
+  }
 
   protected dial(address: string, _family: number, port: number): void {
     ++this.dialSeq;
-    const err = this.native.connect(this.id, address, port, this.firstBytes());
+    const err = this.native.connect(this.id, address, port, this.firstBytes(), this.preludeLen);
     if (err < 0) this.connectFailed(errName(err));
   }
 
@@ -65,7 +88,8 @@ export class NativeConnection extends TcpConnection implements NativePairOwner {
   }
 
   protected startRelay(): void {
-    // the native side relays as soon as the connect succeeds
+    // the native side relays as soon as the connect succeeds; the prelude went with it
+    this.prelude = null;
   }
 
   /** NativePairOwner: the pair closed by itself. */

@@ -6,8 +6,7 @@
  *
  * This file holds the decisions; the sockets are in one of two subclasses:
  * HandleConnection (connection-handles.ts: Node's libuv handles and relay.ts) and
- * NativeConnection (connection-native.ts: the native relay, for listeners without a
- * prelude).
+ * NativeConnection (connection-native.ts: the native relay, the default).
  */
 import { lookup } from 'node:dns';
 import { isIP } from 'node:net';

@@ -29,9 +29,9 @@ const LOG_INTERVAL_MS = 1000;
  * no byte either way. Refused and failed connections are logged to stderr, at most one
  * line per kind per second.
  *
- * Engines: a listener without a prelude accepts and relays in the native relay
- * (native.ts) when it is built, unless FULCRUM_TCP_RELAY=js; the others accept through
- * Node and relay over its libuv handles (relay.ts). `relay` says which.
+ * Engines: listeners accept and relay in the native relay (native.ts) when it is built,
+ * unless FULCRUM_TCP_RELAY=js; otherwise they accept through Node and relay over its
+ * libuv handles (relay.ts). `relay` says which.
  */
 export class TcpFrontend implements ConnectionHost, NativeAcceptor {
   readonly name: string;
@@ -210,10 +210,10 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor {
    * Moves accepting to the native relay: it takes a duplicate of the listening socket,
    * and Node's handle for it is closed (not through the cluster's wrapper, so the
    * primary keeps the socket for the next generation; `stop()` tells it). False when
-   * this listener stays with Node (a prelude, no native relay, FULCRUM_TCP_RELAY=js).
+   * this listener stays with Node (no native relay, FULCRUM_TCP_RELAY=js).
    */
   private listenNative(): boolean {
-    if (this.config.proxyProtocol !== null || this.sniRouting || process.env.FULCRUM_TCP_RELAY === 'js') return false;
+    if (process.env.FULCRUM_TCP_RELAY === 'js') return false;
     const native = nativeRelay();
     const handle = (this.server as unknown as { _handle?: { fd?: number } | null })._handle;
     if (native === null || handle == null || typeof handle.fd !== 'number' || handle.fd < 0) return false;

@@ -1,9 +1,9 @@
 /**
  * The native TCP relay (native/relay.c, built by node-gyp at install): accepts,
- * connects and relays bytes in C for tcp listeners that need no prelude (no PROXY
- * header to read, no SNI routing), and reports to JavaScript in batches: a connection
- * was accepted, its connect succeeded or failed, it closed. Every decision stays in
- * JavaScript (connection-native.ts). Measured on this project's 2-core machines, short
+ * connects and relays bytes in C for tcp listeners, and reports to JavaScript in
+ * batches: a connection was accepted, its connect succeeded or failed, it closed, a
+ * waiting client has bytes (when JavaScript reads a prelude: a PROXY header, a TLS
+ * ClientHello). Every decision stays in JavaScript (connection-native.ts). Measured on this project's 2-core machines, short
  * connections cost about a third less CPU than over Node's TCP handles (bench/tcp.ts).
  *
  * Without the addon (not built, not Linux) or with FULCRUM_TCP_RELAY=js, tcp listeners
@@ -17,10 +17,12 @@ import { fileURLToPath } from 'node:url';
 /** The addon's functions (native/relay.c). Negative numbers are -errno. */
 interface Addon {
   RECORD: number;
-  init(onEvents: (count: number) => void, events: Float64Array, stats: Float64Array): number;
+  init(onEvents: (count: number) => void, events: Float64Array, stats: Float64Array, reads: Uint8Array): number;
   listen(fd: number): number;
   unlisten(index: number): number;
-  connect(id: number, address: string, port: number, first: Uint8Array | null): number;
+  connect(id: number, address: string, port: number, first: Uint8Array | null, counted: number): number;
+  want(id: number, on: boolean): number;
+  read(id: number): number;
   drop(id: number): number;
   stats(id: number): number;
   close(id: number): number;
@@ -33,6 +35,9 @@ const EV_ACCEPT = 1;
 const EV_CONNECT = 2;
 const EV_CLOSED = 3;
 const EV_ACCEPT_ERROR = 4;
+const EV_READABLE = 5;
+/** Bytes one read() of a waiting client returns at most. */
+const READ_BYTES = 64 * 1024;
 /** Event records the addon can write before JavaScript reads them (see relay.c on_poll). */
 const EVENT_RECORDS = 4096;
 
@@ -54,6 +59,8 @@ export interface NativeAcceptor {
 export interface NativePairOwner {
   /** The connect finished: 0, or -errno. */
   connectResult(status: number): void;
+  /** The waiting client has bytes (after want(id, true)). */
+  readable(): void;
   /** The pair closed by itself; both sockets are gone. */
   ended(reason: NativeEnd, code: number, bytesIn: number, bytesOut: number): void;
   /** An exception escaped a callback. */
@@ -70,13 +77,15 @@ export interface PairStats {
 /** The addon, started once per process; routes its events to listeners and pairs. */
 export class NativeRelay {
   private readonly events: Float64Array;
+  /** Where read() puts a waiting client's bytes (valid until the next read). */
+  readonly reads = Buffer.allocUnsafe(READ_BYTES);
   private readonly statsOut = new Float64Array(3);
   private readonly acceptors = new Map<number, NativeAcceptor>();
   private readonly pairs = new Map<number, NativePairOwner>();
 
   constructor(private readonly addon: Addon) {
     this.events = new Float64Array(EVENT_RECORDS * addon.RECORD);
-    const err = addon.init((n) => this.onEvents(n), this.events, this.statsOut);
+    const err = addon.init((n) => this.onEvents(n), this.events, this.statsOut, this.reads);
     if (err < 0) throw new Error(`native relay: init failed (${-err})`);
   }
 
@@ -97,9 +106,22 @@ export class NativeRelay {
     this.pairs.set(id, owner);
   }
 
-  /** Starts connecting pair `id` to address:port (an IP); `first` goes to the server first. 0 or -errno. */
-  connect(id: number, address: string, port: number, first: Uint8Array | null): number {
-    return this.addon.connect(id, address, port, first);
+  /**
+   * Starts connecting pair `id` to address:port (an IP); `first` goes to the server
+   * first, and `counted` of its bytes came from the client. 0 or -errno.
+   */
+  connect(id: number, address: string, port: number, first: Uint8Array | null, counted: number): number {
+    return this.addon.connect(id, address, port, first, counted);
+  }
+
+  /** Whether the owner hears readable() when the waiting client has bytes. */
+  want(id: number, on: boolean): void {
+    this.addon.want(id, on);
+  }
+
+  /** Reads the waiting client into `reads`: bytes read, 0 at EOF, -EAGAIN (nothing now) or -errno. */
+  read(id: number): number {
+    return this.addon.read(id);
   }
 
   /** Abandons a connect in progress. */
@@ -111,13 +133,13 @@ export class NativeRelay {
   close(id: number): PairStats | null {
     this.pairs.delete(id);
     if (this.addon.close(id) < 0) return null;
-    return this.read();
+    return this.readStats();
   }
 
   /** The pair's counters now, or null when it is gone. */
   stats(id: number): PairStats | null {
     if (this.addon.stats(id) < 0) return null;
-    return this.read();
+    return this.readStats();
   }
 
   peer(id: number): [string, number] | undefined {
@@ -138,7 +160,7 @@ export class NativeRelay {
     return this.pairs.size;
   }
 
-  private read(): PairStats {
+  private readStats(): PairStats {
     const s = this.statsOut;
     return { bytesIn: s[0]!, bytesOut: s[1]!, idleMs: s[2]! };
   }
@@ -161,7 +183,9 @@ export class NativeRelay {
         const owner = this.pairs.get(id);
         if (owner === undefined) continue;
         try {
-          if (type === EV_CONNECT) {
+          if (type === EV_READABLE) {
+            owner.readable();
+          } else if (type === EV_CONNECT) {
             owner.connectResult(ev[at + 2]!);
           } else if (type === EV_CLOSED) {
             this.pairs.delete(id);
