@@ -223,7 +223,8 @@ export class Dataplane {
       const v = this.pools.get(name)!.version;
       if (this.versions.get(name) !== v) {
         this.versions.set(name, v);
-        this.schedule(`pool ${name} changed`);
+        // A health event for this pool already asked for the apply and says more.
+        if (!this.reasons.some((r) => r.startsWith(`pool ${name}:`))) this.schedule(`pool ${name} changed`);
       }
     }
   }

@@ -105,6 +105,18 @@ describe('dataplane control', () => {
     assert.deepEqual(await liveTargets(driver), ['192.0.2.12']);
   });
 
+  it('names a change once: the version poll adds no "pool changed" beside the health event', async (t) => {
+    const { driver, pool, logs } = await rig(t, config(NAT));
+    driver.delayMs = 100;
+    pool.setHealthy(pool.servers[0]!, false, 'test');
+    await until(() => driver.attempts === 2);
+    // during that apply: a health event, then (pollMs 20) the version poll sees the pool moved
+    pool.setHealthy(pool.servers[1]!, false, 'test');
+    await until(() => driver.applied.length === 3);
+    const applied = logs.filter((l) => l.startsWith('rules applied'));
+    assert.match(applied.at(-1)!, /\(pool web: server s2 down\)/, applied.join('\n'));
+  });
+
   it('keeps the previous rules when an apply fails, says why, and retries', async (t) => {
     const { driver, pool, logs, dp } = await rig(t, config(NAT));
     const before = await driver.list();
