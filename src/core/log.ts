@@ -5,7 +5,12 @@
  * pino is loaded when the first line is logged, not before: a worker that has nothing
  * to say never pays the ~9 MB of RSS its modules cost (10,000 idle connections must fit
  * in 100 MB). Until `setupLogging` runs, the settings are level info, format auto.
+ *
+ * Loading a module opens files, so a process out of descriptors cannot load pino: its
+ * lines then go out as pino would write them (one JSON object per line, on fd 2) by a
+ * small fallback, and pino is tried again on the next line.
  */
+import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type pino from 'pino';
 import type { LoggingConfig } from '../config/types.js';
@@ -19,7 +24,34 @@ let settings: { cfg: LoggingConfig; bindings: Record<string, unknown> } = { cfg:
 
 /** The process logger (made, and pino loaded, on first use). */
 export function log(): Logger {
-  return (current ??= makeLogger(settings.cfg, settings.bindings));
+  if (current !== null) return current;
+  try {
+    current = makeLogger(settings.cfg, settings.bindings);
+    return current;
+  } catch {
+    return fallbackLogger();
+  }
+}
+
+const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+
+/** pino's JSON lines without pino: for when it cannot be loaded (EMFILE). */
+function fallbackLogger(): Logger {
+  const threshold = LEVELS[settings.cfg.level] ?? Number.POSITIVE_INFINITY;
+  const at = (level: number) => (first: unknown, message?: string) => {
+    if (level < threshold) return;
+    const line: Record<string, unknown> = { level, time: Date.now(), pid: process.pid, ...settings.bindings };
+    if (typeof first === 'object' && first !== null) {
+      for (const [k, v] of Object.entries(first)) line[k] = v instanceof Error ? { type: v.name, message: v.message, stack: v.stack } : v;
+    }
+    line.msg = typeof first === 'string' ? first : (message ?? '');
+    try {
+      writeSync(2, `${JSON.stringify(line)}\n`);
+    } catch {
+      // stderr is gone: nothing to log to
+    }
+  };
+  return { trace: at(10), debug: at(20), info: at(30), warn: at(40), error: at(50), fatal: at(60) } as unknown as Logger;
 }
 
 /**

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,3 +149,103 @@ runtime:
   const exit = await cli.stop();
   assert.equal(exit.code, 0);
 });
+
+/** CPU time (user + system, clock ticks) a process has used. */
+function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+const PRLIMIT = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p));
+
+test(
+  'out of descriptors: accept failures are logged, the listener rests instead of spinning, and accepts again once descriptors are free',
+  { timeout: 60_000, skip: PRLIMIT === undefined ? 'prlimit (util-linux) is not installed' : process.platform !== 'linux' ? 'Linux /proc only' : false },
+  async (t) => {
+    const open = new Set<net.Socket>();
+    const echo = net.createServer((s) => {
+      open.add(s);
+      s.on('close', () => open.delete(s));
+      s.on('error', () => {});
+      s.pipe(s);
+    });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    t.after(() => {
+      for (const s of open) s.destroy();
+      return new Promise((r) => echo.close(r));
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'fulcrum-tcp-emfile-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'tcp.yaml');
+    writeFileSync(
+      file,
+      `listeners:
+  - name: echo
+    bind: 127.0.0.1:0
+    mode: tcp
+    routes: [{pool: echo}]
+pools:
+  echo:
+    retries: 0
+    servers: [{address: "127.0.0.1:${(echo.address() as net.AddressInfo).port}"}]
+runtime:
+  workers: 1
+`,
+    );
+    const cli = await spawnCli(['run', '-c', file]);
+    t.after(() => cli.stop());
+    const worker = cli.workerPids[0]!;
+    const fds = readdirSync(`/proc/${worker}/fd`).length;
+    // Room for a few pairs only (each takes two descriptors).
+    const r = spawnSync(PRLIMIT!, ['--pid', String(worker), `--nofile=${fds + 6}:`]);
+    assert.equal(r.status, 0, `prlimit: ${r.stderr}`);
+    const clients: net.Socket[] = [];
+    t.after(() => clients.forEach((c) => c.destroy()));
+    const echoed = (c: net.Socket, text: string) =>
+      new Promise<boolean>((resolve) => {
+        let got = '';
+        const timer = setTimeout(() => resolve(false), 1500);
+        c.on('data', (d: Buffer) => {
+          got += d.toString();
+          if (got === text) {
+            clearTimeout(timer);
+            resolve(true);
+          }
+        });
+        c.on('close', () => {
+          clearTimeout(timer);
+          resolve(false);
+        });
+        c.write(text);
+      });
+    for (let i = 0; i < 12; i++) {
+      const c = net.connect(cli.port, '127.0.0.1');
+      c.on('error', () => {});
+      clients.push(c);
+    }
+    const results = await Promise.all(clients.map((c, i) => echoed(c, `c${i}`)));
+    const served = results.filter(Boolean).length;
+    assert.ok(served >= 1 && served < 12, `with a few descriptors left, some connections are served and the rest are not (${served} of 12)`);
+    // The worker keeps running and does not spin on the listening socket it cannot accept from.
+    const before = cpuTicks(worker);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const used = cpuTicks(worker) - before;
+    assert.ok(used < 30, `the worker used ${used} clock ticks in 1 s with accepts failing`);
+    const logDeadline = Date.now() + 5000;
+    while (!/EMFILE/.test(cli.stderr()) && Date.now() < logDeadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.match(cli.stderr(), /EMFILE/);
+    // Descriptors back: new connections work again.
+    for (const c of clients) c.destroy();
+    const deadline = Date.now() + 10_000;
+    let ok = false;
+    while (!ok && Date.now() < deadline) {
+      const c = net.connect(cli.port, '127.0.0.1');
+      c.on('error', () => {});
+      ok = await echoed(c, 'again');
+      c.destroy();
+    }
+    assert.ok(ok, 'a new connection is echoed once descriptors are free');
+    const exit = await cli.stop();
+    assert.equal(exit.code, 0);
+  },
+);

@@ -241,6 +241,11 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor {
     this.open(new NativeConnection(this, native, id));
   }
 
+  /** NativeAcceptor: accepting a pair threw; it was closed. */
+  internalError(err: unknown): void {
+    this.log('internal', `internal error while accepting: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  }
+
   /** NativeAcceptor: accept() failed (out of descriptors, say); the listener rests a moment. */
   acceptFailed(code: number): void {
     this.log('accept', `accept failed: ${errName(code)}`);

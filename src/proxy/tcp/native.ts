@@ -53,6 +53,8 @@ export interface NativeAcceptor {
   nativeAccepted(id: number): void;
   /** accept() failed with `code` (-errno); the listener rests 100 ms. */
   acceptFailed(code: number): void;
+  /** An exception escaped nativeAccepted (the pair is closed). */
+  internalError(err: unknown): void;
 }
 
 /** A native pair's owner (a NativeConnection). */
@@ -175,10 +177,23 @@ export class NativeRelay {
       if (type === EV_ACCEPT) {
         const acceptor = this.acceptors.get(id);
         const pair = ev[at + 2]!;
-        if (acceptor === undefined) this.addon.close(pair);
-        else acceptor.nativeAccepted(pair);
+        if (acceptor === undefined) {
+          this.addon.close(pair);
+          continue;
+        }
+        try {
+          acceptor.nativeAccepted(pair);
+        } catch (err) {
+          // a bug on our side: this connection goes, the listener and the others stay
+          this.close(pair);
+          acceptor.internalError(err);
+        }
       } else if (type === EV_ACCEPT_ERROR) {
-        this.acceptors.get(id)?.acceptFailed(ev[at + 2]!);
+        try {
+          this.acceptors.get(id)?.acceptFailed(ev[at + 2]!);
+        } catch {
+          // logging failed: nothing else to do
+        }
       } else {
         const owner = this.pairs.get(id);
         if (owner === undefined) continue;
