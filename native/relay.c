@@ -13,7 +13,9 @@
  * Sockets are edge-triggered (EPOLLET) and registered once, for reading and writing, so
  * a connection costs no epoll_ctl after its ADD and none at close (a descriptor that is
  * never duplicated leaves the set when it is closed). Listening sockets are
- * level-triggered, so a batch of accepts can stop early and resume on the next wake.
+ * level-triggered, so a batch of accepts can stop early and resume on the next wake;
+ * they are duplicates of a socket the primary and other workers hold too, so they are
+ * taken out of the set explicitly before they are closed.
  *
  * Relay semantics are those of src/proxy/tcp/relay.ts: at most one read in flight per
  * direction (a read stops until its bytes are written), EOF from one side becomes a
@@ -598,12 +600,14 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   ARGS(1);
   int fd = (int)arg_num(env, argv[0]);
   if (g_ep < 0 || fd < 0) return num(env, -EINVAL);
-  if (g_nlisten == MAX_LISTENERS) return num(env, -EMFILE);
+  /* A closed listener's index is free again: its descriptor left the epoll set with it. */
+  uint32_t li = 0;
+  while (li < g_nlisten && g_listen[li] >= 0) li++;
+  if (li == MAX_LISTENERS) return num(env, -EMFILE);
   int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (mine < 0) return num(env, -errno);
   int fl = fcntl(mine, F_GETFL);
   if (fl >= 0) fcntl(mine, F_SETFL, fl | O_NONBLOCK);
-  uint32_t li = g_nlisten;
   struct epoll_event ev = {0};
   ev.events = EPOLLIN;
   ev.data.u64 = ((uint64_t)li << 2) | TAG_LISTENER;
@@ -614,7 +618,7 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   }
   g_listen[li] = mine;
   g_paused[li] = 0;
-  g_nlisten++;
+  if (li == g_nlisten) g_nlisten++;
   g_active_listeners++;
   update_ref();
   return num(env, li);
@@ -625,6 +629,12 @@ static napi_value js_unlisten(napi_env env, napi_callback_info info) {
   ARGS(1);
   double li = arg_num(env, argv[0]);
   if (li < 0 || li >= g_nlisten || g_listen[(uint32_t)li] < 0) return num(env, -EINVAL);
+  /*
+   * Explicitly: closing our duplicate does not take it out of the epoll set while the
+   * socket stays open elsewhere (the primary, other workers), and a level-triggered
+   * registration left behind would report every waiting connection forever.
+   */
+  epoll_ctl(g_ep, EPOLL_CTL_DEL, g_listen[(uint32_t)li], NULL);
   close(g_listen[(uint32_t)li]);
   g_listen[(uint32_t)li] = -1;
   g_active_listeners--;

@@ -18,6 +18,26 @@ function buffersInUse(relay: RelayKind): number {
   return relay === 'native' ? nativeRelay()!.buffersInUse() : privateBuffersInUse();
 }
 
+test('native listener slots are reused: 1,100 listen/stop cycles in one process', { skip: nativeRelay() === null ? `no native relay: ${nativeRelayMissing()}` : false }, async () => {
+  const relay = nativeRelay()!;
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
+  try {
+    const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+    const acceptor = { nativeAccepted: (id: number) => relay.close(id), acceptFailed: () => {}, internalError: () => {} };
+    const seen = new Set<number>();
+    for (let i = 0; i < 1100; i++) {
+      const index = relay.listen(fd, acceptor);
+      assert.ok(index >= 0, `listen ${i} failed: ${index}`);
+      seen.add(index);
+      relay.unlisten(index);
+    }
+    assert.ok(seen.size <= 2, `indexes used: ${[...seen].join(', ')}`);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
 test('on Linux the native relay is built and loads (npm ci runs node-gyp)', { skip: process.platform !== 'linux' ? 'the native relay is Linux-only' : false }, () => {
   assert.equal(nativeRelayMissing(), '');
   assert.ok(nativeRelay() !== null);
