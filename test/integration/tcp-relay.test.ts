@@ -454,6 +454,63 @@ forEachRelay((relay) => {
     await waitFor(() => p.frontend.connections.size === 0, 3000, 'every connection closed');
   });
 
+  test('a seeded random mix of behaviours on both sides: every pair ends, nothing is left', { timeout: 60_000 }, async (t) => {
+    const { readdirSync } = await import('node:fs');
+    const fds = () => readdirSync('/proc/self/fd').length;
+    let seed = 20261127;
+    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    // The server: echo, then one of: end, reset after a while, end at once (half-close
+    // before the client is done), or read without answering until the client ends.
+    const backend = await rawBackend((sock) => {
+      sock.on('error', () => {});
+      const kind = rnd(4);
+      if (kind === 0) sock.pipe(sock);
+      else if (kind === 1) {
+        sock.pipe(sock);
+        setTimeout(() => sock.resetAndDestroy(), 5 + rnd(40));
+      } else if (kind === 2) sock.end('bye');
+      else {
+        sock.on('data', () => {});
+        sock.on('end', () => sock.end());
+      }
+    });
+    t.after(() => backend.close());
+    const p = await tcpProxy(t, tcpYaml({ web: { servers: [backend.port] } }));
+    const before = fds();
+    // The clients: bulk or small writes, then FIN, RST, or a paused reader; all bounded.
+    const one = (k: number) =>
+      new Promise<void>((resolve) => {
+        const sock = net.connect({ port: p.port, host: LOOPBACK, allowHalfOpen: rnd(2) === 0 });
+        const done = () => {
+          clearTimeout(timer);
+          sock.destroy();
+          resolve();
+        };
+        const timer = setTimeout(done, 3000);
+        sock.on('error', done);
+        sock.on('close', done);
+        sock.on('data', () => {});
+        sock.once('connect', () => {
+          const kind = rnd(5);
+          const size = [10, 4096, 200_000][rnd(3)]!;
+          sock.write(Buffer.alloc(size, k & 0xff));
+          if (kind === 0) sock.end();
+          else if (kind === 1) setTimeout(() => sock.resetAndDestroy(), rnd(30));
+          else if (kind === 2) {
+            sock.pause();
+            setTimeout(() => sock.resume(), 50 + rnd(100));
+            setTimeout(() => sock.end(), 200);
+          } else if (kind === 3) setTimeout(() => sock.end(Buffer.alloc(rnd(100_000) + 1)), rnd(50));
+          else sock.destroy();
+        });
+      });
+    for (let wave = 0; wave < 5; wave++) await Promise.all(Array.from({ length: 40 }, (_, i) => one(wave * 40 + i)));
+    await waitFor(() => p.frontend.connections.size === 0, 5000, () => `every pair ended (${p.frontend.connections.size} left)`);
+    await waitFor(() => fds() <= before + 2, 5000, () => `descriptors back to ${before} (now ${fds()})`);
+    assert.equal(buffersInUse(relay), 0, 'no relay buffer held');
+    assert.equal(p.instance.pools.get('web')!.servers[0]!.active, 0);
+  });
+
   test('no descriptor is leaked: normal, half-closed, reset and refused connections', async (t) => {
     const { readdirSync } = await import('node:fs');
     const fds = () => readdirSync('/proc/self/fd').length;
