@@ -4,30 +4,52 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { freePort } from '../helpers/runtime.js';
 import { spawnCli } from '../helpers/spawn.js';
 
-test('fulcrum run with only a tcp listener: prints tcp://, relays bytes both ways, stops on SIGTERM', { timeout: 20_000 }, async (t) => {
-  const echo = net.createServer((s) => s.pipe(s));
-  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise((r) => echo.close(r)));
+/** A server on 127.0.0.1 that runs `handler` per connection; its sockets are destroyed and it is closed after the test. Its port. */
+async function backend(t: TestContext, handler: (sock: net.Socket) => void, opts: net.ServerOpts = {}): Promise<number> {
+  const open = new Set<net.Socket>();
+  const server = net.createServer(opts, (sock) => {
+    open.add(sock);
+    sock.on('close', () => open.delete(sock));
+    sock.on('error', () => {});
+    handler(sock);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    for (const sock of open) sock.destroy();
+    return new Promise((r) => server.close(r));
+  });
+  return (server.address() as net.AddressInfo).port;
+}
+
+/** Writes `yaml` into a new temporary directory (removed after the test); the file's path. */
+function configFile(t: TestContext, yaml: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'fulcrum-tcp-cli-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'tcp.yaml');
-  writeFileSync(
-    file,
-    `listeners:
+  writeFileSync(file, yaml);
+  return file;
+}
+
+/** A configuration with one tcp listener `echo` on 127.0.0.1:0 to 127.0.0.1:`port`; `extra` lines go under the pool. */
+function echoYaml(port: number, extra = '', workers?: number): string {
+  return `listeners:
   - name: echo
     bind: 127.0.0.1:0
     mode: tcp
     routes: [{pool: echo}]
 pools:
-  echo:
-    servers: [{address: "127.0.0.1:${(echo.address() as net.AddressInfo).port}"}]
-`,
-  );
-  const cli = await spawnCli(['run', '-c', file]);
+  echo:${extra}
+    servers: [{address: "127.0.0.1:${port}"}]
+${workers === undefined ? '' : `runtime:\n  workers: ${workers}\n`}`;
+}
+
+test('fulcrum run with only a tcp listener: prints tcp://, relays bytes both ways, stops on SIGTERM', { timeout: 20_000 }, async (t) => {
+  const echo = await backend(t, (s) => s.pipe(s));
+  const cli = await spawnCli(['run', '-c', configFile(t, echoYaml(echo))]);
   t.after(() => cli.stop());
   assert.match(cli.stderr(), /listening on tcp:\/\/127\.0\.0\.1:\d+ \(listener echo\)/);
   const got = await new Promise<string>((resolve, reject) => {
@@ -76,31 +98,21 @@ function roundTrip(port: number, text: string): Promise<string> {
 }
 
 test('reloads with two workers: each new generation accepts on the same tcp port, a pair open across reloads keeps relaying', { timeout: 60_000 }, async (t) => {
-  const named = async (name: string) => {
-    const open = new Set<net.Socket>();
-    const s = net.createServer({ allowHalfOpen: true }, (sock) => {
-      open.add(sock);
-      sock.on('close', () => open.delete(sock));
-      let got = '';
-      sock.setEncoding('utf8');
-      sock.on('data', (d: string) => {
-        got += d;
-        if (got.endsWith('\n')) sock.write(`${name}:${got}`); // a line: answer, stay open
-      });
-      sock.on('end', () => sock.end(`${name}:${got}`));
-      sock.on('error', () => {});
-    });
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    t.after(() => {
-      for (const sock of open) sock.destroy();
-      return new Promise((r) => s.close(r));
-    });
-    return (s.address() as net.AddressInfo).port;
-  };
+  const named = (name: string) =>
+    backend(
+      t,
+      (sock) => {
+        let got = '';
+        sock.setEncoding('utf8');
+        sock.on('data', (d: string) => {
+          got += d;
+          if (got.endsWith('\n')) sock.write(`${name}:${got}`); // a line: answer, stay open
+        });
+        sock.on('end', () => sock.end(`${name}:${got}`));
+      },
+      { allowHalfOpen: true },
+    );
   const ports = { A: await named('A'), B: await named('B') };
-  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-tcp-reload-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'tcp.yaml');
   const yaml = (server: 'A' | 'B', port: number) => `listeners:
   - name: echo
     bind: 127.0.0.1:${port}
@@ -114,7 +126,7 @@ runtime:
   shutdown_timeout: 10s
 `;
   const port = await freePort();
-  writeFileSync(file, yaml('A', port));
+  const file = configFile(t, yaml('A', port));
   const cli = await spawnCli(['run', '-c', file]);
   t.after(() => cli.stop());
   const long = net.connect({ port, host: '127.0.0.1' });
@@ -162,37 +174,8 @@ test(
   'out of descriptors: accept failures are logged, the listener rests instead of spinning, and accepts again once descriptors are free',
   { timeout: 60_000, skip: PRLIMIT === undefined ? 'prlimit (util-linux) is not installed' : process.platform !== 'linux' ? 'Linux /proc only' : false },
   async (t) => {
-    const open = new Set<net.Socket>();
-    const echo = net.createServer((s) => {
-      open.add(s);
-      s.on('close', () => open.delete(s));
-      s.on('error', () => {});
-      s.pipe(s);
-    });
-    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
-    t.after(() => {
-      for (const s of open) s.destroy();
-      return new Promise((r) => echo.close(r));
-    });
-    const dir = mkdtempSync(join(tmpdir(), 'fulcrum-tcp-emfile-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const file = join(dir, 'tcp.yaml');
-    writeFileSync(
-      file,
-      `listeners:
-  - name: echo
-    bind: 127.0.0.1:0
-    mode: tcp
-    routes: [{pool: echo}]
-pools:
-  echo:
-    retries: 0
-    servers: [{address: "127.0.0.1:${(echo.address() as net.AddressInfo).port}"}]
-runtime:
-  workers: 1
-`,
-    );
-    const cli = await spawnCli(['run', '-c', file]);
+    const echo = await backend(t, (s) => s.pipe(s));
+    const cli = await spawnCli(['run', '-c', configFile(t, echoYaml(echo, '\n    retries: 0', 1))]);
     t.after(() => cli.stop());
     const worker = cli.workerPids[0]!;
     const fds = readdirSync(`/proc/${worker}/fd`).length;
