@@ -64,6 +64,13 @@ enum { TAG_CLIENT = 0, TAG_SERVER = 1, TAG_LISTENER = 2 };
 #define ACCEPT_BATCH 64
 #define RETRY_ACCEPT_MS 100
 
+/* An IPv4 or IPv6 socket address. */
+typedef union {
+  struct sockaddr sa;
+  struct sockaddr_in v4;
+  struct sockaddr_in6 v6;
+} addr_t;
+
 typedef struct {
   int fd;
   uint8_t can_read, can_write, eof, shut;
@@ -80,11 +87,7 @@ typedef struct {
   side_t c, s;
   double bytes_in, bytes_out;
   uint64_t last; /* uv_now() at the last read either way */
-  union {
-    struct sockaddr sa;
-    struct sockaddr_in v4;
-    struct sockaddr_in6 v6;
-  } peer;
+  addr_t peer;
 } conn_t;
 
 static napi_env g_env;
@@ -281,6 +284,14 @@ static void release(conn_t *c, side_t *reset_side) {
   update_ref();
 }
 
+/* Forgets the server socket (a failed or abandoned connect); the pair waits for the next. */
+static void forget_server(conn_t *c) {
+  close_side(&c->s, 0);
+  memset(&c->s, 0, sizeof c->s);
+  c->s.fd = -1;
+  c->state = ST_WAITING;
+}
+
 /* The pair ends on its own: tell JavaScript. Returns -1 (the pair is gone). */
 static int finish(conn_t *c, int reason, int err) {
   side_t *reset_side = reason == END_SERVER_RESET ? &c->c : reason == END_CLIENT_RESET ? &c->s : NULL;
@@ -411,9 +422,9 @@ static void do_accept(uint32_t li) {
   for (int k = 0; k < ACCEPT_BATCH && room() > 2 * EPOLL_BATCH; k++) {
     int lfd = g_listen[li];
     if (lfd < 0 || g_paused[li]) return;
-    conn_t probe;
-    socklen_t len = sizeof probe.peer;
-    int fd = accept4(lfd, &probe.peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    addr_t peer;
+    socklen_t len = sizeof peer;
+    int fd = accept4(lfd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       int e = errno;
       if (e == EAGAIN || e == EWOULDBLOCK) return;
@@ -430,7 +441,7 @@ static void do_accept(uint32_t li) {
       emit(EV_ACCEPT_ERROR, li, -ENOMEM, 0, 0, 0);
       return;
     }
-    memcpy(&c->peer, &probe.peer, sizeof c->peer);
+    c->peer = peer;
     c->c.fd = fd;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -453,10 +464,7 @@ static void connected_or_not(conn_t *c, uint32_t events) {
     socklen_t len = sizeof err;
     if (getsockopt(c->s.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
     if (err == 0) err = ECONNREFUSED;
-    close_side(&c->s, 0);
-    memset(&c->s, 0, sizeof c->s);
-    c->s.fd = -1;
-    c->state = ST_WAITING;
+    forget_server(c);
     emit(EV_CONNECT, conn_id(c), -err, 0, 0, 0);
     return;
   }
@@ -655,11 +663,7 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
   size_t hl = 0;
   if (napi_get_value_string_utf8(env, argv[1], host, sizeof host, &hl) != napi_ok) return num(env, -EINVAL);
   int port = (int)arg_num(env, argv[2]);
-  union {
-    struct sockaddr sa;
-    struct sockaddr_in v4;
-    struct sockaddr_in6 v6;
-  } to;
+  addr_t to;
   memset(&to, 0, sizeof to);
   socklen_t tl;
   if (inet_pton(AF_INET, host, &to.v4.sin_addr) == 1) {
@@ -702,13 +706,13 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
     size_t offset;
     napi_get_typedarray_info(env, argv[3], &type, &length, &data, &ab, &offset);
     if (length > 0 && keep(&c->s, data, length, 0) < 0) {
-      close_side(&c->s, 0);
-      c->s.fd = -1;
+      forget_server(c);
       return num(env, -ENOMEM);
     }
   }
+  /* Nothing was relayed yet: the client's bytes so far are the prelude's. */
   double counted = arg_num(env, argv[4]);
-  if (counted > 0 && c->bytes_in == 0) c->bytes_in = counted;
+  c->bytes_in = counted > 0 ? counted : 0;
   c->state = ST_CONNECTING;
   c->want_read = 0;
   return num(env, 0);
@@ -754,10 +758,7 @@ static napi_value js_drop(napi_env env, napi_callback_info info) {
   ARGS(1);
   conn_t *c = lookup(arg_num(env, argv[0]));
   if (c == NULL || c->state != ST_CONNECTING) return num(env, -EBADF);
-  close_side(&c->s, 0);
-  memset(&c->s, 0, sizeof c->s);
-  c->s.fd = -1;
-  c->state = ST_WAITING;
+  forget_server(c);
   return num(env, 0);
 }
 
@@ -819,24 +820,17 @@ static napi_value js_local(napi_env env, napi_callback_info info) {
   ARGS(1);
   conn_t *c = lookup(arg_num(env, argv[0]));
   if (c == NULL || c->c.fd < 0) return NULL;
-  union {
-    struct sockaddr sa;
-    struct sockaddr_in6 v6;
-  } a;
+  addr_t a;
   socklen_t len = sizeof a;
   memset(&a, 0, sizeof a);
   if (getsockname(c->c.fd, &a.sa, &len) < 0) return NULL;
   return address_of(env, &a.sa);
 }
 
-/* buffers(): relay buffers holding bytes or kept for reuse now: [in use, free]. */
+/* buffers(): relay buffers holding bytes now (kept-for-reuse ones not counted). */
 static napi_value js_buffers(napi_env env, napi_callback_info info) {
   (void)info;
-  napi_value arr;
-  napi_create_array_with_length(env, 2, &arr);
-  napi_set_element(env, arr, 0, num(env, g_bulk - g_nfree_bulk + g_exact));
-  napi_set_element(env, arr, 1, num(env, g_nfree_bulk));
-  return arr;
+  return num(env, g_bulk - g_nfree_bulk + g_exact);
 }
 
 static napi_value init_module(napi_env env, napi_value exports) {

@@ -439,7 +439,7 @@ export abstract class TcpConnection implements Expirable {
   }
 
   /** Closes before the relay exists (refused, timed out, no server). */
-  protected closeEarly(): void {
+  private closeEarly(): void {
     if (this.phase === ConnPhase.Closed) return;
     if (this.phase === ConnPhase.Queued) this.pool?.dequeue(this);
     this.phase = ConnPhase.Closed;
@@ -460,13 +460,13 @@ export abstract class TcpConnection implements Expirable {
     this.pool!.released(s);
   }
 
-  protected who(): string {
+  private who(): string {
     this.readAddresses();
     return `client ${this.clientAddress}:${this.clientPort}`;
   }
 }
 
 /** "::ffff:192.0.2.1" -> "192.0.2.1". */
-export function unmapped(a: string): string {
+function unmapped(a: string): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }

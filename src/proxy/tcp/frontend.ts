@@ -49,8 +49,6 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor {
   private native: NativeRelay | null = null;
   private nativeIndex = -1;
   private boundAddress: net.AddressInfo | null = null;
-  /** Which engine relays this listener's connections (set by start()). */
-  relay: 'native' | 'js' = 'js';
   /** Client connections accepted so far. */
   accepted = 0;
   /** One JSON line per connection, or null. */
@@ -119,6 +117,11 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor {
         });
       });
     });
+  }
+
+  /** Which engine relays this listener's connections (known once start() resolved). */
+  get relay(): 'native' | 'js' {
+    return this.native === null ? 'js' : 'native';
   }
 
   /** The bound address (useful with port 0). */
@@ -227,7 +230,6 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor {
     close.call(handle);
     this.native = native;
     this.nativeIndex = index;
-    this.relay = 'native';
     return true;
   }
 

@@ -28,7 +28,7 @@ interface Addon {
   close(id: number): number;
   peer(id: number): [string, number] | undefined;
   local(id: number): [string, number] | undefined;
-  buffers(): [number, number];
+  buffers(): number;
 }
 
 const EV_ACCEPT = 1;
@@ -154,12 +154,7 @@ export class NativeRelay {
 
   /** Relay buffers holding bytes now (a direction whose last write was short). */
   buffersInUse(): number {
-    return this.addon.buffers()[0];
-  }
-
-  /** Pairs open now. */
-  get open(): number {
-    return this.pairs.size;
+    return this.addon.buffers();
   }
 
   private readStats(): PairStats {
