@@ -40,11 +40,13 @@ export function renewTickets(ctx: tls.SecureContext, keys: Buffer): boolean {
   const name = Buffer.from(keys.subarray(0, 16));
   const hmac = Buffer.from(keys.subarray(16, 32));
   const aes = Buffer.from(keys.subarray(32, 48));
+  // The answers to an opened ticket never change, so they are made once (Node only reads them).
+  // Node reads the two keys whatever the result: without them a foreign ticket aborts the process.
+  const renew = [VALID_RENEW, hmac, aes];
+  const refuse = [REFUSE, hmac, aes];
   native.onticketkeycallback = (ticketName: Buffer, _iv: Buffer, encrypt: boolean): unknown[] => {
     if (encrypt) return [SEALED, hmac, aes, name, randomFillSync(Buffer.allocUnsafe(16))];
-    // Node reads the two keys whatever the result: without them a foreign ticket aborts the process
-    if (!ticketName.equals(name)) return [REFUSE, hmac, aes];
-    return [VALID_RENEW, hmac, aes];
+    return ticketName.equals(name) ? renew : refuse;
   };
   native.enableTicketKeyCallback();
   return true;
