@@ -25,9 +25,7 @@
  * there.
  */
 #define _GNU_SOURCE
-#define NAPI_VERSION 8
-#include <node_api.h>
-#include <uv.h>
+#include "core.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,13 +39,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Event records: [type, id, a, b, c, d]. */
-enum { EV_ACCEPT = 1, EV_CONNECT = 2, EV_CLOSED = 3, EV_ACCEPT_ERROR = 4, EV_READABLE = 5 };
 #define REC 6
 /* How a pair ended (EV_CLOSED a). */
 enum { END_DONE = 0, END_CLIENT_RESET = 1, END_SERVER_RESET = 2 };
 enum { ST_WAITING = 0, ST_CONNECTING = 1, ST_RELAYING = 2 };
-enum { TAG_CLIENT = 0, TAG_SERVER = 1, TAG_LISTENER = 2 };
 
 /* Reads without a buffer of their own land here and are written from here at once. */
 #define SCRATCH_BYTES (64 * 1024)
@@ -60,16 +55,8 @@ enum { TAG_CLIENT = 0, TAG_SERVER = 1, TAG_LISTENER = 2 };
 #define SLOT_BITS 22
 #define MAX_SLOTS (1u << SLOT_BITS)
 #define MAX_LISTENERS 1024
-#define EPOLL_BATCH 256
 #define ACCEPT_BATCH 64
 #define RETRY_ACCEPT_MS 100
-
-/* An IPv4 or IPv6 socket address. */
-typedef union {
-  struct sockaddr sa;
-  struct sockaddr_in v4;
-  struct sockaddr_in6 v6;
-} addr_t;
 
 typedef struct {
   int fd;
@@ -98,8 +85,8 @@ static char *g_readbuf;
 static size_t g_readbuf_len;
 static napi_ref g_readbuf_ref;
 static uint32_t g_events_cap, g_nev;
-static int g_ep = -1;
-static uv_loop_t *g_loop;
+int g_ep = -1;
+uv_loop_t *g_loop;
 static uv_poll_t g_poll;
 static uv_timer_t g_retry;
 static int g_referenced;
@@ -110,6 +97,8 @@ static uint32_t g_cap, g_nfree, g_used, g_live;
 
 static int g_listen[MAX_LISTENERS];
 static uint8_t g_paused[MAX_LISTENERS];
+/* A listener's connections are relayed pairs (0) or byte streams for JavaScript (1). */
+static uint8_t g_kind[MAX_LISTENERS];
 static uint32_t g_nlisten, g_active_listeners;
 
 static char g_scratch[SCRATCH_BYTES];
@@ -134,8 +123,8 @@ static uint64_t tag(const conn_t *c, int which) {
 }
 
 /* The poll handle keeps Node's loop alive only while a listener or a pair is open. */
-static void update_ref(void) {
-  int want = g_live > 0 || g_active_listeners > 0;
+void update_ref(void) {
+  int want = g_live > 0 || g_streams_live > 0 || g_active_listeners > 0;
   if (want == g_referenced) return;
   g_referenced = want;
   if (want) uv_ref((uv_handle_t *)&g_poll);
@@ -239,6 +228,7 @@ static void flush(void) {
   napi_create_uint32(g_env, g_nev, &argv[0]);
   g_nev = 0; /* records stay readable until the next emit, which only happens after this returns */
   napi_status st = napi_make_callback(g_env, g_actx, recv, cb, 1, argv, &result);
+  stream_flushed();
   if (st == napi_pending_exception) {
     napi_value err;
     napi_get_and_clear_last_exception(g_env, &err);
@@ -247,7 +237,7 @@ static void flush(void) {
   napi_close_handle_scope(g_env, scope);
 }
 
-static void emit(int type, double id, double a, double b, double c, double d) {
+void emit(int type, double id, double a, double b, double c, double d) {
   if (g_nev == g_events_cap) flush();
   double *r = g_events + (size_t)g_nev * REC;
   r[0] = type;
@@ -396,7 +386,6 @@ static void run(conn_t *c) {
 /* ---- accepting and connecting ----------------------------------------------------- */
 
 static void on_retry(uv_timer_t *t);
-static uint32_t room(void);
 
 static void pause_listener(uint32_t li) {
   struct epoll_event ev = {0};
@@ -419,7 +408,7 @@ static void on_retry(uv_timer_t *t) {
 }
 
 static void do_accept(uint32_t li) {
-  for (int k = 0; k < ACCEPT_BATCH && room() > 2 * EPOLL_BATCH; k++) {
+  for (int k = 0; k < ACCEPT_BATCH && room() > 3 * EPOLL_BATCH; k++) {
     int lfd = g_listen[li];
     if (lfd < 0 || g_paused[li]) return;
     addr_t peer;
@@ -433,6 +422,10 @@ static void do_accept(uint32_t li) {
       pause_listener(li);
       emit(EV_ACCEPT_ERROR, li, -e, 0, 0, 0);
       return;
+    }
+    if (g_kind[li]) {
+      stream_accepted(li, fd, &peer);
+      continue;
     }
     conn_t *c = new_conn();
     if (c == NULL) {
@@ -482,7 +475,12 @@ static void dispatch(const struct epoll_event *ev) {
   uint64_t d = ev->data.u64;
   uint32_t which = (uint32_t)(d & 3), slot = (uint32_t)((d >> 2) & 0x3fffffff), gen = (uint32_t)(d >> 32);
   if (which == TAG_LISTENER) {
-    if (slot < g_nlisten) do_accept(slot);
+    if (slot == WAKE_INDEX) stream_wake();
+    else if (slot < g_nlisten) do_accept(slot);
+    return;
+  }
+  if (which == TAG_STREAM) {
+    stream_event(slot, gen, ev->events);
     return;
   }
   if (slot >= g_used) return;
@@ -504,11 +502,12 @@ static void dispatch(const struct epoll_event *ev) {
 /*
  * JavaScript runs (flush) only between epoll batches, never in the middle of one: a batch
  * may still hold an event for a socket JavaScript would close or replace. So a batch
- * starts with room for 4 records per event, accepts stop while fewer than 2 per event
- * are left (the listener is level-triggered and fires again), and a connection's event
- * adds at most 2 records (connected, closed).
+ * starts with room for 4 records per event, accepts and the streams' ready list stop
+ * while fewer than 3 per event are left (the listener is level-triggered and fires
+ * again; the ready list wakes the loop again), a pair's event adds at most 2 records
+ * (connected, closed) and a stream's at most 3 (drained, data, end or error).
  */
-static uint32_t room(void) { return g_events_cap - g_nev; }
+uint32_t room(void) { return g_events_cap - g_nev; }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   (void)h;
@@ -532,13 +531,13 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   napi_value argv[n];                                             \
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL)
 
-static napi_value num(napi_env env, double v) {
+napi_value num(napi_env env, double v) {
   napi_value r;
   napi_create_double(env, v, &r);
   return r;
 }
 
-static double arg_num(napi_env env, napi_value v) {
+double arg_num(napi_env env, napi_value v) {
   double d = -1;
   if (napi_get_value_double(env, v, &d) != napi_ok) return -1;
   return d;
@@ -596,6 +595,8 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   if (g_ep < 0) return num(env, -errno);
   uv_poll_init(g_loop, &g_poll, g_ep);
   uv_poll_start(&g_poll, UV_READABLE, on_poll);
+  int serr = stream_init();
+  if (serr < 0) return num(env, serr);
   uv_timer_init(g_loop, &g_retry);
   uv_unref((uv_handle_t *)&g_retry);
   g_referenced = 1;
@@ -603,10 +604,15 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   return num(env, 0);
 }
 
-/* listen(fd): takes a duplicate of the listening socket `fd`; the listener's index or -errno. */
+/*
+ * listen(fd, streams): takes a duplicate of the listening socket `fd`; the listener's
+ * index or -errno. Its connections are relayed pairs, or byte streams when `streams`.
+ */
 static napi_value js_listen(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ARGS(2);
   int fd = (int)arg_num(env, argv[0]);
+  bool streams = false;
+  if (argc > 1) napi_get_value_bool(env, argv[1], &streams);
   if (g_ep < 0 || fd < 0) return num(env, -EINVAL);
   /* A closed listener's index is free again: its descriptor left the epoll set with it. */
   uint32_t li = 0;
@@ -626,6 +632,7 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   }
   g_listen[li] = mine;
   g_paused[li] = 0;
+  g_kind[li] = streams ? 1 : 0;
   if (li == g_nlisten) g_nlisten++;
   g_active_listeners++;
   update_ref();
@@ -787,7 +794,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return num(env, 0);
 }
 
-static napi_value address_of(napi_env env, const struct sockaddr *sa) {
+napi_value address_of(napi_env env, const struct sockaddr *sa) {
   char text[INET6_ADDRSTRLEN] = "";
   int port = 0;
   if (sa->sa_family == AF_INET) {
@@ -847,6 +854,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
     napi_set_named_property(env, exports, fns[i].name, f);
   }
+  stream_exports(env, exports);
   napi_value rec;
   napi_create_uint32(env, REC, &rec);
   napi_set_named_property(env, exports, "RECORD", rec);

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 interface Addon {
   RECORD: number;
   init(onEvents: (count: number) => void, events: Float64Array, stats: Float64Array, reads: Uint8Array): number;
-  listen(fd: number): number;
+  listen(fd: number, streams: boolean): number;
   unlisten(index: number): number;
   connect(id: number, address: string, port: number, first: Uint8Array | null, counted: number): number;
   want(id: number, on: boolean): number;
@@ -29,6 +29,16 @@ interface Addon {
   peer(id: number): [string, number] | undefined;
   local(id: number): [string, number] | undefined;
   buffers(): number;
+  // byte streams (native/stream.c)
+  streamArena(arena: Uint8Array): number;
+  streamConnect(address: string, port: number): number;
+  streamWrite(id: number, data: Uint8Array | string): number;
+  streamEnd(id: number): number;
+  streamPause(id: number, paused: boolean): number;
+  streamClose(id: number): number;
+  streamPeer(id: number): [string, number] | undefined;
+  streamLocal(id: number): [string, number] | undefined;
+  streamCount(): number;
 }
 
 const EV_ACCEPT = 1;
@@ -36,6 +46,16 @@ const EV_CONNECT = 2;
 const EV_CLOSED = 3;
 const EV_ACCEPT_ERROR = 4;
 const EV_READABLE = 5;
+const EV_S_ACCEPT = 6;
+const EV_S_CONNECT = 7;
+const EV_S_DATA = 8;
+const EV_S_EOF = 9;
+const EV_S_DRAIN = 10;
+const EV_S_ERROR = 11;
+/** Where a batch's stream reads land (native/stream.c ARENA_BYTES). */
+const ARENA_BYTES = 1024 * 1024;
+/** Stream ids are generation * 2^22 + slot (stream.c). */
+const STREAM_SLOTS = 4194304;
 /** Bytes one read() of a waiting client returns at most. */
 const READ_BYTES = 64 * 1024;
 /** Event records the addon can write before JavaScript reads them (see relay.c on_poll). */
@@ -48,8 +68,9 @@ export const enum NativeEnd {
   ServerReset = 2,
 }
 
-/** A native listener's owner (the TcpFrontend). */
+/** A native listener's owner (a TcpFrontend, or an HttpFrontend for streams). */
 export interface NativeAcceptor {
+  /** A new pair, or a new stream on a listener made with listen(fd, acceptor, true). */
   nativeAccepted(id: number): void;
   /** accept() failed with `code` (-errno); the listener rests 100 ms. */
   acceptFailed(code: number): void;
@@ -69,6 +90,22 @@ export interface NativePairOwner {
   internalError(err: unknown): void;
 }
 
+/** A native stream's owner (a NativeSocket). */
+export interface NativeStreamOwner {
+  /** `length` bytes arrived, at `offset` in the relay's arena (valid during this call). */
+  streamData(offset: number, length: number): void;
+  /** The peer sent FIN. */
+  streamEnd(): void;
+  /** Every byte kept after a short write is written now. */
+  streamDrained(): void;
+  /** The connect finished: 0, or -errno (the stream is gone then). */
+  streamConnected(status: number): void;
+  /** A read or write failed with -errno; the stream is gone. */
+  streamFailed(code: number): void;
+  /** An exception escaped one of the calls above. */
+  internalError(err: unknown): void;
+}
+
 /** Byte counters and idle time of one pair, as the addon last reported them. */
 export interface PairStats {
   bytesIn: number;
@@ -84,16 +121,22 @@ export class NativeRelay {
   private readonly statsOut = new Float64Array(3);
   private readonly acceptors = new Map<number, NativeAcceptor>();
   private readonly pairs = new Map<number, NativePairOwner>();
+  /** Stream owners by slot (id % 2^22). */
+  private readonly streams: (NativeStreamOwner | undefined)[] = [];
+  private readonly streamIds: number[] = [];
+  /** Where stream reads land, read during the event call only (see stream.c). */
+  readonly arena = Buffer.allocUnsafe(ARENA_BYTES);
 
   constructor(private readonly addon: Addon) {
     this.events = new Float64Array(EVENT_RECORDS * addon.RECORD);
     const err = addon.init((n) => this.onEvents(n), this.events, this.statsOut, this.reads);
     if (err < 0) throw new Error(`native relay: init failed (${-err})`);
+    addon.streamArena(this.arena);
   }
 
   /** Accepts on a duplicate of listening socket `fd` from now on; the listener's index, or -errno. */
-  listen(fd: number, acceptor: NativeAcceptor): number {
-    const index = this.addon.listen(fd);
+  listen(fd: number, acceptor: NativeAcceptor, streams = false): number {
+    const index = this.addon.listen(fd, streams);
     if (index >= 0) this.acceptors.set(index, acceptor);
     return index;
   }
@@ -157,6 +200,57 @@ export class NativeRelay {
     return this.addon.buffers();
   }
 
+  /** Routes stream `id`'s events to `owner` until it is closed or fails. */
+  ownStream(id: number, owner: NativeStreamOwner): void {
+    const slot = id % STREAM_SLOTS;
+    this.streams[slot] = owner;
+    this.streamIds[slot] = id;
+  }
+
+  /** A new stream connecting to address:port (an IP): its id, or -errno. */
+  streamConnect(address: string, port: number): number {
+    return this.addon.streamConnect(address, port);
+  }
+
+  /** 1: all written; 0: some kept (streamDrained follows); -errno: failed (close the stream). */
+  streamWrite(id: number, data: Uint8Array | string): number {
+    return this.addon.streamWrite(id, data);
+  }
+
+  /** FIN after the kept bytes. */
+  streamEnd(id: number): void {
+    this.addon.streamEnd(id);
+  }
+
+  streamPause(id: number, paused: boolean): void {
+    this.addon.streamPause(id, paused);
+  }
+
+  /** Closes the stream now (kept bytes are dropped) and forgets its owner. */
+  streamClose(id: number): void {
+    this.forgetStream(id);
+    this.addon.streamClose(id);
+  }
+
+  /** Forgets the owner of a stream that is gone. */
+  forgetStream(id: number): void {
+    const slot = id % STREAM_SLOTS;
+    if (this.streams[slot] !== undefined && this.streamIds[slot] === id) this.streams[slot] = undefined;
+  }
+
+  streamPeer(id: number): [string, number] | undefined {
+    return this.addon.streamPeer(id);
+  }
+
+  streamLocal(id: number): [string, number] | undefined {
+    return this.addon.streamLocal(id);
+  }
+
+  /** Streams open now. */
+  streamCount(): number {
+    return this.addon.streamCount();
+  }
+
   private readStats(): PairStats {
     const s = this.statsOut;
     return { bytesIn: s[0]!, bytesOut: s[1]!, idleMs: s[2]! };
@@ -169,18 +263,22 @@ export class NativeRelay {
       const at = i * rec;
       const type = ev[at]!;
       const id = ev[at + 1]!;
-      if (type === EV_ACCEPT) {
+      if (type >= EV_S_CONNECT) {
+        this.streamEvent(type, id, ev[at + 2]!, ev[at + 3]!);
+      } else if (type === EV_ACCEPT || type === EV_S_ACCEPT) {
         const acceptor = this.acceptors.get(id);
         const pair = ev[at + 2]!;
         if (acceptor === undefined) {
-          this.addon.close(pair);
+          if (type === EV_S_ACCEPT) this.addon.streamClose(pair);
+          else this.addon.close(pair);
           continue;
         }
         try {
           acceptor.nativeAccepted(pair);
         } catch (err) {
           // a bug on our side: this connection goes, the listener and the others stay
-          this.close(pair);
+          if (type === EV_S_ACCEPT) this.streamClose(pair);
+          else this.close(pair);
           acceptor.internalError(err);
         }
       } else if (type === EV_ACCEPT_ERROR) {
@@ -207,6 +305,23 @@ export class NativeRelay {
       }
     }
   }
+
+  private streamEvent(type: number, id: number, a: number, b: number): void {
+    const slot = id % STREAM_SLOTS;
+    const owner = this.streams[slot];
+    if (owner === undefined || this.streamIds[slot] !== id) return;
+    // the stream is gone after a failed connect or an I/O error
+    if (type === EV_S_ERROR || (type === EV_S_CONNECT && a < 0)) this.streams[slot] = undefined;
+    try {
+      if (type === EV_S_DATA) owner.streamData(a, b);
+      else if (type === EV_S_EOF) owner.streamEnd();
+      else if (type === EV_S_DRAIN) owner.streamDrained();
+      else if (type === EV_S_CONNECT) owner.streamConnected(a);
+      else if (type === EV_S_ERROR) owner.streamFailed(a);
+    } catch (err) {
+      owner.internalError(err);
+    }
+  }
 }
 
 let relay: NativeRelay | null | undefined;
@@ -224,9 +339,7 @@ function addonPath(): string {
 export function nativeRelay(): NativeRelay | null {
   if (relay !== undefined) return relay;
   relay = null;
-  if (process.env.FULCRUM_TCP_RELAY === 'js') {
-    whyNot = 'FULCRUM_TCP_RELAY=js';
-  } else if (process.platform !== 'linux') {
+  if (process.platform !== 'linux') {
     whyNot = `the native relay is built for Linux only, not ${process.platform}`;
   } else {
     const path = addonPath();

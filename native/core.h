@@ -1,0 +1,55 @@
+/*
+ * What relay.c (the epoll loop, the event records, listeners) shares with stream.c (byte
+ * streams that JavaScript reads and writes, for the HTTP engine).
+ */
+#ifndef FULCRUM_CORE_H
+#define FULCRUM_CORE_H
+
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <uv.h>
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* An IPv4 or IPv6 socket address. */
+typedef union {
+  struct sockaddr sa;
+  struct sockaddr_in v4;
+  struct sockaddr_in6 v6;
+} addr_t;
+
+/* Epoll tags: the low two bits say what a registration is. */
+enum { TAG_CLIENT = 0, TAG_SERVER = 1, TAG_LISTENER = 2, TAG_STREAM = 3 };
+
+/* The listener index of the streams' wake-up eventfd (TAG_LISTENER). */
+#define WAKE_INDEX 0x3fffffffu
+
+/* Events one epoll batch may take; see on_poll in relay.c for the record reserve. */
+#define EPOLL_BATCH 256
+
+/* Event records: [type, id, a, b, c, d]; pairs (relay.c), then streams (stream.c). */
+enum { EV_ACCEPT = 1, EV_CONNECT = 2, EV_CLOSED = 3, EV_ACCEPT_ERROR = 4, EV_READABLE = 5 };
+enum { EV_S_ACCEPT = 6, EV_S_CONNECT = 7, EV_S_DATA = 8, EV_S_EOF = 9, EV_S_DRAIN = 10, EV_S_ERROR = 11 };
+
+extern int g_ep;
+extern uv_loop_t *g_loop;
+
+void emit(int type, double id, double a, double b, double c, double d);
+uint32_t room(void);
+void update_ref(void);
+napi_value num(napi_env env, double v);
+double arg_num(napi_env env, napi_value v);
+napi_value address_of(napi_env env, const struct sockaddr *sa);
+
+/* stream.c */
+extern uint32_t g_streams_live;
+int stream_init(void);
+void stream_accepted(uint32_t li, int fd, const addr_t *peer);
+void stream_event(uint32_t slot, uint32_t gen, uint32_t events);
+void stream_wake(void);
+void stream_flushed(void);
+void stream_exports(napi_env env, napi_value exports);
+
+#endif

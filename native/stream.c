@@ -1,0 +1,576 @@
+/*
+ * Byte streams for the HTTP engine (Linux): TCP sockets that C reads and writes and
+ * JavaScript drives, on relay.c's epoll set and event records. Where a pair in relay.c
+ * moves bytes by itself, a stream hands every read to JavaScript (which parses and
+ * rewrites HTTP) and writes what JavaScript gives it.
+ *
+ * What it saves over Node's TCP handles: a read is one recv() into a shared arena and a
+ * record in the batch, and JavaScript is entered once per batch for all the streams
+ * that were ready, not once per read through libuv, the stream wrapper and
+ * MakeCallback; a write is one send() called straight from JavaScript.
+ *
+ * Reads: a stream that is not paused reads once per readiness edge, up to READ_CHUNK,
+ * into the arena. The arena is handed to JavaScript with the batch and is free again
+ * after it. A stream that filled its read, or found the arena full, or was resumed
+ * while bytes were waiting, goes on the ready list, which an eventfd in the epoll set
+ * wakes the loop for. A short read ends the edge, except when the edge said the peer
+ * had ended (EPOLLRDHUP): then the next read, which sees the end, follows at once.
+ *
+ * Writes: what the kernel does not take at once is kept, in order, and written when
+ * the socket is writable again; the stream then reports "drained". A FIN asked for goes
+ * after the kept bytes. Closing is JavaScript's call (close()); C closes a stream on
+ * its own only after a read, write or connect error, which it reports.
+ */
+#define _GNU_SOURCE
+#include "core.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define STREAM_SLOT_BITS 22
+#define MAX_STREAMS (1u << STREAM_SLOT_BITS)
+/* The most one read takes. */
+#define READ_CHUNK (64 * 1024)
+/* Reads of one batch, handed to JavaScript with it. */
+#define ARENA_BYTES (1024 * 1024)
+/* Latin-1 strings up to this size are copied here before they are written. */
+#define STRING_BYTES (64 * 1024)
+
+typedef struct {
+  uint32_t slot, gen;
+  int fd;
+  uint8_t connecting, can_read, can_write, rdhup, paused, eof, shut_wanted, shut_done, want_drain, ready;
+  /* Bytes waiting to be written: out[off, off + len). */
+  char *out;
+  uint32_t off, len, cap;
+  addr_t peer;
+} stream_t;
+
+uint32_t g_streams_live;
+
+static stream_t **g_st;
+static uint32_t *g_st_gens, *g_st_free;
+static uint32_t g_st_cap, g_st_nfree, g_st_used;
+
+static char *g_arena;
+static uint32_t g_arena_used;
+static napi_ref g_arena_ref;
+
+/* Streams to read again soon, as (gen << 32 | slot); the spare list is swapped in while one is read. */
+static uint64_t *g_ready, *g_spare;
+static uint32_t g_nready, g_ready_cap, g_spare_cap;
+static int g_wake = -1, g_wake_armed;
+
+static char g_string[STRING_BYTES];
+
+/* ---- bookkeeping ------------------------------------------------------------------ */
+
+static double stream_id(const stream_t *s) { return (double)s->gen * (double)MAX_STREAMS + s->slot; }
+
+static stream_t *by_slot(uint32_t slot, uint32_t gen) {
+  if (slot >= g_st_used) return NULL;
+  stream_t *s = g_st[slot];
+  return s != NULL && s->gen == gen ? s : NULL;
+}
+
+static stream_t *lookup(double id) {
+  if (!(id >= 0)) return NULL;
+  uint64_t v = (uint64_t)id;
+  return by_slot((uint32_t)(v & (MAX_STREAMS - 1)), (uint32_t)(v >> STREAM_SLOT_BITS));
+}
+
+static stream_t *new_stream(int fd) {
+  uint32_t slot;
+  if (g_st_nfree > 0) {
+    slot = g_st_free[--g_st_nfree];
+  } else {
+    if (g_st_used == MAX_STREAMS) return NULL;
+    if (g_st_used == g_st_cap) {
+      uint32_t cap = g_st_cap == 0 ? 1024 : g_st_cap * 2;
+      stream_t **st = realloc(g_st, cap * sizeof *st);
+      if (st == NULL) return NULL;
+      g_st = st;
+      uint32_t *gens = realloc(g_st_gens, cap * sizeof *gens);
+      if (gens == NULL) return NULL;
+      g_st_gens = gens;
+      uint32_t *fr = realloc(g_st_free, cap * sizeof *fr);
+      if (fr == NULL) return NULL;
+      g_st_free = fr;
+      for (uint32_t i = g_st_cap; i < cap; i++) g_st_gens[i] = 0;
+      g_st_cap = cap;
+    }
+    slot = g_st_used++;
+  }
+  stream_t *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    g_st_free[g_st_nfree++] = slot;
+    return NULL;
+  }
+  g_st_gens[slot] = (g_st_gens[slot] + 1) & 0x7fffffff;
+  s->slot = slot;
+  s->gen = g_st_gens[slot];
+  s->fd = fd;
+  g_st[slot] = s;
+  g_streams_live++;
+  update_ref();
+  return s;
+}
+
+static int watch(stream_t *s) {
+  struct epoll_event ev = {0};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = ((uint64_t)s->gen << 32) | ((uint64_t)s->slot << 2) | TAG_STREAM;
+  return epoll_ctl(g_ep, EPOLL_CTL_ADD, s->fd, &ev) < 0 ? -errno : 0;
+}
+
+/* Closes the socket and frees the stream (its id is stale from now on). */
+static void release(stream_t *s) {
+  if (s->fd >= 0) close(s->fd);
+  free(s->out);
+  g_st[s->slot] = NULL;
+  g_st_free[g_st_nfree++] = s->slot;
+  g_streams_live--;
+  free(s);
+  update_ref();
+}
+
+/* An I/O error: the stream is closed and JavaScript told. Returns -1. */
+static int fail(stream_t *s, int err) {
+  double id = stream_id(s);
+  release(s);
+  emit(EV_S_ERROR, id, -err, 0, 0, 0);
+  return -1;
+}
+
+/* ---- the ready list ------------------------------------------------------------- */
+
+static void arm_wake(void) {
+  if (g_wake_armed) return;
+  uint64_t one = 1;
+  if (write(g_wake, &one, sizeof one) == sizeof one) g_wake_armed = 1;
+}
+
+/* Reads `s` again soon (a full read, a full arena, a resume with bytes waiting). */
+static void make_ready(stream_t *s) {
+  if (s->ready) return;
+  if (g_nready == g_ready_cap) {
+    uint32_t cap = g_ready_cap == 0 ? 256 : g_ready_cap * 2;
+    uint64_t *a = realloc(g_ready, cap * sizeof *a);
+    if (a == NULL) return; /* the stream waits for its next edge */
+    g_ready = a;
+    g_ready_cap = cap;
+  }
+  s->ready = 1;
+  g_ready[g_nready++] = ((uint64_t)s->gen << 32) | s->slot;
+  arm_wake();
+}
+
+/* ---- reading and writing ---------------------------------------------------------- */
+
+/* One read into the arena, when the stream may read. -1: the stream closed. */
+static int read_once(stream_t *s) {
+  if (!s->can_read || s->paused || s->eof || s->connecting) return 0;
+  if (ARENA_BYTES - g_arena_used < READ_CHUNK) {
+    make_ready(s); /* after JavaScript has had this batch */
+    return 0;
+  }
+  for (;;) {
+    ssize_t n = recv(s->fd, g_arena + g_arena_used, READ_CHUNK, 0);
+    if (n > 0) {
+      emit(EV_S_DATA, stream_id(s), g_arena_used, (double)n, 0, 0);
+      g_arena_used += (uint32_t)n;
+      if (n == READ_CHUNK || s->rdhup) make_ready(s); /* more, or the end, is waiting */
+      else s->can_read = 0;
+      return 0;
+    }
+    if (n == 0) {
+      s->eof = 1;
+      s->can_read = 0;
+      emit(EV_S_EOF, stream_id(s), 0, 0, 0, 0);
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      s->can_read = 0;
+      return 0;
+    }
+    return fail(s, errno);
+  }
+}
+
+static void shut(stream_t *s) {
+  s->shut_done = 1;
+  shutdown(s->fd, SHUT_WR); /* ENOTCONN: the peer is gone, which a read reports */
+}
+
+/* Writes the kept bytes. -1: the stream closed. */
+static int write_out(stream_t *s) {
+  while (s->len > 0) {
+    ssize_t n = send(s->fd, s->out + s->off, s->len, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        s->can_write = 0;
+        return 0;
+      }
+      return fail(s, errno);
+    }
+    s->off += (uint32_t)n;
+    s->len -= (uint32_t)n;
+    if (s->len > 0) {
+      s->can_write = 0;
+      return 0;
+    }
+  }
+  free(s->out);
+  s->out = NULL;
+  s->off = s->cap = 0;
+  if (s->shut_wanted && !s->shut_done) shut(s);
+  if (s->want_drain) {
+    s->want_drain = 0;
+    emit(EV_S_DRAIN, stream_id(s), 0, 0, 0, 0);
+  }
+  return 0;
+}
+
+/* Keeps `n` bytes to write after the ones kept already. */
+static int keep(stream_t *s, const char *p, size_t n) {
+  if (s->off > 0 && s->len > 0) {
+    memmove(s->out, s->out + s->off, s->len);
+    s->off = 0;
+  }
+  size_t need = (size_t)s->len + n;
+  if (need > UINT32_MAX) return -ENOMEM;
+  if (need > s->cap) {
+    size_t cap = s->cap * 2 > need ? s->cap * 2 : need;
+    if (cap > UINT32_MAX) cap = UINT32_MAX;
+    char *b = realloc(s->out, cap);
+    if (b == NULL) return -ENOMEM;
+    s->out = b;
+    s->cap = (uint32_t)cap;
+  }
+  memcpy(s->out + s->len, p, n);
+  s->len += (uint32_t)n;
+  return 0;
+}
+
+/* ---- events from relay.c's loop --------------------------------------------------- */
+
+static void connected_or_not(stream_t *s, uint32_t events) {
+  if (events & (EPOLLERR | EPOLLHUP)) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err == 0) err = ECONNREFUSED;
+    double id = stream_id(s);
+    release(s);
+    emit(EV_S_CONNECT, id, -err, 0, 0, 0);
+    return;
+  }
+  if (!(events & EPOLLOUT)) return;
+  s->connecting = 0;
+  emit(EV_S_CONNECT, stream_id(s), 0, 0, 0, 0);
+  if (s->len > 0) write_out(s);
+  else if (s->shut_wanted && !s->shut_done) shut(s);
+}
+
+void stream_event(uint32_t slot, uint32_t gen, uint32_t e) {
+  stream_t *s = by_slot(slot, gen);
+  if (s == NULL) return; /* closed earlier in this batch, or by JavaScript */
+  if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->can_read = 1;
+  if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->rdhup = 1;
+  if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s->can_write = 1;
+  if (s->connecting) {
+    uint32_t sl = s->slot, g = s->gen;
+    connected_or_not(s, e);
+    if (by_slot(sl, g) == NULL) return;
+    if (s->connecting) return;
+  } else if (s->len > 0 && s->can_write) {
+    if (write_out(s) < 0) return;
+  }
+  if (s->paused && (e & EPOLLERR)) {
+    /* A paused stream does not read, but an error (a reset) should not wait for it. */
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+      fail(s, err);
+      return;
+    }
+  }
+  read_once(s);
+}
+
+/* The eventfd fired: read the streams on the ready list, as far as there is room. */
+void stream_wake(void) {
+  uint64_t v;
+  if (read(g_wake, &v, sizeof v) < 0) { /* EAGAIN: nothing to reset */
+  }
+  g_wake_armed = 0;
+  uint64_t *list = g_ready;
+  uint32_t n = g_nready, cap = g_ready_cap;
+  g_ready = g_spare;
+  g_ready_cap = g_spare_cap;
+  g_nready = 0;
+  uint32_t i = 0;
+  for (; i < n; i++) {
+    if (room() <= 3 * EPOLL_BATCH || ARENA_BYTES - g_arena_used < READ_CHUNK) break;
+    stream_t *s = by_slot((uint32_t)list[i], (uint32_t)(list[i] >> 32));
+    if (s == NULL) continue;
+    s->ready = 0;
+    read_once(s);
+  }
+  /* What did not fit waits for the next batch, ahead of anything newer. */
+  for (; i < n; i++) {
+    stream_t *s = by_slot((uint32_t)list[i], (uint32_t)(list[i] >> 32));
+    if (s == NULL) continue;
+    s->ready = 0;
+    make_ready(s);
+  }
+  g_spare = list;
+  g_spare_cap = cap;
+}
+
+void stream_accepted(uint32_t li, int fd, const addr_t *peer) {
+  stream_t *s = new_stream(fd);
+  if (s == NULL) {
+    close(fd);
+    emit(EV_ACCEPT_ERROR, li, -ENOMEM, 0, 0, 0);
+    return;
+  }
+  s->peer = *peer;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int err = watch(s);
+  if (err < 0) {
+    release(s);
+    emit(EV_ACCEPT_ERROR, li, err, 0, 0, 0);
+    return;
+  }
+  emit(EV_S_ACCEPT, li, stream_id(s), 0, 0, 0);
+}
+
+void stream_flushed(void) { g_arena_used = 0; }
+
+int stream_init(void) {
+  g_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (g_wake < 0) return -errno;
+  struct epoll_event ev = {0};
+  ev.events = EPOLLIN;
+  ev.data.u64 = ((uint64_t)WAKE_INDEX << 2) | TAG_LISTENER;
+  if (epoll_ctl(g_ep, EPOLL_CTL_ADD, g_wake, &ev) < 0) return -errno;
+  return 0;
+}
+
+/* ---- functions for JavaScript ----------------------------------------------------- */
+
+#define ARGS(n)                                                   \
+  size_t argc = n;                                                \
+  napi_value argv[n];                                             \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL)
+
+/* streamArena(arena: Uint8Array of at least 1 MiB): where DATA records point. */
+static napi_value js_arena(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  napi_typedarray_type type;
+  size_t length, offset;
+  void *data;
+  napi_value ab;
+  if (argc < 1 || napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &offset) != napi_ok || type != napi_uint8_array ||
+      length < ARENA_BYTES) {
+    napi_throw_type_error(env, NULL, "streamArena(arena: Uint8Array of 1 MiB)");
+    return NULL;
+  }
+  if (g_arena_ref != NULL) napi_delete_reference(env, g_arena_ref);
+  napi_create_reference(env, argv[0], 1, &g_arena_ref);
+  g_arena = data;
+  return num(env, 0);
+}
+
+/* streamConnect(address, port): a new stream's id (EV_S_CONNECT follows), or -errno. */
+static napi_value js_connect(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char host[64];
+  size_t hl = 0;
+  if (g_arena == NULL || napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl) != napi_ok) return num(env, -EINVAL);
+  int port = (int)arg_num(env, argv[1]);
+  addr_t to;
+  memset(&to, 0, sizeof to);
+  socklen_t tl;
+  if (inet_pton(AF_INET, host, &to.v4.sin_addr) == 1) {
+    to.v4.sin_family = AF_INET;
+    to.v4.sin_port = htons((uint16_t)port);
+    tl = sizeof to.v4;
+  } else if (inet_pton(AF_INET6, host, &to.v6.sin6_addr) == 1) {
+    to.v6.sin6_family = AF_INET6;
+    to.v6.sin6_port = htons((uint16_t)port);
+    tl = sizeof to.v6;
+  } else {
+    return num(env, -EINVAL);
+  }
+  int fd = socket(to.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return num(env, -errno);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(fd, &to.sa, tl) < 0 && errno != EINPROGRESS) {
+    int e = errno;
+    close(fd);
+    return num(env, -e);
+  }
+  stream_t *s = new_stream(fd);
+  if (s == NULL) {
+    close(fd);
+    return num(env, -ENOMEM);
+  }
+  s->connecting = 1;
+  s->peer = to;
+  int err = watch(s);
+  if (err < 0) {
+    release(s);
+    return num(env, err);
+  }
+  return num(env, stream_id(s));
+}
+
+/*
+ * streamWrite(id, data: Uint8Array | string (latin1)): 1 when the kernel took it all, 0
+ * when some is kept (EV_S_DRAIN follows once it is written), or -errno (the stream stays
+ * open: JavaScript closes it).
+ */
+static napi_value js_write(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  stream_t *s = lookup(arg_num(env, argv[0]));
+  if (s == NULL) return num(env, -EBADF);
+  if (s->shut_wanted) return num(env, -EPIPE);
+  const char *p;
+  size_t n;
+  char *heap = NULL;
+  napi_valuetype t;
+  napi_typeof(env, argv[1], &t);
+  if (t == napi_string) {
+    if (napi_get_value_string_latin1(env, argv[1], g_string, STRING_BYTES, &n) != napi_ok) return num(env, -EINVAL);
+    p = g_string;
+    if (n >= STRING_BYTES - 1) {
+      /* maybe cut short: ask for the length, then copy all of it */
+      napi_get_value_string_latin1(env, argv[1], NULL, 0, &n);
+      heap = malloc(n + 1);
+      if (heap == NULL) return num(env, -ENOMEM);
+      napi_get_value_string_latin1(env, argv[1], heap, n + 1, &n);
+      p = heap;
+    }
+  } else {
+    napi_typedarray_type type;
+    size_t offset;
+    void *data;
+    napi_value ab;
+    if (napi_get_typedarray_info(env, argv[1], &type, &n, &data, &ab, &offset) != napi_ok || type != napi_uint8_array) return num(env, -EINVAL);
+    p = data;
+  }
+  int result = 1;
+  if (s->len == 0 && !s->connecting && s->can_write) {
+    while (n > 0) {
+      ssize_t w = send(s->fd, p, n, MSG_NOSIGNAL);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          s->can_write = 0;
+          break;
+        }
+        free(heap);
+        return num(env, -errno);
+      }
+      p += w;
+      n -= (size_t)w;
+      if (n > 0) s->can_write = 0;
+      break;
+    }
+  }
+  if (n > 0) {
+    if (keep(s, p, n) < 0) result = -ENOMEM;
+    else {
+      s->want_drain = 1;
+      result = 0;
+    }
+  }
+  free(heap);
+  return num(env, result);
+}
+
+/* streamEnd(id): a FIN after the kept bytes. */
+static napi_value js_end(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  stream_t *s = lookup(arg_num(env, argv[0]));
+  if (s == NULL) return num(env, -EBADF);
+  s->shut_wanted = 1;
+  if (s->len == 0 && !s->connecting && !s->shut_done) shut(s);
+  return num(env, 0);
+}
+
+/* streamPause(id, paused): stops or restarts reading. */
+static napi_value js_pause(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  stream_t *s = lookup(arg_num(env, argv[0]));
+  if (s == NULL) return num(env, -EBADF);
+  bool on = false;
+  napi_get_value_bool(env, argv[1], &on);
+  s->paused = on;
+  if (!on && s->can_read && !s->eof) make_ready(s);
+  return num(env, 0);
+}
+
+/* streamClose(id): closes the socket now; kept bytes are dropped (as Node's destroy()). */
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  stream_t *s = lookup(arg_num(env, argv[0]));
+  if (s == NULL) return num(env, -EBADF);
+  release(s);
+  return num(env, 0);
+}
+
+/* streamPeer(id): [address, port] of the peer (no syscall), or undefined. */
+static napi_value js_peer(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  stream_t *s = lookup(arg_num(env, argv[0]));
+  if (s == NULL) return NULL;
+  return address_of(env, &s->peer.sa);
+}
+
+/* streamLocal(id): [address, port] of our end, or undefined. */
+static napi_value js_local(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  stream_t *s = lookup(arg_num(env, argv[0]));
+  if (s == NULL) return NULL;
+  addr_t a;
+  socklen_t len = sizeof a;
+  memset(&a, 0, sizeof a);
+  if (getsockname(s->fd, &a.sa, &len) < 0) return NULL;
+  return address_of(env, &a.sa);
+}
+
+/* streamCount(): streams open now (for tests). */
+static napi_value js_count(napi_env env, napi_callback_info info) {
+  (void)info;
+  return num(env, g_streams_live);
+}
+
+void stream_exports(napi_env env, napi_value exports) {
+  const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {
+      {"streamArena", js_arena}, {"streamConnect", js_connect}, {"streamWrite", js_write}, {"streamEnd", js_end},
+      {"streamPause", js_pause}, {"streamClose", js_close},     {"streamPeer", js_peer},   {"streamLocal", js_local},
+      {"streamCount", js_count},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
+    napi_set_named_property(env, exports, fns[i].name, f);
+  }
+}

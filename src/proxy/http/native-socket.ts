@@ -1,0 +1,281 @@
+/**
+ * A TCP socket of the HTTP engine on the native addon's byte streams (native/stream.c)
+ * instead of a libuv handle: the part of net.Socket's interface the engine uses
+ * (write, end, destroy, pause, resume, cork, addresses, and the 'connect', 'end',
+ * 'drain', 'error' and 'close' events), with reads handed to `onData` as Buffers the
+ * callee owns.
+ *
+ * Why: the addon reads every ready socket in C and enters JavaScript once per batch,
+ * and a write is one send() from JavaScript. Through Node, each read is its own call
+ * from libuv into JavaScript, which was most of what the proxy spent per request beyond
+ * the kernel's work (bench/http.ts).
+ *
+ * Semantics follow net.Socket with allowHalfOpen: a FIN from the peer is 'end' and the
+ * socket stays writable; once both ways have ended and the written bytes are out, it
+ * closes by itself. destroy() closes at once and drops unwritten bytes; 'error' (when
+ * there is one) and 'close' follow on the next tick, as in Node.
+ */
+import { EventEmitter } from 'node:events';
+import { getSystemErrorName } from 'node:util';
+import { log } from '../../core/log.js';
+import { nativeRelay, type NativeRelay, type NativeStreamOwner } from '../tcp/native.js';
+
+/** Bytes write() buffers while corked before it answers "wait" (net.Socket's highWaterMark). */
+const CORK_HIGH_WATER = 16 * 1024;
+
+export class NativeSocket extends EventEmitter implements NativeStreamOwner {
+  /** Where reads go: a Buffer the callee may keep. */
+  onData: ((this: NativeSocket, chunk: Buffer) => void) | null = null;
+  destroyed = false;
+  writableEnded = false;
+  connecting: boolean;
+  /** The peer sent FIN. */
+  readableEnded = false;
+  /** A write was kept by the addon: 'drain' follows. */
+  private waiting = false;
+  private paused = false;
+  /** The addon has already closed the stream (connect or I/O error). */
+  private gone = false;
+  private corks = 0;
+  private corked: Buffer[] | null = null;
+  private corkedBytes = 0;
+  private drainOwed = false;
+  private peer: [string, number] | undefined;
+  private local: [string, number] | undefined;
+
+  private constructor(
+    private readonly relay: NativeRelay,
+    readonly id: number,
+    connecting: boolean,
+  ) {
+    super();
+    this.connecting = connecting;
+    if (id >= 0) relay.ownStream(id, this);
+  }
+
+  /** A stream the addon accepted on a stream listener. */
+  static accepted(relay: NativeRelay, id: number): NativeSocket {
+    return new NativeSocket(relay, id, false);
+  }
+
+  /**
+   * Connects to address:port (an IP address): 'connect', or 'error' and 'close'. A
+   * connect that fails at once fails on the next tick, as net.connect's does.
+   */
+  static connect(relay: NativeRelay, address: string, port: number): NativeSocket {
+    const id = relay.streamConnect(address, port);
+    if (id >= 0) {
+      const s = new NativeSocket(relay, id, true);
+      s.peer = [address, port];
+      return s;
+    }
+    const s = new NativeSocket(relay, -1, true);
+    s.gone = true;
+    s.destroy(errnoError(id, 'connect'));
+    return s;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.peerAddress()?.[0];
+  }
+
+  get remotePort(): number | undefined {
+    return this.peerAddress()?.[1];
+  }
+
+  get localAddress(): string | undefined {
+    return this.localAddressPair()?.[0];
+  }
+
+  get localPort(): number | undefined {
+    return this.localAddressPair()?.[1];
+  }
+
+  /**
+   * Writes `data` (a string as latin1 when `encoding` says so, else as UTF-8). False when
+   * the caller should wait for 'drain'. A failed write destroys the socket with the error.
+   */
+  write(data: Buffer | Uint8Array | string, encoding?: BufferEncoding): boolean {
+    if (this.destroyed || this.writableEnded) return false;
+    const bytes = typeof data === 'string' && encoding !== 'latin1' && encoding !== 'binary' ? Buffer.from(data, encoding ?? 'utf8') : data;
+    if (this.corks > 0) {
+      const b = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      (this.corked ??= []).push(b);
+      this.corkedBytes += b.length;
+      if (this.corkedBytes < CORK_HIGH_WATER) return true;
+      this.drainOwed = true; // a 'drain' must follow this false, whatever uncork's write does
+      return false;
+    }
+    const r = this.relay.streamWrite(this.id, bytes);
+    if (r === 1) return true;
+    if (r === 0) {
+      this.waiting = true;
+      return false;
+    }
+    this.destroy(errnoError(r, 'write'));
+    return false;
+  }
+
+  /** Sends FIN after what is written (and `data`, if given). */
+  end(data?: Buffer | string, encoding?: BufferEncoding): this {
+    if (this.destroyed || this.writableEnded) return this;
+    if (this.corks > 0) {
+      this.corks = 1;
+      this.uncork();
+    }
+    if (data !== undefined) this.write(data, encoding);
+    if (this.destroyed) return this;
+    this.writableEnded = true;
+    this.relay.streamEnd(this.id);
+    this.closeWhenDone();
+    return this;
+  }
+
+  /** Closes at once, dropping unwritten bytes; 'error' (with `err`) and 'close' follow. */
+  destroy(err?: Error): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.corked = null;
+    if (this.gone) {
+      if (this.id >= 0) this.relay.forgetStream(this.id);
+    } else {
+      this.relay.streamClose(this.id);
+    }
+    this.gone = true;
+    process.nextTick(emitClose, this, err);
+    return this;
+  }
+
+  pause(): this {
+    if (!this.paused) {
+      this.paused = true;
+      if (!this.gone) this.relay.streamPause(this.id, true);
+    }
+    return this;
+  }
+
+  resume(): this {
+    if (this.paused) {
+      this.paused = false;
+      if (!this.gone) this.relay.streamPause(this.id, false);
+    }
+    return this;
+  }
+
+  isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Holds writes until uncork(), then writes them as one. */
+  cork(): void {
+    this.corks++;
+  }
+
+  uncork(): void {
+    if (this.corks === 0 || --this.corks > 0) return;
+    const chunks = this.corked;
+    this.corked = null;
+    this.corkedBytes = 0;
+    const owed = this.drainOwed;
+    this.drainOwed = false;
+    const done = chunks === null || chunks.length === 0 || this.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    if (owed && done && !this.destroyed) process.nextTick(emitDrain, this);
+  }
+
+  /** TCP_NODELAY is always on for the addon's sockets. */
+  setNoDelay(): this {
+    return this;
+  }
+
+  // ---- NativeStreamOwner ------------------------------------------------------------
+
+  /** @internal */
+  streamData(offset: number, length: number): void {
+    if (this.destroyed) return;
+    const chunk = Buffer.allocUnsafe(length);
+    this.relay.arena.copy(chunk, 0, offset, offset + length);
+    this.onData?.(chunk);
+  }
+
+  /** @internal */
+  streamEnd(): void {
+    if (this.destroyed) return;
+    this.readableEnded = true;
+    this.emit('end');
+    this.closeWhenDone();
+  }
+
+  /** @internal */
+  streamDrained(): void {
+    if (this.destroyed) return;
+    this.waiting = false;
+    this.emit('drain');
+    this.closeWhenDone();
+  }
+
+  /** @internal */
+  streamConnected(status: number): void {
+    if (status < 0) {
+      this.gone = true;
+      this.destroy(errnoError(status, 'connect'));
+      return;
+    }
+    this.connecting = false;
+    this.emit('connect');
+  }
+
+  /** @internal */
+  streamFailed(code: number): void {
+    this.gone = true;
+    this.destroy(errnoError(code, 'read'));
+  }
+
+  /** @internal */
+  internalError(err: unknown): void {
+    log().error({ err }, 'internal error in a socket callback (connection closed)');
+    this.destroy();
+  }
+
+  /** Both ways ended and everything is written: the socket closes, as net.Socket does. */
+  private closeWhenDone(): void {
+    if (this.readableEnded && this.writableEnded && !this.waiting && !this.destroyed) this.destroy();
+  }
+
+  private peerAddress(): [string, number] | undefined {
+    if (this.peer === undefined && !this.gone) this.peer = this.relay.streamPeer(this.id);
+    return this.peer;
+  }
+
+  private localAddressPair(): [string, number] | undefined {
+    if (this.local === undefined && !this.gone) this.local = this.relay.streamLocal(this.id);
+    return this.local;
+  }
+}
+
+/**
+ * The addon for the HTTP engine's sockets, or null when they stay Node's: no addon (see
+ * nativeRelayMissing), or FULCRUM_HTTP_IO=node. Read when a listener is made.
+ */
+export function nativeSockets(): NativeRelay | null {
+  if (process.env.FULCRUM_HTTP_IO === 'node') return null;
+  return nativeRelay();
+}
+
+function emitDrain(s: NativeSocket): void {
+  if (!s.destroyed) s.emit('drain');
+}
+
+function emitClose(s: NativeSocket, err: Error | undefined): void {
+  if (err !== undefined && s.listenerCount('error') > 0) s.emit('error', err);
+  s.emit('close', err !== undefined);
+}
+
+function errnoError(status: number, syscall: string): NodeJS.ErrnoException {
+  let code: string;
+  try {
+    code = getSystemErrorName(status);
+  } catch {
+    code = `E${-status}`;
+  }
+  return Object.assign(new Error(`${syscall} ${code}`), { errno: status, code, syscall });
+}
