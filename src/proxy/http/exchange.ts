@@ -11,6 +11,7 @@ import type { FastBuffer } from './fast-buffer.js';
 import { errorBody, localResponse, reasonPhrase } from './local-response.js';
 import { takeRead } from './read-buffer.js';
 import { writeSocket } from './socket-write.js';
+import { NativeSocket } from './native-socket.js';
 import { cookieValue, requestKey } from './request-keys.js';
 import { encodeV1, encodeV2, parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
 import { rewriteRequestHead, rewriteResponseHead, type ClientFacts } from './rewrite.js';
@@ -32,7 +33,9 @@ const enum Phase {
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const OWNER = Symbol('fulcrum.connection');
-type OwnedSocket = net.Socket & { [OWNER]: ClientConnection };
+/** A client socket: Node's, or one on the native addon's streams (plain listeners). */
+export type ClientSocket = net.Socket | NativeSocket;
+type OwnedSocket = ClientSocket & { [OWNER]: ClientConnection };
 
 /** net `onread` callback of adopted client sockets (see read-buffer.ts). */
 export function onClientRead(this: net.Socket, n: number): boolean {
@@ -43,6 +46,16 @@ export function onClientRead(this: net.Socket, n: number): boolean {
     c.onInternalError(err);
   }
   return true;
+}
+
+/** Reads of native client sockets (see native-socket.ts). */
+function onNativeData(this: NativeSocket, chunk: Buffer): void {
+  const c = (this as unknown as OwnedSocket)[OWNER];
+  try {
+    c.onClientData(chunk);
+  } catch (err) {
+    c.onInternalError(err);
+  }
 }
 
 function onData(this: OwnedSocket, chunk: Buffer): void {
@@ -155,7 +168,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
    *   it before the handshake), or undefined when this connection reads its own
    */
   constructor(
-    private readonly sock: net.Socket,
+    private readonly sock: ClientSocket,
     private readonly fe: HttpFrontend,
     sharedBuffer: boolean,
     proxied?: ProxyAddress | null,
@@ -165,7 +178,9 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.deadline = Date.now() + fe.timeouts.headerMs;
     // shared listeners (no closures per connection): 10,000 idle connections must stay small
     (sock as OwnedSocket)[OWNER] = this;
-    if (!sharedBuffer) {
+    if (sock instanceof NativeSocket) {
+      sock.onData = onNativeData;
+    } else if (!sharedBuffer) {
       sock.on('data', onData);
       sock.resume(); // accepted paused (pauseOnConnect)
     }
@@ -995,7 +1010,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
    */
   private handOffToHttp2(head: Buffer): void {
     this.phase = Phase.CLOSED;
-    const sock = this.sock;
+    const sock = this.sock as net.Socket; // h2c listeners use Node's sockets
     sock.off('end', onEnd);
     sock.off('drain', onDrain);
     sock.off('error', ignore);

@@ -7,6 +7,8 @@ import { Sweeper, tickFor } from '../../core/sweeper.js';
 import { AccessLog } from '../access-log.js';
 import { HttpEdge } from './edge.js';
 import { ClientConnection, onClientRead } from './exchange.js';
+import { NativeSocket, nativeSockets } from './native-socket.js';
+import type { NativeAcceptor, NativeRelay } from '../tcp/native.js';
 import { adoptAccepted, socketForHandle } from './read-buffer.js';
 import type { TcpHandle } from '../tcp/handles.js';
 import type { RequestHead } from './head.js';
@@ -21,7 +23,7 @@ import { upstreamTlsFor } from '../../tls/upstream-tls.js';
  * owns the per-server upstream connection pools. Lifecycle: `start()`, `address()`,
  * `stop({graceMs})`.
  */
-export class HttpFrontend {
+export class HttpFrontend implements NativeAcceptor {
   readonly name: string;
   readonly timeouts: Timeouts;
   readonly limits: Limits;
@@ -36,6 +38,7 @@ export class HttpFrontend {
   private readonly sweeper: Sweeper;
   private readonly server: net.Server;
   private stopping = false;
+  private boundAddress: net.AddressInfo | undefined;
   private lastProxyLog = 0;
   private lastAcceptLog = 0;
   /** Client connections accepted so far. */
@@ -50,6 +53,10 @@ export class HttpFrontend {
   private readonly proto: 'http' | 'https';
   /** Header lines added to every proxied HTTP/1.1 response (Strict-Transport-Security), or ''. */
   readonly responseHead: string;
+  /** The native addon for sockets (native-socket.ts), or null for Node's. */
+  private readonly io: NativeRelay | null;
+  /** This listener's index in the addon, once it accepts there (plain HTTP/1.1 listeners). */
+  private nativeIndex = -1;
 
   constructor(
     readonly config: ListenerConfig,
@@ -62,6 +69,7 @@ export class HttpFrontend {
     this.noRoute = config.noRoute;
     this.accessLog = config.accessLog === null ? null : new AccessLog(config.name, config.accessLog);
     const t = config.timeouts;
+    this.io = nativeSockets();
     this.sweeper = new Sweeper(tickFor(Math.min(t.headerMs, t.keepAliveMs, t.connectMs, t.serverMs, t.clientMs)));
     this.router = new Router(config.routes, (name) => {
       const pool = pools.get(name);
@@ -69,7 +77,9 @@ export class HttpFrontend {
       for (const s of pool.servers) {
         if (this.upstreams[s.id] === undefined) {
           const ka = pool.config.keepalive;
-          this.upstreams[s.id] = new UpstreamPool(s, this.sweeper, ka.maxIdle, ka.idleTimeoutMs, t.connectMs, upstreamTlsFor(pool.config));
+          const upTls = upstreamTlsFor(pool.config);
+          const native = upTls === null && net.isIP(s.host) !== 0 ? this.io : null;
+          this.upstreams[s.id] = new UpstreamPool(s, this.sweeper, ka.maxIdle, ka.idleTimeoutMs, t.connectMs, upTls, native);
         }
       }
       return pool;
@@ -97,9 +107,18 @@ export class HttpFrontend {
       this.server.once('error', onError);
       this.server.listen({ host: this.config.host, port: this.config.port, backlog: 4096 }, () => {
         this.server.off('error', onError);
-        this.takeOverAccept();
         this.edge?.start();
-        resolve();
+        if (this.io === null || this.edge !== null) {
+          this.takeOverAccept();
+          resolve();
+          return;
+        }
+        this.boundAddress = this.server.address() as net.AddressInfo;
+        // After every 'listening' listener: node:cluster's reads the address from the handle.
+        process.nextTick(() => {
+          if (!this.listenNative()) this.takeOverAccept();
+          resolve();
+        });
       });
     });
   }
@@ -111,7 +130,12 @@ export class HttpFrontend {
 
   /** The bound address (useful with port 0). */
   address(): net.AddressInfo {
-    return this.server.address() as net.AddressInfo;
+    return this.boundAddress ?? (this.server.address() as net.AddressInfo);
+  }
+
+  /** Whose sockets carry this listener's clients (known once start() resolved). */
+  get sockets(): 'native' | 'node' {
+    return this.nativeIndex >= 0 ? 'native' : 'node';
   }
 
   /**
@@ -124,6 +148,7 @@ export class HttpFrontend {
   async stop(opts: { graceMs?: number; closeIdle?: boolean } = {}): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    if (this.nativeIndex >= 0) this.io!.unlisten(this.nativeIndex);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const closeIdle = opts.closeIdle ?? true;
     for (const c of this.conns) c.closeWhenIdle(closeIdle);
@@ -172,7 +197,7 @@ export class HttpFrontend {
   }
 
   /** Logs a connection refused for its PROXY protocol header (at most once a second). */
-  logProxyRefused(sock: net.Socket | string, why: string): void {
+  logProxyRefused(sock: { remoteAddress?: string | undefined } | string, why: string): void {
     const now = Date.now();
     if (now - this.lastProxyLog < 1000) return;
     this.lastProxyLog = now;
@@ -235,6 +260,62 @@ export class HttpFrontend {
         handle.close();
       }
     };
+  }
+
+  /**
+   * Moves accepting to the native addon (as tcp listeners do, see TcpFrontend): it takes a
+   * duplicate of the listening socket, and Node's handle for it is closed through the
+   * handle's own close, not the cluster's wrapper, so the primary keeps the socket for
+   * the next generation. False when the listener stays with Node.
+   */
+  private listenNative(): boolean {
+    const io = this.io!;
+    const handle = (this.server as unknown as { _handle?: { fd?: number } | null })._handle;
+    if (handle == null || typeof handle.fd !== 'number' || handle.fd < 0) return false;
+    const index = io.listen(handle.fd, this, true);
+    if (index < 0) return false;
+    const close = (Object.getPrototypeOf(handle) as { close?: unknown }).close;
+    if (typeof close !== 'function') {
+      io.unlisten(index);
+      return false;
+    }
+    close.call(handle);
+    this.nativeIndex = index;
+    return true;
+  }
+
+  /** NativeAcceptor: the addon accepted stream `id`. */
+  nativeAccepted(id: number): void {
+    const io = this.io!;
+    if (this.full()) {
+      io.streamClose(id);
+      return;
+    }
+    if (this.proxyTrusted !== null) {
+      const address = io.streamPeer(id)?.[0] ?? '';
+      if (!isIn(this.proxyTrusted, address)) {
+        this.logProxyRefused(address, 'the source is not in proxy_protocol.trusted');
+        io.streamClose(id);
+        return;
+      }
+    }
+    this.accepted++;
+    const conn = new ClientConnection(NativeSocket.accepted(io, id), this, true);
+    this.conns.add(conn);
+    this.sweeper.add(conn);
+  }
+
+  /** NativeAcceptor: accept() failed (out of descriptors, say); the listener rests a moment. */
+  acceptFailed(code: number): void {
+    const now = Date.now();
+    if (now - this.lastAcceptLog < 1000) return;
+    this.lastAcceptLog = now;
+    log().warn(`listener ${this.name}: accept failed: error ${code}`);
+  }
+
+  /** NativeAcceptor: accepting a connection threw; it was closed. */
+  internalError(err: unknown): void {
+    log().error({ err }, `internal error accepting a connection on listener ${this.name} (connection closed)`);
   }
 
   private full(): boolean {

@@ -12,6 +12,7 @@
  * in Writable's queue.
  */
 import type net from 'node:net';
+import { NativeSocket } from './native-socket.js';
 import { getSystemErrorName } from 'node:util';
 import { loadHandles, type WriteRequest } from '../tcp/handles.js';
 
@@ -39,7 +40,8 @@ let spare: PendingWrite | null = null;
  * when the caller should wait for 'drain'. A failed write destroys the socket with the
  * error, as Writable does.
  */
-export function writeSocket(sock: net.Socket, data: Buffer | string): boolean {
+export function writeSocket(sock: net.Socket | NativeSocket, data: Buffer | string): boolean {
+  if (sock instanceof NativeSocket) return sock.write(data, 'latin1');
   const s = sock as unknown as DirectSocket;
   const h = s._handle;
   if (H === null || !H.isTcp(h) || s[PENDING] === true || s.writableLength !== 0 || s.connecting || s.writableCorked !== 0 || s.writableEnded || s.destroyed) {

@@ -4,6 +4,8 @@ import type { Server } from '../../backend/server.js';
 import type { UpstreamTls } from '../../tls/upstream-tls.js';
 import type { Expirable, Sweeper } from '../../core/sweeper.js';
 import { READ_BUFFER, takeRead } from './read-buffer.js';
+import { NativeSocket } from './native-socket.js';
+import type { NativeRelay } from '../tcp/native.js';
 
 /** The client-side exchange currently using an upstream connection. */
 export interface UpstreamOwner {
@@ -25,7 +27,7 @@ export interface UpstreamOwner {
  * byte or close from the server simply retires it.
  */
 export class UpstreamConn implements Expirable {
-  readonly sock: net.Socket;
+  readonly sock: net.Socket | NativeSocket;
   owner: UpstreamOwner | null = null;
   connected = false;
   /** Taken from the idle list (so it may have been closed by the server meanwhile). */
@@ -43,21 +45,28 @@ export class UpstreamConn implements Expirable {
     // stream machinery ('data' events); see READ_BUFFER.
     const onread = { buffer: READ_BUFFER, callback: (n: number) => this.onRead(n) };
     const t = pool.tls;
-    this.sock =
-      t === null
-        ? net.connect({ host: server.host, port: server.port, allowHalfOpen: true, noDelay: true, onread })
-        : tls.connect({
-            host: server.host,
-            port: server.port,
-            allowHalfOpen: true,
-            noDelay: true,
-            onread,
-            secureContext: t.context,
-            servername: t.servername(server.host),
-            rejectUnauthorized: t.verify,
-            ALPNProtocols: ['http/1.1'],
-            session: pool.tlsSession,
-          } as tls.ConnectionOptions);
+    const native = pool.native;
+    if (native !== null) {
+      const s = NativeSocket.connect(native, server.host, server.port);
+      s.onData = (chunk) => this.onData(chunk);
+      this.sock = s;
+    } else {
+      this.sock =
+        t === null
+          ? net.connect({ host: server.host, port: server.port, allowHalfOpen: true, noDelay: true, onread })
+          : tls.connect({
+              host: server.host,
+              port: server.port,
+              allowHalfOpen: true,
+              noDelay: true,
+              onread,
+              secureContext: t.context,
+              servername: t.servername(server.host),
+              rejectUnauthorized: t.verify,
+              ALPNProtocols: ['http/1.1'],
+              session: pool.tlsSession,
+            } as tls.ConnectionOptions);
+    }
     if (t !== null) this.sock.on('session', (session: Buffer) => (pool.tlsSession = session));
     this.deadline = Date.now() + connectMs;
     // with TLS the connect deadline covers the handshake: connected means secure
@@ -103,13 +112,17 @@ export class UpstreamConn implements Expirable {
   }
 
   private onRead(n: number): boolean {
+    return this.onData(takeRead(n));
+  }
+
+  private onData(chunk: Buffer): boolean {
     const owner = this.owner;
     if (owner === null) {
       this.sock.destroy(); // bytes on an idle connection: the server broke protocol
       return false;
     }
     try {
-      owner.onUpstreamData(this, takeRead(n));
+      owner.onUpstreamData(this, chunk);
     } catch (err) {
       owner.onInternalError(err);
     }
@@ -154,6 +167,8 @@ export class UpstreamPool {
     private readonly connectMs: number,
     /** TLS to the server (pool `tls`), or null for plain TCP. */
     readonly tls: UpstreamTls | null = null,
+    /** The native addon when connections go over its streams (plain TCP to an IP address), else null. */
+    readonly native: NativeRelay | null = null,
   ) {}
 
   /** An idle connection (marked `reused`), or a new one that is connecting. */
