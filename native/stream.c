@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define STREAM_SLOT_BITS 22
@@ -438,68 +439,101 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
   return num(env, stream_id(s));
 }
 
+/* The bytes of a latin1 string or a Uint8Array argument; *heap is set when they were copied to the heap. */
+static int bytes_of(napi_env env, napi_value v, const char **p, size_t *n, char **heap, char *scratch, size_t scratch_len) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t == napi_string) {
+    if (napi_get_value_string_latin1(env, v, scratch, scratch_len, n) != napi_ok) return -EINVAL;
+    *p = scratch;
+    if (*n >= scratch_len - 1) {
+      /* maybe cut short: ask for the length, then copy all of it */
+      napi_get_value_string_latin1(env, v, NULL, 0, n);
+      *heap = malloc(*n + 1);
+      if (*heap == NULL) return -ENOMEM;
+      napi_get_value_string_latin1(env, v, *heap, *n + 1, n);
+      *p = *heap;
+    }
+    return 0;
+  }
+  napi_typedarray_type type;
+  size_t offset;
+  void *data;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, v, &type, n, &data, &ab, &offset) != napi_ok || type != napi_uint8_array) return -EINVAL;
+  *p = data;
+  return 0;
+}
+
 /*
- * streamWrite(id, data: Uint8Array | string (latin1)): 1 when the kernel took it all, 0
- * when some is kept (EV_S_DRAIN follows once it is written), or -errno (the stream stays
- * open: JavaScript closes it).
+ * streamWrite(id, data: Uint8Array | string (latin1) [, body: Uint8Array, start, end]):
+ * writes data, then body[start, end) when given (one sendmsg for both). 1 when the kernel
+ * took it all, 0 when some is kept (EV_S_DRAIN follows once it is written), or -errno
+ * (the stream stays open: JavaScript closes it).
  */
 static napi_value js_write(napi_env env, napi_callback_info info) {
-  ARGS(2);
+  ARGS(5);
+  napi_value r;
   stream_t *s = lookup(arg_num(env, argv[0]));
-  if (s == NULL) return num(env, -EBADF);
-  if (s->shut_wanted) return num(env, -EPIPE);
+  if (s == NULL || s->shut_wanted) {
+    napi_create_int32(env, s == NULL ? -EBADF : -EPIPE, &r);
+    return r;
+  }
+  struct iovec iov[2];
+  int niov = 1;
+  char *heap = NULL;
   const char *p;
   size_t n;
-  char *heap = NULL;
-  napi_valuetype t;
-  napi_typeof(env, argv[1], &t);
-  if (t == napi_string) {
-    if (napi_get_value_string_latin1(env, argv[1], g_string, STRING_BYTES, &n) != napi_ok) return num(env, -EINVAL);
-    p = g_string;
-    if (n >= STRING_BYTES - 1) {
-      /* maybe cut short: ask for the length, then copy all of it */
-      napi_get_value_string_latin1(env, argv[1], NULL, 0, &n);
-      heap = malloc(n + 1);
-      if (heap == NULL) return num(env, -ENOMEM);
-      napi_get_value_string_latin1(env, argv[1], heap, n + 1, &n);
-      p = heap;
+  int result = bytes_of(env, argv[1], &p, &n, &heap, g_string, STRING_BYTES);
+  iov[0].iov_base = (void *)p;
+  iov[0].iov_len = n;
+  if (result == 0 && argc >= 5) {
+    const char *b;
+    size_t bl;
+    char *none = NULL;
+    napi_valuetype t;
+    napi_typeof(env, argv[2], &t);
+    double from = arg_num(env, argv[3]), to = arg_num(env, argv[4]);
+    if (t == napi_string || bytes_of(env, argv[2], &b, &bl, &none, NULL, 0) < 0 || !(from >= 0 && to >= from && to <= (double)bl)) {
+      result = -EINVAL;
+    } else {
+      iov[1].iov_base = (void *)(b + (size_t)from);
+      iov[1].iov_len = (size_t)(to - from);
+      niov = 2;
     }
-  } else {
-    napi_typedarray_type type;
-    size_t offset;
-    void *data;
-    napi_value ab;
-    if (napi_get_typedarray_info(env, argv[1], &type, &n, &data, &ab, &offset) != napi_ok || type != napi_uint8_array) return num(env, -EINVAL);
-    p = data;
   }
-  int result = 1;
-  if (s->len == 0 && !s->connecting && s->can_write) {
-    while (n > 0) {
-      ssize_t w = send(s->fd, p, n, MSG_NOSIGNAL);
+  if (result == 0) result = 1;
+  if (result == 1 && s->len == 0 && !s->connecting && s->can_write) {
+    struct msghdr msg = {0};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = niov;
+    for (;;) {
+      ssize_t w = sendmsg(s->fd, &msg, MSG_NOSIGNAL);
       if (w < 0) {
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          s->can_write = 0;
-          break;
-        }
-        free(heap);
-        return num(env, -errno);
+        if (errno == EAGAIN || errno == EWOULDBLOCK) s->can_write = 0;
+        else result = -errno;
+        break;
       }
-      p += w;
-      n -= (size_t)w;
-      if (n > 0) s->can_write = 0;
+      for (int i = 0; i < niov; i++) {
+        size_t took = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
+        iov[i].iov_base = (char *)iov[i].iov_base + took;
+        iov[i].iov_len -= took;
+        w -= (ssize_t)took;
+      }
+      if (iov[0].iov_len + (niov > 1 ? iov[1].iov_len : 0) > 0) s->can_write = 0; /* short: the socket buffer is full */
       break;
     }
   }
-  if (n > 0) {
-    if (keep(s, p, n) < 0) result = -ENOMEM;
-    else {
-      s->want_drain = 1;
-      result = 0;
-    }
+  for (int i = 0; result == 1 && i < niov; i++) {
+    if (iov[i].iov_len == 0) continue;
+    if (keep(s, iov[i].iov_base, iov[i].iov_len) < 0) result = -ENOMEM;
+    else s->want_drain = 1;
   }
+  if (result == 1 && s->want_drain && s->len > 0) result = 0;
   free(heap);
-  return num(env, result);
+  napi_create_int32(env, result, &r);
+  return r;
 }
 
 /* streamEnd(id): a FIN after the kept bytes. */

@@ -219,3 +219,25 @@ pools:
   const res = await fetch(`http://127.0.0.1:${p.port}/`);
   assert.equal(await res.text(), '127.0.0.1');
 });
+
+test('writeHead sends a head and a body slice as one, keeping what the kernel does not take', { skip }, async (t) => {
+  const body = randomBytes(4 << 20);
+  const head = `HTTP/1.1 200 OK\r\nContent-Length: ${body.length - 10}\r\n\r\n`;
+  const received: Buffer[] = [];
+  let peer: net.Socket | undefined;
+  const port = await server(t, (s) => {
+    peer = s;
+    s.pause();
+    s.on('data', (c: Buffer) => received.push(c));
+  });
+  const { sock } = await dial(t, io!, port);
+  const drained = once(sock, 'drain');
+  assert.equal(sock.writeHead(head, body, 10, body.length), false, 'more than the socket buffers');
+  assert.equal(sock.write('tail', 'latin1'), false, 'queued behind the rest');
+  await waitFor(() => peer !== undefined, WAIT_MS, 'the peer');
+  peer!.resume();
+  await drained;
+  const want = Buffer.concat([Buffer.from(head, 'latin1'), body.subarray(10), Buffer.from('tail')]);
+  await waitFor(() => received.reduce((n, c) => n + c.length, 0) === want.length, WAIT_MS, 'every byte');
+  assert.equal(sha(Buffer.concat(received)), sha(want));
+});

@@ -10,7 +10,7 @@ import { HttpParseError, parseRequestHead, parseResponseHead, type RequestHead, 
 import type { FastBuffer } from './fast-buffer.js';
 import { errorBody, localResponse, reasonPhrase } from './local-response.js';
 import { takeRead } from './read-buffer.js';
-import { writeSocket } from './socket-write.js';
+import { writeHeadAndBody, writeSocket } from './socket-write.js';
 import { NativeSocket } from './native-socket.js';
 import { cookieValue, requestKey } from './request-keys.js';
 import { encodeV1, encodeV2, parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
@@ -469,13 +469,12 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
         this.fail(err.status, err.reason);
         return;
       }
-      const headLen = this.reqHead.length;
-      const out = Buffer.allocUnsafe(headLen + take);
-      (out as FastBuffer).latin1Write(this.reqHead, 0);
-      body.copy(out, headLen, 0, take);
       this.pending = take === body.length ? null : body.subarray(take);
       this.reqBodySent = take > 0;
-      this.writeUpstream(out);
+      if (!writeHeadAndBody(up.sock, this.reqHead, body, 0, take) && !this.pausedForUpstream) {
+        this.pausedForUpstream = true;
+        this.updateClientFlow();
+      }
       if (this.reqComplete) this.requestSent();
       return;
     }
@@ -575,7 +574,11 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
 
   private writeClient(data: Buffer | string): void {
     this.sent += data.length;
-    const ok = writeSocket(this.sock, data);
+    this.clientWritten(writeSocket(this.sock, data));
+  }
+
+  /** After a write to the client: `ok` false holds the server back until the client drains. */
+  private clientWritten(ok: boolean): void {
     if (!ok && this.up !== null && !this.upPausedForClient) {
       this.upPausedForClient = true;
       this.up.sock.pause();
@@ -781,11 +784,9 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     const head = rewriteResponseHead(resp, this.fe.forwarded.via, this.closeAfter, dropLength, false, setCookie);
     const bodyLen = buf.length - offset;
     if (bodyLen > 0 && bodyLen <= COALESCE && this.respChunks === null && !this.respUntilClose && bodyLen <= this.respBodyLeft) {
-      const out = Buffer.allocUnsafe(head.length + bodyLen);
-      (out as FastBuffer).latin1Write(head, 0);
-      buf.copy(out, head.length, offset);
       this.respBodyLeft -= bodyLen;
-      this.writeClient(out);
+      this.sent += head.length + bodyLen;
+      this.clientWritten(writeHeadAndBody(this.sock, head, buf, offset, buf.length));
       if (this.respBodyLeft === 0) this.finishExchange();
       return;
     }

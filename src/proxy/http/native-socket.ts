@@ -106,7 +106,10 @@ export class NativeSocket extends EventEmitter implements NativeStreamOwner {
       this.drainOwed = true; // a 'drain' must follow this false, whatever uncork's write does
       return false;
     }
-    const r = this.relay.streamWrite(this.id, bytes);
+    return this.written(this.relay.streamWrite(this.id, bytes));
+  }
+
+  private written(r: number): boolean {
     if (r === 1) return true;
     if (r === 0) {
       this.waiting = true;
@@ -114,6 +117,16 @@ export class NativeSocket extends EventEmitter implements NativeStreamOwner {
     }
     this.destroy(errnoError(r, 'write'));
     return false;
+  }
+
+  /** write(head, 'latin1') then write(body[start, end)), in one system call when nothing is queued. */
+  writeHead(head: string, body: Uint8Array, start: number, end: number): boolean {
+    if (this.destroyed || this.writableEnded) return false;
+    if (this.corks > 0) {
+      this.write(head, 'latin1');
+      return this.write(body.subarray(start, end));
+    }
+    return this.written(this.relay.streamWriteHead(this.id, head, body, start, end));
   }
 
   /** Sends FIN after what is written (and `data`, if given). */

@@ -13,6 +13,7 @@
  */
 import type net from 'node:net';
 import { NativeSocket } from './native-socket.js';
+import type { FastBuffer } from './fast-buffer.js';
 import { getSystemErrorName } from 'node:util';
 import { loadHandles, type WriteRequest } from '../tcp/handles.js';
 
@@ -65,6 +66,19 @@ export function writeSocket(sock: net.Socket | NativeSocket, data: Buffer | stri
   req.oncomplete = onDirectWriteDone as WriteRequest['oncomplete'];
   s[PENDING] = true;
   return false;
+}
+
+/**
+ * Writes `head` (latin1) and then body[start, end) as one: one system call on a native
+ * socket, else one Buffer holding both (bodies this small are copied rather than written
+ * twice). Returns what writeSocket does.
+ */
+export function writeHeadAndBody(sock: net.Socket | NativeSocket, head: string, body: Buffer, start: number, end: number): boolean {
+  if (sock instanceof NativeSocket) return sock.writeHead(head, body, start, end);
+  const out = Buffer.allocUnsafe(head.length + end - start);
+  (out as FastBuffer).latin1Write(head, 0);
+  body.copy(out, head.length, start, end);
+  return writeSocket(sock, out);
 }
 
 function onDirectWriteDone(this: PendingWrite, status: number): void {

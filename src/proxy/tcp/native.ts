@@ -32,7 +32,7 @@ interface Addon {
   // byte streams (native/stream.c)
   streamArena(arena: Uint8Array): number;
   streamConnect(address: string, port: number): number;
-  streamWrite(id: number, data: Uint8Array | string): number;
+  streamWrite(id: number, data: Uint8Array | string, body?: Uint8Array, start?: number, end?: number): number;
   streamEnd(id: number): number;
   streamPause(id: number, paused: boolean): number;
   streamClose(id: number): number;
@@ -215,6 +215,11 @@ export class NativeRelay {
   /** 1: all written; 0: some kept (streamDrained follows); -errno: failed (close the stream). */
   streamWrite(id: number, data: Uint8Array | string): number {
     return this.addon.streamWrite(id, data);
+  }
+
+  /** streamWrite of `head` (latin1) then body[start, end), in one sendmsg. */
+  streamWriteHead(id: number, head: string, body: Uint8Array, start: number, end: number): number {
+    return this.addon.streamWrite(id, head, body, start, end);
   }
 
   /** FIN after the kept bytes. */
