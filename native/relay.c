@@ -1,6 +1,8 @@
 /*
  * Fulcrum's native TCP relay (Linux): accepts, connects and relays bytes for `mode: tcp`
- * listeners without a JavaScript call per read, write or close. JavaScript keeps every
+ * listeners without a JavaScript call per read, write or close. The epoll loop, the
+ * event records and the listeners here also serve the HTTP engine's byte streams
+ * (stream.c, through core.h). JavaScript keeps every
  * decision (routing, the pick, retries, timeouts, limits, logging); this file only moves
  * bytes and reports what happened, in batches.
  *

@@ -30,7 +30,7 @@ export class NativeSocket extends EventEmitter implements NativeStreamOwner {
   writableEnded = false;
   connecting: boolean;
   /** The peer sent FIN. */
-  readableEnded = false;
+  private readableEnded = false;
   /** A write was kept by the addon: 'drain' follows. */
   private waiting = false;
   private paused = false;
@@ -193,11 +193,6 @@ export class NativeSocket extends EventEmitter implements NativeStreamOwner {
     this.drainOwed = false;
     const done = chunks === null || chunks.length === 0 || this.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     if (owed && done && !this.destroyed) process.nextTick(emitDrain, this);
-  }
-
-  /** TCP_NODELAY is always on for the addon's sockets. */
-  setNoDelay(): this {
-    return this;
   }
 
   // ---- NativeStreamOwner ------------------------------------------------------------

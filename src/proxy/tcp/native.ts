@@ -3,8 +3,13 @@
  * connects and relays bytes in C for tcp listeners, and reports to JavaScript in
  * batches: a connection was accepted, its connect succeeded or failed, it closed, a
  * waiting client has bytes (when JavaScript reads a prelude: a PROXY header, a TLS
- * ClientHello). Every decision stays in JavaScript (connection-native.ts). Measured on this project's 2-core machines, short
- * connections cost about a third less CPU than over Node's TCP handles (bench/tcp.ts).
+ * ClientHello). Every decision stays in JavaScript (connection-native.ts). Measured on
+ * this project's 2-core machines, short connections cost about a third less CPU than
+ * over Node's TCP handles (bench/tcp.ts).
+ *
+ * The same addon has byte streams for the HTTP engine (native/stream.c): sockets that
+ * JavaScript reads (their reads arrive with the batch, in `arena`) and writes, wrapped
+ * as net.Socket look-alikes by http/native-socket.ts.
  *
  * Without the addon (not built, not Linux) or with FULCRUM_TCP_RELAY=js, tcp listeners
  * use the JavaScript relay over Node's handles (relay.ts) instead; the behaviour is
