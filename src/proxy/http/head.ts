@@ -1,4 +1,4 @@
-import { FIELD_VALUE, TARGET, TOKEN } from './chars.js';
+import { eqLower, FIELD_VALUE, TARGET, TOKEN } from './chars.js';
 import { H, headerId } from './header-ids.js';
 
 /**
@@ -223,6 +223,15 @@ function lastCodingIsChunked(v: string, bad: number): boolean {
 }
 
 function parseConnection(head: Head, v: string): void {
+  // the usual single token, without splitting (most servers send one on every response)
+  if (eqLower(v, 'keep-alive')) {
+    head.connKeepAlive = true;
+    return;
+  }
+  if (eqLower(v, 'close')) {
+    head.connClose = true;
+    return;
+  }
   const parts = v.split(',');
   for (let k = 0; k < parts.length; k++) {
     const t = parts[k]!.trim().toLowerCase();
