@@ -245,7 +245,8 @@ test('session mode: traffic either way keeps a session alive', async (t) => {
 
 test('max_sessions: a new client beyond the limit is dropped and counted; existing sessions keep working; room returns on expiry', async (t) => {
   const [s1, s2] = [await echo(t, 'S1'), await echo(t, 'S2')];
-  const u = await startUdp(t, udpYaml([{ name: 'S1', port: s1.port }, { name: 'S2', port: s2.port }], { udp: 'max_sessions: 2, session_idle: 300ms' }));
+  // the idle time is well above the 300 ms the third client waits, or the first session could expire meanwhile
+  const u = await startUdp(t, udpYaml([{ name: 'S1', port: s1.port }, { name: 'S2', port: s2.port }], { udp: 'max_sessions: 2, session_idle: 1s' }));
   const [a, b, c] = await clients(t, 3);
   await a!.ask(u.port, 'a');
   await b!.ask(u.port, 'b');
@@ -254,7 +255,7 @@ test('max_sessions: a new client beyond the limit is dropped and counted; existi
   assert.equal(u.fe.stats.dropped.sessionLimit, 1);
   assert.equal(u.fe.sessions, 2);
   assert.ok(await a!.ask(u.port, 'a again'), 'an existing session still works at the limit');
-  await until(() => u.fe.sessions === 0, 'both sessions to expire', 3000);
+  await until(() => u.fe.sessions === 0, 'both sessions to expire', 5000);
   assert.ok(await c!.ask(u.port, 'c again'));
   assert.equal(u.fe.stats.dropped.sessionLimit, 1);
 });
