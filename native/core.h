@@ -33,6 +33,38 @@ enum { TAG_CLIENT = 0, TAG_SERVER = 1, TAG_LISTENER = 2, TAG_STREAM = 3 };
 enum { EV_ACCEPT = 1, EV_CONNECT = 2, EV_CLOSED = 3, EV_ACCEPT_ERROR = 4, EV_READABLE = 5 };
 enum { EV_S_ACCEPT = 6, EV_S_CONNECT = 7, EV_S_DATA = 8, EV_S_EOF = 9, EV_S_DRAIN = 10, EV_S_ERROR = 11 };
 
+/* Tables of objects by slot (slots.c); an object's id is gen * 2^SLOT_BITS + slot. */
+#define SLOT_BITS 22
+#define MAX_SLOTS (1u << SLOT_BITS)
+typedef struct {
+  void **items;
+  uint32_t *gens, *free;
+  uint32_t cap, nfree, used, live;
+} slots_t;
+/* Puts `item` in a free slot under a new generation (t->gens[slot]): 0, or -1 when full or out of memory. */
+int slot_add(slots_t *t, void *item, uint32_t *slot);
+void slot_remove(slots_t *t, uint32_t slot);
+/* The object in `slot` while the slot is of generation `gen`, else NULL. */
+void *slot_get(const slots_t *t, uint32_t slot, uint32_t gen);
+/* The object an id names, or NULL. */
+void *slot_by_id(const slots_t *t, double id);
+static inline double slot_id(uint32_t slot, uint32_t gen) { return (double)gen * (double)MAX_SLOTS + slot; }
+/* Starts a non-blocking connect (TCP_NODELAY) to the IP address and port in the two arguments: its fd, or -errno. */
+int connect_arg(napi_env env, napi_value host, napi_value port, addr_t *to);
+/* [address, port] of the local end of `fd`, or NULL (undefined). */
+napi_value local_address_of(napi_env env, int fd);
+/* Functions the module exports. */
+typedef struct {
+  const char *name;
+  napi_callback fn;
+} export_t;
+void export_functions(napi_env env, napi_value exports, const export_t *fns, size_t n);
+
+#define ARGS(n)                                                   \
+  size_t argc = n;                                                \
+  napi_value argv[n];                                             \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL)
+
 extern int g_ep;
 extern uv_loop_t *g_loop;
 
@@ -44,7 +76,7 @@ double arg_num(napi_env env, napi_value v);
 napi_value address_of(napi_env env, const struct sockaddr *sa);
 
 /* stream.c */
-extern uint32_t g_streams_live;
+extern slots_t g_streams;
 int stream_init(void);
 void stream_accepted(uint32_t li, int fd, const addr_t *peer);
 void stream_event(uint32_t slot, uint32_t gen, uint32_t events);

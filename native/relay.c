@@ -54,8 +54,6 @@ enum { ST_WAITING = 0, ST_CONNECTING = 1, ST_RELAYING = 2 };
 #define PROMOTE_BYTES (32 * 1024)
 #define MAX_BULK 256
 #define FREE_BULK_MAX 16
-#define SLOT_BITS 22
-#define MAX_SLOTS (1u << SLOT_BITS)
 #define MAX_LISTENERS 1024
 #define ACCEPT_BATCH 64
 #define RETRY_ACCEPT_MS 100
@@ -93,9 +91,7 @@ static uv_poll_t g_poll;
 static uv_timer_t g_retry;
 static int g_referenced;
 
-static conn_t **g_conns;
-static uint32_t *g_gens, *g_free;
-static uint32_t g_cap, g_nfree, g_used, g_live;
+static slots_t g_pairs;
 
 static int g_listen[MAX_LISTENERS];
 static uint8_t g_paused[MAX_LISTENERS];
@@ -109,16 +105,12 @@ static int g_nfree_bulk, g_bulk, g_exact;
 
 /* ---- bookkeeping ------------------------------------------------------------------ */
 
-static double conn_id(const conn_t *c) { return (double)c->gen * (double)MAX_SLOTS + c->slot; }
+static double conn_id(const conn_t *c) { return slot_id(c->slot, c->gen); }
 
-static conn_t *lookup(double id) {
-  if (!(id >= 0)) return NULL;
-  uint64_t v = (uint64_t)id;
-  uint32_t slot = (uint32_t)(v & (MAX_SLOTS - 1)), gen = (uint32_t)(v >> SLOT_BITS);
-  if (slot >= g_used) return NULL;
-  conn_t *c = g_conns[slot];
-  return c != NULL && c->gen == gen ? c : NULL;
-}
+static conn_t *lookup(double id) { return slot_by_id(&g_pairs, id); }
+
+/* Whether the pair that was in `slot` under `gen` is still open. */
+static int still_open(uint32_t slot, uint32_t gen) { return slot_get(&g_pairs, slot, gen) != NULL; }
 
 static uint64_t tag(const conn_t *c, int which) {
   return ((uint64_t)c->gen << 32) | ((uint64_t)c->slot << 2) | (uint64_t)which;
@@ -126,7 +118,7 @@ static uint64_t tag(const conn_t *c, int which) {
 
 /* The poll handle keeps Node's loop alive only while a listener or a pair is open. */
 void update_ref(void) {
-  int want = g_live > 0 || g_streams_live > 0 || g_active_listeners > 0;
+  int want = g_pairs.live > 0 || g_streams.live > 0 || g_active_listeners > 0;
   if (want == g_referenced) return;
   g_referenced = want;
   if (want) uv_ref((uv_handle_t *)&g_poll);
@@ -134,41 +126,15 @@ void update_ref(void) {
 }
 
 static conn_t *new_conn(void) {
-  uint32_t slot;
-  if (g_nfree > 0) {
-    slot = g_free[--g_nfree];
-  } else {
-    if (g_used == MAX_SLOTS) return NULL;
-    if (g_used == g_cap) {
-      uint32_t cap = g_cap == 0 ? 1024 : g_cap * 2;
-      if (cap > MAX_SLOTS) cap = MAX_SLOTS;
-      conn_t **conns = realloc(g_conns, cap * sizeof *conns);
-      if (conns == NULL) return NULL;
-      g_conns = conns;
-      uint32_t *gens = realloc(g_gens, cap * sizeof *gens);
-      if (gens == NULL) return NULL;
-      g_gens = gens;
-      uint32_t *fr = realloc(g_free, cap * sizeof *fr);
-      if (fr == NULL) return NULL;
-      g_free = fr;
-      for (uint32_t i = g_cap; i < cap; i++) g_gens[i] = 0;
-      g_cap = cap;
-    }
-    slot = g_used++;
-  }
   conn_t *c = calloc(1, sizeof *c);
-  if (c == NULL) {
-    g_free[g_nfree++] = slot;
+  if (c == NULL) return NULL;
+  if (slot_add(&g_pairs, c, &c->slot) < 0) {
+    free(c);
     return NULL;
   }
-  /* Generations stay below 2^31 so that ids stay exact doubles below 2^53. */
-  g_gens[slot] = (g_gens[slot] + 1) & 0x7fffffff;
-  c->slot = slot;
-  c->gen = g_gens[slot];
+  c->gen = g_pairs.gens[c->slot];
   c->c.fd = -1;
   c->s.fd = -1;
-  g_conns[slot] = c;
-  g_live++;
   update_ref();
   return c;
 }
@@ -269,9 +235,7 @@ static void close_side(side_t *s, int reset) {
 static void release(conn_t *c, side_t *reset_side) {
   close_side(&c->c, reset_side == &c->c);
   close_side(&c->s, reset_side == &c->s);
-  g_conns[c->slot] = NULL;
-  g_free[g_nfree++] = c->slot;
-  g_live--;
+  slot_remove(&g_pairs, c->slot);
   free(c);
   update_ref();
 }
@@ -381,7 +345,7 @@ static int pump(conn_t *c, side_t *from, side_t *to) {
 static void run(conn_t *c) {
   uint32_t slot = c->slot, gen = c->gen;
   if (pump(c, &c->c, &c->s) < 0) return;
-  if (g_conns[slot] == NULL || g_conns[slot]->gen != gen) return;
+  if (!still_open(slot, gen)) return;
   pump(c, &c->s, &c->c);
 }
 
@@ -469,7 +433,7 @@ static void connected_or_not(conn_t *c, uint32_t events) {
   uint32_t slot = c->slot, gen = c->gen;
   emit(EV_CONNECT, conn_id(c), 0, 0, 0, 0);
   /* A full event array is flushed inside emit, and JavaScript may close the pair then. */
-  if (g_conns[slot] == NULL || g_conns[slot]->gen != gen) return;
+  if (!still_open(slot, gen)) return;
   run(c);
 }
 
@@ -485,9 +449,8 @@ static void dispatch(const struct epoll_event *ev) {
     stream_event(slot, gen, ev->events);
     return;
   }
-  if (slot >= g_used) return;
-  conn_t *c = g_conns[slot];
-  if (c == NULL || c->gen != gen) return; /* closed (and maybe reused) earlier in this batch */
+  conn_t *c = slot_get(&g_pairs, slot, gen);
+  if (c == NULL) return; /* closed (and maybe reused) earlier in this batch */
   side_t *s = which == TAG_CLIENT ? &c->c : &c->s;
   uint32_t e = ev->events;
   if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->can_read = 1;
@@ -527,11 +490,6 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 }
 
 /* ---- functions for JavaScript ----------------------------------------------------- */
-
-#define ARGS(n)                                                   \
-  size_t argc = n;                                                \
-  napi_value argv[n];                                             \
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL)
 
 napi_value num(napi_env env, double v) {
   napi_value r;
@@ -668,33 +626,9 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
   ARGS(5);
   conn_t *c = lookup(arg_num(env, argv[0]));
   if (c == NULL || c->state != ST_WAITING) return num(env, -EBADF);
-  char host[64];
-  size_t hl = 0;
-  if (napi_get_value_string_utf8(env, argv[1], host, sizeof host, &hl) != napi_ok) return num(env, -EINVAL);
-  int port = (int)arg_num(env, argv[2]);
   addr_t to;
-  memset(&to, 0, sizeof to);
-  socklen_t tl;
-  if (inet_pton(AF_INET, host, &to.v4.sin_addr) == 1) {
-    to.v4.sin_family = AF_INET;
-    to.v4.sin_port = htons((uint16_t)port);
-    tl = sizeof to.v4;
-  } else if (inet_pton(AF_INET6, host, &to.v6.sin6_addr) == 1) {
-    to.v6.sin6_family = AF_INET6;
-    to.v6.sin6_port = htons((uint16_t)port);
-    tl = sizeof to.v6;
-  } else {
-    return num(env, -EINVAL);
-  }
-  int fd = socket(to.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return num(env, -errno);
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (connect(fd, &to.sa, tl) < 0 && errno != EINPROGRESS) {
-    int e = errno;
-    close(fd);
-    return num(env, -e);
-  }
+  int fd = connect_arg(env, argv[1], argv[2], &to);
+  if (fd < 0) return num(env, fd);
   struct epoll_event ev = {0};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = tag(c, TAG_SERVER);
@@ -828,12 +762,7 @@ static napi_value js_peer(napi_env env, napi_callback_info info) {
 static napi_value js_local(napi_env env, napi_callback_info info) {
   ARGS(1);
   conn_t *c = lookup(arg_num(env, argv[0]));
-  if (c == NULL || c->c.fd < 0) return NULL;
-  addr_t a;
-  socklen_t len = sizeof a;
-  memset(&a, 0, sizeof a);
-  if (getsockname(c->c.fd, &a.sa, &len) < 0) return NULL;
-  return address_of(env, &a.sa);
+  return c == NULL ? NULL : local_address_of(env, c->c.fd);
 }
 
 /* buffers(): relay buffers holding bytes now (kept-for-reuse ones not counted). */
@@ -843,19 +772,12 @@ static napi_value js_buffers(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init_module(napi_env env, napi_value exports) {
-  const struct {
-    const char *name;
-    napi_callback fn;
-  } fns[] = {
+  const export_t fns[] = {
       {"init", js_init},     {"listen", js_listen}, {"unlisten", js_unlisten}, {"connect", js_connect},
       {"drop", js_drop},     {"stats", js_stats},   {"close", js_close},       {"peer", js_peer},
       {"local", js_local},   {"buffers", js_buffers}, {"want", js_want},         {"read", js_read},
   };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value f;
-    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
-    napi_set_named_property(env, exports, fns[i].name, f);
-  }
+  export_functions(env, exports, fns, sizeof fns / sizeof fns[0]);
   stream_exports(env, exports);
   napi_value rec;
   napi_create_uint32(env, REC, &rec);

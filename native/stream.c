@@ -24,7 +24,6 @@
 #define _GNU_SOURCE
 #include "core.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -35,8 +34,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define STREAM_SLOT_BITS 22
-#define MAX_STREAMS (1u << STREAM_SLOT_BITS)
 /* The most one read takes. */
 #define READ_CHUNK (64 * 1024)
 /* Reads of one batch, handed to JavaScript with it. */
@@ -54,11 +51,7 @@ typedef struct {
   addr_t peer;
 } stream_t;
 
-uint32_t g_streams_live;
-
-static stream_t **g_st;
-static uint32_t *g_st_gens, *g_st_free;
-static uint32_t g_st_cap, g_st_nfree, g_st_used;
+slots_t g_streams;
 
 static char *g_arena;
 static uint32_t g_arena_used;
@@ -73,53 +66,21 @@ static char g_string[STRING_BYTES];
 
 /* ---- bookkeeping ------------------------------------------------------------------ */
 
-static double stream_id(const stream_t *s) { return (double)s->gen * (double)MAX_STREAMS + s->slot; }
+static double stream_id(const stream_t *s) { return slot_id(s->slot, s->gen); }
 
-static stream_t *by_slot(uint32_t slot, uint32_t gen) {
-  if (slot >= g_st_used) return NULL;
-  stream_t *s = g_st[slot];
-  return s != NULL && s->gen == gen ? s : NULL;
-}
+static stream_t *by_slot(uint32_t slot, uint32_t gen) { return slot_get(&g_streams, slot, gen); }
 
-static stream_t *lookup(double id) {
-  if (!(id >= 0)) return NULL;
-  uint64_t v = (uint64_t)id;
-  return by_slot((uint32_t)(v & (MAX_STREAMS - 1)), (uint32_t)(v >> STREAM_SLOT_BITS));
-}
+static stream_t *lookup(double id) { return slot_by_id(&g_streams, id); }
 
 static stream_t *new_stream(int fd) {
-  uint32_t slot;
-  if (g_st_nfree > 0) {
-    slot = g_st_free[--g_st_nfree];
-  } else {
-    if (g_st_used == MAX_STREAMS) return NULL;
-    if (g_st_used == g_st_cap) {
-      uint32_t cap = g_st_cap == 0 ? 1024 : g_st_cap * 2;
-      stream_t **st = realloc(g_st, cap * sizeof *st);
-      if (st == NULL) return NULL;
-      g_st = st;
-      uint32_t *gens = realloc(g_st_gens, cap * sizeof *gens);
-      if (gens == NULL) return NULL;
-      g_st_gens = gens;
-      uint32_t *fr = realloc(g_st_free, cap * sizeof *fr);
-      if (fr == NULL) return NULL;
-      g_st_free = fr;
-      for (uint32_t i = g_st_cap; i < cap; i++) g_st_gens[i] = 0;
-      g_st_cap = cap;
-    }
-    slot = g_st_used++;
-  }
   stream_t *s = calloc(1, sizeof *s);
-  if (s == NULL) {
-    g_st_free[g_st_nfree++] = slot;
+  if (s == NULL) return NULL;
+  if (slot_add(&g_streams, s, &s->slot) < 0) {
+    free(s);
     return NULL;
   }
-  g_st_gens[slot] = (g_st_gens[slot] + 1) & 0x7fffffff;
-  s->slot = slot;
-  s->gen = g_st_gens[slot];
+  s->gen = g_streams.gens[s->slot];
   s->fd = fd;
-  g_st[slot] = s;
-  g_streams_live++;
   update_ref();
   return s;
 }
@@ -135,9 +96,7 @@ static int watch(stream_t *s) {
 static void release(stream_t *s) {
   if (s->fd >= 0) close(s->fd);
   free(s->out);
-  g_st[s->slot] = NULL;
-  g_st_free[g_st_nfree++] = s->slot;
-  g_streams_live--;
+  slot_remove(&g_streams, s->slot);
   free(s);
   update_ref();
 }
@@ -371,11 +330,6 @@ int stream_init(void) {
 
 /* ---- functions for JavaScript ----------------------------------------------------- */
 
-#define ARGS(n)                                                   \
-  size_t argc = n;                                                \
-  napi_value argv[n];                                             \
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL)
-
 /* streamArena(arena: Uint8Array of at least 1 MiB): where DATA records point. */
 static napi_value js_arena(napi_env env, napi_callback_info info) {
   ARGS(1);
@@ -397,33 +351,10 @@ static napi_value js_arena(napi_env env, napi_callback_info info) {
 /* streamConnect(address, port): a new stream's id (EV_S_CONNECT follows), or -errno. */
 static napi_value js_connect(napi_env env, napi_callback_info info) {
   ARGS(2);
-  char host[64];
-  size_t hl = 0;
-  if (g_arena == NULL || napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl) != napi_ok) return num(env, -EINVAL);
-  int port = (int)arg_num(env, argv[1]);
+  if (g_arena == NULL) return num(env, -EINVAL);
   addr_t to;
-  memset(&to, 0, sizeof to);
-  socklen_t tl;
-  if (inet_pton(AF_INET, host, &to.v4.sin_addr) == 1) {
-    to.v4.sin_family = AF_INET;
-    to.v4.sin_port = htons((uint16_t)port);
-    tl = sizeof to.v4;
-  } else if (inet_pton(AF_INET6, host, &to.v6.sin6_addr) == 1) {
-    to.v6.sin6_family = AF_INET6;
-    to.v6.sin6_port = htons((uint16_t)port);
-    tl = sizeof to.v6;
-  } else {
-    return num(env, -EINVAL);
-  }
-  int fd = socket(to.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return num(env, -errno);
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (connect(fd, &to.sa, tl) < 0 && errno != EINPROGRESS) {
-    int e = errno;
-    close(fd);
-    return num(env, -e);
-  }
+  int fd = connect_arg(env, argv[0], argv[1], &to);
+  if (fd < 0) return num(env, fd);
   stream_t *s = new_stream(fd);
   if (s == NULL) {
     close(fd);
@@ -579,32 +510,20 @@ static napi_value js_peer(napi_env env, napi_callback_info info) {
 static napi_value js_local(napi_env env, napi_callback_info info) {
   ARGS(1);
   stream_t *s = lookup(arg_num(env, argv[0]));
-  if (s == NULL) return NULL;
-  addr_t a;
-  socklen_t len = sizeof a;
-  memset(&a, 0, sizeof a);
-  if (getsockname(s->fd, &a.sa, &len) < 0) return NULL;
-  return address_of(env, &a.sa);
+  return s == NULL ? NULL : local_address_of(env, s->fd);
 }
 
 /* streamCount(): streams open now (for tests). */
 static napi_value js_count(napi_env env, napi_callback_info info) {
   (void)info;
-  return num(env, g_streams_live);
+  return num(env, g_streams.live);
 }
 
 void stream_exports(napi_env env, napi_value exports) {
-  const struct {
-    const char *name;
-    napi_callback fn;
-  } fns[] = {
+  const export_t fns[] = {
       {"streamArena", js_arena}, {"streamConnect", js_connect}, {"streamWrite", js_write}, {"streamEnd", js_end},
       {"streamPause", js_pause}, {"streamClose", js_close},     {"streamPeer", js_peer},   {"streamLocal", js_local},
       {"streamCount", js_count},
   };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value f;
-    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
-    napi_set_named_property(env, exports, fns[i].name, f);
-  }
+  export_functions(env, exports, fns, sizeof fns / sizeof fns[0]);
 }
