@@ -262,26 +262,10 @@ export class HttpFrontend implements NativeAcceptor {
     };
   }
 
-  /**
-   * Moves accepting to the native addon (as tcp listeners do, see TcpFrontend): it takes a
-   * duplicate of the listening socket, and Node's handle for it is closed through the
-   * handle's own close, not the cluster's wrapper, so the primary keeps the socket for
-   * the next generation. False when the listener stays with Node.
-   */
+  /** Moves accepting to the native addon as streams (NativeRelay.takeOver); false when the listener stays with Node. */
   private listenNative(): boolean {
-    const io = this.io!;
-    const handle = (this.server as unknown as { _handle?: { fd?: number } | null })._handle;
-    if (handle == null || typeof handle.fd !== 'number' || handle.fd < 0) return false;
-    const index = io.listen(handle.fd, this, true);
-    if (index < 0) return false;
-    const close = (Object.getPrototypeOf(handle) as { close?: unknown }).close;
-    if (typeof close !== 'function') {
-      io.unlisten(index);
-      return false;
-    }
-    close.call(handle);
-    this.nativeIndex = index;
-    return true;
+    this.nativeIndex = this.io!.takeOver(this.server, this, true);
+    return this.nativeIndex >= 0;
   }
 
   /** NativeAcceptor: the addon accepted stream `id`. */

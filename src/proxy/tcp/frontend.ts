@@ -210,24 +210,15 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor {
   }
 
   /**
-   * Moves accepting to the native relay: it takes a duplicate of the listening socket,
-   * and Node's handle for it is closed (not through the cluster's wrapper, so the
-   * primary keeps the socket for the next generation; `stop()` tells it). False when
-   * this listener stays with Node (no native relay, FULCRUM_TCP_RELAY=js).
+   * Moves accepting to the native relay (NativeRelay.takeOver; `stop()` tells the primary
+   * when the listener ends). False when this listener stays with Node (no native relay,
+   * FULCRUM_TCP_RELAY=js).
    */
   private listenNative(): boolean {
     if (process.env.FULCRUM_TCP_RELAY === 'js') return false;
     const native = nativeRelay();
-    const handle = (this.server as unknown as { _handle?: { fd?: number } | null })._handle;
-    if (native === null || handle == null || typeof handle.fd !== 'number' || handle.fd < 0) return false;
-    const index = native.listen(handle.fd, this);
+    const index = native === null ? -1 : native.takeOver(this.server, this, false);
     if (index < 0) return false;
-    const close = (Object.getPrototypeOf(handle) as { close?: unknown }).close;
-    if (typeof close !== 'function') {
-      native.unlisten(index);
-      return false;
-    }
-    close.call(handle);
     this.native = native;
     this.nativeIndex = index;
     return true;

@@ -16,6 +16,7 @@
  * the same.
  */
 import { existsSync } from 'node:fs';
+import type net from 'node:net';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -144,6 +145,22 @@ export class NativeRelay {
     const index = this.addon.listen(fd, streams);
     if (index >= 0) this.acceptors.set(index, acceptor);
     return index;
+  }
+
+  /**
+   * Moves accepting on `server` (listening) here: the addon takes a duplicate of its
+   * listening socket, and Node's handle for it is closed through the handle's own close,
+   * not node:cluster's wrapper, so the primary keeps the socket for the next generation.
+   * The listener's index, or -1 when the server stays with Node (no such handle).
+   */
+  takeOver(server: net.Server, acceptor: NativeAcceptor, streams: boolean): number {
+    const handle = (server as unknown as { _handle?: { fd?: number } | null })._handle;
+    if (handle == null || typeof handle.fd !== 'number' || handle.fd < 0) return -1;
+    const close = (Object.getPrototypeOf(handle) as { close?: unknown }).close;
+    if (typeof close !== 'function') return -1;
+    const index = this.listen(handle.fd, acceptor, streams);
+    if (index >= 0) close.call(handle);
+    return index < 0 ? -1 : index;
   }
 
   unlisten(index: number): void {
