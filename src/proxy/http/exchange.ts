@@ -48,16 +48,7 @@ export function onClientRead(this: net.Socket, n: number): boolean {
   return true;
 }
 
-/** Reads of native client sockets (see native-socket.ts). */
-function onNativeData(this: NativeSocket, chunk: Buffer): void {
-  const c = (this as unknown as OwnedSocket)[OWNER];
-  try {
-    c.onClientData(chunk);
-  } catch (err) {
-    c.onInternalError(err);
-  }
-}
-
+/** 'data' listener of client sockets that do not read through READ_BUFFER, and native sockets' onData. */
 function onData(this: OwnedSocket, chunk: Buffer): void {
   const c = this[OWNER];
   try {
@@ -179,7 +170,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     // shared listeners (no closures per connection): 10,000 idle connections must stay small
     (sock as OwnedSocket)[OWNER] = this;
     if (sock instanceof NativeSocket) {
-      sock.onData = onNativeData;
+      sock.onData = onData as (this: NativeSocket, chunk: Buffer) => void;
     } else if (!sharedBuffer) {
       sock.on('data', onData);
       sock.resume(); // accepted paused (pauseOnConnect)

@@ -16,8 +16,8 @@
  * there is one) and 'close' follow on the next tick, as in Node.
  */
 import { EventEmitter } from 'node:events';
-import { getSystemErrorName } from 'node:util';
 import { log } from '../../core/log.js';
+import { errName } from '../tcp/relay.js';
 import { nativeRelay, type NativeRelay, type NativeStreamOwner } from '../tcp/native.js';
 
 /** Bytes write() buffers while corked before it answers "wait" (net.Socket's highWaterMark). */
@@ -278,12 +278,8 @@ function emitClose(s: NativeSocket, err: Error | undefined): void {
   s.emit('close', err !== undefined);
 }
 
-function errnoError(status: number, syscall: string): NodeJS.ErrnoException {
-  let code: string;
-  try {
-    code = getSystemErrorName(status);
-  } catch {
-    code = `E${-status}`;
-  }
+/** An error like Node's for a failed socket call (`status`: -errno or a libuv code). */
+export function errnoError(status: number, syscall: string): NodeJS.ErrnoException {
+  const code = errName(status);
   return Object.assign(new Error(`${syscall} ${code}`), { errno: status, code, syscall });
 }

@@ -12,9 +12,8 @@
  * in Writable's queue.
  */
 import type net from 'node:net';
-import { NativeSocket } from './native-socket.js';
+import { errnoError, NativeSocket } from './native-socket.js';
 import type { FastBuffer } from './fast-buffer.js';
-import { getSystemErrorName } from 'node:util';
 import { loadHandles, type WriteRequest } from '../tcp/handles.js';
 
 const H = loadHandles();
@@ -52,7 +51,7 @@ export function writeSocket(sock: net.Socket | NativeSocket, data: Buffer | stri
   spare = null;
   const err = typeof data === 'string' ? h.writeLatin1String(req, data) : h.writeBuffer(req, data);
   if (err !== 0) {
-    sock.destroy(writeError(err));
+    sock.destroy(errnoError(err, 'write'));
     return false;
   }
   if (H.state[H.LAST_WRITE_WAS_ASYNC] === 0) {
@@ -87,11 +86,6 @@ function onDirectWriteDone(this: PendingWrite, status: number): void {
   this.buffer = null;
   (sock as unknown as DirectSocket)[PENDING] = false;
   if (sock.destroyed) return;
-  if (status < 0) sock.destroy(writeError(status));
+  if (status < 0) sock.destroy(errnoError(status, 'write'));
   else sock.emit('drain');
-}
-
-function writeError(status: number): NodeJS.ErrnoException {
-  const code = getSystemErrorName(status);
-  return Object.assign(new Error(`write ${code}`), { errno: status, code, syscall: 'write' });
 }

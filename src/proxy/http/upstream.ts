@@ -41,9 +41,6 @@ export class UpstreamConn implements Expirable {
     connectMs: number,
   ) {
     const server = pool.server;
-    // Reads land in one shared buffer and reach onRead directly, skipping the
-    // stream machinery ('data' events); see READ_BUFFER.
-    const onread = { buffer: READ_BUFFER, callback: (n: number) => this.onRead(n) };
     const t = pool.tls;
     const native = pool.native;
     if (native !== null) {
@@ -51,6 +48,9 @@ export class UpstreamConn implements Expirable {
       s.onData = (chunk) => this.onData(chunk);
       this.sock = s;
     } else {
+      // Reads land in one shared buffer and reach onRead directly, skipping the
+      // stream machinery ('data' events); see READ_BUFFER.
+      const onread = { buffer: READ_BUFFER, callback: (n: number) => this.onRead(n) };
       this.sock =
         t === null
           ? net.connect({ host: server.host, port: server.port, allowHalfOpen: true, noDelay: true, onread })
