@@ -13,7 +13,7 @@ import { test, type TestContext } from 'node:test';
 import { NativeSocket, nativeSockets } from '../../src/proxy/http/native-socket.js';
 import { nativeRelayMissing, type NativeRelay } from '../../src/proxy/tcp/native.js';
 import type { HttpFrontend } from '../../src/proxy/http/frontend.js';
-import { closedPort, httpBackend, LOOPBACK, startProxy, WAIT_MS } from '../helpers/proxy-http.js';
+import { closedPort, httpBackend, LOOPBACK, simpleYaml, startProxy, WAIT_MS } from '../helpers/proxy-http.js';
 import { waitFor } from '../helpers/pools-util.js';
 
 const io = process.env.FULCRUM_HTTP_IO === 'node' ? null : nativeSockets();
@@ -53,15 +53,7 @@ test('plain HTTP listeners and their upstream connections use the native sockets
   const backend = await httpBackend((_req, res) => res.end('hello'));
   t.after(() => backend.close());
   const before = io!.streamCount();
-  const p = await startProxy(`
-listeners:
-  - name: web
-    bind: 127.0.0.1:0
-    routes: [{ pool: web }]
-pools:
-  web:
-    servers: [{ name: s1, address: "127.0.0.1:${backend.port}" }]
-`);
+  const p = await startProxy(simpleYaml([backend.port]));
   t.after(() => p.stop());
   assert.equal((p.instance.listeners[0] as unknown as HttpFrontend).sockets, 'native');
   const res = await fetch(`http://127.0.0.1:${p.port}/`);
@@ -206,15 +198,7 @@ test('destroy closes at once: close follows, later reads and writes are dropped,
 test('an accepted client\'s addresses are known without a syscall per request', { skip }, async (t) => {
   const backend = await httpBackend((req, res) => res.end(String(req.headers['x-forwarded-for'])));
   t.after(() => backend.close());
-  const p = await startProxy(`
-listeners:
-  - name: web
-    bind: 127.0.0.1:0
-    routes: [{ pool: web }]
-pools:
-  web:
-    servers: [{ name: s1, address: "127.0.0.1:${backend.port}" }]
-`);
+  const p = await startProxy(simpleYaml([backend.port]));
   t.after(() => p.stop());
   const res = await fetch(`http://127.0.0.1:${p.port}/`);
   assert.equal(await res.text(), '127.0.0.1');

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startProxy } from '../helpers/proxy-http.js';
+import { simpleYaml, startProxy } from '../helpers/proxy-http.js';
 import './proxy-basics.test.js';
 import './proxy-streams.test.js';
 import './proxy-failures.test.js';
@@ -16,15 +16,7 @@ import './corpus-requests.test.js';
 process.env.FULCRUM_HTTP_IO = 'node';
 
 test("with FULCRUM_HTTP_IO=node, plain HTTP listeners use Node's sockets", async (t) => {
-  const p = await startProxy(`
-listeners:
-  - name: web
-    bind: 127.0.0.1:0
-    routes: [{ pool: web }]
-pools:
-  web:
-    servers: [{ name: s1, address: "127.0.0.1:9" }]
-`);
+  const p = await startProxy(simpleYaml([9]));
   t.after(() => p.stop());
   assert.equal((p.instance.listeners[0] as unknown as { sockets: string }).sockets, 'node');
 });
