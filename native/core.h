@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 /* An IPv4 or IPv6 socket address. */
 typedef union {
@@ -26,12 +27,15 @@ enum { TAG_CLIENT = 0, TAG_SERVER = 1, TAG_LISTENER = 2, TAG_STREAM = 3 };
 /* The listener index of the streams' wake-up eventfd (TAG_LISTENER). */
 #define WAKE_INDEX 0x3fffffffu
 
+/* Listening sockets the addon can hold. */
+#define MAX_LISTENERS 1024
+
 /* Events one epoll batch may take; see on_poll in relay.c for the record reserve. */
 #define EPOLL_BATCH 256
 
 /* Event records: [type, id, a, b, c, d]; pairs (relay.c), then streams (stream.c). */
 enum { EV_ACCEPT = 1, EV_CONNECT = 2, EV_CLOSED = 3, EV_ACCEPT_ERROR = 4, EV_READABLE = 5 };
-enum { EV_S_ACCEPT = 6, EV_S_CONNECT = 7, EV_S_DATA = 8, EV_S_EOF = 9, EV_S_DRAIN = 10, EV_S_ERROR = 11 };
+enum { EV_S_ACCEPT = 6, EV_S_CONNECT = 7, EV_S_DATA = 8, EV_S_EOF = 9, EV_S_DRAIN = 10, EV_S_ERROR = 11, EV_S_SECURE = 12 };
 
 /* Tables of objects by slot (slots.c); an object's id is gen * 2^SLOT_BITS + slot. */
 #define SLOT_BITS 22
@@ -83,5 +87,27 @@ void stream_event(uint32_t slot, uint32_t gen, uint32_t events);
 void stream_wake(void);
 void stream_flushed(void);
 void stream_exports(napi_env env, napi_value exports);
+
+/* tls.c: TLS on accepted streams, with Node's OpenSSL */
+typedef struct ssl_st SSL;
+enum { TLS_DONE = 1, TLS_WANT_READ = 2, TLS_WANT_WRITE = 3, TLS_FAILED = -1 };
+int tls_init(void);
+/* A new server-side session on `fd` when listener `li` terminates TLS; NULL otherwise, or with *err set (-ENOMEM). */
+SSL *tls_accepting(uint32_t li, int fd, int *err);
+int tls_handshake(SSL *ssl);
+/* Why the handshake failed, to free() (sys_errno: errno right after it). */
+char *tls_failure(SSL *ssl, int sys_errno);
+/* The protocol ALPN chose: 0 none, 1 http/1.1, 2 h2. */
+int tls_alpn(SSL *ssl);
+/* As recv(), up to `n` decrypted bytes; *more: call again, something (bytes, the end, an error) is waiting. */
+ssize_t tls_recv(SSL *ssl, char *buf, size_t n, int *more);
+/* As send(), all of it or -1 (EAGAIN: nothing taken from our side; call again with the same bytes first). */
+ssize_t tls_send(SSL *ssl, const void *buf, size_t n);
+int tls_pending(SSL *ssl);
+void tls_close_notify(SSL *ssl);
+void tls_free(SSL *ssl);
+void tls_listener_reset(uint32_t li);
+napi_value tls_describe(napi_env env, SSL *ssl, const char *why);
+void tls_exports(napi_env env, napi_value exports);
 
 #endif

@@ -54,7 +54,6 @@ enum { ST_WAITING = 0, ST_CONNECTING = 1, ST_RELAYING = 2 };
 #define PROMOTE_BYTES (32 * 1024)
 #define MAX_BULK 256
 #define FREE_BULK_MAX 16
-#define MAX_LISTENERS 1024
 #define ACCEPT_BATCH 64
 #define RETRY_ACCEPT_MS 100
 
@@ -593,6 +592,7 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   g_listen[li] = mine;
   g_paused[li] = 0;
   g_kind[li] = streams ? 1 : 0;
+  tls_listener_reset(li);
   if (li == g_nlisten) g_nlisten++;
   g_active_listeners++;
   update_ref();
@@ -612,6 +612,7 @@ static napi_value js_unlisten(napi_env env, napi_callback_info info) {
   epoll_ctl(g_ep, EPOLL_CTL_DEL, g_listen[(uint32_t)li], NULL);
   close(g_listen[(uint32_t)li]);
   g_listen[(uint32_t)li] = -1;
+  tls_listener_reset((uint32_t)li);
   g_active_listeners--;
   update_ref();
   return num(env, 0);
@@ -779,6 +780,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
   };
   export_functions(env, exports, fns, sizeof fns / sizeof fns[0]);
   stream_exports(env, exports);
+  tls_exports(env, exports);
   napi_value rec;
   napi_create_uint32(env, REC, &rec);
   napi_set_named_property(env, exports, "RECORD", rec);

@@ -45,10 +45,15 @@ typedef struct {
   uint32_t slot, gen;
   int fd;
   uint8_t connecting, can_read, can_write, rdhup, paused, eof, shut_wanted, shut_done, want_drain, ready;
-  /* Bytes waiting to be written: out[off, off + len). */
+  /* TLS (tls.c): in the handshake, or failed in it (JavaScript closes the stream then). */
+  uint8_t handshaking, tls_failed;
+  /* Bytes waiting to be written: out[off, off + len). With TLS, plaintext: SSL_write takes all of it or none. */
   char *out;
   uint32_t off, len, cap;
   addr_t peer;
+  SSL *ssl;
+  /* Why the handshake failed. */
+  char *why;
 } stream_t;
 
 slots_t g_streams;
@@ -63,6 +68,8 @@ static uint32_t g_nready, g_ready_cap, g_spare_cap;
 static int g_wake = -1, g_wake_armed;
 
 static char g_string[STRING_BYTES];
+/* A head and a body joined for one TLS record. */
+static char g_joined[16 * 1024];
 
 /* ---- bookkeeping ------------------------------------------------------------------ */
 
@@ -94,6 +101,8 @@ static int watch(stream_t *s) {
 
 /* Closes the socket and frees the stream (its id is stale from now on). */
 static void release(stream_t *s) {
+  if (s->ssl != NULL) tls_free(s->ssl);
+  free(s->why);
   if (s->fd >= 0) close(s->fd);
   free(s->out);
   slot_remove(&g_streams, s->slot);
@@ -136,17 +145,18 @@ static void make_ready(stream_t *s) {
 
 /* One read into the arena, when the stream may read. -1: the stream closed. */
 static int read_once(stream_t *s) {
-  if (!s->can_read || s->paused || s->eof || s->connecting) return 0;
+  if (!(s->can_read || (s->ssl != NULL && tls_pending(s->ssl))) || s->paused || s->eof || s->connecting || s->handshaking) return 0;
   if (ARENA_BYTES - g_arena_used < READ_CHUNK) {
     make_ready(s); /* after JavaScript has had this batch */
     return 0;
   }
   for (;;) {
-    ssize_t n = recv(s->fd, g_arena + g_arena_used, READ_CHUNK, 0);
+    int more = 0;
+    ssize_t n = s->ssl != NULL ? tls_recv(s->ssl, g_arena + g_arena_used, READ_CHUNK, &more) : recv(s->fd, g_arena + g_arena_used, READ_CHUNK, 0);
     if (n > 0) {
       emit(EV_S_DATA, stream_id(s), g_arena_used, (double)n, 0, 0);
       g_arena_used += (uint32_t)n;
-      if (n == READ_CHUNK || s->rdhup) make_ready(s); /* more, or the end, is waiting */
+      if (n == READ_CHUNK || s->rdhup || more) make_ready(s); /* more, or the end, is waiting */
       else s->can_read = 0;
       return 0;
     }
@@ -167,11 +177,20 @@ static int read_once(stream_t *s) {
 
 static void shut(stream_t *s) {
   s->shut_done = 1;
+  if (s->ssl != NULL) tls_close_notify(s->ssl);
   shutdown(s->fd, SHUT_WR); /* ENOTCONN: the peer is gone, which a read reports */
 }
 
 /* Writes the kept bytes. -1: the stream closed. */
 static int write_out(stream_t *s) {
+  if (s->ssl != NULL && s->len > 0) {
+    if (tls_send(s->ssl, s->out + s->off, s->len) < 0) {
+      if (errno != EAGAIN) return fail(s, errno);
+      s->can_write = 0;
+      return 0;
+    }
+    s->len = 0;
+  }
   while (s->len > 0) {
     ssize_t n = send(s->fd, s->out + s->off, s->len, MSG_NOSIGNAL);
     if (n < 0) {
@@ -241,12 +260,31 @@ static void connected_or_not(stream_t *s, uint32_t events) {
   else if (s->shut_wanted && !s->shut_done) shut(s);
 }
 
+/* A step of the TLS handshake: 0 when it is done, -1 while it goes on or after it failed. */
+static int handshake(stream_t *s) {
+  if (s->tls_failed) return -1;
+  int r = tls_handshake(s->ssl), sys = errno;
+  if (r == TLS_WANT_READ) s->can_read = 0;
+  if (r == TLS_WANT_WRITE) s->can_write = 0;
+  if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) return -1;
+  if (r == TLS_FAILED) {
+    s->tls_failed = 1;
+    s->why = tls_failure(s->ssl, sys);
+    emit(EV_S_SECURE, stream_id(s), -EPROTO, 0, 0, 0);
+    return -1;
+  }
+  s->handshaking = 0;
+  emit(EV_S_SECURE, stream_id(s), 0, tls_alpn(s->ssl), 0, 0);
+  return 0;
+}
+
 void stream_event(uint32_t slot, uint32_t gen, uint32_t e) {
   stream_t *s = by_slot(slot, gen);
   if (s == NULL) return; /* closed earlier in this batch, or by JavaScript */
   if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->can_read = 1;
   if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->rdhup = 1;
   if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s->can_write = 1;
+  if (s->handshaking && handshake(s) < 0) return;
   if (s->connecting) {
     uint32_t sl = s->slot, g = s->gen;
     connected_or_not(s, e);
@@ -307,7 +345,10 @@ void stream_accepted(uint32_t li, int fd, const addr_t *peer) {
   s->peer = *peer;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  int err = watch(s);
+  int err = 0;
+  s->ssl = tls_accepting(li, fd, &err);
+  s->handshaking = s->ssl != NULL;
+  if (err == 0) err = watch(s);
   if (err < 0) {
     release(s);
     emit(EV_ACCEPT_ERROR, li, err, 0, 0, 0);
@@ -319,6 +360,8 @@ void stream_accepted(uint32_t li, int fd, const addr_t *peer) {
 void stream_flushed(void) { g_arena_used = 0; }
 
 int stream_init(void) {
+  int err = tls_init();
+  if (err < 0) return err;
   g_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (g_wake < 0) return -errno;
   struct epoll_event ev = {0};
@@ -397,6 +440,43 @@ static int bytes_of(napi_env env, napi_value v, const char **p, size_t *n, char 
 }
 
 /*
+ * A write on a TLS stream: the pieces as one record when they fit in one (a head and a
+ * small body), sealed and sent now when nothing is kept, else kept after the rest.
+ * 1, 0 (kept: EV_S_DRAIN follows) or -errno.
+ */
+static int write_tls(stream_t *s, struct iovec *iov, int niov) {
+  size_t total = iov[0].iov_len + (niov > 1 ? iov[1].iov_len : 0);
+  if (total == 0) return 1;
+  if (s->len > 0 || s->handshaking || !s->can_write) {
+    for (int i = 0; i < niov; i++)
+      if (keep(s, iov[i].iov_base, iov[i].iov_len) < 0) return -ENOMEM;
+    s->want_drain = 1;
+    return 0;
+  }
+  const char *p = iov[0].iov_base;
+  char *joined = NULL;
+  if (niov > 1 && iov[1].iov_len > 0) {
+    joined = total <= sizeof g_joined ? g_joined : malloc(total);
+    if (joined == NULL) return -ENOMEM;
+    memcpy(joined, iov[0].iov_base, iov[0].iov_len);
+    memcpy(joined + iov[0].iov_len, iov[1].iov_base, iov[1].iov_len);
+    p = joined;
+  }
+  int result = 1;
+  if (tls_send(s->ssl, p, total) < 0) {
+    if (errno != EAGAIN) result = -errno;
+    else if (keep(s, p, total) < 0) result = -ENOMEM;
+    else {
+      s->can_write = 0;
+      s->want_drain = 1;
+      result = 0;
+    }
+  }
+  if (joined != g_joined) free(joined);
+  return result;
+}
+
+/*
  * streamWrite(id, data: Uint8Array | string (latin1) [, body: Uint8Array, start, end]):
  * writes data, then body[start, end) when given (one sendmsg for both). 1 when the kernel
  * took it all, 0 when some is kept (EV_S_DRAIN follows once it is written), or -errno
@@ -434,7 +514,9 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
     }
   }
   if (result == 0) result = 1;
-  if (result == 1 && s->len == 0 && !s->connecting && s->can_write) {
+  if (result == 1 && s->ssl != NULL) {
+    result = write_tls(s, iov, niov);
+  } else if (result == 1 && s->len == 0 && !s->connecting && s->can_write) {
     struct msghdr msg = {0};
     msg.msg_iov = iov;
     msg.msg_iovlen = niov;
@@ -456,7 +538,7 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
       break;
     }
   }
-  for (int i = 0; result == 1 && i < niov; i++) {
+  for (int i = 0; result == 1 && s->ssl == NULL && i < niov; i++) {
     if (iov[i].iov_len == 0) continue;
     if (keep(s, iov[i].iov_base, iov[i].iov_len) < 0) result = -ENOMEM;
     else s->want_drain = 1;
@@ -467,13 +549,20 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* streamTls(id): see tls_describe; undefined for a plain stream. */
+static napi_value js_tls(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  stream_t *s = lookup(arg_num(env, argv[0]));
+  return s == NULL || s->ssl == NULL ? NULL : tls_describe(env, s->ssl, s->why);
+}
+
 /* streamEnd(id): a FIN after the kept bytes. */
 static napi_value js_end(napi_env env, napi_callback_info info) {
   ARGS(1);
   stream_t *s = lookup(arg_num(env, argv[0]));
   if (s == NULL) return num(env, -EBADF);
   s->shut_wanted = 1;
-  if (s->len == 0 && !s->connecting && !s->shut_done) shut(s);
+  if (s->len == 0 && !s->connecting && !s->handshaking && !s->shut_done) shut(s);
   return num(env, 0);
 }
 
@@ -485,7 +574,7 @@ static napi_value js_pause(napi_env env, napi_callback_info info) {
   bool on = false;
   napi_get_value_bool(env, argv[1], &on);
   s->paused = on;
-  if (!on && s->can_read && !s->eof) make_ready(s);
+  if (!on && (s->can_read || (s->ssl != NULL && tls_pending(s->ssl))) && !s->eof) make_ready(s);
   return num(env, 0);
 }
 
@@ -523,7 +612,7 @@ void stream_exports(napi_env env, napi_value exports) {
   const export_t fns[] = {
       {"streamArena", js_arena}, {"streamConnect", js_connect}, {"streamWrite", js_write}, {"streamEnd", js_end},
       {"streamPause", js_pause}, {"streamClose", js_close},     {"streamPeer", js_peer},   {"streamLocal", js_local},
-      {"streamCount", js_count},
+      {"streamCount", js_count}, {"streamTls", js_tls},
   };
   export_functions(env, exports, fns, sizeof fns / sizeof fns[0]);
 }
