@@ -12,6 +12,7 @@ import type { ListenerTlsConfig } from '../config/types-tls.js';
 import { FulcrumError } from '../core/errors.js';
 import { FileWatch } from '../core/file-watch.js';
 import { CertificateError, loadCertificate, serverContext, type ContextOptions, type LoadedCertificate } from './certificate.js';
+import type { NativeContexts } from './native-contexts.js';
 import { SniTable } from './sni-table.js';
 import { processTicketKeys } from './ticket-keys.js';
 
@@ -31,18 +32,24 @@ export class CertificateStore {
    * without a name is refused too.
    */
   private readonly bare: tls.SecureContext;
+  /** The same as a native/tls.c context, with `native`. */
+  private bareNative: number | null = null;
+  /** The addon's listener whose handshakes use the native contexts, or -1. */
+  private nativeListener = -1;
   private started = false;
 
   /**
    * Loads every certificate now. Throws FULCRUM_ERR_CONFIG naming the listener, the key
    * and the file when one cannot be used (startup must not go on with a hole in it).
    * @param ticketKeys shared session-ticket keys (several processes serving one address need the same ones)
+   * @param native also makes every context in the addon (native/tls.c), for bindNative
    */
   constructor(
     private readonly listener: string,
     private readonly cfg: ListenerTlsConfig,
     private readonly log: (msg: string) => void,
     ticketKeys: Buffer = processTicketKeys(),
+    private readonly native: NativeContexts | null = null,
   ) {
     this.options = {
       minVersion: cfg.minVersion,
@@ -56,11 +63,17 @@ export class CertificateStore {
     } catch (err) {
       throw new FulcrumError('FULCRUM_ERR_CONFIG', `listener ${listener}: tls.ciphers: OpenSSL refused ${JSON.stringify(cfg.ciphers)}: ${(err as Error).message}`);
     }
+    try {
+      if (native !== null) this.bareNative = native.make(null, null, this.options);
+    } catch (err) {
+      throw new FulcrumError('FULCRUM_ERR_CONFIG', `listener ${listener}: tls: ${(err as Error).message}`);
+    }
     cfg.certificates.forEach((c, index) => {
       let loaded: LoadedCertificate;
       try {
-        loaded = loadCertificate(c, this.options);
+        loaded = loadCertificate(c, this.options, native);
       } catch (err) {
+        this.freeNative();
         if (!(err instanceof CertificateError)) throw err;
         throw new FulcrumError('FULCRUM_ERR_CONFIG', `listener ${listener}: tls.certificates[${index}]: ${err.message}`);
       }
@@ -126,9 +139,46 @@ export class CertificateStore {
     return problems;
   }
 
-  /** Stops watching. */
+  /**
+   * Handshakes on the addon's listener `index` use the native contexts from now on, and
+   * after every certificate reload. False when the addon refused (they stay with Node).
+   */
+  bindNative(index: number): boolean {
+    this.nativeListener = index;
+    return this.pushNative();
+  }
+
+  /** Stops watching, and lets go of the native contexts (handshakes under way keep theirs). */
   stop(): void {
     for (const e of this.entries) for (const w of e.watches.splice(0)) w.close();
+    this.nativeListener = -1;
+    this.freeNative();
+  }
+
+  /** The native contexts by name, as the SniTable holds Node's, handed to the addon's listener. */
+  private pushNative(): boolean {
+    if (this.native === null || this.nativeListener < 0 || this.bareNative === null) return false;
+    const names: string[] = [];
+    const contexts: number[] = [];
+    for (const e of this.entries) {
+      for (const n of e.loaded.names) {
+        names.push(n);
+        contexts.push(e.loaded.native!);
+      }
+    }
+    const first = this.entries[0]!.loaded.native!;
+    const reject = this.cfg.unknownSni === 'reject';
+    return this.native.relay.tlsServer(this.nativeListener, reject ? this.bareNative : first, reject ? null : first, names, contexts);
+  }
+
+  private freeNative(): void {
+    if (this.native === null) return;
+    for (const e of this.entries) {
+      if (e.loaded.native !== null) this.native.free(e.loaded.native);
+      e.loaded.native = null;
+    }
+    if (this.bareNative !== null) this.native.free(this.bareNative);
+    this.bareNative = null;
   }
 
   /** Names served, per certificate (status and logs). */
@@ -141,7 +191,7 @@ export class CertificateStore {
     const where = `listener ${this.listener}: tls.certificates[${e.index}]`;
     let loaded: LoadedCertificate;
     try {
-      loaded = loadCertificate(c, this.options);
+      loaded = loadCertificate(c, this.options, this.native);
     } catch (err) {
       const msg = `${where}: kept the certificate in use: ${(err as Error).message}`;
       this.log(msg);
@@ -150,9 +200,14 @@ export class CertificateStore {
     const [wc, wk] = e.watches;
     wc?.seen(loaded.stamps.cert);
     wk?.seen(loaded.stamps.key);
-    if (loaded.stamps.cert === e.loaded.stamps.cert && loaded.stamps.key === e.loaded.stamps.key) return null;
+    if (loaded.stamps.cert === e.loaded.stamps.cert && loaded.stamps.key === e.loaded.stamps.key) {
+      if (loaded.native !== null) this.native!.free(loaded.native);
+      return null;
+    }
+    const old = e.loaded.native;
     e.loaded = loaded;
     this.rebuild();
+    if (old !== null) this.native!.free(old);
     this.log(`${where}: loaded ${c.cert} (${loaded.subject}; names ${loaded.names.join(', ') || 'none'}; valid until ${loaded.notAfter.toISOString()})`);
     this.warnIfExpired(e.index, loaded);
     return null;
@@ -162,6 +217,7 @@ export class CertificateStore {
     const table = new SniTable<tls.SecureContext>();
     for (const e of this.entries) for (const n of e.loaded.names) table.add(n, e.loaded.context);
     this.table = table;
+    this.pushNative();
   }
 
   private warnIfExpired(index: number, loaded: LoadedCertificate): void {

@@ -8,6 +8,7 @@ import { constants, createPrivateKey, X509Certificate, type KeyObject } from 'no
 import { readFileSync, statSync } from 'node:fs';
 import tls from 'node:tls';
 import type { CertificateConfig } from '../config/types-tls.js';
+import type { NativeContexts } from './native-contexts.js';
 import { renewTickets } from './ticket-renewal.js';
 
 /** What every context of one listener shares (versions, ciphers, resumption). */
@@ -24,6 +25,8 @@ export interface ContextOptions {
 /** A certificate ready to serve. */
 export interface LoadedCertificate {
   context: tls.SecureContext;
+  /** The same pair as a native/tls.c context's id, when the listener terminates TLS there; else null. */
+  native: number | null;
   /** The names it is chosen for (configured, or read from the certificate). */
   names: string[];
   subject: string;
@@ -86,10 +89,10 @@ export function certificateNames(x509: X509Certificate): string[] {
 }
 
 /**
- * Loads the pair and builds its context. Throws CertificateError with a message naming
+ * Loads the pair and builds its context (and its native one with `native`). Throws CertificateError with a message naming
  * the file at fault. Synchronous (startup and reloads; a reload reads two small files).
  */
-export function loadCertificate(cfg: CertificateConfig, opts: ContextOptions): LoadedCertificate {
+export function loadCertificate(cfg: CertificateConfig, opts: ContextOptions, native: NativeContexts | null = null): LoadedCertificate {
   const cert = readPem(cfg.cert, 'certificate');
   const key = readPem(cfg.key, 'key');
   if (!cert.text.includes('-----BEGIN CERTIFICATE-----')) {
@@ -119,8 +122,17 @@ export function loadCertificate(cfg: CertificateConfig, opts: ContextOptions): L
   } catch (err) {
     throw new CertificateError(`${cfg.cert} with ${cfg.key}: OpenSSL refused the pair: ${opensslReason(err)}`);
   }
+  let nativeId: number | null = null;
+  if (native !== null) {
+    try {
+      nativeId = native.make(cert.text, key.text, opts);
+    } catch (err) {
+      throw new CertificateError(`${cfg.cert} with ${cfg.key}: OpenSSL refused the pair: ${(err as Error).message}`);
+    }
+  }
   return {
     context,
+    native: nativeId,
     names: cfg.names ?? certificateNames(x509),
     subject: x509.subject.replace(/\n/g, ', '),
     notAfter: new Date(x509.validTo),

@@ -3,6 +3,10 @@ import tls from 'node:tls';
 import type { ListenerConfig } from '../../config/types.js';
 import { Sweeper, tickFor, type Expirable } from '../../core/sweeper.js';
 import { CertificateStore } from '../../tls/cert-store.js';
+import { NativeContexts } from '../../tls/native-contexts.js';
+import type { NativeRelay } from '../tcp/native.js';
+import { duplexOf } from './native-duplex.js';
+import { NativeSocket } from './native-socket.js';
 import { Http2Sessions } from '../http2/sessions.js';
 import { parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
 import { ClientConnection, onClientRead } from './exchange.js';
@@ -10,10 +14,16 @@ import { readThroughSharedBuffer } from './tls-read-buffer.js';
 import type { HttpFrontend } from './frontend.js';
 import { log } from '../../core/log.js';
 
+/** What Pending needs of a socket (net.Socket, tls.TLSSocket or NativeSocket). */
+interface PendingSocket {
+  readonly remoteAddress?: string | undefined;
+  destroy(): unknown;
+}
+
 /** A connection not yet handed to HTTP: reading its PROXY header, or in the TLS handshake. */
 class Pending implements Expirable {
   constructor(
-    readonly sock: net.Socket,
+    readonly sock: PendingSocket,
     public deadline: number,
     private readonly onExpire: (p: Pending) => void,
   ) {}
@@ -45,6 +55,12 @@ export class HttpEdge {
   readonly h2c: boolean;
   /** Header lines added to proxied HTTP/1.1 responses (Strict-Transport-Security), or ''. */
   readonly responseHead: string;
+  /**
+   * TLS is terminated in the addon (native/tls.c) when the listener's sockets are its
+   * streams: the contexts are made there too. Null: Node's tls module (no addon,
+   * FULCRUM_HTTP_IO=node or FULCRUM_TLS=node, or a PROXY header before the handshake).
+   */
+  readonly nativeTls: NativeRelay | null;
   private readonly pending = new Set<Pending>();
   private readonly sweeper: Sweeper;
   private readonly alpn: string[];
@@ -55,10 +71,13 @@ export class HttpEdge {
   constructor(
     private readonly fe: HttpFrontend,
     private readonly config: ListenerConfig,
+    io: NativeRelay | null,
   ) {
     const tlsCfg = config.tls;
-    this.certs = tlsCfg === null ? null : new CertificateStore(config.name, tlsCfg, (msg) => log().info(msg));
     const h2 = config.mode === 'http' && config.http2.enabled && (tlsCfg !== null || config.http2.h2c);
+    this.nativeTls = io !== null && tlsCfg !== null && config.proxyProtocol === null && process.env.FULCRUM_TLS !== 'node' ? io : null;
+    const native = this.nativeTls === null ? null : new NativeContexts(this.nativeTls, h2);
+    this.certs = tlsCfg === null ? null : new CertificateStore(config.name, tlsCfg, (msg) => log().info(msg), undefined, native);
     const fields: Array<readonly [string, string]> = tlsCfg !== null && config.hsts !== null ? [['strict-transport-security', hstsValue(config.hsts)]] : [];
     this.responseHead = fields.map(([n, v]) => `Strict-Transport-Security: ${v}\r\n`).join('');
     this.h2 = h2 ? new Http2Sessions(fe, config.http2, fields) : null;
@@ -86,6 +105,40 @@ export class HttpEdge {
   accept(raw: net.Socket): void {
     if (this.config.proxyProtocol !== null) this.readProxyHeader(raw);
     else this.startTls(raw, null);
+  }
+
+  /**
+   * The listener accepts on the addon's listener `index`: its handshakes are done there
+   * with the native contexts. False when the addon refused them.
+   */
+  bindNative(index: number): boolean {
+    return this.certs?.bindNative(index) ?? false;
+  }
+
+  /** Takes a stream the addon accepted on a TLS listener; its handshake runs in C. */
+  acceptNative(io: NativeRelay, id: number): void {
+    const sock = NativeSocket.accepted(io, id);
+    const certs = this.certs!;
+    const p = this.track(sock, this.config.tls!.handshakeTimeoutMs, 'TLS handshake did not finish in time');
+    sock.once('close', () => this.untrack(p));
+    sock.onSecure = (status, alpn) => {
+      sock.onSecure = null;
+      if (!this.untrack(p)) {
+        sock.destroy();
+        return;
+      }
+      if (status < 0) {
+        const info = sock.tlsInfo();
+        this.logRefused(sock, `TLS handshake failed: ${certs.refusal(info?.[0] ?? undefined) ?? info?.[4] ?? 'error'}`);
+        sock.destroy();
+        return;
+      }
+      if (alpn === 2 && this.h2 !== null) {
+        this.h2.attach(duplexOf(sock) as unknown as net.Socket, null);
+        return;
+      }
+      this.fe.adopt(new ClientConnection(sock, this.fe, true, null));
+    };
   }
 
   /** An h2c connection found by the HTTP/1.1 engine: `head` are the bytes it already read. */
@@ -125,7 +178,7 @@ export class HttpEdge {
     this.sweeper.close();
   }
 
-  private track(sock: net.Socket, ms: number, why: string): Pending {
+  private track(sock: PendingSocket, ms: number, why: string): Pending {
     const p = new Pending(sock, Date.now() + ms, (x) => {
       this.pending.delete(x);
       this.logRefused(x.sock, why);
@@ -222,7 +275,7 @@ export class HttpEdge {
   }
 
   /** Logs a connection refused before HTTP, at most once a second per listener. */
-  private logRefused(sock: net.Socket, why: string): void {
+  private logRefused(sock: PendingSocket, why: string): void {
     const now = Date.now();
     if (now - this.lastLog < 1000) return;
     this.lastLog = now;

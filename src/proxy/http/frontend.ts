@@ -87,7 +87,7 @@ export class HttpFrontend implements NativeAcceptor {
     this.trusted = blockListOf(config.forwarded.trusted);
     this.proxyTrusted = config.proxyProtocol === null ? null : blockListOf(config.proxyProtocol.trusted);
     this.proto = config.tls === null ? 'http' : 'https';
-    this.edge = config.tls !== null || (config.mode === 'http' && config.http2.h2c) ? new HttpEdge(this, config) : null;
+    this.edge = config.tls !== null || (config.mode === 'http' && config.http2.h2c) ? new HttpEdge(this, config, this.io) : null;
     this.responseHead = this.edge?.responseHead ?? '';
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (sock) => this.accept(sock));
   }
@@ -108,7 +108,7 @@ export class HttpFrontend implements NativeAcceptor {
       this.server.listen({ host: this.config.host, port: this.config.port, backlog: 4096 }, () => {
         this.server.off('error', onError);
         this.edge?.start();
-        if (this.io === null || this.edge !== null) {
+        if (this.io === null || (this.edge !== null && this.edge.nativeTls === null)) {
           this.takeOverAccept();
           resolve();
           return;
@@ -116,8 +116,13 @@ export class HttpFrontend implements NativeAcceptor {
         this.boundAddress = this.server.address() as net.AddressInfo;
         // After every 'listening' listener: node:cluster's reads the address from the handle.
         process.nextTick(() => {
-          if (!this.listenNative()) this.takeOverAccept();
-          resolve();
+          try {
+            if (!this.listenNative()) this.takeOverAccept();
+            resolve();
+          } catch (err) {
+            this.server.close();
+            reject(err);
+          }
         });
       });
     });
@@ -265,7 +270,12 @@ export class HttpFrontend implements NativeAcceptor {
   /** Moves accepting to the native addon as streams (NativeRelay.takeOver); false when the listener stays with Node. */
   private listenNative(): boolean {
     this.nativeIndex = this.io!.takeOver(this.server, this, true);
-    return this.nativeIndex >= 0;
+    if (this.nativeIndex < 0 || this.edge === null) return this.nativeIndex >= 0;
+    if (this.edge.bindNative(this.nativeIndex)) return true;
+    // out of memory in the addon: Node's handle is closed already, so the listener fails
+    this.io!.unlisten(this.nativeIndex);
+    this.nativeIndex = -1;
+    throw new FulcrumError('FULCRUM_ERR_LISTEN', `listener ${this.name}: the native addon could not take the TLS contexts`);
   }
 
   /** NativeAcceptor: the addon accepted stream `id`. */
@@ -284,6 +294,10 @@ export class HttpFrontend implements NativeAcceptor {
       }
     }
     this.accepted++;
+    if (this.edge !== null) {
+      this.edge.acceptNative(io, id);
+      return;
+    }
     const conn = new ClientConnection(NativeSocket.accepted(io, id), this, true);
     this.conns.add(conn);
     this.sweeper.add(conn);

@@ -18,7 +18,7 @@
 import { EventEmitter } from 'node:events';
 import { log } from '../../core/log.js';
 import { errName } from '../tcp/relay.js';
-import { nativeRelay, type NativeRelay, type NativeStreamOwner } from '../tcp/native.js';
+import { nativeRelay, type NativeRelay, type NativeStreamOwner, type NativeTlsInfo } from '../tcp/native.js';
 
 /** Bytes write() buffers while corked before it answers "wait" (net.Socket's highWaterMark). */
 const CORK_HIGH_WATER = 16 * 1024;
@@ -26,6 +26,8 @@ const CORK_HIGH_WATER = 16 * 1024;
 export class NativeSocket extends EventEmitter implements NativeStreamOwner {
   /** Where reads go: a Buffer the callee may keep. */
   onData: ((this: NativeSocket, chunk: Buffer) => void) | null = null;
+  /** A TLS stream's handshake ended (see NativeStreamOwner.streamSecure). */
+  onSecure: ((status: number, alpn: number) => void) | null = null;
   destroyed = false;
   writableEnded = false;
   connecting: boolean;
@@ -236,6 +238,16 @@ export class NativeSocket extends EventEmitter implements NativeStreamOwner {
   streamFailed(code: number): void {
     this.gone = true;
     this.destroy(errnoError(code, 'read'));
+  }
+
+  /** @internal */
+  streamSecure(status: number, alpn: number): void {
+    if (!this.destroyed) this.onSecure?.(status, alpn);
+  }
+
+  /** Server name, ALPN protocol, version, cipher and handshake failure of a TLS stream. */
+  tlsInfo(): NativeTlsInfo | undefined {
+    return this.gone ? undefined : this.relay.streamTls(this.id);
   }
 
   /** @internal */

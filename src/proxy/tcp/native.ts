@@ -45,7 +45,32 @@ interface Addon {
   streamPeer(id: number): [string, number] | undefined;
   streamLocal(id: number): [string, number] | undefined;
   streamCount(): number;
+  streamTls(id: number): NativeTlsInfo | undefined;
+  // TLS on accepted streams (native/tls.c)
+  tlsContext(options: NativeTlsContextOptions): number;
+  tlsContextFree(id: number): number;
+  tlsServer(listener: number, initial: number, fallback: number | null, names: string[], contexts: number[]): number;
 }
+
+/** A TLS context for native/tls.c: what tls.createSecureContext takes, already split and checked. */
+export interface NativeTlsContextOptions {
+  /** PEM certificate (then its chain) and key; both null: a context that refuses every handshake. */
+  cert: string | null;
+  key: string | null;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** OpenSSL cipher list (TLS 1.2) and TLS 1.3 suites, as Node splits its `ciphers` option. */
+  cipherList: string;
+  cipherSuites: string;
+  /** 48 bytes (name, HMAC key, AES key, as Node's ticketKeys), or null: no tickets. */
+  ticketKeys: Buffer | null;
+  sessionTimeout: number;
+  sessionIdContext: string;
+  /** Offer h2 before http/1.1 by ALPN. */
+  h2: boolean;
+}
+
+/** A TLS stream's [server name, ALPN protocol, version, cipher, why its handshake failed]. */
+export type NativeTlsInfo = [string | null, string | null, string, string, string | null];
 
 const EV_ACCEPT = 1;
 const EV_CONNECT = 2;
@@ -58,6 +83,7 @@ const EV_S_DATA = 8;
 const EV_S_EOF = 9;
 const EV_S_DRAIN = 10;
 const EV_S_ERROR = 11;
+const EV_S_SECURE = 12;
 /** Where a batch's stream reads land (native/stream.c ARENA_BYTES). */
 const ARENA_BYTES = 1024 * 1024;
 /** Stream ids are generation * 2^22 + slot (stream.c). */
@@ -108,6 +134,11 @@ export interface NativeStreamOwner {
   streamConnected(status: number): void;
   /** A read or write failed with -errno; the stream is gone. */
   streamFailed(code: number): void;
+  /**
+   * A TLS stream's handshake finished: status 0 and the protocol ALPN chose (0 none, 1
+   * http/1.1, 2 h2), or status -EPROTO: it failed (see streamTls; the stream stays until closed).
+   */
+  streamSecure(status: number, alpn: number): void;
   /** An exception escaped one of the calls above. */
   internalError(err: unknown): void;
 }
@@ -278,6 +309,30 @@ export class NativeRelay {
     return this.addon.streamCount();
   }
 
+  /** A TLS stream's server name, ALPN protocol, version, cipher and handshake failure; undefined for a plain one. */
+  streamTls(id: number): NativeTlsInfo | undefined {
+    return this.addon.streamTls(id);
+  }
+
+  /** A TLS context's id; throws with OpenSSL's reason. Free it with tlsContextFree. */
+  tlsContext(options: NativeTlsContextOptions): number {
+    return this.addon.tlsContext(options);
+  }
+
+  tlsContextFree(id: number): void {
+    this.addon.tlsContextFree(id);
+  }
+
+  /**
+   * Streams accepted on `listener` from now on terminate TLS: handshakes start on
+   * context `initial`; a ClientHello's server name picks contexts[i] for names[i] (exact,
+   * or `*.` wildcard), else `fallback` (null: refused with handshake_failure). Called
+   * again after a certificate reload. False when the addon refused it.
+   */
+  tlsServer(listener: number, initial: number, fallback: number | null, names: string[], contexts: number[]): boolean {
+    return this.addon.tlsServer(listener, initial, fallback, names, contexts) === 0;
+  }
+
   private readStats(): PairStats {
     const s = this.statsOut;
     return { bytesIn: s[0]!, bytesOut: s[1]!, idleMs: s[2]! };
@@ -345,6 +400,7 @@ export class NativeRelay {
       else if (type === EV_S_DRAIN) owner.streamDrained();
       else if (type === EV_S_CONNECT) owner.streamConnected(a);
       else if (type === EV_S_ERROR) owner.streamFailed(a);
+      else if (type === EV_S_SECURE) owner.streamSecure(a, b);
     } catch (err) {
       owner.internalError(err);
     }

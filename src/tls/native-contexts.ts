@@ -1,0 +1,44 @@
+/**
+ * TLS contexts of the native addon (native/tls.c) for one HTTPS listener, made with the
+ * same options as its Node contexts (certificate.ts): versions, ciphers, session tickets
+ * with the shared keys, session lifetime, and ALPN. Listeners whose sockets are the
+ * addon's streams terminate TLS in C with these; see HttpEdge.
+ */
+import tls from 'node:tls';
+import type { NativeRelay } from '../proxy/tcp/native.js';
+import type { ContextOptions } from './certificate.js';
+
+/** Node's split of a `ciphers` string: TLS 1.3 suites (`TLS_` names) and the TLS 1.2 list. */
+export function splitCiphers(ciphers: string): { cipherList: string; cipherSuites: string } {
+  const names = ciphers.split(':').filter((c) => c.length > 0);
+  return {
+    cipherList: names.filter((c) => !c.startsWith('TLS_')).join(':'),
+    cipherSuites: names.filter((c) => c.startsWith('TLS_')).join(':'),
+  };
+}
+
+export class NativeContexts {
+  constructor(
+    readonly relay: NativeRelay,
+    /** Offer h2 by ALPN. */
+    private readonly h2: boolean,
+  ) {}
+
+  /** A context for a PEM pair (null, null: one that refuses every handshake); throws with OpenSSL's reason. */
+  make(cert: string | null, key: string | null, opts: ContextOptions): number {
+    return this.relay.tlsContext({
+      cert,
+      key,
+      minVersion: opts.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2',
+      ...splitCiphers(opts.ciphers ?? tls.DEFAULT_CIPHERS),
+      ticketKeys: opts.ticketKeys,
+      sessionTimeout: opts.sessionTimeoutS,
+      sessionIdContext: opts.sessionIdContext,
+      h2: this.h2,
+    });
+  }
+
+  free(id: number): void {
+    this.relay.tlsContextFree(id);
+  }
+}
