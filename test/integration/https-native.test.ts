@@ -1,0 +1,174 @@
+/**
+ * TLS terminated in the native addon (native/tls.c) on HTTPS listeners: that listeners
+ * use it, and what only this path can get wrong: bodies much larger than the socket
+ * buffers both ways through the kept-bytes path (a TLS write either goes whole or is
+ * kept whole), pipelined requests closed by the server, HTTP/2 through the
+ * Duplex bridge to node:http2, and tickets that open both on Node's contexts and on the
+ * addon's. The other HTTPS suites run on this path too; https-node-tls.test.ts runs them
+ * again on Node's tls module.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { test } from 'node:test';
+import tls from 'node:tls';
+import type { HttpFrontend } from '../../src/proxy/http/frontend.js';
+import { nativeSockets } from '../../src/proxy/http/native-socket.js';
+import { nativeRelayMissing } from '../../src/proxy/tcp/native.js';
+import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
+import { httpBackend } from '../helpers/proxy-http.js';
+import { echoBackend, h2Request, h2Session, handshake, httpsYaml, LOOPBACK, proxyFor, WAIT_MS, type Echo } from './https-helpers.js';
+
+const io = process.env.FULCRUM_HTTP_IO === 'node' || process.env.FULCRUM_TLS === 'node' ? null : nativeSockets();
+const skip = NO_OPENSSL || (io === null ? `no native TLS: ${process.env.FULCRUM_HTTP_IO === 'node' || process.env.FULCRUM_TLS === 'node' ? 'FULCRUM_HTTP_IO or FULCRUM_TLS is node' : nativeRelayMissing()}` : false);
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** A raw TLS client: writes `data` and collects everything until the server closes. */
+function tlsExchange(port: number, data: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = tls.connect({ host: LOOPBACK, port, rejectUnauthorized: false, servername: 'www.example.com', ALPNProtocols: ['http/1.1'] });
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`no close within ${WAIT_MS} ms`));
+    }, WAIT_MS);
+    sock.on('secureConnect', () => {
+      sock.write(data);
+    });
+    sock.on('data', (c: Buffer) => chunks.push(c));
+    sock.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    sock.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    });
+  });
+}
+
+test('HTTPS listeners terminate TLS in the addon: the handshake, the version, the cipher and ALPN are OpenSSL\'s', { skip }, async (t) => {
+  const pki = new TestPki(t);
+  const s1 = await echoBackend(t, 'S1');
+  const before = io!.streamCount();
+  const proxy = await proxyFor(t, httpsYaml([pki.leaf(['www.example.com'])], [s1.port]));
+  const fe = proxy.instance.listeners[0] as unknown as HttpFrontend;
+  assert.equal(fe.sockets, 'native');
+  assert.notEqual(fe.edge?.nativeTls, null);
+  const h = await handshake(proxy.port, { servername: 'www.example.com', ALPNProtocols: ['h2', 'http/1.1'] });
+  assert.equal(h.cn, 'www.example.com');
+  assert.equal(h.alpn, 'h2');
+  assert.equal(h.protocol, 'TLSv1.3');
+  assert.ok(io!.streamCount() > before, 'the accepted connection is an addon stream');
+  h.sock.destroy();
+});
+
+test('16 MiB up and 16 MiB down over TLS, the client reading late: bytes intact both ways', { skip, timeout: 60_000 }, async (t) => {
+  const pki = new TestPki(t);
+  const down = randomBytes(16 * 1024 * 1024);
+  const backend = await httpBackend((req, res) => {
+    const h = createHash('sha256');
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      h.update(c);
+      n += c.length;
+    });
+    req.on('end', () => {
+      res.writeHead(200, { 'content-length': down.length, 'x-up-bytes': String(n), 'x-up-sha': h.digest('hex') });
+      res.end(down);
+    });
+  });
+  t.after(() => backend.close());
+  const proxy = await proxyFor(t, httpsYaml([pki.leaf(['www.example.com'])], [backend.port]));
+  const up = randomBytes(16 * 1024 * 1024);
+  const got = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+    const req = http.request({
+      createConnection: () => tls.connect({ host: LOOPBACK, port: proxy.port, rejectUnauthorized: false, servername: 'www.example.com', ALPNProtocols: ['http/1.1'] }),
+      method: 'POST',
+      path: '/big',
+      headers: { host: 'www.example.com', 'content-length': String(up.length) },
+    } as http.RequestOptions);
+    const timer = setTimeout(() => req.destroy(new Error('no response within 50 s')), 50_000);
+    req.on('response', (res) => {
+      // read late: the proxy's TLS writes meet a full socket buffer and wait
+      res.pause();
+      setTimeout(() => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) });
+        });
+        res.resume();
+      }, 500);
+    });
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.end(up);
+  });
+  assert.equal(got.status, 200);
+  assert.equal(got.headers['x-up-bytes'], String(up.length));
+  assert.equal(got.headers['x-up-sha'], sha(up));
+  assert.equal(got.body.length, down.length);
+  assert.equal(sha(got.body), sha(down));
+});
+
+test('pipelined requests in one TLS record, the last with Connection: close: every answer, in order, then the server closes', { skip }, async (t) => {
+  const pki = new TestPki(t);
+  const s1 = await echoBackend(t, 'S1');
+  const proxy = await proxyFor(t, httpsYaml([pki.leaf(['www.example.com'])], [s1.port]));
+  const req = (path: string, close = false) => `GET ${path} HTTP/1.1\r\nHost: www.example.com\r\n${close ? 'Connection: close\r\n' : ''}\r\n`;
+  const text = await tlsExchange(proxy.port, req('/a') + req('/b') + req('/c', true));
+  const urls = [...text.matchAll(/"url":"([^"]+)"/g)].map((m) => m[1]);
+  assert.deepEqual(urls, ['/a', '/b', '/c']);
+  assert.equal(text.match(/HTTP\/1\.1 200/g)?.length, 3);
+});
+
+test('HTTP/2 over the addon\'s TLS: concurrent streams with 1 MiB bodies each way, intact', { skip, timeout: 60_000 }, async (t) => {
+  const pki = new TestPki(t);
+  const s1 = await echoBackend(t, 'S1');
+  const proxy = await proxyFor(t, httpsYaml([pki.leaf(['www.example.com'])], [s1.port]));
+  const session = await h2Session(t, proxy.port, { servername: 'www.example.com' });
+  const bodies = Array.from({ length: 8 }, () => randomBytes(1024 * 1024));
+  const replies = await Promise.all(bodies.map((b, i) => h2Request(session, { ':method': 'POST', ':path': `/up/${i}`, ':authority': 'www.example.com' }, b)));
+  replies.forEach((r, i) => {
+    assert.equal(r.status, 200);
+    const echo = JSON.parse(r.body.toString()) as Echo;
+    assert.equal(echo.url, `/up/${i}`);
+    assert.equal(echo.bodyBytes, bodies[i]!.length);
+    assert.equal(echo.sha256, sha(bodies[i]!));
+    assert.equal(echo.headers['x-forwarded-proto'], 'https');
+  });
+});
+
+test('a ticket from a listener on Node\'s tls module resumes on one in the addon, and the other way round', { skip }, async (t) => {
+  const pki = new TestPki(t);
+  const cert = pki.leaf(['www.example.com']);
+  const s1 = await echoBackend(t, 'S1');
+  const yaml = httpsYaml([cert], [s1.port]);
+  const native = await proxyFor(t, yaml);
+  process.env.FULCRUM_TLS = 'node';
+  let node;
+  try {
+    node = await proxyFor(t, yaml);
+  } finally {
+    delete process.env.FULCRUM_TLS;
+  }
+  assert.equal((node.instance.listeners[0] as unknown as HttpFrontend).edge?.nativeTls, null);
+  for (const [from, to] of [
+    [node.port, native.port],
+    [native.port, node.port],
+  ] as const) {
+    for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+      const first = await handshake(from, { servername: 'www.example.com', maxVersion });
+      const session = await first.session();
+      first.sock.destroy();
+      const second = await handshake(to, { servername: 'www.example.com', maxVersion, session });
+      assert.equal(second.reused, true, `${maxVersion}: a session from port ${from} resumes on port ${to}`);
+      second.sock.destroy();
+    }
+  }
+});
