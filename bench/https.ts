@@ -9,8 +9,9 @@
  *   connection (wrk offers its latest session; both renew tickets, so nearly all resume): handshakes/s;
  * - h2: `h2load -cC -mM -D` (ALPN h2): requests/s over HTTP/2.
  *
- * A third contestant, node-tls (bench/peers/node-tls-peer.ts), is the Node floor: Node's tls
- * server answering by itself, without proxying, in the keepalive and handshake phases.
+ * A third contestant, node-tls (bench/peers/node-tls-peer.ts), is the floor of Node's tls
+ * module: its server answering by itself, without proxying, in the keepalive and handshake
+ * phases. Fulcrum terminates TLS in its addon (native/tls.c) unless FULCRUM_TLS=node.
  *
  * See bench/README.md.
  */
@@ -42,9 +43,9 @@ const PHASES = ['keepalive', 'handshake', 'h2'] as const;
 type Phase = (typeof PHASES)[number];
 
 const DESCRIPTIONS: Record<ContestantName, string> = {
-  fulcrum: 'Fulcrum: node dist/src/cli/main.js run -c fulcrum.yaml (tls listener, HTTP/2 by ALPN), round robin S1+S2',
+  fulcrum: 'Fulcrum: node dist/src/cli/main.js run --workers 1 -c fulcrum.yaml (tls listener, HTTP/2 by ALPN), round robin S1+S2',
   haproxy: 'HAProxy, nbthread 1, bind ssl crt (same certificate) alpn h2,http/1.1, http-reuse always, roundrobin',
-  'node-tls': "Node's tls.createServer answering 200 S1 itself, no proxying (bench/peers/node-tls-peer.ts): the most a Node TLS terminator can reach here; HTTP/1.1 only",
+  'node-tls': "Node's tls.createServer answering 200 S1 itself, no proxying (bench/peers/node-tls-peer.ts): the most a terminator on Node's tls module can reach here; HTTP/1.1 only",
 };
 /** Contestants that take part in a phase (the Node floor speaks HTTP/1.1 only). */
 function inPhase(name: ContestantName, phase: Phase): boolean {
@@ -308,7 +309,7 @@ async function runHttps(): Promise<number> {
           configs['fulcrum.yaml'] = fulcrumYaml(port, cert.cert, cert.key, s1, s2);
           const file = join(tmp.path, 'fulcrum.yaml');
           writeFileSync(file, configs['fulcrum.yaml']);
-          proc = await startProcess('fulcrum', process.execPath, [...NODE_FLAGS, fulcrumCli, 'run', '-c', file], { cwd: repoRoot });
+          proc = await startProcess('fulcrum', process.execPath, [...NODE_FLAGS, fulcrumCli, 'run', '--workers', '1', '-c', file], { cwd: repoRoot });
         } else if (name === 'node-tls') {
           port = nPort;
           proc = await startProcess('node-tls', process.execPath, [peerScript('node-tls-peer'), String(port), cert.cert, cert.key], { cwd: repoRoot });
