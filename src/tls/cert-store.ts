@@ -12,6 +12,7 @@ import type { ListenerTlsConfig } from '../config/types-tls.js';
 import { FulcrumError } from '../core/errors.js';
 import { FileWatch } from '../core/file-watch.js';
 import { CertificateError, loadCertificate, serverContext, type ContextOptions, type LoadedCertificate } from './certificate.js';
+import { effectiveCiphers } from './ciphers.js';
 import type { NativeContexts } from './native-contexts.js';
 import { SniTable } from './sni-table.js';
 import { processTicketKeys } from './ticket-keys.js';
@@ -53,13 +54,13 @@ export class CertificateStore {
   ) {
     this.options = {
       minVersion: cfg.minVersion,
-      ciphers: cfg.ciphers,
+      ciphers: effectiveCiphers(cfg.ciphers),
       ticketKeys: cfg.sessionTickets ? ticketKeys : null,
       sessionTimeoutS: cfg.sessionTimeoutS,
       sessionIdContext: createHash('sha256').update(`fulcrum:${listener}`).digest('hex').slice(0, 32),
     };
     try {
-      this.bare = serverContext({ minVersion: cfg.minVersion, ...(cfg.ciphers === null ? {} : { ciphers: cfg.ciphers }) }, this.options);
+      this.bare = serverContext({ minVersion: cfg.minVersion, ...(this.options.ciphers === null ? {} : { ciphers: this.options.ciphers }) }, this.options);
     } catch (err) {
       throw new FulcrumError('FULCRUM_ERR_CONFIG', `listener ${listener}: tls.ciphers: OpenSSL refused ${JSON.stringify(cfg.ciphers)}: ${(err as Error).message}`);
     }

@@ -7,15 +7,7 @@
 import tls from 'node:tls';
 import type { NativeRelay } from '../proxy/tcp/native.js';
 import type { ContextOptions } from './certificate.js';
-
-/** Node's split of a `ciphers` string: TLS 1.3 suites (`TLS_` names) and the TLS 1.2 list. */
-export function splitCiphers(ciphers: string): { cipherList: string; cipherSuites: string } {
-  const names = ciphers.split(':').filter((c) => c.length > 0);
-  return {
-    cipherList: names.filter((c) => !c.startsWith('TLS_')).join(':'),
-    cipherSuites: names.filter((c) => c.startsWith('TLS_')).join(':'),
-  };
-}
+import { splitCiphers } from './ciphers.js';
 
 export class NativeContexts {
   constructor(

@@ -79,6 +79,26 @@ test('TLS versions: 1.2 and 1.3 by default; min_version TLSv1.3 refuses a 1.2-on
   ok.sock.destroy();
 });
 
+test('ciphers: the TLS 1.3 suites and the TLS 1.2 list given are the only ones; a list without TLS_ suites keeps the default ones for TLS 1.3, as nginx and HAProxy do', { skip }, async (t) => {
+  const pki = new TestPki(t);
+  const c = certs(pki);
+  const s1 = await echoBackend(t, 'S1');
+  const cipher = async (port: number, opts: { maxVersion?: 'TLSv1.2' | 'TLSv1.3'; ciphers?: string }) => {
+    const h = await handshake(port, { servername: 'www.example.com', ...opts });
+    const name = `${h.protocol} ${h.sock.getCipher().name}`;
+    h.sock.destroy();
+    return name;
+  };
+  const both = await proxyFor(t, httpsYaml([c.www], [s1.port], { tls: ['ciphers: "TLS_CHACHA20_POLY1305_SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"'] }));
+  assert.equal(await cipher(both.port, {}), 'TLSv1.3 TLS_CHACHA20_POLY1305_SHA256');
+  assert.equal(await cipher(both.port, { maxVersion: 'TLSv1.2' }), 'TLSv1.2 ECDHE-ECDSA-AES256-GCM-SHA384');
+  await assert.rejects(handshake(both.port, { servername: 'www.example.com', maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }), /handshake failure|alert|no shared cipher/i);
+  const only12 = await proxyFor(t, httpsYaml([c.www], [s1.port], { tls: ['ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256"'] }));
+  assert.equal(await cipher(only12.port, { maxVersion: 'TLSv1.2' }), 'TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256');
+  assert.equal(await cipher(only12.port, {}), 'TLSv1.3 TLS_AES_256_GCM_SHA384');
+  await assert.rejects(handshake(only12.port, { servername: 'www.example.com', maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }), /handshake failure|alert|no shared cipher/i);
+});
+
 test('ALPN: h2 when offered, else http/1.1; with http2.enabled false only http/1.1', { skip }, async (t) => {
   const pki = new TestPki(t);
   const c = certs(pki);
