@@ -121,6 +121,36 @@ describe('connections', () => {
     assert.equal((await readResponse(reader)).body.toString(), 'GET /d ');
   });
 
+  test('pipelined requests then the client\'s FIN: every request is answered in order, the last with Connection: close, then the proxy closes', async (t) => {
+    const s1 = await httpBackend((req, res) => {
+      req.resume();
+      req.on('end', () => setTimeout(() => res.end(`${req.method} ${req.url}`), req.url === '/a' ? 50 : 0));
+    });
+    const p = await startProxy(simpleYaml([s1.port]));
+    t.after(() => Promise.all([p.stop(), s1.close()]));
+    const { sock, reader } = await rawConnect(p.port);
+    t.after(() => sock.destroy());
+    sock.end('GET /a HTTP/1.1\r\nHost: p.test\r\n\r\n' + 'POST /b HTTP/1.1\r\nHost: p.test\r\nContent-Length: 2\r\n\r\nhi' + 'GET /c HTTP/1.1\r\nHost: p.test\r\n\r\n');
+    const got: string[] = [];
+    let last: Array<[string, string]> = [];
+    for (const m of ['GET', 'POST', 'GET']) {
+      const r = await readResponse(reader, m);
+      got.push(`${r.status} ${r.body.toString()}`);
+      last = r.headers;
+    }
+    assert.deepEqual(got, ['200 GET /a', '200 POST /b', '200 GET /c']);
+    assert.ok(last.some(([n, v]) => n.toLowerCase() === 'connection' && v === 'close'), 'the last answer says Connection: close');
+    assert.equal(await reader.waitEnd(), true, 'then the proxy ends the connection');
+
+    // a request cut short by the FIN gets nothing: the ones before it are answered, then the connection closes
+    const cut = await rawConnect(p.port);
+    t.after(() => cut.sock.destroy());
+    cut.sock.end('GET /d HTTP/1.1\r\nHost: p.test\r\n\r\n' + 'GET /e HTTP/1.1\r\nHost: p.te');
+    assert.equal((await readResponse(cut.reader)).body.toString(), 'GET /d');
+    assert.equal(await cut.reader.waitEnd(), true);
+    assert.equal(cut.reader.buffered, 0, 'nothing after the first answer');
+  });
+
   test('HEAD, 204 and 304 responses carry no body and keep the connection usable', async (t) => {
     const s1 = await httpBackend((req, res) => {
       req.resume();

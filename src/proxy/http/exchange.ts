@@ -594,9 +594,10 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
           // server (nothing was sent yet: HAProxy's abortonclose, nginx's 499)
           this.abortUpstream();
           this.sock.destroy();
-        } else {
+        } else if (this.pending === null) {
           this.closeAfter = true;
         }
+        // else pipelined requests are waiting: they are answered first (finishExchange)
         return;
       case Phase.TUNNEL:
         this.up?.sock.end();
@@ -831,7 +832,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.resp = null;
     this.reqChunks = null;
     this.respChunks = null;
-    if (this.closeAfter || this.clientEnded) {
+    if (this.closeAfter || (this.clientEnded && this.pending === null)) {
       this.closeNow();
       return;
     }
@@ -841,6 +842,8 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.updateClientFlow();
     this.deadline = Date.now() + (this.pending === null ? this.fe.timeouts.keepAliveMs : this.fe.timeouts.headerMs);
     if (this.pending !== null) this.readHead();
+    // a client that ended after pipelining: nothing more comes, as if its FIN came now
+    if (this.clientEnded && (this.phase as Phase) !== Phase.CLOSED) this.onClientEnd();
   }
 
   onUpstreamEnd(up: UpstreamConn): void {
