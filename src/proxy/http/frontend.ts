@@ -16,6 +16,7 @@ import type { ClientFacts } from './rewrite.js';
 import { Router } from './router.js';
 import { UpstreamPool } from './upstream.js';
 import { log } from '../../core/log.js';
+import { errName } from '../tcp/relay.js';
 import { upstreamTlsFor } from '../../tls/upstream-tls.js';
 
 /**
@@ -254,7 +255,7 @@ export class HttpFrontend implements NativeAcceptor {
         const now = Date.now();
         if (now - this.lastAcceptLog >= 1000) {
           this.lastAcceptLog = now;
-          log().warn(`listener ${this.name}: accept failed: error ${err}`);
+          log().warn(`listener ${this.name}: accept failed: ${errName(err)}`);
         }
         return;
       }
@@ -308,7 +309,7 @@ export class HttpFrontend implements NativeAcceptor {
     const now = Date.now();
     if (now - this.lastAcceptLog < 1000) return;
     this.lastAcceptLog = now;
-    log().warn(`listener ${this.name}: accept failed: error ${code}`);
+    log().warn(`listener ${this.name}: accept failed: ${errName(code)}`);
   }
 
   /** NativeAcceptor: accepting a connection threw; it was closed. */
