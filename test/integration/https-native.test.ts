@@ -4,19 +4,23 @@
  * buffers both ways through the kept-bytes path (a TLS write either goes whole or is
  * kept whole), pipelined requests closed by the server, HTTP/2 through the
  * Duplex bridge to node:http2, and tickets that open both on Node's contexts and on the
- * addon's. The other HTTPS suites run on this path too; https-node-tls.test.ts runs them
+ * addon's, and a seeded mix of clients that misbehave (gone before the ClientHello, plain
+ * HTTP, half a ClientHello, resets, half requests, cut uploads, unread answers) after
+ * which no stream is left. The other HTTPS suites run on this path too; https-node-tls.test.ts runs them
  * again on Node's tls module.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import { test } from 'node:test';
 import tls from 'node:tls';
 import type { HttpFrontend } from '../../src/proxy/http/frontend.js';
 import { nativeSockets } from '../../src/proxy/http/native-socket.js';
 import { nativeRelayMissing } from '../../src/proxy/tcp/native.js';
 import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
-import { httpBackend } from '../helpers/proxy-http.js';
+import { waitFor } from '../helpers/pools-util.js';
+import { httpBackend, startProxy } from '../helpers/proxy-http.js';
 import { echoBackend, h2Request, h2Session, handshake, httpsYaml, LOOPBACK, proxyFor, WAIT_MS, type Echo } from './https-helpers.js';
 
 const io = process.env.FULCRUM_HTTP_IO === 'node' || process.env.FULCRUM_TLS === 'node' ? null : nativeSockets();
@@ -171,4 +175,67 @@ test('a ticket from a listener on Node\'s tls module resumes on one in the addon
       second.sock.destroy();
     }
   }
+});
+
+test('a seeded mix of TLS clients that misbehave: each costs only its connection, and no stream is left behind', { skip, timeout: 60_000 }, async (t) => {
+  const pki = new TestPki(t);
+  let seed = 20261127;
+  const rnd = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
+  const s1 = await echoBackend(t, 'S1');
+  const baseline = io!.streamCount();
+  const proxy = await startProxy(httpsYaml([pki.leaf(['www.example.com'])], [s1.port], { tls: ['handshake_timeout: 500ms'] }));
+  t.after(() => proxy.stop());
+  const fe = proxy.instance.listeners[0] as unknown as HttpFrontend;
+  const opts = { rejectUnauthorized: false, servername: 'www.example.com', ALPNProtocols: ['http/1.1'] };
+  const body = randomBytes(256 * 1024);
+  // one client; resolves when its socket has closed (or after 3 s)
+  const client = (kind: number): Promise<string> =>
+    new Promise((resolve) => {
+      const tcp = net.connect(proxy.port, LOOPBACK);
+      const sock: net.Socket = kind <= 2 ? tcp : tls.connect({ ...opts, socket: tcp });
+      const timer = setTimeout(() => {
+        sock.destroy();
+        resolve(`kind ${kind}: still open after 3 s`);
+      }, 3000);
+      let got = '';
+      sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      sock.on('error', () => {});
+      tcp.on('error', () => {});
+      sock.on('close', () => {
+        clearTimeout(timer);
+        resolve(kind === 3 && !/^HTTP\/1\.1 200/.test(got) ? `kind 3: no answer (${got.slice(0, 40)})` : 'ok');
+      });
+      if (kind === 0) sock.on('connect', () => sock.destroy()); // gone before the ClientHello
+      else if (kind === 1) sock.on('connect', () => sock.end('GET / HTTP/1.1\r\nHost: x\r\n\r\n')); // plain HTTP on the TLS port
+      else if (kind === 2) sock.on('connect', () => sock.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00]))); // half a ClientHello, then silence
+      else
+        sock.on('secureConnect', () => {
+          const req = 'GET /mix HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n';
+          if (kind === 3) sock.write(req); // a good request: answered, then closed
+          else if (kind === 4) tcp.resetAndDestroy(); // reset right after the handshake
+          else if (kind === 5) sock.end('GET /half HTTP/1.1\r\nHost: www.exa'); // half a request, then the end
+          else if (kind === 6) {
+            // an upload cut short
+            sock.write(`POST /up HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: ${body.length * 2}\r\n\r\n`);
+            sock.write(body, () => setTimeout(() => sock.destroy(), rnd(20)));
+          } else {
+            // a request whose answer is never read, then a reset
+            sock.pause();
+            sock.write(req);
+            setTimeout(() => tcp.resetAndDestroy(), 20 + rnd(80));
+          }
+        });
+    });
+  const problems: string[] = [];
+  for (let wave = 0; wave < 5; wave++) {
+    const results = await Promise.all(Array.from({ length: 40 }, () => client(rnd(8))));
+    problems.push(...results.filter((r) => r !== 'ok'));
+  }
+  assert.deepEqual(problems, []);
+  // the listener still serves, and holds no client connection
+  const h = await handshake(proxy.port, { servername: 'www.example.com' });
+  h.sock.destroy();
+  await waitFor(() => fe.active === 0 && (fe.edge?.count ?? 0) === 0, 5000, 'every client connection closed');
+  await proxy.stop();
+  await waitFor(() => io!.streamCount() === baseline, 5000, `the addon's streams back to ${baseline} (now ${io!.streamCount()})`);
 });
