@@ -92,16 +92,21 @@ function parseVersion(s: string, i: number, status: number): number {
   throw new HttpParseError(status, 'malformed HTTP version');
 }
 
+/** Placeholders until parseFields sets the head's arrays (never written to). */
+const NONE: string[] = [];
+const NONE_IDS: H[] = [];
+const NONE_OFFSETS: number[] = [];
+
 function newHead(raw: string): Head {
   return {
     raw,
     minor: 1,
     headersStart: 0,
-    names: [],
-    values: [],
-    ids: [],
-    lineStarts: [],
-    lineEnds: [],
+    names: NONE,
+    values: NONE,
+    ids: NONE_IDS,
+    lineStarts: NONE_OFFSETS,
+    lineEnds: NONE_OFFSETS,
     contentLength: -1,
     hasTransferEncoding: false,
     chunked: false,
@@ -122,6 +127,16 @@ function parseFields(head: Head, i: number, bad: number, maxCount: number): stri
   const end = s.length - 2; // start of the final CRLF
   let host: string | undefined;
   let hostCount = 0;
+  // The arrays are made at their final size: grown from empty by push, each would take
+  // room for 16 entries, most of a request's garbage (a head has a handful of fields).
+  let lines = 0;
+  for (let j = s.indexOf('\n', i); j >= 0 && j < end && lines <= maxCount; j = s.indexOf('\n', j + 1)) lines++;
+  const names: string[] = (head.names = new Array<string>(lines));
+  const values: string[] = (head.values = new Array<string>(lines));
+  const ids: H[] = (head.ids = new Array<H>(lines));
+  const lineStarts: number[] = (head.lineStarts = new Array<number>(lines));
+  const lineEnds: number[] = (head.lineEnds = new Array<number>(lines));
+  let count = 0;
   while (i < end) {
     const start = i;
     const c0 = s.charCodeAt(i);
@@ -146,13 +161,14 @@ function parseFields(head: Head, i: number, bad: number, maxCount: number): stri
     while (vend > vstart && (s.charCodeAt(vend - 1) === 0x20 || s.charCodeAt(vend - 1) === 0x09)) vend--;
     const value = s.slice(vstart, vend);
     i = cr + 2;
-    if (head.names.length >= maxCount) throw new HttpParseError(bad === 400 ? 431 : 502, `more than ${maxCount} header fields`);
+    if (count >= maxCount) throw new HttpParseError(bad === 400 ? 431 : 502, `more than ${maxCount} header fields`);
     const id = headerId(name);
-    head.names.push(name);
-    head.values.push(value);
-    head.ids.push(id);
-    head.lineStarts.push(start);
-    head.lineEnds.push(i);
+    names[count] = name;
+    values[count] = value;
+    ids[count] = id;
+    lineStarts[count] = start;
+    lineEnds[count] = i;
+    count++;
     switch (id) {
       case H.HOST:
         host = value;
@@ -181,6 +197,10 @@ function parseFields(head: Head, i: number, bad: number, maxCount: number): stri
     }
   }
   if (hostCount > 1) throw new HttpParseError(bad, 'more than one Host header');
+  if (count !== lines) {
+    // cannot happen (each counted line is a field or an error); kept exact all the same
+    names.length = values.length = ids.length = lineStarts.length = lineEnds.length = count;
+  }
   return host;
 }
 
