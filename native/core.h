@@ -92,8 +92,11 @@ void stream_exports(napi_env env, napi_value exports);
 typedef struct ssl_st SSL;
 enum { TLS_DONE = 1, TLS_WANT_READ = 2, TLS_WANT_WRITE = 3, TLS_FAILED = -1 };
 int tls_init(void);
-/* A new server-side session on `fd` when listener `li` terminates TLS; NULL otherwise, or with *err set (-ENOMEM). */
-SSL *tls_accepting(uint32_t li, int fd, int *err);
+/*
+ * A new server-side session on `fd` when listener `li` terminates TLS (*prelude: a PROXY
+ * header comes first); NULL otherwise, or with *err set (-ENOMEM).
+ */
+SSL *tls_accepting(uint32_t li, int fd, int *prelude, int *err);
 int tls_handshake(SSL *ssl);
 /* Why the handshake failed, to free() (sys_errno: errno right after it). */
 char *tls_failure(SSL *ssl, int sys_errno);

@@ -45,8 +45,11 @@ typedef struct {
   uint32_t slot, gen;
   int fd;
   uint8_t connecting, can_read, can_write, rdhup, paused, eof, shut_wanted, shut_done, want_drain, ready;
-  /* TLS (tls.c): in the handshake, or failed in it (JavaScript closes the stream then). */
-  uint8_t handshaking, tls_failed;
+  /*
+   * TLS (tls.c): in the handshake, or failed in it (JavaScript closes the stream then);
+   * `prelude`: the handshake waits while JavaScript reads a PROXY header (streamStartTls).
+   */
+  uint8_t handshaking, tls_failed, prelude;
   /* Bytes waiting to be written: out[off, off + len). With TLS, plaintext: SSL_write takes all of it or none. */
   char *out;
   uint32_t off, len, cap;
@@ -145,18 +148,22 @@ static void make_ready(stream_t *s) {
 
 /* One read into the arena, when the stream may read. -1: the stream closed. */
 static int read_once(stream_t *s) {
-  if (!(s->can_read || (s->ssl != NULL && tls_pending(s->ssl))) || s->paused || s->eof || s->connecting || s->handshaking) return 0;
+  if (!(s->can_read || (s->ssl != NULL && tls_pending(s->ssl))) || s->paused || s->eof || s->connecting || (s->handshaking && !s->prelude)) return 0;
   if (ARENA_BYTES - g_arena_used < READ_CHUNK) {
     make_ready(s); /* after JavaScript has had this batch */
     return 0;
   }
   for (;;) {
     int more = 0;
-    ssize_t n = s->ssl != NULL ? tls_recv(s->ssl, g_arena + g_arena_used, READ_CHUNK, &more) : recv(s->fd, g_arena + g_arena_used, READ_CHUNK, 0);
+    ssize_t n;
+    if (s->prelude) n = recv(s->fd, g_arena + g_arena_used, READ_CHUNK, MSG_PEEK); /* all so far, left in place for OpenSSL */
+    else if (s->ssl != NULL) n = tls_recv(s->ssl, g_arena + g_arena_used, READ_CHUNK, &more);
+    else n = recv(s->fd, g_arena + g_arena_used, READ_CHUNK, 0);
     if (n > 0) {
       emit(EV_S_DATA, stream_id(s), g_arena_used, (double)n, 0, 0);
       g_arena_used += (uint32_t)n;
-      if (n == READ_CHUNK || s->rdhup || more) make_ready(s); /* more, or the end, is waiting */
+      if (s->prelude) s->can_read = 0; /* the next edge brings more */
+      else if (n == READ_CHUNK || s->rdhup || more) make_ready(s); /* more, or the end, is waiting */
       else s->can_read = 0;
       return 0;
     }
@@ -284,7 +291,7 @@ void stream_event(uint32_t slot, uint32_t gen, uint32_t e) {
   if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->can_read = 1;
   if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->rdhup = 1;
   if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s->can_write = 1;
-  if (s->handshaking && handshake(s) < 0) return;
+  if (s->handshaking && !s->prelude && handshake(s) < 0) return;
   if (s->connecting) {
     uint32_t sl = s->slot, g = s->gen;
     connected_or_not(s, e);
@@ -322,6 +329,7 @@ void stream_wake(void) {
     stream_t *s = by_slot((uint32_t)list[i], (uint32_t)(list[i] >> 32));
     if (s == NULL) continue;
     s->ready = 0;
+    if (s->handshaking && !s->prelude && handshake(s) < 0) continue; /* after streamStartTls */
     read_once(s);
   }
   /* What did not fit waits for the next batch, ahead of anything newer. */
@@ -345,9 +353,10 @@ void stream_accepted(uint32_t li, int fd, const addr_t *peer) {
   s->peer = *peer;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  int err = 0;
-  s->ssl = tls_accepting(li, fd, &err);
+  int err = 0, prelude = 0;
+  s->ssl = tls_accepting(li, fd, &prelude, &err);
   s->handshaking = s->ssl != NULL;
+  s->prelude = (uint8_t)prelude;
   if (err == 0) err = watch(s);
   if (err < 0) {
     release(s);
@@ -549,6 +558,31 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/*
+ * streamStartTls(id, consumed): the PROXY header JavaScript read is the first `consumed`
+ * bytes: they are taken off the socket and the TLS handshake starts on what follows.
+ * 0 or -errno (the stream stays: JavaScript closes it).
+ */
+static napi_value js_start_tls(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  stream_t *s = lookup(arg_num(env, argv[0]));
+  double consumed = arg_num(env, argv[1]);
+  if (s == NULL || !s->prelude) return num(env, -EINVAL);
+  if (!(consumed >= 0 && consumed <= READ_CHUNK)) return num(env, -EINVAL);
+  size_t left = (size_t)consumed;
+  while (left > 0) {
+    /* the bytes were peeked, so they are there: this does not block */
+    ssize_t n = recv(s->fd, g_string, left < STRING_BYTES ? left : STRING_BYTES, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return num(env, n == 0 ? -EPIPE : -errno);
+    left -= (size_t)n;
+  }
+  s->prelude = 0;
+  s->can_read = 1;
+  make_ready(s); /* the handshake runs from the loop, which reports how it went */
+  return num(env, 0);
+}
+
 /* streamTls(id): see tls_describe; undefined for a plain stream. */
 static napi_value js_tls(napi_env env, napi_callback_info info) {
   ARGS(1);
@@ -612,7 +646,7 @@ void stream_exports(napi_env env, napi_value exports) {
   const export_t fns[] = {
       {"streamArena", js_arena}, {"streamConnect", js_connect}, {"streamWrite", js_write}, {"streamEnd", js_end},
       {"streamPause", js_pause}, {"streamClose", js_close},     {"streamPeer", js_peer},   {"streamLocal", js_local},
-      {"streamCount", js_count}, {"streamTls", js_tls},
+      {"streamCount", js_count}, {"streamTls", js_tls}, {"streamStartTls", js_start_tls},
   };
   export_functions(env, exports, fns, sizeof fns / sizeof fns[0]);
 }

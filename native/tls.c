@@ -51,6 +51,8 @@ typedef struct {
   SSL_CTX *fallback; /* a name no entry covers: this one, or NULL to refuse */
   sni_entry_t *entries;
   uint32_t n;
+  /* A PROXY header comes before each ClientHello (JavaScript reads it first). */
+  int prelude;
 } tls_server_t;
 
 static slots_t g_ctxs; /* SSL_CTX * by id, held by JavaScript */
@@ -171,7 +173,7 @@ static napi_value throw_openssl(napi_env env, const char *what) {
 
 /* ---- sessions (called by stream.c) ------------------------------------------------ */
 
-SSL *tls_accepting(uint32_t li, int fd, int *err) {
+SSL *tls_accepting(uint32_t li, int fd, int *prelude, int *err) {
   *err = 0;
   tls_server_t *srv = li < MAX_LISTENERS ? g_listener[li] : NULL;
   if (srv == NULL) return NULL;
@@ -183,6 +185,7 @@ SSL *tls_accepting(uint32_t li, int fd, int *err) {
     return NULL;
   }
   srv->refs++;
+  *prelude = srv->prelude;
   SSL_set_ex_data(ssl, g_server_index, srv);
   SSL_set_accept_state(ssl);
   return ssl;
@@ -434,18 +437,23 @@ static SSL_CTX *ctx_ref(napi_env env, napi_value v) {
 }
 
 /*
- * tlsServer(listener, initial, fallback, names, contexts): listener `listener` (an index
- * from listen()) terminates TLS from now on: handshakes start on context `initial`, a
- * ClientHello's name picks names[i] -> contexts[i] (exact, or "*.example.com"), else
- * `fallback` (null: refused). Called again with new contexts after a reload. 0 or -errno.
+ * tlsServer(listener, initial, fallback, names, contexts, prelude): listener `listener`
+ * (an index from listen()) terminates TLS from now on: handshakes start on context
+ * `initial`, a ClientHello's name picks names[i] -> contexts[i] (exact, or
+ * "*.example.com"), else `fallback` (null: refused). With `prelude`, each connection's
+ * handshake waits for streamStartTls (a PROXY header first). Called again with new
+ * contexts after a reload. 0 or -errno.
  */
 static napi_value js_server(napi_env env, napi_callback_info info) {
-  ARGS(5);
+  ARGS(6);
   double li = arg_num(env, argv[0]);
   if (!(li >= 0 && li < MAX_LISTENERS)) return num(env, -EINVAL);
   tls_server_t *srv = calloc(1, sizeof *srv);
   if (srv == NULL) return num(env, -ENOMEM);
   srv->refs = 1;
+  bool prelude = false;
+  if (argc > 5) napi_get_value_bool(env, argv[5], &prelude);
+  srv->prelude = prelude;
   srv->initial = ctx_ref(env, argv[1]);
   srv->fallback = ctx_ref(env, argv[2]);
   uint32_t n = 0;
