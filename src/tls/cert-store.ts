@@ -37,6 +37,8 @@ export class CertificateStore {
   private bareNative: number | null = null;
   /** The addon's listener whose handshakes use the native contexts, or -1. */
   private nativeListener = -1;
+  /** A PROXY header comes before each handshake on that listener. */
+  private nativePrelude = false;
   private started = false;
 
   /**
@@ -142,10 +144,12 @@ export class CertificateStore {
 
   /**
    * Handshakes on the addon's listener `index` use the native contexts from now on, and
-   * after every certificate reload. False when the addon refused (they stay with Node).
+   * after every certificate reload; with `prelude`, each after a PROXY header. False when
+   * the addon refused.
    */
-  bindNative(index: number): boolean {
+  bindNative(index: number, prelude: boolean): boolean {
     this.nativeListener = index;
+    this.nativePrelude = prelude;
     return this.pushNative();
   }
 
@@ -169,7 +173,7 @@ export class CertificateStore {
     }
     const first = this.entries[0]!.loaded.native!;
     const reject = this.cfg.unknownSni === 'reject';
-    return this.native.relay.tlsServer(this.nativeListener, reject ? this.bareNative : first, reject ? null : first, names, contexts);
+    return this.native.relay.tlsServer(this.nativeListener, reject ? this.bareNative : first, reject ? null : first, names, contexts, this.nativePrelude);
   }
 
   private freeNative(): void {

@@ -58,7 +58,7 @@ export class HttpEdge {
   /**
    * TLS is terminated in the addon (native/tls.c) when the listener's sockets are its
    * streams: the contexts are made there too. Null: Node's tls module (no addon,
-   * FULCRUM_HTTP_IO=node or FULCRUM_TLS=node, or a PROXY header before the handshake).
+   * FULCRUM_HTTP_IO=node or FULCRUM_TLS=node).
    */
   readonly nativeTls: NativeRelay | null;
   private readonly pending = new Set<Pending>();
@@ -75,7 +75,7 @@ export class HttpEdge {
   ) {
     const tlsCfg = config.tls;
     const h2 = config.mode === 'http' && config.http2.enabled && (tlsCfg !== null || config.http2.h2c);
-    this.nativeTls = io !== null && tlsCfg !== null && config.proxyProtocol === null && process.env.FULCRUM_TLS !== 'node' ? io : null;
+    this.nativeTls = io !== null && tlsCfg !== null && process.env.FULCRUM_TLS !== 'node' ? io : null;
     const native = this.nativeTls === null ? null : new NativeContexts(this.nativeTls, h2);
     this.certs = tlsCfg === null ? null : new CertificateStore(config.name, tlsCfg, (msg) => log().info(msg), undefined, native);
     const fields: Array<readonly [string, string]> = tlsCfg !== null && config.hsts !== null ? [['strict-transport-security', hstsValue(config.hsts)]] : [];
@@ -112,12 +112,46 @@ export class HttpEdge {
    * with the native contexts. False when the addon refused them.
    */
   bindNative(index: number): boolean {
-    return this.certs?.bindNative(index) ?? false;
+    return this.certs?.bindNative(index, this.config.proxyProtocol !== null) ?? false;
   }
 
-  /** Takes a stream the addon accepted on a TLS listener; its handshake runs in C. */
+  /**
+   * Takes a stream the addon accepted on a TLS listener; its handshake runs in C, after
+   * the PROXY header when the listener takes one.
+   */
   acceptNative(io: NativeRelay, id: number): void {
     const sock = NativeSocket.accepted(io, id);
+    if (this.config.proxyProtocol === null) {
+      this.handshakeNative(sock, null);
+      return;
+    }
+    // The addon shows everything that has arrived, left in the socket, until startTls
+    // takes the header off: the ClientHello after it stays for OpenSSL.
+    const p = this.track(sock, this.config.timeouts.headerMs, 'PROXY protocol: no complete PROXY header in time');
+    const onClose = () => this.untrack(p);
+    const onEnd = () => sock.destroy();
+    sock.once('close', onClose);
+    sock.once('end', onEnd);
+    sock.onData = (arrived: Buffer) => {
+      const r = parseProxyHeader(arrived);
+      if (r.error !== null) {
+        this.proxyRefused(p, r.error);
+        return;
+      }
+      if (!r.done) return;
+      sock.onData = null;
+      sock.off('close', onClose);
+      sock.off('end', onEnd);
+      if (!this.untrack(p) || !sock.startTls(r.consumed)) {
+        sock.destroy();
+        return;
+      }
+      this.handshakeNative(sock, r.command === 'proxy' ? r.source : null);
+    };
+  }
+
+  /** Tracks the handshake of a native TLS stream, then hands the connection to HTTP/1.1 or HTTP/2. */
+  private handshakeNative(sock: NativeSocket, proxied: ProxyAddress | null): void {
     const certs = this.certs!;
     const p = this.track(sock, this.config.tls!.handshakeTimeoutMs, 'TLS handshake did not finish in time');
     sock.once('close', () => this.untrack(p));
@@ -134,10 +168,10 @@ export class HttpEdge {
         return;
       }
       if (alpn === 2 && this.h2 !== null) {
-        this.h2.attach(duplexOf(sock) as unknown as net.Socket, null);
+        this.h2.attach(duplexOf(sock) as unknown as net.Socket, proxied);
         return;
       }
-      this.fe.adopt(new ClientConnection(sock, this.fe, true, null));
+      this.fe.adopt(new ClientConnection(sock, this.fe, true, proxied));
     };
   }
 
@@ -194,6 +228,13 @@ export class HttpEdge {
     return this.pending.delete(p);
   }
 
+  /** A bad PROXY header: logged (at most once a second) and the connection closed. */
+  private proxyRefused(p: Pending, why: string): void {
+    this.untrack(p);
+    this.fe.logProxyRefused(p.sock, why);
+    p.sock.destroy();
+  }
+
   /** PROXY protocol before TLS: the header is read from the raw socket, the rest pushed back for the handshake. */
   private readProxyHeader(raw: net.Socket): void {
     const p = this.track(raw, this.config.timeouts.headerMs, 'PROXY protocol: no complete PROXY header in time');
@@ -202,9 +243,7 @@ export class HttpEdge {
       buf = buf === null ? chunk : Buffer.concat([buf, chunk]);
       const r = parseProxyHeader(buf);
       if (r.error !== null) {
-        this.untrack(p);
-        this.fe.logProxyRefused(raw, r.error);
-        raw.destroy();
+        this.proxyRefused(p, r.error);
         return;
       }
       if (!r.done) return;

@@ -245,6 +245,11 @@ export class NativeSocket extends EventEmitter implements NativeStreamOwner {
     if (!this.destroyed) this.onSecure?.(status, alpn);
   }
 
+  /** Takes the PROXY header (`consumed` bytes) off a stream whose TLS waits for it, and starts the handshake. */
+  startTls(consumed: number): boolean {
+    return !this.gone && this.relay.streamStartTls(this.id, consumed) === 0;
+  }
+
   /** Server name, ALPN protocol, version, cipher and handshake failure of a TLS stream. */
   tlsInfo(): NativeTlsInfo | undefined {
     return this.gone ? undefined : this.relay.streamTls(this.id);

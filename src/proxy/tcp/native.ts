@@ -49,7 +49,8 @@ interface Addon {
   // TLS on accepted streams (native/tls.c)
   tlsContext(options: NativeTlsContextOptions): number;
   tlsContextFree(id: number): number;
-  tlsServer(listener: number, initial: number, fallback: number | null, names: string[], contexts: number[]): number;
+  tlsServer(listener: number, initial: number, fallback: number | null, names: string[], contexts: number[], prelude: boolean): number;
+  streamStartTls(id: number, consumed: number): number;
 }
 
 /** A TLS context for native/tls.c: what tls.createSecureContext takes, already split and checked. */
@@ -327,10 +328,17 @@ export class NativeRelay {
    * Streams accepted on `listener` from now on terminate TLS: handshakes start on
    * context `initial`; a ClientHello's server name picks contexts[i] for names[i] (exact,
    * or `*.` wildcard), else `fallback` (null: refused with handshake_failure). Called
-   * again after a certificate reload. False when the addon refused it.
+   * again after a certificate reload. With `prelude`, each handshake waits for
+   * streamStartTls: the stream's reads until then show what has arrived so far, left in
+   * the socket (a PROXY header to read first). False when the addon refused it.
    */
-  tlsServer(listener: number, initial: number, fallback: number | null, names: string[], contexts: number[]): boolean {
-    return this.addon.tlsServer(listener, initial, fallback, names, contexts) === 0;
+  tlsServer(listener: number, initial: number, fallback: number | null, names: string[], contexts: number[], prelude: boolean): boolean {
+    return this.addon.tlsServer(listener, initial, fallback, names, contexts, prelude) === 0;
+  }
+
+  /** Takes the first `consumed` bytes (the PROXY header) off a prelude stream and starts its TLS handshake. 0 or -errno. */
+  streamStartTls(id: number, consumed: number): number {
+    return this.addon.streamStartTls(id, consumed);
   }
 
   private readStats(): PairStats {
