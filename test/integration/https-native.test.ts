@@ -12,11 +12,14 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
+import { Duplex } from 'node:stream';
 import { test } from 'node:test';
 import tls from 'node:tls';
 import type { HttpFrontend } from '../../src/proxy/http/frontend.js';
 import { nativeSockets } from '../../src/proxy/http/native-socket.js';
+import { encodeV2 } from '../../src/proxy/proxy-protocol.js';
 import { nativeRelayMissing } from '../../src/proxy/tcp/native.js';
 import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
 import { waitFor } from '../helpers/pools-util.js';
@@ -235,6 +238,124 @@ test('a seeded mix of TLS clients that misbehave: each costs only its connection
   // the listener still serves, and holds no client connection
   const h = await handshake(proxy.port, { servername: 'www.example.com' });
   h.sock.destroy();
+  await waitFor(() => fe.active === 0 && (fe.edge?.count ?? 0) === 0, 5000, 'every client connection closed');
+  await proxy.stop();
+  await waitFor(() => io!.streamCount() === baseline, 5000, `the addon's streams back to ${baseline} (now ${io!.streamCount()})`);
+});
+
+/** A TLS client whose first write (the ClientHello) goes out in one segment behind `header`. */
+function tlsBehind(port: number, header: Buffer, alpn: string[]): tls.TLSSocket {
+  const raw = net.connect(port, LOOPBACK);
+  let first = true;
+  const wire = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, done) {
+      raw.write(first ? Buffer.concat([header, chunk]) : chunk, done);
+      first = false;
+    },
+    final(done) {
+      raw.end();
+      done();
+    },
+    destroy(err, done) {
+      raw.destroy();
+      done(err);
+    },
+  });
+  raw.on('data', (d: Buffer) => wire.push(d));
+  raw.on('end', () => wire.push(null));
+  raw.on('error', (err) => wire.destroy(err));
+  return tls.connect({ socket: wire, rejectUnauthorized: false, servername: 'www.example.com', ALPNProtocols: alpn });
+}
+
+test('PROXY header before TLS in the addon: v1 and v2, in the ClientHello\'s own segment, over HTTP/1.1 and HTTP/2; a bad header closes only its connection', { skip }, async (t) => {
+  const pki = new TestPki(t);
+  const s1 = await echoBackend(t, 'S1');
+  const proxy = await proxyFor(t, httpsYaml([pki.leaf(['www.example.com'])], [s1.port], { listener: ['proxy_protocol: { trusted: [127.0.0.1] }'] }));
+  assert.notEqual((proxy.instance.listeners[0] as unknown as HttpFrontend).edge?.nativeTls, null);
+  const v1 = Buffer.from('PROXY TCP4 203.0.113.7 192.0.2.1 4321 443\r\n');
+  const v2 = encodeV2({ address: '198.51.100.9', port: 5555 }, { address: '192.0.2.1', port: 443 });
+  for (const [header, client] of [
+    [v1, '203.0.113.7'],
+    [v2, '198.51.100.9'],
+  ] as const) {
+    // HTTP/1.1
+    const sock = tlsBehind(proxy.port, header, ['http/1.1']);
+    t.after(() => sock.destroy());
+    await new Promise((r) => sock.once('secureConnect', r));
+    sock.write('GET /p HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n');
+    let got = '';
+    sock.setEncoding('latin1');
+    sock.on('data', (d: string) => (got += d));
+    await new Promise((r) => sock.once('end', r));
+    const echo = JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)) as Echo;
+    assert.equal(echo.headers['x-forwarded-for'], client);
+    // HTTP/2
+    const session = http2.connect('https://www.example.com', { createConnection: () => tlsBehind(proxy.port, header, ['h2']) });
+    t.after(() => session.destroy());
+    session.on('error', () => {});
+    const r = await h2Request(session, { ':path': '/h2' });
+    assert.equal((JSON.parse(r.body.toString()) as Echo).headers['x-forwarded-for'], client);
+    session.close();
+  }
+  // a bad header: that connection is closed, the next one serves
+  const bad = tlsBehind(proxy.port, Buffer.from('PROXY TCP4 nonsense\r\n'), ['http/1.1']);
+  bad.on('error', () => {});
+  await new Promise((r) => bad.once('close', r));
+  const ok = tlsBehind(proxy.port, v1, ['http/1.1']);
+  t.after(() => ok.destroy());
+  await new Promise((r) => ok.once('secureConnect', r));
+});
+
+test('PROXY prelude misbehaviour (cut headers, a close before the ClientHello, garbage after the header, silence): each costs only its connection, no stream is left', { skip, timeout: 60_000 }, async (t) => {
+  const pki = new TestPki(t);
+  const s1 = await echoBackend(t, 'S1');
+  const baseline = io!.streamCount();
+  const proxy = await startProxy(
+    httpsYaml([pki.leaf(['www.example.com'])], [s1.port], { listener: ['proxy_protocol: { trusted: [127.0.0.1] }', 'timeouts: { header: 300ms }'], tls: ['handshake_timeout: 300ms'] }),
+  );
+  t.after(() => proxy.stop());
+  const fe = proxy.instance.listeners[0] as unknown as HttpFrontend;
+  const v1 = 'PROXY TCP4 203.0.113.7 192.0.2.1 4321 443\r\n';
+  // a raw client: writes `data`, maybe ends; resolves when the proxy has closed it (or after 3 s)
+  const raw = (data: string, end: boolean): Promise<boolean> =>
+    new Promise((resolve) => {
+      const sock = net.connect(proxy.port, LOOPBACK);
+      const timer = setTimeout(() => {
+        sock.destroy();
+        resolve(false);
+      }, 3000);
+      sock.on('error', () => {});
+      sock.on('connect', () => (end ? sock.end(data) : sock.write(data)));
+      sock.resume();
+      sock.on('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  const good = async (): Promise<boolean> => {
+    const sock = tlsBehind(proxy.port, Buffer.from(v1), ['http/1.1']);
+    sock.on('error', () => {});
+    await new Promise((r) => sock.once('secureConnect', r));
+    sock.end('GET /ok HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n');
+    let got = '';
+    sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    await new Promise((r) => sock.once('close', r));
+    return /^HTTP\/1\.1 200/.test(got);
+  };
+  for (let wave = 0; wave < 3; wave++) {
+    const results = await Promise.all([
+      raw('PROXY TCP4 203.0.1', true), // half a header, then the end
+      raw('PROXY TCP4 203.0.113.7 192', false), // half a header, then silence (header timeout)
+      raw(v1, true), // a header, then the end before any ClientHello
+      raw(v1, false), // a header, then silence (handshake timeout)
+      raw(`${v1}GET / HTTP/1.1\r\nHost: x\r\n\r\n`, false), // plain HTTP after the header
+      raw('GET / HTTP/1.1\r\nHost: x\r\n\r\n', false), // no header at all
+      good(),
+      good(),
+    ]);
+    assert.deepEqual(results, results.map(() => true), `wave ${wave}: every client closed, every good one answered`);
+  }
   await waitFor(() => fe.active === 0 && (fe.edge?.count ?? 0) === 0, 5000, 'every client connection closed');
   await proxy.stop();
   await waitFor(() => io!.streamCount() === baseline, 5000, `the addon's streams back to ${baseline} (now ${io!.streamCount()})`);

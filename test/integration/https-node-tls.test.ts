@@ -1,7 +1,7 @@
 /**
  * The HTTPS and HTTP/2 suites again with TLS on Node's tls module (FULCRUM_TLS=node):
- * HTTPS listeners terminate TLS there wherever the native addon is missing, with a PROXY
- * header before the handshake, and with FULCRUM_HTTP_IO=node. Elsewhere in the suite they
+ * HTTPS listeners terminate TLS there wherever the native addon is missing, and with
+ * FULCRUM_HTTP_IO=node. Elsewhere in the suite they
  * terminate it in the addon (https-native.test.ts). Listeners read the variable when they
  * are made, in the tests, after this module's body has set it.
  */
