@@ -28,17 +28,22 @@ export interface Echo {
   sha256: string;
 }
 
+/** Reads a request body to its end: `done` gets its length and sha256 (hex). */
+export function hashBody(req: http.IncomingMessage, done: (bytes: number, sha256: string) => void): void {
+  const h = createHash('sha256');
+  let n = 0;
+  req.on('data', (c: Buffer) => {
+    h.update(c);
+    n += c.length;
+  });
+  req.on('end', () => done(n, h.digest('hex')));
+}
+
 /** A backend answering every request with the JSON of what it received (and X-Served-By). */
 export async function echoBackend(t: TestContext, name: string, setup?: (s: http.Server) => void): Promise<Backend<http.Server>> {
   const b = await httpBackend((req, res) => {
-    const h = createHash('sha256');
-    let n = 0;
-    req.on('data', (c: Buffer) => {
-      h.update(c);
-      n += c.length;
-    });
-    req.on('end', () => {
-      const echo: Echo = { name, method: req.method!, url: req.url!, httpVersion: req.httpVersion, headers: req.headers, rawHeaders: req.rawHeaders, bodyBytes: n, sha256: h.digest('hex') };
+    hashBody(req, (n, sha256) => {
+      const echo: Echo = { name, method: req.method!, url: req.url!, httpVersion: req.httpVersion, headers: req.headers, rawHeaders: req.rawHeaders, bodyBytes: n, sha256 };
       const body = JSON.stringify(echo);
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-served-by': name });
       res.end(body);

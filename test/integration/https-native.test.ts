@@ -24,7 +24,7 @@ import { nativeRelayMissing } from '../../src/proxy/tcp/native.js';
 import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
 import { waitFor } from '../helpers/pools-util.js';
 import { httpBackend, startProxy } from '../helpers/proxy-http.js';
-import { echoBackend, h2Request, h2Session, handshake, httpsYaml, LOOPBACK, proxyFor, WAIT_MS, type Echo } from './https-helpers.js';
+import { echoBackend, h2Request, hashBody, h2Session, handshake, httpsYaml, LOOPBACK, proxyFor, WAIT_MS, type Echo } from './https-helpers.js';
 
 const io = process.env.FULCRUM_HTTP_IO === 'node' || process.env.FULCRUM_TLS === 'node' ? null : nativeSockets();
 const skip = NO_OPENSSL || (io === null ? `no native TLS: ${process.env.FULCRUM_HTTP_IO === 'node' || process.env.FULCRUM_TLS === 'node' ? 'FULCRUM_HTTP_IO or FULCRUM_TLS is node' : nativeRelayMissing()}` : false);
@@ -74,18 +74,12 @@ test('HTTPS listeners terminate TLS in the addon: the handshake, the version, th
 test('16 MiB up and 16 MiB down over TLS, the client reading late: bytes intact both ways', { skip, timeout: 60_000 }, async (t) => {
   const pki = new TestPki(t);
   const down = randomBytes(16 * 1024 * 1024);
-  const backend = await httpBackend((req, res) => {
-    const h = createHash('sha256');
-    let n = 0;
-    req.on('data', (c: Buffer) => {
-      h.update(c);
-      n += c.length;
-    });
-    req.on('end', () => {
-      res.writeHead(200, { 'content-length': down.length, 'x-up-bytes': String(n), 'x-up-sha': h.digest('hex') });
+  const backend = await httpBackend((req, res) =>
+    hashBody(req, (n, upSha) => {
+      res.writeHead(200, { 'content-length': down.length, 'x-up-bytes': String(n), 'x-up-sha': upSha });
       res.end(down);
-    });
-  });
+    }),
+  );
   t.after(() => backend.close());
   const proxy = await proxyFor(t, httpsYaml([pki.leaf(['www.example.com'])], [backend.port]));
   const up = randomBytes(16 * 1024 * 1024);
