@@ -146,9 +146,12 @@ static void make_ready(stream_t *s) {
 
 /* ---- reading and writing ---------------------------------------------------------- */
 
+/* Bytes may be waiting: the socket was readable, or OpenSSL holds some already. */
+static int has_input(stream_t *s) { return s->can_read || (s->ssl != NULL && tls_pending(s->ssl)); }
+
 /* One read into the arena, when the stream may read. -1: the stream closed. */
 static int read_once(stream_t *s) {
-  if (!(s->can_read || (s->ssl != NULL && tls_pending(s->ssl))) || s->paused || s->eof || s->connecting || (s->handshaking && !s->prelude)) return 0;
+  if (!has_input(s) || s->paused || s->eof || s->connecting || (s->handshaking && !s->prelude)) return 0;
   if (ARENA_BYTES - g_arena_used < READ_CHUNK) {
     make_ready(s); /* after JavaScript has had this batch */
     return 0;
@@ -608,7 +611,7 @@ static napi_value js_pause(napi_env env, napi_callback_info info) {
   bool on = false;
   napi_get_value_bool(env, argv[1], &on);
   s->paused = on;
-  if (!on && (s->can_read || (s->ssl != NULL && tls_pending(s->ssl))) && !s->eof) make_ready(s);
+  if (!on && has_input(s) && !s->eof) make_ready(s);
   return num(env, 0);
 }
 

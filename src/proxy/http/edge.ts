@@ -119,8 +119,8 @@ export class HttpEdge {
    * Takes a stream the addon accepted on a TLS listener; its handshake runs in C, after
    * the PROXY header when the listener takes one.
    */
-  acceptNative(io: NativeRelay, id: number): void {
-    const sock = NativeSocket.accepted(io, id);
+  acceptNative(id: number): void {
+    const sock = NativeSocket.accepted(this.nativeTls!, id);
     if (this.config.proxyProtocol === null) {
       this.handshakeNative(sock, null);
       return;

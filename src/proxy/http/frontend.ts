@@ -296,7 +296,7 @@ export class HttpFrontend implements NativeAcceptor {
     }
     this.accepted++;
     if (this.edge !== null) {
-      this.edge.acceptNative(io, id);
+      this.edge.acceptNative(id);
       return;
     }
     const conn = new ClientConnection(NativeSocket.accepted(io, id), this, true);

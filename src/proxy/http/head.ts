@@ -129,6 +129,7 @@ function parseFields(head: Head, i: number, bad: number, maxCount: number): stri
   let hostCount = 0;
   // The arrays are made at their final size: grown from empty by push, each would take
   // room for 16 entries, most of a request's garbage (a head has a handful of fields).
+  // A head that parses has one field per LF (no name or value may hold one).
   let lines = 0;
   for (let j = s.indexOf('\n', i); j >= 0 && j < end && lines <= maxCount; j = s.indexOf('\n', j + 1)) lines++;
   const names: string[] = (head.names = new Array<string>(lines));
@@ -197,10 +198,6 @@ function parseFields(head: Head, i: number, bad: number, maxCount: number): stri
     }
   }
   if (hostCount > 1) throw new HttpParseError(bad, 'more than one Host header');
-  if (count !== lines) {
-    // cannot happen (each counted line is a field or an error); kept exact all the same
-    names.length = values.length = ids.length = lineStarts.length = lineEnds.length = count;
-  }
   return host;
 }
 
