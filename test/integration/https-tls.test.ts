@@ -13,6 +13,7 @@ import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { NO_OPENSSL, TestPki, type CertFiles } from '../helpers/certs.js';
 import { waitFor } from '../helpers/pools-util.js';
+import { startProxy } from '../helpers/proxy-http.js';
 import { echoBackend, handshake, httpsRequest, httpsYaml, LOOPBACK, proxyFor, WAIT_MS, type Echo } from './https-helpers.js';
 
 const run = promisify(execFile);
@@ -96,6 +97,8 @@ test('ciphers: the TLS 1.3 suites and the TLS 1.2 list given are the only ones; 
   const only12 = await proxyFor(t, httpsYaml([c.www], [s1.port], { tls: ['ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256"'] }));
   assert.equal(await cipher(only12.port, { maxVersion: 'TLSv1.2' }), 'TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256');
   assert.equal(await cipher(only12.port, {}), 'TLSv1.3 TLS_AES_256_GCM_SHA384');
+  // a list OpenSSL cannot use is a configuration error that names the key and the list
+  await assert.rejects(startProxy(httpsYaml([c.www], [s1.port], { tls: ['ciphers: "NOT-A-CIPHER"'] })), /listener www: tls\.ciphers: OpenSSL refused "NOT-A-CIPHER"/);
   await assert.rejects(handshake(only12.port, { servername: 'www.example.com', maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }), /handshake failure|alert|no shared cipher/i);
 });
 
