@@ -38,6 +38,8 @@
 #define READ_CHUNK (64 * 1024)
 /* Reads of one batch, handed to JavaScript with it. */
 #define ARENA_BYTES (1024 * 1024)
+/* How far into a read head_length looks for the end of an HTTP/1 head. */
+#define HEAD_SCAN 4096
 /* Latin-1 strings up to this size are copied here before they are written. */
 #define STRING_BYTES (64 * 1024)
 
@@ -149,6 +151,18 @@ static void make_ready(stream_t *s) {
 /* Bytes may be waiting: the socket was readable, or OpenSSL holds some already. */
 static int has_input(stream_t *s) { return s->can_read || (s->ssl != NULL && tls_pending(s->ssl)); }
 
+/*
+ * The length of the HTTP/1 head that starts a read (up to and including its first
+ * CRLF CRLF), looked for in its first HEAD_SCAN bytes; 0 when there is none there. It
+ * lets JavaScript take a head that arrived whole straight from the arena, without
+ * searching or copying the read first (exchange.ts). Only a hint: JavaScript parses
+ * the head itself, and any read without one takes the general way.
+ */
+static double head_length(const char *p, size_t n) {
+  const char *end = memmem(p, n < HEAD_SCAN ? n : HEAD_SCAN, "\r\n\r\n", 4);
+  return end == NULL ? 0 : (double)(end - p + 4);
+}
+
 /* One read into the arena, when the stream may read. -1: the stream closed. */
 static int read_once(stream_t *s) {
   if (!has_input(s) || s->paused || s->eof || s->connecting || (s->handshaking && !s->prelude)) return 0;
@@ -163,7 +177,7 @@ static int read_once(stream_t *s) {
     else if (s->ssl != NULL) n = tls_recv(s->ssl, g_arena + g_arena_used, READ_CHUNK, &more);
     else n = recv(s->fd, g_arena + g_arena_used, READ_CHUNK, 0);
     if (n > 0) {
-      emit(EV_S_DATA, stream_id(s), g_arena_used, (double)n, 0, 0);
+      emit(EV_S_DATA, stream_id(s), g_arena_used, (double)n, head_length(g_arena + g_arena_used, (size_t)n), 0);
       g_arena_used += (uint32_t)n;
       if (s->prelude) s->can_read = 0; /* the next edge brings more */
       else if (n == READ_CHUNK || s->rdhup || more) make_ready(s); /* more, or the end, is waiting */

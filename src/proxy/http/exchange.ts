@@ -11,7 +11,7 @@ import type { FastBuffer } from './fast-buffer.js';
 import { errorBody, localResponse, reasonPhrase } from './local-response.js';
 import { takeRead } from './read-buffer.js';
 import { writeHeadAndBody, writeSocket } from './socket-write.js';
-import { NativeSocket } from './native-socket.js';
+import { copyBytes, NativeSocket } from './native-socket.js';
 import { cookieValue, requestKey } from './request-keys.js';
 import { encodeV1, encodeV2, parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
 import { rewriteRequestHead, rewriteResponseHead, type ClientFacts } from './rewrite.js';
@@ -48,7 +48,17 @@ export function onClientRead(this: net.Socket, n: number): boolean {
   return true;
 }
 
-/** 'data' listener of client sockets that do not read through READ_BUFFER, and native sockets' onData. */
+/** Native client sockets' onBytes: reads straight from the addon's arena. */
+function onBytes(this: NativeSocket, arena: Buffer, start: number, end: number, headLength: number): void {
+  const c = (this as OwnedSocket)[OWNER];
+  try {
+    c.onClientBytes(arena, start, end, headLength);
+  } catch (err) {
+    c.onInternalError(err);
+  }
+}
+
+/** 'data' listener of client sockets that do not read through READ_BUFFER. */
 function onData(this: OwnedSocket, chunk: Buffer): void {
   const c = this[OWNER];
   try {
@@ -170,7 +180,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     // shared listeners (no closures per connection): 10,000 idle connections must stay small
     (sock as OwnedSocket)[OWNER] = this;
     if (sock instanceof NativeSocket) {
-      sock.onData = onData as (this: NativeSocket, chunk: Buffer) => void;
+      sock.onBytes = onBytes;
     } else if (!sharedBuffer) {
       sock.on('data', onData);
       sock.resume(); // accepted paused (pauseOnConnect)
@@ -243,6 +253,28 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
         this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
         this.readProxyHeader();
     }
+  }
+
+  /**
+   * Bytes from a native socket, in the addon's arena until the next batch of reads. A
+   * read that is exactly one whole request head (the usual GET) is parsed from there:
+   * no Buffer, no copy, no search. Anything else is copied out for onClientData, which
+   * also answers a head this way refuses (with the bytes at hand: HTTP/2's preface, 4xx).
+   */
+  onClientBytes(arena: Buffer, start: number, end: number, headLength: number): void {
+    if (this.phase === Phase.HEAD && this.pending === null && headLength === end - start && headLength <= this.fe.limits.headerBytes && arena[start] !== 0x0d) {
+      let req: RequestHead | undefined;
+      try {
+        req = parseRequestHead((arena as FastBuffer).latin1Slice(start, end), this.fe.limits);
+      } catch (err) {
+        if (!(err instanceof HttpParseError)) throw err;
+      }
+      if (req !== undefined) {
+        this.startExchange(req); // which sets the deadline
+        return;
+      }
+    }
+    this.onClientData(copyBytes(arena, start, end));
   }
 
   /** The PROXY header a trusted downstream balancer sends first; anything else closes the connection. */
@@ -671,6 +703,28 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.forwardResponseBody(chunk, 0);
   }
 
+  /**
+   * Bytes from a native upstream socket, in the addon's arena (see onClientBytes): a
+   * final response head that starts a read is parsed from there, and a small body after
+   * it is written from there. Anything else is copied out for onUpstreamData.
+   */
+  onUpstreamBytes(up: UpstreamConn, arena: Buffer, start: number, end: number, headLength: number): void {
+    if (headLength > 0 && up === this.up && this.phase === Phase.EXCHANGE && this.resp === null && this.respBuf === null && headLength <= this.fe.limits.headerBytes) {
+      let resp: ResponseHead | undefined;
+      try {
+        resp = parseResponseHead((arena as FastBuffer).latin1Slice(start, start + headLength), this.fe.limits.headerCount);
+      } catch (err) {
+        if (!(err instanceof HttpParseError)) throw err;
+      }
+      if (resp !== undefined && resp.status >= 200 && resp.status !== 101) {
+        up.deadline = Date.now() + this.fe.timeouts.serverMs;
+        this.startResponse(resp, arena, start + headLength, end, false);
+        return;
+      }
+    }
+    this.onUpstreamData(up, copyBytes(arena, start, end));
+  }
+
   private readResponseHead(chunk: Buffer): void {
     let buf = this.respBuf === null ? chunk : Buffer.concat([this.respBuf, chunk]);
     for (;;) {
@@ -698,7 +752,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
       }
       const rest = end + 4;
       if (resp.status >= 200 || (resp.status === 101 && this.tunnelWanted)) {
-        this.startResponse(resp, buf, rest);
+        this.startResponse(resp, buf, rest, buf.length, true);
         return;
       }
       if (resp.status === 101) {
@@ -715,7 +769,11 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     }
   }
 
-  private startResponse(resp: ResponseHead, buf: Buffer, offset: number): void {
+  /**
+   * Relays a final response head (and the body bytes buf[offset, end) read with it).
+   * @param owned buf may be kept; else (the addon's arena) what outlives this call is copied
+   */
+  private startResponse(resp: ResponseHead, buf: Buffer, offset: number, end: number, owned: boolean): void {
     const req = this.req!;
     this.resp = resp;
     this.respStarted = true;
@@ -735,7 +793,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
       this.up!.deadline = 0;
       this.writeClient(rewriteResponseHead(resp, this.fe.forwarded.via, false, false, true));
       if (this.fe.accessLog !== null) this.logAccess(0);
-      if (offset < buf.length) this.writeClient(buf.subarray(offset));
+      if (offset < end) this.writeClient(owned ? buf.subarray(offset, end) : copyBytes(buf, offset, end));
       const early = this.pending;
       this.pending = null;
       if (early !== null) this.writeUpstream(early);
@@ -774,16 +832,20 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
       this.upReusable = false;
     }
     const head = rewriteResponseHead(resp, this.fe.forwarded.via, this.closeAfter, dropLength, false, setCookie);
-    const bodyLen = buf.length - offset;
+    const bodyLen = end - offset;
     if (bodyLen > 0 && bodyLen <= COALESCE && this.respChunks === null && !this.respUntilClose && bodyLen <= this.respBodyLeft) {
+      // writeHeadAndBody copies what the kernel does not take at once
       this.respBodyLeft -= bodyLen;
       this.sent += head.length + bodyLen;
-      this.clientWritten(writeHeadAndBody(this.sock, head, buf, offset, buf.length));
+      this.clientWritten(writeHeadAndBody(this.sock, head, buf, offset, end));
       if (this.respBodyLeft === 0) this.finishExchange();
       return;
     }
     this.writeClient(head);
-    if (bodyLen > 0 || this.respBodyLeft === 0) this.forwardResponseBody(buf, offset);
+    if (bodyLen > 0 || this.respBodyLeft === 0) {
+      if (owned) this.forwardResponseBody(end === buf.length ? buf : buf.subarray(0, end), offset);
+      else this.forwardResponseBody(copyBytes(buf, offset, end), 0);
+    }
   }
 
   private forwardResponseBody(buf: Buffer, offset: number): void {

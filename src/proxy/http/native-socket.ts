@@ -26,6 +26,14 @@ const CORK_HIGH_WATER = 16 * 1024;
 export class NativeSocket extends EventEmitter implements NativeStreamOwner {
   /** Where reads go: a Buffer the callee may keep. */
   onData: ((this: NativeSocket, chunk: Buffer) => void) | null = null;
+  /**
+   * Where reads go instead, when set: bytes [start, end) of the addon's arena, which the
+   * next batch of reads overwrites, and the length of the HTTP/1 head they start with
+   * (0: none found; see NativeStreamOwner.streamData). The callee copies what it keeps
+   * (copyBytes): a head parsed straight from the arena saves a Buffer, a copy and a
+   * search per read.
+   */
+  onBytes: ((this: NativeSocket, arena: Buffer, start: number, end: number, headLength: number) => void) | null = null;
   /** A TLS stream's handshake ended (see NativeStreamOwner.streamSecure). */
   onSecure: ((status: number, alpn: number) => void) | null = null;
   destroyed = false;
@@ -126,7 +134,7 @@ export class NativeSocket extends EventEmitter implements NativeStreamOwner {
     if (this.destroyed || this.writableEnded) return false;
     if (this.corks > 0) {
       this.write(head, 'latin1');
-      return this.write(body.subarray(start, end));
+      return this.write(Buffer.from(body.subarray(start, end))); // a copy: corked writes are kept, body may be the arena
     }
     return this.written(this.relay.streamWriteHead(this.id, head, body, start, end));
   }
@@ -200,11 +208,10 @@ export class NativeSocket extends EventEmitter implements NativeStreamOwner {
   // ---- NativeStreamOwner ------------------------------------------------------------
 
   /** @internal */
-  streamData(offset: number, length: number): void {
+  streamData(offset: number, length: number, headLength: number): void {
     if (this.destroyed) return;
-    const chunk = Buffer.allocUnsafe(length);
-    this.relay.arena.copy(chunk, 0, offset, offset + length);
-    this.onData?.(chunk);
+    if (this.onBytes !== null) this.onBytes(this.relay.arena, offset, offset + length, headLength);
+    else this.onData?.(copyBytes(this.relay.arena, offset, offset + length));
   }
 
   /** @internal */
@@ -284,6 +291,13 @@ export class NativeSocket extends EventEmitter implements NativeStreamOwner {
 export function nativeSockets(): NativeRelay | null {
   if (process.env.FULCRUM_HTTP_IO === 'node') return null;
   return nativeRelay();
+}
+
+/** bytes [start, end) of `from` in a Buffer of their own. */
+export function copyBytes(from: Buffer, start: number, end: number): Buffer {
+  const chunk = Buffer.allocUnsafe(end - start);
+  from.copy(chunk, 0, start, end);
+  return chunk;
 }
 
 function emitDrain(s: NativeSocket): void {

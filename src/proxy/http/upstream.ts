@@ -13,6 +13,8 @@ export interface UpstreamOwner {
   onInternalError(err: unknown): void;
   onUpstreamConnect(up: UpstreamConn): void;
   onUpstreamData(up: UpstreamConn, chunk: Buffer): void;
+  /** Bytes [start, end) of the addon's arena, valid during this call only (native sockets); see NativeSocket.onBytes. */
+  onUpstreamBytes(up: UpstreamConn, arena: Buffer, start: number, end: number, headLength: number): void;
   /** The server half-closed (FIN). */
   onUpstreamEnd(up: UpstreamConn): void;
   onUpstreamDrain(up: UpstreamConn): void;
@@ -45,7 +47,7 @@ export class UpstreamConn implements Expirable {
     const native = pool.native;
     if (native !== null) {
       const s = NativeSocket.connect(native, server.host, server.port);
-      s.onData = (chunk) => this.onData(chunk);
+      s.onBytes = (arena, start, end, headLength) => this.onBytes(arena, start, end, headLength);
       this.sock = s;
     } else {
       // Reads land in one shared buffer and reach onRead directly, skipping the
@@ -127,6 +129,19 @@ export class UpstreamConn implements Expirable {
       owner.onInternalError(err);
     }
     return true;
+  }
+
+  private onBytes(arena: Buffer, start: number, end: number, headLength: number): void {
+    const owner = this.owner;
+    if (owner === null) {
+      this.sock.destroy(); // bytes on an idle connection: the server broke protocol
+      return;
+    }
+    try {
+      owner.onUpstreamBytes(this, arena, start, end, headLength);
+    } catch (err) {
+      owner.onInternalError(err);
+    }
   }
 
   expire(): void {

@@ -15,6 +15,7 @@ import { rewriteRequestHead, type ClientFacts } from '../http/rewrite.js';
 import type { UpstreamConn, UpstreamOwner } from '../http/upstream.js';
 import { encodeV1, encodeV2, type ProxyAddress } from '../proxy-protocol.js';
 import { ChunkedScanner } from '../http/chunked.js';
+import { copyBytes } from '../http/native-socket.js';
 import { http1RequestHead, http2ResponseHeaders } from './headers.js';
 import { log } from '../../core/log.js';
 
@@ -356,6 +357,10 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
     up.deadline = Date.now() + this.fe.timeouts.serverMs;
     if (this.resp === null) this.readResponseHead(chunk);
     else this.forwardResponseBody(chunk, 0);
+  }
+
+  onUpstreamBytes(up: UpstreamConn, arena: Buffer, start: number, end: number, _headLength: number): void {
+    this.onUpstreamData(up, copyBytes(arena, start, end));
   }
 
   private readResponseHead(chunk: Buffer): void {

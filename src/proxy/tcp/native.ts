@@ -125,8 +125,12 @@ export interface NativePairOwner {
 
 /** A native stream's owner (a NativeSocket). */
 export interface NativeStreamOwner {
-  /** `length` bytes arrived, at `offset` in the relay's arena (valid during this call). */
-  streamData(offset: number, length: number): void;
+  /**
+   * `length` bytes arrived, at `offset` in the relay's arena (valid during this call).
+   * `headLength`: the read starts with an HTTP/1 head this long (to its first CRLF CRLF,
+   * found in the read's first 4 KiB), or 0. A hint for the HTTP engine, unchecked.
+   */
+  streamData(offset: number, length: number, headLength: number): void;
   /** The peer sent FIN. */
   streamEnd(): void;
   /** Every byte kept after a short write is written now. */
@@ -354,7 +358,7 @@ export class NativeRelay {
       const type = ev[at]!;
       const id = ev[at + 1]!;
       if (type >= EV_S_CONNECT) {
-        this.streamEvent(type, id, ev[at + 2]!, ev[at + 3]!);
+        this.streamEvent(type, id, ev[at + 2]!, ev[at + 3]!, ev[at + 4]!);
       } else if (type === EV_ACCEPT || type === EV_S_ACCEPT) {
         const acceptor = this.acceptors.get(id);
         const pair = ev[at + 2]!;
@@ -396,14 +400,14 @@ export class NativeRelay {
     }
   }
 
-  private streamEvent(type: number, id: number, a: number, b: number): void {
+  private streamEvent(type: number, id: number, a: number, b: number, c: number): void {
     const slot = id % STREAM_SLOTS;
     const owner = this.streams[slot];
     if (owner === undefined || this.streamIds[slot] !== id) return;
     // the stream is gone after a failed connect or an I/O error
     if (type === EV_S_ERROR || (type === EV_S_CONNECT && a < 0)) this.streams[slot] = undefined;
     try {
-      if (type === EV_S_DATA) owner.streamData(a, b);
+      if (type === EV_S_DATA) owner.streamData(a, b, c);
       else if (type === EV_S_EOF) owner.streamEnd();
       else if (type === EV_S_DRAIN) owner.streamDrained();
       else if (type === EV_S_CONNECT) owner.streamConnected(a);
