@@ -1,3 +1,4 @@
+import { now } from '../../core/clock.js';
 import type net from 'node:net';
 import type { Outcome, Pool, QueueWaiter } from '../../backend/pool.js';
 import type { PickContext } from '../../balance/balancer.js';
@@ -176,7 +177,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
   ) {
     this.phase = fe.config.proxyProtocol === null || proxied !== undefined ? Phase.HEAD : Phase.PROXY;
     if (proxied !== undefined) this.proxiedClient = proxied;
-    this.deadline = Date.now() + fe.timeouts.headerMs;
+    this.deadline = now() + fe.timeouts.headerMs;
     // shared listeners (no closures per connection): 10,000 idle connections must stay small
     (sock as OwnedSocket)[OWNER] = this;
     if (sock instanceof NativeSocket) {
@@ -228,7 +229,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
         return;
       case Phase.EXCHANGE:
         if (!this.reqComplete && !this.connecting) {
-          this.deadline = Date.now() + this.fe.timeouts.clientMs;
+          this.deadline = now() + this.fe.timeouts.clientMs;
           const data = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
           this.pending = null;
           this.forwardBody(data);
@@ -243,7 +244,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
       case Phase.HEAD:
         if (this.pending === null) {
           this.pending = chunk;
-          if (this.count > 0) this.deadline = Date.now() + this.fe.timeouts.headerMs;
+          if (this.count > 0) this.deadline = now() + this.fe.timeouts.headerMs;
         } else {
           this.pending = Buffer.concat([this.pending, chunk]);
         }
@@ -369,7 +370,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.tunnelWanted = req.connUpgrade && req.upgrade !== undefined;
     const facts = (this.facts ??= this.fe.clientFacts(this.proxiedClient?.address ?? this.sock.remoteAddress ?? ''));
     this.reqHead = rewriteRequestHead(req, facts, this.fe.forwarded, this.tunnelWanted);
-    this.deadline = this.reqComplete ? 0 : Date.now() + this.fe.timeouts.clientMs;
+    this.deadline = this.reqComplete ? 0 : now() + this.fe.timeouts.clientMs;
     this.pool = pool;
     this.tried = null;
     this.lastFailure = null;
@@ -420,7 +421,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     const up = this.fe.upstreamFor(server).acquire(this, fresh || sendProxy !== null);
     this.up = up;
     if (sendProxy !== null) up.sock.write(this.proxyHeader(sendProxy));
-    up.deadline = Date.now() + (up.connected ? this.fe.timeouts.serverMs : this.fe.timeouts.connectMs);
+    up.deadline = now() + (up.connected ? this.fe.timeouts.serverMs : this.fe.timeouts.connectMs);
     if (up.connected) {
       this.connecting = false;
       this.sendHeadAndBody();
@@ -468,7 +469,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
   onUpstreamConnect(up: UpstreamConn): void {
     if (up !== this.up) return;
     this.connecting = false;
-    up.deadline = Date.now() + this.fe.timeouts.serverMs;
+    up.deadline = now() + this.fe.timeouts.serverMs;
     this.sendHeadAndBody();
   }
 
@@ -555,7 +556,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
   /** The whole request is upstream: now only the server's answer matters. */
   private requestSent(): void {
     this.deadline = 0;
-    if (this.up !== null) this.up.deadline = Date.now() + this.fe.timeouts.serverMs;
+    if (this.up !== null) this.up.deadline = now() + this.fe.timeouts.serverMs;
     if (this.pending !== null && this.pending.length > PIPELINE_BUFFER) {
       this.pausedForBuffer = true;
       this.updateClientFlow();
@@ -591,7 +592,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     if (this.upPausedForClient) {
       this.upPausedForClient = false;
       this.up?.sock.resume();
-      if (this.phase !== Phase.TUNNEL) this.deadline = this.reqComplete ? 0 : Date.now() + this.fe.timeouts.clientMs;
+      if (this.phase !== Phase.TUNNEL) this.deadline = this.reqComplete ? 0 : now() + this.fe.timeouts.clientMs;
     }
   }
 
@@ -605,7 +606,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     if (!ok && this.up !== null && !this.upPausedForClient) {
       this.upPausedForClient = true;
       this.up.sock.pause();
-      if (this.phase !== Phase.TUNNEL) this.deadline = Date.now() + this.fe.timeouts.clientMs;
+      if (this.phase !== Phase.TUNNEL) this.deadline = now() + this.fe.timeouts.clientMs;
     }
   }
 
@@ -646,7 +647,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
       this.releaseServer();
       up.owner = null;
       up.sock.end();
-      up.deadline = Date.now() + this.fe.timeouts.serverMs;
+      up.deadline = now() + this.fe.timeouts.serverMs;
     }
     this.phase = Phase.CLOSED;
     this.abortUpstream();
@@ -695,7 +696,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
       this.writeClient(chunk);
       return;
     }
-    up.deadline = Date.now() + this.fe.timeouts.serverMs;
+    up.deadline = now() + this.fe.timeouts.serverMs;
     if (this.resp === null) {
       this.readResponseHead(chunk);
       return;
@@ -717,7 +718,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
         if (!(err instanceof HttpParseError)) throw err;
       }
       if (resp !== undefined && resp.status >= 200 && resp.status !== 101) {
-        up.deadline = Date.now() + this.fe.timeouts.serverMs;
+        up.deadline = now() + this.fe.timeouts.serverMs;
         this.startResponse(resp, arena, start + headLength, end, false);
         return;
       }
@@ -902,7 +903,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.pausedForUpstream = false;
     this.pausedForBuffer = false;
     this.updateClientFlow();
-    this.deadline = Date.now() + (this.pending === null ? this.fe.timeouts.keepAliveMs : this.fe.timeouts.headerMs);
+    this.deadline = now() + (this.pending === null ? this.fe.timeouts.keepAliveMs : this.fe.timeouts.headerMs);
     if (this.pending !== null) this.readHead();
     // a client that ended after pipelining: nothing more comes, as if its FIN came now
     if (this.clientEnded && (this.phase as Phase) !== Phase.CLOSED) this.onClientEnd();
@@ -1058,7 +1059,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.phase = Phase.CLOSED;
     if (last === undefined) this.sock.end();
     else this.sock.end(last);
-    this.deadline = Date.now() + Math.min(this.fe.timeouts.clientMs, 5000);
+    this.deadline = now() + Math.min(this.fe.timeouts.clientMs, 5000);
   }
 
   /**

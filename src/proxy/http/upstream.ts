@@ -1,3 +1,4 @@
+import { now } from '../../core/clock.js';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Server } from '../../backend/server.js';
@@ -70,7 +71,7 @@ export class UpstreamConn implements Expirable {
             } as tls.ConnectionOptions);
     }
     if (t !== null) this.sock.on('session', (session: Buffer) => (pool.tlsSession = session));
-    this.deadline = Date.now() + connectMs;
+    this.deadline = now() + connectMs;
     // with TLS the connect deadline covers the handshake: connected means secure
     this.sock.on(t === null ? 'connect' : 'secureConnect', () => {
       this.connected = true;
@@ -212,7 +213,7 @@ export class UpstreamPool {
       return;
     }
     if (up.sock.isPaused()) up.sock.resume();
-    up.deadline = Date.now() + this.idleTimeoutMs;
+    up.deadline = now() + this.idleTimeoutMs;
     this.idle.push(up);
   }
 

@@ -15,6 +15,7 @@
  * use the JavaScript relay over Node's handles (relay.ts) instead; the behaviour is
  * the same.
  */
+import { beginBatch, endBatch } from '../../core/clock.js';
 import { existsSync } from 'node:fs';
 import type net from 'node:net';
 import { createRequire } from 'node:module';
@@ -351,6 +352,15 @@ export class NativeRelay {
   }
 
   private onEvents(n: number): void {
+    beginBatch();
+    try {
+      this.dispatch(n);
+    } finally {
+      endBatch();
+    }
+  }
+
+  private dispatch(n: number): void {
     const ev = this.events;
     const rec = this.addon.RECORD;
     for (let i = 0; i < n; i++) {
