@@ -33,3 +33,27 @@ export function ratio(a: number | undefined, b: number | undefined): number | un
   if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return undefined;
   return a / b;
 }
+
+/** A figure of two contestants compared round by round. */
+export interface PairedRatio {
+  /** a / b within each round both measured (rounds in order). */
+  readonly perRound: number[];
+  /** The median of perRound, or undefined when no round has both. */
+  readonly median: number | undefined;
+}
+
+/**
+ * Compares contestant A's runs with B's round by round: the ratio of `f` within each
+ * round, then the median of those ratios. Runs of one round are minutes apart at most,
+ * so a change in the host's speed between rounds cancels out of each ratio; comparing
+ * each contestant's median over rounds instead lets it in whole.
+ */
+export function pairedRatio<R extends { readonly round: number }>(a: readonly R[], b: readonly R[], f: (r: R) => number | undefined): PairedRatio {
+  const perRound: number[] = [];
+  for (const ra of [...a].sort((x, y) => x.round - y.round)) {
+    const rb = b.find((x) => x.round === ra.round);
+    const r = rb === undefined ? undefined : ratio(f(ra), f(rb));
+    if (r !== undefined) perRound.push(r);
+  }
+  return { perRound, median: perRound.length === 0 ? undefined : median(perRound) };
+}
