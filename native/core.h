@@ -44,10 +44,20 @@ typedef struct {
   void **items;
   uint32_t *gens, *free;
   uint32_t cap, nfree, used, live;
+  /*
+   * With `hold` set, a removed slot waits in `held` until slot_release_held: streams use
+   * this so that no slot changes hands while JavaScript may still read an event naming
+   * its last owner (see stream_flushed).
+   */
+  uint32_t *held;
+  uint32_t nheld;
+  uint8_t hold;
 } slots_t;
 /* Puts `item` in a free slot under a new generation (t->gens[slot]): 0, or -1 when full or out of memory. */
 int slot_add(slots_t *t, void *item, uint32_t *slot);
 void slot_remove(slots_t *t, uint32_t slot);
+/* Makes the held slots free for slot_add. */
+void slot_release_held(slots_t *t);
 /* The object in `slot` while the slot is of generation `gen`, else NULL. */
 void *slot_get(const slots_t *t, uint32_t slot, uint32_t gen);
 /* The object an id names, or NULL. */
@@ -85,7 +95,8 @@ int stream_init(void);
 void stream_accepted(uint32_t li, int fd, const addr_t *peer);
 void stream_event(uint32_t slot, uint32_t gen, uint32_t events);
 void stream_wake(void);
-void stream_flushed(void);
+/* A batch of events went to JavaScript; `outermost`: not a flush nested inside another. */
+void stream_flushed(int outermost);
 void stream_exports(napi_env env, napi_value exports);
 
 /* tls.c: TLS on accepted streams, with Node's OpenSSL */

@@ -194,8 +194,11 @@ static void flush(void) {
   napi_get_global(g_env, &recv);
   napi_create_uint32(g_env, g_nev, &argv[0]);
   g_nev = 0; /* records stay readable until the next emit, which only happens after this returns */
+  static int depth = 0;
+  depth++;
   napi_status st = napi_make_callback(g_env, g_actx, recv, cb, 1, argv, &result);
-  stream_flushed();
+  depth--;
+  stream_flushed(depth == 0);
   if (st == napi_pending_exception) {
     napi_value err;
     napi_get_and_clear_last_exception(g_env, &err);

@@ -32,6 +32,9 @@ int slot_add(slots_t *t, void *item, uint32_t *slot_out) {
       uint32_t *fr = realloc(t->free, cap * sizeof *fr);
       if (fr == NULL) return -1;
       t->free = fr;
+      uint32_t *held = realloc(t->held, cap * sizeof *held);
+      if (held == NULL) return -1;
+      t->held = held;
       for (uint32_t i = t->cap; i < cap; i++) t->gens[i] = 0;
       t->cap = cap;
     }
@@ -47,8 +50,14 @@ int slot_add(slots_t *t, void *item, uint32_t *slot_out) {
 
 void slot_remove(slots_t *t, uint32_t slot) {
   t->items[slot] = NULL;
-  t->free[t->nfree++] = slot;
+  if (t->hold) t->held[t->nheld++] = slot;
+  else t->free[t->nfree++] = slot;
   t->live--;
+}
+
+void slot_release_held(slots_t *t) {
+  for (uint32_t i = 0; i < t->nheld; i++) t->free[t->nfree++] = t->held[i];
+  t->nheld = 0;
 }
 
 void *slot_get(const slots_t *t, uint32_t slot, uint32_t gen) {

@@ -383,11 +383,22 @@ void stream_accepted(uint32_t li, int fd, const addr_t *peer) {
   emit(EV_S_ACCEPT, li, stream_id(s), 0, 0, 0);
 }
 
-void stream_flushed(void) { g_arena_used = 0; }
+/*
+ * After JavaScript has read a batch. Slots of streams closed since the last batch only
+ * become free now: an event naming a stream that C closed (a reset, a refused connect)
+ * may still be waiting in the batch, and JavaScript finds a stream's owner by its slot.
+ * A stream JavaScript opened while reading the batch must not take such a slot, or the
+ * closed stream's last event would miss its owner, which would then wait forever.
+ */
+void stream_flushed(int outermost) {
+  g_arena_used = 0;
+  if (outermost) slot_release_held(&g_streams);
+}
 
 int stream_init(void) {
   int err = tls_init();
   if (err < 0) return err;
+  g_streams.hold = 1; /* see stream_flushed */
   g_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (g_wake < 0) return -errno;
   struct epoll_event ev = {0};

@@ -225,3 +225,31 @@ test('writeHead sends a head and a body slice as one, keeping what the kernel do
   await waitFor(() => received.reduce((n, c) => n + c.length, 0) === want.length, WAIT_MS, 'every byte');
   assert.equal(sha(Buffer.concat(received)), sha(want));
 });
+
+test('a reset stream still hears of it when a stream made earlier in the same batch of events takes its slot', { skip }, async (t) => {
+  // The addon closes A on its reset and frees A's slot; A's error event waits in the
+  // batch behind B's data. B's handler opens stream C, which the addon may put in A's
+  // old slot. A's event must still reach A (it once fell on the floor, and a pooled
+  // upstream connection then took requests that waited for the server timeout).
+  const peers: net.Socket[] = [];
+  const port = await server(t, (s) => peers.push(s));
+  const a = await dial(t, io!, port);
+  const b = await dial(t, io!, port);
+  await waitFor(() => peers.length === 2, WAIT_MS, 'both connections accepted');
+  const peerOf = (s: NativeSocket) => peers.find((p) => p.remotePort === s.localPort)!;
+  const pa = peerOf(a.sock);
+  const pb = peerOf(b.sock);
+  let c: NativeSocket | undefined;
+  t.after(() => c?.destroy());
+  b.sock.onData = () => {
+    if (c !== undefined) return;
+    c = NativeSocket.connect(io!, LOOPBACK, port);
+    c.on('error', () => {});
+  };
+  let closed = false;
+  a.sock.on('close', () => (closed = true));
+  pb.write('x'); // first in the batch: B reads, and its handler opens C
+  pa.resetAndDestroy(); // then A's reset
+  await waitFor(() => c !== undefined, WAIT_MS, 'B read its byte');
+  await waitFor(() => closed, 2000, 'A to close after its reset');
+});
