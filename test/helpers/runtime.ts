@@ -13,14 +13,8 @@ import { WebSocketServer } from 'ws';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { CLI_PATH } from './spawn.js';
 
-/** A free port on 127.0.0.1 (bound, read, released): listeners that must keep their port across reloads. */
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+/** A free port for listeners that must keep their port across reloads (see ports.ts). */
+export { freePort } from './ports.js';
 
 export interface RuntimeBackend {
   name: string;

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../helpers/ports.js';
 import { spawnCli, type SpawnedCli } from '../helpers/spawn.js';
 
 const SERVER_SCRIPT = fileURLToPath(new URL('../fixtures/web-server.js', import.meta.url));
@@ -15,14 +15,6 @@ const TIMEOUT_MS = 250;
 const RISE = 2;
 const FALL = 2;
 const JITTER = 0.1;
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** Starts a web-server process and resolves once it listens. */
 async function startServer(port: number, name: string): Promise<ChildProcess> {

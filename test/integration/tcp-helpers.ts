@@ -219,14 +219,8 @@ export async function startHaproxy(t: TestContext, bin: string, config: string, 
   return { child, output: () => out };
 }
 
-/** A free port on 127.0.0.1 (bound, read, closed). */
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, LOOPBACK, r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+/** A free port on 127.0.0.1, outside the kernel's ephemeral range (see helpers/ports.ts). */
+export { freePort } from '../helpers/ports.js';
 
 /**
  * A self-signed certificate and key for `cn` (with `sans` as DNS names) made by
