@@ -706,8 +706,8 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
 
   /**
    * Bytes from a native upstream socket, in the addon's arena (see onClientBytes): a
-   * final response head that starts a read is parsed from there, and a small body after
-   * it is written from there. Anything else is copied out for onUpstreamData.
+   * final response head that starts a read of up to 4 KiB is parsed from there, and the
+   * body after it is written from there. Anything else is copied out for onUpstreamData.
    */
   onUpstreamBytes(up: UpstreamConn, arena: Buffer, start: number, end: number, headLength: number): void {
     if (headLength > 0 && up === this.up && this.phase === Phase.EXCHANGE && this.resp === null && this.respBuf === null && headLength <= this.fe.limits.headerBytes) {

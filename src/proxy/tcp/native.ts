@@ -128,8 +128,8 @@ export interface NativePairOwner {
 export interface NativeStreamOwner {
   /**
    * `length` bytes arrived, at `offset` in the relay's arena (valid during this call).
-   * `headLength`: the read starts with an HTTP/1 head this long (to its first CRLF CRLF,
-   * found in the read's first 4 KiB), or 0. A hint for the HTTP engine, unchecked.
+   * `headLength`: the read starts with an HTTP/1 head this long (to its first CRLF CRLF),
+   * or 0; reads over 4 KiB are not searched. A hint for the HTTP engine, unchecked.
    */
   streamData(offset: number, length: number, headLength: number): void;
   /** The peer sent FIN. */
