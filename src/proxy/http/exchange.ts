@@ -772,7 +772,8 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
 
   /**
    * Relays a final response head (and the body bytes buf[offset, end) read with it).
-   * @param owned buf may be kept; else (the addon's arena) what outlives this call is copied
+   * @param owned buf is ours (then end is buf.length); else it is the addon's arena, and
+   *   what outlives this call is copied
    */
   private startResponse(resp: ResponseHead, buf: Buffer, offset: number, end: number, owned: boolean): void {
     const req = this.req!;
@@ -794,7 +795,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
       this.up!.deadline = 0;
       this.writeClient(rewriteResponseHead(resp, this.fe.forwarded.via, false, false, true));
       if (this.fe.accessLog !== null) this.logAccess(0);
-      if (offset < end) this.writeClient(owned ? buf.subarray(offset, end) : copyBytes(buf, offset, end));
+      if (offset < end) this.writeClient(owned ? buf.subarray(offset) : copyBytes(buf, offset, end));
       const early = this.pending;
       this.pending = null;
       if (early !== null) this.writeUpstream(early);
@@ -844,7 +845,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     }
     this.writeClient(head);
     if (bodyLen > 0 || this.respBodyLeft === 0) {
-      if (owned) this.forwardResponseBody(end === buf.length ? buf : buf.subarray(0, end), offset);
+      if (owned) this.forwardResponseBody(buf, offset);
       else this.forwardResponseBody(copyBytes(buf, offset, end), 0);
     }
   }
