@@ -18,6 +18,7 @@
 import { EventEmitter } from 'node:events';
 import { log } from '../../core/log.js';
 import { errName } from '../tcp/relay.js';
+import { copyBytes } from './read-buffer.js';
 import { nativeRelay, type NativeRelay, type NativeStreamOwner, type NativeTlsInfo } from '../tcp/native.js';
 
 /** Bytes write() buffers while corked before it answers "wait" (net.Socket's highWaterMark). */
@@ -291,13 +292,6 @@ export class NativeSocket extends EventEmitter implements NativeStreamOwner {
 export function nativeSockets(): NativeRelay | null {
   if (process.env.FULCRUM_HTTP_IO === 'node') return null;
   return nativeRelay();
-}
-
-/** bytes [start, end) of `from` in a Buffer of their own. */
-export function copyBytes(from: Buffer, start: number, end: number): Buffer {
-  const chunk = Buffer.allocUnsafe(end - start);
-  from.copy(chunk, 0, start, end);
-  return chunk;
 }
 
 function emitDrain(s: NativeSocket): void {

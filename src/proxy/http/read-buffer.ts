@@ -11,8 +11,13 @@ export const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** The bytes of the last read, as a buffer the caller owns. */
 export function takeRead(n: number): Buffer {
-  const chunk = Buffer.allocUnsafe(n);
-  READ_BUFFER.copy(chunk, 0, 0, n);
+  return copyBytes(READ_BUFFER, 0, n);
+}
+
+/** Bytes [start, end) of a shared read buffer (this one, the native addon's arena) in a Buffer of their own. */
+export function copyBytes(from: Buffer, start: number, end: number): Buffer {
+  const chunk = Buffer.allocUnsafe(end - start);
+  from.copy(chunk, 0, start, end);
   return chunk;
 }
 

@@ -15,7 +15,7 @@ import { rewriteRequestHead, type ClientFacts } from '../http/rewrite.js';
 import type { UpstreamConn, UpstreamOwner } from '../http/upstream.js';
 import { encodeV1, encodeV2, type ProxyAddress } from '../proxy-protocol.js';
 import { ChunkedScanner } from '../http/chunked.js';
-import { copyBytes } from '../http/native-socket.js';
+import { copyBytes } from '../http/read-buffer.js';
 import { http1RequestHead, http2ResponseHeaders } from './headers.js';
 import { log } from '../../core/log.js';
 
