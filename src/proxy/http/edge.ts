@@ -5,7 +5,6 @@ import { Sweeper, tickFor, type Expirable } from '../../core/sweeper.js';
 import { CertificateStore } from '../../tls/cert-store.js';
 import { NativeContexts } from '../../tls/native-contexts.js';
 import type { NativeRelay } from '../tcp/native.js';
-import { duplexOf } from './native-duplex.js';
 import { NativeSocket } from './native-socket.js';
 import { Http2Sessions } from '../http2/sessions.js';
 import { parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
@@ -168,7 +167,7 @@ export class HttpEdge {
         return;
       }
       if (alpn === 2 && this.h2 !== null) {
-        this.h2.attach(duplexOf(sock) as unknown as net.Socket, proxied);
+        this.h2.attach(sock, proxied);
         return;
       }
       this.fe.adopt(new ClientConnection(sock, this.fe, true, proxied));
@@ -178,9 +177,8 @@ export class HttpEdge {
   /** An h2c connection found by the HTTP/1.1 engine: `head` are the bytes it already read. */
   adoptH2c(sock: net.Socket, head: Buffer, proxied: ProxyAddress | null): void {
     sock.pause();
-    sock.unshift(head);
     sock.on('error', ignore);
-    this.h2!.attach(sock, proxied);
+    this.h2!.attach(sock, proxied, head);
   }
 
   /**
@@ -287,9 +285,6 @@ export class HttpEdge {
       }
       try {
         if (sock.alpnProtocol === 'h2' && this.h2 !== null) {
-          // as tls.Server does before 'secureConnection': node:http2 otherwise waits for
-          // a 'secureConnect' that server sockets never emit
-          (sock as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
           sock.on('error', ignore);
           this.h2.attach(sock, proxied);
         } else {

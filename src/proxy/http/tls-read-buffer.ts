@@ -42,3 +42,16 @@ export function readThroughSharedBuffer(sock: net.Socket, callback: ReadCallback
   handle.useUserBuffer(READ_BUFFER);
   return true;
 }
+
+/**
+ * Sends the reads of a socket that already reads through the shared buffer (a plain
+ * client socket, or a TLS one switched by readThroughSharedBuffer) to `callback` from
+ * now on. Returns false, changing nothing, for a socket that reads through 'data' events.
+ */
+export function redirectSharedReads(sock: net.Socket, callback: ReadCallback): boolean {
+  const s = onreadSymbols(sock);
+  const o = sock as unknown as Record<symbol, unknown>;
+  if (s == null || o[s.buffer] == null) return false;
+  o[s.callback] = callback;
+  return true;
+}

@@ -6,10 +6,14 @@ import type { HttpFrontend } from '../http/frontend.js';
 import type { ClientFacts } from '../http/rewrite.js';
 import type { ProxyAddress } from '../proxy-protocol.js';
 import { StreamExchange, type StreamHost } from './stream-exchange.js';
+import { H2Transport, type TransportEvents } from './transport.js';
+import type { NativeSocket } from '../http/native-socket.js';
 
 /** One client connection speaking HTTP/2. */
-class Session implements StreamHost, Expirable {
+class Session implements StreamHost, Expirable, TransportEvents {
   deadline: number;
+  /** The session's byte stream, with the client's addresses. */
+  readonly sock: net.Socket;
   readonly facts: ClientFacts;
   readonly sweeper: Sweeper;
   readonly responseFields: ReadonlyArray<readonly [string, string]>;
@@ -21,13 +25,15 @@ class Session implements StreamHost, Expirable {
   constructor(
     private readonly owner: Http2Sessions,
     readonly session: http2.ServerHttp2Session,
-    readonly sock: net.Socket,
+    private readonly transport: H2Transport,
     readonly proxied: ProxyAddress | null,
   ) {
+    this.sock = transport.duplex as unknown as net.Socket;
+    transport.events = this;
     const fe = owner.fe;
     this.sweeper = owner.sweeper;
     this.responseFields = owner.responseFields;
-    this.facts = fe.clientFacts(proxied?.address ?? sock.remoteAddress ?? '');
+    this.facts = fe.clientFacts(proxied?.address ?? transport.sock.remoteAddress ?? '');
     // the first request must come as soon as a first HTTP/1.1 request head would
     this.deadline = Date.now() + fe.timeouts.headerMs;
     session.on('stream', (stream: http2.ServerHttp2Stream, _headers: unknown, _flags: number, raw: string[]) => this.onStream(stream, raw));
@@ -36,7 +42,7 @@ class Session implements StreamHost, Expirable {
     session.on('error', ignore);
     session.on('frameError', ignore);
     session.on('close', () => owner.forget(this));
-    answerWithTheRightCode(session, () => this.ending());
+    answerWithTheRightCode(session, (code) => this.ending(code));
   }
 
   /**
@@ -48,10 +54,50 @@ class Session implements StreamHost, Expirable {
     return Math.min(this.owner.fe.timeouts.clientMs, 5000);
   }
 
-  /** The session is being destroyed (an error, or our own cut): the socket follows within the linger time. */
-  private ending(): void {
+  /**
+   * The session is being destroyed (an error, or our own cut): the socket follows within
+   * the linger time, and the client is told why (`code`) even when node:http2 cannot.
+   */
+  private ending(code: number): void {
+    if (code !== 0 && !this.session.destroyed) this.transport.goAwayBeforeEnd(code, this.session.state.lastProcStreamID ?? 0);
     this.closing = true;
     this.deadline = Date.now() + this.lingerMs;
+  }
+
+  /**
+   * A GOAWAY went out. Ours (closing already) changes nothing. One that nghttp2 sent by
+   * itself with an error code (a connection error, a flood) means it has stopped reading
+   * for good, and node:http2 will not say so: the session is destroyed, which ends its
+   * streams and their server exchanges, and the socket closes once the GOAWAY is written
+   * (or within the linger time). A NO_ERROR one (node:http2 answering the client's own
+   * GOAWAY) lets streams in flight finish, as our own goAway() does.
+   */
+  goAwaySent(code: number): void {
+    if (this.closing) return;
+    this.closing = true;
+    if (code === 0) {
+      this.deadline = this.active === 0 ? Date.now() + this.lingerMs : 0;
+      return;
+    }
+    this.deadline = Date.now() + this.lingerMs;
+    // not from inside node:http2's write
+    setImmediate(() => {
+      if (!this.session.destroyed) this.session.destroy();
+    });
+  }
+
+  /**
+   * The client sent FIN. Without a stream open the connection is over now; with streams
+   * in flight, their responses may still be written (the client may be reading) for as
+   * long as the client timeout allows, then the connection is cut.
+   */
+  peerEnded(): void {
+    if (this.active === 0) {
+      this.destroy();
+      return;
+    }
+    this.goAway();
+    this.deadline = Date.now() + this.owner.fe.timeouts.clientMs;
   }
 
   private onStream(stream: http2.ServerHttp2Stream, raw: string[]): void {
@@ -75,8 +121,7 @@ class Session implements StreamHost, Expirable {
    */
   expire(): void {
     if (this.closing) {
-      if (!this.session.destroyed) this.session.destroy();
-      this.sock.destroy();
+      this.destroy();
       return;
     }
     if (this.active === 0) this.goAway();
@@ -93,7 +138,7 @@ class Session implements StreamHost, Expirable {
   /** Cuts the connection now. */
   destroy(): void {
     if (!this.session.destroyed) this.session.destroy();
-    this.sock.destroy();
+    this.transport.sock.destroy();
   }
 }
 
@@ -109,7 +154,7 @@ export class Http2Sessions {
   readonly responseFields: ReadonlyArray<readonly [string, string]>;
   private readonly server: http2.Http2Server;
   private readonly sessions = new Set<Session>();
-  private incoming: { sock: net.Socket; proxied: ProxyAddress | null } | null = null;
+  private incoming: { transport: H2Transport; proxied: ProxyAddress | null } | null = null;
 
   constructor(
     readonly fe: HttpFrontend,
@@ -140,12 +185,14 @@ export class Http2Sessions {
 
   /**
    * Takes over a connection whose next bytes are HTTP/2 (after the TLS handshake chose
-   * h2, or with the h2c preface pushed back into the socket).
+   * h2, or after the h2c preface, which comes as `head`). The socket is read and
+   * written through an H2Transport from now on.
    */
-  attach(sock: net.Socket, proxied: ProxyAddress | null): void {
-    this.incoming = { sock, proxied };
+  attach(sock: NativeSocket | net.Socket, proxied: ProxyAddress | null, head: Buffer | null = null): void {
+    const transport = new H2Transport(sock, head);
+    this.incoming = { transport, proxied };
     try {
-      this.server.emit('connection', sock);
+      this.server.emit('connection', transport.duplex);
     } finally {
       this.incoming = null;
     }
@@ -157,7 +204,7 @@ export class Http2Sessions {
       session.destroy();
       return;
     }
-    const s = new Session(this, session, incoming.sock, incoming.proxied);
+    const s = new Session(this, session, incoming.transport, incoming.proxied);
     this.sessions.add(s);
     this.sweeper.add(s);
     if (this.cfg.initialConnectionWindow > 65_535) {
@@ -218,12 +265,13 @@ const LIB_TO_H2 = new Map<number, number>([
  * INTERNAL_ERROR). This puts the right code on that GOAWAY, and tells the owner the
  * session is ending.
  */
-function answerWithTheRightCode(session: http2.ServerHttp2Session, onDestroy: () => void): void {
+function answerWithTheRightCode(session: http2.ServerHttp2Session, onDestroy: (code: number) => void): void {
   const destroy = session.destroy.bind(session);
   session.destroy = (error?: Error, code?: number) => {
-    onDestroy();
     const errno = (error as (Error & { errno?: number }) | undefined)?.errno;
     const mapped = code === undefined && errno !== undefined ? LIB_TO_H2.get(errno) : undefined;
+    // node:http2's own default: INTERNAL_ERROR with an error, NO_ERROR without
+    onDestroy(mapped ?? code ?? (error === undefined ? C.NGHTTP2_NO_ERROR : C.NGHTTP2_INTERNAL_ERROR));
     destroy(error, mapped ?? code);
   };
 }
