@@ -31,6 +31,8 @@ interface RejectCase {
   mention?: RegExp;
   /** Minimum time before the answer (timeouts). */
   minMs?: number;
+  /** The answer must come sooner than this (before the 300 ms header timeout): refused at once. */
+  maxMs?: number;
 }
 
 const post = (framing: string, body: string): string => `POST /upload HTTP/1.1\r\n${H}${framing}\r\n${body}`;
@@ -147,6 +149,14 @@ const REJECT: RejectCase[] = [
   // ---- slow head ----
   { name: 'head stops arriving half way (408)', input: `GET / HTTP/1.1\r\n${H}X-Slow: 1\r\n`, status: 408, mention: /time/i, minMs: 250 },
   { name: 'request line stops arriving (408)', input: 'GET /slo', status: 408, mention: /time/i, minMs: 250 },
+
+  // ---- a request line that can no longer be valid: 400 at once, not 408 after the header timeout ----
+  { name: 'NUL in the method of an unfinished head', input: 'GE\0T / HTTP/1.1\r\nHost: x', status: 400, mention: /method/i, maxMs: 200 },
+  { name: 'bad character in the method of an unfinished head', input: 'G(T /', status: 400, mention: /method/i, maxMs: 200 },
+  { name: 'leading space before the method, head unfinished', input: ' GET / HTTP/1.1\r\n', status: 400, mention: /method/i, maxMs: 200 },
+  { name: 'NUL in the target of an unfinished head', input: 'GET /a\0b HTTP/1.1\r\n', status: 400, mention: /target/i, maxMs: 200 },
+  { name: 'two spaces after the target, head unfinished', input: 'GET /a  HTTP/1.1\r\n', status: 400, mention: /version|request line/i, maxMs: 200 },
+  { name: 'garbage version in an unfinished head', input: 'GET / HTXP/1.1', status: 400, mention: /version/i, maxMs: 200 },
 ];
 
 describe('corpus: malformed requests are refused and never forwarded', () => {
@@ -173,6 +183,7 @@ describe('corpus: malformed requests are refused and never forwarded', () => {
       assert.deepEqual(uncaught.take(), [], 'the proxy threw from a socket handler (would crash the process)');
       assertErrorReply(reply, c.status, c.mention);
       if (c.minMs !== undefined) assert.ok(reply.elapsedMs >= c.minMs, `answered after ${reply.elapsedMs} ms, before the timeout`);
+      if (c.maxMs !== undefined) assert.ok(reply.elapsedMs < c.maxMs, `answered after ${reply.elapsedMs} ms: waited for the timeout`);
       await sleep(30); // let any stray upstream write land
       const got = backend.bytes();
       assert.equal(got.length, 0, `backend must receive nothing, got ${JSON.stringify(got.toString('latin1').slice(0, 300))}`);

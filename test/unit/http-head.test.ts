@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HttpParseError, parseRequestHead, parseResponseHead } from '../../src/proxy/http/head.js';
+import { HttpParseError, parseRequestHead, parseResponseHead, requestLinePrefixError } from '../../src/proxy/http/head.js';
 import { ChunkedScanner } from '../../src/proxy/http/chunked.js';
 
 const limits = { urlBytes: 64, headerCount: 10 };
@@ -87,4 +87,18 @@ test('chunked scanner finds the end across any split and rejects bad framing', (
     const b = Buffer.from(bad);
     assert.throws(() => s.scan(b, 0, b.length), HttpParseError, bad);
   }
+});
+
+test('an unfinished head: every prefix of a valid request line passes, a byte the grammar forbids is caught at once', () => {
+  const check = (s: string) => requestLinePrefixError(Buffer.from(s, 'latin1'), 0, s.length);
+  for (const line of ['GET /a/b?c=d HTTP/1.1\r\nHost: x\r\n', 'OPTIONS * HTTP/1.0\r\n', 'PRI * HTTP/2.0\r\n\r\nSM\r\n', '\r']) {
+    for (let n = 0; n <= line.length; n++) assert.equal(check(line.slice(0, n)), null, JSON.stringify(line.slice(0, n)));
+  }
+  assert.match(check('GE\0T')!, /method/);
+  assert.match(check(' GET')!, /method/);
+  assert.match(check('GET /\x7f')!, /target/);
+  assert.match(check('GET / HTTP/1.1x')!, /request line/);
+  assert.match(check('GET / HTTP/1.1\rx')!, /request line/);
+  assert.match(check('GET / http/1.1')!, /version/);
+  assert.match(check('GET / HTTP/a')!, /version/);
 });

@@ -7,7 +7,7 @@ import type { Server } from '../../backend/server.js';
 import type { Expirable } from '../../core/sweeper.js';
 import { ChunkedScanner } from './chunked.js';
 import type { HttpFrontend } from './frontend.js';
-import { HttpParseError, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './head.js';
+import { HttpParseError, parseRequestHead, parseResponseHead, requestLinePrefixError, type RequestHead, type ResponseHead } from './head.js';
 import type { FastBuffer } from './fast-buffer.js';
 import { errorBody, localResponse, reasonPhrase } from './local-response.js';
 import { copyBytes, takeRead } from './read-buffer.js';
@@ -305,7 +305,8 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     const end = buf.indexOf(CRLFCRLF, start);
     const limits = this.fe.limits;
     if (end < 0) {
-      if (hasBareLF(buf, start)) this.fail(400, 'line ending without CR (bare LF)');
+      const bad = hasBareLF(buf, start) ? 'line ending without CR (bare LF)' : requestLinePrefixError(buf, start, Math.min(buf.length, start + limits.urlBytes + 16));
+      if (bad !== null) this.fail(400, bad);
       else if (buf.length - start > limits.headerBytes) this.headTooLarge(buf, start);
       return;
     }

@@ -302,6 +302,38 @@ export function parseRequestHead(raw: string, limits: HeadLimits): RequestHead {
   return head;
 }
 
+const HTTP_SLASH = [0x48, 0x54, 0x54, 0x50, 0x2f];
+
+/**
+ * Checks the start of a request head that has not fully arrived (bytes [start, end) of
+ * `buf`): the reason it can no longer become a valid request line, or null while it
+ * still can. A NUL, a space or a control byte where the grammar has none is known to be
+ * wrong at once, so the client gets its 400 now instead of a 408 when the header timeout
+ * runs out. Reads no further than the first line feed.
+ */
+export function requestLinePrefixError(buf: Uint8Array, start: number, end: number): string | null {
+  let i = start;
+  while (i < end && TOKEN[buf[i]!] === 1) i++;
+  if (i === end) return null;
+  // the CR of an empty line before the request (RFC 9112 section 2.2), its LF still to come
+  if (i === start && buf[i] === 0x0d && i + 1 === end) return null;
+  if (i === start || buf[i] !== 0x20) return 'malformed request line (method)';
+  const ts = ++i;
+  while (i < end && TARGET[buf[i]!] === 1) i++;
+  if (i === end) return null;
+  if (i === ts || buf[i] !== 0x20) return buf[i] === 0x0d || buf[i] === 0x20 || buf[i] === 0x0a ? 'malformed request line' : 'invalid character in request target';
+  const vs = ++i;
+  for (; i < end && i - vs < 8; i++) {
+    const c = buf[i]!;
+    const k = i - vs;
+    const ok = k < 5 ? c === HTTP_SLASH[k] : k === 6 ? c === 0x2e : c >= 0x30 && c <= 0x39;
+    if (!ok) return 'malformed HTTP version';
+  }
+  if (i < end && buf[i] !== 0x0d) return 'malformed request line';
+  if (i + 1 < end && buf[i + 1] !== 0x0a) return 'malformed request line';
+  return null;
+}
+
 /** A Host value: reg-name, IPv4 or [IPv6], optional :port; no userinfo, path or spaces. */
 function validHost(h: string): boolean {
   for (let i = 0; i < h.length; i++) {
