@@ -246,7 +246,7 @@ export class Responder {
       if (zone === undefined) return this.finish(query, q, RCODE.REFUSED, false, 0, 0, 0, EMPTY, 0, transport);
       return this.sendBody(query, q, this.nxdomain(zone, q.qname.length), 0, transport);
     }
-    if (qtype === TYPE.ANY) return this.sendBody(query, q, this.anyBody(node, q, client), 0, transport);
+    if (qtype === TYPE.ANY) return this.sendBody(query, q, this.anyBody(node, q, client, transport === 'udp'), 0, transport);
 
     let route = node.answers.get(qtype) as Route | undefined;
     if (route === undefined) {
@@ -394,19 +394,26 @@ export class Responder {
     return body;
   }
 
-  /** ANY: every record set at the name (a CNAME alone), pool-backed addresses included. Not cached. */
-  private anyBody(node: NameNode, q: ParsedQuery, client: string): Body {
+  /**
+   * ANY: every record set at the name (a CNAME alone), pool-backed addresses included.
+   * Over UDP (`one`), only one record set, as RFC 8482 section 4.1 allows, so that a
+   * small spoofed query cannot draw a large answer: the pool's addresses of one family
+   * when the name has them, else its first static set. Not cached.
+   */
+  private anyBody(node: NameNode, q: ParsedQuery, client: string, one: boolean): Body {
     const answer = this.answers.get(node);
     const picked: Array<{ type: number; addr: Uint8Array }> = [];
     if (answer !== undefined) {
       for (const family of [4, 6] as const) {
         const sel = answer.select(family, q.ecs, q.ecsFamily, q.ecsAddress, q.ecsSourcePrefix, client);
         for (const s of sel.servers()) picked.push({ type: family === 4 ? TYPE.A : TYPE.AAAA, addr: sel.view.address(s) });
+        if (one && picked.length > 0) break;
       }
     }
     return Responder.body(node.key, RCODE.NOERROR, true, (w) => {
       let an = 0;
       for (const set of node.rrsets.values()) {
+        if (one && (an > 0 || picked.length > 0)) break;
         for (const rd of set.rdata) w.record(node.key, set.type, set.ttl, rd);
         an += set.rdata.length;
       }

@@ -340,12 +340,26 @@ describe('dns responder: answers', () => {
     assert.equal(tcpMany.answers.length, 60);
   });
 
-  it('ANY answers every record set at the name, pool-backed addresses included', () => {
+  it('ANY over TCP answers every record set at the name, pool-backed addresses included', () => {
     const { c } = setup();
-    const apex = c.ask({ name: 'example.com', type: TYPE.ANY });
+    const apex = c.ask({ name: 'example.com', type: TYPE.ANY }, 'tcp');
     assert.deepEqual(new Set(apex.answers.map((a) => a.type)), new Set([TYPE.SOA, TYPE.NS, TYPE.MX, TYPE.TXT, TYPE.CAA]));
-    const www = c.ask({ name: 'www.example.com', type: TYPE.ANY });
+    const www = c.ask({ name: 'www.example.com', type: TYPE.ANY }, 'tcp');
     assert.deepEqual(www.answers.map((a) => a.data), ['192.0.2.11', '192.0.2.12', '2001:db8::11']);
+  });
+
+  it('ANY over UDP answers one record set (RFC 8482): no amplification', () => {
+    const { r, c } = setup();
+    const apex = c.ask({ name: 'example.com', type: TYPE.ANY });
+    assert.equal(new Set(apex.answers.map((a) => a.type)).size, 1, 'one record set at the apex');
+    assert.ok(apex.answers.length >= 1);
+    const www = c.ask({ name: 'www.example.com', type: TYPE.ANY });
+    assert.deepEqual(www.answers.map((a) => a.data), ['192.0.2.11', '192.0.2.12'], 'the pool addresses of one family');
+    // the answer is no larger than an A query's
+    const q = encodeQuery({ name: 'example.com', type: TYPE.ANY, edns: {} });
+    const out = r.respond(q, '192.0.2.1', 'udp')!;
+    const full = r.respond(q, '192.0.2.1', 'tcp')!;
+    assert.ok(out.length < full.length / 2, `UDP ANY answer ${out.length} bytes, TCP ${full.length}`);
   });
 });
 
