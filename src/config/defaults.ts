@@ -148,6 +148,12 @@ export const DEFAULT_OUTLIER: Readonly<OutlierConfig> = Object.freeze({
 
 /** The DNS server's idle timeout for a TCP connection between queries (RFC 7766 suggests seconds). */
 export const DEFAULT_DNS_TCP_IDLE_MS = 10_000;
+/** How long a DNS message over TCP may take to arrive whole once its first byte has come. */
+export const DEFAULT_DNS_TCP_MESSAGE_MS = 5_000;
+/** TCP connections at once per DNS listen address (NSD's tcp-count is 100, BIND's tcp-clients 150). */
+export const DEFAULT_DNS_TCP_MAX_CONNECTIONS = 1024;
+/** TCP connections at once from one client address. */
+export const DEFAULT_DNS_TCP_MAX_PER_CLIENT = 32;
 
 /** The port of a DNS `listen` address written without one. */
 export const DNS_PORT = 53;

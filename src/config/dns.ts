@@ -390,6 +390,9 @@ export type ParsedPoolName = Omit<DnsPoolNameConfig, 'name'> & { name: string };
 export interface ParsedDns {
   listen: HostPort[];
   tcpIdleMs: number;
+  tcpMessageMs: number;
+  tcpMaxConnections: number;
+  tcpMaxPerClient: number;
   zones: Array<{
     origin: string;
     soa: Omit<ZoneConfig['soa'], 'mname' | 'rname'> & { mname?: string; rname?: string };
@@ -414,6 +417,9 @@ export function buildDns(parsed: ParsedDns, source: string): DnsConfig {
   return {
     listen: parsed.listen.map((l) => ({ ...l })),
     tcpIdleMs: parsed.tcpIdleMs,
+    tcpMessageMs: parsed.tcpMessageMs,
+    tcpMaxConnections: parsed.tcpMaxConnections,
+    tcpMaxPerClient: parsed.tcpMaxPerClient,
     zones: parsed.zones.map((z): ZoneConfig => {
       const { origin } = z;
       const { mname, rname, ...timers } = z.soa;

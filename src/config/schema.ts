@@ -28,6 +28,9 @@ import {
   DEFAULT_LOGGING,
   DEFAULT_RUNTIME,
   DEFAULT_DNS_TCP_IDLE_MS,
+  DEFAULT_DNS_TCP_MAX_CONNECTIONS,
+  DEFAULT_DNS_TCP_MAX_PER_CLIENT,
+  DEFAULT_DNS_TCP_MESSAGE_MS,
   DEFAULT_POOL_NAME,
   DEFAULT_RECORD_TTL,
   DEFAULT_SOA,
@@ -703,9 +706,21 @@ const dns = z
   .strictObject({
     listen: converted(parseListen),
     tcp_idle_timeout: durationMs.default(DEFAULT_DNS_TCP_IDLE_MS),
+    tcp_message_timeout: durationMs.default(DEFAULT_DNS_TCP_MESSAGE_MS),
+    tcp_max_connections: intRange(1, 1_000_000).default(DEFAULT_DNS_TCP_MAX_CONNECTIONS),
+    tcp_max_per_client: intRange(1, 1_000_000).default(DEFAULT_DNS_TCP_MAX_PER_CLIENT),
     zones: z.array(zone).min(1, 'the DNS server needs at least one zone, e.g. `- {origin: example.com, records: [...]}`'),
   })
-  .transform((d): ParsedDns => ({ listen: d.listen, tcpIdleMs: d.tcp_idle_timeout, zones: d.zones }));
+  .transform(
+    (d): ParsedDns => ({
+      listen: d.listen,
+      tcpIdleMs: d.tcp_idle_timeout,
+      tcpMessageMs: d.tcp_message_timeout,
+      tcpMaxConnections: d.tcp_max_connections,
+      tcpMaxPerClient: d.tcp_max_per_client,
+      zones: d.zones,
+    }),
+  );
 
 /** `workers: auto` or a count. */
 const workers = converted((v): number | 'auto' => {

@@ -273,8 +273,14 @@ export interface ConfigIssue {
 export interface DnsConfig {
   /** Addresses to serve on, each over UDP and TCP. */
   listen: Array<{ host: string; port: number }>;
-  /** Idle time allowed on a TCP connection between queries. */
+  /** Idle time allowed on a TCP connection between queries (from the last answer, not the last byte). */
   tcpIdleMs: number;
+  /** Time a TCP message may take to arrive whole once its first byte has come. */
+  tcpMessageMs: number;
+  /** TCP connections at once per listen address; at the cap, the least recently useful one is closed for a new one. */
+  tcpMaxConnections: number;
+  /** TCP connections at once from one client address; over it, that client's least recently useful one is closed. */
+  tcpMaxPerClient: number;
   zones: ZoneConfig[];
 }
 

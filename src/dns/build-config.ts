@@ -3,7 +3,7 @@
  * defaults as the YAML loader: for tests, benchmarks and programs that embed a DnsServer
  * without a configuration file.
  */
-import { DEFAULT_HASH, DEFAULT_KEEPALIVE, DEFAULT_QUEUE, DEFAULT_STICKY } from '../config/defaults.js';
+import { DEFAULT_DNS_TCP_IDLE_MS, DEFAULT_DNS_TCP_MAX_CONNECTIONS, DEFAULT_DNS_TCP_MAX_PER_CLIENT, DEFAULT_DNS_TCP_MESSAGE_MS, DEFAULT_HASH, DEFAULT_KEEPALIVE, DEFAULT_QUEUE, DEFAULT_STICKY } from '../config/defaults.js';
 import type { DnsConfig, DnsPoolNameConfig, HealthConfig, PoolConfig, ZoneConfig } from '../config/types.js';
 
 /** SOA timers used when a zone built here sets none (seconds). */
@@ -72,7 +72,14 @@ export function poolName(name: string, pool: string, over: Partial<DnsPoolNameCo
   };
 }
 
-/** A DnsConfig listening on each address given (TCP idle timeout 10 s unless given). */
-export function dnsConfig(listen: Array<{ host: string; port: number }>, zones: ZoneConfig[], tcpIdleMs = 10_000): DnsConfig {
-  return { listen, tcpIdleMs, zones };
+/** A DnsConfig listening on each address given (TCP idle timeout 10 s unless given; the other TCP limits at their defaults). */
+export function dnsConfig(listen: Array<{ host: string; port: number }>, zones: ZoneConfig[], tcpIdleMs = DEFAULT_DNS_TCP_IDLE_MS): DnsConfig {
+  return {
+    listen,
+    tcpIdleMs,
+    tcpMessageMs: DEFAULT_DNS_TCP_MESSAGE_MS,
+    tcpMaxConnections: DEFAULT_DNS_TCP_MAX_CONNECTIONS,
+    tcpMaxPerClient: DEFAULT_DNS_TCP_MAX_PER_CLIENT,
+    zones,
+  };
 }

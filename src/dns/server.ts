@@ -1,10 +1,8 @@
 /**
  * The DNS server's sockets: UDP and TCP on every listen address, feeding one Responder.
- * UDP answers each datagram in the 'message' handler. TCP reads length-prefixed
- * messages, answers each as soon as it is complete (several per connection, pipelined,
- * answers in query order), closes a connection idle for `tcpIdleMs`, and stops reading
- * from a client that does not read its answers. Nothing a client sends can throw out of
- * a handler.
+ * UDP answers each datagram in the 'message' handler; TCP connections are kept by
+ * TcpConnections (tcp.ts), which bounds what each client can hold. Nothing a client
+ * sends can throw out of a handler.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -12,14 +10,11 @@ import type { Pool } from '../backend/pool.js';
 import type { DnsConfig } from '../config/types.js';
 import { FulcrumError } from '../core/errors.js';
 import { Responder, type ResponderOptions } from './responder.js';
+import { TcpConnections } from './tcp.js';
 import { log } from '../core/log.js';
 
 /** Kernel socket buffer asked for on UDP sockets (the kernel may cap it at net.core.rmem_max). */
 const UDP_BUFFER_BYTES = 4 << 20;
-/** Answers queued to a TCP client beyond this stop reading from it until they drain. */
-const TCP_BACKLOG_BYTES = 256 * 1024;
-/** Open TCP connections per listen address; more are refused at accept. */
-const TCP_MAX_CONNECTIONS = 1024;
 /** Tries at binding UDP and TCP to the same free port when the configured port is 0. */
 const PORT_ZERO_TRIES = 20;
 
@@ -31,6 +26,7 @@ interface Listener {
   port: number;
   udp: dgram.Socket;
   tcp: net.Server;
+  conns: TcpConnections;
 }
 
 /**
@@ -43,7 +39,6 @@ export class DnsServer {
   /** The responder behind the sockets (its `stats` count queries). */
   readonly responder: Responder;
   private readonly listeners: Listener[] = [];
-  private readonly conns = new Set<net.Socket>();
   private started = false;
   private stopped = false;
   private readonly log: (msg: string) => void;
@@ -77,6 +72,11 @@ export class DnsServer {
     }
   }
 
+  /** TCP connections open now, and why others were closed early, per listen address in configuration order. */
+  tcpConnections(): Array<{ open: number; evicted: number; slowMessages: number; idle: number }> {
+    return this.listeners.map((l) => ({ open: l.conns.size, ...l.conns.stats }));
+  }
+
   /** The bound addresses, in configuration order; with port 0 configured, the port actually bound. */
   addresses(): Array<{ host: string; port: number }> {
     return this.listeners.map((l) => ({ host: l.host, port: l.port }));
@@ -87,8 +87,7 @@ export class DnsServer {
     if (this.stopped) return;
     this.stopped = true;
     this.responder.close();
-    for (const c of this.conns) c.destroy();
-    this.conns.clear();
+    for (const l of this.listeners) l.conns.closeAll();
     await Promise.all(this.listeners.map((l) => closePair(l.udp, l.tcp)));
     this.listeners.length = 0;
   }
@@ -105,13 +104,17 @@ export class DnsServer {
         udp.close();
         throw listenError('udp', host, port, err);
       }
-      const tcp = this.tcpServer();
+      const conns = new TcpConnections(this.config, this.responder);
+      const tcp = net.createServer({ noDelay: true }, (sock) => {
+        if (this.stopped) sock.destroy();
+        else conns.accept(sock);
+      });
       try {
         await listenTcp(tcp, host, bound);
         // Errors while binding were thrown above; from now on they are only reported.
         udp.on('error', (err) => this.log(`udp socket error: ${err.message}`));
         tcp.on('error', (err) => this.log(`tcp server error: ${err.message}`));
-        return { host, port: bound, udp, tcp };
+        return { host, port: bound, udp, tcp, conns };
       } catch (err) {
         lastErr = err;
         await closePair(udp, tcp);
@@ -142,73 +145,6 @@ export class DnsServer {
       }
     });
     return sock;
-  }
-
-  private tcpServer(): net.Server {
-    const srv = net.createServer({ noDelay: true }, (sock) => this.onConnection(sock));
-    srv.maxConnections = TCP_MAX_CONNECTIONS;
-    return srv;
-  }
-
-  private onConnection(sock: net.Socket): void {
-    if (this.stopped) {
-      sock.destroy();
-      return;
-    }
-    this.conns.add(sock);
-    const client = sock.remoteAddress ?? '';
-    const responder = this.responder;
-    let pending: Buffer | null = null;
-    sock.setTimeout(this.config.tcpIdleMs);
-    sock.on('timeout', () => sock.destroy());
-    sock.on('error', () => {
-      // resets and the like: the connection is closed below
-    });
-    sock.on('close', () => this.conns.delete(sock));
-    let waiting = false;
-    const work = () => {
-      const buf = pending;
-      if (buf === null) return;
-      pending = null;
-      let p = 0;
-      while (buf.length - p >= 2) {
-        if (sock.writableLength > TCP_BACKLOG_BYTES) {
-          // The client is not reading its answers: stop reading its queries until they drain.
-          waiting = true;
-          sock.pause();
-          sock.once('drain', () => {
-            waiting = false;
-            sock.resume();
-            work();
-          });
-          break;
-        }
-        const len = (buf[p]! << 8) | buf[p + 1]!;
-        if (buf.length - p - 2 < len) break;
-        const msg = buf.subarray(p + 2, p + 2 + len);
-        p += 2 + len;
-        const outs = responder.respondAll(msg, client, 'tcp');
-        if (outs.length === 0) {
-          // Not a query (too short, or a response): nothing sensible can follow.
-          sock.destroy();
-          return;
-        }
-        for (const o of outs) {
-          const frame = Buffer.allocUnsafe(o.length + 2);
-          frame[0] = o.length >> 8;
-          frame[1] = o.length & 0xff;
-          o.copy(frame, 2);
-          sock.write(frame);
-        }
-      }
-      // Kept between reads: one incomplete message (< 65537 octets), or what arrived
-      // while paused (at most one read more).
-      if (p < buf.length) pending = p === 0 ? buf : Buffer.from(buf.subarray(p));
-    };
-    sock.on('data', (chunk: Buffer) => {
-      pending = pending === null ? chunk : Buffer.concat([pending, chunk]);
-      if (!waiting) work();
-    });
   }
 }
 

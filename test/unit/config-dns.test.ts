@@ -100,6 +100,9 @@ describe('dns: defaults', () => {
     assert.deepEqual(config.dns, {
       listen: [{ host: '127.0.0.1', port: 5300 }],
       tcpIdleMs: 10_000,
+      tcpMessageMs: 5_000,
+      tcpMaxConnections: 1024,
+      tcpMaxPerClient: 32,
       zones: [
         {
           origin: 'example.com.',
@@ -229,8 +232,12 @@ describe('dns: normalisation', () => {
     const d = dns(`dns:
   listen: ["127.0.0.1:5300", "::1", "192.0.2.1", ":0", "[::1]:5353", "localhost:5301"]
   tcp_idle_timeout: 2s
+  tcp_message_timeout: 1500ms
+  tcp_max_connections: 200
+  tcp_max_per_client: 4
   zones: [{origin: example.com}]
 `);
+    assert.deepEqual([d.tcpMessageMs, d.tcpMaxConnections, d.tcpMaxPerClient], [1500, 200, 4]);
     assert.deepEqual(d.listen, [
       { host: '127.0.0.1', port: 5300 },
       { host: '::1', port: 53 },
@@ -652,6 +659,7 @@ ${POOLS}`;
       '2:21 dns.tcp_idle_timeout: duration 10 needs a unit: write "10ms" or "10s" (units: ms, s, m, h); only 0 may be written without one',
       '3:3 dns.zone: unknown key `zone`; did you mean `zones`?',
     ]);
+    assert.deepEqual(all('dns: {listen: ":53", tcp_max_connections: 0, tcp_max_per_client: x, zones: [{origin: example.com}]}\n').map((m) => m.replace(/:.*?: /, ': ')).length, 2);
     assert.deepEqual(at('dns: {listen: ":53", zones: []}\n'), [1, 29, 'dns.zones', 'the DNS server needs at least one zone, e.g. `- {origin: example.com, records: [...]}`']);
     assert.deepEqual(all(zone('transfr: true', 'soa: {serail: 2}', 'records: [{name: a, type: A, data: 192.0.2.1, tll: 60}]', 'pools: [{name: b, pool: web, when_none: all}]')), [
       '5:7 dns.zones[0].transfr: unknown key `transfr`; did you mean `transfer`?',
