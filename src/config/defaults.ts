@@ -11,6 +11,8 @@ export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
   connectMs: 5_000,
   serverMs: 60_000,
   clientMs: 60_000,
+  // Apache's mod_reqtimeout has body=20,MinRate=500; a phone on a 2G link sends ~6 KB/s
+  bodyMs: 30_000,
 });
 
 /** Global limits used when the file has no `limits` section or leaves a key out. */
@@ -18,6 +20,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   headerBytes: 16 * 1024,
   urlBytes: 8 * 1024,
   headerCount: 100,
+  bodyMinRate: 500,
 });
 
 /** The answer given when no route matches, unless a listener sets `no_route`. */

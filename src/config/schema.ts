@@ -199,6 +199,7 @@ const timeoutsOverride = z
     connect: durationMs.optional(),
     server: durationMs.optional(),
     client: durationMs.optional(),
+    body: durationOrZeroMs.optional(),
   })
   .transform((t) =>
     defined<Timeouts>({
@@ -207,6 +208,7 @@ const timeoutsOverride = z
       connectMs: t.connect,
       serverMs: t.server,
       clientMs: t.client,
+      bodyMs: t.body,
     }),
   );
 
@@ -215,8 +217,9 @@ const limitsOverride = z
     header_size: sizeBytes.optional(),
     url_size: sizeBytes.optional(),
     header_count: intRange(1, Number.MAX_SAFE_INTEGER).optional(),
+    body_min_rate: sizeBytes.optional(),
   })
-  .transform((l) => defined<Limits>({ headerBytes: l.header_size, urlBytes: l.url_size, headerCount: l.header_count }));
+  .transform((l) => defined<Limits>({ headerBytes: l.header_size, urlBytes: l.url_size, headerCount: l.header_count, bodyMinRate: l.body_min_rate }));
 
 /** Drops undefined fields, leaving only the keys the file actually set. */
 function defined<T extends object>(o: { [K in keyof T]: T[K] | undefined }): Partial<T> {

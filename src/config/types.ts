@@ -243,6 +243,11 @@ export interface Timeouts {
   serverMs: number;
   /** Client inactivity while a request body or response is in flight. */
   clientMs: number;
+  /**
+   * A request body must arrive within this from the end of its head, plus one second for
+   * every `Limits.bodyMinRate` bytes received (408 otherwise): slow-POST guard. 0: none.
+   */
+  bodyMs: number;
 }
 
 export interface Limits {
@@ -252,6 +257,8 @@ export interface Limits {
   urlBytes: number;
   /** Most header fields in one head (431 over it). */
   headerCount: number;
+  /** Bytes per second a request body must keep up on average, beyond `Timeouts.bodyMs` (0: the body gets `bodyMs` in all). */
+  bodyMinRate: number;
 }
 
 /** One problem found while loading or validating a configuration. */

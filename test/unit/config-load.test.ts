@@ -40,8 +40,8 @@ pools:
 
 describe('loadConfigText: defaults and normalisation', () => {
   it('fills in every default', () => {
-    const timeouts = { headerMs: 10_000, keepAliveMs: 60_000, connectMs: 5_000, serverMs: 60_000, clientMs: 60_000 };
-    const limits = { headerBytes: 16_384, urlBytes: 8_192, headerCount: 100 };
+    const timeouts = { headerMs: 10_000, keepAliveMs: 60_000, connectMs: 5_000, serverMs: 60_000, clientMs: 60_000, bodyMs: 30_000 };
+    const limits = { headerBytes: 16_384, urlBytes: 8_192, headerCount: 100, bodyMinRate: 500 };
     const expected: Config = {
       source: FILE,
       listeners: [
@@ -145,10 +145,10 @@ limits: {header_size: 32KiB}
     ]);
     assert.deepEqual(v6!.forwarded, { headers: 'both', trusted: ['10.0.0.0/8', '192.0.2.1/32', '2001:db8::/32'], via: false });
     assert.deepEqual(v6!.noRoute, { status: 503, body: 'no route for this host and path\n' });
-    assert.deepEqual(config.timeouts, { headerMs: 5_000, keepAliveMs: 60_000, connectMs: 5_000, serverMs: 60_000, clientMs: 250 });
+    assert.deepEqual(config.timeouts, { headerMs: 5_000, keepAliveMs: 60_000, connectMs: 5_000, serverMs: 60_000, clientMs: 250, bodyMs: 30_000 });
     assert.deepEqual(v6!.timeouts, { ...config.timeouts, serverMs: 120_000 });
     assert.deepEqual(local!.timeouts, config.timeouts);
-    assert.deepEqual(config.limits, { headerBytes: 32_768, urlBytes: 8_192, headerCount: 100 });
+    assert.deepEqual(config.limits, { headerBytes: 32_768, urlBytes: 8_192, headerCount: 100, bodyMinRate: 500 });
     assert.deepEqual(v6!.limits, { ...config.limits, headerCount: 50 });
     assert.deepEqual(config.pools.get('web')!.servers, [
       { name: 's1', host: 'web.internal', port: 8080, weight: 0, backup: false, maxConn: 0, checkHost: 'web.internal', checkPort: 8080, url: 'http://web.internal:8080' },

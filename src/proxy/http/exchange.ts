@@ -7,6 +7,7 @@ import type { Server } from '../../backend/server.js';
 import type { Expirable } from '../../core/sweeper.js';
 import { ChunkedScanner } from './chunked.js';
 import type { HttpFrontend } from './frontend.js';
+import { BodyBudget } from '../body-budget.js';
 import { HttpParseError, parseRequestHead, parseResponseHead, requestLinePrefixError, type RequestHead, type ResponseHead } from './head.js';
 import type { FastBuffer } from './fast-buffer.js';
 import { errorBody, localResponse, reasonPhrase } from './local-response.js';
@@ -163,6 +164,8 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
   private pausedForUpstream = false;
   private pausedForBuffer = false;
   private clientPaused = false;
+  /** The time the request body in flight may take (made at the first body). */
+  private budget: BodyBudget | null = null;
   private upPausedForClient = false;
 
   /**
@@ -229,7 +232,9 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
         return;
       case Phase.EXCHANGE:
         if (!this.reqComplete && !this.connecting) {
-          this.deadline = now() + this.fe.timeouts.clientMs;
+          const budget = this.budget!;
+          budget.add(chunk.length);
+          this.deadline = budget.deadline(now(), this.fe.timeouts.clientMs);
           const data = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
           this.pending = null;
           this.forwardBody(data);
@@ -371,7 +376,13 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.tunnelWanted = req.connUpgrade && req.upgrade !== undefined;
     const facts = (this.facts ??= this.fe.clientFacts(this.proxiedClient?.address ?? this.sock.remoteAddress ?? ''));
     this.reqHead = rewriteRequestHead(req, facts, this.fe.forwarded, this.tunnelWanted);
-    this.deadline = this.reqComplete ? 0 : now() + this.fe.timeouts.clientMs;
+    if (this.reqComplete) this.deadline = 0;
+    else {
+      const t = now();
+      const budget = (this.budget ??= BodyBudget.of(this.fe.timeouts, this.fe.limits));
+      budget.begin(t);
+      this.deadline = budget.deadline(t, this.fe.timeouts.clientMs);
+    }
     this.pool = pool;
     this.tried = null;
     this.lastFailure = null;
@@ -584,8 +595,14 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     const want = this.pausedForUpstream || this.pausedForBuffer;
     if (want === this.clientPaused) return;
     this.clientPaused = want;
-    if (want) this.sock.pause();
-    else this.sock.resume();
+    const budget = this.budget;
+    if (want) {
+      this.sock.pause();
+      budget?.pause(now());
+    } else {
+      this.sock.resume();
+      budget?.resume(now());
+    }
   }
 
   /** @internal socket listener target */
@@ -682,7 +699,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     }
     if (this.phase === Phase.EXCHANGE && !this.reqComplete && !this.respStarted) {
       this.abortUpstream();
-      this.fail(408, 'the request body did not arrive in time');
+      this.fail(408, this.budget?.reason(now()) ?? 'the request body did not arrive in time');
       return;
     }
     this.abortUpstream();

@@ -18,6 +18,7 @@ import { ChunkedScanner } from '../http/chunked.js';
 import { copyBytes } from '../http/read-buffer.js';
 import { http1RequestHead, http2ResponseHeaders } from './headers.js';
 import { log } from '../../core/log.js';
+import { BodyBudget } from '../body-budget.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -61,6 +62,8 @@ const enum Body {
  * pauses the stream, whose flow-control window then closes.
  */
 export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
+  /** The time the request body may take (null without a body). */
+  private budget: BodyBudget | null = null;
   deadline = 0;
   private readonly fe: HttpFrontend;
   private req: RequestHead | null = null;
@@ -160,7 +163,13 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
     this.req = req;
     this.reqComplete = ended;
     this.body = ended ? Body.NONE : req.contentLength >= 0 ? Body.LENGTH : Body.UNDECIDED;
-    this.deadline = ended ? 0 : Date.now() + this.fe.timeouts.clientMs;
+    if (ended) this.deadline = 0;
+    else {
+      const t = Date.now();
+      this.budget = BodyBudget.of(this.fe.timeouts, this.fe.limits);
+      this.budget.begin(t);
+      this.deadline = this.budget.deadline(t, this.fe.timeouts.clientMs);
+    }
     const pool = this.fe.route(req);
     if (pool === undefined) {
       const https = this.fe.config.httpsRedirect;
@@ -197,7 +206,9 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
       this.dispatch(this.pool!.pick(this.ctx), false);
       return;
     }
-    this.deadline = Date.now() + this.fe.timeouts.clientMs;
+    const budget = this.budget!;
+    budget.add(chunk.length);
+    this.deadline = budget.deadline(Date.now(), this.fe.timeouts.clientMs);
     const up = this.up;
     if (up !== null && this.headSent) this.writeBody(up, chunk);
     else this.queue(chunk);
@@ -251,8 +262,13 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
     const want = this.pausedForUpstream || this.pausedForBuffer;
     if (want === this.streamPaused) return;
     this.streamPaused = want;
-    if (want) this.stream.pause();
-    else this.stream.resume();
+    if (want) {
+      this.stream.pause();
+      this.budget?.pause(Date.now());
+    } else {
+      this.stream.resume();
+      this.budget?.resume(Date.now());
+    }
   }
 
   onUpstreamDrain(): void {
@@ -642,7 +658,7 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
       if (this.finished) return;
       if (!this.reqComplete && !this.respStarted) {
         this.abortUpstream();
-        this.respondError(408, 'the request body did not arrive in time');
+        this.respondError(408, this.budget?.reason(Date.now()) ?? 'the request body did not arrive in time');
         return;
       }
       this.resetStream(NGHTTP2_CANCEL);
