@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfigIsolated } from '../config/load-isolated.js';
 import { controlRequest, defaultControlPath, type ControlCommand } from '../runtime/control.js';
 import type { StatusReport } from '../runtime/primary.js';
+import type { MemorySample } from '../runtime/messages.js';
 
 export const CONTROL_USAGE = `Usage: fulcrum reload|stop|status [-s SOCKET | -c FILE] [--json]
 
@@ -60,7 +61,8 @@ export async function controlCommand(command: ControlCommand, args: string[]): P
 /** The status report as text. */
 export function formatStatus(r: StatusReport): string {
   const lines = [`fulcrum pid ${r.pid}, configuration ${r.source}, generation ${r.generation}`, '', 'workers:'];
-  for (const w of r.workers) lines.push(`  worker ${w.id}  pid ${w.pid ?? '-'}  generation ${w.generation}  active ${w.active}${w.draining ? '  (draining)' : ''}`);
+  const mib = (m: MemorySample | null) => (m === null ? '' : `  rss ${(m.rss / 1048576).toFixed(1)} MiB  heap ${(m.heapUsed / 1048576).toFixed(1)} MiB`);
+  for (const w of r.workers) lines.push(`  worker ${w.id}  pid ${w.pid ?? '-'}  generation ${w.generation}  active ${w.active}${mib(w.memory)}${w.draining ? '  (draining)' : ''}`);
   lines.push('', 'listeners:');
   for (const l of r.listeners) {
     const host = l.host.includes(':') ? `[${l.host}]` : l.host;

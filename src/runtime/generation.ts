@@ -8,12 +8,12 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config/types.js';
 import { log } from '../core/log.js';
-import type { BoundListener, FromWorker, HealthState, InstanceCounters, ToWorker } from './messages.js';
+import type { BoundListener, FromWorker, HealthState, InstanceCounters, MemorySample, ToWorker } from './messages.js';
 
 export interface GenerationHooks {
   /** The primary's health states now (for workers starting). */
   health(): HealthState[];
-  counters(workerId: number, c: InstanceCounters): void;
+  counters(workerId: number, c: InstanceCounters, memory: MemorySample): void;
   /** A worker exited (its counters are gone). */
   gone(workerId: number): void;
   /** TLS session-ticket keys shared by every worker of every generation. */
@@ -92,7 +92,7 @@ export class Generation {
         } else if (m.t === 'failed') {
           reject(new Error(m.message));
         } else if (m.t === 'counters') {
-          this.hooks.counters(worker.id, m.counters);
+          this.hooks.counters(worker.id, m.counters, m.memory);
         }
       });
       worker.once('exit', (code, signal) => {

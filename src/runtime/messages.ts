@@ -20,6 +20,20 @@ export interface InstanceCounters {
   servers: Array<{ pool: string; server: string; active: number; total: number }>;
 }
 
+/** A process's memory (process.memoryUsage()), in bytes. */
+export interface MemorySample {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+}
+
+/** The memory of this process now. */
+export function memorySample(): MemorySample {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
+}
+
 /** A listener as a worker bound it. */
 export interface BoundListener {
   name: string;
@@ -48,4 +62,4 @@ export type FromWorker =
   | { t: 'hello' }
   | { t: 'ready'; listeners: BoundListener[] }
   | { t: 'failed'; message: string }
-  | { t: 'counters'; counters: InstanceCounters };
+  | { t: 'counters'; counters: InstanceCounters; memory: MemorySample };

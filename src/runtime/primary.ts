@@ -24,7 +24,7 @@ import type { Dataplane } from '../dataplane/dataplane.js';
 import type { ControlAnswer } from './control.js';
 import { Generation, workerCount } from './generation.js';
 import { startInstance, type Instance } from './instance.js';
-import type { BoundListener, HealthState, InstanceCounters } from './messages.js';
+import { memorySample, type BoundListener, type HealthState, type InstanceCounters, type MemorySample } from './messages.js';
 
 /** Reads the configuration again: the new one, or the problems (each a formatted line). */
 export type ReloadSource = () => Promise<{ config?: Config; issues: string[] }>;
@@ -40,8 +40,10 @@ export interface StatusReport {
   pid: number;
   source: string;
   generation: number;
-  /** `active`: client connections (or UDP sessions) the worker holds now, as last reported. */
-  workers: Array<{ id: number; pid: number | undefined; generation: number; draining: boolean; active: number }>;
+  /** The primary's own memory (it serves DNS, runs health checks, VRRP and the data plane). */
+  memory: MemorySample;
+  /** `active`: client connections (or UDP sessions) the worker holds now, and `memory`, as last reported (null before the first report). */
+  workers: Array<{ id: number; pid: number | undefined; generation: number; draining: boolean; active: number; memory: MemorySample | null }>;
   listeners: Array<BoundListener & { accepted: number; active: number }>;
   pools: Array<{ name: string; servers: Array<{ name: string; address: string; weight: number; healthy: boolean; active: number; total: number }> }>;
 }
@@ -58,6 +60,8 @@ export class Primary {
   private bound: BoundListener[] = [];
   private generations = 0;
   private readonly counters = new Map<number, InstanceCounters>();
+  /** Each worker's memory, as last reported with its counters. */
+  private readonly memory = new Map<number, MemorySample>();
   private busy: Promise<unknown> = Promise.resolve();
   private stopping: Promise<void> | null = null;
   /** One set for the primary's lifetime: tickets resume on any worker and across reloads. */
@@ -143,8 +147,14 @@ export class Primary {
     const wanted = this.opts.workers ?? (config.runtime.workers === 'auto' ? os.availableParallelism() : config.runtime.workers);
     return new Generation(++this.generations, config, workerCount(config, wanted), {
       health: () => this.plane.healthStates(),
-      counters: (id, c) => this.counters.set(id, c),
-      gone: (id) => this.counters.delete(id),
+      counters: (id, c, memory) => {
+        this.counters.set(id, c);
+        this.memory.set(id, memory);
+      },
+      gone: (id) => {
+        this.counters.delete(id);
+        this.memory.delete(id);
+      },
       ticketKeys: this.ticketKeys,
     });
   }
@@ -291,11 +301,12 @@ export class Primary {
     }
     const active = (id: number) => (this.counters.get(id)?.listeners ?? []).reduce((n, l) => n + l.active, 0);
     const workers = [
-      ...(this.current === null ? [] : this.current.members().map((m) => ({ id: m.id, pid: m.pid, generation: this.current!.id, draining: false, active: active(m.id) }))),
-      ...[...this.draining].flatMap((g) => g.members().map((m) => ({ id: m.id, pid: m.pid, generation: g.id, draining: true, active: active(m.id) }))),
+      ...(this.current === null ? [] : this.current.members().map((m) => ({ id: m.id, pid: m.pid, generation: this.current!.id, draining: false, active: active(m.id), memory: this.memory.get(m.id) ?? null }))),
+      ...[...this.draining].flatMap((g) => g.members().map((m) => ({ id: m.id, pid: m.pid, generation: g.id, draining: true, active: active(m.id), memory: this.memory.get(m.id) ?? null }))),
     ];
     return {
       pid: process.pid,
+      memory: memorySample(),
       source: this.config.source,
       generation: this.current?.id ?? 0,
       workers,

@@ -12,7 +12,7 @@ import { log, setupLogging } from '../core/log.js';
 import { setProcessTicketKeys } from '../tls/ticket-keys.js';
 import { schemeOf, startInstance, type Instance } from './instance.js';
 import type { Config } from '../config/types.js';
-import type { BoundListener, FromWorker, HealthState, ToWorker } from './messages.js';
+import { memorySample, type BoundListener, type FromWorker, type HealthState, type ToWorker } from './messages.js';
 
 const COUNTERS_EVERY_MS = 1000;
 
@@ -71,7 +71,7 @@ async function start(config: Config, health: HealthState[]): Promise<void> {
     return { name: l.name, scheme: schemeOf(config.listeners[i]!), host: a.address, port: a.port };
   });
   send({ t: 'ready', listeners });
-  const timer = setInterval(() => instance !== null && send({ t: 'counters', counters: instance.counters() }), COUNTERS_EVERY_MS);
+  const timer = setInterval(() => instance !== null && send({ t: 'counters', counters: instance.counters(), memory: memorySample() }), COUNTERS_EVERY_MS);
   timer.unref();
 }
 

@@ -129,6 +129,8 @@ describe('control socket and workers', () => {
       const s = await runCli(['status', '-s', socket]);
       assert.equal(s.code, 0, s.stderr);
       for (const pid of cli.workerPids) assert.match(s.stdout, new RegExp(`worker \\d +pid ${pid} +generation 1`));
+      // each worker's memory, as reported with its counters
+      assert.match(s.stdout, /worker \d +pid \d+ +generation 1 +active \d+ +rss \d+\.\d MiB +heap \d+\.\d MiB/);
       assert.match(s.stdout, new RegExp(`www +http://127\\.0\\.0\\.1:${cli.port} +active \\d+ +accepted 10`));
       assert.match(s.stdout, new RegExp(`W +127\\.0\\.0\\.1:${web.port} +up +weight 1 +active 0 +total 10`));
 
@@ -158,7 +160,8 @@ describe('control socket and workers', () => {
       await until(() => new RegExp(`worker \\d+ \\(pid ${victim}\\) died \\(SIGKILL\\)`).test(cli.stderr()), 'the crash to be logged');
       await until(() => new RegExp(`replaced worker ${victimId}\\b`).test(cli.stderr()), 'a replacement worker');
       const json = await runCli(['status', '-s', socket, '--json']);
-      const report = JSON.parse(json.stdout) as { data: { workers: Array<{ pid: number }> } };
+      const report = JSON.parse(json.stdout) as { data: { memory: { rss: number }; workers: Array<{ pid: number; memory: { rss: number; heapUsed: number } | null }> } };
+      assert.ok(report.data.memory.rss > 1e6, 'the primary reports its own memory');
       const pids = report.data.workers.map((w) => w.pid);
       assert.equal(pids.length, 2);
       assert.ok(!pids.includes(victim), 'the dead worker is not listed');
