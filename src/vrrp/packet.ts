@@ -151,7 +151,9 @@ export function decodeAdvert(vrrp: Buffer, source: string, destination: string):
   const len = VRRP_HEADER + 4 * count;
   if (vrrp.length < len) return { ok: false, reason: 'truncated' };
   const msg = vrrp.subarray(0, len);
-  if (vrrpChecksum(source, destination, msg) !== 0) return { ok: false, reason: 'checksum' };
+  // over the entire VRRP message (RFC 9568 section 5.2.8), not just the part the count
+  // announces: a count changed in transit must not leave a packet that still checks
+  if (vrrpChecksum(source, destination, vrrp) !== 0) return { ok: false, reason: 'checksum' };
   const addresses: string[] = [];
   for (let i = 0; i < count; i++) addresses.push(intToIpv4(msg.readUInt32BE(VRRP_HEADER + 4 * i)));
   return {

@@ -69,6 +69,15 @@ const MALFORMED: Array<{ name: string; reason: DropReason; make: () => Buffer }>
   { name: 'type 2', reason: 'type', make: () => good().fill(0x32, 20, 21) },
   { name: 'one bit flipped in the priority', reason: 'checksum', make: () => good().fill(101, 22, 23) },
   { name: 'checksum zeroed', reason: 'checksum', make: () => good().fill(0, 26, 28) },
+  {
+    // found by the fuzzer: the checksum covered only the addresses the count announced
+    name: 'count lowered, the address left behind and the checksum fixed for the shorter message',
+    reason: 'checksum',
+    make: () => {
+      const vr = encodeAdvert({ vrid: 7, priority: 100, intervalCs: 100, addresses: [] }, '192.0.2.2', '224.0.0.18');
+      return encodeIpv4(Buffer.concat([vr, Buffer.from([192, 0, 2, 100])]), '192.0.2.2', '224.0.0.18');
+    },
+  },
   { name: 'total length says less than the VRRP header', reason: 'truncated', make: () => { const b = good(); b.writeUInt16BE(24, 2); return b; } },
 ];
 
