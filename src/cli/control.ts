@@ -61,7 +61,7 @@ export async function controlCommand(command: ControlCommand, args: string[]): P
 /** The status report as text. */
 export function formatStatus(r: StatusReport): string {
   const lines = [`fulcrum pid ${r.pid}, configuration ${r.source}, generation ${r.generation}`, '', 'workers:'];
-  const mib = (m: MemorySample | null) => (m === null ? '' : `  rss ${(m.rss / 1048576).toFixed(1)} MiB  heap ${(m.heapUsed / 1048576).toFixed(1)} MiB`);
+  const mib = (m: MemorySample | null) => (m === null ? '' : `  rss ${m.rss < 0 ? '?' : (m.rss / 1048576).toFixed(1)} MiB  heap ${(m.heapUsed / 1048576).toFixed(1)} MiB`);
   for (const w of r.workers) lines.push(`  worker ${w.id}  pid ${w.pid ?? '-'}  generation ${w.generation}  active ${w.active}${mib(w.memory)}${w.draining ? '  (draining)' : ''}`);
   lines.push('', 'listeners:');
   for (const l of r.listeners) {

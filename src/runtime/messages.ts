@@ -2,6 +2,7 @@
  * What the primary and its workers say to each other over the cluster IPC channel
  * (advanced serialization, so a Config with its Maps crosses whole).
  */
+import { getHeapStatistics } from 'node:v8';
 import type { Config } from '../config/types.js';
 
 /** A server's active-health state, decided by the primary. */
@@ -28,10 +29,18 @@ export interface MemorySample {
   external: number;
 }
 
-/** The memory of this process now. */
+/**
+ * The memory of this process now. Reading the RSS opens /proc/self/stat, which fails
+ * when the process is out of descriptors: the RSS is then -1 (and nothing throws).
+ */
 export function memorySample(): MemorySample {
-  const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
+  try {
+    const m = process.memoryUsage();
+    return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
+  } catch {
+    const h = getHeapStatistics();
+    return { rss: -1, heapUsed: h.used_heap_size, heapTotal: h.total_heap_size, external: h.external_memory };
+  }
 }
 
 /** A listener as a worker bound it. */
