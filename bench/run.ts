@@ -14,11 +14,12 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   tcp: async () => (await import('./tcp.js')).tcpBenchmark,
   dataplane: async () => (await import('./dataplane.js')).dataplaneBenchmark,
   https: async () => (await import('./https.js')).httpsBenchmark,
+  soak: async () => (await import('./soak.js')).soakBenchmark,
 };
 
 function usage(): string {
   return [
-    'usage: npm run bench [-- NAME...]      (no NAME: run all)',
+    'usage: npm run bench [-- NAME...]      (no NAME: run all but soak)',
     '',
     'benchmarks:',
     ...Object.keys(BENCHMARKS).map((n) => `  ${n}`),
@@ -45,6 +46,7 @@ function usage(): string {
     '  BENCH_HTTPS_PHASES=a,b  https: only these phases (keepalive,handshake,h2); https uses BENCH_DURATION (5s),',
     '                          BENCH_WARMUP (1s), BENCH_ROUNDS, BENCH_CONNECTIONS and BENCH_ONLY (fulcrum,haproxy)',
     '  BENCH_H2_CLIENTS=10     https: h2load -c;  BENCH_H2_STREAMS=10: h2load -m',
+    '  BENCH_SOAK_DURATION=60m soak: how long;  BENCH_SOAK_SAMPLE=30s: how often memory and descriptors are sampled',
     '',
     'see bench/README.md',
   ].join('\n');
@@ -58,7 +60,8 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const unknown = argv.filter((a) => !(a in BENCHMARKS));
   if (unknown.length > 0) throw new UsageError(`unknown benchmark: ${unknown.join(', ')}`);
-  const names = argv.length > 0 ? [...new Set(argv)] : Object.keys(BENCHMARKS);
+  // the soak runs for an hour: only when named
+  const names = argv.length > 0 ? [...new Set(argv)] : Object.keys(BENCHMARKS).filter((n) => n !== 'soak');
   let code = 0;
   for (const name of names) {
     const bench = await BENCHMARKS[name]!();
