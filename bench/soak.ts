@@ -264,6 +264,8 @@ async function run(): Promise<number> {
     fulcrum = await startProcess('fulcrum', process.execPath, [...NODE_FLAGS, fulcrumCli, 'run', '-c', yaml]);
     await waitForHttp(plain);
     const workerPid = (await statusPid(socket)) ?? -1;
+    // the worker's first memory report comes with its first counters (every second)
+    for (let i = 0; i < 50 && (await statusMemory(socket).catch(() => null))?.worker == null; i++) await sleep(100);
     log(`soak: ${duration.text}, a sample every ${every.text}; primary pid ${fulcrum.pid}, worker pid ${workerPid}`);
     const end = Date.now() + duration.seconds * 1000;
 
