@@ -106,6 +106,20 @@ class Session implements StreamHost, Expirable, TransportEvents {
     new StreamExchange(this, stream, raw);
   }
 
+  /** Streams waiting for the end of the current read before their first dispatch. */
+  private later: StreamExchange[] = [];
+
+  dispatchLater(x: StreamExchange): void {
+    if (this.later.length === 0) setImmediate(() => this.dispatchWaiting());
+    this.later.push(x);
+  }
+
+  private dispatchWaiting(): void {
+    const waiting = this.later;
+    this.later = [];
+    for (const x of waiting) x.dispatchNow();
+  }
+
   /** A stream closed: when it was the last, the idle (or linger) deadline starts. */
   streamClosed(): void {
     if (--this.active === 0) this.deadline = Date.now() + (this.closing ? this.lingerMs : this.owner.fe.timeouts.keepAliveMs);

@@ -40,6 +40,8 @@ export interface StreamHost {
   readonly responseFields: ReadonlyArray<readonly [string, string]>;
   /** A stream of this connection closed. */
   streamClosed(): void;
+  /** Calls `x.dispatchNow()` once the current read has been processed (see dispatchNow). */
+  dispatchLater(x: StreamExchange): void;
 }
 
 const enum Body {
@@ -122,6 +124,17 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
     this.guard(() => this.start(raw, stream.endAfterHeaders));
   }
 
+  /**
+   * Sends the request to a server, unless the stream ended meanwhile. The host calls
+   * this after the read that opened the stream has been processed whole (dispatchLater),
+   * so that a stream the client resets in the same read (rapid reset) never costs a
+   * server request.
+   */
+  dispatchNow(): void {
+    if (this.finished || this.stream.closed || this.stream.destroyed) return;
+    this.guard(() => this.dispatch(this.pool!.pick(this.ctx), false));
+  }
+
   /** @internal runs a step; an exception costs this stream only */
   guard(step: () => void): void {
     try {
@@ -193,7 +206,7 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
     this.ctx.sticky = cfg.balance === 'sticky' ? cookieValue(req, cfg.sticky.cookie) : null;
     // without a length, wait for the first DATA frame or the end: a GET whose END_STREAM
     // comes in an empty DATA frame then goes out without a body
-    if (this.body !== Body.UNDECIDED) this.dispatch(pool.pick(this.ctx), false);
+    if (this.body !== Body.UNDECIDED) this.host.dispatchLater(this);
   }
 
   /** @internal stream listener target */
@@ -203,7 +216,7 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
       this.body = Body.CHUNKED;
       this.reqHead = `${this.reqHead.slice(0, -2)}Transfer-Encoding: chunked\r\n\r\n`;
       this.queue(chunk);
-      this.dispatch(this.pool!.pick(this.ctx), false);
+      this.host.dispatchLater(this);
       return;
     }
     const budget = this.budget!;
@@ -230,7 +243,7 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
     if (this.body === Body.UNDECIDED) {
       this.body = Body.NONE;
       this.deadline = 0;
-      this.dispatch(this.pool!.pick(this.ctx), false);
+      this.host.dispatchLater(this);
       return;
     }
     const up = this.up;
