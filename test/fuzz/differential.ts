@@ -77,7 +77,9 @@ function deliberate(raw: string, a: Ours, b: Theirs): string | null {
     if ((b.code === 'HPE_INVALID_CONTENT_LENGTH' || b.code === 'HPE_UNEXPECTED_CONTENT_LENGTH') && oneLength(raw)) {
       return 'identical Content-Length values (in a list or repeated) are one length, and OWS around them is allowed (RFC 9110 sections 8.6 and 5.6.3)';
     }
-    if (b.code === 'HPE_INVALID_TRANSFER_ENCODING' && /\ntransfer-encoding:[ \t]{2,}chunked/i.test(raw)) return 'OWS of any length before a field value (RFC 9110 section 5.6.3); llhttp misreads "Transfer-Encoding:  chunked" followed by another field';
+    if (b.code === 'HPE_INVALID_TRANSFER_ENCODING' && /\ntransfer-encoding:([ \t]{2,}chunked[ \t]*|[ \t]*chunked[ \t]+)\r\n/i.test(raw)) {
+      return 'OWS around a field value (RFC 9110 section 5.6.3); llhttp misreads "Transfer-Encoding:  chunked" or "chunked " in some heads';
+    }
     if (b.code === 'HPE_INVALID_METHOD' && !methods.includes(method)) return 'any method token is relayed (llhttp knows a fixed list)';
     if (b.code === 'HPE_INVALID_URL' || b.code === 'HPE_INVALID_CONSTANT') return 'the request target is checked for its characters only; its form is the server\'s business';
     return null;
@@ -85,10 +87,10 @@ function deliberate(raw: string, a: Ours, b: Theirs): string | null {
   return null;
 }
 
-/** Every Content-Length field value of `raw`, split at commas, is the same decimal number. */
+/** Every Content-Length field value of `raw`, split at commas, is the same decimal number (as HAProxy reads them: "2, 02" is 2). */
 function oneLength(raw: string): boolean {
   const values = [...raw.matchAll(/\ncontent-length:([^\r\n]*)\r\n/gi)].flatMap((m) => m[1]!.split(',').map((v) => v.replace(/^[ \t]+|[ \t]+$/g, '')));
-  return values.length > 0 && values.every((v) => /^\d+$/.test(v) && v === values[0]);
+  return values.length > 0 && values.every((v) => /^\d+$/.test(v) && Number(v) === Number(values[0]));
 }
 
 /** Checks one head: both parsers agree, or the difference is deliberate. Throws on a finding. */

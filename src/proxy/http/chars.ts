@@ -38,3 +38,17 @@ export function eqLower(s: string, lower: string): boolean {
   }
   return true;
 }
+
+/**
+ * `s` without leading and trailing OWS (SP and HTAB, RFC 9110 section 5.6.3). Not
+ * String.prototype.trim, which also strips NBSP (0xA0, obs-text in a latin1 head) and
+ * other Unicode spaces: "chunked\xa0" would then read as chunked to us and as an unknown
+ * coding to a server, which is how requests are smuggled.
+ */
+export function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 0x20 || s.charCodeAt(a) === 0x09)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 0x20 || s.charCodeAt(b - 1) === 0x09)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}

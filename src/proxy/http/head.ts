@@ -1,4 +1,4 @@
-import { eqLower, FIELD_VALUE, TARGET, TOKEN } from './chars.js';
+import { eqLower, FIELD_VALUE, TARGET, TOKEN, trimOws } from './chars.js';
 import { H, headerId } from './header-ids.js';
 
 /**
@@ -231,7 +231,7 @@ function lastCodingIsChunked(v: string, bad: number): boolean {
   const codings = v.split(',');
   let chunked = false;
   for (let k = 0; k < codings.length; k++) {
-    const c = codings[k]!.trim().toLowerCase();
+    const c = trimOws(codings[k]!).toLowerCase();
     if (c === '') throw new HttpParseError(bad, 'empty transfer coding');
     if (chunked) throw new HttpParseError(bad, 'chunked must be the final transfer coding');
     if (c === 'chunked') chunked = true;
@@ -251,7 +251,7 @@ function parseConnection(head: Head, v: string): void {
   }
   const parts = v.split(',');
   for (let k = 0; k < parts.length; k++) {
-    const t = parts[k]!.trim().toLowerCase();
+    const t = trimOws(parts[k]!).toLowerCase();
     if (t === 'close') head.connClose = true;
     else if (t === 'keep-alive') head.connKeepAlive = true;
     else if (t === 'upgrade') head.connUpgrade = true;

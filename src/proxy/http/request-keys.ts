@@ -1,5 +1,5 @@
 import type { HashKey } from '../../config/types.js';
-import { eqLower } from './chars.js';
+import { eqLower, trimOws } from './chars.js';
 import type { RequestHead } from './head.js';
 import { H } from './header-ids.js';
 
@@ -19,7 +19,7 @@ export function cookieValue(req: RequestHead, name: string): string | null {
       let end = v.indexOf(';', eq);
       if (end < 0) end = v.length;
       if (eq - i === name.length && v.startsWith(name, i)) {
-        let val = v.slice(eq + 1, end).trim();
+        let val = trimOws(v.slice(eq + 1, end));
         if (val.length >= 2 && val.charCodeAt(0) === 0x22 && val.charCodeAt(val.length - 1) === 0x22) val = val.slice(1, -1);
         return val;
       }
