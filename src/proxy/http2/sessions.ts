@@ -21,6 +21,8 @@ class Session implements StreamHost, Expirable, TransportEvents {
   active = 0;
   /** GOAWAY sent: streams in flight finish, no new ones. */
   closing = false;
+  /** Streams waiting for the end of the current read before their first dispatch. */
+  private later: StreamExchange[] = [];
 
   constructor(
     private readonly owner: Http2Sessions,
@@ -87,13 +89,14 @@ class Session implements StreamHost, Expirable, TransportEvents {
   }
 
   /**
-   * The client sent FIN. Without a stream open the connection is over now; with streams
+   * The client sent FIN. Without a stream open the connection is over now (what is
+   * already written still goes out before our FIN, within the linger time); with streams
    * in flight, their responses may still be written (the client may be reading) for as
    * long as the client timeout allows, then the connection is cut.
    */
   peerEnded(): void {
     if (this.active === 0) {
-      this.destroy();
+      if (!this.session.destroyed) this.session.destroy();
       return;
     }
     this.goAway();
@@ -105,9 +108,6 @@ class Session implements StreamHost, Expirable, TransportEvents {
     this.deadline = 0;
     new StreamExchange(this, stream, raw);
   }
-
-  /** Streams waiting for the end of the current read before their first dispatch. */
-  private later: StreamExchange[] = [];
 
   dispatchLater(x: StreamExchange): void {
     if (this.later.length === 0) setImmediate(() => this.dispatchWaiting());
