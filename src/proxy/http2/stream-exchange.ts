@@ -212,6 +212,9 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
   /** @internal stream listener target */
   onClientData(chunk: Buffer): void {
     if (this.finished || chunk.length === 0) return;
+    const budget = this.budget!;
+    budget.add(chunk.length);
+    this.deadline = budget.deadline(Date.now(), this.fe.timeouts.clientMs);
     if (this.body === Body.UNDECIDED) {
       this.body = Body.CHUNKED;
       this.reqHead = `${this.reqHead.slice(0, -2)}Transfer-Encoding: chunked\r\n\r\n`;
@@ -219,9 +222,6 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
       this.host.dispatchLater(this);
       return;
     }
-    const budget = this.budget!;
-    budget.add(chunk.length);
-    this.deadline = budget.deadline(Date.now(), this.fe.timeouts.clientMs);
     const up = this.up;
     if (up !== null && this.headSent) this.writeBody(up, chunk);
     else this.queue(chunk);
