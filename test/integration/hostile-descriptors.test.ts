@@ -27,7 +27,7 @@ import { freePort } from '../helpers/ports.js';
 import { httpBackend } from '../helpers/proxy-http.js';
 import { CLI_PATH, mb, readProcMemory, spawnCli } from '../helpers/spawn.js';
 import { encodeQuery } from '../../src/dns/message.js';
-import { ERR, FRAME, frame, get, headers, PREFACE } from './h2-frames.js';
+import { ERR, FLAG, FRAME, frame, get, headerBlock, headers, PREFACE } from './h2-frames.js';
 
 const COUNT = Number(process.env.FULCRUM_HOSTILE_COUNT ?? 100);
 /** Rounds of every burst (FULCRUM_HOSTILE_ROUNDS, default 1): more show whether memory levels off. */
@@ -175,6 +175,30 @@ class Legit {
   }
 }
 
+/** The h2c preface and an empty SETTINGS frame, then `frames`. */
+function h2Opening(...frames: Buffer[]): Buffer {
+  return Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0), ...frames]);
+}
+
+/** A header block that adds a 4 KiB field to the dynamic table, then refers to it 200 times (800 KiB decoded from 4 KiB sent). */
+function hpackBomb(): Buffer {
+  const value = 'b'.repeat(4096);
+  // literal with incremental indexing, new name (RFC 7541 section 6.2.1): 0x40, name, value
+  const len = (n: number) => (n < 127 ? Buffer.from([n]) : Buffer.from([0x7f, ...varint(n - 127)]));
+  const varint = (n: number) => {
+    const out: number[] = [];
+    while (n >= 128) {
+      out.push((n & 0x7f) | 0x80);
+      n >>= 7;
+    }
+    out.push(n);
+    return out;
+  };
+  const field = Buffer.concat([Buffer.from([0x40]), len(6), Buffer.from('x-bomb'), len(value.length), Buffer.from(value)]);
+  // indexed field 62: the first dynamic table entry
+  return Buffer.concat([headerBlock(get('/')), field, Buffer.alloc(200, 0x80 | 62)]);
+}
+
 function dnsFrame(bytes: Buffer): Buffer {
   const f = Buffer.alloc(bytes.length + 2);
   f.writeUInt16BE(bytes.length);
@@ -244,7 +268,16 @@ test(`${COUNT} misbehaving connections of each kind: every one is closed by the 
     ['TCP relay: bytes, then FIN', () => misbehave(relay, (s) => s.end('hello'))],
     ['DNS over TCP: a response sent as a query', () => misbehave(dnsPort, (s) => s.write(dnsFrame(Buffer.from([0, 1, 0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]))))],
     ['DNS over TCP: a 65535-byte length, then FIN', () => misbehave(dnsPort, (s) => s.end(Buffer.from([0xff, 0xff, 1])))],
+    ['h2c: a SETTINGS flood (2,000 frames), then FIN', () => misbehave(plain, (s) => s.end(h2Opening(...Array.from({ length: 2000 }, () => frame(FRAME.SETTINGS, 0, 0)))))],
+    ['h2c: a PING flood (2,000 frames), then FIN', () => misbehave(plain, (s) => s.end(h2Opening(...Array.from({ length: 2000 }, () => frame(FRAME.PING, 0, 0, Buffer.alloc(8))))))],
+    [
+      'h2c: a CONTINUATION flood (HEADERS without END_HEADERS, then 500 CONTINUATIONs), then FIN',
+      () => misbehave(plain, (s) => s.end(h2Opening(frame(FRAME.HEADERS, 0, 1, headerBlock(get('/'))), ...Array.from({ length: 500 }, (_, i) => frame(FRAME.CONTINUATION, 0, 1, headerBlock([[`x-c${i}`, 'v'.repeat(100)]])))))),
+    ],
+    ['h2c: an HPACK bomb (a 4 KiB field, then 200 references to it), then FIN', () => misbehave(plain, (s) => s.end(h2Opening(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, hpackBomb()))))],
   ];
+  // slowloris: half a head, kept open until the header timeout (2 s here) answers 408
+  const slowloris: Misbehave = () => misbehave(plain, (s) => s.write('GET / HTTP/1.1\r\nHost: www.example.com\r\nX-Slow: '));
   // one ordinary request of each kind first, so pools and caches hold what they will hold
   for (const [, one] of kinds) await one();
   await sleep(500);
@@ -266,6 +299,9 @@ test(`${COUNT} misbehaving connections of each kind: every one is closed by the 
       const rapid = Math.min(COUNT, 10);
       const left = await burst(() => misbehave(secure, rapidReset, { tls: ['h2'] }), rapid);
       assert.equal(left, 0, `rapid reset: ${left} of ${rapid} connections still open`);
+      const slow = Math.min(COUNT, 50);
+      const slowLeft = await burst(slowloris, slow);
+      assert.equal(slowLeft, 0, `slowloris: ${slowLeft} of ${slow} connections still open`);
       if (ROUNDS > 1) {
         await sleep(1200); // the worker reports its memory every second
         const status = spawnSync(process.execPath, [CLI_PATH, 'status', '-s', join(dir, 'fulcrum.sock'), '--json'], { encoding: 'utf8' });
