@@ -1,11 +1,17 @@
 /**
- * `fulcrum check -c FILE`: validates a configuration without starting anything, and
+ * `fulcrum check -c FILE` (or `fulcrum check FILE`): validates a configuration without starting anything, and
  * reports every problem at once, one per line, in the FILE:LINE:COLUMN form that editors
  * and CI logs turn into links.
  */
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.js';
 import { formatIssue, loadConfigFile } from '../config/load.js';
 import { machineSubnets } from '../config/validate-vrrp.js';
+
+/** The command's options (also what `fulcrum completion` offers). */
+export const CHECK_OPTIONS = {
+  config: { type: 'string', short: 'c', multiple: true },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 /** Where the command writes; tests pass their own to capture the output. */
 export interface CheckOutput {
@@ -14,7 +20,7 @@ export interface CheckOutput {
 }
 
 /** The help text of `fulcrum check`. */
-export const CHECK_USAGE = `Usage: fulcrum check -c FILE
+export const CHECK_USAGE = `Usage: fulcrum check -c FILE   (or: fulcrum check FILE)
 
 Validate a Fulcrum configuration file and report every problem found, one per line:
   FILE:LINE:COLUMN: PATH: MESSAGE
@@ -44,21 +50,18 @@ function plural(n: number, word: string): string {
 export async function checkCommand(args: string[], out: CheckOutput = processOutput): Promise<number> {
   let file: string;
   try {
-    const { values } = parseArgs({
+    const { values, positionals } = parseCommandArgs({
       args,
-      options: {
-        config: { type: 'string', short: 'c', multiple: true },
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: false,
+      options: CHECK_OPTIONS,
+      allowPositionals: true,
       strict: true,
     });
     if (values.help) {
       out.stdout(CHECK_USAGE);
       return 0;
     }
-    const files = values.config ?? [];
-    if (files.length !== 1) throw new Error(files.length === 0 ? 'missing the configuration file: use -c FILE' : 'give -c/--config only once');
+    const files = [...(values.config ?? []), ...positionals];
+    if (files.length !== 1) throw new Error(files.length === 0 ? 'missing the configuration file: use -c FILE' : 'give one configuration file (-c FILE or FILE)');
     file = files[0]!;
   } catch (e) {
     out.stderr(`fulcrum check: ${(e as Error).message}\nRun "fulcrum check --help" for usage.\n`);

@@ -1,8 +1,16 @@
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.js';
 import { loadConfigIsolated } from '../config/load-isolated.js';
 import { controlRequest, defaultControlPath, type ControlCommand } from '../runtime/control.js';
 import type { StatusReport } from '../runtime/primary.js';
 import type { MemorySample } from '../runtime/messages.js';
+
+/** The command's options (also what `fulcrum completion` offers). */
+export const CONTROL_OPTIONS = {
+  socket: { type: 'string', short: 's' },
+  config: { type: 'string', short: 'c' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 export const CONTROL_USAGE = `Usage: fulcrum reload|stop|status [-s SOCKET | -c FILE] [--json]
 
@@ -20,14 +28,9 @@ Talks to a running instance over its control socket.
 
 /** `fulcrum reload|stop|status`: resolves with the exit code (0 when the instance said ok). */
 export async function controlCommand(command: ControlCommand, args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args,
-    options: {
-      socket: { type: 'string', short: 's' },
-      config: { type: 'string', short: 'c' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: CONTROL_OPTIONS,
     strict: true,
   });
   if (values.help) {

@@ -5,7 +5,7 @@
  * hash (src/dataplane/live.ts). A configuration (-c) adds the servers' names.
  */
 import { isIPv4 } from 'node:net';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.js';
 import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { FulcrumError } from '../core/errors.js';
@@ -13,6 +13,14 @@ import { NftDriver } from '../dataplane/nft-driver.js';
 import { CommandHost } from '../dataplane/host.js';
 import { neighbours } from '../dataplane/links.js';
 import { parseLive, tableShares, targetText, whichTarget, type LiveService, type LiveTarget } from '../dataplane/live.js';
+
+/** The command's options (also what `fulcrum completion` offers). */
+export const DATAPLANE_OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  service: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 export const DATAPLANE_USAGE = `Usage: fulcrum dataplane show [-c FILE] [--json]
        fulcrum dataplane which [-c FILE] [--service NAME] [--json] SRC_IP:PORT [SRC_IP:PORT ...]
@@ -89,14 +97,9 @@ function parseFlowArg(text: string): { saddr: string; sport: number } {
 
 /** `fulcrum dataplane ...`: resolves with the exit status (0, 1 when there are no rules, 2 on usage errors). */
 export async function dataplaneCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs({
     args,
-    options: {
-      config: { type: 'string', short: 'c' },
-      service: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: DATAPLANE_OPTIONS,
     allowPositionals: true,
     strict: true,
   });

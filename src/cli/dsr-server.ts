@@ -10,10 +10,18 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.js';
 import { FulcrumError } from '../core/errors.js';
 import { CommandHost } from '../dataplane/host.js';
 import { interfaceExists, localAddresses } from '../dataplane/links.js';
+
+/** The command's options (also what `fulcrum completion` offers). */
+export const DSR_SERVER_OPTIONS = {
+  vip: { type: 'string', multiple: true },
+  interface: { type: 'string' },
+  apply: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 export const DSR_SERVER_USAGE = `Usage: fulcrum dsr-server --vip VIP [--vip VIP ...] [--interface IF] [--apply]
 
@@ -55,14 +63,9 @@ async function readSysctl(iface: string, key: string): Promise<string | null> {
 
 /** `fulcrum dsr-server`: resolves with the exit status. */
 export async function dsrServerCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args,
-    options: {
-      vip: { type: 'string', multiple: true },
-      interface: { type: 'string' },
-      apply: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: DSR_SERVER_OPTIONS,
     strict: true,
   });
   if (values.help) {

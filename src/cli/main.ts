@@ -1,25 +1,35 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { FulcrumError } from '../core/errors.js';
 
 const USAGE = `Usage: fulcrum <command> [options]
 
 Commands:
   run [-c FILE] [--workers N]   run the balancer (without -c: the embedded quickstart)
-  check -c FILE                 validate a configuration, listing every problem
+  check [-c] FILE               validate a configuration, listing every problem
   proxy --to URL [--to URL ...] a one-line HTTP balancer without a configuration file
   reload | stop | status        talk to a running instance over its control socket
   dataplane show|which          the kernel data plane's live rules; which server a flow reaches
   dsr-server --vip VIP          prints, checks and (--apply) applies a DSR server's setup
+  completion bash|zsh           a shell completion script: source <(fulcrum completion bash)
 
 Options:
   -h, --help      help (also after a command: fulcrum run --help)
-  -v, --version   print the version
+  -v, --version   print the version, the Node.js version and which native parts are active
 `;
 
-function version(): string {
+/** `fulcrum 0.1.0 (Node.js v20.20.2; native streams, TLS and TCP relay: on; raw sockets for VRRP: on)`. */
+async function version(): Promise<string> {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  const missing = (await import('../proxy/tcp/native.js')).nativeRelayMissing();
+  let raw = 'on';
+  try {
+    createRequire(import.meta.url)('raw-socket');
+  } catch (err) {
+    raw = `off (${(err as Error).message.split('\n')[0]})`;
+  }
+  return `fulcrum ${pkg.version} (Node.js ${process.version}; native streams, TLS and TCP relay: ${missing === '' ? 'on' : `off (${missing})`}; raw sockets for VRRP: ${raw})`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -40,9 +50,20 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./dataplane.js')).dataplaneCommand(rest);
     case 'dsr-server':
       return (await import('./dsr-server.js')).dsrServerCommand(rest);
+    case 'completion': {
+      const shell = rest[0];
+      const { bashCompletion, zshCompletion } = await import('./commands.js');
+      if (shell === 'bash') process.stdout.write(await bashCompletion());
+      else if (shell === 'zsh') process.stdout.write(await zshCompletion());
+      else {
+        process.stderr.write(`fulcrum completion: give a shell: bash or zsh\n`);
+        return 2;
+      }
+      return 0;
+    }
     case '-v':
     case '--version':
-      process.stdout.write(`fulcrum ${version()}\n`);
+      process.stdout.write(`${await version()}\n`);
       return 0;
     case undefined:
     case '-h':
@@ -50,9 +71,11 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
       process.stdout.write(USAGE);
       return cmd === undefined ? 2 : 0;
-    default:
-      process.stderr.write(`fulcrum: unknown command "${cmd}"\n\n${USAGE}`);
+    default: {
+      const hint = (await import('./commands.js')).closestCommand(cmd);
+      process.stderr.write(`fulcrum: unknown command "${cmd}"${hint === undefined ? '' : `; did you mean "${hint}"?`}\n\n${USAGE}`);
       return 2;
+    }
   }
 }
 

@@ -1,9 +1,18 @@
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.js';
 import { ALGORITHMS } from '../balance/index.js';
 import { loadConfigIsolated } from '../config/load-isolated.js';
 import { FulcrumError } from '../core/errors.js';
 import { serve } from './serve.js';
 import { parseWorkersFlag } from './workers-flag.js';
+
+/** The command's options (also what `fulcrum completion` offers). */
+export const PROXY_OPTIONS = {
+  listen: { type: 'string', default: '127.0.0.1:8080' },
+  to: { type: 'string', multiple: true },
+  balance: { type: 'string', default: 'round-robin' },
+  workers: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 export const PROXY_USAGE = `Usage: fulcrum proxy --to URL [--to URL ...] [--listen ADDR] [--balance ALG]
 
@@ -37,15 +46,9 @@ export function serversFromUrls(urls: string[]): Array<{ name: string; address: 
 
 /** `fulcrum proxy`: resolves with the process exit code. */
 export async function proxyCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args,
-    options: {
-      listen: { type: 'string', default: '127.0.0.1:8080' },
-      to: { type: 'string', multiple: true },
-      balance: { type: 'string', default: 'round-robin' },
-      workers: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: PROXY_OPTIONS,
     strict: true,
   });
   if (values.help) {

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from './args.js';
 import { formatIssue } from '../config/format.js';
 import { loadConfigIsolated } from '../config/load-isolated.js';
 import { log } from '../core/log.js';
@@ -6,6 +6,13 @@ import { say } from './output.js';
 import { quickstartYaml, startDemoServers } from './quickstart.js';
 import { serve } from './serve.js';
 import { parseWorkersFlag } from './workers-flag.js';
+
+/** The command's options (also what `fulcrum completion` offers). */
+export const RUN_OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  workers: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 export const RUN_USAGE = `Usage: fulcrum run [-c FILE] [--workers N]
 
@@ -24,9 +31,9 @@ SIGUSR1 reopens access log files. See also: fulcrum reload|stop|status.
 
 /** `fulcrum run`: resolves with the process exit code. */
 export async function runCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args,
-    options: { config: { type: 'string', short: 'c' }, workers: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: RUN_OPTIONS,
     strict: true,
   });
   if (values.help) {

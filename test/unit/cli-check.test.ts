@@ -81,7 +81,8 @@ pools:
   });
 
   it('exits 2 on usage errors', async () => {
-    for (const args of [[], ['lb.yaml'], ['--bogus'], ['-c'], ['-c', 'a', '-c', 'b']]) {
+    // a file may also be given without -c (fulcrum check lb.yaml), but only one
+    for (const args of [[], ['a.yaml', 'b.yaml'], ['--bogus'], ['-c'], ['-c', 'a', '-c', 'b'], ['-c', 'a', 'b']]) {
       const io = capture();
       assert.equal(await checkCommand(args, io), 2, JSON.stringify(args));
       assert.match(io.err, /^fulcrum check: .*\nRun "fulcrum check --help" for usage\.\n$/);
@@ -93,7 +94,7 @@ pools:
     for (const args of [['--help'], ['-h']]) {
       const io = capture();
       assert.equal(await checkCommand(args, io), 0);
-      assert.match(io.out, /^Usage: fulcrum check -c FILE\n/);
+      assert.match(io.out, /^Usage: fulcrum check -c FILE   \(or: fulcrum check FILE\)\n/);
     }
   });
 });

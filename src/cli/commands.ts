@@ -1,0 +1,84 @@
+/**
+ * The commands of the `fulcrum` binary with their options, for the usage text's
+ * neighbours: "did you mean" on a mistyped command and `fulcrum completion`. Loading a
+ * command's options loads its module, so only those two paths call `options()`.
+ */
+import { closest } from '../config/suggest.js';
+
+interface CommandInfo {
+  name: string;
+  /** The command's parseArgs options (long name -> short letter, if any). */
+  options(): Promise<Readonly<Record<string, { readonly type: string; readonly short?: string }>>>;
+  /** Words that may follow the command (dataplane show|which). */
+  words?: string[];
+}
+
+export const COMMANDS: readonly CommandInfo[] = [
+  { name: 'run', options: async () => (await import('./run.js')).RUN_OPTIONS },
+  { name: 'check', options: async () => (await import('./check.js')).CHECK_OPTIONS },
+  { name: 'proxy', options: async () => (await import('./proxy.js')).PROXY_OPTIONS },
+  { name: 'reload', options: async () => (await import('./control.js')).CONTROL_OPTIONS },
+  { name: 'stop', options: async () => (await import('./control.js')).CONTROL_OPTIONS },
+  { name: 'status', options: async () => (await import('./control.js')).CONTROL_OPTIONS },
+  { name: 'dataplane', options: async () => (await import('./dataplane.js')).DATAPLANE_OPTIONS, words: ['show', 'which'] },
+  { name: 'dsr-server', options: async () => (await import('./dsr-server.js')).DSR_SERVER_OPTIONS },
+  { name: 'completion', options: async () => ({}), words: ['bash', 'zsh'] },
+];
+
+/** The command closest to a mistyped one, if any is close. */
+export function closestCommand(word: string): string | undefined {
+  return closest(word, COMMANDS.map((c) => c.name));
+}
+
+/** Every flag of a command, long and short. */
+async function flags(c: CommandInfo): Promise<string[]> {
+  const o = await c.options();
+  return Object.entries(o).flatMap(([long, spec]) => [`--${long}`, ...(spec.short === undefined ? [] : [`-${spec.short}`])]);
+}
+
+/** A bash completion script: `source <(fulcrum completion bash)`. */
+export async function bashCompletion(): Promise<string> {
+  const cases = await Promise.all(COMMANDS.map(async (c) => `    ${c.name}) words="${[...(c.words ?? []), ...(await flags(c))].join(' ')}" ;;`));
+  return `# fulcrum(1) completion for bash: source <(fulcrum completion bash)
+_fulcrum() {
+  local cur prev words
+  cur="\${COMP_WORDS[COMP_CWORD]}"
+  prev="\${COMP_WORDS[COMP_CWORD-1]}"
+  if [ "$COMP_CWORD" -eq 1 ]; then
+    COMPREPLY=( $(compgen -W "${COMMANDS.map((c) => c.name).join(' ')} --help --version" -- "$cur") )
+    return
+  fi
+  case "$prev" in
+    -c|--config) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+    -s|--socket) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+  esac
+  case "\${COMP_WORDS[1]}" in
+${cases.join('\n')}
+    *) words="" ;;
+  esac
+  COMPREPLY=( $(compgen -W "$words" -- "$cur") )
+}
+complete -o default -F _fulcrum fulcrum
+`;
+}
+
+/** A zsh completion script: `source <(fulcrum completion zsh)`. */
+export async function zshCompletion(): Promise<string> {
+  const cases = await Promise.all(COMMANDS.map(async (c) => `    ${c.name}) compadd -- ${[...(c.words ?? []), ...(await flags(c))].join(' ')} ;;`));
+  return `#compdef fulcrum
+# fulcrum(1) completion for zsh: source <(fulcrum completion zsh)
+_fulcrum() {
+  if (( CURRENT == 2 )); then
+    compadd -- ${COMMANDS.map((c) => c.name).join(' ')} --help --version
+    return
+  fi
+  case "\${words[CURRENT-1]}" in
+    -c|--config|-s|--socket) _files; return ;;
+  esac
+  case "\${words[2]}" in
+${cases.join('\n')}
+  esac
+}
+compdef _fulcrum fulcrum
+`;
+}
