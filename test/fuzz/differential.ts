@@ -80,6 +80,7 @@ function deliberate(raw: string, a: Ours, b: Theirs): string | null {
     if (b.code === 'HPE_INVALID_TRANSFER_ENCODING' && /\ntransfer-encoding:([ \t]{2,}chunked[ \t]*|[ \t]*chunked[ \t]+)\r\n/i.test(raw)) {
       return 'OWS around a field value (RFC 9110 section 5.6.3); llhttp misreads "Transfer-Encoding:  chunked" or "chunked " in some heads';
     }
+    if (method === 'PRI' && (b.code === 'HPE_INVALID_VERSION' || b.code === 'HPE_INVALID_CONSTANT')) return 'PRI is a method token like any other outside the HTTP/2 preface (llhttp keeps it for "PRI * HTTP/2.0")';
     if (b.code === 'HPE_INVALID_METHOD' && !methods.includes(method)) return 'any method token is relayed (llhttp knows a fixed list)';
     if (b.code === 'HPE_INVALID_URL' || b.code === 'HPE_INVALID_CONSTANT') return 'the request target is checked for its characters only; its form is the server\'s business';
     return null;
