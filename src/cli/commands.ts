@@ -15,6 +15,7 @@ interface CommandInfo {
 
 export const COMMANDS: readonly CommandInfo[] = [
   { name: 'run', options: async () => (await import('./run.js')).RUN_OPTIONS },
+  { name: 'demo', options: async () => (await import('./run.js')).DEMO_OPTIONS },
   { name: 'check', options: async () => (await import('./check.js')).CHECK_OPTIONS },
   { name: 'proxy', options: async () => (await import('./proxy.js')).PROXY_OPTIONS },
   { name: 'reload', options: async () => (await import('./control.js')).CONTROL_OPTIONS },

@@ -6,7 +6,8 @@ import { FulcrumError } from '../core/errors.js';
 const USAGE = `Usage: fulcrum <command> [options]
 
 Commands:
-  run [-c FILE] [--workers N]   run the balancer (without -c: the embedded quickstart)
+  run [-c FILE] [--workers N]   run the balancer (without -c: /etc/fulcrum/fulcrum.yaml)
+  demo [--listen ADDR]          the built-in demo: 127.0.0.1:8080 over two demo servers
   check [-c] FILE               validate a configuration, listing every problem
   proxy --to URL [--to URL ...] a one-line HTTP balancer without a configuration file
   reload | stop | status        talk to a running instance over its control socket
@@ -38,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
     // imported on demand: a running balancer never loads what only `check` needs
     case 'run':
       return (await import('./run.js')).runCommand(rest);
+    case 'demo':
+      return (await import('./run.js')).demoCommand(rest);
     case 'check':
       return (await import('./check.js')).checkCommand(rest);
     case 'proxy':

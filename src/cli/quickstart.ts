@@ -27,12 +27,12 @@ export async function startDemoServers(): Promise<{ ports: number[]; close(): Pr
   };
 }
 
-/** The embedded quickstart configuration, as YAML, for the given demo server ports. */
-export function quickstartYaml(ports: number[]): string {
-  return `# Fulcrum embedded quickstart: 127.0.0.1:8080 balanced over two demo servers.
+/** The embedded quickstart configuration, as YAML, for the given demo server ports (listening on `bind`). */
+export function quickstartYaml(ports: number[], bind = '127.0.0.1:8080'): string {
+  return `# Fulcrum embedded quickstart: ${bind} balanced over two demo servers.
 listeners:
   - name: quickstart
-    bind: 127.0.0.1:8080
+    bind: "${bind}"
     mode: http
     routes:
       - pool: demo

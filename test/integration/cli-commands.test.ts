@@ -53,7 +53,7 @@ test('bash completion: commands, each command\'s options, sub-commands and shell
     return r.stdout.trim().split(' ').filter((w) => w !== '');
   };
   assert.deepEqual(complete('fulcrum', 'sta'), ['status']);
-  assert.deepEqual(complete('fulcrum', 'd').sort(), ['dataplane', 'dsr-server']);
+  assert.deepEqual(complete('fulcrum', 'd').sort(), ['dataplane', 'demo', 'dsr-server']);
   assert.deepEqual(complete('fulcrum', 'status', '--j'), ['--json']);
   assert.deepEqual(complete('fulcrum', 'run', '--w'), ['--workers']);
   assert.deepEqual(complete('fulcrum', 'dataplane', 'w'), ['which']);
@@ -63,4 +63,33 @@ test('bash completion: commands, each command\'s options, sub-commands and shell
   assert.match(zsh.stdout, /^#compdef fulcrum\n/);
   const none = spawnSync(process.execPath, [CLI_PATH, 'completion', 'fish'], { encoding: 'utf8' });
   assert.equal(none.status, 2);
+});
+
+test('run without -c reads FULCRUM_CONFIG (else /etc/fulcrum/fulcrum.yaml) and never starts the demo by accident', async (t) => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { spawnCli } = await import('../helpers/spawn.js');
+  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const missing = spawnSync(process.execPath, [CLI_PATH, 'run'], { encoding: 'utf8', env: { ...process.env, FULCRUM_CONFIG: join(dir, 'none.yaml') }, timeout: 20_000 });
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /no configuration: give one with -c FILE, or put it at .*none\.yaml.*fulcrum demo/);
+  const file = join(dir, 'lb.yaml');
+  writeFileSync(file, ['listeners: [{ name: www, bind: "127.0.0.1:0", routes: [{ pool: web }] }]', 'pools: { web: { servers: [{ address: "127.0.0.1:9" }] } }', 'runtime: { workers: 1, control_socket: false }', ''].join('\n'));
+  const cli = await spawnCli(['run'], { env: { ...process.env, FULCRUM_CONFIG: file } });
+  t.after(() => cli.stop());
+  assert.match(cli.stderr(), new RegExp(`using the configuration ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(no -c given\\)`));
+});
+
+test('demo runs the embedded quickstart: S1 and S2 answer in turn', async (t) => {
+  const { spawnCli } = await import('../helpers/spawn.js');
+  const { freePort } = await import('../helpers/ports.js');
+  const port = await freePort();
+  const cli = await spawnCli(['demo', '--listen', `127.0.0.1:${port}`]);
+  t.after(() => cli.stop());
+  const names: string[] = [];
+  for (let i = 0; i < 4; i++) names.push((await (await fetch(`http://127.0.0.1:${port}/`)).text()).slice(0, 'Hello from S1'.length));
+  assert.deepEqual(new Set(names), new Set(['Hello from S1', 'Hello from S2']));
+  assert.notEqual(names[0], names[1]);
 });
