@@ -99,6 +99,9 @@ void stream_wake(void);
 void stream_flushed(int outermost);
 void stream_exports(napi_env env, napi_value exports);
 
+/* notify.c: sd_notify */
+void notify_exports(napi_env env, napi_value exports);
+
 /* tls.c: TLS on accepted streams, with Node's OpenSSL */
 typedef struct ssl_st SSL;
 enum { TLS_DONE = 1, TLS_WANT_READ = 2, TLS_WANT_WRITE = 3, TLS_FAILED = -1 };

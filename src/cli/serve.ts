@@ -3,6 +3,7 @@ import { poolChannel, serverStateChannel, type PoolEvent, type ServerStateEvent 
 import { log, setupLogging } from '../core/log.js';
 import { ControlServer, defaultControlPath, type ControlAnswer, type ControlCommand } from '../runtime/control.js';
 import { Primary, setupWorkers, type ReloadSource } from '../runtime/primary.js';
+import { sdNotify, startWatchdog, stopWatchdog } from '../runtime/sd-notify.js';
 
 export interface ServeOptions {
   /** Reads the configuration again for a reload (SIGHUP, `fulcrum reload`). */
@@ -53,6 +54,9 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
     control = null;
   }
   announce(primary);
+  // systemd (Type=notify): every listener is bound
+  sdNotify('READY=1', `STATUS=${statusLine(primary)}`, `MAINPID=${process.pid}`);
+  startWatchdog();
 
   return new Promise((resolve) => {
     let stopping = false;
@@ -60,6 +64,8 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
       if (!stopping) {
         stopping = true;
         log().info(`${why}: finishing in-flight requests (up to ${config.runtime.shutdownMs} ms), then stopping`);
+        stopWatchdog();
+        sdNotify('STOPPING=1', `STATUS=stopping (${why})`);
         void primary
           .stop()
           .then(() => control?.stop())
@@ -74,8 +80,10 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
     const handle = async (command: ControlCommand): Promise<ControlAnswer> => {
       if (command === 'status') return { ok: true, message: 'status', data: primary.status() };
       if (command === 'stop') return stop('fulcrum stop');
+      sdNotify('RELOADING=1', `MONOTONIC_USEC=${monotonicUsec()}`, 'STATUS=reloading the configuration');
       const answer = await primary.reload();
       if (answer.ok) announce(primary);
+      sdNotify('READY=1', `STATUS=${answer.ok ? statusLine(primary) : `reload refused, still on the previous configuration: ${answer.message}`}`);
       return answer;
     };
     onCommand = handle;
@@ -92,6 +100,17 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
     process.on('SIGTERM', () => stop('SIGTERM'));
     if (stopWhenStarted !== null) stop(stopWhenStarted);
   });
+}
+
+/** CLOCK_MONOTONIC in microseconds, as systemd wants beside RELOADING=1. */
+function monotonicUsec(): string {
+  return (process.hrtime.bigint() / 1000n).toString();
+}
+
+/** The STATUS= line systemctl status shows: generation, listeners, workers. */
+function statusLine(primary: Primary): string {
+  const s = primary.status();
+  return `generation ${s.generation}: ${s.listeners.length} listener(s), ${s.workers.length} worker(s)`;
 }
 
 function announce(primary: Primary): void {

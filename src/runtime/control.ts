@@ -19,10 +19,14 @@ export interface ControlAnswer {
 }
 
 /**
- * Where the control socket lives when the configuration names none: /run/fulcrum.sock
- * for root, else fulcrum-UID.sock in $XDG_RUNTIME_DIR or the temporary directory.
+ * Where the control socket lives when the configuration names none: fulcrum.sock in
+ * $RUNTIME_DIRECTORY when systemd made one (RuntimeDirectory=fulcrum in the unit:
+ * /run/fulcrum/fulcrum.sock), /run/fulcrum.sock for root, else fulcrum-UID.sock in
+ * $XDG_RUNTIME_DIR or the temporary directory.
  */
 export function defaultControlPath(): string {
+  const systemd = process.env.RUNTIME_DIRECTORY?.split(':')[0];
+  if (systemd !== undefined && systemd !== '') return path.join(systemd, 'fulcrum.sock');
   const uid = process.getuid?.() ?? 0;
   if (uid === 0) return '/run/fulcrum.sock';
   return path.join(process.env.XDG_RUNTIME_DIR ?? os.tmpdir(), `fulcrum-${uid}.sock`);

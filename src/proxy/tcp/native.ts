@@ -433,7 +433,8 @@ let relay: NativeRelay | null | undefined;
 let whyNot = '';
 
 /** Where node-gyp puts the addon: build/Release under the package root. */
-function addonPath(): string {
+/** Where node-gyp puts the addon. */
+export function addonPath(): string {
   return fileURLToPath(new URL('../../../../build/Release/fulcrum_relay.node', import.meta.url));
 }
 
