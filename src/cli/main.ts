@@ -2,23 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { FulcrumError } from '../core/errors.js';
+import { USAGE } from './usage.js';
 
-const USAGE = `Usage: fulcrum <command> [options]
-
-Commands:
-  run [-c FILE] [--workers N]   run the balancer (without -c: /etc/fulcrum/fulcrum.yaml)
-  demo [--listen ADDR]          the built-in demo: 127.0.0.1:8080 over two demo servers
-  check [-c] FILE               validate a configuration, listing every problem
-  proxy --to URL [--to URL ...] a one-line HTTP balancer without a configuration file
-  reload | stop | status        talk to a running instance over its control socket
-  dataplane show|which          the kernel data plane's live rules; which server a flow reaches
-  dsr-server --vip VIP          prints, checks and (--apply) applies a DSR server's setup
-  completion bash|zsh           a shell completion script: source <(fulcrum completion bash)
-
-Options:
-  -h, --help      help (also after a command: fulcrum run --help)
-  -v, --version   print the version, the Node.js version and which native parts are active
-`;
 
 /** `fulcrum 0.1.0 (Node.js v20.20.2; native streams, TLS and TCP relay: on; raw sockets for VRRP: on)`. */
 async function version(): Promise<string> {

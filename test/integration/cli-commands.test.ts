@@ -93,3 +93,16 @@ test('demo runs the embedded quickstart: S1 and S2 answer in turn', async (t) =>
   assert.deepEqual(new Set(names), new Set(['Hello from S1', 'Hello from S2']));
   assert.notEqual(names[0], names[1]);
 });
+
+test('the man page is generated from the help texts and renders without a groff warning', async (t) => {
+  const GROFF = spawnSync('groff', ['--version'], { stdio: 'ignore' }).error === undefined;
+  const page = spawnSync(process.execPath, [CLI_PATH.replace(/main\.js$/, 'man.js')], { encoding: 'utf8' });
+  assert.equal(page.status, 0, page.stderr);
+  assert.match(page.stdout, /^\.TH FULCRUM 1 /);
+  for (const cmd of ['run', 'demo', 'check', 'proxy', 'reload', 'dataplane', 'dsr-server', 'completion']) assert.match(page.stdout, new RegExp(`\\.B ${cmd}\\b`), `${cmd} in COMMANDS`);
+  for (const section of ['RUN', 'DEMO', 'CHECK', 'PROXY', 'RELOAD, STOP, STATUS', 'DATAPLANE', 'DSR-SERVER', 'FILES', 'ENVIRONMENT']) assert.match(page.stdout, new RegExp(`^\\.SH ${section}$`, 'm'));
+  if (!GROFF) return t.skip('groff is not installed: the page was not rendered');
+  const render = spawnSync('groff', ['-man', '-Tutf8', '-ww', '-z'], { input: page.stdout, encoding: 'utf8' });
+  assert.equal(render.status, 0);
+  assert.equal(render.stderr, '', 'groff warnings');
+});

@@ -41,5 +41,9 @@ test('npm pack, then npm install -g into a scratch prefix: fulcrum works from an
   const list = spawnSync('tar', ['tzf', join(dir, tarball)], { encoding: 'utf8' }).stdout.split('\n');
   assert.ok(list.includes('package/dist/src/cli/main.js'));
   assert.ok(list.includes('package/contrib/systemd/fulcrum.service'));
+  // the man page, generated at pack time, is linked where man finds it
+  assert.ok(list.includes('package/man/fulcrum.1'));
+  const man = spawnSync('man', ['-w', 'fulcrum'], { encoding: 'utf8', env: { ...process.env, MANPATH: join(prefix, 'share', 'man') } });
+  if (man.error === undefined) assert.match(man.stdout, /fulcrum\.1/);
   assert.ok(!list.some((f) => f.startsWith('package/dist/test/') || f.startsWith('package/bench/')), 'no tests or benchmarks in the package');
 });
