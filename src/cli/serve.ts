@@ -4,6 +4,7 @@ import { log, setupLogging } from '../core/log.js';
 import { ControlServer, defaultControlPath, type ControlAnswer, type ControlCommand } from '../runtime/control.js';
 import { Primary, setupWorkers, type ReloadSource } from '../runtime/primary.js';
 import { sdNotify, startWatchdog, stopWatchdog } from '../runtime/sd-notify.js';
+import { dropPrivileges, primaryCapabilities } from '../runtime/privileges.js';
 
 export interface ServeOptions {
   /** Reads the configuration again for a reload (SIGHUP, `fulcrum reload`). */
@@ -52,6 +53,15 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
   } catch (err) {
     log().warn(`no control socket: ${(err as Error).message} (set runtime.control_socket)`);
     control = null;
+  }
+  try {
+    dropPrivileges(config, primaryCapabilities(config), 'the primary');
+  } catch (err) {
+    log().error((err as Error).message);
+    await primary.stop();
+    await control?.stop();
+    await opts.onStop?.();
+    return 1;
   }
   announce(primary);
   // systemd (Type=notify): every listener is bound

@@ -211,6 +211,7 @@ export const DEFAULT_RUNTIME: Readonly<RuntimeConfig> = Object.freeze({
   drainMs: 300_000,
   shutdownMs: 10_000,
   controlSocket: null,
+  user: null,
 });
 
 /** Logging: level info, pretty on a terminal and JSON otherwise. */

@@ -57,6 +57,7 @@ import {
 import { describeValue, PathedError } from './field-error.js';
 import { services } from './schema-services.js';
 import { closest, didYouMean } from './suggest.js';
+import { lookupGroup, lookupUser } from './accounts.js';
 import type { AccessLogConfig, LogLevel, RuntimeConfig, BalanceAlgorithm, HashKey, HealthConfig, HttpCheckConfig, Limits, ListenerConfig, ListenerMode, OutlierConfig, Timeouts } from './types.js';
 import { vrrpSchema } from './schema-vrrp.js';
 import { parseDuration, parseSeconds, parseSize } from './units.js';
@@ -741,10 +742,28 @@ const runtime = z
     drain_timeout: durationMs.default(DEFAULT_RUNTIME.drainMs),
     shutdown_timeout: durationMs.default(DEFAULT_RUNTIME.shutdownMs),
     control_socket: z.union([z.string().min(1, 'expected a path, or false for no control socket'), z.literal(false)]).optional(),
+    user: converted((v) => lookupUser(account(v, 'user'))).optional(),
+    group: converted((v) => lookupGroup(account(v, 'group'))).optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.group !== undefined && r.user === undefined) ctx.addIssue({ code: 'custom', path: ['group'], message: 'group without user: give runtime.user too' });
   })
   .transform(
-    (r): RuntimeConfig => ({ workers: r.workers, drainMs: r.drain_timeout, shutdownMs: r.shutdown_timeout, controlSocket: r.control_socket ?? null }),
+    (r): RuntimeConfig => ({
+      workers: r.workers,
+      drainMs: r.drain_timeout,
+      shutdownMs: r.shutdown_timeout,
+      controlSocket: r.control_socket ?? null,
+      user: r.user === undefined ? null : { uid: r.user.uid, gid: r.group ?? r.user.gid },
+    }),
   );
+
+/** A user or group as written: a name, or a number. */
+function account(v: unknown, what: string): string | number {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 32) return v;
+  if (typeof v === 'string' && v !== '') return /^\d+$/.test(v) ? Number(v) : v;
+  throw new Error(`expected a ${what} name or number, got ${describeValue(v)}`);
+}
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const satisfies readonly LogLevel[];
 

@@ -39,6 +39,11 @@ export interface RuntimeConfig {
   shutdownMs: number;
   /** Unix socket for `fulcrum reload|stop|status`: a path, null for the default path, or false for none. */
   controlSocket: string | null | false;
+  /**
+   * Started as root, every process becomes this user (and `group`) once its sockets are
+   * set up, keeping only the capabilities the configuration needs; null: stay as started.
+   */
+  user: { uid: number; gid: number } | null;
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';

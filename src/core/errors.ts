@@ -11,7 +11,8 @@ export type FulcrumErrorCode =
   | 'FULCRUM_ERR_UPSTREAM_PROTOCOL'
   | 'FULCRUM_ERR_UPSTREAM_CLOSED'
   | 'FULCRUM_ERR_NO_SERVER'
-  | 'FULCRUM_ERR_DATAPLANE';
+  | 'FULCRUM_ERR_DATAPLANE'
+  | 'FULCRUM_ERR_PRIVILEGES';
 
 /** Base class for every error Fulcrum raises on purpose. */
 export class FulcrumError extends Error {

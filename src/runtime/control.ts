@@ -114,7 +114,11 @@ export class ControlServer {
     this.server = null;
     if (server === null) return;
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    fs.rmSync(this.file, { force: true });
+    try {
+      fs.rmSync(this.file, { force: true });
+    } catch {
+      // after runtime.user the directory may not be ours: the next start replaces the file
+    }
   }
 }
 

@@ -13,6 +13,7 @@ import { setProcessTicketKeys } from '../tls/ticket-keys.js';
 import { schemeOf, startInstance, type Instance } from './instance.js';
 import type { Config } from '../config/types.js';
 import { memorySample, type BoundListener, type FromWorker, type HealthState, type ToWorker } from './messages.js';
+import { dropPrivileges } from './privileges.js';
 
 const COUNTERS_EVERY_MS = 1000;
 
@@ -62,6 +63,8 @@ async function start(config: Config, health: HealthState[]): Promise<void> {
   });
   try {
     instance = await startInstance(config, { health: 'external', initialHealth: health });
+    // listening: a worker needs no privilege from here on
+    dropPrivileges(config, [], `worker ${cluster.worker?.id ?? ''}`.trim());
   } catch (err) {
     send({ t: 'failed', message: (err as Error).message });
     process.exit(1);

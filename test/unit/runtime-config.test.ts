@@ -25,7 +25,7 @@ function problems(text: string): string[] {
 describe('runtime section', () => {
   it('has defaults a newcomer never touches', () => {
     const { config } = loadConfigText(base(''), FILE);
-    assert.deepEqual(config!.runtime, { workers: 'auto', drainMs: 300_000, shutdownMs: 10_000, controlSocket: null });
+    assert.deepEqual(config!.runtime, { workers: 'auto', drainMs: 300_000, shutdownMs: 10_000, controlSocket: null, user: null });
     assert.deepEqual(config!.logging, { level: 'info', format: 'auto' });
     assert.equal(config!.listeners[0]!.accessLog, null);
   });
@@ -33,8 +33,20 @@ describe('runtime section', () => {
   it('reads workers, timeouts and the control socket', () => {
     const { config, issues } = loadConfigText(base('runtime:\n  workers: 3\n  drain_timeout: 30s\n  shutdown_timeout: 2s\n  control_socket: /run/lb.sock\nlogging: {level: debug, format: json}\n'), FILE);
     assert.deepEqual(issues, []);
-    assert.deepEqual(config!.runtime, { workers: 3, drainMs: 30_000, shutdownMs: 2_000, controlSocket: '/run/lb.sock' });
+    assert.deepEqual(config!.runtime, { workers: 3, drainMs: 30_000, shutdownMs: 2_000, controlSocket: '/run/lb.sock', user: null });
     assert.deepEqual(config!.logging, { level: 'debug', format: 'json' });
+  });
+
+  it('reads runtime.user and group by name (from /etc/passwd and /etc/group) or number', () => {
+    const byName = loadConfigText(base('runtime: {user: nobody, group: nogroup}\n'), FILE).config!;
+    assert.deepEqual(byName.runtime.user, { uid: 65534, gid: 65534 });
+    const userOnly = loadConfigText(base('runtime: {user: root}\n'), FILE).config!;
+    assert.deepEqual(userOnly.runtime.user, { uid: 0, gid: 0 }, "the user's own group");
+    const numbers = loadConfigText(base('runtime: {user: 4242, group: "4343"}\n'), FILE).config!;
+    assert.deepEqual(numbers.runtime.user, { uid: 4242, gid: 4343 });
+    assert.match(problems(base('runtime: {user: no-such-user-here}\n'))[0]!, /lb\.yaml:\d+:\d+: runtime\.user: no user named `no-such-user-here` in \/etc\/passwd/);
+    assert.match(problems(base('runtime: {user: nobody, group: no-such-group}\n'))[0]!, /runtime\.group: no group named `no-such-group`/);
+    assert.match(problems(base('runtime: {group: nogroup}\n'))[0]!, /runtime\.group: group without user/);
   });
 
   it('turns the control socket off with false', () => {

@@ -1,0 +1,53 @@
+/**
+ * runtime.user/group: a process started as root becomes that user once its sockets are
+ * set up, keeping only the capabilities the configuration needs. The primary keeps
+ * CAP_NET_BIND_SERVICE when a listener or the DNS server uses a port below 1024 (a
+ * reload or a replaced worker binds again), CAP_NET_ADMIN for `services:` and `vrrp:`
+ * (nftables, addresses) and CAP_NET_RAW for `vrrp:` (raw sockets), as ambient
+ * capabilities that the workers and nft it starts inherit. A worker needs none once it
+ * listens. The C addon does the change (Node cannot keep a capability across setuid).
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Config } from '../config/types.js';
+import { FulcrumError } from '../core/errors.js';
+import { log } from '../core/log.js';
+import { addonPath } from '../proxy/tcp/native.js';
+
+export const CAP_NET_BIND_SERVICE = 10;
+export const CAP_NET_ADMIN = 12;
+export const CAP_NET_RAW = 13;
+const NAMES: Record<number, string> = { [CAP_NET_BIND_SERVICE]: 'CAP_NET_BIND_SERVICE', [CAP_NET_ADMIN]: 'CAP_NET_ADMIN', [CAP_NET_RAW]: 'CAP_NET_RAW' };
+
+/** The capabilities the primary keeps for `config`. */
+export function primaryCapabilities(config: Config): number[] {
+  const ports = [...config.listeners.map((l) => l.port), ...(config.dns?.listen.map((l) => l.port) ?? [])];
+  const caps: number[] = [];
+  if (ports.some((p) => p > 0 && p < 1024)) caps.push(CAP_NET_BIND_SERVICE);
+  if (config.services.length > 0 || config.vrrp) caps.push(CAP_NET_ADMIN);
+  if (config.vrrp) caps.push(CAP_NET_RAW);
+  return caps;
+}
+
+/**
+ * Becomes runtime.user (when set, and when running as root or as that user already),
+ * keeping `caps`. `who` names the process in the log line. Throws FULCRUM_ERR_PRIVILEGES
+ * when the change fails: a process that was asked to drop root must not go on as root.
+ */
+export function dropPrivileges(config: Config, caps: number[], who: string): void {
+  const user = config.runtime.user;
+  if (user === null) return;
+  const uid = process.getuid?.();
+  if (uid !== 0 && uid !== user.uid) {
+    log().warn(`runtime.user: ${who} runs as uid ${uid}, not root: it stays as it is`);
+    return;
+  }
+  const path = addonPath();
+  const addon = existsSync(path) ? (createRequire(import.meta.url)(path) as { dropPrivileges?: (uid: number, gid: number, caps: number[]) => number }) : null;
+  if (addon?.dropPrivileges === undefined) {
+    throw new FulcrumError('FULCRUM_ERR_PRIVILEGES', `runtime.user needs the native addon (${path}) to keep capabilities; it is not built`);
+  }
+  const r = addon.dropPrivileges(user.uid, user.gid, caps);
+  if (r !== 0) throw new FulcrumError('FULCRUM_ERR_PRIVILEGES', `${who}: cannot become uid ${user.uid} gid ${user.gid} (errno ${-r})`);
+  log().info(`${who} runs as uid ${user.uid} gid ${user.gid}${caps.length === 0 ? ' with no capabilities' : `, keeping ${caps.map((c) => NAMES[c] ?? c).join(', ')}`}`);
+}
