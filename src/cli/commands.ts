@@ -23,6 +23,7 @@ export const COMMANDS: readonly CommandInfo[] = [
   { name: 'status', options: async () => (await import('./control.js')).CONTROL_OPTIONS },
   { name: 'dataplane', options: async () => (await import('./dataplane.js')).DATAPLANE_OPTIONS, words: ['show', 'which'] },
   { name: 'dsr-server', options: async () => (await import('./dsr-server.js')).DSR_SERVER_OPTIONS },
+  { name: 'systemd-unit', options: async () => (await import('./systemd-unit.js')).SYSTEMD_UNIT_OPTIONS },
   { name: 'completion', options: async () => ({}), words: ['bash', 'zsh'] },
 ];
 

@@ -26,6 +26,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./run.js')).runCommand(rest);
     case 'demo':
       return (await import('./run.js')).demoCommand(rest);
+    case 'systemd-unit':
+      return (await import('./systemd-unit.js')).systemdUnitCommand(rest);
     case 'check':
       return (await import('./check.js')).checkCommand(rest);
     case 'proxy':

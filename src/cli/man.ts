@@ -11,6 +11,7 @@ import { DATAPLANE_USAGE } from './dataplane.js';
 import { DSR_SERVER_USAGE } from './dsr-server.js';
 import { PROXY_USAGE } from './proxy.js';
 import { DEMO_USAGE, RUN_USAGE } from './run.js';
+import { SYSTEMD_UNIT_USAGE } from './systemd-unit.js';
 import { USAGE } from './usage.js';
 
 /** Text as roff shows it verbatim: backslashes doubled, a leading dot or quote guarded. */
@@ -38,6 +39,7 @@ export function manPage(version: string): string {
     ['reload, stop, status', CONTROL_USAGE],
     ['dataplane', DATAPLANE_USAGE],
     ['dsr-server', DSR_SERVER_USAGE],
+    ['systemd-unit', SYSTEMD_UNIT_USAGE],
   ];
   return [
     `.TH FULCRUM 1 "" "fulcrum ${version}" "Fulcrum manual"`,

@@ -9,6 +9,7 @@ Commands:
   reload | stop | status        talk to a running instance over its control socket
   dataplane show|which          the kernel data plane's live rules; which server a flow reaches
   dsr-server --vip VIP          prints, checks and (--apply) applies a DSR server's setup
+  systemd-unit [-c FILE]        a systemd unit with just the capabilities FILE needs
   completion bash|zsh           a shell completion script: source <(fulcrum completion bash)
 
 Options:

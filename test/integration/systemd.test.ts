@@ -37,6 +37,27 @@ test('the unit file passes systemd-analyze verify', { skip: ANALYZE }, (t) => {
   }
 });
 
+test('systemd-unit: a unit with just the capabilities the configuration needs, and it verifies', { skip: ANALYZE }, (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-unit-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const examples = fileURLToPath(new URL('../../../examples/', import.meta.url));
+  const cases: Array<[string, RegExp, RegExp]> = [
+    ['seed.yaml', /^AmbientCapabilities=CAP_NET_BIND_SERVICE$/m, /^RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK$/m],
+    ['vrrp.yaml', /^AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW$/m, /^RestrictAddressFamilies=.* AF_PACKET$/m],
+  ];
+  for (const [name, caps, families] of cases) {
+    const r = spawnSync(process.execPath, [CLI_PATH, 'systemd-unit', '-c', join(examples, name)], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, caps, name);
+    assert.match(r.stdout, families, name);
+    assert.match(r.stdout, new RegExp(`^ExecStart=/usr/bin/fulcrum run -c ${join(examples, name).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`, 'm'));
+    const unit = join(dir, 'fulcrum.service');
+    writeFileSync(unit, r.stdout.replaceAll('/usr/bin/fulcrum', CLI_PATH));
+    const v = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
+    assert.equal(v.status, 0, v.stderr);
+  }
+});
+
 test('sd_notify: READY=1 when listening, WATCHDOG=1, RELOADING=1 and READY=1 around a reload, STOPPING=1', { skip: PYTHON || NATIVE, timeout: 30_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fulcrum-notify-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
