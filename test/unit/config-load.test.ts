@@ -93,7 +93,7 @@ describe('loadConfigText: defaults and normalisation', () => {
       timeouts,
       limits,
       dns: null,
-      runtime: { workers: 'auto', drainMs: 300_000, shutdownMs: 10_000, controlSocket: null },
+      runtime: { workers: 'auto', drainMs: 300_000, shutdownMs: 10_000, controlSocket: null, user: null },
       logging: { level: 'info', format: 'auto' },
       vrrp: null,
       services: [],
