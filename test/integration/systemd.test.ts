@@ -20,6 +20,8 @@ const UNIT = fileURLToPath(new URL('../../../contrib/systemd/fulcrum.service', i
 const has = (bin: string, ...args: string[]) => spawnSync(bin, args, { stdio: 'ignore' }).error === undefined;
 const ANALYZE = has('systemd-analyze', '--version') ? false : 'systemd-analyze is not installed (Debian package systemd)';
 const PYTHON = has('python3', '--version') ? false : 'python3 is not installed';
+/** This checkout's fulcrum as a unit's command (node and the script: the script need not be executable). */
+const BIN = `${process.execPath} ${CLI_PATH}`;
 const NATIVE = nativeRelayMissing() === '' ? false : `the native addon sends the datagrams: ${nativeRelayMissing()}`;
 
 test('the unit file passes systemd-analyze verify', { skip: ANALYZE }, (t) => {
@@ -27,7 +29,7 @@ test('the unit file passes systemd-analyze verify', { skip: ANALYZE }, (t) => {
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const unit = join(dir, 'fulcrum.service');
   // the packaged binary's path does not exist here: point at this checkout's
-  writeFileSync(unit, readFileSync(UNIT, 'utf8').replaceAll('/usr/bin/fulcrum', CLI_PATH));
+  writeFileSync(unit, readFileSync(UNIT, 'utf8').replaceAll('/usr/bin/fulcrum', BIN));
   const r = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr.trim(), '');
@@ -52,7 +54,7 @@ test('systemd-unit: a unit with just the capabilities the configuration needs, a
     assert.match(r.stdout, families, name);
     assert.match(r.stdout, new RegExp(`^ExecStart=/usr/bin/fulcrum run -c ${join(examples, name).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`, 'm'));
     const unit = join(dir, 'fulcrum.service');
-    writeFileSync(unit, r.stdout.replaceAll('/usr/bin/fulcrum', CLI_PATH));
+    writeFileSync(unit, r.stdout.replaceAll('/usr/bin/fulcrum', BIN));
     const v = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
     assert.equal(v.status, 0, v.stderr);
   }

@@ -9,5 +9,5 @@ test('the bin shebang and npm start run node with NODE_FLAGS', () => {
   const shebang = readFileSync(new URL('src/cli/main.ts', root), 'utf8').split('\n')[0]!;
   assert.equal(shebang, `#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
   const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: Record<string, string> };
-  assert.equal(pkg.scripts.start, `node ${NODE_FLAGS.join(' ')} dist/src/cli/main.js run`);
+  assert.equal(pkg.scripts.start, `node ${NODE_FLAGS.join(' ')} dist/src/cli/main.js demo`);
 });
