@@ -40,8 +40,10 @@ export interface StreamHost {
   readonly responseFields: ReadonlyArray<readonly [string, string]>;
   /** A stream of this connection closed. */
   streamClosed(): void;
-  /** Calls `x.dispatchNow()` once the current read has been processed (see dispatchNow). */
+  /** Calls `x.dispatchNow()`, at once or once the current read has been processed (see dispatchNow). */
   dispatchLater(x: StreamExchange): void;
+  /** The client reset a stream before its response was done. */
+  streamReset(): void;
 }
 
 const enum Body {
@@ -126,9 +128,9 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
 
   /**
    * Sends the request to a server, unless the stream ended meanwhile. The host calls
-   * this after the read that opened the stream has been processed whole (dispatchLater),
-   * so that a stream the client resets in the same read (rapid reset) never costs a
-   * server request.
+   * this at once, or, for a client that resets streams, after the read that opened the
+   * stream has been processed whole (dispatchLater), so that a stream reset in the same
+   * read (rapid reset) never costs a server request.
    */
   dispatchNow(): void {
     if (this.finished || this.stream.closed || this.stream.destroyed) return;
@@ -658,6 +660,7 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
       // the client reset the stream, or the connection went away
       this.finished = true;
       this.abortUpstream();
+      this.host.streamReset();
     }
     if (this.queued) {
       this.queued = false;
