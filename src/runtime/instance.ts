@@ -17,6 +17,12 @@ export interface Listener {
   readonly active: number;
   address(): net.AddressInfo;
   stop(opts?: { graceMs?: number; closeIdle?: boolean }): Promise<void>;
+  /**
+   * A listener already stopping with `closeIdle: false` (a reload's drain) closes its idle
+   * keep-alive connections now (the instance is stopping for good). Absent where there
+   * are none (TCP, UDP).
+   */
+  closeIdle?(): void;
 }
 
 /** A running balancer: its listeners, pools and health checking, built from one configuration. */

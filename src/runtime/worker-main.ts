@@ -80,7 +80,10 @@ async function start(config: Config, health: HealthState[]): Promise<void> {
 
 async function drain(graceMs: number, closeIdle: boolean): Promise<void> {
   if (draining) {
-    // Already draining after a reload, and now the primary stops: the stop's (shorter) deadline wins.
+    // Already draining after a reload, and now the primary stops: idle keep-alive
+    // connections go now (the reload's drain kept them), and the stop's (shorter)
+    // deadline wins; the drain's own wait ends as soon as the last connection does.
+    if (closeIdle) for (const l of instance?.listeners ?? []) l.closeIdle?.();
     setTimeout(() => {
       flushAccessLogs();
       process.exit(0);

@@ -129,6 +129,26 @@ runtime:
     assert.equal(old.body.toString(), 'C', 'the removed server finished its request');
   });
 
+  test('stop right after a reload: idle keep-alive connections to the old workers do not hold it up', { timeout: 30_000 }, async () => {
+    // a client keeps an idle keep-alive connection to a worker of the current generation
+    const sock = await import('node:net').then((net) => net.connect(port, '127.0.0.1'));
+    await new Promise((r) => sock.once('connect', r));
+    sock.on('error', () => {});
+    sock.write('GET / HTTP/1.1\r\nHost: www\r\n\r\n');
+    await new Promise((r) => sock.once('data', r));
+    // reload: that worker drains and keeps the idle connection until its next request or keep-alive timeout
+    const r = await runCli(['reload', '-s', socket]);
+    assert.equal(r.code, 0, r.stderr);
+    const t0 = Date.now();
+    const stopped = await cli.stop(10_000);
+    const took = Date.now() - t0;
+    sock.destroy();
+    assert.equal(stopped.code, 0);
+    assert.ok(took < 2000, `stopped in ${took} ms (shutdown_timeout 2s)`);
+    // the next tests need a running instance
+    cli = await spawnCli(['run', '-c', file]);
+  });
+
   test('a configuration with problems is refused and the running one stays in force', { timeout: 30_000 }, async () => {
     tmp.write('lb.yaml', yaml({ slow: [d] }).replace('workers: 2', 'workers: 2\n  bogus_key: 1').replace('weight: 1', 'weight: 999'));
     const r = await runCli(['reload', '-s', socket]);

@@ -169,6 +169,12 @@ export class HttpFrontend implements NativeAcceptor {
     await closed;
   }
 
+  /** Closes idle keep-alive connections now, and GOAWAY to HTTP/2 ones (see Listener.closeIdle). */
+  closeIdle(): void {
+    for (const c of this.conns) c.closeWhenIdle(true);
+    this.edge?.goAway();
+  }
+
   /**
    * Sends GOAWAY on every HTTP/2 connection of this listener: requests in flight finish,
    * clients open new connections for the next ones (to call on a configuration reload).
