@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { formatIssue, loadConfigFile } from '../config/load.js';
-import { CAP_NET_ADMIN, CAP_NET_BIND_SERVICE, CAP_NET_RAW, primaryCapabilities } from '../runtime/privileges.js';
+import { capabilityName, primaryCapabilities } from '../runtime/privileges.js';
 import { parseCommandArgs } from './args.js';
 import { defaultConfigPath } from './run.js';
 
@@ -27,11 +27,10 @@ Prints a systemd unit for the configuration FILE (default: $FULCRUM_CONFIG or
 `;
 
 const TEMPLATE = new URL('../../../contrib/systemd/fulcrum.service', import.meta.url);
-const NAMES: Record<number, string> = { [CAP_NET_BIND_SERVICE]: 'CAP_NET_BIND_SERVICE', [CAP_NET_ADMIN]: 'CAP_NET_ADMIN', [CAP_NET_RAW]: 'CAP_NET_RAW' };
 
 /** The unit text for a configuration that needs `caps`, at `file`, with VRRP or not. */
 export function unitFor(template: string, file: string, caps: number[], vrrp: boolean): string {
-  const names = caps.map((c) => NAMES[c]!).join(' ');
+  const names = caps.map(capabilityName).join(' ');
   return template
     .replaceAll('/etc/fulcrum/fulcrum.yaml', file)
     .replace(/^AmbientCapabilities=.*$/m, names === '' ? '# no capability needed: no port below 1024, no services or vrrp\nAmbientCapabilities=' : `AmbientCapabilities=${names}`)

@@ -7,17 +7,20 @@
  * capabilities that the workers and nft it starts inherit. A worker needs none once it
  * listens. The C addon does the change (Node cannot keep a capability across setuid).
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Config } from '../config/types.js';
 import { FulcrumError } from '../core/errors.js';
 import { log } from '../core/log.js';
-import { addonPath } from '../proxy/tcp/native.js';
+import { nativeAddon, nativeAddonMissing } from '../proxy/tcp/native.js';
 
 export const CAP_NET_BIND_SERVICE = 10;
 export const CAP_NET_ADMIN = 12;
 export const CAP_NET_RAW = 13;
 const NAMES: Record<number, string> = { [CAP_NET_BIND_SERVICE]: 'CAP_NET_BIND_SERVICE', [CAP_NET_ADMIN]: 'CAP_NET_ADMIN', [CAP_NET_RAW]: 'CAP_NET_RAW' };
+
+/** A capability's name (CAP_NET_ADMIN), as systemd units and logs write it. */
+export function capabilityName(cap: number): string {
+  return NAMES[cap] ?? String(cap);
+}
 
 /** The capabilities the primary keeps for `config`. */
 export function primaryCapabilities(config: Config): number[] {
@@ -42,12 +45,9 @@ export function dropPrivileges(config: Config, caps: number[], who: string): voi
     log().warn(`runtime.user: ${who} runs as uid ${uid}, not root: it stays as it is`);
     return;
   }
-  const path = addonPath();
-  const addon = existsSync(path) ? (createRequire(import.meta.url)(path) as { dropPrivileges?: (uid: number, gid: number, caps: number[]) => number }) : null;
-  if (addon?.dropPrivileges === undefined) {
-    throw new FulcrumError('FULCRUM_ERR_PRIVILEGES', `runtime.user needs the native addon (${path}) to keep capabilities; it is not built`);
-  }
+  const addon = nativeAddon();
+  if (addon === null) throw new FulcrumError('FULCRUM_ERR_PRIVILEGES', `runtime.user needs the native addon to keep capabilities: ${nativeAddonMissing()}`);
   const r = addon.dropPrivileges(user.uid, user.gid, caps);
   if (r !== 0) throw new FulcrumError('FULCRUM_ERR_PRIVILEGES', `${who}: cannot become uid ${user.uid} gid ${user.gid} (errno ${-r})`);
-  log().info(`${who} runs as uid ${user.uid} gid ${user.gid}${caps.length === 0 ? ' with no capabilities' : `, keeping ${caps.map((c) => NAMES[c] ?? c).join(', ')}`}`);
+  log().info(`${who} runs as uid ${user.uid} gid ${user.gid}${caps.length === 0 ? ' with no capabilities' : `, keeping ${caps.map(capabilityName).join(', ')}`}`);
 }

@@ -6,38 +6,22 @@
  * sent by the C addon (Node has no Unix datagram sockets); without the addon, one log
  * line says readiness cannot be reported.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { log } from '../core/log.js';
-import { addonPath } from '../proxy/tcp/native.js';
+import { nativeAddon, nativeAddonMissing } from '../proxy/tcp/native.js';
 
-type Send = (socket: string, message: string) => number;
-
-let send: Send | null | undefined;
-
-function sender(): Send | null {
-  if (send !== undefined) return send;
-  send = null;
-  const path = addonPath();
-  try {
-    if (existsSync(path)) {
-      const addon = createRequire(import.meta.url)(path) as { notify?: Send };
-      if (typeof addon.notify === 'function') send = addon.notify;
-    }
-  } catch {
-    // below
-  }
-  if (send === null) log().warn(`NOTIFY_SOCKET is set but ${path} (the native addon) is not there: systemd will not hear that Fulcrum is ready`);
-  return send;
-}
+let warned = false;
 
 /** Sends `fields` (KEY=VALUE lines) to systemd; false when there is no systemd to tell, or sending failed. */
 export function sdNotify(...fields: string[]): boolean {
   const socket = process.env.NOTIFY_SOCKET;
   if (socket === undefined || socket === '') return false;
-  const s = sender();
-  if (s === null) return false;
-  const r = s(socket, fields.join('\n'));
+  const addon = nativeAddon();
+  if (addon === null) {
+    if (!warned) log().warn(`NOTIFY_SOCKET is set but the native addon is not there (${nativeAddonMissing()}): systemd will not hear that Fulcrum is ready`);
+    warned = true;
+    return false;
+  }
+  const r = addon.notify(socket, fields.join('\n'));
   if (r !== 0) log().warn(`sd_notify to ${socket} failed (errno ${-r})`);
   return r === 0;
 }

@@ -22,7 +22,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 /** The addon's functions (native/relay.c). Negative numbers are -errno. */
-interface Addon {
+export interface Addon {
   RECORD: number;
   init(onEvents: (count: number) => void, events: Float64Array, stats: Float64Array, reads: Uint8Array): number;
   listen(fd: number, streams: boolean): number;
@@ -52,6 +52,10 @@ interface Addon {
   tlsContextFree(id: number): number;
   tlsServer(listener: number, initial: number, fallback: number | null, names: string[], contexts: number[], prelude: boolean): number;
   streamStartTls(id: number, consumed: number): number;
+  // systemd's readiness protocol (native/notify.c)
+  notify(socket: string, message: string): number;
+  // runtime.user (native/privileges.c)
+  dropPrivileges(uid: number, gid: number, caps: number[]): number;
 }
 
 /** A TLS context for native/tls.c: what tls.createSecureContext takes, already split and checked. */
@@ -429,37 +433,56 @@ export class NativeRelay {
   }
 }
 
+let addon: Addon | null | undefined;
 let relay: NativeRelay | null | undefined;
 let whyNot = '';
 
-/** Where node-gyp puts the addon: build/Release under the package root. */
-/** Where node-gyp puts the addon. */
-export function addonPath(): string {
-  return fileURLToPath(new URL('../../../../build/Release/fulcrum_relay.node', import.meta.url));
+/**
+ * The addon's module, loaded once per process without starting the relay (sd_notify and
+ * runtime.user need only a function of it), or null when it cannot be used here (see
+ * {@link nativeAddonMissing}).
+ */
+export function nativeAddon(): Addon | null {
+  if (addon !== undefined) return addon;
+  addon = null;
+  // where node-gyp puts it: build/Release under the package root
+  const path = fileURLToPath(new URL('../../../../build/Release/fulcrum_relay.node', import.meta.url));
+  if (process.platform !== 'linux') {
+    whyNot = `the native relay is built for Linux only, not ${process.platform}`;
+  } else if (!existsSync(path)) {
+    whyNot = `${path} was not built (npm install runs node-gyp, which needs python3, make and g++)`;
+  } else {
+    try {
+      addon = createRequire(import.meta.url)(path) as Addon;
+    } catch (err) {
+      whyNot = `cannot load ${path}: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+  return addon;
 }
 
 /**
  * The native relay, or null when it cannot be used here (see {@link nativeRelayMissing}).
- * Loaded once per process.
+ * Started once per process.
  */
 export function nativeRelay(): NativeRelay | null {
   if (relay !== undefined) return relay;
   relay = null;
-  if (process.platform !== 'linux') {
-    whyNot = `the native relay is built for Linux only, not ${process.platform}`;
-  } else {
-    const path = addonPath();
-    if (!existsSync(path)) {
-      whyNot = `${path} was not built (npm install runs node-gyp, which needs python3, make and g++)`;
-    } else {
-      try {
-        relay = new NativeRelay(createRequire(import.meta.url)(path) as Addon);
-      } catch (err) {
-        whyNot = `cannot load ${path}: ${err instanceof Error ? err.message : String(err)}`;
-      }
+  const a = nativeAddon();
+  if (a !== null) {
+    try {
+      relay = new NativeRelay(a);
+    } catch (err) {
+      whyNot = `cannot start the native relay: ${err instanceof Error ? err.message : String(err)}`;
     }
   }
   return relay;
+}
+
+/** Why nativeAddon() is null ('' when it is not); loads the module but starts nothing. */
+export function nativeAddonMissing(): string {
+  nativeAddon();
+  return whyNot;
 }
 
 /** Why nativeRelay() is null ('' when it is not). */
