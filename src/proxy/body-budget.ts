@@ -16,22 +16,26 @@ export class BodyBudget {
   constructor(
     private readonly bodyMs: number,
     private readonly minRate: number,
+    /** timeouts.client: the body may not go silent for longer either. */
+    private readonly clientMs: number,
   ) {}
 
   static of(timeouts: Timeouts, limits: Limits): BodyBudget {
-    return new BodyBudget(timeouts.bodyMs, limits.bodyMinRate);
+    return new BodyBudget(timeouts.bodyMs, limits.bodyMinRate, timeouts.clientMs);
   }
 
-  /** The request head has arrived and a body is to come. */
-  begin(now: number): void {
+  /** The request head has arrived and a body is to come: returns the client-side deadline. */
+  begin(now: number): number {
     this.start = now;
     this.received = 0;
     this.pausedAt = 0;
+    return this.deadline(now);
   }
 
-  /** `n` body bytes arrived. */
-  add(n: number): void {
+  /** `n` body bytes arrived: returns the client-side deadline. */
+  add(n: number, now: number): number {
     this.received += n;
+    return this.deadline(now);
   }
 
   /** The proxy stopped reading the client (its time does not count). */
@@ -53,13 +57,14 @@ export class BodyBudget {
   }
 
   /** The client-side deadline while the body arrives: the client timeout from now, or the budget's end if sooner. */
-  deadline(now: number, clientMs: number): number {
-    return Math.min(now + clientMs, this.end);
+  private deadline(now: number): number {
+    return Math.min(now + this.clientMs, this.end);
   }
 
-  /** Why a body that ran out of time was cut, for the 408's log line. */
-  reason(now: number): string {
-    if (this.bodyMs === 0 || now < this.end) return 'the request body did not arrive in time';
-    return this.minRate > 0 ? `the request body came slower than ${this.minRate} bytes/s after the first ${this.bodyMs / 1000} s` : `the request body took longer than ${this.bodyMs / 1000} s`;
+  /** Why a body (of `budget`, if it has one) that ran out of time was cut, for the 408's log line. */
+  static reason(budget: BodyBudget | null, now: number): string {
+    if (budget === null || budget.bodyMs === 0 || now < budget.end) return 'the request body did not arrive in time';
+    const { minRate, bodyMs } = budget;
+    return minRate > 0 ? `the request body came slower than ${minRate} bytes/s after the first ${bodyMs / 1000} s` : `the request body took longer than ${bodyMs / 1000} s`;
   }
 }

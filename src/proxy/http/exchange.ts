@@ -232,9 +232,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
         return;
       case Phase.EXCHANGE:
         if (!this.reqComplete && !this.connecting) {
-          const budget = this.budget!;
-          budget.add(chunk.length);
-          this.deadline = budget.deadline(now(), this.fe.timeouts.clientMs);
+          this.deadline = this.budget!.add(chunk.length, now());
           const data = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
           this.pending = null;
           this.forwardBody(data);
@@ -376,13 +374,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     this.tunnelWanted = req.connUpgrade && req.upgrade !== undefined;
     const facts = (this.facts ??= this.fe.clientFacts(this.proxiedClient?.address ?? this.sock.remoteAddress ?? ''));
     this.reqHead = rewriteRequestHead(req, facts, this.fe.forwarded, this.tunnelWanted);
-    if (this.reqComplete) this.deadline = 0;
-    else {
-      const t = now();
-      const budget = (this.budget ??= BodyBudget.of(this.fe.timeouts, this.fe.limits));
-      budget.begin(t);
-      this.deadline = budget.deadline(t, this.fe.timeouts.clientMs);
-    }
+    this.deadline = this.reqComplete ? 0 : (this.budget ??= BodyBudget.of(this.fe.timeouts, this.fe.limits)).begin(now());
     this.pool = pool;
     this.tried = null;
     this.lastFailure = null;
@@ -699,7 +691,7 @@ export class ClientConnection implements UpstreamOwner, Expirable, QueueWaiter {
     }
     if (this.phase === Phase.EXCHANGE && !this.reqComplete && !this.respStarted) {
       this.abortUpstream();
-      this.fail(408, this.budget?.reason(now()) ?? 'the request body did not arrive in time');
+      this.fail(408, BodyBudget.reason(this.budget, now()));
       return;
     }
     this.abortUpstream();

@@ -180,10 +180,8 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
     this.body = ended ? Body.NONE : req.contentLength >= 0 ? Body.LENGTH : Body.UNDECIDED;
     if (ended) this.deadline = 0;
     else {
-      const t = Date.now();
       this.budget = BodyBudget.of(this.fe.timeouts, this.fe.limits);
-      this.budget.begin(t);
-      this.deadline = this.budget.deadline(t, this.fe.timeouts.clientMs);
+      this.deadline = this.budget.begin(Date.now());
     }
     const pool = this.fe.route(req);
     if (pool === undefined) {
@@ -214,9 +212,7 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
   /** @internal stream listener target */
   onClientData(chunk: Buffer): void {
     if (this.finished || chunk.length === 0) return;
-    const budget = this.budget!;
-    budget.add(chunk.length);
-    this.deadline = budget.deadline(Date.now(), this.fe.timeouts.clientMs);
+    this.deadline = this.budget!.add(chunk.length, Date.now());
     if (this.body === Body.UNDECIDED) {
       this.body = Body.CHUNKED;
       this.reqHead = `${this.reqHead.slice(0, -2)}Transfer-Encoding: chunked\r\n\r\n`;
@@ -674,7 +670,7 @@ export class StreamExchange implements UpstreamOwner, QueueWaiter, Expirable {
       if (this.finished) return;
       if (!this.reqComplete && !this.respStarted) {
         this.abortUpstream();
-        this.respondError(408, this.budget?.reason(Date.now()) ?? 'the request body did not arrive in time');
+        this.respondError(408, BodyBudget.reason(this.budget, Date.now()));
         return;
       }
       this.resetStream(NGHTTP2_CANCEL);

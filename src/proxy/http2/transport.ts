@@ -115,7 +115,6 @@ export class H2Transport {
     readonly sock: ClientSocket,
     head: Buffer | null = null,
   ) {
-    const send = (chunk: Buffer, done: (err?: Error | null) => void) => this.send(chunk, done);
     const transport = this;
     const duplex = new Duplex({
       allowHalfOpen: true,
@@ -123,11 +122,11 @@ export class H2Transport {
         sock.resume();
       },
       write(chunk: Buffer, _encoding, done) {
-        send(chunk, done);
+        transport.send(chunk, done);
       },
       // node:http2 corks around each batch of frames: one write (one TLS record) for all of them
       writev(chunks: Array<{ chunk: Buffer }>, done) {
-        send(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), done);
+        transport.send(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), done);
       },
       final(done) {
         const word = transport.lastWord;
