@@ -1,12 +1,14 @@
 /**
- * The commands of the `fulcrum` binary with their options, for the usage text's
- * neighbours: "did you mean" on a mistyped command and `fulcrum completion`. Loading a
- * command's options loads its module, so only those two paths call `options()`.
+ * The commands of the `fulcrum` binary: what main dispatches to, their options for
+ * `fulcrum completion`, and their names for "did you mean". Each command's module is
+ * imported on demand: a running balancer never loads what only `check` needs.
  */
 import { closest } from '../config/suggest.js';
 
 interface CommandInfo {
   name: string;
+  /** Runs the command with the arguments after its name; resolves with the exit status. */
+  run(args: string[]): Promise<number>;
   /** The command's parseArgs options (long name -> short letter, if any). */
   options(): Promise<Readonly<Record<string, { readonly type: string; readonly short?: string }>>>;
   /** Words that may follow the command (dataplane show|which). */
@@ -14,18 +16,34 @@ interface CommandInfo {
 }
 
 export const COMMANDS: readonly CommandInfo[] = [
-  { name: 'run', options: async () => (await import('./run.js')).RUN_OPTIONS },
-  { name: 'demo', options: async () => (await import('./run.js')).DEMO_OPTIONS },
-  { name: 'check', options: async () => (await import('./check.js')).CHECK_OPTIONS },
-  { name: 'proxy', options: async () => (await import('./proxy.js')).PROXY_OPTIONS },
-  { name: 'reload', options: async () => (await import('./control.js')).CONTROL_OPTIONS },
-  { name: 'stop', options: async () => (await import('./control.js')).CONTROL_OPTIONS },
-  { name: 'status', options: async () => (await import('./control.js')).CONTROL_OPTIONS },
-  { name: 'dataplane', options: async () => (await import('./dataplane.js')).DATAPLANE_OPTIONS, words: ['show', 'which'] },
-  { name: 'dsr-server', options: async () => (await import('./dsr-server.js')).DSR_SERVER_OPTIONS },
-  { name: 'systemd-unit', options: async () => (await import('./systemd-unit.js')).SYSTEMD_UNIT_OPTIONS },
-  { name: 'completion', options: async () => ({}), words: ['bash', 'zsh'] },
+  { name: 'run', run: async (a) => (await import('./run.js')).runCommand(a), options: async () => (await import('./run.js')).RUN_OPTIONS },
+  { name: 'demo', run: async (a) => (await import('./run.js')).demoCommand(a), options: async () => (await import('./run.js')).DEMO_OPTIONS },
+  { name: 'check', run: async (a) => (await import('./check.js')).checkCommand(a), options: async () => (await import('./check.js')).CHECK_OPTIONS },
+  { name: 'proxy', run: async (a) => (await import('./proxy.js')).proxyCommand(a), options: async () => (await import('./proxy.js')).PROXY_OPTIONS },
+  ...(['reload', 'stop', 'status'] as const).map(
+    (name): CommandInfo => ({ name, run: async (a) => (await import('./control.js')).controlCommand(name, a), options: async () => (await import('./control.js')).CONTROL_OPTIONS }),
+  ),
+  {
+    name: 'dataplane',
+    run: async (a) => (await import('./dataplane.js')).dataplaneCommand(a),
+    options: async () => (await import('./dataplane.js')).DATAPLANE_OPTIONS,
+    words: ['show', 'which'],
+  },
+  { name: 'dsr-server', run: async (a) => (await import('./dsr-server.js')).dsrServerCommand(a), options: async () => (await import('./dsr-server.js')).DSR_SERVER_OPTIONS },
+  { name: 'systemd-unit', run: async (a) => (await import('./systemd-unit.js')).systemdUnitCommand(a), options: async () => (await import('./systemd-unit.js')).SYSTEMD_UNIT_OPTIONS },
+  { name: 'completion', run: completionCommand, options: async () => ({}), words: ['bash', 'zsh'] },
 ];
+
+/** `fulcrum completion bash|zsh`. */
+async function completionCommand(args: string[]): Promise<number> {
+  if (args[0] === 'bash') process.stdout.write(await bashCompletion());
+  else if (args[0] === 'zsh') process.stdout.write(await zshCompletion());
+  else {
+    process.stderr.write('fulcrum completion: give a shell: bash or zsh\n');
+    return 2;
+  }
+  return 0;
+}
 
 /** The command closest to a mistyped one, if any is close. */
 export function closestCommand(word: string): string | undefined {

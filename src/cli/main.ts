@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { FulcrumError } from '../core/errors.js';
+import { closestCommand, COMMANDS } from './commands.js';
 import { USAGE } from './usage.js';
-
 
 /** `fulcrum 0.1.0 (Node.js v20.20.2; native streams, TLS and TCP relay: on; raw sockets for VRRP: on)`. */
 async function version(): Promise<string> {
@@ -20,37 +20,9 @@ async function version(): Promise<string> {
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  const command = COMMANDS.find((c) => c.name === cmd);
+  if (command !== undefined) return command.run(rest);
   switch (cmd) {
-    // imported on demand: a running balancer never loads what only `check` needs
-    case 'run':
-      return (await import('./run.js')).runCommand(rest);
-    case 'demo':
-      return (await import('./run.js')).demoCommand(rest);
-    case 'systemd-unit':
-      return (await import('./systemd-unit.js')).systemdUnitCommand(rest);
-    case 'check':
-      return (await import('./check.js')).checkCommand(rest);
-    case 'proxy':
-      return (await import('./proxy.js')).proxyCommand(rest);
-    case 'reload':
-    case 'stop':
-    case 'status':
-      return (await import('./control.js')).controlCommand(cmd, rest);
-    case 'dataplane':
-      return (await import('./dataplane.js')).dataplaneCommand(rest);
-    case 'dsr-server':
-      return (await import('./dsr-server.js')).dsrServerCommand(rest);
-    case 'completion': {
-      const shell = rest[0];
-      const { bashCompletion, zshCompletion } = await import('./commands.js');
-      if (shell === 'bash') process.stdout.write(await bashCompletion());
-      else if (shell === 'zsh') process.stdout.write(await zshCompletion());
-      else {
-        process.stderr.write(`fulcrum completion: give a shell: bash or zsh\n`);
-        return 2;
-      }
-      return 0;
-    }
     case '-v':
     case '--version':
       process.stdout.write(`${await version()}\n`);
@@ -62,7 +34,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return cmd === undefined ? 2 : 0;
     default: {
-      const hint = (await import('./commands.js')).closestCommand(cmd);
+      const hint = closestCommand(cmd);
       process.stderr.write(`fulcrum: unknown command "${cmd}"${hint === undefined ? '' : `; did you mean "${hint}"?`}\n\n${USAGE}`);
       return 2;
     }
