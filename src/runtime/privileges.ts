@@ -7,6 +7,8 @@
  * capabilities that the workers and nft it starts inherit. A worker needs none once it
  * listens. The C addon does the change (Node cannot keep a capability across setuid).
  */
+import { accessSync, constants } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
 import { FulcrumError } from '../core/errors.js';
 import { log } from '../core/log.js';
@@ -50,4 +52,11 @@ export function dropPrivileges(config: Config, caps: number[], who: string): voi
   const r = addon.dropPrivileges(user.uid, user.gid, caps);
   if (r !== 0) throw new FulcrumError('FULCRUM_ERR_PRIVILEGES', `${who}: cannot become uid ${user.uid} gid ${user.gid} (errno ${-r})`);
   log().info(`${who} runs as uid ${user.uid} gid ${user.gid}${caps.length === 0 ? ' with no capabilities' : `, keeping ${caps.map(capabilityName).join(', ')}`}`);
+  // the workers it starts from now on (replacements, reloads) load the code as this user
+  const workerCode = fileURLToPath(new URL('./worker-main.js', import.meta.url));
+  try {
+    accessSync(workerCode, constants.R_OK);
+  } catch {
+    log().warn(`runtime.user: uid ${user.uid} cannot read ${workerCode}: a replaced worker or a reload will fail (make Fulcrum's files readable by that user)`);
+  }
 }

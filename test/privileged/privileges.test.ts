@@ -6,14 +6,14 @@
  * binds the port again, and the instance stops cleanly.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { nativeRelayMissing } from '../../src/proxy/tcp/native.js';
 import { httpBackend } from '../helpers/proxy-http.js';
-import { spawnCli } from '../helpers/spawn.js';
+import { CLI_PATH, spawnCli } from '../helpers/spawn.js';
 
 const skip =
   process.getuid?.() !== 0 ? 'needs root (it changes user and capabilities)' : nativeRelayMissing() !== '' ? `needs the native addon: ${nativeRelayMissing()}` : false;
@@ -36,6 +36,15 @@ async function lowPort(): Promise<number> {
     if (free) return p;
   }
   throw new Error('no free port between 900 and 999');
+}
+
+/** Whether a user other than the owner can read `file` (every directory above it searchable). */
+function readableByOthers(file: string): boolean {
+  if ((statSync(file).mode & 0o004) === 0) return false;
+  for (let d = dirname(file); ; d = dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) return false;
+    if (d === dirname(d)) return true;
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -77,6 +86,15 @@ test('runtime.user: primary and workers run as nobody, the primary keeping CAP_N
     assert.equal(c.eff | c.prm | c.amb, 0n, `worker ${w} has no capability`);
   }
   assert.match(cli.stderr(), /the primary runs as uid 65534 gid 65534, keeping CAP_NET_BIND_SERVICE/);
+  // Workers started from now on run the code as nobody: that needs the checkout to be
+  // readable by others (an installed package is; a clone under a 0700 directory is not)
+  if (!readableByOthers(CLI_PATH)) {
+    t.diagnostic(`${CLI_PATH} is not readable by other users here: the replaced-worker and reload checks are left out`);
+    assert.match(cli.stderr(), /runtime\.user: uid 65534 cannot read .*worker-main\.js: a replaced worker or a reload will fail/);
+    const exit = await cli.stop(15_000);
+    assert.equal(exit.code, 0);
+    return;
+  }
   // a replaced worker starts as nobody and serves
   const victim = cli.workerPids[0]!;
   process.kill(victim, 'SIGKILL');
