@@ -63,6 +63,8 @@ export interface HttpAccess {
   /** When the request head arrived, ms since epoch. */
   at: number;
   req: RequestHead | null;
+  /** The HTTP version the client spoke: "1.0", "1.1" or "2". */
+  version: string;
   status: number;
   /** Bytes written to the client for this exchange (head and body). */
   bytes: number;
@@ -108,7 +110,8 @@ function quoted(v: string | undefined): string {
 /** The Common Log Format line of a request. */
 export function commonLine(a: HttpAccess): string {
   const r = a.req;
-  const request = r === null ? '-' : `${r.method} ${r.target} HTTP/1.${r.minor}`;
+  // HTTP/2 as nginx and Apache write it
+  const request = r === null ? '-' : `${r.method} ${r.target} HTTP/${a.version === '2' ? '2.0' : a.version}`;
   return `${a.client} - - ${clfTime(a.at)} ${quoted(request)} ${a.status} ${a.bytes === 0 ? '-' : a.bytes}`;
 }
 
@@ -127,7 +130,7 @@ export function jsonLine(listener: string, a: HttpAccess, now: number): string {
     client: a.client,
     method: r?.method ?? null,
     target: r?.target ?? null,
-    version: r === null ? null : `1.${r.minor}`,
+    version: r === null ? null : a.version,
     host: r?.host ?? null,
     status: a.status,
     bytes: a.bytes,

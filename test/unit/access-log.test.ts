@@ -6,8 +6,9 @@ import { clfTime, combinedLine, commonLine, jsonLine, type HttpAccess } from '..
 
 const AT = Date.UTC(2026, 10, 27, 1, 2, 3);
 
-function access(raw: string | null, status = 200, bytes = 123): HttpAccess {
-  return { client: '192.0.2.7', at: AT, req: raw === null ? null : head(raw), status, bytes, server: 'web/S1' };
+function access(raw: string | null, status = 200, bytes = 123, version?: string): HttpAccess {
+  const req = raw === null ? null : head(raw);
+  return { client: '192.0.2.7', at: AT, req, version: version ?? `1.${req?.minor ?? 1}`, status, bytes, server: 'web/S1' };
 }
 
 function head(raw: string) {
@@ -28,6 +29,12 @@ describe('access log formats', () => {
     const line = combinedLine(access('GET / HTTP/1.0\r\nReferer: http://r/\r\nUser-Agent: say "hi" \\o/\r\n\r\n'));
     assert.equal(line, '192.0.2.7 - - [27/Nov/2026:01:02:03 +0000] "GET / HTTP/1.0" 200 123 "http://r/" "say \\"hi\\" \\\\o/"');
     assert.match(combinedLine(access('GET / HTTP/1.1\r\nHost: x\r\n\r\n')), /200 123 "-" "-"$/);
+  });
+
+  it('shows HTTP/2 requests as HTTP/2.0 in CLF and "2" in JSON', () => {
+    const a = access('GET /h2 HTTP/1.1\r\nHost: x\r\n\r\n', 200, 5, '2');
+    assert.match(commonLine(a), /"GET \/h2 HTTP\/2\.0" 200 5$/);
+    assert.equal((JSON.parse(jsonLine('www', a, AT)) as { version: string }).version, '2');
   });
 
   it('writes JSON', () => {

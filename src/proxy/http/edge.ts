@@ -12,6 +12,7 @@ import { ClientConnection, onClientRead } from './exchange.js';
 import { readThroughSharedBuffer } from './tls-read-buffer.js';
 import type { HttpFrontend } from './frontend.js';
 import { log } from '../../core/log.js';
+import type { Fields } from '../exchange/added-fields.js';
 
 /** What Pending needs of a socket (net.Socket, tls.TLSSocket or NativeSocket). */
 interface PendingSocket {
@@ -52,8 +53,8 @@ export class HttpEdge {
   readonly h2: Http2Sessions | null;
   /** Plain connections that open with the HTTP/2 preface are HTTP/2 (prior knowledge). */
   readonly h2c: boolean;
-  /** Header lines added to proxied HTTP/1.1 responses (Strict-Transport-Security), or ''. */
-  readonly responseHead: string;
+  /** Fields added to every response (Strict-Transport-Security), or none. */
+  readonly responseFields: Fields;
   /**
    * TLS is terminated in the addon (native/tls.c) when the listener's sockets are its
    * streams: the contexts are made there too. Null: Node's tls module (no addon,
@@ -77,9 +78,8 @@ export class HttpEdge {
     this.nativeTls = io !== null && tlsCfg !== null && process.env.FULCRUM_TLS !== 'node' ? io : null;
     const native = this.nativeTls === null ? null : new NativeContexts(this.nativeTls, h2);
     this.certs = tlsCfg === null ? null : new CertificateStore(config.name, tlsCfg, (msg) => log().info(msg), undefined, native);
-    const fields: Array<readonly [string, string]> = tlsCfg !== null && config.hsts !== null ? [['strict-transport-security', hstsValue(config.hsts)]] : [];
-    this.responseHead = fields.map(([n, v]) => `Strict-Transport-Security: ${v}\r\n`).join('');
-    this.h2 = h2 ? new Http2Sessions(fe, config.http2, fields) : null;
+    this.responseFields = tlsCfg !== null && config.hsts !== null ? [['strict-transport-security', hstsValue(config.hsts)]] : [];
+    this.h2 = h2 ? new Http2Sessions(fe, config.http2) : null;
     this.h2c = h2 && tlsCfg === null && config.http2.h2c;
     this.alpn = this.h2 !== null && tlsCfg !== null ? ['h2', 'http/1.1'] : ['http/1.1'];
     this.sweeper = new Sweeper(tickFor(Math.min(tlsCfg?.handshakeTimeoutMs ?? config.timeouts.headerMs, config.timeouts.headerMs)));

@@ -15,6 +15,8 @@ import type { RequestHead } from './head.js';
 import type { ClientFacts } from './rewrite.js';
 import { Router } from './router.js';
 import { UpstreamPool } from './upstream.js';
+import { AddedFields, NO_FIELDS } from '../exchange/added-fields.js';
+import type { ExchangeListener } from '../exchange/listener.js';
 import { log } from '../../core/log.js';
 import { errName } from '../tcp/relay.js';
 import { upstreamTlsFor } from '../../tls/upstream-tls.js';
@@ -24,7 +26,7 @@ import { upstreamTlsFor } from '../../tls/upstream-tls.js';
  * owns the per-server upstream connection pools. Lifecycle: `start()`, `address()`,
  * `stop({graceMs})`.
  */
-export class HttpFrontend implements NativeAcceptor {
+export class HttpFrontend implements NativeAcceptor, ExchangeListener {
   readonly name: string;
   readonly timeouts: Timeouts;
   readonly limits: Limits;
@@ -52,8 +54,8 @@ export class HttpFrontend implements NativeAcceptor {
   readonly edge: HttpEdge | null;
   /** X-Forwarded-Proto and Forwarded proto= of this listener's clients. */
   private readonly proto: 'http' | 'https';
-  /** Header lines added to every proxied HTTP/1.1 response (Strict-Transport-Security), or ''. */
-  readonly responseHead: string;
+  /** The fields added to responses: Via, the listener's own (Strict-Transport-Security). */
+  readonly added: AddedFields;
   /** The native addon for sockets (native-socket.ts), or null for Node's. */
   private readonly io: NativeRelay | null;
   /** This listener's index in the addon, once it accepts there (plain HTTP/1.1 listeners). */
@@ -89,7 +91,7 @@ export class HttpFrontend implements NativeAcceptor {
     this.proxyTrusted = config.proxyProtocol === null ? null : blockListOf(config.proxyProtocol.trusted);
     this.proto = config.tls === null ? 'http' : 'https';
     this.edge = config.tls !== null || (config.mode === 'http' && config.http2.h2c) ? new HttpEdge(this, config, this.io) : null;
-    this.responseHead = this.edge?.responseHead ?? '';
+    this.added = new AddedFields(config.forwarded.via, this.edge?.responseFields ?? NO_FIELDS);
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (sock) => this.accept(sock));
   }
 

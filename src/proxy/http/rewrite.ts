@@ -40,12 +40,16 @@ function isHopByHop(head: RequestHead | ResponseHead, k: number, tunnel: boolean
  * the original text (case and order kept), minus hop-by-hop fields (RFC 9110 §7.6.1)
  * and fields named in Connection, minus untrusted forwarding headers, plus ours.
  * @param tunnel keep Upgrade and send `Connection: upgrade` (WebSocket and friends)
+ * @param via the Via value for the protocol the request came in ("1.1 fulcrum", "2 fulcrum")
+ * @param framing header lines of ours about the body's framing (each ending in CRLF), or ''
  */
 export function rewriteRequestHead(
   req: RequestHead,
   client: ClientFacts,
   fwd: ForwardedConfig,
   tunnel: boolean,
+  via: string,
+  framing: string,
 ): string {
   const raw = req.raw;
   const ids = req.ids;
@@ -109,9 +113,9 @@ export function rewriteRequestHead(
     if (req.host !== undefined) el += `;host="${req.host}"`;
     out += fwdOld === null ? `Forwarded: ${el}\r\n` : `Forwarded: ${fwdOld}, ${el}\r\n`;
   }
-  if (fwd.via) out += req.minor === 1 ? 'Via: 1.1 fulcrum\r\n' : 'Via: 1.0 fulcrum\r\n';
+  if (fwd.via) out += `Via: ${via}\r\n`;
   if (tunnel) out += 'Connection: upgrade\r\n';
-  return out + '\r\n';
+  return out + framing + '\r\n';
 }
 
 /** True when exactly one Content-Length line exists and it is already the plain number. */
@@ -129,15 +133,14 @@ function hasCleanLength(req: RequestHead): boolean {
 
 /**
  * The response head to send to the client: the status line (as HTTP/1.1), the server's
- * fields minus hop-by-hop ones, plus Via and our own Connection decision.
+ * fields minus hop-by-hop ones, plus ours (added-fields.ts) and our Connection decision.
  * @param dropLength remove Content-Length (a chunked response that also declared one)
  * @param close tell the client this connection ends after the response
  * @param tunnel a 101 Switching Protocols: keep Upgrade, send `Connection: upgrade`
- * @param extra complete header lines of ours to add (each ending in CRLF), e.g. Set-Cookie
+ * @param extra complete header lines of ours to add (each ending in CRLF): Via, Set-Cookie
  */
 export function rewriteResponseHead(
   resp: ResponseHead,
-  via: boolean,
   close: boolean,
   dropLength: boolean,
   tunnel: boolean,
@@ -155,7 +158,6 @@ export function rewriteResponseHead(
     }
   }
   out += raw.slice(run, raw.length - 2);
-  if (via) out += resp.minor === 1 ? 'Via: 1.1 fulcrum\r\n' : 'Via: 1.0 fulcrum\r\n';
   out += extra;
   if (tunnel) out += 'Connection: upgrade\r\n';
   else if (close) out += 'Connection: close\r\n';

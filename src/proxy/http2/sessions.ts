@@ -16,7 +16,6 @@ class Session implements StreamHost, Expirable, TransportEvents {
   readonly sock: net.Socket;
   readonly facts: ClientFacts;
   readonly sweeper: Sweeper;
-  readonly responseFields: ReadonlyArray<readonly [string, string]>;
   /** Streams open now. */
   active = 0;
   /** GOAWAY sent: streams in flight finish, no new ones. */
@@ -36,7 +35,6 @@ class Session implements StreamHost, Expirable, TransportEvents {
     transport.events = this;
     const fe = owner.fe;
     this.sweeper = owner.sweeper;
-    this.responseFields = owner.responseFields;
     this.facts = fe.clientFacts(proxied?.address ?? transport.sock.remoteAddress ?? '');
     // the first request must come as soon as a first HTTP/1.1 request head would
     this.deadline = Date.now() + fe.timeouts.headerMs;
@@ -182,7 +180,6 @@ class Session implements StreamHost, Expirable, TransportEvents {
  */
 export class Http2Sessions {
   readonly sweeper: Sweeper;
-  readonly responseFields: ReadonlyArray<readonly [string, string]>;
   private readonly server: http2.Http2Server;
   private readonly sessions = new Set<Session>();
   private incoming: { transport: H2Transport; proxied: ProxyAddress | null } | null = null;
@@ -190,9 +187,7 @@ export class Http2Sessions {
   constructor(
     readonly fe: HttpFrontend,
     private readonly cfg: Http2Config,
-    responseFields: ReadonlyArray<readonly [string, string]>,
   ) {
-    this.responseFields = responseFields;
     const t = fe.timeouts;
     this.sweeper = new Sweeper(tickFor(Math.min(t.headerMs, t.keepAliveMs, t.clientMs)));
     const limits = fe.limits;

@@ -13,7 +13,7 @@ import { isIP } from 'node:net';
 import type { Pool } from '../../backend/pool.js';
 import type { Server } from '../../backend/server.js';
 import type { PickContext } from '../../balance/balancer.js';
-import { hashKey } from '../../balance/maglev.js';
+import { ALGORITHM_TRAITS, hashKey } from '../../balance/index.js';
 import type { ListenerConfig } from '../../config/types.js';
 import type { Expirable } from '../../core/sweeper.js';
 import { encodeV1, encodeV2, parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
@@ -317,9 +317,9 @@ export abstract class TcpConnection implements Expirable {
     this.closeEarly();
   }
 
-  /** Maglev pools hash the client's address (the PROXY header's source when there was one). */
+  /** Pools whose algorithm reads a hash (maglev) hash the client's address (the PROXY header's source when there was one). */
   private hashFor(pool: Pool): number {
-    if (pool.config.balance !== 'maglev') return 0;
+    if (ALGORITHM_TRAITS[pool.config.balance].input !== 'hash') return 0;
     this.readAddresses();
     return hashKey(this.clientAddress);
   }

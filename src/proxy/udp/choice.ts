@@ -1,7 +1,7 @@
 import type { Pool } from '../../backend/pool.js';
 import type { Server } from '../../backend/server.js';
 import type { PickContext } from '../../balance/balancer.js';
-import { hashKey } from '../../balance/maglev.js';
+import { ALGORITHM_TRAITS, hashKey } from '../../balance/index.js';
 
 /**
  * Errors that say nothing about the server (the balancer itself is short of file
@@ -65,7 +65,7 @@ export class Chooser {
   private readonly hashing: boolean;
 
   constructor(readonly pool: Pool) {
-    this.hashing = pool.config.balance === 'maglev';
+    this.hashing = ALGORITHM_TRAITS[pool.config.balance].input === 'hash';
   }
 
   /**

@@ -1,0 +1,82 @@
+/**
+ * The one place that builds the header fields the balancer adds to what it relays or
+ * answers: Via on responses, a sticky pool's Set-Cookie, and the listener's own fields
+ * (Strict-Transport-Security). HTTP/1.1 writes them as header lines, HTTP/2 as name and
+ * value pairs; both come from here. (Request fields we add, X-Forwarded-* , Forwarded
+ * and Via, are written by rewriteRequestHead, for both protocols.)
+ */
+
+/** Header fields as [lower-case name, value] pairs. */
+export type Fields = ReadonlyArray<readonly [string, string]>;
+
+export const NO_FIELDS: Fields = [];
+/** Our 503s invite a retry a second later. */
+export const RETRY_AFTER: Fields = [['retry-after', '1']];
+
+/** "strict-transport-security" → "Strict-Transport-Security", as HTTP/1.1 peers are used to. */
+function lineName(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
+}
+
+/** Fields as HTTP/1.1 header lines, each ending in CRLF. */
+export function fieldLines(fields: Fields): string {
+  let out = '';
+  for (const [name, value] of fields) out += `${lineName(name)}: ${value}\r\n`;
+  return out;
+}
+
+/** The Via value for a message that reached us over HTTP version `version` ("1.0", "1.1", "2"). */
+export function viaValue(version: string): string {
+  return `${version} fulcrum`;
+}
+
+/** The fields one listener adds; the usual cases are computed once, at start. */
+export class AddedFields {
+  /** Response fields without a cookie, by the server's minor version (HTTP/1.0, HTTP/1.1). */
+  private readonly plain: readonly [Fields, Fields];
+  private readonly plainLines: readonly [string, string];
+  private readonly viaLines: readonly [string, string];
+
+  /**
+   * @param via add Via to responses (listener `forwarded.via`)
+   * @param listener fields of the listener's own, on every response (HSTS)
+   */
+  constructor(
+    private readonly via: boolean,
+    readonly listener: Fields,
+  ) {
+    const plain = (minor: number): Fields => (via ? [['via', viaValue(`1.${minor}`)], ...listener] : listener);
+    this.plain = [plain(0), plain(1)];
+    this.plainLines = [fieldLines(this.plain[0]), fieldLines(this.plain[1])];
+    this.viaLines = via ? [fieldLines([['via', viaValue('1.0')]]), fieldLines([['via', viaValue('1.1')]])] : ['', ''];
+  }
+
+  /**
+   * Fields added to a proxied response from a server speaking HTTP/1.`minor`: Via, the
+   * Set-Cookie value of a sticky pool (or null), the listener's own.
+   */
+  response(minor: number, cookie: string | null): Fields {
+    const base = this.plain[minor === 1 ? 1 : 0];
+    if (cookie === null) return base;
+    const out: Array<readonly [string, string]> = [];
+    if (this.via) out.push(base[0]!);
+    out.push(['set-cookie', cookie], ...this.listener);
+    return out;
+  }
+
+  /** response() as HTTP/1.1 header lines. */
+  responseLines(minor: number, cookie: string | null): string {
+    return cookie === null ? this.plainLines[minor === 1 ? 1 : 0] : fieldLines(this.response(minor, cookie));
+  }
+
+  /** The lines added to a 101 Switching Protocols: Via only. */
+  tunnelLines(minor: number): string {
+    return this.viaLines[minor === 1 ? 1 : 0];
+  }
+
+  /** Fields of an answer of our own: `own` (Location, Retry-After) and the listener's. */
+  local(own: Fields): Fields {
+    if (this.listener.length === 0) return own;
+    return own.length === 0 ? this.listener : [...own, ...this.listener];
+  }
+}

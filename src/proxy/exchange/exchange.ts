@@ -1,0 +1,744 @@
+import type { Outcome, Pool, QueueWaiter } from '../../backend/pool.js';
+import type { Server } from '../../backend/server.js';
+import type { PickContext } from '../../balance/balancer.js';
+import { now } from '../../core/clock.js';
+import type { Expirable } from '../../core/sweeper.js';
+import { BodyBudget } from '../body-budget.js';
+import { ChunkedScanner } from '../http/chunked.js';
+import type { FastBuffer } from '../http/fast-buffer.js';
+import { HttpParseError, parseResponseHead, type RequestHead, type ResponseHead } from '../http/head.js';
+import { httpsRedirect } from '../http/https-redirect.js';
+import { errorBody, reasonPhrase } from '../http/local-response.js';
+import { copyBytes } from '../http/read-buffer.js';
+import { rewriteRequestHead, type ClientFacts } from '../http/rewrite.js';
+import { writeSocket } from '../http/socket-write.js';
+import type { UpstreamConn, UpstreamOwner } from '../http/upstream.js';
+import { encodeV1, encodeV2, type ProxyAddress } from '../proxy-protocol.js';
+import { NO_FIELDS, RETRY_AFTER, viaValue, type Fields } from './added-fields.js';
+import type { ExchangeListener } from './listener.js';
+import { fillPickContext, stickyCookie } from './pick.js';
+
+/** Methods a request may be sent again with, when nothing of it reached a server's application. */
+export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+
+/** The client's socket addresses (for the PROXY header we send and the access log). */
+export interface Peer {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+  readonly localAddress?: string | undefined;
+  readonly localPort?: number | undefined;
+}
+
+/**
+ * One request's trip to a server and back, whatever protocol the client speaks: routing,
+ * the pick, the pool's queue, dispatch on a pooled or new server connection, retries and
+ * replay, reading and framing the response, release and passive health, counters and the
+ * access log. An HTTP/1.1 connection (one exchange after another) and each HTTP/2 stream
+ * are adapters: they parse or translate the request into a RequestHead, call begin(), feed
+ * the request body, and implement the hooks below that put the answer on their wire.
+ */
+export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable {
+  deadline = 0;
+  protected req: RequestHead | null = null;
+  /** The head sent to servers (built at the first dispatch). */
+  protected reqHead = '';
+  /** Every request body byte has been read from the client. */
+  protected reqComplete = false;
+  /** Some body bytes went to a server: the request can no longer be sent elsewhere. */
+  protected reqBodySent = false;
+  /** The request asks for a protocol switch (Upgrade): a 101 turns the exchange into a tunnel. */
+  protected tunnelWanted = false;
+  protected pool: Pool | null = null;
+  protected server: Server | null = null;
+  protected up: UpstreamConn | null = null;
+  /** The request head went to the current server connection (it is connected). */
+  protected requestStarted = false;
+  private tried: Set<Server> | null = null;
+  private attempts = 0;
+  private maxAttempts = 1;
+  /** Waiting in the pool's queue for a server below max_conn. */
+  protected queued = false;
+  /** Why the last try failed (the answer when no server is left to try). */
+  private lastFailure: { status: number; detail: string } | null = null;
+  private readonly ctx: PickContext = { avoid: null, hash: 0, sticky: null };
+
+  /** Bytes of a response head not complete yet. */
+  protected respBuf: Buffer | null = null;
+  protected resp: ResponseHead | null = null;
+  /** A response head (final or interim) went to the client. */
+  protected respStarted = false;
+  private respBodyLeft = 0;
+  private respChunks: ChunkedScanner | null = null;
+  /** The response body ends when the server closes. */
+  protected respUntilClose = false;
+  protected upReusable = false;
+
+  // flow control
+  protected upPausedForClient = false;
+  protected pausedForUpstream = false;
+  protected pausedForBuffer = false;
+  private clientPaused = false;
+  /** The time the request body in flight may take (made at the first body). */
+  protected budget: BodyBudget | null = null;
+
+  /** Client facts for header rewriting, computed at the first request. */
+  protected facts: ClientFacts | null = null;
+  /** The client as a downstream balancer's PROXY header names it (else the socket's peer). */
+  protected proxied: ProxyAddress | null = null;
+
+  // for the access log: when the request arrived, the status answered, bytes written
+  protected reqAt = 0;
+  protected status = 0;
+  protected sent = 0;
+
+  /** Body parts the chunked decoder found in the current read (adapters that de-chunk). */
+  private parts: Buffer[] = [];
+  private readonly collect: ((part: Buffer) => void) | undefined;
+
+  /**
+   * @param peer the client's socket
+   * @param dechunk the adapter's wire has its own framing: chunked response bodies reach
+   *   sendBody decoded (HTTP/2), rather than as the server framed them (HTTP/1.1)
+   * @param finalAfterInterim a final answer of ours can still follow an interim response
+   *   (HTTP/2); else an interim response already sent means errors cut the connection
+   */
+  constructor(
+    protected readonly fe: ExchangeListener,
+    protected readonly peer: Peer,
+    dechunk: boolean,
+    private readonly finalAfterInterim: boolean,
+  ) {
+    this.collect = dechunk ? (part) => this.parts.push(part) : undefined;
+  }
+
+  // ---- hooks of the protocol adapters --------------------------------------------------
+
+  /** The exchange is still wanted (not answered, reset or tunnelled). */
+  protected abstract live(): boolean;
+  /** The HTTP version the client speaks: "1.0", "1.1" or "2". */
+  protected abstract version(): string;
+  /** The request is routed and its pick context set: dispatch it now or when ready (dispatchFirst). */
+  protected abstract routed(): void;
+  /** Header lines describing how the body is framed upstream, beyond the client's own (HTTP/2: chunked). */
+  protected requestFraming(): string {
+    return '';
+  }
+  /** Writes reqHead and the body bytes read so far to `up`; calls requestSent() once all of the request is out. */
+  protected abstract sendRequest(up: UpstreamConn): void;
+  /** Stops (true) or resumes reading the request body from the client. */
+  protected abstract pauseClient(paused: boolean): void;
+  /** Relays an interim (1xx) response; false when this client does not get it. */
+  protected abstract sendInterim(resp: ResponseHead): boolean;
+  /**
+   * Sends the final response head, with `added` (our fields) and without Content-Length
+   * when `dropLength`. `bodyless`: nothing follows. When `coalesce`, the body bytes
+   * buf[offset, end) are the whole rest of the body or a part of it and may go in the
+   * same write: returns how many were taken (0 for none), or -1 when the head could not
+   * be sent (badResponse was called).
+   */
+  protected abstract sendResponseHead(resp: ResponseHead, dropLength: boolean, cookie: string | null, bodyless: boolean, buf: Buffer, offset: number, end: number, coalesce: boolean): number;
+  /** Relays response body bytes; false when the client is full (the server is paused until onClientDrain). */
+  protected abstract sendBody(data: Buffer): boolean;
+  /** The response is complete (with `last`, its final bytes): end it on the client's wire and go on. */
+  protected abstract endResponse(last: Buffer | null): void;
+  /**
+   * Writes an answer of our own (`fields` already hold the listener's); `error`: the
+   * exchange ends with it (and an HTTP/1.1 connection closes). Returns the bytes written.
+   */
+  protected abstract answer(status: number, body: string, fields: Fields, error: boolean): number;
+  /** The response was cut after its head went out: the client must see it incomplete. */
+  protected abstract cutClient(): void;
+  /** A bug of ours surfaced: it costs this exchange (or connection) only. */
+  abstract onInternalError(err: unknown): void;
+  /** The client-side deadline passed (the sweeper calls it). */
+  abstract expire(): void;
+  /** A 101 answered a request that asked for a protocol switch (HTTP/1.1 only). */
+  protected startTunnel(_resp: ResponseHead, _buf: Buffer, _offset: number, _end: number, _owned: boolean): void {
+    this.badResponse('101 Switching Protocols without an Upgrade request');
+  }
+
+  // ---- request ---------------------------------------------------------------------------
+
+  /**
+   * Routes a parsed request (reqComplete and tunnelWanted already set by the adapter):
+   * answers it ourselves (no route, HTTPS redirect, redirect mode) or sets up the pick
+   * and calls routed().
+   */
+  protected begin(req: RequestHead): void {
+    this.req = req;
+    this.reqBodySent = false;
+    this.requestStarted = false;
+    this.reqHead = '';
+    if (this.fe.accessLog !== null) {
+      this.reqAt = Date.now();
+      this.sent = 0;
+    }
+    const pool = this.fe.route(req);
+    if (pool === undefined) {
+      const https = this.fe.config.httpsRedirect;
+      if (https !== null) {
+        const r = httpsRedirect(req, https);
+        this.respondLocal(r.status, r.body, r.location === null ? NO_FIELDS : [['location', r.location]]);
+      } else {
+        this.respondLocal(this.fe.noRoute.status, this.fe.noRoute.body, NO_FIELDS);
+      }
+      return;
+    }
+    const facts = (this.facts ??= this.fe.clientFacts(this.proxied?.address ?? this.peer.remoteAddress ?? ''));
+    this.deadline = this.reqComplete ? 0 : (this.budget ??= BodyBudget.of(this.fe.timeouts, this.fe.limits)).begin(now());
+    this.pool = pool;
+    this.tried = null;
+    this.lastFailure = null;
+    this.attempts = 0;
+    const cfg = pool.config;
+    this.maxAttempts = 1 + cfg.retries;
+    fillPickContext(this.ctx, cfg, req, facts.ip);
+    if (this.fe.config.mode === 'redirect') this.redirect(pool, req);
+    else this.routed();
+  }
+
+  /**
+   * Redirect mode: the answer sends the client to the chosen server's own URL, with the
+   * same path and query; the balancer carries nothing after this response.
+   */
+  private redirect(pool: Pool, req: RequestHead): void {
+    const server = pool.pick(this.ctx);
+    if (server === undefined) {
+      const why = pool.whyNone();
+      this.fe.logNoServer(pool, why);
+      this.fail(503, `no server available in pool ${pool.name} (${why})`, true);
+      return;
+    }
+    const location = server.url + pathAndQuery(req.target);
+    const status = this.fe.config.redirect.status;
+    this.respondLocal(status, `${status} ${reasonPhrase(status)}: server ${server.name} at ${location}\n`, [['location', location]]);
+  }
+
+  /** The first dispatch of a routed request. */
+  protected dispatchFirst(): void {
+    this.dispatch(this.pool!.pick(this.ctx), false);
+  }
+
+  /** Sends the current request to `server` on a pooled or new connection (`fresh`: never a pooled one). */
+  private dispatch(server: Server | undefined, fresh: boolean): void {
+    if (server === undefined) {
+      this.noServer();
+      return;
+    }
+    this.attempts++;
+    this.server = server;
+    server.active++;
+    server.total++;
+    this.respBuf = null;
+    this.resp = null;
+    this.respStarted = false;
+    this.requestStarted = false;
+    if (this.reqHead === '') {
+      const version = this.version();
+      this.reqHead = rewriteRequestHead(this.req!, this.facts!, this.fe.forwarded, this.tunnelWanted, viaValue(version), this.requestFraming());
+    }
+    const sendProxy = this.pool!.config.sendProxy;
+    // a PROXY header names one client: such connections are never shared (nor pooled)
+    const up = this.fe.upstreamFor(server).acquire(this, fresh || sendProxy !== null);
+    this.up = up;
+    if (sendProxy !== null) up.sock.write(this.proxyHeader(sendProxy));
+    up.deadline = now() + (up.connected ? this.fe.timeouts.serverMs : this.fe.timeouts.connectMs);
+    if (up.connected) this.startRequest(up);
+  }
+
+  private startRequest(up: UpstreamConn): void {
+    this.requestStarted = true;
+    this.sendRequest(up);
+  }
+
+  /** Nothing to pick: wait in the pool's queue when servers are only full, else 503. */
+  private noServer(): void {
+    const pool = this.pool!;
+    const failure = this.lastFailure;
+    if (this.tried !== null && failure !== null) {
+      // retries ran out of servers: answer with what the last try met
+      const detail = `${failure.detail}; tried ${[...this.tried].join(', ')}`;
+      this.fe.logNoServer(pool, detail);
+      this.fail(failure.status, detail, failure.status === 503);
+      return;
+    }
+    if (this.tried === null && !this.queued && pool.usable.length > 0 && pool.enqueue(this)) {
+      this.queued = true;
+      return;
+    }
+    const why = pool.usable.length > 0 ? `${pool.whyNone()}; the queue (size ${pool.config.queue.size}) is full` : pool.whyNone();
+    this.fe.logNoServer(pool, why);
+    this.fail(503, `no server available in pool ${pool.name} (${why})`, true);
+  }
+
+  /** QueueWaiter: a server has room again. */
+  wake(): void {
+    this.queued = false;
+    if (!this.live() || this.up !== null) return;
+    try {
+      this.dispatchFirst();
+    } catch (err) {
+      this.onInternalError(err);
+    }
+  }
+
+  /** QueueWaiter: waited `queue.timeout` without a server getting room. */
+  queueTimeout(): void {
+    this.queued = false;
+    if (!this.live() || this.up !== null) return;
+    const pool = this.pool!;
+    this.fe.logNoServer(pool, `queue timeout after ${pool.config.queue.timeoutMs} ms: ${pool.whyNone()}`);
+    this.fail(503, `waited ${pool.config.queue.timeoutMs} ms in the queue of pool ${pool.name} and no server had room (${pool.whyNone()})`, true);
+  }
+
+  onUpstreamConnect(up: UpstreamConn): void {
+    if (up !== this.up) return;
+    up.deadline = now() + this.fe.timeouts.serverMs;
+    this.startRequest(up);
+  }
+
+  /** The whole request is upstream: now only the server's answer matters. */
+  protected requestSent(): void {
+    this.deadline = 0;
+    if (this.up !== null) this.up.deadline = now() + this.fe.timeouts.serverMs;
+  }
+
+  /** Writes request bytes to the server; a full server connection stops the client's reading. */
+  protected writeUpstream(data: Buffer | string): void {
+    const up = this.up;
+    if (up === null) return;
+    if (!writeSocket(up.sock, data)) this.upstreamFull();
+  }
+
+  /** The server connection took a write only into its queue: stop reading the client until it drains. */
+  protected upstreamFull(): void {
+    if (this.pausedForUpstream) return;
+    this.pausedForUpstream = true;
+    this.updateClientFlow();
+  }
+
+  onUpstreamDrain(): void {
+    if (this.pausedForUpstream) {
+      this.pausedForUpstream = false;
+      this.updateClientFlow();
+    }
+  }
+
+  /** Reads the client while neither the server connection nor our buffer is full; the body's clock stops meanwhile. */
+  protected updateClientFlow(): void {
+    const want = this.pausedForUpstream || this.pausedForBuffer;
+    if (want === this.clientPaused) return;
+    this.clientPaused = want;
+    this.pauseClient(want);
+    const budget = this.budget;
+    if (want) budget?.pause(now());
+    else budget?.resume(now());
+  }
+
+  // ---- response --------------------------------------------------------------------------
+
+  onUpstreamData(up: UpstreamConn, chunk: Buffer): void {
+    if (up !== this.up || !this.live()) return;
+    up.deadline = now() + this.fe.timeouts.serverMs;
+    if (this.resp === null) this.readResponseHead(chunk);
+    else this.forwardResponseBody(chunk, 0);
+  }
+
+  /**
+   * Bytes from a native upstream socket, in the addon's arena: a final response head
+   * that starts a read of up to 4 KiB is parsed from there, and the body after it is
+   * written from there. Anything else is copied out for onUpstreamData.
+   */
+  onUpstreamBytes(up: UpstreamConn, arena: Buffer, start: number, end: number, headLength: number): void {
+    if (headLength > 0 && up === this.up && this.live() && this.resp === null && this.respBuf === null && headLength <= this.fe.limits.headerBytes) {
+      let resp: ResponseHead | undefined;
+      try {
+        resp = parseResponseHead((arena as FastBuffer).latin1Slice(start, start + headLength), this.fe.limits.headerCount);
+      } catch (err) {
+        if (!(err instanceof HttpParseError)) throw err;
+      }
+      if (resp !== undefined && resp.status >= 200 && resp.status !== 101) {
+        up.deadline = now() + this.fe.timeouts.serverMs;
+        this.startResponse(resp, arena, start + headLength, end, false);
+        return;
+      }
+    }
+    this.onUpstreamData(up, copyBytes(arena, start, end));
+  }
+
+  private readResponseHead(chunk: Buffer): void {
+    let buf = this.respBuf === null ? chunk : Buffer.concat([this.respBuf, chunk]);
+    const limits = this.fe.limits;
+    for (;;) {
+      const end = buf.indexOf(CRLFCRLF);
+      if (end < 0) {
+        if (hasBareLF(buf, 0)) this.badResponse('line ending without CR (bare LF)');
+        else if (buf.length > limits.headerBytes) this.badResponse('response head too large');
+        else this.respBuf = buf;
+        return;
+      }
+      if (end + 4 > limits.headerBytes) {
+        this.badResponse('response head too large');
+        return;
+      }
+      this.respBuf = null;
+      let resp: ResponseHead;
+      try {
+        resp = parseResponseHead((buf as FastBuffer).latin1Slice(0, end + 4), limits.headerCount);
+      } catch (err) {
+        if (!(err instanceof HttpParseError)) throw err;
+        this.badResponse(err.reason);
+        return;
+      }
+      const rest = end + 4;
+      if (resp.status >= 200 || (resp.status === 101 && this.tunnelWanted)) {
+        this.startResponse(resp, buf, rest, buf.length, true);
+        return;
+      }
+      if (resp.status === 101) {
+        this.badResponse('101 Switching Protocols without an Upgrade request');
+        return;
+      }
+      // interim 1xx (100 Continue, 103 Early Hints): relayed when the client can take it, then read on
+      if (this.sendInterim(resp)) this.respStarted = true;
+      if (rest === buf.length) return;
+      buf = buf.subarray(rest);
+    }
+  }
+
+  /**
+   * Relays a final response head (and the body bytes buf[offset, end) read with it).
+   * @param owned buf is ours (then end is buf.length); else it is the addon's arena, and
+   *   what outlives this call is copied
+   */
+  private startResponse(resp: ResponseHead, buf: Buffer, offset: number, end: number, owned: boolean): void {
+    const status = resp.status;
+    this.resp = resp;
+    this.respStarted = true;
+    this.status = status;
+    const server = this.server!;
+    this.report(server, status >= 500 ? 'server-error' : 'ok');
+    if (status === 101) {
+      this.startTunnel(resp, buf, offset, end, owned);
+      return;
+    }
+    let dropLength = false;
+    this.respChunks = null;
+    this.respUntilClose = false;
+    this.upReusable = !resp.connClose && (resp.minor === 1 || resp.connKeepAlive);
+    this.respBodyLeft = -1;
+    if (this.req!.method === 'HEAD' || status === 204 || status === 304) {
+      this.respBodyLeft = 0;
+    } else if (resp.hasTransferEncoding) {
+      if (resp.chunked) {
+        this.respChunks = new ChunkedScanner(502, this.fe.limits.headerBytes);
+        if (resp.contentLength >= 0) {
+          // RFC 9112 §6.3: Transfer-Encoding wins; the odd message ends the connection
+          dropLength = true;
+          this.upReusable = false;
+        }
+      } else {
+        this.respUntilClose = true;
+      }
+    } else if (resp.contentLength >= 0) {
+      this.respBodyLeft = resp.contentLength;
+    } else {
+      this.respUntilClose = true;
+    }
+    // a body up to the close, or a server that answered before the request body ended:
+    // its connection is not used again
+    if (this.respUntilClose || !this.reqComplete) this.upReusable = false;
+    const cookie = stickyCookie(this.pool!.config, this.ctx, server.name);
+    const coalesce = this.respChunks === null && !this.respUntilClose && end - offset <= this.respBodyLeft;
+    const took = this.sendResponseHead(resp, dropLength, cookie, this.respBodyLeft === 0, buf, offset, end, coalesce);
+    if (took < 0) return;
+    if (took > 0) {
+      this.sent += took;
+      this.respBodyLeft -= took;
+      offset += took;
+    }
+    if (this.respBodyLeft === 0) {
+      if (offset < end) this.upReusable = false; // bytes after the response: the server is confused
+      this.finishExchange(null);
+      return;
+    }
+    if (offset < end) {
+      if (owned) this.forwardResponseBody(buf, offset);
+      else this.forwardResponseBody(copyBytes(buf, offset, end), 0);
+    }
+  }
+
+  /** Relays response body bytes from buf[offset..]; the last part goes to endResponse. */
+  private forwardResponseBody(buf: Buffer, offset: number): void {
+    const len = buf.length;
+    if (this.respUntilClose) {
+      this.writeBody(offset === 0 ? buf : buf.subarray(offset));
+      return;
+    }
+    let end: number;
+    let last: Buffer | null = null;
+    const chunks = this.respChunks;
+    if (chunks !== null) {
+      try {
+        end = chunks.scan(buf, offset, len, this.collect);
+      } catch (err) {
+        this.parts = [];
+        if (!(err instanceof HttpParseError)) throw err;
+        this.cutResponse(); // the head is already out: all we can do is cut both connections
+        return;
+      }
+      if (end < 0) end = len;
+      const done = chunks.done;
+      if (this.collect === undefined) {
+        if (end > offset) this.writeBody(offset === 0 && end === len ? buf : buf.subarray(offset, end));
+      } else {
+        const parts = this.parts;
+        this.parts = [];
+        const n = done ? parts.length - 1 : parts.length;
+        for (let i = 0; i < n; i++) this.writeBody(parts[i]!);
+        if (done && parts.length > 0) last = parts[parts.length - 1]!;
+      }
+      if (!done) return;
+    } else {
+      end = offset + Math.min(this.respBodyLeft, len - offset);
+      this.respBodyLeft -= end - offset;
+      const slice = end > offset ? (offset === 0 && end === len ? buf : buf.subarray(offset, end)) : null;
+      if (this.respBodyLeft > 0) {
+        if (slice !== null) this.writeBody(slice);
+        return;
+      }
+      last = slice;
+    }
+    if (!this.live()) return; // a write above failed and ended the exchange
+    if (end < len) this.upReusable = false; // bytes after the response: the server is confused
+    this.finishExchange(last);
+  }
+
+  /** Relays body bytes; a full client holds the server back until it drains. */
+  protected writeBody(data: Buffer): void {
+    this.sent += data.length;
+    if (!this.sendBody(data)) this.holdUpstream();
+  }
+
+  /** The client is full: stop reading the server, and give the client clientMs to drain. */
+  protected holdUpstream(): void {
+    const up = this.up;
+    if (up === null || this.upPausedForClient) return;
+    this.upPausedForClient = true;
+    up.sock.pause();
+    this.deadline = now() + this.fe.timeouts.clientMs;
+  }
+
+  /** The client drained: read the server again. */
+  onClientDrain(): void {
+    if (this.upPausedForClient) {
+      this.upPausedForClient = false;
+      this.up?.sock.resume();
+      this.deadline = this.reqComplete ? 0 : now() + this.fe.timeouts.clientMs;
+    }
+  }
+
+  /** The response is complete: log it, recycle the server connection, end the response. */
+  protected finishExchange(last: Buffer | null): void {
+    if (last !== null) this.sent += last.length;
+    if (this.fe.accessLog !== null && this.req !== null) this.logAccess();
+    const up = this.up;
+    this.up = null;
+    this.releaseServer();
+    if (up !== null) {
+      if (this.upPausedForClient) up.sock.resume();
+      if (this.upReusable && this.reqComplete && this.pool!.config.sendProxy === null) up.pool.release(up);
+      else up.destroy();
+    }
+    this.upPausedForClient = false;
+    this.endResponse(last);
+  }
+
+  onUpstreamEnd(up: UpstreamConn): void {
+    if (up !== this.up) return;
+    up.sock.destroy(); // handled in onUpstreamClose
+  }
+
+  onUpstreamClose(up: UpstreamConn, err: Error | undefined): void {
+    if (up !== this.up) return;
+    this.up = null;
+    if (!this.live()) return;
+    if (this.resp !== null && this.respUntilClose) {
+      this.finishExchange(null); // close-delimited body: the close is the end
+      return;
+    }
+    const server = this.server!;
+    this.releaseServer();
+    if (this.answered()) {
+      this.cutClient(); // truncated response: the client must see it was cut
+      return;
+    }
+    const req = this.req!;
+    const neverConnected = !up.connected;
+    if (neverConnected) this.report(server, 'connect-error');
+    else if (!up.reused) this.report(server, 'reset');
+    // nothing of the answer came back: a request that never reached a server, or an
+    // idempotent one without a body, can be sent again; anything else never twice
+    const replayable = !this.respStarted && this.respBuf === null && this.reqComplete && !this.reqBodySent && IDEMPOTENT.has(req.method);
+    const code = err === undefined ? 'timeout' : ((err as NodeJS.ErrnoException).code ?? err.message);
+    this.lastFailure = neverConnected
+      ? { status: 503, detail: `could not connect to server ${server} (${code})` }
+      : { status: 502, detail: `server ${server} closed the connection without a complete response` };
+    if ((neverConnected || replayable) && this.attempts < this.maxAttempts) {
+      if (!neverConnected && up.reused) {
+        // most likely the keep-alive race (the server closed an idle connection as we
+        // reused it): the same server on a fresh connection
+        this.dispatch(server, true);
+        return;
+      }
+      this.ctx.avoid = this.tried ??= new Set();
+      this.tried.add(server);
+      this.dispatch(this.pool!.pick(this.ctx), false);
+      return;
+    }
+    const f = this.lastFailure;
+    if (neverConnected) this.fe.logNoServer(this.pool!, `${f.detail} after ${this.attempts} attempt(s)`);
+    this.fail(f.status, f.detail, f.status === 503);
+  }
+
+  onUpstreamTimeout(up: UpstreamConn): void {
+    if (up !== this.up) return;
+    if (!up.connected) {
+      up.destroy(); // onUpstreamClose tries the next server
+      return;
+    }
+    this.up = null;
+    const server = this.server;
+    if (server !== null) this.report(server, 'reset');
+    this.releaseServer();
+    up.destroy();
+    if (!this.live() || this.answered()) {
+      this.cutClient();
+      return;
+    }
+    this.fail(504, `server ${server} did not answer in time`);
+  }
+
+  /** The server's response cannot be relayed: 502, or a cut when its head is already out. */
+  protected badResponse(reason: string): void {
+    const server = this.server;
+    this.abortUpstream();
+    if (this.answered()) {
+      this.cutClient();
+      return;
+    }
+    this.fail(502, `invalid response from server ${server}: ${reason}`);
+  }
+
+  /** The client has a response head that no answer of ours can replace. */
+  private answered(): boolean {
+    return this.resp !== null || (this.respStarted && !this.finalAfterInterim);
+  }
+
+  /** Cuts both sides after a response head went out. */
+  private cutResponse(): void {
+    this.abortUpstream();
+    this.cutClient();
+  }
+
+  // ---- answers of our own ------------------------------------------------------------------
+
+  /** A response of our own for the current request (no route, redirect): the exchange ends well. */
+  protected respondLocal(status: number, body: string, fields: Fields): void {
+    this.abortUpstream();
+    this.status = status;
+    this.upReusable = false;
+    this.sent += this.answer(status, body, this.fe.added.local(fields), false);
+    this.finishExchange(null);
+  }
+
+  /** Answers with an error (and Retry-After when asked); the exchange ends. */
+  protected fail(status: number, detail: string, retryAfter = false): void {
+    this.abortUpstream();
+    this.status = status;
+    if (this.req === null) {
+      this.reqAt = Date.now();
+      this.sent = 0;
+    }
+    this.sent += this.answer(status, errorBody(status, detail), this.fe.added.local(retryAfter ? RETRY_AFTER : NO_FIELDS), true);
+    if (this.fe.accessLog !== null) this.logAccess();
+  }
+
+  /** The request body stalled past its budget before any answer: 408. False when it is too late for an answer. */
+  protected failSlowBody(): boolean {
+    if (!this.live() || this.reqComplete || this.respStarted) return false;
+    this.fail(408, BodyBudget.reason(this.budget, now()));
+    return true;
+  }
+
+  /** One access log line for the current exchange. */
+  protected logAccess(): void {
+    let client = this.proxied?.address ?? this.peer.remoteAddress ?? '-';
+    if (client.startsWith('::ffff:') && client.includes('.')) client = client.slice(7);
+    const server = this.server;
+    this.fe.accessLog!.request({ client, at: this.reqAt, req: this.req, version: this.version(), status: this.status, bytes: this.sent, server: server === null ? null : server.toString() });
+  }
+
+  // ---- helpers -------------------------------------------------------------------------------
+
+  /** The client left: drop the server side and the queue place. */
+  protected clientGone(): void {
+    this.abortUpstream();
+    if (this.queued) {
+      this.queued = false;
+      this.pool!.dequeue(this);
+    }
+  }
+
+  protected releaseServer(): void {
+    const server = this.server;
+    if (server !== null) {
+      server.active--;
+      this.server = null;
+      this.pool!.released(server);
+    }
+  }
+
+  /** Drops the upstream connection of the current exchange, if any. */
+  protected abortUpstream(): void {
+    const up = this.up;
+    this.up = null;
+    this.releaseServer();
+    if (up !== null) {
+      up.owner = null;
+      up.destroy();
+    }
+  }
+
+  /** Passive health: how the server did (no-op without outlier detection). */
+  private report(server: Server, outcome: Outcome): void {
+    const outlier = this.pool!.outlier;
+    if (outlier !== null) outlier.record(server, outcome);
+  }
+
+  /** The PROXY header for a new upstream connection: the client (as we know it) and the address it reached. */
+  private proxyHeader(version: 'v1' | 'v2'): Buffer {
+    const src = this.proxied ?? { address: this.facts!.ip, port: this.peer.remotePort ?? 0 };
+    const dst = { address: this.peer.localAddress ?? '', port: this.peer.localPort ?? 0 };
+    return version === 'v1' ? encodeV1(src, dst) : encodeV2(src, dst);
+  }
+}
+
+/** The path and query of a request target in any form ("/a?b", "http://h/a?b", "*"). */
+function pathAndQuery(target: string): string {
+  if (target.charCodeAt(0) === 0x2f) return target;
+  const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*(.*)$/.exec(target);
+  if (m === null || m[1] === '') return '/';
+  return m[1]!.charCodeAt(0) === 0x2f ? m[1]! : `/${m[1]}`;
+}
+
+/** True when buf (from start) has an LF not preceded by CR: such a head will never end in CRLF CRLF. */
+export function hasBareLF(buf: Buffer, start: number): boolean {
+  let i = buf.indexOf(0x0a, start);
+  while (i >= 0) {
+    if (i === start || buf[i - 1] !== 0x0d) return true;
+    i = buf.indexOf(0x0a, i + 1);
+  }
+  return false;
+}

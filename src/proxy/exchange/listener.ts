@@ -1,0 +1,30 @@
+import type { Pool } from '../../backend/pool.js';
+import type { Server } from '../../backend/server.js';
+import type { ForwardedConfig, Limits, ListenerConfig, Timeouts } from '../../config/types.js';
+import type { AccessLog } from '../access-log.js';
+import type { RequestHead } from '../http/head.js';
+import type { ClientFacts } from '../http/rewrite.js';
+import type { UpstreamPool } from '../http/upstream.js';
+import type { AddedFields } from './added-fields.js';
+
+/** What an exchange needs from its listener (HttpFrontend): settings, routing, server connections, logs. */
+export interface ExchangeListener {
+  readonly name: string;
+  readonly config: ListenerConfig;
+  readonly timeouts: Timeouts;
+  readonly limits: Limits;
+  readonly forwarded: ForwardedConfig;
+  readonly noRoute: { status: number; body: string };
+  /** One line per request, or null. */
+  readonly accessLog: AccessLog | null;
+  /** The fields this listener adds to responses. */
+  readonly added: AddedFields;
+  /** The pool for a request, or undefined when no route matches. */
+  route(req: RequestHead): Pool | undefined;
+  /** The connections to one server. */
+  upstreamFor(server: Server): UpstreamPool;
+  /** The facts header rewriting needs about a client address. */
+  clientFacts(address: string): ClientFacts;
+  /** Logs why a request got a 503 (rate limited). */
+  logNoServer(pool: Pool, why: string): void;
+}
