@@ -15,6 +15,7 @@ import { converted, intRange, positiveDuration, requireString } from './schema.j
 import { TLS_DEFAULTS } from './tls-defaults.js';
 import type { CertificateConfig, HstsConfig, Http2Config, HttpsRedirectConfig, ListenerTlsConfig, PoolTlsConfig, TlsMinVersion } from './types-tls.js';
 import { parseSeconds, parseSize } from './units.js';
+import { seconds, SIZE, text } from './field-meta.js';
 
 function tlsVersion() {
   return z.enum(['TLSv1.2', 'TLSv1.3'] as const satisfies readonly TlsMinVersion[]);
@@ -25,7 +26,7 @@ function pemPath(example: string) {
   return converted((v) => {
     if (typeof v !== 'string' || v.trim() === '') throw new Error(`expected a file path such as ${example}, got ${describeValue(v)}`);
     return v;
-  });
+  }, text('file path'));
 }
 
 /** A size in bytes within min..max ("64KiB", 65536). */
@@ -35,7 +36,7 @@ function sizeRange(min: number, max: number) {
     const n = parseSize(v);
     if (n < min || n > max) throw new Error(`must be from ${min} to ${max} bytes, got ${n}`);
     return n;
-  });
+  }, { ...SIZE, type: `size, ${min}..${max} bytes` });
 }
 
 /** `names` of a certificate: host patterns (exact or "*." wildcard), no IP addresses, no ports. */
@@ -57,15 +58,15 @@ function certNames() {
     });
     if (errors.length > 0) throw new AggregateError(errors);
     return names;
-  });
+  }, { type: 'list of server names (exact or `*.` wildcard)', input: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }] } });
 }
 
 function certificate() {
   return z
     .strictObject({
-      cert: pemPath('"/etc/fulcrum/www.example.com.pem"'),
-      key: pemPath('"/etc/fulcrum/www.example.com.key"'),
-      names: certNames().optional(),
+      cert: pemPath('"/etc/fulcrum/www.example.com.pem"').describe('the certificate chain, a PEM file (a relative path is relative to the configuration file)'),
+      key: pemPath('"/etc/fulcrum/www.example.com.key"').describe('its private key, a PEM file'),
+      names: certNames().optional().meta({ defaultText: 'the certificate\'s own names', description: 'the server names (SNI) this certificate is chosen for' }),
     })
     .transform((c): CertificateConfig => ({ cert: c.cert, key: c.key, names: c.names ?? null }));
 }
@@ -75,22 +76,38 @@ export function listenerTlsSchema() {
   const d = TLS_DEFAULTS.listener;
   return z
     .strictObject({
-      certificates: z.array(certificate()).min(1, 'TLS needs at least one certificate, e.g. `- {cert: www.pem, key: www.key}`'),
-      min_version: tlsVersion().default(d.minVersion),
+      certificates: z
+        .array(certificate())
+        .min(1, 'TLS needs at least one certificate, e.g. `- {cert: www.pem, key: www.key}`')
+        .describe('the certificates offered, chosen by the server name the client sends; the first one answers clients that send none'),
+      min_version: tlsVersion().default(d.minVersion).describe('the oldest TLS version accepted'),
       ciphers: converted((v) => {
         const s = requireString('an OpenSSL cipher list', '"ECDHE+AESGCM:ECDHE+CHACHA20"')(v);
         if (s.trim() === '') throw new Error('an empty cipher list allows nothing: leave out `ciphers` for Node\'s defaults');
         return s;
-      }).optional(),
-      unknown_sni: z.enum(['default', 'reject']).default(d.unknownSni),
-      session_tickets: z.boolean().default(d.sessionTickets),
+      }, text('OpenSSL cipher list'))
+        .optional()
+        .meta({
+          defaultText: 'OpenSSL\'s',
+          description: 'an OpenSSL cipher list (TLS 1.2) and `TLS_` suites (TLS 1.3); a list without `TLS_` suites leaves TLS 1.3 its default ones, as in nginx and HAProxy',
+        }),
+      unknown_sni: z
+        .enum(['default', 'reject'])
+        .default(d.unknownSni)
+        .describe('`default`: answer with the first certificate when no certificate has the name, or no name is sent; `reject`: fail the handshake'),
+      session_tickets: z.boolean().default(d.sessionTickets).describe('session resumption with tickets'),
       session_timeout: converted((v) => {
         const s = parseSeconds(v, 7 * 86_400);
         if (s === 0) throw new Error('a session timeout of 0 would make every session expire at once: give a time such as "5m", or set `session_tickets: false`');
         return s;
-      }).default(d.sessionTimeoutS),
-      handshake_timeout: positiveDuration('a handshake timeout of 0 would close every connection at once').default(d.handshakeTimeoutMs),
+      }, seconds(7 * 86_400))
+        .default(d.sessionTimeoutS)
+        .describe('lifetime of a resumable session'),
+      handshake_timeout: positiveDuration('a handshake timeout of 0 would close every connection at once')
+        .default(d.handshakeTimeoutMs)
+        .describe('a handshake not done by then is closed'),
     })
+    .meta({ title: 'Listener TLS', description: 'HTTPS: TLS termination on a mode-`http` listener (absent: plain HTTP)' })
     .transform(
       (t): ListenerTlsConfig => ({
         certificates: t.certificates,
@@ -109,14 +126,17 @@ export function http2Schema() {
   const d = TLS_DEFAULTS.http2;
   return z
     .strictObject({
-      enabled: z.boolean().default(d.enabled),
-      h2c: z.boolean().default(d.h2c),
-      max_concurrent_streams: intRange(1, 10_000).default(d.maxConcurrentStreams),
+      enabled: z.boolean().default(d.enabled).describe('offer `h2` by ALPN (with `tls`)'),
+      h2c: z.boolean().default(d.h2c).describe('plain listeners: HTTP/2 with prior knowledge beside HTTP/1.1'),
+      max_concurrent_streams: intRange(1, 10_000).default(d.maxConcurrentStreams).describe('streams at once per connection'),
       // RFC 9113 section 6.5.2: 2^31-1 at most; 16 KiB at least keeps one full frame in flight
-      initial_stream_window: sizeRange(16_384, 2 ** 31 - 1).default(d.initialStreamWindow),
-      initial_connection_window: sizeRange(65_535, 2 ** 31 - 1).default(d.initialConnectionWindow),
-      max_header_list_size: sizeRange(1024, 1 << 24).optional(),
+      initial_stream_window: sizeRange(16_384, 2 ** 31 - 1).default(d.initialStreamWindow).describe('SETTINGS_INITIAL_WINDOW_SIZE: flow-control window of each stream'),
+      initial_connection_window: sizeRange(65_535, 2 ** 31 - 1).default(d.initialConnectionWindow).describe('flow-control window of the connection'),
+      max_header_list_size: sizeRange(1024, 1 << 24)
+        .optional()
+        .meta({ defaultText: '`limits.header_size`', description: 'SETTINGS_MAX_HEADER_LIST_SIZE' }),
     })
+    .meta({ title: 'Listener HTTP/2', description: 'HTTP/2 on a mode-`http` listener' })
     .transform(
       (h): Http2Config => ({
         enabled: h.enabled,
@@ -137,9 +157,12 @@ export function httpsRedirectSchema() {
       status: converted((v): 301 | 308 => {
         if (v !== 301 && v !== 308) throw new Error(`expected 301 or 308 (a permanent move: browsers remember it; 308 keeps the method and body), got ${describeValue(v)}`);
         return v;
-      }).default(d.status),
-      port: intRange(1, 65535).default(d.port),
+      }, { type: '`301` | `308`', input: { enum: [301, 308] } })
+        .default(d.status)
+        .describe('the redirect status: a permanent move; 308 keeps the method and body'),
+      port: intRange(1, 65535).default(d.port).describe('the HTTPS port redirected to'),
     })
+    .describe('on a plain mode-`http` listener: answer every request with a redirect to the same URL over HTTPS (no `routes` needed)')
     .transform((r): HttpsRedirectConfig => ({ status: r.status, port: r.port }));
 }
 
@@ -148,10 +171,11 @@ export function hstsSchema() {
   const d = TLS_DEFAULTS.hsts;
   return z
     .strictObject({
-      max_age: converted((v) => parseSeconds(v, 2 ** 31 - 1)).default(d.maxAgeS),
-      include_subdomains: z.boolean().default(d.includeSubdomains),
-      preload: z.boolean().default(d.preload),
+      max_age: converted((v) => parseSeconds(v, 2 ** 31 - 1), seconds(2 ** 31 - 1)).default(d.maxAgeS).describe('how long browsers remember to use HTTPS only'),
+      include_subdomains: z.boolean().default(d.includeSubdomains).describe('the same for every name below the host'),
+      preload: z.boolean().default(d.preload).describe('ask to be put on the browsers\' preload lists'),
     })
+    .describe('with `tls`: send a `Strict-Transport-Security` header')
     .transform((h): HstsConfig => ({ maxAgeS: h.max_age, includeSubdomains: h.include_subdomains, preload: h.preload }));
 }
 
@@ -164,13 +188,16 @@ export function poolTlsSchema() {
         const s = requireString('a server name', '"www.example.com"')(v).toLowerCase();
         if (isIP(s) !== 0 || !isHostname(s)) throw new Error(`${JSON.stringify(v)} is not a host name: SNI carries a DNS name (RFC 6066), never an address or a port`);
         return s;
-      }).optional(),
-      verify: z.boolean().default(d.verify),
-      ca: pemPath('"/etc/ssl/certs/ca-certificates.crt"').optional(),
-      cert: pemPath('"/etc/fulcrum/client.pem"').optional(),
-      key: pemPath('"/etc/fulcrum/client.key"').optional(),
-      min_version: tlsVersion().default(d.minVersion),
+      }, text('host name'))
+        .optional()
+        .meta({ defaultText: 'the server\'s host, when a name', description: 'the server name sent (SNI) and verified' }),
+      verify: z.boolean().default(d.verify).describe('verify the server\'s certificate'),
+      ca: pemPath('"/etc/ssl/certs/ca-certificates.crt"').optional().meta({ defaultText: 'the system\'s CAs', description: 'the CA certificates to verify against, a PEM file' }),
+      cert: pemPath('"/etc/fulcrum/client.pem"').optional().describe('a client certificate to present, a PEM file (with `key`)'),
+      key: pemPath('"/etc/fulcrum/client.key"').optional().describe('the client certificate\'s private key, a PEM file'),
+      min_version: tlsVersion().default(d.minVersion).describe('the oldest TLS version accepted'),
     })
+    .meta({ title: 'Pool TLS' })
     .transform(
       (t): PoolTlsConfig => ({
         sni: t.sni ?? null,
@@ -182,5 +209,7 @@ export function poolTlsSchema() {
       }),
     );
   // `tls: true` is `tls: {}`: every default
-  return z.preprocess((v) => (v === true ? {} : v), mapping);
+  return z
+    .preprocess((v) => (v === true ? {} : v), mapping)
+    .meta({ input: { const: true }, description: 'TLS to the servers: `true` for every default, or a mapping (absent: plain)' });
 }
