@@ -66,7 +66,8 @@ import { describeValue, PathedError } from './field-error.js';
 import { services } from './schema-services.js';
 import { closest, didYouMean } from './suggest.js';
 import { lookupGroup, lookupUser } from './accounts.js';
-import type { AccessLogConfig, LogLevel, RuntimeConfig, BalanceAlgorithm, HashKey, HealthConfig, HttpCheckConfig, Limits, ListenerConfig, ListenerMode, OutlierConfig, Timeouts } from './types.js';
+import { ALGORITHMS } from '../balance/algorithms.js';
+import type { AccessLogConfig, LogLevel, RuntimeConfig, HashKey, HealthConfig, HttpCheckConfig, Limits, ListenerConfig, ListenerMode, OutlierConfig, Timeouts } from './types.js';
 import { vrrpSchema } from './schema-vrrp.js';
 import { formatDuration, parseDuration, parseSeconds, parseSize } from './units.js';
 import { hstsSchema, http2Schema, httpsRedirectSchema, listenerTlsSchema, poolTlsSchema } from './schema-tls.js';
@@ -484,9 +485,6 @@ const server = z
     url: s.url ?? defaultServerUrl(s.address.host, s.address.port),
   }));
 
-/** Every `balance:` value, in the order messages list them. */
-export const BALANCE_ALGORITHMS = ['round-robin', 'random', 'least-conn', 'maglev', 'sticky', 'first'] as const satisfies readonly BalanceAlgorithm[];
-
 const HASH_NAMED = ['header', 'cookie', 'query'] as const;
 const HASH_EXAMPLE: Record<(typeof HASH_NAMED)[number], string> = { header: 'X-User-Id', cookie: 'session', query: 'user' };
 const HASH_EXPECTED = 'expected ip, path, or a mapping such as {header: X-User-Id}, {cookie: session} or {query: user}';
@@ -691,7 +689,7 @@ const outlier = z
 const pool = z
   .strictObject({
     balance: z
-      .enum(BALANCE_ALGORITHMS)
+      .enum(ALGORITHMS)
       .default(DEFAULT_BALANCE)
       .describe('how a server is picked; see the README\'s "Balancing algorithms". Behind `tcp` and `udp` listeners not `sticky`'),
     hash: hashKey.default(() => ({ ...DEFAULT_HASH })).meta({

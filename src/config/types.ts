@@ -146,7 +146,8 @@ export interface ForwardedConfig {
   via: boolean;
 }
 
-export type BalanceAlgorithm = 'round-robin' | 'random' | 'least-conn' | 'maglev' | 'sticky' | 'first';
+export type { BalanceAlgorithm } from '../balance/algorithms.js';
+import type { BalanceAlgorithm } from '../balance/algorithms.js';
 
 /** Where a hashing balancer (maglev) takes its key from, per request or connection. */
 export type HashKey =

@@ -12,7 +12,8 @@ import { isIP } from 'node:net';
 import { bindsClash, parseBind, parseHostPattern, type HostPort } from './address.js';
 import { DEFAULT_BALANCE, DEFAULT_HEALTH, DEFAULT_LIMITS, DEFAULT_MODE, defaultServerName } from './defaults.js';
 import { formatPath, type KeyPath } from './locate.js';
-import { BALANCE_ALGORITHMS, LISTENER_MODES, nameProblem } from './schema.js';
+import { LISTENER_MODES, nameProblem } from './schema.js';
+import { ALGORITHMS } from '../balance/algorithms.js';
 import type { ListenerMode } from './types.js';
 import { checkDns } from './validate-dns.js';
 import { checkVrrp, type InterfaceSubnets } from './validate-vrrp.js';
@@ -168,7 +169,7 @@ function durationAt(obj: Obj, key: string): number | undefined | null {
 function checkPoolKeys(poolName: string, pool: Obj, issues: PathIssue[]): void {
   const base: KeyPath = ['pools', poolName];
   const balance = pool.balance ?? DEFAULT_BALANCE;
-  const known = typeof balance === 'string' && (BALANCE_ALGORITHMS as readonly string[]).includes(balance);
+  const known = typeof balance === 'string' && (ALGORITHMS as readonly string[]).includes(balance);
   if (known) {
     const uses = `this pool uses ${balance}${pool.balance === undefined ? ' (the default)' : ''}`;
     if (pool.hash !== undefined && balance !== 'maglev') {
