@@ -9,8 +9,8 @@
  */
 import { z } from 'zod';
 // first, so the schema files this one imports (and that import it back) can use it at load time
-import { DURATION, formatSize, integer, oneOrList, seconds as secondsMeta, SIZE, text, type FieldMeta } from './field-meta.js';
-import { parseBind, parseCidr, parseHostPattern, parseServerAddress, parseServerUrl } from './address.js';
+import { DURATION, formatSize, integer, oneOrList, seconds as secondsMeta, SIZE, text, type FieldMeta } from './common/field-meta.js';
+import { parseBind, parseCidr, parseHostPattern, parseServerAddress, parseServerUrl } from './common/address.js';
 import {
   DEFAULT_BALANCE,
   DEFAULT_FORWARDED,
@@ -61,17 +61,17 @@ import {
   WHEN_NONE_USABLE,
   type ParsedDns,
   type ParsedPoolName,
-} from './dns.js';
-import { describeValue, PathedError } from './field-error.js';
-import { services } from './schema-services.js';
-import { closest, didYouMean } from './suggest.js';
-import { lookupGroup, lookupUser } from './accounts.js';
+} from './dns/parse.js';
+import { describeValue, PathedError } from './common/field-error.js';
+import { services } from './services/schema.js';
+import { closest, didYouMean } from './common/suggest.js';
+import { lookupGroup, lookupUser } from './runtime/accounts.js';
 import { ALGORITHMS } from '../balance/algorithms.js';
 import type { AccessLogConfig, LogLevel, RuntimeConfig, HashKey, HealthConfig, HttpCheckConfig, Limits, ListenerConfig, ListenerMode, OutlierConfig, Timeouts } from './types.js';
-import { vrrpSchema } from './schema-vrrp.js';
-import { formatDuration, parseDuration, parseSeconds, parseSize } from './units.js';
-import { hstsSchema, http2Schema, httpsRedirectSchema, listenerTlsSchema, poolTlsSchema } from './schema-tls.js';
-import { defaultHttp2 } from './tls-defaults.js';
+import { vrrpSchema } from './vrrp/schema.js';
+import { formatDuration, parseDuration, parseSeconds, parseSize } from './common/units.js';
+import { hstsSchema, http2Schema, httpsRedirectSchema, listenerTlsSchema, poolTlsSchema } from './tls/schema.js';
+import { defaultHttp2 } from './tls/defaults.js';
 
 /** Message of a missing required key; load.ts replaces it with one naming the key. */
 export const MISSING = 'missing required key';

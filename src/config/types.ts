@@ -1,7 +1,7 @@
-import type { VirtualServiceConfig } from './services.js';
+import type { VirtualServiceConfig } from './services/parse.js';
 
 export type { VirtualServiceConfig };
-import type { HstsConfig, Http2Config, HttpsRedirectConfig, ListenerTlsConfig, PoolTlsConfig } from './types-tls.js';
+import type { HstsConfig, Http2Config, HttpsRedirectConfig, ListenerTlsConfig, PoolTlsConfig } from './tls/types.js';
 
 /**
  * The validated, normalised configuration: what `loadConfig` returns and what the

@@ -9,18 +9,18 @@
  * schema rejects are skipped here rather than reported twice.
  */
 import { isIP } from 'node:net';
-import { bindsClash, parseBind, parseHostPattern, type HostPort } from './address.js';
+import { bindsClash, parseBind, parseHostPattern, type HostPort } from './common/address.js';
 import { DEFAULT_BALANCE, DEFAULT_HEALTH, DEFAULT_LIMITS, DEFAULT_MODE, defaultServerName } from './defaults.js';
 import { formatPath, type KeyPath } from './locate.js';
 import { LISTENER_MODES, nameProblem } from './schema.js';
 import { ALGORITHMS } from '../balance/algorithms.js';
 import type { ListenerMode } from './types.js';
-import { checkDns } from './validate-dns.js';
-import { checkVrrp, type InterfaceSubnets } from './validate-vrrp.js';
-import { checkServices } from './validate-services.js';
-import { checkTls } from './validate-tls.js';
-import { noPoolMessage } from './suggest.js';
-import { formatDuration, parseDuration, parseSize } from './units.js';
+import { checkDns } from './dns/checks.js';
+import { checkVrrp, type InterfaceSubnets } from './vrrp/checks.js';
+import { checkServices } from './services/checks.js';
+import { checkTls } from './tls/checks.js';
+import { noPoolMessage } from './common/suggest.js';
+import { formatDuration, parseDuration, parseSize } from './common/units.js';
 
 /** An issue before it is given a file position: where (as a key path) and what. */
 export interface PathIssue {

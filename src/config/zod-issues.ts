@@ -6,7 +6,7 @@
 import type { z } from 'zod';
 import type { KeyPath } from './locate.js';
 import { AT_KEY, describeValue, MISSING } from './schema.js';
-import { closest, didYouMean } from './suggest.js';
+import { closest, didYouMean } from './common/suggest.js';
 import type { PathIssue } from './validate.js';
 
 type ZodIssue = z.core.$ZodIssue;

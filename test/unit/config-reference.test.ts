@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { REFERENCE_FILES, REGENERATE, renderReference } from '../../src/config/reference/index.js';
-import type { JsonSchema } from '../../src/config/field-meta.js';
+import type { JsonSchema } from '../../src/config/common/field-meta.js';
 import { schemaErrors } from '../helpers/json-schema-check.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));

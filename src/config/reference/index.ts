@@ -5,7 +5,7 @@
  * both (main.ts); test/unit/config-reference.test.ts fails when the committed files differ.
  */
 import { configSchema } from '../schema.js';
-import type { JsonSchema } from '../field-meta.js';
+import type { JsonSchema } from '../common/field-meta.js';
 import { renderMarkdown } from './markdown.js';
 import { walk } from './walk.js';
 

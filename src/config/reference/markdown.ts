@@ -3,7 +3,7 @@
  * per top-level key, and one per node with a title of its own, each a table of its keys
  * with their type, default and description.
  */
-import type { JsonSchema } from '../field-meta.js';
+import type { JsonSchema } from '../common/field-meta.js';
 
 interface Section {
   title: string;

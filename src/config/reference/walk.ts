@@ -10,8 +10,8 @@
  * reads the FieldMeta each field carries instead (field-meta.ts).
  */
 import type { z } from 'zod';
-import { formatSize, type FieldMeta, type JsonSchema } from '../field-meta.js';
-import { formatDuration } from '../units.js';
+import { formatSize, type FieldMeta, type JsonSchema } from '../common/field-meta.js';
+import { formatDuration } from '../common/units.js';
 
 type Schema = z.core.$ZodType;
 

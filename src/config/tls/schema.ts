@@ -9,13 +9,13 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { isHostname, parseHostPattern } from './address.js';
-import { describeValue, PathedError } from './field-error.js';
-import { converted, intRange, positiveDuration, requireString } from './schema.js';
-import { TLS_DEFAULTS } from './tls-defaults.js';
-import type { CertificateConfig, HstsConfig, Http2Config, HttpsRedirectConfig, ListenerTlsConfig, PoolTlsConfig, TlsMinVersion } from './types-tls.js';
-import { parseSeconds, parseSize } from './units.js';
-import { seconds, SIZE, text } from './field-meta.js';
+import { isHostname, parseHostPattern } from '../common/address.js';
+import { describeValue, PathedError } from '../common/field-error.js';
+import { converted, intRange, positiveDuration, requireString } from '../schema.js';
+import { TLS_DEFAULTS } from './defaults.js';
+import type { CertificateConfig, HstsConfig, Http2Config, HttpsRedirectConfig, ListenerTlsConfig, PoolTlsConfig, TlsMinVersion } from './types.js';
+import { parseSeconds, parseSize } from '../common/units.js';
+import { seconds, SIZE, text } from '../common/field-meta.js';
 
 function tlsVersion() {
   return z.enum(['TLSv1.2', 'TLSv1.3'] as const satisfies readonly TlsMinVersion[]);

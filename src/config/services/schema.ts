@@ -7,9 +7,9 @@
  * nameProblem), never read its constants, so either module may be evaluated first.
  */
 import { z } from 'zod';
-import { converted, nameProblem, positiveDuration, requireString } from './schema.js';
-import { integer, text } from './field-meta.js';
-import { formatDuration } from './units.js';
+import { converted, nameProblem, positiveDuration, requireString } from '../schema.js';
+import { integer, text } from '../common/field-meta.js';
+import { formatDuration } from '../common/units.js';
 import {
   DEFAULT_DRAIN_MS,
   DEFAULT_HASH,
@@ -25,7 +25,7 @@ import {
   SERVICE_MODES,
   SERVICE_PROTOCOLS,
   type ParsedService,
-} from './services.js';
+} from './parse.js';
 
 const service = z
   .strictObject({

@@ -5,7 +5,7 @@
  * validate-services.ts checks what one field cannot know (pools, clashes, ports).
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { describeValue, PathedError } from './field-error.js';
+import { describeValue, PathedError } from '../common/field-error.js';
 
 /** nat: the balancer rewrites destinations (and with `snat`, sources); dsr: only client-to-server packets pass the balancer. */
 export type ServiceMode = 'nat' | 'dsr';

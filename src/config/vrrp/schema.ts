@@ -5,12 +5,12 @@
  * validate-vrrp.ts.
  */
 import { z } from 'zod';
-import { describeValue } from './field-error.js';
+import { describeValue } from '../common/field-error.js';
 // schema.ts imports this file: only its hoisted function declarations may be used at load time
-import { converted } from './schema.js';
-import { formatDuration, parseDuration } from './units.js';
-import { DURATION, integer, oneOrList, text as textMeta } from './field-meta.js';
-import { DEFAULT_VRRP, ipv4Text, MAX_VIPS, parseAdvertInterval, parseNotify, parseVip, type ParsedVrrpInstance } from './vrrp.js';
+import { converted } from '../schema.js';
+import { formatDuration, parseDuration } from '../common/units.js';
+import { DURATION, integer, oneOrList, text as textMeta } from '../common/field-meta.js';
+import { DEFAULT_VRRP, ipv4Text, MAX_VIPS, parseAdvertInterval, parseNotify, parseVip, type ParsedVrrpInstance } from './parse.js';
 
 function intRange(min: number, max: number, what = '') {
   return converted((v) => {
