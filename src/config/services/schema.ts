@@ -1,13 +1,9 @@
 /**
  * The zod schema of the `services:` section (virtual services of the kernel data plane).
- * Field parsers live in services.ts; cross-checks in validate-services.ts.
- *
- * Imported by schema.ts only, which it imports back: at the top level it may call only
- * schema.ts's function declarations (converted, requireString, positiveDuration,
- * nameProblem), never read its constants, so either module may be evaluated first.
+ * Field parsers live in parse.ts; cross-checks in checks.ts.
  */
 import { z } from 'zod';
-import { converted, nameProblem, positiveDuration, requireString } from '../schema.js';
+import { converted, nameProblem, positiveDuration, requireString } from '../common/fields.js';
 import { integer, text } from '../common/field-meta.js';
 import { formatDuration } from '../common/units.js';
 import {

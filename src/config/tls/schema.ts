@@ -1,17 +1,13 @@
 /**
  * The zod schemas of the TLS and HTTP/2 keys: listener `tls`, `http2`, `https_redirect`,
- * `hsts`, and pool `tls`. schema.ts hooks them into the listener and pool objects.
- *
- * Every schema here is built by a function, not held in a module-level constant, and this
- * file is imported by schema.ts only: the two import each other (the field helpers live
- * in schema.ts), and function declarations are the one thing an ES module cycle
- * initialises before either body runs.
+ * `hsts`, and pool `tls`, hooked into the listener and pool objects by listeners/ and
+ * pools/. Which listeners may use them is checked by checks.ts.
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { isHostname, parseHostPattern } from '../common/address.js';
 import { describeValue, PathedError } from '../common/field-error.js';
-import { converted, intRange, positiveDuration, requireString } from '../schema.js';
+import { converted, intRange, positiveDuration, requireString } from '../common/fields.js';
 import { TLS_DEFAULTS } from './defaults.js';
 import type { CertificateConfig, HstsConfig, Http2Config, HttpsRedirectConfig, ListenerTlsConfig, PoolTlsConfig, TlsMinVersion } from './types.js';
 import { parseSeconds, parseSize } from '../common/units.js';

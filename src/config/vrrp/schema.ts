@@ -1,13 +1,12 @@
 /**
  * The zod schema of the `vrrp:` section (snake_case keys, strict objects, defaults from
- * vrrp.ts). What a single field cannot know (unique names and VRIDs, tracked listeners
+ * parse.ts). What a single field cannot know (unique names and VRIDs, tracked listeners
  * and pools that exist, addresses inside the interface's subnet) is checked by
- * validate-vrrp.ts.
+ * checks.ts.
  */
 import { z } from 'zod';
 import { describeValue } from '../common/field-error.js';
-// schema.ts imports this file: only its hoisted function declarations may be used at load time
-import { converted } from '../schema.js';
+import { converted } from '../common/fields.js';
 import { formatDuration, parseDuration } from '../common/units.js';
 import { DURATION, integer, oneOrList, text as textMeta } from '../common/field-meta.js';
 import { DEFAULT_VRRP, ipv4Text, MAX_VIPS, parseAdvertInterval, parseNotify, parseVip, type ParsedVrrpInstance } from './parse.js';
