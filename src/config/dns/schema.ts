@@ -33,7 +33,7 @@ const soa = z
   .describe('the zone\'s SOA record')
   .transform((s) => defined(s) as ParsedDns['zones'][number]['soa']);
 
-/** A static record; its data is checked against its type, and names joined to the origin, by validate-dns.ts and dns.ts. */
+/** A static record; its data is checked against its type, and names joined to the origin, by checks.ts and parse.ts. */
 const dnsRecord = z.strictObject({
   name: converted(nameText, DNS_NAME).describe('the owner name, relative to the origin; `@` is the origin itself'),
   type: converted(recordType, { type: DNS_RECORD_TYPES.map((t) => `\`${t}\``).join(' | '), input: { type: 'string' } }).describe('the record type (case does not matter)'),
@@ -43,7 +43,7 @@ const dnsRecord = z.strictObject({
   ),
 }).meta({ title: 'DNS records', description: 'static records; without an NS record at the apex, one naming the SOA `mname` is served' });
 
-/** A pool-backed name. Which keys go with which policy, and the pools and servers named, are checked by validate-dns.ts. */
+/** A pool-backed name. Which keys go with which policy, and the pools and servers named, are checked by checks.ts. */
 const poolName = z
   .strictObject({
     name: converted(nameText, DNS_NAME).describe('the pool-backed name (`www`, or `"@"` for the apex)'),
@@ -113,7 +113,7 @@ const zone = z.strictObject({
   pools: z.array(poolName).default([]),
 }).meta({ title: 'DNS zones', description: 'the zones this server is authoritative for' });
 
-/** The `dns:` section: the authoritative DNS server (see dns.ts and validate-dns.ts). */
+/** The `dns:` section: the authoritative DNS server (see parse.ts and checks.ts). */
 export const dns = z
   .strictObject({
     listen: converted(parseListen, oneOrList('HOST:PORT, or a list')).describe(

@@ -214,7 +214,7 @@ export const listener = z
       .describe(
         "`http`: HTTP/1.1 reverse proxy; `redirect`: answers each request with a redirect to the chosen server's `url`; `tcp`: relays connections (TLS passthrough, routed by SNI); `udp`: relays datagrams",
       ),
-    // optional only with https_redirect (checked by validate-tls.ts)
+    // optional only with https_redirect (checked by tls/checks.ts)
     routes: z
       .array(route)
       .min(1, 'a listener needs at least one route, e.g. `- pool: web`')
@@ -234,7 +234,7 @@ export const listener = z
     redirect: redirect.prefault({}),
     tcp: tcp.prefault({}),
     udp: udp.prefault({}),
-    // HTTPS and HTTP/2 (schema-tls.ts; which listeners may use them: validate-tls.ts)
+    // HTTPS and HTTP/2 (tls/schema.ts; which listeners may use them: tls/checks.ts)
     tls: listenerTlsSchema().optional(),
     http2: http2Schema().optional(),
     https_redirect: httpsRedirectSchema().optional(),

@@ -1,8 +1,8 @@
 /**
  * The `services:` section (virtual services of the kernel data plane): its types, field
  * parsers and defaults. Each parser returns the normalised value or throws an Error whose
- * message says what to write; the zod schema (schema-services.ts) wraps them, and
- * validate-services.ts checks what one field cannot know (pools, clashes, ports).
+ * message says what to write; the zod schema (schema.ts) wraps them, and
+ * checks.ts checks what one field cannot know (pools, clashes, ports).
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { describeValue, PathedError } from '../common/field-error.js';

@@ -43,7 +43,7 @@ const service = z
     interface: converted(parseInterface, text('interface name'))
       .optional()
       .describe('DSR: required, the servers must be on its link (checked at start with the routing table). NAT: only packets arriving here are rewritten'),
-    // Which modes take these is checked by validate-services.ts.
+    // Which modes take these is checked by checks.ts.
     snat: converted(parseSnat, { type: 'boolean, or IPv4 address', input: { type: ['boolean', 'string'] } }).optional().meta({
       defaultText: '`false`',
       description: 'NAT only. `false`: the servers route replies through the balancer; `true`: the source is rewritten to the balancer\'s address towards the server (masquerade); an address: to that address',

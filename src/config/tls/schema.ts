@@ -117,7 +117,7 @@ export function listenerTlsSchema() {
     );
 }
 
-/** Listener `http2`. Which listeners may set which keys is checked by validate-tls.ts. */
+/** Listener `http2`. Which listeners may set which keys is checked by checks.ts. */
 export function http2Schema() {
   const d = TLS_DEFAULTS.http2;
   return z
