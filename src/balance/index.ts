@@ -1,4 +1,5 @@
-import type { BalanceAlgorithm, PoolConfig } from '../config/types.js';
+import type { BalanceAlgorithm } from './algorithms.js';
+import type { PoolConfig } from '../config/types.js';
 import type { Balancer } from './balancer.js';
 import { First } from './first.js';
 import { LeastConn } from './least-conn.js';
@@ -16,28 +17,8 @@ export { First, LeastConn, Maglev, PowerOfTwoChoices, RoundRobin, Sticky };
 /** The algorithms a sticky pool may fall back to (`sticky.fallback`). */
 export type StickyFallback = PoolConfig['sticky']['fallback'];
 
-/** Names accepted by `balance:` and `--balance`, in the order usage texts list them. */
-export const ALGORITHMS: readonly BalanceAlgorithm[] = ['round-robin', 'random', 'least-conn', 'maglev', 'sticky', 'first'];
-
-/**
- * What each algorithm needs and honours, like HAProxy's lb properties: configuration
- * checks and the conformance suite read it.
- * - `input`: what pick() reads from PickContext besides `avoid`: `hash` (the pool must
- *   configure a hash key and the proxy fill ctx.hash), `sticky` (a cookie name and
- *   ctx.sticky), or nothing.
- * - `weights`: whether effectiveWeight sets the shares (`proportional`) or not (`ignored`).
- * - `readsActive`: pick() reads Server.active live (proxies must keep it exact).
- */
-export const ALGORITHM_TRAITS: Readonly<
-  Record<BalanceAlgorithm, { input: 'none' | 'hash' | 'sticky'; weights: 'proportional' | 'ignored'; readsActive: boolean }>
-> = {
-  'round-robin': { input: 'none', weights: 'proportional', readsActive: false },
-  random: { input: 'none', weights: 'proportional', readsActive: true },
-  'least-conn': { input: 'none', weights: 'proportional', readsActive: true },
-  maglev: { input: 'hash', weights: 'proportional', readsActive: false },
-  sticky: { input: 'sticky', weights: 'proportional', readsActive: true },
-  first: { input: 'none', weights: 'ignored', readsActive: true },
-};
+/** The algorithms' names and traits (one list, which the configuration reads too). */
+export { ALGORITHMS, ALGORITHM_TRAITS } from './algorithms.js';
 
 /**
  * A fresh balancer for the named algorithm, with no servers until update() is called

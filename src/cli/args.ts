@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { closest } from '../config/suggest.js';
+import { closest } from '../config/common/suggest.js';
 
 /**
  * node:util's parseArgs, with a "did you mean" for an unknown option (`--jsno`: did you

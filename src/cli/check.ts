@@ -5,7 +5,7 @@
  */
 import { parseCommandArgs } from './args.js';
 import { formatIssue, loadConfigFile } from '../config/load.js';
-import { machineSubnets } from '../config/validate-vrrp.js';
+import { machineSubnets } from '../config/vrrp/checks.js';
 
 /** The command's options (also what `fulcrum completion` offers). */
 export const CHECK_OPTIONS = {

@@ -3,7 +3,7 @@
  * `fulcrum completion`, and their names for "did you mean". Each command's module is
  * imported on demand: a running balancer never loads what only `check` needs.
  */
-import { closest } from '../config/suggest.js';
+import { closest } from '../config/common/suggest.js';
 
 interface CommandInfo {
   name: string;

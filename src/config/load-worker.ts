@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { stringify } from 'yaml';
 import { loadConfigFile, loadConfigText, type LoadResult } from './load.js';
 import type { LoadRequest } from './load-isolated.js';
-import { machineSubnets } from './validate-vrrp.js';
+import { machineSubnets } from './vrrp/checks.js';
 
 const req = workerData as LoadRequest;
 let result: Promise<LoadResult> | LoadResult;

@@ -6,14 +6,14 @@
 import { readFile } from 'node:fs/promises';
 import { isCollection, isMap, isScalar, LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, defaultServerName } from './defaults.js';
-import { buildDns } from './dns.js';
-import { buildServices } from './services.js';
-import { buildListenerTls, buildPoolTls } from './tls.js';
+import { buildDns } from './dns/parse.js';
+import { buildServices } from './services/parse.js';
+import { buildListenerTls, buildPoolTls } from './tls/build.js';
 import { formatPath, locate } from './locate.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 import type { Config, ConfigIssue, PoolConfig } from './types.js';
 import { crossCheck, type CheckOptions, type PathIssue } from './validate.js';
-import { buildVrrp } from './vrrp.js';
+import { buildVrrp } from './vrrp/parse.js';
 import { fromZodIssues } from './zod-issues.js';
 
 export { formatIssue } from './format.js';

@@ -1,7 +1,7 @@
-import type { VirtualServiceConfig } from './services.js';
+import type { VirtualServiceConfig } from './services/parse.js';
 
 export type { VirtualServiceConfig };
-import type { HstsConfig, Http2Config, HttpsRedirectConfig, ListenerTlsConfig, PoolTlsConfig } from './types-tls.js';
+import type { HstsConfig, Http2Config, HttpsRedirectConfig, ListenerTlsConfig, PoolTlsConfig } from './tls/types.js';
 
 /**
  * The validated, normalised configuration: what `loadConfig` returns and what the
@@ -146,7 +146,8 @@ export interface ForwardedConfig {
   via: boolean;
 }
 
-export type BalanceAlgorithm = 'round-robin' | 'random' | 'least-conn' | 'maglev' | 'sticky' | 'first';
+export type { BalanceAlgorithm } from '../balance/algorithms.js';
+import type { BalanceAlgorithm } from '../balance/algorithms.js';
 
 /** Where a hashing balancer (maglev) takes its key from, per request or connection. */
 export type HashKey =

@@ -9,17 +9,19 @@
  * schema rejects are skipped here rather than reported twice.
  */
 import { isIP } from 'node:net';
-import { bindsClash, parseBind, parseHostPattern, type HostPort } from './address.js';
+import { bindsClash, parseBind, parseHostPattern, type HostPort } from './common/address.js';
 import { DEFAULT_BALANCE, DEFAULT_HEALTH, DEFAULT_LIMITS, DEFAULT_MODE, defaultServerName } from './defaults.js';
 import { formatPath, type KeyPath } from './locate.js';
-import { BALANCE_ALGORITHMS, LISTENER_MODES, nameProblem } from './schema.js';
+import { nameProblem } from './common/fields.js';
+import { LISTENER_MODES } from './listeners/schema.js';
+import { ALGORITHMS } from '../balance/algorithms.js';
 import type { ListenerMode } from './types.js';
-import { checkDns } from './validate-dns.js';
-import { checkVrrp, type InterfaceSubnets } from './validate-vrrp.js';
-import { checkServices } from './validate-services.js';
-import { checkTls } from './validate-tls.js';
-import { noPoolMessage } from './suggest.js';
-import { formatDuration, parseDuration, parseSize } from './units.js';
+import { checkDns } from './dns/checks.js';
+import { checkVrrp, type InterfaceSubnets } from './vrrp/checks.js';
+import { checkServices } from './services/checks.js';
+import { checkTls } from './tls/checks.js';
+import { noPoolMessage } from './common/suggest.js';
+import { formatDuration, parseDuration, parseSize } from './common/units.js';
 
 /** An issue before it is given a file position: where (as a key path) and what. */
 export interface PathIssue {
@@ -168,7 +170,7 @@ function durationAt(obj: Obj, key: string): number | undefined | null {
 function checkPoolKeys(poolName: string, pool: Obj, issues: PathIssue[]): void {
   const base: KeyPath = ['pools', poolName];
   const balance = pool.balance ?? DEFAULT_BALANCE;
-  const known = typeof balance === 'string' && (BALANCE_ALGORITHMS as readonly string[]).includes(balance);
+  const known = typeof balance === 'string' && (ALGORITHMS as readonly string[]).includes(balance);
   if (known) {
     const uses = `this pool uses ${balance}${pool.balance === undefined ? ' (the default)' : ''}`;
     if (pool.hash !== undefined && balance !== 'maglev') {

@@ -5,8 +5,8 @@
  */
 import type { z } from 'zod';
 import type { KeyPath } from './locate.js';
-import { AT_KEY, describeValue, MISSING } from './schema.js';
-import { closest, didYouMean } from './suggest.js';
+import { AT_KEY, describeValue, MISSING } from './common/fields.js';
+import { closest, didYouMean } from './common/suggest.js';
 import type { PathIssue } from './validate.js';
 
 type ZodIssue = z.core.$ZodIssue;

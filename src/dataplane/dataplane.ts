@@ -14,7 +14,7 @@
  */
 import type { Pool } from '../backend/pool.js';
 import type { Server } from '../backend/server.js';
-import type { VirtualServiceConfig } from '../config/services.js';
+import type { VirtualServiceConfig } from '../config/services/parse.js';
 import { serverStateChannel, type ServerStateEvent } from '../core/events.js';
 import { ConntrackFlusher, type FlowFilter } from './conntrack.js';
 import { desiredState, neighbourKey, type Left } from './desired.js';

@@ -5,7 +5,7 @@
  */
 import type { Server } from '../backend/server.js';
 import { maglevLookup } from '../balance/maglev.js';
-import type { VirtualServiceConfig } from '../config/services.js';
+import type { VirtualServiceConfig } from '../config/services/parse.js';
 import { HASH_SEED, type Backend, type DesiredState, type ServiceState } from './state.js';
 
 /** What the host told us about its links (dsr only). */

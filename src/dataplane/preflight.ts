@@ -5,7 +5,7 @@
  * NAT services have IP forwarding on; DSR servers are on the service's link. Reads the
  * interfaces' MAC addresses on the way.
  */
-import type { VirtualServiceConfig } from '../config/services.js';
+import type { VirtualServiceConfig } from '../config/services/parse.js';
 import type { ServerConfig } from '../config/types.js';
 import type { Host } from './host.js';
 import { interfaceMac, localAddresses, routeTo, sysctl } from './links.js';

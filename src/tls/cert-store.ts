@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type tls from 'node:tls';
-import type { ListenerTlsConfig } from '../config/types-tls.js';
+import type { ListenerTlsConfig } from '../config/tls/types.js';
 import { FulcrumError } from '../core/errors.js';
 import { FileWatch } from '../core/file-watch.js';
 import { CertificateError, loadCertificate, serverContext, type ContextOptions, type LoadedCertificate } from './certificate.js';

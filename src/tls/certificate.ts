@@ -7,7 +7,7 @@
 import { constants, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import tls from 'node:tls';
-import type { CertificateConfig } from '../config/types-tls.js';
+import type { CertificateConfig } from '../config/tls/types.js';
 import type { NativeContexts } from './native-contexts.js';
 import { renewTickets } from './ticket-renewal.js';
 

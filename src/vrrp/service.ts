@@ -7,7 +7,7 @@
 import net from 'node:net';
 import type { Pool } from '../backend/pool.js';
 import type { VrrpConfig, VrrpInstanceConfig } from '../config/types.js';
-import { inSubnet } from '../config/vrrp.js';
+import { inSubnet } from '../config/vrrp/parse.js';
 import { poolChannel, serverStateChannel } from '../core/events.js';
 import { FulcrumError } from '../core/errors.js';
 import { readInterface, type InterfaceInfo } from './interface.js';

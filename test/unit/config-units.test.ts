@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_DURATION_MS, parseDuration, parseSize } from '../../src/config/units.js';
+import { MAX_DURATION_MS, parseDuration, parseSize } from '../../src/config/common/units.js';
 
 describe('parseDuration', () => {
   const good: Array<[string | number, number]> = [

@@ -15,7 +15,7 @@ import { checkCommand } from '../../src/cli/check.js';
 import { formatIssue, loadConfigFile, loadConfigText } from '../../src/config/load.js';
 import { onlyPrioritiesDiffer } from '../../src/vrrp/service.js';
 import type { VrrpInstanceConfig } from '../../src/config/types.js';
-import type { InterfaceSubnets } from '../../src/config/validate-vrrp.js';
+import type { InterfaceSubnets } from '../../src/config/vrrp/checks.js';
 
 const FILE = 'vrrp.yaml';
 

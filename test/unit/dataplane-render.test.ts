@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Server } from '../../src/backend/server.js';
-import type { VirtualServiceConfig } from '../../src/config/services.js';
+import type { VirtualServiceConfig } from '../../src/config/services/parse.js';
 import { neighbourKey, serviceState, type LinkFacts } from '../../src/dataplane/desired.js';
 import { flowKey, flowSlot, jhash, scale } from '../../src/dataplane/jhash.js';
 import { parseLive, tableShares, whichTarget } from '../../src/dataplane/live.js';

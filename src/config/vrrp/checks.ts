@@ -14,9 +14,9 @@
  * Like validate.ts, these run on the raw data and skip values the schema rejects.
  */
 import { networkInterfaces } from 'node:os';
-import type { KeyPath } from './locate.js';
-import { attempt, isObj, list, type Obj, type PathIssue } from './validate.js';
-import { inSubnet, ipv4Text, parseVip } from './vrrp.js';
+import type { KeyPath } from '../locate.js';
+import { attempt, isObj, list, type Obj, type PathIssue } from '../validate.js';
+import { inSubnet, ipv4Text, parseVip } from './parse.js';
 
 /** The IPv4 subnets of an interface on this machine, or undefined when it has none here. */
 export type InterfaceSubnets = (name: string) => Array<{ address: string; prefix: number }> | undefined;

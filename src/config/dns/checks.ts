@@ -9,15 +9,15 @@
  * data and skip values the schema rejects, so each problem is reported once.
  */
 import { isIP } from 'node:net';
-import { bindsClash, parseBind, parseCidr, parseServerAddress, type HostPort } from './address.js';
-import { DEFAULT_RECORD_TTL, defaultServerName } from './defaults.js';
-import { DNS_POLICIES, inZone, MAX_TTL, nameText, parseGroups, parseListen, parseOrigin, parseRecordData, recordType, resolveName, rnameText } from './dns.js';
-import { PathedError } from './field-error.js';
-import { formatPath, type KeyPath } from './locate.js';
-import { didYouMean, noPoolMessage } from './suggest.js';
-import type { DnsRecordType } from './types.js';
-import { parseSeconds } from './units.js';
-import { attempt, isObj, list, type Obj, type PathIssue } from './validate.js';
+import { bindsClash, parseBind, parseCidr, parseServerAddress, type HostPort } from '../common/address.js';
+import { DEFAULT_RECORD_TTL, defaultServerName } from '../defaults.js';
+import { DNS_POLICIES, inZone, MAX_TTL, nameText, parseGroups, parseListen, parseOrigin, parseRecordData, recordType, resolveName, rnameText } from './parse.js';
+import { PathedError } from '../common/field-error.js';
+import { formatPath, type KeyPath } from '../locate.js';
+import { didYouMean, noPoolMessage } from '../common/suggest.js';
+import type { DnsRecordType } from '../types.js';
+import { parseSeconds } from '../common/units.js';
+import { attempt, isObj, list, type Obj, type PathIssue } from '../validate.js';
 
 
 /** What the checks of one file share. */

@@ -1,11 +1,11 @@
 /**
  * The `services:` section (virtual services of the kernel data plane): its types, field
  * parsers and defaults. Each parser returns the normalised value or throws an Error whose
- * message says what to write; the zod schema (schema-services.ts) wraps them, and
- * validate-services.ts checks what one field cannot know (pools, clashes, ports).
+ * message says what to write; the zod schema (schema.ts) wraps them, and
+ * checks.ts checks what one field cannot know (pools, clashes, ports).
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { describeValue, PathedError } from './field-error.js';
+import { describeValue, PathedError } from '../common/field-error.js';
 
 /** nat: the balancer rewrites destinations (and with `snat`, sources); dsr: only client-to-server packets pass the balancer. */
 export type ServiceMode = 'nat' | 'dsr';

@@ -6,9 +6,9 @@
  * what to write.
  */
 import { isIPv4 } from 'node:net';
-import { describeValue } from './field-error.js';
-import type { VrrpConfig, VrrpInstanceConfig } from './types.js';
-import { formatDuration, parseDuration } from './units.js';
+import { describeValue } from '../common/field-error.js';
+import type { VrrpConfig, VrrpInstanceConfig } from '../types.js';
+import { formatDuration, parseDuration } from '../common/units.js';
 
 /** Defaults of an instance (keepalived's where it has one). */
 export const DEFAULT_VRRP = Object.freeze({

@@ -6,10 +6,10 @@
  * same name twice, and pools whose `tls` cannot work with their other keys or listeners.
  * Like validate.ts they run on the raw data and skip values the schema rejects.
  */
-import { parseHostPattern } from './address.js';
-import { formatPath, type KeyPath } from './locate.js';
-import type { ListenerMode } from './types.js';
-import { attempt, isObj, list, modeOf, modeText, type Obj, type PathIssue } from './validate.js';
+import { parseHostPattern } from '../common/address.js';
+import { formatPath, type KeyPath } from '../locate.js';
+import type { ListenerMode } from '../types.js';
+import { attempt, isObj, list, modeOf, modeText, type Obj, type PathIssue } from '../validate.js';
 
 /** Runs every TLS check of a file's raw data and appends what it finds to `issues`. */
 export function checkTls(listeners: unknown[], pools: Obj | undefined, issues: PathIssue[]): void {

@@ -7,12 +7,12 @@
  * rejects, so each problem is reported once.
  */
 import { isIPv4 } from 'node:net';
-import { parseBind, parseServerAddress } from './address.js';
-import { defaultServerName } from './defaults.js';
-import type { KeyPath } from './locate.js';
-import { parsePorts, parseVip } from './services.js';
-import { noPoolMessage } from './suggest.js';
-import { attempt, isObj, list, type Obj, type PathIssue } from './validate.js';
+import { parseBind, parseServerAddress } from '../common/address.js';
+import { defaultServerName } from '../defaults.js';
+import type { KeyPath } from '../locate.js';
+import { parsePorts, parseVip } from './parse.js';
+import { noPoolMessage } from '../common/suggest.js';
+import { attempt, isObj, list, type Obj, type PathIssue } from '../validate.js';
 
 /** Runs every check of a `services:` list (raw data) and appends what it finds to `issues`. */
 export function checkServices(services: unknown, pools: Obj | undefined, listeners: unknown[], issues: PathIssue[]): void {

@@ -4,7 +4,7 @@
  * configuration means the same files whatever the working directory.
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
-import type { ListenerTlsConfig, PoolTlsConfig } from './types-tls.js';
+import type { ListenerTlsConfig, PoolTlsConfig } from './types.js';
 
 function filePath(path: string, source: string): string {
   return isAbsolute(path) ? path : resolve(dirname(source), path);

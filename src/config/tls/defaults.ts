@@ -1,9 +1,9 @@
 /**
- * Defaults of the TLS and HTTP/2 keys (see types-tls.ts), in normalised units. The HTTP/2
+ * Defaults of the TLS and HTTP/2 keys (see types.ts), in normalised units. The HTTP/2
  * limits are Envoy's edge recommendations: 100 concurrent streams, a 64 KiB stream window
  * and a 1 MiB connection window, which bound what one client can make the proxy buffer.
  */
-import type { HstsConfig, Http2Config, HttpsRedirectConfig, ListenerTlsConfig, PoolTlsConfig } from './types-tls.js';
+import type { HstsConfig, Http2Config, HttpsRedirectConfig, ListenerTlsConfig, PoolTlsConfig } from './types.js';
 
 export const TLS_DEFAULTS = Object.freeze({
   listener: Object.freeze({

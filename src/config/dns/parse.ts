@@ -13,11 +13,11 @@
  */
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { bindsClash, canonicalIp, parseBind, type HostPort } from './address.js';
-import { defaultMname, defaultRname, DNS_PORT } from './defaults.js';
-import { describeValue, PathedError } from './field-error.js';
-import { closest, didYouMean } from './suggest.js';
-import type { DnsConfig, DnsPoolNameConfig, DnsRecordConfig, DnsRecordType, ZoneConfig } from './types.js';
+import { bindsClash, canonicalIp, parseBind, type HostPort } from '../common/address.js';
+import { defaultMname, defaultRname, DNS_PORT } from '../defaults.js';
+import { describeValue, PathedError } from '../common/field-error.js';
+import { closest, didYouMean } from '../common/suggest.js';
+import type { DnsConfig, DnsPoolNameConfig, DnsRecordConfig, DnsRecordType, ZoneConfig } from '../types.js';
 
 /** Every record type a zone may list, in the order messages name them. */
 export const DNS_RECORD_TYPES = ['A', 'AAAA', 'CNAME', 'MX', 'NS', 'TXT', 'SRV', 'CAA'] as const satisfies readonly DnsRecordType[];

@@ -1,0 +1,263 @@
+/**
+ * The zod schema of a listener (`listeners[]`) and of the global `timeouts` and `limits`
+ * it may override. Which keys go with which mode is checked by validate.ts.
+ */
+import { z } from 'zod';
+import { formatSize, oneOrList, text } from '../common/field-meta.js';
+import { parseBind, parseCidr, parseHostPattern } from '../common/address.js';
+import { DEFAULT_FORWARDED, DEFAULT_MODE, DEFAULT_NO_ROUTE, DEFAULT_REDIRECT, DEFAULT_TCP, DEFAULT_UDP, DEFAULT_TIMEOUTS, DEFAULT_LIMITS, DEFAULT_ACCESS_LOG_FORMAT } from '../defaults.js';
+import { PathedError } from '../common/field-error.js';
+import type { AccessLogConfig, Limits, ListenerConfig, ListenerMode, Timeouts } from '../types.js';
+import { formatDuration } from '../common/units.js';
+import { hstsSchema, http2Schema, httpsRedirectSchema, listenerTlsSchema } from '../tls/schema.js';
+import { defaultHttp2 } from '../tls/defaults.js';
+import { converted, requireString, positiveDuration, durationMs, durationOrZeroMs, sizeBytes, intRange, name, defined, describeValue } from '../common/fields.js';
+
+/**
+ * `timeouts`, globally or as a listener's overrides: `global` says which, for the
+ * reference (the defaults are merged in by load.ts).
+ */
+export function timeoutsOverride(global: boolean) {
+  const d = (ms: number) => (global ? { default: formatDuration(ms) } : { defaultText: 'global value' });
+  return z
+    .strictObject({
+      header: durationMs.optional().meta({ ...d(DEFAULT_TIMEOUTS.headerMs), description: 'the whole request head must arrive within this (408 after it: slowloris)' }),
+      keepalive: durationMs.optional().meta({ ...d(DEFAULT_TIMEOUTS.keepAliveMs), description: 'an idle client connection between requests is closed after this' }),
+      connect: durationMs.optional().meta({ ...d(DEFAULT_TIMEOUTS.connectMs), description: 'connecting to a server; after it the next server is tried' }),
+      server: durationMs.optional().meta({ ...d(DEFAULT_TIMEOUTS.serverMs), description: 'server silence while a response is due or streaming (504)' }),
+      client: durationMs.optional().meta({ ...d(DEFAULT_TIMEOUTS.clientMs), description: 'client silence while its body or our response is in flight' }),
+      body: durationOrZeroMs.optional().meta({ ...d(DEFAULT_TIMEOUTS.bodyMs), description: 'a request body gets this, plus 1 s per `limits.body_min_rate` bytes (408 after; 0: off)' }),
+    })
+    .transform((t) =>
+      defined<Timeouts>({
+        headerMs: t.header,
+        keepAliveMs: t.keepalive,
+        connectMs: t.connect,
+        serverMs: t.server,
+        clientMs: t.client,
+        bodyMs: t.body,
+      }),
+    );
+}
+
+/** `limits`, globally or as a listener's overrides (see timeoutsOverride). */
+export function limitsOverride(global: boolean) {
+  const d = (v: number | string) => (global ? { default: v } : { defaultText: 'global value' });
+  return z
+    .strictObject({
+      header_size: sizeBytes.optional().meta({ ...d(formatSize(DEFAULT_LIMITS.headerBytes)), description: 'largest request or response head (431 / 502 over it)' }),
+      url_size: sizeBytes.optional().meta({ ...d(formatSize(DEFAULT_LIMITS.urlBytes)), description: 'longest request target (414 over it)' }),
+      header_count: intRange(1, Number.MAX_SAFE_INTEGER).optional().meta({ ...d(DEFAULT_LIMITS.headerCount), description: 'most header fields per head (431 / 502 over it)' }),
+      body_min_rate: sizeBytes.optional().meta({ ...d(formatSize(DEFAULT_LIMITS.bodyMinRate)), description: 'bytes per second a request body must keep up beyond `timeouts.body` (slow POST)' }),
+    })
+    .transform((l) => defined<Limits>({ headerBytes: l.header_size, urlBytes: l.url_size, headerCount: l.header_count, bodyMinRate: l.body_min_rate }));
+}
+
+/** `host`: one pattern or a non-empty list of them. */
+const hostPatterns = converted((v): string[] => {
+  if (typeof v === 'string') return [parseHostPattern(v)];
+  if (!Array.isArray(v)) throw new Error(`expected a host name or a list of them, got ${describeValue(v)}`);
+  if (v.length === 0) throw new Error('the host list is empty: leave out `host` to match every host');
+  const errors: Error[] = [];
+  const hosts = v.map((h: unknown, i) => {
+    try {
+      return parseHostPattern(requireString('a host name', '"www.example.com"')(h));
+    } catch (e) {
+      errors.push(new PathedError([i], (e as Error).message));
+      return '';
+    }
+  });
+  if (errors.length > 0) throw new AggregateError(errors);
+  return hosts;
+}, oneOrList('host name, or a list'));
+
+const pathPrefix = converted((v): string => {
+  const s = requireString('a path prefix', '"/api/"')(v);
+  if (!s.startsWith('/')) throw new Error(`path prefix ${JSON.stringify(s)} must start with "/"`);
+  if (/[\s?#]/.test(s)) throw new Error(`path prefix ${JSON.stringify(s)} may not contain spaces, "?" or "#"`);
+  return s;
+}, text('path prefix', { pattern: '^/' }));
+
+const route = z
+  .strictObject({
+    host: hostPatterns.optional().describe('the request\'s host, exact or a `*.` wildcard matching any name below it; mode `tcp`: the TLS server name (SNI), never an IP address. Absent: every host'),
+    path: pathPrefix.optional().describe('a path prefix the request must start with; not in modes `tcp` and `udp`'),
+    pool: converted(requireString('a pool name', '"web"'), text('pool name')).describe('the pool that serves what the route matches'),
+  })
+  .transform((r) => ({ hosts: r.host ?? [], pathPrefix: r.path ?? '', pool: r.pool }));
+
+/** Trusted sources: CIDRs or bare addresses (one, or a list), normalised by parseCidr. */
+function cidrs(v: unknown): string[] {
+  const list = typeof v === 'string' ? [v] : v;
+  if (!Array.isArray(list)) throw new Error(`expected a list of CIDRs such as ["10.0.0.0/8"], got ${describeValue(v)}`);
+  const errors: Error[] = [];
+  const parsed = list.map((c: unknown, i) => {
+    try {
+      return parseCidr(requireString('a CIDR', '"10.0.0.0/8"')(c));
+    } catch (e) {
+      errors.push(new PathedError([i], (e as Error).message));
+      return '';
+    }
+  });
+  if (errors.length > 0) throw new AggregateError(errors);
+  return parsed;
+}
+
+/** A CIDR or address, or a list of them. */
+const CIDRS = oneOrList('CIDR or address, or a list');
+
+const forwarded = z
+  .strictObject({
+    headers: z
+      .enum(['x-forwarded', 'forwarded', 'both', 'none'])
+      .default(DEFAULT_FORWARDED.headers)
+      .describe('`x-forwarded` adds `X-Forwarded-For`, `-Proto`, `-Host`; `forwarded` adds RFC 7239 `Forwarded`; `both`; `none`'),
+    trusted: converted(cidrs, CIDRS)
+      .default(() => [...DEFAULT_FORWARDED.trusted])
+      .describe('CIDRs (or addresses) whose incoming forwarding headers are kept and appended to; from anyone else they are removed'),
+    via: z.boolean().default(DEFAULT_FORWARDED.via).describe('add a `Via: 1.1 fulcrum` header to requests and responses'),
+  })
+  .describe('client-address headers sent to the servers')
+  .transform((f) => ({ headers: f.headers, trusted: f.trusted, via: f.via }));
+
+/** Every `mode:` value, in the order messages list them. */
+export const LISTENER_MODES = ['http', 'redirect', 'tcp', 'udp'] as const satisfies readonly ListenerMode[];
+
+/**
+ * `proxy_protocol`: accept a PROXY header, only from `trusted` sources. Which modes may
+ * have it is checked by validate.ts.
+ */
+const proxyProtocol = z
+  .strictObject({
+    trusted: converted((v) => {
+      const list = cidrs(v);
+      if (list.length === 0) {
+        throw new Error('the trusted list is empty, so every connection would be refused: list the balancers in front of Fulcrum (CIDRs or addresses), or leave out `proxy_protocol`');
+      }
+      return list;
+    }, CIDRS).describe('the balancers allowed to send PROXY headers (CIDRs or addresses, at least one); connections from anywhere else, or with a malformed header, are closed'),
+  })
+  .describe('accept a PROXY protocol v1 or v2 header and take the client\'s address from it (absent: off). Not in mode `udp`')
+  .transform((p) => ({ trusted: p.trusted }));
+
+/** The statuses redirect mode may answer with, in the order messages list them. */
+export const REDIRECT_STATUSES = [301, 302, 303, 307, 308] as const satisfies ReadonlyArray<ListenerConfig['redirect']['status']>;
+
+const redirect = z
+  .strictObject({
+    status: converted((v): ListenerConfig['redirect']['status'] => {
+      const status = REDIRECT_STATUSES.find((s) => s === v);
+      if (status === undefined) throw new Error(`expected one of 301, 302, 303, 307 or 308, got ${describeValue(v)}`);
+      return status;
+    }, { type: '`301` | `302` | `303` | `307` | `308`', input: { enum: [...REDIRECT_STATUSES] } })
+      .default(DEFAULT_REDIRECT.status)
+      .describe('the redirect status; 307 keeps the method and body and is not cached, so the next visit comes back to the balancer'),
+  })
+  .describe('mode `redirect` only')
+  .transform((r) => ({ status: r.status }));
+
+const tcp = z
+  .strictObject({
+    idle_timeout: durationMs.default(DEFAULT_TCP.idleMs).describe('a connection pair idle this long (no byte either way) is closed'),
+    hello_timeout: durationMs
+      .default(DEFAULT_TCP.helloTimeoutMs)
+      .describe('with routes that name hosts or with `proxy_protocol`: how long to wait for the PROXY header and the TLS ClientHello'),
+  })
+  .describe('mode `tcp` only')
+  .transform((t) => ({ idleMs: t.idle_timeout, helloTimeoutMs: t.hello_timeout }));
+
+const udp = z
+  .strictObject({
+    session_idle: positiveDuration('a session idle time of 0 would end every session at once')
+      .default(DEFAULT_UDP.sessionIdleMs)
+      .describe('a client\'s session (its server and upstream socket) ends after this long without a datagram'),
+    max_sessions: intRange(1, 1_000_000).default(DEFAULT_UDP.maxSessions).describe('sessions at once'),
+    per_packet: z
+      .boolean()
+      .default(DEFAULT_UDP.perPacket)
+      .describe('no sessions: each datagram is balanced on its own (DNS, syslog); replies still come back'),
+  })
+  .describe('mode `udp` only')
+  .transform((u) => ({ sessionIdleMs: u.session_idle, maxSessions: u.max_sessions, perPacket: u.per_packet }));
+
+const noRoute = z.strictObject({
+  status: intRange(200, 599)
+    .refine((s) => s !== 204 && s !== 304, 'a no_route answer carries a body, so it cannot be 204 or 304')
+    .default(DEFAULT_NO_ROUTE.status)
+    .describe('the status answered when no route matches (not 204 or 304)'),
+  body: z.string().default(DEFAULT_NO_ROUTE.body).describe('the body answered when no route matches'),
+}).describe('the answer when no route matches');
+
+export const ACCESS_LOG_FORMATS = ['json', 'common', 'combined'] as const satisfies ReadonlyArray<AccessLogConfig['format']>;
+
+/** `access_log: stdout`, `access_log: /var/log/fulcrum/www.log`, or `{path, format}`. */
+const accessLog = z
+  .union([
+    z.string().min(1, 'expected "stdout" or a file path'),
+    z.strictObject({
+      path: z.string().min(1).default('stdout').describe('`stdout` or a file path'),
+      format: z.enum(ACCESS_LOG_FORMATS).default(DEFAULT_ACCESS_LOG_FORMAT).describe('`json`, `common` or `combined` (Combined Log Format)'),
+    }),
+  ])
+  .describe('one line per request (`http`, `redirect`) or per connection (`tcp`, JSON only): `stdout` or a file path alone (Combined Log Format), or `{path, format}`. Not in mode `udp`')
+  .transform((a): AccessLogConfig => (typeof a === 'string' ? { path: a, format: DEFAULT_ACCESS_LOG_FORMAT } : a));
+
+export const listener = z
+  .strictObject({
+    name: name.describe('unique name, used in logs and errors'),
+    bind: converted((v) => parseBind(requireString('HOST:PORT', '"127.0.0.1:8080" or ":8080"')(v)), text('HOST:PORT')).describe(
+      'address and port: `0.0.0.0:80`, `[::]:80`, or `:80`; port 0 picks a free port',
+    ),
+    mode: z
+      .enum(LISTENER_MODES)
+      .default(DEFAULT_MODE)
+      .describe(
+        "`http`: HTTP/1.1 reverse proxy; `redirect`: answers each request with a redirect to the chosen server's `url`; `tcp`: relays connections (TLS passthrough, routed by SNI); `udp`: relays datagrams",
+      ),
+    // optional only with https_redirect (checked by tls/checks.ts)
+    routes: z
+      .array(route)
+      .min(1, 'a listener needs at least one route, e.g. `- pool: web`')
+      .optional()
+      .meta({
+        defaultText: 'required (except with `https_redirect`)',
+        description: 'first match wins; a route without `host` or `path` is the default route. Mode `udp`: exactly one route, without `host` or `path`',
+      }),
+    forwarded: forwarded.prefault({}),
+    no_route: noRoute.prefault({}),
+    timeouts: timeoutsOverride(false).prefault({}).describe('overrides of the global `timeouts` for this listener'),
+    limits: limitsOverride(false).prefault({}).describe('overrides of the global `limits` for this listener'),
+    max_connections: intRange(0, Number.MAX_SAFE_INTEGER).default(0).describe('client connections at once; more are closed at accept (0: no limit)'),
+    // Which of these go with which mode (and the routes each mode allows) is checked by validate.ts.
+    proxy_protocol: proxyProtocol.optional(),
+    access_log: accessLog.optional(),
+    redirect: redirect.prefault({}),
+    tcp: tcp.prefault({}),
+    udp: udp.prefault({}),
+    // HTTPS and HTTP/2 (tls/schema.ts; which listeners may use them: tls/checks.ts)
+    tls: listenerTlsSchema().optional(),
+    http2: http2Schema().optional(),
+    https_redirect: httpsRedirectSchema().optional(),
+    hsts: hstsSchema().optional(),
+  })
+  .transform((l) => ({
+    name: l.name,
+    host: l.bind.host,
+    port: l.bind.port,
+    mode: l.mode,
+    routes: l.routes ?? [],
+    forwarded: l.forwarded,
+    noRoute: l.no_route,
+    timeoutOverrides: l.timeouts,
+    limitOverrides: l.limits,
+    maxConnections: l.max_connections,
+    proxyProtocol: l.proxy_protocol ?? null,
+    accessLog: l.access_log ?? null,
+    redirect: l.redirect,
+    tcp: l.tcp,
+    udp: l.udp,
+    tls: l.tls ?? null,
+    http2: l.http2 ?? defaultHttp2(),
+    httpsRedirect: l.https_redirect ?? null,
+    hsts: l.hsts ?? null,
+  }));
