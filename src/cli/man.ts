@@ -78,8 +78,9 @@ export function manPage(version: string): string {
     '.B NOTIFY_SOCKET, WATCHDOG_USEC',
     "set by systemd for a Type=notify service: readiness, reloads and the watchdog are reported there",
     '.SH SEE ALSO',
-    'The documentation in the package: README.md, docs/security.md, docs/install.md,',
-    'and the examples directory.',
+    'The documentation in the package: README.md, and docs/ with a page per mode and feature',
+    '(docs/operating.md for running Fulcrum, docs/install.md for systemd, docs/security.md),',
+    'the configuration reference (docs/reference/configuration.md), and the examples directory.',
     '',
   ].join('\n');
 }

@@ -7,7 +7,7 @@ import type { HstsConfig, Http2Config, HttpsRedirectConfig, ListenerTlsConfig, P
  * The validated, normalised configuration: what `loadConfig` returns and what the
  * runtime consumes. Every default is filled in, durations are milliseconds and sizes are
  * bytes, so nothing downstream re-parses or re-defaults. The YAML spelling of each field
- * (snake_case) is documented in README.md and examples/.
+ * (snake_case) is documented in docs/reference/configuration.md and examples/.
  */
 export interface Config {
   /** Where the configuration came from (a path, or "<embedded quickstart>"). */

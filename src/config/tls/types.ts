@@ -2,7 +2,7 @@
  * The normalised configuration of HTTPS and HTTP/2 at the edge (listener `tls`, `http2`,
  * `https_redirect`, `hsts`) and of TLS to servers (pool `tls`). File paths are absolute
  * (relative ones are resolved against the configuration file's directory when loading).
- * See README.md, "HTTPS and HTTP/2".
+ * See docs/https-http2.md.
  */
 
 /** Lowest TLS version a listener or a pool accepts. */
