@@ -250,7 +250,7 @@ export const pool = z
     balance: z
       .enum(ALGORITHMS)
       .default(DEFAULT_BALANCE)
-      .describe('how a server is picked; see the README\'s "Balancing algorithms". Behind `tcp` and `udp` listeners not `sticky`'),
+      .describe('how a server is picked; see docs/pools.md. Behind `tcp` and `udp` listeners not `sticky`'),
     hash: hashKey.default(() => ({ ...DEFAULT_HASH })).meta({
       default: DEFAULT_HASH.source,
       description: 'with `balance: maglev` only: the key hashed (the client\'s IP address, the path, a header, a cookie or a query parameter); requests without it spread at random. Behind `tcp` and `udp` listeners only `ip`',
