@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { rawConnect, sleep } from '../helpers/proxy-http.js';
+import { rawConnect, readResponse, sleep } from '../helpers/proxy-http.js';
 import { poolBackends, poolYaml, proxyFor, recordEvents, send, waitFor, type PoolBackend, type Reply } from '../helpers/pools-util.js';
 
 const SETTLE_MS = 150;
@@ -301,4 +301,25 @@ test('queue: a waiter is answered within queue.timeout even when a request ends 
   assert.ok(waited < 1350, `answered within queue.timeout (+ its 250 ms check period): ${waited} ms`);
   a.release(1);
   for (const x of await Promise.all(busy)) assert.equal(x.status, 200);
+});
+
+test('queue: request body bytes that arrive while the request waits are all sent once a server has room', async (t) => {
+  const { a, b, p } = await setup(t, 'fqb', ['    queue: { size: 2, timeout: 4s }']);
+  const busy = ['/1', '/2', '/3', '/4'].map((path) => send(p.port, { path }));
+  await holding(a, 2);
+  await holding(b, 2);
+  const { sock, reader } = await rawConnect(p.port);
+  t.after(() => sock.destroy());
+  sock.write('POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello');
+  await sleep(SETTLE_MS); // queued, with half of its body
+  sock.write('world');
+  await sleep(SETTLE_MS);
+  b.hold = false;
+  b.release(1);
+  const r = await readResponse(reader, 'POST');
+  assert.equal(r.status, 200, 'the whole body reached the server, which answered');
+  assert.ok(b.seen.includes('/body'));
+  a.release(2);
+  b.release(2);
+  await Promise.all(busy);
 });

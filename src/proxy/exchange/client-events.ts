@@ -33,31 +33,29 @@ function onData(this: Owned, chunk: Buffer): void {
   }
 }
 
-function onEnd(this: Owned): void {
-  const c = this[OWNER];
+/** Runs one event of the owner's; an exception costs that owner only. */
+function deliver(c: ClientEvents, event: (c: ClientEvents) => void): void {
   try {
-    c.onClientEnd();
+    event(c);
   } catch (err) {
     c.onInternalError(err);
   }
+}
+
+const END = (c: ClientEvents) => c.onClientEnd();
+const DRAIN = (c: ClientEvents) => c.onClientDrain();
+const CLOSE = (c: ClientEvents) => c.onClientClose();
+
+function onEnd(this: Owned): void {
+  deliver(this[OWNER], END);
 }
 
 function onDrain(this: Owned): void {
-  const c = this[OWNER];
-  try {
-    c.onClientDrain();
-  } catch (err) {
-    c.onInternalError(err);
-  }
+  deliver(this[OWNER], DRAIN);
 }
 
 function onClose(this: Owned): void {
-  const c = this[OWNER];
-  try {
-    c.onClientClose();
-  } catch (err) {
-    c.onInternalError(err);
-  }
+  deliver(this[OWNER], CLOSE);
 }
 
 function ignore(): void {}

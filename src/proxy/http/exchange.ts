@@ -1,7 +1,6 @@
 import { now } from '../../core/clock.js';
 import type net from 'node:net';
 import { ChunkedScanner } from './chunked.js';
-import type { HttpFrontend } from './frontend.js';
 import { HttpParseError, parseRequestHead, requestLinePrefixError, type RequestHead, type ResponseHead } from './head.js';
 import type { FastBuffer } from './fast-buffer.js';
 import { localResponse } from './local-response.js';
@@ -15,6 +14,7 @@ import { log } from '../../core/log.js';
 import { Exchange, hasBareLF } from '../exchange/exchange.js';
 import { fieldLines, type Fields } from '../exchange/added-fields.js';
 import { listenClient, ownerOf, unlistenClient, type ClientEvents } from '../exchange/client-events.js';
+import type { ExchangeListener } from '../exchange/listener.js';
 
 const enum Phase {
   /** Waiting for the PROXY protocol header of a downstream balancer (listener proxy_protocol). */
@@ -53,6 +53,16 @@ function onBytes(this: NativeSocket, arena: Buffer, start: number, end: number, 
   }
 }
 
+/** What an HTTP/1.1 connection needs from its listener (HttpFrontend) besides what every exchange does. */
+export interface ConnectionListener extends ExchangeListener {
+  /** Where a connection that opens with the HTTP/2 preface goes (h2c with prior knowledge), or null. */
+  readonly edge: { readonly h2c: boolean; adoptH2c(sock: net.Socket, head: Buffer, proxied: ProxyAddress | null): void } | null;
+  /** The connection closed. */
+  forget(conn: ClientConnection): void;
+  /** Logs a refused PROXY header (rate limited). */
+  logProxyRefused(sock: { remoteAddress?: string | undefined } | string, why: string): void;
+}
+
 /** Pipelined bytes buffered while a response is pending before we stop reading. */
 const PIPELINE_BUFFER = 64 * 1024;
 /** Bodies up to this size are copied next to their head into one write. */
@@ -64,7 +74,7 @@ const COALESCE = 16 * 1024;
  * not re-encoded) with backpressure both ways.
  */
 export class ClientConnection extends Exchange implements ClientEvents {
-  declare protected readonly fe: HttpFrontend;
+  declare protected readonly fe: ConnectionListener;
   private phase: Phase;
   /** Bytes read and not used yet: a partial head, body bytes not sent yet, pipelined requests. */
   private pending: Buffer | null = null;
@@ -82,7 +92,7 @@ export class ClientConnection extends Exchange implements ClientEvents {
    */
   constructor(
     private readonly sock: ClientSocket,
-    fe: HttpFrontend,
+    fe: ConnectionListener,
     sharedBuffer: boolean,
     proxied?: ProxyAddress | null,
   ) {

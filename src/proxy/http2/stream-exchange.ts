@@ -56,7 +56,6 @@ const enum Body {
  * pauses the stream, whose flow-control window then closes.
  */
 export class StreamExchange extends Exchange implements ClientEvents {
-  declare protected readonly fe: HttpFrontend;
   private body = Body.NONE;
   private queuedBody: Buffer[] = [];
   private queuedBytes = 0;
