@@ -25,9 +25,11 @@ export function fieldLines(fields: Fields): string {
   return out;
 }
 
+const VIA: Record<string, string> = { '1.0': '1.0 fulcrum', '1.1': '1.1 fulcrum', '2': '2 fulcrum' };
+
 /** The Via value for a message that reached us over HTTP version `version` ("1.0", "1.1", "2"). */
 export function viaValue(version: string): string {
-  return `${version} fulcrum`;
+  return VIA[version] ?? `${version} fulcrum`;
 }
 
 /** The fields one listener adds; the usual cases are computed once, at start. */
