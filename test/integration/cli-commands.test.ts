@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { CLI_PATH } from '../helpers/spawn.js';
-import { runCli } from '../helpers/runtime.js';
+import { CLI_PATH, runCli } from '../helpers/spawn.js';
 
 const SEED = fileURLToPath(new URL('../../../examples/seed.yaml', import.meta.url));
 const BASH = spawnSync('bash', ['--version']).error === undefined ? false : 'bash is not installed';

@@ -24,10 +24,10 @@ import { test } from 'node:test';
 import tls from 'node:tls';
 import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
 import { freePort } from '../helpers/ports.js';
-import { httpBackend } from '../helpers/proxy-http.js';
+import { httpBackend } from '../helpers/backends.js';
 import { CLI_PATH, mb, readProcMemory, spawnCli } from '../helpers/spawn.js';
 import { encodeQuery } from '../../src/dns/message.js';
-import { ERR, FLAG, FRAME, frame, get, headerBlock, headers, PREFACE } from './h2-frames.js';
+import { ERR, FLAG, FRAME, frame, get, headerBlock, headers, PREFACE } from '../helpers/h2-frames.js';
 
 const COUNT = Number(process.env.FULCRUM_HOSTILE_COUNT ?? 100);
 /** Rounds of every burst (FULCRUM_HOSTILE_ROUNDS, default 1): more show whether memory levels off. */

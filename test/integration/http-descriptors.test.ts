@@ -14,7 +14,7 @@ import { test } from 'node:test';
 import tls from 'node:tls';
 import { nativeRelayMissing } from '../../src/proxy/tcp/native.js';
 import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
-import { httpBackend } from '../helpers/proxy-http.js';
+import { httpBackend } from '../helpers/backends.js';
 import { spawnCli } from '../helpers/spawn.js';
 
 const PRLIMIT = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p));

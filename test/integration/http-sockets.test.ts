@@ -13,8 +13,10 @@ import { test, type TestContext } from 'node:test';
 import { NativeSocket, nativeSockets } from '../../src/proxy/http/native-socket.js';
 import { nativeRelayMissing, type NativeRelay } from '../../src/proxy/tcp/native.js';
 import type { HttpFrontend } from '../../src/proxy/http/frontend.js';
-import { closedPort, httpBackend, LOOPBACK, simpleYaml, startProxy, WAIT_MS } from '../helpers/proxy-http.js';
-import { waitFor } from '../helpers/pools-util.js';
+import { closedPort, LOOPBACK } from '../helpers/ports.js';
+import { httpBackend } from '../helpers/backends.js';
+import { simpleYaml, startProxy } from '../helpers/proxies.js';
+import { WAIT_MS, waitFor } from '../helpers/wait.js';
 
 const io = process.env.FULCRUM_HTTP_IO === 'node' ? null : nativeSockets();
 const skip = io === null ? `no native sockets: ${process.env.FULCRUM_HTTP_IO === 'node' ? 'FULCRUM_HTTP_IO=node' : nativeRelayMissing()}` : false;

@@ -12,9 +12,11 @@ import { test } from 'node:test';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { NO_OPENSSL, TestPki, type CertFiles } from '../helpers/certs.js';
-import { waitFor } from '../helpers/pools-util.js';
-import { startProxy } from '../helpers/proxy-http.js';
-import { echoBackend, handshake, httpsRequest, httpsYaml, LOOPBACK, proxyFor, WAIT_MS, type Echo } from './https-helpers.js';
+import { waitFor, WAIT_MS } from '../helpers/wait.js';
+import { startProxy, httpsYaml, proxyFor } from '../helpers/proxies.js';
+import { echoBackend, type Echo } from '../helpers/backends.js';
+import { handshake, httpsRequest } from '../helpers/http-client.js';
+import { LOOPBACK } from '../helpers/ports.js';
 
 const run = promisify(execFile);
 const skip = NO_OPENSSL;

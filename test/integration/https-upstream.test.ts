@@ -10,8 +10,10 @@ import type net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import type tls from 'node:tls';
 import { NO_OPENSSL, TestPki, type CertFiles } from '../helpers/certs.js';
-import { LOOPBACK } from '../helpers/proxy-http.js';
-import { h2Request, h2Session, httpsRequest, httpsYaml, proxyFor, type Echo } from './https-helpers.js';
+import { LOOPBACK } from '../helpers/ports.js';
+import { h2Request, h2Session, httpsRequest } from '../helpers/http-client.js';
+import { httpsYaml, proxyFor } from '../helpers/proxies.js';
+import type { Echo } from '../helpers/backends.js';
 
 const skip = NO_OPENSSL;
 

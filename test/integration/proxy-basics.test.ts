@@ -6,22 +6,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
-import {
-  header,
-  headerValues,
-  httpBackend,
-  namedBackend,
-  rawBackend,
-  rawConnect,
-  rawExchange,
-  readRequest,
-  readResponse,
-  request,
-  simpleYaml,
-  sleep,
-  startProxy,
-  type Request,
-} from '../helpers/proxy-http.js';
+import { header, headerValues, rawConnect, rawExchange, readRequest, readResponse, request, type Request } from '../helpers/http-client.js';
+import { httpBackend, namedBackend, rawBackend } from '../helpers/backends.js';
+import { simpleYaml, startProxy } from '../helpers/proxies.js';
+import { sleep } from '../helpers/wait.js';
 
 /** A raw backend that records each request and answers `200 <target>` with a length. */
 async function recordingBackend() {

@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { h2Session, echoBackend, proxyFor } from './https-helpers.js';
+import { h2Session } from '../helpers/http-client.js';
+import { echoBackend } from '../helpers/backends.js';
+import { proxyFor } from '../helpers/proxies.js';
 
 const LISTENER = ['    http2: { h2c: true }', '    timeouts: { body: 300ms, client: 5s }', '    limits: { body_min_rate: 2KiB }'];
 

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { httpBackend, simpleYaml, startProxy } from '../helpers/proxy-http.js';
+import { httpBackend } from '../helpers/backends.js';
+import { simpleYaml, startProxy } from '../helpers/proxies.js';
 
 const run = promisify(execFile);
 

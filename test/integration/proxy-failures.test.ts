@@ -6,19 +6,11 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, test } from 'node:test';
-import {
-  closedPort,
-  namedBackend,
-  rawBackend,
-  rawConnect,
-  readRequest,
-  readResponse,
-  request,
-  simpleYaml,
-  sleep,
-  startProxy,
-  LOOPBACK,
-} from '../helpers/proxy-http.js';
+import { closedPort, LOOPBACK } from '../helpers/ports.js';
+import { namedBackend, rawBackend } from '../helpers/backends.js';
+import { rawConnect, readRequest, readResponse, request } from '../helpers/http-client.js';
+import { simpleYaml, startProxy } from '../helpers/proxies.js';
+import { sleep } from '../helpers/wait.js';
 
 describe('stale upstream reuse', () => {
   test('a server that closes each connection right after answering (no Connection: close): every GET succeeds', async (t) => {

@@ -17,7 +17,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { httpBackend, request, sleep, LOOPBACK, type Backend } from '../helpers/proxy-http.js';
+import { httpBackend, type Backend } from '../helpers/backends.js';
+import { request } from '../helpers/http-client.js';
+import { sleep } from '../helpers/wait.js';
+import { LOOPBACK } from '../helpers/ports.js';
 import { mb, openFileLimit, readProcMemory, resetPeakRss, spawnCli, type SpawnedCli } from '../helpers/spawn.js';
 
 const PATTERN = randomBytes(64 * 1024);

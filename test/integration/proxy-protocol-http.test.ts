@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import { httpBackend, rawBackend, rawExchange, simpleYaml, startProxy } from '../helpers/proxy-http.js';
+import { httpBackend, rawBackend } from '../helpers/backends.js';
+import { rawExchange } from '../helpers/http-client.js';
+import { simpleYaml, startProxy } from '../helpers/proxies.js';
 
 /** An HTTP backend answering with the X-Forwarded-For it received. */
 function xffBackend() {

@@ -7,21 +7,11 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { describe, test } from 'node:test';
-import {
-  header,
-  headerValues,
-  httpBackend,
-  rawBackend,
-  rawConnect,
-  readRequest,
-  readResponse,
-  request,
-  simpleYaml,
-  sleep,
-  startProxy,
-  LOOPBACK,
-  type Request,
-} from '../helpers/proxy-http.js';
+import { header, headerValues, rawConnect, readRequest, readResponse, request, type Request } from '../helpers/http-client.js';
+import { httpBackend, rawBackend } from '../helpers/backends.js';
+import { simpleYaml, startProxy } from '../helpers/proxies.js';
+import { sleep } from '../helpers/wait.js';
+import { LOOPBACK } from '../helpers/ports.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const MB = 1024 * 1024;

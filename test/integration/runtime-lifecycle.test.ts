@@ -10,9 +10,12 @@ import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { request, sleep } from '../helpers/proxy-http.js';
-import { freePort, runCli, runtimeBackend, tempDir, type RuntimeBackend } from '../helpers/runtime.js';
-import { spawnCli } from '../helpers/spawn.js';
+import { request } from '../helpers/http-client.js';
+import { sleep } from '../helpers/wait.js';
+import { freePort } from '../helpers/ports.js';
+import { runCli, spawnCli } from '../helpers/spawn.js';
+import { runtimeBackend, type RuntimeBackend } from '../helpers/backends.js';
+import { tempDir } from '../helpers/files.js';
 
 let web: RuntimeBackend;
 let tmp: ReturnType<typeof tempDir>;

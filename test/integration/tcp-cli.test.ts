@@ -5,7 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { freePort } from '../helpers/runtime.js';
+import { freePort } from '../helpers/ports.js';
 import { spawnCli } from '../helpers/spawn.js';
 
 /** A server on 127.0.0.1 that runs `handler` per connection; its sockets are destroyed and it is closed after the test. Its port. */

@@ -15,7 +15,8 @@ import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import type { Server } from '../../src/backend/server.js';
 import type { UdpFrontend } from '../../src/proxy/udp/frontend.js';
-import { startProxy, WAIT_MS, type RunningProxy } from '../helpers/proxy-http.js';
+import { startProxy, type RunningProxy } from '../helpers/proxies.js';
+import { WAIT_MS } from '../helpers/wait.js';
 import { spawnCli } from '../helpers/spawn.js';
 
 const run = promisify(execFile);

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { nativeRelayMissing } from '../../src/proxy/tcp/native.js';
-import { httpBackend } from '../helpers/proxy-http.js';
+import { httpBackend } from '../helpers/backends.js';
 import { CLI_PATH, spawnCli } from '../helpers/spawn.js';
 
 const skip =

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { masterDownMs, skewMs } from '../../src/vrrp/state-machine.js';
-import { cannotRun, fulcrumYaml, Lab, report, type Proc } from './vrrp-lab.js';
+import { cannotRun, fulcrumYaml, Lab, report, type Proc } from '../helpers/vrrp-lab.js';
 
 const VIP = '192.0.2.100';
 const TARGET = `http://${VIP}/`;

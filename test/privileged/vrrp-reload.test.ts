@@ -18,7 +18,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { masterDownMs } from '../../src/vrrp/state-machine.js';
 import { CLI_PATH } from '../helpers/spawn.js';
-import { cannotRun, fulcrumYaml, Lab, report, type Proc, type VipWatch } from './vrrp-lab.js';
+import { cannotRun, fulcrumYaml, Lab, report, type Proc, type VipWatch } from '../helpers/vrrp-lab.js';
 
 const VIP = '192.0.2.100';
 const TARGET = `http://${VIP}/`;

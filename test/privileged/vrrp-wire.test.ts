@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodeAdvert, encodeIpv4 } from '../../src/vrrp/packet.js';
 import { masterDownMs } from '../../src/vrrp/state-machine.js';
-import { cannotRun, fulcrumYaml, Lab, report } from './vrrp-lab.js';
+import { cannotRun, fulcrumYaml, Lab, report } from '../helpers/vrrp-lab.js';
 
 const VIP = '192.0.2.100';
 const skip = cannotRun();

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
-import { CLI_PATH } from '../helpers/spawn.js';
+import { CLI_PATH } from './spawn.js';
 
 const run = promisify(execFile);
 

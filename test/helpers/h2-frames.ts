@@ -7,7 +7,8 @@
 import net from 'node:net';
 import type { TestContext } from 'node:test';
 import tls from 'node:tls';
-import { LOOPBACK, WAIT_MS } from './https-helpers.js';
+import { LOOPBACK } from './ports.js';
+import { WAIT_MS } from './wait.js';
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
