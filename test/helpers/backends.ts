@@ -13,6 +13,7 @@ import { WebSocketServer } from 'ws';
 import { SocketReader } from './http-client.js';
 import { LOOPBACK } from './ports.js';
 
+/** A listening test server: its port, connection counts and close(). */
 export interface Backend<S extends net.Server> {
   server: S;
   port: number;
@@ -59,14 +60,15 @@ function closeServer(server: net.Server, sockets: Set<net.Socket>): Promise<void
 }
 
 /**
- * Listens with `server` on 127.0.0.1:0 and tracks its connections: the base of every
- * backend here, for any kind of server (net, http, https, tls).
+ * Listens with `server` (net, http, https, tls) on `host`:`port` (127.0.0.1:0) and tracks
+ * its connections: the base of every backend here. With `t`, it is closed after the test.
  */
-export async function serve<S extends net.Server>(server: S): Promise<Backend<S>> {
+export async function serve<S extends net.Server>(server: S, opts: { t?: TestContext; host?: string; port?: number } = {}): Promise<Backend<S>> {
   const b = track(server);
+  opts.t?.after(() => b.close());
   await new Promise<void>((resolve, reject) => {
     b.server.once('error', reject);
-    b.server.listen(0, LOOPBACK, () => {
+    b.server.listen(opts.port ?? 0, opts.host ?? LOOPBACK, () => {
       b.server.off('error', reject);
       resolve();
     });
@@ -154,6 +156,7 @@ export async function echoServer(t: TestContext): Promise<Backend<net.Server>> {
   return b;
 }
 
+/** What runtimeBackend gives: its port and how many requests it answered. */
 export interface RuntimeBackend {
   name: string;
   port: number;
@@ -191,6 +194,7 @@ export async function runtimeBackend(name: string): Promise<RuntimeBackend> {
 
 // ---- pool backends: health checks told from real traffic ---------------------------
 
+/** The User-Agent of Fulcrum's HTTP health probe. */
 export const HEALTH_UA = 'fulcrum-health';
 
 /** A request Fulcrum's HTTP health probe sent (it identifies itself by User-Agent). */
@@ -198,12 +202,14 @@ export function isHealthCheck(req: http.IncomingMessage): boolean {
   return req.headers['user-agent'] === HEALTH_UA;
 }
 
+/** A request a pool backend holds unanswered. */
 export interface Held {
   path: string;
   method: string;
   res: http.ServerResponse;
 }
 
+/** A pool backend: what it saw, what it answers, and the requests it holds. */
 export interface PoolBackend {
   name: string;
   port: number;
@@ -349,6 +355,7 @@ export const closeScript: BackendScript = (_req, sock) => {
 /** Never answers (the connection stays open until the proxy gives up). */
 export const silentScript: BackendScript = () => {};
 
+/** A scripted raw backend: what it received, and its script. */
 export interface ScriptedBackend {
   readonly port: number;
   /** What to do with each complete request; may be swapped between cases. */

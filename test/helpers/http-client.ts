@@ -10,7 +10,7 @@ import net from 'node:net';
 import type { TestContext } from 'node:test';
 import tls from 'node:tls';
 import { LOOPBACK } from './ports.js';
-import { WAIT_MS } from './wait.js';
+import { ready, WAIT_MS } from './wait.js';
 
 /** A client connection and its reader. */
 export interface Client {
@@ -164,6 +164,7 @@ export class SocketReader {
 
 // ---- HTTP messages -----------------------------------------------------------------
 
+/** An HTTP/1.1 message as read off a socket. */
 export interface Message {
   /** The head exactly as received, with its final CRLFCRLF. */
   head: string;
@@ -176,12 +177,14 @@ export interface Message {
   chunked: boolean;
 }
 
+/** A response read by readResponse. */
 export interface Response extends Message {
   version: string;
   status: number;
   reason: string;
 }
 
+/** A request read by readRequest. */
 export interface Request extends Message {
   method: string;
   target: string;
@@ -292,21 +295,7 @@ export async function rawConnect(port: number, opts: { keepAll?: boolean; localA
   sock.on('error', () => {});
   const reader = new SocketReader(sock, opts.keepAll ?? false);
   opts.t?.after(() => sock.destroy());
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`connect to ${port}: no connection within ${WAIT_MS} ms`)), WAIT_MS);
-    sock.once('connect', () => {
-      clearTimeout(t);
-      resolve();
-    });
-    sock.once('error', (e) => {
-      clearTimeout(t);
-      reject(e);
-    });
-    sock.once('close', () => {
-      clearTimeout(t);
-      reject(new Error(`connect to ${port}: closed before connecting`));
-    });
-  });
+  await ready(sock, 'connect', `connection to ${port}`);
   return { sock, reader };
 }
 
@@ -336,6 +325,7 @@ export async function ended(c: Client, timeoutMs = WAIT_MS): Promise<void> {
 /** A piece of client input: bytes to write, or a pause in milliseconds. */
 export type ClientStep = string | Buffer | { pauseMs: number };
 
+/** What rawReply collected. */
 export interface RawReply {
   /** Everything the proxy sent. */
   data: Buffer;
@@ -408,6 +398,7 @@ export function rawReply(port: number, input: ClientStep | ClientStep[], timeout
 
 // ---- node:http, node:https and node:http2 clients ---------------------------------------
 
+/** A response of `request`: the body as bytes. */
 export interface SimpleResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
@@ -570,17 +561,7 @@ export async function h2Session(t: TestContext, port: number, opts: { h2c?: bool
   t.after(() => {
     if (!session.destroyed) session.destroy();
   });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no HTTP/2 connection within ${WAIT_MS} ms`)), WAIT_MS);
-    session.once('connect', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    session.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+  await ready(session, 'connect', 'HTTP/2 connection');
   return session;
 }
 
@@ -616,6 +597,7 @@ export function h2Request(session: http2.ClientHttp2Session, headers: http2.Outg
   });
 }
 
+/** What a load loop counted. */
 export interface LoadResult {
   ok: number;
   failed: number;

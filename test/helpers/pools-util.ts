@@ -10,6 +10,7 @@ import { WAIT_MS, waitFor } from './wait.js';
 
 // ---- events ----------------------------------------------------------------------------
 
+/** The events recorded by recordEvents, and waits on them. */
 export interface EventLog {
   states: ServerStateEvent[];
   pools: PoolEvent[];

@@ -10,6 +10,7 @@ import type { TcpFrontend } from '../../src/proxy/tcp/frontend.js';
 import { startInstance, type Instance } from '../../src/runtime/instance.js';
 import type { CertFiles } from './certs.js';
 
+/** A Fulcrum instance running in this process. */
 export interface RunningProxy {
   instance: Instance;
   /** Port of the first listener. */
@@ -64,6 +65,7 @@ export function simpleYaml(
   ].join('\n');
 }
 
+/** One server for poolYaml. */
 export interface ServerSpec {
   name: string;
   port: number;
@@ -171,6 +173,7 @@ export function httpsYaml(
  * and the JavaScript relay over Node's handles (relay.ts, FULCRUM_TCP_RELAY=js).
  */
 export const RELAYS = ['native', 'js'] as const;
+/** One of RELAYS. */
 export type RelayKind = (typeof RELAYS)[number];
 
 /**

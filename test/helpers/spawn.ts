@@ -4,12 +4,13 @@
  * and stops it with SIGTERM, SIGKILL after 3 s), a process's memory from /proc, and
  * other programs: found on PATH, stopped by pid, HAProxy started with a config.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { tempDir } from './files.js';
 import { LOOPBACK } from './ports.js';
@@ -298,4 +299,21 @@ export async function startHaproxy(t: TestContext, bin: string, config: string, 
     throw new Error(`${(err as Error).message}\n--- haproxy output:\n${out}\n--- config:\n${config}`);
   }
   return { child, output: () => out };
+}
+
+/** Why a test that runs `bin` skips ("BIN is not installed (HINT)"), or false when `bin` is found. */
+export function missing(bin: string, hint?: string): string | false {
+  return findBinary(bin) === undefined ? `${bin} is not installed${hint ? ` (${hint})` : ''}` : false;
+}
+
+/** CPU time of process `pid` so far, in clock ticks (utime + stime from /proc/PID/stat). */
+export function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+/** `dig @127.0.0.1 -p PORT +norec +time=2 +tries=1 ARGS`: its output (bounded by 10 s). */
+export async function dig(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)('dig', ['@127.0.0.1', '-p', String(port), '+norec', '+time=2', '+tries=1', ...args], { timeout: 10_000 });
+  return stdout;
 }

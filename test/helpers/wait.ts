@@ -49,3 +49,27 @@ export function closed(sock: net.Socket, timeoutMs = WAIT_MS): Promise<void> {
     });
   });
 }
+
+/**
+ * Resolves on `emitter`'s `event` (e.g. 'connect'); rejects on an 'error' or a 'close'
+ * before it, or after `timeoutMs` with "no WHAT within N ms".
+ */
+export function ready(emitter: NodeJS.EventEmitter, event: string, what: string, timeoutMs = WAIT_MS): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      emitter.off(event, onEvent);
+      emitter.off('error', onError);
+      emitter.off('close', onClose);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onEvent = () => done();
+    const onError = (err: Error) => done(err);
+    const onClose = () => done(new Error(`${what}: closed before it came`));
+    const timer = setTimeout(() => done(new Error(`no ${what} within ${timeoutMs} ms`)), timeoutMs);
+    emitter.once(event, onEvent);
+    emitter.once('error', onError);
+    emitter.once('close', onClose);
+  });
+}

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, test } from 'node:test';
-import { closedPort, LOOPBACK } from '../helpers/ports.js';
+import { closedPort } from '../helpers/ports.js';
 import { namedBackend, rawBackend } from '../helpers/backends.js';
 import { rawConnect, readRequest, readResponse, request } from '../helpers/http-client.js';
 import { simpleYaml, startProxy } from '../helpers/proxies.js';
@@ -30,8 +30,7 @@ describe('stale upstream reuse', () => {
     });
     const p = await startProxy(simpleYaml([b.port]));
     t.after(() => Promise.all([p.stop(), b.close()]));
-    const { sock, reader } = await rawConnect(p.port);
-    t.after(() => sock.destroy());
+    const { sock, reader } = await rawConnect(p.port, { t });
     const started = Date.now();
     for (let i = 0; i < 30 && Date.now() - started < 10_000; i++) {
       sock.write(`GET /g${i} HTTP/1.1\r\nHost: s.test\r\n\r\n`);
