@@ -1,5 +1,13 @@
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import type { TestContext } from 'node:test';
+import { killChild } from './spawn.js';
+import { WAIT_MS } from './wait.js';
+
+/** The only address the tests listen on and connect to (besides test namespaces). */
+export const LOOPBACK = '127.0.0.1';
 
 /**
  * Ports for tests that must name a port before something binds it (a server restarted on
@@ -45,4 +53,59 @@ export async function freePort(): Promise<number> {
     }
   }
   throw new Error(`no free port found between ${LOWEST} and ${top}`);
+}
+
+/** A port on 127.0.0.1 that nothing listens on (a TCP or UDP socket bound, read, closed). */
+export async function closedPort(proto: 'tcp' | 'udp' = 'tcp'): Promise<number> {
+  if (proto === 'udp') {
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => sock.bind(0, LOOPBACK, resolve));
+    const port = sock.address().port;
+    await new Promise<void>((resolve) => sock.close(() => resolve()));
+    return port;
+  }
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, LOOPBACK, r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** The port a server listens on. */
+export function portOf(server: net.Server): number {
+  return (server.address() as net.AddressInfo).port;
+}
+
+// ---- a port that never accepts -----------------------------------------------------------
+
+/**
+ * A listening port whose accept queue is full, so new connects hang (Linux drops SYNs
+ * to a full queue): a child node process listens with backlog 1 and blocks its event
+ * loop; two connections fill the queue. For connect timeouts without leaving loopback.
+ * The child is killed by pid after the test.
+ */
+export async function blackholePort(t: TestContext): Promise<number> {
+  const code = `
+    const net = require('node:net');
+    const s = net.createServer();
+    s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+      process.stdout.write(String(s.address().port) + '\\n', () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000));
+    });`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => killChild(child));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('blackhole listener did not start')), WAIT_MS);
+    child.stdout!.once('data', (d: Buffer) => {
+      clearTimeout(timer);
+      resolve(Number(d.toString().trim()));
+    });
+  });
+  // Fill the accept queue (backlog 1 holds up to 2 on Linux); extra SYNs are dropped.
+  for (let i = 0; i < 3; i++) {
+    const s = net.connect({ port, host: LOOPBACK });
+    s.on('error', () => {});
+    t.after(() => s.destroy());
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  return port;
 }

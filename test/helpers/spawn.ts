@@ -1,12 +1,19 @@
 /**
- * Runs the Fulcrum CLI as a child process for tests: waits for its
- * `listening on http://HOST:PORT (listener NAME)` log line (or https://, tcp://, udp://), and stops it with
- * SIGTERM (SIGKILL after 3 s). Also reads a process's memory from /proc.
+ * Processes for tests: the Fulcrum CLI as a child process (waits for its
+ * `listening on http://HOST:PORT (listener NAME)` log line, or https://, tcp://, udp://,
+ * and stops it with SIGTERM, SIGKILL after 3 s), a process's memory from /proc, and
+ * other programs: found on PATH, stopped by pid, HAProxy started with a config.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { tempDir } from './files.js';
+import { LOOPBACK } from './ports.js';
 
 /** dist/src/cli/main.js, next to this file's compiled form (dist/test/helpers/spawn.js). */
 export const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -148,6 +155,22 @@ export async function spawnCli(args: string[], opts: SpawnOptions = {}): Promise
   };
 }
 
+/** Runs `fulcrum ARGS` to completion (bounded by `timeoutMs`) and gives its exit code and output. */
+export function runCli(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...NODE_FLAGS, CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 /** Resident memory of a process, in bytes, from /proc/PID/status. */
 export interface ProcMemory {
   /** VmRSS: resident set size now. */
@@ -213,4 +236,84 @@ export function logMessages(text: string): string {
       }
     })
     .join('\n');
+}
+
+// ---- other processes ------------------------------------------------------------------
+
+/** SIGTERM, then SIGKILL after 2 s; resolves once the child has exited. */
+export async function killChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+  await exited;
+  clearTimeout(timer);
+}
+
+const SBIN = ['/usr/sbin', '/usr/local/sbin', '/usr/bin', '/usr/local/bin', '/sbin', '/bin'];
+
+/** The absolute path of `bin` on PATH or in the sbin directories, or undefined. */
+export function findBinary(bin: string): string | undefined {
+  for (const dir of [...(process.env.PATH ?? '').split(':').filter((d) => d !== ''), ...SBIN]) {
+    if (existsSync(join(dir, bin))) return join(dir, bin);
+  }
+  return undefined;
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:`port`. */
+export async function waitListening(port: number, child: ChildProcess, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ port, host: LOOPBACK });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${what}: nothing listening on ${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Starts HAProxy (`haproxy -f CFG -db`) with `config` written into a temp dir, waits
+ * until `waitPorts` accept connections, and stops it by pid after the test. Its output
+ * is collected for error messages.
+ */
+export async function startHaproxy(t: TestContext, bin: string, config: string, waitPorts: number[]): Promise<{ child: ChildProcess; output: () => string }> {
+  const dir = tempDir('fulcrum-haproxy-', t).dir;
+  const cfg = join(dir, 'haproxy.cfg');
+  writeFileSync(cfg, config);
+  const child = spawn(bin, ['-f', cfg, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  t.after(() => killChild(child));
+  try {
+    for (const p of waitPorts) await waitListening(p, child, 'haproxy');
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- haproxy output:\n${out}\n--- config:\n${config}`);
+  }
+  return { child, output: () => out };
+}
+
+/** Why a test that runs `bin` skips ("BIN is not installed (HINT)"), or false when `bin` is found. */
+export function missing(bin: string, hint?: string): string | false {
+  return findBinary(bin) === undefined ? `${bin} is not installed${hint ? ` (${hint})` : ''}` : false;
+}
+
+/** CPU time of process `pid` so far, in clock ticks (utime + stime from /proc/PID/stat). */
+export function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+/** `dig @127.0.0.1 -p PORT +norec +time=2 +tries=1 ARGS`: its output (bounded by 10 s). */
+export async function dig(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)('dig', ['@127.0.0.1', '-p', String(port), '+norec', '+time=2', '+tries=1', ...args], { timeout: 10_000 });
+  return stdout;
 }

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { CLI_PATH } from '../helpers/spawn.js';
-import { runCli } from '../helpers/runtime.js';
+import { CLI_PATH, runCli } from '../helpers/spawn.js';
+import { tempDir } from '../helpers/files.js';
 
 const SEED = fileURLToPath(new URL('../../../examples/seed.yaml', import.meta.url));
 const BASH = spawnSync('bash', ['--version']).error === undefined ? false : 'bash is not installed';
@@ -70,8 +70,7 @@ test('run without -c reads FULCRUM_CONFIG (else /etc/fulcrum/fulcrum.yaml) and n
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const { spawnCli } = await import('../helpers/spawn.js');
-  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-cli-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('fulcrum-cli-', t).dir;
   const missing = spawnSync(process.execPath, [CLI_PATH, 'run'], { encoding: 'utf8', env: { ...process.env, FULCRUM_CONFIG: join(dir, 'none.yaml') }, timeout: 20_000 });
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /no configuration: give one with -c FILE, or put it at .*none\.yaml.*fulcrum demo/);

@@ -7,19 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Instance } from '../../src/runtime/instance.js';
-import {
-  assertErrorReply,
-  corpusYaml,
-  okScript,
-  parseResponse,
-  rawExchange,
-  sleep,
-  startBackend,
-  startProxy,
-  type Backend,
-  type ClientStep,
-  watchUncaught,
-} from '../helpers/corpus-harness.js';
+import { assertErrorReply, corpusYaml, parseResponse, watchUncaught } from '../helpers/corpus-harness.js';
+import { okScript, scriptedBackend, type ScriptedBackend } from '../helpers/backends.js';
+import { rawReply, type ClientStep } from '../helpers/http-client.js';
+import { sleep } from '../helpers/wait.js';
+import { startProxy } from '../helpers/proxies.js';
 
 const H = 'Host: corpus.test\r\n';
 
@@ -163,13 +155,13 @@ const REJECT: RejectCase[] = [
 ];
 
 describe('corpus: malformed requests are refused and never forwarded', () => {
-  let backend: Backend;
+  let backend: ScriptedBackend;
   let instance: Instance | undefined;
   let port = 0;
   const uncaught = watchUncaught();
 
   before(async () => {
-    backend = await startBackend(okScript);
+    backend = await scriptedBackend(okScript);
     ({ instance, port } = await startProxy(corpusYaml({ mainPort: backend.port })));
   });
   after(async () => {
@@ -182,7 +174,7 @@ describe('corpus: malformed requests are refused and never forwarded', () => {
     it(`${c.status}: ${c.name}`, async () => {
       backend.reset();
       uncaught.take();
-      const reply = await rawExchange(port, c.input, 2000);
+      const reply = await rawReply(port, c.input, 2000);
       assert.deepEqual(uncaught.take(), [], 'the proxy threw from a socket handler (would crash the process)');
       assertErrorReply(reply, c.status, c.mention);
       if (c.minMs !== undefined) assert.ok(reply.elapsedMs >= c.minMs, `answered after ${reply.elapsedMs} ms, before the timeout`);
@@ -197,7 +189,7 @@ describe('corpus: malformed requests are refused and never forwarded', () => {
   it('400: bad chunk arriving after the head was forwarded: the bad bytes and what follows never reach the backend', async () => {
     backend.reset();
     const head = `POST /upload HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n`;
-    const reply = await rawExchange(port, [head, { pauseMs: 100 }, `5\r\nhelloXX0\r\n\r\nGET /smuggled HTTP/1.1\r\n${H}\r\n`], 2000);
+    const reply = await rawReply(port, [head, { pauseMs: 100 }, `5\r\nhelloXX0\r\n\r\nGET /smuggled HTTP/1.1\r\n${H}\r\n`], 2000);
     assertErrorReply(reply, 400, /chunk|crlf/i);
     await sleep(30);
     const got = backend.bytes().toString('latin1');
@@ -210,11 +202,11 @@ describe('corpus: malformed requests are refused and never forwarded', () => {
     // warm the upstream keep-alive pool with one good request
     backend.reset();
     backend.script = okScript;
-    const warm = await rawExchange(port, `GET /warm HTTP/1.1\r\n${H}Connection: close\r\n\r\n`, 2000);
+    const warm = await rawReply(port, `GET /warm HTTP/1.1\r\n${H}Connection: close\r\n\r\n`, 2000);
     assert.equal(parseResponse(warm.text)?.status, 200, 'warm-up request served');
     backend.reset();
     uncaught.take();
-    const reply = await rawExchange(port, chunkedPost(`zz\r\nhello\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n${H}\r\n`), 2000);
+    const reply = await rawReply(port, chunkedPost(`zz\r\nhello\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n${H}\r\n`), 2000);
     assert.deepEqual(uncaught.take(), [], 'the proxy threw from a socket handler (would crash the process)');
     assertErrorReply(reply, 400, /chunk/i);
     await sleep(30);
@@ -226,7 +218,7 @@ describe('corpus: malformed requests are refused and never forwarded', () => {
     backend.reset();
     backend.script = okScript;
     uncaught.take();
-    const reply = await rawExchange(port, `GET /first HTTP/1.1\r\n${H}\r\nGET /second HTTP/1.1\r\n${H}Content-Length: 1\r\nContent-Length: 2\r\n\r\nxx`, 2000);
+    const reply = await rawReply(port, `GET /first HTTP/1.1\r\n${H}\r\nGET /second HTTP/1.1\r\n${H}Content-Length: 1\r\nContent-Length: 2\r\n\r\nxx`, 2000);
     assert.deepEqual(uncaught.take(), []);
     const first = parseResponse(reply.text);
     assert.ok(first, `expected a response, got ${JSON.stringify(reply.text.slice(0, 200))}`);
@@ -240,7 +232,7 @@ describe('corpus: malformed requests are refused and never forwarded', () => {
   it('accepts identical duplicate Content-Length "5, 5" and forwards one clean Content-Length', async () => {
     backend.reset();
     backend.script = okScript;
-    const reply = await rawExchange(port, `POST /dup HTTP/1.1\r\n${H}Content-Length: 5, 5\r\nConnection: close\r\n\r\nhello`, 2000);
+    const reply = await rawReply(port, `POST /dup HTTP/1.1\r\n${H}Content-Length: 5, 5\r\nConnection: close\r\n\r\nhello`, 2000);
     const res = parseResponse(reply.text);
     assert.ok(res, `expected a response, got ${JSON.stringify(reply.text.slice(0, 200))}`);
     assert.equal(res.status, 200, reply.text.slice(0, 300));
@@ -255,7 +247,7 @@ describe('corpus: malformed requests are refused and never forwarded', () => {
 
   it('accepts identical duplicate Content-Length in two header lines and forwards one', async () => {
     backend.reset();
-    const reply = await rawExchange(port, `POST /dup2 HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`, 2000);
+    const reply = await rawReply(port, `POST /dup2 HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`, 2000);
     const res = parseResponse(reply.text);
     assert.ok(res, `expected a response, got ${JSON.stringify(reply.text.slice(0, 200))}`);
     assert.equal(res.status, 200);
@@ -267,7 +259,7 @@ describe('corpus: malformed requests are refused and never forwarded', () => {
 
   it('accepts an empty line (CRLF) before the request line', async () => {
     backend.reset();
-    const reply = await rawExchange(port, `\r\nGET /leading-crlf HTTP/1.1\r\n${H}Connection: close\r\n\r\n`, 2000);
+    const reply = await rawReply(port, `\r\nGET /leading-crlf HTTP/1.1\r\n${H}Connection: close\r\n\r\n`, 2000);
     const res = parseResponse(reply.text);
     assert.ok(res, `expected a response, got ${JSON.stringify(reply.text.slice(0, 200))}`);
     assert.equal(res.status, 200);
@@ -279,7 +271,7 @@ describe('corpus: malformed requests are refused and never forwarded', () => {
   it('still serves a good request normally after all of the above', async () => {
     backend.reset();
     // keep-alive: two requests on one connection, then Connection: close
-    const reply = await rawExchange(
+    const reply = await rawReply(
       port,
       [`GET /good HTTP/1.1\r\n${H}\r\n`, { pauseMs: 50 }, `GET /good2 HTTP/1.1\r\n${H}Connection: close\r\n\r\n`],
       2000,

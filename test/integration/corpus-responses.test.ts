@@ -7,24 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Instance } from '../../src/runtime/instance.js';
-import {
-  assertErrorReply,
-  closeScript,
-  corpusYaml,
-  okScript,
-  parseResponse,
-  parseStatusLine,
-  rawExchange,
-  refusedPort,
-  sendRaw,
-  sendRawThenClose,
-  silentScript,
-  startBackend,
-  type Backend,
-  type BackendScript,
-  startProxy,
-  watchUncaught,
-} from '../helpers/corpus-harness.js';
+import { assertErrorReply, corpusYaml, parseResponse, parseStatusLine, watchUncaught } from '../helpers/corpus-harness.js';
+import { closeScript, okScript, sendRaw, sendRawThenClose, silentScript, scriptedBackend, type ScriptedBackend, type BackendScript } from '../helpers/backends.js';
+import { rawReply } from '../helpers/http-client.js';
+import { closedPort } from '../helpers/ports.js';
+import { startProxy } from '../helpers/proxies.js';
 
 const GET = 'GET /corpus HTTP/1.1\r\nHost: corpus.test\r\n\r\n';
 
@@ -117,14 +104,14 @@ const CUT: CutCase[] = [
 ];
 
 describe('corpus: bad responses become 502/503/504 or a cut connection', () => {
-  let backend: Backend;
+  let backend: ScriptedBackend;
   let instance: Instance | undefined;
   let port = 0;
   const uncaught = watchUncaught();
 
   before(async () => {
-    const refused = await refusedPort();
-    backend = await startBackend(okScript);
+    const refused = await closedPort();
+    backend = await scriptedBackend(okScript);
     ({ instance, port } = await startProxy(corpusYaml({ mainPort: backend.port, refusedPort: refused })));
   });
   after(async () => {
@@ -138,7 +125,7 @@ describe('corpus: bad responses become 502/503/504 or a cut connection', () => {
       backend.reset();
       backend.script = c.script;
       uncaught.take();
-      const reply = await rawExchange(port, c.request ?? GET, 2500);
+      const reply = await rawReply(port, c.request ?? GET, 2500);
       assert.deepEqual(uncaught.take(), [], 'the proxy threw from a socket handler (would crash the process)');
       assertErrorReply(reply, c.status, c.mention);
       if (c.minMs !== undefined) assert.ok(reply.elapsedMs >= c.minMs, `answered after ${reply.elapsedMs} ms, before the server timeout`);
@@ -151,7 +138,7 @@ describe('corpus: bad responses become 502/503/504 or a cut connection', () => {
       backend.reset();
       backend.script = c.script;
       uncaught.take();
-      const reply = await rawExchange(port, GET, 2500);
+      const reply = await rawReply(port, GET, 2500);
       assert.deepEqual(uncaught.take(), [], 'the proxy threw from a socket handler (would crash the process)');
       const sl = parseStatusLine(reply.text);
       assert.ok(sl, `the relayed head starts the reply: ${JSON.stringify(reply.text.slice(0, 200))}`);
@@ -168,7 +155,7 @@ describe('corpus: bad responses become 502/503/504 or a cut connection', () => {
   it('still serves a good request normally after all of the above', async () => {
     backend.reset();
     backend.script = okScript;
-    const reply = await rawExchange(
+    const reply = await rawReply(
       port,
       [GET, { pauseMs: 50 }, 'GET /again HTTP/1.1\r\nHost: corpus.test\r\nConnection: close\r\n\r\n'],
       2000,

@@ -7,41 +7,36 @@
  * recovers.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import http from 'node:http';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { DEFAULT_HTTP_CHECK, DEFAULT_LIMITS, DEFAULT_LOGGING, DEFAULT_RUNTIME, DEFAULT_TIMEOUTS } from '../../src/config/defaults.js';
 import type { Config, HealthConfig } from '../../src/config/types.js';
 import { dnsConfig, poolConfig, poolName, zoneConfig } from '../../src/dns/build-config.js';
 import { startInstance } from '../../src/runtime/instance.js';
+import { serve } from '../helpers/backends.js';
+import { missing } from '../helpers/spawn.js';
 
 const run = promisify(execFile);
-const DIG = spawnSync('dig', ['-v'], { stdio: 'ignore' }).error === undefined ? false : 'dig is not installed (Debian package dnsutils)';
+const DIG = missing('dig', 'Debian package dnsutils');
 
 const INTERVAL_MS = 200;
 const TIMEOUT_MS = 150;
 
-function backend(host: string): Promise<{ server: http.Server; port: number; status: { code: number } }> {
+async function backend(t: TestContext, host: string): Promise<{ port: number; status: { code: number } }> {
   const status = { code: 200 };
   const server = http.createServer((_req, res) => {
     res.statusCode = status.code;
     res.end('ok');
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => resolve({ server, port: (server.address() as { port: number }).port, status }));
-  });
+  return { port: (await serve(server, { t, host })).port, status };
 }
 
 describe('dns failover during queries', { skip: DIG }, () => {
   it('a server failing its health check leaves the answers at once and comes back after', async (t) => {
-    const s1 = await backend('127.0.0.11');
-    const s2 = await backend('127.0.0.12');
-    t.after(() => {
-      s1.server.close();
-      s2.server.close();
-    });
+    const s1 = await backend(t, '127.0.0.11');
+    const s2 = await backend(t, '127.0.0.12');
     const health: HealthConfig = {
       type: 'http',
       intervalMs: INTERVAL_MS,

@@ -5,7 +5,7 @@
  * 127.0.0.1. Skips, saying so, when dig is not installed.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,10 +14,10 @@ import { promisify } from 'node:util';
 import { loadConfigFile } from '../../src/config/load.js';
 import { startInstance, type Instance } from '../../src/runtime/instance.js';
 import { countryRecord, SAMPLE_NETWORKS, writeMmdb, type MmdbNetwork } from '../helpers/mmdb-writer.js';
+import { dig, missing } from '../helpers/spawn.js';
 
 const run = promisify(execFile);
-const has = (bin: string) => spawnSync(bin, ['-v'], { stdio: 'ignore' }).error === undefined;
-const DIG = has('dig') ? false : 'dig is not installed (Debian package dnsutils)';
+const DIG = missing('dig', 'Debian package dnsutils');
 
 const CONFIG = `dns:
   listen: 127.0.0.1:0
@@ -57,14 +57,10 @@ function writeDb(networks: readonly MmdbNetwork[]): void {
   renameSync(`${file}.new`, file); // as geoipupdate replaces it
 }
 
-async function dig(...args: string[]): Promise<string> {
-  const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(port), '+norec', '+time=2', '+tries=1', ...args], { timeout: 10_000 });
-  return stdout;
-}
 
 /** [first A address of the answer, the CLIENT-SUBNET echoed] for one query. */
 async function ask(name: string, subnet: string | null): Promise<[string | undefined, string | undefined]> {
-  const out = await dig(...(subnet === null ? [] : [`+subnet=${subnet}`]), name, 'A');
+  const out = await dig(port, ...(subnet === null ? [] : [`+subnet=${subnet}`]), name, 'A');
   const a = /^\S+\s+\d+\s+IN\s+A\s+(\S+)$/m.exec(out)?.[1];
   return [a, /CLIENT-SUBNET: (\S+)$/m.exec(out)?.[1]];
 }
@@ -105,7 +101,7 @@ describe('dns geoip steering with dig', { skip: DIG }, () => {
   });
 
   it('without ECS the resolver address decides (127.0.0.1: in no network, the name\'s pool)', async () => {
-    assert.deepEqual((await dig('+short', 'geo.example.com', 'A')).trim().split('\n'), ['192.0.2.11', '192.0.2.12']);
+    assert.deepEqual((await dig(port, '+short', 'geo.example.com', 'A')).trim().split('\n'), ['192.0.2.11', '192.0.2.12']);
   });
 
   it('a missing database is ignored: the name answers from its pool with SCOPE 0', async () => {

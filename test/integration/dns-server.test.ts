@@ -4,7 +4,7 @@
  * test skips, saying which package is missing, when its client is not installed.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -15,11 +15,11 @@ import { dnsConfig, poolConfig, poolName, zoneConfig } from '../../src/dns/build
 import { decodeMessage, encodeQuery } from '../../src/dns/message.js';
 import { DnsServer } from '../../src/dns/server.js';
 import { RCODE, TYPE } from '../../src/dns/wire.js';
+import { dig, missing } from '../helpers/spawn.js';
 
 const run = promisify(execFile);
-const has = (bin: string) => spawnSync(bin, ['-v'], { stdio: 'ignore' }).error === undefined;
-const DIG = has('dig') ? false : 'dig is not installed (Debian package dnsutils)';
-const KDIG = has('kdig') ? false : 'kdig is not installed (Debian package knot-dnsutils)';
+const DIG = missing('dig', 'Debian package dnsutils');
+const KDIG = missing('kdig', 'Debian package knot-dnsutils');
 
 const rec = (name: string, type: DnsRecordConfig['type'], data: unknown, ttl = 3600): DnsRecordConfig => ({ name, type, data, ttl });
 
@@ -80,10 +80,6 @@ after(async () => {
   await server?.stop();
 });
 
-async function dig(...args: string[]): Promise<string> {
-  const { stdout } = await run('dig', [`@127.0.0.1`, '-p', String(port), '+norec', '+time=2', '+tries=1', ...args], { timeout: 10_000 });
-  return stdout;
-}
 
 async function kdig(...args: string[]): Promise<string> {
   const r = await run('kdig', [`@127.0.0.1`, '-p', String(port), '+norec', '+time=2', '+retry=0', ...args], { timeout: 10_000 }).catch((err: { stdout?: string; stderr?: string }) => ({
@@ -102,7 +98,7 @@ function section(out: string, name: string): string[][] {
 
 describe('dns server with dig', { skip: DIG }, () => {
   it('answers A from the pool (AA, TTL) and AAAA from its IPv6 server', async () => {
-    const out = await dig('www.example.com', 'A');
+    const out = await dig(port, 'www.example.com', 'A');
     assert.equal(status(out), 'NOERROR');
     assert.ok(flags(out).includes('aa'), out);
     assert.deepEqual(
@@ -112,17 +108,17 @@ describe('dns server with dig', { skip: DIG }, () => {
         ['www.example.com.', '20', 'A', '192.0.2.12'],
       ],
     );
-    assert.equal((await dig('+short', 'www.example.com', 'AAAA')).trim(), '2001:db8::12');
+    assert.equal((await dig(port, '+short', 'www.example.com', 'AAAA')).trim(), '2001:db8::12');
   });
 
   it('serves static records: CNAME, TXT, MX, SRV, CAA, NS, SOA', async () => {
-    assert.deepEqual((await dig('+short', 'docs.example.com', 'A')).trim().split('\n'), ['www.example.com.', '192.0.2.11', '192.0.2.12']);
-    assert.equal((await dig('+short', 'example.com', 'TXT')).trim(), '"v=spf1 mx -all" "second string"');
-    assert.equal((await dig('+short', 'example.com', 'MX')).trim(), '10 mail.example.com.');
-    assert.equal((await dig('+short', '_http._tcp.www.example.com', 'SRV')).trim(), '0 5 8081 www.example.com.');
-    assert.equal((await dig('+short', 'example.com', 'CAA')).trim(), '0 issue "letsencrypt.org"');
-    assert.equal((await dig('+short', 'example.com', 'NS')).trim(), 'ns1.example.com.');
-    assert.equal((await dig('+short', 'example.com', 'SOA')).trim(), 'ns1.example.com. hostmaster.example.com. 1 3600 600 604800 60');
+    assert.deepEqual((await dig(port, '+short', 'docs.example.com', 'A')).trim().split('\n'), ['www.example.com.', '192.0.2.11', '192.0.2.12']);
+    assert.equal((await dig(port, '+short', 'example.com', 'TXT')).trim(), '"v=spf1 mx -all" "second string"');
+    assert.equal((await dig(port, '+short', 'example.com', 'MX')).trim(), '10 mail.example.com.');
+    assert.equal((await dig(port, '+short', '_http._tcp.www.example.com', 'SRV')).trim(), '0 5 8081 www.example.com.');
+    assert.equal((await dig(port, '+short', 'example.com', 'CAA')).trim(), '0 issue "letsencrypt.org"');
+    assert.equal((await dig(port, '+short', 'example.com', 'NS')).trim(), 'ns1.example.com.');
+    assert.equal((await dig(port, '+short', 'example.com', 'SOA')).trim(), 'ns1.example.com. hostmaster.example.com. 1 3600 600 604800 60');
   });
 
   it('NXDOMAIN, NODATA and empty non-terminals carry the SOA with the negative TTL', async () => {
@@ -132,7 +128,7 @@ describe('dns server with dig', { skip: DIG }, () => {
       ['a.b.example.com', 'A', 'NOERROR'],
       ['b.example.com', 'TXT', 'NOERROR'],
     ] as const) {
-      const out = await dig(name, type);
+      const out = await dig(port, name, type);
       assert.equal(status(out), want, `${name} ${type}`);
       assert.ok(flags(out).includes('aa'));
       assert.deepEqual(section(out, 'ANSWER'), []);
@@ -145,18 +141,18 @@ describe('dns server with dig', { skip: DIG }, () => {
   });
 
   it('REFUSED outside the zones, without AA', async () => {
-    const out = await dig('www.example.org', 'A');
+    const out = await dig(port, 'www.example.org', 'A');
     assert.equal(status(out), 'REFUSED');
     assert.ok(!flags(out).includes('aa'));
   });
 
   it('FORMERR for a query without a question (dig +header-only)', async () => {
-    const out = await dig('+header-only', '+noedns', 'www.example.com');
+    const out = await dig(port, '+header-only', '+noedns', 'www.example.com');
     assert.equal(status(out), 'FORMERR');
   });
 
   it('keeps the question byte for byte: mixed case (0x20) in question and owner names', async () => {
-    const out = await dig('wWw.ExAmPlE.CoM', 'A');
+    const out = await dig(port, 'wWw.ExAmPlE.CoM', 'A');
     assert.match(out, /^;wWw\.ExAmPlE\.CoM\.\s+IN\s+A$/m);
     assert.deepEqual(
       section(out, 'ANSWER').map((r) => r[0]),
@@ -165,21 +161,21 @@ describe('dns server with dig', { skip: DIG }, () => {
   });
 
   it('TC=1 over UDP without EDNS, then the same query over TCP gets everything', async () => {
-    const tc = await dig('+noedns', '+ignore', 'many.example.com', 'A');
+    const tc = await dig(port, '+noedns', '+ignore', 'many.example.com', 'A');
     assert.ok(flags(tc).includes('tc'), tc);
     assert.deepEqual(section(tc, 'ANSWER'), []);
-    const retried = await dig('+noedns', 'many.example.com', 'A');
+    const retried = await dig(port, '+noedns', 'many.example.com', 'A');
     assert.match(retried, /Truncated, retrying in TCP mode/);
     assert.equal(section(retried, 'ANSWER').length, 40);
     assert.match(retried, /\(TCP\)/);
     // With EDNS (dig asks for 1232) the 40 records fit in one UDP answer.
-    const fits = await dig('many.example.com', 'A');
+    const fits = await dig(port, 'many.example.com', 'A');
     assert.equal(section(fits, 'ANSWER').length, 40);
     assert.ok(!flags(fits).includes('tc'));
   });
 
   it('answers several queries on one TCP connection (+keepopen)', async () => {
-    const out = await dig('+tcp', '+keepopen', 'www.example.com', 'A', 'mail.example.com', 'A', 'example.com', 'MX');
+    const out = await dig(port, '+tcp', '+keepopen', 'www.example.com', 'A', 'mail.example.com', 'A', 'example.com', 'MX');
     assert.equal(out.match(/status: NOERROR/g)?.length, 3);
     assert.match(out, /mail\.example\.com\.\s+3600\s+IN\s+A\s+192\.0\.2\.25/);
   });
@@ -194,16 +190,16 @@ describe('dns server with dig', { skip: DIG }, () => {
       ['0.0.0.0/0', '192.0.2.11', '0.0.0.0/0/0'],
     ];
     for (const [subnet, first, echoed] of cases) {
-      const out = await dig(`+subnet=${subnet}`, 'geo.example.com', 'A');
+      const out = await dig(port, `+subnet=${subnet}`, 'geo.example.com', 'A');
       assert.equal(section(out, 'ANSWER')[0]?.[4], first, `${subnet}\n${out}`);
       assert.match(out, new RegExp(`CLIENT-SUBNET: ${echoed.replace(/\./g, '\\.')}$`, 'm'), subnet);
     }
     // A name that does not depend on the client: SCOPE 0.
-    assert.match(await dig('+subnet=192.0.2.0/24', 'www.example.com', 'A'), /CLIENT-SUBNET: 192\.0\.2\.0\/24\/0$/m);
+    assert.match(await dig(port, '+subnet=192.0.2.0/24', 'www.example.com', 'A'), /CLIENT-SUBNET: 192\.0\.2\.0\/24\/0$/m);
   });
 
   it('BADVERS for EDNS version 1 (dig then retries with version 0)', async () => {
-    const out = await dig('+edns=1', 'www.example.com', 'A');
+    const out = await dig(port, '+edns=1', 'www.example.com', 'A');
     assert.match(out, /BADVERS, retrying with EDNS version 0/);
     assert.equal(status(out), 'NOERROR');
   });

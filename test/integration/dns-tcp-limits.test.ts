@@ -15,6 +15,7 @@ import { dnsConfig, poolConfig, poolName, zoneConfig } from '../../src/dns/build
 import { decodeMessage, encodeQuery } from '../../src/dns/message.js';
 import { DnsServer } from '../../src/dns/server.js';
 import { TYPE } from '../../src/dns/wire.js';
+import { sleep } from '../helpers/wait.js';
 
 async function server(t: TestContext, over: Partial<DnsConfig>): Promise<{ s: DnsServer; port: number }> {
   const web = new Pool(poolConfig('web', [{ name: 'S1', host: '192.0.2.11' }]));
@@ -85,7 +86,6 @@ async function legit(port: number, t: TestContext, ms = 1000): Promise<boolean> 
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitClosed(c: Client, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;

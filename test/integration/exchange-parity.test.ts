@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { flushAccessLogs } from '../../src/proxy/access-log.js';
 import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
-import { rawBackend, type Backend } from '../helpers/proxy-http.js';
-import { waitFor } from '../helpers/pools-util.js';
-import { echoBackend, h2Request, h2Session, httpsRequest, httpsYaml, proxyFor } from './https-helpers.js';
+import { echoBackend, rawBackend, type Backend } from '../helpers/backends.js';
+import { h2Request, h2Session, httpsRequest } from '../helpers/http-client.js';
+import { httpsYaml, proxyFor } from '../helpers/proxies.js';
+import { waitFor } from '../helpers/wait.js';
 
 const skip = NO_OPENSSL;
 

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../helpers/ports.js';
 import { spawnCli, type SpawnedCli } from '../helpers/spawn.js';
+import { tempDir } from '../helpers/files.js';
 
 const SERVER_SCRIPT = fileURLToPath(new URL('../fixtures/web-server.js', import.meta.url));
 const INTERVAL_MS = 500;
@@ -48,8 +48,7 @@ async function waitForLog(cli: SpawnedCli, text: string, fromOffset: number, lim
 }
 
 test('killing S1 under load: zero failed responses, down within fall x interval + timeout, back within rise x interval', { timeout: 60_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-failover-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('fulcrum-failover-', t).dir;
   const [p1, p2] = [await freePort(), await freePort()];
   let s1 = await startServer(p1, 'S1');
   const s2 = await startServer(p2, 'S2');

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { test, type TestContext } from 'node:test';
 import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
-import { httpBackend } from '../helpers/proxy-http.js';
-import { ERR, FLAG, FRAME, frame, get, headers, RawH2 } from './h2-frames.js';
-import { httpsYaml, proxyFor } from './https-helpers.js';
+import { httpBackend } from '../helpers/backends.js';
+import { httpsYaml, proxyFor } from '../helpers/proxies.js';
+import { ERR, FLAG, FRAME, frame, get, headers, RawH2 } from '../helpers/h2-frames.js';
 
 /** How long a connection may stay open after the server's GOAWAY (our bound, not a speed claim). */
 const CLOSE_WITHIN_MS = 3000;

@@ -14,9 +14,10 @@ import { Server } from '../../src/backend/server.js';
 import type { HealthConfig, ServerConfig } from '../../src/config/types.js';
 import { HealthChecker } from '../../src/health/checker.js';
 import type { Probe, ProbeResult, ProbeTarget } from '../../src/health/probe.js';
+import { sleep } from '../helpers/wait.js';
+import { LOOPBACK } from '../helpers/ports.js';
+import { serve } from '../helpers/backends.js';
 
-const LOOPBACK = '127.0.0.1';
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function makeServer(name: string, port: number): Server {
   return new Server('web', {
@@ -81,26 +82,16 @@ class Changes {
 
 /** A node:http server on 127.0.0.1 that can be stopped and started again on the same port. */
 async function restartableHttp() {
-  let server: http.Server | null = null;
-  let port = 0;
-  const start = async () => {
-    const s = http.createServer((_req, res) => res.end('ok'));
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.listen(port, LOOPBACK, resolve);
-    });
-    port = (s.address() as net.AddressInfo).port;
-    server = s;
+  const handler: http.RequestListener = (_req, res) => res.end('ok');
+  let b = await serve(http.createServer(handler));
+  const port = b.port;
+  return {
+    port: () => port,
+    start: async () => {
+      b = await serve(http.createServer(handler), { port });
+    },
+    stop: () => b.close(),
   };
-  const stop = async () => {
-    const s = server;
-    server = null;
-    if (s === null) return;
-    s.closeAllConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-  };
-  await start();
-  return { port: () => port, start, stop };
 }
 
 /** Counts the Timeout resources created while enabled that are still alive. */
@@ -163,15 +154,8 @@ describe('against real HTTP servers', () => {
   });
 
   test('a server that accepts but never answers goes down on timeouts', async (t) => {
-    const sockets = new Set<net.Socket>();
-    const silent = net.createServer((s) => {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.resume();
-    });
-    await new Promise<void>((resolve) => silent.listen(0, LOOPBACK, resolve));
-    t.after(() => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); silent.close(() => resolve()); }));
-    const server = makeServer('s1', (silent.address() as net.AddressInfo).port);
+    const silent = await serve(net.createServer((s) => s.resume()), { t });
+    const server = makeServer('s1', silent.port);
     const cfg = healthCfg({ timeoutMs: 80, fall: 2 });
     const changes = new Changes();
     const checker = new HealthChecker([{ server, config: cfg }], changes.listener);

@@ -12,8 +12,10 @@ import type { HealthConfig, HttpCheckConfig } from '../../src/config/types.js';
 import { createProbe, type Probe, type ProbeResult, type ProbeTarget } from '../../src/health/probe.js';
 import { HttpProbe } from '../../src/health/probes/http.js';
 import { TcpProbe } from '../../src/health/probes/tcp.js';
+import { sleep } from '../helpers/wait.js';
+import { closedPort, LOOPBACK } from '../helpers/ports.js';
+import { serve } from '../helpers/backends.js';
 
-const LOOPBACK = '127.0.0.1';
 
 interface RawServer {
   port: number;
@@ -29,11 +31,8 @@ interface RawServer {
  * and on close().
  */
 async function rawServer(onRequest: (sock: net.Socket, head: string) => void, atConnect = false): Promise<RawServer> {
-  const sockets = new Set<net.Socket>();
   const heads: string[] = [];
   const server = net.createServer((sock) => {
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
     sock.on('error', () => sock.destroy());
     sock.on('end', () => sock.destroy());
     if (atConnect) {
@@ -52,27 +51,8 @@ async function rawServer(onRequest: (sock: net.Socket, head: string) => void, at
     };
     sock.on('data', onData);
   });
-  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    port,
-    target: { host: LOOPBACK, port },
-    heads,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/** A port with nothing listening (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, LOOPBACK, resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
+  const b = await serve(server);
+  return { port: b.port, target: { host: LOOPBACK, port: b.port }, heads, close: () => b.close() };
 }
 
 /** Handles a check may create: sockets, connect requests, DNS requests, timers. */
@@ -120,7 +100,6 @@ function httpCfg(over: Partial<HttpCheckConfig> = {}): HttpCheckConfig {
   return { method: 'GET', path: '/', host: null, expectStatus: [[200, 399]], bodyMatch: null, ...over };
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 describe('tcp probe', () => {
   test('a listening port passes', async (t) => {
@@ -252,9 +231,7 @@ describe('http probe', () => {
       res.write('{"status":');
       setTimeout(() => res.end('"ready"}'), 10);
     });
-    await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
-    t.after(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
-    const port = (server.address() as net.AddressInfo).port;
+    const { port } = await serve(server, { t });
     const r = await check(new HttpProbe(httpCfg({ bodyMatch: '"ready"' })), { host: LOOPBACK, port });
     assert.deepEqual({ ok: r.ok, detail: r.detail }, { ok: true, detail: 'status 200, body contains "\\"ready\\""' });
   });

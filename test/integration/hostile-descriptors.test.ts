@@ -12,22 +12,23 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import dgram from 'node:dgram';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import tls from 'node:tls';
+import { encodeQuery } from '../../src/dns/message.js';
 import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
 import { freePort } from '../helpers/ports.js';
-import { httpBackend } from '../helpers/proxy-http.js';
+import { httpBackend, serve } from '../helpers/backends.js';
 import { CLI_PATH, mb, readProcMemory, spawnCli } from '../helpers/spawn.js';
-import { encodeQuery } from '../../src/dns/message.js';
-import { ERR, FLAG, FRAME, frame, get, headerBlock, headers, PREFACE } from './h2-frames.js';
+import { ERR, FLAG, FRAME, frame, get, headerBlock, headers, PREFACE } from '../helpers/h2-frames.js';
+import { sleep } from '../helpers/wait.js';
+import { tempDir } from '../helpers/files.js';
 
 const COUNT = Number(process.env.FULCRUM_HOSTILE_COUNT ?? 100);
 /** Rounds of every burst (FULCRUM_HOSTILE_ROUNDS, default 1): more show whether memory levels off. */
@@ -40,7 +41,6 @@ const CLOSE_MS = 8000;
 const skip = process.platform !== 'linux' ? 'Linux /proc only' : NO_OPENSSL;
 
 const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One misbehaving client: connects, does its thing, and resolves once the server has closed (true) or after CLOSE_MS (false). */
 type Misbehave = () => Promise<boolean>;
@@ -219,11 +219,9 @@ test(`${COUNT} misbehaving connections of each kind: every one is closed by the 
     s.on('error', () => {});
     s.pipe(s);
   });
-  await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
-  t.after(() => raw.close());
+  await serve(raw, { t });
   const dnsPort = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-hostile-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('fulcrum-hostile-', t).dir;
   const file = join(dir, 'fulcrum.yaml');
   writeFileSync(
     file,

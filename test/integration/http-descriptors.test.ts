@@ -6,16 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import tls from 'node:tls';
 import { nativeRelayMissing } from '../../src/proxy/tcp/native.js';
 import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
-import { httpBackend } from '../helpers/proxy-http.js';
-import { spawnCli } from '../helpers/spawn.js';
+import { httpBackend } from '../helpers/backends.js';
+import { spawnCli, cpuTicks } from '../helpers/spawn.js';
+import { tempDir } from '../helpers/files.js';
 
 const PRLIMIT = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p));
 const skip =
@@ -26,10 +26,6 @@ const skip =
       : NO_OPENSSL || (nativeRelayMissing() !== '' ? `no native sockets: ${nativeRelayMissing()}` : false);
 
 /** CPU time (user + system, clock ticks) a process has used. */
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
 
 /** One GET on a new connection (TLS when `secure`): whether it was answered 200 within 1.5 s. The socket stays open. */
 function get(port: number, secure: boolean, keep: net.Socket[]): Promise<boolean> {
@@ -65,8 +61,7 @@ test(
       res.end('ok');
     });
     t.after(() => backend.close());
-    const dir = mkdtempSync(join(tmpdir(), 'fulcrum-http-fds-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir('fulcrum-http-fds-', t).dir;
     const file = join(dir, 'fulcrum.yaml');
     writeFileSync(
       file,

@@ -13,27 +13,21 @@ import { test, type TestContext } from 'node:test';
 import { NativeSocket, nativeSockets } from '../../src/proxy/http/native-socket.js';
 import { nativeRelayMissing, type NativeRelay } from '../../src/proxy/tcp/native.js';
 import type { HttpFrontend } from '../../src/proxy/http/frontend.js';
-import { closedPort, httpBackend, LOOPBACK, simpleYaml, startProxy, WAIT_MS } from '../helpers/proxy-http.js';
-import { waitFor } from '../helpers/pools-util.js';
+import { closedPort, LOOPBACK } from '../helpers/ports.js';
+import { httpBackend, serve } from '../helpers/backends.js';
+import { simpleYaml, startProxy } from '../helpers/proxies.js';
+import { WAIT_MS, waitFor } from '../helpers/wait.js';
 
 const io = process.env.FULCRUM_HTTP_IO === 'node' ? null : nativeSockets();
 const skip = io === null ? `no native sockets: ${process.env.FULCRUM_HTTP_IO === 'node' ? 'FULCRUM_HTTP_IO=node' : nativeRelayMissing()}` : false;
 
 /** A Node server on loopback; `onSocket` gets each accepted socket. Closed after the test. */
 async function server(t: TestContext, onSocket: (s: net.Socket) => void): Promise<number> {
-  const socks = new Set<net.Socket>();
   const srv = net.createServer({ allowHalfOpen: true }, (s) => {
-    socks.add(s);
     s.on('error', () => {});
-    s.on('close', () => socks.delete(s));
     onSocket(s);
   });
-  await new Promise<void>((r) => srv.listen(0, LOOPBACK, r));
-  t.after(async () => {
-    for (const s of socks) s.destroy();
-    await new Promise((r) => srv.close(r));
-  });
-  return (srv.address() as net.AddressInfo).port;
+  return (await serve(srv, { t })).port;
 }
 
 /** A connected NativeSocket, its reads collected; destroyed after the test. */

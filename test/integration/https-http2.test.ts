@@ -16,11 +16,13 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import type { HttpFrontend } from '../../src/proxy/http/frontend.js';
 import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
-import { waitFor } from '../helpers/pools-util.js';
-import { closedPort, httpBackend } from '../helpers/proxy-http.js';
-import { ERR, FLAG, FRAME, frame, get, headers, RawH2, setting } from './h2-frames.js';
-import { echoBackend, h2Request, h2Session, httpsYaml, once, proxyFor, WAIT_MS, type Echo } from './https-helpers.js';
-import { findBinary } from './tcp-helpers.js';
+import { waitFor, once, WAIT_MS } from '../helpers/wait.js';
+import { closedPort } from '../helpers/ports.js';
+import { httpBackend, echoBackend, type Echo } from '../helpers/backends.js';
+import { h2Request, h2Session } from '../helpers/http-client.js';
+import { httpsYaml, proxyFor } from '../helpers/proxies.js';
+import { findBinary } from '../helpers/spawn.js';
+import { ERR, FLAG, FRAME, frame, get, headers, RawH2, setting } from '../helpers/h2-frames.js';
 
 const run = promisify(execFile);
 const skip = NO_OPENSSL;

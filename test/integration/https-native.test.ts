@@ -22,9 +22,11 @@ import { nativeSockets } from '../../src/proxy/http/native-socket.js';
 import { encodeV2 } from '../../src/proxy/proxy-protocol.js';
 import { nativeRelayMissing } from '../../src/proxy/tcp/native.js';
 import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
-import { waitFor } from '../helpers/pools-util.js';
-import { httpBackend, startProxy } from '../helpers/proxy-http.js';
-import { echoBackend, h2Request, hashBody, h2Session, handshake, httpsYaml, LOOPBACK, proxyFor, WAIT_MS, type Echo } from './https-helpers.js';
+import { waitFor, WAIT_MS } from '../helpers/wait.js';
+import { httpBackend, echoBackend, hashBody, type Echo } from '../helpers/backends.js';
+import { startProxy, httpsYaml, proxyFor } from '../helpers/proxies.js';
+import { h2Request, h2Session, handshake } from '../helpers/http-client.js';
+import { LOOPBACK } from '../helpers/ports.js';
 
 const io = process.env.FULCRUM_HTTP_IO === 'node' || process.env.FULCRUM_TLS === 'node' ? null : nativeSockets();
 const skip = NO_OPENSSL || (io === null ? `no native TLS: ${process.env.FULCRUM_HTTP_IO === 'node' || process.env.FULCRUM_TLS === 'node' ? 'FULCRUM_HTTP_IO or FULCRUM_TLS is node' : nativeRelayMissing()}` : false);

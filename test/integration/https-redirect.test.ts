@@ -8,9 +8,11 @@ import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { LOOPBACK, SocketReader } from '../helpers/proxy-http.js';
-import { echoBackend, h2Request, h2Session, proxyFor, type Echo } from './https-helpers.js';
-import { findBinary } from './tcp-helpers.js';
+import { LOOPBACK } from '../helpers/ports.js';
+import { SocketReader, h2Request, h2Session } from '../helpers/http-client.js';
+import { echoBackend, type Echo } from '../helpers/backends.js';
+import { proxyFor } from '../helpers/proxies.js';
+import { findBinary } from '../helpers/spawn.js';
 
 const run = promisify(execFile);
 const skip = findBinary('curl') === undefined ? 'curl is not installed (Debian package curl)' : false;

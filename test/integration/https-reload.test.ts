@@ -10,9 +10,10 @@ import { X509Certificate } from 'node:crypto';
 import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { NO_OPENSSL, TestPki, type CertFiles } from '../helpers/certs.js';
-import { waitFor } from '../helpers/pools-util.js';
+import { waitFor, WAIT_MS } from '../helpers/wait.js';
 import { spawnCli } from '../helpers/spawn.js';
-import { echoBackend, h2Request, h2Session, handshake, WAIT_MS } from './https-helpers.js';
+import { echoBackend } from '../helpers/backends.js';
+import { h2Request, h2Session, handshake } from '../helpers/http-client.js';
 
 const skip = NO_OPENSSL;
 

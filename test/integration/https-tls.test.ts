@@ -12,9 +12,11 @@ import { test } from 'node:test';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { NO_OPENSSL, TestPki, type CertFiles } from '../helpers/certs.js';
-import { waitFor } from '../helpers/pools-util.js';
-import { startProxy } from '../helpers/proxy-http.js';
-import { echoBackend, handshake, httpsRequest, httpsYaml, LOOPBACK, proxyFor, WAIT_MS, type Echo } from './https-helpers.js';
+import { waitFor, WAIT_MS } from '../helpers/wait.js';
+import { startProxy, httpsYaml, proxyFor } from '../helpers/proxies.js';
+import { echoBackend, type Echo, serve } from '../helpers/backends.js';
+import { handshake, httpsRequest } from '../helpers/http-client.js';
+import { LOOPBACK } from '../helpers/ports.js';
 
 const run = promisify(execFile);
 const skip = NO_OPENSSL;
@@ -169,9 +171,7 @@ test('a ticket sealed with other keys is refused quietly: a full handshake, and 
   const proxy = await proxyFor(t, httpsYaml([c.www], [s1.port]));
   // another server with the same certificate and its own ticket keys issues the session
   const other = tls.createServer({ cert: c.www.certPem, key: c.www.keyPem, ticketKeys: Buffer.alloc(48, 7) }, (sock) => sock.on('error', () => {}));
-  await new Promise<void>((r) => other.listen(0, LOOPBACK, r));
-  t.after(() => other.close());
-  const foreign = await handshake((other.address() as net.AddressInfo).port, { servername: 'www.example.com' });
+  const foreign = await handshake((await serve(other, { t })).port, { servername: 'www.example.com' });
   const session = await foreign.session();
   foreign.sock.destroy();
   const h = await handshake(proxy.port, { servername: 'www.example.com', session });

@@ -6,12 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import https from 'node:https';
-import type net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import type tls from 'node:tls';
 import { NO_OPENSSL, TestPki, type CertFiles } from '../helpers/certs.js';
-import { LOOPBACK } from '../helpers/proxy-http.js';
-import { h2Request, h2Session, httpsRequest, httpsYaml, proxyFor, type Echo } from './https-helpers.js';
+import { h2Request, h2Session, httpsRequest } from '../helpers/http-client.js';
+import { httpsYaml, proxyFor } from '../helpers/proxies.js';
+import type { Echo } from '../helpers/backends.js';
+import { serve } from '../helpers/backends.js';
 
 const skip = NO_OPENSSL;
 
@@ -53,12 +54,7 @@ async function tlsBackend(t: TestContext, name: string, cert: CertFiles, opts: {
     if (peer !== null && typeof peer.subject?.CN === 'string') b.clients.push(peer.subject.CN);
   });
   server.on('tlsClientError', () => {});
-  await new Promise<void>((r) => server.listen(0, LOOPBACK, r));
-  b.port = (server.address() as net.AddressInfo).port;
-  t.after(() => {
-    server.closeAllConnections();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
+  b.port = (await serve(server, { t })).port;
   return b;
 }
 

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
-import { runCli } from '../helpers/runtime.js';
-import { spawnCli } from '../helpers/spawn.js';
-import { echoBackend, h2Request, h2Session, handshake } from './https-helpers.js';
+import { runCli, spawnCli } from '../helpers/spawn.js';
+import { echoBackend } from '../helpers/backends.js';
+import { h2Request, h2Session, handshake } from '../helpers/http-client.js';
 
 const skip = NO_OPENSSL;
 

@@ -12,13 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { tempDir } from '../helpers/files.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const NPM = spawnSync('npm', ['--version'], { stdio: 'ignore' }).error === undefined ? false : 'npm is not installed';
 
 test('npm pack, then npm install -g into a scratch prefix: fulcrum works from any directory', { skip: NPM, timeout: 300_000 }, (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-install-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('fulcrum-install-', t).dir;
   const pack = spawnSync('npm', ['pack', ROOT, '--pack-destination', dir], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
   assert.equal(pack.status, 0, pack.stderr);
   const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'))!;

@@ -4,8 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { rawConnect, readResponse, sleep } from '../helpers/proxy-http.js';
-import { poolBackends, poolYaml, proxyFor, recordEvents, send, waitFor, type PoolBackend, type Reply } from '../helpers/pools-util.js';
+import { rawConnect, readResponse, send, type Reply } from '../helpers/http-client.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+import { poolBackends, type PoolBackend } from '../helpers/backends.js';
+import { poolYaml, proxyFor } from '../helpers/proxies.js';
+import { recordEvents } from '../helpers/pools-util.js';
 
 const SETTLE_MS = 150;
 
@@ -28,8 +31,8 @@ async function setup(t: TestContext, pool: string, poolLines: string[] = []) {
 }
 
 /** Waits until backend `b` holds `n` requests. */
-function holding(b: PoolBackend, n: number, ms = 3000): Promise<void> {
-  return waitFor(() => b.held.length >= n, ms, () => `${b.name} to hold ${n} requests (holds ${b.held.length}: ${b.held.map((h) => h.path)})`);
+async function holding(b: PoolBackend, n: number, ms = 3000): Promise<void> {
+  await waitFor(() => b.held.length >= n, ms, () => `${b.name} to hold ${n} requests (holds ${b.held.length}: ${b.held.map((h) => h.path)})`);
 }
 
 test('first: fills f1 up to max_conn 2, then f2; a freed slot on f1 is used again before f2', async (t) => {

@@ -7,8 +7,11 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { test } from 'node:test';
-import { rawBackend, sleep } from '../helpers/proxy-http.js';
-import { keepAliveAgent, poolBackends, poolYaml, proxyFor, recordEvents, send, tally, waitFor } from '../helpers/pools-util.js';
+import { rawBackend, poolBackends } from '../helpers/backends.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+import { keepAliveAgent, send } from '../helpers/http-client.js';
+import { poolYaml, proxyFor } from '../helpers/proxies.js';
+import { recordEvents, tally } from '../helpers/pools-util.js';
 
 /** Fast checks: every 100 ms, no jitter. */
 const fastHealth = (extra = '') => `    health: { type: http, interval: 100ms, timeout: 100ms, jitter: 0, http: { path: /health }${extra ? `, ${extra}` : ''} }`;

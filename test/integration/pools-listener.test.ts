@@ -4,8 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { rawConnect, readResponse, sleep } from '../helpers/proxy-http.js';
-import { poolBackends, poolYaml, proxyFor } from '../helpers/pools-util.js';
+import { rawConnect, readResponse } from '../helpers/http-client.js';
+import { sleep } from '../helpers/wait.js';
+import { poolBackends } from '../helpers/backends.js';
+import { poolYaml, proxyFor } from '../helpers/proxies.js';
 
 const GET = (path: string) => `GET ${path} HTTP/1.1\r\nHost: lb.test\r\n\r\n`;
 

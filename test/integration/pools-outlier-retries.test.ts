@@ -4,8 +4,12 @@
 import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { test } from 'node:test';
-import { closedPort, rawBackend, readRequest, sleep, type SocketReader } from '../helpers/proxy-http.js';
-import { keepAliveAgent, poolBackends, poolYaml, proxyFor, recordEvents, send, tally } from '../helpers/pools-util.js';
+import { closedPort } from '../helpers/ports.js';
+import { rawBackend, poolBackends } from '../helpers/backends.js';
+import { readRequest, type SocketReader, keepAliveAgent, send } from '../helpers/http-client.js';
+import { sleep } from '../helpers/wait.js';
+import { poolYaml, proxyFor } from '../helpers/proxies.js';
+import { recordEvents, tally } from '../helpers/pools-util.js';
 
 test('outlier: a server answering 500 is ejected after 3 errors in a row, gets nothing for base_ejection, then returns (one event each)', async (t) => {
   const [s1, s2] = await poolBackends(t, ['s1', 's2']);

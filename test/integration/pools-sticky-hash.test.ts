@@ -4,8 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { httpBackend } from '../helpers/proxy-http.js';
-import { keepAliveAgent, poolBackends, poolYaml, proxyFor, recordEvents, send, tally } from '../helpers/pools-util.js';
+import { httpBackend, poolBackends } from '../helpers/backends.js';
+import { keepAliveAgent, send } from '../helpers/http-client.js';
+import { poolYaml, proxyFor } from '../helpers/proxies.js';
+import { recordEvents, tally } from '../helpers/pools-util.js';
 
 const COOKIE_RE = (name: string) => new RegExp(`^${name}=([A-Za-z0-9._-]+); Path=/; HttpOnly$`);
 

@@ -6,22 +6,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
-import {
-  header,
-  headerValues,
-  httpBackend,
-  namedBackend,
-  rawBackend,
-  rawConnect,
-  rawExchange,
-  readRequest,
-  readResponse,
-  request,
-  simpleYaml,
-  sleep,
-  startProxy,
-  type Request,
-} from '../helpers/proxy-http.js';
+import { header, headerValues, rawConnect, rawExchange, readRequest, readResponse, request, type Request } from '../helpers/http-client.js';
+import { httpBackend, namedBackend, rawBackend } from '../helpers/backends.js';
+import { simpleYaml, startProxy } from '../helpers/proxies.js';
+import { sleep } from '../helpers/wait.js';
 
 /** A raw backend that records each request and answers `200 <target>` with a length. */
 async function recordingBackend() {
@@ -74,8 +62,7 @@ describe('connections', () => {
     const s1 = await namedBackend('S1');
     const p = await startProxy(simpleYaml([s1.port]));
     t.after(() => Promise.all([p.stop(), s1.close()]));
-    const { sock, reader } = await rawConnect(p.port);
-    t.after(() => sock.destroy());
+    const { sock, reader } = await rawConnect(p.port, { t });
     for (let i = 0; i < 5; i++) {
       sock.write(`GET /ka${i} HTTP/1.1\r\nHost: ka.test\r\n\r\n`);
       const r = await readResponse(reader);
@@ -105,8 +92,7 @@ describe('connections', () => {
     });
     const p = await startProxy(simpleYaml([s1.port]));
     t.after(() => Promise.all([p.stop(), s1.close()]));
-    const { sock, reader } = await rawConnect(p.port);
-    t.after(() => sock.destroy());
+    const { sock, reader } = await rawConnect(p.port, { t });
     sock.write(
       'GET /a HTTP/1.1\r\nHost: p.test\r\n\r\n' +
         'POST /b HTTP/1.1\r\nHost: p.test\r\nContent-Length: 5\r\n\r\nhello' +
@@ -128,8 +114,7 @@ describe('connections', () => {
     });
     const p = await startProxy(simpleYaml([s1.port]));
     t.after(() => Promise.all([p.stop(), s1.close()]));
-    const { sock, reader } = await rawConnect(p.port);
-    t.after(() => sock.destroy());
+    const { sock, reader } = await rawConnect(p.port, { t });
     sock.end('GET /a HTTP/1.1\r\nHost: p.test\r\n\r\n' + 'POST /b HTTP/1.1\r\nHost: p.test\r\nContent-Length: 2\r\n\r\nhi' + 'GET /c HTTP/1.1\r\nHost: p.test\r\n\r\n');
     const got: string[] = [];
     let last: Array<[string, string]> = [];
@@ -167,8 +152,7 @@ describe('connections', () => {
     });
     const p = await startProxy(simpleYaml([s1.port]));
     t.after(() => Promise.all([p.stop(), s1.close()]));
-    const { sock, reader } = await rawConnect(p.port);
-    t.after(() => sock.destroy());
+    const { sock, reader } = await rawConnect(p.port, { t });
 
     sock.write('HEAD /head HTTP/1.1\r\nHost: h.test\r\n\r\n');
     const head = await readResponse(reader, 'HEAD');
@@ -220,8 +204,7 @@ describe('connections', () => {
     t.after(() => Promise.all([p.stop(), b.close()]));
 
     for (const req of ['GET /ten HTTP/1.0\r\n\r\n', 'GET /ten HTTP/1.0\r\nHost: ten.test\r\nConnection: keep-alive\r\n\r\n']) {
-      const { sock, reader } = await rawConnect(p.port);
-      t.after(() => sock.destroy());
+      const { sock, reader } = await rawConnect(p.port, { t });
       sock.write(req);
       const r = await readResponse(reader);
       assert.equal(r.status, 200);
@@ -263,8 +246,7 @@ describe('framing', () => {
     });
     const p = await startProxy(simpleYaml([b.port]));
     t.after(() => Promise.all([p.stop(), b.close()]));
-    const { sock, reader } = await rawConnect(p.port);
-    t.after(() => sock.destroy());
+    const { sock, reader } = await rawConnect(p.port, { t });
     for (let i = 0; i < 2; i++) {
       sock.write('GET /chunked HTTP/1.1\r\nHost: c.test\r\n\r\n');
       const r = await readResponse(reader);
@@ -295,8 +277,7 @@ describe('framing', () => {
     });
     const p = await startProxy(simpleYaml([b.port]));
     t.after(() => Promise.all([p.stop(), b.close()]));
-    const { sock, reader } = await rawConnect(p.port);
-    t.after(() => sock.destroy());
+    const { sock, reader } = await rawConnect(p.port, { t });
     const data = Buffer.alloc(70_000, 'y');
     const bodyPieces = [
       Buffer.from('4;name=value\r\nabcd\r\n'),
@@ -343,8 +324,7 @@ describe('framing', () => {
     const p = await startProxy(simpleYaml([b.port]));
     t.after(() => Promise.all([p.stop(), b.close()]));
     for (const path of ['/v10', '/v11-close']) {
-      const { sock, reader } = await rawConnect(p.port);
-      t.after(() => sock.destroy());
+      const { sock, reader } = await rawConnect(p.port, { t });
       sock.write(`GET ${path} HTTP/1.1\r\nHost: cd.test\r\n\r\n`);
       const r = await readResponse(reader);
       assert.equal(r.status, 200);
@@ -383,8 +363,7 @@ describe('headers', () => {
     });
     const p = await startProxy(simpleYaml([b.port]));
     t.after(() => Promise.all([p.stop(), b.close()]));
-    const { sock, reader } = await rawConnect(p.port);
-    t.after(() => sock.destroy());
+    const { sock, reader } = await rawConnect(p.port, { t });
     sock.write(
       'GET /hop?q=1 HTTP/1.1\r\n' +
         'Host: hop.test\r\n' +
@@ -547,8 +526,7 @@ ${Object.entries(ports)
     const backends = await Promise.all(names.map((n) => namedBackend(n)));
     const p = await startProxy(yaml(Object.fromEntries(names.map((n, i) => [n, backends[i]!.port]))));
     t.after(() => Promise.all([p.stop(), ...backends.map((b) => b.close())]));
-    const { sock, reader } = await rawConnect(p.ports[0]!);
-    t.after(() => sock.destroy());
+    const { sock, reader } = await rawConnect(p.ports[0]!, { t });
     sock.write('GET / HTTP/1.1\r\nHost: nowhere.test\r\n\r\n');
     const r = await readResponse(reader);
     assert.equal(r.status, 421);

@@ -8,7 +8,10 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { h2Session, echoBackend, proxyFor } from './https-helpers.js';
+import { h2Session } from '../helpers/http-client.js';
+import { echoBackend } from '../helpers/backends.js';
+import { proxyFor } from '../helpers/proxies.js';
+import { sleep } from '../helpers/wait.js';
 
 const LISTENER = ['    http2: { h2c: true }', '    timeouts: { body: 300ms, client: 5s }', '    limits: { body_min_rate: 2KiB }'];
 
@@ -18,7 +21,6 @@ async function setup(t: TestContext): Promise<number> {
   return (await proxyFor(t, yaml)).port;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Sends a POST of `total` bytes over HTTP/1.1 in pieces of `piece` bytes every `everyMs`; resolves with the status and when it came. */
 async function h1Post(port: number, total: number, piece: number, everyMs: number, t: TestContext): Promise<{ status: number; ms: number }> {

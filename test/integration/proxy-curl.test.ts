@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { httpBackend, simpleYaml, startProxy } from '../helpers/proxy-http.js';
+import { hashBody, httpBackend } from '../helpers/backends.js';
+import { simpleYaml, startProxy } from '../helpers/proxies.js';
 
 const run = promisify(execFile);
 
@@ -23,15 +24,7 @@ const skip = (await haveCurl()) ? false : 'curl is not installed (Debian package
 
 /** A backend that answers with the sha256 and length of what it received, and its name. */
 async function hashingBackend(name: string) {
-  return httpBackend((req, res) => {
-    const h = createHash('sha256');
-    let n = 0;
-    req.on('data', (c: Buffer) => {
-      h.update(c);
-      n += c.length;
-    });
-    req.on('end', () => res.end(`${name} ${n} ${h.digest('hex')}\n`));
-  });
+  return httpBackend((req, res) => hashBody(req, (n, sha256) => res.end(`${name} ${n} ${sha256}\n`)));
 }
 
 test('curl, a real client: keep-alive reuse, and the seed\'s 1 MB upload with Expect: 100-continue', { skip }, async (t) => {

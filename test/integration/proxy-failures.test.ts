@@ -6,19 +6,11 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, test } from 'node:test';
-import {
-  closedPort,
-  namedBackend,
-  rawBackend,
-  rawConnect,
-  readRequest,
-  readResponse,
-  request,
-  simpleYaml,
-  sleep,
-  startProxy,
-  LOOPBACK,
-} from '../helpers/proxy-http.js';
+import { closedPort } from '../helpers/ports.js';
+import { namedBackend, rawBackend } from '../helpers/backends.js';
+import { rawConnect, readRequest, readResponse, request } from '../helpers/http-client.js';
+import { simpleYaml, startProxy } from '../helpers/proxies.js';
+import { sleep } from '../helpers/wait.js';
 
 describe('stale upstream reuse', () => {
   test('a server that closes each connection right after answering (no Connection: close): every GET succeeds', async (t) => {
@@ -38,8 +30,7 @@ describe('stale upstream reuse', () => {
     });
     const p = await startProxy(simpleYaml([b.port]));
     t.after(() => Promise.all([p.stop(), b.close()]));
-    const { sock, reader } = await rawConnect(p.port);
-    t.after(() => sock.destroy());
+    const { sock, reader } = await rawConnect(p.port, { t });
     const started = Date.now();
     for (let i = 0; i < 30 && Date.now() - started < 10_000; i++) {
       sock.write(`GET /g${i} HTTP/1.1\r\nHost: s.test\r\n\r\n`);

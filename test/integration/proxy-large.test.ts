@@ -17,7 +17,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { httpBackend, request, sleep, LOOPBACK, type Backend } from '../helpers/proxy-http.js';
+import { hashBody, httpBackend, type Backend } from '../helpers/backends.js';
+import { request } from '../helpers/http-client.js';
+import { sleep } from '../helpers/wait.js';
+import { LOOPBACK } from '../helpers/ports.js';
 import { mb, openFileLimit, readProcMemory, resetPeakRss, spawnCli, type SpawnedCli } from '../helpers/spawn.js';
 
 const PATTERN = randomBytes(64 * 1024);
@@ -61,14 +64,8 @@ async function volumeBackend() {
       pump();
       return;
     }
-    const h = createHash('sha256');
-    let bytes = 0;
-    req.on('data', (c: Buffer) => {
-      h.update(c);
-      bytes += c.length;
-    });
-    req.on('end', () => {
-      const body = req.method === 'POST' ? JSON.stringify({ sha: h.digest('hex'), bytes }) : 'ok';
+    hashBody(req, (bytes, sha) => {
+      const body = req.method === 'POST' ? JSON.stringify({ sha, bytes }) : 'ok';
       res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body) });
       res.end(body);
     });

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { simpleYaml, startProxy } from '../helpers/proxy-http.js';
+import { simpleYaml, startProxy } from '../helpers/proxies.js';
 import './proxy-basics.test.js';
 import './proxy-streams.test.js';
 import './proxy-failures.test.js';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { test } from 'node:test';
-import { httpBackend, rawBackend, rawExchange, simpleYaml, startProxy } from '../helpers/proxy-http.js';
+import { httpBackend, rawBackend } from '../helpers/backends.js';
+import { rawExchange, rawReply } from '../helpers/http-client.js';
+import { simpleYaml, startProxy } from '../helpers/proxies.js';
 
 /** An HTTP backend answering with the X-Forwarded-For it received. */
 function xffBackend() {
@@ -9,23 +10,10 @@ function xffBackend() {
 }
 
 /** Sends raw bytes and resolves with everything received until the peer closes (bounded). */
-function sendRaw(port: number, bytes: string | Buffer): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let got = '';
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`no close within 3 s; got ${JSON.stringify(got)}`));
-    }, 3000);
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => (got += d));
-    sock.on('error', () => {});
-    sock.on('close', () => {
-      clearTimeout(timer);
-      resolve(got);
-    });
-    sock.write(bytes);
-  });
+async function sendRaw(port: number, bytes: string | Buffer): Promise<string> {
+  const r = await rawReply(port, bytes, 3000);
+  if (r.timedOut) throw new Error(`no close within 3 s; got ${JSON.stringify(r.text)}`);
+  return r.text;
 }
 
 test('HTTP listener accepting PROXY v1/v2 from a trusted balancer: the header names the client', async (t) => {

@@ -7,21 +7,11 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { describe, test } from 'node:test';
-import {
-  header,
-  headerValues,
-  httpBackend,
-  rawBackend,
-  rawConnect,
-  readRequest,
-  readResponse,
-  request,
-  simpleYaml,
-  sleep,
-  startProxy,
-  LOOPBACK,
-  type Request,
-} from '../helpers/proxy-http.js';
+import { header, headerValues, rawConnect, readRequest, readResponse, request, type Request } from '../helpers/http-client.js';
+import { hashBody, httpBackend, rawBackend } from '../helpers/backends.js';
+import { simpleYaml, startProxy } from '../helpers/proxies.js';
+import { sleep } from '../helpers/wait.js';
+import { LOOPBACK } from '../helpers/ports.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const MB = 1024 * 1024;
@@ -40,14 +30,8 @@ async function hashingBackend(download: Buffer) {
       res.end();
       return;
     }
-    const h = createHash('sha256');
-    let bytes = 0;
-    req.on('data', (c: Buffer) => {
-      h.update(c);
-      bytes += c.length;
-    });
-    req.on('end', () => {
-      const body = JSON.stringify({ sha: h.digest('hex'), bytes, te: req.headers['transfer-encoding'] ?? null, cl: req.headers['content-length'] ?? null });
+    hashBody(req, (bytes, sha) => {
+      const body = JSON.stringify({ sha, bytes, te: req.headers['transfer-encoding'] ?? null, cl: req.headers['content-length'] ?? null });
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
       res.end(body);
     });
@@ -132,8 +116,7 @@ describe('1 MB bodies', () => {
     const b = await hashingBackend(down);
     const p = await startProxy(simpleYaml([b.port]));
     t.after(() => Promise.all([p.stop(), b.close()]));
-    const { sock, reader } = await rawConnect(p.port);
-    t.after(() => sock.destroy());
+    const { sock, reader } = await rawConnect(p.port, { t });
     for (let i = 0; i < 3; i++) {
       const up = randomBytes(MB);
       sock.write(`POST /upload HTTP/1.1\r\nHost: s.test\r\nContent-Length: ${up.length}\r\n\r\n`);
@@ -163,8 +146,7 @@ describe('request bodies racing the upstream connect', () => {
         const p = await startProxy(simpleYaml([b.port]));
         t.after(() => Promise.all([p.stop(), b.close()]));
         if (warm) assert.equal((await request(p.port, { path: '/warm' })).status, 200);
-        const { sock, reader } = await rawConnect(p.port);
-        t.after(() => sock.destroy());
+        const { sock, reader } = await rawConnect(p.port, { t });
         sock.write(Buffer.concat([Buffer.from(`POST /upload HTTP/1.1\r\nHost: s.test\r\nContent-Length: ${size}\r\n\r\n`), data]));
         const r = await readResponse(reader, 'POST', 5000);
         assert.equal(r.status, 200);
@@ -199,8 +181,7 @@ describe('Expect: 100-continue', () => {
       });
       const p = await startProxy(simpleYaml([b.port]));
       t.after(() => Promise.all([p.stop(), b.close()]));
-      const { sock, reader } = await rawConnect(p.port);
-      t.after(() => sock.destroy());
+      const { sock, reader } = await rawConnect(p.port, { t });
       sock.write(`PUT /object HTTP/1.1\r\nHost: e.test\r\nExpect: 100-continue\r\nContent-Length: ${body.length}\r\n\r\n`);
       const interim = await readResponse(reader, 'PUT', 3000);
       assert.equal(interim.status, 100, 'the 100 Continue is relayed before the body is sent');
@@ -228,8 +209,7 @@ describe('Expect: 100-continue', () => {
     });
     const p = await startProxy(simpleYaml([b.port]));
     t.after(() => Promise.all([p.stop(), b.close()]));
-    const { sock, reader } = await rawConnect(p.port);
-    t.after(() => sock.destroy());
+    const { sock, reader } = await rawConnect(p.port, { t });
     sock.write('POST /old HTTP/1.0\r\nHost: e.test\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n');
     await sleep(100);
     sock.write('body');
@@ -288,8 +268,7 @@ describe('Upgrade tunnel', () => {
     const b = await upgradeBackend();
     const p = await startProxy(simpleYaml([b.port]));
     t.after(() => Promise.all([p.stop(), b.close()]));
-    const { sock, reader } = await rawConnect(p.port);
-    t.after(() => sock.destroy());
+    const { sock, reader } = await rawConnect(p.port, { t });
     sock.write(UPGRADE_REQ);
     const r = await readResponse(reader);
     assert.equal(r.status, 101);
@@ -331,8 +310,7 @@ describe('Upgrade tunnel', () => {
     const b = await upgradeBackend();
     const p = await startProxy(simpleYaml([b.port]));
     t.after(() => Promise.all([p.stop(), b.close()]));
-    const { sock, reader } = await rawConnect(p.port);
-    t.after(() => sock.destroy());
+    const { sock, reader } = await rawConnect(p.port, { t });
     sock.write(UPGRADE_REQ);
     assert.equal((await readResponse(reader)).status, 101);
     sock.write('server-close');
@@ -349,8 +327,7 @@ describe('Upgrade tunnel', () => {
     const b = await upgradeBackend();
     const p = await startProxy(simpleYaml([b.port]));
     t.after(() => Promise.all([p.stop(), b.close()]));
-    const { sock, reader } = await rawConnect(p.port);
-    t.after(() => sock.destroy());
+    const { sock, reader } = await rawConnect(p.port, { t });
     sock.write(UPGRADE_REQ + 'early bytes');
     assert.equal((await readResponse(reader)).status, 101);
     const got = await reader.readBytes('echo:early bytes'.length);
@@ -368,8 +345,7 @@ describe('Upgrade tunnel', () => {
     });
     const p = await startProxy(simpleYaml([b.port]));
     t.after(() => Promise.all([p.stop(), b.close()]));
-    const { sock, reader } = await rawConnect(p.port);
-    t.after(() => sock.destroy());
+    const { sock, reader } = await rawConnect(p.port, { t });
     sock.write('GET /plain HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\n\r\n'); // no Connection: upgrade
     const r = await readResponse(reader);
     assert.equal(r.status, 502);

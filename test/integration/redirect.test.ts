@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { httpBackend, rawExchange, simpleYaml, startProxy } from '../helpers/proxy-http.js';
+import { httpBackend } from '../helpers/backends.js';
+import { rawExchange } from '../helpers/http-client.js';
+import { simpleYaml, startProxy } from '../helpers/proxies.js';
 
 const run = promisify(execFile);
 

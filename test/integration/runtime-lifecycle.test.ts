@@ -10,9 +10,12 @@ import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { request, sleep } from '../helpers/proxy-http.js';
-import { freePort, runCli, runtimeBackend, tempDir, type RuntimeBackend } from '../helpers/runtime.js';
-import { spawnCli } from '../helpers/spawn.js';
+import { request } from '../helpers/http-client.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+import { freePort } from '../helpers/ports.js';
+import { runCli, spawnCli } from '../helpers/spawn.js';
+import { runtimeBackend, type RuntimeBackend } from '../helpers/backends.js';
+import { tempDir } from '../helpers/files.js';
 
 let web: RuntimeBackend;
 let tmp: ReturnType<typeof tempDir>;
@@ -49,13 +52,6 @@ ${extra}`,
   return { file, socket };
 }
 
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 describe('graceful stop', () => {
   for (const how of ['SIGTERM', 'SIGINT', 'fulcrum stop'] as const) {
@@ -72,7 +68,7 @@ describe('graceful stop', () => {
         } else {
           process.kill(cli.pid, how);
         }
-        await until(() => /finishing in-flight requests/.test(cli.stderr()), 'the stop to begin');
+        await waitFor(() => /finishing in-flight requests/.test(cli.stderr()), 10_000, 'the stop to begin');
         await sleep(100);
         await assert.rejects(request(cli.port, { path: '/' , timeoutMs: 2000 }), 'a new connection is refused while stopping');
         const r = await inFlight;
@@ -139,14 +135,14 @@ describe('control socket and workers', () => {
       const victimId = Number(new RegExp(`worker (\\d+) \\(pid ${victim},`).exec(cli.stderr())![1]);
       process.kill(victim, 'SIGKILL');
       // a connection the victim accepted before it died dies with it: count from its death
-      await until(() => {
+      await waitFor(() => {
         try {
           process.kill(victim, 0);
           return false;
         } catch {
           return true;
         }
-      }, 'the killed worker to be gone');
+      }, 10_000, 'the killed worker to be gone');
       let failures = 0;
       for (let i = 0; i < 40; i++) {
         try {
@@ -157,8 +153,8 @@ describe('control socket and workers', () => {
         await sleep(10);
       }
       assert.equal(failures, 0, 'new connections kept being answered');
-      await until(() => new RegExp(`worker \\d+ \\(pid ${victim}\\) died \\(SIGKILL\\)`).test(cli.stderr()), 'the crash to be logged');
-      await until(() => new RegExp(`replaced worker ${victimId}\\b`).test(cli.stderr()), 'a replacement worker');
+      await waitFor(() => new RegExp(`worker \\d+ \\(pid ${victim}\\) died \\(SIGKILL\\)`).test(cli.stderr()), 10_000, 'the crash to be logged');
+      await waitFor(() => new RegExp(`replaced worker ${victimId}\\b`).test(cli.stderr()), 10_000, 'a replacement worker');
       const json = await runCli(['status', '-s', socket, '--json']);
       const report = JSON.parse(json.stdout) as { data: { memory: { rss: number }; workers: Array<{ pid: number; memory: { rss: number; heapUsed: number } | null }> } };
       assert.ok(report.data.memory.rss > 1e6, 'the primary reports its own memory');
@@ -210,7 +206,7 @@ describe('access logs', () => {
         s.on('error', reject);
       });
       const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
-      await until(() => read(httpLog).includes('/a?x=1') && read(jsonLog).split('\n').length >= 3, 'access log lines');
+      await waitFor(() => read(httpLog).includes('/a?x=1') && read(jsonLog).split('\n').length >= 3, 10_000, 'access log lines');
       assert.match(read(httpLog), /^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/a\?x=1 HTTP\/1\.1" 200 \d+ "http:\/\/ref\.example\/" "test-agent\/1\.0"\n$/);
       const lines = read(jsonLog)
         .trim()
@@ -229,12 +225,12 @@ describe('access logs', () => {
       // logrotate: move the file away, SIGUSR1, and the next line goes to a new file
       renameSync(httpLog, `${httpLog}.1`);
       process.kill(cli.pid, 'SIGUSR1');
-      await until(() => /SIGUSR1: reopening access log files/.test(cli.stderr()), 'the reopen');
+      await waitFor(() => /SIGUSR1: reopening access log files/.test(cli.stderr()), 10_000, 'the reopen');
       await sleep(300);
       // both workers must have reopened: send enough fresh connections to reach each
       for (let i = 0; i < 10; i++) assert.equal((await request(www, { path: `/after-${i}` })).status, 200);
       // each worker flushes its own buffer once a second: wait for both
-      await until(() => read(httpLog).split('\n').filter(Boolean).length >= 10, 'all ten lines in the new file');
+      await waitFor(() => read(httpLog).split('\n').filter(Boolean).length >= 10, 10_000, 'all ten lines in the new file');
       assert.equal(read(httpLog).split('\n').filter(Boolean).length, 10, 'the new file has exactly the new lines');
       assert.ok(!read(`${httpLog}.1`).includes('/after-'), 'nothing new went to the rotated file');
     } finally {

@@ -7,9 +7,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { request, sleep } from '../helpers/proxy-http.js';
-import { freePort, loadLoop, runCli, runtimeBackend, tempDir, type RuntimeBackend } from '../helpers/runtime.js';
-import { spawnCli, type SpawnedCli } from '../helpers/spawn.js';
+import { request, loadLoop } from '../helpers/http-client.js';
+import { sleep } from '../helpers/wait.js';
+import { freePort } from '../helpers/ports.js';
+import { runCli, spawnCli, type SpawnedCli } from '../helpers/spawn.js';
+import { runtimeBackend, type RuntimeBackend } from '../helpers/backends.js';
+import { tempDir } from '../helpers/files.js';
 
 const RELOADS = 20;
 

@@ -8,13 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { nativeRelayMissing } from '../../src/proxy/tcp/native.js';
 import { CLI_PATH, spawnCli } from '../helpers/spawn.js';
+import { tempDir } from '../helpers/files.js';
 
 const UNIT = fileURLToPath(new URL('../../../contrib/systemd/fulcrum.service', import.meta.url));
 const has = (bin: string, ...args: string[]) => spawnSync(bin, args, { stdio: 'ignore' }).error === undefined;
@@ -25,8 +25,7 @@ const BIN = `${process.execPath} ${CLI_PATH}`;
 const NATIVE = nativeRelayMissing() === '' ? false : `the native addon sends the datagrams: ${nativeRelayMissing()}`;
 
 test('the unit file passes systemd-analyze verify', { skip: ANALYZE }, (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-unit-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('fulcrum-unit-', t).dir;
   const unit = join(dir, 'fulcrum.service');
   // the packaged binary's path does not exist here: point at this checkout's
   writeFileSync(unit, readFileSync(UNIT, 'utf8').replaceAll('/usr/bin/fulcrum', BIN));
@@ -40,8 +39,7 @@ test('the unit file passes systemd-analyze verify', { skip: ANALYZE }, (t) => {
 });
 
 test('systemd-unit: a unit with just the capabilities the configuration needs, and it verifies', { skip: ANALYZE }, (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-unit-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('fulcrum-unit-', t).dir;
   const examples = fileURLToPath(new URL('../../../examples/', import.meta.url));
   const cases: Array<[string, RegExp, RegExp]> = [
     ['seed.yaml', /^AmbientCapabilities=CAP_NET_BIND_SERVICE$/m, /^RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK$/m],
@@ -61,8 +59,7 @@ test('systemd-unit: a unit with just the capabilities the configuration needs, a
 });
 
 test('sd_notify: READY=1 when listening, WATCHDOG=1, RELOADING=1 and READY=1 around a reload, STOPPING=1', { skip: PYTHON || NATIVE, timeout: 30_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-notify-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('fulcrum-notify-', t).dir;
   const socket = join(dir, 'notify.sock');
   const receiver = spawn(
     'python3',

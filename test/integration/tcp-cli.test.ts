@@ -1,34 +1,26 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { freePort } from '../helpers/runtime.js';
-import { spawnCli } from '../helpers/spawn.js';
+import { freePort } from '../helpers/ports.js';
+import { spawnCli, cpuTicks } from '../helpers/spawn.js';
+import { serve } from '../helpers/backends.js';
+import { tempDir } from '../helpers/files.js';
 
 /** A server on 127.0.0.1 that runs `handler` per connection; its sockets are destroyed and it is closed after the test. Its port. */
 async function backend(t: TestContext, handler: (sock: net.Socket) => void, opts: net.ServerOpts = {}): Promise<number> {
-  const open = new Set<net.Socket>();
   const server = net.createServer(opts, (sock) => {
-    open.add(sock);
-    sock.on('close', () => open.delete(sock));
     sock.on('error', () => {});
     handler(sock);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    for (const sock of open) sock.destroy();
-    return new Promise((r) => server.close(r));
-  });
-  return (server.address() as net.AddressInfo).port;
+  return (await serve(server, { t })).port;
 }
 
 /** Writes `yaml` into a new temporary directory (removed after the test); the file's path. */
 function configFile(t: TestContext, yaml: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-tcp-cli-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('fulcrum-tcp-cli-', t).dir;
   const file = join(dir, 'tcp.yaml');
   writeFileSync(file, yaml);
   return file;
@@ -163,10 +155,6 @@ runtime:
 });
 
 /** CPU time (user + system, clock ticks) a process has used. */
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
 
 const PRLIMIT = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p));
 

@@ -10,7 +10,10 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { connect, findBinary, freePort, startHaproxy, tcpProxy, tcpYaml } from './tcp-helpers.js';
+import { rawConnect } from '../helpers/http-client.js';
+import { findBinary, startHaproxy } from '../helpers/spawn.js';
+import { freePort } from '../helpers/ports.js';
+import { tcpProxy, tcpYaml } from '../helpers/proxies.js';
 
 const HAPROXY = findBinary('haproxy');
 const skip = HAPROXY === undefined ? 'haproxy is not installed (apt-get install haproxy): no interop peer' : false;
@@ -34,7 +37,7 @@ function echoFrontend(name: string, port: number): string {
 
 /** Sends one HTTP request from 127.0.0.2 to `port` and returns the body and our local port. */
 async function ask(t: TestContext, port: number): Promise<{ body: string; localPort: number }> {
-  const c = await connect(t, port, CLIENT_ADDR);
+  const c = await rawConnect(port, { t, localAddress: CLIENT_ADDR });
   const localPort = c.sock.localPort!;
   c.sock.write('GET / HTTP/1.1\r\nHost: interop\r\nConnection: close\r\n\r\n');
   const head = await c.reader.readHead(5000);

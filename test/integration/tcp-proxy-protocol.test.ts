@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { encodeV1, encodeV2, parseProxyHeader, type ProxyHeader } from '../../src/proxy/proxy-protocol.js';
-import { rawBackend, type Backend } from '../helpers/proxy-http.js';
-import { waitFor } from '../helpers/pools-util.js';
-import { connect, ended, forEachRelay, nameServer, readAll, tcpProxy, tcpYaml } from './tcp-helpers.js';
+import { rawBackend, type Backend, nameServer } from '../helpers/backends.js';
+import { waitFor } from '../helpers/wait.js';
+import { ended, rawConnect, readAll } from '../helpers/http-client.js';
+import { forEachRelay, tcpProxy, tcpYaml } from '../helpers/proxies.js';
 
 interface ProxyAwareBackend extends Backend<net.Server> {
   headers: Array<ProxyHeader & { raw: Buffer }>;
@@ -49,7 +50,7 @@ forEachRelay((relay) => {
     test(`send_proxy ${version}: the server gets the client's address before the first byte`, async (t) => {
       const backend = await proxyAwareBackend(t);
       const p = await tcpProxy(t, tcpYaml({ web: { servers: [backend.port], lines: [`    send_proxy: ${version}`] } }));
-      const c = await connect(t, p.port, '127.0.0.3');
+      const c = await rawConnect(p.port, { t, localAddress: '127.0.0.3' });
       const localPort = c.sock.localPort!;
       c.sock.write('payload');
       const expected = `127.0.0.3:${localPort}>127.0.0.1:${p.port}|payload`;
@@ -77,11 +78,11 @@ forEachRelay((relay) => {
       tcpYaml({ web: { servers: [backend.port], lines: ['    send_proxy: v2'] } }, { listener: ['    proxy_protocol: { trusted: [127.0.0.0/8] }'] }),
     );
     // v1 then payload in one write; v2 header split over writes.
-    const a = await connect(t, p.port);
+    const a = await rawConnect(p.port, { t });
     a.sock.write(Buffer.concat([encodeV1({ address: '203.0.113.7', port: 4444 }, { address: '198.51.100.1', port: 443 }), Buffer.from('hello')]));
     const wantA = '203.0.113.7:4444>198.51.100.1:443|hello';
     assert.equal((await a.reader.readBytes(wantA.length)).toString(), wantA);
-    const b = await connect(t, p.port);
+    const b = await rawConnect(p.port, { t });
     const h = encodeV2({ address: '2001:db8::7', port: 5555 }, { address: '2001:db8::1', port: 443 });
     b.sock.write(h.subarray(0, 5));
     await new Promise((r) => setTimeout(r, 50));
@@ -91,7 +92,7 @@ forEachRelay((relay) => {
     const wantB = '2001:db8::7:5555>2001:db8::1:443|v2!';
     assert.equal((await b.reader.readBytes(wantB.length)).toString(), wantB);
     // LOCAL (a health check from the balancer): the socket's own addresses are used
-    const l = await connect(t, p.port, '127.0.0.9');
+    const l = await rawConnect(p.port, { t, localAddress: '127.0.0.9' });
     l.sock.write(Buffer.concat([encodeV2(null, null), Buffer.from('local')]));
     const wantL = `127.0.0.9:${l.sock.localPort}>127.0.0.1:${p.port}|local`;
     assert.equal((await l.reader.readBytes(wantL.length)).toString(), wantL);
@@ -100,7 +101,7 @@ forEachRelay((relay) => {
   test('proxy_protocol: connections from untrusted sources are closed before any server is contacted', async (t) => {
     const backend = await proxyAwareBackend(t);
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [backend.port] } }, { listener: ['    proxy_protocol: { trusted: [192.0.2.0/24] }'] }));
-    const c = await connect(t, p.port);
+    const c = await rawConnect(p.port, { t });
     c.sock.write(encodeV1({ address: '203.0.113.7', port: 1 }, { address: '192.0.2.1', port: 2 }));
     assert.equal(await readAll(c), '');
     assert.equal(backend.connections, 0);
@@ -125,7 +126,7 @@ forEachRelay((relay) => {
       ['nothing within hello_timeout', null, false],
     ];
     for (const [what, bytes, endAfter] of cases) {
-      const c = await connect(t, p.port);
+      const c = await rawConnect(p.port, { t });
       const t0 = Date.now();
       if (bytes !== null) c.sock.write(bytes);
       if (endAfter) c.sock.end();
@@ -148,7 +149,7 @@ forEachRelay((relay) => {
     for (let round = 0; round < 2; round++) {
       for (let i = 1; i <= 24; i++) {
         const src = `203.0.113.${i}`;
-        const c = await connect(t, p.port);
+        const c = await rawConnect(p.port, { t });
         c.sock.write(encodeV1({ address: src, port: 1000 + round }, { address: '192.0.2.1', port: 443 }));
         const got = await readAll(c);
         if (round === 0) chosen.set(src, got);

@@ -5,9 +5,11 @@ import { test } from 'node:test';
 import type { TcpConnection } from '../../src/proxy/tcp/connection.js';
 import { nativeRelay, nativeRelayMissing } from '../../src/proxy/tcp/native.js';
 import { privateBuffersInUse } from '../../src/proxy/tcp/relay.js';
-import { closedPort, rawBackend } from '../helpers/proxy-http.js';
-import { waitFor } from '../helpers/pools-util.js';
-import { blackholePort, closed, connect, echoServer, ended, forEachRelay, LOOPBACK, nameServer, readAll, tcpProxy, tcpYaml, type RelayKind } from './tcp-helpers.js';
+import { closedPort, blackholePort, LOOPBACK } from '../helpers/ports.js';
+import { rawBackend, echoServer, nameServer } from '../helpers/backends.js';
+import { waitFor, closed } from '../helpers/wait.js';
+import { ended, rawConnect, readAll } from '../helpers/http-client.js';
+import { forEachRelay, tcpProxy, tcpYaml, type RelayKind } from '../helpers/proxies.js';
 
 /**
  * Every test below runs twice: on the native relay (native/relay.c, the default) and on
@@ -58,7 +60,7 @@ forEachRelay((relay) => {
   test('bytes go through both ways and are counted on the connection', async (t) => {
     const echo = await echoServer(t);
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [echo.port] } }));
-    const c = await connect(t, p.port);
+    const c = await rawConnect(p.port, { t });
     c.sock.write('hello ');
     assert.equal((await c.reader.readBytes(6)).toString(), 'hello ');
     const conn: TcpConnection = only(p.frontend.connections);
@@ -79,7 +81,7 @@ forEachRelay((relay) => {
     const s2 = await nameServer(t, 'S2');
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [s1.port, s2.port] } }));
     const seen: string[] = [];
-    for (let i = 0; i < 6; i++) seen.push(await readAll(await connect(t, p.port)));
+    for (let i = 0; i < 6; i++) seen.push(await readAll(await rawConnect(p.port, { t })));
     assert.deepEqual([...seen].sort(), ['S1', 'S1', 'S1', 'S2', 'S2', 'S2']);
     for (let i = 1; i < seen.length; i++) assert.notEqual(seen[i], seen[i - 1], `round robin alternates: ${seen.join(' ')}`);
   });
@@ -98,7 +100,7 @@ forEachRelay((relay) => {
     });
     t.after(() => backend.close());
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [backend.port] } }));
-    const c = await connect(t, p.port);
+    const c = await rawConnect(p.port, { t });
     c.sock.end('ping');
     assert.equal(await readAll(c), 'got ping; and more after your FIN');
     assert.ok(serverSawEnd);
@@ -118,7 +120,7 @@ forEachRelay((relay) => {
     });
     t.after(() => backend.close());
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [backend.port] } }));
-    const c = await connect(t, p.port);
+    const c = await rawConnect(p.port, { t });
     assert.equal((await c.reader.readToEnd()).toString(), 'greeting, and goodbye from my side');
     assert.equal(c.sock.writable, true);
     c.sock.write('still ');
@@ -228,13 +230,13 @@ forEachRelay((relay) => {
     const dead = await closedPort();
     const live = await nameServer(t, 'live');
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [dead, live.port] } }));
-    for (let i = 0; i < 4; i++) assert.equal(await readAll(await connect(t, p.port)), 'live');
+    for (let i = 0; i < 4; i++) assert.equal(await readAll(await rawConnect(p.port, { t })), 'live');
     const pool = p.instance.pools.get('web')!;
     await waitFor(() => pool.servers.every((s) => s.active === 0), 2000, 'active counts back to 0');
 
     const p0 = await tcpProxy(t, tcpYaml({ web: { servers: [dead, live.port], lines: ['    retries: 0'] } }));
     const results: string[] = [];
-    for (let i = 0; i < 4; i++) results.push(await readAll(await connect(t, p0.port)));
+    for (let i = 0; i < 4; i++) results.push(await readAll(await rawConnect(p0.port, { t })));
     assert.deepEqual([...results].sort(), ['', '', 'live', 'live']);
   });
 
@@ -242,7 +244,7 @@ forEachRelay((relay) => {
     const dead = await closedPort();
     const live = await nameServer(t, 'live');
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [dead, live.port], lines: ['    outlier: { consecutive_errors: 2, base_ejection: 30s }'] } }));
-    for (let i = 0; i < 4; i++) assert.equal(await readAll(await connect(t, p.port)), 'live');
+    for (let i = 0; i < 4; i++) assert.equal(await readAll(await rawConnect(p.port, { t })), 'live');
     const pool = p.instance.pools.get('web')!;
     assert.deepEqual(pool.usable.map((s) => s.name), ['S2']);
   });
@@ -253,7 +255,7 @@ forEachRelay((relay) => {
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [hole, live.port] } }, { listener: ['    timeouts: { connect: 200ms }'] }));
     const started = Date.now();
     const names: string[] = [];
-    for (let i = 0; i < 2; i++) names.push(await readAll(await connect(t, p.port), 5000));
+    for (let i = 0; i < 2; i++) names.push(await readAll(await rawConnect(p.port, { t }), 5000));
     assert.deepEqual(names, ['live', 'live']);
     const took = Date.now() - started;
     assert.ok(took >= 150 && took < 3000, `two connections took ${took} ms with one connect timeout of 200 ms`);
@@ -262,8 +264,8 @@ forEachRelay((relay) => {
   test('idle timeout closes a silent pair; traffic keeps it open', async (t) => {
     const echo = await echoServer(t);
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [echo.port] } }, { listener: ['    tcp: { idle_timeout: 300ms }'] }));
-    const busy = await connect(t, p.port);
-    const silent = await connect(t, p.port);
+    const busy = await rawConnect(p.port, { t });
+    const silent = await rawConnect(p.port, { t });
     silent.sock.write('x');
     await silent.reader.readBytes(1);
     const t0 = Date.now();
@@ -287,7 +289,7 @@ forEachRelay((relay) => {
     for (let round = 0; round < 3; round++) {
       for (let i = 2; i < 22; i++) {
         const src = `127.0.0.${i}`;
-        const got = await readAll(await connect(t, p.port, src));
+        const got = await readAll(await rawConnect(p.port, { t, localAddress: src }));
         if (round === 0) first.set(src, got);
         else assert.equal(got, first.get(src), `source ${src} moved`);
       }
@@ -298,18 +300,18 @@ forEachRelay((relay) => {
   test('max_connections closes connections past the limit', async (t) => {
     const echo = await echoServer(t);
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [echo.port] } }, { listener: ['    max_connections: 2'] }));
-    const a = await connect(t, p.port);
-    const b = await connect(t, p.port);
+    const a = await rawConnect(p.port, { t });
+    const b = await rawConnect(p.port, { t });
     a.sock.write('a');
     b.sock.write('b');
     await a.reader.readBytes(1);
     await b.reader.readBytes(1);
-    const c = await connect(t, p.port);
+    const c = await rawConnect(p.port, { t });
     assert.equal(await readAll(c), '');
     a.sock.end();
     await readAll(a);
     await waitFor(() => p.frontend.connections.size === 1, 2000, 'a slot to free');
-    const d = await connect(t, p.port);
+    const d = await rawConnect(p.port, { t });
     d.sock.write('d');
     assert.equal((await d.reader.readBytes(1)).toString(), 'd');
   });
@@ -317,10 +319,10 @@ forEachRelay((relay) => {
   test('max_conn with a queue: a connection waits for a free server', async (t) => {
     const echo = await echoServer(t);
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [{ port: echo.port, extra: 'max_conn: 1' }], lines: ['    queue: { size: 4, timeout: 3s }'] } }));
-    const a = await connect(t, p.port);
+    const a = await rawConnect(p.port, { t });
     a.sock.write('a');
     await a.reader.readBytes(1);
-    const b = await connect(t, p.port);
+    const b = await rawConnect(p.port, { t });
     b.sock.write('b');
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(b.reader.buffered, 0, 'the second connection waits');
@@ -341,10 +343,10 @@ forEachRelay((relay) => {
     });
     t.after(() => backend.close());
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [backend.port] } }));
-    const a = await connect(t, p.port);
+    const a = await rawConnect(p.port, { t });
     assert.equal((await a.reader.readBytes(7)).toString(), 'partial');
     await closed(a.sock); // reset passed on: the socket closes with ECONNRESET, not a FIN
-    assert.equal(await readAll(await connect(t, p.port)), 'fine');
+    assert.equal(await readAll(await rawConnect(p.port, { t })), 'fine');
     await waitFor(() => p.instance.pools.get('web')!.servers[0]!.active === 0, 2000, 'active back to 0');
   });
 
@@ -360,7 +362,7 @@ forEachRelay((relay) => {
     });
     t.after(() => backend.close());
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [backend.port] } }));
-    const c = await connect(t, p.port);
+    const c = await rawConnect(p.port, { t });
     c.sock.write('a');
     await waitFor(() => reader !== null, 2000, 'the server connection');
     assert.equal((await reader!.readBytes(1)).toString(), 'a', 'the relay runs');
@@ -382,7 +384,7 @@ forEachRelay((relay) => {
     });
     t.after(() => backend.close());
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [backend.port] } }));
-    const c = await connect(t, p.port);
+    const c = await rawConnect(p.port, { t });
     c.sock.write('x');
     await waitFor(() => received !== null, 2000, 'the server connection');
     // Reset only once the byte went through. libuv reports a reset that arrives together
@@ -397,21 +399,21 @@ forEachRelay((relay) => {
   test('no usable server: the client is closed', async (t) => {
     const dead = await closedPort();
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [dead], lines: ['    retries: 0'] } }));
-    const c = await connect(t, p.port);
+    const c = await rawConnect(p.port, { t });
     assert.equal(await readAll(c), '');
   });
 
   test('stop: no new connections, open ones get the grace period', async (t) => {
     const echo = await echoServer(t);
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [echo.port] } }));
-    const c = await connect(t, p.port);
+    const c = await rawConnect(p.port, { t });
     c.sock.write('x');
     await c.reader.readBytes(1);
     const stopping = p.instance.stop({ graceMs: 300 });
     await new Promise((r) => setTimeout(r, 100));
     c.sock.write('y');
     assert.equal((await c.reader.readBytes(1)).toString(), 'y', 'still relaying during the grace period');
-    await assert.rejects(connect(null, p.port));
+    await assert.rejects(rawConnect(p.port));
     await stopping;
     await ended(c);
   });
@@ -421,7 +423,7 @@ forEachRelay((relay) => {
     const yaml = tcpYaml({ web: { servers: [echo.port] } }).replace('pools:', '  - name: web\n    bind: 127.0.0.1:0\n    routes: [{ pool: web }]\npools:');
     const p = await tcpProxy(t, yaml);
     assert.equal(p.ports.length, 2);
-    const c = await connect(t, p.ports[0]!);
+    const c = await rawConnect(p.ports[0]!, { t });
     c.sock.end('over tcp');
     assert.equal(await readAll(c), 'over tcp');
   });
@@ -526,7 +528,7 @@ forEachRelay((relay) => {
     const p = await tcpProxy(t, tcpYaml({ web: { servers: [backend.port, dead] } }));
     const before = fds();
     for (let i = 0; i < 60; i++) {
-      const c = await connect(null, p.port);
+      const c = await rawConnect(p.port);
       if (i % 4 === 0) c.sock.resetAndDestroy();
       else {
         c.sock.end('x');

@@ -1,36 +1,28 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import type net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import tls from 'node:tls';
-import { waitFor } from '../helpers/pools-util.js';
-import { connect, ended, findBinary, forEachRelay, killChild, LOOPBACK, makeCert, tcpProxy, tcpYaml, WAIT_MS } from './tcp-helpers.js';
+import { waitFor, WAIT_MS } from '../helpers/wait.js';
+import { serve, type Backend } from '../helpers/backends.js';
+import { NO_OPENSSL, OPENSSL, TestPki, type CertFiles } from '../helpers/certs.js';
+import { ended, rawConnect } from '../helpers/http-client.js';
+import { killChild } from '../helpers/spawn.js';
+import { forEachRelay, tcpProxy, tcpYaml } from '../helpers/proxies.js';
+import { LOOPBACK } from '../helpers/ports.js';
 
-const OPENSSL = findBinary('openssl');
-const skip = OPENSSL === undefined ? 'openssl is not installed (apt-get install openssl): no test certificates' : false;
+const skip = NO_OPENSSL;
 
-interface TlsBackend {
-  port: number;
-  /** TCP connections accepted. */
-  connections: number;
-  /** TLS connections that completed a handshake. */
-  handshakes: number;
-}
-
-/** A TLS server (test certificate) that answers "NAME sni=SERVERNAME" and closes. */
-async function tlsBackend(t: TestContext, name: string, cert: { key: Buffer; cert: Buffer }): Promise<TlsBackend> {
-  const b: TlsBackend = { port: 0, connections: 0, handshakes: 0 };
-  const server = tls.createServer({ key: cert.key, cert: cert.cert }, (sock) => {
+/** A TLS server (test certificate) that answers "NAME sni=SERVERNAME" and closes; `handshakes` counts completed ones. */
+async function tlsBackend(t: TestContext, name: string, cert: CertFiles): Promise<Backend<tls.Server> & { handshakes: number }> {
+  const server = tls.createServer({ key: cert.keyPem, cert: cert.certPem }, (sock) => {
     b.handshakes++;
     const sni = (sock as tls.TLSSocket & { servername?: string | false }).servername;
     sock.end(`${name} sni=${sni || '-'}`);
     sock.on('error', () => {});
   });
   server.on('tlsClientError', () => {});
-  server.on('connection', () => b.connections++);
-  await new Promise<void>((r) => server.listen(0, LOOPBACK, r));
-  b.port = (server.address() as net.AddressInfo).port;
-  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const b = Object.assign(await serve(server), { handshakes: 0 });
+  t.after(() => b.close());
   return b;
 }
 
@@ -62,8 +54,7 @@ function tlsGet(port: number, servername: string | null): Promise<string> {
 }
 
 async function sniSetup(t: TestContext, withDefault = true) {
-  const cert = makeCert(t, OPENSSL!, 'example.com', ['example.com', '*.example.com', 'a.example.com']);
-  if (cert === undefined) throw new Error('openssl req -x509 failed');
+  const cert = new TestPki(t).leaf(['example.com', '*.example.com', 'a.example.com']);
   const exact = await tlsBackend(t, 'exact', cert);
   const wild = await tlsBackend(t, 'wild', cert);
   const dflt = await tlsBackend(t, 'default', cert);
@@ -122,7 +113,7 @@ forEachRelay((relay) => {
       ['nothing within hello_timeout', Buffer.alloc(0), false],
     ];
     for (const [what, bytes, endAfter] of bad) {
-      const c = await connect(t, p.port);
+      const c = await rawConnect(p.port, { t });
       if (bytes.length > 0) c.sock.write(bytes);
       if (endAfter) c.sock.end();
       await ended(c, 3000).catch(() => assert.fail(`${what}: not closed`));
@@ -138,7 +129,7 @@ forEachRelay((relay) => {
     const { p, exact, wild, dflt } = await sniSetup(t);
     // The default backend speaks TLS and drops a plain-text client: the point is which
     // server the connection reached.
-    const c = await connect(t, p.port);
+    const c = await rawConnect(p.port, { t });
     c.sock.write('GET / HTTP/1.1\r\nHost: a.example.com\r\n\r\n');
     await ended(c, 3000);
     assert.deepEqual([exact.connections, wild.connections, dflt.connections], [0, 0, 1]);

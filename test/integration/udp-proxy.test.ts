@@ -5,22 +5,24 @@
  * every socket is closed in t.after().
  */
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import type { Server } from '../../src/backend/server.js';
 import type { UdpFrontend } from '../../src/proxy/udp/frontend.js';
-import { startProxy, WAIT_MS, type RunningProxy } from '../helpers/proxy-http.js';
-import { spawnCli } from '../helpers/spawn.js';
+import { startProxy, type RunningProxy } from '../helpers/proxies.js';
+import { WAIT_MS, waitFor } from '../helpers/wait.js';
+import { spawnCli, missing } from '../helpers/spawn.js';
+import { closedPort, LOOPBACK } from '../helpers/ports.js';
+import { serve } from '../helpers/backends.js';
+import { tempDir } from '../helpers/files.js';
 
 const run = promisify(execFile);
-const LOOPBACK = '127.0.0.1';
-const DIG = spawnSync('dig', ['-v'], { stdio: 'ignore' }).error === undefined ? false : 'dig is not installed (Debian package dnsutils)';
+const DIG = missing('dig', 'Debian package dnsutils');
 
 // ---- peers -----------------------------------------------------------------------
 
@@ -58,14 +60,6 @@ async function echo(t: TestContext, name: string, opts: { delayMs?: number; fami
   return e;
 }
 
-/** A UDP port on 127.0.0.1 with nothing bound to it (bound once, then closed). */
-async function closedPort(): Promise<number> {
-  const sock = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => sock.bind(0, LOOPBACK, resolve));
-  const port = sock.address().port;
-  await new Promise<void>((resolve) => sock.close(() => resolve()));
-  return port;
-}
 
 interface Reply {
   text: string;
@@ -134,14 +128,6 @@ async function clients(t: TestContext, n: number): Promise<Client[]> {
   return Promise.all(Array.from({ length: n }, () => Client.open(t)));
 }
 
-/** Polls `cond` every 10 ms; fails after `ms`. */
-async function until(cond: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 // ---- the balancer ----------------------------------------------------------------
 
@@ -224,7 +210,7 @@ test('session mode: an idle session expires (server released), and the next data
   assert.equal((await c!.ask(u.port, 'b')).server, 'S1');
   assert.equal(u.server('S1').active, 1);
   const quietFrom = Date.now();
-  await until(() => u.fe.sessions === 0, 'the session to expire', 2000);
+  await waitFor(() => u.fe.sessions === 0, 2000, 'the session to expire');
   assert.ok(Date.now() - quietFrom >= 150, 'not before its idle time');
   assert.equal(u.server('S1').active, 0);
   assert.equal(u.fe.stats.sessionsClosed, 1);
@@ -255,7 +241,7 @@ test('max_sessions: a new client beyond the limit is dropped and counted; existi
   assert.equal(u.fe.stats.dropped.sessionLimit, 1);
   assert.equal(u.fe.sessions, 2);
   assert.ok(await a!.ask(u.port, 'a again'), 'an existing session still works at the limit');
-  await until(() => u.fe.sessions === 0, 'both sessions to expire', 5000);
+  await waitFor(() => u.fe.sessions === 0, 5000, 'both sessions to expire');
   assert.ok(await c!.ask(u.port, 'c again'));
   assert.equal(u.fe.stats.dropped.sessionLimit, 1);
 });
@@ -319,13 +305,10 @@ test('real health checks: a server whose TCP check port closes loses its session
   const [s1, s2] = [await echo(t, 'S1'), await echo(t, 'S2')];
   const checks = await Promise.all(
     [0, 1].map(async () => {
-      const srv = net.createServer((sock) => sock.destroy());
-      await new Promise<void>((resolve) => srv.listen(0, LOOPBACK, resolve));
-      t.after(() => new Promise<void>((resolve) => srv.close(() => resolve())));
-      return srv;
+      return serve(net.createServer((sock) => sock.destroy()), { t });
     }),
   );
-  const checkPort = (i: number) => (checks[i]!.address() as net.AddressInfo).port;
+  const checkPort = (i: number) => checks[i]!.port;
   const u = await startUdp(
     t,
     udpYaml(
@@ -339,12 +322,12 @@ test('real health checks: a server whose TCP check port closes loses its session
   const [c] = await clients(t, 1);
   assert.equal((await c!.ask(u.port, 'a')).server, 'S1');
   checks[0]!.close();
-  await until(() => !u.server('S1').healthy, 'S1 to be marked down', 3000);
+  await waitFor(() => !u.server('S1').healthy, 3000, 'S1 to be marked down');
   assert.equal((await c!.ask(u.port, 'b')).server, 'S2');
 });
 
 test('a closed server port (ICMP unreachable) does not crash the balancer: the session re-picks, outlier detection ejects it', async (t) => {
-  const dead = await closedPort();
+  const dead = await closedPort('udp');
   const s2 = await echo(t, 'S2');
   const u = await startUdp(
     t,
@@ -369,13 +352,13 @@ test('a closed server port (ICMP unreachable) does not crash the balancer: the s
 });
 
 test('without passive health, a failed session still avoids its failed server on re-pick', async (t) => {
-  const dead = await closedPort();
+  const dead = await closedPort('udp');
   const s2 = await echo(t, 'S2');
   const u = await startUdp(t, udpYaml([{ name: 'S1', port: dead }, { name: 'S2', port: s2.port }]));
   const [c] = await clients(t, 1);
   c!.send(u.port, 'one');
   assert.equal(await c!.next(200), null);
-  await until(() => u.fe.stats.upstreamErrors > 0, 'the ICMP error', 2000);
+  await waitFor(() => u.fe.stats.upstreamErrors > 0, 2000, 'the ICMP error');
   assert.equal((await c!.ask(u.port, 'two')).server, 'S2');
 });
 
@@ -430,7 +413,7 @@ test('per-packet mode: one client\'s datagrams spread over the servers and every
   }
   assert.deepEqual(got, ['S1', 'S2', 'S1', 'S2', 'S1', 'S2']);
   assert.equal(u.fe.sessions, 2, 'one upstream socket per (client, server) pair');
-  await until(() => u.fe.sessions === 0, 'the pairs to expire', 3000);
+  await waitFor(() => u.fe.sessions === 0, 3000, 'the pairs to expire');
   assert.equal(u.server('S1').active + u.server('S2').active, 0);
 });
 
@@ -448,7 +431,7 @@ test('per-packet mode: datagrams sent back to back, replies routed to the right 
 });
 
 test('per-packet mode: a dead server loses one datagram, is ejected, then gets nothing', async (t) => {
-  const dead = await closedPort();
+  const dead = await closedPort('udp');
   const s2 = await echo(t, 'S2');
   const u = await startUdp(
     t,
@@ -460,7 +443,7 @@ test('per-packet mode: a dead server loses one datagram, is ejected, then gets n
   const [c] = await clients(t, 1);
   c!.send(u.port, 'lost');
   assert.equal(await c!.next(200), null);
-  await until(() => u.server('S1').ejectedUntil > 0, 'S1 ejected', 2000);
+  await waitFor(() => u.server('S1').ejectedUntil > 0, 2000, 'S1 ejected');
   for (let i = 0; i < 4; i++) assert.equal((await c!.ask(u.port, `q${i}`)).server, 'S2');
 });
 
@@ -502,7 +485,7 @@ test('stop: replies already on their way are still relayed, then every session e
   const [c] = await clients(t, 1);
   await c!.ask(u.port, 'warm');
   c!.send(u.port, 'late');
-  await until(() => s1.seen.length === 2, 'the datagram to reach S1', 2000);
+  await waitFor(() => s1.seen.length === 2, 2000, 'the datagram to reach S1');
   const stopped = u.fe.stop({ graceMs: 2000 });
   assert.equal((await c!.next(1000))?.text, 'S1|late', 'the reply during the grace time arrives');
   await stopped;
@@ -523,8 +506,7 @@ test('start: a port in use is FULCRUM_ERR_LISTEN', async (t) => {
 
 test('fulcrum run prints udp://HOST:PORT for a udp listener (and http:// for http ones), and relays', async (t) => {
   const s1 = await echo(t, 'S1');
-  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-udp-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('fulcrum-udp-', t).dir;
   const file = join(dir, 'udp.yaml');
   writeFileSync(
     file,
@@ -542,7 +524,7 @@ test('fulcrum run prints udp://HOST:PORT for a udp listener (and http:// for htt
   t.after(() => cli.stop());
   assert.equal(cli.listeners[0]?.name, 'web');
   const line = /listening on udp:\/\/127\.0\.0\.1:(\d+) \(listener dgram\)/;
-  await until(() => line.test(cli.stderr()), 'the udp listening line', 3000);
+  await waitFor(() => line.test(cli.stderr()), 3000, 'the udp listening line');
   const port = Number(line.exec(cli.stderr())![1]);
   const [c] = await clients(t, 1);
   assert.equal((await c!.ask(port, 'via cli')).text, 'S1|via cli');

@@ -12,8 +12,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { nativeRelayMissing } from '../../src/proxy/tcp/native.js';
-import { httpBackend } from '../helpers/proxy-http.js';
+import { httpBackend } from '../helpers/backends.js';
 import { CLI_PATH, spawnCli } from '../helpers/spawn.js';
+import { sleep } from '../helpers/wait.js';
 
 const skip =
   process.getuid?.() !== 0 ? 'needs root (it changes user and capabilities)' : nativeRelayMissing() !== '' ? `needs the native addon: ${nativeRelayMissing()}` : false;
@@ -47,7 +48,6 @@ function readableByOthers(file: string): boolean {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('runtime.user: primary and workers run as nobody, the primary keeping CAP_NET_BIND_SERVICE only', { skip, timeout: 60_000 }, async (t) => {
   const backend = await httpBackend((req, res) => {

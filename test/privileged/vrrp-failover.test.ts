@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { masterDownMs, skewMs } from '../../src/vrrp/state-machine.js';
-import { cannotRun, fulcrumYaml, Lab, report, type Proc } from './vrrp-lab.js';
+import { cannotRun, fulcrumYaml, Lab, report, type Proc } from '../helpers/vrrp-lab.js';
 
 const VIP = '192.0.2.100';
 const TARGET = `http://${VIP}/`;
@@ -20,11 +20,8 @@ const skip = cannotRun();
 const OVERLAP_MS = 100;
 
 test('vrrp: two Fulcrum nodes share a virtual IP', { skip: skip ?? false, timeout: 60_000 }, async (t) => {
-  const lab = new Lab();
-  t.after(() => lab.destroy());
-  await lab.create({ a: '192.0.2.1/24', b: '192.0.2.2/24', c: '192.0.2.50/24', s: '192.0.2.11/24' });
-  const s1 = lab.start('s', 'S1', process.execPath, [new URL('../fixtures/web-server.js', import.meta.url).pathname, '8080', 'S1', '0.0.0.0']);
-  await s1.waitFor(/ready/);
+  const lab = await Lab.open(t, { a: '192.0.2.1/24', b: '192.0.2.2/24', c: '192.0.2.50/24', s: '192.0.2.11/24' });
+  const s1 = await lab.webServer('s', 'S1');
   const watch = await lab.watchVip(['a', 'b'], VIP);
 
   let a: Proc = await lab.fulcrum('a', 'A', fulcrumYaml({ priority: 200, vip: VIP }));
@@ -110,11 +107,8 @@ test('vrrp: two Fulcrum nodes share a virtual IP', { skip: skip ?? false, timeou
 });
 
 test('vrrp: tracking a pool lowers the priority; tracking a listener goes to fault', { skip: skip ?? false, timeout: 60_000 }, async (t) => {
-  const lab = new Lab();
-  t.after(() => lab.destroy());
-  await lab.create({ a: '192.0.2.1/24', b: '192.0.2.2/24', s: '192.0.2.11/24' });
-  let s1 = lab.start('s', 'S1', process.execPath, [new URL('../fixtures/web-server.js', import.meta.url).pathname, '8080', 'S1', '0.0.0.0']);
-  await s1.waitFor(/ready/);
+  const lab = await Lab.open(t, { a: '192.0.2.1/24', b: '192.0.2.2/24', s: '192.0.2.11/24' });
+  let s1 = await lab.webServer('s', 'S1');
   const watch = await lab.watchVip(['a', 'b'], VIP);
   const notified = `${lab.dir}/notify.log`;
   const notify = lab.file('notify.sh', `#!/bin/sh\necho "$@" >> ${notified}\n`);

@@ -9,12 +9,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { masterDownMs } from '../../src/vrrp/state-machine.js';
-import { cannotRun, fulcrumYaml, keepalivedConf, Lab, report, type Proc } from './vrrp-lab.js';
+import { cannotRun, fulcrumYaml, keepalivedConf, Lab, report, type Proc } from '../helpers/vrrp-lab.js';
+import { sleep } from '../helpers/wait.js';
 
 const VIP = '192.0.2.100';
 const skip = cannotRun();
 const OVERLAP_MS = 100;
-const settle = (ms = 300) => new Promise((r) => setTimeout(r, ms));
 
 /** Ends keepalived as a crash would: its VRRP child and the parent (stopped first, so it cannot start another child). */
 async function crashKeepalived(lab: Lab, k: Proc, name: string): Promise<void> {
@@ -32,15 +32,13 @@ async function keepalivedReady(lab: Lab, k: Proc, name: string): Promise<void> {
       lab.keepalivedChild(name);
       return;
     } catch {
-      await settle(20);
+      await sleep(20);
     }
   }
 }
 
 test('vrrp interop: Fulcrum master, keepalived backup', { skip: skip ?? false, timeout: 60_000 }, async (t) => {
-  const lab = new Lab();
-  t.after(() => lab.destroy());
-  await lab.create({ a: '192.0.2.1/24', b: '192.0.2.2/24' });
+  const lab = await Lab.open(t, { a: '192.0.2.1/24', b: '192.0.2.2/24' });
   const watch = await lab.watchVip(['a', 'b'], VIP);
   let a = await lab.fulcrum('a', 'A', fulcrumYaml({ priority: 200, vip: VIP }));
   await watch.gained('a', 0, 3000);
@@ -48,7 +46,7 @@ test('vrrp interop: Fulcrum master, keepalived backup', { skip: skip ?? false, t
   await keepalivedReady(lab, k, 'kb');
 
   await t.test('keepalived stays backup behind the Fulcrum master', async () => {
-    await settle(2 * masterDownMs(150, 10));
+    await sleep(2 * masterDownMs(150, 10));
     assert.deepEqual(watch.holders(), ['a']);
     assert.doesNotMatch(k.text(), /Entering MASTER STATE/);
   });
@@ -70,7 +68,7 @@ test('vrrp interop: Fulcrum master, keepalived backup', { skip: skip ?? false, t
     clean = await watch.lost('a', started);
     await watch.gained('a', started, 3000);
     await k.waitFor(/received advert from 192\.0\.2\.1 with higher priority 200/, 2000, started);
-    await settle();
+    await sleep(300);
     assert.deepEqual(watch.holders(), ['a']);
     const overlap = watch.longestOverlap(clean);
     report('interop, Fulcrum preempting keepalived, both held the VIP for', overlap, OVERLAP_MS);
@@ -97,9 +95,7 @@ test('vrrp interop: Fulcrum master, keepalived backup', { skip: skip ?? false, t
 });
 
 test('vrrp interop: keepalived master, Fulcrum backup', { skip: skip ?? false, timeout: 60_000 }, async (t) => {
-  const lab = new Lab();
-  t.after(() => lab.destroy());
-  await lab.create({ a: '192.0.2.1/24', b: '192.0.2.2/24' });
+  const lab = await Lab.open(t, { a: '192.0.2.1/24', b: '192.0.2.2/24' });
   const watch = await lab.watchVip(['a', 'b'], VIP);
   let k = lab.keepalived('a', 'ka', keepalivedConf({ name: 'ka', priority: 200, vip: VIP }));
   await keepalivedReady(lab, k, 'ka');
@@ -108,7 +104,7 @@ test('vrrp interop: keepalived master, Fulcrum backup', { skip: skip ?? false, t
 
   await t.test('Fulcrum stays backup behind the keepalived master', async () => {
     await b.waitFor(/STOP -> BACKUP/);
-    await settle(2 * masterDownMs(150, 10));
+    await sleep(2 * masterDownMs(150, 10));
     assert.deepEqual(watch.holders(), ['a']);
     assert.doesNotMatch(b.text(), /-> MASTER/);
   });
@@ -132,7 +128,7 @@ test('vrrp interop: keepalived master, Fulcrum backup', { skip: skip ?? false, t
     const master = await k.waitFor(/Entering MASTER STATE/, 5000, started);
     const released = await watch.lost('b', started, 3000);
     await b.waitFor(/MASTER -> BACKUP \(a master with higher priority 200/, 2000, started);
-    await settle();
+    await sleep(300);
     assert.deepEqual(watch.holders(), ['a']);
     clean = released;
     const overlap = Math.max(0, released - master.t);

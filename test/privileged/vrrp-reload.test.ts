@@ -18,7 +18,8 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { masterDownMs } from '../../src/vrrp/state-machine.js';
 import { CLI_PATH } from '../helpers/spawn.js';
-import { cannotRun, fulcrumYaml, Lab, report, type Proc, type VipWatch } from './vrrp-lab.js';
+import { cannotRun, fulcrumYaml, Lab, report, type Proc, type VipWatch } from '../helpers/vrrp-lab.js';
+import { sleep } from '../helpers/wait.js';
 
 const VIP = '192.0.2.100';
 const TARGET = `http://${VIP}/`;
@@ -48,7 +49,6 @@ function nodeYaml(priority: number, weight: number, control: string): string {
   return `runtime: {control_socket: ${control}}\n${edited}`;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** S1's weight as A's primary reports it (`fulcrum status --json`). */
 async function weightOf(control: string): Promise<number> {
@@ -63,11 +63,8 @@ function deletions(watch: VipWatch, host: string, from: number): number {
 }
 
 test('vrrp: a configuration reload does not move the virtual IP unless the vrrp section changes', { skip: skip ?? false, timeout: 60_000 }, async (t) => {
-  const lab = new Lab();
-  t.after(() => lab.destroy());
-  await lab.create({ a: '192.0.2.1/24', b: '192.0.2.2/24', c: '192.0.2.50/24', s: '192.0.2.11/24' });
-  const s1 = lab.start('s', 'S1', process.execPath, [new URL('../fixtures/web-server.js', import.meta.url).pathname, '8080', 'S1', '0.0.0.0']);
-  await s1.waitFor(/ready/);
+  const lab = await Lab.open(t, { a: '192.0.2.1/24', b: '192.0.2.2/24', c: '192.0.2.50/24', s: '192.0.2.11/24' });
+  const s1 = await lab.webServer('s', 'S1');
   const watch = await lab.watchVip(['a', 'b'], VIP);
   const controlA = `${lab.dir}/a.sock`;
   const a: Proc = await lab.fulcrum('a', 'A', nodeYaml(200, 1, controlA));

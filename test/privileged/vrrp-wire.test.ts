@@ -11,12 +11,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodeAdvert, encodeIpv4 } from '../../src/vrrp/packet.js';
 import { masterDownMs } from '../../src/vrrp/state-machine.js';
-import { cannotRun, fulcrumYaml, Lab, report } from './vrrp-lab.js';
+import { cannotRun, fulcrumYaml, keepalivedConf, Lab, report } from '../helpers/vrrp-lab.js';
+import { sleep } from '../helpers/wait.js';
 
 const VIP = '192.0.2.100';
 const skip = cannotRun();
 const SENDER = new URL('../fixtures/vrrp-send.js', import.meta.url).pathname;
-const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A whole advertisement packet from `src`; `edit` may change bytes after the checksum. */
 function packet(opts: { src?: string; vrid?: number; priority?: number; ttl?: number; dst?: string }, edit?: (b: Buffer) => void): string {
@@ -30,9 +30,7 @@ function packet(opts: { src?: string; vrid?: number; priority?: number; ttl?: nu
 }
 
 test('vrrp: malformed packets are counted and ignored; the master stays master', { skip: skip ?? false, timeout: 30_000 }, async (t) => {
-  const lab = new Lab();
-  t.after(() => lab.destroy());
-  await lab.create({ a: '192.0.2.1/24', m: '192.0.2.66/24' });
+  const lab = await Lab.open(t, { a: '192.0.2.1/24', m: '192.0.2.66/24' });
   const watch = await lab.watchVip(['a'], VIP);
   const a = await lab.fulcrum('a', 'A', fulcrumYaml({ priority: 200, vip: VIP }));
   await watch.gained('a', 0, 3000);
@@ -65,7 +63,7 @@ test('vrrp: malformed packets are counted and ignored; the master stays master',
     }
     await lab.exec('m', process.execPath, [SENDER, 'eth0', ...junk]);
   }
-  await settle(1200);
+  await sleep(1200);
   assert.equal(a.child.exitCode, null, 'still running');
   assert.deepEqual(a.lines.filter((l) => /MASTER -> BACKUP|error handling/.test(l.text)), []);
   assert.deepEqual(watch.holders(), ['a']);
@@ -77,41 +75,15 @@ test('vrrp: malformed packets are counted and ignored; the master stays master',
 });
 
 test('vrrp interop: unicast peers with keepalived', { skip: skip ?? false, timeout: 30_000 }, async (t) => {
-  const lab = new Lab();
-  t.after(() => lab.destroy());
-  await lab.create({ a: '192.0.2.1/24', b: '192.0.2.2/24', m: '192.0.2.66/24' });
+  const lab = await Lab.open(t, { a: '192.0.2.1/24', b: '192.0.2.2/24', m: '192.0.2.66/24' });
   const watch = await lab.watchVip(['a', 'b'], VIP);
   const a = await lab.fulcrum('a', 'A', fulcrumYaml({ priority: 200, vip: VIP, extra: '\n      unicast_peers: [192.0.2.2]' }));
   await watch.gained('a', 0, 3000);
-  const k = lab.keepalived(
-    'b',
-    'kb',
-    `global_defs {
-  router_id kb
-  script_user root
-  enable_script_security
-}
-vrrp_instance www {
-  state BACKUP
-  interface eth0
-  virtual_router_id 51
-  priority 150
-  advert_int 0.1
-  version 3
-  unicast_src_ip 192.0.2.2
-  unicast_peer {
-    192.0.2.1
-  }
-  virtual_ipaddress {
-    ${VIP}/24
-  }
-}
-`,
-  );
+  const k = lab.keepalived('b', 'kb', keepalivedConf({ name: 'kb', priority: 150, vip: VIP, unicast: { src: '192.0.2.2', peers: ['192.0.2.1'] } }));
   await k.waitFor(/Entering BACKUP STATE/, 5000);
 
   await t.test('keepalived follows the Fulcrum master by unicast', async () => {
-    await settle(2 * masterDownMs(150, 10));
+    await sleep(2 * masterDownMs(150, 10));
     assert.deepEqual(watch.holders(), ['a']);
     assert.doesNotMatch(k.text(), /Entering MASTER STATE/);
   });

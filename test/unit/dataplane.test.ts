@@ -14,6 +14,7 @@ import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { FakeDriver } from '../../src/dataplane/fake-driver.js';
 import { parseLive } from '../../src/dataplane/live.js';
 import { normalizeObjects, renderObjects } from '../../src/dataplane/render.js';
+import { waitFor } from '../helpers/wait.js';
 
 function config(service: string, servers = '[{name: s1, address: "192.0.2.11:80"}, {name: s2, address: "192.0.2.12:80"}]'): Config {
   const text = `services:\n  - ${service}\npools:\n  web:\n    servers: ${servers}\n`;
@@ -52,14 +53,6 @@ async function rig(t: TestContext, cfg: Config, opts: { drainMs?: number } = {})
   return { dp, driver, pool, logs, flushes };
 }
 
-/** Polls `cond` every 5 ms for up to `ms`. */
-async function until(cond: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** Server names the live (fake) NAT table sends flows to. */
 async function liveTargets(driver: FakeDriver): Promise<string[]> {
@@ -82,12 +75,12 @@ describe('dataplane control', () => {
     const s1 = pool.servers[0]!;
     const t0 = Date.now();
     pool.setHealthy(s1, false, 'test');
-    await until(() => driver.applied.length === 2);
+    await waitFor(() => driver.applied.length === 2, 2000, 'driver.applied.length === 2');
     assert.ok(Date.now() - t0 < 200, `re-rendered after ${Date.now() - t0} ms`);
     assert.deepEqual(await liveTargets(driver), ['192.0.2.12']);
     assert.match(logs.at(-1)!, /rules applied in \d+ ms \(pool web: server s1 down\): www -> s2 1031 of 1031$/);
     pool.setHealthy(s1, true, 'test');
-    await until(() => driver.applied.length === 3);
+    await waitFor(() => driver.applied.length === 3, 2000, 'driver.applied.length === 3');
     assert.deepEqual(await liveTargets(driver), ['192.0.2.11', '192.0.2.12']);
   });
 
@@ -95,11 +88,11 @@ describe('dataplane control', () => {
     const { driver, pool } = await rig(t, config(NAT.replace('}', '}'), '[{name: s1, address: "192.0.2.11:80"}, {name: s2, address: "192.0.2.12:80"}, {name: s3, address: "192.0.2.13:80"}]'));
     driver.delayMs = 100;
     pool.setHealthy(pool.servers[0]!, false, 'test');
-    await until(() => driver.attempts === 2);
+    await waitFor(() => driver.attempts === 2, 2000, 'driver.attempts === 2');
     pool.setHealthy(pool.servers[1]!, false, 'test');
     pool.setHealthy(pool.servers[1]!, true, 'test');
     pool.setHealthy(pool.servers[2]!, false, 'test');
-    await until(() => driver.applied.length === 3);
+    await waitFor(() => driver.applied.length === 3, 2000, 'driver.applied.length === 3');
     await new Promise((r) => setTimeout(r, 250));
     assert.equal(driver.applied.length, 3, 'three changes during one apply make one more apply');
     assert.deepEqual(await liveTargets(driver), ['192.0.2.12']);
@@ -109,10 +102,10 @@ describe('dataplane control', () => {
     const { driver, pool, logs } = await rig(t, config(NAT));
     driver.delayMs = 100;
     pool.setHealthy(pool.servers[0]!, false, 'test');
-    await until(() => driver.attempts === 2);
+    await waitFor(() => driver.attempts === 2, 2000, 'driver.attempts === 2');
     // during that apply: a health event, then (pollMs 20) the version poll sees the pool moved
     pool.setHealthy(pool.servers[1]!, false, 'test');
-    await until(() => driver.applied.length === 3);
+    await waitFor(() => driver.applied.length === 3, 2000, 'driver.applied.length === 3');
     const applied = logs.filter((l) => l.startsWith('rules applied'));
     assert.match(applied.at(-1)!, /\(pool web: server s2 down\)/, applied.join('\n'));
   });
@@ -122,11 +115,11 @@ describe('dataplane control', () => {
     const before = await driver.list();
     driver.failNext('Error: Could not process rule: No buffer space available');
     pool.setHealthy(pool.servers[0]!, false, 'test');
-    await until(() => driver.attempts === 2);
+    await waitFor(() => driver.attempts === 2, 2000, 'driver.attempts === 2');
     assert.deepEqual(await driver.list(), before);
-    await until(() => dp.lastError !== null);
+    await waitFor(() => dp.lastError !== null, 2000, 'dp.lastError !== null');
     assert.match(logs.find((l) => l.includes('No buffer space'))!, /nft refused the transaction .*previous rules stay in force.*retrying in 50 ms/);
-    await until(() => driver.applied.length === 2);
+    await waitFor(() => driver.applied.length === 2, 2000, 'driver.applied.length === 2');
     assert.equal(dp.lastError, null);
     assert.deepEqual(await liveTargets(driver), ['192.0.2.12']);
   });
@@ -143,12 +136,12 @@ describe('dataplane control', () => {
     const [s1, s2] = pool.servers as [typeof pool.servers[0], typeof pool.servers[0]];
     const t0 = Date.now();
     pool.setHealthy(s1, false, 'test');
-    await until(() => flushes.length === 1);
+    await waitFor(() => flushes.length === 1, 2000, 'flushes.length === 1');
     assert.ok(flushes[0]!.at - t0 >= 140, `cut after ${flushes[0]!.at - t0} ms`);
     assert.deepEqual({ ...flushes[0], at: 0 }, { protocol: 'tcp', vip: '203.0.113.10', ports: [80], server: '192.0.2.11', at: 0 });
     // s2 goes down and comes back within its drain time: nothing is cut
     pool.setHealthy(s2, false, 'test');
-    await until(() => driver.applied.length === 3);
+    await waitFor(() => driver.applied.length === 3, 2000, 'driver.applied.length === 3');
     pool.setHealthy(s2, true, 'test');
     await new Promise((r) => setTimeout(r, 250));
     assert.equal(flushes.length, 1);
@@ -157,7 +150,7 @@ describe('dataplane control', () => {
   it('cuts a failed UDP server\'s flows at once', async (t) => {
     const { pool, flushes } = await rig(t, config(NAT.replace('mode: nat', 'protocol: udp, mode: nat')), { drainMs: 10_000 });
     pool.setHealthy(pool.servers[1]!, false, 'test');
-    await until(() => flushes.length === 1);
+    await waitFor(() => flushes.length === 1, 2000, 'flushes.length === 1');
     assert.equal(flushes[0]!.protocol, 'udp');
     assert.equal(flushes[0]!.server, '192.0.2.12');
   });
@@ -171,7 +164,7 @@ describe('dataplane control', () => {
     assert.equal(driver.applied.length, 1, 'no apply while paused');
     assert.deepEqual(await liveTargets(driver), ['192.0.2.11', '192.0.2.12']);
     dp.resume();
-    await until(() => driver.applied.length === 2);
+    await waitFor(() => driver.applied.length === 2, 2000, 'driver.applied.length === 2');
     assert.deepEqual(await liveTargets(driver), ['192.0.2.12']);
     assert.match(logs.at(-1)!, /\(pool web: server s1 down, .*resumed\)|\(.*resumed.*\)/);
   });

@@ -5,8 +5,7 @@
  * the database network.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, it, type TestContext } from 'node:test';
@@ -19,12 +18,8 @@ import { decodeMessage, encodeQuery, type DecodedMessage, type QuerySpec } from 
 import { Responder } from '../../src/dns/responder.js';
 import { TYPE } from '../../src/dns/wire.js';
 import { countryRecord, encodeValue, SAMPLE_NETWORKS, u16, u64, writeMmdb, type MmdbNetwork } from '../helpers/mmdb-writer.js';
-
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'fulcrum-dns-geoip-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { waitFor } from '../helpers/wait.js';
+import { tempDir } from '../helpers/files.js';
 
 function writeDb(file: string, networks: readonly MmdbNetwork[] = SAMPLE_NETWORKS): string {
   // Written beside, then renamed over: a reader never sees half a file.
@@ -33,17 +28,10 @@ function writeDb(file: string, networks: readonly MmdbNetwork[] = SAMPLE_NETWORK
   return file;
 }
 
-async function until(cond: () => boolean, what: string, ms = 8_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((res) => setTimeout(res, 25));
-  }
-}
 
 describe('mmdb writer (test helper) read back by the maxmind package', () => {
   it('writes the sample networks: records, prefix lengths and misses', async (t) => {
-    const file = writeDb(join(tempDir(t), 'sample.mmdb'));
+    const file = writeDb(join(tempDir('fulcrum-dns-geoip-', t).dir, 'sample.mmdb'));
     const reader = await maxmind.open<CountryResponse>(file);
     const cases: Array<[string, string | undefined, string | undefined, number]> = [
       ['192.0.2.5', 'DE', 'EU', 25],
@@ -123,7 +111,7 @@ describe('geoip database loader', () => {
   };
 
   it('loads the file at start, looks up IPv4 and IPv6 with the network prefix', (t) => {
-    const file = writeDb(join(tempDir(t), 'geo.mmdb'));
+    const file = writeDb(join(tempDir('fulcrum-dns-geoip-', t).dir, 'geo.mmdb'));
     const { logs, log } = logger();
     const db = new GeoIpDatabase(file, log);
     t.after(() => db.close());
@@ -137,7 +125,7 @@ describe('geoip database loader', () => {
   });
 
   it('a missing, damaged, gzip-compressed or truncated file is logged and leaves no database; lookups miss', (t) => {
-    const dir = tempDir(t);
+    const dir = tempDir('fulcrum-dns-geoip-', t).dir;
     const good = writeMmdb(SAMPLE_NETWORKS);
     const files: Array<[string, Buffer | null, RegExp]> = [
       ['missing.mmdb', null, /missing\.mmdb: cannot read it \(ENOENT\); answering without geoip until it can be loaded/],
@@ -164,7 +152,7 @@ describe('geoip database loader', () => {
     // Every record of every node -> a huge data pointer.
     const md = new Reader(buf).metadata;
     for (let i = 0; i < md.nodeCount * 6; i += 3) buf.writeUIntBE(0xfffff0, i, 3);
-    const file = join(tempDir(t), 'bad-tree.mmdb');
+    const file = join(tempDir('fulcrum-dns-geoip-', t).dir, 'bad-tree.mmdb');
     writeFileSync(file, buf);
     const logs: string[] = [];
     const db = new GeoIpDatabase(file, (m) => logs.push(m));
@@ -173,7 +161,7 @@ describe('geoip database loader', () => {
   });
 
   it('reload keeps the previous database when the new file cannot be loaded', async (t) => {
-    const file = writeDb(join(tempDir(t), 'geo.mmdb'));
+    const file = writeDb(join(tempDir('fulcrum-dns-geoip-', t).dir, 'geo.mmdb'));
     const logs: string[] = [];
     const db = new GeoIpDatabase(file, (m) => logs.push(m));
     writeFileSync(file, 'broken');
@@ -190,7 +178,7 @@ describe('geoip database loader', () => {
   });
 
   it('steering: country first, then continent; ECS /0 is not looked up; unknown pools dropped', (t) => {
-    const file = writeDb(join(tempDir(t), 'geo.mmdb'));
+    const file = writeDb(join(tempDir('fulcrum-dns-geoip-', t).dir, 'geo.mmdb'));
     const logs: string[] = [];
     const db = new GeoIpDatabase(file, () => {});
     const g = new GeoIpSteering({ database: file, countries: { DE: 'eu', US: 'us', FR: 'nowhere' }, continents: { NA: 'oc', OC: 'oc' } }, db, new Set(['eu', 'us', 'oc']), (m) => logs.push(m), 'geo.example.com.');
@@ -257,7 +245,7 @@ const WEB = ['192.0.2.11', '192.0.2.12'];
 
 describe('dns responder: geoip steering', () => {
   it('country match on the resolver address, continent fallback, no match -> the name\'s own pool', (t) => {
-    const { addrs, ask, logs } = setup(t, [geoName(writeDb(join(tempDir(t), 'geo.mmdb')))]);
+    const { addrs, ask, logs } = setup(t, [geoName(writeDb(join(tempDir('fulcrum-dns-geoip-', t).dir, 'geo.mmdb')))]);
     assert.ok(logs.some((l) => /loaded Fulcrum-Test-Country/.test(l)), logs.join('\n'));
     assert.deepEqual(addrs('192.0.2.7'), EU, 'DE');
     assert.deepEqual(addrs('::ffff:192.0.2.7'), EU, 'DE, IPv4-mapped');
@@ -272,7 +260,7 @@ describe('dns responder: geoip steering', () => {
   });
 
   it('ECS: matched on the subnet (over the resolver address), SCOPE = the prefix of the database network', (t) => {
-    const { ask, ecs4 } = setup(t, [geoName(writeDb(join(tempDir(t), 'geo.mmdb')))]);
+    const { ask, ecs4 } = setup(t, [geoName(writeDb(join(tempDir('fulcrum-dns-geoip-', t).dir, 'geo.mmdb')))]);
     const cases: Array<[QuerySpec['ecs'], string[], number]> = [
       [ecs4(24, [192, 0, 2]), EU, 25],
       [ecs4(25, [192, 0, 2, 0]), EU, 25],
@@ -296,7 +284,7 @@ describe('dns responder: geoip steering', () => {
   });
 
   it('the CIDR table (steering and steering_file) wins over geoip; its SCOPE counts when longer', (t) => {
-    const dir = tempDir(t);
+    const dir = tempDir('fulcrum-dns-geoip-', t).dir;
     const steeringFile = join(dir, 'steering.txt');
     writeFileSync(steeringFile, '198.51.100.128/25 eu\n');
     const { ask, addrs, ecs4 } = setup(t, [geoName(writeDb(join(dir, 'geo.mmdb')), { steering: [{ cidr: '192.0.2.0/28', pool: 'us' }], steeringFile })]);
@@ -314,7 +302,7 @@ describe('dns responder: geoip steering', () => {
   });
 
   it('a geoip pool with nothing usable falls back to the name\'s pool; AAAA from the pool\'s IPv6 servers', (t) => {
-    const { p, addrs } = setup(t, [geoName(writeDb(join(tempDir(t), 'geo.mmdb')))]);
+    const { p, addrs } = setup(t, [geoName(writeDb(join(tempDir('fulcrum-dns-geoip-', t).dir, 'geo.mmdb')))]);
     assert.deepEqual(addrs('192.0.2.7', undefined, TYPE.AAAA), ['2001:db8::11'], 'eu has no IPv6 server');
     const eu = p.get('eu')!;
     for (const s of eu.servers) eu.setHealthy(s, false, 'test');
@@ -324,7 +312,7 @@ describe('dns responder: geoip steering', () => {
   });
 
   it('answers are cached per geoip choice: alternating clients each get their own pool, built once each', (t) => {
-    const { r, addrs, ecs4 } = setup(t, [geoName(writeDb(join(tempDir(t), 'geo.mmdb')))]);
+    const { r, addrs, ecs4 } = setup(t, [geoName(writeDb(join(tempDir('fulcrum-dns-geoip-', t).dir, 'geo.mmdb')))]);
     for (let i = 0; i < 3; i++) {
       assert.deepEqual(addrs('192.0.2.7'), EU);
       assert.deepEqual(addrs('198.51.100.9'), US);
@@ -336,21 +324,21 @@ describe('dns responder: geoip steering', () => {
   });
 
   it('a missing database is logged and ignored: answers and SCOPE as without geoip', (t) => {
-    const { logs, addrs, ask, ecs4 } = setup(t, [geoName(join(tempDir(t), 'absent.mmdb'))]);
+    const { logs, addrs, ask, ecs4 } = setup(t, [geoName(join(tempDir('fulcrum-dns-geoip-', t).dir, 'absent.mmdb'))]);
     assert.ok(logs.some((l) => /absent\.mmdb: cannot read it \(ENOENT\); answering without geoip/.test(l)), logs.join('\n'));
     assert.deepEqual(addrs('192.0.2.7'), WEB);
     assert.equal(ask({ name: 'geo.example.com', type: TYPE.A, ecs: ecs4(24, [192, 0, 2]) }).opt?.ecs?.scopePrefix, 0);
   });
 
   it('names sharing a database file share one reader', (t) => {
-    const file = writeDb(join(tempDir(t), 'geo.mmdb'));
+    const file = writeDb(join(tempDir('fulcrum-dns-geoip-', t).dir, 'geo.mmdb'));
     const { r, logs } = setup(t, [geoName(file), geoName(file, { name: 'geo2.example.com.' })]);
     assert.equal(r.geoipDatabases().length, 1);
     assert.equal(logs.filter((l) => /loaded/.test(l)).length, 1);
   });
 
   it('reloads the database when the file changes; a bad new file keeps the old one; a file that appears later is loaded', async (t) => {
-    const dir = tempDir(t);
+    const dir = tempDir('fulcrum-dns-geoip-', t).dir;
     const file = writeDb(join(dir, 'geo.mmdb'));
     const late = join(dir, 'late.mmdb');
     const { r, logs, addrs, ask, ecs4 } = setup(t, [geoName(file), geoName(late, { name: 'late.example.com.' })], true);
@@ -359,21 +347,21 @@ describe('dns responder: geoip steering', () => {
 
     // 192.0.2.0/24 becomes US.
     writeDb(file, [{ cidr: '192.0.2.0/24', data: countryRecord('US', 'NA') }]);
-    await until(() => db.loads === 2, 'the changed file to be loaded');
+    await waitFor(() => db.loads === 2, 8_000, 'the changed file to be loaded');
     assert.deepEqual(addrs('192.0.2.7'), US);
     assert.equal(ask({ name: 'geo.example.com', type: TYPE.A, ecs: ecs4(24, [192, 0, 2]) }).opt?.ecs?.scopePrefix, 24);
     assert.deepEqual(addrs('198.51.100.9'), WEB, 'gone from the new file');
 
     // A broken file is reported, and the database in use stays.
     writeFileSync(file, 'not a database');
-    await until(() => logs.some((l) => /geo\.mmdb: cannot load it: .*keeping the previous database/.test(l)), 'the broken file to be reported');
+    await waitFor(() => logs.some((l) => /geo\.mmdb: cannot load it: .*keeping the previous database/.test(l)), 8_000, 'the broken file to be reported');
     assert.equal(db.loads, 2);
     assert.deepEqual(addrs('192.0.2.7'), US);
 
     // A database that was missing at start is picked up when it appears.
     assert.equal(lateDb.reader, null);
     writeDb(late);
-    await until(() => lateDb.loads === 1, 'the late file to be loaded');
+    await waitFor(() => lateDb.loads === 1, 8_000, 'the late file to be loaded');
     const m = ask({ name: 'late.example.com', type: TYPE.A }, '192.0.2.7');
     assert.deepEqual(m.answers.map((a) => a.data), EU);
   });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Pool } from '../../src/backend/pool.js';
@@ -9,6 +8,7 @@ import { dnsConfig, poolConfig, poolName, zoneConfig } from '../../src/dns/build
 import { decodeMessage, encodeQuery, type DecodedMessage, type QuerySpec } from '../../src/dns/message.js';
 import { Responder, type Transport } from '../../src/dns/responder.js';
 import { RCODE, TYPE } from '../../src/dns/wire.js';
+import { tempDir } from '../helpers/files.js';
 
 const rec = (name: string, type: DnsRecordConfig['type'], data: unknown, ttl = 3600): DnsRecordConfig => ({ name, type, data, ttl });
 
@@ -523,8 +523,7 @@ describe('dns responder: steering and client subnet', () => {
   });
 
   it('steering file: read at start, re-read on change, bad lines skipped, unreadable file keeps the table', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'fulcrum-dns-steer-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir('fulcrum-dns-steer-', t).dir;
     const file = join(dir, 'steering.txt');
     writeFileSync(file, '# start\n203.0.113.0/24 eu\n');
     const logs: string[] = [];

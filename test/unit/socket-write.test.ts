@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { test } from 'node:test';
 import { writeSocket } from '../../src/proxy/http/socket-write.js';
+import { LOOPBACK } from '../helpers/ports.js';
 
-const LOOPBACK = '127.0.0.1';
 
 /** A connected pair: `client` (ours) and the accepted `peer`, paused. */
 async function pair(t: { after(fn: () => void): void }): Promise<{ client: net.Socket; peer: net.Socket }> {

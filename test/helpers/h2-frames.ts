@@ -7,12 +7,17 @@
 import net from 'node:net';
 import type { TestContext } from 'node:test';
 import tls from 'node:tls';
-import { LOOPBACK, WAIT_MS } from './https-helpers.js';
+import { LOOPBACK } from './ports.js';
+import { WAIT_MS } from './wait.js';
 
+/** The client connection preface. */
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
+/** Frame types. */
 export const FRAME = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
+/** Frame flags. */
 export const FLAG = { END_STREAM: 1, ACK: 1, END_HEADERS: 4, PADDED: 8 } as const;
+/** Error codes (RST_STREAM, GOAWAY). */
 export const ERR = { NO_ERROR: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2, FLOW_CONTROL_ERROR: 3, STREAM_CLOSED: 5, FRAME_SIZE_ERROR: 6, REFUSED_STREAM: 7, CANCEL: 8, COMPRESSION_ERROR: 9, ENHANCE_YOUR_CALM: 11 } as const;
 
 /** One frame: 9-byte header and payload. */
@@ -56,6 +61,7 @@ export function get(path: string, more: Array<[string, string]> = []): Array<[st
   return [[':method', 'GET'], [':scheme', 'https'], [':authority', 'www.example.com'], [':path', path], ...more];
 }
 
+/** A frame as read back. */
 export interface Frame {
   type: number;
   flags: number;

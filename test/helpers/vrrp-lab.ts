@@ -6,33 +6,25 @@
  * virtual address on each node (`ip monitor address`, time-stamped as lines arrive), a
  * bounded curl loop from a client host, and config writers for Fulcrum and keepalived.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
-import { CLI_PATH } from '../helpers/spawn.js';
+import { privilegedSkip, sh } from './netns.js';
+import { CLI_PATH } from './spawn.js';
+import { waitFor } from './wait.js';
 
-const run = promisify(execFile);
+const WEB_SERVER = fileURLToPath(new URL('../fixtures/web-server.js', import.meta.url));
 
-/** Why a privileged test skips, or null when it can run. */
+/** Why a VRRP test skips, or null when it can run. */
 export function cannotRun(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root: network namespaces and raw sockets';
-  for (const tool of ['ip', 'keepalived', 'arping', 'curl', 'nft']) {
-    try {
-      readFileSync(`/usr/sbin/${tool}`);
-    } catch {
-      try {
-        readFileSync(`/usr/bin/${tool}`);
-      } catch {
-        return `needs ${tool} (see .ci/run)`;
-      }
-    }
-  }
-  return null;
+  return privilegedSkip(['ip', 'keepalived', 'arping', 'curl', 'nft']);
 }
 
+/** One output line of a process, time-stamped when it arrived. */
 export interface Line {
   t: number;
   text: string;
@@ -123,12 +115,28 @@ export interface VipEvent {
   added: boolean;
 }
 
+/** The lab: a switch namespace and hosts on it, and what runs in them. */
 export class Lab {
   readonly prefix = `fu${process.pid}v`;
   readonly dir = mkdtempSync(join(tmpdir(), 'fulcrum-vrrp-'));
   private readonly hosts: string[] = [];
   private readonly procs: Proc[] = [];
   private created = false;
+
+  /** A lab with `addresses` (host -> "192.0.2.X/24"), destroyed after the test. */
+  static async open(t: TestContext, addresses: Record<string, string>): Promise<Lab> {
+    const lab = new Lab();
+    t.after(() => lab.destroy());
+    await lab.create(addresses);
+    return lab;
+  }
+
+  /** Starts test/fixtures/web-server in `host` on port 8080, answering `name`; resolves once it is ready. */
+  async webServer(host: string, name: string): Promise<Proc> {
+    const p = this.start(host, name, process.execPath, [WEB_SERVER, '8080', name, '0.0.0.0']);
+    await p.waitFor(/ready/);
+    return p;
+  }
 
   ns(host: string): string {
     return `${this.prefix}${host}`;
@@ -155,9 +163,8 @@ export class Lab {
   }
 
   /** Runs a command in a host and returns its output (throws on failure). */
-  async exec(host: string, cmd: string, args: string[]): Promise<string> {
-    const { stdout } = await run('ip', ['netns', 'exec', this.ns(host), cmd, ...args]);
-    return stdout;
+  exec(host: string, cmd: string, args: string[]): Promise<string> {
+    return sh('ip', ['netns', 'exec', this.ns(host), cmd, ...args]);
   }
 
   /** Starts a long-running command in a host. */
@@ -226,8 +233,8 @@ export class Lab {
   }
 }
 
-function ip(...args: string[]): Promise<unknown> {
-  return run('ip', args);
+function ip(...args: string[]): Promise<string> {
+  return sh('ip', args);
 }
 
 /** Who held the virtual address when. */
@@ -261,24 +268,14 @@ export class VipWatch {
 
   /** When `host` next gains the address at or after `from`, waiting up to `timeoutMs`. */
   async gained(host: string, from: number, timeoutMs = 5000): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const e = this.events.find((x) => x.host === host && x.added && x.t >= from);
-      if (e) return e.t;
-      if (Date.now() > deadline) throw new Error(`${host} did not take ${this.vip} within ${timeoutMs} ms; events: ${JSON.stringify(this.events)}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    const e = await waitFor(() => this.events.find((x) => x.host === host && x.added && x.t >= from), timeoutMs, () => `${host} to take ${this.vip}; events: ${JSON.stringify(this.events)}`);
+    return e.t;
   }
 
   /** When `host` next loses the address at or after `from`, waiting up to `timeoutMs`. */
   async lost(host: string, from: number, timeoutMs = 5000): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const e = this.events.find((x) => x.host === host && !x.added && x.t >= from);
-      if (e) return e.t;
-      if (Date.now() > deadline) throw new Error(`${host} did not release ${this.vip} within ${timeoutMs} ms; events: ${JSON.stringify(this.events)}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    const e = await waitFor(() => this.events.find((x) => x.host === host && !x.added && x.t >= from), timeoutMs, () => `${host} to release ${this.vip}; events: ${JSON.stringify(this.events)}`);
+    return e.t;
   }
 
   /**
@@ -321,13 +318,8 @@ export class CurlLoop {
 
   /** End time of the first answered (200) request that started at or after `from`. */
   async answeredAfter(from: number, timeoutMs = 5000): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const r = this.results().find((x) => x.start >= from && x.code === '200');
-      if (r) return r.end;
-      if (Date.now() > deadline) throw new Error(`no answer after ${from} within ${timeoutMs} ms: ${JSON.stringify(this.results().slice(-10))}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    const r = await waitFor(() => this.results().find((x) => x.start >= from && x.code === '200'), timeoutMs, () => `an answer after ${from}: ${JSON.stringify(this.results().slice(-10))}`, 10);
+    return r.end;
   }
 
   stop(): Promise<void> {
@@ -362,7 +354,8 @@ vrrp:
 }
 
 /** A keepalived VRRPv3 instance matching fulcrumYaml. */
-export function keepalivedConf(opts: { name: string; priority: number; vip: string; intervalMs?: number }): string {
+export function keepalivedConf(opts: { name: string; priority: number; vip: string; intervalMs?: number; unicast?: { src: string; peers: string[] } }): string {
+  const unicast = opts.unicast ? `  unicast_src_ip ${opts.unicast.src}\n  unicast_peer {\n${opts.unicast.peers.map((p) => `    ${p}\n`).join('')}  }\n` : '';
   return `global_defs {
   router_id ${opts.name}
   script_user root
@@ -375,7 +368,7 @@ vrrp_instance www {
   priority ${opts.priority}
   advert_int ${(opts.intervalMs ?? 100) / 1000}
   version 3
-  virtual_ipaddress {
+${unicast}  virtual_ipaddress {
     ${opts.vip}/24
   }
 }
