@@ -10,11 +10,21 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { REFERENCE_FILES, REGENERATE, renderReference } from '../../src/config/reference/index.js';
 import type { JsonSchema } from '../../src/config/common/field-meta.js';
-import { schemaErrors } from '../helpers/json-schema-check.js';
+import { Ajv } from 'ajv';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const rendered = renderReference();
 const schema = JSON.parse(rendered.jsonSchema) as JsonSchema;
+const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+
+/** What a JSON Schema validator (ajv) finds wrong in `value`: "path keyword [detail]" per error. */
+function schemaErrors(value: unknown): string[] {
+  if (validate(value)) return [];
+  return (validate.errors ?? []).map((e) => {
+    const extra = e.keyword === 'additionalProperties' ? ` ${(e.params as { additionalProperty: string }).additionalProperty}` : '';
+    return `${e.instancePath === '' ? '(root)' : e.instancePath} ${e.keyword}${extra}`;
+  });
+}
 
 describe('configuration reference', () => {
   for (const kind of ['markdown', 'jsonSchema'] as const) {
@@ -36,17 +46,17 @@ describe('configuration reference', () => {
     for (const file of files) {
       const text = readFileSync(dir + file, 'utf8');
       assert.equal(text.split('\n')[0], '# yaml-language-server: $schema=../schema/fulcrum.schema.json', file);
-      assert.deepEqual(schemaErrors(schema, parse(text, { merge: true })), [], file);
+      assert.deepEqual(schemaErrors(parse(text, { merge: true })), [], file);
     }
   });
 
   test('the JSON Schema refuses unknown keys and wrong types, and accepts the written forms', () => {
     const ok = { listeners: [{ name: 'www', bind: ':80', routes: [{ pool: 'web' }], timeouts: { header: '1m30s' } }], pools: { web: { servers: [{ address: '192.0.2.1:80' }], tls: true } }, limits: { header_size: '16KiB' } };
-    assert.deepEqual(schemaErrors(schema, ok), []);
-    assert.deepEqual(schemaErrors(schema, { ...ok, listners: [] }), ['(root): unknown key listners']);
-    assert.deepEqual(schemaErrors(schema, { ...ok, logging: { level: 'loud' } }), ['logging.level: not one of trace, debug, info, warn, error, fatal, silent']);
-    assert.deepEqual(schemaErrors(schema, { ...ok, runtime: { drain_timeout: 'soon' } }), ['runtime.drain_timeout: matches none of the allowed forms']);
-    assert.deepEqual(schemaErrors(schema, { ...ok, pools: { web: { servers: [] } } }), ['pools.web.servers: fewer than 1 items']);
+    assert.deepEqual(schemaErrors(ok), []);
+    assert.deepEqual(schemaErrors({ ...ok, listners: [] }), ['(root) additionalProperties listners']);
+    assert.deepEqual(schemaErrors({ ...ok, logging: { level: 'loud' } }), ['/logging/level enum']);
+    assert.ok(schemaErrors({ ...ok, runtime: { drain_timeout: 'soon' } }).some((e) => e.startsWith('/runtime/drain_timeout ')));
+    assert.deepEqual(schemaErrors({ ...ok, pools: { web: { servers: [] } } }), ['/pools/web/servers minItems']);
   });
 
   test('every key has a description', () => {
