@@ -88,6 +88,11 @@ export function defaultServerName(index: number): string {
   return `s${index + 1}`;
 }
 
+/** The name a server goes by: its own `name`, or the default for its position. */
+export function serverName(name: string | undefined, index: number): string {
+  return name ?? defaultServerName(index);
+}
+
 /**
  * The public URL of a server that does not set `url` (redirect mode sends clients there):
  * http://HOST:PORT, an IPv6 address in brackets and lower-case.

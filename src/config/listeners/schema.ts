@@ -1,6 +1,6 @@
 /**
  * The zod schema of a listener (`listeners[]`) and of the global `timeouts` and `limits`
- * it may override. Which keys go with which mode is checked by validate.ts.
+ * it may override. Which keys go with which mode is checked by checks.ts.
  */
 import { z } from 'zod';
 import { formatSize, oneOrList, text } from '../common/field-meta.js';
@@ -78,13 +78,15 @@ const pathPrefix = converted((v): string => {
   return s;
 }, text('path prefix', { pattern: '^/' }));
 
-const route = z
+/** A route's fields, as written. */
+export const routeFields = z
   .strictObject({
     host: hostPatterns.optional().describe('the request\'s host, exact or a `*.` wildcard matching any name below it; mode `tcp`: the TLS server name (SNI), never an IP address. Absent: every host'),
     path: pathPrefix.optional().describe('a path prefix the request must start with; not in modes `tcp` and `udp`'),
     pool: converted(requireString('a pool name', '"web"'), text('pool name')).describe('the pool that serves what the route matches'),
-  })
-  .transform((r) => ({ hosts: r.host ?? [], pathPrefix: r.path ?? '', pool: r.pool }));
+  });
+
+const route = routeFields.transform((r) => ({ hosts: r.host ?? [], pathPrefix: r.path ?? '', pool: r.pool }));
 
 /** Trusted sources: CIDRs or bare addresses (one, or a list), normalised by parseCidr. */
 function cidrs(v: unknown): string[] {
@@ -125,7 +127,7 @@ export const LISTENER_MODES = ['http', 'redirect', 'tcp', 'udp'] as const satisf
 
 /**
  * `proxy_protocol`: accept a PROXY header, only from `trusted` sources. Which modes may
- * have it is checked by validate.ts.
+ * have it is checked by checks.ts.
  */
 const proxyProtocol = z
   .strictObject({
@@ -202,7 +204,8 @@ const accessLog = z
   .describe('one line per request (`http`, `redirect`) or per connection (`tcp`, JSON only): `stdout` or a file path alone (Combined Log Format), or `{path, format}`. Not in mode `udp`')
   .transform((a): AccessLogConfig => (typeof a === 'string' ? { path: a, format: DEFAULT_ACCESS_LOG_FORMAT } : a));
 
-export const listener = z
+/** A listener's fields, as written. */
+export const listenerFields = z
   .strictObject({
     name: name.describe('unique name, used in logs and errors'),
     bind: converted((v) => parseBind(requireString('HOST:PORT', '"127.0.0.1:8080" or ":8080"')(v)), text('HOST:PORT')).describe(
@@ -228,7 +231,7 @@ export const listener = z
     timeouts: timeoutsOverride(false).prefault({}).describe('overrides of the global `timeouts` for this listener'),
     limits: limitsOverride(false).prefault({}).describe('overrides of the global `limits` for this listener'),
     max_connections: intRange(0, Number.MAX_SAFE_INTEGER).default(0).describe('client connections at once; more are closed at accept (0: no limit)'),
-    // Which of these go with which mode (and the routes each mode allows) is checked by validate.ts.
+    // Which of these go with which mode (and the routes each mode allows) is checked by checks.ts.
     proxy_protocol: proxyProtocol.optional(),
     access_log: accessLog.optional(),
     redirect: redirect.prefault({}),
@@ -239,7 +242,9 @@ export const listener = z
     http2: http2Schema().optional(),
     https_redirect: httpsRedirectSchema().optional(),
     hsts: hstsSchema().optional(),
-  })
+  });
+
+export const listener = listenerFields
   .transform((l) => ({
     name: l.name,
     host: l.bind.host,

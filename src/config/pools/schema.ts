@@ -1,7 +1,7 @@
 /**
  * The zod schema of a pool (`pools.NAME`): servers, balancing, health checks, outlier
  * detection, queue and keep-alive. Which keys go with which `balance` is checked by
- * validate.ts.
+ * checks.ts.
  */
 import { z } from 'zod';
 import { integer, text } from '../common/field-meta.js';
@@ -15,7 +15,8 @@ import { formatDuration } from '../common/units.js';
 import { poolTlsSchema } from '../tls/schema.js';
 import { converted, requireString, positiveDuration, durationMs, intervalMs, durationOrZeroMs, intRange, numberRange, TOKEN, TOKEN_CHARS, headerName, cookieName, queryName, name, describeValue } from '../common/fields.js';
 
-const server = z
+/** A server's fields, as written (pools/checks.ts reads them one by one). */
+export const serverFields = z
   .strictObject({
     name: name.optional().meta({ defaultText: '`s1`, `s2`, ... by position', description: 'unique in the pool; used in logs, the sticky cookie and DNS `groups`' }),
     address: converted((v) => parseServerAddress(requireString('HOST:PORT', '"192.0.2.11:80"')(v)), text('HOST:PORT')).describe('the server\'s address and port'),
@@ -30,7 +31,9 @@ const server = z
       .optional()
       .meta({ defaultText: '`http://HOST:PORT`', description: 'the server\'s public URL, where mode `redirect` sends clients: `http` or `https`, host, optional port, no path' }),
   })
-  .meta({ title: 'Servers' })
+  .meta({ title: 'Servers' });
+
+const server = serverFields
   .transform((s) => ({
     name: s.name,
     host: s.address.host,
@@ -38,7 +41,7 @@ const server = z
     weight: s.weight,
     backup: s.backup,
     maxConn: s.max_conn,
-    // check_address and check_port together are refused by validate.ts.
+    // check_address and check_port together are refused by checks.ts.
     checkHost: s.check_address?.host ?? s.address.host,
     checkPort: s.check_address?.port ?? s.check_port ?? s.address.port,
     url: s.url ?? defaultServerUrl(s.address.host, s.address.port),
@@ -185,7 +188,8 @@ const httpCheck = z
     }),
   );
 
-const health = z
+/** A health check's fields, as written. */
+export const healthFields = z
   .strictObject({
     type: z.enum(['http', 'tcp']).default(DEFAULT_HEALTH.type).describe('`tcp`: a connect; `http`: a request, see `http`'),
     interval: intervalMs.default(DEFAULT_HEALTH.intervalMs).describe('time between checks of a server'),
@@ -202,10 +206,12 @@ const health = z
     rise: intRange(1, 100).default(DEFAULT_HEALTH.rise).describe('passes in a row that bring a server up'),
     fall: intRange(1, 100).default(DEFAULT_HEALTH.fall).describe('failures in a row that take a server down'),
     initial: z.enum(['up', 'down']).default(DEFAULT_HEALTH.initial).describe('what to assume of a server before its first results'),
-    // Checked against `type` (and timeout against interval) by validate.ts.
+    // Checked against `type` (and timeout against interval) by checks.ts.
     http: httpCheck.prefault({}),
   })
-  .meta({ title: 'Health checks', description: 'active health checks, run once per process and shared by every listener using the pool (absent: none)' })
+  .meta({ title: 'Health checks', description: 'active health checks, run once per process and shared by every listener using the pool (absent: none)' });
+
+const health = healthFields
   .transform(
     (h): HealthConfig => ({
       type: h.type,
@@ -243,9 +249,9 @@ const outlier = z
 
 /**
  * One pool; its name and the default server names are added by load.ts. Which keys go
- * with which `balance` (hash, sticky, max_conn for first) is checked by validate.ts.
+ * with which `balance` (hash, sticky, max_conn for first) is checked by checks.ts.
  */
-export const pool = z
+export const poolFields = z
   .strictObject({
     balance: z
       .enum(ALGORITHMS)
@@ -279,13 +285,16 @@ export const pool = z
       .prefault({})
       .describe('idle connections to the servers kept for reuse')
       .transform((k) => ({ maxIdle: k.max_idle, idleTimeoutMs: k.idle_timeout })),
-    // Which listeners may use a pool that sends PROXY headers is checked by validate.ts.
+    // Which listeners may use a pool that sends PROXY headers is checked by checks.ts.
     send_proxy: z
       .enum(['v1', 'v2'])
       .optional()
       .describe('start each connection to a server with a PROXY protocol header carrying the client\'s address (the servers must expect it). Not for pools of `udp` listeners'),
     tls: poolTlsSchema().optional(),
-  })
+  });
+
+/** A pool as load.ts receives it. */
+export const pool = poolFields
   .transform((p) => ({
     balance: p.balance,
     hash: p.hash,

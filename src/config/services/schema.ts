@@ -23,7 +23,8 @@ import {
   type ParsedService,
 } from './parse.js';
 
-const service = z
+/** A service's fields, as written (checks.ts reads them one by one). */
+export const serviceFields = z
   .strictObject({
     name: converted((v) => {
       const s = requireString('a name', '"www"')(v);
@@ -58,7 +59,9 @@ const service = z
     drain_time: positiveDuration('a drain time of 0 would cut a failed server\'s connections at once; give a positive duration such as "1s"')
       .optional()
       .meta({ default: formatDuration(DEFAULT_DRAIN_MS), description: 'NAT only: how long the TCP flows of a server that went down keep their connection tracking' }),
-  })
+  });
+
+const service = serviceFields
   .transform(
     (s): ParsedService => ({
       name: s.name,
