@@ -12,7 +12,7 @@ import { formatPath, type KeyPath } from '../locate.js';
 import type { FileParts } from '../parts.js';
 import type { PoolPart } from '../pools/checks.js';
 import type { HashKey, ListenerMode } from '../types.js';
-import { DEFAULT_LIMITS } from '../defaults.js';
+import { DEFAULT_LIMITS } from './defaults.js';
 import { limitsOverride, routeFields, type listenerFields } from './schema.js';
 
 export type ListenerPart = Parsed<typeof listenerFields>;

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { formatSize, oneOrList, text } from '../common/field-meta.js';
 import { parseBind, parseCidr, parseHostPattern } from '../common/address.js';
-import { DEFAULT_FORWARDED, DEFAULT_MODE, DEFAULT_NO_ROUTE, DEFAULT_REDIRECT, DEFAULT_TCP, DEFAULT_UDP, DEFAULT_TIMEOUTS, DEFAULT_LIMITS, DEFAULT_ACCESS_LOG_FORMAT } from '../defaults.js';
+import { DEFAULT_FORWARDED, DEFAULT_MODE, DEFAULT_NO_ROUTE, DEFAULT_REDIRECT, DEFAULT_TCP, DEFAULT_UDP, DEFAULT_TIMEOUTS, DEFAULT_LIMITS, DEFAULT_ACCESS_LOG_FORMAT } from './defaults.js';
 import { PathedError } from '../common/field-error.js';
 import type { AccessLogConfig, Limits, ListenerConfig, ListenerMode, Timeouts } from '../types.js';
 import { formatDuration } from '../common/units.js';

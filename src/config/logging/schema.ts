@@ -1,6 +1,6 @@
 /** The zod schema of the `logging:` section. */
 import { z } from 'zod';
-import { DEFAULT_LOGGING } from '../defaults.js';
+import { DEFAULT_LOGGING } from './defaults.js';
 import type { LogLevel } from '../types.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const satisfies readonly LogLevel[];

@@ -8,7 +8,7 @@ import type { KeyPath } from '../locate.js';
 import { nameProblem } from '../common/fields.js';
 import { parseEach, parseFields, type Parsed, type PathIssue } from '../common/parsed.js';
 import { formatDuration } from '../common/units.js';
-import { serverName } from '../defaults.js';
+import { serverName } from './defaults.js';
 import { healthFields, serverFields, type poolFields } from './schema.js';
 
 export type PoolPart = Parsed<typeof poolFields>;

@@ -1,7 +1,7 @@
 /** The zod schema of the `runtime:` section: worker processes, draining, the control socket, the user. */
 import { z } from 'zod';
 import { integer, type FieldMeta } from '../common/field-meta.js';
-import { DEFAULT_RUNTIME } from '../defaults.js';
+import { DEFAULT_RUNTIME } from './defaults.js';
 
 import { services } from '../services/schema.js';
 import { lookupGroup, lookupUser } from './accounts.js';
