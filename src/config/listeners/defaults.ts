@@ -2,7 +2,7 @@
  * The defaults of a listener and of the global `timeouts` and `limits`, in normalised
  * units (milliseconds, bytes): the schema (schema.ts) and load.ts fill them in.
  */
-import type { AccessLogConfig, ForwardedConfig, Limits, ListenerConfig, ListenerMode, Timeouts } from '../types.js';
+import type { AccessLogConfig, Limits, ListenerConfig, ListenerMode, Timeouts } from '../types.js';
 
 /** Global timeouts used when the file has no `timeouts` section or leaves a key out. */
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
@@ -30,9 +30,9 @@ export const DEFAULT_NO_ROUTE: Readonly<{ status: number; body: string }> = Obje
 });
 
 /** Client-address headers: X-Forwarded-*, nobody trusted, with a Via header. */
-export const DEFAULT_FORWARDED: Readonly<ForwardedConfig> = Object.freeze({
-  headers: 'x-forwarded',
-  trusted: [],
+export const DEFAULT_FORWARDED = Object.freeze({
+  headers: 'x-forwarded' as const,
+  trusted: [] as readonly string[],
   via: true,
 });
 

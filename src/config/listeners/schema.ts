@@ -86,7 +86,18 @@ export const routeFields = z
     pool: converted(requireString('a pool name', '"web"'), text('pool name')).describe('the pool that serves what the route matches'),
   });
 
-const route = routeFields.transform((r) => ({ hosts: r.host ?? [], pathPrefix: r.path ?? '', pool: r.pool }));
+/** A route as the runtime reads it (RouteConfig in types.ts). */
+export const route = routeFields.transform((r) => ({
+  /**
+   * Host patterns, lower-case, without port: exact ("www.example.com") or a leading
+   * wildcard ("*.example.com", which matches any name ending in ".example.com").
+   * Empty means any host.
+   */
+  hosts: r.host ?? [],
+  /** Path prefix ("/api/"); "" matches every path. */
+  pathPrefix: r.path ?? '',
+  pool: r.pool,
+}));
 
 /** Trusted sources: CIDRs or bare addresses (one, or a list), normalised by parseCidr. */
 function cidrs(v: unknown): string[] {
@@ -108,7 +119,8 @@ function cidrs(v: unknown): string[] {
 /** A CIDR or address, or a list of them. */
 const CIDRS = oneOrList('CIDR or address, or a list');
 
-const forwarded = z
+/** Client-address headers (ForwardedConfig in types.ts). */
+export const forwarded = z
   .strictObject({
     headers: z
       .enum(['x-forwarded', 'forwarded', 'both', 'none'])
@@ -120,7 +132,18 @@ const forwarded = z
     via: z.boolean().default(DEFAULT_FORWARDED.via).describe('add a `Via: 1.1 fulcrum` header to requests and responses'),
   })
   .describe('client-address headers sent to the servers')
-  .transform((f) => ({ headers: f.headers, trusted: f.trusted, via: f.via }));
+  .transform((f) => ({
+    /** Which client-address headers to add. */
+    headers: f.headers,
+    /**
+     * Downstream proxies (CIDR strings, normalised with a prefix length) whose incoming
+     * X-Forwarded-* / Forwarded headers are kept and appended to; from anyone else those
+     * headers are removed before ours are added.
+     */
+    trusted: f.trusted,
+    /** Add a `Via: 1.1 fulcrum` header to requests and responses. */
+    via: f.via,
+  }));
 
 /** Every `mode:` value, in the order messages list them. */
 export const LISTENER_MODES = ['http', 'redirect', 'tcp', 'udp'] as const satisfies readonly ListenerMode[];

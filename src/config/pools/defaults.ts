@@ -2,7 +2,7 @@
  * The defaults of a pool (`pools.NAME`), in normalised units (milliseconds): the schema
  * (schema.ts) fills them in, so a loaded pool never has a missing field.
  */
-import type { BalanceAlgorithm, HashKey, HealthConfig, HttpCheckConfig, OutlierConfig, PoolConfig } from '../types.js';
+import type { BalanceAlgorithm, HashKey, HealthConfig, HttpCheckConfig, PoolConfig } from '../types.js';
 
 /** Balancing algorithm of a pool that does not name one. */
 export const DEFAULT_BALANCE: BalanceAlgorithm = 'round-robin';
@@ -85,7 +85,7 @@ export const DEFAULT_HTTP_CHECK: Readonly<HttpCheckConfig> = Object.freeze<HttpC
 });
 
 /** Outlier detection (passive health), once a pool has an `outlier` section. */
-export const DEFAULT_OUTLIER: Readonly<OutlierConfig> = Object.freeze({
+export const DEFAULT_OUTLIER = Object.freeze({
   consecutiveErrors: 5,
   baseEjectionMs: 30_000,
   maxEjectionPercent: 50,

@@ -10,7 +10,7 @@ import { DEFAULT_BALANCE, DEFAULT_HASH, DEFAULT_HEALTH, DEFAULT_HTTP_CHECK, DEFA
 import { PathedError } from '../common/field-error.js';
 import { closest, didYouMean } from '../common/suggest.js';
 import { ALGORITHMS } from '../../balance/algorithms.js';
-import type { HashKey, HealthConfig, HttpCheckConfig, OutlierConfig } from '../types.js';
+import type { HashKey, HealthConfig, HttpCheckConfig } from '../types.js';
 import { formatDuration } from '../common/units.js';
 import { poolTlsSchema } from '../tls/schema.js';
 import { converted, requireString, positiveDuration, durationMs, intervalMs, durationOrZeroMs, intRange, numberRange, TOKEN, TOKEN_CHARS, headerName, cookieName, queryName, name, describeValue } from '../common/fields.js';
@@ -226,7 +226,8 @@ const health = healthFields
     }),
   );
 
-const outlier = z
+/** Outlier detection (OutlierConfig in types.ts). */
+export const outlier = z
   .strictObject({
     consecutive_errors: intRange(1, 1000)
       .default(DEFAULT_OUTLIER.consecutiveErrors)
@@ -239,13 +240,14 @@ const outlier = z
       .describe('never eject more than this share of the pool (at least one server may go)'),
   })
   .describe('passive health (outlier detection): servers that fail real traffic are ejected for a while (absent: none)')
-  .transform(
-    (o): OutlierConfig => ({
-      consecutiveErrors: o.consecutive_errors,
-      baseEjectionMs: o.base_ejection,
-      maxEjectionPercent: o.max_ejection_percent,
-    }),
-  );
+  .transform((o) => ({
+    /** Consecutive connect errors, resets or 5xx answers that eject a server. */
+    consecutiveErrors: o.consecutive_errors,
+    /** First ejection time; the n-th ejection lasts n times this. */
+    baseEjectionMs: o.base_ejection,
+    /** Never eject more than this share of a pool's servers (0..100). */
+    maxEjectionPercent: o.max_ejection_percent,
+  }));
 
 /**
  * One pool; its name and the default server names are added by load.ts. Which keys go
