@@ -8,7 +8,7 @@
 import type { z } from 'zod';
 import type { forwarded, route } from './listeners/schema.js';
 import type { logging } from './logging/schema.js';
-import type { outlier } from './pools/schema.js';
+import type { health, httpCheck, outlier } from './pools/schema.js';
 import type { runtime } from './runtime/schema.js';
 import type { VirtualServiceConfig } from './services/parse.js';
 
@@ -49,7 +49,11 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' |
 /** YAML `logging`: the process log (pino): JSON, or human-readable lines on a terminal (auto: pretty on a terminal). */
 export type LoggingConfig = z.output<typeof logging>;
 
-/** A listener's access log: one line per request (http, redirect) or per connection (tcp). */
+/**
+ * A listener's access log: one line per request (http, redirect) or per connection (tcp).
+ * Written out: the schema's output is a union of its two spellings (a path alone, or a
+ * mapping), which says no more than this.
+ */
 export interface AccessLogConfig {
   /** "stdout", or a file (appended to; reopened on SIGUSR1 for logrotate). */
   path: string;
@@ -174,33 +178,9 @@ export interface ServerConfig {
   url: string;
 }
 
-export interface HealthConfig {
-  type: 'tcp' | 'http';
-  intervalMs: number;
-  /** Interval while a server's state is changing (a result differs from its current state). */
-  fastIntervalMs: number;
-  /** Each wait is the interval plus a random 0..jitter share of it (0..1). */
-  jitter: number;
-  timeoutMs: number;
-  /** Consecutive passes that bring a down server up. */
-  rise: number;
-  /** Consecutive failures that take an up server down. */
-  fall: number;
-  /** State assumed until the first results decide. */
-  initial: 'up' | 'down';
-  http: HttpCheckConfig;
-}
+export type HealthConfig = z.output<typeof health>;
 
-export interface HttpCheckConfig {
-  method: string;
-  path: string;
-  /** Host header; null: the server's check address. */
-  host: string | null;
-  /** Inclusive status ranges that pass, e.g. [[200, 399]]. */
-  expectStatus: Array<[number, number]>;
-  /** A substring the body must contain; null: any body. */
-  bodyMatch: string | null;
-}
+export type HttpCheckConfig = z.output<typeof httpCheck>;
 
 export type OutlierConfig = z.output<typeof outlier>;
 

@@ -2,7 +2,7 @@
  * The defaults of a pool (`pools.NAME`), in normalised units (milliseconds): the schema
  * (schema.ts) fills them in, so a loaded pool never has a missing field.
  */
-import type { BalanceAlgorithm, HashKey, HealthConfig, HttpCheckConfig, PoolConfig } from '../types.js';
+import type { BalanceAlgorithm, HashKey, PoolConfig } from '../types.js';
 
 /** Balancing algorithm of a pool that does not name one. */
 export const DEFAULT_BALANCE: BalanceAlgorithm = 'round-robin';
@@ -54,14 +54,14 @@ export const DEFAULT_RETRIES = 2;
 export const DEFAULT_QUEUE: Readonly<PoolConfig['queue']> = Object.freeze({ size: 0, timeoutMs: 5_000 });
 
 /** Active health checks, once a pool has a `health` section. */
-export const DEFAULT_HEALTH: Readonly<Omit<HealthConfig, 'fastIntervalMs' | 'http'>> = Object.freeze({
-  type: 'http',
+export const DEFAULT_HEALTH = Object.freeze({
+  type: 'http' as const,
   intervalMs: 2_000,
   jitter: 0.1,
   timeoutMs: 1_000,
   rise: 2,
   fall: 3,
-  initial: 'up',
+  initial: 'up' as const,
 });
 
 /** The shortest default fast interval (the default is a quarter of the interval). */
@@ -76,12 +76,12 @@ export function defaultFastInterval(intervalMs: number): number {
 }
 
 /** The HTTP check: `GET /`, any 2xx or 3xx passes. */
-export const DEFAULT_HTTP_CHECK: Readonly<HttpCheckConfig> = Object.freeze<HttpCheckConfig>({
+export const DEFAULT_HTTP_CHECK = Object.freeze({
   method: 'GET',
   path: '/',
-  host: null,
-  expectStatus: [[200, 399]],
-  bodyMatch: null,
+  host: null as string | null,
+  expectStatus: [[200, 399]] as Array<[number, number]>,
+  bodyMatch: null as string | null,
 });
 
 /** Outlier detection (passive health), once a pool has an `outlier` section. */

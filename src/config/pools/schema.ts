@@ -10,7 +10,7 @@ import { DEFAULT_BALANCE, DEFAULT_HASH, DEFAULT_HEALTH, DEFAULT_HTTP_CHECK, DEFA
 import { PathedError } from '../common/field-error.js';
 import { closest, didYouMean } from '../common/suggest.js';
 import { ALGORITHMS } from '../../balance/algorithms.js';
-import type { HashKey, HealthConfig, HttpCheckConfig } from '../types.js';
+import type { HashKey } from '../types.js';
 import { formatDuration } from '../common/units.js';
 import { poolTlsSchema } from '../tls/schema.js';
 import { converted, requireString, positiveDuration, durationMs, intervalMs, durationOrZeroMs, intRange, numberRange, TOKEN, TOKEN_CHARS, headerName, cookieName, queryName, name, describeValue } from '../common/fields.js';
@@ -141,7 +141,8 @@ const statusRanges = converted((v): Array<[number, number]> => {
   input: { anyOf: [{ type: 'integer' }, { type: 'string' }, { type: 'array', items: { type: ['integer', 'string'] }, minItems: 1 }] },
 });
 
-const httpCheck = z
+/** The HTTP check (HttpCheckConfig in types.ts). */
+export const httpCheck = z
   .strictObject({
     method: converted((v) => {
       const s = requireString('a method', '"GET" or "HEAD"')(v);
@@ -178,15 +179,16 @@ const httpCheck = z
       .describe('text the response body must contain to pass'),
   })
   .describe('with `type: http` only: the check request and what passes')
-  .transform(
-    (h): HttpCheckConfig => ({
-      method: h.method,
-      path: h.path,
-      host: h.host ?? null,
-      expectStatus: h.expect_status,
-      bodyMatch: h.body_match ?? null,
-    }),
-  );
+  .transform((h) => ({
+    method: h.method,
+    path: h.path,
+    /** Host header; null: the server's check address. */
+    host: h.host ?? null,
+    /** Inclusive status ranges that pass, e.g. [[200, 399]]. */
+    expectStatus: h.expect_status,
+    /** A substring the body must contain; null: any body. */
+    bodyMatch: h.body_match ?? null,
+  }));
 
 /** A health check's fields, as written. */
 export const healthFields = z
@@ -211,20 +213,24 @@ export const healthFields = z
   })
   .meta({ title: 'Health checks', description: 'active health checks, run once per process and shared by every listener using the pool (absent: none)' });
 
-const health = healthFields
-  .transform(
-    (h): HealthConfig => ({
-      type: h.type,
-      intervalMs: h.interval,
-      fastIntervalMs: h.fast_interval ?? defaultFastInterval(h.interval),
-      jitter: h.jitter,
-      timeoutMs: h.timeout ?? Math.min(DEFAULT_HEALTH.timeoutMs, h.interval),
-      rise: h.rise,
-      fall: h.fall,
-      initial: h.initial,
-      http: h.http,
-    }),
-  );
+/** Active health checks (HealthConfig in types.ts). */
+export const health = healthFields
+  .transform((h) => ({
+    type: h.type,
+    intervalMs: h.interval,
+    /** Interval while a server's state is changing (a result differs from its current state). */
+    fastIntervalMs: h.fast_interval ?? defaultFastInterval(h.interval),
+    /** Each wait is the interval plus a random 0..jitter share of it (0..1). */
+    jitter: h.jitter,
+    timeoutMs: h.timeout ?? Math.min(DEFAULT_HEALTH.timeoutMs, h.interval),
+    /** Consecutive passes that bring a down server up. */
+    rise: h.rise,
+    /** Consecutive failures that take an up server down. */
+    fall: h.fall,
+    /** State assumed until the first results decide. */
+    initial: h.initial,
+    http: h.http,
+  }));
 
 /** Outlier detection (OutlierConfig in types.ts). */
 export const outlier = z
