@@ -27,8 +27,8 @@ export interface CheckOptions {
 }
 
 /**
- * Runs every cross-check on the raw data of a configuration file and returns the
- * problems found, in document order within each check. Never throws.
+ * Runs every cross-check on a configuration file's data (as YAML parsed it) and returns
+ * the problems found, in document order within each check. Never throws.
  */
 export function crossCheck(raw: unknown, opts: CheckOptions = {}): PathIssue[] {
   if (!isObj(raw)) return [];

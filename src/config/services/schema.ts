@@ -7,8 +7,6 @@ import { converted, nameProblem, positiveDuration, requireString } from '../comm
 import { integer, text } from '../common/field-meta.js';
 import { formatDuration } from '../common/units.js';
 import {
-  DEFAULT_DRAIN_MS,
-  DEFAULT_HASH,
   MAX_TABLE_SIZE,
   MIN_TABLE_SIZE,
   TABLE_SIZES,
@@ -22,6 +20,7 @@ import {
   SERVICE_PROTOCOLS,
   type ParsedService,
 } from './parse.js';
+import { DEFAULT_DRAIN_MS, DEFAULT_HASH } from './defaults.js';
 
 /** A service's fields, as written (checks.ts reads them one by one). */
 export const serviceFields = z

@@ -9,7 +9,8 @@ import { describeValue } from '../common/field-error.js';
 import { converted } from '../common/fields.js';
 import { formatDuration, parseDuration } from '../common/units.js';
 import { DURATION, integer, oneOrList, text as textMeta } from '../common/field-meta.js';
-import { DEFAULT_VRRP, ipv4Text, MAX_VIPS, parseAdvertInterval, parseNotify, parseVip, type ParsedVrrpInstance } from './parse.js';
+import { DEFAULT_VRRP } from './defaults.js';
+import { ipv4Text, MAX_VIPS, parseAdvertInterval, parseNotify, parseVip, type ParsedVrrpInstance } from './parse.js';
 
 function intRange(min: number, max: number, what = '') {
   return converted((v) => {
