@@ -5,7 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isCollection, isMap, isScalar, LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
-import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, defaultServerName } from './defaults.js';
+import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS } from './listeners/defaults.js';
+import { serverName } from './pools/defaults.js';
 import { buildDns } from './dns/parse.js';
 import { buildServices } from './services/parse.js';
 import { buildListenerTls, buildPoolTls } from './tls/build.js';
@@ -149,7 +150,7 @@ function toConfig(parsed: ParsedConfig, source: string, order: string[]): Config
       name,
       ...p,
       tls: buildPoolTls(p.tls, source),
-      servers: p.servers.map((s, i) => ({ ...s, name: s.name ?? defaultServerName(i) })),
+      servers: p.servers.map((s, i) => ({ ...s, name: serverName(s.name, i) })),
     });
   }
   return {

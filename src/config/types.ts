@@ -1,3 +1,15 @@
+/**
+ * The configuration's types, the one place other code imports them from. Where a
+ * section's zod output is exactly what the runtime reads, its type is derived from the
+ * schema (z.output); the others are written out here, because load.ts or a build step
+ * turns the schema's output into them (names added, global timeouts and limits merged,
+ * DNS names resolved against their zone, ...).
+ */
+import type { z } from 'zod';
+import type { forwarded, route } from './listeners/schema.js';
+import type { logging } from './logging/schema.js';
+import type { health, httpCheck, outlier } from './pools/schema.js';
+import type { runtime } from './runtime/schema.js';
 import type { VirtualServiceConfig } from './services/parse.js';
 
 export type { VirtualServiceConfig };
@@ -30,32 +42,18 @@ export interface Config {
 }
 
 /** YAML `runtime`: how many worker processes, how long draining may take, the control socket. */
-export interface RuntimeConfig {
-  /** Worker processes owning the listeners: 'auto' is one per CPU core. */
-  workers: number | 'auto';
-  /** After a reload, how long old workers keep long-lived connections (WebSocket, TCP) before cutting them. */
-  drainMs: number;
-  /** On stop (SIGTERM, SIGINT, `fulcrum stop`), how long in-flight requests may take before they are cut. */
-  shutdownMs: number;
-  /** Unix socket for `fulcrum reload|stop|status`: a path, null for the default path, or false for none. */
-  controlSocket: string | null | false;
-  /**
-   * Started as root, every process becomes this user (and `group`) once its sockets are
-   * set up, keeping only the capabilities the configuration needs; null: stay as started.
-   */
-  user: { uid: number; gid: number } | null;
-}
+export type RuntimeConfig = z.output<typeof runtime>;
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
-/** YAML `logging`: the process log (pino): JSON, or human-readable lines on a terminal. */
-export interface LoggingConfig {
-  level: LogLevel;
-  /** auto: pretty on a terminal, JSON otherwise. */
-  format: 'auto' | 'json' | 'pretty';
-}
+/** YAML `logging`: the process log (pino): JSON, or human-readable lines on a terminal (auto: pretty on a terminal). */
+export type LoggingConfig = z.output<typeof logging>;
 
-/** A listener's access log: one line per request (http, redirect) or per connection (tcp). */
+/**
+ * A listener's access log: one line per request (http, redirect) or per connection (tcp).
+ * Written out: the schema's output is a union of its two spellings (a path alone, or a
+ * mapping), which says no more than this.
+ */
 export interface AccessLogConfig {
   /** "stdout", or a file (appended to; reopened on SIGUSR1 for logrotate). */
   path: string;
@@ -121,30 +119,9 @@ export interface ListenerConfig {
   hsts: HstsConfig | null;
 }
 
-export interface RouteConfig {
-  /**
-   * Host patterns, lower-case, without port: exact ("www.example.com") or a leading
-   * wildcard ("*.example.com", which matches any name ending in ".example.com").
-   * Empty means any host.
-   */
-  hosts: string[];
-  /** Path prefix ("/api/"); "" matches every path. */
-  pathPrefix: string;
-  pool: string;
-}
+export type RouteConfig = z.output<typeof route>;
 
-export interface ForwardedConfig {
-  /** Which client-address headers to add. */
-  headers: 'x-forwarded' | 'forwarded' | 'both' | 'none';
-  /**
-   * Downstream proxies (CIDR strings, normalised with a prefix length) whose incoming
-   * X-Forwarded-* / Forwarded headers are kept and appended to; from anyone else those
-   * headers are removed before ours are added.
-   */
-  trusted: string[];
-  /** Add a `Via: 1.1 fulcrum` header to requests and responses. */
-  via: boolean;
-}
+export type ForwardedConfig = z.output<typeof forwarded>;
 
 export type { BalanceAlgorithm } from '../balance/algorithms.js';
 import type { BalanceAlgorithm } from '../balance/algorithms.js';
@@ -201,42 +178,11 @@ export interface ServerConfig {
   url: string;
 }
 
-export interface HealthConfig {
-  type: 'tcp' | 'http';
-  intervalMs: number;
-  /** Interval while a server's state is changing (a result differs from its current state). */
-  fastIntervalMs: number;
-  /** Each wait is the interval plus a random 0..jitter share of it (0..1). */
-  jitter: number;
-  timeoutMs: number;
-  /** Consecutive passes that bring a down server up. */
-  rise: number;
-  /** Consecutive failures that take an up server down. */
-  fall: number;
-  /** State assumed until the first results decide. */
-  initial: 'up' | 'down';
-  http: HttpCheckConfig;
-}
+export type HealthConfig = z.output<typeof health>;
 
-export interface HttpCheckConfig {
-  method: string;
-  path: string;
-  /** Host header; null: the server's check address. */
-  host: string | null;
-  /** Inclusive status ranges that pass, e.g. [[200, 399]]. */
-  expectStatus: Array<[number, number]>;
-  /** A substring the body must contain; null: any body. */
-  bodyMatch: string | null;
-}
+export type HttpCheckConfig = z.output<typeof httpCheck>;
 
-export interface OutlierConfig {
-  /** Consecutive connect errors, resets or 5xx answers that eject a server. */
-  consecutiveErrors: number;
-  /** First ejection time; the n-th ejection lasts n times this. */
-  baseEjectionMs: number;
-  /** Never eject more than this share of a pool's servers (0..100). */
-  maxEjectionPercent: number;
-}
+export type OutlierConfig = z.output<typeof outlier>;
 
 export interface Timeouts {
   /** Whole request head must arrive within this (408 otherwise): slowloris guard. */

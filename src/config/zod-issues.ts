@@ -7,7 +7,7 @@ import type { z } from 'zod';
 import type { KeyPath } from './locate.js';
 import { AT_KEY, describeValue, MISSING } from './common/fields.js';
 import { closest, didYouMean } from './common/suggest.js';
-import type { PathIssue } from './validate.js';
+import type { PathIssue } from './common/parsed.js';
 
 type ZodIssue = z.core.$ZodIssue;
 

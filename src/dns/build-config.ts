@@ -3,7 +3,8 @@
  * defaults as the YAML loader: for tests, benchmarks and programs that embed a DnsServer
  * without a configuration file.
  */
-import { DEFAULT_DNS_TCP_IDLE_MS, DEFAULT_DNS_TCP_MAX_CONNECTIONS, DEFAULT_DNS_TCP_MAX_PER_CLIENT, DEFAULT_DNS_TCP_MESSAGE_MS, DEFAULT_HASH, DEFAULT_KEEPALIVE, DEFAULT_QUEUE, DEFAULT_STICKY } from '../config/defaults.js';
+import { DEFAULT_DNS_TCP_IDLE_MS, DEFAULT_DNS_TCP_MAX_CONNECTIONS, DEFAULT_DNS_TCP_MAX_PER_CLIENT, DEFAULT_DNS_TCP_MESSAGE_MS } from '../config/dns/defaults.js';
+import { DEFAULT_HASH, DEFAULT_KEEPALIVE, DEFAULT_QUEUE, DEFAULT_STICKY } from '../config/pools/defaults.js';
 import type { DnsConfig, DnsPoolNameConfig, HealthConfig, PoolConfig, ZoneConfig } from '../config/types.js';
 
 /** SOA timers used when a zone built here sets none (seconds). */

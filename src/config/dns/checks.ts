@@ -5,24 +5,26 @@
  * data (RFC 1034 section 3.6.2), duplicate records and RRsets with mixed TTLs, MX, NS
  * and SRV targets that are aliases, pool-backed names naming missing pools or pools of
  * servers with host-name addresses, keys given for another policy, failover groups, and
- * `listen` addresses that clash with a listener's. Like validate.ts, they run on the raw
- * data and skip values the schema rejects, so each problem is reported once.
+ * `listen` addresses that clash with a listener's. They read the section field by field
+ * (common/parsed.ts) and skip values the schema rejects, so each problem is reported
+ * once; names and record data are resolved against their zone's origin here.
  */
 import { isIP } from 'node:net';
-import { bindsClash, parseBind, parseCidr, parseServerAddress, type HostPort } from '../common/address.js';
-import { DEFAULT_RECORD_TTL, defaultServerName } from '../defaults.js';
-import { DNS_POLICIES, inZone, MAX_TTL, nameText, parseGroups, parseListen, parseOrigin, parseRecordData, recordType, resolveName, rnameText } from './parse.js';
+import { bindsClash } from '../common/address.js';
+import { inZone, parseRecordData, resolveName } from './parse.js';
 import { PathedError } from '../common/field-error.js';
 import { formatPath, type KeyPath } from '../locate.js';
 import { didYouMean, noPoolMessage } from '../common/suggest.js';
 import type { DnsRecordType } from '../types.js';
-import { parseSeconds } from '../common/units.js';
-import { attempt, isObj, list, type Obj, type PathIssue } from '../validate.js';
+import { isObj, list, parseEach, parseFields, parseItems, type Obj, type Parsed, type PathIssue } from '../common/parsed.js';
+import type { FileParts } from '../parts.js';
+import { nameOf, serversOf, type PoolPart } from '../pools/checks.js';
+import { dns as dnsSchema, dnsRecord, poolNameFields, soaFields, zone as zoneFields } from './schema.js';
 
 
 /** What the checks of one file share. */
 interface State {
-  pools: Obj | undefined;
+  pools: FileParts['pools'];
   /** Every zone with a valid origin, first of each origin only. */
   zones: Array<{ index: number; origin: string }>;
   issues: PathIssue[];
@@ -49,16 +51,15 @@ interface Entry {
   ttlGiven?: boolean;
 }
 
-/** Runs every check of a `dns:` section (raw data) and appends what it finds to `issues`. */
-export function checkDns(dns: Obj, pools: Obj | undefined, listeners: unknown[], issues: PathIssue[]): void {
-  checkListenClash(dns.listen, listeners, issues);
-  const st: State = { pools, zones: [], issues, hostNamesReported: new Set(), cnames: new Map(), targets: [] };
-  const zones = list(dns.zones);
+/** Runs every check of a `dns:` section and appends what it finds to `issues`. */
+export function checkDns(dns: Obj, parts: FileParts, issues: PathIssue[]): void {
+  checkListenClash(dns, parts.listeners, issues);
+  const st: State = { pools: parts.pools, zones: [], issues, hostNamesReported: new Set(), cnames: new Map(), targets: [] };
   const valid: Array<{ zone: Obj; index: number; origin: string }> = [];
-  zones.forEach((zone, index) => {
-    if (!isObj(zone)) return;
-    const origin = attempt(() => parseOrigin(zone.origin));
-    if (origin === undefined) return;
+  parseEach(zoneFields, dns.zones).forEach((z, index) => {
+    const origin = z?.fields.origin;
+    if (!z || origin === undefined) return;
+    const zone = z.raw;
     const first = st.zones.find((z) => z.origin === origin);
     if (first) {
       issues.push({ path: ['dns', 'zones', index, 'origin'], message: `zone \`${origin}\` is already served by dns.zones[${first.index}]: put its records and pools in one zone` });
@@ -79,21 +80,21 @@ export function checkDns(dns: Obj, pools: Obj | undefined, listeners: unknown[],
 }
 
 /** A DNS `listen` address that the DNS server (UDP and TCP) and a listener (one of them) would both bind. */
-function checkListenClash(listen: unknown, listeners: unknown[], issues: PathIssue[]): void {
+function checkListenClash(dns: Obj, listeners: FileParts['listeners'], issues: PathIssue[]): void {
+  const listen = dns.listen;
   const items = typeof listen === 'string' ? [listen] : list(listen);
+  const addresses = parseItems(dnsSchema.in.shape.listen, items);
   items.forEach((item, i) => {
-    if (typeof item !== 'string') return;
-    const at = attempt(() => parseListen(item)[0]);
+    const at = addresses[i]?.[0];
     if (!at) return;
     listeners.forEach((l, k) => {
-      if (!isObj(l) || typeof l.bind !== 'string') return;
-      const bind = l.bind;
-      const b = attempt((): HostPort => parseBind(bind));
-      if (!b || !bindsClash(at, b)) return;
+      const b = l?.fields.bind;
+      if (!l || !b || !bindsClash(at, b)) return;
+      const bind = String(l.raw.bind);
       const how = at.host === b.host ? 'is already used by' : 'overlaps';
       issues.push({
         path: typeof listen === 'string' ? ['dns', 'listen'] : ['dns', 'listen', i],
-        message: `${item} ${how} listeners[${k}] (${bind}): the DNS server listens on ${l.mode === 'udp' ? 'UDP' : 'TCP'} there too, so give it another address or port`,
+        message: `${String(item)} ${how} listeners[${k}] (${bind}): the DNS server listens on ${l.fields.mode === 'udp' ? 'UDP' : 'TCP'} there too, so give it another address or port`,
       });
     });
   });
@@ -113,11 +114,11 @@ function pushErrors(e: unknown, base: KeyPath, issues: PathIssue[]): void {
  * spelling, which the schema reports; a name outside the zone or inside a more specific
  * zone of the file, reported here).
  */
-function ownerName(v: unknown, path: KeyPath, origin: string, st: State): string | undefined {
-  if (attempt(() => nameText(v)) === undefined) return undefined;
+function ownerName(text: string | undefined, path: KeyPath, origin: string, st: State): string | undefined {
+  if (text === undefined) return undefined;
   let name: string;
   try {
-    name = resolveName(v, origin);
+    name = resolveName(text, origin);
   } catch (e) {
     pushErrors(e, path, st.issues);
     return undefined;
@@ -140,11 +141,10 @@ function ownerName(v: unknown, path: KeyPath, origin: string, st: State): string
 }
 
 function checkZone(zone: Obj, base: KeyPath, origin: string, st: State): void {
-  if (isObj(zone.soa)) {
+  const soa = parseFields(soaFields, zone.soa);
+  if (soa) {
     for (const key of ['mname', 'rname'] as const) {
-      const v = zone.soa[key];
-      if (v === undefined) continue;
-      const text = attempt(() => (key === 'rname' ? rnameText(v) : nameText(v)));
+      const text = soa.fields[key];
       if (text === undefined) continue;
       try {
         resolveName(text, origin);
@@ -155,11 +155,12 @@ function checkZone(zone: Obj, base: KeyPath, origin: string, st: State): void {
   }
 
   const entries: Entry[] = [];
-  list(zone.records).forEach((r, i) => {
-    if (!isObj(r)) return;
+  parseEach(dnsRecord, zone.records).forEach((record, i) => {
+    if (!record) return;
+    const r = record.raw;
     const path: KeyPath = [...base, 'records', i];
-    const name = ownerName(r.name, [...path, 'name'], origin, st);
-    const type = attempt(() => recordType(r.type));
+    const name = ownerName(record.fields.name, [...path, 'name'], origin, st);
+    const { type, ttl } = record.fields;
     let data: unknown;
     let dataValid = false;
     if (type !== undefined && r.data !== undefined) {
@@ -171,8 +172,7 @@ function checkZone(zone: Obj, base: KeyPath, origin: string, st: State): void {
       }
     }
     if (name === undefined || type === undefined) return;
-    const ttl = r.ttl === undefined ? DEFAULT_RECORD_TTL : attempt(() => parseSeconds(r.ttl, MAX_TTL));
-    const entry: Entry = { name, path, label: `records[${i}]`, kind: 'record', type, ttl, ttlGiven: r.ttl !== undefined, ...(dataValid ? { data } : {}) };
+    const entry: Entry = { name, path, label: `records[${i}]`, kind: 'record', type, ttl, ttlGiven: record.given('ttl'), ...(dataValid ? { data } : {}) };
     if (type === 'NS' && name !== origin) {
       st.issues.push({
         path: [...path, 'type'],
@@ -199,11 +199,11 @@ function checkZone(zone: Obj, base: KeyPath, origin: string, st: State): void {
     entries.push(entry);
   });
 
-  list(zone.pools).forEach((p, j) => {
-    if (!isObj(p)) return;
+  parseEach(poolNameFields, zone.pools).forEach((p, j) => {
+    if (!p) return;
     const path: KeyPath = [...base, 'pools', j];
     checkPoolName(p, path, st);
-    const name = ownerName(p.name, [...path, 'name'], origin, st);
+    const name = ownerName(p.fields.name, [...path, 'name'], origin, st);
     if (name !== undefined) entries.push({ name, path, label: `pools[${j}]`, kind: 'pool' });
   });
 
@@ -262,26 +262,27 @@ function checkConflicts(entries: Entry[], issues: PathIssue[]): void {
 }
 
 /** The name each server of a pool goes by, in order. */
-function serverNames(pool: Obj): string[] {
-  return list(pool.servers).map((s, i) => (isObj(s) && typeof s.name === 'string' ? s.name : defaultServerName(i)));
+function serverNames(pool: PoolPart): string[] {
+  return serversOf(pool).flatMap((s, i) => {
+    // A name the schema rejects still counts, so that only the schema reports it.
+    return s ? [nameOf(s, i) ?? String(s.raw.name)] : [];
+  });
 }
 
 /**
  * A pool named at `path` by the DNS section: it must exist, and its servers' addresses
  * must be IP addresses (an answer gives them out). Returns the pool when it exists.
  */
-function checkPoolRef(poolName: unknown, path: KeyPath, user: KeyPath, st: State): Obj | undefined {
+function checkPoolRef(poolName: unknown, path: KeyPath, user: KeyPath, st: State): PoolPart | undefined {
   if (typeof poolName !== 'string' || !st.pools) return undefined;
-  if (!Object.hasOwn(st.pools, poolName)) {
-    st.issues.push({ path, message: noPoolMessage(poolName, Object.keys(st.pools)) });
+  if (!st.pools.has(poolName)) {
+    st.issues.push({ path, message: noPoolMessage(poolName, [...st.pools.keys()]) });
     return undefined;
   }
-  const pool = st.pools[poolName];
-  if (!isObj(pool)) return undefined;
-  list(pool.servers).forEach((s, k) => {
-    if (!isObj(s) || typeof s.address !== 'string') return;
-    const address = s.address;
-    const at = attempt(() => parseServerAddress(address));
+  const pool = st.pools.get(poolName);
+  if (!pool) return undefined;
+  serversOf(pool).forEach((s, k) => {
+    const at = s?.fields.address;
     if (!at || isIP(at.host) !== 0) return;
     const key = `${poolName}\0${k}`;
     if (st.hostNamesReported.has(key)) return;
@@ -294,27 +295,27 @@ function checkPoolRef(poolName: unknown, path: KeyPath, user: KeyPath, st: State
   return pool;
 }
 
-function checkPoolName(p: Obj, path: KeyPath, st: State): void {
-  const pool = checkPoolRef(p.pool, [...path, 'pool'], path, st);
-  const poolName = p.pool as string;
+function checkPoolName(p: Parsed<typeof poolNameFields>, path: KeyPath, st: State): void {
+  const poolName = p.fields.pool;
+  const pool = checkPoolRef(poolName, [...path, 'pool'], path, st);
 
-  const policy = p.policy === undefined ? 'all' : DNS_POLICIES.find((x) => x === p.policy);
-  if (policy !== undefined) {
-    const uses = `this name uses policy ${policy}${p.policy === undefined ? ' (the default)' : ''}`;
-    if (p.subset !== undefined && policy !== 'subset') {
+  const policy = p.fields.policy;
+  if (policy !== undefined && poolName !== undefined) {
+    const uses = `this name uses policy ${policy}${p.given('policy') ? '' : ' (the default)'}`;
+    if (p.given('subset') && policy !== 'subset') {
       st.issues.push({ path: [...path, 'subset'], at: 'key', message: `subset is used only by policy: subset, and ${uses}: remove \`subset\` or set \`policy: subset\`` });
     }
-    if (p.groups !== undefined && policy !== 'failover') {
+    if (p.given('groups') && policy !== 'failover') {
       st.issues.push({ path: [...path, 'groups'], at: 'key', message: `groups are used only by policy: failover, and ${uses}: remove \`groups\` or set \`policy: failover\`` });
     }
     if (policy === 'failover') {
-      if (p.groups === undefined) {
+      if (!p.given('groups')) {
         st.issues.push({ path: [...path, 'groups'], message: 'missing required key `groups`: policy failover answers from the first group with a usable server, e.g. groups: [[S1], [S2]]' });
       } else {
-        checkGroups(p.groups, [...path, 'groups'], pool, poolName, st.issues);
+        checkGroups(p, [...path, 'groups'], pool, poolName, st.issues);
       }
-      for (const key of ['steering', 'steering_file', 'geoip']) {
-        if (p[key] === undefined) continue;
+      for (const key of ['steering', 'steering_file', 'geoip'] as const) {
+        if (!p.given(key)) continue;
         st.issues.push({
           path: [...path, key],
           at: 'key',
@@ -325,19 +326,19 @@ function checkPoolName(p: Obj, path: KeyPath, st: State): void {
   }
 
   const cidrs = new Map<string, number>();
-  list(p.steering).forEach((e, k) => {
-    if (!isObj(e)) return;
-    checkPoolRef(e.pool, [...path, 'steering', k, 'pool'], path, st);
-    const raw = e.cidr;
-    const cidr = typeof raw === 'string' ? attempt(() => parseCidr(raw)) : undefined;
+  const steering = poolNameFields.shape.steering.unwrap().element;
+  parseEach(steering, p.raw.steering).forEach((e, k) => {
+    if (!e) return;
+    checkPoolRef(e.fields.pool, [...path, 'steering', k, 'pool'], path, st);
+    const cidr = e.fields.cidr;
     if (cidr === undefined) return;
     const first = cidrs.get(cidr);
     if (first !== undefined) st.issues.push({ path: [...path, 'steering', k, 'cidr'], message: `${cidr} is already steered by steering[${first}]: keep one of them` });
     else cidrs.set(cidr, k);
   });
 
-  if (isObj(p.geoip)) {
-    const geoip = p.geoip;
+  if (isObj(p.raw.geoip)) {
+    const geoip = p.raw.geoip;
     let mapped = 0;
     for (const kind of ['countries', 'continents'] as const) {
       const codes = geoip[kind];
@@ -357,8 +358,9 @@ function checkPoolName(p: Obj, path: KeyPath, st: State): void {
 }
 
 /** Failover groups: names of servers of the pool, each in one group at most. */
-function checkGroups(raw: unknown, path: KeyPath, pool: Obj | undefined, poolName: string, issues: PathIssue[]): void {
-  const groups = attempt(() => parseGroups(raw));
+function checkGroups(p: Parsed<typeof poolNameFields>, path: KeyPath, pool: PoolPart | undefined, poolName: string, issues: PathIssue[]): void {
+  const groups = p.fields.groups;
+  const raw = p.raw.groups;
   if (!groups || !pool) return;
   const names = serverNames(pool);
   const seen = new Map<string, number>();

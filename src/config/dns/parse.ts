@@ -14,7 +14,7 @@
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { bindsClash, canonicalIp, parseBind, type HostPort } from '../common/address.js';
-import { defaultMname, defaultRname, DNS_PORT } from '../defaults.js';
+import { defaultMname, defaultRname, DNS_PORT } from './defaults.js';
 import { describeValue, PathedError } from '../common/field-error.js';
 import { closest, didYouMean } from '../common/suggest.js';
 import type { DnsConfig, DnsPoolNameConfig, DnsRecordConfig, DnsRecordType, ZoneConfig } from '../types.js';

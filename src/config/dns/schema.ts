@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { oneOrList, seconds as secondsMeta, text, type FieldMeta } from '../common/field-meta.js';
 import { parseCidr } from '../common/address.js';
-import { DEFAULT_DNS_TCP_IDLE_MS, DEFAULT_DNS_TCP_MAX_CONNECTIONS, DEFAULT_DNS_TCP_MAX_PER_CLIENT, DEFAULT_DNS_TCP_MESSAGE_MS, DEFAULT_POOL_NAME, DEFAULT_RECORD_TTL, DEFAULT_SOA } from '../defaults.js';
+import { DEFAULT_DNS_TCP_IDLE_MS, DEFAULT_DNS_TCP_MAX_CONNECTIONS, DEFAULT_DNS_TCP_MAX_PER_CLIENT, DEFAULT_DNS_TCP_MESSAGE_MS, DEFAULT_POOL_NAME, DEFAULT_RECORD_TTL, DEFAULT_SOA } from './defaults.js';
 import { codeMap, DNS_POLICIES, DNS_RECORD_TYPES, MAX_SERIAL, MAX_TTL, nameText, parseGroups, parseListen, parseOrigin, pathText, recordType, rnameText, SUBSET_MODES, WHEN_NONE_USABLE, type ParsedDns, type ParsedPoolName } from './parse.js';
 import { parseSeconds } from '../common/units.js';
 import { converted, requireString, durationMs, intRange, name, defined } from '../common/fields.js';
@@ -19,7 +19,8 @@ const DNS_NAME = text('DNS name (`www`, `@`, or absolute `www.example.com.`)');
 const POOL_NAME = text('pool name');
 const CODE_MAP: FieldMeta = { type: 'mapping of codes to pool names', input: { type: 'object', additionalProperties: { type: 'string' } } };
 
-const soa = z
+/** A zone's SOA fields, as written (checks.ts reads them one by one). */
+export const soaFields = z
   .strictObject({
     mname: converted(nameText, DNS_NAME).optional().meta({ defaultText: '`ns1.<origin>`', description: 'the primary name server' }),
     rname: converted(rnameText, text('DNS name or mailbox')).optional().meta({ defaultText: '`hostmaster@<origin>`', description: 'the responsible person: a name, or a mailbox such as `hostmaster@example.com`' }),
@@ -30,11 +31,13 @@ const soa = z
     minimum: seconds().default(DEFAULT_SOA.minimum).describe('the negative-caching TTL (RFC 2308)'),
     ttl: seconds().default(DEFAULT_SOA.ttl).describe('the TTL of the SOA record itself'),
   })
-  .describe('the zone\'s SOA record')
+  .describe('the zone\'s SOA record');
+
+const soa = soaFields
   .transform((s) => defined(s) as ParsedDns['zones'][number]['soa']);
 
 /** A static record; its data is checked against its type, and names joined to the origin, by checks.ts and parse.ts. */
-const dnsRecord = z.strictObject({
+export const dnsRecord = z.strictObject({
   name: converted(nameText, DNS_NAME).describe('the owner name, relative to the origin; `@` is the origin itself'),
   type: converted(recordType, { type: DNS_RECORD_TYPES.map((t) => `\`${t}\``).join(' | '), input: { type: 'string' } }).describe('the record type (case does not matter)'),
   ttl: seconds().default(DEFAULT_RECORD_TTL).describe('the record\'s TTL'),
@@ -44,7 +47,8 @@ const dnsRecord = z.strictObject({
 }).meta({ title: 'DNS records', description: 'static records; without an NS record at the apex, one naming the SOA `mname` is served' });
 
 /** A pool-backed name. Which keys go with which policy, and the pools and servers named, are checked by checks.ts. */
-const poolName = z
+/** A pool-backed name's fields, as written (checks.ts reads them one by one). */
+export const poolNameFields = z
   .strictObject({
     name: converted(nameText, DNS_NAME).describe('the pool-backed name (`www`, or `"@"` for the apex)'),
     pool: converted(requireString('a pool name', '"web"'), POOL_NAME).describe('the pool whose usable servers answer: IPv4 servers in A answers, IPv6 servers in AAAA'),
@@ -88,7 +92,9 @@ const poolName = z
       .optional()
       .describe('steering by the client\'s country (else its continent, else the name\'s own `pool`); `steering` and `steering_file` are consulted first. A missing or unreadable database is logged and the name answers as without `geoip`'),
   })
-  .meta({ title: 'DNS pool-backed names', description: 'names answered with the addresses of a pool\'s usable servers' })
+  .meta({ title: 'DNS pool-backed names', description: 'names answered with the addresses of a pool\'s usable servers' });
+
+const poolName = poolNameFields
   .transform(
     (p): ParsedPoolName => ({
       name: p.name,
@@ -105,7 +111,7 @@ const poolName = z
     }),
   );
 
-const zone = z.strictObject({
+export const zone = z.strictObject({
   origin: converted(parseOrigin, text('DNS name')).describe('the zone\'s name, `example.com` or `example.com.`; each zone once'),
   soa: soa.prefault({}),
   transfer: z.boolean().default(false).describe('answer AXFR zone transfers over TCP (otherwise NOTIMP)'),

@@ -1,11 +1,11 @@
 /**
  * The zod schema of a listener (`listeners[]`) and of the global `timeouts` and `limits`
- * it may override. Which keys go with which mode is checked by validate.ts.
+ * it may override. Which keys go with which mode is checked by checks.ts.
  */
 import { z } from 'zod';
 import { formatSize, oneOrList, text } from '../common/field-meta.js';
 import { parseBind, parseCidr, parseHostPattern } from '../common/address.js';
-import { DEFAULT_FORWARDED, DEFAULT_MODE, DEFAULT_NO_ROUTE, DEFAULT_REDIRECT, DEFAULT_TCP, DEFAULT_UDP, DEFAULT_TIMEOUTS, DEFAULT_LIMITS, DEFAULT_ACCESS_LOG_FORMAT } from '../defaults.js';
+import { DEFAULT_FORWARDED, DEFAULT_MODE, DEFAULT_NO_ROUTE, DEFAULT_REDIRECT, DEFAULT_TCP, DEFAULT_UDP, DEFAULT_TIMEOUTS, DEFAULT_LIMITS, DEFAULT_ACCESS_LOG_FORMAT } from './defaults.js';
 import { PathedError } from '../common/field-error.js';
 import type { AccessLogConfig, Limits, ListenerConfig, ListenerMode, Timeouts } from '../types.js';
 import { formatDuration } from '../common/units.js';
@@ -78,13 +78,26 @@ const pathPrefix = converted((v): string => {
   return s;
 }, text('path prefix', { pattern: '^/' }));
 
-const route = z
+/** A route's fields, as written. */
+export const routeFields = z
   .strictObject({
     host: hostPatterns.optional().describe('the request\'s host, exact or a `*.` wildcard matching any name below it; mode `tcp`: the TLS server name (SNI), never an IP address. Absent: every host'),
     path: pathPrefix.optional().describe('a path prefix the request must start with; not in modes `tcp` and `udp`'),
     pool: converted(requireString('a pool name', '"web"'), text('pool name')).describe('the pool that serves what the route matches'),
-  })
-  .transform((r) => ({ hosts: r.host ?? [], pathPrefix: r.path ?? '', pool: r.pool }));
+  });
+
+/** A route as the runtime reads it (RouteConfig in types.ts). */
+export const route = routeFields.transform((r) => ({
+  /**
+   * Host patterns, lower-case, without port: exact ("www.example.com") or a leading
+   * wildcard ("*.example.com", which matches any name ending in ".example.com").
+   * Empty means any host.
+   */
+  hosts: r.host ?? [],
+  /** Path prefix ("/api/"); "" matches every path. */
+  pathPrefix: r.path ?? '',
+  pool: r.pool,
+}));
 
 /** Trusted sources: CIDRs or bare addresses (one, or a list), normalised by parseCidr. */
 function cidrs(v: unknown): string[] {
@@ -106,7 +119,8 @@ function cidrs(v: unknown): string[] {
 /** A CIDR or address, or a list of them. */
 const CIDRS = oneOrList('CIDR or address, or a list');
 
-const forwarded = z
+/** Client-address headers (ForwardedConfig in types.ts). */
+export const forwarded = z
   .strictObject({
     headers: z
       .enum(['x-forwarded', 'forwarded', 'both', 'none'])
@@ -118,14 +132,25 @@ const forwarded = z
     via: z.boolean().default(DEFAULT_FORWARDED.via).describe('add a `Via: 1.1 fulcrum` header to requests and responses'),
   })
   .describe('client-address headers sent to the servers')
-  .transform((f) => ({ headers: f.headers, trusted: f.trusted, via: f.via }));
+  .transform((f) => ({
+    /** Which client-address headers to add. */
+    headers: f.headers,
+    /**
+     * Downstream proxies (CIDR strings, normalised with a prefix length) whose incoming
+     * X-Forwarded-* / Forwarded headers are kept and appended to; from anyone else those
+     * headers are removed before ours are added.
+     */
+    trusted: f.trusted,
+    /** Add a `Via: 1.1 fulcrum` header to requests and responses. */
+    via: f.via,
+  }));
 
 /** Every `mode:` value, in the order messages list them. */
 export const LISTENER_MODES = ['http', 'redirect', 'tcp', 'udp'] as const satisfies readonly ListenerMode[];
 
 /**
  * `proxy_protocol`: accept a PROXY header, only from `trusted` sources. Which modes may
- * have it is checked by validate.ts.
+ * have it is checked by checks.ts.
  */
 const proxyProtocol = z
   .strictObject({
@@ -202,7 +227,8 @@ const accessLog = z
   .describe('one line per request (`http`, `redirect`) or per connection (`tcp`, JSON only): `stdout` or a file path alone (Combined Log Format), or `{path, format}`. Not in mode `udp`')
   .transform((a): AccessLogConfig => (typeof a === 'string' ? { path: a, format: DEFAULT_ACCESS_LOG_FORMAT } : a));
 
-export const listener = z
+/** A listener's fields, as written. */
+export const listenerFields = z
   .strictObject({
     name: name.describe('unique name, used in logs and errors'),
     bind: converted((v) => parseBind(requireString('HOST:PORT', '"127.0.0.1:8080" or ":8080"')(v)), text('HOST:PORT')).describe(
@@ -228,7 +254,7 @@ export const listener = z
     timeouts: timeoutsOverride(false).prefault({}).describe('overrides of the global `timeouts` for this listener'),
     limits: limitsOverride(false).prefault({}).describe('overrides of the global `limits` for this listener'),
     max_connections: intRange(0, Number.MAX_SAFE_INTEGER).default(0).describe('client connections at once; more are closed at accept (0: no limit)'),
-    // Which of these go with which mode (and the routes each mode allows) is checked by validate.ts.
+    // Which of these go with which mode (and the routes each mode allows) is checked by checks.ts.
     proxy_protocol: proxyProtocol.optional(),
     access_log: accessLog.optional(),
     redirect: redirect.prefault({}),
@@ -239,7 +265,9 @@ export const listener = z
     http2: http2Schema().optional(),
     https_redirect: httpsRedirectSchema().optional(),
     hsts: hstsSchema().optional(),
-  })
+  });
+
+export const listener = listenerFields
   .transform((l) => ({
     name: l.name,
     host: l.bind.host,

@@ -1,21 +1,22 @@
 /**
  * The zod schema of a pool (`pools.NAME`): servers, balancing, health checks, outlier
  * detection, queue and keep-alive. Which keys go with which `balance` is checked by
- * validate.ts.
+ * checks.ts.
  */
 import { z } from 'zod';
 import { integer, text } from '../common/field-meta.js';
 import { parseHostPattern, parseServerAddress, parseServerUrl } from '../common/address.js';
-import { DEFAULT_BALANCE, DEFAULT_HASH, DEFAULT_HEALTH, DEFAULT_HTTP_CHECK, DEFAULT_KEEPALIVE, DEFAULT_OUTLIER, DEFAULT_QUEUE, DEFAULT_RETRIES, DEFAULT_STICKY, DEFAULT_WEIGHT, defaultFastInterval, MIN_DEFAULT_FAST_INTERVAL_MS, defaultServerUrl } from '../defaults.js';
+import { DEFAULT_BALANCE, DEFAULT_HASH, DEFAULT_HEALTH, DEFAULT_HTTP_CHECK, DEFAULT_KEEPALIVE, DEFAULT_OUTLIER, DEFAULT_QUEUE, DEFAULT_RETRIES, DEFAULT_STICKY, DEFAULT_WEIGHT, defaultFastInterval, MIN_DEFAULT_FAST_INTERVAL_MS, defaultServerUrl } from './defaults.js';
 import { PathedError } from '../common/field-error.js';
 import { closest, didYouMean } from '../common/suggest.js';
 import { ALGORITHMS } from '../../balance/algorithms.js';
-import type { HashKey, HealthConfig, HttpCheckConfig, OutlierConfig } from '../types.js';
+import type { HashKey } from '../types.js';
 import { formatDuration } from '../common/units.js';
 import { poolTlsSchema } from '../tls/schema.js';
 import { converted, requireString, positiveDuration, durationMs, intervalMs, durationOrZeroMs, intRange, numberRange, TOKEN, TOKEN_CHARS, headerName, cookieName, queryName, name, describeValue } from '../common/fields.js';
 
-const server = z
+/** A server's fields, as written (pools/checks.ts reads them one by one). */
+export const serverFields = z
   .strictObject({
     name: name.optional().meta({ defaultText: '`s1`, `s2`, ... by position', description: 'unique in the pool; used in logs, the sticky cookie and DNS `groups`' }),
     address: converted((v) => parseServerAddress(requireString('HOST:PORT', '"192.0.2.11:80"')(v)), text('HOST:PORT')).describe('the server\'s address and port'),
@@ -30,7 +31,9 @@ const server = z
       .optional()
       .meta({ defaultText: '`http://HOST:PORT`', description: 'the server\'s public URL, where mode `redirect` sends clients: `http` or `https`, host, optional port, no path' }),
   })
-  .meta({ title: 'Servers' })
+  .meta({ title: 'Servers' });
+
+const server = serverFields
   .transform((s) => ({
     name: s.name,
     host: s.address.host,
@@ -38,7 +41,7 @@ const server = z
     weight: s.weight,
     backup: s.backup,
     maxConn: s.max_conn,
-    // check_address and check_port together are refused by validate.ts.
+    // check_address and check_port together are refused by checks.ts.
     checkHost: s.check_address?.host ?? s.address.host,
     checkPort: s.check_address?.port ?? s.check_port ?? s.address.port,
     url: s.url ?? defaultServerUrl(s.address.host, s.address.port),
@@ -138,7 +141,8 @@ const statusRanges = converted((v): Array<[number, number]> => {
   input: { anyOf: [{ type: 'integer' }, { type: 'string' }, { type: 'array', items: { type: ['integer', 'string'] }, minItems: 1 }] },
 });
 
-const httpCheck = z
+/** The HTTP check (HttpCheckConfig in types.ts). */
+export const httpCheck = z
   .strictObject({
     method: converted((v) => {
       const s = requireString('a method', '"GET" or "HEAD"')(v);
@@ -175,17 +179,19 @@ const httpCheck = z
       .describe('text the response body must contain to pass'),
   })
   .describe('with `type: http` only: the check request and what passes')
-  .transform(
-    (h): HttpCheckConfig => ({
-      method: h.method,
-      path: h.path,
-      host: h.host ?? null,
-      expectStatus: h.expect_status,
-      bodyMatch: h.body_match ?? null,
-    }),
-  );
+  .transform((h) => ({
+    method: h.method,
+    path: h.path,
+    /** Host header; null: the server's check address. */
+    host: h.host ?? null,
+    /** Inclusive status ranges that pass, e.g. [[200, 399]]. */
+    expectStatus: h.expect_status,
+    /** A substring the body must contain; null: any body. */
+    bodyMatch: h.body_match ?? null,
+  }));
 
-const health = z
+/** A health check's fields, as written. */
+export const healthFields = z
   .strictObject({
     type: z.enum(['http', 'tcp']).default(DEFAULT_HEALTH.type).describe('`tcp`: a connect; `http`: a request, see `http`'),
     interval: intervalMs.default(DEFAULT_HEALTH.intervalMs).describe('time between checks of a server'),
@@ -202,25 +208,32 @@ const health = z
     rise: intRange(1, 100).default(DEFAULT_HEALTH.rise).describe('passes in a row that bring a server up'),
     fall: intRange(1, 100).default(DEFAULT_HEALTH.fall).describe('failures in a row that take a server down'),
     initial: z.enum(['up', 'down']).default(DEFAULT_HEALTH.initial).describe('what to assume of a server before its first results'),
-    // Checked against `type` (and timeout against interval) by validate.ts.
+    // Checked against `type` (and timeout against interval) by checks.ts.
     http: httpCheck.prefault({}),
   })
-  .meta({ title: 'Health checks', description: 'active health checks, run once per process and shared by every listener using the pool (absent: none)' })
-  .transform(
-    (h): HealthConfig => ({
-      type: h.type,
-      intervalMs: h.interval,
-      fastIntervalMs: h.fast_interval ?? defaultFastInterval(h.interval),
-      jitter: h.jitter,
-      timeoutMs: h.timeout ?? Math.min(DEFAULT_HEALTH.timeoutMs, h.interval),
-      rise: h.rise,
-      fall: h.fall,
-      initial: h.initial,
-      http: h.http,
-    }),
-  );
+  .meta({ title: 'Health checks', description: 'active health checks, run once per process and shared by every listener using the pool (absent: none)' });
 
-const outlier = z
+/** Active health checks (HealthConfig in types.ts). */
+export const health = healthFields
+  .transform((h) => ({
+    type: h.type,
+    intervalMs: h.interval,
+    /** Interval while a server's state is changing (a result differs from its current state). */
+    fastIntervalMs: h.fast_interval ?? defaultFastInterval(h.interval),
+    /** Each wait is the interval plus a random 0..jitter share of it (0..1). */
+    jitter: h.jitter,
+    timeoutMs: h.timeout ?? Math.min(DEFAULT_HEALTH.timeoutMs, h.interval),
+    /** Consecutive passes that bring a down server up. */
+    rise: h.rise,
+    /** Consecutive failures that take an up server down. */
+    fall: h.fall,
+    /** State assumed until the first results decide. */
+    initial: h.initial,
+    http: h.http,
+  }));
+
+/** Outlier detection (OutlierConfig in types.ts). */
+export const outlier = z
   .strictObject({
     consecutive_errors: intRange(1, 1000)
       .default(DEFAULT_OUTLIER.consecutiveErrors)
@@ -233,19 +246,20 @@ const outlier = z
       .describe('never eject more than this share of the pool (at least one server may go)'),
   })
   .describe('passive health (outlier detection): servers that fail real traffic are ejected for a while (absent: none)')
-  .transform(
-    (o): OutlierConfig => ({
-      consecutiveErrors: o.consecutive_errors,
-      baseEjectionMs: o.base_ejection,
-      maxEjectionPercent: o.max_ejection_percent,
-    }),
-  );
+  .transform((o) => ({
+    /** Consecutive connect errors, resets or 5xx answers that eject a server. */
+    consecutiveErrors: o.consecutive_errors,
+    /** First ejection time; the n-th ejection lasts n times this. */
+    baseEjectionMs: o.base_ejection,
+    /** Never eject more than this share of a pool's servers (0..100). */
+    maxEjectionPercent: o.max_ejection_percent,
+  }));
 
 /**
  * One pool; its name and the default server names are added by load.ts. Which keys go
- * with which `balance` (hash, sticky, max_conn for first) is checked by validate.ts.
+ * with which `balance` (hash, sticky, max_conn for first) is checked by checks.ts.
  */
-export const pool = z
+export const poolFields = z
   .strictObject({
     balance: z
       .enum(ALGORITHMS)
@@ -279,13 +293,16 @@ export const pool = z
       .prefault({})
       .describe('idle connections to the servers kept for reuse')
       .transform((k) => ({ maxIdle: k.max_idle, idleTimeoutMs: k.idle_timeout })),
-    // Which listeners may use a pool that sends PROXY headers is checked by validate.ts.
+    // Which listeners may use a pool that sends PROXY headers is checked by checks.ts.
     send_proxy: z
       .enum(['v1', 'v2'])
       .optional()
       .describe('start each connection to a server with a PROXY protocol header carrying the client\'s address (the servers must expect it). Not for pools of `udp` listeners'),
     tls: poolTlsSchema().optional(),
-  })
+  });
+
+/** A pool as load.ts receives it. */
+export const pool = poolFields
   .transform((p) => ({
     balance: p.balance,
     hash: p.hash,

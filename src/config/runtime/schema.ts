@@ -1,11 +1,10 @@
 /** The zod schema of the `runtime:` section: worker processes, draining, the control socket, the user. */
 import { z } from 'zod';
 import { integer, type FieldMeta } from '../common/field-meta.js';
-import { DEFAULT_RUNTIME } from '../defaults.js';
+import { DEFAULT_RUNTIME } from './defaults.js';
 
 import { services } from '../services/schema.js';
 import { lookupGroup, lookupUser } from './accounts.js';
-import type { RuntimeConfig } from '../types.js';
 import { converted, durationMs, name, describeValue } from '../common/fields.js';
 
 /** `workers: auto` or a count. */
@@ -19,7 +18,7 @@ const workers = converted((v): number | 'auto' => {
 
 const ACCOUNT: FieldMeta = { type: 'name or number', input: { type: ['string', 'integer'] } };
 
-/** The `runtime:` section: worker processes, draining, the control socket. */
+/** The `runtime:` section: worker processes, draining, the control socket; its output is RuntimeConfig (types.ts). */
 export const runtime = z
   .strictObject({
     workers: workers.default(DEFAULT_RUNTIME.workers).describe('worker processes owning the listeners: `auto` is one per CPU core; `--workers N` overrides it'),
@@ -47,15 +46,21 @@ export const runtime = z
   .superRefine((r, ctx) => {
     if (r.group !== undefined && r.user === undefined) ctx.addIssue({ code: 'custom', path: ['group'], message: 'group without user: give runtime.user too' });
   })
-  .transform(
-    (r): RuntimeConfig => ({
-      workers: r.workers,
-      drainMs: r.drain_timeout,
-      shutdownMs: r.shutdown_timeout,
-      controlSocket: r.control_socket ?? null,
-      user: r.user === undefined ? null : { uid: r.user.uid, gid: r.group ?? r.user.gid },
-    }),
-  );
+  .transform((r) => ({
+    /** Worker processes owning the listeners: 'auto' is one per CPU core. */
+    workers: r.workers,
+    /** After a reload, how long old workers keep long-lived connections (WebSocket, TCP) before cutting them. */
+    drainMs: r.drain_timeout,
+    /** On stop (SIGTERM, SIGINT, `fulcrum stop`), how long in-flight requests may take before they are cut. */
+    shutdownMs: r.shutdown_timeout,
+    /** Unix socket for `fulcrum reload|stop|status`: a path, null for the default path, or false for none. */
+    controlSocket: r.control_socket ?? null,
+    /**
+     * Started as root, every process becomes this user (and `group`) once its sockets are
+     * set up, keeping only the capabilities the configuration needs; null: stay as started.
+     */
+    user: r.user === undefined ? null : { uid: r.user.uid, gid: r.group ?? r.user.gid },
+  }));
 
 /** A user or group as written: a name, or a number. */
 function account(v: unknown, what: string): string | number {

@@ -42,10 +42,6 @@ export interface VirtualServiceConfig {
   drainMs: number;
 }
 
-/** Default of `drain_time`: time for a flapping server to come back before its TCP flows are cut. */
-export const DEFAULT_DRAIN_MS = 10_000;
-export const DEFAULT_HASH = 'flow' as const;
-
 /**
  * Prime table sizes the default picks from: the first that gives every configured server
  * at least 100 entries (shares then follow weights to within about 1%). Small tables keep

@@ -7,8 +7,6 @@ import { converted, nameProblem, positiveDuration, requireString } from '../comm
 import { integer, text } from '../common/field-meta.js';
 import { formatDuration } from '../common/units.js';
 import {
-  DEFAULT_DRAIN_MS,
-  DEFAULT_HASH,
   MAX_TABLE_SIZE,
   MIN_TABLE_SIZE,
   TABLE_SIZES,
@@ -22,8 +20,10 @@ import {
   SERVICE_PROTOCOLS,
   type ParsedService,
 } from './parse.js';
+import { DEFAULT_DRAIN_MS, DEFAULT_HASH } from './defaults.js';
 
-const service = z
+/** A service's fields, as written (checks.ts reads them one by one). */
+export const serviceFields = z
   .strictObject({
     name: converted((v) => {
       const s = requireString('a name', '"www"')(v);
@@ -58,7 +58,9 @@ const service = z
     drain_time: positiveDuration('a drain time of 0 would cut a failed server\'s connections at once; give a positive duration such as "1s"')
       .optional()
       .meta({ default: formatDuration(DEFAULT_DRAIN_MS), description: 'NAT only: how long the TCP flows of a server that went down keep their connection tracking' }),
-  })
+  });
+
+const service = serviceFields
   .transform(
     (s): ParsedService => ({
       name: s.name,

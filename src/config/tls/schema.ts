@@ -175,10 +175,10 @@ export function hstsSchema() {
     .transform((h): HstsConfig => ({ maxAgeS: h.max_age, includeSubdomains: h.include_subdomains, preload: h.preload }));
 }
 
-/** Pool `tls`: a mapping, or `true` for every default. */
-export function poolTlsSchema() {
+/** The fields of a pool's `tls` mapping, as written (checks.ts reads them one by one). */
+export function poolTlsFields() {
   const d = TLS_DEFAULTS.pool;
-  const mapping = z
+  return z
     .strictObject({
       sni: converted((v) => {
         const s = requireString('a server name', '"www.example.com"')(v).toLowerCase();
@@ -193,7 +193,12 @@ export function poolTlsSchema() {
       key: pemPath('"/etc/fulcrum/client.key"').optional().describe('the client certificate\'s private key, a PEM file'),
       min_version: tlsVersion().default(d.minVersion).describe('the oldest TLS version accepted'),
     })
-    .meta({ title: 'Pool TLS' })
+    .meta({ title: 'Pool TLS' });
+}
+
+/** Pool `tls`: a mapping, or `true` for every default. */
+export function poolTlsSchema() {
+  const mapping = poolTlsFields()
     .transform(
       (t): PoolTlsConfig => ({
         sni: t.sni ?? null,

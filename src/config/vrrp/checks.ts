@@ -11,12 +11,17 @@
  * address must lie in one of the interface's IPv4 subnets. An interface missing here is
  * not an error of the file (the check may run on another machine); starting refuses it
  * with a clear error (src/vrrp/interface.ts).
- * Like validate.ts, these run on the raw data and skip values the schema rejects.
+ * They read each instance field by field (common/parsed.ts) and skip values the schema
+ * rejects.
  */
 import { networkInterfaces } from 'node:os';
 import type { KeyPath } from '../locate.js';
-import { attempt, isObj, list, type Obj, type PathIssue } from '../validate.js';
-import { inSubnet, ipv4Text, parseVip } from './parse.js';
+import { parseEach, parseItems, type Obj, type Parsed, type PathIssue } from '../common/parsed.js';
+import type { FileParts } from '../parts.js';
+import { inSubnet } from './parse.js';
+import { instanceFields, trackFields } from './schema.js';
+
+type InstancePart = Parsed<typeof instanceFields>;
 
 /** The IPv4 subnets of an interface on this machine, or undefined when it has none here. */
 export type InterfaceSubnets = (name: string) => Array<{ address: string; prefix: number }> | undefined;
@@ -28,31 +33,31 @@ export const machineSubnets: InterfaceSubnets = (name) => {
   return addrs.filter((a) => a.family === 'IPv4').map((a) => ({ address: a.address, prefix: Number(a.cidr?.split('/')[1] ?? 32) }));
 };
 
-/** Runs every check of the raw `vrrp` value; `raw` is the whole file; `subnets` (this machine's interfaces) enables the machine checks. */
-export function checkVrrp(vrrp: Obj, raw: Obj, issues: PathIssue[], subnets?: InterfaceSubnets): void {
-  const listeners = new Set(list(raw.listeners).flatMap((l) => (isObj(l) && typeof l.name === 'string' ? [l.name] : [])));
-  const pools = isObj(raw.pools) ? raw.pools : {};
+/** Runs every check of the `vrrp` section; `subnets` (this machine's interfaces) enables the machine checks. */
+export function checkVrrp(vrrp: Obj, parts: FileParts, issues: PathIssue[], subnets?: InterfaceSubnets): void {
+  const listeners = new Set(parts.listeners.flatMap((l) => (l?.fields.name === undefined ? [] : [l.fields.name])));
+  const pools = [...(parts.pools?.keys() ?? [])];
   const names = new Map<string, number>();
   const vrids = new Map<string, number>();
   const vips = new Map<string, KeyPath>();
-  list(vrrp.instances).forEach((inst, i) => {
-    if (!isObj(inst)) return;
+  parseEach(instanceFields, vrrp.instances).forEach((inst, i) => {
+    if (!inst) return;
     const base: KeyPath = ['vrrp', 'instances', i];
-    if (typeof inst.name === 'string') {
-      const first = names.get(inst.name);
-      if (first !== undefined) issues.push({ path: [...base, 'name'], message: `duplicate instance name \`${inst.name}\`: vrrp.instances[${first}] already uses it` });
-      else names.set(inst.name, i);
+    const { name, interface: ifname, vrid } = inst.fields;
+    if (name !== undefined) {
+      const first = names.get(name);
+      if (first !== undefined) issues.push({ path: [...base, 'name'], message: `duplicate instance name \`${name}\`: vrrp.instances[${first}] already uses it` });
+      else names.set(name, i);
     }
-    const ifname = typeof inst.interface === 'string' ? inst.interface : undefined;
-    if (ifname !== undefined && typeof inst.vrid === 'number') {
-      const key = `${ifname}\0${inst.vrid}`;
+    if (ifname !== undefined && vrid !== undefined) {
+      const key = `${ifname}\0${vrid}`;
       const first = vrids.get(key);
       if (first !== undefined) {
-        issues.push({ path: [...base, 'vrid'], message: `vrid ${inst.vrid} on ${ifname} is already used by vrrp.instances[${first}]: each virtual router on an interface needs its own vrid` });
+        issues.push({ path: [...base, 'vrid'], message: `vrid ${vrid} on ${ifname} is already used by vrrp.instances[${first}]: each virtual router on an interface needs its own vrid` });
       } else vrids.set(key, i);
     }
     checkTrack(inst, base, listeners, pools, issues);
-    const parsedVips = list(inst.virtual_ips).map((v) => attempt(() => parseVip(v)));
+    const parsedVips = parseItems(instanceFields.shape.virtual_ips.element, inst.raw.virtual_ips);
     parsedVips.forEach((vip, j) => {
       if (vip === undefined) return;
       const first = vips.get(vip.address);
@@ -67,19 +72,20 @@ function pathText(p: KeyPath): string {
   return `vrrp.instances[${p[2]}]`;
 }
 
-function checkTrack(inst: Obj, base: KeyPath, listeners: Set<string>, pools: Obj, issues: PathIssue[]): void {
-  list(inst.track).forEach((t, k) => {
-    if (!isObj(t)) return;
+function checkTrack(inst: InstancePart, base: KeyPath, listeners: Set<string>, pools: string[], issues: PathIssue[]): void {
+  parseEach(trackFields, inst.raw.track).forEach((t, k) => {
+    if (!t) return;
     const at: KeyPath = [...base, 'track', k];
-    if (typeof t.listener === 'string' && !listeners.has(t.listener)) {
+    const { listener, pool } = t.fields;
+    if (listener !== undefined && !listeners.has(listener)) {
       const known = [...listeners].map((n) => `\`${n}\``).join(', ') || 'none';
-      issues.push({ path: [...at, 'listener'], message: `no listener named \`${t.listener}\` (listeners: ${known})` });
+      issues.push({ path: [...at, 'listener'], message: `no listener named \`${listener}\` (listeners: ${known})` });
     }
-    if (typeof t.pool === 'string' && !Object.hasOwn(pools, t.pool)) {
-      const known = Object.keys(pools).map((n) => `\`${n}\``).join(', ') || 'none';
-      issues.push({ path: [...at, 'pool'], message: `no pool named \`${t.pool}\` (pools: ${known})` });
+    if (pool !== undefined && !pools.includes(pool)) {
+      const known = pools.map((n) => `\`${n}\``).join(', ') || 'none';
+      issues.push({ path: [...at, 'pool'], message: `no pool named \`${pool}\` (pools: ${known})` });
     }
-    if (inst.priority === 255 && t.weight !== undefined) {
+    if (inst.fields.priority === 255 && t.given('weight')) {
       issues.push({
         path: [...at, 'weight'],
         at: 'key',
@@ -90,14 +96,14 @@ function checkTrack(inst: Obj, base: KeyPath, listeners: Set<string>, pools: Obj
 }
 
 function checkSubnets(
-  inst: Obj,
+  inst: InstancePart,
   base: KeyPath,
   vips: Array<{ address: string; prefix: number } | undefined>,
   ifname: string | undefined,
   subnets: InterfaceSubnets | undefined,
   issues: PathIssue[],
 ): void {
-  const source = attempt(() => ipv4Text(inst.source));
+  const source = inst.fields.source;
   const here = ifname === undefined || subnets === undefined ? undefined : subnets(ifname);
   vips.forEach((vip, j) => {
     if (vip === undefined) return;

@@ -10,16 +10,6 @@ import { describeValue } from '../common/field-error.js';
 import type { VrrpConfig, VrrpInstanceConfig } from '../types.js';
 import { formatDuration, parseDuration } from '../common/units.js';
 
-/** Defaults of an instance (keepalived's where it has one). */
-export const DEFAULT_VRRP = Object.freeze({
-  priority: 100,
-  advertIntervalMs: 1000,
-  preempt: true,
-  preemptDelayMs: 0,
-  trackIntervalMs: 1000,
-  garp: Object.freeze({ count: 5, intervalMs: 10, repeatAfterMs: 5000, refreshMs: 0 }),
-});
-
 /** The advertisement interval is sent in centiseconds, 12 bits (RFC 5798 5.2.7). */
 export const MIN_ADVERT_MS = 10;
 export const MAX_ADVERT_MS = 4095 * 10;

@@ -9,7 +9,8 @@ import { describeValue } from '../common/field-error.js';
 import { converted } from '../common/fields.js';
 import { formatDuration, parseDuration } from '../common/units.js';
 import { DURATION, integer, oneOrList, text as textMeta } from '../common/field-meta.js';
-import { DEFAULT_VRRP, ipv4Text, MAX_VIPS, parseAdvertInterval, parseNotify, parseVip, type ParsedVrrpInstance } from './parse.js';
+import { DEFAULT_VRRP } from './defaults.js';
+import { ipv4Text, MAX_VIPS, parseAdvertInterval, parseNotify, parseVip, type ParsedVrrpInstance } from './parse.js';
 
 function intRange(min: number, max: number, what = '') {
   return converted((v) => {
@@ -46,14 +47,16 @@ const garp = z
   .transform((g) => ({ count: g.count, intervalMs: g.interval, repeatAfterMs: g.repeat_after, refreshMs: g.refresh }));
 
 /** One tracked thing: `{listener: NAME}` or `{pool: NAME}`, with a weight to subtract, or without one for fault. */
-const track = z
+export const trackFields = z
   .strictObject({
     listener: text('a listener name', '"www"').optional().describe('fails when a connection to the listener fails (probed every `track_interval`)'),
     pool: text('a pool name', '"web"').optional().describe('fails when the pool has no usable server (checked on every health change)'),
     weight: intRange(1, 254, ' (subtracted from the priority while it fails; leave it out to go to fault instead)')
       .optional()
       .describe('subtracted from the priority while it fails; without it a failure puts the instance in fault (no address, no advertisements, a master resigns with priority 0)'),
-  })
+  });
+
+const track = trackFields
   .transform((t, ctx) => {
     if ((t.listener === undefined) === (t.pool === undefined)) {
       ctx.addIssue({ code: 'custom', message: 'name exactly one thing to track: `listener: NAME` or `pool: NAME`', input: t });
@@ -64,7 +67,8 @@ const track = z
       : { kind: 'pool' as const, name: t.pool!, weight: t.weight ?? null };
   });
 
-const instance = z
+/** An instance's fields, as written (checks.ts reads them one by one). */
+export const instanceFields = z
   .strictObject({
     name: text('a name', '"www"').describe('unique instance name, used in logs, events and `notify`'),
     interface: text('an interface name', '"eth0"').describe('the interface the virtual addresses go on'),
@@ -94,7 +98,9 @@ const instance = z
       .optional()
       .describe('a command run on every change with keepalived\'s arguments: `INSTANCE NAME MASTER|BACKUP|FAULT|STOP PRIORITY`'),
   })
-  .meta({ title: 'VRRP instances', description: 'each one virtual router' })
+  .meta({ title: 'VRRP instances', description: 'each one virtual router' });
+
+const instance = instanceFields
   .transform(
     (i): ParsedVrrpInstance => ({
       name: i.name,
