@@ -8,7 +8,7 @@ import { parseCidr } from '../common/address.js';
 import { DEFAULT_DNS_TCP_IDLE_MS, DEFAULT_DNS_TCP_MAX_CONNECTIONS, DEFAULT_DNS_TCP_MAX_PER_CLIENT, DEFAULT_DNS_TCP_MESSAGE_MS, DEFAULT_POOL_NAME, DEFAULT_RECORD_TTL, DEFAULT_SOA } from './defaults.js';
 import { codeMap, DNS_POLICIES, DNS_RECORD_TYPES, MAX_SERIAL, MAX_TTL, nameText, parseGroups, parseListen, parseOrigin, pathText, recordType, rnameText, SUBSET_MODES, WHEN_NONE_USABLE, type ParsedDns, type ParsedPoolName } from './parse.js';
 import { parseSeconds } from '../common/units.js';
-import { converted, requireString, durationMs, intRange, name, defined } from '../common/fields.js';
+import { converted, requireString, durationMs, intRange, defined } from '../common/fields.js';
 
 /** A DNS time (TTL or SOA timer) in whole seconds, 0..max; see parseSeconds. */
 function seconds(max = MAX_TTL) {

@@ -4,7 +4,7 @@
  * checks.ts.
  */
 import { z } from 'zod';
-import { integer, text } from '../common/field-meta.js';
+import { text } from '../common/field-meta.js';
 import { parseHostPattern, parseServerAddress, parseServerUrl } from '../common/address.js';
 import { DEFAULT_BALANCE, DEFAULT_HASH, DEFAULT_HEALTH, DEFAULT_HTTP_CHECK, DEFAULT_KEEPALIVE, DEFAULT_OUTLIER, DEFAULT_QUEUE, DEFAULT_RETRIES, DEFAULT_STICKY, DEFAULT_WEIGHT, defaultFastInterval, MIN_DEFAULT_FAST_INTERVAL_MS, defaultServerUrl } from './defaults.js';
 import { PathedError } from '../common/field-error.js';

@@ -1,11 +1,9 @@
 /** The zod schema of the `runtime:` section: worker processes, draining, the control socket, the user. */
 import { z } from 'zod';
-import { integer, type FieldMeta } from '../common/field-meta.js';
+import type { FieldMeta } from '../common/field-meta.js';
 import { DEFAULT_RUNTIME } from './defaults.js';
-
-import { services } from '../services/schema.js';
 import { lookupGroup, lookupUser } from './accounts.js';
-import { converted, durationMs, name, describeValue } from '../common/fields.js';
+import { converted, durationMs, describeValue } from '../common/fields.js';
 
 /** `workers: auto` or a count. */
 const workers = converted((v): number | 'auto' => {
