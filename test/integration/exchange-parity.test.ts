@@ -94,20 +94,22 @@ test('HTTP/2 requests count in the server total, as HTTP/1.1 ones do', { skip },
   assert.equal(total(), 4);
 });
 
-test('a bare LF in a server response head is refused with 502 over HTTP/1.1 and HTTP/2 alike', { skip }, async (t) => {
+test('a bare LF in a server response head is refused with 502 over HTTP/1.1 and HTTP/2 alike, both answers with HSTS', { skip }, async (t) => {
   const pki = new TestPki(t);
   const www = pki.leaf(['www.example.com']);
   const bad = await backendWithBareLF(t);
   // a long server timeout: a reader that waits for CRLF CRLF would answer 504 only after it
-  const proxy = await proxyFor(t, httpsYaml([www], [bad.port], { more: ['timeouts: { server: 60s }'] }));
+  const proxy = await proxyFor(t, httpsYaml([www], [bad.port], { listener: ['hsts: {}'], more: ['timeouts: { server: 60s }'] }));
   const started = Date.now();
   const h1 = await httpsRequest(proxy.port, { path: '/' });
   assert.equal(h1.status, 502);
   assert.match(h1.body.toString(), /bare LF/);
+  assert.equal(h1.headers['strict-transport-security'], 'max-age=31536000');
   const session = await h2Session(t, proxy.port);
   const h2 = await h2Request(session, { ':path': '/' });
   session.close();
   assert.equal(h2.status, 502);
   assert.match(h2.body.toString(), /bare LF/);
+  assert.equal(h2.headers['strict-transport-security'], 'max-age=31536000');
   assert.ok(Date.now() - started < 5000, 'both answered at once');
 });
