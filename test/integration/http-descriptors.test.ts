@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import tls from 'node:tls';
-import { nativeRelayMissing } from '../../src/proxy/tcp/native.js';
+import { nativeRelayMissing } from '../../src/io/native-relay.js';
 import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
 import { httpBackend } from '../helpers/proxy-http.js';
 import { spawnCli } from '../helpers/spawn.js';

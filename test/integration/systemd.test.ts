@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { nativeRelayMissing } from '../../src/proxy/tcp/native.js';
+import { nativeRelayMissing } from '../../src/io/native-relay.js';
 import { CLI_PATH, spawnCli } from '../helpers/spawn.js';
 
 const UNIT = fileURLToPath(new URL('../../../contrib/systemd/fulcrum.service', import.meta.url));

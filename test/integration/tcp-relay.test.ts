@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { test } from 'node:test';
 import type { TcpConnection } from '../../src/proxy/tcp/connection.js';
-import { nativeRelay, nativeRelayMissing } from '../../src/proxy/tcp/native.js';
+import { nativeRelay, nativeRelayMissing } from '../../src/io/native-relay.js';
 import { privateBuffersInUse } from '../../src/proxy/tcp/relay.js';
 import { closedPort, rawBackend } from '../helpers/proxy-http.js';
 import { waitFor } from '../helpers/pools-util.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { test } from 'node:test';
-import { writeSocket } from '../../src/proxy/http/socket-write.js';
+import { writeSocket } from '../../src/io/socket-write.js';
 
 const LOOPBACK = '127.0.0.1';
 
