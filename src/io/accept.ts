@@ -62,8 +62,6 @@ function onConnection(this: ListeningHandle, err: number, handle: TcpHandle | un
  * the shared buffer (the HTTP engine).
  */
 export function takeOverAccept(server: net.Server, acceptor: HandleAcceptor, needsOnread: boolean): boolean {
-  const io = internals();
-  if (io.handles === null || (needsOnread && io.onread === null)) return false;
   if (isDisabled('onconnection')) {
     reportMissing('onconnection', 'disabled by FULCRUM_IO_DISABLE');
     return false;
@@ -73,6 +71,8 @@ export function takeOverAccept(server: net.Server, acceptor: HandleAcceptor, nee
     reportMissing('onconnection', listening == null ? 'a listening net.Server has no _handle' : "a listening net.Server's _handle has no onconnection");
     return false;
   }
+  const io = internals();
+  if (io.handles === null || (needsOnread && io.onread === null)) return false; // logged by the self-test
   listening[ACCEPTOR] = acceptor;
   listening.onconnection = onConnection;
   return true;

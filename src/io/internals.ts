@@ -13,7 +13,7 @@
  * |               | (kBuffer, kBufferCb, kBufferGen), `_handle` on sockets | events (TLS sockets too)                   |
  * | onconnection  | a listening net.Server's `_handle.onconnection`        | net.Server's 'connection' event            |
  * |               | (checked at the first listener: accept.ts)             |                                            |
- * | fast_buffer   | Buffer.prototype.latin1Slice / latin1Write             | buf.toString('latin1') / buf.write(s, 'latin1') |
+ * | fast_buffer   | Buffer.prototype.latin1Slice / latin1Write             | the same methods in plain JavaScript       |
  * | addon         | the native addon's exported constants (addon.ts)       | the JavaScript path, as when not built     |
  *
  * FULCRUM_IO_DISABLE=tcp_wrap,onread,onconnection,fast_buffer,addon (or `all`) makes the
@@ -53,10 +53,10 @@ export interface Probes {
 
 /** What replaces each internal, for the log line. */
 export const FALLBACKS: Record<InternalName, string> = {
-  tcp_wrap: 'tcp listeners relay over net.Socket and HTTP writes go through socket.write',
-  onread: "accepted sockets read through 'data' events",
-  onconnection: "listeners accept through net.Server's 'connection' event",
-  fast_buffer: "buf.toString('latin1') and buf.write(s, 'latin1')",
+  tcp_wrap: 'net.Socket for tcp listeners (relay) and socket.write for HTTP writes',
+  onread: "'data' events for accepted sockets (plain and TLS)",
+  onconnection: "net.Server's 'connection' event for accepted sockets",
+  fast_buffer: 'plain JavaScript latin1 conversions for Buffer.latin1Slice/latin1Write',
   addon: 'the JavaScript path (as when the addon is not built)',
 };
 
@@ -178,22 +178,29 @@ function probeFastBuffer(): true | string {
 }
 
 /**
- * The hot path calls buf.latin1Slice/latin1Write (fast-buffer.ts); where Node has no such
- * methods, they are defined on Buffer.prototype over the public toString/write.
+ * The hot path calls buf.latin1Slice/latin1Write (fast-buffer.ts); where Node's are not
+ * usable, they are defined on Buffer.prototype in plain JavaScript over indexed access
+ * (not over toString/write, which end in these very methods in Node versions that have
+ * them: FULCRUM_IO_DISABLE=fast_buffer replaces working ones).
  */
 function installLatin1Fallback(): void {
   Object.defineProperty(Buffer.prototype, 'latin1Slice', {
     configurable: true,
     writable: true,
-    value: function latin1Slice(this: Buffer, start: number, end: number): string {
-      return this.toString('latin1', start, end);
+    value: function latin1Slice(this: Uint8Array, start: number, end: number): string {
+      const to = Math.min(end, this.length);
+      let out = '';
+      for (let i = Math.max(0, start); i < to; i += 4096) out += String.fromCharCode.apply(null, this.subarray(i, Math.min(to, i + 4096)) as unknown as number[]);
+      return out;
     },
   });
   Object.defineProperty(Buffer.prototype, 'latin1Write', {
     configurable: true,
     writable: true,
-    value: function latin1Write(this: Buffer, s: string, offset: number): number {
-      return this.write(s, offset, 'latin1');
+    value: function latin1Write(this: Uint8Array, s: string, offset: number): number {
+      const n = Math.min(s.length, this.length - offset);
+      for (let i = 0; i < n; i++) this[offset + i] = s.charCodeAt(i) & 0xff;
+      return n;
     },
   });
 }
