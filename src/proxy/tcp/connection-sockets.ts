@@ -11,6 +11,8 @@ import { UV_EOF } from '../../io/uv.js';
 import { ConnPhase, TcpConnection, type ConnectionHost, type SocketAddress } from './connection.js';
 import type { RelayEnd } from './relay.js';
 
+const NOTHING = Buffer.alloc(0);
+
 export class SocketConnection extends TcpConnection {
   bytesIn = 0;
   bytesOut = 0;
@@ -134,7 +136,14 @@ export class SocketConnection extends TcpConnection {
       if (!this.ended) from.resume();
     });
     from.once('end', () => {
-      if (!this.ended) to.end();
+      if (this.ended) return;
+      // A reset that arrives together with unread data reads as an end of stream; a
+      // zero-length write tells the two apart (as relay.ts does): a reset socket fails
+      // it ('error': a reset passed on), one the peer half-closed takes it.
+      if (from.writableEnded || from.destroyed) to.end();
+      else from.write(NOTHING, (err) => {
+        if (err == null && !this.ended) to.end();
+      });
     });
   }
 
@@ -173,9 +182,11 @@ export class SocketConnection extends TcpConnection {
     this.ended = true;
     const up = this.upstream!;
     const client = this.client;
-    if (reason === 'server-reset' && !client.destroyed) client.resetAndDestroy();
+    // libuv refuses a reset after a shutdown (and the socket would then never close), so
+    // a socket whose FIN is already on its way is closed instead (as in relay.ts)
+    if (reason === 'server-reset' && !client.destroyed && !client.writableEnded) client.resetAndDestroy();
     else client.destroy();
-    if (reason === 'client-reset' && !up.destroyed) up.resetAndDestroy();
+    if (reason === 'client-reset' && !up.destroyed && !up.writableEnded) up.resetAndDestroy();
     else up.destroy();
     this.relayEnded(reason, '');
   }
