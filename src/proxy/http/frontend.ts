@@ -60,6 +60,8 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor {
   private readonly io: NativeRelay | null;
   /** This listener's index in the addon, once it accepts there (plain HTTP/1.1 listeners). */
   private nativeIndex = -1;
+  /** How the addon's streams are admitted (io/accept.ts), or null without the addon. */
+  private readonly streams: AcceptKind<number> | null;
 
   constructor(
     readonly config: ListenerConfig,
@@ -74,6 +76,7 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor {
     const t = config.timeouts;
     internals(); // the self-test of Node's internals, once per process (its log lines before the listener's)
     this.io = nativeSockets();
+    this.streams = this.io === null ? null : streamKind(this.io);
     this.sweeper = new Sweeper(tickFor(Math.min(t.headerMs, t.keepAliveMs, t.connectMs, t.serverMs, t.clientMs)));
     this.router = new Router(config.routes, (name) => {
       const pool = pools.get(name);
@@ -272,7 +275,7 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor {
   /** NativeAcceptor: the addon accepted stream `id`. */
   nativeAccepted(id: number): void {
     const io = this.io!;
-    if (!this.admit(streamKind(io), id)) return;
+    if (!this.admit(this.streams!, id)) return;
     if (this.edge !== null) this.edge.acceptNative(id);
     else this.open(NativeSocket.accepted(io, id), true);
   }
