@@ -36,6 +36,16 @@ enum { TAG_CLIENT = 0, TAG_SERVER = 1, TAG_LISTENER = 2, TAG_STREAM = 3 };
 /* Event records: [type, id, a, b, c, d]; pairs (relay.c), then streams (stream.c). */
 enum { EV_ACCEPT = 1, EV_CONNECT = 2, EV_CLOSED = 3, EV_ACCEPT_ERROR = 4, EV_READABLE = 5 };
 enum { EV_S_ACCEPT = 6, EV_S_CONNECT = 7, EV_S_DATA = 8, EV_S_EOF = 9, EV_S_DRAIN = 10, EV_S_ERROR = 11, EV_S_SECURE = 12 };
+/* The events array JavaScript passes to init() holds at least this many records. */
+#define MIN_EVENT_RECORDS (8 * EPOLL_BATCH)
+/* Where a batch's stream reads land (the arena JavaScript passes to streamArena). */
+#define ARENA_BYTES (1024 * 1024)
+/* What tls_alpn returns (EV_S_SECURE b). */
+enum { ALPN_CHOSE_NONE = 0, ALPN_CHOSE_HTTP1 = 1, ALPN_CHOSE_H2 = 2 };
+/*
+ * Every number above (and the record size, pair end reasons, slot bits) goes to
+ * JavaScript as the module's `constants` object, which src/io/addon.ts checks at load.
+ */
 
 /* Tables of objects by slot (slots.c); an object's id is gen * 2^SLOT_BITS + slot. */
 #define SLOT_BITS 22

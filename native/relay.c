@@ -42,6 +42,8 @@
 #include <unistd.h>
 
 #define REC 6
+/* Numbers stats() writes: bytes in, bytes out, idle ms. */
+#define STATS_FIELDS 3
 /* How a pair ended (EV_CLOSED a). */
 enum { END_DONE = 0, END_CLIENT_RESET = 1, END_SERVER_RESET = 2 };
 enum { ST_WAITING = 0, ST_CONNECTING = 1, ST_RELAYING = 2 };
@@ -542,7 +544,7 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   uint32_t n = 0, m = 0;
   g_events = typed_f64(env, argv[1], &n, &g_events_ref);
   g_stats = typed_f64(env, argv[2], &m, &g_stats_ref);
-  if (g_events == NULL || g_stats == NULL || n < 8 * EPOLL_BATCH * REC || m < 3) {
+  if (g_events == NULL || g_stats == NULL || n < MIN_EVENT_RECORDS * REC || m < STATS_FIELDS) {
     napi_throw_type_error(env, NULL, "init: events and stats must be Float64Arrays");
     return NULL;
   }
@@ -775,6 +777,42 @@ static napi_value js_buffers(napi_env env, napi_callback_info info) {
   return num(env, g_bulk - g_nfree_bulk + g_exact);
 }
 
+/* The numbers JavaScript shares with this addon (src/io/addon.ts checks them at load). */
+static napi_value constants_object(napi_env env) {
+  static const struct {
+    const char *name;
+    double value;
+  } table[] = {
+      {"RECORD", REC},
+      {"EV_ACCEPT", EV_ACCEPT},
+      {"EV_CONNECT", EV_CONNECT},
+      {"EV_CLOSED", EV_CLOSED},
+      {"EV_ACCEPT_ERROR", EV_ACCEPT_ERROR},
+      {"EV_READABLE", EV_READABLE},
+      {"EV_S_ACCEPT", EV_S_ACCEPT},
+      {"EV_S_CONNECT", EV_S_CONNECT},
+      {"EV_S_DATA", EV_S_DATA},
+      {"EV_S_EOF", EV_S_EOF},
+      {"EV_S_DRAIN", EV_S_DRAIN},
+      {"EV_S_ERROR", EV_S_ERROR},
+      {"EV_S_SECURE", EV_S_SECURE},
+      {"END_DONE", END_DONE},
+      {"END_CLIENT_RESET", END_CLIENT_RESET},
+      {"END_SERVER_RESET", END_SERVER_RESET},
+      {"ALPN_NONE", ALPN_CHOSE_NONE},
+      {"ALPN_HTTP1", ALPN_CHOSE_HTTP1},
+      {"ALPN_H2", ALPN_CHOSE_H2},
+      {"ARENA_BYTES", ARENA_BYTES},
+      {"STREAM_SLOTS", MAX_SLOTS},
+      {"MIN_EVENT_RECORDS", MIN_EVENT_RECORDS},
+      {"STATS_FIELDS", STATS_FIELDS},
+  };
+  napi_value out;
+  napi_create_object(env, &out);
+  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) napi_set_named_property(env, out, table[i].name, num(env, table[i].value));
+  return out;
+}
+
 static napi_value init_module(napi_env env, napi_value exports) {
   const export_t fns[] = {
       {"init", js_init},     {"listen", js_listen}, {"unlisten", js_unlisten}, {"connect", js_connect},
@@ -789,6 +827,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
   napi_value rec;
   napi_create_uint32(env, REC, &rec);
   napi_set_named_property(env, exports, "RECORD", rec);
+  napi_set_named_property(env, exports, "constants", constants_object(env));
   return exports;
 }
 

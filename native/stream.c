@@ -36,8 +36,6 @@
 
 /* The most one read takes. */
 #define READ_CHUNK (64 * 1024)
-/* Reads of one batch, handed to JavaScript with it. */
-#define ARENA_BYTES (1024 * 1024)
 /* The largest read head_length looks at: larger ones are bodies, or heads with a body. */
 #define HEAD_SCAN 4096
 /* Latin-1 strings up to this size are copied here before they are written. */

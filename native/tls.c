@@ -224,8 +224,8 @@ int tls_alpn(SSL *ssl) {
   const unsigned char *p;
   unsigned int n;
   SSL_get0_alpn_selected(ssl, &p, &n);
-  if (n == 2 && memcmp(p, "h2", 2) == 0) return 2;
-  return n > 0 ? 1 : 0;
+  if (n == 2 && memcmp(p, "h2", 2) == 0) return ALPN_CHOSE_H2;
+  return n > 0 ? ALPN_CHOSE_HTTP1 : ALPN_CHOSE_NONE;
 }
 
 ssize_t tls_recv(SSL *ssl, char *buf, size_t n, int *more) {

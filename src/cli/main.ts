@@ -8,7 +8,7 @@ import { USAGE } from './usage.js';
 /** `fulcrum 0.1.0 (Node.js v20.20.2; native streams, TLS and TCP relay: on; raw sockets for VRRP: on)`. */
 async function version(): Promise<string> {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  const missing = (await import('../proxy/tcp/native.js')).nativeAddonMissing();
+  const missing = (await import('../io/addon.js')).nativeAddonMissing();
   let raw = 'on';
   try {
     createRequire(import.meta.url)('raw-socket');

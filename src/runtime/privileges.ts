@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
 import { FulcrumError } from '../core/errors.js';
 import { log } from '../core/log.js';
-import { nativeAddon, nativeAddonMissing } from '../proxy/tcp/native.js';
+import { nativeAddon, nativeAddonMissing } from '../io/addon.js';
 
 export const CAP_NET_BIND_SERVICE = 10;
 export const CAP_NET_ADMIN = 12;

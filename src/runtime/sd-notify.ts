@@ -7,7 +7,7 @@
  * line says readiness cannot be reported.
  */
 import { log } from '../core/log.js';
-import { nativeAddon, nativeAddonMissing } from '../proxy/tcp/native.js';
+import { nativeAddon, nativeAddonMissing } from '../io/addon.js';
 
 let warned = false;
 

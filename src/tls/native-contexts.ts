@@ -5,7 +5,7 @@
  * addon's streams terminate TLS in C with these; see HttpEdge.
  */
 import tls from 'node:tls';
-import type { NativeRelay } from '../proxy/tcp/native.js';
+import type { NativeRelay } from '../io/native-relay.js';
 import type { ContextOptions } from './certificate.js';
 import { splitCiphers } from './ciphers.js';
 

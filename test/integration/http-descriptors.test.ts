@@ -11,7 +11,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import tls from 'node:tls';
-import { nativeRelayMissing } from '../../src/proxy/tcp/native.js';
+import { nativeRelayMissing } from '../../src/io/native-relay.js';
 import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
 import { httpBackend } from '../helpers/backends.js';
 import { spawnCli, cpuTicks } from '../helpers/spawn.js';

@@ -1,5 +1,5 @@
 /**
- * The HTTP engine's native sockets (src/proxy/http/native-socket.ts over
+ * The HTTP engine's native sockets (src/io/native-socket.ts over
  * native/stream.c): the net.Socket behaviour the engine relies on, checked against
  * Node's own servers, and that plain HTTP listeners use them. The HTTP suites
  * (proxy-*, corpus-*) run on them too; proxy-node-sockets.test.ts runs the main ones on
@@ -10,8 +10,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { NativeSocket, nativeSockets } from '../../src/proxy/http/native-socket.js';
-import { nativeRelayMissing, type NativeRelay } from '../../src/proxy/tcp/native.js';
+import { NativeSocket, nativeSockets } from '../../src/io/native-socket.js';
+import { nativeRelayMissing, type NativeRelay } from '../../src/io/native-relay.js';
 import type { HttpFrontend } from '../../src/proxy/http/frontend.js';
 import { closedPort, LOOPBACK } from '../helpers/ports.js';
 import { httpBackend, serve } from '../helpers/backends.js';

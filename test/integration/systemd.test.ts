@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { nativeRelayMissing } from '../../src/proxy/tcp/native.js';
+import { nativeRelayMissing } from '../../src/io/native-relay.js';
 import { CLI_PATH, spawnCli } from '../helpers/spawn.js';
 import { tempDir } from '../helpers/files.js';
 

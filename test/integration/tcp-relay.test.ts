@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { test } from 'node:test';
 import type { TcpConnection } from '../../src/proxy/tcp/connection.js';
-import { nativeRelay, nativeRelayMissing } from '../../src/proxy/tcp/native.js';
+import { nativeRelay, nativeRelayMissing } from '../../src/io/native-relay.js';
 import { privateBuffersInUse } from '../../src/proxy/tcp/relay.js';
 import { closedPort, blackholePort, LOOPBACK } from '../helpers/ports.js';
 import { rawBackend, echoServer, nameServer } from '../helpers/backends.js';

@@ -11,7 +11,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { nativeRelayMissing } from '../../src/proxy/tcp/native.js';
+import { nativeRelayMissing } from '../../src/io/native-relay.js';
 import { httpBackend } from '../helpers/backends.js';
 import { CLI_PATH, spawnCli } from '../helpers/spawn.js';
 import { sleep } from '../helpers/wait.js';

@@ -1,5 +1,5 @@
 /**
- * writeSocket (src/proxy/http/socket-write.ts): direct writes to a plain TCP socket's
+ * writeSocket (src/io/socket-write.ts): direct writes to a plain TCP socket's
  * handle keep their order with Writable's writes and with end(), report backpressure
  * and emit 'drain', and fail like Writable's writes. Real loopback sockets.
  */
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { test } from 'node:test';
-import { writeSocket } from '../../src/proxy/http/socket-write.js';
+import { writeSocket } from '../../src/io/socket-write.js';
 import { LOOPBACK } from '../helpers/ports.js';
 
 

@@ -4,12 +4,14 @@ import type { ListenerConfig } from '../../config/types.js';
 import { Sweeper, tickFor, type Expirable } from '../../core/sweeper.js';
 import { CertificateStore } from '../../tls/cert-store.js';
 import { NativeContexts } from '../../tls/native-contexts.js';
-import type { NativeRelay } from '../tcp/native.js';
-import { NativeSocket } from './native-socket.js';
+import type { NativeRelay } from '../../io/native-relay.js';
+import { NativeSocket } from '../../io/native-socket.js';
 import { Http2Sessions } from '../http2/sessions.js';
 import { parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
 import { ClientConnection, onClientRead } from './exchange.js';
-import { readThroughSharedBuffer } from './tls-read-buffer.js';
+import { readThroughSharedBuffer } from '../../io/read-buffer.js';
+import { tlsServername } from '../../io/tls-handle.js';
+import { ALPN_H2 } from '../../io/addon.js';
 import type { HttpFrontend } from './frontend.js';
 import { log } from '../../core/log.js';
 import type { Fields } from '../exchange/added-fields.js';
@@ -166,7 +168,7 @@ export class HttpEdge {
         sock.destroy();
         return;
       }
-      if (alpn === 2 && this.h2 !== null) {
+      if (alpn === ALPN_H2 && this.h2 !== null) {
         this.h2.attach(sock, proxied);
         return;
       }
@@ -270,8 +272,7 @@ export class HttpEdge {
     const p = this.track(sock, this.config.tls!.handshakeTimeoutMs, 'TLS handshake did not finish in time');
     const onError = (err: Error) => {
       if (this.untrack(p)) {
-        const name = (sock as unknown as { _handle?: { getServername?: () => string | false } | null })._handle?.getServername?.();
-        this.logRefused(sock, `TLS handshake failed: ${certs.refusal(typeof name === 'string' ? name : undefined) ?? tlsReason(err)}`);
+        this.logRefused(sock, `TLS handshake failed: ${certs.refusal(tlsServername(sock)) ?? tlsReason(err)}`);
       }
       sock.destroy();
     };

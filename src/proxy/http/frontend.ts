@@ -7,10 +7,12 @@ import { Sweeper, tickFor } from '../../core/sweeper.js';
 import { AccessLog } from '../access-log.js';
 import { HttpEdge } from './edge.js';
 import { ClientConnection, onClientRead } from './exchange.js';
-import { NativeSocket, nativeSockets } from './native-socket.js';
-import type { NativeAcceptor, NativeRelay } from '../tcp/native.js';
-import { adoptAccepted, socketForHandle } from './read-buffer.js';
-import type { TcpHandle } from '../tcp/handles.js';
+import { NativeSocket, nativeSockets } from '../../io/native-socket.js';
+import type { NativeAcceptor, NativeRelay } from '../../io/native-relay.js';
+import { adoptAccepted } from '../../io/read-buffer.js';
+import { HANDLE, SOCKET, socketForAcceptedHandle, streamKind, takeOverAccept, type AcceptKind, type HandleAcceptor } from '../../io/accept.js';
+import { internals } from '../../io/internals.js';
+import type { TcpHandle } from '../../io/tcp-handles.js';
 import type { RequestHead } from './head.js';
 import type { ClientFacts } from './rewrite.js';
 import { Router } from './router.js';
@@ -18,7 +20,7 @@ import { UpstreamPool } from './upstream.js';
 import { AddedFields, NO_FIELDS } from '../exchange/added-fields.js';
 import type { ExchangeListener } from '../exchange/listener.js';
 import { log } from '../../core/log.js';
-import { errName } from '../tcp/relay.js';
+import { errName } from '../../io/uv.js';
 import { upstreamTlsFor } from '../../tls/upstream-tls.js';
 
 /**
@@ -26,7 +28,7 @@ import { upstreamTlsFor } from '../../tls/upstream-tls.js';
  * owns the per-server upstream connection pools. Lifecycle: `start()`, `address()`,
  * `stop({graceMs})`.
  */
-export class HttpFrontend implements NativeAcceptor, ExchangeListener {
+export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeListener {
   readonly name: string;
   readonly timeouts: Timeouts;
   readonly limits: Limits;
@@ -60,6 +62,8 @@ export class HttpFrontend implements NativeAcceptor, ExchangeListener {
   private readonly io: NativeRelay | null;
   /** This listener's index in the addon, once it accepts there (plain HTTP/1.1 listeners). */
   private nativeIndex = -1;
+  /** How the addon's streams are admitted (io/accept.ts), or null without the addon. */
+  private readonly streams: AcceptKind<number> | null;
 
   constructor(
     readonly config: ListenerConfig,
@@ -72,7 +76,9 @@ export class HttpFrontend implements NativeAcceptor, ExchangeListener {
     this.noRoute = config.noRoute;
     this.accessLog = config.accessLog === null ? null : new AccessLog(config.name, config.accessLog);
     const t = config.timeouts;
+    internals(); // the self-test of Node's internals, once per process (its log lines before the listener's)
     this.io = nativeSockets();
+    this.streams = this.io === null ? null : streamKind(this.io);
     this.sweeper = new Sweeper(tickFor(Math.min(t.headerMs, t.keepAliveMs, t.connectMs, t.serverMs, t.clientMs)));
     this.router = new Router(config.routes, (name) => {
       const pool = pools.get(name);
@@ -247,33 +253,14 @@ export class HttpFrontend implements NativeAcceptor, ExchangeListener {
   }
 
   /**
-   * Plain listeners take accepted handles straight from the listening handle's
-   * onconnection, as net.Server does, minus the net.Socket it would make and
-   * adoptAccepted would throw away. Measured with short connections (one request each),
-   * that Socket and its teardown were about a tenth of the CPU per connection. TLS
-   * listeners keep net.Server's path, since TLSSocket wraps the accepted Socket. Where a
-   * Node version has no such handle, the 'connection' event path below still works.
+   * Plain listeners take accepted handles straight from the listening handle
+   * (io/accept.ts). TLS listeners keep net.Server's path, since TLSSocket wraps the
+   * accepted Socket, and so does every listener where Node's internals for it are not
+   * usable: the 'connection' event path (accept) still works.
    */
   private takeOverAccept(): void {
     if (this.edge?.terminatesTls === true) return;
-    const listening = (this.server as unknown as { _handle?: { onconnection?: unknown } | null })._handle;
-    if (listening == null || typeof listening.onconnection !== 'function') return;
-    listening.onconnection = (err: number, handle: TcpHandle | undefined) => {
-      if (err < 0 || handle === undefined) {
-        const now = Date.now();
-        if (now - this.lastAcceptLog >= 1000) {
-          this.lastAcceptLog = now;
-          log().warn(`listener ${this.name}: accept failed: ${errName(err)}`);
-        }
-        return;
-      }
-      try {
-        this.acceptHandle(handle);
-      } catch (e) {
-        log().error({ err: e }, `internal error accepting a connection on listener ${this.name} (connection closed)`);
-        handle.close();
-      }
-    };
+    takeOverAccept(this.server, this, true);
   }
 
   /** Moves accepting to the native addon as streams (NativeRelay.takeOver); false when the listener stays with Node. */
@@ -290,29 +277,28 @@ export class HttpFrontend implements NativeAcceptor, ExchangeListener {
   /** NativeAcceptor: the addon accepted stream `id`. */
   nativeAccepted(id: number): void {
     const io = this.io!;
-    if (this.full()) {
-      io.streamClose(id);
-      return;
-    }
-    if (this.proxyTrusted !== null) {
-      const address = io.streamPeer(id)?.[0] ?? '';
-      if (!isIn(this.proxyTrusted, address)) {
-        this.logProxyRefused(address, 'the source is not in proxy_protocol.trusted');
-        io.streamClose(id);
-        return;
-      }
-    }
-    this.accepted++;
-    if (this.edge !== null) {
-      this.edge.acceptNative(id);
-      return;
-    }
-    const conn = new ClientConnection(NativeSocket.accepted(io, id), this, true);
-    this.conns.add(conn);
-    this.sweeper.add(conn);
+    if (!this.admit(this.streams!, id)) return;
+    if (this.edge !== null) this.edge.acceptNative(id);
+    else this.open(NativeSocket.accepted(io, id), true);
   }
 
-  /** NativeAcceptor: accept() failed (out of descriptors, say); the listener rests a moment. */
+  /** HandleAcceptor: a handle taken from the listening handle (io/accept.ts). */
+  acceptHandle(handle: TcpHandle): void {
+    if (this.admit(HANDLE, handle)) this.open(socketForAcceptedHandle(handle, onClientRead), true);
+  }
+
+  /** A socket from net.Server's 'connection' event. */
+  private accept(accepted: net.Socket): void {
+    if (!this.admit(SOCKET, accepted)) return;
+    if (this.edge?.terminatesTls === true) {
+      this.edge.accept(accepted);
+      return;
+    }
+    const adopted = adoptAccepted(accepted, onClientRead, true);
+    this.open(adopted ?? accepted, adopted !== undefined);
+  }
+
+  /** NativeAcceptor, HandleAcceptor: accept() failed (out of descriptors, say). */
   acceptFailed(code: number): void {
     const now = Date.now();
     if (now - this.lastAcceptLog < 1000) return;
@@ -320,55 +306,37 @@ export class HttpFrontend implements NativeAcceptor, ExchangeListener {
     log().warn(`listener ${this.name}: accept failed: ${errName(code)}`);
   }
 
-  /** NativeAcceptor: accepting a connection threw; it was closed. */
+  /** NativeAcceptor, HandleAcceptor: accepting a connection threw; it was closed. */
   internalError(err: unknown): void {
     log().error({ err }, `internal error accepting a connection on listener ${this.name} (connection closed)`);
   }
 
-  private full(): boolean {
+  /**
+   * The one admission path of every kind of accepted socket: refused (and closed) while
+   * stopping or at max_connections, and when proxy_protocol.trusted does not list its
+   * source; else counted. The caller then makes the connection its kind needs.
+   */
+  private admit<S>(kind: AcceptKind<S>, s: S): boolean {
     const max = this.config.maxConnections;
-    return this.stopping || (max > 0 && this.conns.size + (this.edge?.count ?? 0) >= max);
-  }
-
-  private acceptHandle(handle: TcpHandle): void {
-    if (this.full()) {
-      handle.close();
-      return;
+    if (this.stopping || (max > 0 && this.conns.size + (this.edge?.count ?? 0) >= max)) {
+      kind.refuse(s);
+      return false;
     }
     if (this.proxyTrusted !== null) {
-      const peer: { address?: string } = {};
-      handle.getpeername(peer);
-      const address = peer.address ?? '';
+      const address = kind.peerAddress(s);
       if (!isIn(this.proxyTrusted, address)) {
         this.logProxyRefused(address, 'the source is not in proxy_protocol.trusted');
-        handle.close();
-        return;
+        kind.refuse(s);
+        return false;
       }
     }
     this.accepted++;
-    handle.setNoDelay(true); // net.Server's noDelay
-    const conn = new ClientConnection(socketForHandle(handle, onClientRead, true), this, true);
-    this.conns.add(conn);
-    this.sweeper.add(conn);
+    return true;
   }
 
-  private accept(accepted: net.Socket): void {
-    if (this.full()) {
-      accepted.destroy();
-      return;
-    }
-    if (this.proxyTrusted !== null && !isIn(this.proxyTrusted, accepted.remoteAddress ?? '')) {
-      this.logProxyRefused(accepted, 'the source is not in proxy_protocol.trusted');
-      accepted.destroy();
-      return;
-    }
-    this.accepted++;
-    if (this.edge?.terminatesTls === true) {
-      this.edge.accept(accepted);
-      return;
-    }
-    const adopted = adoptAccepted(accepted, onClientRead, true);
-    const conn = new ClientConnection(adopted ?? accepted, this, adopted !== undefined);
+  /** A plain HTTP/1.1 client connection on an admitted socket (`sharedReads`: it reads through READ_BUFFER). */
+  private open(sock: net.Socket | NativeSocket, sharedReads: boolean): void {
+    const conn = new ClientConnection(sock, this, sharedReads);
     this.conns.add(conn);
     this.sweeper.add(conn);
   }

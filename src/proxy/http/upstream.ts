@@ -4,9 +4,9 @@ import tls from 'node:tls';
 import type { Server } from '../../backend/server.js';
 import type { UpstreamTls } from '../../tls/upstream-tls.js';
 import type { Expirable, Sweeper } from '../../core/sweeper.js';
-import { READ_BUFFER, takeRead } from './read-buffer.js';
-import { NativeSocket } from './native-socket.js';
-import type { NativeRelay } from '../tcp/native.js';
+import { READ_BUFFER, takeRead } from '../../io/read-buffer.js';
+import { NativeSocket } from '../../io/native-socket.js';
+import type { NativeRelay } from '../../io/native-relay.js';
 
 /** The client-side exchange currently using an upstream connection. */
 export interface UpstreamOwner {

@@ -7,7 +7,7 @@ import type { ClientFacts } from '../http/rewrite.js';
 import type { ProxyAddress } from '../proxy-protocol.js';
 import { StreamExchange, type StreamHost } from './stream-exchange.js';
 import { H2Transport, type TransportEvents } from './transport.js';
-import type { NativeSocket } from '../http/native-socket.js';
+import type { NativeSocket } from '../../io/native-socket.js';
 
 /** One client connection speaking HTTP/2. */
 class Session implements StreamHost, Expirable, TransportEvents {

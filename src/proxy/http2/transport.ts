@@ -16,9 +16,9 @@
  */
 import type net from 'node:net';
 import { Duplex } from 'node:stream';
-import type { NativeSocket } from '../http/native-socket.js';
-import { takeRead } from '../http/read-buffer.js';
-import { redirectSharedReads } from '../http/tls-read-buffer.js';
+import type { NativeSocket } from '../../io/native-socket.js';
+import { takeRead } from '../../io/read-buffer.js';
+import { redirectSharedReads } from '../../io/read-buffer.js';
 
 /** What the session learns from its bytes that node:http2 does not tell it. */
 export interface TransportEvents {

@@ -1,11 +1,13 @@
 /**
- * A tcp listener's connection over Node's libuv TCP handles (handles.ts), relayed by
+ * A tcp listener's connection over Node's libuv TCP handles (io/tcp-handles.ts), relayed by
  * relay.ts: the JavaScript engine, used wherever the native relay is not available
  * (not built, not Linux) or FULCRUM_TCP_RELAY=js asks for it.
  */
-import type { ConnectRequest, Handles, TcpHandle } from './handles.js';
+import type { ConnectRequest, Handles, TcpHandle } from '../../io/tcp-handles.js';
+import { loadHandles } from '../../io/internals.js';
 import { ConnectionHost, TcpConnection, type SocketAddress } from './connection.js';
-import { errName, Relay, sharedReadBuffer, type RelayEnd, type RelayOwner } from './relay.js';
+import { errName } from '../../io/uv.js';
+import { Relay, sharedReadBuffer, type RelayEnd, type RelayOwner } from './relay.js';
 
 let H: Handles;
 
@@ -24,7 +26,7 @@ export class HandleConnection extends TcpConnection implements RelayOwner {
     private readonly client: TcpHandle,
   ) {
     super(host);
-    H = host.handles;
+    H = loadHandles()!;
     client.owner = this;
   }
 
@@ -53,7 +55,7 @@ export class HandleConnection extends TcpConnection implements RelayOwner {
   }
 
   protected dial(address: string, family: number, port: number): void {
-    const handles = this.host.handles;
+    const handles = H;
     const h = handles.newTcp();
     this.upstream = h;
     const req = handles.newConnect();

@@ -1,14 +1,14 @@
 /**
- * A tcp listener's connection relayed by the native relay (native.ts): the sockets
+ * A tcp listener's connection relayed by the native relay (io/native-relay.ts): the sockets
  * live in C; this object makes the decisions (pool, server, retries, timeouts) and
  * keeps the accounting, like every TcpConnection. A prelude (PROXY header, ClientHello)
  * is read here, from the waiting client, and sent on as the first bytes of the relay.
  */
 import os from 'node:os';
 import { ConnectionHost, ConnPhase, TcpConnection, type SocketAddress } from './connection.js';
-import { UV_EOF } from './handles.js';
-import { NativeEnd, type NativePairOwner, type NativeRelay, type PairStats } from './native.js';
-import { errName, type RelayEnd } from './relay.js';
+import { NativeEnd, type NativePairOwner, type NativeRelay, type PairStats } from '../../io/native-relay.js';
+import { errName, UV_EOF } from '../../io/uv.js';
+import type { RelayEnd } from './relay.js';
 
 const EAGAIN = -(os.constants.errno.EAGAIN ?? 11);
 

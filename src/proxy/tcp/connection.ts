@@ -4,9 +4,10 @@
  * its server name), the choice of pool and server, the connect with its timeout and
  * retries on other servers, and then the byte relay.
  *
- * This file holds the decisions; the sockets are in one of two subclasses:
+ * This file holds the decisions; the sockets are in one of three subclasses:
+ * NativeConnection (connection-native.ts: the native relay, the default),
  * HandleConnection (connection-handles.ts: Node's libuv handles and relay.ts) and
- * NativeConnection (connection-native.ts: the native relay, the default).
+ * SocketConnection (connection-sockets.ts: net.Socket, where neither is usable).
  */
 import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
@@ -17,15 +18,13 @@ import { ALGORITHM_TRAITS, hashKey } from '../../balance/index.js';
 import type { ListenerConfig } from '../../config/types.js';
 import type { Expirable } from '../../core/sweeper.js';
 import { encodeV1, encodeV2, parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
-import type { Handles } from './handles.js';
-import { UV_EOF } from './handles.js';
-import { errName, type RelayEnd } from './relay.js';
+import { errName, UV_EOF } from '../../io/uv.js';
+import type { RelayEnd } from './relay.js';
 import { CLIENT_HELLO_MAX_BYTES, parseClientHello } from './sni.js';
 
 /** What a connection needs from its listener (the TcpFrontend). */
 export interface ConnectionHost {
   readonly config: ListenerConfig;
-  readonly handles: Handles;
   /** Some route names SNI hosts: peek at the ClientHello before choosing a pool. */
   readonly sniRouting: boolean;
   /** The pool for a server name (null: no SNI), or undefined when no route matches. */

@@ -7,11 +7,14 @@ import { Router } from '../http/router.js';
 import { TcpConnection, type ConnectionHost } from './connection.js';
 import { HandleConnection } from './connection-handles.js';
 import { NativeConnection } from './connection-native.js';
-import { detachHandle, loadHandles, type Handles, type TcpHandle } from './handles.js';
-import { nativeRelay, type NativeAcceptor, type NativeRelay } from './native.js';
+import { SocketConnection } from './connection-sockets.js';
+import { detachHandle, type TcpHandle } from '../../io/tcp-handles.js';
+import { internals } from '../../io/internals.js';
+import { takeOverAccept, type HandleAcceptor } from '../../io/accept.js';
+import { nativeRelay, type NativeAcceptor, type NativeRelay } from '../../io/native-relay.js';
 import { log } from '../../core/log.js';
 import { AccessLog } from '../access-log.js';
-import { errName } from './relay.js';
+import { errName } from '../../io/uv.js';
 
 /** Log lines of one kind are written at most this often; the rest are counted. */
 const LOG_INTERVAL_MS = 1000;
@@ -29,11 +32,12 @@ const LOG_INTERVAL_MS = 1000;
  * no byte either way. Refused and failed connections are logged to stderr, at most one
  * line per kind per second.
  *
- * Engines: listeners accept and relay in the native relay (native.ts) when it is built,
- * unless FULCRUM_TCP_RELAY=js; otherwise they accept through Node and relay over its
- * libuv handles (relay.ts). `relay` says which.
+ * Engines: listeners accept and relay in the native relay (io/native-relay.ts) when it is
+ * built, unless FULCRUM_TCP_RELAY=js; otherwise they accept through Node and relay over
+ * its libuv handles (relay.ts), or over net.Sockets (connection-sockets.ts) where the
+ * self-test (io/internals.ts) found those handles unusable. `relay` says which.
  */
-export class TcpFrontend implements ConnectionHost, NativeAcceptor {
+export class TcpFrontend implements ConnectionHost, NativeAcceptor, HandleAcceptor {
   readonly name: string;
   /** Some route names SNI hosts: ClientHellos are read before routing. */
   readonly sniRouting: boolean;
@@ -43,7 +47,6 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor {
   private readonly trusted = new net.BlockList();
   private readonly sweeper: Sweeper;
   private readonly server: net.Server;
-  private handlesLoaded: Handles | null = null;
   private stopping = false;
   /** The native relay and this listener's index in it, once listening there. */
   private native: NativeRelay | null = null;
@@ -81,22 +84,9 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor {
     this.server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (sock) => this.acceptSocket(sock));
   }
 
-  /** The libuv bindings (loaded by start()). */
-  get handles(): Handles {
-    return this.handlesLoaded!;
-  }
-
-  /**
-   * Binds the listener. Rejects with FULCRUM_ERR_LISTEN when the address is taken or
-   * not permitted, or when this Node version lacks the TCP bindings the relay uses.
-   */
+  /** Binds the listener. Rejects with FULCRUM_ERR_LISTEN when the address is taken or not permitted. */
   start(): Promise<void> {
-    this.handlesLoaded = loadHandles();
-    if (this.handlesLoaded === null) {
-      return Promise.reject(
-        new FulcrumError('FULCRUM_ERR_LISTEN', `listener ${this.name}: mode tcp needs Node's internal tcp_wrap/stream_wrap bindings, which this Node ${process.version} does not offer`),
-      );
-    }
+    internals(); // the self-test of Node's internals, once per process (its log lines before the listener's)
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(
@@ -112,16 +102,19 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor {
         this.boundAddress = this.server.address() as net.AddressInfo;
         // After every 'listening' listener: node:cluster's reads the address from the handle.
         process.nextTick(() => {
-          if (!this.listenNative()) this.takeOverAccept();
+          if (!this.listenNative()) takeOverAccept(this.server, this, false);
           resolve();
         });
       });
     });
   }
 
-  /** Which engine relays this listener's connections (known once start() resolved). */
-  get relay(): 'native' | 'js' {
-    return this.native === null ? 'js' : 'native';
+  /**
+   * Which engine relays this listener's connections (known once start() resolved):
+   * native, js (Node's TCP handles), or net (net.Sockets, where the handles are not usable).
+   */
+  get relay(): 'native' | 'js' | 'net' {
+    return this.native !== null ? 'native' : internals().handles !== null ? 'js' : 'net';
   }
 
   /** The bound address (useful with port 0). */
@@ -193,23 +186,6 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor {
   }
 
   /**
-   * Accepted handles come straight from the listening handle's onconnection (what
-   * net.Server does, minus the net.Socket we would throw away). When a Node version
-   * changes that, the 'connection' event path below still works, one Socket dearer.
-   */
-  private takeOverAccept(): void {
-    const listening = (this.server as unknown as { _handle?: { onconnection?: unknown } | null })._handle;
-    if (listening == null || typeof listening.onconnection !== 'function') return;
-    listening.onconnection = (err: number, handle: TcpHandle | undefined) => {
-      if (err < 0 || handle === undefined) {
-        this.log('accept', `accept failed: error ${err}`);
-        return;
-      }
-      this.accept(handle);
-    };
-  }
-
-  /**
    * Moves accepting to the native relay (NativeRelay.takeOver; `stop()` tells the primary
    * when the listener ends). False when this listener stays with Node (no native relay,
    * FULCRUM_TCP_RELAY=js).
@@ -244,21 +220,27 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor {
     this.log('accept', `accept failed: ${errName(code)}`);
   }
 
-  private acceptSocket(sock: net.Socket): void {
-    const handle = detachHandle(sock);
-    if (handle === undefined) {
-      sock.destroy();
-      return;
-    }
-    this.accept(handle);
-  }
-
-  private accept(handle: TcpHandle): void {
+  /** HandleAcceptor: a handle taken from the listening handle (io/accept.ts), or out of an accepted net.Socket. */
+  acceptHandle(handle: TcpHandle): void {
     if (!this.admit()) {
       handle.close();
       return;
     }
     this.open(new HandleConnection(this, handle));
+  }
+
+  /** A socket from net.Server's 'connection' event: relayed over its handle, or over it where handles are not usable. */
+  private acceptSocket(sock: net.Socket): void {
+    const handle = internals().handles === null ? undefined : detachHandle(sock);
+    if (handle !== undefined) {
+      this.acceptHandle(handle);
+      return;
+    }
+    if (!this.admit()) {
+      sock.destroy();
+      return;
+    }
+    this.open(new SocketConnection(this, sock));
   }
 
   /** Whether a new connection may open (not stopping, below max_connections). */

@@ -1,6 +1,6 @@
 /**
  * The byte pump of a TCP connection pair: client <-> server over two libuv handles
- * (handles.ts), with backpressure, half-close in both directions, and two kinds of read
+ * (io/tcp-handles.ts), with backpressure, half-close in both directions, and two kinds of read
  * buffer.
  *
  * - Every handle starts reading into one shared 64 KiB buffer (like the HTTP engine's
@@ -21,8 +21,9 @@
  * on to the other peer as a reset), a write error or the idle timeout. Nothing here throws out of a libuv
  * callback: an unexpected exception closes the pair.
  */
-import { getSystemErrorName } from 'node:util';
-import { loadHandles, UV_EOF, UV_ENOTCONN, type Handles, type ShutdownRequest, type TcpHandle, type WriteRequest } from './handles.js';
+import { loadHandles } from '../../io/internals.js';
+import { errName, UV_EOF, UV_ENOTCONN } from '../../io/uv.js';
+import { type Handles, type ShutdownRequest, type TcpHandle, type WriteRequest } from '../../io/tcp-handles.js';
 
 /** Size of the shared read buffer every handle starts with. */
 export const SHARED_READ_BYTES = 64 * 1024;
@@ -368,15 +369,5 @@ function afterShutdown(this: ShutdownRequest, status: number): void {
     side.relay.afterShutdown(side, status);
   } catch (err) {
     side.relay.internalError(err);
-  }
-}
-
-/** "ECONNRESET" for a libuv error code. */
-export function errName(code: number): string {
-  if (code === UV_EOF) return 'EOF';
-  try {
-    return getSystemErrorName(code);
-  } catch {
-    return `error ${code}`;
   }
 }

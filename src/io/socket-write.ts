@@ -7,16 +7,19 @@
  * A direct write the kernel cannot take at once stays queued in libuv. libuv keeps it
  * ahead of any later write, end or close on the socket. The caller gets false (wait),
  * and the socket emits 'drain' when the write is done, as after Writable's own writes.
- * Everything else goes through `sock.write`: TLS sockets, sockets still connecting,
+ * Everything else goes through `sock.write`: TLS sockets, every socket when the
+ * self-test found the TCP bindings unusable (internals.ts), sockets still connecting,
  * ending or corked, a socket whose direct write is still pending, and a socket with bytes
  * in Writable's queue.
  */
 import type net from 'node:net';
 import { errnoError, NativeSocket } from './native-socket.js';
 import type { FastBuffer } from './fast-buffer.js';
-import { loadHandles, type WriteRequest } from '../tcp/handles.js';
+import { loadHandles } from './internals.js';
+import type { Handles, WriteRequest } from './tcp-handles.js';
 
-const H = loadHandles();
+/** The libuv bindings (the self-test runs on the first write), or null: every write goes through sock.write. */
+let H: Handles | null | undefined;
 const PENDING = Symbol('fulcrum.directWritePending');
 
 /** The net.Socket fields a direct write looks at. */
@@ -32,7 +35,7 @@ interface DirectSocket {
 
 type PendingWrite = WriteRequest & { sock: net.Socket | null };
 
-/** A write request that no write holds: one that completed at once is used again (as in tcp/relay.ts). */
+/** A write request that no write holds: one that completed at once is used again (as in proxy/tcp/relay.ts). */
 let spare: PendingWrite | null = null;
 
 /**
@@ -44,6 +47,7 @@ export function writeSocket(sock: net.Socket | NativeSocket, data: Buffer | stri
   if (sock instanceof NativeSocket) return sock.write(data, 'latin1');
   const s = sock as unknown as DirectSocket;
   const h = s._handle;
+  if (H === undefined) H = loadHandles();
   if (H === null || !H.isTcp(h) || s[PENDING] === true || s.writableLength !== 0 || s.connecting || s.writableCorked !== 0 || s.writableEnded || s.destroyed) {
     return typeof data === 'string' ? sock.write(data, 'latin1') : sock.write(data);
   }

@@ -16,10 +16,10 @@
  * there is one) and 'close' follow on the next tick, as in Node.
  */
 import { EventEmitter } from 'node:events';
-import { log } from '../../core/log.js';
-import { errName } from '../tcp/relay.js';
+import { log } from '../core/log.js';
+import { errName } from './uv.js';
 import { copyBytes } from './read-buffer.js';
-import { nativeRelay, type NativeRelay, type NativeStreamOwner, type NativeTlsInfo } from '../tcp/native.js';
+import { nativeRelay, type NativeRelay, type NativeStreamOwner, type NativeTlsInfo } from './native-relay.js';
 
 /** Bytes write() buffers while corked before it answers "wait" (net.Socket's highWaterMark). */
 const CORK_HIGH_WATER = 16 * 1024;

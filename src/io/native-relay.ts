@@ -1,5 +1,5 @@
 /**
- * The native TCP relay (native/relay.c, built by node-gyp at install): accepts,
+ * The native TCP relay (native/relay.c, bound in addon.ts): accepts,
  * connects and relays bytes in C for tcp listeners, and reports to JavaScript in
  * batches: a connection was accepted, its connect succeeded or failed, it closed, a
  * waiting client has bytes (when JavaScript reads a prelude: a PROXY header, a TLS
@@ -9,98 +9,50 @@
  *
  * The same addon has byte streams for the HTTP engine (native/stream.c): sockets that
  * JavaScript reads (their reads arrive with the batch, in `arena`) and writes, wrapped
- * as net.Socket look-alikes by http/native-socket.ts.
+ * as net.Socket look-alikes by native-socket.ts.
  *
  * Without the addon (not built, not Linux) or with FULCRUM_TCP_RELAY=js, tcp listeners
- * use the JavaScript relay over Node's handles (relay.ts) instead; the behaviour is
+ * use the JavaScript relay over Node's handles (proxy/tcp/relay.ts) instead; the behaviour is
  * the same.
  */
-import { beginBatch, endBatch } from '../../core/clock.js';
-import { existsSync } from 'node:fs';
+import { beginBatch, endBatch } from '../core/clock.js';
 import type net from 'node:net';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import {
+  addonFailed,
+  nativeAddon,
+  nativeAddonMissing,
+  ARENA_BYTES,
+  EV_ACCEPT,
+  EV_ACCEPT_ERROR,
+  EV_CLOSED,
+  EV_CONNECT,
+  EV_READABLE,
+  EV_S_ACCEPT,
+  EV_S_CONNECT,
+  EV_S_DATA,
+  EV_S_DRAIN,
+  EV_S_EOF,
+  EV_S_ERROR,
+  EV_S_SECURE,
+  MIN_EVENT_RECORDS,
+  RECORD,
+  STATS_FIELDS,
+  STREAM_SLOTS,
+  type Addon,
+  type NativeTlsContextOptions,
+  type NativeTlsInfo,
+} from './addon.js';
 
-/** The addon's functions (native/relay.c). Negative numbers are -errno. */
-export interface Addon {
-  RECORD: number;
-  init(onEvents: (count: number) => void, events: Float64Array, stats: Float64Array, reads: Uint8Array): number;
-  listen(fd: number, streams: boolean): number;
-  unlisten(index: number): number;
-  connect(id: number, address: string, port: number, first: Uint8Array | null, counted: number): number;
-  want(id: number, on: boolean): number;
-  read(id: number): number;
-  drop(id: number): number;
-  stats(id: number): number;
-  close(id: number): number;
-  peer(id: number): [string, number] | undefined;
-  local(id: number): [string, number] | undefined;
-  buffers(): number;
-  // byte streams (native/stream.c)
-  streamArena(arena: Uint8Array): number;
-  streamConnect(address: string, port: number): number;
-  streamWrite(id: number, data: Uint8Array | string, body?: Uint8Array, start?: number, end?: number): number;
-  streamEnd(id: number): number;
-  streamPause(id: number, paused: boolean): number;
-  streamClose(id: number): number;
-  streamPeer(id: number): [string, number] | undefined;
-  streamLocal(id: number): [string, number] | undefined;
-  streamCount(): number;
-  streamTls(id: number): NativeTlsInfo | undefined;
-  // TLS on accepted streams (native/tls.c)
-  tlsContext(options: NativeTlsContextOptions): number;
-  tlsContextFree(id: number): number;
-  tlsServer(listener: number, initial: number, fallback: number | null, names: string[], contexts: number[], prelude: boolean): number;
-  streamStartTls(id: number, consumed: number): number;
-  // systemd's readiness protocol (native/notify.c)
-  notify(socket: string, message: string): number;
-  // runtime.user (native/privileges.c)
-  dropPrivileges(uid: number, gid: number, caps: number[]): number;
-}
+export type { NativeTlsContextOptions, NativeTlsInfo } from './addon.js';
 
-/** A TLS context for native/tls.c: what tls.createSecureContext takes, already split and checked. */
-export interface NativeTlsContextOptions {
-  /** PEM certificate (then its chain) and key; both null: a context that refuses every handshake. */
-  cert: string | null;
-  key: string | null;
-  minVersion: 'TLSv1.2' | 'TLSv1.3';
-  /** OpenSSL cipher list (TLS 1.2) and TLS 1.3 suites, as Node splits its `ciphers` option. */
-  cipherList: string;
-  cipherSuites: string;
-  /** 48 bytes (name, HMAC key, AES key, as Node's ticketKeys), or null: no tickets. */
-  ticketKeys: Buffer | null;
-  sessionTimeout: number;
-  sessionIdContext: string;
-  /** Offer h2 before http/1.1 by ALPN. */
-  h2: boolean;
-}
-
-/** A TLS stream's [server name, ALPN protocol, version, cipher, why its handshake failed]. */
-export type NativeTlsInfo = [string | null, string | null, string, string, string | null];
-
-const EV_ACCEPT = 1;
-const EV_CONNECT = 2;
-const EV_CLOSED = 3;
-const EV_ACCEPT_ERROR = 4;
-const EV_READABLE = 5;
-const EV_S_ACCEPT = 6;
-const EV_S_CONNECT = 7;
-const EV_S_DATA = 8;
-const EV_S_EOF = 9;
-const EV_S_DRAIN = 10;
-const EV_S_ERROR = 11;
-const EV_S_SECURE = 12;
-/** Where a batch's stream reads land (native/stream.c ARENA_BYTES). */
-const ARENA_BYTES = 1024 * 1024;
-/** Stream ids are generation * 2^22 + slot (stream.c). */
-const STREAM_SLOTS = 4194304;
 /** Bytes one read() of a waiting client returns at most. */
 const READ_BYTES = 64 * 1024;
 /** Event records the addon can write before JavaScript reads them (see relay.c on_poll). */
-const EVENT_RECORDS = 4096;
+const EVENT_RECORDS = 2 * MIN_EVENT_RECORDS;
 
 /** How a pair ended by itself (EV_CLOSED). */
 export const enum NativeEnd {
+  /** addon.ts END_DONE, END_CLIENT_RESET, END_SERVER_RESET (checked against the C code at load) */
   Done = 0,
   ClientReset = 1,
   ServerReset = 2,
@@ -165,7 +117,7 @@ export class NativeRelay {
   private readonly events: Float64Array;
   /** Where read() puts a waiting client's bytes (valid until the next read). */
   readonly reads = Buffer.allocUnsafe(READ_BYTES);
-  private readonly statsOut = new Float64Array(3);
+  private readonly statsOut = new Float64Array(STATS_FIELDS);
   private readonly acceptors = new Map<number, NativeAcceptor>();
   private readonly pairs = new Map<number, NativePairOwner>();
   /** Stream owners by slot (id % 2^22). */
@@ -175,7 +127,7 @@ export class NativeRelay {
   readonly arena = Buffer.allocUnsafe(ARENA_BYTES);
 
   constructor(private readonly addon: Addon) {
-    this.events = new Float64Array(EVENT_RECORDS * addon.RECORD);
+    this.events = new Float64Array(EVENT_RECORDS * RECORD);
     const err = addon.init((n) => this.onEvents(n), this.events, this.statsOut, this.reads);
     if (err < 0) throw new Error(`native relay: init failed (${-err})`);
     addon.streamArena(this.arena);
@@ -366,7 +318,7 @@ export class NativeRelay {
 
   private dispatch(n: number): void {
     const ev = this.events;
-    const rec = this.addon.RECORD;
+    const rec = RECORD;
     for (let i = 0; i < n; i++) {
       const at = i * rec;
       const type = ev[at]!;
@@ -433,33 +385,7 @@ export class NativeRelay {
   }
 }
 
-let addon: Addon | null | undefined;
 let relay: NativeRelay | null | undefined;
-let whyNot = '';
-
-/**
- * The addon's module, loaded once per process without starting the relay (sd_notify and
- * runtime.user need only a function of it), or null when it cannot be used here (see
- * {@link nativeAddonMissing}).
- */
-export function nativeAddon(): Addon | null {
-  if (addon !== undefined) return addon;
-  addon = null;
-  // where node-gyp puts it: build/Release under the package root
-  const path = fileURLToPath(new URL('../../../../build/Release/fulcrum_relay.node', import.meta.url));
-  if (process.platform !== 'linux') {
-    whyNot = `the native relay is built for Linux only, not ${process.platform}`;
-  } else if (!existsSync(path)) {
-    whyNot = `${path} was not built (npm install runs node-gyp, which needs python3, make and g++)`;
-  } else {
-    try {
-      addon = createRequire(import.meta.url)(path) as Addon;
-    } catch (err) {
-      whyNot = `cannot load ${path}: ${err instanceof Error ? err.message : String(err)}`;
-    }
-  }
-  return addon;
-}
 
 /**
  * The native relay, or null when it cannot be used here (see {@link nativeRelayMissing}).
@@ -473,20 +399,14 @@ export function nativeRelay(): NativeRelay | null {
     try {
       relay = new NativeRelay(a);
     } catch (err) {
-      whyNot = `cannot start the native relay: ${err instanceof Error ? err.message : String(err)}`;
+      addonFailed(`cannot start the native relay: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
   return relay;
 }
 
-/** Why nativeAddon() is null ('' when it is not); loads the module but starts nothing. */
-export function nativeAddonMissing(): string {
-  nativeAddon();
-  return whyNot;
-}
-
 /** Why nativeRelay() is null ('' when it is not). */
 export function nativeRelayMissing(): string {
   nativeRelay();
-  return whyNot;
+  return nativeAddonMissing();
 }

@@ -8,11 +8,11 @@
  * HAProxy's connection rate; see bench/tcp.ts.
  *
  * These bindings are what Node's own `net` module uses and have been stable since
- * Node 12, but they are not a public API: everything that touches them is in this file
- * and in relay code that imports it, and {@link loadHandles} reports plainly when a
- * Node version no longer offers them.
+ * Node 12, but they are not a public API: everything that touches them is in src/io,
+ * and the self-test (internals.ts) checks them once per process; where a Node version
+ * no longer offers them, tcp listeners relay over net.Socket and the HTTP engine writes
+ * through socket.write.
  */
-import os from 'node:os';
 
 /** `oncomplete(status)` of a write, shutdown or connect request; `this` is the request. */
 export type Completion<R> = (this: R, status: number) => void;
@@ -100,14 +100,7 @@ export interface Handles {
   readonly LAST_WRITE_WAS_ASYNC: number;
 }
 
-/** libuv's end-of-stream code (same on every Unix and on Windows). */
-export const UV_EOF = -4095;
-/** libuv's "operation canceled", reported for requests pending when a handle closes. */
-export const UV_ECANCELED = process.platform === 'win32' ? -4081 : -(os.constants.errno.ECANCELED ?? 125);
-/** libuv's "socket is not connected" (a shutdown after the peer reset). */
-export const UV_ENOTCONN = process.platform === 'win32' ? -4053 : -(os.constants.errno.ENOTCONN ?? 107);
-
-let loaded: Handles | null | undefined;
+export { UV_EOF, UV_ECANCELED, UV_ENOTCONN } from './uv.js';
 
 interface Bindings {
   TCP: new (type: number) => TcpHandle;
@@ -122,31 +115,45 @@ interface StreamBindings {
   kLastWriteWasAsync: number;
 }
 
+/** The TCP handle methods the relay, the HTTP engine's direct writes and accepts call. */
+const TCP_METHODS = [
+  'useUserBuffer',
+  'readStart',
+  'readStop',
+  'writeBuffer',
+  'writeLatin1String',
+  'shutdown',
+  'close',
+  'connect',
+  'connect6',
+  'getpeername',
+  'getsockname',
+  'setNoDelay',
+] as const;
+
 /**
- * The TCP bindings, or null when this Node version does not offer them (callers then
- * say so and refuse to start a tcp listener). Cheap after the first call.
+ * The self-test of the bindings (internals.ts runs it once per process): the bindings,
+ * or why they are not usable on this Node version (a missing constructor, method or
+ * field). Never throws.
  */
-export function loadHandles(): Handles | null {
-  if (loaded !== undefined) return loaded;
+export function probeTcpWrap(): Handles | string {
   try {
-    const binding = (process as unknown as { binding(name: string): unknown }).binding;
-    const tcp = binding('tcp_wrap') as Bindings;
-    const stream = binding('stream_wrap') as StreamBindings;
-    const ok =
-      typeof tcp.TCP === 'function' &&
-      typeof tcp.TCPConnectWrap === 'function' &&
-      typeof stream.WriteWrap === 'function' &&
-      typeof stream.ShutdownWrap === 'function' &&
-      stream.streamBaseState instanceof Int32Array &&
-      typeof tcp.TCP.prototype.useUserBuffer === 'function' &&
-      typeof tcp.TCP.prototype.writeBuffer === 'function';
-    if (!ok) {
-      loaded = null;
-      return loaded;
-    }
-    const { TCP, TCPConnectWrap, constants } = tcp;
-    const { WriteWrap, ShutdownWrap } = stream;
-    loaded = {
+    const binding = (process as unknown as { binding?: (name: string) => unknown }).binding;
+    if (typeof binding !== 'function') return 'process.binding is not a function';
+    const tcp = binding('tcp_wrap') as Partial<Bindings> | undefined;
+    const stream = binding('stream_wrap') as Partial<StreamBindings> | undefined;
+    if (tcp == null || stream == null) return "process.binding('tcp_wrap'/'stream_wrap') gave nothing";
+    if (typeof tcp.TCP !== 'function') return "tcp_wrap has no TCP constructor";
+    if (typeof tcp.TCPConnectWrap !== 'function') return 'tcp_wrap has no TCPConnectWrap';
+    if (typeof tcp.constants?.SOCKET !== 'number') return 'tcp_wrap has no constants.SOCKET';
+    if (typeof stream.WriteWrap !== 'function' || typeof stream.ShutdownWrap !== 'function') return 'stream_wrap has no WriteWrap/ShutdownWrap';
+    if (!(stream.streamBaseState instanceof Int32Array)) return 'stream_wrap has no streamBaseState';
+    if (typeof stream.kReadBytesOrError !== 'number' || typeof stream.kLastWriteWasAsync !== 'number') return 'stream_wrap has no kReadBytesOrError/kLastWriteWasAsync';
+    const proto = tcp.TCP.prototype as unknown as Record<string, unknown>;
+    for (const m of TCP_METHODS) if (typeof proto[m] !== 'function') return `tcp_wrap's TCP has no ${m}()`;
+    const { TCP, TCPConnectWrap, constants } = tcp as Bindings;
+    const { WriteWrap, ShutdownWrap } = stream as StreamBindings;
+    return {
       newTcp: () => new TCP(constants.SOCKET),
       newWrite: () => new WriteWrap(),
       newShutdown: () => new ShutdownWrap(),
@@ -156,10 +163,9 @@ export function loadHandles(): Handles | null {
       READ_BYTES: stream.kReadBytesOrError,
       LAST_WRITE_WAS_ASYNC: stream.kLastWriteWasAsync,
     };
-  } catch {
-    loaded = null;
+  } catch (err) {
+    return `process.binding('tcp_wrap') threw: ${err instanceof Error ? err.message : String(err)}`;
   }
-  return loaded;
 }
 
 /**
