@@ -8,7 +8,7 @@ import type { NativeRelay } from '../../io/native-relay.js';
 import { NativeSocket } from '../../io/native-socket.js';
 import { Http2Sessions } from '../http2/sessions.js';
 import { parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
-import { ClientConnection, onClientRead } from './exchange.js';
+import { ClientConnection, onClientRead } from './client-connection.js';
 import { readThroughSharedBuffer } from '../../io/read-buffer.js';
 import { tlsServername } from '../../io/tls-handle.js';
 import { ALPN_H2 } from '../../io/addon.js';

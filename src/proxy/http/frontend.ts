@@ -6,7 +6,7 @@ import { FulcrumError } from '../../core/errors.js';
 import { Sweeper, tickFor } from '../../core/sweeper.js';
 import { AccessLog } from '../access-log.js';
 import { HttpEdge } from './edge.js';
-import { ClientConnection, onClientRead } from './exchange.js';
+import { ClientConnection, onClientRead } from './client-connection.js';
 import { NativeSocket, nativeSockets } from '../../io/native-socket.js';
 import type { NativeAcceptor, NativeRelay } from '../../io/native-relay.js';
 import { adoptAccepted } from '../../io/read-buffer.js';
