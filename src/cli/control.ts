@@ -1,5 +1,6 @@
 import { parseCommandArgs } from './args.js';
 import { loadConfigIsolated } from '../config/load-isolated.js';
+import { formatIssue } from '../config/format.js';
 import { controlRequest, defaultControlPath, type ControlCommand } from '../runtime/control.js';
 import type { StatusReport } from '../runtime/primary.js';
 import type { MemorySample } from '../runtime/messages.js';
@@ -39,8 +40,13 @@ export async function controlCommand(command: ControlCommand, args: string[]): P
   }
   let socket = values.socket;
   if (socket === undefined && values.config !== undefined) {
-    const { config } = await loadConfigIsolated({ file: values.config });
-    const configured = config?.runtime.controlSocket;
+    const { config, issues } = await loadConfigIsolated({ file: values.config });
+    if (config === undefined) {
+      // the default socket might answer, but it need not be this configuration's instance
+      process.stderr.write(`fulcrum: ${values.config} has problems, so its control socket is unknown (use -s SOCKET):\n${issues.map(formatIssue).join('\n')}\n`);
+      return 1;
+    }
+    const configured = config.runtime.controlSocket;
     if (configured === false) {
       process.stderr.write(`fulcrum: ${values.config} turns the control socket off (runtime.control_socket: false)\n`);
       return 1;

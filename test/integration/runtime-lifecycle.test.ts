@@ -172,6 +172,17 @@ describe('control socket and workers', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /cannot reach the control socket .*nobody\.sock: no running instance answers there/);
   });
+
+  test('reload and status with -c FILE that has problems report the problems, not a missing instance', async () => {
+    const bad = tmp.write('bad.yaml', 'listeners:\n  - name: www\n    bind: 127.0.0.1:0\n    routes: [{ pool: nowhere }]\npools: {}\n');
+    for (const command of ['reload', 'status']) {
+      const r = await runCli([command, '-c', bad]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /bad\.yaml has problems, so its control socket is unknown/);
+      assert.match(r.stderr, /bad\.yaml:\d+:\d+: /, 'each problem with file and line');
+      assert.doesNotMatch(r.stderr, /no running instance/);
+    }
+  });
 });
 
 describe('access logs', () => {
