@@ -9,7 +9,7 @@ import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS } from './listeners/defaults.js';
 import { serverName } from './pools/defaults.js';
 import { buildDns } from './dns/parse.js';
 import { buildServices } from './services/parse.js';
-import { buildListenerTls, buildPoolTls } from './tls/build.js';
+import { buildListenerTls, buildPoolTls, filePath } from './tls/build.js';
 import { formatPath, locate } from './locate.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 import type { Config, ConfigIssue, PoolConfig } from './types.js';
@@ -158,6 +158,7 @@ function toConfig(parsed: ParsedConfig, source: string, order: string[]): Config
     listeners: parsed.listeners.map(({ timeoutOverrides, limitOverrides, ...l }) => ({
       ...l,
       tls: buildListenerTls(l.tls, source),
+      errorPages: Object.fromEntries(Object.entries(l.errorPages).map(([status, path]) => [status, filePath(path, source)])),
       timeouts: { ...timeouts, ...timeoutOverrides },
       limits: { ...limits, ...limitOverrides },
     })),

@@ -117,7 +117,12 @@ export interface ListenerConfig {
   httpsRedirect: HttpsRedirectConfig | null;
   /** Strict-Transport-Security on responses over HTTPS; null: none. */
   hsts: HstsConfig | null;
+  /** Files answered instead of Fulcrum's own text for 502, 503 and 504 (absolute paths). */
+  errorPages: ErrorPages;
 }
+
+/** A listener's `error_pages`: a file per status. */
+export type ErrorPages = Partial<Record<502 | 503 | 504, string>>;
 
 export type RouteConfig = z.output<typeof route>;
 

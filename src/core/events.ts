@@ -23,6 +23,19 @@ export interface PoolEvent {
 }
 
 /**
+ * An error Fulcrum answered because a server or a pool failed (502, 503, 504), with what
+ * the client is not told: the server, the pool, the cause. Logged, at most once a second
+ * per pool.
+ */
+export interface UpstreamErrorEvent {
+  listener: string;
+  pool: string;
+  status: number;
+  detail: string;
+  at: number;
+}
+
+/**
  * diagnostics_channel names (as undici does): logs, metrics and the dashboard subscribe;
  * publishing with no subscriber costs a branch.
  */
@@ -38,3 +51,4 @@ export function publishServerState(e: Omit<ServerStateEvent, 'at'>): void {
 export function publishPoolEvent(e: Omit<PoolEvent, 'at'>): void {
   if (poolChannel.hasSubscribers) poolChannel.publish({ ...e, at: Date.now() });
 }
+export const upstreamErrorChannel = diagnostics_channel.channel('fulcrum:http:upstream-error');

@@ -5,7 +5,7 @@
  */
 import diagnostics_channel from 'node:diagnostics_channel';
 import type { TestContext } from 'node:test';
-import type { PoolEvent, ServerStateEvent } from '../../src/core/events.js';
+import type { PoolEvent, ServerStateEvent, UpstreamErrorEvent } from '../../src/core/events.js';
 import { WAIT_MS, waitFor } from './wait.js';
 
 // ---- events ----------------------------------------------------------------------------
@@ -66,4 +66,29 @@ export function tally(values: string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const v of values) out[v] = (out[v] ?? 0) + 1;
   return out;
+}
+
+/** What the 'fulcrum:http:upstream-error' channel carries: the causes of 502, 503 and 504 that clients are not told. */
+export interface UpstreamErrors {
+  events: UpstreamErrorEvent[];
+  /** The detail of the latest event (status `status` when given); fails when there is none. */
+  last(status?: number): string;
+}
+
+/** Records upstream errors from now until the end of the test (or `t` undefined: until stop()). */
+export function recordUpstreamErrors(t?: TestContext): UpstreamErrors & { stop(): void } {
+  const events: UpstreamErrorEvent[] = [];
+  const onEvent = (m: unknown) => events.push(m as UpstreamErrorEvent);
+  diagnostics_channel.subscribe('fulcrum:http:upstream-error', onEvent);
+  const stop = () => diagnostics_channel.unsubscribe('fulcrum:http:upstream-error', onEvent);
+  t?.after(stop);
+  return {
+    events,
+    stop,
+    last(status) {
+      const e = events.filter((x) => status === undefined || x.status === status).at(-1);
+      if (e === undefined) throw new Error(`no upstream error${status === undefined ? '' : ` ${status}`} recorded (${JSON.stringify(events)})`);
+      return e.detail;
+    },
+  };
 }

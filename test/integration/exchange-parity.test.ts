@@ -16,6 +16,8 @@ import { echoBackend, rawBackend, type Backend } from '../helpers/backends.js';
 import { h2Request, h2Session, httpsRequest } from '../helpers/http-client.js';
 import { httpsYaml, proxyFor } from '../helpers/proxies.js';
 import { waitFor } from '../helpers/wait.js';
+import { recordUpstreamErrors } from '../helpers/pools-util.js';
+import { upstreamErrorBody } from '../../src/proxy/http/local-response.js';
 
 const skip = NO_OPENSSL;
 
@@ -95,6 +97,7 @@ test('HTTP/2 requests count in the server total, as HTTP/1.1 ones do', { skip },
 });
 
 test('a bare LF in a server response head is refused with 502 over HTTP/1.1 and HTTP/2 alike, both answers with HSTS', { skip }, async (t) => {
+  const errors = recordUpstreamErrors(t);
   const pki = new TestPki(t);
   const www = pki.leaf(['www.example.com']);
   const bad = await backendWithBareLF(t);
@@ -103,13 +106,15 @@ test('a bare LF in a server response head is refused with 502 over HTTP/1.1 and 
   const started = Date.now();
   const h1 = await httpsRequest(proxy.port, { path: '/' });
   assert.equal(h1.status, 502);
-  assert.match(h1.body.toString(), /bare LF/);
+  assert.match(errors.last(502), /bare LF/);
+  assert.equal(h1.body.toString(), upstreamErrorBody(502), 'the body names no server, pool or address');
   assert.equal(h1.headers['strict-transport-security'], 'max-age=31536000');
   const session = await h2Session(t, proxy.port);
   const h2 = await h2Request(session, { ':path': '/' });
   session.close();
   assert.equal(h2.status, 502);
-  assert.match(h2.body.toString(), /bare LF/);
+  assert.match(errors.last(502), /bare LF/);
+  assert.equal(h2.body.toString(), upstreamErrorBody(502), 'the body names no server, pool or address');
   assert.equal(h2.headers['strict-transport-security'], 'max-age=31536000');
   assert.ok(Date.now() - started < 5000, 'both answered at once');
 });

@@ -23,6 +23,8 @@ import { h2Request, h2Session } from '../helpers/http-client.js';
 import { httpsYaml, proxyFor } from '../helpers/proxies.js';
 import { findBinary } from '../helpers/spawn.js';
 import { ERR, FLAG, FRAME, frame, get, headers, RawH2, setting } from '../helpers/h2-frames.js';
+import { recordUpstreamErrors } from '../helpers/pools-util.js';
+import { upstreamErrorBody } from '../../src/proxy/http/local-response.js';
 
 const run = promisify(execFile);
 const skip = NO_OPENSSL;
@@ -339,6 +341,7 @@ test('h2c with prior knowledge beside HTTP/1.1 on one plain listener', { skip },
 });
 
 test('pools behind HTTP/2: retries on another server, 503 with Retry-After, 502, a reset stream frees its server connection', { skip }, async (t) => {
+  const errors = recordUpstreamErrors(t);
   const pki = new TestPki(t);
   const www = pki.leaf(['www.example.com']);
   const dead = await closedPort();
@@ -356,7 +359,8 @@ test('pools behind HTTP/2: retries on another server, 503 with Retry-After, 502,
   const r503 = await h2Request(s, { ':path': '/' });
   assert.equal(r503.status, 503);
   assert.equal(r503.headers['retry-after'], '1');
-  assert.match(r503.body.toString(), /could not connect to server/);
+  assert.match(errors.last(503), /could not connect to server/);
+  assert.equal(r503.body.toString(), upstreamErrorBody(503), 'the body names no server, pool or address');
 
   let closedByProxy = false;
   const garbage = await httpBackend(() => {});

@@ -13,6 +13,8 @@ import { h2Request, h2Session, httpsRequest } from '../helpers/http-client.js';
 import { httpsYaml, proxyFor } from '../helpers/proxies.js';
 import type { Echo } from '../helpers/backends.js';
 import { serve } from '../helpers/backends.js';
+import { recordUpstreamErrors } from '../helpers/pools-util.js';
+import { upstreamErrorBody } from '../../src/proxy/http/local-response.js';
 
 const skip = NO_OPENSSL;
 
@@ -80,6 +82,7 @@ test('TLS to servers: SNI, verification against the pool\'s CA, keep-alive, HTTP
 });
 
 test('verification failures: unknown CA, wrong name: 503 after trying; verify: false accepts', { skip }, async (t) => {
+  const errors = recordUpstreamErrors(t);
   const pki = new TestPki(t);
   const ca = pki.ca('Fulcrum Test CA');
   const edge = pki.leaf(['www.example.com']);
@@ -88,12 +91,13 @@ test('verification failures: unknown CA, wrong name: 503 after trying; verify: f
   const noCa = await proxyFor(t, httpsYaml([edge], [be.port], { pool: ['tls: { sni: backend.internal }'] }));
   const r1 = await httpsRequest(noCa.port);
   assert.equal(r1.status, 503);
-  assert.match(r1.body, /could not connect to server web\/S1 \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN)\)/);
+  assert.match(errors.last(503), /could not connect to server web\/S1 \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN)\)/);
+  assert.equal(r1.body, upstreamErrorBody(503), 'the body names no server, pool or address');
 
   const wrongName = await proxyFor(t, httpsYaml([edge], [be.port], { pool: [`tls: { sni: other.internal, ca: "${ca.cert}" }`] }));
   const r2 = await httpsRequest(wrongName.port);
   assert.equal(r2.status, 503);
-  assert.match(r2.body, /ERR_TLS_CERT_ALTNAME_INVALID/);
+  assert.match(errors.last(503), /ERR_TLS_CERT_ALTNAME_INVALID/);
 
   const off = await proxyFor(t, httpsYaml([edge], [be.port], { pool: ['tls: { verify: false }'] }));
   assert.equal((await httpsRequest(off.port)).status, 200);

@@ -11,6 +11,8 @@ import { namedBackend, rawBackend } from '../helpers/backends.js';
 import { rawConnect, readRequest, readResponse, request } from '../helpers/http-client.js';
 import { simpleYaml, startProxy } from '../helpers/proxies.js';
 import { sleep } from '../helpers/wait.js';
+import { recordUpstreamErrors } from '../helpers/pools-util.js';
+import { upstreamErrorBody } from '../../src/proxy/http/local-response.js';
 
 describe('stale upstream reuse', () => {
   test('a server that closes each connection right after answering (no Connection: close): every GET succeeds', async (t) => {
@@ -175,13 +177,15 @@ describe('server death and refusal', () => {
     assert.deepEqual([...bodies], ['S2']);
   });
 
-  test('every server refusing: 503 with a reason, promptly', async (t) => {
+  test('every server refusing: 503 with a reason in the log, promptly', async (t) => {
+    const errors = recordUpstreamErrors(t);
     const p = await startProxy(simpleYaml([await closedPort(), await closedPort()]));
     t.after(() => p.stop());
     const started = Date.now();
     const r = await request(p.port, { path: '/none' });
     assert.equal(r.status, 503);
-    assert.match(r.body.toString(), /connect/);
+    assert.match(errors.last(503), /connect/);
+    assert.equal(r.body.toString(), upstreamErrorBody(503), 'the body names no server, pool or address');
     assert.ok(Date.now() - started < 3000);
   });
 });

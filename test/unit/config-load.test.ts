@@ -65,6 +65,7 @@ describe('loadConfigText: defaults and normalisation', () => {
           http2: { enabled: true, h2c: false, maxConcurrentStreams: 100, initialStreamWindow: 65_536, initialConnectionWindow: 1_048_576, maxHeaderListSize: null },
           httpsRedirect: null,
           hsts: null,
+          errorPages: {},
         },
       ],
       pools: new Map([

@@ -7,7 +7,7 @@ import { formatSize, oneOrList, text } from '../common/field-meta.js';
 import { parseBind, parseCidr, parseHostPattern } from '../common/address.js';
 import { DEFAULT_FORWARDED, DEFAULT_MODE, DEFAULT_NO_ROUTE, DEFAULT_REDIRECT, DEFAULT_TCP, DEFAULT_UDP, DEFAULT_TIMEOUTS, DEFAULT_LIMITS, DEFAULT_ACCESS_LOG_FORMAT } from './defaults.js';
 import { PathedError } from '../common/field-error.js';
-import type { AccessLogConfig, Limits, ListenerConfig, ListenerMode, Timeouts } from '../types.js';
+import type { AccessLogConfig, ErrorPages, Limits, ListenerConfig, ListenerMode, Timeouts } from '../types.js';
 import { formatDuration } from '../common/units.js';
 import { hstsSchema, http2Schema, httpsRedirectSchema, listenerTlsSchema } from '../tls/schema.js';
 import { defaultHttp2 } from '../tls/defaults.js';
@@ -213,6 +213,18 @@ const noRoute = z.strictObject({
   body: z.string().default(DEFAULT_NO_ROUTE.body).describe('the body answered when no route matches'),
 }).describe('the answer when no route matches');
 
+/** The statuses Fulcrum answers for a failed server or pool, which a listener may give pages of its own. */
+export const ERROR_PAGE_STATUSES = [502, 503, 504] as const;
+
+const pagePath = (status: number) =>
+  converted(requireString('a file path', '"errors/503.html"'), text('file path'))
+    .optional()
+    .describe(`the body answered instead of Fulcrum's own ${status} text (read at start and reload; relative to the configuration file; its type from the extension: .html, .json, .txt)`);
+
+const errorPages = z
+  .strictObject({ 502: pagePath(502), 503: pagePath(503), 504: pagePath(504) })
+  .describe('pages of the listener\'s own for the errors Fulcrum answers when a server or pool fails (they never name a server or pool)');
+
 export const ACCESS_LOG_FORMATS = ['json', 'common', 'combined'] as const satisfies ReadonlyArray<AccessLogConfig['format']>;
 
 /** `access_log: stdout`, `access_log: /var/log/fulcrum/www.log`, or `{path, format}`. */
@@ -265,6 +277,7 @@ export const listenerFields = z
     http2: http2Schema().optional(),
     https_redirect: httpsRedirectSchema().optional(),
     hsts: hstsSchema().optional(),
+    error_pages: errorPages.optional(),
   });
 
 export const listener = listenerFields
@@ -288,4 +301,5 @@ export const listener = listenerFields
     http2: l.http2 ?? defaultHttp2(),
     httpsRedirect: l.https_redirect ?? null,
     hsts: l.hsts ?? null,
+    errorPages: (l.error_pages ?? {}) as ErrorPages,
   }));

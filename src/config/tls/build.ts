@@ -6,7 +6,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { ListenerTlsConfig, PoolTlsConfig } from './types.js';
 
-function filePath(path: string, source: string): string {
+export function filePath(path: string, source: string): string {
   return isAbsolute(path) ? path : resolve(dirname(source), path);
 }
 

@@ -2,13 +2,14 @@ import type { Outcome, Pool, QueueWaiter } from '../../backend/pool.js';
 import type { Server } from '../../backend/server.js';
 import type { PickContext } from '../../balance/balancer.js';
 import { now } from '../../core/clock.js';
+import { upstreamErrorChannel, type UpstreamErrorEvent } from '../../core/events.js';
 import type { Expirable } from '../../core/sweeper.js';
 import { BodyBudget } from '../body-budget.js';
 import { ChunkedScanner } from '../http/chunked.js';
 import type { FastBuffer } from '../../io/fast-buffer.js';
 import { HttpParseError, parseResponseHead, type RequestHead, type ResponseHead } from '../http/head.js';
 import { httpsRedirect } from '../http/https-redirect.js';
-import { errorBody, reasonPhrase } from '../http/local-response.js';
+import { errorBody, reasonPhrase, TEXT_PLAIN, upstreamErrorBody } from '../http/local-response.js';
 import { copyBytes } from '../../io/read-buffer.js';
 import { rewriteRequestHead, type ClientFacts } from '../http/rewrite.js';
 import { writeSocket } from '../../io/socket-write.js';
@@ -143,10 +144,10 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
   /** The response is complete (with `last`, its final bytes): end it on the client's wire and go on. */
   protected abstract endResponse(last: Buffer | null): void;
   /**
-   * Writes an answer of our own (`fields` already hold the listener's); `error`: the
+   * Writes an answer of our own (`type`: its Content-Type; `fields` already hold the listener's); `error`: the
    * exchange ends with it (and an HTTP/1.1 connection closes). Returns the bytes written.
    */
-  protected abstract answer(status: number, body: string, fields: Fields, error: boolean): number;
+  protected abstract answer(status: number, body: string, type: string, fields: Fields, error: boolean): number;
   /** The response was cut after its head went out: the client must see it incomplete. */
   protected abstract cutClient(): void;
   /** A bug of ours surfaced: it costs this exchange (or connection) only. */
@@ -205,9 +206,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
   private redirect(pool: Pool, req: RequestHead): void {
     const server = pool.pick(this.ctx);
     if (server === undefined) {
-      const why = pool.whyNone();
-      this.fe.logNoServer(pool, why);
-      this.fail(503, `no server available in pool ${pool.name} (${why})`, true);
+      this.failUpstream(503, `no server available in pool ${pool.name} (${pool.whyNone()})`, true);
       return;
     }
     const location = server.url + pathAndQuery(req.target);
@@ -258,9 +257,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     const failure = this.lastFailure;
     if (this.tried !== null && failure !== null) {
       // retries ran out of servers: answer with what the last try met
-      const detail = `${failure.detail}; tried ${[...this.tried].join(', ')}`;
-      this.fe.logNoServer(pool, detail);
-      this.fail(failure.status, detail, failure.status === 503);
+      this.failUpstream(failure.status, `${failure.detail}; tried ${[...this.tried].join(', ')}`, failure.status === 503);
       return;
     }
     if (this.tried === null && !this.queued && pool.usable.length > 0 && pool.enqueue(this)) {
@@ -268,8 +265,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
       return;
     }
     const why = pool.usable.length > 0 ? `${pool.whyNone()}; the queue (size ${pool.config.queue.size}) is full` : pool.whyNone();
-    this.fe.logNoServer(pool, why);
-    this.fail(503, `no server available in pool ${pool.name} (${why})`, true);
+    this.failUpstream(503, `no server available in pool ${pool.name} (${why})`, true);
   }
 
   /** QueueWaiter: a server has room again. */
@@ -288,8 +284,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.queued = false;
     if (!this.live() || this.up !== null) return;
     const pool = this.pool!;
-    this.fe.logNoServer(pool, `queue timeout after ${pool.config.queue.timeoutMs} ms: ${pool.whyNone()}`);
-    this.fail(503, `waited ${pool.config.queue.timeoutMs} ms in the queue of pool ${pool.name} and no server had room (${pool.whyNone()})`, true);
+    this.failUpstream(503, `waited ${pool.config.queue.timeoutMs} ms in the queue of pool ${pool.name} and no server had room (${pool.whyNone()})`, true);
   }
 
   onUpstreamConnect(up: UpstreamConn): void {
@@ -598,8 +593,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
       return;
     }
     const f = this.lastFailure;
-    if (neverConnected) this.fe.logNoServer(this.pool!, `${f.detail} after ${this.attempts} attempt(s)`);
-    this.fail(f.status, f.detail, f.status === 503);
+    this.failUpstream(f.status, `${f.detail} after ${this.attempts} attempt(s)`, f.status === 503);
   }
 
   onUpstreamTimeout(up: UpstreamConn): void {
@@ -617,7 +611,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
       this.cutClient();
       return;
     }
-    this.fail(504, `server ${server} did not answer in time`);
+    this.failUpstream(504, `server ${server} did not answer in time`);
   }
 
   /** The server's response cannot be relayed: 502, or a cut when its head is already out. */
@@ -628,7 +622,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
       this.cutClient();
       return;
     }
-    this.fail(502, `invalid response from server ${server}: ${reason}`);
+    this.failUpstream(502, `invalid response from server ${server}: ${reason}`);
   }
 
   /** The client has a response head that no answer of ours can replace. */
@@ -649,19 +643,39 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.abortUpstream();
     this.status = status;
     this.upReusable = false;
-    this.sent += this.answer(status, body, this.fe.added.local(fields), false);
+    this.sent += this.answer(status, body, TEXT_PLAIN, this.fe.added.local(fields), false);
     this.finishExchange(null);
   }
 
-  /** Answers with an error (and Retry-After when asked); the exchange ends. */
+  /** Answers a client's error (and Retry-After when asked): the status and what was wrong with the request; the exchange ends. */
   protected fail(status: number, detail: string, retryAfter = false): void {
+    this.answerError(status, errorBody(status, detail), TEXT_PLAIN, retryAfter);
+  }
+
+  /**
+   * Answers a failure of a server or pool (502, 503, 504): the listener's page or a text
+   * that names no server, address or pool; those go to the log and the diagnostics channel.
+   */
+  private failUpstream(status: number, detail: string, retryAfter = false): void {
+    const pool = this.pool!;
+    this.fe.logUpstreamError(pool, status, detail);
+    if (upstreamErrorChannel.hasSubscribers) {
+      const e: UpstreamErrorEvent = { listener: this.fe.name, pool: pool.name, status, detail, at: Date.now() };
+      upstreamErrorChannel.publish(e);
+    }
+    const page = this.fe.errorPage(status);
+    this.answerError(status, page?.body ?? upstreamErrorBody(status), page?.type ?? TEXT_PLAIN, retryAfter);
+  }
+
+  /** Answers with an error of ours (and Retry-After when asked); the exchange ends. */
+  protected answerError(status: number, body: string, type: string, retryAfter: boolean): void {
     this.abortUpstream();
     this.status = status;
     if (this.req === null) {
       this.reqAt = Date.now();
       this.sent = 0;
     }
-    this.sent += this.answer(status, errorBody(status, detail), this.fe.added.local(retryAfter ? RETRY_AFTER : NO_FIELDS), true);
+    this.sent += this.answer(status, body, type, this.fe.added.local(retryAfter ? RETRY_AFTER : NO_FIELDS), true);
     if (this.fe.accessLog !== null) this.logAccess();
   }
 

@@ -6,6 +6,7 @@ import type { RequestHead } from '../http/head.js';
 import type { ClientFacts } from '../http/rewrite.js';
 import type { UpstreamPool } from '../http/upstream.js';
 import type { AddedFields } from './added-fields.js';
+import type { ErrorPage } from './error-pages.js';
 
 /** What an exchange needs from its listener (HttpFrontend): settings, routing, server connections, logs. */
 export interface ExchangeListener {
@@ -25,6 +26,8 @@ export interface ExchangeListener {
   upstreamFor(server: Server): UpstreamPool;
   /** The facts header rewriting needs about a client address. */
   clientFacts(address: string): ClientFacts;
-  /** Logs why a request got a 503 (rate limited). */
-  logNoServer(pool: Pool, why: string): void;
+  /** Logs why a server or pool failed a request (502, 503, 504; rate limited). */
+  logUpstreamError(pool: Pool, status: number, detail: string): void;
+  /** The listener's own page for an error status (`error_pages`), if any. */
+  errorPage(status: number): ErrorPage | undefined;
 }

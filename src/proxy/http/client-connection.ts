@@ -547,21 +547,21 @@ export class ClientConnection extends Exchange implements ClientEvents {
   }
 
   /** Our own answer; errors close the connection (after the answer), others keep it when they can. */
-  protected answer(status: number, body: string, fields: Fields, error: boolean): number {
+  protected answer(status: number, body: string, type: string, fields: Fields, error: boolean): number {
     const headOnly = this.req?.method === 'HEAD';
     if (error) {
-      const text = localResponse(status, body, false, headOnly, fieldLines(fields));
+      const text = localResponse(status, body, false, headOnly, fieldLines(fields), type);
       this.closeNow(text);
       return text.length;
     }
     if (!this.reqComplete) this.closeAfter = true; // the body was meant for a server: not read here
-    const text = localResponse(status, body, !this.closeAfter, headOnly, fieldLines(fields));
+    const text = localResponse(status, body, !this.closeAfter, headOnly, fieldLines(fields), type);
     this.sock.write(text);
     return text.length;
   }
 
-  protected override fail(status: number, detail: string, retryAfter = false): void {
-    if (this.phase !== Phase.CLOSED) super.fail(status, detail, retryAfter);
+  protected override answerError(status: number, body: string, type: string, retryAfter: boolean): void {
+    if (this.phase !== Phase.CLOSED) super.answerError(status, body, type, retryAfter);
   }
 
   // ---- helpers -----------------------------------------------------------------

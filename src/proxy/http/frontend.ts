@@ -19,6 +19,7 @@ import { Router } from './router.js';
 import { UpstreamPool } from './upstream.js';
 import { AddedFields, NO_FIELDS } from '../exchange/added-fields.js';
 import type { ExchangeListener } from '../exchange/listener.js';
+import { loadErrorPages, type ErrorPage } from '../exchange/error-pages.js';
 import { log } from '../../core/log.js';
 import { errName } from '../../io/uv.js';
 import { upstreamTlsFor } from '../../tls/upstream-tls.js';
@@ -52,6 +53,8 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   private readonly proxyTrusted: net.BlockList | null;
   /** Last "no server" log line per pool (ms), to log at most once a second under load. */
   private readonly lastNoServerLog = new Map<Pool, number>();
+  /** The listener's own bodies for 502, 503 and 504 (error_pages). */
+  private readonly errorPages: ReadonlyMap<number, ErrorPage>;
   /** TLS termination and HTTP/2 (listener `tls`, `http2.h2c`); null on a plain HTTP/1.1 listener. */
   readonly edge: HttpEdge | null;
   /** X-Forwarded-Proto and Forwarded proto= of this listener's clients. */
@@ -75,6 +78,7 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
     this.forwarded = config.forwarded;
     this.noRoute = config.noRoute;
     this.accessLog = config.accessLog === null ? null : new AccessLog(config.name, config.accessLog);
+    this.errorPages = loadErrorPages(config.name, config.errorPages);
     const t = config.timeouts;
     internals(); // the self-test of Node's internals, once per process (its log lines before the listener's)
     this.io = nativeSockets();
@@ -238,12 +242,17 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
     };
   }
 
-  /** Logs why a request got 503, at most once a second per pool. */
-  logNoServer(pool: Pool, why: string): void {
+  /** Logs why a server or pool failed a request (502, 503, 504), at most once a second per pool. */
+  logUpstreamError(pool: Pool, status: number, detail: string): void {
     const now = Date.now();
     if (now - (this.lastNoServerLog.get(pool) ?? 0) < 1000) return;
     this.lastNoServerLog.set(pool, now);
-    log().warn(`listener ${this.name}: 503 for pool ${pool.name}: ${why}`);
+    log().warn(`listener ${this.name}: ${status} for pool ${pool.name}: ${detail}`);
+  }
+
+  /** The listener's own page for an error status, if it has one. */
+  errorPage(status: number): ErrorPage | undefined {
+    return this.errorPages.get(status);
   }
 
   /** Called by a connection when its socket has closed. */

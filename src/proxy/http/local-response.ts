@@ -32,11 +32,11 @@ export function reasonPhrase(status: number): string {
  * Content-Length so the connection can stay open when `keepAlive` is set; `extraHead`
  * holds complete header lines (each ending in CRLF), e.g. Retry-After.
  */
-export function localResponse(status: number, body: string, keepAlive: boolean, headOnly = false, extraHead = ''): string {
+export function localResponse(status: number, body: string, keepAlive: boolean, headOnly = false, extraHead = '', type = TEXT_PLAIN): string {
   const len = Buffer.byteLength(body);
   return (
     `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n` +
-    'Content-Type: text/plain; charset=utf-8\r\n' +
+    `Content-Type: ${type}\r\n` +
     `Content-Length: ${len}\r\n` +
     'Cache-Control: no-store\r\n' +
     extraHead +
@@ -44,6 +44,23 @@ export function localResponse(status: number, body: string, keepAlive: boolean, 
     '\r\n' +
     (headOnly ? '' : body)
   );
+}
+
+/** The type of the bodies Fulcrum writes itself. */
+export const TEXT_PLAIN = 'text/plain; charset=utf-8';
+
+const UPSTREAM_ERRORS: Record<number, string> = {
+  502: "the server's response could not be used",
+  503: 'no server can take the request now; try again shortly',
+  504: 'the server did not answer in time',
+};
+
+/**
+ * The body of a 502, 503 or 504 when a server or pool failed: what the client may know,
+ * never which server, address or pool (the logs have those).
+ */
+export function upstreamErrorBody(status: number): string {
+  return `${status} ${reasonPhrase(status)}: ${UPSTREAM_ERRORS[status] ?? 'the server failed'}\n`;
 }
 
 /** The body of an error the proxy answers itself: status, reason, and what went wrong. */

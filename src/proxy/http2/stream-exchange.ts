@@ -319,7 +319,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
   }
 
   /** A complete response of our own (errors, no route, redirects). */
-  protected answer(status: number, body: string, fields: Fields): number {
+  protected answer(status: number, body: string, type: string, fields: Fields): number {
     this.finished = true;
     this.deadline = 0;
     const stream = this.stream;
@@ -330,7 +330,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
     }
     const payload = Buffer.from(body);
     const headOnly = this.req?.method === 'HEAD';
-    const headers: http2.OutgoingHttpHeaders = { ':status': status, 'content-type': 'text/plain; charset=utf-8', 'content-length': payload.length, 'cache-control': 'no-store' };
+    const headers: http2.OutgoingHttpHeaders = { ':status': status, 'content-type': type, 'content-length': payload.length, 'cache-control': 'no-store' };
     for (const [name, value] of fields) headers[name] = value;
     stream.respond(headers, { endStream: headOnly });
     if (!headOnly) stream.end(payload);
