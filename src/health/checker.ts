@@ -28,6 +28,8 @@ export interface HealthCheckerOptions {
   random?: () => number;
   /** Servers whose state is known already (carried over a reload), instead of their config's `initial`. */
   known?: ReadonlyMap<Server, boolean>;
+  /** Called after every passing check (a transition or not), after onChange. */
+  onPass?: (server: Server) => void;
 }
 
 /** A server's active health, for status output. A snapshot: later checks do not change it. */
@@ -78,6 +80,7 @@ interface Entry {
 export class HealthChecker {
   private readonly entries = new Map<Server, Entry>();
   private readonly random: () => number;
+  private readonly onPass: ((server: Server) => void) | null;
   private running = false;
   private stopped = false;
 
@@ -91,6 +94,7 @@ export class HealthChecker {
     opts: HealthCheckerOptions = {},
   ) {
     const factory = opts.probe ?? createProbe;
+    this.onPass = opts.onPass ?? null;
     this.random = opts.random ?? Math.random;
     const probes = new Map<HealthConfig, Probe>();
     const now = Date.now();
@@ -192,13 +196,23 @@ export class HealthChecker {
     // schedule before reporting: a throwing listener must not stop this server's checks
     const base = changing(e.state) ? e.config.fastIntervalMs : e.config.intervalMs;
     this.schedule(e, base * (1 + Math.max(0, e.config.jitter) * this.unit()));
-    if (!outcome.changed) return;
+    if (outcome.changed) this.report(e, r);
+    if (r.ok && this.onPass !== null) this.guarded(() => this.onPass!(e.server));
+  }
+
+  /** Reports a transition. */
+  private report(e: Entry, r: ProbeResult): void {
     e.since = e.lastCheckAt;
     const up = e.state.up;
-    const n = Math.max(1, up ? rise : fall);
+    const n = Math.max(1, up ? e.config.rise : e.config.fall);
     const reason = up ? `${n} ${n === 1 ? 'check' : 'checks'} passed (${r.detail})` : `${n} ${n === 1 ? 'check' : 'checks'} failed: ${r.detail}`;
+    this.guarded(() => this.onChange(e.server, up, reason));
+  }
+
+  /** A listener that throws does not stop the checks: its exception surfaces on the next tick. */
+  private guarded(call: () => void): void {
     try {
-      this.onChange(e.server, up, reason);
+      call();
     } catch (err) {
       process.nextTick(() => {
         throw err;

@@ -133,6 +133,18 @@ export class OutlierDetector {
   }
 
   /**
+   * An active health check of `server` passed: with `unejectOnActivePass`, an ejected
+   * server returns now instead of at the end of its ejection (Envoy's default).
+   */
+  activeCheckPassed(server: Server): void {
+    const s = this.slots.get(server);
+    if (s === undefined || !s.ejected || this.stopped || !this.cfg.unejectOnActivePass) return;
+    if (s.timer !== null) clearTimeout(s.timer);
+    s.timer = null;
+    this.restore(s, this.clock(), `an active health check passed during an ejection of ${s.durationMs} ms`);
+  }
+
+  /**
    * Clears every timer; `record` and `reconsider` do nothing afterwards. Servers keep
    * their `ejectedUntil` and `ejections` as they are: an owner discarding the pool's
    * detector while a server is ejected decides whether to clear them. Idempotent.
@@ -188,15 +200,20 @@ export class OutlierDetector {
       return;
     }
     const held = Math.max(0, now - s.dueAt);
+    const reason = held >= this.recheckMs
+      ? `ejection of ${s.durationMs} ms over (held ${held} ms more until it could be restored)`
+      : `ejection of ${s.durationMs} ms over`;
+    this.restore(s, now, reason);
+  }
+
+  private restore(s: Slot, now: number, reason: string): void {
+    const server = s.server;
     s.ejected = false;
     s.errors = 0;
     s.dueAt = 0;
     s.restoredAt = now;
     server.ejectedUntil = 0;
     this.ejectedNow--;
-    const reason = held >= this.recheckMs
-      ? `ejection of ${s.durationMs} ms over (held ${held} ms more until it could be restored)`
-      : `ejection of ${s.durationMs} ms over`;
     this.call(() => this.hooks.restore(server, reason));
   }
 

@@ -8,7 +8,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config/types.js';
 import { log } from '../core/log.js';
-import type { BoundListener, FromWorker, HealthState, InstanceCounters, MemorySample, ToWorker } from './messages.js';
+import type { BoundListener, FromWorker, HealthState, InstanceCounters, MemorySample, ToWorker, ServerRef } from './messages.js';
 
 export interface GenerationHooks {
   /** The primary's health states now (for workers starting). */
@@ -16,6 +16,8 @@ export interface GenerationHooks {
   counters(workerId: number, c: InstanceCounters, memory: MemorySample): void;
   /** A worker exited (its counters are gone). */
   gone(workerId: number): void;
+  /** A worker's passive health ejected a server. */
+  ejected(server: ServerRef): void;
   /** TLS session-ticket keys shared by every worker of every generation. */
   readonly ticketKeys: Buffer;
 }
@@ -93,6 +95,8 @@ export class Generation {
           reject(new Error(m.message));
         } else if (m.t === 'counters') {
           this.hooks.counters(worker.id, m.counters, m.memory);
+        } else if (m.t === 'ejected') {
+          this.hooks.ejected(m.server);
         }
       });
       worker.once('exit', (code, signal) => {

@@ -8,7 +8,7 @@ import { OutlierDetector } from '../health/outlier.js';
 import { HttpFrontend } from '../proxy/http/frontend.js';
 import { TcpFrontend } from '../proxy/tcp/frontend.js';
 import { UdpFrontend } from '../proxy/udp/frontend.js';
-import type { BoundListener, HealthState, InstanceCounters } from './messages.js';
+import type { BoundListener, HealthState, InstanceCounters, ServerRef } from './messages.js';
 
 /** A started listener, whatever its mode. */
 export interface Listener {
@@ -34,6 +34,8 @@ export interface Instance {
   readonly dns: DnsServer | null;
   /** Applies a server's health as decided elsewhere (the primary), with `health: 'external'`. */
   applyHealth(h: HealthState): void;
+  /** An active check decided elsewhere passed: a passive ejection of the server may end (outlier.uneject_on_active_pass). */
+  activeCheckPassed(s: ServerRef): void;
   /** Every server's active-health state, to hand to processes that start later. */
   healthStates(): HealthState[];
   /** Counters of listeners and servers, as a worker reports them to the primary. */
@@ -55,6 +57,10 @@ export interface InstanceOptions {
   health?: 'local' | 'external';
   /** Servers' states to start from (a reload carries them over; workers get the primary's). */
   initialHealth?: readonly HealthState[];
+  /** Told of every passing active check decided here (the primary tells workers that ejected the server). */
+  onPass?: (s: ServerRef) => void;
+  /** Told of every passive ejection here (a worker tells the primary). */
+  onEject?: (s: ServerRef) => void;
   /** Told of every active-health transition decided here (the primary pushes them to workers). */
   onHealth?: (h: HealthState) => void;
 }
@@ -72,6 +78,7 @@ export async function startInstance(config: Config, opts: InstanceOptions = {}):
   const poolOf = new Map<Server, Pool>();
   const targets: Array<{ server: Server; config: HealthConfig }> = [];
   const detectors: OutlierDetector[] = [];
+  const detectorOf = new Map<Pool, OutlierDetector>();
   const traffic = config.listeners.length > 0;
   for (const [name, pc] of config.pools) {
     const pool = new Pool(pc);
@@ -83,19 +90,27 @@ export async function startInstance(config: Config, opts: InstanceOptions = {}):
     // Passive health watches traffic: only where listeners are.
     if (pc.outlier !== null && traffic) {
       const detector = new OutlierDetector(pool.servers, pc.outlier, {
-        eject: (s, reason) => pool.setEjected(s, true, reason),
+        eject: (s, reason) => {
+          pool.setEjected(s, true, reason);
+          opts.onEject?.({ pool: s.pool, server: s.name, address: addressOf(s) });
+        },
         restore: (s, reason) => pool.setEjected(s, false, reason),
         canRestore: (s) => s.healthy,
       });
       pool.outlier = detector;
       detectors.push(detector);
+      detectorOf.set(pool, detector);
     }
   }
   /** The server a state is about (same pool, name and address), or undefined. */
-  const serverOf = (h: HealthState) => pools.get(h.pool)?.servers.find((s) => s.name === h.server && addressOf(s) === h.address);
+  const serverOf = (h: ServerRef) => pools.get(h.pool)?.servers.find((s) => s.name === h.server && addressOf(s) === h.address);
   const applyHealth = (h: HealthState) => {
     const server = serverOf(h);
     if (server !== undefined) poolOf.get(server)!.setHealthy(server, h.up, h.reason);
+  };
+  const activeCheckPassed = (ref: ServerRef) => {
+    const server = serverOf(ref);
+    if (server !== undefined) detectorOf.get(poolOf.get(server)!)?.activeCheckPassed(server);
   };
   const known = new Map<Server, boolean>();
   for (const h of opts.initialHealth ?? []) {
@@ -114,7 +129,13 @@ export async function startInstance(config: Config, opts: InstanceOptions = {}):
             poolOf.get(s)!.setHealthy(s, up, reason);
             onHealth?.({ pool: s.pool, server: s.name, address: addressOf(s), up, reason });
           },
-          { known },
+          {
+            known,
+            onPass: (s) => {
+              detectorOf.get(poolOf.get(s)!)?.activeCheckPassed(s);
+              opts.onPass?.({ pool: s.pool, server: s.name, address: addressOf(s) });
+            },
+          },
         );
   const frontends: Listener[] = config.listeners.map((l) =>
     l.mode === 'udp' ? new UdpFrontend(l, pools) : l.mode === 'tcp' ? new TcpFrontend(l, pools) : new HttpFrontend(l, pools),
@@ -146,6 +167,7 @@ export async function startInstance(config: Config, opts: InstanceOptions = {}):
     listeners: frontends,
     dns,
     applyHealth,
+    activeCheckPassed,
     healthStates: () =>
       [...pools.values()].flatMap((p) => p.servers.map((s) => ({ pool: p.name, server: s.name, address: addressOf(s), up: s.healthy, reason: 'as the primary knows it' }))),
     counters: () => ({

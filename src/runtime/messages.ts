@@ -6,6 +6,13 @@ import { getHeapStatistics } from 'node:v8';
 import type { Config } from '../config/types.js';
 
 /** A server's active-health state, decided by the primary. */
+/** One server across processes: pool, name and address. */
+export interface ServerRef {
+  pool: string;
+  server: string;
+  address: string;
+}
+
 export interface HealthState {
   pool: string;
   server: string;
@@ -58,6 +65,8 @@ export type ToWorker =
    */
   | { t: 'start'; config: Config; health: HealthState[]; ticketKeys: Buffer }
   | { t: 'health'; state: HealthState }
+  /** An active check of a server that a worker has ejected passed (outlier.uneject_on_active_pass). */
+  | { t: 'passed'; server: ServerRef }
   /**
    * Stop accepting, finish, exit. Reload: `closeIdle` false, `graceMs` the drain timeout;
    * stop: `closeIdle` true, `graceMs` the shutdown timeout.
@@ -71,4 +80,6 @@ export type FromWorker =
   | { t: 'hello' }
   | { t: 'ready'; listeners: BoundListener[] }
   | { t: 'failed'; message: string }
-  | { t: 'counters'; counters: InstanceCounters; memory: MemorySample };
+  | { t: 'counters'; counters: InstanceCounters; memory: MemorySample }
+  /** Passive health ejected a server here: the primary tells this worker when an active check passes. */
+  | { t: 'ejected'; server: ServerRef };

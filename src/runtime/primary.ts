@@ -24,7 +24,7 @@ import type { Dataplane } from '../dataplane/dataplane.js';
 import type { ControlAnswer } from './control.js';
 import { Generation, workerCount } from './generation.js';
 import { startInstance, type Instance } from './instance.js';
-import { memorySample, type BoundListener, type HealthState, type InstanceCounters, type MemorySample } from './messages.js';
+import { memorySample, type BoundListener, type HealthState, type InstanceCounters, type MemorySample, type ServerRef } from './messages.js';
 
 /** Reads the configuration again: the new one, or the problems (each a formatted line). */
 export type ReloadSource = () => Promise<{ config?: Config; issues: string[] }>;
@@ -60,6 +60,8 @@ export class Primary {
   private bound: BoundListener[] = [];
   private generations = 0;
   private readonly counters = new Map<number, InstanceCounters>();
+  /** Servers some worker's passive health has ejected since their last passing active check. */
+  private readonly ejected = new Set<string>();
   /** Each worker's memory, as last reported with its counters. */
   private readonly memory = new Map<number, MemorySample>();
   private busy: Promise<unknown> = Promise.resolve();
@@ -139,6 +141,12 @@ export class Primary {
           this.current?.broadcast({ t: 'health', state });
           for (const g of this.draining) g.broadcast({ t: 'health', state });
         },
+        // only servers that some worker has ejected: a passing check ends those ejections
+        onPass: (server) => {
+          if (!this.ejected.delete(refKey(server))) return;
+          this.current?.broadcast({ t: 'passed', server });
+          for (const g of this.draining) g.broadcast({ t: 'passed', server });
+        },
       },
     );
   }
@@ -155,6 +163,7 @@ export class Primary {
         this.counters.delete(id);
         this.memory.delete(id);
       },
+      ejected: (s) => this.ejected.add(refKey(s)),
       ticketKeys: this.ticketKeys,
     });
   }
@@ -353,4 +362,9 @@ export function setupWorkers(execArgv: string[]): void {
     execArgv,
     serialization: 'advanced',
   });
+}
+
+/** One key per server across processes. */
+function refKey(s: ServerRef): string {
+  return `${s.pool}\0${s.server}\0${s.address}`;
 }

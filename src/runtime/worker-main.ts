@@ -40,6 +40,9 @@ process.on('message', (m: ToWorker) => {
     case 'health':
       instance?.applyHealth(m.state);
       break;
+    case 'passed':
+      instance?.activeCheckPassed(m.server);
+      break;
     case 'drain':
       void drain(m.graceMs, m.closeIdle);
       break;
@@ -62,7 +65,7 @@ async function start(config: Config, health: HealthState[]): Promise<void> {
     if (e.state === 'ejected' || e.state === 'returned') log().warn(`pool ${e.pool}: server ${e.server} is ${e.state} (${e.reason})`);
   });
   try {
-    instance = await startInstance(config, { health: 'external', initialHealth: health });
+    instance = await startInstance(config, { health: 'external', initialHealth: health, onEject: (server) => send({ t: 'ejected', server }) });
     // listening: a worker needs no privilege from here on
     dropPrivileges(config, [], `worker ${cluster.worker?.id ?? ''}`.trim());
   } catch (err) {

@@ -204,3 +204,34 @@ test('retries: a request with a body whose connection is reset after the body ar
   assert.deepEqual(s2!.seen, ['/reset']);
   assert.ok(got.every((x) => x === 'GET /reset 0') && got.length >= 1, `s1 saw ${JSON.stringify(got)}`);
 });
+
+test('outlier with active checks: a passing check ends an ejection at once (uneject_on_active_pass, on by default); off, the ejection runs its time', async (t) => {
+  for (const uneject of [true, false]) {
+    const pool = uneject ? 'ola' : 'olb';
+    const [s1, s2] = await poolBackends(t, [`${pool}1`, `${pool}2`]);
+    s1!.status = 500; // real requests fail, health checks pass
+    const ev = recordEvents(t, pool);
+    const p = await proxyFor(
+      t,
+      poolYaml({
+        pool,
+        servers: [{ name: 's1', port: s1!.port }, { name: 's2', port: s2!.port }],
+        poolLines: [
+          `    outlier: { consecutive_errors: 2, base_ejection: 30s${uneject ? '' : ', uneject_on_active_pass: false'} }`,
+          '    health: { type: http, interval: 100ms, timeout: 100ms, jitter: 0, http: { path: /health } }',
+        ],
+      }),
+    );
+    const agent = keepAliveAgent(t);
+    for (let i = 0; i < 4 && ev.of('s1', 'ejected').length === 0; i++) await send(p.port, { agent });
+    const ejected = await ev.waitState('s1', 'ejected', 1000);
+    if (uneject) {
+      const back = await ev.waitState('s1', 'returned', 1000);
+      assert.match(back.reason, /an active health check passed/, back.reason);
+      assert.ok(back.at - ejected.at < 500, `returned within a check interval or so (${back.at - ejected.at} ms)`);
+    } else {
+      await sleep(600);
+      assert.deepEqual(ev.of('s1', 'returned'), [], 'still ejected: base_ejection is 30 s');
+    }
+  }
+});

@@ -101,7 +101,7 @@ describe('pools: defaults', () => {
   });
 
   it('fills an outlier section with every default', () => {
-    assert.deepEqual(web(withPool('outlier: {}', ...SERVERS)).outlier, { consecutiveErrors: 5, baseEjectionMs: 30_000, maxEjectionPercent: 50 });
+    assert.deepEqual(web(withPool('outlier: {}', ...SERVERS)).outlier, { consecutiveErrors: 5, baseEjectionMs: 30_000, maxEjectionPercent: 50, unejectOnActivePass: true });
   });
 
   it('does not share the default status list between pools', () => {
@@ -181,7 +181,7 @@ describe('pools: every new key', () => {
           bodyMatch: 'ok',
         },
       },
-      outlier: { consecutiveErrors: 1000, baseEjectionMs: 1_000, maxEjectionPercent: 0 },
+      outlier: { consecutiveErrors: 1000, baseEjectionMs: 1_000, maxEjectionPercent: 0, unejectOnActivePass: true },
       slowStartMs: 90_000,
       retries: 0,
       queue: { size: 100, timeoutMs: 250 },

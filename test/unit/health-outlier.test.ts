@@ -79,7 +79,7 @@ function setup(n: number, cfg: Partial<OutlierConfig> = {}) {
   const clock = () => now;
   const list = servers(n);
   const hooks = new Recorder(clock);
-  const full: OutlierConfig = { consecutiveErrors: 3, baseEjectionMs: 40, maxEjectionPercent: 50, ...cfg };
+  const full: OutlierConfig = { consecutiveErrors: 3, baseEjectionMs: 40, maxEjectionPercent: 50, unejectOnActivePass: true, ...cfg };
   const d = new OutlierDetector(list, full, hooks, clock);
   return { list, hooks, d, cfg: full, advance: (ms: number) => (now += ms), clock };
 }
@@ -268,4 +268,29 @@ test('outlier: record() on the hot path does not allocate per call', () => {
   // a single small object per call would be >= 16 MB; leave room for unrelated noise
   assert.ok(grown < 4 * 1024 * 1024, `heap grew ${grown} bytes over 1e6 calls`);
   d.stop();
+});
+
+test('outlier: a passing active check restores an ejected server at once, unless unejectOnActivePass is off', (t) => {
+  for (const uneject of [true, false]) {
+    const { list, hooks, d } = setup(2, { baseEjectionMs: 60_000, unejectOnActivePass: uneject });
+    t.after(() => d.stop());
+    const [s1, s2] = list as [Server, Server];
+    d.activeCheckPassed(s1); // not ejected: nothing happens
+    assert.equal(hooks.events.length, 0);
+    feed(d, s1, ['reset', 'reset', 'reset']);
+    assert.equal(d.ejectedCount, 1);
+    d.activeCheckPassed(s2); // another server's check changes nothing
+    d.activeCheckPassed(s1);
+    if (uneject) {
+      assert.deepEqual(hooks.events.map((e) => e.kind), ['eject', 'restore']);
+      assert.match(hooks.events[1]!.reason, /^an active health check passed during an ejection of 60000 ms$/);
+      assert.equal(s1.ejectedUntil, 0);
+      assert.equal(d.ejectedCount, 0);
+      feed(d, s1, ['reset', 'reset']);
+      assert.equal(hooks.events.length, 2, 'its error count starts from 0 again');
+    } else {
+      assert.deepEqual(hooks.events.map((e) => e.kind), ['eject']);
+      assert.ok(s1.ejectedUntil > 0);
+    }
+  }
 });

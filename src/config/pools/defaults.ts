@@ -89,4 +89,5 @@ export const DEFAULT_OUTLIER = Object.freeze({
   consecutiveErrors: 5,
   baseEjectionMs: 30_000,
   maxEjectionPercent: 50,
+  unejectOnActivePass: true,
 });

@@ -244,6 +244,10 @@ export const outlier = z
     max_ejection_percent: intRange(0, 100)
       .default(DEFAULT_OUTLIER.maxEjectionPercent)
       .describe('never eject more than this share of the pool (at least one server may go)'),
+    uneject_on_active_pass: z
+      .boolean()
+      .default(DEFAULT_OUTLIER.unejectOnActivePass)
+      .describe('an ejected server returns at its next passing active health check, before its ejection time is up (as Envoy does by default); needs `health`'),
   })
   .describe('passive health (outlier detection): servers that fail real traffic are ejected for a while (absent: none)')
   .transform((o) => ({
@@ -253,6 +257,8 @@ export const outlier = z
     baseEjectionMs: o.base_ejection,
     /** Never eject more than this share of a pool's servers (0..100). */
     maxEjectionPercent: o.max_ejection_percent,
+    /** A passing active check ends an ejection early. */
+    unejectOnActivePass: o.uneject_on_active_pass,
   }));
 
 /**
