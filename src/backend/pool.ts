@@ -86,6 +86,7 @@ export class Pool {
   setHealthy(server: Server, up: boolean, reason: string): void {
     if (server.healthy === up) return;
     server.healthy = up;
+    server.healthReason = reason;
     publishServerState({ pool: this.name, server: server.name, state: up ? 'up' : 'down', reason });
     if (up) this.beginSlowStart(server);
     this.recompute();

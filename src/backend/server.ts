@@ -35,6 +35,8 @@ export class Server {
   total = 0;
   /** Active health state (true when no active checks are configured). */
   healthy = true;
+  /** Why `healthy` is what it is (the latest transition's reason), or '' before any. */
+  healthReason = '';
   /** Passive health: ejected until this time (ms since epoch), 0 when not ejected. Written only by OutlierDetector. */
   ejectedUntil = 0;
   /** Passive health's current ejection multiplier (grows with ejections, decays while well). Written only by OutlierDetector. */

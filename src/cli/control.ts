@@ -82,7 +82,15 @@ export function formatStatus(r: StatusReport): string {
     lines.push(`  ${p.name}`);
     for (const s of p.servers) {
       lines.push(`    ${s.name}  ${s.address}  ${s.healthy ? 'up' : 'DOWN'}  weight ${s.weight}  active ${s.active}  total ${s.total}`);
+      const why = [s.reason, s.lastCheck === null ? '' : `last check ${ago(r.at, s.lastCheck.at)} ago: ${s.lastCheck.ok ? 'passed' : 'failed'} (${s.lastCheck.detail})`].filter(Boolean).join('; ');
+      if (why !== '') lines.push(`      ${why}`);
     }
   }
   return lines.join('\n') + '\n';
+}
+
+/** "0.4 s", "12 s", "3 min": how long before `now` `then` was. */
+function ago(now: number, then: number): string {
+  const s = Math.max(0, now - then) / 1000;
+  return s < 10 ? `${s.toFixed(1)} s` : s < 120 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`;
 }

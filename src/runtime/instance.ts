@@ -8,7 +8,7 @@ import { OutlierDetector } from '../health/outlier.js';
 import { HttpFrontend } from '../proxy/http/frontend.js';
 import { TcpFrontend } from '../proxy/tcp/frontend.js';
 import { UdpFrontend } from '../proxy/udp/frontend.js';
-import type { BoundListener, HealthState, InstanceCounters, ServerRef } from './messages.js';
+import type { BoundListener, HealthState, InstanceCounters, LastCheck, ServerRef } from './messages.js';
 
 /** A started listener, whatever its mode. */
 export interface Listener {
@@ -38,6 +38,8 @@ export interface Instance {
   activeCheckPassed(s: ServerRef): void;
   /** Every server's active-health state, to hand to processes that start later. */
   healthStates(): HealthState[];
+  /** The latest active check of a server checked here, or null. */
+  lastCheck(s: Server): LastCheck | null;
   /** Counters of listeners and servers, as a worker reports them to the primary. */
   counters(): InstanceCounters;
   /**
@@ -117,6 +119,7 @@ export async function startInstance(config: Config, opts: InstanceOptions = {}):
     const server = serverOf(h);
     if (server === undefined) continue;
     poolOf.get(server)!.setHealthy(server, h.up, h.reason);
+    if (h.reason !== 'as the primary knows it') server.healthReason = h.reason;
     known.set(server, h.up);
   }
   const onHealth = opts.onHealth;
@@ -169,7 +172,11 @@ export async function startInstance(config: Config, opts: InstanceOptions = {}):
     applyHealth,
     activeCheckPassed,
     healthStates: () =>
-      [...pools.values()].flatMap((p) => p.servers.map((s) => ({ pool: p.name, server: s.name, address: addressOf(s), up: s.healthy, reason: 'as the primary knows it' }))),
+      [...pools.values()].flatMap((p) => p.servers.map((s) => ({ pool: p.name, server: s.name, address: addressOf(s), up: s.healthy, reason: s.healthReason || 'as the primary knows it' }))),
+    lastCheck: (s) => {
+      const last = checker?.state(s);
+      return last === undefined || last.last === null ? null : { ok: last.last.ok, detail: last.last.detail, at: last.lastCheckAt };
+    },
     counters: () => ({
       listeners: frontends.map((fe) => ({ name: fe.name, accepted: fe.accepted, active: fe.active })),
       servers: [...pools.values()].flatMap((p) => p.servers.map((s) => ({ pool: p.name, server: s.name, active: s.active, total: s.total }))),

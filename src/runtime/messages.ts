@@ -6,6 +6,13 @@ import { getHeapStatistics } from 'node:v8';
 import type { Config } from '../config/types.js';
 
 /** A server's active-health state, decided by the primary. */
+/** A server's latest active check: passed or not, what the probe said, when (ms since epoch). */
+export interface LastCheck {
+  ok: boolean;
+  detail: string;
+  at: number;
+}
+
 /** One server across processes: pool, name and address. */
 export interface ServerRef {
   pool: string;

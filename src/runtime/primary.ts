@@ -24,7 +24,7 @@ import type { Dataplane } from '../dataplane/dataplane.js';
 import type { ControlAnswer } from './control.js';
 import { Generation, workerCount } from './generation.js';
 import { startInstance, type Instance } from './instance.js';
-import { memorySample, type BoundListener, type HealthState, type InstanceCounters, type MemorySample, type ServerRef } from './messages.js';
+import { memorySample, type BoundListener, type HealthState, type InstanceCounters, type MemorySample, type ServerRef, type LastCheck } from './messages.js';
 
 /** Reads the configuration again: the new one, or the problems (each a formatted line). */
 export type ReloadSource = () => Promise<{ config?: Config; issues: string[] }>;
@@ -38,6 +38,8 @@ export interface PrimaryOptions {
 /** What `fulcrum status` prints. */
 export interface StatusReport {
   pid: number;
+  /** When the report was made (ms since epoch). */
+  at: number;
   source: string;
   generation: number;
   /** The primary's own memory (it serves DNS, runs health checks, VRRP and the data plane). */
@@ -45,7 +47,10 @@ export interface StatusReport {
   /** `active`: client connections (or UDP sessions) the worker holds now, and `memory`, as last reported (null before the first report). */
   workers: Array<{ id: number; pid: number | undefined; generation: number; draining: boolean; active: number; memory: MemorySample | null }>;
   listeners: Array<BoundListener & { accepted: number; active: number }>;
-  pools: Array<{ name: string; servers: Array<{ name: string; address: string; weight: number; healthy: boolean; active: number; total: number }> }>;
+  pools: Array<{
+    name: string;
+    servers: Array<{ name: string; address: string; weight: number; healthy: boolean; reason: string; lastCheck: LastCheck | null; active: number; total: number }>;
+  }>;
 }
 
 export class Primary {
@@ -315,6 +320,7 @@ export class Primary {
     ];
     return {
       pid: process.pid,
+      at: Date.now(),
       memory: memorySample(),
       source: this.config.source,
       generation: this.current?.id ?? 0,
@@ -327,6 +333,8 @@ export class Primary {
           address: `${s.host}:${s.port}`,
           weight: s.weight,
           healthy: s.healthy,
+          reason: s.healthReason,
+          lastCheck: this.plane.lastCheck(s),
           ...(servers.get(`${p.name}/${s.name}`) ?? { active: 0, total: 0 }),
         })),
       })),

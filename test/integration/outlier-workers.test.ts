@@ -6,12 +6,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { poolBackends } from '../helpers/backends.js';
+import { closedPort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/files.js';
 import { request } from '../helpers/http-client.js';
-import { spawnCli } from '../helpers/spawn.js';
+import { runCli, spawnCli } from '../helpers/spawn.js';
 import { waitFor } from '../helpers/wait.js';
 
-test('two workers: a worker\'s ejection ends at the primary\'s next passing active check', { timeout: 30_000 }, async (t) => {
+test('two workers: a worker\'s ejection ends at the primary\'s next passing active check; status shows the last check', { timeout: 30_000 }, async (t) => {
   const [s1, s2] = await poolBackends(t, ['s1', 's2']);
   s1!.status = 500; // real requests fail, health checks pass
   const dir = tempDir('fulcrum-outlier-', t);
@@ -28,7 +29,8 @@ pools:
     servers:
       - { name: s1, address: "127.0.0.1:${s1!.port}" }
       - { name: s2, address: "127.0.0.1:${s2!.port}" }
-runtime: { workers: 2, control_socket: false }
+      - { name: s3, address: "127.0.0.1:${await closedPort()}" }
+runtime: { workers: 2, control_socket: ${dir.file('ctl.sock')} }
 `,
   );
   const cli = await spawnCli(['run', '-c', file]);
@@ -39,4 +41,10 @@ runtime: { workers: 2, control_socket: false }
   await waitFor(() => ejected.test(cli.stderr()), 3000, () => `a worker ejects s1; stderr:\n${cli.stderr()}`);
   await waitFor(() => /server s1 is returned \(an active health check passed/.test(cli.stderr()), 3000, () => `the worker restores s1 at a passing check, well before base_ejection (60 s); stderr:\n${cli.stderr()}`);
   assert.ok(s2!.seen.length > 0);
+
+  // status: each server's latest active check, as the primary ran it
+  const st = await runCli(['status', '-s', dir.file('ctl.sock')]);
+  assert.equal(st.code, 0, st.stderr);
+  assert.match(st.stdout, /s3 +127\.0\.0\.1:\d+ +DOWN .*\n +\d checks failed: connect ECONNREFUSED; last check \d+\.\d s ago: failed \(connect ECONNREFUSED\)/);
+  assert.match(st.stdout, /s1 +127\.0\.0\.1:\d+ +up .*\n +last check \d+\.\d s ago: passed \(status 200\)/);
 });
