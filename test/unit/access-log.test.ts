@@ -8,7 +8,7 @@ const AT = Date.UTC(2026, 10, 27, 1, 2, 3);
 
 function access(raw: string | null, status = 200, bytes = 123, version?: string): HttpAccess {
   const req = raw === null ? null : head(raw);
-  return { client: '192.0.2.7', at: AT, req, version: version ?? `1.${req?.minor ?? 1}`, status, bytes, server: 'web/S1' };
+  return { client: '192.0.2.7', at: AT, req, version: version ?? `1.${req?.minor ?? 1}`, status, bytes, server: 'web/S1', requestId: 'abc123', connectMs: 2, responseMs: 7, attempts: 1 };
 }
 
 function head(raw: string) {
@@ -53,6 +53,10 @@ describe('access log formats', () => {
       server: 'web/S1',
       referer: null,
       user_agent: null,
+      request_id: 'abc123',
+      upstream_connect_ms: 2,
+      upstream_response_ms: 7,
+      attempts: 1,
     });
   });
 });
