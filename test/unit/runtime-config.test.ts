@@ -74,6 +74,7 @@ describe('request_id', () => {
 
   it('refuses a bad header name and tcp listeners', () => {
     assert.match(problems(base('', "    request_id: {header: 'X Req'}"))[0]!, /listeners\[0\]\.request_id\.header: "X Req" is not a header field name/);
+    assert.match(problems(base('', '    request_id: {header: Via}'))[0]!, /listeners\[0\]\.request_id\.header: Via is a field the proxy itself reads or writes/);
     assert.match(problems(base('', '    request_id: {generate: false}', 'tcp'))[0]!, /listeners\[0\]\.request_id: request IDs are HTTP headers/);
   });
 });

@@ -239,6 +239,9 @@ const accessLog = z
   .describe('one line per request (`http`, `redirect`) or per connection (`tcp`, JSON only): `stdout` or a file path alone (Combined Log Format), or `{path, format, template}`. Not in mode `udp`')
   .transform((a): AccessLogConfig => (typeof a === 'string' ? { path: a, format: DEFAULT_ACCESS_LOG_FORMAT, template: null } : { path: a.path, format: a.format, template: a.template ?? null }));
 
+/** Fields the proxy reads or rewrites (http/header-ids.ts, Via): not for carrying request IDs. */
+const MANAGED_FIELDS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'proxy-authenticate', 'proxy-authorization', 'cookie', 'via', 'set-cookie']);
+
 /** `request_id`: an ID per request, to the server, back to the client and in the access log. */
 const requestId = z
   .strictObject({
@@ -246,6 +249,7 @@ const requestId = z
       header: converted((v) => {
         const h = requireString('a header name', '"X-Request-ID"')(v);
         if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(h)) throw new Error(`${JSON.stringify(h)} is not a header field name (letters, digits and !#$%&'*+.^_\`|~-)`);
+        if (MANAGED_FIELDS.has(h.toLowerCase())) throw new Error(`${h} is a field the proxy itself reads or writes: choose another, such as X-Request-ID`);
         return h;
       }, text('header name'))
         .default(DEFAULT_REQUEST_ID.header)
