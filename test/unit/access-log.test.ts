@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseRequestHead } from '../../src/proxy/http/head.js';
-import { clfTime, combinedLine, commonLine, jsonLine, type HttpAccess } from '../../src/proxy/access-log.js';
+import { clfTime, combinedLine, commonLine, compileTemplate, jsonLine, type HttpAccess } from '../../src/proxy/access-log.js';
 
 const AT = Date.UTC(2026, 10, 27, 1, 2, 3);
 
@@ -58,5 +58,16 @@ describe('access log formats', () => {
       upstream_response_ms: 7,
       attempts: 1,
     });
+  });
+
+  it('writes a custom template, absent values as -, client text escaped', () => {
+    const line = compileTemplate('$remote_addr [$time_local] $time_iso8601 $msec "$request" $method $target $version $host $status $bytes_sent $request_time $server $upstream_connect_time $upstream_response_time $upstream_attempts $request_id $listener "$http_user_agent" $http_x_none $$');
+    const a = access('GET /q?"x" HTTP/1.1\r\nHost: ex.test\r\nUser-Agent: say "hi"\r\n\r\n');
+    assert.equal(
+      line('www', a, AT + 1234),
+      '192.0.2.7 [27/Nov/2026:01:02:03 +0000] 2026-11-27T01:02:03.000Z 1795741323.000 "GET /q?\\"x\\" HTTP/1.1" GET /q?\\"x\\" 1.1 ex.test 200 123 1.234 web/S1 0.002 0.007 1 abc123 www "say \\"hi\\"" - $',
+    );
+    const none = { ...access(null, 400, 0), server: null, requestId: null, connectMs: -1, responseMs: -1, attempts: 0 };
+    assert.equal(line('www', none, AT), '192.0.2.7 [27/Nov/2026:01:02:03 +0000] 2026-11-27T01:02:03.000Z 1795741323.000 "-" - - - - 400 0 0.000 - - - 0 - www "-" - $');
   });
 });
