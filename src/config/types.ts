@@ -57,8 +57,20 @@ export type LoggingConfig = z.output<typeof logging>;
 export interface AccessLogConfig {
   /** "stdout", or a file (appended to; reopened on SIGUSR1 for logrotate). */
   path: string;
-  /** json; or common / combined (the Common and Combined Log Formats; http and redirect only). */
-  format: 'json' | 'common' | 'combined';
+  /** json; or common / combined (the Common and Combined Log Formats) / custom (http and redirect only). */
+  format: 'json' | 'common' | 'combined' | 'custom';
+  /** format custom: the line's template (config/listeners/log-template.ts); else null. */
+  template: string | null;
+}
+
+/** A listener's request IDs (proxy/http/request-id.ts). */
+export interface RequestIdConfig {
+  /** The header field carrying the ID, as written ("X-Request-ID"). */
+  header: string;
+  /** Make an ID when the request has none we keep. */
+  generate: boolean;
+  /** Return the ID on the response. */
+  response: boolean;
 }
 
 /**
@@ -92,6 +104,8 @@ export interface ListenerConfig {
   proxyProtocol: { trusted: string[] } | null;
   /** One line per request (http, redirect) or per connection (tcp), or null for none. */
   accessLog: AccessLogConfig | null;
+  /** Request IDs (http, redirect), or null for none. */
+  requestId: RequestIdConfig | null;
   /** redirect mode: the status of the answer. */
   redirect: { status: 301 | 302 | 303 | 307 | 308 };
   /** tcp mode. */

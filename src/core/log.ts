@@ -1,6 +1,8 @@
 /**
  * The process log, with pino: JSON lines on stderr, or human-readable lines when stderr
- * is a terminal (or `logging.format: pretty`). stdout is left to access logs.
+ * is a terminal (or `logging.format: pretty`). stdout is left to access logs. A JSON
+ * line says its level by name and its time in ISO 8601, UTC:
+ * `{"level":"info","time":"2026-12-07T06:28:35.509Z","pid":7,"msg":"..."}`.
  *
  * pino is loaded when the first line is logged, not before: a worker that has nothing
  * to say never pays the ~9 MB of RSS its modules cost (10,000 idle connections must fit
@@ -34,13 +36,14 @@ export function log(): Logger {
 }
 
 const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
 /** pino's JSON lines without pino: for when it cannot be loaded (EMFILE). */
 function fallbackLogger(): Logger {
   const threshold = LEVELS[settings.cfg.level] ?? Number.POSITIVE_INFINITY;
   const at = (level: number) => (first: unknown, message?: string) => {
     if (level < threshold) return;
-    const line: Record<string, unknown> = { level, time: Date.now(), pid: process.pid, ...settings.bindings };
+    const line: Record<string, unknown> = { level: LEVEL_NAMES[level], time: new Date().toISOString(), pid: process.pid, ...settings.bindings };
     if (typeof first === 'object' && first !== null) {
       for (const [k, v] of Object.entries(first)) line[k] = v instanceof Error ? { type: v.name, message: v.message, stack: v.stack } : v;
     }
@@ -67,7 +70,11 @@ function makeLogger(cfg: LoggingConfig, bindings: Record<string, unknown>): Logg
   const pinoFn = require('pino') as typeof pino;
   const pretty = cfg.format === 'pretty' || (cfg.format === 'auto' && process.stderr.isTTY === true);
   const options: pino.LoggerOptions = { level: cfg.level, base: { pid: process.pid, ...bindings } };
-  if (!pretty) return pinoFn(options, pinoFn.destination({ dest: 2, sync: true }));
+  if (!pretty) {
+    options.timestamp = pinoFn.stdTimeFunctions.isoTime;
+    options.formatters = { level: (label) => ({ level: label }) };
+    return pinoFn(options, pinoFn.destination({ dest: 2, sync: true }));
+  }
   // loaded only for people at a terminal
   const prettyStream = require('pino-pretty') as typeof import('pino-pretty');
   const tty = process.stderr.isTTY === true;

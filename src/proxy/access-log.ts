@@ -1,5 +1,6 @@
 /**
- * Access logs: one line per HTTP request (JSON, Common or Combined Log Format) or per
+ * Access logs: one line per HTTP request (JSON, Common or Combined Log Format, or a
+ * template of the configuration's, compiled once per listener) or per
  * TCP connection (JSON), to stdout or a file. Lines are buffered by sonic-boom (pino's
  * destination, used directly) and written in whole lines, so several workers can append to one file
  * (O_APPEND), and flushed at least once a second. Files are reopened on SIGUSR1 (after
@@ -7,6 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import type { SonicBoom as SonicBoomClass } from 'sonic-boom';
+import { parseLogTemplate } from '../config/listeners/log-template.js';
 import type { AccessLogConfig } from '../config/types.js';
 import type { RequestHead } from './http/head.js';
 
@@ -70,6 +72,14 @@ export interface HttpAccess {
   bytes: number;
   /** The server that answered ("pool/name"), or null for our own answers. */
   server: string | null;
+  /** The request ID (listener `request_id`), or null. */
+  requestId: string | null;
+  /** Milliseconds the last attempt took to get a server connection (0: a reused one); -1: none. */
+  connectMs: number;
+  /** Milliseconds from the start of the last attempt to the response head; -1: none came. */
+  responseMs: number;
+  /** How many times the request went to a server (0: answered by us without one). */
+  attempts: number;
 }
 
 /** A TCP connection as the access log records it. */
@@ -90,10 +100,15 @@ function two(n: number): string {
   return n < 10 ? `0${n}` : String(n);
 }
 
+/** `10/Oct/2000:13:55:36 +0000`, in UTC (nginx's $time_local). */
+function localTime(ms: number): string {
+  const d = new Date(ms);
+  return `${two(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000`;
+}
+
 /** `[10/Oct/2000:13:55:36 +0000]`, in UTC. */
 export function clfTime(ms: number): string {
-  const d = new Date(ms);
-  return `[${two(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000]`;
+  return `[${localTime(ms)}]`;
 }
 
 /** A header's value from a parsed head (`name` lower-case), or undefined. */
@@ -102,17 +117,25 @@ function header(req: RequestHead, name: string): string | undefined {
   return undefined;
 }
 
+/** Quotes and backslashes escaped. */
+function escaped(v: string): string {
+  return v.replace(/[\\"]/g, (c) => `\\${c}`);
+}
+
 /** A quoted CLF field: `-` when absent, quotes and backslashes escaped. */
 function quoted(v: string | undefined): string {
-  return v === undefined ? '"-"' : `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  return v === undefined ? '"-"' : `"${escaped(v)}"`;
+}
+
+/** The request line as logs write it ("-" when none was read); HTTP/2 as nginx and Apache write it. */
+function requestLine(a: HttpAccess): string {
+  const r = a.req;
+  return r === null ? '-' : `${r.method} ${r.target} HTTP/${a.version === '2' ? '2.0' : a.version}`;
 }
 
 /** The Common Log Format line of a request. */
 export function commonLine(a: HttpAccess): string {
-  const r = a.req;
-  // HTTP/2 as nginx and Apache write it
-  const request = r === null ? '-' : `${r.method} ${r.target} HTTP/${a.version === '2' ? '2.0' : a.version}`;
-  return `${a.client} - - ${clfTime(a.at)} ${quoted(request)} ${a.status} ${a.bytes === 0 ? '-' : a.bytes}`;
+  return `${a.client} - - ${clfTime(a.at)} ${quoted(requestLine(a))} ${a.status} ${a.bytes === 0 ? '-' : a.bytes}`;
 }
 
 /** The Combined Log Format: Common plus Referer and User-Agent. */
@@ -138,24 +161,82 @@ export function jsonLine(listener: string, a: HttpAccess, now: number): string {
     server: a.server,
     referer: r === null ? null : (header(r, 'referer') ?? null),
     user_agent: r === null ? null : (header(r, 'user-agent') ?? null),
+    request_id: a.requestId,
+    upstream_connect_ms: a.connectMs < 0 ? null : a.connectMs,
+    upstream_response_ms: a.responseMs < 0 ? null : a.responseMs,
+    attempts: a.attempts,
   });
+}
+
+/** One variable of a custom template: its text for a request, or undefined for `-`. */
+type Getter = (a: HttpAccess, now: number, listener: string) => string | number | undefined;
+
+/** Milliseconds as seconds with milliseconds ("0.105"), or undefined when `ms` < 0. */
+function seconds(ms: number): string | undefined {
+  return ms < 0 ? undefined : (ms / 1000).toFixed(3);
+}
+
+const GETTERS: Record<string, Getter> = {
+  remote_addr: (a) => a.client,
+  time_local: (a) => localTime(a.at),
+  time_iso8601: (a) => new Date(a.at).toISOString(),
+  msec: (a) => (a.at / 1000).toFixed(3),
+  request: (a) => escaped(requestLine(a)),
+  method: (a) => a.req?.method,
+  target: (a) => (a.req === null ? undefined : escaped(a.req.target)),
+  version: (a) => (a.req === null ? undefined : a.version),
+  host: (a) => (a.req?.host === undefined ? undefined : escaped(a.req.host)),
+  status: (a) => a.status,
+  bytes_sent: (a) => a.bytes,
+  request_time: (a, now) => seconds(now - a.at),
+  server: (a) => a.server ?? undefined,
+  upstream_connect_time: (a) => seconds(a.connectMs),
+  upstream_response_time: (a) => seconds(a.responseMs),
+  upstream_attempts: (a) => a.attempts,
+  request_id: (a) => a.requestId ?? undefined,
+  listener: (_a, _now, listener) => listener,
+};
+
+/** `$http_user_agent`: the request header `user-agent`, escaped. */
+function headerGetter(name: string): Getter {
+  return (a) => {
+    const v = a.req === null ? undefined : header(a.req, name);
+    return v === undefined ? undefined : escaped(v);
+  };
+}
+
+/**
+ * Compiles a custom template (checked by the configuration) into a function that writes
+ * one line: the text between variables and the variables' getters, in arrays made once.
+ * Values from the client (the request, headers) have quotes and backslashes escaped.
+ */
+export function compileTemplate(template: string): (listener: string, a: HttpAccess, now: number) => string {
+  const { texts, vars } = parseLogTemplate(template);
+  const getters = vars.map((v) => GETTERS[v] ?? headerGetter(v.slice(5).replace(/_/g, '-')));
+  const n = getters.length;
+  return (listener, a, now) => {
+    let line = texts[0]!;
+    for (let i = 0; i < n; i++) line += (getters[i]!(a, now, listener) ?? '-') + texts[i + 1]!;
+    return line;
+  };
 }
 
 /** One listener's access log. */
 export class AccessLog {
   private readonly dest: Destination;
+  private readonly line: (listener: string, a: HttpAccess, now: number) => string;
 
   constructor(
     readonly listener: string,
     readonly config: AccessLogConfig,
   ) {
     this.dest = destinationFor(config.path);
+    const f = config.format;
+    this.line = f === 'json' ? jsonLine : f === 'common' ? (_l, a) => commonLine(a) : f === 'combined' ? (_l, a) => combinedLine(a) : compileTemplate(config.template ?? '');
   }
 
   request(a: HttpAccess): void {
-    const f = this.config.format;
-    const line = f === 'json' ? jsonLine(this.listener, a, Date.now()) : f === 'common' ? commonLine(a) : combinedLine(a);
-    this.dest.write(line + '\n');
+    this.dest.write(this.line(this.listener, a, Date.now()) + '\n');
   }
 
   connection(a: TcpAccess): void {

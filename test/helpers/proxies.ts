@@ -4,11 +4,14 @@
  * HTTP, pool, tcp or TLS listener on 127.0.0.1:0 in front of test backends). To run
  * Fulcrum as a process, see spawn.ts (the CLI) and netns.ts (in a namespace).
  */
+import { readFileSync } from 'node:fs';
 import { after, before, describe, type TestContext } from 'node:test';
 import { formatIssue, loadConfigText } from '../../src/config/load.js';
+import { flushAccessLogs } from '../../src/proxy/access-log.js';
 import type { TcpFrontend } from '../../src/proxy/tcp/frontend.js';
 import { startInstance, type Instance } from '../../src/runtime/instance.js';
 import type { CertFiles } from './certs.js';
+import { waitFor } from './wait.js';
 
 /** A Fulcrum instance running in this process. */
 export interface RunningProxy {
@@ -195,4 +198,23 @@ export function forEachRelay(body: (relay: RelayKind) => void): void {
       body(relay);
     });
   }
+}
+
+/** The lines of the access log file at `path` (of a proxy in this process), once there are at least `count`. */
+export async function accessLogLines(path: string, count: number): Promise<string[]> {
+  let lines: string[] = [];
+  await waitFor(
+    () => {
+      flushAccessLogs();
+      try {
+        lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
+      } catch {
+        return false;
+      }
+      return lines.length >= count;
+    },
+    5000,
+    () => `${count} access log lines, got ${lines.length}`,
+  );
+  return lines;
 }

@@ -5,17 +5,15 @@
  * over both and compares.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { flushAccessLogs } from '../../src/proxy/access-log.js';
 import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
 import { echoBackend, rawBackend, type Backend } from '../helpers/backends.js';
 import { h2Request, h2Session, httpsRequest } from '../helpers/http-client.js';
-import { httpsYaml, proxyFor } from '../helpers/proxies.js';
-import { waitFor } from '../helpers/wait.js';
+import { accessLogLines, httpsYaml, proxyFor } from '../helpers/proxies.js';
 import { recordUpstreamErrors } from '../helpers/pools-util.js';
 import { upstreamErrorBody } from '../../src/proxy/http/local-response.js';
 
@@ -44,22 +42,7 @@ test('an HTTP/2 request is logged with the same fields as an HTTP/1.1 one, its p
   const h2 = await h2Request(session, { ':path': '/two?y=2', 'user-agent': 'parity-test' });
   assert.equal(h2.status, 200);
   session.close();
-  let lines: Array<Record<string, unknown>> = [];
-  await waitFor(
-    () => {
-      flushAccessLogs();
-      let text = '';
-      try {
-        text = readFileSync(logPath, 'utf8');
-      } catch {
-        return false;
-      }
-      lines = text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-      return lines.length >= 2;
-    },
-    5000,
-    () => `two access log lines, got ${lines.length}`,
-  );
+  const lines = (await accessLogLines(logPath, 2)).map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(lines.length, 2);
   const [one, two] = lines as [Record<string, unknown>, Record<string, unknown>];
   assert.deepEqual(Object.keys(two).sort(), Object.keys(one).sort());

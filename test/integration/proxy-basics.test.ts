@@ -385,7 +385,7 @@ describe('headers', () => {
     assert.equal(seen.length, 1);
     const req = seen[0]!;
     assert.equal(req.startLine, 'GET /hop?q=1 HTTP/1.1');
-    const added = /^(x-forwarded-for|x-forwarded-proto|x-forwarded-host|forwarded|via)$/i;
+    const added = /^(x-forwarded-for|x-forwarded-proto|x-forwarded-host|forwarded|via|x-request-id)$/i;
     const kept = req.head
       .slice(0, -4)
       .split('\r\n')
@@ -408,7 +408,7 @@ describe('headers', () => {
       .slice(0, -4)
       .split('\r\n')
       .slice(1)
-      .filter((l) => !/^via:/i.test(l));
+      .filter((l) => !/^(via|x-request-id):/i.test(l));
     assert.deepEqual(respKept, ['X-Resp-First: 1', 'x-MiXeD-rEsP: Some  Value', 'Set-Cookie: a=1', 'Set-Cookie: b=2', 'Content-Length: 2']);
   });
 

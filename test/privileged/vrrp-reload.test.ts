@@ -120,7 +120,7 @@ test('vrrp: a configuration reload does not move the virtual IP unless the vrrp 
     const from = Date.now();
     const bad = nodeYaml(0, 51, controlA);
     const { took } = await reloadA(bad, /reload refused: 1 problem\(s\)/);
-    const refusal = a.lines.filter((l) => l.t >= from && /"level":50/.test(l.text)).map((l) => l.text).join('\n');
+    const refusal = a.lines.filter((l) => l.t >= from && /"level":"error"/.test(l.text)).map((l) => l.text).join('\n');
     assert.match(refusal, /A\.yaml:\d+:\d+.*vrrp\.instances\[0\]\.priority/);
     // `fulcrum reload` says the same and exits 1.
     const viaCli = await promisify(execFile)(process.execPath, [CLI_PATH, 'reload', '-s', controlA]).then(

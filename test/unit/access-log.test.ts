@@ -2,13 +2,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseRequestHead } from '../../src/proxy/http/head.js';
-import { clfTime, combinedLine, commonLine, jsonLine, type HttpAccess } from '../../src/proxy/access-log.js';
+import { clfTime, combinedLine, commonLine, compileTemplate, jsonLine, type HttpAccess } from '../../src/proxy/access-log.js';
 
 const AT = Date.UTC(2026, 10, 27, 1, 2, 3);
 
 function access(raw: string | null, status = 200, bytes = 123, version?: string): HttpAccess {
   const req = raw === null ? null : head(raw);
-  return { client: '192.0.2.7', at: AT, req, version: version ?? `1.${req?.minor ?? 1}`, status, bytes, server: 'web/S1' };
+  return { client: '192.0.2.7', at: AT, req, version: version ?? `1.${req?.minor ?? 1}`, status, bytes, server: 'web/S1', requestId: 'abc123', connectMs: 2, responseMs: 7, attempts: 1 };
 }
 
 function head(raw: string) {
@@ -53,6 +53,21 @@ describe('access log formats', () => {
       server: 'web/S1',
       referer: null,
       user_agent: null,
+      request_id: 'abc123',
+      upstream_connect_ms: 2,
+      upstream_response_ms: 7,
+      attempts: 1,
     });
+  });
+
+  it('writes a custom template, absent values as -, client text escaped', () => {
+    const line = compileTemplate('$remote_addr [$time_local] $time_iso8601 $msec "$request" $method $target $version $host $status $bytes_sent $request_time $server $upstream_connect_time $upstream_response_time $upstream_attempts $request_id $listener "$http_user_agent" $http_x_none $$');
+    const a = access('GET /q?"x" HTTP/1.1\r\nHost: ex.test\r\nUser-Agent: say "hi"\r\n\r\n');
+    assert.equal(
+      line('www', a, AT + 1234),
+      '192.0.2.7 [27/Nov/2026:01:02:03 +0000] 2026-11-27T01:02:03.000Z 1795741323.000 "GET /q?\\"x\\" HTTP/1.1" GET /q?\\"x\\" 1.1 ex.test 200 123 1.234 web/S1 0.002 0.007 1 abc123 www "say \\"hi\\"" - $',
+    );
+    const none = { ...access(null, 400, 0), server: null, requestId: null, connectMs: -1, responseMs: -1, attempts: 0 };
+    assert.equal(line('www', none, AT), '192.0.2.7 [27/Nov/2026:01:02:03 +0000] 2026-11-27T01:02:03.000Z 1795741323.000 "-" - - - - 400 0 0.000 - - - 0 - www "-" - $');
   });
 });

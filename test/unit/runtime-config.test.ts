@@ -63,12 +63,43 @@ describe('runtime section', () => {
   });
 });
 
+describe('request_id', () => {
+  it('is on by default, may be set or turned off', () => {
+    const a = loadConfigText(base('', ''), FILE).config!;
+    assert.deepEqual(a.listeners[0]!.requestId, { header: 'X-Request-ID', generate: true, response: true });
+    const b = loadConfigText(base('', '    request_id: {header: X-Trace, response: false}'), FILE).config!;
+    assert.deepEqual(b.listeners[0]!.requestId, { header: 'X-Trace', generate: true, response: false });
+    assert.equal(loadConfigText(base('', '    request_id: {enabled: false}'), FILE).config!.listeners[0]!.requestId, null);
+  });
+
+  it('refuses a bad header name and tcp listeners', () => {
+    assert.match(problems(base('', "    request_id: {header: 'X Req'}"))[0]!, /listeners\[0\]\.request_id\.header: "X Req" is not a header field name/);
+    assert.match(problems(base('', '    request_id: {header: Via}'))[0]!, /listeners\[0\]\.request_id\.header: Via is a field the proxy itself reads or writes/);
+    assert.match(problems(base('', '    request_id: {generate: false}', 'tcp'))[0]!, /listeners\[0\]\.request_id: request IDs are HTTP headers/);
+  });
+});
+
 describe('access_log', () => {
   it('takes a path alone (combined format) or a path and a format', () => {
     const a = loadConfigText(base('', '    access_log: stdout'), FILE).config!;
-    assert.deepEqual(a.listeners[0]!.accessLog, { path: 'stdout', format: 'combined' });
+    assert.deepEqual(a.listeners[0]!.accessLog, { path: 'stdout', format: 'combined', template: null });
     const b = loadConfigText(base('', '    access_log: {path: /var/log/www.log, format: json}'), FILE).config!;
-    assert.deepEqual(b.listeners[0]!.accessLog, { path: '/var/log/www.log', format: 'json' });
+    assert.deepEqual(b.listeners[0]!.accessLog, { path: '/var/log/www.log', format: 'json', template: null });
+    const c = loadConfigText(base('', "    access_log: {format: custom, template: '$remote_addr \"$request\" $status $http_user_agent'}"), FILE).config!;
+    assert.deepEqual(c.listeners[0]!.accessLog, { path: 'stdout', format: 'custom', template: '$remote_addr "$request" $status $http_user_agent' });
+  });
+
+  it('refuses a custom template with an unknown variable, at its file, line and key', () => {
+    const p = problems(base('', "    access_log: {format: custom, template: '$remote_addr $upstream_status'}"));
+    assert.equal(p.length, 1);
+    assert.match(p[0]!, /lb\.yaml:\d+:\d+: listeners\[0\]\.access_log\.template: unknown variable \$upstream_status at character 14/);
+    assert.match(problems(base('', "    access_log: {format: custom, template: 'cost: $ 5'}"))[0]!, /access_log\.template: a lone "\$" at character 7/);
+  });
+
+  it('wants a template with format custom, and only then', () => {
+    assert.match(problems(base('', '    access_log: {format: custom}'))[0]!, /listeners\[0\]\.access_log\.format: format `custom` writes the line `template` says/);
+    assert.match(problems(base('', "    access_log: {format: json, template: '$status'}"))[0]!, /listeners\[0\]\.access_log\.template: a `template` is the line of format `custom`/);
+    assert.match(problems(base('', "    access_log: {format: custom, template: '$status'}", 'tcp'))[0]!, /the custom log format records HTTP requests/);
   });
 
   it('is json only on tcp listeners and absent on udp ones', () => {

@@ -13,6 +13,7 @@ import type { FileParts } from '../parts.js';
 import type { PoolPart } from '../pools/checks.js';
 import type { HashKey, ListenerMode } from '../types.js';
 import { DEFAULT_LIMITS } from './defaults.js';
+import { parseLogTemplate } from './log-template.js';
 import { limitsOverride, routeFields, type listenerFields } from './schema.js';
 
 export type ListenerPart = Parsed<typeof listenerFields>;
@@ -172,6 +173,18 @@ const RELAYS: Record<'tcp' | 'udp', string> = {
 /** Access logs: none for udp; tcp connections have no request line, so only json there. */
 function checkAccessLog(l: ListenerPart, base: KeyPath, mode: ListenerMode, is: string, issues: PathIssue[]): void {
   if (!l.given('access_log')) return;
+  const raw = isObj(l.raw.access_log) ? l.raw.access_log : null;
+  if (raw !== null && raw.format === 'custom' && raw.template === undefined) {
+    issues.push({ path: [...base, 'access_log', 'format'], message: 'format `custom` writes the line `template` says: add `template`, e.g. \'$remote_addr "$request" $status $request_id\'' });
+  } else if (raw !== null && raw.template !== undefined && raw.format !== 'custom') {
+    issues.push({ path: [...base, 'access_log', 'template'], at: 'key', message: 'a `template` is the line of format `custom`: set `format: custom`, or remove `template`' });
+  } else if (raw !== null && typeof raw.template === 'string') {
+    try {
+      parseLogTemplate(raw.template);
+    } catch (e) {
+      issues.push({ path: [...base, 'access_log', 'template'], message: (e as Error).message });
+    }
+  }
   if (mode === 'udp') {
     issues.push({ path: [...base, 'access_log'], at: 'key', message: `access logs record HTTP requests or TCP connections, and ${is}: remove \`access_log\`` });
     return;
@@ -179,7 +192,7 @@ function checkAccessLog(l: ListenerPart, base: KeyPath, mode: ListenerMode, is: 
   if (mode !== 'tcp') return;
   const formatGiven = isObj(l.raw.access_log) && l.raw.access_log.format !== undefined;
   const format = l.fields.access_log?.format;
-  if (formatGiven && (format === 'common' || format === 'combined')) {
+  if (formatGiven && format !== undefined && format !== 'json') {
     issues.push({ path: [...base, 'access_log', 'format'], message: `the ${format} log format records HTTP requests, and ${is}: use \`format: json\`` });
   } else if (!formatGiven) {
     issues.push({ path: [...base, 'access_log'], message: `${is}, whose connections have no HTTP request to log in the combined format: give \`{path: ..., format: json}\`` });
@@ -209,6 +222,7 @@ function checkMode(l: ListenerPart, i: number, mode: ListenerMode, issues: PathI
       const instead = mode === 'tcp' ? 'a connection that matches no route is closed; remove `no_route`, or end the routes with one without `host` to catch every other connection' : 'its one route takes every datagram; remove `no_route`';
       key('no_route', `\`no_route\` is an HTTP answer, and ${is}: ${instead}`);
     }
+    if (l.given('request_id')) key('request_id', `request IDs are HTTP headers, and ${relays}: remove \`request_id\``);
     if (l.given('limits')) key('limits', `\`limits\` bound HTTP request heads, and ${relays}: remove \`limits\``);
     checkModeTimeouts(l, base, mode, is, issues);
   }

@@ -2,7 +2,7 @@
  * The defaults of a listener and of the global `timeouts` and `limits`, in normalised
  * units (milliseconds, bytes): the schema (schema.ts) and load.ts fill them in.
  */
-import type { AccessLogConfig, Limits, ListenerConfig, ListenerMode, Timeouts } from '../types.js';
+import type { AccessLogConfig, Limits, ListenerConfig, ListenerMode, RequestIdConfig, Timeouts } from '../types.js';
 
 /** Global timeouts used when the file has no `timeouts` section or leaves a key out. */
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
@@ -69,3 +69,9 @@ export const DEFAULT_UDP: Readonly<ListenerConfig['udp']> = Object.freeze({
 
 /** An access log named without a format writes the Combined Log Format (as nginx does). */
 export const DEFAULT_ACCESS_LOG_FORMAT: AccessLogConfig['format'] = 'combined';
+
+/**
+ * Request IDs are on: as Envoy's x-request-id, each request gets one (kept from trusted
+ * clients), sent to the server and returned to the client in X-Request-ID.
+ */
+export const DEFAULT_REQUEST_ID: Readonly<RequestIdConfig> = Object.freeze({ header: 'X-Request-ID', generate: true, response: true });

@@ -5,9 +5,10 @@
 import { z } from 'zod';
 import { formatSize, oneOrList, text } from '../common/field-meta.js';
 import { parseBind, parseCidr, parseHostPattern } from '../common/address.js';
-import { DEFAULT_FORWARDED, DEFAULT_MODE, DEFAULT_NO_ROUTE, DEFAULT_REDIRECT, DEFAULT_TCP, DEFAULT_UDP, DEFAULT_TIMEOUTS, DEFAULT_LIMITS, DEFAULT_ACCESS_LOG_FORMAT } from './defaults.js';
+import { DEFAULT_FORWARDED, DEFAULT_MODE, DEFAULT_NO_ROUTE, DEFAULT_REDIRECT, DEFAULT_TCP, DEFAULT_UDP, DEFAULT_TIMEOUTS, DEFAULT_LIMITS, DEFAULT_ACCESS_LOG_FORMAT, DEFAULT_REQUEST_ID } from './defaults.js';
+import { LOG_VARIABLES } from './log-template.js';
 import { PathedError } from '../common/field-error.js';
-import type { AccessLogConfig, ErrorPages, Limits, ListenerConfig, ListenerMode, Timeouts } from '../types.js';
+import type { AccessLogConfig, ErrorPages, Limits, ListenerConfig, ListenerMode, RequestIdConfig, Timeouts } from '../types.js';
 import { formatDuration } from '../common/units.js';
 import { hstsSchema, http2Schema, httpsRedirectSchema, listenerTlsSchema } from '../tls/schema.js';
 import { defaultHttp2 } from '../tls/defaults.js';
@@ -225,19 +226,56 @@ const errorPages = z
   .strictObject({ 502: pagePath(502), 503: pagePath(503), 504: pagePath(504) })
   .describe('pages of the listener\'s own for the errors Fulcrum answers when a server or pool fails (they never name a server or pool)');
 
-export const ACCESS_LOG_FORMATS = ['json', 'common', 'combined'] as const satisfies ReadonlyArray<AccessLogConfig['format']>;
+export const ACCESS_LOG_FORMATS = ['json', 'common', 'combined', 'custom'] as const satisfies ReadonlyArray<AccessLogConfig['format']>;
 
-/** `access_log: stdout`, `access_log: /var/log/fulcrum/www.log`, or `{path, format}`. */
+/** `access_log: stdout`, `access_log: /var/log/fulcrum/www.log`, or `{path, format, template}`. */
 const accessLog = z
   .union([
     z.string().min(1, 'expected "stdout" or a file path'),
     z.strictObject({
       path: z.string().min(1).default('stdout').describe('`stdout` or a file path'),
-      format: z.enum(ACCESS_LOG_FORMATS).default(DEFAULT_ACCESS_LOG_FORMAT).describe('`json`, `common` or `combined` (Combined Log Format)'),
+      format: z
+        .enum(ACCESS_LOG_FORMATS)
+        .default(DEFAULT_ACCESS_LOG_FORMAT)
+        .describe('`json`, `common`, `combined` (Combined Log Format), or `custom` (the line is `template`)'),
+      // its variables are checked by checks.ts (errors inside a union lose their path)
+      template: z
+        .string()
+        .optional()
+        .meta({ type: 'template' })
+        .describe(
+          `format \`custom\` only: the line, with nginx-like variables \`$name\` or \`\${name}\` (\`$$\` for a \`$\`): ${Object.keys(LOG_VARIABLES).map((v) => `\`$${v}\``).join(', ')}, and \`$http_NAME\` for a request header (\`$http_user_agent\`); an absent value is \`-\``,
+        ),
     }),
   ])
-  .describe('one line per request (`http`, `redirect`) or per connection (`tcp`, JSON only): `stdout` or a file path alone (Combined Log Format), or `{path, format}`. Not in mode `udp`')
-  .transform((a): AccessLogConfig => (typeof a === 'string' ? { path: a, format: DEFAULT_ACCESS_LOG_FORMAT } : a));
+  .describe('one line per request (`http`, `redirect`) or per connection (`tcp`, JSON only): `stdout` or a file path alone (Combined Log Format), or `{path, format, template}`. Not in mode `udp`')
+  .transform((a): AccessLogConfig => (typeof a === 'string' ? { path: a, format: DEFAULT_ACCESS_LOG_FORMAT, template: null } : { path: a.path, format: a.format, template: a.template ?? null }));
+
+/** Fields the proxy reads or rewrites (http/header-ids.ts, Via): not for carrying request IDs. */
+const MANAGED_FIELDS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'proxy-authenticate', 'proxy-authorization', 'cookie', 'via', 'set-cookie']);
+
+/** `request_id`: an ID per request, to the server, back to the client and in the access log. */
+const requestId = z
+  .strictObject({
+      enabled: z.boolean().default(true).describe('`false`: no IDs, and the header passes untouched'),
+      header: converted((v) => {
+        const h = requireString('a header name', '"X-Request-ID"')(v);
+        if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(h)) throw new Error(`${JSON.stringify(h)} is not a header field name (letters, digits and !#$%&'*+.^_\`|~-)`);
+        if (MANAGED_FIELDS.has(h.toLowerCase())) throw new Error(`${h} is a field the proxy itself reads or writes: choose another, such as X-Request-ID`);
+        return h;
+      }, text('header name'))
+        .default(DEFAULT_REQUEST_ID.header)
+        .describe('the header field that carries the ID, on the request to the server and on the response'),
+      generate: z
+        .boolean()
+        .default(DEFAULT_REQUEST_ID.generate)
+        .describe('make an ID for a request that has none we keep (a trusted client\'s well-formed one); `false`: only trusted clients\' IDs pass'),
+      response: z.boolean().default(DEFAULT_REQUEST_ID.response).describe('return the ID to the client on the response'),
+  })
+  .describe(
+    'an ID for each request, sent to the server in `header`, returned on the response and written in the access log (`request_id`). A client in `forwarded.trusted` keeps its own when it is 1 to 128 visible ASCII characters; from anyone else the header is replaced. Not in modes `tcp` and `udp`',
+  )
+  .transform((r): RequestIdConfig | null => (r.enabled ? { header: r.header, generate: r.generate, response: r.response } : null));
 
 /** A listener's fields, as written. */
 export const listenerFields = z
@@ -269,6 +307,7 @@ export const listenerFields = z
     // Which of these go with which mode (and the routes each mode allows) is checked by checks.ts.
     proxy_protocol: proxyProtocol.optional(),
     access_log: accessLog.optional(),
+    request_id: requestId.prefault({}),
     redirect: redirect.prefault({}),
     tcp: tcp.prefault({}),
     udp: udp.prefault({}),
@@ -294,6 +333,7 @@ export const listener = listenerFields
     maxConnections: l.max_connections,
     proxyProtocol: l.proxy_protocol ?? null,
     accessLog: l.access_log ?? null,
+    requestId: l.request_id,
     redirect: l.redirect,
     tcp: l.tcp,
     udp: l.udp,

@@ -1,10 +1,12 @@
 /**
  * The one place that builds the header fields the balancer adds to what it relays or
- * answers: Via on responses, a sticky pool's Set-Cookie, and the listener's own fields
- * (Strict-Transport-Security). HTTP/1.1 writes them as header lines, HTTP/2 as name and
+ * answers: Via on responses, a sticky pool's Set-Cookie, the listener's own fields
+ * (Strict-Transport-Security) and the request ID (listener `request_id.response`). HTTP/1.1 writes them as header lines, HTTP/2 as name and
  * value pairs; both come from here. (Request fields we add, X-Forwarded-* , Forwarded
  * and Via, are written by rewriteRequestHead, for both protocols.)
  */
+
+import type { RequestIds } from '../http/request-id.js';
 
 /** Header fields as [lower-case name, value] pairs. */
 export type Fields = ReadonlyArray<readonly [string, string]>;
@@ -42,10 +44,12 @@ export class AddedFields {
   /**
    * @param via add Via to responses (listener `forwarded.via`)
    * @param listener fields of the listener's own, on every response (HSTS)
+   * @param ids the listener's request IDs, when they go back to the client; else null
    */
   constructor(
     private readonly via: boolean,
     readonly listener: Fields,
+    private readonly ids: RequestIds | null,
   ) {
     const plain = (minor: number): Fields => (via ? [['via', viaValue(`1.${minor}`)], ...listener] : listener);
     this.plain = [plain(0), plain(1)];
@@ -55,20 +59,27 @@ export class AddedFields {
 
   /**
    * Fields added to a proxied response from a server speaking HTTP/1.`minor`: Via, the
-   * Set-Cookie value of a sticky pool (or null), the listener's own.
+   * Set-Cookie value of a sticky pool (or null), the listener's own, the request ID `id`
+   * (or null; left out unless `request_id.response`).
    */
-  response(minor: number, cookie: string | null): Fields {
+  response(minor: number, cookie: string | null, id: string | null): Fields {
     const base = this.plain[minor === 1 ? 1 : 0];
-    if (cookie === null) return base;
+    const ids = this.ids;
+    if (cookie === null && (id === null || ids === null)) return base;
     const out: Array<readonly [string, string]> = [];
-    if (this.via) out.push(base[0]!);
-    out.push(['set-cookie', cookie], ...this.listener);
+    if (cookie === null) out.push(...base);
+    else {
+      if (this.via) out.push(base[0]!);
+      out.push(['set-cookie', cookie], ...this.listener);
+    }
+    if (id !== null && ids !== null) out.push([ids.lower, id]);
     return out;
   }
 
   /** response() as HTTP/1.1 header lines. */
-  responseLines(minor: number, cookie: string | null): string {
-    return cookie === null ? this.plainLines[minor === 1 ? 1 : 0] : fieldLines(this.response(minor, cookie));
+  responseLines(minor: number, cookie: string | null, id: string | null): string {
+    const base = cookie === null ? this.plainLines[minor === 1 ? 1 : 0] : fieldLines(this.response(minor, cookie, null));
+    return id === null || this.ids === null ? base : base + this.ids.linePrefix + id + '\r\n';
   }
 
   /** The lines added to a 101 Switching Protocols: Via only. */
@@ -76,8 +87,9 @@ export class AddedFields {
     return this.viaLines[minor === 1 ? 1 : 0];
   }
 
-  /** Fields of an answer of our own: `own` (Location, Retry-After) and the listener's. */
-  local(own: Fields): Fields {
+  /** Fields of an answer of our own: `own` (Location, Retry-After), the listener's, the request ID `id` (or null). */
+  local(own: Fields, id: string | null): Fields {
+    if (id !== null && this.ids !== null) return [...own, ...this.listener, [this.ids.lower, id]];
     if (this.listener.length === 0) return own;
     return own.length === 0 ? this.listener : [...own, ...this.listener];
   }

@@ -11,6 +11,7 @@ import { HttpParseError, parseResponseHead, type RequestHead, type ResponseHead 
 import { httpsRedirect } from '../http/https-redirect.js';
 import { errorBody, reasonPhrase, TEXT_PLAIN, upstreamErrorBody } from '../http/local-response.js';
 import { copyBytes } from '../../io/read-buffer.js';
+import { newRequestId } from '../http/request-id.js';
 import { rewriteRequestHead, type ClientFacts } from '../http/rewrite.js';
 import { writeSocket } from '../../io/socket-write.js';
 import type { UpstreamConn, UpstreamOwner } from '../http/upstream.js';
@@ -88,10 +89,18 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
   /** The client as a downstream balancer's PROXY header names it (else the socket's peer). */
   protected proxied: ProxyAddress | null = null;
 
-  // for the access log: when the request arrived, the status answered, bytes written
+  /** The request's ID (listener `request_id`), or null. */
+  protected requestId: string | null = null;
+
+  // for the access log: when the request arrived, the status answered, bytes written;
+  // when the last attempt began, its server connection was ready and its response head
+  // came (now(), 0 until then)
   protected reqAt = 0;
   protected status = 0;
   protected sent = 0;
+  private tryAt = 0;
+  private readyAt = 0;
+  private headAt = 0;
 
   /** Body parts the chunked decoder found in the current read (adapters that de-chunk). */
   private parts: Buffer[] = [];
@@ -171,10 +180,11 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.reqBodySent = false;
     this.requestStarted = false;
     this.reqHead = '';
-    if (this.fe.accessLog !== null) {
-      this.reqAt = Date.now();
-      this.sent = 0;
-    }
+    this.attempts = 0;
+    if (this.fe.accessLog !== null) this.startRecord();
+    const facts = (this.facts ??= this.fe.clientFacts(this.proxied?.address ?? this.peer.remoteAddress ?? ''));
+    const ids = this.fe.requestIds;
+    this.requestId = ids === null ? null : ids.idFor(req, facts.trusted);
     const pool = this.fe.route(req);
     if (pool === undefined) {
       const https = this.fe.config.httpsRedirect;
@@ -186,12 +196,10 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
       }
       return;
     }
-    const facts = (this.facts ??= this.fe.clientFacts(this.proxied?.address ?? this.peer.remoteAddress ?? ''));
     this.deadline = this.reqComplete ? 0 : (this.budget ??= BodyBudget.of(this.fe.timeouts, this.fe.limits)).begin(now());
     this.pool = pool;
     this.tried = null;
     this.lastFailure = null;
-    this.attempts = 0;
     const cfg = pool.config;
     this.maxAttempts = 1 + cfg.retries;
     fillPickContext(this.ctx, cfg, req, facts.ip);
@@ -235,12 +243,17 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.requestStarted = false;
     if (this.reqHead === '') {
       const version = this.version();
-      this.reqHead = rewriteRequestHead(this.req!, this.facts!, this.fe.forwarded, this.tunnelWanted, viaValue(version), this.requestFraming());
+      this.reqHead = rewriteRequestHead(this.req!, this.facts!, this.fe.forwarded, this.tunnelWanted, viaValue(version), this.requestFraming(), this.fe.requestIds, this.requestId);
     }
     const sendProxy = this.pool!.config.sendProxy;
     // a PROXY header names one client: such connections are never shared (nor pooled)
     const up = this.fe.upstreamFor(server).acquire(this, fresh || sendProxy !== null);
     this.up = up;
+    if (this.fe.accessLog !== null) {
+      this.tryAt = now();
+      this.readyAt = up.connected ? this.tryAt : 0;
+      this.headAt = 0;
+    }
     if (sendProxy !== null) up.sock.write(this.proxyHeader(sendProxy));
     up.deadline = now() + (up.connected ? this.fe.timeouts.serverMs : this.fe.timeouts.connectMs);
     if (up.connected) this.startRequest(up);
@@ -290,6 +303,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
   onUpstreamConnect(up: UpstreamConn): void {
     if (up !== this.up) return;
     up.deadline = now() + this.fe.timeouts.serverMs;
+    if (this.fe.accessLog !== null) this.readyAt = now();
     this.startRequest(up);
   }
 
@@ -412,6 +426,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.resp = resp;
     this.respStarted = true;
     this.status = status;
+    if (this.fe.accessLog !== null) this.headAt = now();
     const server = this.server!;
     this.report(server, status >= 500 ? 'server-error' : 'ok');
     if (status === 101) {
@@ -643,7 +658,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.abortUpstream();
     this.status = status;
     this.upReusable = false;
-    this.sent += this.answer(status, body, TEXT_PLAIN, this.fe.added.local(fields), false);
+    this.sent += this.answer(status, body, TEXT_PLAIN, this.fe.added.local(fields, this.requestId), false);
     this.finishExchange(null);
   }
 
@@ -672,10 +687,11 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.abortUpstream();
     this.status = status;
     if (this.req === null) {
-      this.reqAt = Date.now();
-      this.sent = 0;
+      // no request head to begin() with (unparsable, too large): a fresh record and ID
+      this.startRecord();
+      this.requestId = this.fe.requestIds?.generate === true ? newRequestId() : null;
     }
-    this.sent += this.answer(status, body, type, this.fe.added.local(retryAfter ? RETRY_AFTER : NO_FIELDS), true);
+    this.sent += this.answer(status, body, type, this.fe.added.local(retryAfter ? RETRY_AFTER : NO_FIELDS, this.requestId), true);
     if (this.fe.accessLog !== null) this.logAccess();
   }
 
@@ -686,12 +702,34 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     return true;
   }
 
+  /** A request begins, for the access log. */
+  private startRecord(): void {
+    this.reqAt = Date.now();
+    this.sent = 0;
+    this.tryAt = 0;
+    this.readyAt = 0;
+    this.headAt = 0;
+  }
+
   /** One access log line for the current exchange. */
   protected logAccess(): void {
     let client = this.proxied?.address ?? this.peer.remoteAddress ?? '-';
     if (client.startsWith('::ffff:') && client.includes('.')) client = client.slice(7);
     const server = this.server;
-    this.fe.accessLog!.request({ client, at: this.reqAt, req: this.req, version: this.version(), status: this.status, bytes: this.sent, server: server === null ? null : server.toString() });
+    const tryAt = this.tryAt;
+    this.fe.accessLog!.request({
+      client,
+      at: this.reqAt,
+      req: this.req,
+      version: this.version(),
+      status: this.status,
+      bytes: this.sent,
+      server: server === null ? null : server.toString(),
+      requestId: this.requestId,
+      connectMs: tryAt === 0 || this.readyAt === 0 ? -1 : this.readyAt - tryAt,
+      responseMs: tryAt === 0 || this.headAt === 0 ? -1 : this.headAt - tryAt,
+      attempts: this.attempts,
+    });
   }
 
   // ---- helpers -------------------------------------------------------------------------------

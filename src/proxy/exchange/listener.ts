@@ -3,6 +3,7 @@ import type { Server } from '../../backend/server.js';
 import type { ForwardedConfig, Limits, ListenerConfig, Timeouts } from '../../config/types.js';
 import type { AccessLog } from '../access-log.js';
 import type { RequestHead } from '../http/head.js';
+import type { RequestIds } from '../http/request-id.js';
 import type { ClientFacts } from '../http/rewrite.js';
 import type { UpstreamPool } from '../http/upstream.js';
 import type { AddedFields } from './added-fields.js';
@@ -18,6 +19,8 @@ export interface ExchangeListener {
   readonly noRoute: { status: number; body: string };
   /** One line per request, or null. */
   readonly accessLog: AccessLog | null;
+  /** Request IDs, or null when the listener has none. */
+  readonly requestIds: RequestIds | null;
   /** The fields this listener adds to responses. */
   readonly added: AddedFields;
   /** The pool for a request, or undefined when no route matches. */

@@ -5,6 +5,7 @@ import type { ForwardedConfig, Limits, ListenerConfig, Timeouts } from '../../co
 import { FulcrumError } from '../../core/errors.js';
 import { Sweeper, tickFor } from '../../core/sweeper.js';
 import { AccessLog } from '../access-log.js';
+import { RequestIds } from './request-id.js';
 import { HttpEdge } from './edge.js';
 import { ClientConnection, onClientRead } from './client-connection.js';
 import { NativeSocket, nativeSockets } from '../../io/native-socket.js';
@@ -37,6 +38,7 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   readonly noRoute: { status: number; body: string };
   /** One line per request, or null. */
   readonly accessLog: AccessLog | null;
+  readonly requestIds: RequestIds | null;
   private readonly router: Router<Pool>;
   private readonly trusted: net.BlockList;
   private readonly upstreams: UpstreamPool[] = [];
@@ -101,7 +103,8 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
     this.proxyTrusted = config.proxyProtocol === null ? null : blockListOf(config.proxyProtocol.trusted);
     this.proto = config.tls === null ? 'http' : 'https';
     this.edge = config.tls !== null || (config.mode === 'http' && config.http2.h2c) ? new HttpEdge(this, config, this.io) : null;
-    this.added = new AddedFields(config.forwarded.via, this.edge?.responseFields ?? NO_FIELDS);
+    this.requestIds = config.requestId === null ? null : new RequestIds(config.requestId);
+    this.added = new AddedFields(config.forwarded.via, this.edge?.responseFields ?? NO_FIELDS, this.requestIds?.response === true ? this.requestIds : null);
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (sock) => this.accept(sock));
   }
 

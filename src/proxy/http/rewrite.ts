@@ -1,6 +1,7 @@
 import type { ForwardedConfig } from '../../config/types.js';
 import type { RequestHead, ResponseHead } from './head.js';
 import { H } from './header-ids.js';
+import type { RequestIds } from './request-id.js';
 
 /** Per-client-connection facts the request rewrite needs, computed once at accept. */
 export interface ClientFacts {
@@ -42,6 +43,8 @@ function isHopByHop(head: RequestHead | ResponseHead, k: number, tunnel: boolean
  * @param tunnel keep Upgrade and send `Connection: upgrade` (WebSocket and friends)
  * @param via the Via value for the protocol the request came in ("1.1 fulcrum", "2 fulcrum")
  * @param framing header lines of ours about the body's framing (each ending in CRLF), or ''
+ * @param requestIds the listener's request IDs (or null): the client's field is replaced by `id`
+ *   (removed when `id` is null)
  */
 export function rewriteRequestHead(
   req: RequestHead,
@@ -50,6 +53,8 @@ export function rewriteRequestHead(
   tunnel: boolean,
   via: string,
   framing: string,
+  requestIds: RequestIds | null,
+  id: string | null,
 ): string {
   const raw = req.raw;
   const ids = req.ids;
@@ -93,6 +98,9 @@ export function rewriteRequestHead(
           if (client.trusted) fwdOld = fwdOld === null ? req.values[k]! : `${fwdOld}, ${req.values[k]}`;
         }
         break;
+      case H.OTHER:
+        drop = isHopByHop(req, k, tunnel) || (requestIds !== null && requestIds.isField(req.names[k]!));
+        break;
       default:
         drop = isHopByHop(req, k, tunnel);
     }
@@ -114,6 +122,7 @@ export function rewriteRequestHead(
     out += fwdOld === null ? `Forwarded: ${el}\r\n` : `Forwarded: ${fwdOld}, ${el}\r\n`;
   }
   if (fwd.via) out += `Via: ${via}\r\n`;
+  if (id !== null) out += requestIds!.linePrefix + id + '\r\n';
   if (tunnel) out += 'Connection: upgrade\r\n';
   return out + framing + '\r\n';
 }

@@ -244,7 +244,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
   }
 
   protected sendResponseHead(resp: ResponseHead, dropLength: boolean, cookie: string | null, bodyless: boolean): number {
-    const fields = http2ResponseHeaders(resp, dropLength || resp.hasTransferEncoding, this.fe.added.response(resp.minor, cookie));
+    const fields = http2ResponseHeaders(resp, dropLength || resp.hasTransferEncoding, this.fe.added.response(resp.minor, cookie, this.requestId));
     try {
       this.stream.respond(fields, { endStream: bodyless });
     } catch (err) {
