@@ -16,7 +16,7 @@ import { waitFor } from '../helpers/wait.js';
 const MADE = /^[0-9a-f]{24}$/;
 
 /** A proxy with h2c and a JSON access log in front of `port`, plus `listener` lines. */
-async function setup(t: TestContext, port: number, listener: string[] = [], log = 'format: json'): Promise<{ port: number; log: string }> {
+async function setup(t: TestContext, port: number, listener: string[] = ['request_id: {}'], log = 'format: json'): Promise<{ port: number; log: string }> {
   const log_ = tempDir('fulcrum-reqid-', t).file('access.log');
   const yaml = simpleYaml([port], { listener: ['    http2: { h2c: true }', `    access_log: { path: "${log_}", ${log} }`, ...listener.map((l) => `    ${l}`)].join('\n') });
   const p = await proxyFor(t, yaml);
@@ -66,7 +66,7 @@ test('each request gets an ID, sent to the server, returned and logged, over HTT
 
 test('a trusted client keeps its well-formed ID; a malformed one, or an untrusted client\'s, is replaced', async (t) => {
   const b = await echoBackend(t, 'S1');
-  const trusted = await setup(t, b.port, ['forwarded: { trusted: [127.0.0.1] }']);
+  const trusted = await setup(t, b.port, ['request_id: {}', 'forwarded: { trusted: [127.0.0.1] }']);
   for (const s of await both(t, trusted.port, { 'x-request-id': 'client-id-1' })) {
     assert.deepEqual(s.echo.rawHeaders.filter((_v, i, all) => i % 2 === 1 && all[i - 1]!.toLowerCase() === 'x-request-id'), ['client-id-1']);
     assert.equal(s.id, 'client-id-1');
@@ -86,7 +86,7 @@ test('a trusted client keeps its well-formed ID; a malformed one, or an untruste
   assert.equal((JSON.parse(lines[0]!) as { request_id: string }).request_id, 'client-id-1');
 });
 
-test('request_id: another header, without the response; or off, the header untouched', async (t) => {
+test('request_id: another header, without the response; or off (or absent), the header untouched', async (t) => {
   const b = await echoBackend(t, 'S1');
   const own = await setup(t, b.port, ['request_id: { header: X-Trace-Id, response: false }']);
   for (const s of await both(t, own.port, { 'x-request-id': 'passes' })) {
@@ -101,6 +101,12 @@ test('request_id: another header, without the response; or off, the header untou
   }
   const line = JSON.parse((await accessLogLines(off.log, 1))[0]!) as { request_id: unknown };
   assert.equal(line.request_id, null);
+  // absent: off too (the default, as in HAProxy and nginx)
+  const absent = await setup(t, b.port, []);
+  for (const s of await both(t, absent.port, { 'x-request-id': 'untouched' })) {
+    assert.equal(s.echo.headers['x-request-id'], 'untouched');
+    assert.equal(s.id, undefined);
+  }
 });
 
 test('W3C traceparent and tracestate pass through unchanged', async (t) => {
@@ -134,7 +140,7 @@ test('the access log times the server: connect (0 when reused) and response head
 test('a custom format writes the template, variables filled in', async (t) => {
   const b = await echoBackend(t, 'S1');
   const template = `$remote_addr "$request" $status \${request_id}/$http_x_test $upstream_attempts $listener $server $$5 [$upstream_connect_time]`;
-  const p = await setup(t, b.port, ['forwarded: { trusted: [127.0.0.1] }'], `format: custom, template: '${template}'`);
+  const p = await setup(t, b.port, ['request_id: {}', 'forwarded: { trusted: [127.0.0.1] }'], `format: custom, template: '${template}'`);
   await h1(p.port, { 'x-request-id': 'id-1', 'x-test': 'say "hi"' }, '/c?x=1');
   await h2(t, p.port, { 'x-request-id': 'id-2' }, '/d');
   const lines = await accessLogLines(p.log, 2);

@@ -58,7 +58,7 @@ describe('loadConfigText: defaults and normalisation', () => {
           maxConnections: 0,
           proxyProtocol: null,
           accessLog: null,
-          requestId: { header: 'X-Request-ID', generate: true, response: true },
+          requestId: null,
           redirect: { status: 307 },
           tcp: { idleMs: 300_000, helloTimeoutMs: 5_000 },
           udp: { sessionIdleMs: 30_000, maxSessions: 10_000, perPacket: false },

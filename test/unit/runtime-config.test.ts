@@ -64,8 +64,9 @@ describe('runtime section', () => {
 });
 
 describe('request_id', () => {
-  it('is on by default, may be set or turned off', () => {
-    const a = loadConfigText(base('', ''), FILE).config!;
+  it('is off by default (as in HAProxy and nginx), on with `request_id: {}`, may be set or turned off', () => {
+    assert.equal(loadConfigText(base('', ''), FILE).config!.listeners[0]!.requestId, null);
+    const a = loadConfigText(base('', '    request_id: {}'), FILE).config!;
     assert.deepEqual(a.listeners[0]!.requestId, { header: 'X-Request-ID', generate: true, response: true });
     const b = loadConfigText(base('', '    request_id: {header: X-Trace, response: false}'), FILE).config!;
     assert.deepEqual(b.listeners[0]!.requestId, { header: 'X-Trace', generate: true, response: false });

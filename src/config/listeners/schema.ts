@@ -257,7 +257,7 @@ const MANAGED_FIELDS = new Set(['host', 'content-length', 'transfer-encoding', '
 /** `request_id`: an ID per request, to the server, back to the client and in the access log. */
 const requestId = z
   .strictObject({
-      enabled: z.boolean().default(true).describe('`false`: no IDs, and the header passes untouched'),
+      enabled: z.boolean().default(true).describe('`false`: no IDs, and the header passes untouched (as when `request_id` is absent)'),
       header: converted((v) => {
         const h = requireString('a header name', '"X-Request-ID"')(v);
         if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(h)) throw new Error(`${JSON.stringify(h)} is not a header field name (letters, digits and !#$%&'*+.^_\`|~-)`);
@@ -273,7 +273,7 @@ const requestId = z
       response: z.boolean().default(DEFAULT_REQUEST_ID.response).describe('return the ID to the client on the response'),
   })
   .describe(
-    'an ID for each request, sent to the server in `header`, returned on the response and written in the access log (`request_id`). A client in `forwarded.trusted` keeps its own when it is 1 to 128 visible ASCII characters; from anyone else the header is replaced. Not in modes `tcp` and `udp`',
+    'an ID for each request, sent to the server in `header`, returned on the response and written in the access log (`request_id`). A client in `forwarded.trusted` keeps its own when it is 1 to 128 visible ASCII characters; from anyone else the header is replaced. Absent: off, as in HAProxy and nginx (`request_id: {}` turns it on with these defaults). Not in modes `tcp` and `udp`',
   )
   .transform((r): RequestIdConfig | null => (r.enabled ? { header: r.header, generate: r.generate, response: r.response } : null));
 
@@ -307,7 +307,7 @@ export const listenerFields = z
     // Which of these go with which mode (and the routes each mode allows) is checked by checks.ts.
     proxy_protocol: proxyProtocol.optional(),
     access_log: accessLog.optional(),
-    request_id: requestId.prefault({}),
+    request_id: requestId.optional(),
     redirect: redirect.prefault({}),
     tcp: tcp.prefault({}),
     udp: udp.prefault({}),
@@ -333,7 +333,7 @@ export const listener = listenerFields
     maxConnections: l.max_connections,
     proxyProtocol: l.proxy_protocol ?? null,
     accessLog: l.access_log ?? null,
-    requestId: l.request_id,
+    requestId: l.request_id ?? null,
     redirect: l.redirect,
     tcp: l.tcp,
     udp: l.udp,
