@@ -651,3 +651,27 @@ export function loadLoop(port: number, opts: { path?: string; concurrency?: numb
     },
   };
 }
+
+/** Connects, writes `text`, half-closes and resolves with everything read until the server's FIN. */
+export function roundTrip(port: number, text: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    let data = '';
+    const timer = setTimeout(() => {
+      c.destroy();
+      reject(new Error(`no answer to ${text} within 5000 ms (got ${JSON.stringify(data)})`));
+    }, 5000);
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => (data += d));
+    c.on('end', () => {
+      clearTimeout(timer);
+      c.end();
+      resolve(data);
+    });
+    c.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    c.end(text);
+  });
+}

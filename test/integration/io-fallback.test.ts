@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { spawnCli } from '../helpers/spawn.js';
+import { roundTrip } from '../helpers/http-client.js';
 
 async function listen(t: TestContext, server: net.Server): Promise<number> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -31,23 +32,6 @@ function get(port: number, path: string, agent: http.Agent): Promise<{ status: n
   });
 }
 
-/** Writes `text`, half-closes, resolves with everything read until the proxy's FIN. */
-function roundTrip(port: number, text: string): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    let data = '';
-    const timer = setTimeout(() => reject(new Error(`no echo: ${data}`)), 5000);
-    c.setEncoding('utf8');
-    c.on('data', (d: string) => (data += d));
-    c.on('end', () => {
-      clearTimeout(timer);
-      c.end();
-      resolve(data);
-    });
-    c.on('error', reject);
-    c.end(text);
-  });
-}
 
 // onconnection is only used where the addon does not take the listeners: it goes with addon
 for (const disable of ['all', 'tcp_wrap,onread,fast_buffer', 'onconnection,addon', 'tcp_wrap,addon', 'onread,fast_buffer,addon']) {

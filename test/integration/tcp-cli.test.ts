@@ -8,6 +8,7 @@ import { freePort } from '../helpers/ports.js';
 import { spawnCli, cpuTicks } from '../helpers/spawn.js';
 import { serve } from '../helpers/backends.js';
 import { tempDir } from '../helpers/files.js';
+import { roundTrip } from '../helpers/http-client.js';
 
 /** A server on 127.0.0.1 that runs `handler` per connection; its sockets are destroyed and it is closed after the test. Its port. */
 async function backend(t: TestContext, handler: (sock: net.Socket) => void, opts: net.ServerOpts = {}): Promise<number> {
@@ -65,29 +66,6 @@ test('fulcrum run with only a tcp listener: prints tcp://, relays bytes both way
   assert.equal(exit.code, 0);
 });
 
-/** Connects, writes `text`, half-closes and resolves with everything read until the server's FIN. */
-function roundTrip(port: number, text: string): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    let data = '';
-    const timer = setTimeout(() => {
-      c.destroy();
-      reject(new Error(`no answer to ${text} within 5000 ms (got ${JSON.stringify(data)})`));
-    }, 5000);
-    c.setEncoding('utf8');
-    c.on('data', (d: string) => (data += d));
-    c.on('end', () => {
-      clearTimeout(timer);
-      c.end();
-      resolve(data);
-    });
-    c.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    c.end(text);
-  });
-}
 
 test('reloads with two workers: each new generation accepts on the same tcp port, a pair open across reloads keeps relaying', { timeout: 60_000 }, async (t) => {
   const named = (name: string) =>
