@@ -11,6 +11,7 @@ import type { SonicBoom as SonicBoomClass } from 'sonic-boom';
 import { parseLogTemplate } from '../config/listeners/log-template.js';
 import type { AccessLogConfig } from '../config/types.js';
 import type { RequestHead } from './http/head.js';
+import { log } from '../core/log.js';
 
 type Destination = SonicBoomClass;
 /** sonic-boom is CommonJS whose module.exports is the class itself. */
@@ -28,6 +29,15 @@ function destinationFor(path: string): Destination {
   if (d === undefined) {
     d = path === 'stdout' ? new SonicBoom({ fd: 1, minLength: 4096, sync: false }) : new SonicBoom({ dest: path, minLength: 4096, sync: false, mkdir: true, append: true });
     destinations.set(path, d);
+    // a file that cannot be opened or written (its directory removed, a full disk) costs
+    // log lines, never the process: an 'error' without a listener would be thrown
+    let lastError = 0;
+    d.on('error', (err: NodeJS.ErrnoException) => {
+      const now = Date.now();
+      if (now - lastError < 60_000) return;
+      lastError = now;
+      log().error(`access log ${path}: cannot write (${err.code ?? err.message}); lines are lost until it can be written again (reopen with SIGUSR1, or reload)`);
+    });
     flusher ??= setInterval(() => {
       for (const x of destinations.values()) flushQuietly(x);
     }, FLUSH_EVERY_MS).unref();
