@@ -65,6 +65,8 @@ export class Primary {
   private bound: BoundListener[] = [];
   private generations = 0;
   private readonly counters = new Map<number, InstanceCounters>();
+  /** What workers that have exited (reloads, stops, crashes) had counted: totals survive them. */
+  private readonly retired = new RetiredCounts();
   /** Servers some worker's passive health has ejected since their last passing active check. */
   private readonly ejected = new Set<string>();
   /** Each worker's memory, as last reported with its counters. */
@@ -161,10 +163,12 @@ export class Primary {
     return new Generation(++this.generations, config, workerCount(config, wanted), {
       health: () => this.plane.healthStates(),
       counters: (id, c, memory) => {
+        if (this.retired.has(id)) return; // a report that arrived after its worker's exit
         this.counters.set(id, c);
         this.memory.set(id, memory);
       },
       gone: (id) => {
+        this.retired.add(id, this.counters.get(id));
         this.counters.delete(id);
         this.memory.delete(id);
       },
@@ -295,8 +299,9 @@ export class Primary {
   }
 
   status(): StatusReport {
-    const listeners = this.bound.map((l) => ({ ...l, accepted: 0, active: 0 }));
+    const listeners = this.bound.map((l) => ({ ...l, accepted: this.retired.accepted(l.name), active: 0 }));
     const servers = new Map<string, { active: number; total: number }>();
+    for (const [key, total] of this.retired.servers) servers.set(key, { active: 0, total });
     for (const c of this.counters.values()) {
       for (const l of c.listeners) {
         const mine = listeners.find((x) => x.name === l.name);
@@ -375,4 +380,33 @@ export function setupWorkers(execArgv: string[]): void {
 /** One key per server across processes. */
 function refKey(s: ServerRef): string {
   return `${s.pool}\0${s.server}\0${s.address}`;
+}
+
+/** Counts of workers that have exited, summed: accepted connections per listener, requests per server. */
+class RetiredCounts {
+  readonly listeners = new Map<string, number>();
+  /** By "pool/server". */
+  readonly servers = new Map<string, number>();
+
+  private readonly workers = new Set<number>();
+
+  /** Keeps worker `id`'s last report (it counted up to a second before it exited). */
+  add(id: number, c: InstanceCounters | undefined): void {
+    this.workers.add(id);
+    if (c === undefined) return;
+    for (const l of c.listeners) this.listeners.set(l.name, (this.listeners.get(l.name) ?? 0) + l.accepted);
+    for (const s of c.servers) {
+      const key = `${s.pool}/${s.server}`;
+      this.servers.set(key, (this.servers.get(key) ?? 0) + s.total);
+    }
+  }
+
+  /** Whether worker `id` has exited. */
+  has(id: number): boolean {
+    return this.workers.has(id);
+  }
+
+  accepted(listener: string): number {
+    return this.listeners.get(listener) ?? 0;
+  }
 }

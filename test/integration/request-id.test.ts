@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { test, type TestContext } from 'node:test';
 import { echoBackend, httpBackend, type Echo } from '../helpers/backends.js';
+import { closedPort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/files.js';
-import { h2Request, h2Session, keepAliveAgent, request } from '../helpers/http-client.js';
+import { h2Request, h2Session, keepAliveAgent, rawExchange, request } from '../helpers/http-client.js';
 import { accessLogLines, proxyFor, simpleYaml } from '../helpers/proxies.js';
 import { runCli, spawnCli } from '../helpers/spawn.js';
 import { waitFor } from '../helpers/wait.js';
@@ -169,4 +170,18 @@ test('JSON process logs carry an ISO 8601 time and the level by name', async (t)
   assert.equal(line.level, 'info');
   assert.match(String(line.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   assert.ok(Math.abs(Date.parse(String(line.time)) - Date.now()) < 60_000);
+});
+
+test('our own answers carry the request ID in the header as configured, over HTTP/1.1 and HTTP/2', async (t) => {
+  const p = await setup(t, await closedPort(), ['request_id: {}']);
+  const r = await rawExchange(p.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  assert.equal(r.status, 503);
+  const ids = r.headers.filter(([name]) => name.toLowerCase() === 'x-request-id');
+  assert.equal(ids.length, 1);
+  assert.equal(ids[0]![0], 'X-Request-ID', 'the configured spelling');
+  const session = await h2Session(t, p.port, { h2c: true });
+  const h2 = await h2Request(session, { ':path': '/' });
+  session.close();
+  assert.equal(h2.status, 503);
+  assert.match(String(h2.headers['x-request-id']), /^[0-9a-f]{24}$/);
 });

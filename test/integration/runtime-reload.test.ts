@@ -117,6 +117,33 @@ runtime:
     }
   });
 
+  test('counters survive a reload: the old workers\' counts stay in the totals', { timeout: 30_000 }, async () => {
+    /** A's and B's totals and the listener's accepted count, as fulcrum status --json gives them. */
+    const totals = async () => {
+      const r = await runCli(['status', '-s', socket, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const data = (JSON.parse(r.stdout) as { data: { workers: Array<{ draining: boolean }>; listeners: Array<{ accepted: number }>; pools: Array<{ name: string; servers: Array<{ total: number }> }> } }).data;
+      const web = data.pools.find((p) => p.name === 'web')!;
+      return { requests: web.servers.reduce((n, s) => n + s.total, 0), accepted: data.listeners[0]!.accepted, draining: data.workers.filter((w) => w.draining).length };
+    };
+    await sleep(1100); // counters are pushed every second
+    const start = await totals();
+    for (let i = 0; i < 20; i++) assert.equal((await request(port, { path: `/c${i}` })).status, 200);
+    for (let i = 0; i < 30 && (await totals()).requests < start.requests + 20; i++) await sleep(100);
+    const before = (cli.stderr().match(/reloaded /g) ?? []).length;
+    tmp.write('lb.yaml', yaml({ weightB: 3, slow: [c] })); // a changed configuration: new workers
+    const r = await runCli(['reload', '-s', socket]);
+    assert.equal(r.code, 0, r.stderr);
+    await reloadsLogged(before + 1);
+    // the old workers drain and exit; the new ones report
+    for (let i = 0; i < 50 && (await totals()).draining > 0; i++) await sleep(100);
+    await sleep(1100);
+    const after = await totals();
+    assert.equal(after.draining, 0, 'the old workers are gone');
+    assert.ok(after.requests >= start.requests + 20, `totals kept after the reload: ${JSON.stringify({ start, after })}`);
+    assert.ok(after.accepted >= start.accepted + 20, `accepted kept after the reload: ${JSON.stringify({ start, after })}`);
+  });
+
   test('a reload that removes a server lets its in-flight request finish', { timeout: 30_000 }, async () => {
     const before = (cli.stderr().match(/reloaded /g) ?? []).length;
     const inFlight = request(port, { path: '/slow?ms=1500', timeoutMs: 10_000 });

@@ -8,15 +8,16 @@
 
 import type { RequestIds } from '../http/request-id.js';
 
-/** Header fields as [lower-case name, value] pairs. */
+/** Header fields as [name, value] pairs: names lower-case, or as configured (the request ID's). */
 export type Fields = ReadonlyArray<readonly [string, string]>;
 
 export const NO_FIELDS: Fields = [];
 /** Our 503s invite a retry a second later. */
 export const RETRY_AFTER: Fields = [['retry-after', '1']];
 
-/** "strict-transport-security" → "Strict-Transport-Security", as HTTP/1.1 peers are used to. */
+/** "strict-transport-security" → "Strict-Transport-Security", as HTTP/1.1 peers are used to; a name written with capitals stays as written. */
 function lineName(name: string): string {
+  if (name !== name.toLowerCase()) return name;
   return name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
 }
 
@@ -89,7 +90,7 @@ export class AddedFields {
 
   /** Fields of an answer of our own: `own` (Location, Retry-After), the listener's, the request ID `id` (or null). */
   local(own: Fields, id: string | null): Fields {
-    if (id !== null && this.ids !== null) return [...own, ...this.listener, [this.ids.lower, id]];
+    if (id !== null && this.ids !== null) return [...own, ...this.listener, [this.ids.name, id]];
     if (this.listener.length === 0) return own;
     return own.length === 0 ? this.listener : [...own, ...this.listener];
   }

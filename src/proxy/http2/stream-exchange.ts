@@ -331,7 +331,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
     const payload = Buffer.from(body);
     const headOnly = this.req?.method === 'HEAD';
     const headers: http2.OutgoingHttpHeaders = { ':status': status, 'content-type': type, 'content-length': payload.length, 'cache-control': 'no-store' };
-    for (const [name, value] of fields) headers[name] = value;
+    for (const [name, value] of fields) headers[name.toLowerCase()] = value;
     stream.respond(headers, { endStream: headOnly });
     if (!headOnly) stream.end(payload);
     this.stopReading();
