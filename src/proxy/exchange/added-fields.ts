@@ -28,11 +28,17 @@ export function fieldLines(fields: Fields): string {
   return out;
 }
 
-const VIA: Record<string, string> = { '1.0': '1.0 fulcrum', '1.1': '1.1 fulcrum', '2': '2 fulcrum' };
-
 /** The Via value for a message that reached us over HTTP version `version` ("1.0", "1.1", "2"). */
 export function viaValue(version: string): string {
-  return VIA[version] ?? `${version} fulcrum`;
+  return `${version} fulcrum`;
+}
+
+/** The Via header line per HTTP version, made once: the request head adds it without building a string. */
+const VIA_LINES: Readonly<Record<string, string>> = Object.fromEntries(['1.0', '1.1', '2'].map((v) => [v, `Via: ${viaValue(v)}\r\n`]));
+
+/** The Via header line (with CRLF) for a request that reached us over HTTP version `version`. */
+export function viaLine(version: string): string {
+  return VIA_LINES[version] ?? `Via: ${viaValue(version)}\r\n`;
 }
 
 /** The fields one listener adds; the usual cases are computed once, at start. */

@@ -16,7 +16,7 @@ import { rewriteRequestHead, type ClientFacts } from '../http/rewrite.js';
 import { writeSocket } from '../../io/socket-write.js';
 import type { UpstreamConn, UpstreamOwner } from '../http/upstream.js';
 import { encodeV1, encodeV2, type ProxyAddress } from '../proxy-protocol.js';
-import { NO_FIELDS, RETRY_AFTER, viaValue, type Fields } from './added-fields.js';
+import { NO_FIELDS, RETRY_AFTER, viaLine, type Fields } from './added-fields.js';
 import type { ExchangeListener } from './listener.js';
 import { fillPickContext, stickyCookie } from './pick.js';
 
@@ -242,8 +242,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.respStarted = false;
     this.requestStarted = false;
     if (this.reqHead === '') {
-      const version = this.version();
-      this.reqHead = rewriteRequestHead(this.req!, this.facts!, this.fe.forwarded, this.tunnelWanted, viaValue(version), this.requestFraming(), this.fe.requestIds, this.requestId);
+      this.reqHead = rewriteRequestHead(this.req!, this.facts!, this.fe.forwarded, this.tunnelWanted, viaLine(this.version()), this.requestFraming(), this.fe.requestIds, this.requestId);
     }
     const sendProxy = this.pool!.config.sendProxy;
     // a PROXY header names one client: such connections are never shared (nor pooled)

@@ -41,7 +41,7 @@ function isHopByHop(head: RequestHead | ResponseHead, k: number, tunnel: boolean
  * the original text (case and order kept), minus hop-by-hop fields (RFC 9110 §7.6.1)
  * and fields named in Connection, minus untrusted forwarding headers, plus ours.
  * @param tunnel keep Upgrade and send `Connection: upgrade` (WebSocket and friends)
- * @param via the Via value for the protocol the request came in ("1.1 fulcrum", "2 fulcrum")
+ * @param via the Via line for the protocol the request came in ("Via: 1.1 fulcrum" and CRLF), added unless `fwd.via` is off
  * @param framing header lines of ours about the body's framing (each ending in CRLF), or ''
  * @param requestIds the listener's request IDs (or null): the client's field is replaced by `id`
  *   (removed when `id` is null)
@@ -121,7 +121,7 @@ export function rewriteRequestHead(
     if (req.host !== undefined) el += `;host="${req.host}"`;
     out += fwdOld === null ? `Forwarded: ${el}\r\n` : `Forwarded: ${fwdOld}, ${el}\r\n`;
   }
-  if (fwd.via) out += `Via: ${via}\r\n`;
+  if (fwd.via) out += via;
   if (id !== null) out += requestIds!.linePrefix + id + '\r\n';
   if (tunnel) out += 'Connection: upgrade\r\n';
   return out + framing + '\r\n';
