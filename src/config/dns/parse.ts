@@ -12,12 +12,12 @@
  * with the two spellings that were probably meant.
  */
 import { isIP, isIPv4, isIPv6 } from 'node:net';
-import { dirname, isAbsolute, resolve } from 'node:path';
 import { bindsClash, canonicalIp, parseBind, type HostPort } from '../common/address.js';
 import { defaultMname, defaultRname, DNS_PORT } from './defaults.js';
 import { describeValue, PathedError } from '../common/field-error.js';
 import { closest, didYouMean } from '../common/suggest.js';
 import type { DnsConfig, DnsPoolNameConfig, DnsRecordConfig, DnsRecordType, ZoneConfig } from '../types.js';
+import { filePath } from '../common/paths.js';
 
 /** Every record type a zone may list, in the order messages name them. */
 export const DNS_RECORD_TYPES = ['A', 'AAAA', 'CNAME', 'MX', 'NS', 'TXT', 'SRV', 'CAA'] as const satisfies readonly DnsRecordType[];
@@ -400,11 +400,6 @@ export interface ParsedDns {
     records: Array<{ name: string; type: DnsRecordType; ttl: number; data: unknown }>;
     pools: ParsedPoolName[];
   }>;
-}
-
-/** Resolves a file path against the directory of the configuration file `source`. */
-function filePath(path: string, source: string): string {
-  return isAbsolute(path) ? path : resolve(dirname(source), path);
 }
 
 /**

@@ -214,9 +214,6 @@ const noRoute = z.strictObject({
   body: z.string().default(DEFAULT_NO_ROUTE.body).describe('the body answered when no route matches'),
 }).describe('the answer when no route matches');
 
-/** The statuses Fulcrum answers for a failed server or pool, which a listener may give pages of its own. */
-export const ERROR_PAGE_STATUSES = [502, 503, 504] as const;
-
 const pagePath = (status: number) =>
   converted(requireString('a file path', '"errors/503.html"'), text('file path'))
     .optional()

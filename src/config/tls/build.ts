@@ -3,12 +3,8 @@
  * the configuration file (as `steering_file` and GeoIP databases are), so a
  * configuration means the same files whatever the working directory.
  */
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { filePath } from '../common/paths.js';
 import type { ListenerTlsConfig, PoolTlsConfig } from './types.js';
-
-export function filePath(path: string, source: string): string {
-  return isAbsolute(path) ? path : resolve(dirname(source), path);
-}
 
 /** A listener's `tls` with absolute certificate and key paths. */
 export function buildListenerTls(tls: ListenerTlsConfig | null, source: string): ListenerTlsConfig | null {

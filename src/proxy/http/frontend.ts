@@ -53,8 +53,8 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   accepted = 0;
   /** Sources allowed to send a PROXY header (listener proxy_protocol), or null when off. */
   private readonly proxyTrusted: net.BlockList | null;
-  /** Last "no server" log line per pool (ms), to log at most once a second under load. */
-  private readonly lastNoServerLog = new Map<Pool, number>();
+  /** Last upstream-error log line per pool (ms), to log at most once a second under load. */
+  private readonly lastUpstreamErrorLog = new Map<Pool, number>();
   /** The listener's own bodies for 502, 503 and 504 (error_pages). */
   private readonly errorPages: ReadonlyMap<number, ErrorPage>;
   /** TLS termination and HTTP/2 (listener `tls`, `http2.h2c`); null on a plain HTTP/1.1 listener. */
@@ -248,8 +248,8 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   /** Logs why a server or pool failed a request (502, 503, 504), at most once a second per pool. */
   logUpstreamError(pool: Pool, status: number, detail: string): void {
     const now = Date.now();
-    if (now - (this.lastNoServerLog.get(pool) ?? 0) < 1000) return;
-    this.lastNoServerLog.set(pool, now);
+    if (now - (this.lastUpstreamErrorLog.get(pool) ?? 0) < 1000) return;
+    this.lastUpstreamErrorLog.set(pool, now);
     log().warn(`listener ${this.name}: ${status} for pool ${pool.name}: ${detail}`);
   }
 
