@@ -74,13 +74,14 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
     readonly config: ListenerConfig,
     pools: ReadonlyMap<string, Pool>,
   ) {
+    // first: a page that cannot be read refuses the listener before it opens anything (its access log file)
+    this.errorPages = loadErrorPages(config.name, config.errorPages);
     this.name = config.name;
     this.timeouts = config.timeouts;
     this.limits = config.limits;
     this.forwarded = config.forwarded;
     this.noRoute = config.noRoute;
     this.accessLog = config.accessLog === null ? null : new AccessLog(config.name, config.accessLog);
-    this.errorPages = loadErrorPages(config.name, config.errorPages);
     const t = config.timeouts;
     internals(); // the self-test of Node's internals, once per process (its log lines before the listener's)
     this.io = nativeSockets();
