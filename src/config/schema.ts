@@ -17,6 +17,7 @@ import { runtime } from './runtime/schema.js';
 import { logging } from './logging/schema.js';
 import { services } from './services/schema.js';
 import { vrrpSchema } from './vrrp/schema.js';
+import { bgp } from './bgp/schema.js';
 
 /**
  * The whole file. Parsing yields listeners with their own overrides (timeouts and limits
@@ -42,6 +43,7 @@ export const configSchema = z.strictObject({
   logging: logging.prefault({}),
   vrrp: vrrpSchema.optional(),
   services: services.optional(),
+  bgp: bgp.optional().describe('BGP: announce addresses Fulcrum serves to routers (anycast, ECMP over several balancers), each while its condition holds'),
 });
 
 /** What a successful parse of configSchema returns. */
