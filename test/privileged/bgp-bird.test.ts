@@ -83,6 +83,11 @@ runtime: { workers: 1, control_socket: ${join(lab.dir, 'lb1.sock')} }
     assert.match(r10, /BGP\.large_community: \(65001, 1, 2\)/);
     assert.match(await route('203.0.113.20/32'), /BGP\.as_path: 65001\n/);
 
+    const show = await shResult(process.execPath, [CLI_PATH, 'bgp', 'show', '-s', join(lab.dir, 'lb1.sock')]);
+    assert.equal(show.code, 0, show.stderr);
+    assert.match(show.stdout, /r1 +192\.0\.2\.1 +AS 65000 +established +up \d+ s/);
+    assert.match(show.stdout, /203\.0\.113\.10\/32 +announced +since \S+ +pool web has 1 usable server\(s\) \(at least 1\)/);
+
     // every server of the pool down: its route goes, the listener's stays
     await backend.stop();
     await wait('the pool\'s route is withdrawn', async () => (await route('203.0.113.10/32')) === '');

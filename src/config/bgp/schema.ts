@@ -5,7 +5,7 @@
  * peers are unique) are in checks.ts.
  */
 import { z } from 'zod';
-import { text } from '../common/field-meta.js';
+import { integer, text } from '../common/field-meta.js';
 import { converted, durationOrZeroMs, intRange, name, requireString, describeValue } from '../common/fields.js';
 import { parseBind } from '../common/address.js';
 import { isIP } from 'node:net';
@@ -16,7 +16,7 @@ const asn = converted((v) => {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 4_294_967_294) throw new Error(`expected an AS number from 1 to 4294967294, got ${describeValue(v)}`);
   if (v === 23456) throw new Error('AS 23456 (AS_TRANS) stands for a 4-octet AS number and cannot be configured');
   return v;
-}, { type: 'integer, 1..4294967294' });
+}, integer(1, 4_294_967_294));
 
 const ipv4 = converted((v) => {
   const s = requireString('an IPv4 address', '"192.0.2.10"')(v);
@@ -35,7 +35,7 @@ const holdTime = converted((v) => {
   const n = typeof v === 'number' ? v : s === null ? NaN : Number(s[1]);
   if (!Number.isInteger(n) || (n !== 0 && (n < 3 || n > 65535))) throw new Error(`expected whole seconds, 0 (no keepalives) or 3 to 65535, such as "9s", got ${describeValue(v)}`);
   return n;
-}, text('seconds', { pattern: '^\\d+s?$' }));
+}, { type: 'seconds, 0 or 3..65535', input: { anyOf: [{ type: 'integer', minimum: 0, maximum: 65535 }, { type: 'string', pattern: '^\\d+s?$' }] } });
 
 const community = converted((v) => {
   const m = typeof v === 'string' ? /^(\d+):(\d+)$/.exec(v) : null;
@@ -82,7 +82,24 @@ const when = converted((v): { kind: 'always' } | { kind: 'pool'; name: string; m
   }
   if (typeof o.listener === 'string' && keys.length === 1) return { kind: 'listener', name: o.listener };
   throw new Error(`expected always, {pool: NAME, min_usable: N} or {listener: NAME}, got ${describeValue(v)}`);
-}, text('always | {pool, min_usable} | {listener}'));
+}, {
+  type: 'always, {pool, min_usable} or {listener}',
+  input: {
+    anyOf: [
+      { const: 'always' },
+      {
+        type: 'object',
+        properties: {
+          pool: { type: 'string', description: 'announced while this pool has enough usable servers' },
+          min_usable: { type: 'integer', minimum: 1, maximum: 10000, description: 'how many usable servers are enough (default 1)' },
+        },
+        required: ['pool'],
+        additionalProperties: false,
+      },
+      { type: 'object', properties: { listener: { type: 'string', description: 'announced while this listener is bound' } }, required: ['listener'], additionalProperties: false },
+    ],
+  },
+});
 
 export const announceFields = z.strictObject({
   prefix: prefix.describe('the prefix announced: a virtual IP as /32 (or /128), or a block'),
@@ -97,7 +114,7 @@ export const announceFields = z.strictObject({
 export const bgpFields = z.strictObject({
   asn: asn.describe('Fulcrum\'s AS number (4-octet numbers work)'),
   router_id: ipv4.describe('the BGP identifier, an IPv4 address unique among the peers (usually the balancer\'s own address)'),
-  listen: converted((v) => (v === false ? null : parseBind(requireString('HOST:PORT', '"0.0.0.0:179"')(v))), text('HOST:PORT or false'))
+  listen: converted((v) => (v === false ? null : parseBind(requireString('HOST:PORT', '"0.0.0.0:179"')(v))), { type: 'HOST:PORT or false', input: { anyOf: [{ type: 'string' }, { const: false }] } })
     .optional()
     .meta({ defaultText: 'no listener (Fulcrum connects)', description: 'where to accept connections from passive peers, such as "0.0.0.0:179"' }),
   hold_time: holdTime.default(DEFAULT_BGP.holdTimeS).describe('the hold time offered (the session uses the smaller of the two sides\'); keepalives go every third of it'),
