@@ -40,6 +40,8 @@ export interface PeerSettings {
   holdTimeS: number;
   /** null: a third of the negotiated hold time. */
   keepaliveS: number | null;
+  /** BFD with this peer, or null. */
+  bfd: { minTxMs: number; minRxMs: number; multiplier: number } | null;
 }
 
 /** What a session needs from its speaker. */
@@ -123,6 +125,14 @@ export class BgpSession {
       this.write(encodeUpdate(prefixes.slice(i, i + 200), attrs, this.as4));
       this.counts.updatesSent++;
     }
+  }
+
+  /** BFD says the peer is unreachable: the session goes down at once (RFC 5882), and is tried again. */
+  reset(why: string): void {
+    if (this.sock === null || this.stopped) return;
+    this.lastError = why;
+    this.closeSocket();
+    this.down(why);
   }
 
   /** Ends the session with a Cease NOTIFICATION (administrative shutdown by default) and stops reconnecting. */

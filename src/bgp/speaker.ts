@@ -12,6 +12,7 @@ import type { Pool } from '../backend/pool.js';
 import type { BgpAnnouncement, BgpConfig } from '../config/types.js';
 import { poolChannel, serverStateChannel } from '../core/events.js';
 import { BgpSession, type SessionOwner } from './session.js';
+import { BfdEndpoint, type BfdSession } from './bfd.js';
 import { formatPrefix, GRACEFUL_SHUTDOWN, ipv4Bytes, ipv6Bytes, parsePrefix, SUB, type Prefix, type RouteAttributes } from './wire.js';
 
 /** What the speaker reads of the running balancer. */
@@ -35,7 +36,7 @@ interface Route {
 export interface BgpReport {
   asn: number;
   routerId: string;
-  sessions: Array<{ peer: string; address: string; asn: number; state: string; since: number; lastError: string; counts: BgpSession['counts'] }>;
+  sessions: Array<{ peer: string; address: string; asn: number; state: string; since: number; lastError: string; bfd: string | null; counts: BgpSession['counts'] }>;
   routes: Array<{ prefix: string; announced: boolean; why: string; since: number }>;
 }
 
@@ -45,6 +46,8 @@ export class BgpSpeaker implements SessionOwner {
   private server: net.Server | null = null;
   private timer: NodeJS.Timeout | null = null;
   private gracefulShutdown = false;
+  private readonly bfd: BfdEndpoint;
+  private readonly bfdSessions = new Map<BgpSession, BfdSession>();
   private readonly onEvent = () => this.evaluate();
 
   constructor(
@@ -52,6 +55,15 @@ export class BgpSpeaker implements SessionOwner {
     private readonly env: BgpEnvironment,
   ) {
     this.sessions = config.peers.map((p) => new BgpSession(p, this));
+    this.bfd = new BfdEndpoint((m) => this.log(m));
+    for (const s of this.sessions) {
+      if (s.peer.bfd === null) continue;
+      const b = this.bfd.add(s.peer.address, s.peer.bfd, (state, why) => {
+        this.log(`peer ${s.peer.name}: BFD ${state} (${why})`);
+        if (state === 'down') s.reset(`BFD down: ${why}`);
+      });
+      this.bfdSessions.set(s, b);
+    }
     this.routes = config.announce.map((a) => ({ config: a, prefix: parsePrefix(a.prefix), announced: false, why: 'not evaluated yet', since: Date.now() }));
   }
 
@@ -86,6 +98,7 @@ export class BgpSpeaker implements SessionOwner {
       });
       this.server = server;
     }
+    await this.bfd.start(this.sessions.some((s) => s.peer.bfd !== null && s.peer.address.includes(':')) ? '::' : '0.0.0.0');
     for (const s of this.sessions) s.start();
     serverStateChannel.subscribe(this.onEvent);
     poolChannel.subscribe(this.onEvent);
@@ -154,7 +167,16 @@ export class BgpSpeaker implements SessionOwner {
     return {
       asn: this.asn,
       routerId: this.routerId,
-      sessions: this.sessions.map((s) => ({ peer: s.peer.name, address: s.peer.address, asn: s.peer.asn, state: s.state, since: s.establishedAt, lastError: s.lastError, counts: { ...s.counts } })),
+      sessions: this.sessions.map((s) => ({
+        peer: s.peer.name,
+        address: s.peer.address,
+        asn: s.peer.asn,
+        state: s.state,
+        since: s.establishedAt,
+        lastError: s.lastError,
+        bfd: this.bfdSessions.get(s)?.stateName ?? null,
+        counts: { ...s.counts },
+      })),
       routes: this.routes.map((r) => ({ prefix: formatPrefix(r.prefix), announced: r.announced, why: r.why, since: r.since })),
     };
   }
@@ -178,6 +200,7 @@ export class BgpSpeaker implements SessionOwner {
     this.gracefulShutdown = true;
     this.evaluate();
     for (const s of this.sessions) s.stop(SUB.ADMIN_SHUTDOWN);
+    this.bfd.stop();
     const server = this.server;
     this.server = null;
     if (server !== null) await new Promise<void>((res) => server.close(() => res()));

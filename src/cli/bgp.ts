@@ -51,7 +51,7 @@ export function formatBgp(r: BgpReport, now: number): string {
   const lines = [`AS ${r.asn}, router id ${r.routerId}`, '', 'sessions:'];
   for (const s of r.sessions) {
     const up = s.state === 'established' ? `  up ${Math.round((now - s.since) / 1000)} s` : '';
-    lines.push(`  ${s.peer}  ${s.address}  AS ${s.asn}  ${s.state}${up}  updates sent ${s.counts.updatesSent}${s.lastError === '' ? '' : `  (${s.lastError})`}`);
+    lines.push(`  ${s.peer}  ${s.address}  AS ${s.asn}  ${s.state}${up}  updates sent ${s.counts.updatesSent}${s.bfd === null ? '' : `  bfd ${s.bfd}`}${s.lastError === '' ? '' : `  (${s.lastError})`}`);
   }
   lines.push('', 'routes:');
   for (const x of r.routes) lines.push(`  ${x.prefix}  ${x.announced ? 'announced' : 'WITHDRAWN'}  since ${new Date(x.since).toISOString()}  ${x.why}`);

@@ -33,11 +33,13 @@ describe('BGP with BIRD 2 as the router', { skip: SKIP ?? false }, () => {
       join(lab.dir, 'bird.conf'),
       `router id 192.0.2.1;
 protocol device { scan time 1; }
+protocol bfd { interface "eth0" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }
 protocol bgp lb1 {
   local 192.0.2.1 as 65000;
   neighbor 192.0.2.10 as 65001;
   passive on;
   hold time 9;
+  bfd on;
   ipv4 { import all; export none; };
 }
 `,
@@ -64,7 +66,7 @@ bgp:
   router_id: 192.0.2.10
   graceful_shutdown: 2s
   peers:
-    - { name: r1, address: 192.0.2.1, asn: 65000 }
+    - { name: r1, address: 192.0.2.1, asn: 65000, bfd: true }
   announce:
     - { prefix: 203.0.113.10/32, when: { pool: web }, med: 7, communities: ["65001:100"], large_communities: ["65001:1:2"], prepend: 1 }
     - { prefix: 203.0.113.20/32, when: { listener: www } }
@@ -103,5 +105,22 @@ runtime: { workers: 1, control_socket: ${join(lab.dir, 'lb1.sock')} }
     await wait('routes withdrawn', async () => (await route('203.0.113.10/32')) === '' && (await route('203.0.113.20/32')) === '', 5000);
     await lb.exited;
     assert.match(await birdc('show', 'protocols', 'all', 'lb1'), /Received: Administrative shutdown/);
+  });
+
+  it('a balancer that stops answering (SIGSTOP: no FIN, no packet): BFD takes its routes off the router in well under a second', { timeout: 60_000 }, async (t) => {
+    const file = join(lab.dir, 'lb1.yaml');
+    lb = lab.start(lab.balancer, process.execPath, [...NODE_FLAGS, CLI_PATH, 'run', '-c', file]);
+    await lb.waitFor(/listening on http/);
+    await wait('BFD is up', async () => /192\.0\.2\.10 +eth0 +Up/.test(await birdc('show', 'bfd', 'sessions')));
+    await wait('the routes are back', async () => (await route('203.0.113.10/32')) !== '');
+    assert.match(lb.err, /BFD up/);
+    // A dead machine sends nothing, not even the FIN or RST its kernel would send for a killed process.
+    const frozen = performance.now();
+    lb.signal('SIGSTOP');
+    await wait('the routes are gone', async () => (await route('203.0.113.10/32')) === '', 3000);
+    const ms = performance.now() - frozen;
+    t.diagnostic(`routes gone ${ms.toFixed(0)} ms after the balancer froze (BFD 100 ms x 3; the hold time is 9 s)`);
+    assert.match(await birdc('show', 'protocols', 'all', 'lb1'), /BFD session down/);
+    lb.signal('SIGKILL');
   });
 });

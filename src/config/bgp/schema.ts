@@ -11,6 +11,7 @@ import { parseBind } from '../common/address.js';
 import { isIP } from 'node:net';
 import { parsePrefix } from '../../bgp/wire.js';
 import { DEFAULT_BGP } from './defaults.js';
+import { parseDuration } from '../common/units.js';
 
 const asn = converted((v) => {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 4_294_967_294) throw new Error(`expected an AS number from 1 to 4294967294, got ${describeValue(v)}`);
@@ -60,6 +61,36 @@ const prefix = converted((v) => {
   return s.includes('/') ? s : `${s}/${s.includes(':') ? 128 : 32}`;
 }, text('PREFIX'));
 
+const DEFAULT_BFD = { minTxMs: DEFAULT_BGP.bfdIntervalMs, minRxMs: DEFAULT_BGP.bfdIntervalMs, multiplier: DEFAULT_BGP.bfdMultiplier };
+
+const bfdOption = converted((v): { minTxMs: number; minRxMs: number; multiplier: number } | null => {
+  if (v === false) return null;
+  if (v === true) return { ...DEFAULT_BFD };
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`expected true, false or {interval: 100ms, multiplier: 3}, got ${describeValue(v)}`);
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== 'interval' && k !== 'multiplier') throw new Error(`unknown key \`${k}\` (expected \`interval\` or \`multiplier\`)`);
+  const ms = o.interval === undefined ? DEFAULT_BGP.bfdIntervalMs : parseDuration(o.interval as string);
+  if (!Number.isFinite(ms) || ms < 10 || ms > 10_000) throw new Error(`interval: expected 10ms to 10s, got ${describeValue(o.interval)}`);
+  const mult = o.multiplier ?? DEFAULT_BGP.bfdMultiplier;
+  if (typeof mult !== 'number' || !Number.isInteger(mult) || mult < 1 || mult > 255) throw new Error(`multiplier: expected an integer from 1 to 255, got ${describeValue(mult)}`);
+  return { minTxMs: ms, minRxMs: ms, multiplier: mult };
+}, {
+  type: 'boolean or {interval, multiplier}',
+  input: {
+    anyOf: [
+      { type: 'boolean' },
+      {
+        type: 'object',
+        properties: {
+          interval: { type: 'string', description: 'how often packets go each way (10ms..10s, default 100ms)' },
+          multiplier: { type: 'integer', minimum: 1, maximum: 255, description: 'packets missed before the peer is declared down (default 3)' },
+        },
+        additionalProperties: false,
+      },
+    ],
+  },
+});
+
 export const peerFields = z.strictObject({
   name: name.optional().meta({ defaultText: 'its address', description: 'a name for logs and `fulcrum bgp show`' }),
   address: ip.describe('the peer\'s address (a router on the same link, usually)'),
@@ -68,6 +99,7 @@ export const peerFields = z.strictObject({
   passive: z.boolean().default(false).describe('wait for the peer to connect instead of connecting (needs `bgp.listen`)'),
   local_address: ip.optional().meta({ defaultText: 'chosen by the kernel', description: 'the local address to connect from; the next hop of the routes unless an announcement sets one' }),
   hold_time: holdTime.optional().meta({ defaultText: '`bgp.hold_time`', description: 'the hold time offered to this peer' }),
+  bfd: bfdOption.default(null).meta({ default: false, description: 'BFD (RFC 5880, single hop) with this peer: `true` for packets every 100ms, 3 missed mean down, or `{interval, multiplier}`; the router notices a dead balancer in interval x multiplier instead of the hold time' }),
 });
 
 const when = converted((v): { kind: 'always' } | { kind: 'pool'; name: string; minUsable: number } | { kind: 'listener'; name: string } => {
@@ -138,6 +170,7 @@ export const bgp = bgpFields.transform((b) => ({
     localAddress: p.local_address ?? null,
     holdTimeS: p.hold_time ?? b.hold_time,
     keepaliveS: null,
+    bfd: p.bfd,
   })),
   announce: b.announce.map((a) => ({
     prefix: a.prefix,
