@@ -86,7 +86,8 @@ describe('BGP and ECMP: two balancers behind one address', { skip: SKIP ?? false
 protocol device { scan time 1; }
 protocol kernel { ipv4 { export all; }; merge paths on; }
 protocol bfd { interface "eth0" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }
-template bgp lb { local 192.0.2.1 as 65000; passive on; hold time 9; bfd on; error wait time 1, 2; error forget time 5; ipv4 { import all; export none; }; }
+filter gshut { if (65535, 0) ~ bgp_community then bgp_local_pref = 0; accept; }
+template bgp lb { local 192.0.2.1 as 65000; passive on; hold time 9; bfd on; error wait time 1, 2; error forget time 5; ipv4 { import filter gshut; export none; }; }
 protocol bgp lb1 from lb { neighbor 192.0.2.10 as 65001; }
 protocol bgp lb2 from lb { neighbor 192.0.2.20 as 65001; }
 `,
@@ -162,5 +163,37 @@ protocol bgp lb2 from lb { neighbor 192.0.2.20 as 65001; }
     }
     const sorted = [...times].sort((x, y) => x - y);
     t.diagnostic(`a dead balancer out of the router's route (new connections all to the survivor), 10 deaths (ms): ${sorted.map((x) => x.toFixed(0)).join(' ')}; median ${sorted[4]!.toFixed(0)}, max ${sorted[9]!.toFixed(0)}`);
+  });
+
+  it('a balancer whose servers are all out withdraws and the other keeps announcing; a graceful stop loses no request', { timeout: 90_000 }, async (t) => {
+    await wait('both next hops', async () => (await nextHops()).length === 2, 20_000);
+    const server = (...words: string[]) => shResult(process.execPath, [CLI_PATH, 'server', ...words, '-s', join(dir, 'lb1.sock')]);
+    for (const s of ['S1', 'S2']) assert.equal((await server('maint', `web/${s}`)).code, 0);
+    await wait('lb1 withdraws', async () => (await nextHops()).join() === ADDR.lb2, 3000);
+    assert.match(lbs.get('lb1')!.err, /bgp: withdrawing 203\.0\.113\.10\/32: pool web has 0 usable server\(s\)/);
+    for (const s of ['S1', 'S2']) assert.equal((await server('ready', `web/${s}`)).code, 0);
+    await wait('lb1 announces again', async () => (await nextHops()).length === 2, 5000);
+
+    // a planned stop of lb1 under a bounded loop of new connections: none fails
+    const loop = (async () => {
+      const failures: string[] = [];
+      let n = 0;
+      const end = performance.now() + 8000;
+      while (performance.now() < end && n < 400) {
+        n++;
+        const r = await shResult('ip', ['netns', 'exec', NS.client, 'curl', '-sS', '--max-time', '2', `http://${VIP}/name`]);
+        if (r.code !== 0) failures.push(r.stderr.trim());
+      }
+      return { n, failures };
+    })();
+    await new Promise((r) => setTimeout(r, 500));
+    const lb1 = lbs.get('lb1')!;
+    lb1.signal('SIGTERM');
+    await wait('lb1 leaves the route', async () => (await nextHops()).join() === ADDR.lb2, 10_000);
+    const { n, failures } = await loop;
+    await lb1.exited;
+    t.diagnostic(`${n} connections while lb1 stopped gracefully: ${failures.length} failed`);
+    assert.deepEqual(failures, []);
+    assert.match(lb1.err, /graceful shutdown: 1 route\(s\) marked GRACEFUL_SHUTDOWN/);
   });
 });
