@@ -29,6 +29,9 @@ describe('BGP with BIRD 2 as the router', { skip: SKIP ?? false }, () => {
 
   before(async () => {
     lab = await BgpLab.create('bgpb');
+    // IPv6 routes go over the IPv4 session (multiprotocol), with an IPv6 next hop on the link
+    await shResult('ip', ['-n', lab.router, 'addr', 'add', '2001:db8::1/64', 'dev', 'eth0', 'nodad']);
+    await shResult('ip', ['-n', lab.balancer, 'addr', 'add', '2001:db8::10/64', 'dev', 'eth0', 'nodad']);
     writeFileSync(
       join(lab.dir, 'bird.conf'),
       `router id 192.0.2.1;
@@ -41,6 +44,7 @@ protocol bgp lb1 {
   hold time 9;
   bfd on;
   ipv4 { import all; export none; };
+  ipv6 { import all; export none; };
 }
 `,
     );
@@ -70,6 +74,7 @@ bgp:
   announce:
     - { prefix: 203.0.113.10/32, when: { pool: web }, med: 7, communities: ["65001:100"], large_communities: ["65001:1:2"], prepend: 1 }
     - { prefix: 203.0.113.20/32, when: { listener: www } }
+    - { prefix: "2001:db8:ff::/48", next_hop: "2001:db8::10", communities: ["65001:6"] }
 runtime: { workers: 1, control_socket: ${join(lab.dir, 'lb1.sock')} }
 `,
     );
@@ -84,6 +89,10 @@ runtime: { workers: 1, control_socket: ${join(lab.dir, 'lb1.sock')} }
     assert.match(r10, /BGP\.community: \(65001,100\)/);
     assert.match(r10, /BGP\.large_community: \(65001, 1, 2\)/);
     assert.match(await route('203.0.113.20/32'), /BGP\.as_path: 65001\n/);
+    await wait('the IPv6 route arrives', async () => (await route('2001:db8:ff::/48')) !== '');
+    const r6 = await route('2001:db8:ff::/48');
+    assert.match(r6, /via 2001:db8::10 on eth0/);
+    assert.match(r6, /BGP\.community: \(65001,6\)/);
 
     const show = await shResult(process.execPath, [CLI_PATH, 'bgp', 'show', '-s', join(lab.dir, 'lb1.sock')]);
     assert.equal(show.code, 0, show.stderr);
