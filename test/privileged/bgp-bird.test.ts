@@ -99,6 +99,13 @@ runtime: { workers: 1, control_socket: ${join(lab.dir, 'lb1.sock')} }
     assert.match(show.stdout, /r1 +192\.0\.2\.1 +AS 65000 +established +up \d+ s/);
     assert.match(show.stdout, /203\.0\.113\.10\/32 +announced +since \S+ +pool web has 1 usable server\(s\) \(at least 1\)/);
 
+    // a reload that leaves the bgp section alone keeps the session (no new establishment)
+    const since = /lb1 +BGP +--- +up +(\S+)/.exec(await birdc('show', 'protocols'))![1];
+    const reload = await shResult(process.execPath, [CLI_PATH, 'reload', '-s', join(lab.dir, 'lb1.sock')]);
+    assert.equal(reload.code, 0, reload.stderr);
+    assert.equal(/lb1 +BGP +--- +up +(\S+)/.exec(await birdc('show', 'protocols'))![1], since, 'the session was not restarted');
+    assert.notEqual(await route('203.0.113.10/32'), '');
+
     // every server of the pool down: its route goes, the listener's stays
     await backend.stop();
     await wait('the pool\'s route is withdrawn', async () => (await route('203.0.113.10/32')) === '');
