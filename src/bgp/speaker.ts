@@ -13,13 +13,14 @@ import type { BgpAnnouncement, BgpConfig } from '../config/types.js';
 import { poolChannel, serverStateChannel } from '../core/events.js';
 import { BgpSession, type SessionOwner } from './session.js';
 import { BfdEndpoint, type BfdSession } from './bfd.js';
+import { probeListener, type TrackableListener } from '../runtime/listener-probe.js';
 import { formatPrefix, GRACEFUL_SHUTDOWN, ipv4Bytes, ipv6Bytes, parsePrefix, SUB, type Prefix, type RouteAttributes } from './wire.js';
 
 /** What the speaker reads of the running balancer. */
 export interface BgpEnvironment {
   pools: () => ReadonlyMap<string, Pool>;
-  /** Whether a listener of that name is bound now. */
-  listenerUp: (name: string) => boolean;
+  /** The listener of that name, to probe as a client would; undefined when there is none. */
+  listener: (name: string) => TrackableListener | undefined;
   log: (message: string) => void;
 }
 
@@ -46,6 +47,9 @@ export class BgpSpeaker implements SessionOwner {
   private server: net.Server | null = null;
   private timer: NodeJS.Timeout | null = null;
   private gracefulShutdown = false;
+  /** The latest probe of each listener that a condition names. */
+  private readonly listenerOk = new Map<string, boolean>();
+  private probing = false;
   private readonly bfd: BfdEndpoint;
   private readonly bfdSessions = new Map<BgpSession, BfdSession>();
   private readonly onEvent = () => this.evaluate();
@@ -102,7 +106,9 @@ export class BgpSpeaker implements SessionOwner {
     for (const s of this.sessions) s.start();
     serverStateChannel.subscribe(this.onEvent);
     poolChannel.subscribe(this.onEvent);
-    this.timer = setInterval(() => this.evaluate(), 1000);
+    await this.probeListeners();
+    this.evaluate();
+    this.timer = setInterval(() => void this.probeListeners().then(() => this.evaluate()), 1000);
     this.timer.unref();
   }
 
@@ -113,6 +119,21 @@ export class BgpSpeaker implements SessionOwner {
     if (session === undefined || !session.accept(sock)) {
       if (session === undefined) this.log(`refused a BGP connection from ${from}: not a configured peer`);
       sock.destroy();
+    }
+  }
+
+  /** Probes, as a client would, each listener a condition names (a connection must complete within 500 ms). */
+  private async probeListeners(): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      const names = new Set(this.routes.flatMap((r) => (r.config.when.kind === 'listener' ? [r.config.when.name] : [])));
+      for (const name of names) {
+        const l = this.env.listener(name);
+        this.listenerOk.set(name, l === undefined ? false : await probeListener(l, 500));
+      }
+    } finally {
+      this.probing = false;
     }
   }
 
@@ -134,8 +155,8 @@ export class BgpSpeaker implements SessionOwner {
     if (this.gracefulShutdown) return [false, 'stopping'];
     if (a.when.kind === 'always') return [true, 'always announced'];
     if (a.when.kind === 'listener') {
-      const up = this.env.listenerUp(a.when.name);
-      return [up, `listener ${a.when.name} ${up ? 'is bound' : 'is not bound'}`];
+      const up = this.listenerOk.get(a.when.name) ?? false;
+      return [up, `listener ${a.when.name} ${up ? 'accepts connections' : 'does not accept connections'}`];
     }
     const pool = this.env.pools().get(a.when.name);
     const usable = pool?.usable.length ?? 0;

@@ -168,7 +168,15 @@ export class Primary implements RuntimeApi {
       get: (name: string) => this.plane.pools.get(name),
       has: (name: string) => this.plane.pools.has(name),
     } as ReadonlyMap<string, Pool>;
-    const listeners: TrackableListener[] = config.listeners.map((l) => ({
+    const listeners = this.trackableListeners(config);
+    const vrrp = new Service(config.vrrp, pools, listeners, { log: (m) => log().info(`vrrp ${m}`) });
+    await vrrp.start();
+    return vrrp;
+  }
+
+  /** A configuration's listeners as VRRP tracking and BGP conditions probe them, at their bound addresses. */
+  private trackableListeners(config: Config): TrackableListener[] {
+    return config.listeners.map((l) => ({
       name: l.name,
       udp: l.mode === 'udp',
       address: () => {
@@ -177,9 +185,6 @@ export class Primary implements RuntimeApi {
         return { address: b.host, port: b.port, family: b.host.includes(':') ? 'IPv6' : 'IPv4' };
       },
     }));
-    const vrrp = new Service(config.vrrp, pools, listeners, { log: (m) => log().info(`vrrp ${m}`) });
-    await vrrp.start();
-    return vrrp;
   }
 
   /** The BGP speaker of a configuration, reading whatever the current pools and listeners are. */
@@ -188,7 +193,7 @@ export class Primary implements RuntimeApi {
     const { BgpSpeaker: Speaker } = await import('../bgp/speaker.js');
     const speaker = new Speaker(config.bgp, {
       pools: () => this.plane.pools,
-      listenerUp: (name) => this.bound.some((b) => b.name === name),
+      listener: (name) => this.trackableListeners(this.config).find((l) => l.name === name),
       log: (m) => log().info(`bgp: ${m}`),
     });
     await speaker.start();

@@ -128,14 +128,14 @@ const when = converted((v): { kind: 'always' } | { kind: 'pool'; name: string; m
         required: ['pool'],
         additionalProperties: false,
       },
-      { type: 'object', properties: { listener: { type: 'string', description: 'announced while this listener is bound' } }, required: ['listener'], additionalProperties: false },
+      { type: 'object', properties: { listener: { type: 'string', description: 'announced while a connection to this listener completes' } }, required: ['listener'], additionalProperties: false },
     ],
   },
 });
 
 export const announceFields = z.strictObject({
   prefix: prefix.describe('the prefix announced: a virtual IP as /32 (or /128), or a block'),
-  when: when.default({ kind: 'always' }).meta({ defaultText: '`always`', description: 'announced while this holds: `always`, `{pool: NAME, min_usable: N}` (N usable servers, default 1) or `{listener: NAME}` (the listener is bound); withdrawn as soon as it does not' }),
+  when: when.default({ kind: 'always' }).meta({ defaultText: '`always`', description: 'announced while this holds: `always`, `{pool: NAME, min_usable: N}` (N usable servers, default 1) or `{listener: NAME}` (a connection to the listener completes); withdrawn as soon as it does not' }),
   next_hop: ip.optional().meta({ defaultText: 'the session\'s local address', description: 'the next hop sent with the route (next hop self by default)' }),
   med: intRange(0, 4_294_967_295).optional().describe('MULTI_EXIT_DISC: routers prefer the lowest (primary and backup sites)'),
   communities: z.array(community).default([]).describe('communities sent with the route, "ASN:VALUE"'),
