@@ -65,6 +65,7 @@ export class BgpSpeaker implements SessionOwner {
       const b = this.bfd.add(s.peer.address, s.peer.bfd, (state, why) => {
         this.log(`peer ${s.peer.name}: BFD ${state} (${why})`);
         if (state === 'down') s.reset(`BFD down: ${why}`);
+        if (state === 'up') s.retryNow();
       });
       this.bfdSessions.set(s, b);
     }
