@@ -12,7 +12,9 @@ import { httpsRedirect } from '../http/https-redirect.js';
 import { errorBody, reasonPhrase, TEXT_PLAIN, upstreamErrorBody } from '../http/local-response.js';
 import { copyBytes } from '../../io/read-buffer.js';
 import { newRequestId } from '../http/request-id.js';
-import { rewriteRequestHead, type ClientFacts } from '../http/rewrite.js';
+import { rewriteRequestHead, type ClientFacts, type RequestEdit, type ResponseEdit } from '../http/rewrite.js';
+import type { HttpRoute, RuleContext } from '../http/http-route.js';
+import { hostName } from '../http/router.js';
 import { writeSocket } from '../../io/socket-write.js';
 import type { UpstreamConn, UpstreamOwner } from '../http/upstream.js';
 import { encodeV1, encodeV2, type ProxyAddress } from '../proxy-protocol.js';
@@ -52,6 +54,12 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
   /** The request asks for a protocol switch (Upgrade): a 101 turns the exchange into a tunnel. */
   protected tunnelWanted = false;
   protected pool: Pool | null = null;
+  /** The matched route of the current request. */
+  protected route: HttpRoute | null = null;
+  /** The route's changes to the request head (target, header rules), or null. */
+  private reqEdit: RequestEdit | null = null;
+  /** The route's changes to the response head; undefined until first asked. */
+  private respEdit: ResponseEdit | null | undefined = undefined;
   protected server: Server | null = null;
   protected up: UpstreamConn | null = null;
   /** The request head went to the current server connection (it is connected). */
@@ -168,6 +176,27 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.badResponse('101 Switching Protocols without an Upgrade request');
   }
 
+  // ---- route rules ---------------------------------------------------------------------------
+
+  /** What header rules may say about this request. */
+  private ruleContext(): RuleContext {
+    const req = this.req!;
+    return { clientIp: this.facts!.ip, requestId: this.requestId, host: req.host === undefined ? '' : hostName(req.host), scheme: this.facts!.proto, tlsVersion: this.tlsVersion() };
+  }
+
+  /** The client connection's TLS version ("TLSv1.3"), or '' without TLS. */
+  protected tlsVersion(): string {
+    return tlsVersionOf(this.peer);
+  }
+
+  /** The route's changes to the response head (both protocols apply them), or null. */
+  protected responseEdit(): ResponseEdit | null {
+    if (this.respEdit !== undefined) return this.respEdit;
+    const rules = this.route?.responseRules ?? null;
+    this.respEdit = rules === null ? null : { remove: rules.remove, fields: rules.expand(this.ruleContext()) };
+    return this.respEdit;
+  }
+
   // ---- request ---------------------------------------------------------------------------
 
   /**
@@ -185,8 +214,15 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     const facts = (this.facts ??= this.fe.clientFacts(this.proxied?.address ?? this.peer.remoteAddress ?? ''));
     const ids = this.fe.requestIds;
     this.requestId = ids === null ? null : ids.idFor(req, facts.trusted);
-    const pool = this.fe.route(req);
-    if (pool === undefined) {
+    this.route = null;
+    this.reqEdit = null;
+    this.respEdit = undefined;
+    if (!this.fe.admits(facts.ip)) {
+      this.respondLocal(403, '403 Forbidden\n', NO_FIELDS);
+      return;
+    }
+    const route = this.fe.route(req, facts.ip);
+    if (route === undefined) {
       const https = this.fe.config.httpsRedirect;
       if (https !== null) {
         const r = httpsRedirect(req, https);
@@ -195,6 +231,26 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
         this.respondLocal(this.fe.noRoute.status, this.fe.noRoute.body, NO_FIELDS);
       }
       return;
+    }
+    this.route = route;
+    if (!route.admits(facts.ip)) {
+      this.respondLocal(403, '403 Forbidden\n', NO_FIELDS);
+      return;
+    }
+    if (route.respond !== null) {
+      this.respondLocal(route.respond.status, route.respond.body, NO_FIELDS, route.respond.contentType);
+      return;
+    }
+    if (route.redirect !== null) {
+      const location = route.location(req, facts.proto);
+      const status = route.redirect.status;
+      this.respondLocal(status, `${status} ${reasonPhrase(status)}: ${location}\n`, [['location', location]]);
+      return;
+    }
+    const pool = route.poolFor(req, facts.ip);
+    const target = route.newTarget(req.target);
+    if (target !== null || route.requestRules !== null) {
+      this.reqEdit = { target, remove: route.requestRules?.remove ?? null, fields: route.requestRules?.expand(this.ruleContext()) ?? NO_FIELDS };
     }
     this.deadline = this.reqComplete ? 0 : (this.budget ??= BodyBudget.of(this.fe.timeouts, this.fe.limits)).begin(now());
     this.pool = pool;
@@ -242,7 +298,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.respStarted = false;
     this.requestStarted = false;
     if (this.reqHead === '') {
-      this.reqHead = rewriteRequestHead(this.req!, this.facts!, this.fe.forwarded, this.tunnelWanted, viaLine(this.version()), this.requestFraming(), this.fe.requestIds, this.requestId);
+      this.reqHead = rewriteRequestHead(this.req!, this.facts!, this.fe.forwarded, this.tunnelWanted, viaLine(this.version()), this.requestFraming(), this.fe.requestIds, this.requestId, this.reqEdit);
     }
     const sendProxy = this.pool!.config.sendProxy;
     // a PROXY header names one client: such connections are never shared (nor pooled)
@@ -653,11 +709,11 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
   // ---- answers of our own ------------------------------------------------------------------
 
   /** A response of our own for the current request (no route, redirect): the exchange ends well. */
-  protected respondLocal(status: number, body: string, fields: Fields): void {
+  protected respondLocal(status: number, body: string, fields: Fields, type = TEXT_PLAIN): void {
     this.abortUpstream();
     this.status = status;
     this.upReusable = false;
-    this.sent += this.answer(status, body, TEXT_PLAIN, this.fe.added.local(fields, this.requestId), false);
+    this.sent += this.answer(status, body, type, this.fe.added.local(fields, this.requestId), false);
     this.finishExchange(null);
   }
 
@@ -792,4 +848,10 @@ export function hasBareLF(buf: Buffer, start: number): boolean {
     i = buf.indexOf(0x0a, i + 1);
   }
   return false;
+}
+
+/** A client socket's TLS version: the addon's TLS streams say it in tlsInfo(), Node's TLS sockets in getProtocol(); '' without TLS. */
+export function tlsVersionOf(sock: unknown): string {
+  const s = sock as { tlsInfo?: () => readonly unknown[] | undefined; getProtocol?: () => string | null };
+  return (s.tlsInfo?.()?.[2] as string | undefined) ?? s.getProtocol?.() ?? '';
 }
