@@ -10,6 +10,8 @@ import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
 import { echoBackend, type Echo } from '../helpers/backends.js';
 import { h2Request, h2Session, httpsRequest } from '../helpers/http-client.js';
 import { proxyFor } from '../helpers/proxies.js';
+import { tempDir } from '../helpers/files.js';
+import bcrypt from 'bcryptjs';
 
 const skip = NO_OPENSSL;
 
@@ -109,4 +111,38 @@ test('a listener\'s access list refuses a client before any route', { skip }, as
   const r = await httpsRequest(proxy.port, { path: '/' });
   assert.equal(r.status, 403);
   assert.equal(proxy.instance.counters().servers[0]!.total, 0, 'nothing reached the server');
+});
+
+test('basic authentication from an htpasswd file of bcrypt hashes, over HTTP/1.1 and HTTP/2', { skip }, async (t) => {
+  const dir = tempDir('fulcrum-auth-', t);
+  const htpasswd = dir.write('htpasswd', `# users\nalice:${bcrypt.hashSync('wonderland', 4)}\n`);
+  const proxy = await policyProxy(
+    t,
+    () => `    routes:
+      - { path: /private/, pool: web, basic_auth: { realm: Staff, htpasswd: "${htpasswd}" } }
+      - { path: /status, respond: { status: 200, body: "fine\\n" }, basic_auth: { htpasswd: "${htpasswd}" } }
+      - pool: web`,
+  );
+  const session = await h2Session(t, proxy.port);
+  const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+  for (const [auth, want] of [
+    [undefined, 401],
+    [basic('alice', 'nope'), 401],
+    [basic('bob', 'wonderland'), 401],
+    ['Bearer x', 401],
+    [basic('alice', 'wonderland'), 200],
+    [basic('alice', 'wonderland'), 200],
+  ] as const) {
+    const headers: Record<string, string> = auth === undefined ? {} : { authorization: auth };
+    const h1 = await httpsRequest(proxy.port, { path: '/private/x', headers });
+    const h2 = await h2Request(session, { ':path': '/private/x', ...headers });
+    for (const r of [h1, h2]) {
+      assert.equal(r.status, want, `${auth}`);
+      if (want === 401) assert.equal(r.headers['www-authenticate'], 'Basic realm="Staff", charset="UTF-8"');
+    }
+  }
+  const ok = await httpsRequest(proxy.port, { path: '/status', headers: { authorization: basic('alice', 'wonderland') } });
+  assert.deepEqual([ok.status, ok.body.toString()], [200, 'fine\n']);
+  assert.equal((await httpsRequest(proxy.port, { path: '/status' })).status, 401);
+  session.close();
 });

@@ -222,6 +222,13 @@ export const routeFields = z.strictObject({
   rewrite: rewriteFields.optional().describe('change the path before it reaches the server'),
   request_headers: headerRules.optional().describe('header rules for requests on this route (after Fulcrum\'s own forwarding headers)'),
   response_headers: headerRules.optional().describe('header rules for responses on this route (to proxied responses)'),
+  basic_auth: z
+    .strictObject({
+      realm: z.string().default('Fulcrum').describe('the realm browsers show'),
+      htpasswd: converted(requireString('a file', '"/etc/fulcrum/htpasswd"'), text('path')).describe('users and their bcrypt hashes, as `htpasswd -B` writes them; relative to the configuration file'),
+    })
+    .optional()
+    .describe('HTTP basic authentication: a request without a known user and the right password gets 401'),
   allow: cidrs.optional().describe('only clients in these networks get this route; others get 403'),
   deny: cidrs.optional().describe('clients in these networks get 403 on this route'),
 });
@@ -255,13 +262,14 @@ export const route = routeFields.transform((r, ctx) => {
     responseHeaders: r.response_headers ?? null,
     allow: r.allow ?? null,
     deny: r.deny ?? null,
+    basicAuth: r.basic_auth ?? null,
   };
 });
 
 /** Does the route match anything but host and path (TCP and UDP routes cannot)? */
-export const HTTP_ONLY_KEYS = ['path_regex', 'methods', 'headers', 'query', 'client', 'split', 'split_by', 'redirect', 'respond', 'rewrite', 'request_headers', 'response_headers', 'allow', 'deny'] as const;
+export const HTTP_ONLY_KEYS = ['path_regex', 'methods', 'headers', 'query', 'client', 'split', 'split_by', 'redirect', 'respond', 'rewrite', 'request_headers', 'response_headers', 'allow', 'deny', 'basic_auth'] as const;
 
 /** A route by host and path prefix to a pool, nothing else (configurations built in code). */
 export function plainRoute(pool: string, hosts: string[] = [], pathPrefix = ''): z.output<typeof route> {
-  return { name: null, hosts, pathPrefix, pathRegex: null, methods: null, headers: [], query: [], clients: null, priority: 0, pool, split: null, redirect: null, respond: null, rewrite: null, requestHeaders: null, responseHeaders: null, allow: null, deny: null };
+  return { name: null, hosts, pathPrefix, pathRegex: null, methods: null, headers: [], query: [], clients: null, priority: 0, pool, split: null, redirect: null, respond: null, rewrite: null, requestHeaders: null, responseHeaders: null, allow: null, deny: null, basicAuth: null };
 }

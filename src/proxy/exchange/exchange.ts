@@ -14,7 +14,7 @@ import { copyBytes } from '../../io/read-buffer.js';
 import { newRequestId } from '../http/request-id.js';
 import { rewriteRequestHead, type ClientFacts, type RequestEdit, type ResponseEdit } from '../http/rewrite.js';
 import type { HttpRoute, RuleContext } from '../http/http-route.js';
-import { hostName } from '../http/router.js';
+import { headerValues, hostName } from '../http/router.js';
 import { writeSocket } from '../../io/socket-write.js';
 import type { UpstreamConn, UpstreamOwner } from '../http/upstream.js';
 import { encodeV1, encodeV2, type ProxyAddress } from '../proxy-protocol.js';
@@ -58,6 +58,9 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
   protected route: HttpRoute | null = null;
   /** The route's changes to the request head (target, header rules), or null. */
   private reqEdit: RequestEdit | null = null;
+  /** The request's credentials are being checked: its dispatch waits (dispatchWanted: it was asked for). */
+  private authPending = false;
+  private dispatchWanted = false;
   /** The route's changes to the response head; undefined until first asked. */
   private respEdit: ResponseEdit | null | undefined = undefined;
   protected server: Server | null = null;
@@ -215,6 +218,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     const ids = this.fe.requestIds;
     this.requestId = ids === null ? null : ids.idFor(req, facts.trusted);
     this.route = null;
+    this.authPending = false;
     this.reqEdit = null;
     this.respEdit = undefined;
     if (!this.fe.admits(facts.ip)) {
@@ -237,14 +241,26 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
       this.respondLocal(403, '403 Forbidden\n', NO_FIELDS);
       return;
     }
+    if (route.auth !== null) {
+      const verdict = route.auth.check(headerValues(req, 'authorization')[0]);
+      if (verdict === false) {
+        this.unauthorized(route);
+        return;
+      }
+      if (verdict !== true) {
+        // bcrypt takes a while: the request waits, as in a pool's queue (dispatchFirst holds it)
+        this.authPending = true;
+        this.dispatchWanted = false;
+        void verdict.then((ok) => this.authorized(req, ok));
+        if (route.respond !== null || route.redirect !== null) return;
+      }
+    }
     if (route.respond !== null) {
       this.respondLocal(route.respond.status, route.respond.body, NO_FIELDS, route.respond.contentType);
       return;
     }
     if (route.redirect !== null) {
-      const location = route.location(req, facts.proto);
-      const status = route.redirect.status;
-      this.respondLocal(status, `${status} ${reasonPhrase(status)}: ${location}\n`, [['location', location]]);
+      this.answerRedirect(route, req);
       return;
     }
     const pool = route.poolFor(req, facts.ip);
@@ -278,9 +294,39 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.respondLocal(status, `${status} ${reasonPhrase(status)}: server ${server.name} at ${location}\n`, [['location', location]]);
   }
 
-  /** The first dispatch of a routed request. */
+  /** The first dispatch of a routed request (held while its credentials are checked). */
   protected dispatchFirst(): void {
+    if (this.authPending) {
+      this.dispatchWanted = true;
+      return;
+    }
     this.dispatch(this.pool!.pick(this.ctx), false);
+  }
+
+  /** The credentials of request `req` were checked: go on, or answer 401. */
+  private authorized(req: RequestHead, ok: boolean): void {
+    if (this.req !== req || !this.live() || !this.authPending) return;
+    this.authPending = false;
+    try {
+      const route = this.route!;
+      if (!ok) this.unauthorized(route);
+      else if (route.respond !== null) this.respondLocal(route.respond.status, route.respond.body, NO_FIELDS, route.respond.contentType);
+      else if (route.redirect !== null) this.answerRedirect(route, req);
+      else if (this.dispatchWanted) this.dispatchFirst();
+    } catch (err) {
+      this.onInternalError(err);
+    }
+  }
+
+  /** 401 with the route's challenge. */
+  private unauthorized(route: HttpRoute): void {
+    this.respondLocal(401, '401 Unauthorized\n', [['www-authenticate', route.auth!.challenge]]);
+  }
+
+  private answerRedirect(route: HttpRoute, req: RequestHead): void {
+    const location = route.location(req, this.facts!.proto);
+    const status = route.redirect!.status;
+    this.respondLocal(status, `${status} ${reasonPhrase(status)}: ${location}\n`, [['location', location]]);
   }
 
   /** Sends the current request to `server` on a pooled or new connection (`fresh`: never a pooled one). */

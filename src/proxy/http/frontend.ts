@@ -105,7 +105,7 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
       }
       return pool;
     };
-    this.router = new Router(config.routes, (r, i) => new HttpRoute(r, i, poolNamed));
+    this.router = new Router(config.routes, (r, i) => new HttpRoute(r, i, poolNamed, config.name));
     this.allowNets = config.access.allow === null ? null : new CidrSet(config.access.allow);
     this.denyNets = config.access.deny === null ? null : new CidrSet(config.access.deny);
     this.trusted = blockListOf(config.forwarded.trusted);

@@ -10,6 +10,7 @@ import type { RouteConfig } from '../../config/types.js';
 import type { SplitBy } from '../../config/listeners/route.js';
 import { hashKey } from '../../balance/hash.js';
 import { CidrSet } from './cidr-set.js';
+import { BasicAuth } from './basic-auth.js';
 import type { RequestHead } from './head.js';
 import { headerValues, hostName } from './router.js';
 import type { Fields } from '../exchange/added-fields.js';
@@ -82,13 +83,16 @@ export class HttpRoute {
   readonly respond: RouteConfig['respond'];
   readonly requestRules: HeaderRules | null;
   readonly responseRules: HeaderRules | null;
+  /** Basic authentication, or null. */
+  readonly auth: BasicAuth | null;
   private readonly allow: CidrSet | null;
   private readonly deny: CidrSet | null;
   private readonly pathPrefix: string;
   private readonly rewrite: { kind: 'prefix'; to: string } | { kind: 'regex'; regex: RegExp; replace: string } | null;
 
-  constructor(cfg: RouteConfig, index: number, pool: (name: string) => Pool) {
+  constructor(cfg: RouteConfig, index: number, pool: (name: string) => Pool, listener = '') {
     this.name = cfg.name ?? `routes[${index}]`;
+    this.auth = cfg.basicAuth === null ? null : new BasicAuth(cfg.basicAuth.realm, cfg.basicAuth.htpasswd, `listener ${listener} route ${this.name}`);
     this.pool = cfg.pool === null ? null : pool(cfg.pool);
     if (cfg.split === null) this.split = null;
     else {
