@@ -5,6 +5,7 @@
  */
 import type { Server } from '../backend/server.js';
 import type { HealthConfig } from '../config/types.js';
+import { healthCheckChannel, type HealthCheckEvent } from '../core/events.js';
 import { createProbe, type Probe, type ProbeResult } from './probe.js';
 import { changing, initialHealth, recordResult, type HealthState } from './tracker.js';
 
@@ -62,6 +63,8 @@ interface Entry {
   last: ProbeResult | null;
   lastCheckAt: number;
   since: number;
+  /** When the probe in flight started (performance.now()). */
+  startedAt: number;
 }
 
 /**
@@ -116,6 +119,7 @@ export class HealthChecker {
         last: null,
         lastCheckAt: 0,
         since: now,
+        startedAt: 0,
       });
     }
   }
@@ -173,6 +177,7 @@ export class HealthChecker {
     e.timer = null;
     if (!this.running || e.inFlight !== null) return;
     let result: Promise<ProbeResult>;
+    e.startedAt = performance.now();
     try {
       result = e.probe.check({ host: e.server.checkHost, port: e.server.checkPort }, e.config.timeoutMs);
     } catch (err) {
@@ -189,6 +194,10 @@ export class HealthChecker {
     if (!this.running) return;
     e.checks++;
     e.last = r;
+    if (healthCheckChannel.hasSubscribers) {
+      const event: HealthCheckEvent = { pool: e.server.pool, server: e.server.name, ok: r.ok, seconds: (performance.now() - e.startedAt) / 1000 };
+      healthCheckChannel.publish(event);
+    }
     e.lastCheckAt = Date.now();
     const { rise, fall } = e.config;
     const outcome = recordResult(e.state, r.ok, rise, fall);

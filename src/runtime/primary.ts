@@ -23,6 +23,8 @@ import type { TrackableListener, VrrpService } from '../vrrp/service.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { ControlAnswer } from './control.js';
 import { Generation, workerCount } from './generation.js';
+import { MetricsHub } from '../metrics/hub.js';
+import type { DnsTally } from '../metrics/dns-tally.js';
 import { startInstance, type Instance } from './instance.js';
 import { memorySample, type BoundListener, type HealthState, type InstanceCounters, type MemorySample, type ServerRef, type LastCheck } from './messages.js';
 
@@ -75,6 +77,8 @@ export class Primary {
   private stopping: Promise<void> | null = null;
   /** One set for the primary's lifetime: tickets resume on any worker and across reloads. */
   private readonly ticketKeys = newTicketKeys();
+  /** Metrics: workers' snapshots, what exited workers counted, the primary's own counts. */
+  private readonly metricsHub = new MetricsHub();
 
   constructor(
     private config: Config,
@@ -98,7 +102,7 @@ export class Primary {
   async start(): Promise<void> {
     this.plane = await this.startPlane(this.config, []);
     try {
-      this.dns = await startDns(this.config, this.plane);
+      this.dns = await startDns(this.config, this.plane, this.metricsHub.dns);
       this.dataplane = await startDataplane(this.config, this.plane);
       const gen = this.newGeneration(this.config);
       this.bound = await gen.start();
@@ -180,6 +184,7 @@ export class Primary {
   /** SIGHUP or `fulcrum reload`: one at a time; a second waits for the first. */
   reload(): Promise<ControlAnswer> {
     const run = this.busy.then(() => this.doReload());
+    run.then((a) => this.metricsHub.reloaded(a.ok), () => this.metricsHub.reloaded(false));
     this.busy = run.catch(() => {});
     return run;
   }
@@ -231,7 +236,7 @@ export class Primary {
     // The DNS server moves to the new pools (its port is released first: a gap of a few ms).
     await this.dns?.stop();
     try {
-      this.dns = await startDns(config, plane);
+      this.dns = await startDns(config, plane, this.metricsHub.dns);
     } catch (err) {
       this.dns = null;
       log().error(`reload: the DNS server did not start again: ${(err as Error).message}`);
@@ -294,8 +299,24 @@ export class Primary {
       await this.dataplane?.stop();
       await this.dns?.stop();
       await this.plane.stop();
+      this.metricsHub.close();
     })();
     return this.stopping;
+  }
+
+  /** The metrics exposition (RuntimeApi.metrics): fresh snapshots of every worker, summed with the primary's own. */
+  async metrics(openMetrics: boolean): Promise<{ contentType: string; body: string }> {
+    await this.metricsHub.refresh();
+    const gens = [...this.draining, ...(this.current === null ? [] : [this.current])];
+    return this.metricsHub.exposition(
+      {
+        pools: this.plane.pools.values(),
+        vrrp: this.vrrp?.status() ?? [],
+        workers: gens.reduce((n, g) => n + g.members().length, 0),
+        dataplane: [],
+      },
+      openMetrics,
+    );
   }
 
   status(): StatusReport {
@@ -357,10 +378,10 @@ async function startDataplane(config: Config, plane: Instance, replacing = false
   return dataplane;
 }
 
-async function startDns(config: Config, plane: Instance): Promise<DnsServer | null> {
+async function startDns(config: Config, plane: Instance, tally: DnsTally): Promise<DnsServer | null> {
   if (config.dns === null) return null;
   const { DnsServer: Dns } = await import('../dns/server.js');
-  const dns = new Dns(config.dns, plane.pools);
+  const dns = new Dns(config.dns, plane.pools, { tally });
   await dns.start();
   return dns;
 }

@@ -39,6 +39,8 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   /** One line per request, or null. */
   readonly accessLog: AccessLog | null;
   readonly requestIds: RequestIds | null;
+  /** Answers by status class (1xx..5xx), counted by the exchanges. */
+  readonly statusClasses = new Float64Array(5);
   private readonly router: Router<Pool>;
   private readonly trusted: net.BlockList;
   private readonly upstreams: UpstreamPool[] = [];
