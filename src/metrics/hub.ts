@@ -11,6 +11,7 @@ import type { Pool } from '../backend/pool.js';
 import { healthCheckChannel, type HealthCheckEvent } from '../core/events.js';
 import type { FromWorker, ToWorker } from '../runtime/messages.js';
 import { vrrpChannel, type VrrpEventMessage } from '../vrrp/events.js';
+import { CounterTotals } from '../dataplane/counters.js';
 import { DnsTally } from './dns-tally.js';
 import { expose, sumFamilies } from './exposition.js';
 import { FamilySet, M, type Family } from './families.js';
@@ -51,6 +52,8 @@ const VERSION = (() => {
 export class MetricsHub {
   /** DNS answers; every DNS server the primary starts counts into it. */
   readonly dns = new DnsTally();
+  /** The kernel data plane's per-server counts, carried over its applies and reloads. */
+  readonly dataplane = new CounterTotals();
   /** Each live worker's latest snapshot, by worker id. */
   private readonly latest = new Map<number, WorkerMetrics>();
   private readonly exited = new Set<number>();

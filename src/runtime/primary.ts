@@ -25,6 +25,7 @@ import type { ControlAnswer } from './control.js';
 import { Generation, workerCount } from './generation.js';
 import { MetricsHub } from '../metrics/hub.js';
 import type { DnsTally } from '../metrics/dns-tally.js';
+import type { CounterTotals } from '../dataplane/counters.js';
 import { startInstance, type Instance } from './instance.js';
 import { memorySample, type BoundListener, type HealthState, type InstanceCounters, type MemorySample, type ServerRef, type LastCheck } from './messages.js';
 
@@ -103,7 +104,7 @@ export class Primary {
     this.plane = await this.startPlane(this.config, []);
     try {
       this.dns = await startDns(this.config, this.plane, this.metricsHub.dns);
-      this.dataplane = await startDataplane(this.config, this.plane);
+      this.dataplane = await startDataplane(this.config, this.plane, this.metricsHub.dataplane);
       const gen = this.newGeneration(this.config);
       this.bound = await gen.start();
       this.current = gen;
@@ -215,7 +216,7 @@ export class Primary {
     let dataplane: Dataplane | null;
     await this.dataplane?.pause();
     try {
-      dataplane = await startDataplane(config, plane, this.dataplane !== null);
+      dataplane = await startDataplane(config, plane, this.metricsHub.dataplane, this.dataplane !== null);
     } catch (err) {
       this.dataplane?.resume();
       await gen.kill();
@@ -313,7 +314,7 @@ export class Primary {
         pools: this.plane.pools.values(),
         vrrp: this.vrrp?.status() ?? [],
         workers: gens.reduce((n, g) => n + g.members().length, 0),
-        dataplane: [],
+        dataplane: (await this.dataplane?.counters()) ?? [],
       },
       openMetrics,
     );
@@ -369,10 +370,10 @@ export class Primary {
 }
 
 /** The kernel data plane of a configuration's virtual services, following the plane's pools. */
-async function startDataplane(config: Config, plane: Instance, replacing = false): Promise<Dataplane | null> {
+async function startDataplane(config: Config, plane: Instance, counters: CounterTotals, replacing = false): Promise<Dataplane | null> {
   if (config.services.length === 0) return null;
   const { Dataplane: Plane } = await import('../dataplane/dataplane.js');
-  const dataplane = new Plane(config.services, plane.pools, { log: (m) => log().info(`dataplane: ${m}`) });
+  const dataplane = new Plane(config.services, plane.pools, { log: (m) => log().info(`dataplane: ${m}`), counters });
   if (replacing) log().info('dataplane: applying the reloaded virtual services over the running tables');
   await dataplane.start();
   return dataplane;
