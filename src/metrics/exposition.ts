@@ -1,19 +1,9 @@
 /**
- * Summing families of several processes and writing the exposition, both with
- * prom-client: `AggregatorRegistry.aggregate` sums samples of the same name and labels
- * (histogram buckets, sums and counts included; a family may ask for `max`), and a
- * `Registry` writes the Prometheus text format or OpenMetrics.
+ * The exposition, written by prom-client: a `Registry` holding the families (summed over
+ * the processes by sum.ts and the hub) writes the Prometheus text format, or OpenMetrics.
  */
-import { AggregatorRegistry, Registry, type Metric, type RegistryContentType } from 'prom-client';
+import { Registry, type Metric, type RegistryContentType } from 'prom-client';
 import type { Family } from './families.js';
-
-/** One family per name, each sample the sum (or max) over the lists. */
-export async function sumFamilies(lists: Family[][]): Promise<Family[]> {
-  const nonEmpty = lists.filter((l) => l.length > 0);
-  if (nonEmpty.length === 0) return [];
-  const registry = AggregatorRegistry.aggregate(nonEmpty as unknown as Parameters<typeof AggregatorRegistry.aggregate>[0]);
-  return (await registry.getMetricsAsJSON()) as unknown as Family[];
-}
 
 /**
  * The exposition of summed families. OpenMetrics names a counter's family without
@@ -34,7 +24,6 @@ export async function expose(families: Family[], openMetrics: boolean): Promise<
       name: f.name,
       help: f.help,
       type: data.type,
-      aggregator: f.aggregator,
       get() {
         return { ...data, name: this.name };
       },

@@ -1,7 +1,7 @@
 /**
- * Metric families as prom-client's JSON form (what `Registry.getMetricsAsJSON()` gives
- * and `AggregatorRegistry.aggregate()` sums), built from plain snapshots. Every metric
- * Fulcrum exposes is declared here once, with its type and help text.
+ * Metric families in prom-client's JSON form (what a metric's `get()` answers), built
+ * from plain snapshots. Every metric Fulcrum exposes is declared here once, with its
+ * type and help text.
  */
 
 export type FamilyType = 'counter' | 'gauge' | 'histogram';
@@ -12,14 +12,19 @@ export interface Sample {
   value: number;
   labels: Labels;
   metricName?: string;
+  /**
+   * Always NO_SHARED_LABELS: prom-client's writer caches the text of a sample's shared
+   * labels by object, and makes a new empty object (a cache miss) for a sample without.
+   */
+  sharedLabels: Labels;
 }
+
+const NO_SHARED_LABELS: Labels = Object.freeze({});
 
 export interface Family {
   name: string;
   help: string;
   type: FamilyType;
-  /** How the primary combines the processes' samples of one label set (prom-client's aggregators). */
-  aggregator: 'sum' | 'max';
   values: Sample[];
 }
 
@@ -27,10 +32,9 @@ export interface Def {
   readonly name: string;
   readonly type: FamilyType;
   readonly help: string;
-  readonly aggregator: 'sum' | 'max';
 }
 
-const def = (name: string, type: FamilyType, help: string, aggregator: 'sum' | 'max' = 'sum'): Def => ({ name, type, help, aggregator });
+const def = (name: string, type: FamilyType, help: string): Def => ({ name, type, help });
 
 export const M = {
   listenerConnectionsTotal: def('fulcrum_listener_connections_total', 'counter', 'Client connections accepted by the listener (UDP: sessions opened).'),
@@ -45,7 +49,7 @@ export const M = {
   serverUp: def('fulcrum_server_up', 'gauge', '1 when active health checks say the server is up (or it has none), else 0.'),
   serverState: def('fulcrum_server_state', 'gauge', 'The operator\'s state of the server: 1 for the current one of ready, drain, maint.'),
   serverWeight: def('fulcrum_server_weight', 'gauge', 'The server\'s weight.'),
-  serverEjected: def('fulcrum_server_ejected', 'gauge', '1 while passive health (outlier detection) of some worker has the server ejected.', 'max'),
+  serverEjected: def('fulcrum_server_ejected', 'gauge', '1 while passive health (outlier detection) of some worker has the server ejected.'),
   serverEjectionsTotal: def('fulcrum_server_ejections_total', 'counter', 'Ejections of the server by passive health, over all workers.'),
   healthChecksTotal: def('fulcrum_health_checks_total', 'counter', 'Active health checks of the server, by result: pass, fail.'),
   healthCheckSeconds: def('fulcrum_health_check_duration_seconds', 'histogram', 'How long active health checks of the server took.'),
@@ -67,12 +71,12 @@ export class FamilySet {
 
   private family(d: Def): Family {
     let f = this.byName.get(d.name);
-    if (f === undefined) this.byName.set(d.name, (f = { name: d.name, help: d.help, type: d.type, aggregator: d.aggregator, values: [] }));
+    if (f === undefined) this.byName.set(d.name, (f = { name: d.name, help: d.help, type: d.type, values: [] }));
     return f;
   }
 
   add(d: Def, labels: Labels, value: number): void {
-    this.family(d).values.push({ value, labels });
+    this.family(d).values.push({ value, labels, sharedLabels: NO_SHARED_LABELS });
   }
 
   /** A histogram's samples from counts per bucket (not cumulative; the last one is +Inf). */
@@ -81,10 +85,10 @@ export class FamilySet {
     let count = 0;
     for (let i = 0; i <= bounds.length; i++) {
       count += perBucket[i] ?? 0;
-      values.push({ value: count, labels: { ...labels, le: i < bounds.length ? bounds[i]! : '+Inf' }, metricName: `${d.name}_bucket` });
+      values.push({ value: count, labels: { ...labels, le: i < bounds.length ? bounds[i]! : '+Inf' }, metricName: `${d.name}_bucket`, sharedLabels: NO_SHARED_LABELS });
     }
-    values.push({ value: sum, labels, metricName: `${d.name}_sum` });
-    values.push({ value: count, labels, metricName: `${d.name}_count` });
+    values.push({ value: sum, labels, metricName: `${d.name}_sum`, sharedLabels: NO_SHARED_LABELS });
+    values.push({ value: count, labels, metricName: `${d.name}_count`, sharedLabels: NO_SHARED_LABELS });
   }
 
   list(): Family[] {

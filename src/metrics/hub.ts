@@ -13,11 +13,12 @@ import type { FromWorker, ToWorker } from '../runtime/messages.js';
 import { vrrpChannel, type VrrpEventMessage } from '../vrrp/events.js';
 import { CounterTotals } from '../dataplane/counters.js';
 import { DnsTally } from './dns-tally.js';
-import { expose, sumFamilies } from './exposition.js';
-import { FamilySet, M, type Family } from './families.js';
+import { expose } from './exposition.js';
+import { FamilySet, M } from './families.js';
 import { bucketOf, RESPONSE_BUCKETS } from './server-stats.js';
 import type { WorkerMetrics } from './snapshot.js';
-import { workerFamilies } from './worker-families.js';
+import { emptySum, sumSnapshots, type SummedMetrics } from './sum.js';
+import { addWorkerFamilies } from './worker-families.js';
 
 /** How long a scrape waits for workers' fresh snapshots before it uses the last ones. */
 export const SCRAPE_WAIT_MS = 250;
@@ -57,10 +58,8 @@ export class MetricsHub {
   /** Each live worker's latest snapshot, by worker id. */
   private readonly latest = new Map<number, WorkerMetrics>();
   private readonly exited = new Set<number>();
-  /** What exited workers counted, summed. */
-  private retired: Family[] = [];
-  /** Retirements in progress (sums are async): a scrape waits for them. */
-  private retiring: Promise<void> = Promise.resolve();
+  /** What exited workers counted, summed (gauges at zero). */
+  private retired: SummedMetrics = emptySum();
   private readonly checks = new Map<string, CheckStats & { pool: string; server: string }>();
   private readonly ejections = new Map<string, { pool: string; server: string; count: number }>();
   private readonly transitions = new Map<string, number>();
@@ -104,11 +103,7 @@ export class MetricsHub {
       w.missing.delete(workerId);
       if (w.missing.size === 0) this.waiting.get(id)?.done();
     }
-    if (last === undefined) return;
-    const counted = workerFamilies(workerId, last, true);
-    this.retiring = this.retiring.then(async () => {
-      this.retired = await sumFamilies([this.retired, counted]);
-    });
+    if (last !== undefined) this.retired = sumSnapshots([this.retired, last], true);
   }
 
   reloaded(ok: boolean): void {
@@ -182,15 +177,17 @@ export class MetricsHub {
 
   /** The exposition: every live worker's snapshot, exited workers' counts and the primary's own, summed. */
   async exposition(view: PrimaryView, openMetrics: boolean): Promise<{ contentType: string; body: string }> {
-    await this.retiring;
-    const lists = [...this.latest].map(([id, m]) => workerFamilies(id, m));
-    lists.push(this.retired, this.primaryFamilies(view));
-    return expose(await sumFamilies(lists), openMetrics);
+    const out = new FamilySet();
+    const live = [...this.latest];
+    const summed = sumSnapshots([this.retired, ...live.map(([, m]) => m)]);
+    addWorkerFamilies(out, summed, live.map(([id, m]) => ({ id, cpuSeconds: m.cpuSeconds, rss: m.rss })));
+    this.addPrimaryFamilies(out, view);
+    return expose(out.list(), openMetrics);
   }
 
   /** What the primary itself knows and counts. */
-  primaryFamilies(view: PrimaryView): Family[] {
-    const out = new FamilySet();
+  private addPrimaryFamilies(out: FamilySet, view: PrimaryView): void {
+    const configured = new Set<string>();
     for (const p of view.pools) {
       for (const s of p.servers) {
         const labels = { pool: p.name, server: s.name };
@@ -198,12 +195,13 @@ export class MetricsHub {
         const state = (s as { adminState?: string }).adminState ?? 'ready';
         for (const st of ADMIN_STATES) out.add(M.serverState, { ...labels, state: st }, st === state ? 1 : 0);
         out.add(M.serverWeight, labels, s.weight);
-        out.add(M.serverEjected, labels, 0);
-        out.add(M.serverEjectionsTotal, labels, this.ejections.get(`${p.name}\0${s.name}`)?.count ?? 0);
+        const key = `${p.name}\0${s.name}`;
+        configured.add(key);
+        out.add(M.serverEjectionsTotal, labels, this.ejections.get(key)?.count ?? 0);
       }
     }
     // servers no longer configured keep their totals
-    for (const e of this.ejections.values()) out.add(M.serverEjectionsTotal, { pool: e.pool, server: e.server }, 0);
+    for (const [key, e] of this.ejections) if (!configured.has(key)) out.add(M.serverEjectionsTotal, { pool: e.pool, server: e.server }, e.count);
     for (const c of this.checks.values()) {
       const labels = { pool: c.pool, server: c.server };
       out.add(M.healthChecksTotal, { ...labels, result: 'pass' }, c.pass);
@@ -230,6 +228,5 @@ export class MetricsHub {
       /* out of descriptors: left out */
     }
     out.add(M.info, { version: VERSION }, 1);
-    return out.list();
   }
 }
