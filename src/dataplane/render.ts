@@ -176,28 +176,29 @@ export function renderObjects(state: DesiredState): NftObject[] {
   const live = state.services.filter((s) => s.backends.length > 0 && s.table.length > 0);
   const nat = live.filter((s) => s.mode === 'nat');
   const dsr = live.filter((s) => s.mode === 'dsr');
+  // in the order `nft -j list` prints a table: its counters, its chains, then the rules chain by chain
   if (nat.length > 0) {
     const base = { family: 'ip', table: TABLE_NAME };
     out.push({ table: table('ip') });
+    out.push(...counters('ip', nat));
     out.push({ chain: { ...base, name: 'prerouting', type: 'nat', hook: 'prerouting', prio: DSTNAT, policy: 'accept' } });
     const snat = nat.filter((s) => s.snat !== null);
     if (snat.length > 0) out.push({ chain: { ...base, name: 'postrouting', type: 'nat', hook: 'postrouting', prio: SRCNAT, policy: 'accept' } });
+    out.push({ chain: { ...base, name: 'forward', type: 'filter', hook: 'forward', prio: 0, policy: 'accept' } });
     for (const s of nat) out.push({ rule: { ...base, chain: 'prerouting', expr: natRule(s), comment: serviceComment(s.name) } });
     for (const s of snat) {
       for (const port of s.ports) out.push({ rule: { ...base, chain: 'postrouting', expr: snatRule(s, port), comment: serviceComment(s.name) } });
     }
-    out.push(...counters('ip', nat));
-    out.push({ chain: { ...base, name: 'forward', type: 'filter', hook: 'forward', prio: 0, policy: 'accept' } });
     for (const s of nat) for (const expr of natCountRules(s)) out.push({ rule: { ...base, chain: 'forward', expr, comment: counterComment(s.name) } });
   }
   if (dsr.length > 0) {
     const base = { family: 'netdev', table: TABLE_NAME };
     out.push({ table: table('netdev') });
+    out.push(...counters('netdev', dsr));
     const ifaces = [...new Set(dsr.map((s) => s.interface!))];
     for (const dev of ifaces) {
       out.push({ chain: { ...base, name: ingressChain(dev), type: 'filter', hook: 'ingress', dev, prio: INGRESS_PRIORITY, policy: 'accept' } });
     }
-    out.push(...counters('netdev', dsr));
     for (const s of dsr) {
       const chain = ingressChain(s.interface!);
       for (const expr of dsrCountRules(s)) out.push({ rule: { ...base, chain, expr, comment: counterComment(s.name) } });
