@@ -129,6 +129,7 @@ describe('metrics', () => {
     check(false, 0.3);
     h.ejected('web', 's2');
     h.ejected('web', 's2');
+    h.ejected('web', 'gone'); // no longer in the configuration: its total stays
     h.reloaded(true);
     h.reloaded(false);
     h.reloaded(false);
@@ -141,6 +142,7 @@ describe('metrics', () => {
     assert.equal(sum(m, 'fulcrum_health_check_duration_seconds_count', { server: 's1' }), 2);
     assert.equal(sum(m, 'fulcrum_server_ejections_total', { server: 's2' }), 2);
     assert.equal(sum(m, 'fulcrum_server_ejections_total', { server: 's1' }), 0);
+    assert.deepEqual(find(m, 'fulcrum_server_ejections_total', { server: 'gone' }).map((x) => x.value), [1]);
     assert.equal(sum(m, 'fulcrum_reloads_total', { result: 'ok' }), 1);
     assert.equal(sum(m, 'fulcrum_reloads_total', { result: 'failed' }), 2);
     assert.equal(sum(m, 'fulcrum_vrrp_transitions_total', { instance: 'vi1' }), 1);
