@@ -18,6 +18,7 @@ import { headerValues, hostName } from '../http/router.js';
 import { writeSocket } from '../../io/socket-write.js';
 import type { UpstreamConn, UpstreamOwner } from '../http/upstream.js';
 import { encodeV1, encodeV2, type ProxyAddress } from '../proxy-protocol.js';
+import { ERR_5XX, ERR_CONNECT, ERR_RESET, ERR_TIMEOUT, observeResponse, statsOf } from '../../metrics/server-stats.js';
 import { NO_FIELDS, RETRY_AFTER, viaLine, type Fields } from './added-fields.js';
 import type { ExchangeListener } from './listener.js';
 import { fillPickContext, stickyCookie } from './pick.js';
@@ -350,8 +351,8 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     // a PROXY header names one client: such connections are never shared (nor pooled)
     const up = this.fe.upstreamFor(server).acquire(this, fresh || sendProxy !== null);
     this.up = up;
+    this.tryAt = now(); // the response-time histogram's start, and the access log's
     if (this.fe.accessLog !== null) {
-      this.tryAt = now();
       this.readyAt = up.connected ? this.tryAt : 0;
       this.headAt = 0;
     }
@@ -529,6 +530,8 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.status = status;
     if (this.fe.accessLog !== null) this.headAt = now();
     const server = this.server!;
+    this.countStatus(status);
+    if (status >= 500) statsOf(server).errors[ERR_5XX]!++;
     this.report(server, status >= 500 ? 'server-error' : 'ok');
     if (status === 101) {
       this.startTunnel(resp, buf, offset, end, owned);
@@ -656,6 +659,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     if (this.fe.accessLog !== null && this.req !== null) this.logAccess();
     const up = this.up;
     this.up = null;
+    if (this.server !== null && this.resp !== null) observeResponse(this.server, now() - this.tryAt);
     this.releaseServer();
     if (up !== null) {
       if (this.upPausedForClient) up.sock.resume();
@@ -687,8 +691,13 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     }
     const req = this.req!;
     const neverConnected = !up.connected;
-    if (neverConnected) this.report(server, 'connect-error');
-    else if (!up.reused) this.report(server, 'reset');
+    if (neverConnected) {
+      statsOf(server).errors[err === undefined ? ERR_TIMEOUT : ERR_CONNECT]!++;
+      this.report(server, 'connect-error');
+    } else if (!up.reused) {
+      statsOf(server).errors[ERR_RESET]!++;
+      this.report(server, 'reset');
+    }
     // nothing of the answer came back: a request that never reached a server, or an
     // idempotent one without a body, can be sent again; anything else never twice
     const replayable = !this.respStarted && this.respBuf === null && this.reqComplete && !this.reqBodySent && IDEMPOTENT.has(req.method);
@@ -700,12 +709,15 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
       if (!neverConnected && up.reused) {
         // most likely the keep-alive race (the server closed an idle connection as we
         // reused it): the same server on a fresh connection
+        statsOf(server).retries++;
         this.dispatch(server, true);
         return;
       }
       this.ctx.avoid = this.tried ??= new Set();
       this.tried.add(server);
-      this.dispatch(this.pool!.pick(this.ctx), false);
+      const next = this.pool!.pick(this.ctx);
+      if (next !== undefined) statsOf(server).retries++;
+      this.dispatch(next, false);
       return;
     }
     const f = this.lastFailure;
@@ -720,7 +732,10 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     }
     this.up = null;
     const server = this.server;
-    if (server !== null) this.report(server, 'reset');
+    if (server !== null) {
+      statsOf(server).errors[ERR_TIMEOUT]!++;
+      this.report(server, 'reset');
+    }
     this.releaseServer();
     up.destroy();
     if (!this.live() || this.answered()) {
@@ -758,6 +773,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
   protected respondLocal(status: number, body: string, fields: Fields, type = TEXT_PLAIN): void {
     this.abortUpstream();
     this.status = status;
+    this.countStatus(status);
     this.upReusable = false;
     this.sent += this.answer(status, body, type, this.fe.added.local(fields, this.requestId), false);
     this.finishExchange(null);
@@ -787,6 +803,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
   protected answerError(status: number, body: string, type: string, retryAfter: boolean): void {
     this.abortUpstream();
     this.status = status;
+    this.countStatus(status);
     if (this.req === null) {
       // no request head to begin() with (unparsable, too large): a fresh record and ID
       this.startRecord();
@@ -862,6 +879,12 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
       up.owner = null;
       up.destroy();
     }
+  }
+
+  /** Counts an answer's status class for the listener (1xx..5xx), once per answer. */
+  private countStatus(status: number): void {
+    const c = (status / 100) | 0;
+    if (c >= 1 && c <= 5) this.fe.statusClasses[c - 1]!++;
   }
 
   /** Passive health: how the server did (no-op without outlier detection). */

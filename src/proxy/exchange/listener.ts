@@ -22,6 +22,8 @@ export interface ExchangeListener {
   readonly accessLog: AccessLog | null;
   /** Request IDs, or null when the listener has none. */
   readonly requestIds: RequestIds | null;
+  /** Answers by status class: index 0 counts 1xx, ..., index 4 counts 5xx (metrics). */
+  readonly statusClasses: Float64Array;
   /** The fields this listener adds to responses. */
   readonly added: AddedFields;
   /** The route of a request from client address `ip`, or undefined when none matches. */

@@ -41,6 +41,8 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   /** One line per request, or null. */
   readonly accessLog: AccessLog | null;
   readonly requestIds: RequestIds | null;
+  /** Answers by status class (1xx..5xx), counted by the exchanges. */
+  readonly statusClasses = new Float64Array(5);
   private readonly router: Router<HttpRoute>;
   /** The listener's `access` lists: a client they refuse gets 403 before any route. */
   private readonly allowNets: CidrSet | null;
