@@ -11,6 +11,7 @@ import type { Pool } from '../backend/pool.js';
 import { healthCheckChannel, type HealthCheckEvent } from '../core/events.js';
 import type { FromWorker, ToWorker } from '../runtime/messages.js';
 import { vrrpChannel, type VrrpEventMessage } from '../vrrp/events.js';
+import type { BgpReport } from '../bgp/speaker.js';
 import { CounterTotals } from '../dataplane/counters.js';
 import { DnsTally } from './dns-tally.js';
 import { expose } from './exposition.js';
@@ -30,6 +31,8 @@ const VRRP_STATES = ['init', 'backup', 'master', 'fault'] as const;
 export interface PrimaryView {
   pools: Iterable<Pool>;
   vrrp: ReadonlyArray<{ name: string; state: string }>;
+  /** BGP sessions and routes, or null without a bgp section. */
+  bgp: BgpReport | null;
   workers: number;
   /** Kernel data plane counters per service and server. */
   dataplane: ReadonlyArray<{ service: string; server: string; packets: number; bytes: number }>;
@@ -217,6 +220,16 @@ export class MetricsHub {
       for (const st of VRRP_STATES) out.add(M.vrrpState, { instance: v.name, state: st }, st === v.state ? 1 : 0);
       out.add(M.vrrpTransitionsTotal, { instance: v.name }, this.transitions.get(v.name) ?? 0);
     }
+    for (const b of view.bgp?.sessions ?? []) {
+      const peer = { peer: b.peer };
+      out.add(M.bgpSessionUp, peer, b.state === 'established' ? 1 : 0);
+      if (b.bfd !== null) out.add(M.bgpBfdUp, peer, b.bfd === 'up' ? 1 : 0);
+      out.add(M.bgpEstablishedTotal, peer, b.counts.established);
+      out.add(M.bgpUpdatesSentTotal, peer, b.counts.updatesSent);
+      out.add(M.bgpNotificationsTotal, { ...peer, direction: 'sent' }, b.counts.notificationsSent);
+      out.add(M.bgpNotificationsTotal, { ...peer, direction: 'received' }, b.counts.notificationsReceived);
+    }
+    for (const r of view.bgp?.routes ?? []) out.add(M.bgpRouteAnnounced, { prefix: r.prefix }, r.announced ? 1 : 0);
     out.add(M.workers, {}, view.workers);
     out.add(M.reloadsTotal, { result: 'ok' }, this.reloads.ok);
     out.add(M.reloadsTotal, { result: 'failed' }, this.reloads.failed);

@@ -417,6 +417,7 @@ export class Primary implements RuntimeApi {
       {
         pools: this.plane.pools.values(),
         vrrp: this.vrrp?.status() ?? [],
+        bgp: this.bgp?.report() ?? null,
         workers: gens.reduce((n, g) => n + g.members().length, 0),
         dataplane: (await this.dataplane?.counters()) ?? [],
       },

@@ -41,6 +41,12 @@ const bucketsWith = (at: Record<number, number>) => Array.from({ length: RESPONS
 const view = (over: Partial<PrimaryView> = {}): PrimaryView => ({
   pools: [new Pool(poolConfig('web', [{ name: 's1', host: '192.0.2.1' }, { name: 's2', host: '192.0.2.2', weight: 5 }]))],
   vrrp: [{ name: 'vi1', state: 'master' }],
+  bgp: {
+    asn: 65001,
+    routerId: '192.0.2.10',
+    sessions: [{ peer: 'r1', address: '192.0.2.1', asn: 65000, state: 'established', since: 1, lastError: '', bfd: 'up', counts: { updatesSent: 3, updatesReceived: 0, notificationsSent: 0, notificationsReceived: 1, established: 2 } }],
+    routes: [{ prefix: '203.0.113.10/32', announced: true, why: 'always announced', since: 1 }],
+  },
   workers: 2,
   dataplane: [{ service: 'vip', server: 's1', packets: 10, bytes: 1500 }],
   ...over,
@@ -177,6 +183,11 @@ describe('metrics', () => {
     const check = promtoolCheck(prom.body);
     if (check === null) t.diagnostic('promtool is not installed: not checked');
     else assert.deepEqual(check, { code: 0, output: '' }, `promtool check metrics:\n${check.output}`);
+
+    assert.match(prom.body, /^fulcrum_bgp_session_up\{peer="r1"\} 1$/m);
+    assert.match(prom.body, /^fulcrum_bgp_bfd_up\{peer="r1"\} 1$/m);
+    assert.match(prom.body, /^fulcrum_bgp_notifications_total\{peer="r1",direction="received"\} 1$/m);
+    assert.match(prom.body, /^fulcrum_bgp_route_announced\{prefix="203\.0\.113\.10\/32"\} 1$/m);
 
     const om = await h.exposition(view(), true);
     assert.equal(om.contentType, 'application/openmetrics-text; version=1.0.0; charset=utf-8');
