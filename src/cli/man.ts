@@ -10,6 +10,7 @@ import { CONTROL_USAGE } from './control.js';
 import { SERVER_USAGE } from './server.js';
 import { DATAPLANE_USAGE } from './dataplane.js';
 import { DSR_SERVER_USAGE } from './dsr-server.js';
+import { LAB_USAGE } from './lab.js';
 import { PROXY_USAGE } from './proxy.js';
 import { DEMO_USAGE, RUN_USAGE } from './run.js';
 import { SYSTEMD_UNIT_USAGE } from './systemd-unit.js';
@@ -41,6 +42,7 @@ export function manPage(version: string): string {
     ['server', SERVER_USAGE],
     ['dataplane', DATAPLANE_USAGE],
     ['dsr-server', DSR_SERVER_USAGE],
+    ['lab', LAB_USAGE],
     ['systemd-unit', SYSTEMD_UNIT_USAGE],
   ];
   return [

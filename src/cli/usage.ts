@@ -10,6 +10,7 @@ Commands:
   server ACTION POOL/SERVER     drain, ready, maint, weight, add, remove, check a server at runtime
   dataplane show|which          the kernel data plane's live rules; which server a flow reaches
   dsr-server --vip VIP          prints, checks and (--apply) applies a DSR server's setup
+  lab [--modes LIST]            measures what passes through the balancer in each mode (root)
   systemd-unit [-c FILE]        a systemd unit with just the capabilities FILE needs
   completion bash|zsh           a shell completion script: source <(fulcrum completion bash)
 
