@@ -114,15 +114,20 @@ export async function labCommand(args: string[]): Promise<number> {
   }
   for (const s of need.skip) if (modes.includes(s.mode)) process.stderr.write(`fulcrum lab: skipping ${s.mode}: ${s.reason}\n`);
 
+  let interrupted: Promise<never> | null = null;
   const onSignal = (sig: NodeJS.Signals) => {
     process.stderr.write(`\nfulcrum lab: ${sig}: removing the namespaces and processes\n`);
-    void teardown().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+    interrupted = teardown().then(() => process.exit(sig === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const progress = progressWriter();
   try {
-    const result = await runLab({ modes, sizes, out, keep: values.keep === true, progress });
+    // once interrupted, the run fails as its processes go; the signal's exit status is the one to give
+    const result = await runLab({ modes, sizes, out, keep: values.keep === true, progress }).catch(async (err: unknown) => {
+      if (interrupted !== null) await interrupted;
+      throw err;
+    });
     if (process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
     writeFileSync(join(out, 'lab.json'), jsonReport(result));
     writeFileSync(join(out, 'lab.html'), htmlReport(result));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NODE_FLAGS } from '../cli/node-flags.js';
 import type { TransferKind, TransferOutcome, TransferSpec } from './client.js';
-import { LAB_PREFIX, removeLeftovers } from './cleanup.js';
+import { claimLab, LAB_PREFIX, releaseLab, removeLeftovers } from './cleanup.js';
 import { cpuMs, delta, type Traffic } from './measure.js';
 import { MODE_NAMES, MODES, type ModeName } from './modes.js';
 import { FULCRUM_MAIN, hasTool, IP, type NsProcess, shResult, Topology, VIP } from './topology.js';
@@ -83,15 +83,19 @@ export function requirements(): { fatal: string | null; skip: Array<{ mode: Mode
   return { fatal: null, skip };
 }
 
-/** The live lab, so that a signal handler can tear it down. */
+/** The live lab, so that a signal handler can tear it down, and whether this process holds the lab's pid file. */
 let current: Topology | null = null;
+let claimed = false;
 
 /** Ends every process the lab started and deletes its namespaces (for SIGINT and failures). */
 export async function teardown(): Promise<void> {
   const t = current;
   current = null;
   await t?.destroy();
+  if (!claimed) return;
   await removeLeftovers();
+  releaseLab();
+  claimed = false;
 }
 
 export async function runLab(opts: LabOptions): Promise<LabResult> {
@@ -106,10 +110,12 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
 
   mkdirSync(join(opts.out, 'configs'), { recursive: true });
   progress('building the network namespaces');
-  result.cleaned = await removeLeftovers();
-  const topo = await Topology.createNamed(LAB_PREFIX);
-  current = topo;
+  claimLab();
+  claimed = true;
   try {
+    result.cleaned = await removeLeftovers();
+    const topo = await Topology.createNamed(LAB_PREFIX);
+    current = topo;
     for (const [i, ns] of topo.servers.entries()) await topo.start(ns, process.execPath, [SERVER, '80', `S${i + 1}`]).waitFor(/ready/);
     for (const [i, name] of modes.entries()) {
       const mode = MODES[name];
@@ -128,6 +134,10 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
           progress(`${name}: ${describeTransfer(kind, opts.sizes)}`);
           result.measurements.push(await measure(topo, fulcrum, name, kind, opts.sizes));
         }
+      } catch (err) {
+        // a mode that does not start is reported as such; the other modes still run
+        const error = `fulcrum did not start: ${(err as Error).message.split('\n').slice(0, 4).join(' ').slice(0, 400)}`;
+        for (const kind of TRANSFERS) if (!result.measurements.some((m) => m.mode === name && m.transfer === kind)) result.measurements.push(failed(name, kind, error));
       } finally {
         await fulcrum.stop(5000);
       }
@@ -135,9 +145,11 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
     if (opts.keep) {
       result.kept = { namespaces: [...topo.namespaces], enter: `ip netns exec ${topo.client} bash` };
       current = null;
+      releaseLab();
+      claimed = false;
     }
   } finally {
-    if (!opts.keep) await teardown();
+    if (result.kept === undefined) await teardown();
   }
   result.seconds = (Date.now() - t0) / 1000;
   return result;
@@ -193,6 +205,10 @@ async function measure(topo: Topology, fulcrum: NsProcess, mode: ModeName, kind:
     servers: outcome.servers,
     redirects: outcome.redirects,
   };
+}
+
+function failed(mode: ModeName, transfer: TransferKind, error: string): Measurement {
+  return { mode, transfer, ok: false, error, reference: 0, payload: 0, client: 0, balancerIn: 0, balancerOut: 0, cpuMs: 0, ms: 0, servers: {}, redirects: 0 };
 }
 
 async function readings(topo: Topology, fulcrum: NsProcess): Promise<{ balancer: Traffic; client: Traffic; cpu: number }> {

@@ -120,6 +120,7 @@ export class Topology {
   readonly bridge: string;
   private readonly procs: NsProcess[] = [];
   private readonly all: string[];
+  private closed = false;
 
   private constructor(readonly prefix: string) {
     this.client = `${prefix}c`;
@@ -193,6 +194,7 @@ export class Topology {
 
   /** Starts a long-running program in `ns`; ended by destroy() if the caller does not. */
   start(ns: string, file: string, args: string[], opts: { stdin?: boolean; env?: NodeJS.ProcessEnv } = {}): NsProcess {
+    if (this.closed) throw new Error(`the hosts are gone: not starting ${file} in ${ns}`);
     const child = spawn(IP, ['netns', 'exec', ns, file, ...args], { stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: opts.env });
     const p = new NsProcess(child);
     this.procs.push(p);
@@ -226,9 +228,30 @@ export class Topology {
     if (on) await this.ip(this.client, 'route', 'add', SERVER_NET, 'dev', 'eth0');
   }
 
-  /** Ends every process started here (by pid) and deletes the namespaces. Never rejects. */
+  /**
+   * Ends every process started here (by pid), then any other still in the namespaces
+   * (`ip netns pids`: a command's child), and deletes the namespaces. Nothing starts here
+   * afterwards. Never rejects.
+   */
   async destroy(): Promise<void> {
+    this.closed = true;
     await Promise.all(this.procs.map((p) => p.stop(2000)));
-    for (const ns of this.all) await sh(IP, ['netns', 'del', ns]).catch(() => undefined);
+    for (const ns of this.all) {
+      await killAllIn(ns);
+      await sh(IP, ['netns', 'del', ns]).catch(() => undefined);
+    }
   }
+}
+
+/** SIGKILLs, by pid, every process in the namespace `ns`; resolves with their pids. */
+export async function killAllIn(ns: string): Promise<number[]> {
+  const pids = (await sh(IP, ['netns', 'pids', ns]).catch(() => '')).split('\n').filter((p) => /^\d+$/.test(p)).map(Number);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  return pids;
 }
