@@ -164,6 +164,6 @@ ${pool(false)}`,
     ready: RULES,
     dns: false,
     explain:
-      'Direct server return: the balancer only changes the destination MAC address of the client\'s packets and sends them on to S1 or S2, which hold the VIP on lo and answer the client straight. The upload crosses the balancer (in and out, about 100% each); the download\'s answer does not: only the client\'s ACKs do.',
+      'Direct server return: the balancer only changes the destination MAC address of the client\'s packets and sends them on to S1 or S2, which hold the VIP on lo and answer the client straight. The upload crosses the balancer (in and out, about 100% each); the download\'s answer does not: only the client\'s ACKs do. Of the small requests, the requests cross it and the answers do not.',
   },
 };
