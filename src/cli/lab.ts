@@ -20,12 +20,13 @@ export const LAB_OPTIONS = {
   sizes: { type: 'string' },
   out: { type: 'string' },
   keep: { type: 'boolean' },
+  drills: { type: 'boolean' },
   clean: { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export const LAB_USAGE = `Usage: fulcrum lab [--modes LIST] [--sizes UP,DOWN,N] [--out DIR] [--keep] [--json]
+export const LAB_USAGE = `Usage: fulcrum lab [--modes LIST] [--sizes UP,DOWN,N] [--out DIR] [--drills] [--keep] [--json]
        fulcrum lab --clean
 
 Measures, in network namespaces on this machine, how many bytes pass through the
@@ -44,6 +45,8 @@ Options:
                        (default: 1MiB,10MiB,200)
       --out DIR        where lab.html, lab.json and the configurations go
                        (default: ./fulcrum-lab)
+      --drills         then, in each mode, kill the server of a slow download while
+                       small requests go on, and record what the client sees
       --keep           leave the namespaces and servers up, and print how to enter them
       --clean          remove what an earlier lab left (namespaces ${LAB_PREFIX}*), then exit
       --json           print lab.json to stdout instead of the table
@@ -124,7 +127,7 @@ export async function labCommand(args: string[]): Promise<number> {
   const progress = progressWriter();
   try {
     // once interrupted, the run fails as its processes go; the signal's exit status is the one to give
-    const result = await runLab({ modes, sizes, out, keep: values.keep === true, progress }).catch(async (err: unknown) => {
+    const result = await runLab({ modes, sizes, out, keep: values.keep === true, drills: values.drills === true, progress }).catch(async (err: unknown) => {
       if (interrupted !== null) await interrupted;
       throw err;
     });
@@ -145,7 +148,7 @@ export async function labCommand(args: string[]): Promise<number> {
         );
       }
     }
-    return result.measurements.every((m) => m.ok) ? 0 : 1;
+    return result.measurements.every((m) => m.ok) && (result.drills ?? []).every((d) => d.ok) ? 0 : 1;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { NODE_FLAGS } from '../cli/node-flags.js';
 import type { TransferKind, TransferOutcome, TransferSpec } from './client.js';
 import { claimLab, LAB_PREFIX, releaseLab, removeLeftovers } from './cleanup.js';
+import { type DrillResult, runDrill } from './drills.js';
 import { cpuMs, delta, type Traffic } from './measure.js';
 import { MODE_NAMES, MODES, type ModeName } from './modes.js';
 import { FULCRUM_MAIN, hasTool, IP, type NsProcess, shResult, Topology, VIP } from './topology.js';
@@ -33,6 +34,8 @@ export interface LabOptions {
   /** Where the configurations go (configs/MODE.yaml). */
   out: string;
   keep: boolean;
+  /** Also run the failure drills (src/lab/drills.ts). */
+  drills?: boolean;
   progress(step: number, steps: number, text: string): void;
 }
 
@@ -68,6 +71,7 @@ export interface LabResult {
   measurements: Measurement[];
   /** Leftovers of an earlier run that were removed first. */
   cleaned: string[];
+  drills?: DrillResult[];
   kept?: { namespaces: string[]; enter: string };
 }
 
@@ -104,7 +108,7 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
   if (req.fatal !== null) throw new Error(req.fatal);
   const modes = MODE_NAMES.filter((m) => opts.modes.includes(m) && !req.skip.some((s) => s.mode === m));
   const result: LabResult = { started: new Date(t0).toISOString(), seconds: 0, sizes: opts.sizes, modes, skipped: req.skip.filter((s) => opts.modes.includes(s.mode)), measurements: [], cleaned: [] };
-  const steps = 1 + modes.length * (1 + TRANSFERS.length);
+  const steps = 1 + modes.length * (1 + TRANSFERS.length + (opts.drills === true ? 1 : 0));
   let step = 0;
   const progress = (text: string) => opts.progress(++step, steps, text);
 
@@ -116,30 +120,45 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
     result.cleaned = await removeLeftovers();
     const topo = await Topology.createNamed(LAB_PREFIX);
     current = topo;
-    for (const [i, ns] of topo.servers.entries()) await topo.start(ns, process.execPath, [SERVER, '80', `S${i + 1}`]).waitFor(/ready/);
+    const servers = new Map<string, { ns: string; proc: NsProcess }>();
+    const startServer = async (name: string) => {
+      const ns = topo.servers[name === 'S1' ? 0 : 1];
+      const proc = topo.start(ns, process.execPath, [SERVER, '80', name]);
+      servers.set(name, { ns, proc });
+      await proc.waitFor(/ready/);
+    };
+    for (const name of ['S1', 'S2']) await startServer(name);
     for (const [i, name] of modes.entries()) {
-      const mode = MODES[name];
       progress(`${name}: starting fulcrum`);
-      // each mode's flows use client ports of their own: connection tracking outlives a mode's rules
-      await topo.exec(topo.client, 'sysctl', '-qw', `net.ipv4.ip_local_port_range=${20_000 + i * 4000} ${20_000 + i * 4000 + 3999}`);
-      await topo.clientDirectRoute(mode.clientDirect);
-      await topo.serverReturnRoute(mode.serverReturn);
-      if (mode.dsrServers) for (const ns of topo.servers) await topo.exec(ns, process.execPath, FULCRUM_MAIN, 'dsr-server', '--vip', VIP, '--interface', 'eth0', '--apply');
-      const file = join(opts.out, 'configs', `${name}.yaml`);
-      writeFileSync(file, `# fulcrum lab: mode ${name} (${mode.title})\n${mode.config}`);
-      const fulcrum = topo.start(topo.balancer, process.execPath, [...NODE_FLAGS, FULCRUM_MAIN, 'run', '-c', file, '--workers', '1']);
+      const fulcrum = await startMode(topo, name, i, join(opts.out, 'configs', `${name}.yaml`), undefined);
       try {
-        await fulcrum.waitFor(mode.ready, 15_000);
+        if (fulcrum instanceof Error) throw fulcrum;
         for (const kind of TRANSFERS) {
           progress(`${name}: ${describeTransfer(kind, opts.sizes)}`);
           result.measurements.push(await measure(topo, fulcrum, name, kind, opts.sizes));
         }
       } catch (err) {
         // a mode that does not start is reported as such; the other modes still run
-        const error = `fulcrum did not start: ${(err as Error).message.split('\n').slice(0, 4).join(' ').slice(0, 400)}`;
+        const error = `${fulcrum instanceof Error ? 'fulcrum did not start: ' : ''}${(err as Error).message.split('\n').slice(0, 4).join(' ').slice(0, 400)}`;
         for (const kind of TRANSFERS) if (!result.measurements.some((m) => m.mode === name && m.transfer === kind)) result.measurements.push(failed(name, kind, error));
       } finally {
-        await fulcrum.stop(5000);
+        if (!(fulcrum instanceof Error)) await fulcrum.stop(5000);
+      }
+    }
+    if (opts.drills) {
+      result.drills = [];
+      for (const [i, name] of modes.entries()) {
+        progress(`${name}: drill, killing the server of a download`);
+        const fulcrum = await startMode(topo, name, modes.length + i, join(opts.out, 'configs', `${name}-drill.yaml`), '500ms');
+        if (fulcrum instanceof Error) {
+          result.drills.push({ mode: name, ok: false, error: fulcrum.message.split('\n')[0], requests: [] });
+          continue;
+        }
+        try {
+          result.drills.push(await runDrill({ topo, servers, restart: startServer }, name));
+        } finally {
+          await fulcrum.stop(5000);
+        }
       }
     }
     if (opts.keep) {
@@ -205,6 +224,25 @@ async function measure(topo: Topology, fulcrum: NsProcess, mode: ModeName, kind:
     servers: outcome.servers,
     redirects: outcome.redirects,
   };
+}
+
+/** Sets the hosts' routes for `name`, writes its configuration to `file` and starts Fulcrum with it; an Error when it does not start. */
+async function startMode(topo: Topology, name: ModeName, index: number, file: string, interval: string | undefined): Promise<NsProcess | Error> {
+  const mode = MODES[name];
+  // each run's flows use client ports of their own: connection tracking outlives a mode's rules
+  await topo.exec(topo.client, 'sysctl', '-qw', `net.ipv4.ip_local_port_range=${20_000 + index * 3000} ${20_000 + index * 3000 + 2999}`);
+  await topo.clientDirectRoute(mode.clientDirect);
+  await topo.serverReturnRoute(mode.serverReturn);
+  if (mode.dsrServers) for (const ns of topo.servers) await topo.exec(ns, process.execPath, FULCRUM_MAIN, 'dsr-server', '--vip', VIP, '--interface', 'eth0', '--apply');
+  writeFileSync(file, `# fulcrum lab: mode ${name} (${mode.title})\n${mode.config(interval)}`);
+  const fulcrum = topo.start(topo.balancer, process.execPath, [...NODE_FLAGS, FULCRUM_MAIN, 'run', '-c', file, '--workers', '1']);
+  try {
+    await fulcrum.waitFor(mode.ready, 15_000);
+    return fulcrum;
+  } catch (err) {
+    await fulcrum.stop(5000);
+    return err as Error;
+  }
 }
 
 function failed(mode: ModeName, transfer: TransferKind, error: string): Measurement {

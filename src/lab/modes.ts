@@ -19,8 +19,8 @@ export interface LabMode {
   serverReturn: 'balancer' | 'direct' | 'none';
   /** The servers take the VIP on lo (`fulcrum dsr-server --apply`). */
   dsrServers: boolean;
-  /** The YAML for `fulcrum run`. */
-  config: string;
+  /** The YAML for `fulcrum run`; `interval` is the health checks' (default 30s: rare, their bytes stay out of the measurement). */
+  config(interval?: string): string;
   /** The log line that says Fulcrum is ready. */
   ready: RegExp;
   /** The client resolves www.example.com at Fulcrum's DNS first. */
@@ -30,7 +30,7 @@ export interface LabMode {
 }
 
 /** The pool every mode balances; checks are rare (by default) so that their bytes stay out of the measurement. */
-function pool(withUrls: boolean, interval = '30s'): string {
+function pool(withUrls: boolean, interval: string = '30s'): string {
   const url = (i: number) => (withUrls ? `, url: "http://${SERVER_IPS[i]}:80"` : '');
   return `pools:
   web:
@@ -41,14 +41,14 @@ function pool(withUrls: boolean, interval = '30s'): string {
 `;
 }
 
-function listener(mode: 'http' | 'tcp' | 'redirect'): string {
+function listener(mode: 'http' | 'tcp' | 'redirect', interval?: string): string {
   return `listeners:
   - name: www
     bind: "${VIP}:80"
     mode: ${mode}
     routes:
       - pool: web
-${pool(mode === 'redirect')}`;
+${pool(mode === 'redirect', interval)}`;
 }
 
 /**
@@ -76,7 +76,7 @@ export const MODES: Record<ModeName, LabMode> = {
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
-    config: listener('http'),
+    config: (i) => listener('http', i),
     ready: LISTENING,
     dns: false,
     explain:
@@ -89,7 +89,7 @@ export const MODES: Record<ModeName, LabMode> = {
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
-    config: listener('tcp'),
+    config: (i) => listener('tcp', i),
     ready: LISTENING,
     dns: false,
     explain:
@@ -102,7 +102,7 @@ export const MODES: Record<ModeName, LabMode> = {
     clientDirect: true,
     serverReturn: 'direct',
     dsrServers: false,
-    config: listener('redirect'),
+    config: (i) => listener('redirect', i),
     ready: LISTENING,
     dns: false,
     explain:
@@ -115,13 +115,13 @@ export const MODES: Record<ModeName, LabMode> = {
     clientDirect: true,
     serverReturn: 'direct',
     dsrServers: false,
-    config: `dns:
+    config: (i) => `dns:
   listen: ["${VIP}:53"]
   zones:
     - origin: example.com
       pools:
         - { name: www, pool: web, ttl: 20, policy: subset, subset: { size: 1, mode: rotate } }
-${pool(false)}`,
+${pool(false, i)}`,
     ready: /listening on dns:/,
     dns: true,
     explain:
@@ -134,7 +134,7 @@ ${pool(false)}`,
     clientDirect: false,
     serverReturn: 'balancer',
     dsrServers: false,
-    config: serviceConfig('mode: nat'),
+    config: (i) => serviceConfig('mode: nat', { interval: i }),
     ready: RULES,
     dns: false,
     explain:
@@ -147,7 +147,7 @@ ${pool(false)}`,
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
-    config: serviceConfig('mode: nat\n    snat: true'),
+    config: (i) => serviceConfig('mode: nat\n    snat: true', { interval: i }),
     ready: RULES,
     dns: false,
     explain:
@@ -160,7 +160,7 @@ ${pool(false)}`,
     clientDirect: false,
     serverReturn: 'direct',
     dsrServers: true,
-    config: serviceConfig('mode: dsr\n    interface: eth0'),
+    config: (i) => serviceConfig('mode: dsr\n    interface: eth0', { interval: i }),
     ready: RULES,
     dns: false,
     explain:

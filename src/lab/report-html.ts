@@ -7,6 +7,7 @@
 import { release } from 'node:os';
 import { describeTransfer, formatBytes, type LabResult, type Measurement } from './lab.js';
 import { MODES, type ModeName } from './modes.js';
+import { DRILL, type DrillResult, drillSummary } from './drills.js';
 import { cpuPerGb, percent } from './report-text.js';
 import { CLIENT_IP, SERVER_IPS, VIP } from './topology.js';
 
@@ -91,7 +92,7 @@ const CSS = `body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:
 h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #e2e8f0}
 .meta{color:#4a5568}.legend span{display:inline-block;margin-right:1.2em}.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
 svg text{font:12px system-ui,sans-serif;fill:#1a202c}svg .title{font-weight:600;font-size:13px}svg .axis{fill:#4a5568;font-size:11px}svg .value{fill:#2d3748;font-size:11px}
-svg .ref{stroke:#a0aec0;stroke-dasharray:4 3}svg .axisline{stroke:#718096}svg .link{stroke:#718096;stroke-width:2}svg .host{fill:#edf2f7;stroke:#718096}svg .lb{fill:#ebf8ff;stroke:#2b6cb0}
+svg .kill{stroke:#c53030;stroke-width:2}svg .ref{stroke:#a0aec0;stroke-dasharray:4 3}svg .axisline{stroke:#718096}svg .link{stroke:#718096;stroke-width:2}svg .host{fill:#edf2f7;stroke:#718096}svg .lb{fill:#ebf8ff;stroke:#2b6cb0}
 .modes{display:grid;grid-template-columns:1fr;gap:1em}.mode{border:1px solid #e2e8f0;border-radius:6px;padding:.6em 1em;display:grid;grid-template-columns:minmax(0,1fr) auto;gap:1em}
 .mode h3{margin:.2em 0}table{border-collapse:collapse;font-variant-numeric:tabular-nums}td,th{padding:2px 8px;white-space:nowrap;text-align:right;border-bottom:1px solid #edf2f7}td:first-child,th:first-child{text-align:left}
 .failed{color:#c53030}pre{background:#f7fafc;padding:.5em;overflow:auto;font-size:12px}details summary{cursor:pointer;color:#4a5568}`;
@@ -107,8 +108,57 @@ function modeCard(r: LabResult, mode: ModeName): string {
     .join('');
   const info = MODES[mode];
   return `<section class="mode" id="mode-${mode}"><div><h3>${esc(info.title)} <small>(${mode})</small></h3><p>${esc(info.explain)}</p>
-<details><summary>configuration</summary><pre>${esc(info.config)}</pre></details></div>
+<details><summary>configuration</summary><pre>${esc(info.config())}</pre></details></div>
 <div><table><thead><tr><th>transfer</th><th>in</th><th>out</th><th>bytes in</th><th>bytes out</th><th>CPU ms</th><th>time</th></tr></thead><tbody>${rows}</tbody></table></div></section>`;
+}
+
+const SERVER_COLORS: Record<string, string> = { S1: '#2b6cb0', S2: '#805ad5' };
+const FAIL = '#e53e3e';
+
+/** A drill's timeline: the download as a bar, each small request as a tick (colour: its server, or red when it failed), the kill as a line. */
+function drillTimeline(drills: readonly DrillResult[]): string {
+  const span = DRILL.durationMs + 250;
+  const rowH = 54;
+  const top = 24;
+  const plotW = CHART_W - LABEL_W - 20;
+  const x = (ms: number) => LABEL_W + (plotW * Math.min(ms, span)) / span;
+  const parts: string[] = [`<text x="0" y="14" class="title">What the client saw when the server of its download was killed</text>`];
+  for (const [i, d] of drills.entries()) {
+    const y = top + i * rowH;
+    const items: string[] = [`<text x="${LABEL_W - 8}" y="${y + 20}" text-anchor="end" class="label">${esc(MODES[d.mode].title)}</text>`];
+    if (!d.ok || d.download === undefined) {
+      items.push(`<text x="${LABEL_W}" y="${y + 20}" class="value">drill failed: ${esc(d.error ?? '')}</text>`);
+    } else {
+      const dl = d.download;
+      const color = dl.outcome === 'completed' ? '#38a169' : FAIL;
+      items.push(`<rect class="download" x="${x(dl.start).toFixed(1)}" y="${y + 2}" width="${Math.max(1, x(dl.end) - x(dl.start)).toFixed(1)}" height="10" fill="${color}"><title>${esc(`download from ${dl.server ?? '?'}: ${dl.outcome}${dl.error === undefined ? '' : ` (${dl.error})`} at ${(dl.end / 1000).toFixed(2)} s, ${formatBytes(dl.bytes)} of ${formatBytes(dl.expected)}`)}</title></rect>`);
+      items.push(`<text x="${(x(dl.end) + 4).toFixed(1)}" y="${y + 11}" class="value">download ${esc(dl.outcome)}</text>`);
+      for (const q of d.requests) {
+        const fill = q.error === undefined ? (SERVER_COLORS[q.server ?? ''] ?? '#718096') : FAIL;
+        items.push(`<rect class="request" x="${x(q.t).toFixed(1)}" y="${y + 16}" width="${Math.max(1.5, x(q.t + q.ms) - x(q.t)).toFixed(1)}" height="${q.error === undefined ? 10 : 16}" fill="${fill}"><title>${esc(`${(q.t / 1000).toFixed(3)} s: ${q.error ?? q.server ?? ''}, ${q.ms} ms`)}</title></rect>`);
+      }
+      if (d.killedAt !== undefined) items.push(`<line x1="${x(d.killedAt).toFixed(1)}" y1="${y}" x2="${x(d.killedAt).toFixed(1)}" y2="${y + 36}" class="kill"/><text x="${(x(d.killedAt) + 3).toFixed(1)}" y="${y + 44}" class="axis">${esc(d.killed ?? '')} killed</text>`);
+    }
+    parts.push(`<g class="drill" data-mode="${d.mode}">${items.join('')}</g>`);
+  }
+  const h = top + drills.length * rowH + 20;
+  for (let s = 0; s <= span; s += 500) parts.push(`<text x="${x(s).toFixed(1)}" y="${h - 4}" class="axis" text-anchor="middle">${s / 1000} s</text>`);
+  return `<svg class="timeline" role="img" aria-label="drills" viewBox="0 0 ${CHART_W} ${h}" width="${CHART_W}" height="${h}" xmlns="http://www.w3.org/2000/svg">${parts.join('')}</svg>`;
+}
+
+function drillsSection(drills: readonly DrillResult[]): string {
+  const rows = drills
+    .map((d) => {
+      if (!d.ok) return `<tr><td>${esc(MODES[d.mode].title)}</td><td colspan="5" class="failed">${esc(d.error ?? '')}</td></tr>`;
+      const s = drillSummary(d);
+      const failing = s.firstFail === undefined ? 'none' : `${(s.firstFail / 1000).toFixed(2)} to ${(s.lastFail! / 1000).toFixed(2)} s`;
+      return `<tr><td>${esc(MODES[d.mode].title)}</td><td>${esc(d.download!.outcome)}</td><td>${s.ok}</td><td>${s.failed}</td><td>${failing}</td><td>${s.slowest} ms</td><td>${esc(s.errors.join(', '))}</td></tr>`;
+    })
+    .join('');
+  return `<h2>Drills: a server killed in the middle</h2>
+<p>In each mode the lab kills (SIGKILL) the server that carries a ${DRILL.dripMs / 1000} s download, ${DRILL.killAfterMs} ms into it, while the client sends a small request every ${DRILL.intervalMs} ms on a keep-alive connection (a new one after an error; a request gives up after ${DRILL.requestTimeoutMs} ms). Fulcrum checks the servers every 500 ms here. Ticks: blue S1, purple S2, red failed.</p>
+${drillTimeline(drills)}
+<table><thead><tr><th>mode</th><th>download</th><th>requests ok</th><th>failed</th><th>failing</th><th>slowest</th><th>errors</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 export function htmlReport(r: LabResult): string {
@@ -128,6 +178,7 @@ ${kinds.map((k) => transferChart(r, k)).join('\n')}
 ${cpuChart(r)}
 <p class="meta">CPU is the time Fulcrum's own processes spent (the scheduler's count in /proc). In the kernel modes the forwarding happens in the kernel's softirq context and is not counted here.</p>
 ${skipped === '' ? '' : `<p>Not measured:</p><ul>${skipped}</ul>`}
+${r.drills === undefined ? '' : drillsSection(r.drills)}
 <h2>Each mode, and why</h2>
 <div class="modes">${r.modes.map((m) => modeCard(r, m)).join('\n')}</div>
 </body></html>

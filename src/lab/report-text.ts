@@ -4,6 +4,7 @@
  * time; under it, Fulcrum's CPU per GB of the client's traffic in each mode.
  */
 import { describeTransfer, formatBytes, type LabResult, type Measurement } from './lab.js';
+import { type DrillResult, drillSummary } from './drills.js';
 import { MODES, type ModeName } from './modes.js';
 
 /** A share as a percentage: 0.0%, 0.4%, 101%, 2034%. */
@@ -44,6 +45,24 @@ export function textReport(r: LabResult): string {
     '',
     `Fulcrum CPU per GB the client moved: ${r.modes.map((m) => `${m} ${Math.round(cpuPerGb(r.measurements, m))} ms`).join(', ')}`,
   ];
+  if (r.drills !== undefined) lines.push('', drillsText(r.drills));
   for (const s of r.skipped) lines.push(`skipped ${s.mode} (${MODES[s.mode].title}): ${s.reason}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The drills: per mode, what happened to the download and to the small requests after the server was killed. */
+export function drillsText(drills: readonly DrillResult[]): string {
+  const rows: string[][] = [['mode', 'killed', 'download', 'requests ok', 'failed', 'failing', 'slowest', 'errors']];
+  for (const d of drills) {
+    if (!d.ok) {
+      rows.push([d.mode, '', 'drill failed', '', '', '', '', d.error ?? '']);
+      continue;
+    }
+    const s = drillSummary(d);
+    const dl = d.download!;
+    const download = dl.outcome === 'completed' ? `completed ${(dl.end / 1000).toFixed(2)} s` : `${dl.outcome} at ${(dl.end / 1000).toFixed(2)} s`;
+    const failing = s.firstFail === undefined ? '-' : `${(s.firstFail / 1000).toFixed(2)}-${(s.lastFail! / 1000).toFixed(2)} s`;
+    rows.push([d.mode, `${d.killed} at ${((d.killedAt ?? 0) / 1000).toFixed(2)} s`, download, String(s.ok), String(s.failed), failing, `${s.slowest} ms`, s.errors.join(' ')]);
+  }
+  return `Drills: the server carrying a slow download killed; a small request every 25 ms beside it:\n${pad(rows)}`;
 }

@@ -1,7 +1,9 @@
 /**
  * S1 and S2 of `fulcrum lab` (and of the data plane tests), run inside a network
  * namespace: `node dist/src/lab/server.js PORT NAME`. On TCP PORT (HTTP/1.1,
- * keep-alive): `GET /name` answers NAME (no newline), `GET /bytes/N` N bytes, `POST
+ * keep-alive): `GET /name` answers NAME (no newline), `GET /bytes/N` N bytes, `GET
+ * /drip/MS` 16 KiB every 20 ms for MS milliseconds (a slow download for the lab's
+ * drills; its head comes at once, with its length), `POST
  * /upload` the length and SHA-256 of the body as JSON, `GET /health` 200. On UDP PORT
  * it answers every datagram with NAME. Every answer carries `X-Served-By: NAME`. Prints
  * "ready" once both are bound; exits on SIGTERM.
@@ -13,6 +15,7 @@ import http from 'node:http';
 const [portText, name = 'server'] = process.argv.slice(2);
 const port = Number(portText);
 const CHUNK = Buffer.alloc(64 * 1024, 'x');
+const DRIP = CHUNK.subarray(0, 16 * 1024);
 
 const server = http.createServer((req, res) => {
   res.setHeader('X-Served-By', name);
@@ -44,6 +47,18 @@ const server = http.createServer((req, res) => {
       res.end();
     };
     more();
+    return;
+  }
+  const drip = /^\/drip\/(\d+)$/.exec(req.url ?? '');
+  if (drip !== null) {
+    let chunks = Math.ceil(Math.min(Number(drip[1]), 60_000) / 20);
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': chunks * DRIP.length });
+    res.flushHeaders();
+    const timer = setInterval(() => {
+      res.write(DRIP);
+      if (--chunks === 0) (clearInterval(timer), res.end());
+    }, 20);
+    res.once('close', () => clearInterval(timer));
     return;
   }
   const body = req.url === '/health' ? 'ok' : name;

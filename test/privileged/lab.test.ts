@@ -166,4 +166,26 @@ describe('fulcrum lab', { skip: SKIP ?? false }, () => {
     assert.deepEqual(await labNamespaces(), []);
     assert.deepEqual(processesNaming(join(dir, 'int')), []);
   });
+
+  it('--drills: the killed server cuts its download; the HTTP proxy hides it from later requests, DNS cannot', async () => {
+    const out = join(dir, 'drills');
+    const r = await shResult(process.execPath, [CLI_PATH, 'lab', '--modes', 'http,dns,dsr', '--sizes', '64KiB,256KiB,10', '--drills', '--out', out, '--json'], { timeoutMs: 90_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const drills = (JSON.parse(r.stdout) as LabResult).drills!;
+    assert.deepEqual(drills.map((d) => d.mode), ['http', 'dns', 'dsr']);
+    for (const d of drills) {
+      assert.ok(d.ok, `${d.mode}: ${d.error}`);
+      assert.equal(d.download!.server, d.killed);
+      assert.notEqual(d.download!.outcome, 'completed', `${d.mode}: the download outlived its server`);
+      assert.ok(d.requests.length > 50, `${d.mode}: ${d.requests.length} requests`);
+    }
+    const http = drills[0]!;
+    assert.deepEqual(http.requests.filter((q) => q.error !== undefined), [], 'the proxy answers every request from a living server');
+    const dns = drills[1]!;
+    const afterKill = dns.requests.filter((q) => q.t > dns.killedAt! + 50);
+    assert.ok(afterKill.length > 20 && afterKill.every((q) => q.error !== undefined), 'the client keeps its DNS answer: every later request fails');
+    const html = readFileSync(join(out, 'lab.html'), 'utf8');
+    assert.equal(html.match(/<g class="drill" data-mode="/g)?.length, 3);
+    assert.deepEqual(await labNamespaces(), []);
+  });
 });
