@@ -4,7 +4,7 @@
  * src/lab/.
  */
 import { writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parseCommandArgs } from './args.js';
 import { FulcrumError } from '../core/errors.js';
 import { parseSize } from '../config/common/units.js';
@@ -56,6 +56,12 @@ Ctrl-C, or any failure, removes every namespace and process the lab made; a run 
 a crash removes the leftovers first. Exit status: 0 when every transfer completed, 1
 when one failed or the lab could not run, 2 on a usage error.
 `;
+
+/** How to run this fulcrum again: `fulcrum` when installed as such, else node and the script. */
+function self(): string {
+  const script = process.argv[1] ?? 'fulcrum';
+  return basename(script) === 'fulcrum' ? 'fulcrum' : `${process.execPath} ${script}`;
+}
 
 function usage(message: string): FulcrumError {
   return new FulcrumError('FULCRUM_ERR_USAGE', message);
@@ -143,7 +149,8 @@ export async function labCommand(args: string[]): Promise<number> {
         process.stdout.write(
           `Kept: namespaces ${result.kept.namespaces.join(' ')} (S1 and S2 still running).\n` +
             `  enter the client:  ${result.kept.enter}\n` +
-            `  run a mode again:  ip netns exec ${LAB_PREFIX}b ${process.argv[1] ?? 'fulcrum'} run -c ${join(out, 'configs', 'http.yaml')}\n` +
+            `  run the last mode again (the routes are set for it):\n` +
+            `                     ip netns exec ${LAB_PREFIX}b ${self()} run -c ${join(out, 'configs', `${result.modes[result.modes.length - 1] ?? 'http'}.yaml`)}\n` +
             `  remove it all:     fulcrum lab --clean\n`,
         );
       }

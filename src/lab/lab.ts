@@ -163,6 +163,7 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
     }
     if (opts.keep) {
       result.kept = { namespaces: [...topo.namespaces], enter: `ip netns exec ${topo.client} bash` };
+      topo.release();
       current = null;
       releaseLab();
       claimed = false;

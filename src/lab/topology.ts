@@ -228,6 +228,14 @@ export class Topology {
     if (on) await this.ip(this.client, 'route', 'add', SERVER_NET, 'dev', 'eth0');
   }
 
+  /** Lets the processes started here outlive this one (`fulcrum lab --keep`): no pipe or handle of theirs keeps it running. */
+  release(): void {
+    for (const p of this.procs) {
+      for (const stream of [p.child.stdin, p.child.stdout, p.child.stderr]) stream?.destroy();
+      p.child.unref();
+    }
+  }
+
   /**
    * Ends every process started here (by pid), then any other still in the namespaces
    * (`ip netns pids`: a command's child), and deletes the namespaces. Nothing starts here

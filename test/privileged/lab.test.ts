@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import type { LabResult, Measurement } from '../../src/lab/lab.js';
 import { MODE_NAMES } from '../../src/lab/modes.js';
 import { privilegedSkip, sh, shResult } from '../helpers/netns.js';
@@ -23,6 +24,8 @@ const SKIP = privilegedSkip(['ip', 'nft']);
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = process.env.FULCRUM_TEST_ARTIFACTS ?? new URL('../../../test-artifacts/', import.meta.url).pathname;
 const UP = 256 * 1024;
+/** dist/src/lab/: the lab's servers and clients run from here. */
+const LAB_DIST = fileURLToPath(new URL('../../src/lab/', import.meta.url));
 const DOWN = 1024 * 1024;
 
 async function labNamespaces(): Promise<string[]> {
@@ -150,7 +153,8 @@ describe('fulcrum lab', { skip: SKIP ?? false }, () => {
   it('leaves no namespace, nftables table or process behind', async () => {
     assert.deepEqual(await labNamespaces(), []);
     assert.equal(await sh('nft', ['list', 'tables']), hostTablesBefore);
-    assert.deepEqual(processesNaming(join(dir, 'out')), []);
+    assert.deepEqual(processesNaming(join(dir, 'out')), [], 'no fulcrum run of the lab');
+    assert.deepEqual(processesNaming(LAB_DIST), [], 'no server or client of the lab');
     assert.ok(!existsSync('/run/fulcrum-lab.pid'));
   });
 
