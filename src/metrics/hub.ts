@@ -21,8 +21,11 @@ import type { WorkerMetrics } from './snapshot.js';
 import { emptySum, sumSnapshots, type SummedMetrics } from './sum.js';
 import { addWorkerFamilies } from './worker-families.js';
 
-/** How long a scrape waits for workers' fresh snapshots before it uses the last ones. */
-export const SCRAPE_WAIT_MS = 250;
+/**
+ * How long a scrape waits for workers' fresh snapshots before it uses the last ones (at
+ * most a second old): a worker busy under load answers late, and a scrape should stay fast.
+ */
+export const SCRAPE_WAIT_MS = 30;
 
 const ADMIN_STATES = ['ready', 'drain', 'maint'] as const;
 const VRRP_STATES = ['init', 'backup', 'master', 'fault'] as const;

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from '../../src/backend/pool.js';
 import { BgpSpeaker } from '../../src/bgp/speaker.js';
-import { decodeNotification, decodeOpen, decodeUpdate, encodeKeepalive, encodeOpen, ERR, formatPrefix, MSG, splitMessage, SUB, AFI, SAFI_UNICAST } from '../../src/bgp/wire.js';
+import { decodeNotification, decodeOpen, decodeUpdate, encodeKeepalive, encodeOpen, encodeRouteRefresh, ERR, formatPrefix, MSG, splitMessage, SUB, AFI, SAFI_UNICAST } from '../../src/bgp/wire.js';
 import { configOk } from '../helpers/config.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
@@ -49,16 +49,10 @@ class Peer {
   }
 }
 
-describe('BGP speaker against a scripted peer', () => {
-  let port = 0;
-  let speaker: BgpSpeaker;
-  let pool: Pool;
-  const logs: string[] = [];
-
-  before(async () => {
-    port = await freePort();
-    const config = configOk(
-      `listeners:
+/** A speaker (AS 65001) waiting on 127.0.0.1:`port` for a passive peer of AS `peerAsn`, announcing two routes. */
+async function startSpeaker(port: number, peerAsn: number, logs: string[]): Promise<{ speaker: BgpSpeaker; pool: Pool }> {
+  const config = configOk(
+    `listeners:
   - { name: www, bind: 127.0.0.1:0, routes: [{ pool: web }] }
 pools:
   web:
@@ -70,33 +64,46 @@ bgp:
   hold_time: 9s
   graceful_shutdown: 0s
   peers:
-    - { address: 127.0.0.1, asn: 65000, passive: true }
+    - { address: 127.0.0.1, asn: ${peerAsn}, passive: true }
   announce:
     - { prefix: 203.0.113.10/32, when: { pool: web }, med: 5, communities: ["65001:100"], large_communities: ["65001:1:2"], prepend: 1 }
     - { prefix: 203.0.113.20/32 }
 `,
-      'bgp.yaml',
-    );
-    pool = new Pool(config.pools.get('web')!);
-    speaker = new BgpSpeaker(config.bgp!, { pools: () => new Map([['web', pool]]), listener: () => undefined, log: (m) => logs.push(m) });
-    await speaker.start();
+    'bgp.yaml',
+  );
+  const pool = new Pool(config.pools.get('web')!);
+  const speaker = new BgpSpeaker(config.bgp!, { pools: () => new Map([['web', pool]]), listener: () => undefined, log: (m) => logs.push(m) });
+  await speaker.start();
+  return { speaker, pool };
+}
+
+/** A peer that sends `open` after connecting to `port`; resolves once it has the speaker's OPEN. */
+async function peerWith(port: number, open: Buffer): Promise<Peer> {
+  const p = await Peer.connect(port);
+  p.sock.write(open);
+  await waitFor(() => p.of(MSG.OPEN)[0] ?? p.closed, 3000, "the speaker's OPEN");
+  return p;
+}
+
+describe('BGP speaker against a scripted peer', () => {
+  let port = 0;
+  let speaker: BgpSpeaker;
+  let pool: Pool;
+  const logs: string[] = [];
+
+  before(async () => {
+    port = await freePort();
+    ({ speaker, pool } = await startSpeaker(port, 65000, logs));
   });
   after(async () => {
     await speaker.stop();
     pool.stop();
   });
 
-  /** A peer that sends `open` after connecting; resolves once it has the speaker's OPEN. */
-  async function peerWith(open: Buffer): Promise<Peer> {
-    const p = await Peer.connect(port);
-    p.sock.write(open);
-    await waitFor(() => p.of(MSG.OPEN)[0] ?? p.closed, 3000, "the speaker's OPEN");
-    return p;
-  }
   const goodOpen = () => encodeOpen({ asn: 65000, holdTime: 9, routerId: '192.0.2.1', families: [[AFI.IPV4, SAFI_UNICAST]] });
 
   it('establishes, announces what holds with its attributes, withdraws when the pool has no usable server', async () => {
-    const p = await peerWith(goodOpen());
+    const p = await peerWith(port, goodOpen());
     const open = decodeOpen(p.of(MSG.OPEN)[0]!);
     assert.deepEqual([open.asn, open.holdTime, open.routerId, open.as4, open.routeRefresh], [65001, 9, '192.0.2.10', true, true]);
     assert.deepEqual(open.families, ['1/1', '2/1']);
@@ -140,7 +147,7 @@ bgp:
   }
 
   it('answers a malformed UPDATE in an established session with NOTIFICATION 3, then accepts the peer again', async () => {
-    const p = await peerWith(goodOpen());
+    const p = await peerWith(port, goodOpen());
     p.sock.write(encodeKeepalive());
     await waitFor(() => speaker.report().sessions[0]!.state === 'established', 3000, 'established');
     // withdrawn routes length 100 in a 4-byte body
@@ -148,10 +155,37 @@ bgp:
     p.sock.write(bad);
     const n = await p.notification();
     assert.deepEqual([n.code, n.subcode], [ERR.UPDATE, SUB.MALFORMED_ATTRIBUTES]);
-    const again = await peerWith(goodOpen());
+    const again = await peerWith(port, goodOpen());
     again.sock.write(encodeKeepalive());
     await waitFor(() => speaker.report().sessions[0]!.state === 'established', 3000, 'established again');
     assert.equal(speaker.report().sessions[0]!.counts.established, 3);
     again.sock.destroy();
+  });
+});
+
+describe('BGP speaker: iBGP and route refresh', () => {
+  let port = 0;
+  let speaker: BgpSpeaker;
+  let pool: Pool;
+  before(async () => {
+    port = await freePort();
+    ({ speaker, pool } = await startSpeaker(port, 65001, []));
+  });
+  after(async () => {
+    await speaker.stop();
+    pool.stop();
+  });
+
+  it('an iBGP peer gets LOCAL_PREF and an empty AS path; a ROUTE-REFRESH gets every route again', async () => {
+    const p = await peerWith(port, encodeOpen({ asn: 65001, holdTime: 9, routerId: '192.0.2.1', families: [[AFI.IPV4, SAFI_UNICAST]] }));
+    p.sock.write(encodeKeepalive());
+    await waitFor(() => p.of(MSG.UPDATE).length >= 3, 3000, 'two routes and End-of-RIB');
+    const first = p.of(MSG.UPDATE)[0]!;
+    assert.ok(decodeUpdate(first, true).attributes.includes(5), 'LOCAL_PREF on iBGP');
+    assert.ok(first.includes(Buffer.from([0x40, 2, 0])), 'AS_PATH is empty: no AS added on iBGP');
+    const before = p.of(MSG.UPDATE).length;
+    p.sock.write(encodeRouteRefresh(AFI.IPV4, SAFI_UNICAST));
+    await waitFor(() => p.of(MSG.UPDATE).length >= before + 3, 3000, 'the routes again, then End-of-RIB');
+    p.sock.destroy();
   });
 });

@@ -42,8 +42,12 @@ runtime: { workers: 2, control_socket: ${dir.file('ctl.sock')} }
   await waitFor(() => /server s1 is returned \(an active health check passed/.test(cli.stderr()), 3000, () => `the worker restores s1 at a passing check, well before base_ejection (60 s); stderr:\n${cli.stderr()}`);
   assert.ok(s2!.seen.length > 0);
 
-  // status: each server's latest active check, as the primary ran it
-  const st = await runCli(['status', '-s', dir.file('ctl.sock')]);
+  // status: each server's latest active check, as the primary ran it (s3 is down after `fall` failed checks)
+  let st = await runCli(['status', '-s', dir.file('ctl.sock')]);
+  for (let i = 0; i < 20 && !/s3 +127\.0\.0\.1:\d+ +DOWN/.test(st.stdout); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    st = await runCli(['status', '-s', dir.file('ctl.sock')]);
+  }
   assert.equal(st.code, 0, st.stderr);
   assert.match(st.stdout, /s3 +127\.0\.0\.1:\d+ +DOWN .*\n +\d checks failed: connect ECONNREFUSED; last check \d+\.\d s ago: failed \(connect ECONNREFUSED\)/);
   assert.match(st.stdout, /s1 +127\.0\.0\.1:\d+ +up .*\n +last check \d+\.\d s ago: passed \(status 200\)/);
