@@ -23,13 +23,14 @@ import { makeTempDir } from './lib/tmp.js';
 import { runWrk, wrkArgs, type WrkResult } from './lib/wrk.js';
 import { haproxyHttpConfig } from './lib/haproxy.js';
 
-export const CONTESTANTS = ['direct', 'fulcrum', 'haproxy', 'nginx-proxy', 'http-proxy'] as const;
+export const CONTESTANTS = ['direct', 'fulcrum', 'fulcrum-ids', 'haproxy', 'nginx-proxy', 'http-proxy'] as const;
 export type ContestantName = (typeof CONTESTANTS)[number];
 
 function descriptions(workers: number): Record<ContestantName, string> {
   return {
     direct: 'wrk straight at S1: the backend ceiling (CPU is the backend nginx)',
     fulcrum: `Fulcrum: node dist/src/cli/main.js proxy --workers ${workers}, round robin S1+S2`,
+    'fulcrum-ids': `the same Fulcrum with --request-id (an X-Request-ID made for each request, to the server and back)`,
     haproxy: `HAProxy, nbthread ${workers}, http-reuse always, roundrobin`,
     'nginx-proxy': `nginx, ${workers} worker(s), upstream keepalive 64`,
     'http-proxy': 'Node, npm http-proxy + http.Agent keepAlive maxSockets 64 (one process)',
@@ -144,10 +145,12 @@ async function launch(name: ContestantName, ctx: Context): Promise<{ proc: Manag
   switch (name) {
     case 'direct':
       return { proc: ctx.backend, port: s1 };
-    case 'fulcrum': {
+    case 'fulcrum':
+    case 'fulcrum-ids': {
       if (!existsSync(fulcrumCli)) throw new Error(`${fulcrumCli} does not exist (is the CLI written and built?)`);
       const args = [...NODE_FLAGS, fulcrumCli, 'proxy', '--workers', String(ctx.params.workers), '--listen', `${LOOPBACK}:${port}`, ...urls.flatMap((u) => ['--to', u]), ...ctx.params.fulcrumExtraArgs];
-      return { proc: await startProcess('fulcrum', process.execPath, args, { cwd: repoRoot }), port };
+      if (name === 'fulcrum-ids') args.push('--request-id');
+      return { proc: await startProcess(name, process.execPath, args, { cwd: repoRoot }), port };
     }
     case 'haproxy': {
       const cfg = join(dir, 'haproxy.cfg');
@@ -346,6 +349,7 @@ function targets(s: Partial<Record<ContestantName, ContestantSummary>>, paired: 
   return [
     mk('fulcrum req/s >= 0.9x haproxy', paired('fulcrum', 'haproxy', rps), '>=', 0.9, `${fmtInt(f?.rps.median)} vs ${fmtInt(h?.rps.median)} req/s`),
     mk('fulcrum p99 <= 1.5x haproxy', paired('fulcrum', 'haproxy', p99), '<=', 1.5, `${fmtMs(f?.p99Ms.median)} vs ${fmtMs(h?.p99Ms.median)} ms`),
+    mk('fulcrum-ids req/s >= 0.97x fulcrum', paired('fulcrum-ids', 'fulcrum', rps), '>=', 0.97, 'request IDs on vs off, same build'),
     mk('fulcrum req/s >= 3x http-proxy', paired('fulcrum', 'http-proxy', rps), '>=', 3, `${fmtInt(f?.rps.median)} vs ${fmtInt(p?.rps.median)} req/s${peersVs('http-proxy', paired)}`),
   ];
 }

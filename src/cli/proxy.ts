@@ -11,6 +11,7 @@ export const PROXY_OPTIONS = {
   to: { type: 'string', multiple: true },
   balance: { type: 'string', default: 'round-robin' },
   workers: { type: 'string' },
+  'request-id': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -21,6 +22,8 @@ A one-line HTTP balancer without a configuration file.
   --to URL         a server, as http://HOST:PORT (repeat for each server)
   --balance ALG    ${ALGORITHMS.join(' | ')} (default round-robin)
   --workers N      worker processes (default: one per CPU core; "auto" says the same)
+  --request-id     give each request an X-Request-ID (kept from trusted clients), sent
+                   to the server and back to the client
   -h, --help       this text
 
 Example:
@@ -59,7 +62,7 @@ export async function proxyCommand(args: string[]): Promise<number> {
     throw new FulcrumError('FULCRUM_ERR_USAGE', 'at least one --to URL is required');
   }
   const raw = {
-    listeners: [{ name: 'proxy', bind: values.listen, mode: 'http', routes: [{ pool: 'servers' }] }],
+    listeners: [{ name: 'proxy', bind: values.listen, mode: 'http', routes: [{ pool: 'servers' }], ...(values['request-id'] ? { request_id: { response: true } } : {}) }],
     pools: { servers: { balance: values.balance, servers: serversFromUrls(values.to) } },
   };
   const { config, issues } = await loadConfigIsolated({ raw, name: '<command line>' });

@@ -14,8 +14,12 @@ import { FulcrumError } from '../../core/errors.js';
 const REMEMBER_MS = 5 * 60_000;
 /** The most credentials remembered at once (the oldest go first). */
 const REMEMBER_MAX = 1000;
-/** A hash compared when the user is unknown, so an unknown user takes as long as a wrong password. */
-const DUMMY = bcrypt.hashSync('not a password', 10);
+/**
+ * A hash compared when the user is unknown, so an unknown user takes as long as a wrong
+ * password: cost 10 (htpasswd -B's), of a random password nobody knows. A constant: making
+ * one at load would cost every process about 50 ms of CPU.
+ */
+const DUMMY = '$2b$10$wNhy5/Ec/zHhiIhUx9APV.X6pSvgYHtSsFtBojZTJyJIKvmClonMS';
 
 export class BasicAuth {
   private readonly users = new Map<string, string>();
