@@ -99,6 +99,7 @@ describe('loadConfigText: defaults and normalisation', () => {
       logging: { level: 'info', format: 'auto' },
       vrrp: null,
       services: [],
+      admin: null,
     };
     assert.deepEqual(ok(MINIMAL), expected);
   });
