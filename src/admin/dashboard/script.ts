@@ -1,0 +1,380 @@
+/**
+ * The dashboard's script, run in the browser. It is written here as one function so that
+ * TypeScript checks its syntax, and served as that function's source text: everything it
+ * uses must be inside it. Once a second it reads `/api/status` and `/metrics`: request
+ * rates come from counter deltas (the metrics when present, else the servers' request
+ * totals of the status report), latency quantiles from histogram bucket deltas (as
+ * Prometheus' histogram_quantile), and each section shows only what is present.
+ */
+
+// Browser globals, typed loosely here (this file is compiled without the DOM library).
+/* eslint-disable @typescript-eslint/no-explicit-any */
+declare const document: any;
+declare const sessionStorage: any;
+declare const window: any;
+
+function dashboard(): void {
+  const POINTS = 60;
+  const body = document.body;
+  const tokenRequired = body.dataset.tokenRequired === 'true';
+  const tokenInput = document.getElementById('token');
+  const tokenForm = document.getElementById('token-form');
+  tokenInput.value = sessionStorage.getItem('fulcrum-admin-token') || '';
+  tokenInput.addEventListener('input', () => {
+    sessionStorage.setItem('fulcrum-admin-token', tokenInput.value.trim());
+    tokenForm.classList.remove('needed');
+  });
+  tokenForm.addEventListener('submit', (e: any) => e.preventDefault());
+
+  // ---- small helpers ---------------------------------------------------------------
+  const $ = (id: string) => document.getElementById(id);
+  const el = (tag: string, attrs: Record<string, any> = {}, ...children: any[]) => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children) if (c !== null && c !== undefined) e.append(c);
+    return e;
+  };
+  const svg = (tag: string, attrs: Record<string, any> = {}) => {
+    const e = document.createElementNS('http://www.w3.org/2000/svg', tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+    return e;
+  };
+  const fmt = (n: number | null, digits = 1) => (n === null || !Number.isFinite(n) ? '–' : n >= 100 ? Math.round(n).toLocaleString('en') : n.toFixed(digits));
+  const ms = (s: number | null) => (s === null || !Number.isFinite(s) ? '–' : s < 0.001 ? (s * 1000).toFixed(2) + ' ms' : s < 1 ? (s * 1000).toFixed(s < 0.01 ? 1 : 0) + ' ms' : s.toFixed(2) + ' s');
+  const ago = (at: number) => {
+    const s = Math.max(0, (Date.now() - at) / 1000);
+    return s < 60 ? s.toFixed(s < 10 ? 1 : 0) + ' s ago' : Math.round(s / 60) + ' min ago';
+  };
+  const bytes = (n: number) => (n >= 1 << 30 ? (n / (1 << 30)).toFixed(1) + ' GiB' : n >= 1 << 20 ? (n / (1 << 20)).toFixed(1) + ' MiB' : n >= 1024 ? (n / 1024).toFixed(1) + ' KiB' : n + ' B');
+
+  // ---- Prometheus text -------------------------------------------------------------
+  type Sample = { name: string; labels: Record<string, string>; value: number };
+  const parseMetrics = (text: string): Sample[] => {
+    const out: Sample[] = [];
+    for (const line of text.split('\n')) {
+      if (line === '' || line.startsWith('#')) continue;
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
+      if (!m) continue;
+      const labels: Record<string, string> = {};
+      const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+      let l;
+      while ((l = re.exec(m[3] || '')) !== null) labels[l[1]!] = l[2]!.replace(/\\n/g, '\n').replace(/\\(.)/g, '$1');
+      const v = m[4] === '+Inf' ? Infinity : m[4] === '-Inf' ? -Infinity : Number(m[4]);
+      out.push({ name: m[1]!, labels, value: v });
+    }
+    return out;
+  };
+  const keyOf = (s: Sample) => s.name + JSON.stringify(s.labels);
+  const pick = (samples: Sample[], name: string, where: Record<string, string> = {}) =>
+    samples.filter((s) => s.name === name && Object.entries(where).every(([k, v]) => s.labels[k] === v));
+
+  /** Counter deltas since the previous poll; a counter that went down (a restart) counts from 0. */
+  let prevSamples = new Map<string, number>();
+  let prevAt = 0;
+  const deltaOf = (s: Sample) => {
+    const before = prevSamples.get(keyOf(s));
+    if (before === undefined) return null;
+    return s.value >= before ? s.value - before : s.value;
+  };
+  const rateSum = (samples: Sample[], dt: number) => {
+    let sum = 0;
+    let any = false;
+    for (const s of samples) {
+      const d = deltaOf(s);
+      if (d !== null) {
+        sum += d;
+        any = true;
+      }
+    }
+    return any && dt > 0 ? sum / dt : null;
+  };
+  /** histogram_quantile over the bucket deltas of every series of `name`. */
+  const quantile = (samples: Sample[], name: string, q: number, where: Record<string, string> = {}) => {
+    const byLe = new Map<number, number>();
+    for (const s of pick(samples, name + '_bucket', where)) {
+      const d = deltaOf(s);
+      if (d === null) continue;
+      const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
+      byLe.set(le, (byLe.get(le) || 0) + d);
+    }
+    const buckets = [...byLe].sort((a, b) => a[0] - b[0]);
+    const total = buckets.length ? buckets[buckets.length - 1]![1] : 0;
+    if (total <= 0) return null;
+    const rank = q * total;
+    let lowerLe = 0;
+    let lowerCount = 0;
+    for (const [le, count] of buckets) {
+      if (count >= rank) {
+        if (le === Infinity) return lowerLe;
+        const inBucket = count - lowerCount;
+        return inBucket <= 0 ? le : lowerLe + ((le - lowerLe) * (rank - lowerCount)) / inBucket;
+      }
+      lowerLe = le;
+      lowerCount = count;
+    }
+    return lowerLe;
+  };
+
+  // ---- charts ----------------------------------------------------------------------
+  const series: Record<string, Array<number | null>> = {};
+  const push = (name: string, v: number | null) => {
+    const s = (series[name] ||= []);
+    s.push(v);
+    if (s.length > POINTS) s.shift();
+    return s;
+  };
+  const drawLines = (target: any, lines: Array<{ points: Array<number | null>; cls?: string }>, w: number, h: number) => {
+    target.replaceChildren();
+    let max = 0;
+    for (const l of lines) for (const p of l.points) if (p !== null && p > max) max = p;
+    if (max <= 0) max = 1;
+    for (const l of lines) {
+      const pts: string[] = [];
+      l.points.forEach((p, i) => {
+        if (p === null) return;
+        const x = (i / (POINTS - 1)) * w;
+        const y = h - 2 - (p / max) * (h - 4);
+        pts.push(x.toFixed(1) + ',' + y.toFixed(1));
+      });
+      if (pts.length) target.append(svg('polyline', { points: pts.join(' '), class: l.cls || '' }));
+    }
+  };
+
+  // ---- the API ---------------------------------------------------------------------
+  const message = (text: string, error = false) => {
+    const m = $('message');
+    m.textContent = text;
+    m.className = error ? 'message error' : 'message';
+  };
+  const call = async (method: string, path: string, payload?: unknown) => {
+    const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+    const token = tokenInput.value.trim();
+    if (token !== '') headers.Authorization = 'Bearer ' + token;
+    try {
+      const res = await fetch(path, { method, headers, body: payload === undefined ? undefined : JSON.stringify(payload) });
+      const answer = await res.json().catch(() => ({ ok: false, message: res.status + ' ' + res.statusText }));
+      if (res.status === 401) {
+        tokenForm.hidden = false;
+        tokenForm.classList.add('needed');
+        tokenInput.focus();
+      }
+      message(answer.message || res.status + ' ' + res.statusText, !res.ok);
+    } catch (e: any) {
+      message('the admin listener did not answer: ' + e.message, true);
+    }
+    void poll();
+  };
+  const serverPath = (pool: string, server: string) => '/api/pools/' + encodeURIComponent(pool) + '/servers/' + encodeURIComponent(server);
+
+  // ---- rendering -------------------------------------------------------------------
+  const table = (target: any, head: Array<string | [string, string]>, rows: any[][]) => {
+    target.replaceChildren(
+      el('thead', {}, el('tr', {}, ...head.map((h) => (Array.isArray(h) ? el('th', { class: h[1], text: h[0] }) : el('th', { text: h }))))),
+      el('tbody', {}, ...rows),
+    );
+  };
+  const td = (v: any, cls?: string) => (v instanceof Object && 'nodeType' in v ? el('td', { class: cls }, v) : el('td', { class: cls, text: String(v) }));
+
+  let lastTotals = new Map<string, number>();
+  let lastStatusAt = 0;
+  const serverRates = new Map<string, Array<number | null>>();
+
+  const renderPools = (status: any, samples: Sample[], dt: number, statusDt: number) => {
+    const host = $('pools');
+    const sections: any[] = [];
+    for (const pool of status.pools || []) {
+      const rows: any[] = [];
+      for (const s of pool.servers) {
+        const key = pool.name + '/' + s.name;
+        const before = lastTotals.get(key);
+        const rate = before === undefined || statusDt <= 0 ? null : Math.max(0, s.total - before) / statusDt;
+        const points = serverRates.get(key) || [];
+        points.push(rate);
+        if (points.length > 30) points.shift();
+        serverRates.set(key, points);
+        const admin = s.state || s.adminState || 'ready';
+        const health = s.healthy ? 'up' : 'down';
+        const badges = el('span', { class: 'actions' }, el('span', { class: 'badge ' + health, text: health }));
+        if (admin !== 'ready') badges.append(el('span', { class: 'badge ' + admin, text: admin }));
+        if (s.override || s.overridden) badges.append(el('span', { class: 'badge override', text: 'override', title: 'changed at runtime: ' + JSON.stringify(s.override || s.overridden) }));
+        const history = el('span', { class: 'history' });
+        const checks = s.history || s.checks || (s.lastCheck ? [s.lastCheck] : []);
+        for (const c of checks.slice(-20)) history.append(el('i', { class: c.ok ? '' : 'fail', title: new Date(c.at).toLocaleTimeString() + ': ' + (c.ok ? 'passed' : 'failed') + ' (' + c.detail + ')' }));
+        const last = s.lastCheck ? el('span', { class: 'muted', text: ' ' + ago(s.lastCheck.at) }) : null;
+        const spark = svg('svg', { class: 'spark', viewBox: '0 0 90 20', preserveAspectRatio: 'none' });
+        drawLines(spark, [{ points }], 90, 20);
+        const errors = rateSum(pick(samples, 'fulcrum_server_errors_total', { pool: pool.name, server: s.name }), dt);
+        const p99 = quantile(samples, 'fulcrum_server_response_seconds', 0.99, { pool: pool.name, server: s.name });
+        const button = (action: string, label: string) =>
+          el('button', { 'data-action': action, disabled: admin === action, title: 'set ' + s.name + ' to ' + action, onclick: () => call('PUT', serverPath(pool.name, s.name) + '/state', { state: action }) }, label);
+        rows.push(
+          el(
+            'tr',
+            { 'data-server': key },
+            td(s.name),
+            td(s.address, 'muted'),
+            td(badges),
+            td(s.reason || '', 'reason'),
+            td(s.weight, 'num'),
+            el('td', { class: 'num active', text: String(s.active) }),
+            el('td', { class: 'num total', text: String(s.total) }),
+            el('td', { class: 'num rps', text: fmt(rate) }),
+            td(spark),
+            td(errors === null ? '–' : fmt(errors, 2), 'num'),
+            td(ms(p99), 'num'),
+            el('td', {}, history, last),
+            el('td', {}, el('span', { class: 'actions' }, button('ready', 'Ready'), button('drain', 'Drain'), button('maint', 'Maint'))),
+          ),
+        );
+        lastTotals.set(key, s.total);
+      }
+      const queued = pick(samples, 'fulcrum_pool_queued', { pool: pool.name })[0];
+      const t = el('table', { 'data-pool': pool.name });
+      table(t, ['server', 'address', 'state', 'reason', ['weight', 'num'], ['active', 'num'], ['requests', 'num'], ['req/s', 'num'], 'last 30 s', ['errors/s', 'num'], ['p99', 'num'], 'health checks', ''], rows);
+      sections.push(el('div', { class: 'pool-head' }, el('h2', { text: 'pool ' + pool.name }), el('span', { class: 'sub', text: pool.servers.length + ' server(s)' + (queued ? ', ' + queued.value + ' queued' : '') })), t);
+    }
+    host.replaceChildren(...sections);
+  };
+
+  const renderListeners = (status: any, samples: Sample[], dt: number) => {
+    const rows = (status.listeners || []).map((l: any) => {
+      const host = l.host.includes(':') ? '[' + l.host + ']' : l.host;
+      const rps = rateSum(pick(samples, 'fulcrum_listener_requests_total', { listener: l.name }), dt);
+      const cps = rateSum(pick(samples, 'fulcrum_listener_connections_total', { listener: l.name }), dt);
+      return el('tr', {}, td(l.name), td(l.scheme + '://' + host + ':' + l.port), td(l.active, 'num'), td(l.accepted, 'num'), td(fmt(cps), 'num'), td(fmt(rps), 'num'));
+    });
+    table($('listeners'), ['listener', 'address', ['connections', 'num'], ['accepted', 'num'], ['conn/s', 'num'], ['req/s', 'num']], rows);
+  };
+
+  const renderOptional = (samples: Sample[], dt: number) => {
+    // DNS: answers per name and response code.
+    const dns = pick(samples, 'fulcrum_dns_queries_total');
+    const dnsSection = $('dns');
+    dnsSection.hidden = dns.length === 0;
+    if (dns.length) {
+      const byName = new Map<string, Sample[]>();
+      for (const s of dns) byName.set(s.labels.zone + '\0' + s.labels.name, [...(byName.get(s.labels.zone + '\0' + s.labels.name) || []), s]);
+      const rows = [...byName].map(([k, list]) => {
+        const [zone, name] = k.split('\0');
+        const codes = list.map((s) => s.labels.rcode + ' ' + s.value).join(', ');
+        return el('tr', {}, td(name), td(zone, 'muted'), td(list.reduce((n, s) => n + s.value, 0), 'num'), td(fmt(rateSum(list, dt)), 'num'), td(codes, 'muted'));
+      });
+      table(dnsSection.querySelector('table'), ['name', 'zone', ['answers', 'num'], ['per s', 'num'], 'by response code'], rows);
+    }
+    // Kernel data plane: packets and bytes per server.
+    const packets = pick(samples, 'fulcrum_dataplane_packets_total');
+    const dp = $('dataplane');
+    dp.hidden = packets.length === 0;
+    if (packets.length) {
+      const rows = packets.map((p) => {
+        const b = pick(samples, 'fulcrum_dataplane_bytes_total', { service: p.labels.service!, server: p.labels.server! });
+        return el('tr', {}, td(p.labels.service), td(p.labels.server), td(p.value, 'num'), td(fmt(rateSum([p], dt)), 'num'), td(b.length ? bytes(b[0]!.value) : '–', 'num'));
+      });
+      table(dp.querySelector('table'), ['service', 'server', ['packets', 'num'], ['packets/s', 'num'], ['bytes', 'num']], rows);
+    }
+    // VRRP: each instance's current state.
+    const vrrp = pick(samples, 'fulcrum_vrrp_state');
+    const vs = $('vrrp');
+    vs.hidden = vrrp.length === 0;
+    if (vrrp.length) {
+      const instances = [...new Set(vrrp.map((s) => s.labels.instance))];
+      const rows = instances.map((i) => {
+        const state = vrrp.find((s) => s.labels.instance === i && s.value === 1);
+        const transitions = pick(samples, 'fulcrum_vrrp_transitions_total', { instance: i! })[0];
+        const cls = state?.labels.state === 'master' ? 'up' : state?.labels.state === 'fault' ? 'down' : 'drain';
+        return el('tr', {}, td(i), td(el('span', { class: 'badge ' + cls, text: state ? state.labels.state : 'unknown' })), td(transitions ? transitions.value : '–', 'num'));
+      });
+      table(vs.querySelector('table'), ['instance', 'state', ['transitions', 'num']], rows);
+    }
+  };
+
+  const renderWorkers = (status: any) => {
+    const mem = (m: any) => (m && m.rss > 0 ? bytes(m.rss) : '–');
+    const rows = [el('tr', {}, td('primary'), td(status.pid, 'num'), td(status.generation, 'num'), td('', 'num'), td(mem(status.memory), 'num'))];
+    for (const w of status.workers || []) rows.push(el('tr', {}, td('worker ' + w.id + (w.draining ? ' (draining)' : '')), td(w.pid ?? '–', 'num'), td(w.generation, 'num'), td(w.active, 'num'), td(mem(w.memory), 'num')));
+    table($('workers'), ['process', ['pid', 'num'], ['generation', 'num'], ['connections', 'num'], ['memory', 'num']], rows);
+  };
+
+  // ---- the loop --------------------------------------------------------------------
+  let metricsAvailable = true;
+  const fetchMetrics = async (): Promise<Sample[]> => {
+    if (!metricsAvailable) return [];
+    try {
+      const res = await fetch('/metrics');
+      if (res.status === 404) metricsAvailable = false;
+      return res.ok ? parseMetrics(await res.text()) : [];
+    } catch {
+      return [];
+    }
+  };
+
+  let polling = false;
+  const poll = async () => {
+    if (polling) return;
+    polling = true;
+    try {
+      const [statusRes, samples] = await Promise.all([fetch('/api/status').then((r: any) => r.json()), fetchMetrics()]);
+      const status = statusRes.data;
+      const now = Date.now();
+      const dt = prevAt === 0 ? 0 : (now - prevAt) / 1000;
+      const statusDt = lastStatusAt === 0 ? 0 : (status.at - lastStatusAt) / 1000;
+
+      // Requests/s: the listeners' request counters when present, else the servers' totals.
+      let rps = rateSum(pick(samples, 'fulcrum_listener_requests_total'), dt);
+      let totalNow = 0;
+      for (const p of status.pools || []) for (const s of p.servers) totalNow += s.total;
+      const prevTotal = series.__total ? series.__total[series.__total.length - 1] : undefined;
+      if (rps === null && prevTotal !== undefined && prevTotal !== null && statusDt > 0) rps = Math.max(0, totalNow - prevTotal) / statusDt;
+      push('__total', totalNow);
+      // Errors: 5xx answers over all answers, else server errors over requests.
+      const answered = rateSum(pick(samples, 'fulcrum_listener_requests_total'), dt);
+      const failed5xx = rateSum(pick(samples, 'fulcrum_listener_requests_total', { code_class: '5xx' }), dt);
+      const serverErrors = rateSum(pick(samples, 'fulcrum_server_errors_total'), dt);
+      let errorRate: number | null = null;
+      if (answered !== null && answered > 0) errorRate = (failed5xx ?? 0) / answered;
+      else if (serverErrors !== null && rps !== null && rps > 0) errorRate = serverErrors / rps;
+      else if (answered !== null || serverErrors !== null) errorRate = 0;
+      const p50 = quantile(samples, 'fulcrum_server_response_seconds', 0.5);
+      const p99 = quantile(samples, 'fulcrum_server_response_seconds', 0.99);
+      const active = (status.listeners || []).reduce((n: number, l: any) => n + l.active, 0);
+
+      $('rps').textContent = fmt(rps);
+      $('errors').textContent = errorRate === null ? '–' : (errorRate * 100).toFixed(errorRate < 0.01 ? 2 : 1) + ' %';
+      $('latency').textContent = p50 === null ? '–' : ms(p50) + ' / ' + ms(p99);
+      $('active').textContent = String(active);
+      drawLines($('chart-rps'), [{ points: push('rps', rps) }], 240, 48);
+      drawLines($('chart-errors'), [{ points: push('errors', errorRate === null ? null : errorRate * 100), cls: 'bad' }], 240, 48);
+      drawLines($('chart-latency'), [{ points: push('p50', p50) }, { points: push('p99', p99), cls: 'p99' }], 240, 48);
+      drawLines($('chart-active'), [{ points: push('active', active) }], 240, 48);
+
+      $('about').textContent = status.source + ' · pid ' + status.pid + ' · generation ' + status.generation + ' · ' + (status.workers || []).length + ' worker(s)';
+      renderListeners(status, samples, dt);
+      renderPools(status, samples, dt, statusDt);
+      renderOptional(samples, dt);
+      renderWorkers(status);
+
+      prevSamples = new Map(samples.map((s) => [keyOf(s), s.value]));
+      prevAt = now;
+      lastStatusAt = status.at;
+      $('live').textContent = 'live · ' + new Date(now).toLocaleTimeString();
+      $('live').className = 'live ok';
+    } catch (e: any) {
+      $('live').textContent = 'no answer: ' + e.message;
+      $('live').className = 'live stale';
+    } finally {
+      polling = false;
+    }
+  };
+  if (tokenRequired && tokenInput.value === '') tokenForm.classList.add('needed');
+  void poll();
+  window.setInterval(poll, 1000);
+}
+
+/** The script as served: the function's source, called once the page has loaded. */
+export const SCRIPT = `'use strict';\n(${dashboard.toString()})();\n`;
