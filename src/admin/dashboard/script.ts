@@ -129,21 +129,29 @@ function dashboard(): void {
     if (s.length > POINTS) s.shift();
     return s;
   };
-  const drawLines = (target: any, lines: Array<{ points: Array<number | null>; cls?: string }>, w: number, h: number) => {
+  /** Draws each series as a line, the newest point at the right edge, over `n` points; the first series also as a faint area. */
+  const drawLines = (target: any, lines: Array<{ points: Array<number | null>; cls?: string }>, w: number, h: number, n = POINTS) => {
     target.replaceChildren();
     let max = 0;
     for (const l of lines) for (const p of l.points) if (p !== null && p > max) max = p;
     if (max <= 0) max = 1;
-    for (const l of lines) {
+    lines.forEach((l, k) => {
       const pts: string[] = [];
+      const offset = n - l.points.length;
       l.points.forEach((p, i) => {
         if (p === null) return;
-        const x = (i / (POINTS - 1)) * w;
-        const y = h - 2 - (p / max) * (h - 4);
+        const x = ((offset + i) / (n - 1)) * w;
+        const y = h - 1 - (p / max) * (h - 4);
         pts.push(x.toFixed(1) + ',' + y.toFixed(1));
       });
-      if (pts.length) target.append(svg('polyline', { points: pts.join(' '), class: l.cls || '' }));
-    }
+      if (pts.length === 0) return;
+      if (k === 0 && pts.length > 1) {
+        const first = pts[0]!.split(',')[0];
+        const last = pts[pts.length - 1]!.split(',')[0];
+        target.append(svg('polygon', { points: first + ',' + h + ' ' + pts.join(' ') + ' ' + last + ',' + h, class: 'area ' + (l.cls || '') }));
+      }
+      target.append(svg('polyline', { points: pts.join(' '), class: l.cls || '' }));
+    });
   };
 
   // ---- the API ---------------------------------------------------------------------
@@ -208,7 +216,7 @@ function dashboard(): void {
         for (const c of checks.slice(-20)) history.append(el('i', { class: c.ok ? '' : 'fail', title: new Date(c.at).toLocaleTimeString() + ': ' + (c.ok ? 'passed' : 'failed') + ' (' + c.detail + ')' }));
         const last = s.lastCheck ? el('span', { class: 'muted', text: ' ' + ago(s.lastCheck.at) }) : null;
         const spark = svg('svg', { class: 'spark', viewBox: '0 0 90 20', preserveAspectRatio: 'none' });
-        drawLines(spark, [{ points }], 90, 20);
+        drawLines(spark, [{ points }], 90, 20, 30);
         const errors = rateSum(pick(samples, 'fulcrum_server_errors_total', { pool: pool.name, server: s.name }), dt);
         const p99 = quantile(samples, 'fulcrum_server_response_seconds', 0.99, { pool: pool.name, server: s.name });
         const button = (action: string, label: string) =>
@@ -216,16 +224,14 @@ function dashboard(): void {
         rows.push(
           el(
             'tr',
-            { 'data-server': key },
-            td(s.name),
-            td(s.address, 'muted'),
+            { 'data-server': key, 'data-state': admin, class: admin === 'ready' && s.healthy ? '' : 'out' },
+            el('td', {}, el('div', { text: s.name }), el('div', { class: 'muted small', text: s.address })),
             td(badges),
             td(s.reason || '', 'reason'),
             td(s.weight, 'num'),
             el('td', { class: 'num active', text: String(s.active) }),
             el('td', { class: 'num total', text: String(s.total) }),
-            el('td', { class: 'num rps', text: fmt(rate) }),
-            td(spark),
+            el('td', { class: 'num' }, el('span', { class: 'rps', text: fmt(rate) }), spark),
             td(errors === null ? '–' : fmt(errors, 2), 'num'),
             td(ms(p99), 'num'),
             el('td', {}, history, last),
@@ -236,8 +242,8 @@ function dashboard(): void {
       }
       const queued = pick(samples, 'fulcrum_pool_queued', { pool: pool.name })[0];
       const t = el('table', { 'data-pool': pool.name });
-      table(t, ['server', 'address', 'state', 'reason', ['weight', 'num'], ['active', 'num'], ['requests', 'num'], ['req/s', 'num'], 'last 30 s', ['errors/s', 'num'], ['p99', 'num'], 'health checks', ''], rows);
-      sections.push(el('div', { class: 'pool-head' }, el('h2', { text: 'pool ' + pool.name }), el('span', { class: 'sub', text: pool.servers.length + ' server(s)' + (queued ? ', ' + queued.value + ' queued' : '') })), t);
+      table(t, ['server', 'state', 'reason', ['weight', 'num'], ['active', 'num'], ['requests', 'num'], ['req/s (30 s)', 'num'], ['errors/s', 'num'], ['p99', 'num'], 'health checks', ''], rows);
+      sections.push(el('div', { class: 'pool-head' }, el('h2', { text: 'pool ' + pool.name }), el('span', { class: 'sub', text: pool.servers.length + ' server(s)' + (queued ? ', ' + queued.value + ' queued' : '') })), el('div', { class: 'scroll' }, t));
     }
     host.replaceChildren(...sections);
   };

@@ -22,12 +22,15 @@ h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .04em; color: v
 .chart polyline { fill: none; stroke: var(--accent); stroke-width: 1.5; vector-effect: non-scaling-stroke; }
 .chart polyline.p99 { stroke: var(--p99); }
 .chart polyline.bad { stroke: var(--bad); }
+.chart polygon.area, .spark polygon.area { fill: var(--accent); opacity: .12; stroke: none; }
+.chart polygon.area.bad { fill: var(--bad); }
 table { width: 100%; border-collapse: collapse; background: var(--card); border: 1px solid var(--line); border-radius: 8px; overflow: hidden; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: middle; }
 th { font-weight: 600; color: var(--muted); font-size: 12px; }
 tr:last-child td { border-bottom: 0; }
-td.num, th.num { text-align: right; }
-td.reason { color: var(--muted); max-width: 360px; }
+td.num, th.num { text-align: right; white-space: nowrap; }
+td.reason { color: var(--muted); min-width: 180px; max-width: 360px; }
+tr.out td { background: color-mix(in srgb, var(--warn) 6%, transparent); }
 .pool-head { display: flex; align-items: baseline; gap: 10px; }
 .pool-head .sub { color: var(--muted); font-size: 12px; }
 .badge { display: inline-block; padding: 1px 7px; border-radius: 10px; font-size: 12px; font-weight: 600; border: 1px solid currentColor; }
@@ -38,7 +41,9 @@ td.reason { color: var(--muted); max-width: 360px; }
 .history { display: inline-flex; gap: 2px; }
 .history i { width: 7px; height: 14px; border-radius: 2px; background: var(--ok); display: inline-block; }
 .history i.fail { background: var(--bad); }
-.spark { width: 90px; height: 20px; }
+.spark { width: 90px; height: 20px; vertical-align: middle; margin-left: 8px; }
+.scroll { overflow-x: auto; }
+.small { font-size: 12px; }
 .spark polyline { fill: none; stroke: var(--accent); stroke-width: 1.2; vector-effect: non-scaling-stroke; }
 button { font: inherit; font-size: 12px; padding: 2px 9px; border-radius: 4px; border: 1px solid var(--line); background: var(--bg); color: var(--fg); cursor: pointer; }
 button:hover { border-color: var(--accent); }
