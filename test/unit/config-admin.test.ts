@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatIssue, loadConfigText } from '../../src/config/load.js';
+import { fileURLToPath } from 'node:url';
+import { formatIssue, loadConfigFile, loadConfigText } from '../../src/config/load.js';
 import { isLoopback } from '../../src/config/admin/checks.js';
 import { runCli } from '../helpers/spawn.js';
 import { tempDir } from '../helpers/files.js';
@@ -83,5 +84,16 @@ describe('admin: section', () => {
     assert.equal(a.code, 0, a.stderr);
     assert.equal(a.stdout.replaceAll(good, 'F'), b.stdout.replaceAll(plain, 'F'));
     assert.equal(a.stderr.replaceAll(good, 'F'), b.stderr.replaceAll(plain, 'F'));
+  });
+
+  it('examples/admin.yaml: web (s1, s2 with HTTP checks) behind 127.0.0.1:8080, two workers, the admin listener on 127.0.0.1:9090', async () => {
+    const { config, issues } = await loadConfigFile(fileURLToPath(new URL('../../../examples/admin.yaml', import.meta.url)));
+    assert.deepEqual(issues.map(formatIssue), []);
+    const web = config!.pools.get('web')!;
+    assert.deepEqual(web.servers.map((s) => `${s.name}=${s.host}:${s.port}`), ['s1=127.0.0.1:9001', 's2=127.0.0.1:9002']);
+    assert.equal(web.health?.type, 'http');
+    assert.deepEqual([config!.listeners[0]!.host, config!.listeners[0]!.port], ['127.0.0.1', 8080]);
+    assert.equal(config!.runtime.workers, 2);
+    assert.deepEqual(config!.admin, { host: '127.0.0.1', port: 9090, tokenFile: null, dashboard: true, metrics: true });
   });
 });
