@@ -3,6 +3,7 @@ import { createBalancer } from '../balance/index.js';
 import type { Balancer, PickContext } from '../balance/balancer.js';
 import { publishPoolEvent, publishServerState } from '../core/events.js';
 import { Server } from './server.js';
+import type { AdminState } from '../runtime/api.js';
 
 /** Slow start recomputes effective weights this many times over its duration. */
 const SLOW_START_STEPS = 20;
@@ -36,8 +37,8 @@ interface Queued {
 /**
  * A named set of servers, their state, and the balancer over the usable ones.
  *
- * A server is usable when its weight is above 0, active checks say it is up and passive
- * checks have not ejected it. The balancer sees the usable primaries, or, while there is
+ * A server is usable when its weight is above 0, the operator has it `ready`, active
+ * checks say it is up and passive checks have not ejected it. The balancer sees the usable primaries, or, while there is
  * none, the usable backups. Health pushes changes in (setHealthy, setEjected); the pool
  * recomputes the set and calls `balancer.update()` only when something changed, so
  * `pick()` never filters. Every change is published once with its reason.
@@ -91,6 +92,33 @@ export class Pool {
     if (up) this.beginSlowStart(server);
     this.recompute();
     if (up && server.ejectedUntil > 0) this.outlier?.reconsider(server);
+  }
+
+  /**
+   * The operator set a server's state: `drain` and `maint` take it out of the usable set
+   * (in-flight work finishes; active checks go on), `ready` brings it back through slow start.
+   */
+  setAdminState(server: Server, state: AdminState, reason: string): void {
+    if (server.adminState === state) return;
+    server.adminState = state;
+    publishServerState({ pool: this.name, server: server.name, state, reason });
+    if (state === 'ready') this.beginSlowStart(server);
+    this.recompute();
+  }
+
+  /** The operator set a server's weight (0..256; 0 drains it). */
+  setWeight(server: Server, weight: number, reason: string): void {
+    if (server.weight === weight) return;
+    server.weight = weight;
+    if (this.slowStarts.has(server)) this.stepSlowStart();
+    else server.effectiveWeight = weight;
+    publishServerState({ pool: this.name, server: server.name, state: 'weight', reason });
+    this.recompute();
+  }
+
+  /** Whether slow start is ramping the server's weight up now. */
+  inSlowStart(server: Server): boolean {
+    return this.slowStarts.has(server);
   }
 
   /** Passive health ejected a server, or let it return. */
@@ -190,7 +218,7 @@ export class Pool {
   /** Recomputes the usable set and tells the balancer when it changed. */
   private recompute(): void {
     const now = Date.now();
-    const ok = (s: Server) => s.weight > 0 && s.healthy && s.ejectedUntil <= now;
+    const ok = (s: Server) => s.weight > 0 && s.adminState === 'ready' && s.healthy && s.ejectedUntil <= now;
     let next = this.servers.filter((s) => !s.backup && ok(s));
     const backups = next.length === 0;
     if (backups) next = this.servers.filter((s) => s.backup && ok(s));
@@ -218,6 +246,7 @@ export class Pool {
   whyNone(): string {
     const now = Date.now();
     const parts = this.servers.map((s) => {
+      if (s.adminState !== 'ready') return `${s.name} ${s.adminState === 'drain' ? 'draining' : 'in maintenance'}`;
       if (s.weight === 0) return `${s.name} drained`;
       if (!s.healthy) return `${s.name} down`;
       if (s.ejectedUntil > now) return `${s.name} ejected`;

@@ -1,11 +1,12 @@
 import type { ServerConfig } from '../config/types.js';
+import type { AdminState } from '../runtime/api.js';
 
 let nextId = 0;
 
 /**
- * One backend server as every consumer sees it. Configuration (weight, maxConn, backup)
- * is fixed; health and slow start are owned by the Pool (ejection fields by the
- * OutlierDetector), which recomputes the
+ * One backend server as every consumer sees it. Configuration (maxConn, backup) is
+ * fixed; weight, the operator's state, health and slow start are owned by the Pool
+ * (ejection fields by the OutlierDetector), which recomputes the
  * eligible set when they change and pushes it to the balancer. Proxies count work in
  * `active` (least-conn and first read it).
  */
@@ -15,8 +16,10 @@ export class Server {
   readonly name: string;
   readonly host: string;
   readonly port: number;
-  /** Configured weight, 0..256 (0 = drain). */
-  readonly weight: number;
+  /** Weight, 0..256 (0 = drain): the configured one, or the operator's (runtime API). Changed only by the Pool. */
+  weight: number;
+  /** The operator's state (runtime API): only `ready` servers take new work. Changed only by the Pool. */
+  adminState: AdminState = 'ready';
   readonly backup: boolean;
   /** Most requests/connections at once; 0 = no limit. */
   readonly maxConn: number;

@@ -24,6 +24,12 @@ export const COMMANDS: readonly CommandInfo[] = [
     (name): CommandInfo => ({ name, run: async (a) => (await import('./control.js')).controlCommand(name, a), options: async () => (await import('./control.js')).CONTROL_OPTIONS }),
   ),
   {
+    name: 'server',
+    run: async (a) => (await import('./server.js')).serverCommand(a),
+    options: async () => (await import('./server.js')).SERVER_OPTIONS,
+    words: ['drain', 'ready', 'maint', 'weight', 'add', 'remove', 'check'],
+  },
+  {
     name: 'dataplane',
     run: async (a) => (await import('./dataplane.js')).dataplaneCommand(a),
     options: async () => (await import('./dataplane.js')).DATAPLANE_OPTIONS,

@@ -2,7 +2,8 @@ import { parseCommandArgs } from './args.js';
 import { loadConfigIsolated } from '../config/load-isolated.js';
 import { formatIssue } from '../config/format.js';
 import { controlRequest, defaultControlPath, type ControlCommand } from '../runtime/control.js';
-import type { StatusReport } from '../runtime/primary.js';
+import type { ServerStatus, StatusReport } from '../runtime/primary.js';
+import type { ServerOverride } from '../runtime/api.js';
 import type { MemorySample } from '../runtime/messages.js';
 
 /** The command's options (also what `fulcrum completion` offers). */
@@ -38,22 +39,8 @@ export async function controlCommand(command: ControlCommand, args: string[]): P
     process.stdout.write(CONTROL_USAGE);
     return 0;
   }
-  let socket = values.socket;
-  if (socket === undefined && values.config !== undefined) {
-    const { config, issues } = await loadConfigIsolated({ file: values.config });
-    if (config === undefined) {
-      // the default socket might answer, but it need not be this configuration's instance
-      process.stderr.write(`fulcrum: ${values.config} has problems, so its control socket is unknown (use -s SOCKET):\n${issues.map(formatIssue).join('\n')}\n`);
-      return 1;
-    }
-    const configured = config.runtime.controlSocket;
-    if (configured === false) {
-      process.stderr.write(`fulcrum: ${values.config} turns the control socket off (runtime.control_socket: false)\n`);
-      return 1;
-    }
-    socket = configured ?? undefined;
-  }
-  socket ??= defaultControlPath();
+  const socket = await resolveSocket(values);
+  if (socket === null) return 1;
   const answer = await controlRequest(socket, command);
   if (values.json) {
     process.stdout.write(JSON.stringify(answer, null, 2) + '\n');
@@ -65,6 +52,27 @@ export async function controlCommand(command: ControlCommand, args: string[]): P
     out.write(`${answer.message}\n`);
   }
   return answer.ok ? 0 : 1;
+}
+
+/**
+ * The control socket to talk to: `-s`, else the one `-c FILE` configures, else the
+ * default. Null (with the reason on stderr) when FILE has problems or turns it off: the
+ * default socket might answer, but it need not be that configuration's instance.
+ */
+export async function resolveSocket(values: { socket?: string; config?: string }): Promise<string | null> {
+  if (values.socket !== undefined) return values.socket;
+  if (values.config === undefined) return defaultControlPath();
+  const { config, issues } = await loadConfigIsolated({ file: values.config });
+  if (config === undefined) {
+    process.stderr.write(`fulcrum: ${values.config} has problems, so its control socket is unknown (use -s SOCKET):\n${issues.map(formatIssue).join('\n')}\n`);
+    return null;
+  }
+  const configured = config.runtime.controlSocket;
+  if (configured === false) {
+    process.stderr.write(`fulcrum: ${values.config} turns the control socket off (runtime.control_socket: false)\n`);
+    return null;
+  }
+  return configured ?? defaultControlPath();
 }
 
 /** The status report as text. */
@@ -81,12 +89,36 @@ export function formatStatus(r: StatusReport): string {
   for (const p of r.pools) {
     lines.push(`  ${p.name}`);
     for (const s of p.servers) {
-      lines.push(`    ${s.name}  ${s.address}  ${s.healthy ? 'up' : 'DOWN'}  weight ${s.weight}  active ${s.active}  total ${s.total}`);
+      lines.push(`    ${s.name}  ${s.address}  ${serverWord(s)}  weight ${s.weight}  active ${s.active}  total ${s.total}`);
       const why = [s.reason, s.lastCheck === null ? '' : `last check ${ago(r.at, s.lastCheck.at)} ago: ${s.lastCheck.ok ? 'passed' : 'failed'} (${s.lastCheck.detail})`].filter(Boolean).join('; ');
       if (why !== '') lines.push(`      ${why}`);
     }
   }
+  if (r.overrides.length > 0) {
+    lines.push('', 'overrides (runtime API; they survive reloads until changed back):');
+    for (const o of r.overrides) lines.push(`  ${o.pool}/${o.server}  ${overrideWords(o)}`);
+  }
   return lines.join('\n') + '\n';
+}
+
+/** "up", "DOWN", "up, draining", "up, ejected", "up, slow start": what the server is doing. */
+function serverWord(s: ServerStatus): string {
+  const words = [s.healthy ? 'up' : 'DOWN'];
+  if (s.state === 'drain') words.push('draining');
+  if (s.state === 'maint') words.push('MAINT');
+  if (s.ejected) words.push('ejected');
+  if (s.slowStart) words.push('slow start');
+  return words.join(', ');
+}
+
+/** "state drain, weight 5", "added at 127.0.0.1:9003", "removed". */
+export function overrideWords(o: ServerOverride): string {
+  if (o.removed === true) return 'removed';
+  const words: string[] = [];
+  if (o.added !== undefined) words.push(`added at ${o.added.host.includes(':') ? `[${o.added.host}]` : o.added.host}:${o.added.port}`);
+  if (o.state !== undefined) words.push(`state ${o.state}`);
+  if (o.weight !== undefined) words.push(`weight ${o.weight}`);
+  return words.join(', ');
 }
 
 /** "0.4 s", "12 s", "3 min": how long before `now` `then` was. */

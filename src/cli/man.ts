@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CHECK_USAGE } from './check.js';
 import { CONTROL_USAGE } from './control.js';
+import { SERVER_USAGE } from './server.js';
 import { DATAPLANE_USAGE } from './dataplane.js';
 import { DSR_SERVER_USAGE } from './dsr-server.js';
 import { PROXY_USAGE } from './proxy.js';
@@ -37,6 +38,7 @@ export function manPage(version: string): string {
     ['check', CHECK_USAGE],
     ['proxy', PROXY_USAGE],
     ['reload, stop, status', CONTROL_USAGE],
+    ['server', SERVER_USAGE],
     ['dataplane', DATAPLANE_USAGE],
     ['dsr-server', DSR_SERVER_USAGE],
     ['systemd-unit', SYSTEMD_UNIT_USAGE],

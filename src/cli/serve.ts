@@ -1,7 +1,7 @@
 import type { Config } from '../config/types.js';
 import { poolChannel, serverStateChannel, type PoolEvent, type ServerStateEvent } from '../core/events.js';
 import { log, setupLogging } from '../core/log.js';
-import { ControlServer, defaultControlPath, type ControlAnswer, type ControlCommand } from '../runtime/control.js';
+import { ControlServer, defaultControlPath, type ControlAnswer, type ControlRequest } from '../runtime/control.js';
 import { Primary, setupWorkers, type ReloadSource } from '../runtime/primary.js';
 import { sdNotify, startWatchdog, stopWatchdog } from '../runtime/sd-notify.js';
 import { dropPrivileges, primaryCapabilities } from '../runtime/privileges.js';
@@ -45,11 +45,11 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
     return 1;
   }
   const socketPath = config.runtime.controlSocket === false ? null : (config.runtime.controlSocket ?? defaultControlPath());
-  let onCommand: (command: ControlCommand) => Promise<ControlAnswer> = async () => ({ ok: false, message: 'starting' });
+  let onCommand: (request: ControlRequest) => Promise<ControlAnswer> = async () => ({ ok: false, message: 'starting' });
   let control: ControlServer | null = socketPath === null ? null : new ControlServer(socketPath, (c) => onCommand(c));
   try {
     await control?.start();
-    log().info(`control socket ${socketPath} (fulcrum status|reload|stop)`);
+    log().info(`control socket ${socketPath} (fulcrum status|reload|stop|server)`);
   } catch (err) {
     log().warn(`no control socket: ${(err as Error).message} (set runtime.control_socket)`);
     control = null;
@@ -87,9 +87,13 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
       }
       return { ok: true, message: 'stopping' };
     };
-    const handle = async (command: ControlCommand): Promise<ControlAnswer> => {
-      if (command === 'status') return { ok: true, message: 'status', data: primary.status() };
-      if (command === 'stop') return stop('fulcrum stop');
+    const handle = async (request: ControlRequest): Promise<ControlAnswer> => {
+      if (request.command === 'server') {
+        const result = await primary.operate(request.operation);
+        return { ok: result.ok, message: result.message, data: result.data };
+      }
+      if (request.command === 'status') return { ok: true, message: 'status', data: primary.status() };
+      if (request.command === 'stop') return stop('fulcrum stop');
       sdNotify('RELOADING=1', `MONOTONIC_USEC=${monotonicUsec()}`, 'STATUS=reloading the configuration');
       const answer = await primary.reload();
       if (answer.ok) announce(primary);
@@ -100,7 +104,7 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
     for (const sig of earlySignals) process.off(sig, early);
     process.on('SIGHUP', () => {
       log().info('SIGHUP: reloading the configuration');
-      void handle('reload');
+      void handle({ command: 'reload' });
     });
     process.on('SIGUSR1', () => {
       log().info('SIGUSR1: reopening access log files');
@@ -136,8 +140,16 @@ function announce(primary: Primary): void {
 /** One line per server state change: `pool web: server s1 is down (3 checks failed: ...)`. */
 export function logServerState(message: unknown): void {
   const e = message as ServerStateEvent;
-  log().info({ pool: e.pool, server: e.server, state: e.state }, `pool ${e.pool}: server ${e.server} is ${e.state} (${e.reason})`);
+  log().info({ pool: e.pool, server: e.server, state: e.state }, `pool ${e.pool}: server ${e.server} ${STATE_WORDS[e.state] ?? `is ${e.state}`} (${e.reason})`);
 }
+
+/** How a log line says the runtime API's states; the others read "is up", "is ejected". */
+const STATE_WORDS: Partial<Record<ServerStateEvent['state'], string>> = {
+  drain: 'is draining',
+  maint: 'is in maintenance',
+  ready: 'is ready',
+  weight: 'has a new weight',
+};
 
 /** One line per pool situation (nothing usable, backups in use). */
 function logPoolEvent(message: unknown): void {

@@ -1,7 +1,7 @@
 import diagnostics_channel from 'node:diagnostics_channel';
 
 /** What happened to a server, once per change. */
-export type ServerState = 'up' | 'down' | 'ejected' | 'returned' | 'drained' | 'slow-start-done';
+export type ServerState = 'up' | 'down' | 'ejected' | 'returned' | 'drained' | 'slow-start-done' | 'ready' | 'drain' | 'maint' | 'weight';
 
 /** A server state change, published on {@link serverStateChannel}. */
 export interface ServerStateEvent {

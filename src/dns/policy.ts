@@ -24,7 +24,7 @@ export class PoolView {
   version = -1;
   usable4: Server[] = [];
   usable6: Server[] = [];
-  /** Every server of the family with weight > 0 (or every one, when all are drained): the "nothing usable: answer all" set. */
+  /** Every server of the family with weight > 0 that the operator has `ready` (or every one, when none is): the "nothing usable: answer all" set. */
   all4: Server[] = [];
   all6: Server[] = [];
   /** Cumulative effective weights of usable4 / usable6, for weighted picks. */
@@ -51,7 +51,7 @@ export class PoolView {
     this.usable6 = pool.usable.filter((s) => fam.get(s) === 6);
     const all = (f: Family) => {
       const list = pool.servers.filter((s) => fam.get(s) === f);
-      const live = list.filter((s) => s.weight > 0);
+      const live = list.filter((s) => s.weight > 0 && s.adminState === 'ready');
       return live.length > 0 ? live : list;
     };
     this.all4 = all(4);

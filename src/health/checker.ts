@@ -28,6 +28,8 @@ export interface HealthCheckerOptions {
   random?: () => number;
   /** Servers whose state is known already (carried over a reload), instead of their config's `initial`. */
   known?: ReadonlyMap<Server, boolean>;
+  /** Checks already made of a server (by an earlier checker, before a reload), oldest first: its history goes on from them. */
+  history?: (server: Server) => readonly CheckRecord[] | undefined;
   /** Called after every passing check (a transition or not), after onChange. */
   onPass?: (server: Server) => void;
 }
@@ -48,7 +50,22 @@ export interface ServerHealth {
   lastCheckAt: number;
   /** When `up` last changed, or when the checker was built (ms since epoch). */
   since: number;
+  /** The latest checks, oldest first (at most HISTORY_SIZE). */
+  history: CheckRecord[];
 }
+
+/** One completed check, for history displays. */
+export interface CheckRecord {
+  ok: boolean;
+  detail: string;
+  /** When it completed (ms since epoch). */
+  at: number;
+  /** How long the probe took (ms). */
+  ms: number;
+}
+
+/** Checks kept per server for `state().history`. */
+export const HISTORY_SIZE = 20;
 
 interface Entry {
   readonly server: Server;
@@ -62,6 +79,9 @@ interface Entry {
   last: ProbeResult | null;
   lastCheckAt: number;
   since: number;
+  /** When the probe in flight started (performance.now()). */
+  startedAt: number;
+  history: CheckRecord[];
 }
 
 /**
@@ -105,6 +125,8 @@ export class HealthChecker {
         probe = factory(config);
         probes.set(config, probe);
       }
+      const history = [...(opts.history?.(server) ?? [])].slice(-HISTORY_SIZE);
+      const last = history.at(-1);
       this.entries.set(server, {
         server,
         config,
@@ -113,9 +135,11 @@ export class HealthChecker {
         timer: null,
         inFlight: null,
         checks: 0,
-        last: null,
-        lastCheckAt: 0,
+        last: last === undefined ? null : { ok: last.ok, detail: last.detail },
+        lastCheckAt: last?.at ?? 0,
         since: now,
+        startedAt: 0,
+        history,
       });
     }
   }
@@ -161,7 +185,24 @@ export class HealthChecker {
       last: e.last,
       lastCheckAt: e.lastCheckAt,
       since: e.since,
+      history: [...e.history],
     };
+  }
+
+  /**
+   * Checks the server now (the runtime API's "check now"), outside its schedule; the
+   * result counts like any other. When a check is in flight, resolves with that one.
+   * Undefined for a server this checker does not check, or once stopped.
+   */
+  async checkNow(server: Server): Promise<ProbeResult | undefined> {
+    const e = this.entries.get(server);
+    if (e === undefined || !this.running) return undefined;
+    if (e.inFlight === null) {
+      if (e.timer !== null) clearTimeout(e.timer);
+      this.run(e);
+    }
+    await e.inFlight;
+    return e.last ?? undefined;
   }
 
   private schedule(e: Entry, delayMs: number): void {
@@ -173,6 +214,7 @@ export class HealthChecker {
     e.timer = null;
     if (!this.running || e.inFlight !== null) return;
     let result: Promise<ProbeResult>;
+    e.startedAt = performance.now();
     try {
       result = e.probe.check({ host: e.server.checkHost, port: e.server.checkPort }, e.config.timeoutMs);
     } catch (err) {
@@ -190,6 +232,8 @@ export class HealthChecker {
     e.checks++;
     e.last = r;
     e.lastCheckAt = Date.now();
+    e.history.push({ ok: r.ok, detail: r.detail, at: e.lastCheckAt, ms: Math.round((performance.now() - e.startedAt) * 10) / 10 });
+    if (e.history.length > HISTORY_SIZE) e.history.shift();
     const { rise, fall } = e.config;
     const outcome = recordResult(e.state, r.ok, rise, fall);
     e.state = outcome.state;

@@ -8,7 +8,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
+import type { ServerOperation } from './api.js';
+
 export type ControlCommand = 'status' | 'reload' | 'stop';
+
+/** One request line: a command, or a runtime API operation (`fulcrum server ...`). */
+export type ControlRequest = { command: ControlCommand } | { command: 'server'; operation: ServerOperation };
 
 export interface ControlAnswer {
   ok: boolean;
@@ -33,7 +38,7 @@ export function defaultControlPath(): string {
 }
 
 /** Answers one request (the primary's side). */
-export type ControlHandler = (command: ControlCommand) => Promise<ControlAnswer>;
+export type ControlHandler = (request: ControlRequest) => Promise<ControlAnswer>;
 
 /** Whether something answers at `file` (a live instance), as opposed to a stale socket file. */
 function alive(file: string): Promise<boolean> {
@@ -95,16 +100,17 @@ export class ControlServer {
         return;
       }
       sock.pause();
-      let command: unknown;
+      let request: { command?: unknown; operation?: unknown } = {};
       try {
-        command = (JSON.parse(buf.slice(0, nl)) as { command?: unknown }).command;
+        request = JSON.parse(buf.slice(0, nl)) as typeof request;
       } catch {
-        command = undefined;
+        // answered as an unknown command
       }
-      const answer =
-        command === 'status' || command === 'reload' || command === 'stop'
-          ? this.handle(command).catch((err: unknown): ControlAnswer => ({ ok: false, message: (err as Error).message }))
-          : Promise.resolve<ControlAnswer>({ ok: false, message: `unknown command ${JSON.stringify(command)}: expected status, reload or stop` });
+      const { command, operation } = request;
+      const known = command === 'status' || command === 'reload' || command === 'stop' || (command === 'server' && typeof operation === 'object' && operation !== null);
+      const answer = known
+        ? this.handle(request as ControlRequest).catch((err: unknown): ControlAnswer => ({ ok: false, message: (err as Error).message }))
+        : Promise.resolve<ControlAnswer>({ ok: false, message: `unknown command ${JSON.stringify(command)}: expected status, reload, stop or server` });
       void answer.then((a) => sock.end(JSON.stringify(a) + '\n'));
     });
   }
@@ -122,8 +128,9 @@ export class ControlServer {
   }
 }
 
-/** Sends one command to the instance at `file` and resolves with its answer. */
-export function controlRequest(file: string, command: ControlCommand, timeoutMs = 120_000): Promise<ControlAnswer> {
+/** Sends one command (or request) to the instance at `file` and resolves with its answer. */
+export function controlRequest(file: string, command: ControlCommand | ControlRequest, timeoutMs = 120_000): Promise<ControlAnswer> {
+  const request: ControlRequest = typeof command === 'string' ? { command } : command;
   return new Promise((resolve, reject) => {
     const sock = net.connect(file);
     let buf = '';
@@ -132,7 +139,7 @@ export function controlRequest(file: string, command: ControlCommand, timeoutMs 
       sock.destroy();
       reject(new Error(`no answer from ${file} within ${timeoutMs} ms`));
     });
-    sock.once('connect', () => sock.write(JSON.stringify({ command }) + '\n'));
+    sock.once('connect', () => sock.write(JSON.stringify(request) + '\n'));
     sock.on('data', (s: string) => (buf += s));
     sock.once('error', (err: NodeJS.ErrnoException) => {
       const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'no running instance answers there' : err.code === 'EACCES' ? 'permission denied (the socket belongs to another user)' : err.message;

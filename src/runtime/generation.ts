@@ -8,11 +8,13 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config/types.js';
 import { log } from '../core/log.js';
-import type { BoundListener, FromWorker, HealthState, InstanceCounters, MemorySample, ToWorker, ServerRef } from './messages.js';
+import type { AdminUpdate, BoundListener, FromWorker, HealthState, InstanceCounters, MemorySample, ToWorker, ServerRef } from './messages.js';
 
 export interface GenerationHooks {
   /** The primary's health states now (for workers starting). */
   health(): HealthState[];
+  /** The operator's server states and weights now (runtime API), for workers starting. */
+  admin(): AdminUpdate[];
   counters(workerId: number, c: InstanceCounters, memory: MemorySample): void;
   /** A worker exited (its counters are gone). */
   gone(workerId: number): void;
@@ -86,7 +88,7 @@ export class Generation {
       worker.on('message', (m: FromWorker) => {
         if (m.t === 'hello') {
           const config: Config = { ...this.config, dns: null, listeners: listenersFor(this.config, slot) };
-          this.send(worker, { t: 'start', config, health: this.hooks.health(), ticketKeys: this.hooks.ticketKeys });
+          this.send(worker, { t: 'start', config, health: this.hooks.health(), admin: this.hooks.admin(), ticketKeys: this.hooks.ticketKeys });
         } else if (m.t === 'ready') {
           ready = true;
           log().info(`worker ${worker.id} (pid ${worker.process.pid}, generation ${this.id}) listening`);

@@ -8,7 +8,8 @@ import { OutlierDetector } from '../health/outlier.js';
 import { HttpFrontend } from '../proxy/http/frontend.js';
 import { TcpFrontend } from '../proxy/tcp/frontend.js';
 import { UdpFrontend } from '../proxy/udp/frontend.js';
-import type { BoundListener, HealthState, InstanceCounters, LastCheck, ServerRef } from './messages.js';
+import type { AdminUpdate, BoundListener, HealthState, InstanceCounters, LastCheck, ServerRef } from './messages.js';
+import type { CheckRecord } from '../health/checker.js';
 
 /** A started listener, whatever its mode. */
 export interface Listener {
@@ -34,6 +35,12 @@ export interface Instance {
   readonly dns: DnsServer | null;
   /** Applies a server's health as decided elsewhere (the primary), with `health: 'external'`. */
   applyHealth(h: HealthState): void;
+  /** Applies an operator's state and weight for a server (runtime API). */
+  applyAdmin(u: AdminUpdate): void;
+  /** Checks a server now (runtime API); null when no active check runs here for it. */
+  checkNow(s: Server): Promise<LastCheck | null>;
+  /** The latest active checks of a server checked here, oldest first. */
+  checkHistory(s: Server): CheckRecord[];
   /** An active check decided elsewhere passed: a passive ejection of the server may end (outlier.uneject_on_active_pass). */
   activeCheckPassed(s: ServerRef): void;
   /** Every server's active-health state, to hand to processes that start later. */
@@ -59,6 +66,8 @@ export interface InstanceOptions {
   health?: 'local' | 'external';
   /** Servers' states to start from (a reload carries them over; workers get the primary's). */
   initialHealth?: readonly HealthState[];
+  /** Active checks of servers made before (by the instance a reload replaces), by server. */
+  checkHistory?: (s: ServerRef) => readonly CheckRecord[] | undefined;
   /** Told of every passing active check decided here (the primary tells workers that ejected the server). */
   onPass?: (s: ServerRef) => void;
   /** Told of every passive ejection here (a worker tells the primary). */
@@ -110,6 +119,13 @@ export async function startInstance(config: Config, opts: InstanceOptions = {}):
     const server = serverOf(h);
     if (server !== undefined) poolOf.get(server)!.setHealthy(server, h.up, h.reason);
   };
+  const applyAdmin = (u: AdminUpdate) => {
+    const server = serverOf(u);
+    if (server === undefined) return;
+    const pool = poolOf.get(server)!;
+    pool.setWeight(server, u.weight, `weight ${u.weight} (runtime API)`);
+    pool.setAdminState(server, u.state, ADMIN_REASON[u.state]);
+  };
   const activeCheckPassed = (ref: ServerRef) => {
     const server = serverOf(ref);
     if (server !== undefined) detectorOf.get(poolOf.get(server)!)?.activeCheckPassed(server);
@@ -134,6 +150,7 @@ export async function startInstance(config: Config, opts: InstanceOptions = {}):
           },
           {
             known,
+            history: opts.checkHistory === undefined ? undefined : (s) => opts.checkHistory!({ pool: s.pool, server: s.name, address: addressOf(s) }),
             onPass: (s) => {
               detectorOf.get(poolOf.get(s)!)?.activeCheckPassed(s);
               opts.onPass?.({ pool: s.pool, server: s.name, address: addressOf(s) });
@@ -170,7 +187,14 @@ export async function startInstance(config: Config, opts: InstanceOptions = {}):
     listeners: frontends,
     dns,
     applyHealth,
+    applyAdmin,
     activeCheckPassed,
+    checkNow: async (s) => {
+      const r = await checker?.checkNow(s);
+      const last = checker?.state(s);
+      return r === undefined || last === undefined ? null : { ok: r.ok, detail: r.detail, at: last.lastCheckAt };
+    },
+    checkHistory: (s) => checker?.state(s)?.history ?? [],
     healthStates: () =>
       [...pools.values()].flatMap((p) => p.servers.map((s) => ({ pool: p.name, server: s.name, address: addressOf(s), up: s.healthy, reason: s.healthReason || 'as the primary knows it' }))),
     lastCheck: (s) => {
@@ -179,7 +203,7 @@ export async function startInstance(config: Config, opts: InstanceOptions = {}):
     },
     counters: () => ({
       listeners: frontends.map((fe) => ({ name: fe.name, accepted: fe.accepted, active: fe.active })),
-      servers: [...pools.values()].flatMap((p) => p.servers.map((s) => ({ pool: p.name, server: s.name, active: s.active, total: s.total }))),
+      servers: [...pools.values()].flatMap((p) => p.servers.map((s) => ({ pool: p.name, server: s.name, active: s.active, total: s.total, ejected: s.ejectedUntil > Date.now() }))),
     }),
     async stop(o = {}) {
       await Promise.all([...frontends.map((fe) => fe.stop(o)), dns?.stop()]);
@@ -187,6 +211,13 @@ export async function startInstance(config: Config, opts: InstanceOptions = {}):
     },
   };
 }
+
+/** Why a server is in the operator's state, for logs and `fulcrum status`. */
+const ADMIN_REASON = {
+  ready: 'runtime API: takes new work',
+  drain: 'runtime API: no new work, in-flight work finishes',
+  maint: 'runtime API: out of service, checks go on',
+} as const;
 
 /** A server's identity across processes and reloads: its address (a renamed or moved server is a new one). */
 function addressOf(s: Server): string {

@@ -4,6 +4,7 @@
  */
 import { getHeapStatistics } from 'node:v8';
 import type { Config } from '../config/types.js';
+import type { AdminState } from './api.js';
 
 /** A server's active-health state, decided by the primary. */
 /** A server's latest active check: passed or not, what the probe said, when (ms since epoch). */
@@ -29,10 +30,19 @@ export interface HealthState {
   reason: string;
 }
 
+/** A server's operator state and weight (runtime API), as every process applies it. */
+export interface AdminUpdate {
+  pool: string;
+  server: string;
+  address: string;
+  state: AdminState;
+  weight: number;
+}
+
 /** Counters of one process's listeners and servers. */
 export interface InstanceCounters {
   listeners: Array<{ name: string; accepted: number; active: number }>;
-  servers: Array<{ pool: string; server: string; active: number; total: number }>;
+  servers: Array<{ pool: string; server: string; active: number; total: number; ejected?: boolean }>;
 }
 
 /** A process's memory (process.memoryUsage()), in bytes. */
@@ -70,8 +80,10 @@ export type ToWorker =
    * Start: the configuration (listeners this worker runs, no DNS), health as it stands,
    * and the TLS session-ticket keys every worker shares.
    */
-  | { t: 'start'; config: Config; health: HealthState[]; ticketKeys: Buffer }
+  | { t: 'start'; config: Config; health: HealthState[]; admin: AdminUpdate[]; ticketKeys: Buffer }
   | { t: 'health'; state: HealthState }
+  /** The operator changed a server's state or weight (runtime API). */
+  | { t: 'admin'; update: AdminUpdate }
   /** An active check of a server that a worker has ejected passed (outlier.uneject_on_active_pass). */
   | { t: 'passed'; server: ServerRef }
   /**

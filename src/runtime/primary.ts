@@ -22,6 +22,11 @@ import type { Pool } from '../backend/pool.js';
 import type { TrackableListener, VrrpService } from '../vrrp/service.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { ControlAnswer } from './control.js';
+import { ADMIN_STATES, type AdminState, type ApiResult, type RuntimeApi, type ServerOperation, type ServerOverride, type ServerSpec } from './api.js';
+import { Overrides, adminUpdateOf, parseServerSpec } from './overrides.js';
+import type { CheckRecord } from '../health/checker.js';
+import type { Server } from '../backend/server.js';
+import { closest } from '../config/common/suggest.js';
 import { Generation, workerCount } from './generation.js';
 import { startInstance, type Instance } from './instance.js';
 import { memorySample, type BoundListener, type HealthState, type InstanceCounters, type MemorySample, type ServerRef, type LastCheck } from './messages.js';
@@ -49,12 +54,41 @@ export interface StatusReport {
   listeners: Array<BoundListener & { accepted: number; active: number }>;
   pools: Array<{
     name: string;
-    servers: Array<{ name: string; address: string; weight: number; healthy: boolean; reason: string; lastCheck: LastCheck | null; active: number; total: number }>;
+    servers: ServerStatus[];
   }>;
+  /** What the operator changed at runtime (runtime API), relative to the configuration file. */
+  overrides: ServerOverride[];
 }
 
-export class Primary {
+/** One server in the status report. */
+export interface ServerStatus {
+  name: string;
+  address: string;
+  /** The weight in force (the operator's, or the file's). */
+  weight: number;
+  /** The operator's state (runtime API). */
+  state: AdminState;
+  /** Whether it takes new work now (ready, healthy, not ejected, weight above 0). */
+  usable: boolean;
+  healthy: boolean;
+  reason: string;
+  /** Slow start is ramping its weight up. */
+  slowStart: boolean;
+  /** Some worker's outlier detection has it ejected (as last reported). */
+  ejected: boolean;
+  lastCheck: LastCheck | null;
+  /** The latest active checks, oldest first. */
+  history: CheckRecord[];
+  active: number;
+  total: number;
+}
+
+export class Primary implements RuntimeApi {
   private plane!: Instance;
+  /** The configuration as the file says; `config` is this with the runtime's servers added and removed. */
+  private base: Config;
+  /** What the operator changed at runtime: survives reloads. */
+  private readonly overrides = new Overrides();
   private dns: DnsServer | null = null;
   /** VRRP outlives reloads: resigning and re-electing on every reload would move the virtual addresses for nothing. */
   private vrrp: VrrpService | null = null;
@@ -79,7 +113,9 @@ export class Primary {
   constructor(
     private config: Config,
     private readonly opts: PrimaryOptions,
-  ) {}
+  ) {
+    this.base = config;
+  }
 
   get source(): string {
     return this.config.source;
@@ -139,11 +175,16 @@ export class Primary {
     return vrrp;
   }
 
-  private startPlane(config: Config, health: HealthState[]): Promise<Instance> {
-    return startInstance(
+  private async startPlane(config: Config, health: HealthState[]): Promise<Instance> {
+    const old = this.plane as Instance | undefined;
+    const plane = await startInstance(
       { ...config, listeners: [], dns: null },
       {
         initialHealth: health,
+        checkHistory: (ref) => {
+          const s = old?.pools.get(ref.pool)?.servers.find((x) => x.name === ref.server && `${x.host}:${x.port}` === ref.address);
+          return s === undefined ? undefined : old!.checkHistory(s);
+        },
         onHealth: (state) => {
           this.current?.broadcast({ t: 'health', state });
           for (const g of this.draining) g.broadcast({ t: 'health', state });
@@ -156,12 +197,15 @@ export class Primary {
         },
       },
     );
+    for (const u of this.overrides.updates(config)) plane.applyAdmin(u);
+    return plane;
   }
 
   private newGeneration(config: Config): Generation {
     const wanted = this.opts.workers ?? (config.runtime.workers === 'auto' ? os.availableParallelism() : config.runtime.workers);
     return new Generation(++this.generations, config, workerCount(config, wanted), {
       health: () => this.plane.healthStates(),
+      admin: () => this.overrides.updates(config),
       counters: (id, c, memory) => {
         if (this.retired.has(id)) return; // a report that arrived after its worker's exit
         this.counters.set(id, c);
@@ -186,13 +230,26 @@ export class Primary {
 
   private async doReload(): Promise<ControlAnswer> {
     if (this.stopping !== null) return { ok: false, message: 'stopping: not reloading' };
-    const { config, issues } = await this.opts.reload();
-    if (config === undefined) {
+    const { config: base, issues } = await this.opts.reload();
+    if (base === undefined) {
       for (const line of issues) log().error(line);
       const message = `reload refused: ${issues.length} problem(s) in ${this.config.source}; the running configuration stays in force`;
       log().error(message);
       return { ok: false, message, data: issues };
     }
+    const { config, dropped } = this.overrides.effective(base);
+    for (const line of dropped) log().warn(`reload: ${line}`);
+    const answer = await this.apply(config, `reloaded ${config.source}`);
+    if (this.config === config) this.base = base;
+    return answer;
+  }
+
+  /**
+   * Puts an effective configuration in force: a new health plane with the servers' current
+   * states, a new generation of workers, the data plane, DNS and VRRP moved over, then the
+   * old generation drains. `what` starts the message ("reloaded FILE").
+   */
+  private async apply(config: Config, what: string): Promise<ControlAnswer> {
     const plane = await this.startPlane(config, this.plane.healthStates());
     const gen = this.newGeneration(config);
     let bound: BoundListener[];
@@ -242,7 +299,7 @@ export class Primary {
       this.draining.add(oldGen);
       void oldGen.drain(config.runtime.drainMs, false).then(() => this.draining.delete(oldGen));
     }
-    const message = `reloaded ${config.source}: generation ${gen.id}, ${gen.size} worker(s), ${bound.length} listener(s); generation ${oldGen?.id ?? '-'} drains (up to ${config.runtime.drainMs} ms)`;
+    const message = `${what}: generation ${gen.id}, ${gen.size} worker(s), ${bound.length} listener(s); generation ${oldGen?.id ?? '-'} drains (up to ${config.runtime.drainMs} ms)`;
     log().info(message);
     // The rest of the new configuration is in force; say loudly that VRRP is not.
     if (vrrpProblem !== null) return { ok: false, message: `${message}; but VRRP did not start again: ${vrrpProblem}` };
@@ -300,8 +357,8 @@ export class Primary {
 
   status(): StatusReport {
     const listeners = this.bound.map((l) => ({ ...l, accepted: this.retired.accepted(l.name), active: 0 }));
-    const servers = new Map<string, { active: number; total: number }>();
-    for (const [key, total] of this.retired.servers) servers.set(key, { active: 0, total });
+    const servers = new Map<string, { active: number; total: number; ejected: boolean }>();
+    for (const [key, total] of this.retired.servers) servers.set(key, { active: 0, total, ejected: false });
     for (const c of this.counters.values()) {
       for (const l of c.listeners) {
         const mine = listeners.find((x) => x.name === l.name);
@@ -312,9 +369,10 @@ export class Primary {
       }
       for (const s of c.servers) {
         const key = `${s.pool}/${s.server}`;
-        const sum = servers.get(key) ?? { active: 0, total: 0 };
+        const sum = servers.get(key) ?? { active: 0, total: 0, ejected: false };
         sum.active += s.active;
         sum.total += s.total;
+        sum.ejected ||= s.ejected === true;
         servers.set(key, sum);
       }
     }
@@ -333,18 +391,136 @@ export class Primary {
       listeners,
       pools: [...this.plane.pools.values()].map((p) => ({
         name: p.name,
-        servers: p.servers.map((s) => ({
-          name: s.name,
-          address: `${s.host}:${s.port}`,
-          weight: s.weight,
-          healthy: s.healthy,
-          reason: s.healthReason,
-          lastCheck: this.plane.lastCheck(s),
-          ...(servers.get(`${p.name}/${s.name}`) ?? { active: 0, total: 0 }),
-        })),
+        servers: p.servers.map((s): ServerStatus => {
+          const counted = servers.get(`${p.name}/${s.name}`) ?? { active: 0, total: 0, ejected: false };
+          return {
+            name: s.name,
+            address: `${s.host}:${s.port}`,
+            weight: s.weight,
+            state: s.adminState,
+            usable: p.usable.includes(s) && !counted.ejected,
+            healthy: s.healthy,
+            reason: s.healthReason,
+            slowStart: p.inSlowStart(s),
+            ejected: counted.ejected,
+            lastCheck: this.plane.lastCheck(s),
+            history: this.plane.checkHistory(s),
+            active: counted.active,
+            total: counted.total,
+          };
+        }),
       })),
+      overrides: this.overrides.list(),
     };
   }
+
+  /** The runtime API's operations, one at a time and never during a reload. */
+  operate(op: ServerOperation): Promise<ApiResult> {
+    const run = this.busy.then(() => this.doOperate(op)).catch((err: unknown): ApiResult => ({ ok: false, status: 500, message: (err as Error).message }));
+    this.busy = run;
+    return run;
+  }
+
+  /** Filled in by the metrics module. */
+  metrics(_openMetrics: boolean): Promise<{ contentType: string; body: string }> {
+    return Promise.reject(new Error('metrics are not available in this build'));
+  }
+
+  private async doOperate(op: ServerOperation): Promise<ApiResult> {
+    if (this.stopping !== null) return refuse(409, 'stopping: no runtime changes');
+    const pool = this.plane.pools.get(op.pool);
+    if (pool === undefined) {
+      const hint = closest(op.pool, [...this.plane.pools.keys()]);
+      return refuse(404, `no pool ${JSON.stringify(op.pool)}${hint === undefined ? '' : `; did you mean ${hint}?`}`);
+    }
+    if (op.op === 'add') return this.addServer(op.pool, op.spec);
+    const server = pool.servers.find((s) => s.name === op.server);
+    if (server === undefined) {
+      const hint = closest(op.server, pool.servers.map((s) => s.name));
+      return refuse(404, `pool ${pool.name} has no server ${JSON.stringify(op.server)}${hint === undefined ? '' : `; did you mean ${hint}?`}`);
+    }
+    const name = server.toString();
+    switch (op.op) {
+      case 'state': {
+        if (!ADMIN_STATES.includes(op.state)) return refuse(400, `state: expected one of ${ADMIN_STATES.join(', ')}, got ${JSON.stringify(op.state)}`);
+        this.overrides.setState(pool.name, server.name, op.state);
+        this.applyAdmin(server, op.state, server.weight);
+        return done(`${name} is ${op.state === 'ready' ? 'ready' : op.state === 'drain' ? 'draining' : 'in maintenance'}`, this.serverStatus(pool.name, server.name));
+      }
+      case 'weight': {
+        if (!Number.isInteger(op.weight) || op.weight < 0 || op.weight > 256) return refuse(400, `weight: expected an integer from 0 to 256, got ${JSON.stringify(op.weight)}`);
+        const configured = this.base.pools.get(pool.name)?.servers.find((s) => s.name === server.name)?.weight;
+        this.overrides.setWeight(pool.name, server.name, op.weight, configured);
+        this.applyAdmin(server, server.adminState, op.weight);
+        return done(`${name} has weight ${op.weight}`, this.serverStatus(pool.name, server.name));
+      }
+      case 'check': {
+        if (pool.config.health === null) return refuse(409, `pool ${pool.name} has no health checks`);
+        const last = await this.plane.checkNow(server);
+        if (last === null) return refuse(409, `${name} is not checked here`);
+        return done(`${name}: check ${last.ok ? 'passed' : 'failed'} (${last.detail})`, last);
+      }
+      case 'remove': {
+        if (pool.servers.length === 1) return refuse(409, `${name} is the last server of pool ${pool.name}: a pool keeps at least one`);
+        const undo = this.overrides.snapshot(pool.name, server.name);
+        this.overrides.remove(pool.name, server.name);
+        return this.rebuild(`removed ${name}`, undo);
+      }
+    }
+  }
+
+  private async addServer(pool: string, spec: ServerSpec): Promise<ApiResult> {
+    const { server, problems } = parseServerSpec(spec);
+    if (server === undefined) return refuse(400, problems.join('; '));
+    const name = `${pool}/${server.name}`;
+    if (this.plane.pools.get(pool)!.servers.some((s) => s.name === server.name)) return refuse(409, `pool ${pool} already has a server ${server.name}`);
+    const undo = this.overrides.snapshot(pool, server.name);
+    const removed = this.overrides.get(pool, server.name);
+    if (removed?.removed === true) {
+      // removed at runtime but in the file: it comes back as the file has it
+      const inFile = this.base.pools.get(pool)?.servers.find((s) => s.name === server.name);
+      if (inFile !== undefined && (inFile.host !== server.host || inFile.port !== server.port)) {
+        return refuse(409, `${name} is in the configuration file at ${inFile.host}:${inFile.port}: add it back with that address, or under another name`);
+      }
+      this.overrides.unremove(pool, server.name);
+      return this.rebuild(`added ${name} back`, undo);
+    }
+    this.overrides.add(pool, server);
+    return this.rebuild(`added ${name} (${server.host}:${server.port}, weight ${server.weight})`, undo);
+  }
+
+  /** Puts the file's configuration with the runtime's servers in force; on failure, `undo` restores the overrides. */
+  private async rebuild(what: string, undo: () => void): Promise<ApiResult> {
+    const { config, dropped } = this.overrides.effective(this.base);
+    for (const line of dropped) log().warn(line);
+    const answer = await this.apply(config, `${what} (runtime API)`);
+    if (this.config !== config) {
+      undo();
+      return refuse(500, answer.message);
+    }
+    return { ok: answer.ok, status: answer.ok ? 200 : 500, message: answer.message };
+  }
+
+  /** Gives a server its state and weight here, in every worker, DNS and the data plane (they read these pools). */
+  private applyAdmin(server: Server, state: AdminState, weight: number): void {
+    const update = adminUpdateOf(server, state, weight);
+    this.plane.applyAdmin(update);
+    this.current?.broadcast({ t: 'admin', update });
+    for (const g of this.draining) g.broadcast({ t: 'admin', update });
+  }
+
+  private serverStatus(pool: string, server: string): ServerStatus | undefined {
+    return this.status().pools.find((p) => p.name === pool)?.servers.find((s) => s.name === server);
+  }
+}
+
+function refuse(status: number, message: string): ApiResult {
+  return { ok: false, status, message };
+}
+
+function done(message: string, data?: unknown): ApiResult {
+  log().info(`runtime API: ${message}`);
+  return { ok: true, status: 200, message, data };
 }
 
 /** The kernel data plane of a configuration's virtual services, following the plane's pools. */

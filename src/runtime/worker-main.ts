@@ -12,7 +12,7 @@ import { log, setupLogging } from '../core/log.js';
 import { setProcessTicketKeys } from '../tls/ticket-keys.js';
 import { schemeOf, startInstance, type Instance } from './instance.js';
 import type { Config } from '../config/types.js';
-import { memorySample, type BoundListener, type FromWorker, type HealthState, type ToWorker } from './messages.js';
+import { memorySample, type AdminUpdate, type BoundListener, type FromWorker, type HealthState, type ToWorker } from './messages.js';
 import { dropPrivileges } from './privileges.js';
 
 const COUNTERS_EVERY_MS = 1000;
@@ -35,10 +35,13 @@ process.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'start':
       setProcessTicketKeys(Buffer.from(m.ticketKeys));
-      void start(m.config, m.health);
+      void start(m.config, m.health, m.admin);
       break;
     case 'health':
       instance?.applyHealth(m.state);
+      break;
+    case 'admin':
+      instance?.applyAdmin(m.update);
       break;
     case 'passed':
       instance?.activeCheckPassed(m.server);
@@ -57,7 +60,7 @@ send({ t: 'hello' });
 // The primary is gone (killed): finish what is in flight, briefly, then go.
 process.on('disconnect', () => void drain(2000, true));
 
-async function start(config: Config, health: HealthState[]): Promise<void> {
+async function start(config: Config, health: HealthState[], admin: AdminUpdate[]): Promise<void> {
   setupLogging(config.logging, { worker: cluster.worker?.id });
   // Active health is the primary's to log; passive health (outlier ejections) happens here.
   serverStateChannel.subscribe((m) => {
@@ -66,6 +69,7 @@ async function start(config: Config, health: HealthState[]): Promise<void> {
   });
   try {
     instance = await startInstance(config, { health: 'external', initialHealth: health, onEject: (server) => send({ t: 'ejected', server }) });
+    for (const u of admin) instance.applyAdmin(u);
     // listening: a worker needs no privilege from here on
     dropPrivileges(config, [], `worker ${cluster.worker?.id ?? ''}`.trim());
   } catch (err) {

@@ -354,7 +354,7 @@ describe('schedule (scripted probe)', () => {
     const checker = new HealthChecker([{ server, config: cfg }], changes.listener, { probe: () => probe });
     t.after(() => checker.stop());
     const before = checker.state(server)!;
-    assert.deepEqual({ ...before, since: 0 }, { up: true, changing: false, streak: 0, checks: 0, last: null, lastCheckAt: 0, since: 0 });
+    assert.deepEqual({ ...before, since: 0 }, { up: true, changing: false, streak: 0, checks: 0, last: null, lastCheckAt: 0, since: 0, history: [] });
     checker.start();
     await changes.waitFor(1, 1000);
     assert.deepEqual(changes.list.map((c) => c.reason), ['1 check failed: broken']);
@@ -368,6 +368,26 @@ describe('schedule (scripted probe)', () => {
     assert.equal(rising.changing, true);
     assert.ok(rising.streak >= 1 && rising.streak < 3);
     assert.deepEqual(rising.last, { ok: true, detail: 'fine' });
+    // the history: every check, oldest first, with its time and duration
+    assert.deepEqual(rising.history.slice(0, 2).map((h) => [h.ok, h.detail]), [
+      [false, 'broken'],
+      [true, 'fine'],
+    ]);
+    assert.ok(rising.history.every((h) => h.at > 0 && h.ms >= 0));
+  });
+
+  test('checkNow() probes at once, outside the schedule, and counts like any check', async (t) => {
+    const probe = new ScriptedProbe([true]);
+    const cfg = healthCfg({ intervalMs: 60_000, fastIntervalMs: 60_000, jitter: 0 });
+    const server = makeServer('s1', 1);
+    const checker = new HealthChecker([{ server, config: cfg }], new Changes().listener, { probe: () => probe, random: () => 0.99 });
+    t.after(() => checker.stop());
+    assert.equal(await checker.checkNow(server), undefined, 'not before start()');
+    checker.start();
+    assert.deepEqual(await checker.checkNow(server), { ok: true, detail: 'fine' });
+    assert.equal(checker.state(server)!.checks, 1);
+    assert.equal(checker.state(server)!.history.length, 1);
+    assert.equal(probe.calls.length, 1);
   });
 
   test('a probe that throws or rejects counts as a failed check', async (t) => {

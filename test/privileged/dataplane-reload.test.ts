@@ -177,6 +177,33 @@ describe('kernel data plane: reloads', { skip: SKIP ?? false }, () => {
     t.diagnostic(`took ${Date.now() - t0} ms`);
   });
 
+  it('fulcrum server drain (runtime API) reaches the kernel tables within a second; ready brings the server back', async (t) => {
+    const { p, file, control } = await startFulcrum(t, 'api', configYaml('CONTROL'));
+    const ports = Array.from({ length: 40 }, (_, i) => 51_000 + i);
+    const predicted = await topo.which(file, 'www', ports);
+    const s1Ports = ports.filter((_, i) => predicted[i] === 's1');
+    assert.ok(s1Ports.length >= 4, `flows to s1: ${s1Ports.length}`);
+    assert.equal((await ask(`open a0 ${s1Ports[0]}`)).server, 's1');
+    const cli = (...words: string[]) => shResult('ip', ['netns', 'exec', topo.balancer, process.execPath, CLI_PATH, ...words, '-s', control]);
+    const t0 = Date.now();
+    let r = await cli('server', 'drain', 'web/s1');
+    assert.equal(r.code, 0, r.stderr);
+    await p.waitFor(/rules applied in \d+ ms \([^)]*\): www -> s2 1031 of 1031/, 2000);
+    const took = Date.now() - t0;
+    assert.ok((await topo.which(file, 'www', s1Ports)).every((s) => s === 's2'), 'new flows go to s2');
+    assert.equal((await ask(`open a1 ${s1Ports[1]}`)).server, 's2');
+    assert.equal((await ask('ask a0')).server, 's1', 'an established flow to the drained server keeps working');
+    r = await cli('server', 'ready', 'web/s1');
+    assert.equal(r.code, 0, r.stderr);
+    let back = false;
+    for (let i = 0; i < 20 && !back; i++) {
+      back = (await topo.which(file, 'www', s1Ports)).every((s) => s === 's1');
+      if (!back) await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.ok(back, 's1 takes its flows back');
+    t.diagnostic(`drain reached the kernel in ${took} ms`);
+  });
+
   it('five reloads under a loop of new connections: none fails, the table never goes, flows stay', async (t) => {
     const t0 = Date.now();
     const { p, file, control } = await startFulcrum(t, 'many', configYaml('CONTROL'));

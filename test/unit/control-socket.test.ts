@@ -5,15 +5,15 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ControlServer, controlRequest, type ControlCommand } from '../../src/runtime/control.js';
+import { ControlServer, controlRequest, type ControlRequest } from '../../src/runtime/control.js';
 
 describe('control socket', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fulcrum-control-'));
   const file = join(dir, 'c.sock');
-  const seen: ControlCommand[] = [];
-  const server = new ControlServer(file, async (c) => {
-    seen.push(c);
-    return { ok: true, message: `did ${c}` };
+  const seen: ControlRequest[] = [];
+  const server = new ControlServer(file, async (r) => {
+    seen.push(r);
+    return { ok: true, message: `did ${r.command}` };
   });
   before(() => server.start());
   after(async () => {
@@ -35,14 +35,21 @@ describe('control socket', () => {
   it('answers a command, with the socket readable by its owner only', async () => {
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.deepEqual(await controlRequest(file, 'status'), { ok: true, message: 'did status' });
-    assert.deepEqual(seen, ['status']);
+    assert.deepEqual(seen, [{ command: 'status' }]);
+  });
+
+  it('passes a runtime API operation through whole', async () => {
+    const operation = { op: 'state', pool: 'web', server: 's1', state: 'drain' } as const;
+    assert.deepEqual(await controlRequest(file, { command: 'server', operation }), { ok: true, message: 'did server' });
+    assert.deepEqual(seen.pop(), { command: 'server', operation });
   });
 
   it('answers malformed or unknown requests clearly, running nothing', async () => {
-    assert.deepEqual(JSON.parse(await raw('not json\n')), { ok: false, message: 'unknown command undefined: expected status, reload or stop' });
-    assert.deepEqual(JSON.parse(await raw('{"command":"restart"}\n')), { ok: false, message: 'unknown command "restart": expected status, reload or stop' });
+    assert.deepEqual(JSON.parse(await raw('not json\n')), { ok: false, message: 'unknown command undefined: expected status, reload, stop or server' });
+    assert.deepEqual(JSON.parse(await raw('{"command":"restart"}\n')), { ok: false, message: 'unknown command "restart": expected status, reload, stop or server' });
+    assert.deepEqual(JSON.parse(await raw('{"command":"server"}\n')), { ok: false, message: 'unknown command "server": expected status, reload, stop or server' });
     assert.equal(await raw('x'.repeat(5000)), '', 'a line over 4 KiB without an end is cut');
-    assert.deepEqual(seen, ['status']);
+    assert.deepEqual(seen, [{ command: 'status' }]);
   });
 
   it('refuses a second server on a path a live one answers at', async () => {

@@ -33,7 +33,7 @@ export const serverFields = z
   })
   .meta({ title: 'Servers' });
 
-const server = serverFields
+export const serverSchema = serverFields
   .transform((s) => ({
     name: s.name,
     host: s.address.host,
@@ -276,7 +276,7 @@ export const poolFields = z
       description: 'with `balance: maglev` only: the key hashed (the client\'s IP address, the path, a header, a cookie or a query parameter); requests without it spread at random. Behind `tcp` and `udp` listeners only `ip`',
     }),
     sticky: sticky.prefault({}),
-    servers: z.array(server).min(1, 'a pool needs at least one server, e.g. `- address: 192.0.2.11:80`').describe('the pool\'s servers, at least one'),
+    servers: z.array(serverSchema).min(1, 'a pool needs at least one server, e.g. `- address: 192.0.2.11:80`').describe('the pool\'s servers, at least one'),
     health: health.optional(),
     outlier: outlier.optional(),
     slow_start: durationOrZeroMs.default(0).describe('a recovered server\'s weight ramps from 5% to 100% over this time (0: off)'),
