@@ -23,8 +23,13 @@ const METRICS_ROUTE: Route = {
   path: '/metrics',
   methods: {
     GET: async ({ api, accept }) => {
-      const { contentType, body } = await api.metrics(OPENMETRICS.test(accept));
-      return { text: body, contentType };
+      let exposition: { contentType: string; body: string };
+      try {
+        exposition = await api.metrics(OPENMETRICS.test(accept));
+      } catch (err) {
+        throw new HttpError(503, `no metrics: ${(err as Error).message}`);
+      }
+      return { text: exposition.body, contentType: exposition.contentType };
     },
   },
 };

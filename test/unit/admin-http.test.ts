@@ -30,7 +30,7 @@ class FakeApi implements RuntimeApi {
       this.failNext = null;
       throw e;
     }
-    const server = (name: string, port: number) => ({ name, address: `127.0.0.1:${port}`, weight: 1, healthy: true, reason: 'no checks', lastCheck: null, active: 0, total: 3 });
+    const server = (name: string, port: number) => ({ name, address: `127.0.0.1:${port}`, weight: 1, state: 'ready' as const, usable: true, healthy: true, reason: 'no checks', slowStart: false, ejected: false, lastCheck: null, history: [], active: 0, total: 3 });
     return {
       pid: 1,
       at: Date.now(),
@@ -38,9 +38,10 @@ class FakeApi implements RuntimeApi {
       generation: 1,
       memory: { rss: 1, heapUsed: 1, heapTotal: 1, external: 1 },
       workers: [],
-      listeners: [{ name: 'www', scheme: 'http', host: '127.0.0.1', port: 8080, accepted: 0, active: 0 }],
+      listeners: [{ name: 'www', scheme: 'http' as const, host: '127.0.0.1', port: 8080, accepted: 0, active: 0 }],
       pools: [{ name: 'web', servers: [server('s1', 9001), server('s2', 9002)] }],
-    } as StatusReport;
+      overrides: [],
+    };
   }
   async operate(op: ServerOperation): Promise<ApiResult> {
     this.ops.push(op);

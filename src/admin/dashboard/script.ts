@@ -189,6 +189,9 @@ function dashboard(): void {
   };
   const td = (v: any, cls?: string) => (v instanceof Object && 'nodeType' in v ? el('td', { class: cls }, v) : el('td', { class: cls, text: String(v) }));
 
+  const describeOverride = (o: any) =>
+    [o.state ? 'state ' + o.state : '', o.weight !== undefined ? 'weight ' + o.weight : '', o.added ? 'added as ' + o.added.host + ':' + o.added.port : '', o.removed ? 'removed' : ''].filter((x) => x).join(', ');
+
   let lastTotals = new Map<string, number>();
   let lastStatusAt = 0;
   const serverRates = new Map<string, Array<number | null>>();
@@ -206,13 +209,16 @@ function dashboard(): void {
         points.push(rate);
         if (points.length > 30) points.shift();
         serverRates.set(key, points);
-        const admin = s.state || s.adminState || 'ready';
+        const admin = s.state || 'ready';
         const health = s.healthy ? 'up' : 'down';
         const badges = el('span', { class: 'actions' }, el('span', { class: 'badge ' + health, text: health }));
         if (admin !== 'ready') badges.append(el('span', { class: 'badge ' + admin, text: admin }));
-        if (s.override || s.overridden) badges.append(el('span', { class: 'badge override', text: 'override', title: 'changed at runtime: ' + JSON.stringify(s.override || s.overridden) }));
+        if (s.ejected) badges.append(el('span', { class: 'badge down', text: 'ejected', title: 'outlier detection took it out' }));
+        if (s.slowStart) badges.append(el('span', { class: 'badge drain', text: 'slow start' }));
+        const override = (status.overrides || []).find((o: any) => o.pool === pool.name && o.server === s.name);
+        if (override) badges.append(el('span', { class: 'badge override', text: override.added ? 'added' : 'override', title: 'changed at runtime (kept across reloads): ' + describeOverride(override) }));
         const history = el('span', { class: 'history' });
-        const checks = s.history || s.checks || (s.lastCheck ? [s.lastCheck] : []);
+        const checks = s.history && s.history.length ? s.history : s.lastCheck ? [s.lastCheck] : [];
         for (const c of checks.slice(-20)) history.append(el('i', { class: c.ok ? '' : 'fail', title: new Date(c.at).toLocaleTimeString() + ': ' + (c.ok ? 'passed' : 'failed') + ' (' + c.detail + ')' }));
         const last = s.lastCheck ? el('span', { class: 'muted', text: ' ' + ago(s.lastCheck.at) }) : null;
         const spark = svg('svg', { class: 'spark', viewBox: '0 0 90 20', preserveAspectRatio: 'none' });
@@ -224,7 +230,7 @@ function dashboard(): void {
         rows.push(
           el(
             'tr',
-            { 'data-server': key, 'data-state': admin, class: admin === 'ready' && s.healthy ? '' : 'out' },
+            { 'data-server': key, 'data-state': admin, class: s.usable === false || admin !== 'ready' ? 'out' : '' },
             el('td', {}, el('div', { text: s.name }), el('div', { class: 'muted small', text: s.address })),
             td(badges),
             td(s.reason || '', 'reason'),
@@ -241,9 +247,10 @@ function dashboard(): void {
         lastTotals.set(key, s.total);
       }
       const queued = pick(samples, 'fulcrum_pool_queued', { pool: pool.name })[0];
+      const removed = (status.overrides || []).filter((o: any) => o.pool === pool.name && o.removed).map((o: any) => o.server);
       const t = el('table', { 'data-pool': pool.name });
       table(t, ['server', 'state', 'reason', ['weight', 'num'], ['active', 'num'], ['requests', 'num'], ['req/s (30 s)', 'num'], ['errors/s', 'num'], ['p99', 'num'], 'health checks', ''], rows);
-      sections.push(el('div', { class: 'pool-head' }, el('h2', { text: 'pool ' + pool.name }), el('span', { class: 'sub', text: pool.servers.length + ' server(s)' + (queued ? ', ' + queued.value + ' queued' : '') })), el('div', { class: 'scroll' }, t));
+      sections.push(el('div', { class: 'pool-head' }, el('h2', { text: 'pool ' + pool.name }), el('span', { class: 'sub', text: pool.servers.length + ' server(s)' + (queued ? ', ' + queued.value + ' queued' : '') + (removed.length ? '; removed at runtime: ' + removed.join(', ') : '') })), el('div', { class: 'scroll' }, t));
     }
     host.replaceChildren(...sections);
   };
@@ -308,12 +315,14 @@ function dashboard(): void {
   };
 
   // ---- the loop --------------------------------------------------------------------
-  let metricsAvailable = true;
+  // Metrics off (404) are not asked for again; metrics failing (503) are asked for again after 30 s.
+  let metricsAfter = 0;
   const fetchMetrics = async (): Promise<Sample[]> => {
-    if (!metricsAvailable) return [];
+    if (Date.now() < metricsAfter) return [];
     try {
       const res = await fetch('/metrics');
-      if (res.status === 404) metricsAvailable = false;
+      if (res.status === 404) metricsAfter = Infinity;
+      else if (!res.ok) metricsAfter = Date.now() + 30_000;
       return res.ok ? parseMetrics(await res.text()) : [];
     } catch {
       return [];
