@@ -240,7 +240,7 @@ function dashboard(): void {
             el('td', { class: 'num' }, el('span', { class: 'rps', text: fmt(rate) }), spark),
             td(errors === null ? '–' : fmt(errors, 2), 'num'),
             td(ms(p99), 'num'),
-            el('td', {}, history, last),
+            el('td', { class: 'checks' }, history, last),
             el('td', {}, el('span', { class: 'actions' }, button('ready', 'Ready'), button('drain', 'Drain'), button('maint', 'Maint'))),
           ),
         );

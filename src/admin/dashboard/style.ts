@@ -38,7 +38,8 @@ tr.out td { background: color-mix(in srgb, var(--warn) 6%, transparent); }
 .badge.down { color: var(--bad); }
 .badge.drain, .badge.maint { color: var(--warn); }
 .badge.override { color: var(--accent); font-weight: 400; }
-.history { display: inline-flex; gap: 2px; }
+td.checks { white-space: nowrap; }
+.history { display: inline-flex; gap: 2px; vertical-align: middle; }
 .history i { width: 7px; height: 14px; border-radius: 2px; background: var(--ok); display: inline-block; }
 .history i.fail { background: var(--bad); }
 .spark { width: 90px; height: 20px; vertical-align: middle; margin-left: 8px; }

@@ -1,0 +1,125 @@
+/**
+ * The dashboard in a real browser: headless Chromium (the Debian package) loads it from
+ * `fulcrum run` (two workers, real backends on 127.0.0.1), sees its live numbers move
+ * under a bounded load, and clicks Drain on s2: afterwards s2 (counted at its backend)
+ * receives no new requests while s1 does; Ready brings it back. No console errors. A
+ * screenshot is kept in $FULCRUM_TEST_ARTIFACTS (else test-artifacts/, ignored by git).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { adminCall, adminPort } from '../helpers/admin.js';
+import { poolBackends, spread } from '../helpers/backends.js';
+import { tempDir } from '../helpers/files.js';
+import { loadLoop } from '../helpers/http-client.js';
+import { spawnCli } from '../helpers/spawn.js';
+import { waitFor } from '../helpers/wait.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const NO_BROWSER = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (Debian package chromium): the dashboard is not tested in a browser`;
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** Where the screenshot goes: $FULCRUM_TEST_ARTIFACTS, else test-artifacts/ at the package root. */
+function artifactDir(): string {
+  const dir = process.env.FULCRUM_TEST_ARTIFACTS || fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+test('dashboard in headless Chromium: live numbers under load, Drain keeps new requests off s2, Ready brings it back', { timeout: 90_000, skip: NO_BROWSER }, async (t) => {
+  const [s1, s2] = await poolBackends(t, ['s1', 's2']);
+  const dir = tempDir('fulcrum-dashboard-', t);
+  const file = dir.write(
+    'fulcrum.yaml',
+    `listeners:
+  - name: www
+    bind: 127.0.0.1:0
+    routes: [{ pool: web }]
+pools:
+  web:
+    health: { type: http, interval: 1s, http: { path: /health } }
+    servers:
+      - { name: s1, address: "127.0.0.1:${s1!.port}" }
+      - { name: s2, address: "127.0.0.1:${s2!.port}" }
+runtime: { workers: 2, control_socket: ${dir.file('ctl.sock')} }
+admin: { listen: "127.0.0.1:0" }
+`,
+  );
+  const cli = await spawnCli(['run', '-c', file]);
+  t.after(() => cli.stop());
+  const port = await waitFor(() => adminPort(cli.stderr()), 10_000, 'the admin listening line');
+
+  let context: BrowserContext | undefined;
+  t.after(() => context?.close());
+  context = await chromium.launchPersistentContext(dir.file('chromium-profile'), {
+    executablePath: CHROMIUM,
+    args: ARGS,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
+  // Nothing but the admin listener: a request anywhere else fails the test.
+  await page.route((url) => url.origin !== `http://127.0.0.1:${port}`, (route) => {
+    problems.push(`request off the admin listener: ${route.request().url()}`);
+    return route.abort();
+  });
+
+  await page.goto(`http://127.0.0.1:${port}/`);
+  const row = (server: string) => page.locator(`tr[data-server="web/${server}"]`);
+  await row('s2').waitFor({ timeout: 10_000 });
+  const total = async (server: string) => Number(await row(server).locator('.total').textContent());
+  const before = [await total('s1'), await total('s2')];
+
+  // a bounded load: the live numbers move
+  const load = loadLoop(cli.port, { concurrency: 4, maxMs: 4000, maxRequests: 400 });
+  await page.waitForFunction(() => Number((document.getElementById('rps')?.textContent ?? '').replace(/,/g, '')) > 0, null, { timeout: 10_000 });
+  const result = await load.stop();
+  assert.equal(result.failed, 0, result.errors.join('; '));
+  await page.waitForFunction(
+    ([a, b]) => {
+      const n = (s: string) => Number(document.querySelector(`tr[data-server="web/${s}"] .total`)?.textContent);
+      return n('s1') > a! && n('s2') > b!;
+    },
+    before,
+    { timeout: 10_000 },
+  );
+  assert.ok((await total('s1')) + (await total('s2')) >= before[0]! + before[1]! + result.ok / 2, 'the request counts follow the load');
+
+  // Drain on s2: the API answers, the row shows it, and no new request reaches s2
+  await row('s2').locator('button[data-action="drain"]').click();
+  await page.locator('tr[data-server="web/s2"][data-state="drain"]').waitFor({ timeout: 10_000 });
+  assert.match((await page.locator('#message').textContent()) ?? '', /s2/);
+  const drained = await spread(cli.port, [s1!, s2!], 60);
+  assert.deepEqual(drained, [60, 0], 's2 gets no new requests after Drain; s1 gets them all');
+  await page.waitForTimeout(1500); // a poll or two: the charts and counters after the drain
+  const shot = join(artifactDir(), 'dashboard.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  t.diagnostic(`screenshot: ${shot}`);
+  console.log(`dashboard screenshot: ${shot}`);
+
+  // Ready brings it back
+  await row('s2').locator('button[data-action="ready"]').click();
+  await page.locator('tr[data-server="web/s2"][data-state="ready"]').waitFor({ timeout: 10_000 });
+  assert.ok((await spread(cli.port, [s1!, s2!], 20))[1]! > 0, 's2 takes requests again after Ready');
+
+  // A build without metrics answers /metrics with 503, which the browser logs once; the
+  // dashboard then goes on without them (the request counts come from the status report).
+  const metrics = await adminCall(port, 'GET', '/metrics');
+  if (metrics.status === 503) {
+    t.diagnostic(`no metrics in this build (${metrics.json?.message}): the dashboard ran without them`);
+    const unavailable = 'console: Failed to load resource: the server responded with a status of 503 (Service Unavailable)';
+    assert.deepEqual(problems.filter((p) => p !== unavailable), []);
+  } else {
+    assert.equal(metrics.status, 200);
+    assert.deepEqual(problems, []);
+  }
+});
