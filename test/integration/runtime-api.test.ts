@@ -10,6 +10,7 @@ import { poolBackends, spread } from '../helpers/backends.js';
 import { tempDir } from '../helpers/files.js';
 import { dig, missing, runCli, spawnCli } from '../helpers/spawn.js';
 import { closedPort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/wait.js';
 import { controlRequest } from '../../src/runtime/control.js';
 import type { StatusReport } from '../../src/runtime/primary.js';
 
@@ -145,4 +146,48 @@ runtime: { workers: 2, control_socket: ${sock} }
   r = await runCli(['server', 'drain', '-s', sock]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /give the server as POOL\/SERVER/);
+});
+
+test('a drained server finishes the requests it has; maint too, while its checks go on', { timeout: 30_000 }, async (t) => {
+  const [s1, s2] = await poolBackends(t, ['s1', 's2']);
+  const dir = tempDir('fulcrum-runtime-drain-', t);
+  const sock = dir.file('ctl.sock');
+  const file = dir.write(
+    'fulcrum.yaml',
+    `listeners:
+  - name: www
+    bind: 127.0.0.1:0
+    routes: [{ pool: web }]
+pools:
+  web:
+    health: { type: http, interval: 200ms, timeout: 200ms, jitter: 0, http: { path: /health } }
+    servers:
+      - { name: s1, address: "127.0.0.1:${s1!.port}" }
+      - { name: s2, address: "127.0.0.1:${s2!.port}" }
+runtime: { workers: 1, control_socket: ${sock} }
+`,
+  );
+  const cli = await spawnCli(['run', '-c', file]);
+  t.after(() => cli.stop());
+  s1!.hold = s2!.hold = true;
+  const held = request(cli.port, { path: '/slow' });
+  const busy = await waitFor(() => [s1!, s2!].find((b) => b.held.length === 1), 3000, 'a server holds the request');
+  const other = busy === s1 ? s2! : s1!;
+  s1!.hold = s2!.hold = false;
+  // workers report their counters every second
+  const active = async () => ((await controlRequest(sock, 'status')).data as StatusReport).pools[0]!.servers.find((s) => s.name === busy.name)!.active;
+  for (let i = 0; i < 30 && (await active()) === 0; i++) await new Promise((res) => setTimeout(res, 100));
+  const r = await runCli(['server', 'drain', `web/${busy.name}`, '-s', sock]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /1 request\(s\) or connection\(s\) in flight finish on it/);
+  for (let i = 0; i < 4; i++) assert.equal((await request(cli.port, { path: `/next${i}` })).body.toString(), other.name, 'new requests go elsewhere');
+  busy.release();
+  const done = await held;
+  assert.equal(done.status, 200);
+  assert.equal(done.body.toString(), busy.name, 'the request in flight finished on the drained server');
+
+  assert.equal((await runCli(['server', 'maint', `web/${busy.name}`, '-s', sock])).code, 0);
+  const checks = busy.checks;
+  await waitFor(() => busy.checks >= checks + 2, 3000, 'active checks go on in maintenance');
+  assert.equal((await request(cli.port, { path: '/m' })).body.toString(), other.name);
 });
