@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { poolBackends, spread } from '../helpers/backends.js';
 import { tempDir } from '../helpers/files.js';
+import { request } from '../helpers/http-client.js';
 import { dig, missing, runCli, spawnCli } from '../helpers/spawn.js';
 import { closedPort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
