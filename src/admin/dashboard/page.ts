@@ -22,8 +22,8 @@ export function pageHtml(tokenRequired: boolean): string {
 <main>
   <section class="cards">
     <div class="card"><h2>Requests/s</h2><div class="value" id="rps">–</div><svg class="chart" id="chart-rps" viewBox="0 0 240 48" preserveAspectRatio="none"></svg></div>
-    <div class="card"><h2>Error rate</h2><div class="value" id="errors">–</div><svg class="chart" id="chart-errors" viewBox="0 0 240 48" preserveAspectRatio="none"></svg></div>
-    <div class="card"><h2>Latency p50 / p99</h2><div class="value" id="latency">–</div><svg class="chart" id="chart-latency" viewBox="0 0 240 48" preserveAspectRatio="none"></svg></div>
+    <div class="card"><h2>Error rate</h2><div class="value" id="errors">–</div><div class="note" id="errors-note"></div><svg class="chart" id="chart-errors" viewBox="0 0 240 48" preserveAspectRatio="none"></svg></div>
+    <div class="card"><h2>Latency p50 / p99</h2><div class="value" id="latency">–</div><div class="note" id="latency-note"></div><svg class="chart" id="chart-latency" viewBox="0 0 240 48" preserveAspectRatio="none"></svg></div>
     <div class="card"><h2>Active connections</h2><div class="value" id="active">–</div><svg class="chart" id="chart-active" viewBox="0 0 240 48" preserveAspectRatio="none"></svg></div>
   </section>
   <p id="message" class="message" role="status" aria-live="polite"></p>

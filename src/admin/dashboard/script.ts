@@ -74,14 +74,33 @@ function dashboard(): void {
   const pick = (samples: Sample[], name: string, where: Record<string, string> = {}) =>
     samples.filter((s) => s.name === name && Object.entries(where).every(([k, v]) => s.labels[k] === v));
 
-  /** Counter deltas since the previous poll; a counter that went down (a restart) counts from 0. */
-  let prevSamples = new Map<string, number>();
-  let prevAt = 0;
-  const deltaOf = (s: Sample) => {
-    const before = prevSamples.get(keyOf(s));
-    if (before === undefined) return null;
-    return s.value >= before ? s.value - before : s.value;
+  /**
+   * Counters as they were a few polls ago: rates are taken over up to SNAPSHOTS seconds,
+   * which smooths the workers' once-a-second reports. A counter that went down (a
+   * restart) counts from 0.
+   */
+  const SNAPSHOTS = 4;
+  const counterHistory = () => {
+    const snaps: Array<{ at: number; values: Map<string, number> }> = [];
+    return {
+      /** The oldest snapshot kept (what deltas are taken against), or undefined. */
+      base: () => snaps[0],
+      add(at: number, values: Map<string, number>) {
+        snaps.push({ at, values });
+        if (snaps.length > SNAPSHOTS) snaps.shift();
+      },
+      delta(key: string, value: number): number | null {
+        const before = snaps[0]?.values.get(key);
+        if (before === undefined) return null;
+        return value >= before ? value - before : value;
+      },
+      /** Seconds from the oldest snapshot to `at`. */
+      seconds: (at: number) => (snaps[0] === undefined ? 0 : (at - snaps[0].at) / 1000),
+    };
   };
+  const metricsHistory = counterHistory();
+  const totalsHistory = counterHistory();
+  const deltaOf = (s: Sample) => metricsHistory.delta(keyOf(s), s.value);
   const rateSum = (samples: Sample[], dt: number) => {
     let sum = 0;
     let any = false;
@@ -192,8 +211,6 @@ function dashboard(): void {
   const describeOverride = (o: any) =>
     [o.state ? 'state ' + o.state : '', o.weight !== undefined ? 'weight ' + o.weight : '', o.added ? 'added as ' + o.added.host + ':' + o.added.port : '', o.removed ? 'removed' : ''].filter((x) => x).join(', ');
 
-  let lastTotals = new Map<string, number>();
-  let lastStatusAt = 0;
   const serverRates = new Map<string, Array<number | null>>();
 
   const renderPools = (status: any, samples: Sample[], dt: number, statusDt: number) => {
@@ -203,8 +220,8 @@ function dashboard(): void {
       const rows: any[] = [];
       for (const s of pool.servers) {
         const key = pool.name + '/' + s.name;
-        const before = lastTotals.get(key);
-        const rate = before === undefined || statusDt <= 0 ? null : Math.max(0, s.total - before) / statusDt;
+        const d = totalsHistory.delta(key, s.total);
+        const rate = d === null || statusDt <= 0 ? null : d / statusDt;
         const points = serverRates.get(key) || [];
         points.push(rate);
         if (points.length > 30) points.shift();
@@ -219,7 +236,7 @@ function dashboard(): void {
         if (override) badges.append(el('span', { class: 'badge override', text: override.added ? 'added' : 'override', title: 'changed at runtime (kept across reloads): ' + describeOverride(override) }));
         const history = el('span', { class: 'history' });
         const checks = s.history && s.history.length ? s.history : s.lastCheck ? [s.lastCheck] : [];
-        for (const c of checks.slice(-20)) history.append(el('i', { class: c.ok ? '' : 'fail', title: new Date(c.at).toLocaleTimeString() + ': ' + (c.ok ? 'passed' : 'failed') + ' (' + c.detail + ')' }));
+        for (const c of checks.slice(-10)) history.append(el('i', { class: c.ok ? '' : 'fail', title: new Date(c.at).toLocaleTimeString() + ': ' + (c.ok ? 'passed' : 'failed') + ' (' + c.detail + ')' }));
         const last = s.lastCheck ? el('span', { class: 'muted', text: ' ' + ago(s.lastCheck.at) }) : null;
         const spark = svg('svg', { class: 'spark', viewBox: '0 0 90 20', preserveAspectRatio: 'none' });
         drawLines(spark, [{ points }], 90, 20, 30);
@@ -244,7 +261,6 @@ function dashboard(): void {
             el('td', {}, el('span', { class: 'actions' }, button('ready', 'Ready'), button('drain', 'Drain'), button('maint', 'Maint'))),
           ),
         );
-        lastTotals.set(key, s.total);
       }
       const queued = pick(samples, 'fulcrum_pool_queued', { pool: pool.name })[0];
       const removed = (status.overrides || []).filter((o: any) => o.pool === pool.name && o.removed).map((o: any) => o.server);
@@ -337,16 +353,22 @@ function dashboard(): void {
       const [statusRes, samples] = await Promise.all([fetch('/api/status').then((r: any) => r.json()), fetchMetrics()]);
       const status = statusRes.data;
       const now = Date.now();
-      const dt = prevAt === 0 ? 0 : (now - prevAt) / 1000;
-      const statusDt = lastStatusAt === 0 ? 0 : (status.at - lastStatusAt) / 1000;
+      const dt = metricsHistory.seconds(now);
+      const statusDt = totalsHistory.seconds(status.at);
+      const totals = new Map<string, number>();
+      let totalNow = 0;
+      for (const p of status.pools || []) {
+        for (const s of p.servers) {
+          totals.set(p.name + '/' + s.name, s.total);
+          totalNow += s.total;
+        }
+      }
+      totals.set('', totalNow);
 
       // Requests/s: the listeners' request counters when present, else the servers' totals.
       let rps = rateSum(pick(samples, 'fulcrum_listener_requests_total'), dt);
-      let totalNow = 0;
-      for (const p of status.pools || []) for (const s of p.servers) totalNow += s.total;
-      const prevTotal = series.__total ? series.__total[series.__total.length - 1] : undefined;
-      if (rps === null && prevTotal !== undefined && prevTotal !== null && statusDt > 0) rps = Math.max(0, totalNow - prevTotal) / statusDt;
-      push('__total', totalNow);
+      const totalDelta = totalsHistory.delta('', totalNow);
+      if (rps === null && totalDelta !== null && statusDt > 0) rps = totalDelta / statusDt;
       // Errors: 5xx answers over all answers, else server errors over requests.
       const answered = rateSum(pick(samples, 'fulcrum_listener_requests_total'), dt);
       const failed5xx = rateSum(pick(samples, 'fulcrum_listener_requests_total', { code_class: '5xx' }), dt);
@@ -363,6 +385,9 @@ function dashboard(): void {
       $('errors').textContent = errorRate === null ? '–' : (errorRate * 100).toFixed(errorRate < 0.01 ? 2 : 1) + ' %';
       $('latency').textContent = p50 === null ? '–' : ms(p50) + ' / ' + ms(p99);
       $('active').textContent = String(active);
+      const note = samples.length === 0 ? 'needs the metrics at /metrics' : '';
+      $('errors-note').textContent = errorRate === null ? note : '';
+      $('latency-note').textContent = p50 === null ? (note || 'no responses lately') : '';
       drawLines($('chart-rps'), [{ points: push('rps', rps) }], 240, 48);
       drawLines($('chart-errors'), [{ points: push('errors', errorRate === null ? null : errorRate * 100), cls: 'bad' }], 240, 48);
       drawLines($('chart-latency'), [{ points: push('p50', p50) }, { points: push('p99', p99), cls: 'p99' }], 240, 48);
@@ -374,9 +399,8 @@ function dashboard(): void {
       renderOptional(samples, dt);
       renderWorkers(status);
 
-      prevSamples = new Map(samples.map((s) => [keyOf(s), s.value]));
-      prevAt = now;
-      lastStatusAt = status.at;
+      metricsHistory.add(now, new Map(samples.map((s) => [keyOf(s), s.value])));
+      totalsHistory.add(status.at, totals);
       $('live').textContent = 'live · ' + new Date(now).toLocaleTimeString();
       $('live').className = 'live ok';
     } catch (e: any) {

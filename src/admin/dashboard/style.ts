@@ -18,6 +18,7 @@ h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .04em; color: v
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; }
 .card h2 { margin: 0; }
 .card .value { font-size: 22px; font-variant-numeric: tabular-nums; margin: 2px 0 4px; }
+.card .note { color: var(--muted); font-size: 12px; margin-top: -4px; min-height: 0; }
 .chart { width: 100%; height: 48px; display: block; }
 .chart polyline { fill: none; stroke: var(--accent); stroke-width: 1.5; vector-effect: non-scaling-stroke; }
 .chart polyline.p99 { stroke: var(--p99); }
@@ -29,7 +30,7 @@ th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--lin
 th { font-weight: 600; color: var(--muted); font-size: 12px; }
 tr:last-child td { border-bottom: 0; }
 td.num, th.num { text-align: right; white-space: nowrap; }
-td.reason { color: var(--muted); min-width: 180px; max-width: 360px; }
+td.reason { color: var(--muted); min-width: 120px; max-width: 320px; }
 tr.out td { background: color-mix(in srgb, var(--warn) 6%, transparent); }
 .pool-head { display: flex; align-items: baseline; gap: 10px; }
 .pool-head .sub { color: var(--muted); font-size: 12px; }
@@ -40,7 +41,7 @@ tr.out td { background: color-mix(in srgb, var(--warn) 6%, transparent); }
 .badge.override { color: var(--accent); font-weight: 400; }
 td.checks { white-space: nowrap; }
 .history { display: inline-flex; gap: 2px; vertical-align: middle; }
-.history i { width: 7px; height: 14px; border-radius: 2px; background: var(--ok); display: inline-block; }
+.history i { width: 6px; height: 14px; border-radius: 2px; background: var(--ok); display: inline-block; }
 .history i.fail { background: var(--bad); }
 .spark { width: 90px; height: 20px; vertical-align: middle; margin-left: 8px; }
 .scroll { overflow-x: auto; }
