@@ -170,6 +170,7 @@ function toConfig(parsed: ParsedConfig, source: string, order: string[]): Config
     runtime: parsed.runtime,
     logging: parsed.logging,
     vrrp: parsed.vrrp ? buildVrrp(parsed.vrrp) : null,
+    bgp: parsed.bgp ?? null,
     services: buildServices(parsed.services ?? [], new Map([...pools].map(([n, p]) => [n, p.servers.length]))),
     admin: parsed.admin ? { ...parsed.admin, tokenFile: parsed.admin.tokenFile === null ? null : filePath(parsed.admin.tokenFile, source) } : null,
   };

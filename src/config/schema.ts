@@ -18,6 +18,7 @@ import { logging } from './logging/schema.js';
 import { services } from './services/schema.js';
 import { vrrpSchema } from './vrrp/schema.js';
 import { admin } from './admin/schema.js';
+import { bgp } from './bgp/schema.js';
 
 /**
  * The whole file. Parsing yields listeners with their own overrides (timeouts and limits
@@ -44,6 +45,7 @@ export const configSchema = z.strictObject({
   vrrp: vrrpSchema.optional(),
   services: services.optional(),
   admin: admin.optional(),
+  bgp: bgp.optional().describe('BGP: announce addresses Fulcrum serves to routers (anycast, ECMP over several balancers), each while its condition holds'),
 });
 
 /** What a successful parse of configSchema returns. */

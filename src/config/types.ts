@@ -6,6 +6,7 @@
  * DNS names resolved against their zone, ...).
  */
 import type { z } from 'zod';
+import type { bgp as bgpSchema } from './bgp/schema.js';
 import type { forwarded, route } from './listeners/schema.js';
 import type { logging } from './logging/schema.js';
 import type { health, httpCheck, outlier } from './pools/schema.js';
@@ -41,6 +42,8 @@ export interface Config {
   services: VirtualServiceConfig[];
   /** The admin listener (runtime API, dashboard, metrics), or null: none. */
   admin: AdminConfig | null;
+  /** BGP announcements (YAML `bgp:`), or null (a Config built by hand may leave it out). */
+  bgp?: BgpConfig | null;
 }
 
 /**
@@ -59,6 +62,10 @@ export interface AdminConfig {
   /** Serve the Prometheus metrics at `/metrics`. */
   metrics: boolean;
 }
+
+/** YAML `bgp:`: Fulcrum's AS, its peers and what it announces. */
+export type BgpConfig = z.output<typeof bgpSchema>;
+export type BgpAnnouncement = BgpConfig['announce'][number];
 
 /** YAML `runtime`: how many worker processes, how long draining may take, the control socket. */
 export type RuntimeConfig = z.output<typeof runtime>;

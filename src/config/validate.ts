@@ -15,6 +15,7 @@ import { checkPools } from './pools/checks.js';
 import { checkServices } from './services/checks.js';
 import { checkTls } from './tls/checks.js';
 import { checkVrrp, type InterfaceSubnets } from './vrrp/checks.js';
+import { checkBgp } from './bgp/checks.js';
 
 export type { PathIssue };
 
@@ -40,6 +41,7 @@ export function crossCheck(raw: unknown, opts: CheckOptions = {}): PathIssue[] {
   checkListeners(parts, issues);
   if (isObj(raw.dns)) checkDns(raw.dns, parts, issues);
   if (isObj(raw.vrrp)) checkVrrp(raw.vrrp, parts, issues, opts.interfaces);
+  if (isObj(raw.bgp)) checkBgp(raw.bgp, parts, issues);
   if (raw.services !== undefined) checkServices(raw.services, parts, issues);
   if (isObj(raw.admin)) checkAdmin(raw.admin, parts, issues);
   checkTls(parts, issues);

@@ -21,6 +21,7 @@ import type { DnsServer } from '../dns/server.js';
 import type { Pool } from '../backend/pool.js';
 import type { TrackableListener, VrrpService } from '../vrrp/service.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
+import type { BgpReport, BgpSpeaker } from '../bgp/speaker.js';
 import type { ControlAnswer } from './control.js';
 import { ADMIN_STATES, type AdminState, type ApiResult, type RuntimeApi, type ServerOperation, type ServerOverride, type ServerSpec } from './api.js';
 import { Overrides, adminUpdateOf, parseServerSpec } from './overrides.js';
@@ -58,6 +59,8 @@ export interface StatusReport {
   }>;
   /** What the operator changed at runtime (runtime API), relative to the configuration file. */
   overrides: ServerOverride[];
+  /** BGP sessions and routes, when the configuration has a `bgp` section. */
+  bgp: BgpReport | null;
 }
 
 /** One server in the status report. */
@@ -92,6 +95,8 @@ export class Primary implements RuntimeApi {
   private dns: DnsServer | null = null;
   /** VRRP outlives reloads: resigning and re-electing on every reload would move the virtual addresses for nothing. */
   private vrrp: VrrpService | null = null;
+  /** The BGP speaker; a reload restarts it only when its section changed. */
+  private bgp: BgpSpeaker | null = null;
   /** The kernel data plane (virtual services); a reload hands the tables over without removing them. */
   private dataplane: Dataplane | null = null;
   private current: Generation | null = null;
@@ -139,9 +144,11 @@ export class Primary implements RuntimeApi {
       const gen = this.newGeneration(this.config);
       this.bound = await gen.start();
       this.current = gen;
-      // Last: a node claims the virtual addresses only once it can serve them.
+      // Last: a node claims the virtual addresses, and announces routes, only once it can serve them.
       this.vrrp = await this.startVrrp(this.config);
+      this.bgp = await this.startBgp(this.config);
     } catch (err) {
+      await this.vrrp?.stop();
       await this.current?.kill();
       await this.dataplane?.stop();
       await this.dns?.stop();
@@ -173,6 +180,37 @@ export class Primary implements RuntimeApi {
     const vrrp = new Service(config.vrrp, pools, listeners, { log: (m) => log().info(`vrrp ${m}`) });
     await vrrp.start();
     return vrrp;
+  }
+
+  /** The BGP speaker of a configuration, reading whatever the current pools and listeners are. */
+  private async startBgp(config: Config): Promise<BgpSpeaker | null> {
+    if (!config.bgp) return null;
+    const { BgpSpeaker: Speaker } = await import('../bgp/speaker.js');
+    const speaker = new Speaker(config.bgp, {
+      pools: () => this.plane.pools,
+      listenerUp: (name) => this.bound.some((b) => b.name === name),
+      log: (m) => log().info(`bgp: ${m}`),
+    });
+    await speaker.start();
+    return speaker;
+  }
+
+  /** Keeps the speaker when its section is unchanged (its conditions now read the new pools); else restarts it. */
+  private async reloadBgp(config: Config): Promise<string | null> {
+    if (JSON.stringify(this.bgp?.config ?? null) === JSON.stringify(config.bgp ?? null)) {
+      this.bgp?.evaluate();
+      return null;
+    }
+    log().warn('reload: the bgp section changed: its sessions restart');
+    await this.bgp?.stop();
+    this.bgp = null;
+    try {
+      this.bgp = await this.startBgp(config);
+      return null;
+    } catch (err) {
+      log().error(`reload: BGP did not start again: ${(err as Error).message}`);
+      return (err as Error).message;
+    }
   }
 
   private async startPlane(config: Config, health: HealthState[]): Promise<Instance> {
@@ -295,6 +333,7 @@ export class Primary implements RuntimeApi {
     }
     await oldPlane.stop();
     const vrrpProblem = await this.reloadVrrp(config);
+    const bgpProblem = await this.reloadBgp(config);
     if (oldGen !== null) {
       this.draining.add(oldGen);
       void oldGen.drain(config.runtime.drainMs, false).then(() => this.draining.delete(oldGen));
@@ -303,6 +342,7 @@ export class Primary implements RuntimeApi {
     log().info(message);
     // The rest of the new configuration is in force; say loudly that VRRP is not.
     if (vrrpProblem !== null) return { ok: false, message: `${message}; but VRRP did not start again: ${vrrpProblem}` };
+    if (bgpProblem !== null) return { ok: false, message: `${message}; but BGP did not start again: ${bgpProblem}` };
     return { ok: true, message };
   }
 
@@ -343,7 +383,9 @@ export class Primary implements RuntimeApi {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.busy;
-      // First: resigning hands the virtual addresses to the peer while in-flight work finishes here.
+      // First: routes are withdrawn (after their graceful-shutdown time) and the virtual
+      // addresses handed to the peer while in-flight work finishes here.
+      await this.bgp?.stop();
       await this.vrrp?.stop();
       const ms = this.config.runtime.shutdownMs;
       const gens = [...this.draining, ...(this.current === null ? [] : [this.current])];
@@ -411,6 +453,7 @@ export class Primary implements RuntimeApi {
         }),
       })),
       overrides: this.overrides.list(),
+      bgp: this.bgp?.report() ?? null,
     };
   }
 

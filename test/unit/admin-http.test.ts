@@ -41,6 +41,7 @@ class FakeApi implements RuntimeApi {
       listeners: [{ name: 'www', scheme: 'http' as const, host: '127.0.0.1', port: 8080, accepted: 0, active: 0 }],
       pools: [{ name: 'web', servers: [server('s1', 9001), server('s2', 9002)] }],
       overrides: [],
+      bgp: null,
     };
   }
   async operate(op: ServerOperation): Promise<ApiResult> {
