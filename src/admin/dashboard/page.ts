@@ -32,6 +32,7 @@ export function pageHtml(tokenRequired: boolean): string {
   <section id="dns" hidden><h2>DNS answers</h2><table></table></section>
   <section id="dataplane" hidden><h2>Kernel data plane</h2><table></table></section>
   <section id="vrrp" hidden><h2>VRRP</h2><table></table></section>
+  <section id="bgp" hidden><h2>BGP</h2><table id="bgp-sessions"></table><table id="bgp-routes" class="spaced"></table></section>
   <section><h2>Processes</h2><table id="workers"></table></section>
 </main>
 </body>

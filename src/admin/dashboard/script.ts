@@ -1,11 +1,14 @@
 /**
  * The dashboard's script, run in the browser. It is written here as one function so that
  * TypeScript checks its syntax, and served as that function's source text: everything it
- * uses must be inside it. Once a second it reads `/api/status` and `/metrics`: request
+ * uses must be inside it, or handed to it (the metrics arithmetic of prom.ts, served the
+ * same way). Once a second it reads `/api/status` and `/metrics`: request
  * rates come from counter deltas (the metrics when present, else the servers' request
  * totals of the status report), latency quantiles from histogram bucket deltas (as
  * Prometheus' histogram_quantile), and each section shows only what is present.
  */
+
+import { promTools, type PromTools, type Sample } from './prom.js';
 
 // Browser globals, typed loosely here (this file is compiled without the DOM library).
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -13,7 +16,7 @@ declare const document: any;
 declare const sessionStorage: any;
 declare const window: any;
 
-function dashboard(): void {
+function dashboard(prom: PromTools): void {
   const POINTS = 60;
   const body = document.body;
   const tokenRequired = body.dataset.tokenRequired === 'true';
@@ -54,22 +57,6 @@ function dashboard(): void {
   const bytes = (n: number) => (n >= 1 << 30 ? (n / (1 << 30)).toFixed(1) + ' GiB' : n >= 1 << 20 ? (n / (1 << 20)).toFixed(1) + ' MiB' : n >= 1024 ? (n / 1024).toFixed(1) + ' KiB' : n + ' B');
 
   // ---- Prometheus text -------------------------------------------------------------
-  type Sample = { name: string; labels: Record<string, string>; value: number };
-  const parseMetrics = (text: string): Sample[] => {
-    const out: Sample[] = [];
-    for (const line of text.split('\n')) {
-      if (line === '' || line.startsWith('#')) continue;
-      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
-      if (!m) continue;
-      const labels: Record<string, string> = {};
-      const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
-      let l;
-      while ((l = re.exec(m[3] || '')) !== null) labels[l[1]!] = l[2]!.replace(/\\n/g, '\n').replace(/\\(.)/g, '$1');
-      const v = m[4] === '+Inf' ? Infinity : m[4] === '-Inf' ? -Infinity : Number(m[4]);
-      out.push({ name: m[1]!, labels, value: v });
-    }
-    return out;
-  };
   const keyOf = (s: Sample) => s.name + JSON.stringify(s.labels);
   const pick = (samples: Sample[], name: string, where: Record<string, string> = {}) =>
     samples.filter((s) => s.name === name && Object.entries(where).every(([k, v]) => s.labels[k] === v));
@@ -122,22 +109,7 @@ function dashboard(): void {
       const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
       byLe.set(le, (byLe.get(le) || 0) + d);
     }
-    const buckets = [...byLe].sort((a, b) => a[0] - b[0]);
-    const total = buckets.length ? buckets[buckets.length - 1]![1] : 0;
-    if (total <= 0) return null;
-    const rank = q * total;
-    let lowerLe = 0;
-    let lowerCount = 0;
-    for (const [le, count] of buckets) {
-      if (count >= rank) {
-        if (le === Infinity) return lowerLe;
-        const inBucket = count - lowerCount;
-        return inBucket <= 0 ? le : lowerLe + ((le - lowerLe) * (rank - lowerCount)) / inBucket;
-      }
-      lowerLe = le;
-      lowerCount = count;
-    }
-    return lowerLe;
+    return prom.histogramQuantile([...byLe], q);
   };
 
   // ---- charts ----------------------------------------------------------------------
@@ -323,6 +295,21 @@ function dashboard(): void {
     }
   };
 
+  /** BGP, from the status report: each session's state, each route announced or not and why. */
+  const renderBgp = (status: any) => {
+    const bgp = status.bgp;
+    $('bgp').hidden = !bgp;
+    if (!bgp) return;
+    const sessions = (bgp.sessions || []).map((p: any) =>
+      el('tr', {}, td(p.peer), td(p.address, 'muted'), td(p.asn, 'num'), td(el('span', { class: 'badge ' + (p.state === 'Established' ? 'up' : 'down'), text: p.state })), td(ago(p.since)), td(p.lastError || '', 'reason')),
+    );
+    table($('bgp-sessions'), ['peer (AS ' + bgp.asn + ', router id ' + bgp.routerId + ')', 'address', ['AS', 'num'], 'state', 'since', 'last error'], sessions);
+    const routes = (bgp.routes || []).map((r: any) =>
+      el('tr', {}, td(r.prefix), td(el('span', { class: 'badge ' + (r.announced ? 'up' : 'drain'), text: r.announced ? 'announced' : 'withdrawn' })), td(r.why, 'reason'), td(ago(r.since))),
+    );
+    table($('bgp-routes'), ['prefix', 'route', 'why', 'since'], routes);
+  };
+
   const renderWorkers = (status: any) => {
     const mem = (m: any) => (m && m.rss > 0 ? bytes(m.rss) : '–');
     const rows = [el('tr', {}, td('primary'), td(status.pid, 'num'), td(status.generation, 'num'), td('', 'num'), td(mem(status.memory), 'num'))];
@@ -339,7 +326,7 @@ function dashboard(): void {
       const res = await fetch('/metrics');
       if (res.status === 404) metricsAfter = Infinity;
       else if (!res.ok) metricsAfter = Date.now() + 30_000;
-      return res.ok ? parseMetrics(await res.text()) : [];
+      return res.ok ? prom.parse(await res.text()) : [];
     } catch {
       return [];
     }
@@ -397,6 +384,7 @@ function dashboard(): void {
       renderListeners(status, samples, dt);
       renderPools(status, samples, dt, statusDt);
       renderOptional(samples, dt);
+      renderBgp(status);
       renderWorkers(status);
 
       metricsHistory.add(now, new Map(samples.map((s) => [keyOf(s), s.value])));
@@ -416,4 +404,4 @@ function dashboard(): void {
 }
 
 /** The script as served: the function's source, called once the page has loaded. */
-export const SCRIPT = `'use strict';\n(${dashboard.toString()})();\n`;
+export const SCRIPT = `'use strict';\n(${dashboard.toString()})((${promTools.toString()})());\n`;

@@ -54,4 +54,5 @@ button[disabled] { opacity: .45; cursor: default; }
 .message { min-height: 1.4em; margin: 10px 0 0; color: var(--muted); }
 .message.error { color: var(--bad); }
 .muted { color: var(--muted); }
+table.spaced { margin-top: 8px; }
 `;
