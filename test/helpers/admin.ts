@@ -49,3 +49,25 @@ export function adminPort(stderr: string): number | undefined {
   const m = /admin listening on http:\/\/[^\s]+:(\d+)/.exec(stderr);
   return m === null ? undefined : Number(m[1]);
 }
+
+/**
+ * A configuration for the admin tests: listener `www` on 127.0.0.1 (a free port) over
+ * pool `web` with servers s1, s2, ... at `ports` and HTTP checks of /health every
+ * `checkInterval`, two workers, the control socket at `sock`, and `admin` (YAML lines,
+ * indented by two) as the admin section.
+ */
+export function adminTestConfig(ports: number[], sock: string, admin: string, checkInterval = '60s'): string {
+  return `listeners:
+  - name: www
+    bind: 127.0.0.1:0
+    routes: [{ pool: web }]
+pools:
+  web:
+    health: { type: http, interval: ${checkInterval}, timeout: 500ms, http: { path: /health } }
+    servers:
+${ports.map((p, i) => `      - { name: s${i + 1}, address: "127.0.0.1:${p}" }`).join('\n')}
+runtime: { workers: 2, control_socket: ${sock} }
+admin:
+${admin}
+`;
+}

@@ -7,29 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { adminCall, adminPort } from '../helpers/admin.js';
+import { adminCall, adminPort, adminTestConfig } from '../helpers/admin.js';
 import { poolBackends, spread } from '../helpers/backends.js';
 import { tempDir } from '../helpers/files.js';
 import { rawExchange } from '../helpers/http-client.js';
 import { logMessages, runCli, spawnCli, type SpawnedCli } from '../helpers/spawn.js';
 import { waitFor, waitForAsync } from '../helpers/wait.js';
-
-function config(ports: number[], sock: string, admin: string): string {
-  return `listeners:
-  - name: www
-    bind: 127.0.0.1:0
-    routes: [{ pool: web }]
-pools:
-  web:
-    # A first check within a minute, then every minute: a check now (POST .../check) stands out.
-    health: { type: http, interval: 60s, timeout: 500ms, http: { path: /health } }
-    servers:
-${ports.map((p, i) => `      - { name: s${i + 1}, address: "127.0.0.1:${p}" }`).join('\n')}
-runtime: { workers: 2, control_socket: ${sock} }
-admin:
-${admin}
-`;
-}
 
 /** The admin listener's port, once `fulcrum run` has logged it. */
 async function adminOf(cli: SpawnedCli): Promise<number> {
@@ -39,11 +22,12 @@ async function adminOf(cli: SpawnedCli): Promise<number> {
 test('admin API on a real instance: every endpoint, drain and ready, maint, weight, check, add, remove', { timeout: 60_000 }, async (t) => {
   const [s1, s2, s3] = await poolBackends(t, ['s1', 's2', 's3']);
   const dir = tempDir('fulcrum-admin-api-', t);
-  const file = dir.write('fulcrum.yaml', config([s1!.port, s2!.port], dir.file('ctl.sock'), '  listen: 127.0.0.1:0'));
+  const file = dir.write('fulcrum.yaml', adminTestConfig([s1!.port, s2!.port], dir.file('ctl.sock'), '  listen: 127.0.0.1:0'));
   const cli = await spawnCli(['run', '-c', file]);
   t.after(() => cli.stop());
   const port = await adminOf(cli);
   assert.match(logMessages(cli.stderr()), new RegExp(`^admin listening on http://127\\.0\\.0\\.1:${port} \\(dashboard /, metrics /metrics\\)$`, 'm'));
+  // Checks of /health every minute (the first within a minute): a check now (POST .../check) stands out.
   const web = [s1!, s2!];
   const S2 = '/api/pools/web/servers/s2';
 
@@ -141,7 +125,7 @@ test('admin API with a token file: 401, 403, 415; reads open; a reload reads a n
   const sock = dir.file('ctl.sock');
   dir.write('admin.token', 'first-token\n');
   // the token file's path is relative to the configuration file
-  const file = dir.write('fulcrum.yaml', config([s1!.port, s2!.port], sock, '  listen: 127.0.0.1:0\n  token_file: admin.token'));
+  const file = dir.write('fulcrum.yaml', adminTestConfig([s1!.port, s2!.port], sock, '  listen: 127.0.0.1:0\n  token_file: admin.token'));
   const cli = await spawnCli(['run', '-c', file], { cwd: '/' });
   t.after(() => cli.stop());
   const port = await adminOf(cli);
@@ -189,7 +173,7 @@ test('admin API with a token file: 401, 403, 415; reads open; a reload reads a n
 
 test('fulcrum run refuses to start without a readable token file', { timeout: 30_000 }, async (t) => {
   const dir = tempDir('fulcrum-admin-notoken-', t);
-  const file = dir.write('fulcrum.yaml', config([9], dir.file('ctl.sock'), '  listen: 127.0.0.1:0\n  token_file: missing.token'));
+  const file = dir.write('fulcrum.yaml', adminTestConfig([9], dir.file('ctl.sock'), '  listen: 127.0.0.1:0\n  token_file: missing.token'));
   const r = await runCli(['run', '-c', file]);
   assert.equal(r.code, 1);
   assert.match(logMessages(r.stderr), new RegExp(`admin: cannot read the token file ${dir.dir}/missing\\.token: no such file`));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { adminCall, adminPort } from '../helpers/admin.js';
+import { adminCall, adminPort, adminTestConfig } from '../helpers/admin.js';
 import { poolBackends, spread } from '../helpers/backends.js';
 import { tempDir } from '../helpers/files.js';
 import { loadLoop } from '../helpers/http-client.js';
@@ -32,22 +32,7 @@ function artifactDir(): string {
 test('dashboard in headless Chromium: live numbers under load, Drain keeps new requests off s2, Ready brings it back', { timeout: 90_000, skip: NO_BROWSER }, async (t) => {
   const [s1, s2] = await poolBackends(t, ['s1', 's2']);
   const dir = tempDir('fulcrum-dashboard-', t);
-  const file = dir.write(
-    'fulcrum.yaml',
-    `listeners:
-  - name: www
-    bind: 127.0.0.1:0
-    routes: [{ pool: web }]
-pools:
-  web:
-    health: { type: http, interval: 1s, http: { path: /health } }
-    servers:
-      - { name: s1, address: "127.0.0.1:${s1!.port}" }
-      - { name: s2, address: "127.0.0.1:${s2!.port}" }
-runtime: { workers: 2, control_socket: ${dir.file('ctl.sock')} }
-admin: { listen: "127.0.0.1:0" }
-`,
-  );
+  const file = dir.write('fulcrum.yaml', adminTestConfig([s1!.port, s2!.port], dir.file('ctl.sock'), '  listen: 127.0.0.1:0', '1s'));
   const cli = await spawnCli(['run', '-c', file]);
   t.after(() => cli.stop());
   const port = await waitFor(() => adminPort(cli.stderr()), 10_000, 'the admin listening line');
