@@ -42,23 +42,44 @@ export function sendText(res: ServerResponse, status: number, contentType: strin
 
 /**
  * Reads the body as JSON: undefined when empty; a 413 over MAX_BODY (before reading, when
- * Content-Length says so); a 400 when it is not JSON.
+ * Content-Length says so; else as soon as it is over, leaving the rest unread so that the
+ * answer can still be written); a 400 when it is not JSON or does not arrive whole.
  */
-export async function readJson(req: IncomingMessage): Promise<unknown> {
+export function readJson(req: IncomingMessage): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY) throw new HttpError(413, `the body is ${declared} bytes; at most ${MAX_BODY} are read`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new HttpError(413, `the body is over ${MAX_BODY} bytes`);
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    throw new HttpError(400, `the body is not JSON: ${(e as Error).message}`);
-  }
+  if (declared > MAX_BODY) return Promise.reject(new HttpError(413, `the body is ${declared} bytes; at most ${MAX_BODY} are read`));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const settle = (f: () => void) => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onData);
+      f();
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) {
+        req.pause();
+        settle(() => reject(new HttpError(413, `the body is over ${MAX_BODY} bytes`)));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => settle(() => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim() === '') {
+        resolve(undefined);
+        return;
+      }
+      try {
+        resolve(JSON.parse(text) as unknown);
+      } catch (e) {
+        reject(new HttpError(400, `the body is not JSON: ${(e as Error).message}`));
+      }
+    }));
+    req.once('error', (e) => settle(() => reject(new HttpError(400, `the body did not arrive whole: ${e.message}`))));
+  });
 }

@@ -138,12 +138,12 @@ export class AdminServer {
     } catch (err) {
       const e = err instanceof HttpError ? err : new HttpError(500, `internal error: ${(err as Error).message}`);
       if (e.status === 500) log().error({ err }, `admin: ${method} ${req.url}: ${e.message}`);
-      // A body left unread (a refusal before reading it) would be taken for the next request.
-      const close = !req.readableEnded ? { Connection: 'close' } : {};
+      // A body not received whole (a refusal before reading it, or one too large) ends the connection.
+      const close = !req.complete ? { Connection: 'close' } : {};
       if (!res.headersSent) sendJson(res, e.status, { ok: false, message: e.message }, { ...e.headers, ...close });
       else res.destroy();
       if (CHANGES_STATE.has(method)) this.audit(req, e.status, e.message);
-      if (!req.readableEnded) res.once('finish', () => req.socket?.destroySoon());
+      if (!req.complete) res.once('finish', () => req.socket?.destroySoon());
     }
   }
 

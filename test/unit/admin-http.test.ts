@@ -209,6 +209,19 @@ describe('admin HTTP layer, no token', () => {
     assert.match(r.json!.message, /at most 65536/);
     const chunked = await rawExchange(port, `PUT ${S2}/state HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${(70 * 1024).toString(16)}\r\n${'x'.repeat(70 * 1024)}\r\n0\r\n\r\n`);
     assert.equal(chunked.status, 413);
+    // a client still sending (the body never ends) hears the 413 too, and the connection closes
+    const streaming = await new Promise<string>((resolve) => {
+      const sock = net.connect(port, '127.0.0.1', () => {
+        sock.write(`PUT ${S2}/state HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
+        for (let i = 0; i < 9; i++) sock.write(`2000\r\n${'x'.repeat(0x2000)}\r\n`);
+      });
+      let d = '';
+      sock.on('data', (c) => (d += c));
+      sock.on('close', () => resolve(d));
+      sock.on('error', () => resolve(d));
+    });
+    assert.match(streaming, /^HTTP\/1\.1 413 /);
+    assert.match(streaming, /connection: close/i);
   });
 
   it('415 for a call that changes state without a JSON content type', async () => {
