@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { formatIssue, loadConfigFile, loadConfigText } from '../../src/config/load.js';
 import { isLoopback } from '../../src/config/admin/checks.js';
+import { capabilityName, primaryCapabilities } from '../../src/runtime/privileges.js';
 import { runCli } from '../helpers/spawn.js';
 import { tempDir } from '../helpers/files.js';
 
@@ -65,6 +66,11 @@ describe('admin: section', () => {
     assert.deepEqual(issues('admin:\n  listen: 127.0.0.1:8080\n'), [
       '/etc/fulcrum/lb.yaml:6:11: admin.listen: 127.0.0.1:8080 is already used by listeners[0] (127.0.0.1:8080): give the admin listener another port',
     ]);
+  });
+
+  it('an admin port below 1024 keeps CAP_NET_BIND_SERVICE for the primary (a reload may bind it again)', () => {
+    assert.deepEqual(primaryCapabilities(load('admin: {listen: "127.0.0.1:81"}\n').config!).map(capabilityName), ['CAP_NET_BIND_SERVICE']);
+    assert.deepEqual(primaryCapabilities(load('admin: {}\n').config!), []);
   });
 
   it('loopback addresses', () => {
