@@ -158,12 +158,14 @@ function dashboard(prom: PromTools): void {
     try {
       const res = await fetch(path, { method, headers, body: payload === undefined ? undefined : JSON.stringify(payload) });
       const answer = await res.json().catch(() => ({ ok: false, message: res.status + ' ' + res.statusText }));
+      let text = answer.message || res.status + ' ' + res.statusText;
       if (res.status === 401) {
         tokenForm.hidden = false;
         tokenForm.classList.add('needed');
         tokenInput.focus();
+        text = (token === '' ? 'this needs the access token: ' : 'the access token is wrong: ') + 'enter it at the top right (the content of the admin token file)';
       }
-      message(answer.message || res.status + ' ' + res.statusText, !res.ok);
+      message(text, !res.ok);
     } catch (e: any) {
       message('the admin listener did not answer: ' + e.message, true);
     }
