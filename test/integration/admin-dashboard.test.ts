@@ -4,13 +4,15 @@
  * under a bounded load, and clicks Drain on s2: afterwards s2 (counted at its backend)
  * receives no new requests while s1 does; Ready brings it back. No console errors. A
  * screenshot is kept in $FULCRUM_TEST_ARTIFACTS (else test-artifacts/, ignored by git).
+ * With a token file, the page asks for the token, a call without it changes nothing, and
+ * the token typed is kept for the tab.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { adminCall, adminPort, adminTestConfig } from '../helpers/admin.js';
 import { poolBackends, spread } from '../helpers/backends.js';
 import { tempDir } from '../helpers/files.js';
@@ -29,6 +31,34 @@ function artifactDir(): string {
   return dir;
 }
 
+/**
+ * Headless Chromium with a fresh profile in `profile`, closed after the test: its page,
+ * and the problems seen (console errors, page errors, failed requests, and any request
+ * off the admin listener on 127.0.0.1:`port`, which is refused).
+ */
+async function openBrowser(t: TestContext, profile: string, port: number): Promise<{ page: Page; problems: string[] }> {
+  const context: BrowserContext = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: ARGS,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+  });
+  t.after(() => context.close());
+  const page = context.pages()[0] ?? (await context.newPage());
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
+  // Nothing but the admin listener: a request anywhere else fails the test.
+  await page.route((url) => url.origin !== `http://127.0.0.1:${port}`, (route) => {
+    problems.push(`request off the admin listener: ${route.request().url()}`);
+    return route.abort();
+  });
+  return { page, problems };
+}
+
 test('dashboard in headless Chromium: live numbers under load, Drain keeps new requests off s2, Ready brings it back', { timeout: 90_000, skip: NO_BROWSER }, async (t) => {
   const [s1, s2] = await poolBackends(t, ['s1', 's2']);
   const dir = tempDir('fulcrum-dashboard-', t);
@@ -37,27 +67,7 @@ test('dashboard in headless Chromium: live numbers under load, Drain keeps new r
   t.after(() => cli.stop());
   const port = await waitFor(() => adminPort(cli.stderr()), 10_000, 'the admin listening line');
 
-  let context: BrowserContext | undefined;
-  t.after(() => context?.close());
-  context = await chromium.launchPersistentContext(dir.file('chromium-profile'), {
-    executablePath: CHROMIUM,
-    args: ARGS,
-    headless: true,
-    viewport: { width: 1280, height: 900 },
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
-  // Nothing but the admin listener: a request anywhere else fails the test.
-  await page.route((url) => url.origin !== `http://127.0.0.1:${port}`, (route) => {
-    problems.push(`request off the admin listener: ${route.request().url()}`);
-    return route.abort();
-  });
-
+  const { page, problems } = await openBrowser(t, dir.file('chromium-profile'), port);
   await page.goto(`http://127.0.0.1:${port}/`);
   const row = (server: string) => page.locator(`tr[data-server="web/${server}"]`);
   await row('s2').waitFor({ timeout: 10_000 });
@@ -107,4 +117,37 @@ test('dashboard in headless Chromium: live numbers under load, Drain keeps new r
     assert.equal(metrics.status, 200);
     assert.deepEqual(problems, []);
   }
+});
+
+test('dashboard with a token: the field asks for it, a call without it changes nothing, the token is kept for the tab', { timeout: 60_000, skip: NO_BROWSER }, async (t) => {
+  const [s1, s2] = await poolBackends(t, ['s1', 's2']);
+  const dir = tempDir('fulcrum-dashboard-token-', t);
+  dir.write('admin.token', 'tab-token\n');
+  const file = dir.write('fulcrum.yaml', adminTestConfig([s1!.port, s2!.port], dir.file('ctl.sock'), '  listen: 127.0.0.1:0\n  token_file: admin.token', '1s'));
+  const cli = await spawnCli(['run', '-c', file]);
+  t.after(() => cli.stop());
+  const port = await waitFor(() => adminPort(cli.stderr()), 10_000, 'the admin listening line');
+  const { page, problems } = await openBrowser(t, dir.file('chromium-profile'), port);
+  await page.goto(`http://127.0.0.1:${port}/`);
+  const drain = page.locator('tr[data-server="web/s2"] button[data-action="drain"]');
+  await drain.waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('#token').isVisible(), true, 'the token field shows');
+
+  await drain.click();
+  await page.locator('#message', { hasText: 'needs the access token' }).waitFor({ timeout: 5000 });
+  assert.equal((await adminCall(port, 'GET', '/api/pools/web/servers/s2')).json!.data.state, 'ready', 'nothing changed');
+
+  await page.locator('#token').fill('tab-token');
+  await drain.click();
+  await page.locator('tr[data-server="web/s2"][data-state="drain"]').waitFor({ timeout: 10_000 });
+  assert.deepEqual(await spread(cli.port, [s1!, s2!], 10), [10, 0]);
+
+  await page.reload();
+  await page.locator('tr[data-server="web/s2"]').waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('#token').inputValue(), 'tab-token', 'kept in the tab\'s session storage');
+
+  // Expected: the refused call's 401 (the browser logs every one), /metrics' 503 in a build
+  // without metrics, and a poll cut short by the page reload.
+  const expected = /^console: Failed to load resource: the server responded with a status of (401 \(Unauthorized\)|503 \(Service Unavailable\))$|^request failed: .* \(net::ERR_ABORTED\)$/;
+  assert.deepEqual(problems.filter((p) => !expected.test(p)), []);
 });
