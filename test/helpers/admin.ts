@@ -3,7 +3,12 @@
  * token in, the status, headers and parsed `{ok, message, data}` out.
  */
 import type http from 'node:http';
+import type { TestContext } from 'node:test';
+import { poolBackends, type PoolBackend } from './backends.js';
+import { tempDir, type TempDir } from './files.js';
 import { send } from './http-client.js';
+import { spawnCli, type SpawnedCli } from './spawn.js';
+import { waitFor } from './wait.js';
 
 export interface AdminReply {
   status: number;
@@ -70,4 +75,34 @@ runtime: { workers: 2, control_socket: ${sock} }
 admin:
 ${admin}
 `;
+}
+
+/** What startAdminInstance started: stopped and removed after the test. */
+export interface AdminInstance {
+  cli: SpawnedCli;
+  /** The admin listener's port. */
+  port: number;
+  /** Backends s1 and s2 of pool `web`. */
+  s1: PoolBackend;
+  s2: PoolBackend;
+  dir: TempDir;
+  /** The control socket. */
+  sock: string;
+}
+
+/**
+ * `fulcrum run` with adminTestConfig over two new pool backends, in a new temporary
+ * directory (`token`, when given, is written to admin.token there first); resolves once
+ * the admin listener has logged its port.
+ */
+export async function startAdminInstance(t: TestContext, opts: { prefix: string; admin: string; checkInterval?: string; token?: string; cwd?: string }): Promise<AdminInstance> {
+  const [s1, s2] = await poolBackends(t, ['s1', 's2']);
+  const dir = tempDir(opts.prefix, t);
+  const sock = dir.file('ctl.sock');
+  if (opts.token !== undefined) dir.write('admin.token', opts.token);
+  const file = dir.write('fulcrum.yaml', adminTestConfig([s1!.port, s2!.port], sock, opts.admin, opts.checkInterval));
+  const cli = await spawnCli(['run', '-c', file], { cwd: opts.cwd });
+  t.after(() => cli.stop());
+  const port = await waitFor(() => adminPort(cli.stderr()), 10_000, () => `the admin listening line; stderr:\n${cli.stderr()}`);
+  return { cli, port, s1: s1!, s2: s2!, dir, sock };
 }

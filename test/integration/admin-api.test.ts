@@ -7,28 +7,20 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { adminCall, adminPort, adminTestConfig } from '../helpers/admin.js';
+import { adminCall, adminTestConfig, startAdminInstance } from '../helpers/admin.js';
 import { poolBackends, spread } from '../helpers/backends.js';
 import { tempDir } from '../helpers/files.js';
 import { rawExchange } from '../helpers/http-client.js';
-import { logMessages, runCli, spawnCli, type SpawnedCli } from '../helpers/spawn.js';
-import { waitFor, waitForAsync } from '../helpers/wait.js';
-
-/** The admin listener's port, once `fulcrum run` has logged it. */
-async function adminOf(cli: SpawnedCli): Promise<number> {
-  return waitFor(() => adminPort(cli.stderr()), 10_000, () => `the admin listening line; stderr:\n${cli.stderr()}`);
-}
+import { logMessages, runCli } from '../helpers/spawn.js';
+import { waitForAsync } from '../helpers/wait.js';
 
 test('admin API on a real instance: every endpoint, drain and ready, maint, weight, check, add, remove', { timeout: 60_000 }, async (t) => {
-  const [s1, s2, s3] = await poolBackends(t, ['s1', 's2', 's3']);
-  const dir = tempDir('fulcrum-admin-api-', t);
-  const file = dir.write('fulcrum.yaml', adminTestConfig([s1!.port, s2!.port], dir.file('ctl.sock'), '  listen: 127.0.0.1:0'));
-  const cli = await spawnCli(['run', '-c', file]);
-  t.after(() => cli.stop());
-  const port = await adminOf(cli);
+  const { cli, port, s1, s2, dir } = await startAdminInstance(t, { prefix: 'fulcrum-admin-api-', admin: '  listen: 127.0.0.1:0' });
+  const [s3] = await poolBackends(t, ['s3']);
+  const file = dir.file('fulcrum.yaml');
   assert.match(logMessages(cli.stderr()), new RegExp(`^admin listening on http://127\\.0\\.0\\.1:${port} \\(dashboard /, metrics /metrics\\)$`, 'm'));
   // Checks of /health every minute (the first within a minute): a check now (POST .../check) stands out.
-  const web = [s1!, s2!];
+  const web = [s1, s2];
   const S2 = '/api/pools/web/servers/s2';
 
   // the dashboard and its files
@@ -62,7 +54,7 @@ test('admin API on a real instance: every endpoint, drain and ready, maint, weig
   const pool = await adminCall(port, 'GET', '/api/pools/web');
   assert.deepEqual(pool.json!.data.servers.map((s: { name: string }) => s.name), ['s1', 's2']);
   const first = (await adminCall(port, 'GET', S2)).json!.data;
-  assert.deepEqual([first.address, first.state, first.healthy], [`127.0.0.1:${s2!.port}`, 'ready', true]);
+  assert.deepEqual([first.address, first.state, first.healthy], [`127.0.0.1:${s2.port}`, 'ready', true]);
   for (const path of ['/api/pools/nope', '/api/pools/web/servers/nope', '/api/nope']) assert.equal((await adminCall(port, 'GET', path)).status, 404, path);
 
   // drain: no new request reaches s2 through either worker; ready brings it back
@@ -91,23 +83,23 @@ test('admin API on a real instance: every endpoint, drain and ready, maint, weig
   assert.equal((await adminCall(port, 'PUT', `${S2}/weight`, { body: { weight: -1 } })).status, 400);
 
   // check now: a check reaches s2 and its result is the latest one
-  const checksBefore = s2!.checks;
+  const checksBefore = s2.checks;
   const asked = Date.now();
   r = await adminCall(port, 'POST', `${S2}/check`);
   assert.equal(r.status, 200, r.body);
-  assert.ok(s2!.checks > checksBefore, 'the check reached s2 before the answer');
+  assert.ok(s2.checks > checksBefore, 'the check reached s2 before the answer');
   const checked = (await adminCall(port, 'GET', S2)).json!.data;
   assert.ok(checked.lastCheck.ok && checked.lastCheck.at >= asked, JSON.stringify(checked.lastCheck));
 
   // add and remove
-  r = await adminCall(port, 'POST', '/api/pools/web/servers', { body: { name: 's3', host: '127.0.0.1', port: s3!.port } });
+  r = await adminCall(port, 'POST', '/api/pools/web/servers', { body: { name: 's3', host: '127.0.0.1', port: s3.port } });
   assert.equal(r.status, 200, r.body);
-  await waitForAsync(async () => (await spread(cli.port, [s3!], 6))[0]! > 0, 10_000, 's3 to take traffic');
-  assert.equal((await adminCall(port, 'POST', '/api/pools/web/servers', { body: { name: 's1', host: '127.0.0.1', port: s3!.port } })).status, 409);
+  await waitForAsync(async () => (await spread(cli.port, [s3], 6))[0]! > 0, 10_000, 's3 to take traffic');
+  assert.equal((await adminCall(port, 'POST', '/api/pools/web/servers', { body: { name: 's1', host: '127.0.0.1', port: s3.port } })).status, 409);
   r = await adminCall(port, 'DELETE', '/api/pools/web/servers/s3');
   assert.equal(r.status, 200, r.body);
   await waitForAsync(async () => (await adminCall(port, 'GET', '/api/pools/web/servers/s3')).status === 404, 10_000, 's3 to be gone');
-  assert.deepEqual(await spread(cli.port, [s3!], 10), [0]);
+  assert.deepEqual(await spread(cli.port, [s3], 10), [0]);
 
   // bad input is refused, and nothing breaks
   assert.equal((await adminCall(port, 'PUT', `${S2}/state`, { body: { state: 'off' } })).status, 400);
@@ -120,15 +112,8 @@ test('admin API on a real instance: every endpoint, drain and ready, maint, weig
 });
 
 test('admin API with a token file: 401, 403, 415; reads open; a reload reads a new token', { timeout: 60_000 }, async (t) => {
-  const [s1, s2] = await poolBackends(t, ['s1', 's2']);
-  const dir = tempDir('fulcrum-admin-auth-', t);
-  const sock = dir.file('ctl.sock');
-  dir.write('admin.token', 'first-token\n');
-  // the token file's path is relative to the configuration file
-  const file = dir.write('fulcrum.yaml', adminTestConfig([s1!.port, s2!.port], sock, '  listen: 127.0.0.1:0\n  token_file: admin.token'));
-  const cli = await spawnCli(['run', '-c', file], { cwd: '/' });
-  t.after(() => cli.stop());
-  const port = await adminOf(cli);
+  // the token file's path is relative to the configuration file, whatever the working directory
+  const { cli, port, s1, s2, dir, sock } = await startAdminInstance(t, { prefix: 'fulcrum-admin-auth-', admin: '  listen: 127.0.0.1:0\n  token_file: admin.token', token: 'first-token\n', cwd: '/' });
   assert.match(logMessages(cli.stderr()), /admin listening on http:\/\/127\.0\.0\.1:\d+ \(dashboard \/, metrics \/metrics, token required to change state\)/);
   const S2 = '/api/pools/web/servers/s2';
   const drain = { body: { state: 'drain' } };
@@ -147,20 +132,20 @@ test('admin API with a token file: 401, 403, 415; reads open; a reload reads a n
   const form = await adminCall(port, 'PUT', `${S2}/state`, { raw: 'state=drain', token: 'first-token', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
   assert.equal(form.status, 415);
   assert.equal((await adminCall(port, 'GET', S2)).json!.data.state, 'ready', 'no refused call changed anything');
-  assert.deepEqual(await spread(cli.port, [s1!, s2!], 10).then((c) => c[1]! > 0), true);
+  assert.deepEqual(await spread(cli.port, [s1, s2], 10).then((c) => c[1]! > 0), true);
 
   // reads need no token
   for (const path of ['/', '/api/status', '/api/pools', '/api/pools/web', S2]) assert.equal((await adminCall(port, 'GET', path)).status, 200, path);
 
   assert.equal((await adminCall(port, 'PUT', `${S2}/state`, { ...drain, token: 'first-token' })).status, 200);
-  assert.deepEqual(await spread(cli.port, [s1!, s2!], 10), [10, 0]);
+  assert.deepEqual(await spread(cli.port, [s1, s2], 10), [10, 0]);
 
   // a new token in the file takes effect on reload; the listener keeps its port; the drain stays
   dir.write('admin.token', 'second-token\n');
   const reload = await runCli(['reload', '-s', sock]);
   assert.equal(reload.code, 0, reload.stderr);
   assert.equal((await adminCall(port, 'PUT', `${S2}/state`, { body: { state: 'ready' }, token: 'first-token' })).status, 401);
-  assert.deepEqual(await spread(cli.port, [s1!, s2!], 10), [10, 0], 'the drain survives the reload');
+  assert.deepEqual(await spread(cli.port, [s1, s2], 10), [10, 0], 'the drain survives the reload');
   assert.equal((await adminCall(port, 'PUT', `${S2}/state`, { body: { state: 'ready' }, token: 'second-token' })).status, 200);
 
   // an empty token file: the reload says so, and the running token stays

@@ -13,12 +13,10 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { adminCall, adminPort, adminTestConfig } from '../helpers/admin.js';
-import { poolBackends, spread } from '../helpers/backends.js';
+import { adminCall, startAdminInstance } from '../helpers/admin.js';
+import { spread } from '../helpers/backends.js';
 import { tempDir } from '../helpers/files.js';
 import { loadLoop } from '../helpers/http-client.js';
-import { spawnCli } from '../helpers/spawn.js';
-import { waitFor } from '../helpers/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const NO_BROWSER = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (Debian package chromium): the dashboard is not tested in a browser`;
@@ -32,18 +30,23 @@ function artifactDir(): string {
 }
 
 /**
- * Headless Chromium with a fresh profile in `profile`, closed after the test: its page,
+ * Headless Chromium with a fresh profile, closed (then its profile removed) after the test: its page,
  * and the problems seen (console errors, page errors, failed requests, and any request
  * off the admin listener on 127.0.0.1:`port`, which is refused).
  */
-async function openBrowser(t: TestContext, profile: string, port: number): Promise<{ page: Page; problems: string[] }> {
-  const context: BrowserContext = await chromium.launchPersistentContext(profile, {
+async function openBrowser(t: TestContext, port: number): Promise<{ page: Page; problems: string[] }> {
+  const profile = tempDir('fulcrum-chromium-');
+  const context: BrowserContext = await chromium.launchPersistentContext(profile.dir, {
     executablePath: CHROMIUM,
     args: ARGS,
     headless: true,
     viewport: { width: 1280, height: 900 },
   });
-  t.after(() => context.close());
+  // One hook, in this order: Chromium writes to its profile until it is closed.
+  t.after(async () => {
+    await context.close();
+    profile.cleanup();
+  });
   const page = context.pages()[0] ?? (await context.newPage());
   const problems: string[] = [];
   page.on('console', (m) => {
@@ -60,14 +63,9 @@ async function openBrowser(t: TestContext, profile: string, port: number): Promi
 }
 
 test('dashboard in headless Chromium: live numbers under load, Drain keeps new requests off s2, Ready brings it back', { timeout: 90_000, skip: NO_BROWSER }, async (t) => {
-  const [s1, s2] = await poolBackends(t, ['s1', 's2']);
-  const dir = tempDir('fulcrum-dashboard-', t);
-  const file = dir.write('fulcrum.yaml', adminTestConfig([s1!.port, s2!.port], dir.file('ctl.sock'), '  listen: 127.0.0.1:0', '1s'));
-  const cli = await spawnCli(['run', '-c', file]);
-  t.after(() => cli.stop());
-  const port = await waitFor(() => adminPort(cli.stderr()), 10_000, 'the admin listening line');
+  const { cli, port, s1, s2 } = await startAdminInstance(t, { prefix: 'fulcrum-dashboard-', admin: '  listen: 127.0.0.1:0', checkInterval: '1s' });
 
-  const { page, problems } = await openBrowser(t, dir.file('chromium-profile'), port);
+  const { page, problems } = await openBrowser(t, port);
   await page.goto(`http://127.0.0.1:${port}/`);
   const row = (server: string) => page.locator(`tr[data-server="web/${server}"]`);
   await row('s2').waitFor({ timeout: 10_000 });
@@ -93,7 +91,7 @@ test('dashboard in headless Chromium: live numbers under load, Drain keeps new r
   await row('s2').locator('button[data-action="drain"]').click();
   await page.locator('tr[data-server="web/s2"][data-state="drain"]').waitFor({ timeout: 10_000 });
   assert.match((await page.locator('#message').textContent()) ?? '', /s2/);
-  const drained = await spread(cli.port, [s1!, s2!], 60);
+  const drained = await spread(cli.port, [s1, s2], 60);
   assert.deepEqual(drained, [60, 0], 's2 gets no new requests after Drain; s1 gets them all');
   await page.waitForTimeout(1500); // a poll or two: the charts and counters after the drain
   const shot = join(artifactDir(), 'dashboard.png');
@@ -104,7 +102,7 @@ test('dashboard in headless Chromium: live numbers under load, Drain keeps new r
   // Ready brings it back
   await row('s2').locator('button[data-action="ready"]').click();
   await page.locator('tr[data-server="web/s2"][data-state="ready"]').waitFor({ timeout: 10_000 });
-  assert.ok((await spread(cli.port, [s1!, s2!], 20))[1]! > 0, 's2 takes requests again after Ready');
+  assert.ok((await spread(cli.port, [s1, s2], 20))[1]! > 0, 's2 takes requests again after Ready');
 
   // A build without metrics answers /metrics with 503, which the browser logs once; the
   // dashboard then goes on without them (the request counts come from the status report).
@@ -120,14 +118,8 @@ test('dashboard in headless Chromium: live numbers under load, Drain keeps new r
 });
 
 test('dashboard with a token: the field asks for it, a call without it changes nothing, the token is kept for the tab', { timeout: 60_000, skip: NO_BROWSER }, async (t) => {
-  const [s1, s2] = await poolBackends(t, ['s1', 's2']);
-  const dir = tempDir('fulcrum-dashboard-token-', t);
-  dir.write('admin.token', 'tab-token\n');
-  const file = dir.write('fulcrum.yaml', adminTestConfig([s1!.port, s2!.port], dir.file('ctl.sock'), '  listen: 127.0.0.1:0\n  token_file: admin.token', '1s'));
-  const cli = await spawnCli(['run', '-c', file]);
-  t.after(() => cli.stop());
-  const port = await waitFor(() => adminPort(cli.stderr()), 10_000, 'the admin listening line');
-  const { page, problems } = await openBrowser(t, dir.file('chromium-profile'), port);
+  const { cli, port, s1, s2 } = await startAdminInstance(t, { prefix: 'fulcrum-dashboard-token-', admin: '  listen: 127.0.0.1:0\n  token_file: admin.token', checkInterval: '1s', token: 'tab-token\n' });
+  const { page, problems } = await openBrowser(t, port);
   await page.goto(`http://127.0.0.1:${port}/`);
   const drain = page.locator('tr[data-server="web/s2"] button[data-action="drain"]');
   await drain.waitFor({ timeout: 10_000 });
@@ -140,7 +132,7 @@ test('dashboard with a token: the field asks for it, a call without it changes n
   await page.locator('#token').fill('tab-token');
   await drain.click();
   await page.locator('tr[data-server="web/s2"][data-state="drain"]').waitFor({ timeout: 10_000 });
-  assert.deepEqual(await spread(cli.port, [s1!, s2!], 10), [10, 0]);
+  assert.deepEqual(await spread(cli.port, [s1, s2], 10), [10, 0]);
 
   await page.reload();
   await page.locator('tr[data-server="web/s2"]').waitFor({ timeout: 10_000 });
