@@ -15,6 +15,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   dataplane: async () => (await import('./dataplane.js')).dataplaneBenchmark,
   https: async () => (await import('./https.js')).httpsBenchmark,
   soak: async () => (await import('./soak.js')).soakBenchmark,
+  scrape: async () => (await import('./scrape.js')).scrapeBenchmark,
 };
 
 function usage(): string {

@@ -78,6 +78,11 @@ export class Pool {
     return this.balancer.pick(ctx);
   }
 
+  /** Requests or connections waiting in the queue now. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   /** Usable servers the balancer chooses from now (primaries, or backups while no primary is usable). */
   get usable(): readonly Server[] {
     return this.eligible;

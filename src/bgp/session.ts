@@ -40,6 +40,8 @@ export interface PeerSettings {
   holdTimeS: number;
   /** null: a third of the negotiated hold time. */
   keepaliveS: number | null;
+  /** BFD with this peer, or null. */
+  bfd: { minTxMs: number; minRxMs: number; multiplier: number } | null;
 }
 
 /** What a session needs from its speaker. */
@@ -52,9 +54,9 @@ export interface SessionOwner {
   changed(session: BgpSession): void;
 }
 
-/** Back-off between connection attempts: 1 s, doubling, at most 30 s, with ±20% jitter. */
+/** Back-off between connection attempts: 1 s, doubling, at most 10 s, with ±20% jitter. */
 const RETRY_MIN_MS = 1000;
-const RETRY_MAX_MS = 30_000;
+const RETRY_MAX_MS = 10_000;
 /** RFC 4271: the hold timer while waiting for the peer's OPEN. */
 const OPEN_HOLD_MS = 240_000;
 
@@ -123,6 +125,22 @@ export class BgpSession {
       this.write(encodeUpdate(prefixes.slice(i, i + 200), attrs, this.as4));
       this.counts.updatesSent++;
     }
+  }
+
+  /** BFD says the peer answers again: a session waiting to reconnect tries now. */
+  retryNow(): void {
+    if (this.stopped || this.peer.passive || this.sock !== null) return;
+    this.clearRetry();
+    this.retryMs = RETRY_MIN_MS;
+    this.connect();
+  }
+
+  /** BFD says the peer is unreachable: the session goes down at once (RFC 5882), and is tried again. */
+  reset(why: string): void {
+    if (this.sock === null || this.stopped) return;
+    this.lastError = why;
+    this.closeSocket();
+    this.down(why);
   }
 
   /** Ends the session with a Cease NOTIFICATION (administrative shutdown by default) and stops reconnecting. */

@@ -12,13 +12,15 @@ import type { Pool } from '../backend/pool.js';
 import type { BgpAnnouncement, BgpConfig } from '../config/types.js';
 import { poolChannel, serverStateChannel } from '../core/events.js';
 import { BgpSession, type SessionOwner } from './session.js';
+import { BfdEndpoint, type BfdSession } from './bfd.js';
+import { probeListener, type TrackableListener } from '../runtime/listener-probe.js';
 import { formatPrefix, GRACEFUL_SHUTDOWN, ipv4Bytes, ipv6Bytes, parsePrefix, SUB, type Prefix, type RouteAttributes } from './wire.js';
 
 /** What the speaker reads of the running balancer. */
 export interface BgpEnvironment {
   pools: () => ReadonlyMap<string, Pool>;
-  /** Whether a listener of that name is bound now. */
-  listenerUp: (name: string) => boolean;
+  /** The listener of that name, to probe as a client would; undefined when there is none. */
+  listener: (name: string) => TrackableListener | undefined;
   log: (message: string) => void;
 }
 
@@ -35,7 +37,7 @@ interface Route {
 export interface BgpReport {
   asn: number;
   routerId: string;
-  sessions: Array<{ peer: string; address: string; asn: number; state: string; since: number; lastError: string; counts: BgpSession['counts'] }>;
+  sessions: Array<{ peer: string; address: string; asn: number; state: string; since: number; lastError: string; bfd: string | null; counts: BgpSession['counts'] }>;
   routes: Array<{ prefix: string; announced: boolean; why: string; since: number }>;
 }
 
@@ -45,6 +47,11 @@ export class BgpSpeaker implements SessionOwner {
   private server: net.Server | null = null;
   private timer: NodeJS.Timeout | null = null;
   private gracefulShutdown = false;
+  /** The latest probe of each listener that a condition names. */
+  private readonly listenerOk = new Map<string, boolean>();
+  private probing = false;
+  private readonly bfd: BfdEndpoint;
+  private readonly bfdSessions = new Map<BgpSession, BfdSession>();
   private readonly onEvent = () => this.evaluate();
 
   constructor(
@@ -52,6 +59,16 @@ export class BgpSpeaker implements SessionOwner {
     private readonly env: BgpEnvironment,
   ) {
     this.sessions = config.peers.map((p) => new BgpSession(p, this));
+    this.bfd = new BfdEndpoint((m) => this.log(m));
+    for (const s of this.sessions) {
+      if (s.peer.bfd === null) continue;
+      const b = this.bfd.add(s.peer.address, s.peer.bfd, (state, why) => {
+        this.log(`peer ${s.peer.name}: BFD ${state} (${why})`);
+        if (state === 'down') s.reset(`BFD down: ${why}`);
+        if (state === 'up') s.retryNow();
+      });
+      this.bfdSessions.set(s, b);
+    }
     this.routes = config.announce.map((a) => ({ config: a, prefix: parsePrefix(a.prefix), announced: false, why: 'not evaluated yet', since: Date.now() }));
   }
 
@@ -86,10 +103,13 @@ export class BgpSpeaker implements SessionOwner {
       });
       this.server = server;
     }
+    await this.bfd.start(this.sessions.some((s) => s.peer.bfd !== null && s.peer.address.includes(':')) ? '::' : '0.0.0.0');
     for (const s of this.sessions) s.start();
     serverStateChannel.subscribe(this.onEvent);
     poolChannel.subscribe(this.onEvent);
-    this.timer = setInterval(() => this.evaluate(), 1000);
+    await this.probeListeners();
+    this.evaluate();
+    this.timer = setInterval(() => void this.probeListeners().then(() => this.evaluate()), 1000);
     this.timer.unref();
   }
 
@@ -100,6 +120,21 @@ export class BgpSpeaker implements SessionOwner {
     if (session === undefined || !session.accept(sock)) {
       if (session === undefined) this.log(`refused a BGP connection from ${from}: not a configured peer`);
       sock.destroy();
+    }
+  }
+
+  /** Probes, as a client would, each listener a condition names (a connection must complete within 500 ms). */
+  private async probeListeners(): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      const names = new Set(this.routes.flatMap((r) => (r.config.when.kind === 'listener' ? [r.config.when.name] : [])));
+      for (const name of names) {
+        const l = this.env.listener(name);
+        this.listenerOk.set(name, l === undefined ? false : await probeListener(l, 500));
+      }
+    } finally {
+      this.probing = false;
     }
   }
 
@@ -121,8 +156,8 @@ export class BgpSpeaker implements SessionOwner {
     if (this.gracefulShutdown) return [false, 'stopping'];
     if (a.when.kind === 'always') return [true, 'always announced'];
     if (a.when.kind === 'listener') {
-      const up = this.env.listenerUp(a.when.name);
-      return [up, `listener ${a.when.name} ${up ? 'is bound' : 'is not bound'}`];
+      const up = this.listenerOk.get(a.when.name) ?? false;
+      return [up, `listener ${a.when.name} ${up ? 'accepts connections' : 'does not accept connections'}`];
     }
     const pool = this.env.pools().get(a.when.name);
     const usable = pool?.usable.length ?? 0;
@@ -154,7 +189,16 @@ export class BgpSpeaker implements SessionOwner {
     return {
       asn: this.asn,
       routerId: this.routerId,
-      sessions: this.sessions.map((s) => ({ peer: s.peer.name, address: s.peer.address, asn: s.peer.asn, state: s.state, since: s.establishedAt, lastError: s.lastError, counts: { ...s.counts } })),
+      sessions: this.sessions.map((s) => ({
+        peer: s.peer.name,
+        address: s.peer.address,
+        asn: s.peer.asn,
+        state: s.state,
+        since: s.establishedAt,
+        lastError: s.lastError,
+        bfd: this.bfdSessions.get(s)?.stateName ?? null,
+        counts: { ...s.counts },
+      })),
       routes: this.routes.map((r) => ({ prefix: formatPrefix(r.prefix), announced: r.announced, why: r.why, since: r.since })),
     };
   }
@@ -178,6 +222,7 @@ export class BgpSpeaker implements SessionOwner {
     this.gracefulShutdown = true;
     this.evaluate();
     for (const s of this.sessions) s.stop(SUB.ADMIN_SHUTDOWN);
+    this.bfd.stop();
     const server = this.server;
     this.server = null;
     if (server !== null) await new Promise<void>((res) => server.close(() => res()));

@@ -29,6 +29,7 @@ export const COMMANDS: readonly CommandInfo[] = [
     options: async () => (await import('./server.js')).SERVER_OPTIONS,
     words: ['drain', 'ready', 'maint', 'weight', 'add', 'remove', 'check'],
   },
+  { name: 'bgp', run: async (a) => (await import('./bgp.js')).bgpCommand(a), options: async () => (await import('./bgp.js')).BGP_OPTIONS, words: ['show'] },
   {
     name: 'dataplane',
     run: async (a) => (await import('./dataplane.js')).dataplaneCommand(a),

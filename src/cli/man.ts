@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { CHECK_USAGE } from './check.js';
 import { CONTROL_USAGE } from './control.js';
 import { SERVER_USAGE } from './server.js';
+import { BGP_USAGE } from './bgp.js';
 import { DATAPLANE_USAGE } from './dataplane.js';
 import { DSR_SERVER_USAGE } from './dsr-server.js';
 import { PROXY_USAGE } from './proxy.js';
@@ -39,6 +40,7 @@ export function manPage(version: string): string {
     ['proxy', PROXY_USAGE],
     ['reload, stop, status', CONTROL_USAGE],
     ['server', SERVER_USAGE],
+    ['bgp', BGP_USAGE],
     ['dataplane', DATAPLANE_USAGE],
     ['dsr-server', DSR_SERVER_USAGE],
     ['systemd-unit', SYSTEMD_UNIT_USAGE],

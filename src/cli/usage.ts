@@ -8,6 +8,7 @@ Commands:
   proxy --to URL [--to URL...]  a one-line HTTP balancer without a configuration file
   reload | stop | status        talk to a running instance over its control socket
   server ACTION POOL/SERVER     drain, ready, maint, weight, add, remove, check a server at runtime
+  bgp show                      BGP sessions and routes: announced or withdrawn, and why
   dataplane show|which          the kernel data plane's live rules; which server a flow reaches
   dsr-server --vip VIP          prints, checks and (--apply) applies a DSR server's setup
   systemd-unit [-c FILE]        a systemd unit with just the capabilities FILE needs

@@ -160,6 +160,7 @@ function toConfig(parsed: ParsedConfig, source: string, order: string[]): Config
       ...l,
       tls: buildListenerTls(l.tls, source),
       errorPages: Object.fromEntries(Object.entries(l.errorPages).map(([status, path]) => [status, filePath(path, source)])),
+      routes: l.routes.map((r) => (r.basicAuth === null ? r : { ...r, basicAuth: { ...r.basicAuth, htpasswd: filePath(r.basicAuth.htpasswd, source) } })),
       timeouts: { ...timeouts, ...timeoutOverrides },
       limits: { ...limits, ...limitOverrides },
     })),

@@ -117,6 +117,8 @@ export interface ListenerConfig {
   forwarded: ForwardedConfig;
   /** Answer when no route matches. */
   noRoute: { status: number; body: string };
+  /** Who may use the listener (HTTP): CIDRs, or null for no list. */
+  access: { allow: string[] | null; deny: string[] | null };
   /** Listener-level overrides merged over the global timeouts. */
   timeouts: Timeouts;
   limits: Limits;

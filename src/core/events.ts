@@ -52,3 +52,14 @@ export function publishPoolEvent(e: Omit<PoolEvent, 'at'>): void {
   if (poolChannel.hasSubscribers) poolChannel.publish({ ...e, at: Date.now() });
 }
 export const upstreamErrorChannel = diagnostics_channel.channel('fulcrum:http:upstream-error');
+
+/** One completed active health check (published by the checker, counted by the primary's metrics). */
+export interface HealthCheckEvent {
+  pool: string;
+  server: string;
+  ok: boolean;
+  /** How long the probe took. */
+  seconds: number;
+}
+
+export const healthCheckChannel = diagnostics_channel.channel('fulcrum:health:check');

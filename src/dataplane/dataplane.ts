@@ -16,6 +16,7 @@ import type { Pool } from '../backend/pool.js';
 import type { Server } from '../backend/server.js';
 import type { VirtualServiceConfig } from '../config/services/parse.js';
 import { serverStateChannel, type ServerStateEvent } from '../core/events.js';
+import { CounterTotals, type LiveCounter, type ServerCounter } from './counters.js';
 import { ConntrackFlusher, type FlowFilter } from './conntrack.js';
 import { desiredState, neighbourKey, type Left } from './desired.js';
 import { dataplaneError, type DataplaneDriver } from './driver.js';
@@ -45,6 +46,8 @@ export interface DataplaneOptions {
   neighbourRefreshMs?: number;
   /** Wait before retrying a failed apply (default 1 s). */
   retryMs?: number;
+  /** Per-server counts carried over applies; pass the same one to the next data plane of a reload. */
+  counters?: CounterTotals;
 }
 
 /** One successful apply, for logs and tests. */
@@ -101,6 +104,9 @@ export class Dataplane {
   private started = false;
   private stopped = false;
   private paused = false;
+  private readonly totals: CounterTotals;
+  /** Reading counters and replacing the tables (which restarts them) happen one at a time. */
+  private counting: Promise<unknown> = Promise.resolve();
   private readonly onServerState = (message: unknown) => {
     const e = message as ServerStateEvent;
     if (this.poolNames.has(e.pool)) this.schedule(`pool ${e.pool}: server ${e.server} ${e.state}`);
@@ -122,6 +128,7 @@ export class Dataplane {
     this.pollMs = opts.pollMs ?? 100;
     this.neighbourRefreshMs = opts.neighbourRefreshMs ?? 2000;
     this.retryMs = opts.retryMs ?? 1000;
+    this.totals = opts.counters ?? new CounterTotals();
     this.poolNames = new Set(services.map((s) => s.pool));
     for (const s of services) if (!pools.has(s.pool)) throw dataplaneError(`service ${s.name}: no pool named ${s.pool}`);
   }
@@ -205,10 +212,42 @@ export class Dataplane {
     // Nothing applied, nothing to remove (and another instance's tables are not ours to take).
     if (this.applied === null) return;
     try {
-      await this.driver.apply(renderRemoval());
+      await this.countersKept(() => this.driver.apply(renderRemoval()), null);
       this.log("removed Fulcrum's tables");
     } catch (err) {
       this.log(`could not remove Fulcrum's tables: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Packets and bytes sent to each server per service, since the primary started (the
+   * live tables' counters and what earlier tables counted). Empty when they cannot be read.
+   */
+  counters(): Promise<ServerCounter[]> {
+    return this.serialized(async () => this.totals.with(await this.liveCounters()));
+  }
+
+  /** Runs `replace` (which restarts the tables' counters) and, when it succeeds, keeps what they had counted. */
+  private countersKept(replace: () => Promise<void>, next: DesiredState | null): Promise<void> {
+    return this.serialized(async () => {
+      const live = await this.liveCounters();
+      await replace();
+      this.totals.carry(live);
+      if (next !== null) this.totals.register(next);
+    });
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.counting.then(fn);
+    this.counting = run.catch(() => {});
+    return run;
+  }
+
+  private async liveCounters(): Promise<LiveCounter[]> {
+    try {
+      return await this.driver.counters();
+    } catch {
+      return [];
     }
   }
 
@@ -282,7 +321,7 @@ export class Dataplane {
     if (prev !== null && next.services.every((s, i) => sameService(s, prev.services[i]!))) return;
     for (const l of left) this.log(`service ${l.service}: server ${l.server} gets no flows: ${l.reason}`);
     const t0 = performance.now();
-    await this.driver.apply(renderTransaction(next));
+    await this.countersKept(() => this.driver.apply(renderTransaction(next)), next);
     const ms = Math.round(performance.now() - t0);
     this.applied = next;
     this.lastError = null;

@@ -4,6 +4,7 @@
  * (nft-driver.ts) runs nft; FakeDriver (fake-driver.ts) stands in for unit tests.
  */
 import { FulcrumError } from '../core/errors.js';
+import type { LiveCounter } from './counters.js';
 import type { NftDocument, NftObject } from './render.js';
 
 /** Applies transactions and lists Fulcrum's live tables. */
@@ -15,6 +16,8 @@ export interface DataplaneDriver {
   apply(doc: NftDocument): Promise<void>;
   /** The objects of Fulcrum's tables as `nft -j list table` prints them (no metainfo); [] when there are none. */
   list(): Promise<NftObject[]>;
+  /** The named counters of Fulcrum's tables, with their packets and bytes. */
+  counters(): Promise<LiveCounter[]>;
 }
 
 /** A FulcrumError for the data plane. */

@@ -5,6 +5,7 @@
  * contents, other `add`s append to their table. failNext() makes the next apply fail.
  */
 import { dataplaneError, type DataplaneDriver } from './driver.js';
+import type { LiveCounter } from './counters.js';
 import type { NftDocument, NftObject } from './render.js';
 
 export class FakeDriver implements DataplaneDriver {
@@ -14,6 +15,7 @@ export class FakeDriver implements DataplaneDriver {
   attempts = 0;
   private tables = new Map<string, NftObject[]>();
   private failure: string | null = null;
+  private readonly counts = new Map<string, { packets: number; bytes: number }>();
   /** Resolves apply() after this many ms (to test changes that arrive during an apply). */
   delayMs = 0;
 
@@ -50,7 +52,23 @@ export class FakeDriver implements DataplaneDriver {
       }
     }
     this.tables = next;
+    this.counts.clear();
     this.applied.push(doc);
+  }
+
+  /** The counter objects of the tables, with the counts set by count() (0 otherwise). */
+  async counters(): Promise<LiveCounter[]> {
+    return [...this.tables.values()].flatMap((objects) =>
+      objects.flatMap((o) => {
+        const c = o.counter as { name?: string } | undefined;
+        return c?.name === undefined ? [] : [{ name: c.name, ...(this.counts.get(c.name) ?? { packets: 0, bytes: 0 }) }];
+      }),
+    );
+  }
+
+  /** Sets what a counter has counted (until the next apply rebuilds the tables, as the kernel's do). */
+  count(name: string, packets: number, bytes: number): void {
+    this.counts.set(name, { packets, bytes });
   }
 
   async list(): Promise<NftObject[]> {

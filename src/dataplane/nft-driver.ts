@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FulcrumError } from '../core/errors.js';
 import { dataplaneError, type DataplaneDriver } from './driver.js';
+import type { LiveCounter } from './counters.js';
 import type { Host } from './host.js';
 import type { NftDocument, NftObject } from './render.js';
 import { TABLE_NAME } from './state.js';
@@ -64,6 +65,16 @@ export class NftDriver implements DataplaneDriver {
     for (const t of tables) {
       const { family } = t.table as { family: string };
       for (const o of await this.listJson(['list', 'table', family, TABLE_NAME])) out.push(o);
+    }
+    return out;
+  }
+
+  /** `nft -j list counters`: only the counter objects (no rules, no maps), those of Fulcrum's tables. */
+  async counters(): Promise<LiveCounter[]> {
+    const out: LiveCounter[] = [];
+    for (const o of await this.listJson(['list', 'counters'])) {
+      const c = o.counter as { table?: string; name?: string; packets?: number; bytes?: number } | undefined;
+      if (c?.table === TABLE_NAME && typeof c.name === 'string') out.push({ name: c.name, packets: c.packets ?? 0, bytes: c.bytes ?? 0 });
     }
     return out;
   }

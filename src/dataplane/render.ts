@@ -42,6 +42,20 @@ export function serviceComment(name: string): string {
   return `fulcrum service ${name}`;
 }
 
+/**
+ * The named counter of a service's server: the packets and bytes the data plane sent
+ * it (NAT: both directions of its flows, in chain `forward`; DSR: what the balancer
+ * forwarded to it, on the ingress hook). Read by `nft -j list counters`.
+ */
+export function counterName(service: string, server: string): string {
+  return `${service}/${server}`;
+}
+
+/** The comment on the rules that count a service's packets per server. */
+export function counterComment(name: string): string {
+  return `fulcrum counter ${name}`;
+}
+
 /** The DSR chain of an interface. */
 export function ingressChain(iface: string): string {
   return `ingress_${iface}`;
@@ -118,6 +132,40 @@ function dsrRule(s: ServiceState): NftObject[] {
   ];
 }
 
+/** A named counter object per server of each service. */
+function counters(family: Family, services: readonly ServiceState[]): NftObject[] {
+  return services.flatMap((s) => s.backends.map((b) => ({ counter: { family, table: TABLE_NAME, name: counterName(s.name, b.name) } })));
+}
+
+/**
+ * NAT: the flows a server has from the service, matched by connection tracking (the
+ * original destination is the VIP and port, the reply's source the server), counted in
+ * both directions as the balancer forwards them. One rule per port (see snatRule).
+ */
+function natCountRules(s: ServiceState): NftObject[][] {
+  const portChanges = natPort(s) !== undefined;
+  return s.backends.flatMap((b) =>
+    s.ports.map((port) => [
+      eq({ ct: { key: 'ip daddr', dir: 'original' } }, s.vip),
+      eq({ meta: { key: 'l4proto' } }, s.protocol),
+      eq({ ct: { key: 'proto-dst', dir: 'original' } }, port),
+      eq({ ct: { key: 'ip saddr', dir: 'reply' } }, b.host),
+      ...(portChanges ? [eq({ ct: { key: 'proto-src', dir: 'reply' } }, b.port)] : []),
+      { counter: counterName(s.name, b.name) },
+    ]),
+  );
+}
+
+/** DSR: before the service's rule, one rule per server counts the packets whose hash gives that server's table entries. */
+function dsrCountRules(s: ServiceState): NftObject[][] {
+  if (s.backends.length === 1) return [[...matches(s), { counter: counterName(s.name, s.backends[0]!.name) }]];
+  const slots: number[][] = s.backends.map(() => []);
+  for (let slot = 0; slot < s.table.length; slot++) slots[s.table[slot]!]!.push(slot);
+  return s.backends.flatMap((b, i) =>
+    slots[i]!.length === 0 ? [] : [[...matches(s), eq(hashExpr(s, s.table.length), { set: slots[i]! }), { counter: counterName(s.name, b.name) }]],
+  );
+}
+
 function table(family: Family): NftObject {
   return { family, name: TABLE_NAME };
 }
@@ -128,25 +176,34 @@ export function renderObjects(state: DesiredState): NftObject[] {
   const live = state.services.filter((s) => s.backends.length > 0 && s.table.length > 0);
   const nat = live.filter((s) => s.mode === 'nat');
   const dsr = live.filter((s) => s.mode === 'dsr');
+  // in the order `nft -j list` prints a table: its counters, its chains, then the rules chain by chain
   if (nat.length > 0) {
     const base = { family: 'ip', table: TABLE_NAME };
     out.push({ table: table('ip') });
+    out.push(...counters('ip', nat));
     out.push({ chain: { ...base, name: 'prerouting', type: 'nat', hook: 'prerouting', prio: DSTNAT, policy: 'accept' } });
     const snat = nat.filter((s) => s.snat !== null);
     if (snat.length > 0) out.push({ chain: { ...base, name: 'postrouting', type: 'nat', hook: 'postrouting', prio: SRCNAT, policy: 'accept' } });
+    out.push({ chain: { ...base, name: 'forward', type: 'filter', hook: 'forward', prio: 0, policy: 'accept' } });
     for (const s of nat) out.push({ rule: { ...base, chain: 'prerouting', expr: natRule(s), comment: serviceComment(s.name) } });
     for (const s of snat) {
       for (const port of s.ports) out.push({ rule: { ...base, chain: 'postrouting', expr: snatRule(s, port), comment: serviceComment(s.name) } });
     }
+    for (const s of nat) for (const expr of natCountRules(s)) out.push({ rule: { ...base, chain: 'forward', expr, comment: counterComment(s.name) } });
   }
   if (dsr.length > 0) {
     const base = { family: 'netdev', table: TABLE_NAME };
     out.push({ table: table('netdev') });
+    out.push(...counters('netdev', dsr));
     const ifaces = [...new Set(dsr.map((s) => s.interface!))];
     for (const dev of ifaces) {
       out.push({ chain: { ...base, name: ingressChain(dev), type: 'filter', hook: 'ingress', dev, prio: INGRESS_PRIORITY, policy: 'accept' } });
     }
-    for (const s of dsr) out.push({ rule: { ...base, chain: ingressChain(s.interface!), expr: dsrRule(s), comment: serviceComment(s.name) } });
+    for (const s of dsr) {
+      const chain = ingressChain(s.interface!);
+      for (const expr of dsrCountRules(s)) out.push({ rule: { ...base, chain, expr, comment: counterComment(s.name) } });
+      out.push({ rule: { ...base, chain, expr: dsrRule(s), comment: serviceComment(s.name) } });
+    }
   }
   return out;
 }
@@ -171,7 +228,7 @@ export function renderRemoval(): NftDocument {
 
 /**
  * Brings a listing (`nft -j list table ...`) or rendered objects to one form for
- * comparison: no metainfo, no handles, and no `dev` on chains (nft 1.0.6 does not list
+ * comparison: no metainfo, no handles, no counts on counters, and no `dev` on chains (nft 1.0.6 does not list
  * a netdev chain's device). Returns new objects.
  */
 export function normalizeObjects(objects: readonly NftObject[]): NftObject[] {
@@ -182,6 +239,10 @@ export function normalizeObjects(objects: readonly NftObject[]): NftObject[] {
     const body = { ...(o[kind] as Record<string, unknown>) };
     delete body.handle;
     if (kind === 'chain') delete body.dev;
+    if (kind === 'counter') {
+      delete body.packets;
+      delete body.bytes;
+    }
     out.push({ [kind]: body });
   }
   return out;

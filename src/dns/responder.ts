@@ -24,6 +24,7 @@ import {
   CLASS,
   EDNS_UDP_MAX,
   isAtOrBelow,
+  keyToDotted,
   MessageWriter,
   OPTION_ECS,
   ParsedQuery,
@@ -35,6 +36,7 @@ import {
   UDP_PLAIN_MAX,
 } from './wire.js';
 import { log } from '../core/log.js';
+import type { DnsTally, RcodeRow } from '../metrics/dns-tally.js';
 
 /** How the query arrived: limits the answer size (UDP) and allows zone transfers (TCP). */
 export type Transport = 'udp' | 'tcp';
@@ -94,6 +96,8 @@ export interface ResponderOptions {
   random?: () => number;
   /** Watch steering files and GeoIP databases for changes (default true). */
   watch?: boolean;
+  /** Counts answers by zone, name and rcode (metrics); it outlives the responder. */
+  tally?: DnsTally;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -120,6 +124,11 @@ export class Responder {
   private readonly geoip = new Map<string, GeoIpDatabase>();
   private readonly nxCache = new Map<Zone, Map<number, Body>>();
   private readonly log: (msg: string) => void;
+  private readonly tally: DnsTally | null;
+  /** The tally's row of each name (or zone, for names it does not have; null: no zone of ours). */
+  private readonly rows = new Map<NameNode | Zone | null, RcodeRow>();
+  /** What the query being answered is about, for the tally. */
+  private about: NameNode | Zone | null = null;
 
   /**
    * Builds the zones and the pool-backed names' runtimes (and loads steering files and
@@ -128,6 +137,7 @@ export class Responder {
    */
   constructor(cfg: DnsConfig, pools: ReadonlyMap<string, Pool>, opts: ResponderOptions = {}) {
     this.log = opts.log ?? ((msg) => log().warn(`dns: ${msg}`));
+    this.tally = opts.tally ?? null;
     this.zones = new ZoneSet(cfg.zones);
     const views = new Map<string, PoolView>();
     const viewOf = (name: string) => {
@@ -220,6 +230,7 @@ export class Responder {
   private answer(query: Buffer, client: string, transport: Transport, all: Buffer[] | null): Buffer | null {
     const q = this.q;
     this.stats.queries++;
+    this.about = null;
     const st = parseQuery(query, q);
     if (st !== ParseStatus.OK) {
       switch (st) {
@@ -240,10 +251,12 @@ export class Responder {
     if (qtype === TYPE.MAILA || qtype === TYPE.MAILB) return this.finish(query, q, RCODE.NOTIMP, false, 0, 0, 0, EMPTY, 0, transport);
 
     const node = this.zones.node(q.qname);
+    this.about = node ?? null;
     if (qtype === TYPE.AXFR || qtype === TYPE.IXFR) return this.transfer(query, q, node, transport, all);
     if (node === undefined) {
       const zone = this.zones.zoneOf(q.qname);
       if (zone === undefined) return this.finish(query, q, RCODE.REFUSED, false, 0, 0, 0, EMPTY, 0, transport);
+      this.about = zone;
       return this.sendBody(query, q, this.nxdomain(zone, q.qname.length), 0, transport);
     }
     if (qtype === TYPE.ANY) return this.sendBody(query, q, this.anyBody(node, q, client, transport === 'udp'), 0, transport);
@@ -579,5 +592,15 @@ export class Responder {
   private count(rcode: number): void {
     const by = this.stats.byRcode;
     by[rcode] = (by[rcode] ?? 0) + 1;
+    if (this.tally !== null) {
+      const about = this.about;
+      let row = this.rows.get(about);
+      if (row === undefined) {
+        const zone = about === null ? '' : about instanceof Zone ? about.origin : about.zone.origin;
+        row = this.tally.row(zone === '' ? '' : keyToDotted(zone), about instanceof NameNode ? keyToDotted(about.key) : '');
+        this.rows.set(about, row);
+      }
+      if (rcode < row.length) row[rcode]!++;
+    }
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { Server } from '../backend/server.js';
 import type { HealthConfig } from '../config/types.js';
+import { healthCheckChannel, type HealthCheckEvent } from '../core/events.js';
 import { createProbe, type Probe, type ProbeResult } from './probe.js';
 import { changing, initialHealth, recordResult, type HealthState } from './tracker.js';
 
@@ -231,6 +232,10 @@ export class HealthChecker {
     if (!this.running) return;
     e.checks++;
     e.last = r;
+    if (healthCheckChannel.hasSubscribers) {
+      const event: HealthCheckEvent = { pool: e.server.pool, server: e.server.name, ok: r.ok, seconds: (performance.now() - e.startedAt) / 1000 };
+      healthCheckChannel.publish(event);
+    }
     e.lastCheckAt = Date.now();
     e.history.push({ ok: r.ok, detail: r.detail, at: e.lastCheckAt, ms: Math.round((performance.now() - e.startedAt) * 10) / 10 });
     if (e.history.length > HISTORY_SIZE) e.history.shift();

@@ -16,6 +16,8 @@ export interface Listener {
   readonly name: string;
   readonly accepted: number;
   readonly active: number;
+  /** HTTP listeners: answers by status class, 1xx at index 0 to 5xx at index 4 (metrics). */
+  readonly statusClasses?: Float64Array;
   address(): net.AddressInfo;
   stop(opts?: { graceMs?: number; closeIdle?: boolean }): Promise<void>;
   /**

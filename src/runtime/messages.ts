@@ -5,6 +5,7 @@
 import { getHeapStatistics } from 'node:v8';
 import type { Config } from '../config/types.js';
 import type { AdminState } from './api.js';
+import type { WorkerMetrics } from '../metrics/snapshot.js';
 
 /** A server's active-health state, decided by the primary. */
 /** A server's latest active check: passed or not, what the probe said, when (ms since epoch). */
@@ -92,13 +93,17 @@ export type ToWorker =
    */
   | { t: 'drain'; graceMs: number; closeIdle: boolean }
   /** Reopen access log files (SIGUSR1, logrotate). */
-  | { t: 'reopen' };
+  | { t: 'reopen' }
+  /** A scrape: answer `{t: 'metrics'}` with the same id. */
+  | { t: 'metrics'; id: number };
 
 export type FromWorker =
   /** Listening for the primary's messages (sent once the worker's code has loaded). */
   | { t: 'hello' }
   | { t: 'ready'; listeners: BoundListener[] }
   | { t: 'failed'; message: string }
-  | { t: 'counters'; counters: InstanceCounters; memory: MemorySample }
+  | { t: 'counters'; counters: InstanceCounters; memory: MemorySample; metrics?: WorkerMetrics }
+  /** The answer to a scrape's `{t: 'metrics'}` (null before the instance runs). */
+  | { t: 'metrics'; id: number; metrics: WorkerMetrics | null }
   /** Passive health ejected a server here: the primary tells this worker when an active check passes. */
   | { t: 'ejected'; server: ServerRef };

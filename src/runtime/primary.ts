@@ -29,6 +29,9 @@ import type { CheckRecord } from '../health/checker.js';
 import type { Server } from '../backend/server.js';
 import { closest } from '../config/common/suggest.js';
 import { Generation, workerCount } from './generation.js';
+import { MetricsHub } from '../metrics/hub.js';
+import type { DnsTally } from '../metrics/dns-tally.js';
+import type { CounterTotals } from '../dataplane/counters.js';
 import { startInstance, type Instance } from './instance.js';
 import { memorySample, type BoundListener, type HealthState, type InstanceCounters, type MemorySample, type ServerRef, type LastCheck } from './messages.js';
 
@@ -114,6 +117,8 @@ export class Primary implements RuntimeApi {
   private stopping: Promise<void> | null = null;
   /** One set for the primary's lifetime: tickets resume on any worker and across reloads. */
   private readonly ticketKeys = newTicketKeys();
+  /** Metrics: workers' snapshots, what exited workers counted, the primary's own counts. */
+  private readonly metricsHub = new MetricsHub();
 
   constructor(
     private config: Config,
@@ -139,8 +144,8 @@ export class Primary implements RuntimeApi {
   async start(): Promise<void> {
     this.plane = await this.startPlane(this.config, []);
     try {
-      this.dns = await startDns(this.config, this.plane);
-      this.dataplane = await startDataplane(this.config, this.plane);
+      this.dns = await startDns(this.config, this.plane, this.metricsHub.dns);
+      this.dataplane = await startDataplane(this.config, this.plane, this.metricsHub.dataplane);
       const gen = this.newGeneration(this.config);
       this.bound = await gen.start();
       this.current = gen;
@@ -168,7 +173,15 @@ export class Primary implements RuntimeApi {
       get: (name: string) => this.plane.pools.get(name),
       has: (name: string) => this.plane.pools.has(name),
     } as ReadonlyMap<string, Pool>;
-    const listeners: TrackableListener[] = config.listeners.map((l) => ({
+    const listeners = this.trackableListeners(config);
+    const vrrp = new Service(config.vrrp, pools, listeners, { log: (m) => log().info(`vrrp ${m}`) });
+    await vrrp.start();
+    return vrrp;
+  }
+
+  /** A configuration's listeners as VRRP tracking and BGP conditions probe them, at their bound addresses. */
+  private trackableListeners(config: Config): TrackableListener[] {
+    return config.listeners.map((l) => ({
       name: l.name,
       udp: l.mode === 'udp',
       address: () => {
@@ -177,9 +190,6 @@ export class Primary implements RuntimeApi {
         return { address: b.host, port: b.port, family: b.host.includes(':') ? 'IPv6' : 'IPv4' };
       },
     }));
-    const vrrp = new Service(config.vrrp, pools, listeners, { log: (m) => log().info(`vrrp ${m}`) });
-    await vrrp.start();
-    return vrrp;
   }
 
   /** The BGP speaker of a configuration, reading whatever the current pools and listeners are. */
@@ -188,7 +198,7 @@ export class Primary implements RuntimeApi {
     const { BgpSpeaker: Speaker } = await import('../bgp/speaker.js');
     const speaker = new Speaker(config.bgp, {
       pools: () => this.plane.pools,
-      listenerUp: (name) => this.bound.some((b) => b.name === name),
+      listener: (name) => this.trackableListeners(this.config).find((l) => l.name === name),
       log: (m) => log().info(`bgp: ${m}`),
     });
     await speaker.start();
@@ -262,6 +272,7 @@ export class Primary implements RuntimeApi {
   /** SIGHUP or `fulcrum reload`: one at a time; a second waits for the first. */
   reload(): Promise<ControlAnswer> {
     const run = this.busy.then(() => this.doReload());
+    run.then((a) => this.metricsHub.reloaded(a.ok), () => this.metricsHub.reloaded(false));
     this.busy = run.catch(() => {});
     return run;
   }
@@ -305,7 +316,7 @@ export class Primary implements RuntimeApi {
     let dataplane: Dataplane | null;
     await this.dataplane?.pause();
     try {
-      dataplane = await startDataplane(config, plane, this.dataplane !== null);
+      dataplane = await startDataplane(config, plane, this.metricsHub.dataplane, this.dataplane !== null);
     } catch (err) {
       this.dataplane?.resume();
       await gen.kill();
@@ -326,7 +337,7 @@ export class Primary implements RuntimeApi {
     // The DNS server moves to the new pools (its port is released first: a gap of a few ms).
     await this.dns?.stop();
     try {
-      this.dns = await startDns(config, plane);
+      this.dns = await startDns(config, plane, this.metricsHub.dns);
     } catch (err) {
       this.dns = null;
       log().error(`reload: the DNS server did not start again: ${(err as Error).message}`);
@@ -393,8 +404,25 @@ export class Primary implements RuntimeApi {
       await this.dataplane?.stop();
       await this.dns?.stop();
       await this.plane.stop();
+      this.metricsHub.close();
     })();
     return this.stopping;
+  }
+
+  /** The metrics exposition (RuntimeApi.metrics): fresh snapshots of every worker, summed with the primary's own. */
+  async metrics(openMetrics: boolean): Promise<{ contentType: string; body: string }> {
+    await this.metricsHub.refresh();
+    const gens = [...this.draining, ...(this.current === null ? [] : [this.current])];
+    return this.metricsHub.exposition(
+      {
+        pools: this.plane.pools.values(),
+        vrrp: this.vrrp?.status() ?? [],
+        bgp: this.bgp?.report() ?? null,
+        workers: gens.reduce((n, g) => n + g.members().length, 0),
+        dataplane: (await this.dataplane?.counters()) ?? [],
+      },
+      openMetrics,
+    );
   }
 
   status(): StatusReport {
@@ -462,11 +490,6 @@ export class Primary implements RuntimeApi {
     const run = this.busy.then(() => this.doOperate(op)).catch((err: unknown): ApiResult => ({ ok: false, status: 500, message: (err as Error).message }));
     this.busy = run;
     return run;
-  }
-
-  /** Filled in by the metrics module. */
-  metrics(_openMetrics: boolean): Promise<{ contentType: string; body: string }> {
-    return Promise.reject(new Error('metrics are not available in this build'));
   }
 
   private async doOperate(op: ServerOperation): Promise<ApiResult> {
@@ -567,19 +590,19 @@ function done(message: string, data?: unknown): ApiResult {
 }
 
 /** The kernel data plane of a configuration's virtual services, following the plane's pools. */
-async function startDataplane(config: Config, plane: Instance, replacing = false): Promise<Dataplane | null> {
+async function startDataplane(config: Config, plane: Instance, counters: CounterTotals, replacing = false): Promise<Dataplane | null> {
   if (config.services.length === 0) return null;
   const { Dataplane: Plane } = await import('../dataplane/dataplane.js');
-  const dataplane = new Plane(config.services, plane.pools, { log: (m) => log().info(`dataplane: ${m}`) });
+  const dataplane = new Plane(config.services, plane.pools, { log: (m) => log().info(`dataplane: ${m}`), counters });
   if (replacing) log().info('dataplane: applying the reloaded virtual services over the running tables');
   await dataplane.start();
   return dataplane;
 }
 
-async function startDns(config: Config, plane: Instance): Promise<DnsServer | null> {
+async function startDns(config: Config, plane: Instance, tally: DnsTally): Promise<DnsServer | null> {
   if (config.dns === null) return null;
   const { DnsServer: Dns } = await import('../dns/server.js');
-  const dns = new Dns(config.dns, plane.pools);
+  const dns = new Dns(config.dns, plane.pools, { tally });
   await dns.start();
   return dns;
 }

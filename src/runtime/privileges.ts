@@ -28,6 +28,8 @@ export function capabilityName(cap: number): string {
 export function primaryCapabilities(config: Config): number[] {
   const ports = [...config.listeners.map((l) => l.port), ...(config.dns?.listen.map((l) => l.port) ?? []), ...(config.admin ? [config.admin.port] : [])];
   const caps: number[] = [];
+  // BGP's passive listener (179) is bound again when a reload restarts it
+  if (config.bgp?.listen != null) ports.push(config.bgp.listen.port);
   if (ports.some((p) => p > 0 && p < 1024)) caps.push(CAP_NET_BIND_SERVICE);
   if (config.services.length > 0 || config.vrrp) caps.push(CAP_NET_ADMIN);
   if (config.vrrp) caps.push(CAP_NET_RAW);

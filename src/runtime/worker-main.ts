@@ -14,6 +14,7 @@ import { schemeOf, startInstance, type Instance } from './instance.js';
 import type { Config } from '../config/types.js';
 import { memorySample, type AdminUpdate, type BoundListener, type FromWorker, type HealthState, type ToWorker } from './messages.js';
 import { dropPrivileges } from './privileges.js';
+import { workerMetrics } from '../metrics/snapshot.js';
 
 const COUNTERS_EVERY_MS = 1000;
 
@@ -52,6 +53,9 @@ process.on('message', (m: ToWorker) => {
     case 'reopen':
       reopenAccessLogs();
       break;
+    case 'metrics':
+      send({ t: 'metrics', id: m.id, metrics: instance === null ? null : workerMetrics(instance) });
+      break;
   }
 });
 
@@ -81,8 +85,19 @@ async function start(config: Config, health: HealthState[], admin: AdminUpdate[]
     return { name: l.name, scheme: schemeOf(config.listeners[i]!), host: a.address, port: a.port };
   });
   send({ t: 'ready', listeners });
-  const timer = setInterval(() => instance !== null && send({ t: 'counters', counters: instance.counters(), memory: memorySample() }), COUNTERS_EVERY_MS);
+  const timer = setInterval(() => instance !== null && send(report(instance)), COUNTERS_EVERY_MS);
   timer.unref();
+}
+
+function report(i: Instance): FromWorker {
+  return { t: 'counters', counters: i.counters(), memory: memorySample(), metrics: workerMetrics(i) };
+}
+
+/** Exits once the last report has left (metrics count up to the end), or after 1 s. */
+function exitReported(): void {
+  if (instance === null || !process.connected) process.exit(0);
+  setTimeout(() => process.exit(0), 1000).unref();
+  process.send!(report(instance), undefined, {}, () => process.exit(0));
 }
 
 async function drain(graceMs: number, closeIdle: boolean): Promise<void> {
@@ -93,12 +108,12 @@ async function drain(graceMs: number, closeIdle: boolean): Promise<void> {
     if (closeIdle) for (const l of instance?.listeners ?? []) l.closeIdle?.();
     setTimeout(() => {
       flushAccessLogs();
-      process.exit(0);
+      exitReported();
     }, graceMs).unref();
     return;
   }
   draining = true;
   await instance?.stop({ graceMs, closeIdle });
   flushAccessLogs();
-  process.exit(0);
+  exitReported();
 }

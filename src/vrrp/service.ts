@@ -4,7 +4,6 @@
  * per instance, and its tracking. Lifecycle: `start()`, `stop()`; `update()` re-reads
  * pool health (called on every server or pool event of the shared pools).
  */
-import net from 'node:net';
 import type { Pool } from '../backend/pool.js';
 import type { VrrpConfig, VrrpInstanceConfig } from '../config/types.js';
 import { inSubnet } from '../config/vrrp/parse.js';
@@ -17,13 +16,10 @@ import type { VrrpSocket } from './socket.js';
 import type { VrrpStateName } from './state-machine.js';
 import { Tracker, type TrackedCheck } from './tracker.js';
 import { log } from '../core/log.js';
+import { probeListener, type TrackableListener } from '../runtime/listener-probe.js';
 
-/** A listener as tracking sees it: its name, whether it is UDP, and its bound address. */
-export interface TrackableListener {
-  readonly name: string;
-  readonly udp: boolean;
-  address(): net.AddressInfo;
-}
+export type { TrackableListener };
+
 
 export interface VrrpServiceOptions {
   /** Where log lines go (default: stderr, prefixed "fulcrum: vrrp "). */
@@ -213,29 +209,3 @@ function pickSource(inst: VrrpInstanceConfig, iface: InterfaceInfo): string {
   return source;
 }
 
-/**
- * Is a listener serving? TCP (http, redirect, tcp): a connection to it completes within
- * `timeoutMs` (a wildcard bind is reached on loopback). UDP: its socket is still bound.
- */
-function probeListener(l: TrackableListener, timeoutMs: number): boolean | Promise<boolean> {
-  let addr: net.AddressInfo;
-  try {
-    addr = l.address();
-  } catch {
-    return false;
-  }
-  if (addr === null || typeof addr !== 'object') return false;
-  if (l.udp) return true;
-  const host = addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address === '::' ? '::1' : addr.address;
-  return new Promise((resolve) => {
-    const sock = net.connect({ host, port: addr.port });
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}

@@ -78,7 +78,7 @@ bgp:
       'bgp.yaml',
     );
     pool = new Pool(config.pools.get('web')!);
-    speaker = new BgpSpeaker(config.bgp!, { pools: () => new Map([['web', pool]]), listenerUp: () => true, log: (m) => logs.push(m) });
+    speaker = new BgpSpeaker(config.bgp!, { pools: () => new Map([['web', pool]]), listener: () => undefined, log: (m) => logs.push(m) });
     await speaker.start();
   });
   after(async () => {

@@ -157,6 +157,14 @@ describe('kernel data plane: NAT, full NAT and DSR in network namespaces', { ski
           seen.map((s) => s.server),
           'the kernel chose as the simulator says',
         );
+        // the per-server counters (fulcrum_dataplane_*_total) saw each server's flows:
+        // at least a SYN, the request and the FIN per flow (DSR: client to server only)
+        const counters = await new NftDriver(new CommandHost({ netns: topo.balancer })).counters();
+        for (const server of ['s1', 's2']) {
+          const c = counters.find((x) => x.name === `www/${server}`);
+          const flowsTo = seen.filter((x) => x.server === server).length;
+          assert.ok(c !== undefined && c.packets >= 3 * flowsTo && c.bytes > 0, `www/${server}: ${JSON.stringify(c)} for ${flowsTo} flows`);
+        }
       });
 
       it('spreads UDP flows, each where `dataplane which` says', async () => {

@@ -1,3 +1,4 @@
+import { plainRoute } from '../../src/config/listeners/route.js';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -145,9 +146,9 @@ describe('layer 4: every new key', () => {
       ),
     ).listeners[0]!;
     assert.deepEqual(l.routes, [
-      { hosts: ['www.example.com'], pathPrefix: '', pool: 'web' },
-      { hosts: ['*.api.example.com', 'api.example.com'], pathPrefix: '', pool: 'web' },
-      { hosts: [], pathPrefix: '', pool: 'web' },
+      plainRoute('web', ['www.example.com'], ''),
+      plainRoute('web', ['*.api.example.com', 'api.example.com'], ''),
+      plainRoute('web', [], ''),
     ]);
   });
 
@@ -298,7 +299,7 @@ describe('layer 4: routes per mode', () => {
   it('still reports tcp routes hidden by an earlier one', () => {
     assert.equal(
       only(listener('tcp').replace('      - pool: web', '      - pool: web\n      - {host: www.example.com, pool: web}')),
-      '7:9 listeners[0].routes[1]: this route can never match: listeners[0].routes[0] comes first and matches every request it would (first match wins; move the more specific route up)',
+      '7:9 listeners[0].routes[1]: this route can never match: listeners[0].routes[0] comes first and matches every request it would (first match wins; move the more specific route up, or give it a higher `priority`)',
     );
   });
 
@@ -442,7 +443,7 @@ describe('layer 4: examples', () => {
     const config = await example('tcp.yaml');
     const plain = config.listeners.find((l) => l.host === '127.0.0.1' && l.port === 7000)!;
     assert.equal(plain.mode, 'tcp');
-    assert.deepEqual(plain.routes, [{ hosts: [], pathPrefix: '', pool: 'iperf' }]);
+    assert.deepEqual(plain.routes, [plainRoute('iperf', [], '')]);
     assert.deepEqual(
       config.pools.get('iperf')!.servers.map((s) => `${s.host}:${s.port}`),
       ['127.0.0.1:5201'],
@@ -476,7 +477,7 @@ describe('layer 4: examples', () => {
     assert.equal(l.mode, 'redirect');
     assert.deepEqual(l.redirect, { status: 307 });
     assert.deepEqual(
-      config.pools.get(l.routes[0]!.pool)!.servers.map((s) => `${s.name} ${s.url}`),
+      config.pools.get(l.routes[0]!.pool!)!.servers.map((s) => `${s.name} ${s.url}`),
       ['S1 https://s1.example.com', 'S2 https://s2.example.com'],
     );
   });

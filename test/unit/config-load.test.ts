@@ -1,3 +1,4 @@
+import { plainRoute } from '../../src/config/listeners/route.js';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -50,9 +51,10 @@ describe('loadConfigText: defaults and normalisation', () => {
           host: '0.0.0.0',
           port: 8080,
           mode: 'http',
-          routes: [{ hosts: [], pathPrefix: '', pool: 'web' }],
+          routes: [plainRoute('web')],
           forwarded: { headers: 'x-forwarded', trusted: [], via: true },
           noRoute: { status: 404, body: 'no route for this host and path\n' },
+          access: { allow: null, deny: null },
           timeouts,
           limits,
           maxConnections: 0,
@@ -98,9 +100,9 @@ describe('loadConfigText: defaults and normalisation', () => {
       runtime: { workers: 'auto', drainMs: 300_000, shutdownMs: 10_000, controlSocket: null, user: null },
       logging: { level: 'info', format: 'auto' },
       vrrp: null,
+      bgp: null,
       services: [],
       admin: null,
-      bgp: null,
     };
     assert.deepEqual(ok(MINIMAL), expected);
   });
@@ -144,8 +146,8 @@ limits: {header_size: 32KiB}
     assert.equal(v6!.port, 0);
     assert.equal(local!.host, 'localhost');
     assert.deepEqual(v6!.routes, [
-      { hosts: ['www.example.com', '*.example.com', '[2001:db8::1]'], pathPrefix: '/api/', pool: 'api' },
-      { hosts: ['static.example.com'], pathPrefix: '', pool: 'web' },
+      plainRoute('api', ['www.example.com', '*.example.com', '[2001:db8::1]'], '/api/'),
+      plainRoute('web', ['static.example.com'], ''),
     ]);
     assert.deepEqual(v6!.forwarded, { headers: 'both', trusted: ['10.0.0.0/8', '192.0.2.1/32', '2001:db8::/32'], via: false });
     assert.deepEqual(v6!.noRoute, { status: 503, body: 'no route for this host and path\n' });

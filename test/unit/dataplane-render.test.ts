@@ -9,7 +9,7 @@ import type { VirtualServiceConfig } from '../../src/config/services/parse.js';
 import { neighbourKey, serviceState, type LinkFacts } from '../../src/dataplane/desired.js';
 import { flowKey, flowSlot, jhash, scale } from '../../src/dataplane/jhash.js';
 import { parseLive, tableShares, whichTarget } from '../../src/dataplane/live.js';
-import { normalizeObjects, renderObjects, renderRemoval, renderTransaction } from '../../src/dataplane/render.js';
+import { normalizeObjects, renderObjects, renderRemoval, renderTransaction, type NftObject } from '../../src/dataplane/render.js';
 import { HASH_SEED } from '../../src/dataplane/state.js';
 
 function svc(over: Partial<VirtualServiceConfig> = {}): VirtualServiceConfig {
@@ -18,6 +18,16 @@ function svc(over: Partial<VirtualServiceConfig> = {}): VirtualServiceConfig {
 
 function server(name: string, host: string, port = 80, weight = 1): Server {
   return { name, host, port, weight, effectiveWeight: weight } as Server;
+}
+
+/** The objects that move packets: without the per-server counters, chain `forward` and the counting rules. */
+function moving(objects: NftObject[]): NftObject[] {
+  return objects.filter((o) => {
+    if ('counter' in o) return false;
+    if ('chain' in o) return (o.chain as { name: string }).name !== 'forward';
+    if ('rule' in o) return !(o.rule as { comment: string }).comment.startsWith('fulcrum counter ');
+    return true;
+  });
 }
 
 const S1 = server('s1', '192.0.2.11');
@@ -102,13 +112,13 @@ describe('dataplane: rendering', () => {
       { delete: { table: { family: 'netdev', name: 'fulcrum' } } },
     ]);
     const tables = new Set(JSON.stringify(doc).match(/"(table|name)":"[^"]*"/g));
-    for (const t of tables) assert.match(t, /"(table|name)":"(fulcrum|prerouting)"/);
+    for (const t of tables) assert.match(t, /"(table|name)":"(fulcrum|prerouting|forward|www\/s[12])"/);
     assert.deepEqual(renderRemoval().nftables, doc.nftables.slice(0, 4));
   });
 
   it('renders a NAT service: DNAT through the Maglev map, the port kept', () => {
     const st = serviceState(svc({ interface: 'eth0' }), [S1, S2], LINKS);
-    const objects = renderObjects({ services: [st] });
+    const objects = moving(renderObjects({ services: [st] }));
     assert.deepEqual(objects.slice(0, 2), [
       { table: { family: 'ip', name: 'fulcrum' } },
       { chain: { family: 'ip', table: 'fulcrum', name: 'prerouting', type: 'nat', hook: 'prerouting', prio: -100, policy: 'accept' } },
@@ -145,7 +155,7 @@ describe('dataplane: rendering', () => {
 
   it('translates the port when servers listen elsewhere, and adds the full-NAT rules', () => {
     const st = serviceState(svc({ snat: 'masquerade', protocol: 'udp', hash: 'client' }), [server('s1', '192.0.2.11', 8080), server('s2', '192.0.2.12', 8081)], LINKS);
-    const objects = renderObjects({ services: [st] });
+    const objects = moving(renderObjects({ services: [st] }));
     const chains = objects.filter((o) => 'chain' in o).map((o) => (o.chain as { name: string }).name);
     assert.deepEqual(chains, ['prerouting', 'postrouting']);
     const dnat = ((objects[3] as { rule: { expr: Array<Record<string, unknown>> } }).rule.expr.at(-1) as { dnat: { port: { map: { data: { set: Array<[number, number]> } } } } }).dnat;
@@ -160,7 +170,7 @@ describe('dataplane: rendering', () => {
       { masquerade: null },
     ]);
     // one server: a constant, no map
-    const one = renderObjects({ services: [serviceState(svc({ ports: [80, 443] }), [S1], LINKS)] });
+    const one = moving(renderObjects({ services: [serviceState(svc({ ports: [80, 443] }), [S1], LINKS)] }));
     assert.deepEqual((one[2] as { rule: { expr: unknown[] } }).rule.expr.slice(1), [
       { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: { set: [80, 443] } } },
       { dnat: { addr: '192.0.2.11' } },
@@ -170,12 +180,53 @@ describe('dataplane: rendering', () => {
   it('renders a DSR service on the interface\'s ingress hook: MACs rewritten, forwarded out', () => {
     const st = serviceState(svc({ mode: 'dsr', interface: 'eth0' }), [S1, S2], LINKS);
     const objects = renderObjects({ services: [st] });
-    assert.deepEqual(objects[1], { chain: { family: 'netdev', table: 'fulcrum', name: 'ingress_eth0', type: 'filter', hook: 'ingress', dev: 'eth0', prio: -300, policy: 'accept' } });
-    const expr = (objects[2] as { rule: { expr: Array<Record<string, unknown>> } }).rule.expr;
+    assert.deepEqual(objects[3], { chain: { family: 'netdev', table: 'fulcrum', name: 'ingress_eth0', type: 'filter', hook: 'ingress', dev: 'eth0', prio: -300, policy: 'accept' } });
+    const rules = objects.filter((o) => 'rule' in o) as Array<{ rule: { comment: string; expr: Array<Record<string, unknown>> } }>;
+    assert.deepEqual(
+      rules.map((r) => r.rule.comment),
+      ['fulcrum counter www', 'fulcrum counter www', 'fulcrum service www'],
+      'the counting rules come first: the service\'s rule forwards the frame',
+    );
+    const expr = rules[2]!.rule.expr;
     assert.deepEqual(expr[2], { mangle: { key: { payload: { protocol: 'ether', field: 'saddr' } }, value: '02:00:00:00:00:01' } });
     const daddr = expr[3] as { mangle: { value: { map: { data: { set: Array<[number, string]> } } } } };
     for (const [slot, mac] of daddr.mangle.value.map.data.set) assert.equal(mac, st.backends[st.table[slot]!]!.mac);
     assert.deepEqual(expr[4], { fwd: { dev: 'eth0' } });
+  });
+
+  it('counts packets per server: NAT by connection tracking in chain forward, DSR by the hash before forwarding', () => {
+    const nat = serviceState(svc({ ports: [80, 81] }), [server('s1', '192.0.2.11', 8080), server('s2', '192.0.2.12', 8080)], LINKS);
+    const objects = renderObjects({ services: [nat] });
+    assert.deepEqual(
+      objects.filter((o) => 'counter' in o),
+      [{ counter: { family: 'ip', table: 'fulcrum', name: 'www/s1' } }, { counter: { family: 'ip', table: 'fulcrum', name: 'www/s2' } }],
+    );
+    assert.deepEqual(objects.find((o) => 'chain' in o && (o.chain as { name: string }).name === 'forward'), {
+      chain: { family: 'ip', table: 'fulcrum', name: 'forward', type: 'filter', hook: 'forward', prio: 0, policy: 'accept' },
+    });
+    const counting = objects.filter((o) => 'rule' in o && (o.rule as { chain: string }).chain === 'forward').map((o) => (o.rule as { expr: unknown[] }).expr);
+    assert.equal(counting.length, 4, 'one rule per server and port');
+    assert.deepEqual(counting[1], [
+      { match: { op: '==', left: { ct: { key: 'ip daddr', dir: 'original' } }, right: '203.0.113.10' } },
+      { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'tcp' } },
+      { match: { op: '==', left: { ct: { key: 'proto-dst', dir: 'original' } }, right: 81 } },
+      { match: { op: '==', left: { ct: { key: 'ip saddr', dir: 'reply' } }, right: '192.0.2.11' } },
+      { counter: 'www/s1' },
+    ]);
+    // the port translated: the reply's source port names the server too
+    const moved = serviceState(svc(), [server('s1', '192.0.2.11', 8080), server('s2', '192.0.2.11', 8081)], LINKS);
+    const movedRules = renderObjects({ services: [moved] }).filter((o) => 'rule' in o && (o.rule as { chain: string }).chain === 'forward');
+    assert.deepEqual((movedRules[1]!.rule as { expr: unknown[] }).expr.at(-2), { match: { op: '==', left: { ct: { key: 'proto-src', dir: 'reply' } }, right: 8081 } });
+
+    const dsr = serviceState(svc({ mode: 'dsr', interface: 'eth0' }), [S1, S2], LINKS);
+    const dsrRules = renderObjects({ services: [dsr] }).filter((o) => 'rule' in o && (o.rule as { comment: string }).comment === 'fulcrum counter www');
+    const slots = dsrRules.map((o) => {
+      const expr = (o.rule as { expr: Array<Record<string, unknown>> }).expr;
+      assert.deepEqual(expr.at(-1), { counter: `www/s${dsrRules.indexOf(o) + 1}` });
+      return ((expr.at(-2) as { match: { right: { set: number[] } } }).match.right.set);
+    });
+    assert.equal(slots[0]!.length + slots[1]!.length, 1031, 'every table entry counted once');
+    for (const slot of slots[0]!) assert.equal(dsr.table[slot], 0);
   });
 
   it('renders no rule for a service without a usable server, and no table without rules', () => {

@@ -70,6 +70,24 @@ describe('dataplane control', () => {
     assert.deepEqual(await liveTargets(driver), ['192.0.2.11', '192.0.2.12']);
   });
 
+  it('per-server counters only grow: each apply restarts the tables\' counters, their counts are carried', async (t) => {
+    const { dp, driver, pool } = await rig(t, config(NAT));
+    const counts = async () => Object.fromEntries((await dp.counters()).map((c) => [`${c.service}/${c.server}`, [c.packets, c.bytes]]));
+    assert.deepEqual(await counts(), { 'www/s1': [0, 0], 'www/s2': [0, 0] });
+    driver.count('www/s1', 10, 1000);
+    driver.count('www/s2', 4, 400);
+    assert.deepEqual(await counts(), { 'www/s1': [10, 1000], 'www/s2': [4, 400] });
+    const applies = driver.applied.length;
+    pool.setHealthy(pool.servers[1]!, false, 'test');
+    await waitFor(() => driver.applied.length > applies, 2000, 'an apply without s2');
+    driver.count('www/s1', 1, 100);
+    assert.deepEqual(await counts(), { 'www/s1': [11, 1100], 'www/s2': [4, 400] }, 's2 keeps its count while out of the table');
+    driver.failNext();
+    pool.setHealthy(pool.servers[1]!, true, 'test');
+    await waitFor(() => driver.attempts > applies + 1, 2000, 'a failed apply');
+    assert.deepEqual(await counts(), { 'www/s1': [11, 1100], 'www/s2': [4, 400] }, 'a failed apply carries nothing twice');
+  });
+
   it('follows health: a server down leaves the table at once, and back returns to it', async (t) => {
     const { driver, pool, logs } = await rig(t, config(NAT));
     const s1 = pool.servers[0]!;

@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { hostName, Router } from '../../src/proxy/http/router.js';
+import { plainRoute } from '../../src/config/listeners/route.js';
 
 test('routes match exact and wildcard hosts, path prefixes, first match wins', () => {
   const r = new Router(
     [
-      { hosts: ['www.example.com'], pathPrefix: '/api/', pool: 'api' },
-      { hosts: ['www.example.com'], pathPrefix: '', pool: 'web' },
-      { hosts: ['*.example.com'], pathPrefix: '', pool: 'wild' },
-      { hosts: [], pathPrefix: '/static/', pool: 'static' },
+      plainRoute('api', ['www.example.com'], '/api/'),
+      plainRoute('web', ['www.example.com'], ''),
+      plainRoute('wild', ['*.example.com'], ''),
+      plainRoute('static', [], '/static/'),
     ],
-    (p) => p,
+    (r) => r.pool!,
   );
   assert.equal(r.match('www.example.com', '/api/x'), 'api');
   assert.equal(r.match('WWW.Example.COM:8080', '/'), 'web');

@@ -8,4 +8,6 @@ export const DEFAULT_BGP = Object.freeze({
   holdTimeS: 9,
   gracefulShutdownMs: 5000,
   minUsable: 1,
+  bfdIntervalMs: 100,
+  bfdMultiplier: 3,
 });

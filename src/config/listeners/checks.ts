@@ -15,6 +15,7 @@ import type { HashKey, ListenerMode } from '../types.js';
 import { DEFAULT_LIMITS } from './defaults.js';
 import { parseLogTemplate } from './log-template.js';
 import { limitsOverride, routeFields, type listenerFields } from './schema.js';
+import { HTTP_ONLY_KEYS } from './route.js';
 
 export type ListenerPart = Parsed<typeof listenerFields>;
 type RoutePart = Parsed<typeof routeFields>;
@@ -90,8 +91,12 @@ function checkBinds(listeners: FileParts['listeners'], issues: PathIssue[]): voi
 function checkRoutePools(routes: Array<RoutePart | undefined>, base: KeyPath, pools: ReadonlyMap<string, unknown>, issues: PathIssue[]): void {
   routes.forEach((r, j) => {
     const pool = r?.fields.pool;
-    if (pool === undefined || pools.has(pool)) return;
-    issues.push({ path: [...base, j, 'pool'], message: noPoolMessage(pool, [...pools.keys()]) });
+    if (pool !== undefined && !pools.has(pool)) issues.push({ path: [...base, j, 'pool'], message: noPoolMessage(pool, [...pools.keys()]) });
+    (r?.fields.split ?? []).forEach((s, k) => {
+      if (!pools.has(s.pool)) issues.push({ path: [...base, j, 'split', k, 'pool'], message: noPoolMessage(s.pool, [...pools.keys()]) });
+    });
+    const total = (r?.fields.split ?? []).reduce((n, s) => n + s.weight, 0);
+    if (r?.fields.split !== undefined && total === 0) issues.push({ path: [...base, j, 'split'], message: 'every weight of the split is 0: give at least one pool a weight above 0' });
   });
 }
 
@@ -114,27 +119,39 @@ function routeCovers(a: Matcher, b: Matcher): boolean {
   return b.hosts.every((q) => a.hosts.some((p) => hostCovers(p, q)));
 }
 
-/** What a route matches, or undefined when the schema rejects its host or path. */
+/**
+ * What a route matches by host and path, or undefined when the schema rejects its host or
+ * path, or when it also tests something else (methods, headers, ...): such a route may
+ * not match a request of its hosts and paths, so it covers nothing.
+ */
 function matcher(r: RoutePart): Matcher | undefined {
   const { host, path } = r.fields;
   if ((r.given('host') && host === undefined) || (r.given('path') && path === undefined)) return undefined;
   return { hosts: host ?? [], prefix: path ?? '' };
 }
 
+/** Whether a route tests more than host and path (then it cannot cover another). */
+function conditional(r: RoutePart): boolean {
+  return (['path_regex', 'methods', 'client'] as const).some((k) => r.given(k)) || (r.fields.headers?.length ?? 0) > 0 || (r.fields.query?.length ?? 0) > 0;
+}
+
+/**
+ * A route that an earlier one (in the order they are tried: priority, then file order)
+ * always takes first can never match: say which, and how to fix it.
+ */
 function checkShadowedRoutes(routes: Array<RoutePart | undefined>, base: KeyPath, issues: PathIssue[]): void {
-  const earlier: Array<{ index: number; m: Matcher }> = [];
-  routes.forEach((r, j) => {
+  const earlier: Array<{ index: number; m: Matcher; cover: boolean; priority: number }> = [];
+  const order = routes.map((r, j) => ({ r, j, priority: r?.fields.priority ?? 0 })).sort((a, b) => b.priority - a.priority || a.j - b.j);
+  for (const { r, j, priority } of order) {
     const m = r && matcher(r);
-    if (!m) return;
-    const cover = earlier.find((e) => routeCovers(e.m, m));
+    if (!m) continue;
+    const cover = earlier.find((e) => e.cover && routeCovers(e.m, m));
     if (cover) {
-      issues.push({
-        path: [...base, j],
-        message: `this route can never match: ${formatPath([...base, cover.index])} comes first and matches every request it would (first match wins; move the more specific route up)`,
-      });
+      const why = cover.priority !== priority ? `has priority ${cover.priority}, above this route's ${priority}, and matches every request this one would (give this route a higher priority, or the other a lower one)` : 'comes first and matches every request it would (first match wins; move the more specific route up, or give it a higher `priority`)';
+      issues.push({ path: [...base, j], message: `this route can never match: ${formatPath([...base, cover.index])} ${why}` });
     }
-    earlier.push({ index: j, m });
-  });
+    earlier.push({ index: j, m, cover: !conditional(r!), priority });
+  }
 }
 
 /**
@@ -224,6 +241,12 @@ function checkMode(l: ListenerPart, i: number, mode: ListenerMode, issues: PathI
     }
     if (l.given('request_id')) key('request_id', `request IDs are HTTP headers, and ${relays}: remove \`request_id\``);
     if (l.given('limits')) key('limits', `\`limits\` bound HTTP request heads, and ${relays}: remove \`limits\``);
+    if (l.given('access')) key('access', `\`access\` answers refused clients with 403, and ${relays}: remove \`access\``);
+    routesOf(l).forEach((r, j) => {
+      for (const k of HTTP_ONLY_KEYS) {
+        if (r?.given(k)) issues.push({ path: [...base, 'routes', j, k], at: 'key', message: `\`${k}\` reads or answers HTTP, and ${relays}: remove \`${k}\`` });
+      }
+    });
     checkModeTimeouts(l, base, mode, is, issues);
   }
   checkAccessLog(l, base, mode, is, issues);

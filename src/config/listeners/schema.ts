@@ -54,68 +54,10 @@ export function limitsOverride(global: boolean) {
     .transform((l) => defined<Limits>({ headerBytes: l.header_size, urlBytes: l.url_size, headerCount: l.header_count, bodyMinRate: l.body_min_rate }));
 }
 
-/** `host`: one pattern or a non-empty list of them. */
-const hostPatterns = converted((v): string[] => {
-  if (typeof v === 'string') return [parseHostPattern(v)];
-  if (!Array.isArray(v)) throw new Error(`expected a host name or a list of them, got ${describeValue(v)}`);
-  if (v.length === 0) throw new Error('the host list is empty: leave out `host` to match every host');
-  const errors: Error[] = [];
-  const hosts = v.map((h: unknown, i) => {
-    try {
-      return parseHostPattern(requireString('a host name', '"www.example.com"')(h));
-    } catch (e) {
-      errors.push(new PathedError([i], (e as Error).message));
-      return '';
-    }
-  });
-  if (errors.length > 0) throw new AggregateError(errors);
-  return hosts;
-}, oneOrList('host name, or a list'));
+export { routeFields, route } from './route.js';
+import { route, cidrList } from './route.js';
 
-const pathPrefix = converted((v): string => {
-  const s = requireString('a path prefix', '"/api/"')(v);
-  if (!s.startsWith('/')) throw new Error(`path prefix ${JSON.stringify(s)} must start with "/"`);
-  if (/[\s?#]/.test(s)) throw new Error(`path prefix ${JSON.stringify(s)} may not contain spaces, "?" or "#"`);
-  return s;
-}, text('path prefix', { pattern: '^/' }));
-
-/** A route's fields, as written. */
-export const routeFields = z
-  .strictObject({
-    host: hostPatterns.optional().describe('the request\'s host, exact or a `*.` wildcard matching any name below it; mode `tcp`: the TLS server name (SNI), never an IP address. Absent: every host'),
-    path: pathPrefix.optional().describe('a path prefix the request must start with; not in modes `tcp` and `udp`'),
-    pool: converted(requireString('a pool name', '"web"'), text('pool name')).describe('the pool that serves what the route matches'),
-  });
-
-/** A route as the runtime reads it (RouteConfig in types.ts). */
-export const route = routeFields.transform((r) => ({
-  /**
-   * Host patterns, lower-case, without port: exact ("www.example.com") or a leading
-   * wildcard ("*.example.com", which matches any name ending in ".example.com").
-   * Empty means any host.
-   */
-  hosts: r.host ?? [],
-  /** Path prefix ("/api/"); "" matches every path. */
-  pathPrefix: r.path ?? '',
-  pool: r.pool,
-}));
-
-/** Trusted sources: CIDRs or bare addresses (one, or a list), normalised by parseCidr. */
-function cidrs(v: unknown): string[] {
-  const list = typeof v === 'string' ? [v] : v;
-  if (!Array.isArray(list)) throw new Error(`expected a list of CIDRs such as ["10.0.0.0/8"], got ${describeValue(v)}`);
-  const errors: Error[] = [];
-  const parsed = list.map((c: unknown, i) => {
-    try {
-      return parseCidr(requireString('a CIDR', '"10.0.0.0/8"')(c));
-    } catch (e) {
-      errors.push(new PathedError([i], (e as Error).message));
-      return '';
-    }
-  });
-  if (errors.length > 0) throw new AggregateError(errors);
-  return parsed;
-}
+const cidrs = cidrList;
 
 /** A CIDR or address, or a list of them. */
 const CIDRS = oneOrList('CIDR or address, or a list');
@@ -298,6 +240,13 @@ export const listenerFields = z
       }),
     forwarded: forwarded.prefault({}),
     no_route: noRoute.prefault({}),
+    access: z
+      .strictObject({
+        allow: converted(cidrs, CIDRS).optional().describe('only clients in these networks are served; others get 403'),
+        deny: converted(cidrs, CIDRS).optional().describe('clients in these networks get 403'),
+      })
+      .optional()
+      .describe('who may use the listener (HTTP): a refused client gets 403, and nothing reaches a server; `deny` wins over `allow`'),
     timeouts: timeoutsOverride(false).prefault({}).describe('overrides of the global `timeouts` for this listener'),
     limits: limitsOverride(false).prefault({}).describe('overrides of the global `limits` for this listener'),
     max_connections: intRange(0, Number.MAX_SAFE_INTEGER).default(0).describe('client connections at once; more are closed at accept (0: no limit)'),
@@ -325,6 +274,7 @@ export const listener = listenerFields
     routes: l.routes ?? [],
     forwarded: l.forwarded,
     noRoute: l.no_route,
+    access: { allow: l.access?.allow ?? null, deny: l.access?.deny ?? null },
     timeoutOverrides: l.timeouts,
     limitOverrides: l.limits,
     maxConnections: l.max_connections,

@@ -12,10 +12,13 @@ import { httpsRedirect } from '../http/https-redirect.js';
 import { errorBody, reasonPhrase, TEXT_PLAIN, upstreamErrorBody } from '../http/local-response.js';
 import { copyBytes } from '../../io/read-buffer.js';
 import { newRequestId } from '../http/request-id.js';
-import { rewriteRequestHead, type ClientFacts } from '../http/rewrite.js';
+import { rewriteRequestHead, type ClientFacts, type RequestEdit, type ResponseEdit } from '../http/rewrite.js';
+import type { HttpRoute, RuleContext } from '../http/http-route.js';
+import { headerValues, hostName } from '../http/router.js';
 import { writeSocket } from '../../io/socket-write.js';
 import type { UpstreamConn, UpstreamOwner } from '../http/upstream.js';
 import { encodeV1, encodeV2, type ProxyAddress } from '../proxy-protocol.js';
+import { ERR_5XX, ERR_CONNECT, ERR_RESET, ERR_TIMEOUT, observeResponse, statsOf } from '../../metrics/server-stats.js';
 import { NO_FIELDS, RETRY_AFTER, viaLine, type Fields } from './added-fields.js';
 import type { ExchangeListener } from './listener.js';
 import { fillPickContext, stickyCookie } from './pick.js';
@@ -52,6 +55,15 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
   /** The request asks for a protocol switch (Upgrade): a 101 turns the exchange into a tunnel. */
   protected tunnelWanted = false;
   protected pool: Pool | null = null;
+  /** The matched route of the current request. */
+  protected route: HttpRoute | null = null;
+  /** The route's changes to the request head (target, header rules), or null. */
+  private reqEdit: RequestEdit | null = null;
+  /** The request's credentials are being checked: its dispatch waits (dispatchWanted: it was asked for). */
+  private authPending = false;
+  private dispatchWanted = false;
+  /** The route's changes to the response head; undefined until first asked. */
+  private respEdit: ResponseEdit | null | undefined = undefined;
   protected server: Server | null = null;
   protected up: UpstreamConn | null = null;
   /** The request head went to the current server connection (it is connected). */
@@ -168,6 +180,27 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.badResponse('101 Switching Protocols without an Upgrade request');
   }
 
+  // ---- route rules ---------------------------------------------------------------------------
+
+  /** What header rules may say about this request. */
+  private ruleContext(): RuleContext {
+    const req = this.req!;
+    return { clientIp: this.facts!.ip, requestId: this.requestId, host: req.host === undefined ? '' : hostName(req.host), scheme: this.facts!.proto, tlsVersion: this.tlsVersion() };
+  }
+
+  /** The client connection's TLS version ("TLSv1.3"), or '' without TLS. */
+  protected tlsVersion(): string {
+    return tlsVersionOf(this.peer);
+  }
+
+  /** The route's changes to the response head (both protocols apply them), or null. */
+  protected responseEdit(): ResponseEdit | null {
+    if (this.respEdit !== undefined) return this.respEdit;
+    const rules = this.route?.responseRules ?? null;
+    this.respEdit = rules === null ? null : { remove: rules.remove, fields: rules.expand(this.ruleContext()) };
+    return this.respEdit;
+  }
+
   // ---- request ---------------------------------------------------------------------------
 
   /**
@@ -185,8 +218,16 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     const facts = (this.facts ??= this.fe.clientFacts(this.proxied?.address ?? this.peer.remoteAddress ?? ''));
     const ids = this.fe.requestIds;
     this.requestId = ids === null ? null : ids.idFor(req, facts.trusted);
-    const pool = this.fe.route(req);
-    if (pool === undefined) {
+    this.route = null;
+    this.authPending = false;
+    this.reqEdit = null;
+    this.respEdit = undefined;
+    if (!this.fe.admits(facts.ip)) {
+      this.respondLocal(403, '403 Forbidden\n', NO_FIELDS);
+      return;
+    }
+    const route = this.fe.route(req, facts.ip);
+    if (route === undefined) {
       const https = this.fe.config.httpsRedirect;
       if (https !== null) {
         const r = httpsRedirect(req, https);
@@ -195,6 +236,38 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
         this.respondLocal(this.fe.noRoute.status, this.fe.noRoute.body, NO_FIELDS);
       }
       return;
+    }
+    this.route = route;
+    if (!route.admits(facts.ip)) {
+      this.respondLocal(403, '403 Forbidden\n', NO_FIELDS);
+      return;
+    }
+    if (route.auth !== null) {
+      const verdict = route.auth.check(headerValues(req, 'authorization')[0]);
+      if (verdict === false) {
+        this.unauthorized(route);
+        return;
+      }
+      if (verdict !== true) {
+        // bcrypt takes a while: the request waits, as in a pool's queue (dispatchFirst holds it)
+        this.authPending = true;
+        this.dispatchWanted = false;
+        void verdict.then((ok) => this.authorized(req, ok));
+        if (route.respond !== null || route.redirect !== null) return;
+      }
+    }
+    if (route.respond !== null) {
+      this.respondLocal(route.respond.status, route.respond.body, NO_FIELDS, route.respond.contentType);
+      return;
+    }
+    if (route.redirect !== null) {
+      this.answerRedirect(route, req);
+      return;
+    }
+    const pool = route.poolFor(req, facts.ip);
+    const target = route.newTarget(req.target);
+    if (target !== null || route.requestRules !== null) {
+      this.reqEdit = { target, remove: route.requestRules?.remove ?? null, fields: route.requestRules?.expand(this.ruleContext()) ?? NO_FIELDS };
     }
     this.deadline = this.reqComplete ? 0 : (this.budget ??= BodyBudget.of(this.fe.timeouts, this.fe.limits)).begin(now());
     this.pool = pool;
@@ -222,9 +295,39 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.respondLocal(status, `${status} ${reasonPhrase(status)}: server ${server.name} at ${location}\n`, [['location', location]]);
   }
 
-  /** The first dispatch of a routed request. */
+  /** The first dispatch of a routed request (held while its credentials are checked). */
   protected dispatchFirst(): void {
+    if (this.authPending) {
+      this.dispatchWanted = true;
+      return;
+    }
     this.dispatch(this.pool!.pick(this.ctx), false);
+  }
+
+  /** The credentials of request `req` were checked: go on, or answer 401. */
+  private authorized(req: RequestHead, ok: boolean): void {
+    if (this.req !== req || !this.live() || !this.authPending) return;
+    this.authPending = false;
+    try {
+      const route = this.route!;
+      if (!ok) this.unauthorized(route);
+      else if (route.respond !== null) this.respondLocal(route.respond.status, route.respond.body, NO_FIELDS, route.respond.contentType);
+      else if (route.redirect !== null) this.answerRedirect(route, req);
+      else if (this.dispatchWanted) this.dispatchFirst();
+    } catch (err) {
+      this.onInternalError(err);
+    }
+  }
+
+  /** 401 with the route's challenge. */
+  private unauthorized(route: HttpRoute): void {
+    this.respondLocal(401, '401 Unauthorized\n', [['www-authenticate', route.auth!.challenge]]);
+  }
+
+  private answerRedirect(route: HttpRoute, req: RequestHead): void {
+    const location = route.location(req, this.facts!.proto);
+    const status = route.redirect!.status;
+    this.respondLocal(status, `${status} ${reasonPhrase(status)}: ${location}\n`, [['location', location]]);
   }
 
   /** Sends the current request to `server` on a pooled or new connection (`fresh`: never a pooled one). */
@@ -242,14 +345,14 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.respStarted = false;
     this.requestStarted = false;
     if (this.reqHead === '') {
-      this.reqHead = rewriteRequestHead(this.req!, this.facts!, this.fe.forwarded, this.tunnelWanted, viaLine(this.version()), this.requestFraming(), this.fe.requestIds, this.requestId);
+      this.reqHead = rewriteRequestHead(this.req!, this.facts!, this.fe.forwarded, this.tunnelWanted, viaLine(this.version()), this.requestFraming(), this.fe.requestIds, this.requestId, this.reqEdit);
     }
     const sendProxy = this.pool!.config.sendProxy;
     // a PROXY header names one client: such connections are never shared (nor pooled)
     const up = this.fe.upstreamFor(server).acquire(this, fresh || sendProxy !== null);
     this.up = up;
+    this.tryAt = now(); // the response-time histogram's start, and the access log's
     if (this.fe.accessLog !== null) {
-      this.tryAt = now();
       this.readyAt = up.connected ? this.tryAt : 0;
       this.headAt = 0;
     }
@@ -427,6 +530,8 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.status = status;
     if (this.fe.accessLog !== null) this.headAt = now();
     const server = this.server!;
+    this.countStatus(status);
+    if (status >= 500) statsOf(server).errors[ERR_5XX]!++;
     this.report(server, status >= 500 ? 'server-error' : 'ok');
     if (status === 101) {
       this.startTunnel(resp, buf, offset, end, owned);
@@ -554,6 +659,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     if (this.fe.accessLog !== null && this.req !== null) this.logAccess();
     const up = this.up;
     this.up = null;
+    if (this.server !== null && this.resp !== null) observeResponse(this.server, now() - this.tryAt);
     this.releaseServer();
     if (up !== null) {
       if (this.upPausedForClient) up.sock.resume();
@@ -585,8 +691,13 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     }
     const req = this.req!;
     const neverConnected = !up.connected;
-    if (neverConnected) this.report(server, 'connect-error');
-    else if (!up.reused) this.report(server, 'reset');
+    if (neverConnected) {
+      statsOf(server).errors[err === undefined ? ERR_TIMEOUT : ERR_CONNECT]!++;
+      this.report(server, 'connect-error');
+    } else if (!up.reused) {
+      statsOf(server).errors[ERR_RESET]!++;
+      this.report(server, 'reset');
+    }
     // nothing of the answer came back: a request that never reached a server, or an
     // idempotent one without a body, can be sent again; anything else never twice
     const replayable = !this.respStarted && this.respBuf === null && this.reqComplete && !this.reqBodySent && IDEMPOTENT.has(req.method);
@@ -598,12 +709,15 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
       if (!neverConnected && up.reused) {
         // most likely the keep-alive race (the server closed an idle connection as we
         // reused it): the same server on a fresh connection
+        statsOf(server).retries++;
         this.dispatch(server, true);
         return;
       }
       this.ctx.avoid = this.tried ??= new Set();
       this.tried.add(server);
-      this.dispatch(this.pool!.pick(this.ctx), false);
+      const next = this.pool!.pick(this.ctx);
+      if (next !== undefined) statsOf(server).retries++;
+      this.dispatch(next, false);
       return;
     }
     const f = this.lastFailure;
@@ -618,7 +732,10 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     }
     this.up = null;
     const server = this.server;
-    if (server !== null) this.report(server, 'reset');
+    if (server !== null) {
+      statsOf(server).errors[ERR_TIMEOUT]!++;
+      this.report(server, 'reset');
+    }
     this.releaseServer();
     up.destroy();
     if (!this.live() || this.answered()) {
@@ -653,11 +770,12 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
   // ---- answers of our own ------------------------------------------------------------------
 
   /** A response of our own for the current request (no route, redirect): the exchange ends well. */
-  protected respondLocal(status: number, body: string, fields: Fields): void {
+  protected respondLocal(status: number, body: string, fields: Fields, type = TEXT_PLAIN): void {
     this.abortUpstream();
     this.status = status;
+    this.countStatus(status);
     this.upReusable = false;
-    this.sent += this.answer(status, body, TEXT_PLAIN, this.fe.added.local(fields, this.requestId), false);
+    this.sent += this.answer(status, body, type, this.fe.added.local(fields, this.requestId), false);
     this.finishExchange(null);
   }
 
@@ -685,6 +803,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
   protected answerError(status: number, body: string, type: string, retryAfter: boolean): void {
     this.abortUpstream();
     this.status = status;
+    this.countStatus(status);
     if (this.req === null) {
       // no request head to begin() with (unparsable, too large): a fresh record and ID
       this.startRecord();
@@ -762,6 +881,12 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     }
   }
 
+  /** Counts an answer's status class for the listener (1xx..5xx), once per answer. */
+  private countStatus(status: number): void {
+    const c = (status / 100) | 0;
+    if (c >= 1 && c <= 5) this.fe.statusClasses[c - 1]!++;
+  }
+
   /** Passive health: how the server did (no-op without outlier detection). */
   private report(server: Server, outcome: Outcome): void {
     const outlier = this.pool!.outlier;
@@ -792,4 +917,10 @@ export function hasBareLF(buf: Buffer, start: number): boolean {
     i = buf.indexOf(0x0a, i + 1);
   }
   return false;
+}
+
+/** A client socket's TLS version: the addon's TLS streams say it in tlsInfo(), Node's TLS sockets in getProtocol(); '' without TLS. */
+export function tlsVersionOf(sock: unknown): string {
+  const s = sock as { tlsInfo?: () => readonly unknown[] | undefined; getProtocol?: () => string | null };
+  return (s.tlsInfo?.()?.[2] as string | undefined) ?? s.getProtocol?.() ?? '';
 }

@@ -8,6 +8,7 @@ import type { ClientFacts } from '../http/rewrite.js';
 import type { UpstreamPool } from '../http/upstream.js';
 import type { AddedFields } from './added-fields.js';
 import type { ErrorPage } from './error-pages.js';
+import type { HttpRoute } from '../http/http-route.js';
 
 /** What an exchange needs from its listener (HttpFrontend): settings, routing, server connections, logs. */
 export interface ExchangeListener {
@@ -21,10 +22,14 @@ export interface ExchangeListener {
   readonly accessLog: AccessLog | null;
   /** Request IDs, or null when the listener has none. */
   readonly requestIds: RequestIds | null;
+  /** Answers by status class: index 0 counts 1xx, ..., index 4 counts 5xx (metrics). */
+  readonly statusClasses: Float64Array;
   /** The fields this listener adds to responses. */
   readonly added: AddedFields;
-  /** The pool for a request, or undefined when no route matches. */
-  route(req: RequestHead): Pool | undefined;
+  /** The route of a request from client address `ip`, or undefined when none matches. */
+  route(req: RequestHead, ip: string): HttpRoute | undefined;
+  /** Whether the listener's `access` lists let a client at `ip` in. */
+  admits(ip: string): boolean;
   /** The connections to one server. */
   upstreamFor(server: Server): UpstreamPool;
   /** The facts header rewriting needs about a client address. */

@@ -17,6 +17,8 @@ import type { TcpHandle } from '../../io/tcp-handles.js';
 import type { RequestHead } from './head.js';
 import type { ClientFacts } from './rewrite.js';
 import { Router } from './router.js';
+import { HttpRoute } from './http-route.js';
+import { CidrSet } from './cidr-set.js';
 import { UpstreamPool } from './upstream.js';
 import { AddedFields, NO_FIELDS } from '../exchange/added-fields.js';
 import type { ExchangeListener } from '../exchange/listener.js';
@@ -39,7 +41,12 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   /** One line per request, or null. */
   readonly accessLog: AccessLog | null;
   readonly requestIds: RequestIds | null;
-  private readonly router: Router<Pool>;
+  /** Answers by status class (1xx..5xx), counted by the exchanges. */
+  readonly statusClasses = new Float64Array(5);
+  private readonly router: Router<HttpRoute>;
+  /** The listener's `access` lists: a client they refuse gets 403 before any route. */
+  private readonly allowNets: CidrSet | null;
+  private readonly denyNets: CidrSet | null;
   private readonly trusted: net.BlockList;
   private readonly upstreams: UpstreamPool[] = [];
   private readonly conns = new Set<ClientConnection>();
@@ -87,7 +94,7 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
     this.io = nativeSockets();
     this.streams = this.io === null ? null : streamKind(this.io);
     this.sweeper = new Sweeper(tickFor(Math.min(t.headerMs, t.keepAliveMs, t.connectMs, t.serverMs, t.clientMs)));
-    this.router = new Router(config.routes, (name) => {
+    const poolNamed = (name: string) => {
       const pool = pools.get(name);
       if (pool === undefined) throw new FulcrumError('FULCRUM_ERR_CONFIG', `listener ${config.name}: unknown pool ${name}`);
       for (const s of pool.servers) {
@@ -99,7 +106,10 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
         }
       }
       return pool;
-    });
+    };
+    this.router = new Router(config.routes, (r, i) => new HttpRoute(r, i, poolNamed, config.name));
+    this.allowNets = config.access.allow === null ? null : new CidrSet(config.access.allow);
+    this.denyNets = config.access.deny === null ? null : new CidrSet(config.access.deny);
     this.trusted = blockListOf(config.forwarded.trusted);
     this.proxyTrusted = config.proxyProtocol === null ? null : blockListOf(config.proxyProtocol.trusted);
     this.proto = config.tls === null ? 'http' : 'https';
@@ -215,8 +225,14 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   }
 
   /** The pool for a request, or undefined when no route matches. */
-  route(req: RequestHead): Pool | undefined {
-    return this.router.match(req.host, req.target);
+  route(req: RequestHead, ip: string): HttpRoute | undefined {
+    return this.router.matchRequest(req, ip);
+  }
+
+  /** Whether the listener's `access` lists let a client at `ip` in. */
+  admits(ip: string): boolean {
+    if (this.denyNets !== null && this.denyNets.has(ip)) return false;
+    return this.allowNets === null || this.allowNets.has(ip);
   }
 
   /** The upstream connection pool of a server reachable from this listener. */

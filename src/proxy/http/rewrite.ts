@@ -15,6 +15,26 @@ export interface ClientFacts {
   proto: string;
 }
 
+/** A route's changes to a request head: a new target, fields removed (lower-case names) and fields added. */
+export interface RequestEdit {
+  target: string | null;
+  remove: ReadonlySet<string> | null;
+  fields: ReadonlyArray<readonly [string, string]>;
+}
+
+/** A route's changes to a response head: fields removed (lower-case names) and fields added. */
+export interface ResponseEdit {
+  remove: ReadonlySet<string>;
+  fields: ReadonlyArray<readonly [string, string]>;
+}
+
+/** Header lines of fields, each ending in CRLF. */
+function lines(fields: ReadonlyArray<readonly [string, string]>): string {
+  let out = '';
+  for (const [n, v] of fields) out += `${n}: ${v}\r\n`;
+  return out;
+}
+
 /**
  * Whether field k is hop-by-hop (RFC 9110 §7.6.1) and so never crosses the proxy:
  * Connection, Keep-Alive, Proxy-Connection, TE, the fields Connection names, and Upgrade
@@ -45,6 +65,7 @@ function isHopByHop(head: RequestHead | ResponseHead, k: number, tunnel: boolean
  * @param framing header lines of ours about the body's framing (each ending in CRLF), or ''
  * @param requestIds the listener's request IDs (or null): the client's field is replaced by `id`
  *   (removed when `id` is null)
+ * @param edit the route's changes (a new target, header rules), or null
  */
 export function rewriteRequestHead(
   req: RequestHead,
@@ -55,9 +76,11 @@ export function rewriteRequestHead(
   framing: string,
   requestIds: RequestIds | null,
   id: string | null,
+  edit: RequestEdit | null = null,
 ): string {
   const raw = req.raw;
   const ids = req.ids;
+  const remove = edit?.remove ?? null;
   const addX = fwd.headers === 'x-forwarded' || fwd.headers === 'both';
   const addF = fwd.headers === 'forwarded' || fwd.headers === 'both';
   let out = raw.slice(0, req.headersStart);
@@ -104,12 +127,18 @@ export function rewriteRequestHead(
       default:
         drop = isHopByHop(req, k, tunnel);
     }
+    if (!drop && remove !== null && remove.has(req.names[k]!.toLowerCase())) drop = true;
     if (drop) {
       out += raw.slice(run, req.lineStarts[k]);
       run = req.lineEnds[k]!;
     }
   }
   out += raw.slice(run, raw.length - 2);
+  if (edit !== null && edit.target !== null) {
+    // the request line again, with the route's target
+    const eol = out.indexOf('\r\n');
+    out = `${req.method} ${edit.target} ${out.slice(eol - 8, eol)}${out.slice(eol)}`;
+  }
   if (fixLength) out += `Content-Length: ${req.contentLength}\r\n`;
   if (addX) {
     out += xff === null ? `X-Forwarded-For: ${client.ip}\r\n` : `X-Forwarded-For: ${xff}, ${client.ip}\r\n`;
@@ -123,6 +152,7 @@ export function rewriteRequestHead(
   }
   if (fwd.via) out += via;
   if (id !== null) out += requestIds!.linePrefix + id + '\r\n';
+  if (edit !== null) out += lines(edit.fields);
   if (tunnel) out += 'Connection: upgrade\r\n';
   return out + framing + '\r\n';
 }
@@ -147,6 +177,7 @@ function hasCleanLength(req: RequestHead): boolean {
  * @param close tell the client this connection ends after the response
  * @param tunnel a 101 Switching Protocols: keep Upgrade, send `Connection: upgrade`
  * @param extra complete header lines of ours to add (each ending in CRLF): Via, Set-Cookie
+ * @param edit the route's response header rules, or null
  */
 export function rewriteResponseHead(
   resp: ResponseHead,
@@ -154,13 +185,15 @@ export function rewriteResponseHead(
   dropLength: boolean,
   tunnel: boolean,
   extra = '',
+  edit: ResponseEdit | null = null,
 ): string {
   const raw = resp.raw;
   const ids = resp.ids;
   let out = resp.minor === 1 ? raw.slice(0, resp.headersStart) : 'HTTP/1.1' + raw.slice(8, resp.headersStart);
   let run = resp.headersStart;
+  const remove = edit?.remove ?? null;
   for (let k = 0; k < ids.length; k++) {
-    const drop = ids[k] === H.CONTENT_LENGTH ? dropLength : isHopByHop(resp, k, tunnel);
+    const drop = (ids[k] === H.CONTENT_LENGTH ? dropLength : isHopByHop(resp, k, tunnel)) || (remove !== null && remove.has(resp.names[k]!.toLowerCase()));
     if (drop) {
       out += raw.slice(run, resp.lineStarts[k]);
       run = resp.lineEnds[k]!;
@@ -168,6 +201,7 @@ export function rewriteResponseHead(
   }
   out += raw.slice(run, raw.length - 2);
   out += extra;
+  if (edit !== null) out += lines(edit.fields);
   if (tunnel) out += 'Connection: upgrade\r\n';
   else if (close) out += 'Connection: close\r\n';
   return out + '\r\n';

@@ -1,63 +1,153 @@
 import type { RouteConfig } from '../../config/types.js';
+import type { ValueTest } from '../../config/listeners/route.js';
+import { CidrSet } from './cidr-set.js';
+import type { RequestHead } from './head.js';
 
-/** A compiled route: hosts split into exact names and wildcard suffixes. */
+/** A header or query test, compiled. */
+interface Test {
+  name: string;
+  kind: ValueTest['kind'];
+  value: string;
+  regex: RegExp | null;
+}
+
+/** A compiled route: hosts split into exact names and wildcard suffixes, and its other conditions. */
 interface Route<T> {
   exact: Set<string>;
   /** ".example.com" for "*.example.com". */
   suffixes: string[];
   anyHost: boolean;
   pathPrefix: string;
+  /** Whether anything but host and path must be looked at (methods, headers, ...). */
+  more: boolean;
+  pathRegex: RegExp | null;
+  methods: Set<string> | null;
+  headers: Test[];
+  query: Test[];
+  clients: CidrSet | null;
   target: T;
 }
 
 /**
- * Host and path-prefix routing, first match wins (in configuration order). Host
- * matching is case-insensitive and ignores the port; `*.example.com` matches any name
- * below example.com but not example.com itself, as in nginx and HAProxy.
+ * Routing. Routes are tried from the highest `priority` down, in configuration order
+ * within one priority; the first whose conditions all hold wins. Host matching is
+ * case-insensitive and ignores the port; `*.example.com` matches any name below
+ * example.com but not example.com itself, as in nginx and HAProxy. Besides host and path
+ * prefix (all TCP routing can use), an HTTP route may test the path against a regular
+ * expression, the method, header fields, query parameters and the client's network.
  */
 export class Router<T> {
   private readonly routes: Route<T>[];
   /** Set when there is a single catch-all route: the common case costs nothing. */
   private readonly only: T | undefined;
 
-  constructor(routes: readonly RouteConfig[], resolve: (pool: string) => T) {
-    this.routes = routes.map((r) => {
+  constructor(routes: readonly RouteConfig[], resolve: (route: RouteConfig, index: number) => T) {
+    const order = routes.map((r, i) => ({ r, i })).sort((a, b) => b.r.priority - a.r.priority || a.i - b.i);
+    this.routes = order.map(({ r, i }) => {
       const exact = new Set<string>();
       const suffixes: string[] = [];
       for (const h of r.hosts) {
         if (h.startsWith('*.')) suffixes.push(h.slice(1));
         else exact.add(h);
       }
-      return { exact, suffixes, anyHost: r.hosts.length === 0, pathPrefix: r.pathPrefix, target: resolve(r.pool) };
+      const test = (t: { name: string } & ValueTest): Test => ({ name: t.name, kind: t.kind, value: 'value' in t ? t.value : '', regex: t.kind === 'regex' ? new RegExp(t.value) : null });
+      const route: Route<T> = {
+        exact,
+        suffixes,
+        anyHost: r.hosts.length === 0,
+        pathPrefix: r.pathPrefix,
+        more: false,
+        pathRegex: r.pathRegex === null ? null : new RegExp(r.pathRegex),
+        methods: r.methods === null ? null : new Set(r.methods),
+        headers: r.headers.map(test),
+        query: r.query.map(test),
+        clients: r.clients === null ? null : new CidrSet(r.clients),
+        target: resolve(r, i),
+      };
+      route.more = route.pathRegex !== null || route.methods !== null || route.headers.length > 0 || route.query.length > 0 || route.clients !== null;
+      return route;
     });
     const first = this.routes[0];
-    this.only = this.routes.length === 1 && first!.anyHost && first!.pathPrefix === '' ? first!.target : undefined;
+    this.only = this.routes.length === 1 && first!.anyHost && first!.pathPrefix === '' && !first!.more ? first!.target : undefined;
   }
 
   /**
-   * The target for a request, or undefined when no route matches.
+   * The target for a connection or request by host and path only (TCP routes by SNI), or
+   * undefined when no route matches. Routes with other conditions never match here.
    * @param host the Host header (any case, may carry a port), or undefined
    * @param target the request target (origin-form or absolute-form)
    */
   match(host: string | undefined, target: string): T | undefined {
     if (this.only !== undefined) return this.only;
-    let path = target;
-    if (target.charCodeAt(0) !== 0x2f) {
-      // absolute-form: scheme://authority/path — the authority overrides Host (RFC 9112 §3.2.2)
-      const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)(.*)$/.exec(target);
-      if (m !== null) {
-        host = m[1];
-        path = m[2] === '' ? '/' : m[2]!;
-      }
-    }
-    const name = host === undefined ? '' : hostName(host);
+    const { name, path } = split(host, target);
+    for (const r of this.routes) if (!r.more && hostAndPath(r, name, path)) return r.target;
+    return undefined;
+  }
+
+  /** The target for an HTTP request from client address `ip`, or undefined when no route matches. */
+  matchRequest(req: RequestHead, ip: string): T | undefined {
+    if (this.only !== undefined) return this.only;
+    const { name, path } = split(req.host, req.target);
     for (const r of this.routes) {
-      if (!r.anyHost && !r.exact.has(name) && !matchesSuffix(name, r.suffixes)) continue;
-      if (r.pathPrefix !== '' && !path.startsWith(r.pathPrefix)) continue;
+      if (!hostAndPath(r, name, path)) continue;
+      if (r.more && !conditions(r, req, path, ip)) continue;
       return r.target;
     }
     return undefined;
   }
+}
+
+/** The host name and path of a request: an absolute-form target's authority overrides Host (RFC 9112 §3.2.2). */
+function split(host: string | undefined, target: string): { name: string; path: string } {
+  let path = target;
+  if (target.charCodeAt(0) !== 0x2f) {
+    const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)(.*)$/.exec(target);
+    if (m !== null) {
+      host = m[1];
+      path = m[2] === '' ? '/' : m[2]!;
+    }
+  }
+  return { name: host === undefined ? '' : hostName(host), path };
+}
+
+function hostAndPath<T>(r: Route<T>, name: string, path: string): boolean {
+  if (!r.anyHost && !r.exact.has(name) && !matchesSuffix(name, r.suffixes)) return false;
+  return r.pathPrefix === '' || path.startsWith(r.pathPrefix);
+}
+
+function conditions<T>(r: Route<T>, req: RequestHead, target: string, ip: string): boolean {
+  if (r.methods !== null && !r.methods.has(req.method)) return false;
+  const q = target.indexOf('?');
+  if (r.pathRegex !== null && !r.pathRegex.test(q < 0 ? target : target.slice(0, q))) return false;
+  for (const t of r.headers) if (!holds(t, headerValues(req, t.name))) return false;
+  if (r.query.length > 0) {
+    const params = new URLSearchParams(q < 0 ? '' : target.slice(q + 1));
+    for (const t of r.query) if (!holds(t, params.getAll(t.name))) return false;
+  }
+  return r.clients === null || r.clients.has(ip);
+}
+
+/** A test against the values present (none: the field is absent). */
+function holds(t: Test, values: readonly string[]): boolean {
+  switch (t.kind) {
+    case 'present':
+      return values.length > 0;
+    case 'absent':
+      return values.length === 0;
+    case 'exact':
+      return values.includes(t.value);
+    case 'prefix':
+      return values.some((v) => v.startsWith(t.value));
+    case 'regex':
+      return values.some((v) => t.regex!.test(v));
+  }
+}
+
+/** The values of a request's header field `lower` (a lower-case name), in order. */
+export function headerValues(req: RequestHead, lower: string): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < req.names.length; k++) if (req.names[k]!.length === lower.length && req.names[k]!.toLowerCase() === lower) out.push(req.values[k]!);
+  return out;
 }
 
 function matchesSuffix(name: string, suffixes: readonly string[]): boolean {

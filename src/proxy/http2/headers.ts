@@ -9,6 +9,7 @@
  * sends can smuggle a second message into the server connection.
  */
 import type { OutgoingHttpHeaders } from 'node:http2';
+import type { ResponseEdit } from '../http/rewrite.js';
 import { H } from '../http/header-ids.js';
 import type { ResponseHead } from '../http/head.js';
 
@@ -120,10 +121,12 @@ export function addField(out: OutgoingHttpHeaders, name: string, value: string):
  * Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade), minus Content-Length when
  * `dropLength`, plus `extra` fields of ours (Via, Set-Cookie, Strict-Transport-Security).
  */
-export function http2ResponseHeaders(resp: ResponseHead, dropLength: boolean, extra: ReadonlyArray<readonly [string, string]>): OutgoingHttpHeaders {
+export function http2ResponseHeaders(resp: ResponseHead, dropLength: boolean, extra: ReadonlyArray<readonly [string, string]>, edit: ResponseEdit | null = null): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = { ':status': resp.status };
   const ids = resp.ids;
+  const remove = edit?.remove ?? null;
   for (let k = 0; k < ids.length; k++) {
+    if (remove !== null && remove.has(resp.names[k]!.toLowerCase())) continue;
     switch (ids[k]) {
       case H.CONNECTION:
       case H.KEEP_ALIVE:
@@ -145,5 +148,6 @@ export function http2ResponseHeaders(resp: ResponseHead, dropLength: boolean, ex
     addField(out, resp.names[k]!.toLowerCase(), resp.values[k]!);
   }
   for (const [name, value] of extra) addField(out, name, value);
+  if (edit !== null) for (const [name, value] of edit.fields) addField(out, name.toLowerCase(), value);
   return out;
 }

@@ -7,6 +7,7 @@ import type { ClientFacts } from '../http/rewrite.js';
 import type { ProxyAddress } from '../proxy-protocol.js';
 import { StreamExchange, type StreamHost } from './stream-exchange.js';
 import { H2Transport, type TransportEvents } from './transport.js';
+import { tlsVersionOf } from '../exchange/exchange.js';
 import type { NativeSocket } from '../../io/native-socket.js';
 
 /** One client connection speaking HTTP/2. */
@@ -14,6 +15,7 @@ class Session implements StreamHost, Expirable, TransportEvents {
   deadline: number;
   /** The session's byte stream, with the client's addresses. */
   readonly sock: net.Socket;
+  readonly tlsVersion: string;
   readonly facts: ClientFacts;
   readonly sweeper: Sweeper;
   /** Streams open now. */
@@ -32,6 +34,7 @@ class Session implements StreamHost, Expirable, TransportEvents {
     readonly proxied: ProxyAddress | null,
   ) {
     this.sock = transport.duplex as unknown as net.Socket;
+    this.tlsVersion = tlsVersionOf(transport.sock);
     transport.events = this;
     const fe = owner.fe;
     this.sweeper = owner.sweeper;

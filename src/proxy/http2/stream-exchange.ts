@@ -27,6 +27,8 @@ export interface StreamHost {
   /** The client as a PROXY header named it, else null. */
   readonly proxied: ProxyAddress | null;
   readonly sock: net.Socket;
+  /** The client connection's TLS version ("TLSv1.3"), or '' for h2c. */
+  readonly tlsVersion: string;
   readonly sweeper: Sweeper;
   /** A stream of this connection closed. */
   streamClosed(): void;
@@ -243,8 +245,12 @@ export class StreamExchange extends Exchange implements ClientEvents {
     return true;
   }
 
+  protected override tlsVersion(): string {
+    return this.host.tlsVersion;
+  }
+
   protected sendResponseHead(resp: ResponseHead, dropLength: boolean, cookie: string | null, bodyless: boolean): number {
-    const fields = http2ResponseHeaders(resp, dropLength || resp.hasTransferEncoding, this.fe.added.response(resp.minor, cookie, this.requestId));
+    const fields = http2ResponseHeaders(resp, dropLength || resp.hasTransferEncoding, this.fe.added.response(resp.minor, cookie, this.requestId), this.responseEdit());
     try {
       this.stream.respond(fields, { endStream: bodyless });
     } catch (err) {

@@ -21,6 +21,7 @@ import { encodeV1, encodeV2, parseProxyHeader, type ProxyAddress } from '../prox
 import { errName, UV_EOF } from '../../io/uv.js';
 import type { RelayEnd } from './relay.js';
 import { CLIENT_HELLO_MAX_BYTES, parseClientHello } from './sni.js';
+import { ERR_CONNECT, statsOf } from '../../metrics/server-stats.js';
 
 /** What a connection needs from its listener (the TcpFrontend). */
 export interface ConnectionHost {
@@ -380,12 +381,15 @@ export abstract class TcpConnection implements Expirable {
     const server = this.server!;
     this.dialSeq++;
     this.pool!.outlier?.record(server, 'connect-error');
+    const stats = statsOf(server);
+    stats.errors[ERR_CONNECT]!++;
     this.dropUpstream();
     this.releaseServer();
     (this.avoid ??= new Set()).add(server);
     if (this.attempts < 1 + this.pool!.config.retries) {
       const next = this.pool!.pick({ avoid: this.avoid, hash: this.hashFor(this.pool!), sticky: null });
       if (next !== undefined) {
+        stats.retries++;
         this.connect(next);
         return;
       }

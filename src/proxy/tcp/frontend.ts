@@ -67,7 +67,8 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor, HandleAccept
     pools: ReadonlyMap<string, Pool>,
   ) {
     this.name = config.name;
-    this.router = new Router(config.routes, (name) => {
+    this.router = new Router(config.routes, (route) => {
+      const name = route.pool ?? '';
       const pool = pools.get(name);
       if (pool === undefined) throw new FulcrumError('FULCRUM_ERR_CONFIG', `listener ${config.name}: unknown pool ${name}`);
       return pool;

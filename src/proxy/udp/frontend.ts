@@ -120,7 +120,7 @@ export class UdpFrontend {
   ) {
     this.name = config.name;
     const poolName = config.routes[0]?.pool;
-    const pool = poolName === undefined ? undefined : pools.get(poolName);
+    const pool = poolName === undefined || poolName === null ? undefined : pools.get(poolName);
     if (pool === undefined) {
       throw new FulcrumError('FULCRUM_ERR_CONFIG', `listener ${config.name}: a udp listener needs one route naming a known pool (got ${poolName ?? 'none'})`);
     }
