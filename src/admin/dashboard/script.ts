@@ -210,10 +210,10 @@ function dashboard(prom: PromTools): void {
         if (override) badges.append(el('span', { class: 'badge override', text: override.added ? 'added' : 'override', title: 'changed at runtime (kept across reloads): ' + describeOverride(override) }));
         const history = el('span', { class: 'history' });
         const checks = s.history && s.history.length ? s.history : s.lastCheck ? [s.lastCheck] : [];
-        for (const c of checks.slice(-10)) history.append(el('i', { class: c.ok ? '' : 'fail', title: new Date(c.at).toLocaleTimeString() + ': ' + (c.ok ? 'passed' : 'failed') + ' (' + c.detail + ')' }));
+        for (const c of checks.slice(-8)) history.append(el('i', { class: c.ok ? '' : 'fail', title: new Date(c.at).toLocaleTimeString() + ': ' + (c.ok ? 'passed' : 'failed') + ' (' + c.detail + ')' }));
         const last = s.lastCheck ? el('span', { class: 'muted', text: ' ' + ago(s.lastCheck.at) }) : null;
-        const spark = svg('svg', { class: 'spark', viewBox: '0 0 90 20', preserveAspectRatio: 'none' });
-        drawLines(spark, [{ points }], 90, 20, 30);
+        const spark = svg('svg', { class: 'spark', viewBox: '0 0 72 20', preserveAspectRatio: 'none' });
+        drawLines(spark, [{ points }], 72, 20, 30);
         const errors = rateSum(pick(samples, 'fulcrum_server_errors_total', { pool: pool.name, server: s.name }), dt);
         const p99 = quantile(samples, 'fulcrum_server_response_seconds', 0.99, { pool: pool.name, server: s.name });
         const button = (action: string, label: string) =>

@@ -26,7 +26,7 @@ h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .04em; color: v
 .chart polygon.area, .spark polygon.area { fill: var(--accent); opacity: .12; stroke: none; }
 .chart polygon.area.bad { fill: var(--bad); }
 table { width: 100%; border-collapse: collapse; background: var(--card); border: 1px solid var(--line); border-radius: 8px; overflow: hidden; font-variant-numeric: tabular-nums; }
-th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: middle; }
+th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); vertical-align: middle; }
 th { font-weight: 600; color: var(--muted); font-size: 12px; }
 tr:last-child td { border-bottom: 0; }
 td.num, th.num { text-align: right; white-space: nowrap; }
@@ -43,11 +43,11 @@ td.checks { white-space: nowrap; }
 .history { display: inline-flex; gap: 2px; vertical-align: middle; }
 .history i { width: 6px; height: 14px; border-radius: 2px; background: var(--ok); display: inline-block; }
 .history i.fail { background: var(--bad); }
-.spark { width: 90px; height: 20px; vertical-align: middle; margin-left: 8px; }
+.spark { width: 72px; height: 20px; vertical-align: middle; margin-left: 8px; }
 .scroll { overflow-x: auto; }
 .small { font-size: 12px; }
 .spark polyline { fill: none; stroke: var(--accent); stroke-width: 1.2; vector-effect: non-scaling-stroke; }
-button { font: inherit; font-size: 12px; padding: 2px 9px; border-radius: 4px; border: 1px solid var(--line); background: var(--bg); color: var(--fg); cursor: pointer; }
+button { font: inherit; font-size: 12px; padding: 2px 7px; border-radius: 4px; border: 1px solid var(--line); background: var(--bg); color: var(--fg); cursor: pointer; }
 button:hover { border-color: var(--accent); }
 button[disabled] { opacity: .45; cursor: default; }
 .actions { white-space: nowrap; display: flex; gap: 4px; }
