@@ -144,12 +144,23 @@ export class BgpSession {
   }
 
   /** Ends the session with a Cease NOTIFICATION (administrative shutdown by default) and stops reconnecting. */
-  stop(subcode: number = SUB.ADMIN_SHUTDOWN): void {
+  stop(subcode: number = SUB.ADMIN_SHUTDOWN): Promise<void> {
     this.stopped = true;
     this.clearRetry();
-    if (this.sock !== null && this.state !== 'connect') this.notify(ERR.CEASE, subcode, 'stopping');
+    const sock = this.sock;
+    if (sock !== null && this.state !== 'connect') this.notify(ERR.CEASE, subcode, 'stopping');
     this.closeSocket();
     this.setState('idle');
+    // resolves once the NOTIFICATION has left (the socket closed), or after a second
+    if (sock === null || sock.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      timer.unref();
+      sock.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   private connect(): void {

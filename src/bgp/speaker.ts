@@ -221,7 +221,8 @@ export class BgpSpeaker implements SessionOwner {
     }
     this.gracefulShutdown = true;
     this.evaluate();
-    for (const s of this.sessions) s.stop(SUB.ADMIN_SHUTDOWN);
+    // the Cease goes out before BFD says AdminDown, so routers record why the session ended
+    await Promise.all(this.sessions.map((s) => s.stop(SUB.ADMIN_SHUTDOWN)));
     this.bfd.stop();
     const server = this.server;
     this.server = null;

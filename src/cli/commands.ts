@@ -37,6 +37,7 @@ export const COMMANDS: readonly CommandInfo[] = [
     words: ['show', 'which'],
   },
   { name: 'dsr-server', run: async (a) => (await import('./dsr-server.js')).dsrServerCommand(a), options: async () => (await import('./dsr-server.js')).DSR_SERVER_OPTIONS },
+  { name: 'lab', run: async (a) => (await import('./lab.js')).labCommand(a), options: async () => (await import('./lab.js')).LAB_OPTIONS },
   { name: 'systemd-unit', run: async (a) => (await import('./systemd-unit.js')).systemdUnitCommand(a), options: async () => (await import('./systemd-unit.js')).SYSTEMD_UNIT_OPTIONS },
   { name: 'completion', run: completionCommand, options: async () => ({}), words: ['bash', 'zsh'] },
 ];

@@ -11,6 +11,7 @@ import { SERVER_USAGE } from './server.js';
 import { BGP_USAGE } from './bgp.js';
 import { DATAPLANE_USAGE } from './dataplane.js';
 import { DSR_SERVER_USAGE } from './dsr-server.js';
+import { LAB_USAGE } from './lab.js';
 import { PROXY_USAGE } from './proxy.js';
 import { DEMO_USAGE, RUN_USAGE } from './run.js';
 import { SYSTEMD_UNIT_USAGE } from './systemd-unit.js';
@@ -43,6 +44,7 @@ export function manPage(version: string): string {
     ['bgp', BGP_USAGE],
     ['dataplane', DATAPLANE_USAGE],
     ['dsr-server', DSR_SERVER_USAGE],
+    ['lab', LAB_USAGE],
     ['systemd-unit', SYSTEMD_UNIT_USAGE],
   ];
   return [

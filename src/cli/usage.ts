@@ -11,6 +11,7 @@ Commands:
   bgp show                      BGP sessions and routes: announced or withdrawn, and why
   dataplane show|which          the kernel data plane's live rules; which server a flow reaches
   dsr-server --vip VIP          prints, checks and (--apply) applies a DSR server's setup
+  lab [--modes LIST]            measures what passes through the balancer in each mode (root)
   systemd-unit [-c FILE]        a systemd unit with just the capabilities FILE needs
   completion bash|zsh           a shell completion script: source <(fulcrum completion bash)
 

@@ -23,6 +23,7 @@ import { normalizeObjects, renderObjects } from '../../src/dataplane/render.js';
 import { CLI_PATH } from '../helpers/spawn.js';
 import { CLIENT_IP, FlowClient, NsProcess, type FlowAnswer, privilegedSkip, SERVER_IPS, shResult, Topology, VIP } from '../helpers/netns.js';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { serviceConfig } from '../../src/lab/modes.js';
 
 const SKIP = privilegedSkip(['ip', 'nft', 'curl']);
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
@@ -38,25 +39,7 @@ const PORTS: Record<Mode, number> = { nat: 42_000, fullnat: 44_000, dsr: 46_000 
 
 function configYaml(mode: Mode): string {
   const kind = mode === 'dsr' ? 'mode: dsr\n    interface: eth0' : `mode: nat${mode === 'fullnat' ? '\n    snat: true' : ''}`;
-  return `services:
-  - name: www
-    vip: ${VIP}
-    port: 80
-    ${kind}
-    pool: web
-  - name: udp
-    vip: ${VIP}
-    port: 80
-    protocol: udp
-    ${kind}
-    pool: web
-pools:
-  web:
-    servers:
-      - { name: s1, address: "${SERVER_IPS[0]}:80" }
-      - { name: s2, address: "${SERVER_IPS[1]}:80" }
-    health: { type: http, interval: 500ms, timeout: 250ms, rise: 1, fall: 1, http: { path: /health } }
-`;
+  return serviceConfig(kind, { udp: true, interval: '500ms' });
 }
 
 describe('kernel data plane: NAT, full NAT and DSR in network namespaces', { skip: SKIP ?? false }, () => {

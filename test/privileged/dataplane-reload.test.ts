@@ -207,7 +207,7 @@ describe('kernel data plane: reloads', { skip: SKIP ?? false }, () => {
   it('five reloads under a loop of new connections: none fails, the table never goes, flows stay', async (t) => {
     const t0 = Date.now();
     const { p, file, control } = await startFulcrum(t, 'many', configYaml('CONTROL'));
-    const ports = Array.from({ length: 30 }, (_, i) => 51_000 + i);
+    const ports = Array.from({ length: 30 }, (_, i) => 53_000 + i);
     const predicted = await topo.which(file, 'www', ports);
     const existing: Array<[string, string]> = [];
     for (const server of ['s1', 's2']) {

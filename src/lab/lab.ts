@@ -1,0 +1,256 @@
+/**
+ * `fulcrum lab`'s run: builds the hosts (src/lab/topology.ts) under the lab's prefix,
+ * starts S1 and S2, and for each mode starts `fulcrum run` in the balancer's namespace
+ * with the mode's configuration (src/lab/modes.ts), runs each transfer from the client's
+ * namespace (src/lab/client.ts) and reads the balancer's interface counters and
+ * Fulcrum's CPU time around it (src/lab/measure.ts). Whatever happens, the namespaces and
+ * every process started in them go away at the end (unless `keep`).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../cli/node-flags.js';
+import type { TransferKind, TransferOutcome, TransferSpec } from './client.js';
+import { claimLab, LAB_PREFIX, releaseLab, removeLeftovers } from './cleanup.js';
+import { type DrillResult, runDrill } from './drills.js';
+import { cpuMs, delta, type Traffic } from './measure.js';
+import { MODE_NAMES, MODES, type ModeName } from './modes.js';
+import { FULCRUM_MAIN, hasTool, IP, type NsProcess, shResult, Topology, VIP } from './topology.js';
+
+const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
+const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
+
+export interface LabSizes {
+  upload: number;
+  download: number;
+  requests: number;
+}
+
+export const DEFAULT_SIZES: LabSizes = { upload: 1 << 20, download: 10 << 20, requests: 200 };
+
+export interface LabOptions {
+  modes: readonly ModeName[];
+  sizes: LabSizes;
+  /** Where the configurations go (configs/MODE.yaml). */
+  out: string;
+  keep: boolean;
+  /** Also run the failure drills (src/lab/drills.ts). */
+  drills?: boolean;
+  progress(step: number, steps: number, text: string): void;
+}
+
+/** One transfer in one mode. */
+export interface Measurement {
+  mode: ModeName;
+  transfer: TransferKind;
+  ok: boolean;
+  error?: string;
+  /** What the shares are a share of: the body (upload, download) or every byte on the client's interface (requests). */
+  reference: number;
+  /** The payload the client moved. */
+  payload: number;
+  /** Bytes on the client's interface, both directions. */
+  client: number;
+  /** Bytes the balancer's interface received and sent. */
+  balancerIn: number;
+  balancerOut: number;
+  /** Fulcrum's CPU time (primary and workers), milliseconds. */
+  cpuMs: number;
+  /** The transfer's time as the client saw it, milliseconds. */
+  ms: number;
+  servers: Record<string, number>;
+  redirects: number;
+}
+
+export interface LabResult {
+  started: string;
+  seconds: number;
+  sizes: LabSizes;
+  modes: ModeName[];
+  skipped: Array<{ mode: ModeName; reason: string }>;
+  measurements: Measurement[];
+  /** Leftovers of an earlier run that were removed first. */
+  cleaned: string[];
+  drills?: DrillResult[];
+  kept?: { namespaces: string[]; enter: string };
+}
+
+const TRANSFERS: readonly TransferKind[] = ['upload', 'download', 'requests'];
+
+/** What the machine lacks for the lab as a whole (null: nothing), and the modes it cannot run. */
+export function requirements(): { fatal: string | null; skip: Array<{ mode: ModeName; reason: string }> } {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    return { fatal: 'fulcrum lab needs root: it creates network namespaces (run it with sudo)', skip: [] };
+  }
+  if (!hasTool('ip')) return { fatal: 'fulcrum lab needs iproute2 (`ip`): apt install iproute2', skip: [] };
+  const skip = hasTool('nft') ? [] : MODE_NAMES.filter((m) => MODES[m].kernel).map((mode) => ({ mode, reason: 'needs nftables (`nft`): apt install nftables' }));
+  return { fatal: null, skip };
+}
+
+/** The live lab, so that a signal handler can tear it down, and whether this process holds the lab's pid file. */
+let current: Topology | null = null;
+let claimed = false;
+
+/** Ends every process the lab started and deletes its namespaces (for SIGINT and failures). */
+export async function teardown(): Promise<void> {
+  const t = current;
+  current = null;
+  await t?.destroy();
+  if (!claimed) return;
+  await removeLeftovers();
+  releaseLab();
+  claimed = false;
+}
+
+export async function runLab(opts: LabOptions): Promise<LabResult> {
+  const t0 = Date.now();
+  const req = requirements();
+  if (req.fatal !== null) throw new Error(req.fatal);
+  const modes = MODE_NAMES.filter((m) => opts.modes.includes(m) && !req.skip.some((s) => s.mode === m));
+  const result: LabResult = { started: new Date(t0).toISOString(), seconds: 0, sizes: opts.sizes, modes, skipped: req.skip.filter((s) => opts.modes.includes(s.mode)), measurements: [], cleaned: [] };
+  const steps = 1 + modes.length * (1 + TRANSFERS.length + (opts.drills === true ? 1 : 0));
+  let step = 0;
+  const progress = (text: string) => opts.progress(++step, steps, text);
+
+  mkdirSync(join(opts.out, 'configs'), { recursive: true });
+  progress('building the network namespaces');
+  claimLab();
+  claimed = true;
+  try {
+    result.cleaned = await removeLeftovers();
+    const topo = await Topology.createNamed(LAB_PREFIX);
+    current = topo;
+    const servers = new Map<string, { ns: string; proc: NsProcess }>();
+    const startServer = async (name: string) => {
+      const ns = topo.servers[name === 'S1' ? 0 : 1];
+      const proc = topo.start(ns, process.execPath, [SERVER, '80', name]);
+      servers.set(name, { ns, proc });
+      await proc.waitFor(/ready/);
+    };
+    for (const name of ['S1', 'S2']) await startServer(name);
+    for (const [i, name] of modes.entries()) {
+      progress(`${name}: starting fulcrum`);
+      const fulcrum = await startMode(topo, name, i, join(opts.out, 'configs', `${name}.yaml`), undefined);
+      try {
+        if (fulcrum instanceof Error) throw fulcrum;
+        for (const kind of TRANSFERS) {
+          progress(`${name}: ${describeTransfer(kind, opts.sizes)}`);
+          result.measurements.push(await measure(topo, fulcrum, name, kind, opts.sizes));
+        }
+      } catch (err) {
+        // a mode that does not start is reported as such; the other modes still run
+        const error = `${fulcrum instanceof Error ? 'fulcrum did not start: ' : ''}${(err as Error).message.split('\n').slice(0, 4).join(' ').slice(0, 400)}`;
+        for (const kind of TRANSFERS) if (!result.measurements.some((m) => m.mode === name && m.transfer === kind)) result.measurements.push(failed(name, kind, error));
+      } finally {
+        if (!(fulcrum instanceof Error)) await fulcrum.stop(5000);
+      }
+    }
+    if (opts.drills) {
+      result.drills = [];
+      for (const [i, name] of modes.entries()) {
+        progress(`${name}: drill, killing the server of a download`);
+        const fulcrum = await startMode(topo, name, modes.length + i, join(opts.out, 'configs', `${name}-drill.yaml`), '500ms');
+        if (fulcrum instanceof Error) {
+          result.drills.push({ mode: name, ok: false, error: fulcrum.message.split('\n')[0], requests: [] });
+          continue;
+        }
+        try {
+          result.drills.push(await runDrill({ topo, servers, restart: startServer }, name));
+        } finally {
+          await fulcrum.stop(5000);
+        }
+      }
+    }
+    if (opts.keep) {
+      result.kept = { namespaces: [...topo.namespaces], enter: `ip netns exec ${topo.client} bash` };
+      topo.release();
+      current = null;
+      releaseLab();
+      claimed = false;
+    }
+  } finally {
+    if (result.kept === undefined) await teardown();
+  }
+  result.seconds = (Date.now() - t0) / 1000;
+  return result;
+}
+
+export function describeTransfer(kind: TransferKind, sizes: LabSizes): string {
+  if (kind === 'upload') return `upload ${formatBytes(sizes.upload)}`;
+  if (kind === 'download') return `download ${formatBytes(sizes.download)}`;
+  return `${sizes.requests} requests`;
+}
+
+/** 1 MiB, 10 MiB, 512 KiB, 900 B. */
+export function formatBytes(n: number): string {
+  if (n >= 1 << 30) return `${+(n / (1 << 30)).toFixed(1)} GiB`;
+  if (n >= 1 << 20) return `${+(n / (1 << 20)).toFixed(1)} MiB`;
+  if (n >= 1024) return `${+(n / 1024).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+async function measure(topo: Topology, fulcrum: NsProcess, mode: ModeName, kind: TransferKind, sizes: LabSizes): Promise<Measurement> {
+  const spec: TransferSpec = {
+    kind,
+    base: `http://${VIP}:80`,
+    size: kind === 'upload' ? sizes.upload : sizes.download,
+    count: sizes.requests,
+    timeoutMs: 60_000,
+    ...(MODES[mode].dns ? { dns: { server: VIP, name: 'www.example.com' } } : {}),
+  };
+  const before = await readings(topo, fulcrum);
+  const r = await shResult(IP, ['netns', 'exec', topo.client, process.execPath, CLIENT, JSON.stringify(spec)], { timeoutMs: 65_000 });
+  const after = await readings(topo, fulcrum);
+  let outcome: TransferOutcome;
+  try {
+    outcome = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as TransferOutcome;
+  } catch {
+    outcome = { ok: false, error: (r.stderr || r.stdout).trim().slice(0, 300) || `client exited with ${r.code}`, ms: 0, bytes: 0, servers: {}, redirects: 0 };
+  }
+  const bal = delta(before.balancer, after.balancer);
+  const cli = delta(before.client, after.client);
+  const payload = outcome.bytes;
+  return {
+    mode,
+    transfer: kind,
+    ok: outcome.ok,
+    ...(outcome.error === undefined ? {} : { error: outcome.error }),
+    reference: kind === 'requests' ? cli.rx + cli.tx : spec.size,
+    payload,
+    client: cli.rx + cli.tx,
+    balancerIn: bal.rx,
+    balancerOut: bal.tx,
+    cpuMs: after.cpu - before.cpu,
+    ms: Math.round(outcome.ms * 10) / 10,
+    servers: outcome.servers,
+    redirects: outcome.redirects,
+  };
+}
+
+/** Sets the hosts' routes for `name`, writes its configuration to `file` and starts Fulcrum with it; an Error when it does not start. */
+async function startMode(topo: Topology, name: ModeName, index: number, file: string, interval: string | undefined): Promise<NsProcess | Error> {
+  const mode = MODES[name];
+  // each run's flows use client ports of their own: connection tracking outlives a mode's rules
+  await topo.exec(topo.client, 'sysctl', '-qw', `net.ipv4.ip_local_port_range=${20_000 + index * 3000} ${20_000 + index * 3000 + 2999}`);
+  await topo.clientDirectRoute(mode.clientDirect);
+  await topo.serverReturnRoute(mode.serverReturn);
+  if (mode.dsrServers) for (const ns of topo.servers) await topo.exec(ns, process.execPath, FULCRUM_MAIN, 'dsr-server', '--vip', VIP, '--interface', 'eth0', '--apply');
+  writeFileSync(file, `# fulcrum lab: mode ${name} (${mode.title})\n${mode.config(interval)}`);
+  const fulcrum = topo.start(topo.balancer, process.execPath, [...NODE_FLAGS, FULCRUM_MAIN, 'run', '-c', file, '--workers', '1']);
+  try {
+    await fulcrum.waitFor(mode.ready, 15_000);
+    return fulcrum;
+  } catch (err) {
+    await fulcrum.stop(5000);
+    return err as Error;
+  }
+}
+
+function failed(mode: ModeName, transfer: TransferKind, error: string): Measurement {
+  return { mode, transfer, ok: false, error, reference: 0, payload: 0, client: 0, balancerIn: 0, balancerOut: 0, cpuMs: 0, ms: 0, servers: {}, redirects: 0 };
+}
+
+async function readings(topo: Topology, fulcrum: NsProcess): Promise<{ balancer: Traffic; client: Traffic; cpu: number }> {
+  const [balancer, client, cpu] = await Promise.all([topo.counters(topo.balancer), topo.counters(topo.client), cpuMs(fulcrum.pid)]);
+  return { balancer, client, cpu };
+}

@@ -1,0 +1,169 @@
+/**
+ * The lab's modes: for each, the `fulcrum run` configuration it generates, the routes the
+ * hosts need, where the client starts, and why the numbers come out as they do. Every
+ * mode balances the same two servers, S1 192.0.2.11:80 and S2 192.0.2.12:80.
+ */
+import { SERVER_IPS, VIP } from './topology.js';
+
+export const MODE_NAMES = ['http', 'tcp', 'redirect', 'dns', 'nat', 'fullnat', 'dsr'] as const;
+export type ModeName = (typeof MODE_NAMES)[number];
+
+export interface LabMode {
+  name: ModeName;
+  title: string;
+  /** Needs nftables (the kernel data plane). */
+  kernel: boolean;
+  /** The client reaches the servers' subnet directly on the shared link (not through the balancer). */
+  clientDirect: boolean;
+  /** The servers' route back to the client. */
+  serverReturn: 'balancer' | 'direct' | 'none';
+  /** The servers take the VIP on lo (`fulcrum dsr-server --apply`). */
+  dsrServers: boolean;
+  /** The YAML for `fulcrum run`; `interval` is the health checks' (default 30s: rare, their bytes stay out of the measurement). */
+  config(interval?: string): string;
+  /** The log line that says Fulcrum is ready. */
+  ready: RegExp;
+  /** The client resolves www.example.com at Fulcrum's DNS first. */
+  dns: boolean;
+  /** Why the numbers are what they are. */
+  explain: string;
+}
+
+/** The pool every mode balances; checks are rare (by default) so that their bytes stay out of the measurement. */
+function pool(withUrls: boolean, interval: string = '30s'): string {
+  const url = (i: number) => (withUrls ? `, url: "http://${SERVER_IPS[i]}:80"` : '');
+  return `pools:
+  web:
+    servers:
+      - { name: s1, address: "${SERVER_IPS[0]}:80"${url(0)} }
+      - { name: s2, address: "${SERVER_IPS[1]}:80"${url(1)} }
+    health: { type: http, interval: ${interval}, timeout: 250ms, rise: 1, fall: ${interval === '30s' ? 2 : 1}, http: { path: /health } }
+`;
+}
+
+function listener(mode: 'http' | 'tcp' | 'redirect', interval?: string): string {
+  return `listeners:
+  - name: www
+    bind: "${VIP}:80"
+    mode: ${mode}
+    routes:
+      - pool: web
+${pool(mode === 'redirect', interval)}`;
+}
+
+/**
+ * A kernel data plane configuration: service `www` (and with `udp`, service `udp` on the
+ * same port) on the VIP, `kind` its mode lines, over the pool `web`.
+ */
+export function serviceConfig(kind: string, opts: { udp?: boolean; interval?: string } = {}): string {
+  const one = (name: string, proto: string) => `  - name: ${name}
+    vip: ${VIP}
+    port: 80${proto}
+    ${kind}
+    pool: web
+`;
+  return `services:\n${one('www', '')}${opts.udp === true ? one('udp', '\n    protocol: udp') : ''}${pool(false, opts.interval)}`;
+}
+
+const LISTENING = /listening on/;
+const RULES = /dataplane: rules applied in \d+ ms \(start\)/;
+
+export const MODES: Record<ModeName, LabMode> = {
+  http: {
+    name: 'http',
+    title: 'HTTP proxy',
+    kernel: false,
+    clientDirect: false,
+    serverReturn: 'none',
+    dsrServers: false,
+    config: (i) => listener('http', i),
+    ready: LISTENING,
+    dns: false,
+    explain:
+      'Fulcrum ends the client\'s TCP connection and opens its own to S1 or S2, reading each request and answer. Every byte crosses the balancer twice: in from the client and out to the server, then in from the server and out to the client. In and out are each about 100% of the transfer; the CPU is Fulcrum\'s own.',
+  },
+  tcp: {
+    name: 'tcp',
+    title: 'TCP proxy',
+    kernel: false,
+    clientDirect: false,
+    serverReturn: 'none',
+    dsrServers: false,
+    config: (i) => listener('tcp', i),
+    ready: LISTENING,
+    dns: false,
+    explain:
+      'Like the HTTP proxy, two TCP connections per client, but Fulcrum relays bytes without reading HTTP. The same bytes cross the balancer (in and out about 100% each); less CPU per byte.',
+  },
+  redirect: {
+    name: 'redirect',
+    title: 'redirect',
+    kernel: false,
+    clientDirect: true,
+    serverReturn: 'direct',
+    dsrServers: false,
+    config: (i) => listener('redirect', i),
+    ready: LISTENING,
+    dns: false,
+    explain:
+      'The seed\'s "talk to S1 instead": Fulcrum answers the first request with a 307 to S1\'s or S2\'s own address, and the client sends everything after it there. Only the first request and its redirect cross the balancer; an upload waits for "100 Continue", so its body goes to the server only.',
+  },
+  dns: {
+    name: 'dns',
+    title: 'DNS balancing',
+    kernel: false,
+    clientDirect: true,
+    serverReturn: 'direct',
+    dsrServers: false,
+    config: (i) => `dns:
+  listen: ["${VIP}:53"]
+  zones:
+    - origin: example.com
+      pools:
+        - { name: www, pool: web, ttl: 20, policy: subset, subset: { size: 1, mode: rotate } }
+${pool(false, i)}`,
+    ready: /listening on dns:/,
+    dns: true,
+    explain:
+      'Fulcrum is the authoritative DNS server of example.com and answers www.example.com with the address of a healthy server. The client then talks to that server directly: only the DNS query and its answer (about 100 bytes each way) cross the balancer.',
+  },
+  nat: {
+    name: 'nat',
+    title: 'kernel NAT',
+    kernel: true,
+    clientDirect: false,
+    serverReturn: 'balancer',
+    dsrServers: false,
+    config: (i) => serviceConfig('mode: nat', { interval: i }),
+    ready: RULES,
+    dns: false,
+    explain:
+      'Fulcrum programs nftables and the kernel rewrites the destination of each packet from the VIP to S1 or S2; the servers answer through the balancer, which rewrites the source back. Every byte crosses the balancer in and out, but Fulcrum\'s processes spend no CPU on it (the kernel\'s forwarding is not counted here).',
+  },
+  fullnat: {
+    name: 'fullnat',
+    title: 'kernel full NAT',
+    kernel: true,
+    clientDirect: false,
+    serverReturn: 'none',
+    dsrServers: false,
+    config: (i) => serviceConfig('mode: nat\n    snat: true', { interval: i }),
+    ready: RULES,
+    dns: false,
+    explain:
+      'As kernel NAT, and the source is rewritten to the balancer\'s address too, so the servers need no route back through it. The same bytes as NAT cross the balancer; the servers no longer see the client\'s address.',
+  },
+  dsr: {
+    name: 'dsr',
+    title: 'kernel DSR',
+    kernel: true,
+    clientDirect: false,
+    serverReturn: 'direct',
+    dsrServers: true,
+    config: (i) => serviceConfig('mode: dsr\n    interface: eth0', { interval: i }),
+    ready: RULES,
+    dns: false,
+    explain:
+      'Direct server return: the balancer only changes the destination MAC address of the client\'s packets and sends them on to S1 or S2, which hold the VIP on lo and answer the client straight. The upload crosses the balancer (in and out, about 100% each); the download\'s answer does not: only the client\'s ACKs do. Of the small requests, the requests cross it and the answers do not.',
+  },
+};

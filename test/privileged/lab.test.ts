@@ -1,0 +1,195 @@
+/**
+ * `fulcrum lab` end to end, as root: a short lab (256 KiB up, 1 MiB down, 50 requests)
+ * through every mode, run by the CLI as a user would, and the facts it must show (not
+ * fixed numbers): DSR carries under 5% of a download and about all of an upload; the
+ * proxies and NAT carry every byte in and out; DNS balancing carries nothing but the
+ * query; redirect carries the first request only. The report opens in headless Chromium
+ * without a console error, its charts have one bar group per mode, and a screenshot is
+ * kept (in $FULCRUM_TEST_ARTIFACTS, else test-artifacts/). A lab left by a crash is
+ * removed first, Ctrl-C removes everything, and nothing is left behind.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { LabResult, Measurement } from '../../src/lab/lab.js';
+import { MODE_NAMES } from '../../src/lab/modes.js';
+import { privilegedSkip, sh, shResult } from '../helpers/netns.js';
+import { CLI_PATH } from '../helpers/spawn.js';
+
+const SKIP = privilegedSkip(['ip', 'nft']);
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = process.env.FULCRUM_TEST_ARTIFACTS ?? new URL('../../../test-artifacts/', import.meta.url).pathname;
+const UP = 256 * 1024;
+/** dist/src/lab/: the lab's servers and clients run from here. */
+const LAB_DIST = fileURLToPath(new URL('../../src/lab/', import.meta.url));
+const DOWN = 1024 * 1024;
+
+async function labNamespaces(): Promise<string[]> {
+  return (await sh('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith('fulab-'));
+}
+
+/** Processes whose command line names `text` (the lab's output directory). */
+function processesNaming(text: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(text)) pids.push(Number(name));
+    } catch {
+      /* gone */
+    }
+  }
+  return pids;
+}
+
+describe('fulcrum lab', { skip: SKIP ?? false }, () => {
+  let dir: string;
+  let result: LabResult;
+  let exit: { code: number; stdout: string; stderr: string };
+  let hostTablesBefore: string;
+
+  const m = (mode: string, transfer: Measurement['transfer']): Measurement => {
+    const found = result.measurements.find((x) => x.mode === mode && x.transfer === transfer);
+    assert.ok(found, `no ${mode} ${transfer} in the result`);
+    assert.ok(found.ok, `${mode} ${transfer} failed: ${found.error}`);
+    return found;
+  };
+  const share = (x: Measurement, bytes: number) => (100 * bytes) / x.reference;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'fulcrum-lab-'));
+    hostTablesBefore = await sh('nft', ['list', 'tables']);
+    // what a crashed run leaves: a lab namespace with a process in it
+    await sh('ip', ['netns', 'add', 'fulab-c']);
+    spawn('ip', ['netns', 'exec', 'fulab-c', 'sleep', '60'], { stdio: 'ignore', detached: true }).unref();
+    await new Promise((r) => setTimeout(r, 200));
+    exit = await shResult(process.execPath, [CLI_PATH, 'lab', '--sizes', `${UP},${DOWN},50`, '--out', join(dir, 'out'), '--json'], { timeoutMs: 120_000 });
+    result = JSON.parse(exit.stdout) as LabResult;
+  });
+
+  after(async () => {
+    await shResult(process.execPath, [CLI_PATH, 'lab', '--clean']);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs every mode, and removes what a crashed run left first', () => {
+    assert.equal(exit.code, 0, exit.stderr);
+    assert.deepEqual(result.modes, [...MODE_NAMES]);
+    assert.equal(result.measurements.length, MODE_NAMES.length * 3);
+    assert.ok(result.measurements.every((x) => x.ok), JSON.stringify(result.measurements.filter((x) => !x.ok)));
+    assert.ok(result.cleaned.includes('namespace fulab-c'), result.cleaned.join(', '));
+    assert.ok(result.cleaned.some((c) => c.startsWith('process ')), result.cleaned.join(', '));
+  });
+
+  it('proxies and NAT carry every byte in and out (at least 200% of the transfer)', () => {
+    for (const mode of ['http', 'tcp', 'nat', 'fullnat']) {
+      for (const t of ['upload', 'download'] as const) {
+        const x = m(mode, t);
+        assert.ok(share(x, x.balancerIn + x.balancerOut) >= 200, `${mode} ${t}: ${share(x, x.balancerIn + x.balancerOut).toFixed(1)}%`);
+      }
+    }
+  });
+
+  it('DSR: the download\'s answer bypasses the balancer, the upload crosses it', () => {
+    const down = m('dsr', 'download');
+    assert.ok(down.balancerIn + down.balancerOut < 0.05 * DOWN, `dsr download: ${down.balancerIn} in, ${down.balancerOut} out`);
+    const up = m('dsr', 'upload');
+    assert.ok(share(up, up.balancerIn) >= 95 && share(up, up.balancerIn) <= 115, `dsr upload in: ${share(up, up.balancerIn).toFixed(1)}%`);
+  });
+
+  it('DNS balancing: only the query and its answer cross the balancer', () => {
+    for (const t of ['upload', 'download', 'requests'] as const) {
+      const x = m('dns', t);
+      // the query and answer (about 100 bytes each), an ARP exchange: far from the transfer
+      assert.ok(x.balancerIn + x.balancerOut < 1500, `dns ${t}: ${x.balancerIn} in, ${x.balancerOut} out`);
+    }
+  });
+
+  it('redirect: only the first request crosses the balancer', () => {
+    for (const t of ['upload', 'download', 'requests'] as const) {
+      const x = m('redirect', t);
+      assert.equal(x.redirects, 1, `redirect ${t}: ${x.redirects} redirects`);
+      assert.ok(x.balancerIn + x.balancerOut < 3000, `redirect ${t}: ${x.balancerIn} in, ${x.balancerOut} out`);
+    }
+    const r = m('redirect', 'requests');
+    assert.deepEqual(Object.values(r.servers), [50], 'all 50 answers from the server the redirect chose');
+    assert.ok(r.client > 10 * (r.balancerIn + r.balancerOut));
+  });
+
+  it('the report opens in headless Chromium without console errors, one bar group per mode in each chart', async (t) => {
+    if (!existsSync(CHROMIUM)) return t.skip(`needs ${CHROMIUM} (Debian: apt install chromium)`);
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1150, height: 900 } });
+      const errors: string[] = [];
+      const requests: string[] = [];
+      page.on('console', (msg) => void (msg.type() === 'error' && errors.push(msg.text())));
+      page.on('pageerror', (e) => errors.push(String(e)));
+      page.on('request', (r) => void (!r.url().startsWith('file:') && !r.url().startsWith('data:') && requests.push(r.url())));
+      await page.goto(`file://${join(dir, 'out', 'lab.html')}`);
+      const charts = await page.$$eval('svg.chart', (svgs) => svgs.map((s) => ({ groups: [...s.querySelectorAll('g.mode')].map((g) => g.getAttribute('data-mode')), bars: s.querySelectorAll('rect.bar').length })));
+      assert.equal(charts.length, 4, 'upload, download, requests and CPU');
+      for (const [i, c] of charts.entries()) {
+        assert.deepEqual(c.groups, [...MODE_NAMES]);
+        assert.equal(c.bars, MODE_NAMES.length * (i < 3 ? 2 : 1));
+      }
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, 'lab-report.png'), fullPage: true });
+      assert.deepEqual(errors, []);
+      assert.deepEqual(requests, [], 'the report fetches nothing');
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('leaves no namespace, nftables table or process behind', async () => {
+    assert.deepEqual(await labNamespaces(), []);
+    assert.equal(await sh('nft', ['list', 'tables']), hostTablesBefore);
+    assert.deepEqual(processesNaming(join(dir, 'out')), [], 'no fulcrum run of the lab');
+    assert.deepEqual(processesNaming(LAB_DIST), [], 'no server or client of the lab');
+    assert.ok(!existsSync('/run/fulcrum-lab.pid'));
+  });
+
+  it('Ctrl-C in the middle removes everything it made', async () => {
+    const child = spawn(process.execPath, [CLI_PATH, 'lab', '--modes', 'http,nat', '--sizes', `${UP},${DOWN},20`, '--out', join(dir, 'int')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    for (let i = 0; i < 600 && !/nat: starting fulcrum/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(err, /nat: starting fulcrum/);
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, err);
+    assert.deepEqual(await labNamespaces(), []);
+    assert.deepEqual(processesNaming(join(dir, 'int')), []);
+  });
+
+  it('--drills: the killed server cuts its download; the HTTP proxy hides it from later requests, DNS cannot', async () => {
+    const out = join(dir, 'drills');
+    const r = await shResult(process.execPath, [CLI_PATH, 'lab', '--modes', 'http,dns,dsr', '--sizes', '64KiB,256KiB,10', '--drills', '--out', out, '--json'], { timeoutMs: 90_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const drills = (JSON.parse(r.stdout) as LabResult).drills!;
+    assert.deepEqual(drills.map((d) => d.mode), ['http', 'dns', 'dsr']);
+    for (const d of drills) {
+      assert.ok(d.ok, `${d.mode}: ${d.error}`);
+      assert.equal(d.download!.server, d.killed);
+      assert.notEqual(d.download!.outcome, 'completed', `${d.mode}: the download outlived its server`);
+      assert.ok(d.requests.length > 50, `${d.mode}: ${d.requests.length} requests`);
+    }
+    const http = drills[0]!;
+    assert.deepEqual(http.requests.filter((q) => q.error !== undefined), [], 'the proxy answers every request from a living server');
+    const dns = drills[1]!;
+    const afterKill = dns.requests.filter((q) => q.t > dns.killedAt! + 50);
+    assert.ok(afterKill.length > 20 && afterKill.every((q) => q.error !== undefined), 'the client keeps its DNS answer: every later request fails');
+    const html = readFileSync(join(out, 'lab.html'), 'utf8');
+    assert.equal(html.match(/<g class="drill" data-mode="/g)?.length, 3);
+    assert.deepEqual(await labNamespaces(), []);
+  });
+});

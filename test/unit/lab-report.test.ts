@@ -1,0 +1,58 @@
+/**
+ * The lab's pure parts: --modes and --sizes parsing, and the table, JSON and HTML made
+ * from a result (the lab itself runs in test/privileged/lab.test.ts).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseModes, parseSizes } from '../../src/cli/lab.js';
+import type { LabResult, Measurement } from '../../src/lab/lab.js';
+import { jsonReport } from '../../src/lab/json.js';
+import { htmlReport } from '../../src/lab/report-html.js';
+import { textReport } from '../../src/lab/report-text.js';
+
+function row(mode: Measurement['mode'], transfer: Measurement['transfer'], share: number): Measurement {
+  const reference = transfer === 'download' ? 1 << 20 : 1 << 18;
+  return { mode, transfer, ok: true, reference, payload: reference, client: reference, balancerIn: Math.round(reference * share), balancerOut: Math.round(reference * share), cpuMs: 2, ms: 40, servers: { S1: 1 }, redirects: 0 };
+}
+
+const RESULT: LabResult = {
+  started: '2026-01-01T00:00:00.000Z',
+  seconds: 3,
+  sizes: { upload: 1 << 18, download: 1 << 20, requests: 10 },
+  modes: ['http', 'dsr'],
+  skipped: [{ mode: 'nat', reason: 'needs nftables' }],
+  cleaned: [],
+  measurements: [row('http', 'upload', 1), row('http', 'download', 1), row('http', 'requests', 1.1), row('dsr', 'upload', 1), row('dsr', 'download', 0.001), { ...row('dsr', 'requests', 0.4), ok: false, error: 'HTTP 502' }],
+};
+
+test('--modes and --sizes: defaults, units, and usage errors that name the problem', () => {
+  assert.deepEqual(parseModes(undefined), ['http', 'tcp', 'redirect', 'dns', 'nat', 'fullnat', 'dsr']);
+  assert.deepEqual(parseModes('dsr, http'), ['dsr', 'http']);
+  assert.throws(() => parseModes('http,lvs'), /unknown mode lvs/);
+  assert.deepEqual(parseSizes(undefined), { upload: 1 << 20, download: 10 << 20, requests: 200 });
+  assert.deepEqual(parseSizes('256KiB,1MB,50'), { upload: 256 * 1024, download: 1_000_000, requests: 50 });
+  assert.throws(() => parseSizes('1MiB,2MiB'), /upload size, the download size and the number/);
+  assert.throws(() => parseSizes('1MiB,2MiB,0'), /from 1 to 100000/);
+  assert.throws(() => parseSizes('1MiB,2XB,5'), /unknown unit/);
+});
+
+test('the table gives each transfer\'s share per direction, failures and skipped modes', () => {
+  const text = textReport(RESULT);
+  assert.match(text, /^http\s+upload 256 KiB\s+100%\s+100%/m);
+  assert.match(text, /^dsr\s+download 1 MiB\s+0\.1%\s+0\.1%/m);
+  assert.match(text, /^dsr\s+10 requests\s+failed.*HTTP 502/m);
+  assert.match(text, /skipped nat \(kernel NAT\): needs nftables/);
+});
+
+test('the HTML report is self-contained, with a bar group per mode in each chart', () => {
+  const html = htmlReport(RESULT);
+  assert.doesNotMatch(html, /<script|src=|href="(?!data:)/);
+  const charts = html.split('<svg class="chart"').slice(1);
+  assert.equal(charts.length, 4);
+  for (const c of charts) assert.deepEqual([...c.matchAll(/<g class="mode" data-mode="(\w+)"/g)].map((m) => m[1]), ['http', 'dsr']);
+  assert.match(html, /Direct server return/);
+  assert.match(html, /failed: HTTP 502/);
+  const json = JSON.parse(jsonReport(RESULT)) as { version: number; about: Record<string, { title: string }> };
+  assert.equal(json.version, 1);
+  assert.equal(json.about.dsr!.title, 'kernel DSR');
+});
