@@ -1,3 +1,5 @@
+import { reloadAdmin, startAdmin } from '../admin/lifecycle.js';
+import type { AdminServer } from '../admin/server.js';
 import type { Config } from '../config/types.js';
 import { poolChannel, serverStateChannel, type PoolEvent, type ServerStateEvent } from '../core/events.js';
 import { log, setupLogging } from '../core/log.js';
@@ -35,7 +37,14 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
   serverStateChannel.subscribe(logServerState);
   poolChannel.subscribe(logPoolEvent);
   setupWorkers(process.execArgv);
-  const primary = new Primary(config, { workers: opts.workers, reload: opts.reload });
+  // The configuration a reload read, for the parts applied here (the admin listener).
+  let reloaded: Config | undefined;
+  const reload: ReloadSource = async () => {
+    const r = await opts.reload();
+    reloaded = r.config;
+    return r;
+  };
+  const primary = new Primary(config, { workers: opts.workers, reload });
   try {
     await primary.start();
   } catch (err) {
@@ -54,15 +63,19 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
     log().warn(`no control socket: ${(err as Error).message} (set runtime.control_socket)`);
     control = null;
   }
+  let admin: AdminServer | null = null;
   try {
+    admin = await startAdmin(primary, config.admin);
     dropPrivileges(config, primaryCapabilities(config), 'the primary');
   } catch (err) {
     log().error((err as Error).message);
+    await admin?.stop();
     await primary.stop();
     await control?.stop();
     await opts.onStop?.();
     return 1;
   }
+  if (admin !== null) log().info(admin.describe());
   announce(primary);
   // systemd (Type=notify): every listener is bound
   sdNotify('READY=1', `STATUS=${statusLine(primary)}`, `MAINPID=${process.pid}`);
@@ -78,6 +91,7 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
         sdNotify('STOPPING=1', `STATUS=stopping (${why})`);
         void primary
           .stop()
+          .then(() => admin?.stop())
           .then(() => control?.stop())
           .then(() => opts.onStop?.())
           .then(() => {
@@ -95,7 +109,18 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
       if (request.command === 'status') return { ok: true, message: 'status', data: primary.status() };
       if (request.command === 'stop') return stop('fulcrum stop');
       sdNotify('RELOADING=1', `MONOTONIC_USEC=${monotonicUsec()}`, 'STATUS=reloading the configuration');
-      const answer = await primary.reload();
+      const generation = primary.status().generation;
+      let answer = await primary.reload();
+      // A new generation: the new configuration is in force (even when VRRP did not follow).
+      if (reloaded !== undefined && primary.status().generation !== generation) {
+        const r = await reloadAdmin(admin, primary, reloaded.admin);
+        admin = r.admin;
+        if (r.rebound && admin !== null) log().info(admin.describe());
+        if (r.problem !== null) {
+          log().error(`reload: ${r.problem}; the admin listener stays as it was`);
+          answer = { ok: false, message: `${answer.message}; but the admin listener stays as it was: ${r.problem}` };
+        }
+      }
       if (answer.ok) announce(primary);
       sdNotify('READY=1', `STATUS=${answer.ok ? statusLine(primary) : `reload refused, still on the previous configuration: ${answer.message}`}`);
       return answer;

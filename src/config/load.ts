@@ -173,5 +173,6 @@ function toConfig(parsed: ParsedConfig, source: string, order: string[]): Config
     vrrp: parsed.vrrp ? buildVrrp(parsed.vrrp) : null,
     bgp: parsed.bgp ?? null,
     services: buildServices(parsed.services ?? [], new Map([...pools].map(([n, p]) => [n, p.servers.length]))),
+    admin: parsed.admin ? { ...parsed.admin, tokenFile: parsed.admin.tokenFile === null ? null : filePath(parsed.admin.tokenFile, source) } : null,
   };
 }

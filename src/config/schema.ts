@@ -1,6 +1,6 @@
 /**
  * The zod schema of the raw YAML document (snake_case keys), put together from each
- * section's schema (listeners/, pools/, dns/, runtime/, logging/, vrrp/, services/; tls/
+ * section's schema (listeners/, pools/, dns/, runtime/, logging/, vrrp/, services/, admin/; tls/
  * inside listeners and pools). Every object is strict, so unknown keys are reported;
  * durations, sizes and addresses are converted by the field parsers of common/fields.ts,
  * so a successful parse yields normalised values. What a single field cannot know (names
@@ -17,6 +17,7 @@ import { runtime } from './runtime/schema.js';
 import { logging } from './logging/schema.js';
 import { services } from './services/schema.js';
 import { vrrpSchema } from './vrrp/schema.js';
+import { admin } from './admin/schema.js';
 import { bgp } from './bgp/schema.js';
 
 /**
@@ -43,6 +44,7 @@ export const configSchema = z.strictObject({
   logging: logging.prefault({}),
   vrrp: vrrpSchema.optional(),
   services: services.optional(),
+  admin: admin.optional(),
   bgp: bgp.optional().describe('BGP: announce addresses Fulcrum serves to routers (anycast, ECMP over several balancers), each while its condition holds'),
 });
 

@@ -40,8 +40,27 @@ export interface Config {
   vrrp?: VrrpConfig | null;
   /** Virtual services of the kernel data plane (nftables NAT and DSR); empty when none. */
   services: VirtualServiceConfig[];
+  /** The admin listener (runtime API, dashboard, metrics), or null: none. */
+  admin: AdminConfig | null;
   /** BGP announcements (YAML `bgp:`), or null (a Config built by hand may leave it out). */
   bgp?: BgpConfig | null;
+}
+
+/**
+ * YAML `admin`: the admin listener. Written out: load.ts makes the token file's path
+ * absolute (relative to the configuration file).
+ */
+export interface AdminConfig {
+  /** Host part of `listen`, without brackets ("127.0.0.1", "::1"). */
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Absolute path of the access token file, or null: state-changing calls need no token. */
+  tokenFile: string | null;
+  /** Serve the live dashboard at `/`. */
+  dashboard: boolean;
+  /** Serve the Prometheus metrics at `/metrics`. */
+  metrics: boolean;
 }
 
 /** YAML `bgp:`: Fulcrum's AS, its peers and what it announces. */

@@ -1,12 +1,13 @@
 /**
  * Cross-checks that no single field can make, each feature's in its own checks.ts
- * (pools/, listeners/, tls/, dns/, vrrp/, services/), plus the keys a file needs. They
+ * (pools/, listeners/, tls/, dns/, vrrp/, services/, admin/), plus the keys a file needs. They
  * read the file field by field as the schema parses it (common/parsed.ts), whatever the
  * schema thought of the rest, so that a file with a bad weight still hears about its
  * misspelt pool name in the same run. Values the schema rejects are skipped here rather
  * than reported twice.
  */
 import { isObj, type Obj, type PathIssue } from './common/parsed.js';
+import { checkAdmin } from './admin/checks.js';
 import { checkDns } from './dns/checks.js';
 import { checkListeners } from './listeners/checks.js';
 import { fileParts } from './parts.js';
@@ -42,6 +43,7 @@ export function crossCheck(raw: unknown, opts: CheckOptions = {}): PathIssue[] {
   if (isObj(raw.vrrp)) checkVrrp(raw.vrrp, parts, issues, opts.interfaces);
   if (isObj(raw.bgp)) checkBgp(raw.bgp, parts, issues);
   if (raw.services !== undefined) checkServices(raw.services, parts, issues);
+  if (isObj(raw.admin)) checkAdmin(raw.admin, parts, issues);
   checkTls(parts, issues);
   return issues;
 }

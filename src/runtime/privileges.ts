@@ -1,7 +1,7 @@
 /**
  * runtime.user/group: a process started as root becomes that user once its sockets are
  * set up, keeping only the capabilities the configuration needs. The primary keeps
- * CAP_NET_BIND_SERVICE when a listener or the DNS server uses a port below 1024 (a
+ * CAP_NET_BIND_SERVICE when a listener, the DNS server or the admin listener uses a port below 1024 (a
  * reload or a replaced worker binds again), CAP_NET_ADMIN for `services:` and `vrrp:`
  * (nftables, addresses) and CAP_NET_RAW for `vrrp:` (raw sockets), as ambient
  * capabilities that the workers and nft it starts inherit. A worker needs none once it
@@ -26,7 +26,7 @@ export function capabilityName(cap: number): string {
 
 /** The capabilities the primary keeps for `config`. */
 export function primaryCapabilities(config: Config): number[] {
-  const ports = [...config.listeners.map((l) => l.port), ...(config.dns?.listen.map((l) => l.port) ?? [])];
+  const ports = [...config.listeners.map((l) => l.port), ...(config.dns?.listen.map((l) => l.port) ?? []), ...(config.admin ? [config.admin.port] : [])];
   const caps: number[] = [];
   // BGP's passive listener (179) is bound again when a reload restarts it
   if (config.bgp?.listen != null) ports.push(config.bgp.listen.port);

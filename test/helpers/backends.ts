@@ -10,7 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
 import { WebSocketServer } from 'ws';
-import { SocketReader } from './http-client.js';
+import { send, SocketReader } from './http-client.js';
 import { LOOPBACK } from './ports.js';
 
 /** A listening test server: its port, connection counts and close(). */
@@ -306,6 +306,16 @@ export async function poolBackends(t: TestContext, names: string[], opts: { hold
   t.after(() => Promise.all(list.map((b) => b.close())));
   for (const n of names) list.push(await poolBackend(n, opts));
   return list;
+}
+
+/** Sends `n` requests to 127.0.0.1:`port` on new connections (either worker may take each) and counts the new ones per backend. */
+export async function spread(port: number, backends: PoolBackend[], n: number): Promise<number[]> {
+  const before = backends.map((b) => b.seen.length);
+  for (let i = 0; i < n; i++) {
+    const r = await send(port, { path: `/r${i}`, headers: { connection: 'close' } });
+    if (r.status !== 200) throw new Error(`request ${i}: status ${r.status} ${r.body}`);
+  }
+  return backends.map((b, i) => b.seen.length - before[i]!);
 }
 
 // ---- a scripted raw backend (the malformed-input corpus) ------------------------------

@@ -27,6 +27,17 @@ export async function waitFor<T>(cond: () => T, timeoutMs: number, what: string 
   }
 }
 
+/** As `waitFor`, for a condition that must be awaited (an HTTP call); polls every `everyMs` (50). */
+export async function waitForAsync<T>(cond: () => Promise<T>, timeoutMs: number, what: string | (() => string), everyMs = 50): Promise<Exclude<T, Falsy>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await cond();
+    if (v) return v as Exclude<T, Falsy>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    await sleep(everyMs);
+  }
+}
+
 /** Resolves with the arguments of `emitter`'s next `event`; rejects after `timeoutMs`. */
 export function once<T = unknown>(emitter: NodeJS.EventEmitter, event: string, timeoutMs = WAIT_MS): Promise<T[]> {
   return new Promise((resolve, reject) => {

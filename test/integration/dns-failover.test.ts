@@ -69,6 +69,7 @@ describe('dns failover during queries', { skip: DIG }, () => {
       logging: { ...DEFAULT_LOGGING },
       dns: dnsConfig([{ host: '127.0.0.1', port: 0 }], [zoneConfig('example.com', { pools: [poolName('www.example.com.', 'web', { ttl: 1 })] })]),
       services: [],
+      admin: null,
     };
     const instance = await startInstance(config);
     t.after(() => instance.stop({ graceMs: 0 }));

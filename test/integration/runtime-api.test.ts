@@ -6,31 +6,22 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { poolBackends, type PoolBackend } from '../helpers/backends.js';
+import { poolBackends, spread } from '../helpers/backends.js';
 import { tempDir } from '../helpers/files.js';
 import { request } from '../helpers/http-client.js';
 import { dig, missing, runCli, spawnCli } from '../helpers/spawn.js';
-import { closedPort } from '../helpers/ports.js';
+import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 import { controlRequest } from '../../src/runtime/control.js';
 import type { StatusReport } from '../../src/runtime/primary.js';
 
 const DIG = missing('dig', 'Debian package dnsutils');
 
-/** Sends `n` requests on new connections (either worker may take each) and counts them per backend. */
-async function spread(port: number, backends: PoolBackend[], n: number): Promise<number[]> {
-  const before = backends.map((b) => b.seen.length);
-  for (let i = 0; i < n; i++) {
-    const r = await request(port, { path: `/r${i}`, headers: { connection: 'close' } });
-    assert.equal(r.status, 200);
-  }
-  return backends.map((b, i) => b.seen.length - before[i]!);
-}
-
 test('fulcrum server: drain, maint, weight, add, remove and check, across two workers, DNS and a reload', { timeout: 60_000, skip: DIG }, async (t) => {
   const [s1, s2, s3] = await poolBackends(t, ['s1', 's2', 's3']);
   const dir = tempDir('fulcrum-runtime-api-', t);
-  const dnsPort = await closedPort('udp');
+  // Below the ephemeral range: the DNS server binds TCP too, where an outgoing connection may hold an ephemeral port.
+  const dnsPort = await freePort();
   const sock = dir.file('ctl.sock');
   const file = dir.write(
     'fulcrum.yaml',

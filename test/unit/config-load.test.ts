@@ -102,6 +102,7 @@ describe('loadConfigText: defaults and normalisation', () => {
       vrrp: null,
       bgp: null,
       services: [],
+      admin: null,
     };
     assert.deepEqual(ok(MINIMAL), expected);
   });
@@ -263,7 +264,7 @@ describe('loadConfigText: schema errors', () => {
   it('lists the allowed keys when nothing is close', () => {
     const issue = only(`${MINIMAL}workers: 4\n`);
     assert.deepEqual([issue.line, issue.column, issue.path], [11, 1, 'workers']);
-    assert.equal(issue.message, 'unknown key `workers` (expected one of: `listeners`, `pools`, `timeouts`, `limits`, `dns`, `runtime`, `logging`, `vrrp`, `services`, `bgp`)');
+    assert.equal(issue.message, 'unknown key `workers` (expected one of: `listeners`, `pools`, `timeouts`, `limits`, `dns`, `runtime`, `logging`, `vrrp`, `services`, `admin`, `bgp`)');
   });
 
   it('points a missing key at the map that lacks it', () => {
@@ -463,7 +464,7 @@ workers: 2
       'lb.yaml:7:5: listeners[1].bnd: unknown key `bnd`; did you mean `bind`?',
       'lb.yaml:10:14: pools.web.balance: expected one of `round-robin`, `random`, `least-conn`, `maglev`, `sticky`, `first`, got the string "roundrobin"; did you mean `round-robin`?',
       'lb.yaml:13:17: pools.web.servers[0].weight: must be an integer from 0 to 256, got 300',
-      'lb.yaml:14:1: workers: unknown key `workers` (expected one of: `listeners`, `pools`, `timeouts`, `limits`, `dns`, `runtime`, `logging`, `vrrp`, `services`, `bgp`)',
+      'lb.yaml:14:1: workers: unknown key `workers` (expected one of: `listeners`, `pools`, `timeouts`, `limits`, `dns`, `runtime`, `logging`, `vrrp`, `services`, `admin`, `bgp`)',
     ]);
   });
 });
