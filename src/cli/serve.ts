@@ -58,7 +58,7 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
   let control: ControlServer | null = socketPath === null ? null : new ControlServer(socketPath, (c) => onCommand(c));
   try {
     await control?.start();
-    log().info(`control socket ${socketPath} (fulcrum status|reload|stop|server)`);
+    if (control !== null) log().info(`control socket ${socketPath} (fulcrum status|reload|stop|server)`);
   } catch (err) {
     log().warn(`no control socket: ${(err as Error).message} (set runtime.control_socket)`);
     control = null;
