@@ -212,15 +212,7 @@ export class Primary implements RuntimeApi {
       return null;
     }
     log().warn('reload: the bgp section changed: its sessions restart');
-    await this.bgp?.stop();
-    this.bgp = null;
-    try {
-      this.bgp = await this.startBgp(config);
-      return null;
-    } catch (err) {
-      log().error(`reload: BGP did not start again: ${(err as Error).message}`);
-      return (err as Error).message;
-    }
+    return restarted('BGP', this.bgp, () => this.startBgp(config), (s) => (this.bgp = s));
   }
 
   private async startPlane(config: Config, health: HealthState[]): Promise<Instance> {
@@ -373,15 +365,7 @@ export class Primary implements RuntimeApi {
       return null;
     }
     log().warn('reload: the vrrp section changed: its instances restart (masters resign first)');
-    await this.vrrp?.stop();
-    this.vrrp = null;
-    try {
-      this.vrrp = await this.startVrrp(config);
-      return null;
-    } catch (err) {
-      log().error(`reload: VRRP did not start again: ${(err as Error).message}`);
-      return (err as Error).message;
-    }
+    return restarted('VRRP', this.vrrp, () => this.startVrrp(config), (s) => (this.vrrp = s));
   }
 
   /** SIGUSR1: access log files are reopened by every worker. */
@@ -587,6 +571,22 @@ function refuse(status: number, message: string): ApiResult {
 function done(message: string, data?: unknown): ApiResult {
   log().info(`runtime API: ${message}`);
   return { ok: true, status: 200, message, data };
+}
+
+/**
+ * Stops a section's service and starts it again (`set` receives the new one, or null when
+ * it did not start): resolves with what went wrong, or null.
+ */
+async function restarted<T extends { stop(): Promise<void> }>(what: string, old: T | null, start: () => Promise<T | null>, set: (s: T | null) => void): Promise<string | null> {
+  await old?.stop();
+  set(null);
+  try {
+    set(await start());
+    return null;
+  } catch (err) {
+    log().error(`reload: ${what} did not start again: ${(err as Error).message}`);
+    return (err as Error).message;
+  }
 }
 
 /** The kernel data plane of a configuration's virtual services, following the plane's pools. */

@@ -3,7 +3,7 @@
  * balancer (192.0.2.10), each with `eth0`; programs started in them are ended by pid.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NsProcess, sh } from './netns.js';
@@ -51,6 +51,30 @@ export class BgpLab {
     const p = this.start(this.balancer, process.execPath, ['-e', `require('node:net').createServer((s) => s.end()).listen(${port}, '127.0.0.1', () => console.log('ready'))`]);
     await p.waitFor(/ready/);
     return p;
+  }
+
+  /**
+   * Writes lb1.yaml: the balancer at 192.0.2.10 with listener www, pool web (one server at
+   * 127.0.0.1:`port`, TCP checks every 300 ms), AS 65001, then `bgp` (lines under `bgp:`),
+   * and its control socket in the lab's directory. Returns the file's path.
+   */
+  balancerConfig(port: number, bgp: string): string {
+    const file = join(this.dir, 'lb1.yaml');
+    writeFileSync(
+      file,
+      `listeners:
+  - { name: www, bind: 192.0.2.10:8080, routes: [{ pool: web }] }
+pools:
+  web:
+    health: { type: tcp, interval: 300ms, timeout: 200ms, fall: 1, rise: 1 }
+    servers: [{ name: s1, address: 127.0.0.1:${port} }]
+bgp:
+  asn: 65001
+  router_id: 192.0.2.10
+${bgp}runtime: { workers: 1, control_socket: ${join(this.dir, 'lb1.sock')} }
+`,
+    );
+    return file;
   }
 
   /** Ends every process (by pid), deletes the namespaces and the directory. Never rejects. */

@@ -17,6 +17,21 @@ import type { StatusReport } from '../../src/runtime/primary.js';
 
 const DIG = missing('dig', 'Debian package dnsutils');
 
+/** A listener on 127.0.0.1 over pool web (s1, s2, HTTP checks every `interval`), then `more` lines. */
+function webYaml(s1: number, s2: number, interval: string, more: string): string {
+  return `listeners:
+  - name: www
+    bind: 127.0.0.1:0
+    routes: [{ pool: web }]
+pools:
+  web:
+    health: { type: http, interval: ${interval}, timeout: 200ms, jitter: 0, http: { path: /health } }
+    servers:
+      - { name: s1, address: "127.0.0.1:${s1}" }
+      - { name: s2, address: "127.0.0.1:${s2}" }
+${more}`;
+}
+
 test('fulcrum server: drain, maint, weight, add, remove and check, across two workers, DNS and a reload', { timeout: 60_000, skip: DIG }, async (t) => {
   const [s1, s2, s3] = await poolBackends(t, ['s1', 's2', 's3']);
   const dir = tempDir('fulcrum-runtime-api-', t);
@@ -25,17 +40,11 @@ test('fulcrum server: drain, maint, weight, add, remove and check, across two wo
   const sock = dir.file('ctl.sock');
   const file = dir.write(
     'fulcrum.yaml',
-    `listeners:
-  - name: www
-    bind: 127.0.0.1:0
-    routes: [{ pool: web }]
-pools:
-  web:
-    health: { type: http, interval: 300ms, timeout: 200ms, jitter: 0, http: { path: /health } }
-    servers:
-      - { name: s1, address: "127.0.0.1:${s1!.port}" }
-      - { name: s2, address: "127.0.0.1:${s2!.port}" }
-  names:
+    webYaml(
+      s1!.port,
+      s2!.port,
+      '300ms',
+      `  names:
     servers:
       - { name: a, address: "127.0.0.11:80" }
       - { name: b, address: "127.0.0.12:80" }
@@ -47,6 +56,7 @@ dns:
         - { name: www, pool: names, ttl: 1 }
 runtime: { workers: 2, control_socket: ${sock} }
 `,
+    ),
   );
   const cli = await spawnCli(['run', '-c', file]);
   t.after(() => cli.stop());
@@ -156,18 +166,7 @@ test('a drained server finishes the requests it has; maint too, while its checks
   const sock = dir.file('ctl.sock');
   const file = dir.write(
     'fulcrum.yaml',
-    `listeners:
-  - name: www
-    bind: 127.0.0.1:0
-    routes: [{ pool: web }]
-pools:
-  web:
-    health: { type: http, interval: 200ms, timeout: 200ms, jitter: 0, http: { path: /health } }
-    servers:
-      - { name: s1, address: "127.0.0.1:${s1!.port}" }
-      - { name: s2, address: "127.0.0.1:${s2!.port}" }
-runtime: { workers: 1, control_socket: ${sock} }
-`,
+    webYaml(s1!.port, s2!.port, '200ms', `runtime: { workers: 1, control_socket: ${sock} }\n`),
   );
   const cli = await spawnCli(['run', '-c', file]);
   t.after(() => cli.stop());

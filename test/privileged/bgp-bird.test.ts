@@ -56,26 +56,15 @@ protocol bgp lb1 {
 
   it('announces with its attributes, withdraws a pool\'s route when no server is usable, and stops gracefully', { timeout: 60_000 }, async () => {
     const backend = await lab.tcpServer(18081);
-    const file = join(lab.dir, 'lb1.yaml');
-    writeFileSync(
-      file,
-      `listeners:
-  - { name: www, bind: 192.0.2.10:8080, routes: [{ pool: web }] }
-pools:
-  web:
-    health: { type: tcp, interval: 300ms, timeout: 200ms, fall: 1, rise: 1 }
-    servers: [{ name: s1, address: 127.0.0.1:18081 }]
-bgp:
-  asn: 65001
-  router_id: 192.0.2.10
-  graceful_shutdown: 2s
+    const file = lab.balancerConfig(
+      18081,
+      `  graceful_shutdown: 2s
   peers:
     - { name: r1, address: 192.0.2.1, asn: 65000, bfd: true }
   announce:
     - { prefix: 203.0.113.10/32, when: { pool: web }, med: 7, communities: ["65001:100"], large_communities: ["65001:1:2"], prepend: 1 }
     - { prefix: 203.0.113.20/32, when: { listener: www } }
     - { prefix: "2001:db8:ff::/48", next_hop: "2001:db8::10", communities: ["65001:6"] }
-runtime: { workers: 1, control_socket: ${join(lab.dir, 'lb1.sock')} }
 `,
     );
     lb = lab.start(lab.balancer, process.execPath, [...NODE_FLAGS, CLI_PATH, 'run', '-c', file]);

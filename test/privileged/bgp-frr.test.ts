@@ -6,14 +6,13 @@
  * shutdown, and a balancer that stops answering is dropped by BFD.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { privilegedSkip, shResult, type NsProcess } from '../helpers/netns.js';
 import { BgpLab, until } from '../helpers/bgp-lab.js';
 import { CLI_PATH } from '../helpers/spawn.js';
-import { chmodSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 
 const FRR = '/usr/lib/frr';
 const SKIP = privilegedSkip(['ip', 'vtysh']) ?? (existsSync(`${FRR}/bfdd`) ? null : 'FRR is not installed (Debian package frr)');
@@ -60,24 +59,13 @@ describe('BGP with FRR as the router', { skip: SKIP ?? false }, () => {
 
   it('session, announcement with attributes, withdrawal, administrative shutdown', { timeout: 60_000 }, async () => {
     const backend = await lab.tcpServer(18082);
-    const file = join(lab.dir, 'lb1.yaml');
-    writeFileSync(
-      file,
-      `listeners:
-  - { name: www, bind: 192.0.2.10:8080, routes: [{ pool: web }] }
-pools:
-  web:
-    health: { type: tcp, interval: 300ms, timeout: 200ms, fall: 1, rise: 1 }
-    servers: [{ name: s1, address: 127.0.0.1:18082 }]
-bgp:
-  asn: 65001
-  router_id: 192.0.2.10
-  graceful_shutdown: 0s
+    const file = lab.balancerConfig(
+      18082,
+      `  graceful_shutdown: 0s
   peers:
     - { name: frr, address: 192.0.2.1, asn: 65000, bfd: true }
   announce:
     - { prefix: 203.0.113.10/32, when: { pool: web }, med: 3, communities: ["65001:200"], prepend: 2 }
-runtime: { workers: 1, control_socket: ${join(lab.dir, 'lb1.sock')} }
 `,
     );
     lb = lab.start(lab.balancer, process.execPath, [...NODE_FLAGS, CLI_PATH, 'run', '-c', file]);
