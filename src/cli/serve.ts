@@ -106,7 +106,7 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
         const result = await primary.operate(request.operation);
         return { ok: result.ok, message: result.message, data: result.data };
       }
-      if (request.command === 'status') return { ok: true, message: 'status', data: primary.status() };
+      if (request.command === 'status') return { ok: true, message: 'status', data: await primary.freshStatus() };
       if (request.command === 'stop') return stop('fulcrum stop');
       sdNotify('RELOADING=1', `MONOTONIC_USEC=${monotonicUsec()}`, 'STATUS=reloading the configuration');
       const generation = primary.status().generation;

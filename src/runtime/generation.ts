@@ -95,8 +95,8 @@ export class Generation {
           resolve(m.listeners);
         } else if (m.t === 'failed') {
           reject(new Error(m.message));
-        } else if (m.t === 'counters') {
-          this.hooks.counters(worker.id, m.counters, m.memory);
+        } else if (m.t === 'counters' || (m.t === 'metrics' && m.counters !== undefined)) {
+          this.hooks.counters(worker.id, m.counters!, m.memory!);
         } else if (m.t === 'ejected') {
           this.hooks.ejected(m.server);
         }

@@ -104,6 +104,7 @@ export type FromWorker =
   | { t: 'failed'; message: string }
   | { t: 'counters'; counters: InstanceCounters; memory: MemorySample; metrics?: WorkerMetrics }
   /** The answer to a scrape's `{t: 'metrics'}` (null before the instance runs). */
-  | { t: 'metrics'; id: number; metrics: WorkerMetrics | null }
+  /** The answer to a scrape: the metrics, and the counters `fulcrum status` shows, as they are now. */
+  | { t: 'metrics'; id: number; metrics: WorkerMetrics | null; counters?: InstanceCounters; memory?: MemorySample }
   /** Passive health ejected a server here: the primary tells this worker when an active check passes. */
   | { t: 'ejected'; server: ServerRef };

@@ -409,6 +409,12 @@ export class Primary implements RuntimeApi {
     );
   }
 
+  /** status() with every worker's counters as they are now (each asked; one slow to answer counts with its last report). */
+  async freshStatus(): Promise<StatusReport> {
+    await this.metricsHub.refresh();
+    return this.status();
+  }
+
   status(): StatusReport {
     const listeners = this.bound.map((l) => ({ ...l, accepted: this.retired.accepted(l.name), active: 0 }));
     const servers = new Map<string, { active: number; total: number; ejected: boolean }>();
@@ -495,14 +501,14 @@ export class Primary implements RuntimeApi {
         if (!ADMIN_STATES.includes(op.state)) return refuse(400, `state: expected one of ${ADMIN_STATES.join(', ')}, got ${JSON.stringify(op.state)}`);
         this.overrides.setState(pool.name, server.name, op.state);
         this.applyAdmin(server, op.state, server.weight);
-        return done(`${name} is ${op.state === 'ready' ? 'ready' : op.state === 'drain' ? 'draining' : 'in maintenance'}`, this.serverStatus(pool.name, server.name));
+        return done(`${name} is ${op.state === 'ready' ? 'ready' : op.state === 'drain' ? 'draining' : 'in maintenance'}`, await this.serverStatus(pool.name, server.name));
       }
       case 'weight': {
         if (!Number.isInteger(op.weight) || op.weight < 0 || op.weight > 256) return refuse(400, `weight: expected an integer from 0 to 256, got ${JSON.stringify(op.weight)}`);
         const configured = this.base.pools.get(pool.name)?.servers.find((s) => s.name === server.name)?.weight;
         this.overrides.setWeight(pool.name, server.name, op.weight, configured);
         this.applyAdmin(server, server.adminState, op.weight);
-        return done(`${name} has weight ${op.weight}`, this.serverStatus(pool.name, server.name));
+        return done(`${name} has weight ${op.weight}`, await this.serverStatus(pool.name, server.name));
       }
       case 'check': {
         if (pool.config.health === null) return refuse(409, `pool ${pool.name} has no health checks`);
@@ -559,8 +565,9 @@ export class Primary implements RuntimeApi {
     for (const g of this.draining) g.broadcast({ t: 'admin', update });
   }
 
-  private serverStatus(pool: string, server: string): ServerStatus | undefined {
-    return this.status().pools.find((p) => p.name === pool)?.servers.find((s) => s.name === server);
+  /** A server's status, with the workers' counters as they are now. */
+  private async serverStatus(pool: string, server: string): Promise<ServerStatus | undefined> {
+    return (await this.freshStatus()).pools.find((p) => p.name === pool)?.servers.find((s) => s.name === server);
   }
 }
 

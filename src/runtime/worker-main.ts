@@ -54,7 +54,7 @@ process.on('message', (m: ToWorker) => {
       reopenAccessLogs();
       break;
     case 'metrics':
-      send({ t: 'metrics', id: m.id, metrics: instance === null ? null : workerMetrics(instance) });
+      send(instance === null ? { t: 'metrics', id: m.id, metrics: null } : { t: 'metrics', id: m.id, metrics: workerMetrics(instance), counters: instance.counters(), memory: memorySample() });
       break;
   }
 });
