@@ -47,7 +47,7 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   /** The listener's `access` lists: a client they refuse gets 403 before any route. */
   private readonly allowNets: CidrSet | null;
   private readonly denyNets: CidrSet | null;
-  private readonly trusted: net.BlockList;
+  private readonly trusted: CidrSet;
   private readonly upstreams: UpstreamPool[] = [];
   private readonly conns = new Set<ClientConnection>();
   private readonly sweeper: Sweeper;
@@ -59,7 +59,7 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   /** Client connections accepted so far. */
   accepted = 0;
   /** Sources allowed to send a PROXY header (listener proxy_protocol), or null when off. */
-  private readonly proxyTrusted: net.BlockList | null;
+  private readonly proxyTrusted: CidrSet | null;
   /** Last upstream-error log line per pool (ms), to log at most once a second under load. */
   private readonly lastUpstreamErrorLog = new Map<Pool, number>();
   /** The listener's own bodies for 502, 503 and 504 (error_pages). */
@@ -110,8 +110,8 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
     this.router = new Router(config.routes, (r, i) => new HttpRoute(r, i, poolNamed, config.name));
     this.allowNets = config.access.allow === null ? null : new CidrSet(config.access.allow);
     this.denyNets = config.access.deny === null ? null : new CidrSet(config.access.deny);
-    this.trusted = blockListOf(config.forwarded.trusted);
-    this.proxyTrusted = config.proxyProtocol === null ? null : blockListOf(config.proxyProtocol.trusted);
+    this.trusted = new CidrSet(config.forwarded.trusted);
+    this.proxyTrusted = config.proxyProtocol === null ? null : new CidrSet(config.proxyProtocol.trusted);
     this.proto = config.tls === null ? 'http' : 'https';
     this.edge = config.tls !== null || (config.mode === 'http' && config.http2.h2c) ? new HttpEdge(this, config, this.io) : null;
     this.requestIds = config.requestId === null ? null : new RequestIds(config.requestId);
@@ -256,8 +256,7 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
     return {
       ip,
       forwardedFor: v6 ? `"[${ip}]"` : ip,
-      // BlockList.check allocates a SocketAddress: skip it when nobody is trusted
-      trusted: this.config.forwarded.trusted.length > 0 && isIn(this.trusted, ip),
+      trusted: this.trusted.has(ip),
       proto: this.proto,
     };
   }
@@ -353,7 +352,7 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
     }
     if (this.proxyTrusted !== null) {
       const address = kind.peerAddress(s);
-      if (!isIn(this.proxyTrusted, address)) {
+      if (!this.proxyTrusted.has(address)) {
         this.logProxyRefused(address, 'the source is not in proxy_protocol.trusted');
         kind.refuse(s);
         return false;
@@ -371,21 +370,3 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   }
 }
 
-/** A BlockList of normalised CIDRs ("10.0.0.0/8", "2001:db8::/32"). */
-function blockListOf(cidrs: readonly string[]): net.BlockList {
-  const list = new net.BlockList();
-  for (const cidr of cidrs) {
-    const [addr, len] = cidr.split('/');
-    const family = addr!.includes(':') ? 'ipv6' : 'ipv4';
-    list.addSubnet(addr!, Number(len ?? (family === 'ipv6' ? 128 : 32)), family);
-  }
-  return list;
-}
-
-/** Whether `address` (IPv4-mapped IPv6 counts as IPv4) is in `list`. */
-function isIn(list: net.BlockList, address: string): boolean {
-  let ip = address;
-  if (ip.startsWith('::ffff:') && ip.includes('.')) ip = ip.slice(7);
-  if (ip === '') return false;
-  return list.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4');
-}

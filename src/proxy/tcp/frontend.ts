@@ -3,6 +3,7 @@ import type { Pool } from '../../backend/pool.js';
 import type { ListenerConfig } from '../../config/types.js';
 import { FulcrumError } from '../../core/errors.js';
 import { Sweeper, tickFor } from '../../core/sweeper.js';
+import { CidrSet } from '../http/cidr-set.js';
 import { Router } from '../http/router.js';
 import { TcpConnection, type ConnectionHost } from './connection.js';
 import { HandleConnection } from './connection-handles.js';
@@ -44,7 +45,7 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor, HandleAccept
   /** Open client connections. */
   readonly connections = new Set<TcpConnection>();
   private readonly router: Router<Pool>;
-  private readonly trusted = new net.BlockList();
+  private readonly trusted: CidrSet;
   private readonly sweeper: Sweeper;
   private readonly server: net.Server;
   private stopping = false;
@@ -74,11 +75,7 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor, HandleAccept
       return pool;
     });
     this.sniRouting = config.routes.some((r) => r.hosts.length > 0);
-    for (const cidr of config.proxyProtocol?.trusted ?? []) {
-      const [addr, len] = cidr.split('/');
-      const family = addr!.includes(':') ? 'ipv6' : 'ipv4';
-      this.trusted.addSubnet(addr!, Number(len ?? (family === 'ipv6' ? 128 : 32)), family);
-    }
+    this.trusted = new CidrSet(config.proxyProtocol?.trusted ?? []);
     const t = config.timeouts;
     this.sweeper = new Sweeper(tickFor(Math.min(config.tcp.idleMs, config.tcp.helloTimeoutMs, t.connectMs)));
     this.accessLog = config.accessLog === null ? null : new AccessLog(config.name, config.accessLog);
@@ -151,8 +148,7 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor, HandleAccept
 
   /** ConnectionHost: whether a PROXY header is accepted from `address`. */
   isTrusted(address: string): boolean {
-    if (address === '') return false;
-    return this.trusted.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
+    return this.trusted.has(address);
   }
 
   /** ConnectionHost: a connection has closed. */
