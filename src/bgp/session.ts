@@ -51,7 +51,6 @@ export interface SessionOwner {
   /** The routes to announce now to this session, grouped by shared attributes. */
   routesFor(session: BgpSession): Array<{ prefixes: Prefix[]; attrs: RouteAttributes }>;
   log(message: string): void;
-  changed(session: BgpSession): void;
 }
 
 /** Back-off between connection attempts: 1 s, doubling, at most 10 s, with ±20% jitter. */
@@ -100,7 +99,7 @@ export class BgpSession {
 
   start(): void {
     this.stopped = false;
-    if (this.peer.passive) this.setState('active');
+    if (this.peer.passive) this.state = 'active';
     else this.connect();
   }
 
@@ -150,7 +149,7 @@ export class BgpSession {
     const sock = this.sock;
     if (sock !== null && this.state !== 'connect') this.notify(ERR.CEASE, subcode, 'stopping');
     this.closeSocket();
-    this.setState('idle');
+    this.state = 'idle';
     // resolves once the NOTIFICATION has left (the socket closed), or after a second
     if (sock === null || sock.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
@@ -165,7 +164,7 @@ export class BgpSession {
 
   private connect(): void {
     if (this.stopped) return;
-    this.setState('connect');
+    this.state = 'connect';
     const sock = net.connect({ host: this.peer.address, port: this.peer.port, ...(this.peer.localAddress === null ? {} : { localAddress: this.peer.localAddress }) });
     this.sock = sock;
     sock.setNoDelay(true);
@@ -201,7 +200,7 @@ export class BgpSession {
       this.down(this.lastError || 'connection closed');
     });
     this.write(encodeOpen({ asn: this.owner.asn, holdTime: this.peer.holdTimeS, routerId: this.owner.routerId, families: [[AFI.IPV4, SAFI_UNICAST], [AFI.IPV6, SAFI_UNICAST]] }));
-    this.setState('opensent');
+    this.state = 'opensent';
     this.armHold(OPEN_HOLD_MS);
   }
 
@@ -252,7 +251,7 @@ export class BgpSession {
         this.peerOpen = open;
         this.holdMs = Math.min(this.peer.holdTimeS, open.holdTime) * 1000;
         this.write(encodeKeepalive());
-        this.setState('openconfirm');
+        this.state = 'openconfirm';
         this.armHold(this.holdMs);
         return;
       }
@@ -277,7 +276,7 @@ export class BgpSession {
   }
 
   private established(): void {
-    this.setState('established');
+    this.state = 'established';
     this.establishedAt = Date.now();
     this.counts.established++;
     this.retryMs = RETRY_MIN_MS;
@@ -338,16 +337,16 @@ export class BgpSession {
     this.establishedAt = 0;
     if (was === 'established') this.owner.log(`peer ${this.peer.name}: session down (${why})`);
     if (this.stopped) {
-      this.setState('idle');
+      this.state = 'idle';
       return;
     }
-    if (this.peer.passive) this.setState('active');
+    if (this.peer.passive) this.state = 'active';
     else this.retryLater();
   }
 
   private retryLater(): void {
     if (this.stopped) return;
-    this.setState('active');
+    this.state = 'active';
     this.clearRetry();
     const wait = this.retryMs * (0.8 + Math.random() * 0.4);
     this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
@@ -369,11 +368,6 @@ export class BgpSession {
     this.holdTimer = this.keepaliveTimer = null;
   }
 
-  private setState(s: SessionState): void {
-    if (this.state === s) return;
-    this.state = s;
-    this.owner.changed(this);
-  }
 }
 
 function ipNumber(ip: string): number {

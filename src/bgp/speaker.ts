@@ -84,10 +84,6 @@ export class BgpSpeaker implements SessionOwner {
     this.env.log(message);
   }
 
-  changed(_session: BgpSession): void {
-    // states are read by report(); nothing else follows a state change
-  }
-
   /** Starts the sessions (and the passive listener, when configured). */
   async start(): Promise<void> {
     this.evaluate(false);

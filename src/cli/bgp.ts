@@ -47,7 +47,7 @@ export async function bgpCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-export function formatBgp(r: BgpReport, now: number): string {
+function formatBgp(r: BgpReport, now: number): string {
   const lines = [`AS ${r.asn}, router id ${r.routerId}`, '', 'sessions:'];
   for (const s of r.sessions) {
     const up = s.state === 'established' ? `  up ${Math.round((now - s.since) / 1000)} s` : '';

@@ -112,7 +112,7 @@ function serverWord(s: ServerStatus): string {
 }
 
 /** "state drain, weight 5", "added at 127.0.0.1:9003", "removed". */
-export function overrideWords(o: ServerOverride): string {
+function overrideWords(o: ServerOverride): string {
   if (o.removed === true) return 'removed';
   const words: string[] = [];
   if (o.added !== undefined) words.push(`added at ${o.added.host.includes(':') ? `[${o.added.host}]` : o.added.host}:${o.added.port}`);

@@ -90,10 +90,6 @@ export class Overrides {
     };
   }
 
-  /** Whether the effective configuration differs from the file's in its servers. */
-  changesServers(): boolean {
-    return [...this.byKey.values()].some((o) => o.added !== undefined || o.removed === true);
-  }
 
   /**
    * The file's configuration with the servers added and removed. Overrides that no longer

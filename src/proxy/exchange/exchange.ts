@@ -223,7 +223,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.reqEdit = null;
     this.respEdit = undefined;
     if (!this.fe.admits(facts.ip)) {
-      this.respondLocal(403, '403 Forbidden\n', NO_FIELDS);
+      this.forbidden();
       return;
     }
     const route = this.fe.route(req, facts.ip);
@@ -239,7 +239,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     }
     this.route = route;
     if (!route.admits(facts.ip)) {
-      this.respondLocal(403, '403 Forbidden\n', NO_FIELDS);
+      this.forbidden();
       return;
     }
     if (route.auth !== null) {
@@ -256,14 +256,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
         if (route.respond !== null || route.redirect !== null) return;
       }
     }
-    if (route.respond !== null) {
-      this.respondLocal(route.respond.status, route.respond.body, NO_FIELDS, route.respond.contentType);
-      return;
-    }
-    if (route.redirect !== null) {
-      this.answerRedirect(route, req);
-      return;
-    }
+    if (this.answerRoute(route, req)) return;
     const pool = route.poolFor(req, facts.ip);
     const target = route.newTarget(req.target);
     if (target !== null || route.requestRules !== null) {
@@ -311,9 +304,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     try {
       const route = this.route!;
       if (!ok) this.unauthorized(route);
-      else if (route.respond !== null) this.respondLocal(route.respond.status, route.respond.body, NO_FIELDS, route.respond.contentType);
-      else if (route.redirect !== null) this.answerRedirect(route, req);
-      else if (this.dispatchWanted) this.dispatchFirst();
+      else if (!this.answerRoute(route, req) && this.dispatchWanted) this.dispatchFirst();
     } catch (err) {
       this.onInternalError(err);
     }
@@ -324,10 +315,21 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.respondLocal(401, '401 Unauthorized\n', [['www-authenticate', route.auth!.challenge]]);
   }
 
-  private answerRedirect(route: HttpRoute, req: RequestHead): void {
+  private forbidden(): void {
+    this.respondLocal(403, '403 Forbidden\n', NO_FIELDS);
+  }
+
+  /** A route that answers itself (`respond`, `redirect`) answers; false for a route to a pool. */
+  private answerRoute(route: HttpRoute, req: RequestHead): boolean {
+    if (route.respond !== null) {
+      this.respondLocal(route.respond.status, route.respond.body, NO_FIELDS, route.respond.contentType);
+      return true;
+    }
+    if (route.redirect === null) return false;
     const location = route.location(req, this.facts!.proto);
-    const status = route.redirect!.status;
+    const status = route.redirect.status;
     this.respondLocal(status, `${status} ${reasonPhrase(status)}: ${location}\n`, [['location', location]]);
+    return true;
   }
 
   /** Sends the current request to `server` on a pooled or new connection (`fresh`: never a pooled one). */

@@ -2,6 +2,7 @@ import type { ForwardedConfig } from '../../config/types.js';
 import type { RequestHead, ResponseHead } from './head.js';
 import { H } from './header-ids.js';
 import type { RequestIds } from './request-id.js';
+import { fieldLines } from '../exchange/added-fields.js';
 
 /** Per-client-connection facts the request rewrite needs, computed once at accept. */
 export interface ClientFacts {
@@ -26,13 +27,6 @@ export interface RequestEdit {
 export interface ResponseEdit {
   remove: ReadonlySet<string>;
   fields: ReadonlyArray<readonly [string, string]>;
-}
-
-/** Header lines of fields, each ending in CRLF. */
-function lines(fields: ReadonlyArray<readonly [string, string]>): string {
-  let out = '';
-  for (const [n, v] of fields) out += `${n}: ${v}\r\n`;
-  return out;
 }
 
 /**
@@ -152,7 +146,7 @@ export function rewriteRequestHead(
   }
   if (fwd.via) out += via;
   if (id !== null) out += requestIds!.linePrefix + id + '\r\n';
-  if (edit !== null) out += lines(edit.fields);
+  if (edit !== null) out += fieldLines(edit.fields);
   if (tunnel) out += 'Connection: upgrade\r\n';
   return out + framing + '\r\n';
 }
@@ -201,7 +195,7 @@ export function rewriteResponseHead(
   }
   out += raw.slice(run, raw.length - 2);
   out += extra;
-  if (edit !== null) out += lines(edit.fields);
+  if (edit !== null) out += fieldLines(edit.fields);
   if (tunnel) out += 'Connection: upgrade\r\n';
   else if (close) out += 'Connection: close\r\n';
   return out + '\r\n';

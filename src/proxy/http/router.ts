@@ -2,6 +2,7 @@ import type { RouteConfig } from '../../config/types.js';
 import type { ValueTest } from '../../config/listeners/route.js';
 import { CidrSet } from './cidr-set.js';
 import type { RequestHead } from './head.js';
+import { eqLower } from './chars.js';
 
 /** A header or query test, compiled. */
 interface Test {
@@ -78,36 +79,33 @@ export class Router<T> {
    * @param target the request target (origin-form or absolute-form)
    */
   match(host: string | undefined, target: string): T | undefined {
-    if (this.only !== undefined) return this.only;
-    const { name, path } = split(host, target);
-    for (const r of this.routes) if (!r.more && hostAndPath(r, name, path)) return r.target;
-    return undefined;
+    return this.only ?? this.find(host, target, null, '');
   }
 
   /** The target for an HTTP request from client address `ip`, or undefined when no route matches. */
   matchRequest(req: RequestHead, ip: string): T | undefined {
-    if (this.only !== undefined) return this.only;
-    const { name, path } = split(req.host, req.target);
+    return this.only ?? this.find(req.host, req.target, req, ip);
+  }
+
+  /** The first route that matches; without `req`, routes with conditions beyond host and path never do. */
+  private find(host: string | undefined, target: string, req: RequestHead | null, ip: string): T | undefined {
+    let path = target;
+    if (target.charCodeAt(0) !== 0x2f) {
+      // absolute-form: scheme://authority/path — the authority overrides Host (RFC 9112 §3.2.2)
+      const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)(.*)$/.exec(target);
+      if (m !== null) {
+        host = m[1];
+        path = m[2] === '' ? '/' : m[2]!;
+      }
+    }
+    const name = host === undefined ? '' : hostName(host);
     for (const r of this.routes) {
       if (!hostAndPath(r, name, path)) continue;
-      if (r.more && !conditions(r, req, path, ip)) continue;
+      if (r.more && (req === null || !conditions(r, req, path, ip))) continue;
       return r.target;
     }
     return undefined;
   }
-}
-
-/** The host name and path of a request: an absolute-form target's authority overrides Host (RFC 9112 §3.2.2). */
-function split(host: string | undefined, target: string): { name: string; path: string } {
-  let path = target;
-  if (target.charCodeAt(0) !== 0x2f) {
-    const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)(.*)$/.exec(target);
-    if (m !== null) {
-      host = m[1];
-      path = m[2] === '' ? '/' : m[2]!;
-    }
-  }
-  return { name: host === undefined ? '' : hostName(host), path };
 }
 
 function hostAndPath<T>(r: Route<T>, name: string, path: string): boolean {
@@ -146,7 +144,7 @@ function holds(t: Test, values: readonly string[]): boolean {
 /** The values of a request's header field `lower` (a lower-case name), in order. */
 export function headerValues(req: RequestHead, lower: string): string[] {
   const out: string[] = [];
-  for (let k = 0; k < req.names.length; k++) if (req.names[k]!.length === lower.length && req.names[k]!.toLowerCase() === lower) out.push(req.values[k]!);
+  for (let k = 0; k < req.names.length; k++) if (eqLower(req.names[k]!, lower)) out.push(req.values[k]!);
   return out;
 }
 
