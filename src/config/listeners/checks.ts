@@ -258,6 +258,13 @@ function checkMode(l: ListenerPart, i: number, mode: ListenerMode, issues: PathI
       key('max_connections', `max_connections counts TCP connections, and ${is}: limit the sessions with \`udp.max_sessions\` instead`);
     }
   }
+  for (const k of ['max_connections_per_client', 'new_connections_per_client'] as const) {
+    if (!l.given(k)) continue;
+    if (mode === 'udp') key(k, `${k} counts TCP connections, and ${is}: limit the sessions with \`udp.max_sessions\` instead`);
+    else if (l.given('proxy_protocol')) {
+      key(k, `${k} counts connections by their source address at accept, and with \`proxy_protocol\` that is the proxy in front, not the client: set the limit on that proxy, or remove \`${k}\``);
+    }
+  }
 
   const routes = routesOf(l);
   if (mode === 'tcp') checkTcpRoutes(l, routes, base, issues);

@@ -10,6 +10,7 @@ import { oneOrList, text } from '../common/field-meta.js';
 import { parseCidr, parseHostPattern } from '../common/address.js';
 import { PathedError } from '../common/field-error.js';
 import { converted, describeValue, headerName, intRange, name, queryName, requireString, TOKEN } from '../common/fields.js';
+import { rate } from './rate.js';
 
 /** `host`: one pattern or a non-empty list of them. */
 const hostPatterns = converted((v): string[] => {
@@ -197,6 +198,33 @@ const rewriteFields = z
     return r.prefix !== undefined ? { kind: 'prefix', to: r.prefix } : { kind: 'prefix', to: '/' };
   });
 
+const rateKey = converted((v): RateKey => {
+  if (v === 'client' || v === 'route') return { kind: v };
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    const o = v as Record<string, unknown>;
+    if (Object.keys(o).length === 1 && typeof o.header === 'string') return { kind: 'header', name: headerName(o.header).toLowerCase() };
+  }
+  throw new Error(`expected client, route or {header: NAME}, got ${describeValue(v)}`);
+}, {
+  type: 'client, route or {header}',
+  input: {
+    anyOf: [
+      { enum: ['client', 'route'] },
+      { type: 'object', properties: { header: { type: 'string', description: 'one bucket per value of this request header' } }, required: ['header'], additionalProperties: false },
+    ],
+  },
+});
+
+export type RateKey = { kind: 'client' | 'route' } | { kind: 'header'; name: string };
+
+const rateLimitFields = z
+  .strictObject({
+    rate: rate.describe('requests allowed per key: "10/s", "600/m", "3600/h" (a number is per second)'),
+    burst: intRange(1, 1_000_000).optional().meta({ defaultText: 'one second of `rate` (at least 1)', description: 'requests a key may send at once before the rate applies' }),
+    key: rateKey.default({ kind: 'client' }).meta({ defaultText: '`client`', description: 'what a bucket counts: each `client` address, the whole `route`, or each value of a request `{header: NAME}` (requests without it share one bucket)' }),
+  })
+  .transform((r) => ({ perSecond: r.rate, burst: r.burst ?? Math.max(1, Math.ceil(r.rate)), key: r.key }));
+
 export type Rewrite = { kind: 'prefix'; to: string } | { kind: 'regex'; regex: string; replace: string };
 
 /** A route's fields, as written (checks.ts reads them one by one). */
@@ -231,6 +259,7 @@ export const routeFields = z.strictObject({
     .describe('HTTP basic authentication: a request without a known user and the right password gets 401'),
   allow: cidrs.optional().describe('only clients in these networks get this route; others get 403'),
   deny: cidrs.optional().describe('clients in these networks get 403 on this route'),
+  rate_limit: rateLimitFields.optional().describe('a request rate per client (or header value, or for the whole route), counted across every worker: a request over it gets 429 with `Retry-After`'),
 });
 
 /** A route as the runtime reads it (RouteConfig in types.ts). */
@@ -263,13 +292,14 @@ export const route = routeFields.transform((r, ctx) => {
     allow: r.allow ?? null,
     deny: r.deny ?? null,
     basicAuth: r.basic_auth ?? null,
+    rateLimit: r.rate_limit ?? null,
   };
 });
 
 /** Does the route match anything but host and path (TCP and UDP routes cannot)? */
-export const HTTP_ONLY_KEYS = ['path_regex', 'methods', 'headers', 'query', 'client', 'split', 'split_by', 'redirect', 'respond', 'rewrite', 'request_headers', 'response_headers', 'allow', 'deny', 'basic_auth'] as const;
+export const HTTP_ONLY_KEYS = ['path_regex', 'methods', 'headers', 'query', 'client', 'split', 'split_by', 'redirect', 'respond', 'rewrite', 'request_headers', 'response_headers', 'allow', 'deny', 'basic_auth', 'rate_limit'] as const;
 
 /** A route by host and path prefix to a pool, nothing else (configurations built in code). */
 export function plainRoute(pool: string, hosts: string[] = [], pathPrefix = ''): z.output<typeof route> {
-  return { name: null, hosts, pathPrefix, pathRegex: null, methods: null, headers: [], query: [], clients: null, priority: 0, pool, split: null, redirect: null, respond: null, rewrite: null, requestHeaders: null, responseHeaders: null, allow: null, deny: null, basicAuth: null };
+  return { name: null, hosts, pathPrefix, pathRegex: null, methods: null, headers: [], query: [], clients: null, priority: 0, pool, split: null, redirect: null, respond: null, rewrite: null, requestHeaders: null, responseHeaders: null, allow: null, deny: null, basicAuth: null, rateLimit: null };
 }

@@ -242,6 +242,13 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
       this.forbidden();
       return;
     }
+    if (route.rateLimit !== null) {
+      const wait = route.rateLimit.retryAfter(req, facts.ip);
+      if (wait > 0) {
+        this.respondLocal(429, '429 Too Many Requests\n', [['retry-after', String(wait)]]);
+        return;
+      }
+    }
     if (route.auth !== null) {
       const verdict = route.auth.check(headerValues(req, 'authorization')[0]);
       if (verdict === false) {
