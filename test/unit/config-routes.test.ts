@@ -85,7 +85,7 @@ describe('route rules in the configuration', () => {
     assert.ok(issues.some((i) => /listeners\[0\]\.access: `access` answers refused clients with 403/.test(i)), issues.join('\n'));
   });
 
-  it('reads rate limits and per-client connection limits, and says what is wrong with them', () => {
+  it('reads rate limits, per-client connection limits and SNI, and says what is wrong with them', () => {
     const c = configOk(
       file(`      - { path: /a/, pool: web, rate_limit: { rate: 600/m } }
       - { path: /b/, pool: web, rate_limit: { rate: 0.5, burst: 4, key: { header: X-Api-Key } } }
@@ -110,6 +110,8 @@ describe('route rules in the configuration', () => {
     has(/listeners\[0\]\.new_connections_per_client: a rate must be above 0/);
     has(/listeners\[0\]\.max_connections_per_client: max_connections_per_client counts connections by their source address at accept, and with `proxy_protocol`/);
 
+    const plain = configIssues(file('      - { pool: web, sni: api.example.com }'), 'r.yaml');
+    assert.ok(plain.some((i) => /routes\[0\]\.sni: `sni` is the TLS server name a client sends, and this listener has no `tls`/.test(i)), plain.join('\n'));
     const tcp = configIssues(file('      - { pool: web, rate_limit: { rate: 1/s } }', 'tcp'), 'r.yaml');
     assert.ok(tcp.some((i) => /routes\[0\]\.rate_limit: `rate_limit` reads or answers HTTP/.test(i)), tcp.join('\n'));
     const udp = configIssues(file('      - { pool: web }', 'udp', '    max_connections_per_client: 2\n'), 'r.yaml');

@@ -132,7 +132,7 @@ function matcher(r: RoutePart): Matcher | undefined {
 
 /** Whether a route tests more than host and path (then it cannot cover another). */
 function conditional(r: RoutePart): boolean {
-  return (['path_regex', 'methods', 'client'] as const).some((k) => r.given(k)) || (r.fields.headers?.length ?? 0) > 0 || (r.fields.query?.length ?? 0) > 0;
+  return (['sni', 'path_regex', 'methods', 'client'] as const).some((k) => r.given(k)) || (r.fields.headers?.length ?? 0) > 0 || (r.fields.query?.length ?? 0) > 0;
 }
 
 /**
@@ -267,6 +267,11 @@ function checkMode(l: ListenerPart, i: number, mode: ListenerMode, issues: PathI
   }
 
   const routes = routesOf(l);
+  if ((mode === 'http' || mode === 'redirect') && !l.given('tls')) {
+    routes.forEach((r, j) => {
+      if (r?.given('sni')) issues.push({ path: [...base, 'routes', j, 'sni'], at: 'key', message: '`sni` is the TLS server name a client sends, and this listener has no `tls`: add `tls`, or route by `host`' });
+    });
+  }
   if (mode === 'tcp') checkTcpRoutes(l, routes, base, issues);
   if (mode === 'udp') {
     routes.forEach((r, j) => {

@@ -231,6 +231,7 @@ export type Rewrite = { kind: 'prefix'; to: string } | { kind: 'regex'; regex: s
 export const routeFields = z.strictObject({
   name: name.optional().meta({ defaultText: '`routes[N]`', description: 'a name for logs, ${route} in header rules, and `fulcrum check`' }),
   host: hostPatterns.optional().describe('the request\'s host, exact or a `*.` wildcard matching any name below it; mode `tcp`: the TLS server name (SNI), never an IP address. Absent: every host'),
+  sni: hostPatterns.optional().describe('the TLS server name (SNI) the client sent, exact or a `*.` wildcard; HTTPS listeners only (in mode `tcp`, `host` is the SNI). Absent: any, or none'),
   path: pathPrefix.optional().describe('a path prefix the request must start with; not in modes `tcp` and `udp`'),
   path_regex: regex.optional().describe('a regular expression the path (without the query) must match'),
   methods: z.array(METHOD).min(1).optional().describe('the request methods this route takes, such as [GET, HEAD]'),
@@ -273,6 +274,8 @@ export const route = routeFields.transform((r, ctx) => {
     name: r.name ?? null,
     /** Host patterns, lower-case, without port; empty: any host. */
     hosts: r.host ?? [],
+    /** TLS server name patterns, lower-case; null: any. */
+    sni: r.sni ?? null,
     /** Path prefix ("/api/"); "" matches every path. */
     pathPrefix: r.path ?? '',
     pathRegex: r.path_regex ?? null,
@@ -297,9 +300,9 @@ export const route = routeFields.transform((r, ctx) => {
 });
 
 /** Does the route match anything but host and path (TCP and UDP routes cannot)? */
-export const HTTP_ONLY_KEYS = ['path_regex', 'methods', 'headers', 'query', 'client', 'split', 'split_by', 'redirect', 'respond', 'rewrite', 'request_headers', 'response_headers', 'allow', 'deny', 'basic_auth', 'rate_limit'] as const;
+export const HTTP_ONLY_KEYS = ['sni', 'path_regex', 'methods', 'headers', 'query', 'client', 'split', 'split_by', 'redirect', 'respond', 'rewrite', 'request_headers', 'response_headers', 'allow', 'deny', 'basic_auth', 'rate_limit'] as const;
 
 /** A route by host and path prefix to a pool, nothing else (configurations built in code). */
 export function plainRoute(pool: string, hosts: string[] = [], pathPrefix = ''): z.output<typeof route> {
-  return { name: null, hosts, pathPrefix, pathRegex: null, methods: null, headers: [], query: [], clients: null, priority: 0, pool, split: null, redirect: null, respond: null, rewrite: null, requestHeaders: null, responseHeaders: null, allow: null, deny: null, basicAuth: null, rateLimit: null };
+  return { name: null, hosts, sni: null, pathPrefix, pathRegex: null, methods: null, headers: [], query: [], clients: null, priority: 0, pool, split: null, redirect: null, respond: null, rewrite: null, requestHeaders: null, responseHeaders: null, allow: null, deny: null, basicAuth: null, rateLimit: null };
 }

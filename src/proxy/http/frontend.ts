@@ -229,8 +229,8 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   }
 
   /** The pool for a request, or undefined when no route matches. */
-  route(req: RequestHead, ip: string): HttpRoute | undefined {
-    return this.router.matchRequest(req, ip);
+  route(req: RequestHead, ip: string, tls: { serverName(): string }): HttpRoute | undefined {
+    return this.router.matchRequest(req, ip, this.router.usesSni ? tls.serverName() : '');
   }
 
   /** Whether the listener's `access` lists let a client at `ip` in. */
