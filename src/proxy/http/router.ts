@@ -29,7 +29,11 @@ interface Route<T> {
   /** TLS server names (exact, and ".suffix" for wildcards), or null: any. */
   sni: { exact: Set<string>; suffixes: string[] } | null;
   target: T;
+  /** Its place in the order routes are tried. */
+  order: number;
 }
+
+const NO_ROUTES: never[] = [];
 
 /**
  * Routing. Routes are tried from the highest `priority` down, in configuration order
@@ -45,6 +49,9 @@ export class Router<T> {
   private readonly only: T | undefined;
   /** Some route tests the TLS server name: matchRequest needs it. */
   readonly usesSni: boolean;
+  /** Routes by each exact host they name, and the routes for any host or a wildcard, each in the order tried. */
+  private readonly byHost = new Map<string, Route<T>[]>();
+  private readonly general: Route<T>[] = [];
 
   constructor(routes: readonly RouteConfig[], resolve: (route: RouteConfig, index: number) => T) {
     const order = routes.map((r, i) => ({ r, i })).sort((a, b) => b.r.priority - a.r.priority || a.i - b.i);
@@ -64,11 +71,18 @@ export class Router<T> {
         clients: r.clients === null ? null : new CidrSet(r.clients),
         sni: r.sni === null ? null : namePatterns(r.sni),
         target: resolve(r, i),
+        order: 0,
       };
       route.more = route.pathRegex !== null || route.methods !== null || route.headers.length > 0 || route.query.length > 0 || route.clients !== null || route.sni !== null;
       return route;
     });
     this.usesSni = this.routes.some((r) => r.sni !== null);
+    // Routes naming exact hosts only are found through their hosts; the rest are tried for every request.
+    this.routes.forEach((r, k) => (r.order = k));
+    for (const r of this.routes) {
+      if (r.anyHost || r.suffixes.length > 0) this.general.push(r);
+      else for (const h of r.exact) (this.byHost.get(h) ?? this.byHost.set(h, []).get(h)!).push(r);
+    }
     const first = this.routes[0];
     this.only = this.routes.length === 1 && first!.anyHost && first!.pathPrefix === '' && !first!.more ? first!.target : undefined;
   }
@@ -104,7 +118,13 @@ export class Router<T> {
       }
     }
     const name = host === undefined ? '' : hostName(host);
-    for (const r of this.routes) {
+    // the routes of this host and the general ones, merged in the order they are tried
+    const named = this.byHost.get(name) ?? NO_ROUTES;
+    const general = this.general;
+    let a = 0;
+    let b = 0;
+    while (a < named.length || b < general.length) {
+      const r = b >= general.length || (a < named.length && named[a]!.order < general[b]!.order) ? named[a++]! : general[b++]!;
       if (!hostAndPath(r, name, path)) continue;
       if (r.more && (req === null || !conditions(r, req, path, ip, sni))) continue;
       return r.target;
