@@ -7,6 +7,9 @@
 import type { ListenerConfig } from '../config/types.js';
 import { limitId, limitTable, type LimitTable } from './table.js';
 
+/** What a listener's `limited` counts, in order (the metric's `limit` label). */
+export const LIMIT_KINDS = ['connections', 'new_connections', 'requests'] as const;
+
 export class ClientConnectionLimits {
   private readonly table: LimitTable;
   private readonly concurrentId: number;

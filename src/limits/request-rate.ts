@@ -20,6 +20,8 @@ export class RequestRateLimit {
   private readonly intervalNs: number;
   private readonly toleranceNs: number;
   private readonly table: LimitTable;
+  /** Requests refused (429) so far. */
+  limited = 0;
 
   /** `name` says which limit this is ("listener www route api"): the same name keeps its buckets across reloads. */
   constructor(
@@ -37,6 +39,8 @@ export class RequestRateLimit {
     const k = this.cfg.key;
     const key = k.kind === 'header' ? (headerValues(req, k.name)[0] ?? '') : k.kind === 'client' ? clientIp : '';
     const waitMs = this.table.take(this.id, key, this.intervalNs, this.toleranceNs);
-    return waitMs <= 0 ? 0 : Math.max(1, Math.ceil(waitMs / 1000));
+    if (waitMs <= 0) return 0;
+    this.limited++;
+    return Math.max(1, Math.ceil(waitMs / 1000));
   }
 }

@@ -16,6 +16,7 @@ import { h2Request, h2Session, httpsRequest, rawConnect, readResponse, type Clie
 import { proxyFor, tcpProxy, tcpYaml } from '../helpers/proxies.js';
 import { sleep, waitFor, waitForAsync } from '../helpers/wait.js';
 import { Primary, setupWorkers } from '../../src/runtime/primary.js';
+import { parseSamples, promtoolCheck, sum } from '../helpers/metrics.js';
 
 test('rate_limit: 429 with Retry-After over HTTP/1.1 and HTTP/2 from one bucket; keyed by header or by route', { skip: NO_OPENSSL }, async (t) => {
   const pki = new TestPki(t);
@@ -135,6 +136,10 @@ logging: { level: warn }
   const elapsed = (Date.now() - start) / 1000;
   const expected = 50 * elapsed;
   assert.ok(limited > ok, `the clients sent faster than the limit (${ok} passed, ${limited} limited)`);
+  const scrape = await primary.metrics(false);
+  const check = promtoolCheck(scrape.body);
+  if (check !== null) assert.equal(check.code, 0, check.output);
+  assert.equal(sum(parseSamples(scrape.body), 'fulcrum_listener_limited_total', { listener: 'www', limit: 'requests' }), limited + 1, 'every 429 counted once, over both workers (one ended the burst)');
   assert.ok(Math.abs(ok - expected) <= expected * 0.05, `${ok} requests passed in ${elapsed.toFixed(2)} s; the limit allows ${expected.toFixed(0)} (±5%); per worker it would be twice that`);
   t.diagnostic(`rate limit 50/s over two workers: ${ok} passed in ${elapsed.toFixed(2)} s (${(ok / elapsed).toFixed(1)}/s), ${limited} limited`);
 
@@ -161,7 +166,7 @@ async function served(port: number, t: TestContext): Promise<Client | null> {
 
 test('max_connections_per_client: counted over both workers; a closed connection frees its place', { timeout: 60_000 }, async (t) => {
   const web = await echoBackend(t, 'web');
-  const { port } = await twoWorkers(
+  const { primary, port } = await twoWorkers(
     t,
     () => `listeners:
   - name: www
@@ -181,6 +186,9 @@ logging: { level: warn }
   held[0]!.sock.destroy();
   const again = await waitForAsync(async () => served(port, t), 3000, 'a new connection once one closed');
   assert.ok(again !== null);
+  const m = parseSamples((await primary.metrics(false)).body);
+  assert.ok(sum(m, 'fulcrum_listener_limited_total', { listener: 'www', limit: 'connections' }) >= 1, 'the refusal is counted');
+  assert.equal(sum(m, 'fulcrum_listener_limited_total', { listener: 'www', limit: 'requests' }), 0);
 });
 
 test('new_connections_per_client on an HTTP listener, and both limits on a tcp listener', async (t) => {

@@ -45,6 +45,8 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   /** Answers by status class (1xx..5xx), counted by the exchanges. */
   readonly statusClasses = new Float64Array(5);
   private readonly router: Router<HttpRoute>;
+  /** Routes with a rate_limit (for the metrics). */
+  private readonly rateLimited: HttpRoute[] = [];
   /** The listener's `access` lists: a client they refuse gets 403 before any route. */
   private readonly allowNets: CidrSet | null;
   private readonly denyNets: CidrSet | null;
@@ -110,7 +112,11 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
       }
       return pool;
     };
-    this.router = new Router(config.routes, (r, i) => new HttpRoute(r, i, poolNamed, config.name));
+    this.router = new Router(config.routes, (r, i) => {
+      const route = new HttpRoute(r, i, poolNamed, config.name);
+      if (route.rateLimit !== null) this.rateLimited.push(route);
+      return route;
+    });
     this.clientLimits = ClientConnectionLimits.of(config);
     this.allowNets = config.access.allow === null ? null : new CidrSet(config.access.allow);
     this.denyNets = config.access.deny === null ? null : new CidrSet(config.access.deny);
@@ -271,6 +277,13 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
     if (now - (this.lastUpstreamErrorLog.get(pool) ?? 0) < 1000) return;
     this.lastUpstreamErrorLog.set(pool, now);
     log().warn(`listener ${this.name}: ${status} for pool ${pool.name}: ${detail}`);
+  }
+
+  /** What the listener's limits refused (LIMIT_KINDS): connections at accept, requests with 429. */
+  get limited(): number[] {
+    let requests = 0;
+    for (const r of this.rateLimited) requests += r.rateLimit!.limited;
+    return [this.clientLimits?.refusedMax ?? 0, this.clientLimits?.refusedRate ?? 0, requests];
   }
 
   /** The listener's own page for an error status, if it has one. */

@@ -146,6 +146,11 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor, HandleAccept
     await closed;
   }
 
+  /** What the listener's limits refused (LIMIT_KINDS): connections at accept. */
+  get limited(): number[] {
+    return [this.clientLimits?.refusedMax ?? 0, this.clientLimits?.refusedRate ?? 0, 0];
+  }
+
   /** ConnectionHost: the pool for a server name (null: none). */
   route(serverName: string | null): Pool | undefined {
     return this.router.match(serverName ?? undefined, '/');
