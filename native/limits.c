@@ -124,21 +124,30 @@ static uint64_t key_hash(napi_env env, napi_value id, napi_value key) {
   return h == 0 ? 1 : h;
 }
 
+/* Slot i of a table of `size`-byte slots, each starting with its key. */
+#define SLOT(base, size, i) ((_Atomic uint64_t *)((uint8_t *)(base) + (size_t)(i) * (size)))
+
+/* The slot holding key `h` among its PROBES, or an empty one claimed for it; NULL: neither. */
+static _Atomic uint64_t *find_or_claim(void *base, size_t size, uint32_t slots, uint64_t h, int claim) {
+  for (uint32_t i = 0; i < PROBES; i++) {
+    _Atomic uint64_t *key = SLOT(base, size, (h + i) & (slots - 1));
+    uint64_t k = atomic_load(key);
+    if (k == h) return key;
+    if (k == 0 && claim) {
+      uint64_t zero = 0;
+      if (atomic_compare_exchange_strong(key, &zero, h) || zero == h) return key;
+    }
+  }
+  return NULL;
+}
+
 /* The rate slot of `h`: found, claimed empty, or taken from a key that is idle (its bucket full). NULL: none free. */
 static rate_slot_t *rate_slot(uint64_t h, int64_t now) {
   rate_slot_t *t = rate_slots();
+  rate_slot_t *s = (rate_slot_t *)find_or_claim(t, sizeof *t, RATE_SLOTS, h, 1);
+  if (s != NULL) return s;
   for (uint32_t i = 0; i < PROBES; i++) {
-    rate_slot_t *s = &t[(h + i) & (RATE_SLOTS - 1)];
-    uint64_t k = atomic_load(&s->key);
-    if (k == h) return s;
-    if (k == 0) {
-      uint64_t zero = 0;
-      if (atomic_compare_exchange_strong(&s->key, &zero, h)) return s;
-      if (zero == h) return s;
-    }
-  }
-  for (uint32_t i = 0; i < PROBES; i++) {
-    rate_slot_t *s = &t[(h + i) & (RATE_SLOTS - 1)];
+    s = &t[(h + i) & (RATE_SLOTS - 1)];
     uint64_t k = atomic_load(&s->key);
     if (atomic_load(&s->tat) <= now && atomic_compare_exchange_strong(&s->key, &k, h)) {
       atomic_store(&s->tat, 0);
@@ -179,19 +188,10 @@ static uint32_t conn_sum(conn_slot_t *s) {
 /* The connection slot of `h`; `claim`: take an empty or unused (all zero) one if it has none. */
 static conn_slot_t *conn_slot(uint64_t h, int claim) {
   conn_slot_t *t = conn_slots();
+  conn_slot_t *s = (conn_slot_t *)find_or_claim(t, sizeof *t, CONN_SLOTS, h, claim);
+  if (s != NULL || !claim) return s;
   for (uint32_t i = 0; i < PROBES; i++) {
-    conn_slot_t *s = &t[(h + i) & (CONN_SLOTS - 1)];
-    uint64_t k = atomic_load(&s->key);
-    if (k == h) return s;
-    if (k == 0 && claim) {
-      uint64_t zero = 0;
-      if (atomic_compare_exchange_strong(&s->key, &zero, h)) return s;
-      if (zero == h) return s;
-    }
-  }
-  if (!claim) return NULL;
-  for (uint32_t i = 0; i < PROBES; i++) {
-    conn_slot_t *s = &t[(h + i) & (CONN_SLOTS - 1)];
+    s = &t[(h + i) & (CONN_SLOTS - 1)];
     uint64_t k = atomic_load(&s->key);
     if (conn_sum(s) == 0 && atomic_compare_exchange_strong(&s->key, &k, h)) return s;
   }
