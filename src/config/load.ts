@@ -3,6 +3,7 @@
  * YAML syntax errors, schema errors (wrong types, unknown keys with suggestions, missing
  * keys, bad values) and cross-checks, each with the file, line and column to edit.
  */
+import { dirname, resolve } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { isCollection, isMap, isScalar, LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS } from './listeners/defaults.js';
@@ -78,7 +79,8 @@ export async function loadConfigFile(path: string, opts: CheckOptions = {}): Pro
   } catch (e) {
     return { issues: [{ file: path, line: 0, column: 0, path: '', message: `cannot read the configuration file: ${readError(e)}` }] };
   }
-  return loadConfigText(text, path, opts);
+  // files the configuration names are read relative to it
+  return loadConfigText(text, path, { baseDir: dirname(resolve(path)), ...opts });
 }
 
 function readError(e: unknown): string {

@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configIssues, configOk } from '../helpers/config.js';
+import { tempDir } from '../helpers/files.js';
+import { loadConfigFile } from '../../src/config/load.js';
 
 const file = (routes: string, mode = 'http', more = '') => `listeners:
   - name: www
@@ -116,5 +118,20 @@ describe('route rules in the configuration', () => {
     assert.ok(tcp.some((i) => /routes\[0\]\.rate_limit: `rate_limit` reads or answers HTTP/.test(i)), tcp.join('\n'));
     const udp = configIssues(file('      - { pool: web }', 'udp', '    max_connections_per_client: 2\n'), 'r.yaml');
     assert.ok(udp.some((i) => /listeners\[0\]\.max_connections_per_client: max_connections_per_client counts TCP connections/.test(i)), udp.join('\n'));
+  });
+
+  it('fulcrum check reads the htpasswd files of basic_auth routes, relative to the configuration', async (t) => {
+    const dir = tempDir('fulcrum-htpasswd-', t);
+    dir.write('good', `alice:$2y$05$${'a'.repeat(53)}\n`);
+    dir.write('md5', 'bob:$apr1$xyz$abcdefghijklmnopqrstuv\n');
+    const yaml = file(`      - { path: /a/, pool: web, basic_auth: { htpasswd: good } }
+      - { path: /b/, pool: web, basic_auth: { htpasswd: md5 } }
+      - { path: /c/, pool: web, basic_auth: { htpasswd: missing } }
+      - pool: web`);
+    const r = await loadConfigFile(dir.write('fulcrum.yaml', yaml));
+    const text = r.issues.map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`);
+    assert.equal(text.length, 2, text.join('\n'));
+    assert.match(text[0]!, /^7:\d+ listeners\[0\]\.routes\[1\]\.basic_auth\.htpasswd: .*md5 line 1: expected USER:BCRYPT-HASH/);
+    assert.match(text[1]!, /^8:\d+ listeners\[0\]\.routes\[2\]\.basic_auth\.htpasswd: cannot read the htpasswd file .*missing: ENOENT/);
   });
 });

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { parseHtpasswd } from '../../config/listeners/htpasswd.js';
 import bcrypt from 'bcryptjs';
 import { FulcrumError } from '../../core/errors.js';
 
@@ -22,7 +23,7 @@ const REMEMBER_MAX = 1000;
 const DUMMY = '$2b$10$wNhy5/Ec/zHhiIhUx9APV.X6pSvgYHtSsFtBojZTJyJIKvmClonMS';
 
 export class BasicAuth {
-  private readonly users = new Map<string, string>();
+  private readonly users: Map<string, string>;
   private readonly passed = new Map<string, number>();
   /** The WWW-Authenticate value of a refusal. */
   readonly challenge: string;
@@ -39,16 +40,11 @@ export class BasicAuth {
     } catch (err) {
       throw new FulcrumError('FULCRUM_ERR_CONFIG', `${where}: cannot read the htpasswd file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
-    text.split(/\r?\n/).forEach((line, i) => {
-      if (line.trim() === '' || line.startsWith('#')) return;
-      const colon = line.indexOf(':');
-      const user = line.slice(0, colon);
-      const hash = line.slice(colon + 1).trim();
-      if (colon <= 0 || !/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(hash)) {
-        throw new FulcrumError('FULCRUM_ERR_CONFIG', `${where}: ${file} line ${i + 1}: expected USER:BCRYPT-HASH (make it with \`htpasswd -B\`); other hash kinds are not accepted`);
-      }
-      this.users.set(user, hash);
-    });
+    const parsed = parseHtpasswd(text);
+    if ('badLine' in parsed) {
+      throw new FulcrumError('FULCRUM_ERR_CONFIG', `${where}: ${file} line ${parsed.badLine}: expected USER:BCRYPT-HASH (make it with \`htpasswd -B\`); other hash kinds are not accepted`);
+    }
+    this.users = parsed.users;
     this.challenge = `Basic realm="${realm.replace(/["\\]/g, '')}", charset="UTF-8"`;
   }
 
