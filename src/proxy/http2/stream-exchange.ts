@@ -73,7 +73,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
     super(host.fe, host.sock, true, true);
     this.facts = host.facts;
     this.proxied = host.proxied;
-    listenClient(stream, this, true);
+    listenClient(stream, this, !stream.endAfterHeaders);
     host.sweeper.add(this);
     this.guard(() => this.start(raw, stream.endAfterHeaders));
   }
