@@ -91,6 +91,8 @@ describe('loadConfigText: defaults and normalisation', () => {
             queue: { size: 0, timeoutMs: 5_000 },
             sendProxy: null,
             tls: null,
+            protocol: 'http1',
+            http2: { maxStreams: 100, pingIntervalMs: 30_000 },
           },
         ],
       ]),
@@ -173,6 +175,8 @@ limits: {header_size: 32KiB}
       queue: { size: 0, timeoutMs: 5_000 },
       sendProxy: null,
       tls: null,
+      protocol: 'http1',
+      http2: { maxStreams: 100, pingIntervalMs: 30_000 },
     });
   });
 

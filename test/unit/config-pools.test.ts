@@ -187,6 +187,8 @@ describe('pools: every new key', () => {
       queue: { size: 100, timeoutMs: 250 },
       sendProxy: 'v1',
       tls: null,
+      protocol: 'http1',
+      http2: { maxStreams: 100, pingIntervalMs: 30_000 },
     });
   });
 
@@ -265,7 +267,7 @@ describe('pools: unknown keys suggest the nearest', () => {
   it('lists the pool keys when nothing is close', () => {
     assert.equal(
       only(withPool('algorithm: random', ...SERVERS)).message,
-      'unknown key `algorithm` (expected one of: `balance`, `hash`, `sticky`, `servers`, `health`, `outlier`, `slow_start`, `retries`, `queue`, `keepalive`, `send_proxy`, `tls`)',
+      'unknown key `algorithm` (expected one of: `balance`, `hash`, `sticky`, `servers`, `health`, `outlier`, `slow_start`, `retries`, `queue`, `keepalive`, `send_proxy`, `tls`, `protocol`, `http2`)',
     );
   });
 });
