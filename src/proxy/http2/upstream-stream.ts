@@ -25,6 +25,15 @@ const CRLF = Buffer.from('\r\n');
 /** Limits for parsing our own request head again (the listener's were applied to the client's). */
 const OWN_HEAD = { urlBytes: 1 << 20, headerCount: 10_000 };
 const STREAM = Symbol('fulcrum.h2upstream');
+/** Request body bytes kept for a replay while the server has not answered (a refused stream is sent again with them). */
+const REPLAY_MAX = 64 * 1024;
+
+/**
+ * The body bytes of a refused stream, handed to the next stream its owner takes while it
+ * hears of the refusal: the exchange retries at once (in onUpstreamClose), and its
+ * adapter sends only the body bytes the first stream did not get. Set only during that call.
+ */
+let carried: { owner: UpstreamOwner; bytes: Buffer[] } | null = null;
 type Owned = http2.ClientHttp2Stream & { [STREAM]: H2StreamConn };
 
 const enum Req {
@@ -63,6 +72,11 @@ export class H2StreamConn implements Upstream, Expirable {
   private respEnded = false;
   private paused = false;
   private error: Error | undefined;
+  /** Body bytes written so far, in the exchange's framing, while the server has not answered; null past REPLAY_MAX or once it answered. */
+  private sent: Buffer[] | null = [];
+  private sentBytes = 0;
+  /** A refused stream's body bytes, written after the head before anything else. */
+  private replay: Buffer[] | null = null;
 
   constructor(
     readonly pool: H2Upstream,
@@ -72,6 +86,10 @@ export class H2StreamConn implements Upstream, Expirable {
     this.owner = owner;
     this.sock = this as unknown as net.Socket;
     this.connected = conn.connected;
+    if (carried !== null && carried.owner === owner) {
+      this.replay = carried.bytes;
+      carried = null;
+    }
   }
 
   // ---- the session ------------------------------------------------------------------
@@ -124,11 +142,27 @@ export class H2StreamConn implements Upstream, Expirable {
       const head = this.head + text.slice(0, end + 4);
       this.head = '';
       if (!this.open(head)) return false;
+      const replay = this.replay;
+      if (replay !== null) {
+        this.replay = null;
+        for (const bytes of replay) this.body(bytes);
+      }
       if (typeof data === 'string' || end + 4 === data.length) return !this.stream!.writableNeedDrain;
       data = data.subarray(end + 4);
     }
+    return this.body(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+  }
+
+  /** Request body bytes in the exchange's framing (Content-Length or chunked). */
+  private body(buf: Buffer): boolean {
     const stream = this.stream!;
-    const buf = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+    if (this.req === Req.DONE || this.closed) return !stream.writableNeedDrain;
+    const sent = this.sent;
+    if (sent !== null) {
+      this.sentBytes += buf.length;
+      if (this.sentBytes > REPLAY_MAX) this.sent = null;
+      else sent.push(buf);
+    }
     if (this.req === Req.LENGTH) {
       const take = Math.min(this.left, buf.length);
       this.left -= take;
@@ -251,6 +285,7 @@ export class H2StreamConn implements Upstream, Expirable {
   // ---- the response --------------------------------------------------------------------
 
   /** @internal */ response(headers: http2.IncomingHttpHeaders, flags: number): void {
+    this.sent = null;
     const ended = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
     this.respChunked = !ended && headers['content-length'] === undefined;
     if (ended) this.respEnded = true;
@@ -258,6 +293,7 @@ export class H2StreamConn implements Upstream, Expirable {
   }
 
   /** @internal */ interim(headers: http2.IncomingHttpHeaders): void {
+    this.sent = null;
     const status = Number(headers[':status']);
     if (status >= 100 && status < 200) this.emit(http1ResponseHead(headers, false, false));
   }
@@ -305,15 +341,28 @@ export class H2StreamConn implements Upstream, Expirable {
     this.error = err;
   }
 
-  /** @internal the stream closed: a stream the server refused (REFUSED_STREAM, or above a GOAWAY's last stream) counts as never connected */
+  /**
+   * @internal the stream closed. One the server refused (REFUSED_STREAM, or above a
+   * GOAWAY's last stream) never reached its application: it counts as never connected, and
+   * the exchange sends it again, elsewhere, with the body bytes it had (kept up to
+   * REPLAY_MAX; past that it fails like a reset).
+   */
   closedStream(): void {
     const stream = this.stream!;
     const last = this.conn.goawayLast;
+    const sent = this.sent;
     if (!this.respEnded && (stream.rstCode === NGHTTP2_REFUSED_STREAM || stream.id === undefined || (last >= 0 && stream.id > last))) {
-      this.connected = false;
       this.error = new RefusedStream(`stream refused by the server${last >= 0 ? ` (GOAWAY, last stream ${last})` : ''}`);
+      if (sent !== null) {
+        this.connected = false;
+        if (sent.length > 0 && this.owner !== null) carried = { owner: this.owner, bytes: sent };
+      }
     }
-    this.finish(this.error);
+    try {
+      this.finish(this.error);
+    } finally {
+      carried = null;
+    }
   }
 
   private emit(data: Buffer | string): void {
