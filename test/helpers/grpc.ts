@@ -27,13 +27,19 @@ export interface EchoClient extends grpc.Client {
 }
 
 const PROTO = fileURLToPath(new URL('../../../test/fixtures/grpc/echo.proto', import.meta.url));
+const HEALTH_PROTO = fileURLToPath(new URL('../../../test/fixtures/grpc/health.proto', import.meta.url));
 /** Messages up to 64 MiB both ways (the large-message test sends 16 MiB). */
 export const BIG = { 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20 };
 
 let loaded: grpc.GrpcObject | null = null;
+function load(): grpc.GrpcObject {
+  return (loaded ??= grpc.loadPackageDefinition(protoLoader.loadSync([PROTO, HEALTH_PROTO], { keepCase: false, longs: Number, defaults: true })));
+}
 function echoService(): grpc.ServiceClientConstructor {
-  loaded ??= grpc.loadPackageDefinition(protoLoader.loadSync(PROTO, { keepCase: false, longs: Number, defaults: true }));
-  return ((loaded['fulcrum'] as grpc.GrpcObject)['test'] as grpc.GrpcObject)['Echo'] as grpc.ServiceClientConstructor;
+  return ((load()['fulcrum'] as grpc.GrpcObject)['test'] as grpc.GrpcObject)['Echo'] as grpc.ServiceClientConstructor;
+}
+function healthService(): grpc.ServiceClientConstructor {
+  return (((load()['grpc'] as grpc.GrpcObject)['health'] as grpc.GrpcObject)['v1'] as grpc.GrpcObject)['Health'] as grpc.ServiceClientConstructor;
 }
 
 /** A running Echo server. */
@@ -45,6 +51,10 @@ export interface EchoServer {
   calls: Record<string, number>;
   /** Calls it saw cancelled (the client or the balancer gave up). */
   cancelled: number;
+  /** What its grpc.health.v1.Health/Check answers: 1 SERVING, 2 NOT_SERVING. */
+  serving: number;
+  /** Health checks answered. */
+  checks: number;
   /** Stops at once: calls in progress fail. */
   kill(): void;
 }
@@ -52,7 +62,13 @@ export interface EchoServer {
 /** An Echo server named `name` on 127.0.0.1:0 (h2c), stopped after the test. */
 export async function echoServer(t: TestContext, name: string): Promise<EchoServer> {
   const server = new grpc.Server(BIG);
-  const s: EchoServer = { name, port: 0, server, calls: {}, cancelled: 0, kill: () => server.forceShutdown() };
+  const s: EchoServer = { name, port: 0, server, calls: {}, cancelled: 0, serving: 1, checks: 0, kill: () => server.forceShutdown() };
+  server.addService(healthService().service, {
+    Check: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<{ status: number }>) => {
+      s.checks++;
+      cb(null, { status: s.serving });
+    },
+  });
   const count = (method: string, call: { on(event: 'cancelled', f: () => void): unknown }) => {
     s.calls[method] = (s.calls[method] ?? 0) + 1;
     call.on('cancelled', () => s.cancelled++);

@@ -10,7 +10,7 @@ import http2 from 'node:http2';
 import { test, type TestContext } from 'node:test';
 import { proxyFor } from '../helpers/proxies.js';
 import { callError, collect, echoClient, echoServer, grpc, unary, type EchoServer, type Msg } from '../helpers/grpc.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, waitForAsync } from '../helpers/wait.js';
 
 const Status = grpc.status;
 
@@ -159,4 +159,20 @@ test('gRPC: the balancer\'s own errors are gRPC statuses: no server is UNAVAILAB
   const routed = await proxyFor(t, grpcYaml([port], { listener: ['no_route: { status: 404 }'] }).replace('routes: [{ pool: grpc }]', 'routes: [{ path: /other/, pool: grpc }]'));
   const err404 = await callError(unary(echoClient(t, routed.port), { text: 'x' }));
   assert.equal(err404.code, Status.UNIMPLEMENTED, err404.message);
+});
+
+test('gRPC: health checks with grpc.health.v1.Health/Check take a NOT_SERVING server out and bring it back', async (t) => {
+  const a = await echoServer(t, 'A');
+  const b = await echoServer(t, 'B');
+  const proxy = await proxyFor(t, grpcYaml([a, b], { pool: ['health: { type: grpc, interval: 100ms, rise: 1, fall: 1 }'] }));
+  const client = echoClient(t, proxy.port);
+  await waitFor(() => a.checks > 0 && b.checks > 0, 3000, 'both servers to be checked');
+  a.serving = 2;
+  const onlyB = async () => {
+    const servers = await Promise.all(Array.from({ length: 4 }, () => unary(client, { text: 'h' }).then((m) => m.server)));
+    return servers.every((s) => s === 'B');
+  };
+  await waitForAsync(onlyB, 3000, 'A to be taken out (NOT_SERVING)');
+  a.serving = 1;
+  await waitForAsync(async () => !(await onlyB()), 3000, 'A to come back (SERVING)');
 });

@@ -14,7 +14,7 @@ import { test, type TestContext } from 'node:test';
 import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
 import { h2Request, h2Session, rawExchange, header } from '../helpers/http-client.js';
 import { proxyFor } from '../helpers/proxies.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { sleep, waitFor, waitForAsync } from '../helpers/wait.js';
 
 /** What one h2 backend saw. */
 interface H2Backend {
@@ -271,6 +271,30 @@ test('h2c pool: a server that sends GOAWAY under load loses no request it did no
   assert.equal(badBodies, 0, 'every body whole, the replayed ones too');
   assert.ok(refused > 0, 'some streams were refused (and sent again)');
   assert.ok([...processed.values()].includes('A') && [...processed.values()].includes('B'));
+});
+
+test('h2c pool: type http health checks go over HTTP/2', async (t) => {
+  let aHealthy = true;
+  const handler: Handler = (stream, headers, b) => {
+    if (headers[':path'] === '/healthz') {
+      stream.respond({ ':status': b.name === 'A' && !aHealthy ? 503 : 200 });
+      stream.end('ok');
+      return;
+    }
+    echoLength(stream, headers, b);
+  };
+  const a = await h2Backend(t, 'A', handler);
+  const b = await h2Backend(t, 'B', handler);
+  const proxy = await proxyFor(t, h2Yaml([a, b], ['health: { type: http, interval: 100ms, rise: 1, fall: 1, http: { path: /healthz, body_match: ok } }']));
+  await waitFor(() => a.seen.some((s) => s.headers[':path'] === '/healthz'), 3000, 'an HTTP/2 health check on A');
+  const check = a.seen.find((s) => s.headers[':path'] === '/healthz')!;
+  assert.equal(check.headers['user-agent'], 'fulcrum-health');
+  aHealthy = false;
+  const session = await h2Session(t, proxy.port, { h2c: true });
+  const onlyB = async () => (await Promise.all(Array.from({ length: 4 }, (_, i) => h2Request(session, { ':path': `/x${i}` })))).every((r) => r.body.toString().startsWith('B '));
+  await waitForAsync(onlyB, 3000, 'A to be taken out by its 503');
+  aHealthy = true;
+  await waitForAsync(async () => !(await onlyB()), 3000, 'A to come back');
 });
 
 test('h2c pool: h2load through an h2c listener', async (t) => {

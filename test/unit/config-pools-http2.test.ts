@@ -63,4 +63,15 @@ describe('pools: protocol and http2', () => {
       '8:15 pools.web.protocol: pool `web` is used by listener `www` (mode: tcp, listeners[0].routes[0]), which relays bytes without reading HTTP; protocol h2c is for pools of mode http listeners: remove `protocol`, or give that listener its own pool',
     ]);
   });
+
+  it('takes gRPC health checks on HTTP/2 pools only, and grpc settings with them only', () => {
+    const pool = configOk(file('http', 'protocol: h2c', 'health: {type: grpc, grpc: {service: echo}}', ...SERVERS), FILE).pools.get('web')!;
+    assert.deepEqual(pool.health?.grpc, { service: 'echo' });
+    assert.deepEqual(configIssues(file('http', 'health: {type: grpc}', ...SERVERS), FILE), [
+      '8:20 pools.web.health.type: gRPC health checks go over HTTP/2, and this pool speaks HTTP/1.1 (the default protocol): set `protocol: h2c` or `h2` on the pool, or check with type http or tcp',
+    ]);
+    assert.deepEqual(configIssues(file('http', 'protocol: h2c', 'health: {type: http, grpc: {service: x}}', ...SERVERS), FILE), [
+      '9:26 pools.web.health.grpc: `grpc` settings apply only to type: grpc checks, and this check is type: http: remove `grpc` or set `type: grpc`',
+    ]);
+  });
 });

@@ -107,6 +107,9 @@ function checkPoolKeys(poolName: string, pool: PoolPart, issues: PathIssue[]): v
   checkProtocol(base, pool, issues);
   const health = parseFields(healthFields, pool.raw.health);
   if (health) checkHealth([...base, 'health'], health, issues);
+  if (health?.fields.type === 'grpc' && pool.fields.protocol === 'http1') {
+    issues.push({ path: [...base, 'health', 'type'], message: `gRPC health checks go over HTTP/2, and this pool speaks HTTP/1.1${pool.given('protocol') ? '' : ' (the default protocol)'}: set \`protocol: h2c\` or \`h2\` on the pool, or check with type http or tcp` });
+  }
 }
 
 /** HTTP/2 to the servers: h2 needs `tls`, h2c refuses it; no PROXY header on shared connections; `http2` only with HTTP/2. */
@@ -166,7 +169,10 @@ function checkHealth(base: KeyPath, health: Parsed<typeof healthFields>, issues:
       });
     }
   }
-  if (type === 'tcp' && health.given('http')) {
-    issues.push({ path: [...base, 'http'], at: 'key', message: '`http` settings apply only to type: http checks, and this check is type: tcp: remove `http` or set `type: http`' });
+  if (type !== 'grpc' && health.given('grpc')) {
+    issues.push({ path: [...base, 'grpc'], at: 'key', message: `\`grpc\` settings apply only to type: grpc checks, and this check is type: ${type}: remove \`grpc\` or set \`type: grpc\`` });
+  }
+  if (type !== 'http' && health.given('http')) {
+    issues.push({ path: [...base, 'http'], at: 'key', message: `\`http\` settings apply only to type: http checks, and this check is type: ${type}: remove \`http\` or set \`type: http\`` });
   }
 }

@@ -193,7 +193,10 @@ export const httpCheck = z
 /** A health check's fields, as written. */
 export const healthFields = z
   .strictObject({
-    type: z.enum(['http', 'tcp']).default(DEFAULT_HEALTH.type).describe('`tcp`: a connect; `http`: a request, see `http`'),
+    type: z
+      .enum(['http', 'tcp', 'grpc'])
+      .default(DEFAULT_HEALTH.type)
+      .describe('`tcp`: a connect; `http`: a request, see `http` (over HTTP/2 when the pool\'s `protocol` is `h2` or `h2c`); `grpc`: gRPC\'s health protocol (grpc.health.v1.Health/Check answered SERVING), see `grpc`; for `protocol: h2` or `h2c` pools'),
     interval: intervalMs.default(DEFAULT_HEALTH.intervalMs).describe('time between checks of a server'),
     fast_interval: intervalMs.optional().meta({
       defaultText: `a quarter of \`interval\`, at least ${formatDuration(MIN_DEFAULT_FAST_INTERVAL_MS)}`,
@@ -210,6 +213,12 @@ export const healthFields = z
     initial: z.enum(['up', 'down']).default(DEFAULT_HEALTH.initial).describe('what to assume of a server before its first results'),
     // Checked against `type` (and timeout against interval) by checks.ts.
     http: httpCheck.prefault({}),
+    grpc: z
+      .strictObject({
+        service: z.string().default('').describe('the service name asked about; empty: the server as a whole'),
+      })
+      .prefault({})
+      .describe('with `type: grpc` only: the health check request'),
   })
   .meta({ title: 'Health checks', description: 'active health checks, run once per process and shared by every listener using the pool (absent: none)' });
 
@@ -230,6 +239,8 @@ export const health = healthFields
     /** State assumed until the first results decide. */
     initial: h.initial,
     http: h.http,
+    /** type grpc only: the service asked about. */
+    ...(h.type === 'grpc' ? { grpc: h.grpc } : {}),
   }));
 
 /** Outlier detection (OutlierConfig in types.ts). */

@@ -7,7 +7,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import type { RequestHead } from '../http/head.js';
-import { reasonPhrase } from '../http/local-response.js';
+import { STATUS_CODES } from 'node:http';
 import { addField } from './headers.js';
 
 /** Fields that exist only between two HTTP/1.1 hops, and Host (it becomes :authority): none goes on an HTTP/2 request. */
@@ -59,7 +59,7 @@ export function http2RequestHeaders(req: RequestHead, scheme: 'http' | 'https'):
  */
 export function http1ResponseHead(headers: IncomingHttpHeaders, ended: boolean, chunked: boolean): string {
   const status = Number(headers[':status']);
-  let out = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
+  let out = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
   out += fieldLines(headers, null);
   if (chunked) out += 'transfer-encoding: chunked\r\n';
   else if (ended && headers['content-length'] === undefined && status >= 200 && status !== 204 && status !== 304) out += 'content-length: 0\r\n';
