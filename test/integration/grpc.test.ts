@@ -6,7 +6,9 @@
  * errors, 16 MiB messages and 1,000 calls at once on one client connection.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
+import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
 import { proxyFor } from '../helpers/proxies.js';
 import { callError, collect, echoClient, echoServer, grpc, unary, type EchoServer, type Msg } from '../helpers/grpc.js';
@@ -175,4 +177,20 @@ test('gRPC: health checks with grpc.health.v1.Health/Check take a NOT_SERVING se
   await waitForAsync(onlyB, 3000, 'A to be taken out (NOT_SERVING)');
   a.serving = 1;
   await waitForAsync(async () => !(await onlyB()), 3000, 'A to come back (SERVING)');
+});
+
+test('gRPC: examples/grpc.yaml works as written, on loopback addresses', async (t) => {
+  const a = await echoServer(t, 'G1');
+  const b = await echoServer(t, 'G2');
+  const file = fileURLToPath(new URL('../../../examples/grpc.yaml', import.meta.url));
+  const yaml = readFileSync(file, 'utf8')
+    .replaceAll('0.0.0.0:50051', '127.0.0.1:0')
+    .replaceAll('192.0.2.21:50051', `127.0.0.1:${a.port}`)
+    .replaceAll('192.0.2.22:50051', `127.0.0.1:${b.port}`);
+  const proxy = await proxyFor(t, yaml);
+  const client = echoClient(t, proxy.port);
+  await waitFor(() => a.checks > 0 && b.checks > 0, 5000, 'the gRPC health checks');
+  const servers = new Set<string>();
+  for (let i = 0; i < 6; i++) servers.add((await unary(client, { text: 'x' })).server!);
+  assert.deepEqual([...servers].sort(), ['G1', 'G2']);
 });
