@@ -273,6 +273,47 @@ test('h2c pool: a server that sends GOAWAY under load loses no request it did no
   assert.ok([...processed.values()].includes('A') && [...processed.values()].includes('B'));
 });
 
+test('h2c pool of one server that rotates its connections with GOAWAY: refused streams go again on a new connection', async (t) => {
+  const processed = new Map<string, number>();
+  let refused = 0;
+  let goaways = 0;
+  const handler: Handler = (stream, headers) => {
+    const session = stream.session! as http2.ServerHttp2Session & { fulcrumCount?: number; fulcrumLast?: number };
+    session.fulcrumCount = (session.fulcrumCount ?? 0) + 1;
+    if (session.fulcrumLast === undefined && session.fulcrumCount === 50) {
+      session.fulcrumLast = stream.id!;
+      goaways++;
+      session.goaway(http2.constants.NGHTTP2_NO_ERROR, stream.id!);
+      setTimeout(() => session.close(), 50);
+    }
+    if (session.fulcrumLast !== undefined && stream.id! > session.fulcrumLast) {
+      refused++;
+      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    const id = String(headers['x-id']);
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => {
+      if (stream.destroyed) return;
+      processed.set(id, (processed.get(id) ?? 0) + 1);
+      stream.respond({ ':status': 200 });
+      stream.end(Buffer.concat(chunks).toString() === `body ${id}` ? 'ok' : 'bad body');
+    });
+  };
+  const a = await h2Backend(t, 'A', handler);
+  const proxy = await proxyFor(t, h2Yaml([a]));
+  const session = await h2Session(t, proxy.port, { h2c: true });
+  const N = 150;
+  const replies = await Promise.all(
+    Array.from({ length: N }, (_, i) => h2Request(session, { ':method': 'POST', ':path': '/rotate', 'x-id': String(i) }, `body ${i}`)),
+  );
+  assert.ok(goaways >= 2 && refused > 0, `the server rotated its connections (${goaways} GOAWAYs, ${refused} streams refused)`);
+  assert.deepEqual(replies.filter((r) => r.status !== 200 || r.body.toString() !== 'ok').map((r) => `${r.status} ${r.body}`), []);
+  assert.equal(processed.size, N);
+  assert.ok([...processed.values()].every((n) => n === 1), 'each request processed once');
+});
+
 test('h2c pool: type http health checks go over HTTP/2', async (t) => {
   let aHealthy = true;
   const handler: Handler = (stream, headers, b) => {

@@ -57,6 +57,28 @@ export class H2Upstream implements UpstreamSource {
     return up;
   }
 
+  /** Moves a refused stream to another connection with room (a new one if none), for its one retry. */
+  moveStream(up: H2StreamConn): H2Connection {
+    const from = up.conn;
+    let conn: H2Connection | undefined;
+    for (const c of this.conns) {
+      if (c !== from && !c.goingAway && c.active < c.limit) {
+        conn = c;
+        break;
+      }
+    }
+    if (conn === undefined) {
+      conn = new H2Connection(this);
+      this.conns.push(conn);
+    }
+    from.active--;
+    if (from.active === 0) from.idleSince = now();
+    conn.active++;
+    up.conn = conn;
+    if (!conn.connected) conn.waiting.push(up);
+    return conn;
+  }
+
   /** Takes a stream back after a complete exchange. */
   release(up: Upstream): void {
     (up as H2StreamConn).release();

@@ -34,6 +34,8 @@ const REPLAY_MAX = 64 * 1024;
  * adapter sends only the body bytes the first stream did not get. Set only during that call.
  */
 let carried: { owner: UpstreamOwner; bytes: Buffer[] } | null = null;
+/** Times a refused stream is sent again on another connection to the same server before the exchange picks another server. */
+const SAME_SERVER_RETRIES = 3;
 type Owned = http2.ClientHttp2Stream & { [STREAM]: H2StreamConn };
 
 const enum Req {
@@ -77,10 +79,16 @@ export class H2StreamConn implements Upstream, Expirable {
   private sentBytes = 0;
   /** A refused stream's body bytes, written after the head before anything else. */
   private replay: Buffer[] | null = null;
+  /** The request head, kept to send it again (see sendAgain). */
+  private headText = '';
+  /** Sent again on another connection to the same server after a refusal: waiting for it to be ready (the head), else null. */
+  private again: string | null = null;
+  /** Times the request went again to another connection of the same server after a refusal. */
+  private retries = 0;
 
   constructor(
     readonly pool: H2Upstream,
-    readonly conn: H2Connection,
+    public conn: H2Connection,
     owner: UpstreamOwner,
   ) {
     this.owner = owner;
@@ -97,6 +105,13 @@ export class H2StreamConn implements Upstream, Expirable {
   /** The connection is ready: the exchange may write. */
   onConnect(): void {
     if (this.closed) return;
+    if (this.again !== null) {
+      // the request goes again on this new connection: the exchange has written it already
+      const head = this.again;
+      this.again = null;
+      this.write(head);
+      return;
+    }
     this.connected = true;
     const owner = this.owner;
     if (owner === null) return;
@@ -111,7 +126,13 @@ export class H2StreamConn implements Upstream, Expirable {
   onConnectionGone(err: Error | undefined): void {
     if (this.closed || this.stream !== null) return;
     this.connected = false;
-    this.finish(err);
+    const bytes = this.replay;
+    if (this.again !== null && bytes !== null && bytes.length > 0 && this.owner !== null) carried = { owner: this.owner, bytes };
+    try {
+      this.finish(err);
+    } finally {
+      carried = null;
+    }
   }
 
   expire(): void {
@@ -132,6 +153,11 @@ export class H2StreamConn implements Upstream, Expirable {
   /** Request bytes: the head (opens the stream), then the body in the head's framing. Returns false while the stream's buffer is full. */
   write(data: Buffer | string, _encoding?: string): boolean {
     if (this.closed) return false;
+    if (this.again !== null) {
+      // waiting for another connection after a refusal: body bytes join the replay
+      (this.replay ??= []).push(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+      return true;
+    }
     if (this.req === Req.HEAD) {
       const text = typeof data === 'string' ? data : data.toString('latin1');
       const end = text.indexOf('\r\n\r\n');
@@ -187,6 +213,7 @@ export class H2StreamConn implements Upstream, Expirable {
 
   /** Opens the stream for the request head `text`; false when it could not be (the exchange hears of it through onUpstreamClose). */
   private open(text: string): boolean {
+    this.headText = text;
     let req;
     try {
       req = parseRequestHead(text, OWN_HEAD);
@@ -352,6 +379,10 @@ export class H2StreamConn implements Upstream, Expirable {
     const last = this.conn.goawayLast;
     const sent = this.sent;
     if (!this.respEnded && (stream.rstCode === NGHTTP2_REFUSED_STREAM || stream.id === undefined || (last >= 0 && stream.id > last))) {
+      if (sent !== null && this.retries < SAME_SERVER_RETRIES && this.owner !== null && !this.closed) {
+        this.sendAgain(sent);
+        return;
+      }
       this.error = new RefusedStream(`stream refused by the server${last >= 0 ? ` (GOAWAY, last stream ${last})` : ''}`);
       if (sent !== null) {
         this.connected = false;
@@ -363,6 +394,32 @@ export class H2StreamConn implements Upstream, Expirable {
     } finally {
       carried = null;
     }
+  }
+
+  /**
+   * A refused stream goes again to the same server, on another connection (a server that
+   * rotates its connections with GOAWAY refuses the streams that crossed it, and a pool may
+   * have no other server), up to SAME_SERVER_RETRIES times: the head and the body bytes it
+   * had, then whatever the exchange writes next. After that, or when no connection can be
+   * had, the exchange hears of a refusal and sends the request elsewhere.
+   */
+  private sendAgain(sent: Buffer[]): void {
+    this.retries++;
+    this.error = undefined;
+    this.stream = null;
+    this.req = Req.HEAD;
+    this.chunks = null;
+    this.left = 0;
+    this.reqTrailers = null;
+    this.respChunked = false;
+    this.respTrailers = null;
+    this.sent = [];
+    this.sentBytes = 0;
+    this.replay = sent;
+    const head = this.headText;
+    const conn = this.pool.moveStream(this);
+    if (conn.connected) this.write(head);
+    else this.again = head;
   }
 
   private emit(data: Buffer | string): void {
