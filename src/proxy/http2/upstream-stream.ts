@@ -83,6 +83,8 @@ export class H2StreamConn implements Upstream, Expirable {
   private headText = '';
   /** Sent again on another connection to the same server after a refusal: waiting for it to be ready (the head), else null. */
   private again: string | null = null;
+  /** Destroyed before it had a stream: it closes at once, whatever the connection does meanwhile. */
+  private dead = false;
   /** Times the request went again to another connection of the same server after a refusal. */
   private retries = 0;
 
@@ -104,7 +106,7 @@ export class H2StreamConn implements Upstream, Expirable {
 
   /** The connection is ready: the exchange may write. */
   onConnect(): void {
-    if (this.closed) return;
+    if (this.closed || this.dead) return;
     if (this.again !== null) {
       // the request goes again on this new connection: the exchange has written it already
       const head = this.again;
@@ -152,7 +154,7 @@ export class H2StreamConn implements Upstream, Expirable {
 
   /** Request bytes: the head (opens the stream), then the body in the head's framing. Returns false while the stream's buffer is full. */
   write(data: Buffer | string, _encoding?: string): boolean {
-    if (this.closed) return false;
+    if (this.closed || this.dead) return false;
     if (this.again !== null) {
       // waiting for another connection after a refusal: body bytes join the replay
       (this.replay ??= []).push(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
@@ -288,10 +290,11 @@ export class H2StreamConn implements Upstream, Expirable {
 
   /** Cancels the stream (RST_STREAM CANCEL) unless it is complete; the owner, if any, hears onUpstreamClose. */
   destroy(): void {
-    if (this.closed) return;
+    if (this.closed || this.dead) return;
     const stream = this.stream;
     if (stream === null) {
       // no stream yet: nothing reached the server
+      this.dead = true;
       this.connected = false;
       queueMicrotask(() => this.finish(undefined));
       return;
