@@ -314,6 +314,24 @@ test('h2c pool of one server that rotates its connections with GOAWAY: refused s
   assert.ok([...processed.values()].every((n) => n === 1), 'each request processed once');
 });
 
+test('h2c pool: a quiet server connection gets PINGs, and an idle one closes after keepalive.idle_timeout', async (t) => {
+  const be = await h2Backend(t, 'A');
+  let pings = 0;
+  let closed = 0;
+  be.server.on('session', (session: http2.ServerHttp2Session) => {
+    session.on('ping', () => pings++);
+    session.on('close', () => closed++);
+  });
+  const proxy = await proxyFor(t, h2Yaml([be], ['http2: { ping_interval: 100ms }', 'keepalive: { idle_timeout: 1500ms }']));
+  const session = await h2Session(t, proxy.port, { h2c: true });
+  assert.equal((await h2Request(session, { ':path': '/' })).status, 200);
+  await waitFor(() => pings >= 2, 3000, 'two keep-alive PINGs');
+  assert.equal(closed, 0, 'not closed while within idle_timeout');
+  await waitFor(() => closed === 1, 4000, 'the idle connection to close');
+  assert.equal((await h2Request(session, { ':path': '/again' })).status, 200, 'a new connection for the next request');
+  assert.equal(be.sessions, 2);
+});
+
 test('h2c pool: type http health checks go over HTTP/2', async (t) => {
   let aHealthy = true;
   const handler: Handler = (stream, headers, b) => {
