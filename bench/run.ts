@@ -17,6 +17,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   https: async () => (await import('./https.js')).httpsBenchmark,
   soak: async () => (await import('./soak.js')).soakBenchmark,
   scrape: async () => (await import('./scrape.js')).scrapeBenchmark,
+  grpc: async () => (await import('./grpc.js')).grpcBenchmark,
 };
 
 function usage(): string {
@@ -49,7 +50,9 @@ function usage(): string {
     '                          BENCH_ONLY (direct,haproxy,nat,fullnat,dsr)',
     '  BENCH_HTTPS_PHASES=a,b  https: only these phases (keepalive,handshake,h2); https uses BENCH_DURATION (5s),',
     '                          BENCH_WARMUP (1s), BENCH_ROUNDS, BENCH_CONNECTIONS and BENCH_ONLY (fulcrum,haproxy)',
-    '  BENCH_H2_CLIENTS=10     https: h2load -c;  BENCH_H2_STREAMS=10: h2load -m',
+    '  BENCH_H2_CLIENTS=10     https, grpc: h2load -c;  BENCH_H2_STREAMS=10: h2load -m',
+  '  BENCH_GRPC_PHASES=a,b   grpc: only these phases (grpc,h2); BENCH_DURATION (5s), BENCH_WARMUP (1s), BENCH_ROUNDS (5),',
+  '                          BENCH_ONLY (fulcrum,haproxy,nginx)',
     '  BENCH_SOAK_DURATION=60m soak: how long;  BENCH_SOAK_SAMPLE=30s: how often memory and descriptors are sampled',
     '',
     'see bench/README.md',

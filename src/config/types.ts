@@ -210,6 +210,10 @@ export interface PoolConfig {
   sendProxy: 'v1' | 'v2' | null;
   /** TLS to the servers (re-encryption); null: plain TCP. */
   tls: PoolTlsConfig | null;
+  /** What the servers speak: HTTP/1.1, HTTP/2 with prior knowledge (h2c), or HTTP/2 over TLS (h2). */
+  protocol: 'http1' | 'h2c' | 'h2';
+  /** HTTP/2 connections to the servers (protocol h2 or h2c). */
+  http2: { maxStreams: number; pingIntervalMs: number };
 }
 
 export interface ServerConfig {

@@ -4,7 +4,7 @@
  * without a configuration file.
  */
 import { DEFAULT_DNS_TCP_IDLE_MS, DEFAULT_DNS_TCP_MAX_CONNECTIONS, DEFAULT_DNS_TCP_MAX_PER_CLIENT, DEFAULT_DNS_TCP_MESSAGE_MS } from '../config/dns/defaults.js';
-import { DEFAULT_HASH, DEFAULT_KEEPALIVE, DEFAULT_QUEUE, DEFAULT_STICKY } from '../config/pools/defaults.js';
+import { DEFAULT_HASH, DEFAULT_HTTP2, DEFAULT_KEEPALIVE, DEFAULT_QUEUE, DEFAULT_STICKY } from '../config/pools/defaults.js';
 import type { DnsConfig, DnsPoolNameConfig, HealthConfig, PoolConfig, ZoneConfig } from '../config/types.js';
 
 /** SOA timers used when a zone built here sets none (seconds). */
@@ -40,6 +40,8 @@ export function poolConfig(
     queue: { ...DEFAULT_QUEUE },
     sendProxy: null,
     tls: null,
+    protocol: 'http1',
+    http2: { ...DEFAULT_HTTP2 },
   };
 }
 

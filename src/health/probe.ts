@@ -3,7 +3,8 @@
  * reason. Thresholds (rise/fall) live in the tracker, scheduling in the checker; a probe
  * only talks to the server once. Implementations live in `probes/`, one per check type.
  */
-import type { HealthConfig } from '../config/types.js';
+import type { HealthConfig, PoolConfig } from '../config/types.js';
+import { H2Probe } from './probes/h2.js';
 import { HttpProbe } from './probes/http.js';
 import { TcpProbe } from './probes/tcp.js';
 
@@ -37,8 +38,11 @@ export interface Probe {
 
 /**
  * The probe for a pool's `health` section: TCP connect, or an HTTP request checked by
- * status (and body, if `bodyMatch` is set). Called once per pool at start-up; cheap.
+ * status (and body, if `bodyMatch` is set), over HTTP/2 when the pool's servers speak it,
+ * or gRPC's health protocol. Called once per pool at start-up; cheap.
  */
-export function createProbe(cfg: HealthConfig): Probe {
-  return cfg.type === 'http' ? new HttpProbe(cfg.http) : new TcpProbe();
+export function createProbe(cfg: HealthConfig, pool?: PoolConfig): Probe {
+  if (cfg.type === 'tcp') return new TcpProbe();
+  if (pool !== undefined && (cfg.type === 'grpc' || pool.protocol !== 'http1')) return new H2Probe(cfg, pool);
+  return new HttpProbe(cfg.http);
 }

@@ -1,7 +1,8 @@
 import type net from 'node:net';
 import { Pool } from '../backend/pool.js';
 import type { Server } from '../backend/server.js';
-import type { Config, HealthConfig, ListenerConfig } from '../config/types.js';
+import type { Config, HealthConfig, ListenerConfig, PoolConfig } from '../config/types.js';
+import { createProbe } from '../health/probe.js';
 import type { DnsServer } from '../dns/server.js';
 import { HealthChecker } from '../health/checker.js';
 import { OutlierDetector } from '../health/outlier.js';
@@ -92,6 +93,8 @@ export async function startInstance(config: Config, opts: InstanceOptions = {}):
   const pools = new Map<string, Pool>();
   const poolOf = new Map<Server, Pool>();
   const targets: Array<{ server: Server; config: HealthConfig }> = [];
+  /** Each health section's pool: HTTP/2 pools are checked over HTTP/2. */
+  const poolOfHealth = new Map<HealthConfig, PoolConfig>();
   const detectors: OutlierDetector[] = [];
   const detectorOf = new Map<Pool, OutlierDetector>();
   const traffic = config.listeners.length > 0;
@@ -101,6 +104,7 @@ export async function startInstance(config: Config, opts: InstanceOptions = {}):
     for (const s of pool.servers) {
       poolOf.set(s, pool);
       if (pc.health !== null && local) targets.push({ server: s, config: pc.health });
+      if (pc.health !== null) poolOfHealth.set(pc.health, pc);
     }
     // Passive health watches traffic: only where listeners are.
     if (pc.outlier !== null && traffic) {
@@ -154,6 +158,7 @@ export async function startInstance(config: Config, opts: InstanceOptions = {}):
           },
           {
             known,
+            probe: (cfg) => createProbe(cfg, poolOfHealth.get(cfg)),
             history: opts.checkHistory === undefined ? undefined : (s) => opts.checkHistory!({ pool: s.pool, server: s.name, address: addressOf(s) }),
             onPass: (s) => {
               detectorOf.get(poolOf.get(s)!)?.activeCheckPassed(s);

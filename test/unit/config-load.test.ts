@@ -93,6 +93,8 @@ describe('loadConfigText: defaults and normalisation', () => {
             queue: { size: 0, timeoutMs: 5_000 },
             sendProxy: null,
             tls: null,
+            protocol: 'http1',
+            http2: { maxStreams: 100, pingIntervalMs: 30_000 },
           },
         ],
       ]),
@@ -175,6 +177,8 @@ limits: {header_size: 32KiB}
       queue: { size: 0, timeoutMs: 5_000 },
       sendProxy: null,
       tls: null,
+      protocol: 'http1',
+      http2: { maxStreams: 100, pingIntervalMs: 30_000 },
     });
   });
 

@@ -187,6 +187,8 @@ describe('pools: every new key', () => {
       queue: { size: 100, timeoutMs: 250 },
       sendProxy: 'v1',
       tls: null,
+      protocol: 'http1',
+      http2: { maxStreams: 100, pingIntervalMs: 30_000 },
     });
   });
 
@@ -265,7 +267,7 @@ describe('pools: unknown keys suggest the nearest', () => {
   it('lists the pool keys when nothing is close', () => {
     assert.equal(
       only(withPool('algorithm: random', ...SERVERS)).message,
-      'unknown key `algorithm` (expected one of: `balance`, `hash`, `sticky`, `servers`, `health`, `outlier`, `slow_start`, `retries`, `queue`, `keepalive`, `send_proxy`, `tls`)',
+      'unknown key `algorithm` (expected one of: `balance`, `hash`, `sticky`, `servers`, `health`, `outlier`, `slow_start`, `retries`, `queue`, `keepalive`, `send_proxy`, `tls`, `protocol`, `http2`)',
     );
   });
 });
@@ -327,7 +329,7 @@ describe('pools: bad values', () => {
     const cases: Array<[string[], number, number, string, string | RegExp]> = [
       [['slow_start: 30', ...SERVERS], 8, 17, 'pools.web.slow_start', /^duration 30 needs a unit/],
       [['queue: {timeout: 0}', ...SERVERS], 8, 22, 'pools.web.queue.timeout', /^a timeout of 0 would expire at once/],
-      [['health: {type: htp}', ...SERVERS], 8, 20, 'pools.web.health.type', 'expected one of `http`, `tcp`, got the string "htp"; did you mean `http`?'],
+      [['health: {type: htp}', ...SERVERS], 8, 20, 'pools.web.health.type', 'expected one of `http`, `tcp`, `grpc`, got the string "htp"; did you mean `http`?'],
       [['health: {interval: 0}', ...SERVERS], 8, 24, 'pools.web.health.interval', /^an interval of 0 would check without pause/],
       [['health: {jitter: 1.5}', ...SERVERS], 8, 22, 'pools.web.health.jitter', 'must be a number from 0 to 1, got 1.5'],
       [['health: {initial: dwn}', ...SERVERS], 8, 23, 'pools.web.health.initial', 'expected one of `up`, `down`, got the string "dwn"; did you mean `down`?'],

@@ -414,6 +414,12 @@ function checkLayer4Pools(l: ListenerPart, i: number, mode: ListenerMode, pools:
         });
       }
     }
+    if (pool.given('protocol') && pool.fields.protocol !== 'http1') {
+      once('protocol', {
+        path: ['pools', poolName, 'protocol'],
+        message: `pool \`${poolName}\` is used by ${user}, which ${RELAYS[mode]}; protocol ${pool.fields.protocol} is for pools of mode http listeners: remove \`protocol\`, or give that listener its own pool`,
+      });
+    }
     if (mode === 'udp' && pool.given('send_proxy')) {
       once('send_proxy', {
         path: ['pools', poolName, 'send_proxy'],

@@ -104,8 +104,31 @@ function checkPoolKeys(poolName: string, pool: PoolPart, issues: PathIssue[]): v
     }
   }
 
+  checkProtocol(base, pool, issues);
   const health = parseFields(healthFields, pool.raw.health);
   if (health) checkHealth([...base, 'health'], health, issues);
+  if (health?.fields.type === 'grpc' && pool.fields.protocol === 'http1') {
+    issues.push({ path: [...base, 'health', 'type'], message: `gRPC health checks go over HTTP/2, and this pool speaks HTTP/1.1${pool.given('protocol') ? '' : ' (the default protocol)'}: set \`protocol: h2c\` or \`h2\` on the pool, or check with type http or tcp` });
+  }
+}
+
+/** HTTP/2 to the servers: h2 needs `tls`, h2c refuses it; no PROXY header on shared connections; `http2` only with HTTP/2. */
+function checkProtocol(base: KeyPath, pool: PoolPart, issues: PathIssue[]): void {
+  const protocol = pool.fields.protocol;
+  if (protocol === undefined) return;
+  const tls = pool.given('tls') && pool.raw.tls !== false;
+  if (protocol === 'h2' && !tls) {
+    issues.push({ path: [...base, 'protocol'], message: 'protocol h2 is HTTP/2 over TLS, chosen by ALPN, and this pool has no `tls`: add `tls` (e.g. `tls: {verify: false}` for self-signed servers), or use `protocol: h2c` for HTTP/2 over plain TCP' });
+  }
+  if (protocol === 'h2c' && tls) {
+    issues.push({ path: [...base, 'protocol'], message: 'protocol h2c is HTTP/2 over plain TCP, and this pool has `tls`: use `protocol: h2` for HTTP/2 over TLS, or remove `tls`' });
+  }
+  if (protocol !== 'http1' && pool.given('send_proxy')) {
+    issues.push({ path: [...base, 'send_proxy'], at: 'key', message: `a PROXY header names one client per connection, and protocol ${protocol} carries many clients' requests on each connection: remove \`send_proxy\`, or use \`protocol: http1\`` });
+  }
+  if (protocol === 'http1' && pool.given('http2')) {
+    issues.push({ path: [...base, 'http2'], at: 'key', message: `\`http2\` sets up HTTP/2 connections to the servers, and this pool speaks HTTP/1.1${pool.given('protocol') ? '' : ' (the default protocol)'}: set \`protocol: h2c\` or \`h2\`, or remove \`http2\`` });
+  }
 }
 
 /**
@@ -146,7 +169,10 @@ function checkHealth(base: KeyPath, health: Parsed<typeof healthFields>, issues:
       });
     }
   }
-  if (type === 'tcp' && health.given('http')) {
-    issues.push({ path: [...base, 'http'], at: 'key', message: '`http` settings apply only to type: http checks, and this check is type: tcp: remove `http` or set `type: http`' });
+  if (type !== 'grpc' && health.given('grpc')) {
+    issues.push({ path: [...base, 'grpc'], at: 'key', message: `\`grpc\` settings apply only to type: grpc checks, and this check is type: ${type}: remove \`grpc\` or set \`type: grpc\`` });
+  }
+  if (type !== 'http' && health.given('http')) {
+    issues.push({ path: [...base, 'http'], at: 'key', message: `\`http\` settings apply only to type: http checks, and this check is type: ${type}: remove \`http\` or set \`type: http\`` });
   }
 }

@@ -20,6 +20,12 @@ export const DEFAULT_KEEPALIVE: Readonly<{ maxIdle: number; idleTimeoutMs: numbe
   idleTimeoutMs: 4_000,
 });
 
+/** HTTP/2 to the servers (`protocol: h2` or `h2c`): streams per connection (nginx's and HAProxy's servers allow 100 or 128) and the keep-alive PING. */
+export const DEFAULT_HTTP2: Readonly<{ maxStreams: number; pingIntervalMs: number }> = Object.freeze({
+  maxStreams: 100,
+  pingIntervalMs: 30_000,
+});
+
 /** Name of the server at `index` (0-based) in a pool when it sets none: "s1", "s2", ... */
 export function defaultServerName(index: number): string {
   return `s${index + 1}`;

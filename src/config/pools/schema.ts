@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { text } from '../common/field-meta.js';
 import { parseHostPattern, parseServerAddress, parseServerUrl } from '../common/address.js';
-import { DEFAULT_BALANCE, DEFAULT_HASH, DEFAULT_HEALTH, DEFAULT_HTTP_CHECK, DEFAULT_KEEPALIVE, DEFAULT_OUTLIER, DEFAULT_QUEUE, DEFAULT_RETRIES, DEFAULT_STICKY, DEFAULT_WEIGHT, defaultFastInterval, MIN_DEFAULT_FAST_INTERVAL_MS, defaultServerUrl } from './defaults.js';
+import { DEFAULT_BALANCE, DEFAULT_HASH, DEFAULT_HEALTH, DEFAULT_HTTP2, DEFAULT_HTTP_CHECK, DEFAULT_KEEPALIVE, DEFAULT_OUTLIER, DEFAULT_QUEUE, DEFAULT_RETRIES, DEFAULT_STICKY, DEFAULT_WEIGHT, defaultFastInterval, MIN_DEFAULT_FAST_INTERVAL_MS, defaultServerUrl } from './defaults.js';
 import { PathedError } from '../common/field-error.js';
 import { closest, didYouMean } from '../common/suggest.js';
 import { ALGORITHMS } from '../../balance/algorithms.js';
@@ -193,7 +193,10 @@ export const httpCheck = z
 /** A health check's fields, as written. */
 export const healthFields = z
   .strictObject({
-    type: z.enum(['http', 'tcp']).default(DEFAULT_HEALTH.type).describe('`tcp`: a connect; `http`: a request, see `http`'),
+    type: z
+      .enum(['http', 'tcp', 'grpc'])
+      .default(DEFAULT_HEALTH.type)
+      .describe('`tcp`: a connect; `http`: a request, see `http` (over HTTP/2 when the pool\'s `protocol` is `h2` or `h2c`); `grpc`: gRPC\'s health protocol (grpc.health.v1.Health/Check answered SERVING), see `grpc`; for `protocol: h2` or `h2c` pools'),
     interval: intervalMs.default(DEFAULT_HEALTH.intervalMs).describe('time between checks of a server'),
     fast_interval: intervalMs.optional().meta({
       defaultText: `a quarter of \`interval\`, at least ${formatDuration(MIN_DEFAULT_FAST_INTERVAL_MS)}`,
@@ -210,6 +213,12 @@ export const healthFields = z
     initial: z.enum(['up', 'down']).default(DEFAULT_HEALTH.initial).describe('what to assume of a server before its first results'),
     // Checked against `type` (and timeout against interval) by checks.ts.
     http: httpCheck.prefault({}),
+    grpc: z
+      .strictObject({
+        service: z.string().default('').describe('the service name asked about; empty: the server as a whole'),
+      })
+      .prefault({})
+      .describe('with `type: grpc` only: the health check request'),
   })
   .meta({ title: 'Health checks', description: 'active health checks, run once per process and shared by every listener using the pool (absent: none)' });
 
@@ -230,6 +239,8 @@ export const health = healthFields
     /** State assumed until the first results decide. */
     initial: h.initial,
     http: h.http,
+    /** type grpc only: the service asked about. */
+    ...(h.type === 'grpc' ? { grpc: h.grpc } : {}),
   }));
 
 /** Outlier detection (OutlierConfig in types.ts). */
@@ -305,6 +316,23 @@ export const poolFields = z
       .optional()
       .describe('start each connection to a server with a PROXY protocol header carrying the client\'s address (the servers must expect it). Not for pools of `udp` listeners'),
     tls: poolTlsSchema().optional(),
+    // h2 without tls, h2c with tls, send_proxy and tcp/udp listeners are refused by checks.ts.
+    protocol: z
+      .enum(['http1', 'h2c', 'h2'])
+      .default('http1')
+      .describe('what the balancer speaks to the servers: `http1` (HTTP/1.1, a connection per request in flight), `h2c` (HTTP/2 with prior knowledge over plain TCP) or `h2` (HTTP/2 over TLS by ALPN; needs `tls`). HTTP/2 multiplexes requests over few connections and carries gRPC; see docs/grpc.md'),
+    http2: z
+      .strictObject({
+        max_streams: intRange(1, 10_000)
+          .default(DEFAULT_HTTP2.maxStreams)
+          .describe('requests at once on one connection to a server; a new connection opens when every one is full (the server\'s own SETTINGS_MAX_CONCURRENT_STREAMS lowers it)'),
+        ping_interval: durationOrZeroMs
+          .default(DEFAULT_HTTP2.pingIntervalMs)
+          .describe('a connection quiet for this long is checked with a PING, and closed when the answer takes as long again (0: no pings)'),
+      })
+      .prefault({})
+      .describe('with `protocol: h2` or `h2c` only: connections to the servers')
+      .transform((h) => ({ maxStreams: h.max_streams, pingIntervalMs: h.ping_interval })),
   });
 
 /** A pool as load.ts receives it. */
@@ -322,4 +350,6 @@ export const pool = poolFields
     queue: p.queue,
     sendProxy: p.send_proxy ?? null,
     tls: p.tls ?? null,
+    protocol: p.protocol,
+    http2: p.http2,
   }));

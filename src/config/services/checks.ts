@@ -95,6 +95,9 @@ function checkPool(s: ServicePart, base: KeyPath, pools: NonNullable<FileParts['
   if (pool.given('send_proxy')) {
     issues.push({ path, message: `pool \`${poolName}\` sends a PROXY protocol header, which a virtual service cannot write (the kernel forwards the client's own packets): give this service a pool without \`send_proxy\`` });
   }
+  if (pool.given('protocol') && pool.fields.protocol !== 'http1') {
+    issues.push({ path, message: `pool \`${poolName}\` speaks ${pool.fields.protocol} to its servers, and a virtual service forwards the client's own packets without reading HTTP: give this service a pool without \`protocol\`` });
+  }
   const keepsPort = s.fields.mode === 'dsr' || (ports !== undefined && ports.length > 1);
   serversOf(pool).forEach((server, j) => {
     const address = server?.fields.address;

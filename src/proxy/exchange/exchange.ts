@@ -16,7 +16,7 @@ import { rewriteRequestHead, type ClientFacts, type RequestEdit, type ResponseEd
 import type { HttpRoute, RuleContext } from '../http/http-route.js';
 import { headerValues, hostName } from '../http/router.js';
 import { writeSocket } from '../../io/socket-write.js';
-import type { UpstreamConn, UpstreamOwner } from '../http/upstream.js';
+import type { Upstream, UpstreamOwner } from '../http/upstream.js';
 import { encodeV1, encodeV2, type ProxyAddress } from '../proxy-protocol.js';
 import { ERR_5XX, ERR_CONNECT, ERR_RESET, ERR_TIMEOUT, observeResponse, statsOf } from '../../metrics/server-stats.js';
 import { NO_FIELDS, RETRY_AFTER, viaLine, type Fields } from './added-fields.js';
@@ -65,7 +65,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
   /** The route's changes to the response head; undefined until first asked. */
   private respEdit: ResponseEdit | null | undefined = undefined;
   protected server: Server | null = null;
-  protected up: UpstreamConn | null = null;
+  protected up: Upstream | null = null;
   /** The request head went to the current server connection (it is connected). */
   protected requestStarted = false;
   private tried: Set<Server> | null = null;
@@ -147,7 +147,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     return '';
   }
   /** Writes reqHead and the body bytes read so far to `up`; calls requestSent() once all of the request is out. */
-  protected abstract sendRequest(up: UpstreamConn): void;
+  protected abstract sendRequest(up: Upstream): void;
   /** Stops (true) or resumes reading the request body from the client. */
   protected abstract pauseClient(paused: boolean): void;
   /** Relays an interim (1xx) response; false when this client does not get it. */
@@ -375,7 +375,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     if (up.connected) this.startRequest(up);
   }
 
-  private startRequest(up: UpstreamConn): void {
+  private startRequest(up: Upstream): void {
     this.requestStarted = true;
     this.sendRequest(up);
   }
@@ -416,7 +416,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.failUpstream(503, `waited ${pool.config.queue.timeoutMs} ms in the queue of pool ${pool.name} and no server had room (${pool.whyNone()})`, true);
   }
 
-  onUpstreamConnect(up: UpstreamConn): void {
+  onUpstreamConnect(up: Upstream): void {
     if (up !== this.up) return;
     up.deadline = now() + this.fe.timeouts.serverMs;
     if (this.fe.accessLog !== null) this.readyAt = now();
@@ -463,7 +463,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
 
   // ---- response --------------------------------------------------------------------------
 
-  onUpstreamData(up: UpstreamConn, chunk: Buffer): void {
+  onUpstreamData(up: Upstream, chunk: Buffer): void {
     if (up !== this.up || !this.live()) return;
     up.deadline = now() + this.fe.timeouts.serverMs;
     if (this.resp === null) this.readResponseHead(chunk);
@@ -475,7 +475,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
    * that starts a read of up to 4 KiB is parsed from there, and the body after it is
    * written from there. Anything else is copied out for onUpstreamData.
    */
-  onUpstreamBytes(up: UpstreamConn, arena: Buffer, start: number, end: number, headLength: number): void {
+  onUpstreamBytes(up: Upstream, arena: Buffer, start: number, end: number, headLength: number): void {
     if (headLength > 0 && up === this.up && this.live() && this.resp === null && this.respBuf === null && headLength <= this.fe.limits.headerBytes) {
       let resp: ResponseHead | undefined;
       try {
@@ -597,6 +597,11 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     }
   }
 
+  /** The trailer section of the chunked response being relayed, as field lines ('' without; kept only when the adapter de-chunks). */
+  protected responseTrailers(): string {
+    return this.respChunks?.trailerText ?? '';
+  }
+
   /** Relays response body bytes from buf[offset..]; the last part goes to endResponse. */
   private forwardResponseBody(buf: Buffer, offset: number): void {
     const len = buf.length;
@@ -684,12 +689,12 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.endResponse(last);
   }
 
-  onUpstreamEnd(up: UpstreamConn): void {
+  onUpstreamEnd(up: Upstream): void {
     if (up !== this.up) return;
     up.sock.destroy(); // handled in onUpstreamClose
   }
 
-  onUpstreamClose(up: UpstreamConn, err: Error | undefined): void {
+  onUpstreamClose(up: Upstream, err: Error | undefined): void {
     if (up !== this.up) return;
     this.up = null;
     if (!this.live()) return;
@@ -738,7 +743,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.failUpstream(f.status, `${f.detail} after ${this.attempts} attempt(s)`, f.status === 503);
   }
 
-  onUpstreamTimeout(up: UpstreamConn): void {
+  onUpstreamTimeout(up: Upstream): void {
     if (up !== this.up) return;
     if (!up.connected) {
       up.destroy(); // onUpstreamClose tries the next server

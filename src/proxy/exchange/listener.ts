@@ -5,7 +5,7 @@ import type { AccessLog } from '../access-log.js';
 import type { RequestHead } from '../http/head.js';
 import type { RequestIds } from '../http/request-id.js';
 import type { ClientFacts } from '../http/rewrite.js';
-import type { UpstreamPool } from '../http/upstream.js';
+import type { UpstreamSource } from '../http/upstream.js';
 import type { AddedFields } from './added-fields.js';
 import type { ErrorPage } from './error-pages.js';
 import type { HttpRoute } from '../http/http-route.js';
@@ -32,7 +32,7 @@ export interface ExchangeListener {
   /** Whether the listener's `access` lists let a client at `ip` in. */
   admits(ip: string): boolean;
   /** The connections to one server. */
-  upstreamFor(server: Server): UpstreamPool;
+  upstreamFor(server: Server): UpstreamSource;
   /** The facts header rewriting needs about a client address. */
   clientFacts(address: string): ClientFacts;
   /** Logs why a server or pool failed a request (502, 503, 504; rate limited). */

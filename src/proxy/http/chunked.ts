@@ -25,6 +25,12 @@ export class ChunkedScanner {
   private size = 0;
   private digits = 0;
   private trailerBytes = 0;
+  /**
+   * The trailer section's field lines as they came ("name: value" CRLF each), kept only
+   * when scan() is given `data` (the body is de-framed for an HTTP/2 peer, which gets the
+   * trailers as a HEADERS frame); '' otherwise.
+   */
+  trailerText = '';
 
   /**
    * @param bad status to report on malformed framing (400 for requests, 502 for responses)
@@ -109,16 +115,19 @@ export class ChunkedScanner {
           if (st === TRAILER_LINE && (c === 0x20 || c === 0x09 || c === 0x0a)) {
             throw new HttpParseError(this.bad, 'malformed trailer section');
           }
+          if (st === TRAILER_LINE && data !== undefined) this.trailerText += String.fromCharCode(c);
           i++;
           break;
         case TRAILER_LINE:
           if (++this.trailerBytes > this.maxTrailerBytes) throw new HttpParseError(this.bad, 'trailer section too large');
           if (c === 0x0d) st = TRAILER_LF;
           else if (FIELD_VALUE[c] !== 1) throw new HttpParseError(this.bad, 'invalid character in trailer');
+          if (data !== undefined) this.trailerText += String.fromCharCode(c);
           i++;
           break;
         case TRAILER_LF:
           if (c !== 0x0a) throw new HttpParseError(this.bad, 'bare CR in trailer section');
+          if (data !== undefined) this.trailerText += '\n';
           st = TRAILER_START;
           i++;
           break;

@@ -9,7 +9,7 @@ import { writeHeadAndBody, writeSocket } from '../../io/socket-write.js';
 import { NativeSocket } from '../../io/native-socket.js';
 import { parseProxyHeader, type ProxyAddress } from '../proxy-protocol.js';
 import { rewriteResponseHead } from './rewrite.js';
-import type { UpstreamConn } from './upstream.js';
+import type { Upstream } from './upstream.js';
 import { log } from '../../core/log.js';
 import { Exchange, hasBareLF } from '../exchange/exchange.js';
 import { fieldLines, type Fields } from '../exchange/added-fields.js';
@@ -280,7 +280,7 @@ export class ClientConnection extends Exchange implements ClientEvents {
   }
 
   /** Writes the request head, plus whatever body bytes are already buffered. */
-  protected sendRequest(up: UpstreamConn): void {
+  protected sendRequest(up: Upstream): void {
     if (this.pausedForBuffer && !this.reqComplete) {
       // body bytes that piled up while connecting are about to flow: read on
       this.pausedForBuffer = false;
@@ -461,17 +461,17 @@ export class ClientConnection extends Exchange implements ClientEvents {
 
   // ---- server side -------------------------------------------------------------
 
-  override onUpstreamData(up: UpstreamConn, chunk: Buffer): void {
+  override onUpstreamData(up: Upstream, chunk: Buffer): void {
     if (this.phase === Phase.TUNNEL && up === this.up) this.writeClient(chunk);
     else super.onUpstreamData(up, chunk);
   }
 
-  override onUpstreamEnd(up: UpstreamConn): void {
+  override onUpstreamEnd(up: Upstream): void {
     if (this.phase === Phase.TUNNEL && up === this.up) this.sock.end();
     else super.onUpstreamEnd(up);
   }
 
-  override onUpstreamClose(up: UpstreamConn, err: Error | undefined): void {
+  override onUpstreamClose(up: Upstream, err: Error | undefined): void {
     if (this.phase === Phase.TUNNEL && up === this.up) {
       this.up = null;
       this.releaseServer();

@@ -20,7 +20,8 @@ import { Router } from './router.js';
 import { HttpRoute } from './http-route.js';
 import { CidrSet } from './cidr-set.js';
 import { ClientConnectionLimits } from '../../limits/client-connections.js';
-import { UpstreamPool } from './upstream.js';
+import { UpstreamPool, type UpstreamSource } from './upstream.js';
+import { H2Upstream } from '../http2/upstream-session.js';
 import { AddedFields, NO_FIELDS } from '../exchange/added-fields.js';
 import type { ExchangeListener } from '../exchange/listener.js';
 import { loadErrorPages, type ErrorPage } from '../exchange/error-pages.js';
@@ -51,7 +52,7 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   private readonly allowNets: CidrSet | null;
   private readonly denyNets: CidrSet | null;
   private readonly trusted: CidrSet;
-  private readonly upstreams: UpstreamPool[] = [];
+  private readonly upstreams: UpstreamSource[] = [];
   private readonly conns = new Set<ClientConnection>();
   private readonly sweeper: Sweeper;
   private readonly server: net.Server;
@@ -106,8 +107,12 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
         if (this.upstreams[s.id] === undefined) {
           const ka = pool.config.keepalive;
           const upTls = upstreamTlsFor(pool.config);
-          const native = upTls === null && net.isIP(s.host) !== 0 ? this.io : null;
-          this.upstreams[s.id] = new UpstreamPool(s, this.sweeper, ka.maxIdle, ka.idleTimeoutMs, t.connectMs, upTls, native);
+          if (pool.config.protocol !== 'http1') {
+            this.upstreams[s.id] = new H2Upstream(s, this.sweeper, pool.config, t.connectMs, upTls);
+          } else {
+            const native = upTls === null && net.isIP(s.host) !== 0 ? this.io : null;
+            this.upstreams[s.id] = new UpstreamPool(s, this.sweeper, ka.maxIdle, ka.idleTimeoutMs, t.connectMs, upTls, native);
+          }
         }
       }
       return pool;
@@ -246,7 +251,7 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   }
 
   /** The upstream connection pool of a server reachable from this listener. */
-  upstreamFor(server: Server): UpstreamPool {
+  upstreamFor(server: Server): UpstreamSource {
     return this.upstreams[server.id]!;
   }
 

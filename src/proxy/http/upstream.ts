@@ -8,20 +8,50 @@ import { READ_BUFFER, takeRead } from '../../io/read-buffer.js';
 import { NativeSocket } from '../../io/native-socket.js';
 import type { NativeRelay } from '../../io/native-relay.js';
 
+/**
+ * What an exchange sends a request over: a byte stream that speaks HTTP/1.1 to it. An
+ * UpstreamConn is one TCP (or TLS) connection to a server; an HTTP/2 pool's stream
+ * (http2/upstream-stream.ts) translates the same bytes to and from one HTTP/2 stream of a
+ * shared connection, so the exchange, its retries and its framing are the same for both.
+ */
+export interface Upstream {
+  /** Where the request bytes go; for an HTTP/2 stream an object with the same methods (write, cork, pause, resume, end, destroy). */
+  readonly sock: net.Socket | NativeSocket;
+  owner: UpstreamOwner | null;
+  /** Ready for the request (connected, TLS done); until then the owner waits for onUpstreamConnect. */
+  readonly connected: boolean;
+  /** Taken from the idle list (so it may have been closed by the server meanwhile). */
+  readonly reused: boolean;
+  /** When the sweeper calls the owner's onUpstreamTimeout (ms, 0: none). */
+  deadline: number;
+  /** Takes the upstream back after a complete exchange. */
+  readonly pool: { release(up: Upstream): void };
+  /** Closes it at once; the owner (if any) is told through onUpstreamClose. */
+  destroy(): void;
+}
+
+/** The connections to one server (per listener): an idle or new upstream for each request. */
+export interface UpstreamSource {
+  /** An upstream owned by `owner` (`fresh`: never one that was idle). */
+  acquire(owner: UpstreamOwner, fresh: boolean): Upstream;
+  /** Closes every idle connection (shutdown). */
+  close(): void;
+}
+
 /** The client-side exchange currently using an upstream connection. */
 export interface UpstreamOwner {
   /** One of the callbacks below threw: the owner cuts its connections. */
   onInternalError(err: unknown): void;
-  onUpstreamConnect(up: UpstreamConn): void;
-  onUpstreamData(up: UpstreamConn, chunk: Buffer): void;
+  onUpstreamConnect(up: Upstream): void;
+  onUpstreamData(up: Upstream, chunk: Buffer): void;
   /** Bytes [start, end) of the addon's arena, valid during this call only (native sockets); see NativeSocket.onBytes. */
-  onUpstreamBytes(up: UpstreamConn, arena: Buffer, start: number, end: number, headLength: number): void;
+  onUpstreamBytes(up: Upstream, arena: Buffer, start: number, end: number, headLength: number): void;
   /** The server half-closed (FIN). */
-  onUpstreamEnd(up: UpstreamConn): void;
-  onUpstreamDrain(up: UpstreamConn): void;
-  onUpstreamClose(up: UpstreamConn, err: Error | undefined): void;
+  onUpstreamEnd(up: Upstream): void;
+  onUpstreamDrain(up: Upstream): void;
+  onUpstreamClose(up: Upstream, err: Error | undefined): void;
   /** The upstream deadline passed while this owner held the connection. */
-  onUpstreamTimeout(up: UpstreamConn): void;
+  onUpstreamTimeout(up: Upstream): void;
 }
 
 /**
@@ -29,7 +59,7 @@ export interface UpstreamOwner {
  * to whichever exchange owns it now; while idle in the pool nobody owns it, and any
  * byte or close from the server simply retires it.
  */
-export class UpstreamConn implements Expirable {
+export class UpstreamConn implements Upstream, Expirable {
   readonly sock: net.Socket | NativeSocket;
   owner: UpstreamOwner | null = null;
   connected = false;
@@ -170,7 +200,7 @@ export class UpstreamConn implements Expirable {
  * timeout would close them, which avoids the reuse race in the common case; the
  * exchange retries the rare remaining race for idempotent requests.
  */
-export class UpstreamPool {
+export class UpstreamPool implements UpstreamSource {
   private readonly idle: UpstreamConn[] = [];
   /** The last TLS session the server gave us (tls pools), offered on the next connection to resume it. */
   tlsSession: Buffer | undefined = undefined;

@@ -5,13 +5,15 @@ import type { Sweeper } from '../../core/sweeper.js';
 import type { HttpFrontend } from '../http/frontend.js';
 import { HttpParseError, parseRequestHead, type RequestHead, type ResponseHead } from '../http/head.js';
 import type { ClientFacts } from '../http/rewrite.js';
-import type { UpstreamConn } from '../http/upstream.js';
+import type { Upstream } from '../http/upstream.js';
 import type { ProxyAddress } from '../proxy-protocol.js';
 import { http1RequestHead, http2ResponseHeaders } from './headers.js';
 import { log } from '../../core/log.js';
 import { Exchange } from '../exchange/exchange.js';
 import type { Fields } from '../exchange/added-fields.js';
-import { listenClient, type ClientEvents } from '../exchange/client-events.js';
+import { listenClient, ownerOf, type ClientEvents } from '../exchange/client-events.js';
+import { grpcAnswer, grpcStatusOf, grpcTimeoutMs, grpcTrailers, GRPC, isGrpcType } from './grpc.js';
+import { fieldLines, trailersOf } from './upstream-headers.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const CRLF = Buffer.from('\r\n');
@@ -64,6 +66,16 @@ export class StreamExchange extends Exchange implements ClientEvents {
   private queuedBytes = 0;
   /** Our side is over (response complete, error answered, or the stream reset). */
   private finished = false;
+  /** A gRPC request (content-type application/grpc...): our own errors answer with grpc-status. */
+  private grpc = false;
+  /** The call's grpc-timeout, running; null without one. */
+  private grpcTimer: NodeJS.Timeout | null = null;
+  /** The response was sent waiting for trailers (a chunked or gRPC response). */
+  private trailersWanted = false;
+  /** Trailers of ours that replace the server's (a gRPC call cut short), or null. */
+  private ownTrailers: http2.OutgoingHttpHeaders | null = null;
+  /** The client's request trailers, or null. */
+  private reqTrailers: http2.IncomingHttpHeaders | null = null;
 
   constructor(
     private readonly host: StreamHost,
@@ -74,6 +86,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
     this.facts = host.facts;
     this.proxied = host.proxied;
     listenClient(stream, this, !stream.endAfterHeaders);
+    stream.on('trailers', onRequestTrailers);
     host.sweeper.add(this);
     this.guard(() => this.start(raw, stream.endAfterHeaders));
   }
@@ -117,6 +130,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
   // ---- request -----------------------------------------------------------------
 
   private start(raw: readonly string[], ended: boolean): void {
+    this.readGrpc(raw);
     const limits = this.fe.limits;
     const text = http1RequestHead(raw);
     if (typeof text !== 'string') {
@@ -138,6 +152,62 @@ export class StreamExchange extends Exchange implements ClientEvents {
     this.reqComplete = ended;
     this.body = ended ? Body.NONE : req.contentLength >= 0 ? Body.LENGTH : Body.UNDECIDED;
     this.begin(req);
+  }
+
+  /** Notes a gRPC request and starts its grpc-timeout, the call's deadline here too. */
+  private readGrpc(raw: readonly string[]): void {
+    let timeout = -1;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (name === 'content-type') this.grpc = isGrpcType(raw[i + 1]!);
+      else if (name === 'grpc-timeout') timeout = grpcTimeoutMs(raw[i + 1]!);
+    }
+    if (!this.grpc || timeout < 0) return;
+    this.grpcTimer = setTimeout(() => this.guard(() => this.grpcDeadline(timeout)), Math.min(timeout, 0x7fffffff));
+    this.grpcTimer.unref();
+  }
+
+  /** The call's grpc-timeout passed: DEADLINE_EXCEEDED, the server's stream cancelled. */
+  private grpcDeadline(ms: number): void {
+    this.grpcTimer = null;
+    if (this.finished) return;
+    const why = `deadline exceeded: the call's grpc-timeout of ${ms} ms passed at the balancer`;
+    if (!this.stream.headersSent) {
+      this.clientGone(); // the server's stream, or the place in the pool's queue
+      this.answerError(504, why, 'text/plain', false);
+      return;
+    }
+    this.endGrpc(GRPC.DEADLINE_EXCEEDED, why);
+  }
+
+  /** Ends a gRPC response already started with our trailers (the server's stream is cancelled); false when it cannot carry them. */
+  private endGrpc(code: number, message: string): boolean {
+    const stream = this.stream;
+    if (!this.trailersWanted || stream.writableEnded || stream.destroyed) return false;
+    this.finished = true;
+    this.deadline = 0;
+    this.abortUpstream();
+    this.ownTrailers = grpcTrailers(code, message);
+    stream.end();
+    this.stopReading();
+    return true;
+  }
+
+  /** @internal the response is written: its trailers go now (the server's, ours, or none) */
+  wantTrailers(): void {
+    const stream = this.stream;
+    if (stream.closed || stream.destroyed) return;
+    stream.sendTrailers(this.ownTrailers ?? trailersOf(this.responseTrailers()));
+  }
+
+  /** @internal the client sent trailers: they go in the request's last chunk */
+  requestTrailers(headers: http2.IncomingHttpHeaders): void {
+    this.reqTrailers = headers;
+  }
+
+  /** The last chunk of the request body, with the client's trailers. */
+  private lastChunk(): Buffer | string {
+    return this.reqTrailers === null ? LAST_CHUNK : `0\r\n${fieldLines(this.reqTrailers, null)}\r\n`;
   }
 
   /**
@@ -188,12 +258,12 @@ export class StreamExchange extends Exchange implements ClientEvents {
     }
     const up = this.up;
     if (up !== null && this.requestStarted) {
-      if (this.body === Body.CHUNKED) up.sock.write(LAST_CHUNK);
+      if (this.body === Body.CHUNKED) up.sock.write(this.lastChunk(), 'latin1');
       this.requestSent();
     }
   }
 
-  private writeRequestBody(up: UpstreamConn, chunk: Buffer): void {
+  private writeRequestBody(up: Upstream, chunk: Buffer): void {
     this.reqBodySent = true;
     let ok: boolean;
     if (this.body === Body.CHUNKED) {
@@ -214,7 +284,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
   }
 
   /** Head and the body bytes read so far, in one write when they are small. */
-  protected sendRequest(up: UpstreamConn): void {
+  protected sendRequest(up: Upstream): void {
     const sock = up.sock;
     sock.cork();
     sock.write(this.reqHead, 'latin1');
@@ -228,7 +298,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
         this.updateClientFlow();
       }
     }
-    if (this.reqComplete && this.body === Body.CHUNKED) sock.write(LAST_CHUNK);
+    if (this.reqComplete && this.body === Body.CHUNKED) sock.write(this.lastChunk(), 'latin1');
     sock.uncork();
     if (this.reqComplete) this.requestSent();
   }
@@ -256,8 +326,11 @@ export class StreamExchange extends Exchange implements ClientEvents {
 
   protected sendResponseHead(resp: ResponseHead, dropLength: boolean, cookie: string | null, bodyless: boolean): number {
     const fields = http2ResponseHeaders(resp, dropLength || resp.hasTransferEncoding, this.fe.added.response(resp.minor, cookie, this.requestId), this.responseEdit());
+    // a chunked body may end with trailers, and a gRPC call always does
+    this.trailersWanted = !bodyless && (resp.chunked || this.grpc);
     try {
-      this.stream.respond(fields, { endStream: bodyless });
+      this.stream.respond(fields, { endStream: bodyless, waitForTrailers: this.trailersWanted });
+      if (this.trailersWanted) this.stream.once('wantTrailers', onWantTrailers);
     } catch (err) {
       this.resp = null;
       this.respStarted = false;
@@ -294,7 +367,9 @@ export class StreamExchange extends Exchange implements ClientEvents {
     this.stream.close(NGHTTP2_NO_ERROR);
   }
 
+  /** A cut gRPC call ends with UNAVAILABLE in its trailers (RST_STREAM would read as INTERNAL); anything else is reset. */
   protected cutClient(): void {
+    if (this.grpc && this.endGrpc(GRPC.UNAVAILABLE, 'the server\'s stream ended before its response was complete')) return;
     this.resetStream(NGHTTP2_INTERNAL_ERROR);
   }
 
@@ -303,6 +378,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
   /** @internal stream listener target */
   onClientClose(): void {
     this.host.sweeper.delete(this);
+    if (this.grpcTimer !== null) clearTimeout(this.grpcTimer);
     this.host.streamClosed();
     if (!this.finished) {
       // the client reset the stream, or the connection went away
@@ -335,6 +411,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
     this.deadline = 0;
     const stream = this.stream;
     if (stream.closed || stream.destroyed) return 0;
+    if (this.grpc && status >= 300) return this.answerGrpc(status, body, fields);
     if (stream.headersSent) {
       stream.close(NGHTTP2_INTERNAL_ERROR);
       return 0;
@@ -348,4 +425,39 @@ export class StreamExchange extends Exchange implements ClientEvents {
     this.stopReading();
     return headOnly ? 0 : payload.length;
   }
+
+  /** An answer of ours to a gRPC call: trailers-only with the gRPC status (or trailers, when its response already started). */
+  private answerGrpc(status: number, body: string, fields: Fields): number {
+    const stream = this.stream;
+    const code = grpcStatusOf(status);
+    const message = this.grpcReason(body);
+    if (stream.headersSent) {
+      this.finished = false; // endGrpc sets it again
+      if (!this.endGrpc(code, message)) {
+        this.finished = true;
+        stream.close(NGHTTP2_INTERNAL_ERROR);
+      }
+      return 0;
+    }
+    const headers = grpcAnswer(code, message);
+    for (const [name, value] of fields) headers[name.toLowerCase()] ??= value;
+    stream.respond(headers, { endStream: true });
+    this.stopReading();
+    return 0;
+  }
+
+  /** The text of an answer of ours, for grpc-message: its first line. */
+  private grpcReason(body: string): string {
+    const nl = body.indexOf('\n');
+    return nl < 0 ? body : body.slice(0, nl);
+  }
+}
+
+// Shared listeners (no closure per stream).
+function onWantTrailers(this: http2.ServerHttp2Stream): void {
+  const x = ownerOf(this) as StreamExchange;
+  x.guard(() => x.wantTrailers());
+}
+function onRequestTrailers(this: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+  (ownerOf(this) as StreamExchange).requestTrailers(headers);
 }
