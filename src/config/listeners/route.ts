@@ -10,6 +10,7 @@ import { oneOrList, text } from '../common/field-meta.js';
 import { parseCidr, parseHostPattern } from '../common/address.js';
 import { PathedError } from '../common/field-error.js';
 import { converted, describeValue, headerName, intRange, name, queryName, requireString, TOKEN } from '../common/fields.js';
+import { compressionSchema } from './compression.js';
 
 /** `host`: one pattern or a non-empty list of them. */
 const hostPatterns = converted((v): string[] => {
@@ -231,6 +232,7 @@ export const routeFields = z.strictObject({
     .describe('HTTP basic authentication: a request without a known user and the right password gets 401'),
   allow: cidrs.optional().describe('only clients in these networks get this route; others get 403'),
   deny: cidrs.optional().describe('clients in these networks get 403 on this route'),
+  compression: compressionSchema.optional().meta({ defaultText: 'the listener\'s', description: 'compression of this route\'s responses, replacing the listener\'s (`{enabled: false}`: none)' }),
 });
 
 /** A route as the runtime reads it (RouteConfig in types.ts). */
@@ -263,13 +265,15 @@ export const route = routeFields.transform((r, ctx) => {
     allow: r.allow ?? null,
     deny: r.deny ?? null,
     basicAuth: r.basic_auth ?? null,
+    /** The route's compression; null: none; undefined: the listener's. */
+    compression: r.compression,
   };
 });
 
 /** Does the route match anything but host and path (TCP and UDP routes cannot)? */
-export const HTTP_ONLY_KEYS = ['path_regex', 'methods', 'headers', 'query', 'client', 'split', 'split_by', 'redirect', 'respond', 'rewrite', 'request_headers', 'response_headers', 'allow', 'deny', 'basic_auth'] as const;
+export const HTTP_ONLY_KEYS = ['path_regex', 'methods', 'headers', 'query', 'client', 'split', 'split_by', 'redirect', 'respond', 'rewrite', 'request_headers', 'response_headers', 'allow', 'deny', 'basic_auth', 'compression'] as const;
 
 /** A route by host and path prefix to a pool, nothing else (configurations built in code). */
 export function plainRoute(pool: string, hosts: string[] = [], pathPrefix = ''): z.output<typeof route> {
-  return { name: null, hosts, pathPrefix, pathRegex: null, methods: null, headers: [], query: [], clients: null, priority: 0, pool, split: null, redirect: null, respond: null, rewrite: null, requestHeaders: null, responseHeaders: null, allow: null, deny: null, basicAuth: null };
+  return { name: null, hosts, pathPrefix, pathRegex: null, methods: null, headers: [], query: [], clients: null, priority: 0, pool, split: null, redirect: null, respond: null, rewrite: null, requestHeaders: null, responseHeaders: null, allow: null, deny: null, basicAuth: null, compression: undefined };
 }
