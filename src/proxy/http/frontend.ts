@@ -17,6 +17,7 @@ import type { TcpHandle } from '../../io/tcp-handles.js';
 import type { RequestHead } from './head.js';
 import type { ClientFacts } from './rewrite.js';
 import { Router } from './router.js';
+import { CompressionPolicy } from './compress.js';
 import { HttpRoute } from './http-route.js';
 import { CidrSet } from './cidr-set.js';
 import { UpstreamPool } from './upstream.js';
@@ -107,7 +108,8 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
       }
       return pool;
     };
-    this.router = new Router(config.routes, (r, i) => new HttpRoute(r, i, poolNamed, config.name));
+    const compression = config.compression === null ? null : new CompressionPolicy(config.compression);
+    this.router = new Router(config.routes, (r, i) => new HttpRoute(r, i, poolNamed, config.name, compression));
     this.allowNets = config.access.allow === null ? null : new CidrSet(config.access.allow);
     this.denyNets = config.access.deny === null ? null : new CidrSet(config.access.deny);
     this.trusted = new CidrSet(config.forwarded.trusted);
