@@ -16,6 +16,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   https: async () => (await import('./https.js')).httpsBenchmark,
   soak: async () => (await import('./soak.js')).soakBenchmark,
   scrape: async () => (await import('./scrape.js')).scrapeBenchmark,
+  gzip: async () => (await import('./gzip.js')).gzipBenchmark,
 };
 
 function usage(): string {
@@ -47,6 +48,8 @@ function usage(): string {
     '  BENCH_HTTPS_PHASES=a,b  https: only these phases (keepalive,handshake,h2); https uses BENCH_DURATION (5s),',
     '                          BENCH_WARMUP (1s), BENCH_ROUNDS, BENCH_CONNECTIONS and BENCH_ONLY (fulcrum,haproxy)',
     '  BENCH_H2_CLIENTS=10     https: h2load -c;  BENCH_H2_STREAMS=10: h2load -m',
+    '  gzip: BENCH_DURATION (6s), BENCH_WARMUP, BENCH_ROUNDS (5), BENCH_CONNECTIONS, BENCH_ONLY (fulcrum-gzip,nginx-gzip,fulcrum,nginx),',
+    '                          BENCH_GZIP_LEVEL=6 (the gzip level of both proxies)',
     '  BENCH_SOAK_DURATION=60m soak: how long;  BENCH_SOAK_SAMPLE=30s: how often memory and descriptors are sampled',
     '',
     'see bench/README.md',
