@@ -14,8 +14,8 @@ import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { httpBackend } from '../helpers/backends.js';
-import { h2Request, h2Session } from '../helpers/http-client.js';
+import { httpBackend, rawBackend } from '../helpers/backends.js';
+import { h2Request, h2Session, readRequest, SocketReader } from '../helpers/http-client.js';
 import { startProxy } from '../helpers/proxies.js';
 
 const run = promisify(execFile);
@@ -391,3 +391,33 @@ test('a client that leaves mid-body: the proxy goes on serving', async (t) => {
 });
 
 
+
+test('a body that ends with the server\'s close is compressed up to the close; an upgrade stays a tunnel', async (t) => {
+  const backend = await rawBackend((sock, reader) => {
+    void readRequest(reader).then((req) => {
+      if (req.head.includes('Upgrade: echo')) {
+        sock.write('HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\nContent-Type: text/plain\r\n\r\n');
+        sock.pipe(sock);
+        return;
+      }
+      // no length, no chunks: the body ends when the server closes
+      sock.end(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n'), TEXT]));
+    });
+  });
+  t.after(() => backend.close());
+  const p = await compressingProxy(t, backend.port);
+  const g = await get1(p.h1, '/', { 'accept-encoding': 'gzip' });
+  assert.equal(g.headers['content-encoding'], 'gzip');
+  assert.equal(g.headers.connection, 'close');
+  assert.ok(decode(g).equals(TEXT));
+
+  const sock = net.connect(p.h1, '127.0.0.1');
+  t.after(() => sock.destroy());
+  const reader = new SocketReader(sock);
+  sock.write('GET / HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n');
+  const head = await reader.readHead();
+  assert.match(head, /^HTTP\/1\.1 101 /);
+  assert.doesNotMatch(head, /content-encoding/i);
+  sock.write('ping through the tunnel');
+  assert.equal((await reader.readBytes(23)).toString(), 'ping through the tunnel');
+});
