@@ -23,7 +23,7 @@ import { makeTempDir } from './lib/tmp.js';
 import { runWrk, wrkArgs, type WrkResult } from './lib/wrk.js';
 import { haproxyHttpConfig } from './lib/haproxy.js';
 
-export const CONTESTANTS = ['direct', 'fulcrum', 'fulcrum-ids', 'haproxy', 'nginx-proxy', 'http-proxy'] as const;
+export const CONTESTANTS = ['direct', 'fulcrum', 'fulcrum-ids', 'fulcrum-policy', 'haproxy', 'nginx-proxy', 'http-proxy'] as const;
 export type ContestantName = (typeof CONTESTANTS)[number];
 
 function descriptions(workers: number): Record<ContestantName, string> {
@@ -31,6 +31,7 @@ function descriptions(workers: number): Record<ContestantName, string> {
     direct: 'wrk straight at S1: the backend ceiling (CPU is the backend nginx)',
     fulcrum: `Fulcrum: node dist/src/cli/main.js proxy --workers ${workers}, round robin S1+S2`,
     'fulcrum-ids': `the same Fulcrum with --request-id (an X-Request-ID made for each request, to the server and back)`,
+    'fulcrum-policy': 'the same Fulcrum from a file whose route has five header rules, a rate limit (never reached) and an allow list',
     haproxy: `HAProxy, nbthread ${workers}, http-reuse always, roundrobin`,
     'nginx-proxy': `nginx, ${workers} worker(s), upstream keepalive 64`,
     'http-proxy': 'Node, npm http-proxy + http.Agent keepAlive maxSockets 64 (one process)',
@@ -152,6 +153,13 @@ async function launch(name: ContestantName, ctx: Context): Promise<{ proc: Manag
       if (name === 'fulcrum-ids') args.push('--request-id');
       return { proc: await startProcess(name, process.execPath, args, { cwd: repoRoot }), port };
     }
+    case 'fulcrum-policy': {
+      const cfg = join(dir, 'fulcrum-policy.yaml');
+      ctx.configs['fulcrum-policy.yaml'] = policyConfig(port, s1, s2, ctx.params.workers);
+      writeFileSync(cfg, ctx.configs['fulcrum-policy.yaml']);
+      const args = [...NODE_FLAGS, fulcrumCli, 'run', '-c', cfg, ...ctx.params.fulcrumExtraArgs];
+      return { proc: await startProcess(name, process.execPath, args, { cwd: repoRoot }), port };
+    }
     case 'haproxy': {
       const cfg = join(dir, 'haproxy.cfg');
       ctx.configs['haproxy.cfg'] = haproxyHttpConfig({ port, s1, s2, connections: ctx.params.connections, threads: ctx.params.workers });
@@ -169,6 +177,31 @@ async function launch(name: ContestantName, ctx: Context): Promise<{ proc: Manag
       return { proc: await startProcess('http-proxy', process.execPath, [script, String(port), ...urls], { cwd: repoRoot }), port };
     }
   }
+}
+
+/** Issue 21's policy load: the proxy contestant's listener and pool, with rules on its one route. */
+function policyConfig(port: number, s1: number, s2: number, workers: number): string {
+  return `listeners:
+  - name: proxy
+    bind: ${LOOPBACK}:${port}
+    routes:
+      - pool: servers
+        allow: [127.0.0.0/8, 192.0.2.0/24]
+        rate_limit: { rate: 10000000/s }
+        request_headers:
+          set: { X-Client: "\${client_ip}", X-Route: policy }
+          remove: [X-Debug]
+        response_headers:
+          set: { X-Frame-Options: DENY }
+          remove: [Server]
+pools:
+  servers:
+    servers:
+      - { name: s1, address: "${LOOPBACK}:${s1}" }
+      - { name: s2, address: "${LOOPBACK}:${s2}" }
+runtime: { workers: ${workers}, control_socket: false }
+logging: { level: warn }
+`;
 }
 
 async function startContestant(name: ContestantName, ctx: Context): Promise<Contestant> {
@@ -350,6 +383,7 @@ function targets(s: Partial<Record<ContestantName, ContestantSummary>>, paired: 
     mk('fulcrum req/s >= 0.9x haproxy', paired('fulcrum', 'haproxy', rps), '>=', 0.9, `${fmtInt(f?.rps.median)} vs ${fmtInt(h?.rps.median)} req/s`),
     mk('fulcrum p99 <= 1.5x haproxy', paired('fulcrum', 'haproxy', p99), '<=', 1.5, `${fmtMs(f?.p99Ms.median)} vs ${fmtMs(h?.p99Ms.median)} ms`),
     mk('fulcrum-ids req/s >= 0.97x fulcrum', paired('fulcrum-ids', 'fulcrum', rps), '>=', 0.97, 'request IDs on vs off, same build'),
+    mk('fulcrum-policy req/s >= 0.9x fulcrum', paired('fulcrum-policy', 'fulcrum', rps), '>=', 0.9, 'five header rules, a rate limit and an allow list vs none, same build'),
     mk('fulcrum req/s >= 3x http-proxy', paired('fulcrum', 'http-proxy', rps), '>=', 3, `${fmtInt(f?.rps.median)} vs ${fmtInt(p?.rps.median)} req/s${peersVs('http-proxy', paired)}`),
   ];
 }

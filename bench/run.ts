@@ -10,6 +10,7 @@ import { cleanupAll, installCleanupHandlers, InterruptedError, isShuttingDown } 
 const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   http: async () => (await import('./http.js')).httpBenchmark,
   pick: async () => (await import('./pick.js')).pickBenchmark,
+  route: async () => (await import('./route.js')).routeBenchmark,
   dns: async () => (await import('./dns.js')).dnsBenchmark,
   tcp: async () => (await import('./tcp.js')).tcpBenchmark,
   dataplane: async () => (await import('./dataplane.js')).dataplaneBenchmark,
@@ -36,6 +37,8 @@ function usage(): string {
     '  BENCH_PICKS=2000000     pick: picks per contestant per round',
     '  BENCH_PICK_ROUNDS=5     pick: rounds (median reported)',
     '  BENCH_PICK_ONLY=a,b     pick: only these contestants (round-robin,random,least-conn,maglev,...)',
+    '  BENCH_ROUTE_CALLS=200000  route: matchRequest calls per case per round',
+    '  BENCH_ROUTE_ROUNDS=5    route: rounds (median reported)',
     '  BENCH_DNS_ONLY=a,b      dns: only these contestants (nsd,fulcrum)',
     '  BENCH_DNS_CLIENTS=4     dns: dnsperf -c',
     '  BENCH_DNS_OUTSTANDING=100  dns: dnsperf -q (queries in flight)',

@@ -115,6 +115,9 @@ void notify_exports(napi_env env, napi_value exports);
 /* privileges.c: runtime.user/group with capabilities kept */
 void privileges_exports(napi_env env, napi_value exports);
 
+/* limits.c: rate and connection limits shared by every worker */
+void limits_exports(napi_env env, napi_value exports);
+
 /* tls.c: TLS on accepted streams, with Node's OpenSSL */
 typedef struct ssl_st SSL;
 enum { TLS_DONE = 1, TLS_WANT_READ = 2, TLS_WANT_WRITE = 3, TLS_FAILED = -1 };

@@ -824,6 +824,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
   tls_exports(env, exports);
   notify_exports(env, exports);
   privileges_exports(env, exports);
+  limits_exports(env, exports);
   napi_value rec;
   napi_create_uint32(env, REC, &rec);
   napi_set_named_property(env, exports, "RECORD", rec);

@@ -125,6 +125,10 @@ export interface ListenerConfig {
   limits: Limits;
   /** Most client connections at once; more are closed at accept. 0: no limit. */
   maxConnections: number;
+  /** Connections one client address may hold at once, across workers; null: no limit. */
+  maxConnectionsPerClient: number | null;
+  /** New connections per second one client address may open, across workers; null: no limit. */
+  newConnectionsPerClient: number | null;
   /**
    * Accept a PROXY protocol (v1 or v2) header from downstream balancers (tcp, http): only
    * from `trusted` sources (CIDRs, normalised with a prefix length); a connection from

@@ -112,6 +112,15 @@ export interface Addon {
   notify(socket: string, message: string): number;
   // runtime.user (native/privileges.c)
   dropPrivileges(uid: number, gid: number, caps: number[]): number;
+  // limits shared by every worker (native/limits.c)
+  LIMIT_COLUMNS: number;
+  limitsCreate(): number;
+  limitsAttach(fd: number): number;
+  limitsTake(id: number, key: string, intervalNs: number, toleranceNs: number): number;
+  limitsAcquire(id: number, key: string, max: number, column: number): number;
+  limitsRelease(id: number, key: string, column: number): void;
+  limitsCount(id: number, key: string): number;
+  limitsClearColumn(column: number): void;
 }
 
 /** A TLS context for native/tls.c: what tls.createSecureContext takes, already split and checked. */
@@ -147,7 +156,7 @@ export function addonMismatch(mod: unknown): string | null {
   for (const [name, value] of Object.entries(SHARED_CONSTANTS)) {
     if (c[name] !== value) return `its constant ${name} is ${String(c[name])} in C but ${value} in TypeScript`;
   }
-  for (const fn of ['init', 'listen', 'streamArena', 'streamWrite', 'tlsServer', 'notify', 'dropPrivileges'] as const) {
+  for (const fn of ['init', 'listen', 'streamArena', 'streamWrite', 'tlsServer', 'notify', 'dropPrivileges', 'limitsCreate'] as const) {
     if (typeof m[fn] !== 'function') return `it has no function ${fn}`;
   }
   return null;

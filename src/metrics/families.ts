@@ -38,6 +38,7 @@ const def = (name: string, type: FamilyType, help: string): Def => ({ name, type
 
 export const M = {
   listenerConnectionsTotal: def('fulcrum_listener_connections_total', 'counter', 'Client connections accepted by the listener (UDP: sessions opened).'),
+  listenerLimitedTotal: def('fulcrum_listener_limited_total', 'counter', 'Refused by the listener\'s limits, counted across workers: limit="connections" (over max_connections_per_client) and "new_connections" (over new_connections_per_client) closed at accept; "requests" answered 429 by a route\'s rate_limit.'),
   listenerConnections: def('fulcrum_listener_connections', 'gauge', 'Client connections open on the listener now (UDP: sessions).'),
   listenerRequestsTotal: def('fulcrum_listener_requests_total', 'counter', 'HTTP answers sent by the listener, by status class, Fulcrum\'s own included.'),
   serverRequestsTotal: def('fulcrum_server_requests_total', 'counter', 'Requests (HTTP) or connections and sessions (TCP, UDP) sent to the server.'),

@@ -12,6 +12,8 @@ export interface ListenerSnapshot {
   active: number;
   /** Answers by status class, 1xx..5xx; null for TCP and UDP listeners. */
   classes: number[] | null;
+  /** Refused by the listener's limits, by LIMIT_KINDS; null or absent for UDP listeners. */
+  limited?: number[] | null;
 }
 
 export interface ServerSnapshot {
@@ -59,7 +61,7 @@ export function workerMetrics(instance: Instance): WorkerMetrics {
     /* out of descriptors: unknown */
   }
   return {
-    listeners: instance.listeners.map((l) => ({ name: l.name, accepted: l.accepted, active: l.active, classes: l.statusClasses === undefined ? null : [...l.statusClasses] })),
+    listeners: instance.listeners.map((l) => ({ name: l.name, accepted: l.accepted, active: l.active, classes: l.statusClasses === undefined ? null : [...l.statusClasses], limited: l.limited === undefined ? null : [...l.limited] })),
     pools,
     servers,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,

@@ -29,11 +29,12 @@ export function sumSnapshots(list: readonly SummedMetrics[], countersOnly = fals
   for (const m of list) {
     for (const l of m.listeners) {
       const t = listeners.get(l.name);
-      if (t === undefined) listeners.set(l.name, { name: l.name, accepted: l.accepted, active: l.active * gauge, classes: l.classes === null ? null : [...l.classes] });
+      if (t === undefined) listeners.set(l.name, { name: l.name, accepted: l.accepted, active: l.active * gauge, classes: l.classes === null ? null : [...l.classes], limited: l.limited == null ? null : [...l.limited] });
       else {
         t.accepted += l.accepted;
         t.active += l.active * gauge;
         if (l.classes !== null) addInto((t.classes ??= []), l.classes);
+        if (l.limited != null) addInto((t.limited ??= []), l.limited);
       }
     }
     for (const p of m.pools) {

@@ -2,6 +2,7 @@
 import { M, type FamilySet } from './families.js';
 import { ERROR_KINDS, RESPONSE_BUCKETS } from './server-stats.js';
 import type { SummedMetrics } from './sum.js';
+import { LIMIT_KINDS } from '../limits/client-connections.js';
 
 export const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -12,6 +13,7 @@ export function addWorkerFamilies(out: FamilySet, m: SummedMetrics, processes: R
     out.add(M.listenerConnectionsTotal, { listener }, l.accepted);
     out.add(M.listenerConnections, { listener }, l.active);
     if (l.classes !== null) CODE_CLASSES.forEach((code_class, i) => out.add(M.listenerRequestsTotal, { listener, code_class }, l.classes![i] ?? 0));
+    if (l.limited != null) LIMIT_KINDS.forEach((limit, i) => out.add(M.listenerLimitedTotal, { listener, limit }, l.limited![i] ?? 0));
   }
   for (const p of m.pools) out.add(M.poolQueued, { pool: p.name }, p.queued);
   for (const s of m.servers) {

@@ -6,6 +6,7 @@
  * replaced in its slot.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { tableOwner, TableOwner } from '../limits/table.js';
 import type { Config } from '../config/types.js';
 import { log } from '../core/log.js';
 import type { AdminUpdate, BoundListener, FromWorker, HealthState, InstanceCounters, MemorySample, ToWorker, ServerRef } from './messages.js';
@@ -77,7 +78,10 @@ export class Generation {
   }
 
   private fork(slot: number): Promise<BoundListener[]> {
-    const worker = cluster.fork({ FULCRUM_WORKER_SLOT: String(slot) });
+    const limits = tableOwner();
+    const column = limits?.lease() ?? 0;
+    const worker = cluster.fork({ FULCRUM_WORKER_SLOT: String(slot), ...TableOwner.env(limits, column) });
+    worker.once('exit', () => limits?.giveBack(column));
     this.workers.set(slot, worker);
     this.startedAt.set(slot, Date.now());
     const done = new Promise<void>((resolve) => worker.once('exit', () => resolve()));

@@ -18,6 +18,8 @@ export interface Listener {
   readonly active: number;
   /** HTTP listeners: answers by status class, 1xx at index 0 to 5xx at index 4 (metrics). */
   readonly statusClasses?: Float64Array;
+  /** What its limits refused: connections over max_connections_per_client, over new_connections_per_client, requests over a rate_limit (LIMIT_KINDS). */
+  readonly limited?: readonly number[];
   address(): net.AddressInfo;
   stop(opts?: { graceMs?: number; closeIdle?: boolean }): Promise<void>;
   /**

@@ -13,6 +13,7 @@
  * closed at once, then the primary exits.
  */
 import cluster from 'node:cluster';
+import { tableOwner } from '../limits/table.js';
 import os from 'node:os';
 import type { Config } from '../config/types.js';
 import { log } from '../core/log.js';
@@ -619,10 +620,13 @@ export function setupWorkers(execArgv: string[]): void {
   // The kernel hands each connection to one of the workers accepting on the shared socket
   // (Node's own NODE_CLUSTER_SCHED_POLICY=rr makes the primary accept and pass them round robin).
   if (process.env.NODE_CLUSTER_SCHED_POLICY !== 'rr') cluster.schedulingPolicy = cluster.SCHED_NONE;
+  // The limits' shared table goes to every worker as descriptor 4 (limits/table.ts).
+  const limits = tableOwner();
   cluster.setupPrimary({
     exec: new URL('./worker-main.js', import.meta.url).pathname,
     execArgv,
     serialization: 'advanced',
+    ...(limits === null ? {} : { stdio: [0, 1, 2, 'ipc', limits.fd] }),
   });
 }
 

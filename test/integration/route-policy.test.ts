@@ -146,3 +146,44 @@ test('basic authentication from an htpasswd file of bcrypt hashes, over HTTP/1.1
   assert.equal((await httpsRequest(proxy.port, { path: '/status' })).status, 401);
   session.close();
 });
+
+test('routes by the TLS server name (SNI) over HTTP/1.1 and HTTP/2, whatever the Host header says', { skip }, async (t) => {
+  const pki = new TestPki(t);
+  const www = pki.leaf(['www.example.com', '*.example.com']);
+  const web = await echoBackend(t, 'web');
+  const canary = await echoBackend(t, 'canary');
+  const proxy = await proxyFor(
+    t,
+    `listeners:
+  - name: www
+    bind: 127.0.0.1:0
+    tls:
+      certificates: [{ cert: "${www.cert}", key: "${www.key}" }]
+    routes:
+      - { sni: "*.internal.example.com", pool: canary }
+      - { sni: api.example.com, path: /v1/, pool: canary }
+      - pool: web
+pools:
+  web:
+    servers: [{ name: s1, address: "127.0.0.1:${web.port}" }]
+  canary:
+    servers: [{ name: c1, address: "127.0.0.1:${canary.port}" }]
+`,
+  );
+  const name = (body: Buffer | string) => (JSON.parse(body.toString()) as Echo).name;
+  const cases: Array<[string, string, string]> = [
+    ['db.internal.example.com', '/', 'canary'],
+    ['api.example.com', '/v1/x', 'canary'],
+    ['api.example.com', '/v2/x', 'web'],
+    ['www.example.com', '/v1/x', 'web'],
+  ];
+  for (const [servername, path, want] of cases) {
+    const h1 = await httpsRequest(proxy.port, { servername, path, host: 'www.example.com' });
+    assert.equal(name(h1.body), want, `HTTP/1.1 with SNI ${servername} ${path}`);
+    const session = await h2Session(t, proxy.port, { servername });
+    const h2 = await h2Request(session, { ':path': path, ':authority': 'www.example.com' });
+    assert.equal(name(h2.body), want, `HTTP/2 with SNI ${servername} ${path}`);
+    session.close();
+  }
+});
+

@@ -58,6 +58,8 @@ describe('loadConfigText: defaults and normalisation', () => {
           timeouts,
           limits,
           maxConnections: 0,
+          maxConnectionsPerClient: null,
+          newConnectionsPerClient: null,
           proxyProtocol: null,
           accessLog: null,
           requestId: null,

@@ -84,4 +84,37 @@ describe('route rules in the configuration', () => {
     assert.ok(issues.some((i) => /routes\[0\]\.allow: `allow` reads or answers HTTP/.test(i)), issues.join('\n'));
     assert.ok(issues.some((i) => /listeners\[0\]\.access: `access` answers refused clients with 403/.test(i)), issues.join('\n'));
   });
+
+  it('reads rate limits, per-client connection limits and SNI, and says what is wrong with them', () => {
+    const c = configOk(
+      file(`      - { path: /a/, pool: web, rate_limit: { rate: 600/m } }
+      - { path: /b/, pool: web, rate_limit: { rate: 0.5, burst: 4, key: { header: X-Api-Key } } }
+      - pool: web`, 'http', '    max_connections_per_client: 20\n    new_connections_per_client: 5/s\n'),
+      'r.yaml',
+    );
+    const [a, b] = c.listeners[0]!.routes;
+    assert.deepEqual(a!.rateLimit, { perSecond: 10, burst: 10, key: { kind: 'client' } });
+    assert.deepEqual(b!.rateLimit, { perSecond: 0.5, burst: 4, key: { kind: 'header', name: 'x-api-key' } });
+    assert.equal(c.listeners[0]!.maxConnectionsPerClient, 20);
+    assert.equal(c.listeners[0]!.newConnectionsPerClient, 5);
+
+    const issues = configIssues(
+      file(`      - { path: /a/, pool: web, rate_limit: { rate: 10/fortnight } }
+      - { path: /b/, pool: web, rate_limit: { rate: 10/s, key: ip } }
+      - pool: web`, 'http', '    new_connections_per_client: -1\n    max_connections_per_client: 5\n    proxy_protocol: { trusted: [192.0.2.1] }\n'),
+      'r.yaml',
+    );
+    const has = (re: RegExp) => assert.ok(issues.some((i) => re.test(i)), `${re} in:\n${issues.join('\n')}`);
+    has(/^6:\d+ listeners\[0\]\.routes\[0\]\.rate_limit\.rate: expected a rate such as "10\/s"/);
+    has(/listeners\[0\]\.routes\[1\]\.rate_limit\.key: expected client, route or \{header: NAME\}/);
+    has(/listeners\[0\]\.new_connections_per_client: a rate must be above 0/);
+    has(/listeners\[0\]\.max_connections_per_client: max_connections_per_client counts connections by their source address at accept, and with `proxy_protocol`/);
+
+    const plain = configIssues(file('      - { pool: web, sni: api.example.com }'), 'r.yaml');
+    assert.ok(plain.some((i) => /routes\[0\]\.sni: `sni` is the TLS server name a client sends, and this listener has no `tls`/.test(i)), plain.join('\n'));
+    const tcp = configIssues(file('      - { pool: web, rate_limit: { rate: 1/s } }', 'tcp'), 'r.yaml');
+    assert.ok(tcp.some((i) => /routes\[0\]\.rate_limit: `rate_limit` reads or answers HTTP/.test(i)), tcp.join('\n'));
+    const udp = configIssues(file('      - { pool: web }', 'udp', '    max_connections_per_client: 2\n'), 'r.yaml');
+    assert.ok(udp.some((i) => /listeners\[0\]\.max_connections_per_client: max_connections_per_client counts TCP connections/.test(i)), udp.join('\n'));
+  });
 });

@@ -132,7 +132,7 @@ function matcher(r: RoutePart): Matcher | undefined {
 
 /** Whether a route tests more than host and path (then it cannot cover another). */
 function conditional(r: RoutePart): boolean {
-  return (['path_regex', 'methods', 'client'] as const).some((k) => r.given(k)) || (r.fields.headers?.length ?? 0) > 0 || (r.fields.query?.length ?? 0) > 0;
+  return (['sni', 'path_regex', 'methods', 'client'] as const).some((k) => r.given(k)) || (r.fields.headers?.length ?? 0) > 0 || (r.fields.query?.length ?? 0) > 0;
 }
 
 /**
@@ -259,8 +259,20 @@ function checkMode(l: ListenerPart, i: number, mode: ListenerMode, issues: PathI
       key('max_connections', `max_connections counts TCP connections, and ${is}: limit the sessions with \`udp.max_sessions\` instead`);
     }
   }
+  for (const k of ['max_connections_per_client', 'new_connections_per_client'] as const) {
+    if (!l.given(k)) continue;
+    if (mode === 'udp') key(k, `${k} counts TCP connections, and ${is}: limit the sessions with \`udp.max_sessions\` instead`);
+    else if (l.given('proxy_protocol')) {
+      key(k, `${k} counts connections by their source address at accept, and with \`proxy_protocol\` that is the proxy in front, not the client: set the limit on that proxy, or remove \`${k}\``);
+    }
+  }
 
   const routes = routesOf(l);
+  if ((mode === 'http' || mode === 'redirect') && !l.given('tls')) {
+    routes.forEach((r, j) => {
+      if (r?.given('sni')) issues.push({ path: [...base, 'routes', j, 'sni'], at: 'key', message: '`sni` is the TLS server name a client sends, and this listener has no `tls`: add `tls`, or route by `host`' });
+    });
+  }
   if (mode === 'tcp') checkTcpRoutes(l, routes, base, issues);
   if (mode === 'udp') {
     routes.forEach((r, j) => {

@@ -11,6 +11,7 @@ import { parseCidr, parseHostPattern } from '../common/address.js';
 import { PathedError } from '../common/field-error.js';
 import { converted, describeValue, headerName, intRange, name, queryName, requireString, TOKEN } from '../common/fields.js';
 import { compressionSchema } from './compression.js';
+import { rate } from './rate.js';
 
 /** `host`: one pattern or a non-empty list of them. */
 const hostPatterns = converted((v): string[] => {
@@ -198,12 +199,40 @@ const rewriteFields = z
     return r.prefix !== undefined ? { kind: 'prefix', to: r.prefix } : { kind: 'prefix', to: '/' };
   });
 
+const rateKey = converted((v): RateKey => {
+  if (v === 'client' || v === 'route') return { kind: v };
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    const o = v as Record<string, unknown>;
+    if (Object.keys(o).length === 1 && typeof o.header === 'string') return { kind: 'header', name: headerName(o.header).toLowerCase() };
+  }
+  throw new Error(`expected client, route or {header: NAME}, got ${describeValue(v)}`);
+}, {
+  type: 'client, route or {header}',
+  input: {
+    anyOf: [
+      { enum: ['client', 'route'] },
+      { type: 'object', properties: { header: { type: 'string', description: 'one bucket per value of this request header' } }, required: ['header'], additionalProperties: false },
+    ],
+  },
+});
+
+export type RateKey = { kind: 'client' | 'route' } | { kind: 'header'; name: string };
+
+const rateLimitFields = z
+  .strictObject({
+    rate: rate.describe('requests allowed per key: "10/s", "600/m", "3600/h" (a number is per second)'),
+    burst: intRange(1, 1_000_000).optional().meta({ defaultText: 'one second of `rate` (at least 1)', description: 'requests a key may send at once before the rate applies' }),
+    key: rateKey.default({ kind: 'client' }).meta({ defaultText: '`client`', description: 'what a bucket counts: each `client` address, the whole `route`, or each value of a request `{header: NAME}` (requests without it share one bucket)' }),
+  })
+  .transform((r) => ({ perSecond: r.rate, burst: r.burst ?? Math.max(1, Math.ceil(r.rate)), key: r.key }));
+
 export type Rewrite = { kind: 'prefix'; to: string } | { kind: 'regex'; regex: string; replace: string };
 
 /** A route's fields, as written (checks.ts reads them one by one). */
 export const routeFields = z.strictObject({
   name: name.optional().meta({ defaultText: '`routes[N]`', description: 'a name for logs, ${route} in header rules, and `fulcrum check`' }),
   host: hostPatterns.optional().describe('the request\'s host, exact or a `*.` wildcard matching any name below it; mode `tcp`: the TLS server name (SNI), never an IP address. Absent: every host'),
+  sni: hostPatterns.optional().describe('the TLS server name (SNI) the client sent, exact or a `*.` wildcard; HTTPS listeners only (in mode `tcp`, `host` is the SNI). Absent: any, or none'),
   path: pathPrefix.optional().describe('a path prefix the request must start with; not in modes `tcp` and `udp`'),
   path_regex: regex.optional().describe('a regular expression the path (without the query) must match'),
   methods: z.array(METHOD).min(1).optional().describe('the request methods this route takes, such as [GET, HEAD]'),
@@ -233,6 +262,7 @@ export const routeFields = z.strictObject({
   allow: cidrs.optional().describe('only clients in these networks get this route; others get 403'),
   deny: cidrs.optional().describe('clients in these networks get 403 on this route'),
   compression: compressionSchema.optional().meta({ defaultText: 'the listener\'s', description: 'compression of this route\'s responses, replacing the listener\'s (`{enabled: false}`: none)' }),
+  rate_limit: rateLimitFields.optional().describe('a request rate per client (or header value, or for the whole route), counted across every worker: a request over it gets 429 with `Retry-After`'),
 });
 
 /** A route as the runtime reads it (RouteConfig in types.ts). */
@@ -246,6 +276,8 @@ export const route = routeFields.transform((r, ctx) => {
     name: r.name ?? null,
     /** Host patterns, lower-case, without port; empty: any host. */
     hosts: r.host ?? [],
+    /** TLS server name patterns, lower-case; null: any. */
+    sni: r.sni ?? null,
     /** Path prefix ("/api/"); "" matches every path. */
     pathPrefix: r.path ?? '',
     pathRegex: r.path_regex ?? null,
@@ -267,13 +299,14 @@ export const route = routeFields.transform((r, ctx) => {
     basicAuth: r.basic_auth ?? null,
     /** The route's compression; null: none; undefined: the listener's. */
     compression: r.compression,
+    rateLimit: r.rate_limit ?? null,
   };
 });
 
 /** Does the route match anything but host and path (TCP and UDP routes cannot)? */
-export const HTTP_ONLY_KEYS = ['path_regex', 'methods', 'headers', 'query', 'client', 'split', 'split_by', 'redirect', 'respond', 'rewrite', 'request_headers', 'response_headers', 'allow', 'deny', 'basic_auth', 'compression'] as const;
+export const HTTP_ONLY_KEYS = ['sni', 'path_regex', 'methods', 'headers', 'query', 'client', 'split', 'split_by', 'redirect', 'respond', 'rewrite', 'request_headers', 'response_headers', 'allow', 'deny', 'basic_auth', 'rate_limit', 'compression'] as const;
 
 /** A route by host and path prefix to a pool, nothing else (configurations built in code). */
 export function plainRoute(pool: string, hosts: string[] = [], pathPrefix = ''): z.output<typeof route> {
-  return { name: null, hosts, pathPrefix, pathRegex: null, methods: null, headers: [], query: [], clients: null, priority: 0, pool, split: null, redirect: null, respond: null, rewrite: null, requestHeaders: null, responseHeaders: null, allow: null, deny: null, basicAuth: null, compression: undefined };
+  return { name: null, hosts, sni: null, pathPrefix, pathRegex: null, methods: null, headers: [], query: [], clients: null, priority: 0, pool, split: null, redirect: null, respond: null, rewrite: null, requestHeaders: null, responseHeaders: null, allow: null, deny: null, basicAuth: null, rateLimit: null, compression: undefined };
 }

@@ -57,6 +57,7 @@ export function limitsOverride(global: boolean) {
 
 export { routeFields, route } from './route.js';
 import { route, cidrList } from './route.js';
+import { rate } from './rate.js';
 
 const cidrs = cidrList;
 
@@ -251,6 +252,8 @@ export const listenerFields = z
     timeouts: timeoutsOverride(false).prefault({}).describe('overrides of the global `timeouts` for this listener'),
     limits: limitsOverride(false).prefault({}).describe('overrides of the global `limits` for this listener'),
     max_connections: intRange(0, Number.MAX_SAFE_INTEGER).default(0).describe('client connections at once; more are closed at accept (0: no limit)'),
+    max_connections_per_client: intRange(1, 65_535).optional().meta({ defaultText: 'no limit', description: 'connections one client address may hold at once, across every worker; more are closed at accept (modes http, redirect, tcp)' }),
+    new_connections_per_client: rate.optional().meta({ defaultText: 'no limit', description: 'new connections one client address may open, across every worker: "20/s", "600/m" (a burst of one second\'s worth); more are closed at accept (modes http, redirect, tcp)' }),
     // Which of these go with which mode (and the routes each mode allows) is checked by checks.ts.
     proxy_protocol: proxyProtocol.optional(),
     access_log: accessLog.optional(),
@@ -280,6 +283,8 @@ export const listener = listenerFields
     timeoutOverrides: l.timeouts,
     limitOverrides: l.limits,
     maxConnections: l.max_connections,
+    maxConnectionsPerClient: l.max_connections_per_client ?? null,
+    newConnectionsPerClient: l.new_connections_per_client ?? null,
     proxyProtocol: l.proxy_protocol ?? null,
     accessLog: l.access_log ?? null,
     requestId: l.request_id ?? null,

@@ -194,6 +194,11 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable,
     return { clientIp: this.facts!.ip, requestId: this.requestId, host: req.host === undefined ? '' : hostName(req.host), scheme: this.facts!.proto, tlsVersion: this.tlsVersion() };
   }
 
+  /** The TLS server name (SNI) the client sent, lower case, or '' (routes may test it). */
+  serverName(): string {
+    return serverNameOf(this.peer);
+  }
+
   /** The client connection's TLS version ("TLSv1.3"), or '' without TLS. */
   protected tlsVersion(): string {
     return tlsVersionOf(this.peer);
@@ -232,7 +237,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable,
       this.forbidden();
       return;
     }
-    const route = this.fe.route(req, facts.ip);
+    const route = this.fe.route(req, facts.ip, this);
     if (route === undefined) {
       const https = this.fe.config.httpsRedirect;
       if (https !== null) {
@@ -247,6 +252,13 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable,
     if (!route.admits(facts.ip)) {
       this.forbidden();
       return;
+    }
+    if (route.rateLimit !== null) {
+      const wait = route.rateLimit.retryAfter(req, facts.ip);
+      if (wait > 0) {
+        this.respondLocal(429, '429 Too Many Requests\n', [['retry-after', String(wait)]]);
+        return;
+      }
     }
     if (route.auth !== null) {
       const verdict = route.auth.check(headerValues(req, 'authorization')[0]);
@@ -1012,6 +1024,13 @@ export function hasBareLF(buf: Buffer, start: number): boolean {
 }
 
 /** A client socket's TLS version: the addon's TLS streams say it in tlsInfo(), Node's TLS sockets in getProtocol(); '' without TLS. */
+/** The TLS server name (SNI) a client sent on `sock`, lower case, or '' (no TLS, no name). */
+export function serverNameOf(sock: unknown): string {
+  const s = sock as { tlsInfo?: () => readonly unknown[] | undefined; servername?: string | false | null };
+  const name = (s.tlsInfo?.()?.[0] as string | null | undefined) ?? s.servername;
+  return typeof name === 'string' ? name.toLowerCase() : '';
+}
+
 export function tlsVersionOf(sock: unknown): string {
   const s = sock as { tlsInfo?: () => readonly unknown[] | undefined; getProtocol?: () => string | null };
   return (s.tlsInfo?.()?.[2] as string | undefined) ?? s.getProtocol?.() ?? '';

@@ -27,7 +27,8 @@ export interface ExchangeListener {
   /** The fields this listener adds to responses. */
   readonly added: AddedFields;
   /** The route of a request from client address `ip`, or undefined when none matches. */
-  route(req: RequestHead, ip: string): HttpRoute | undefined;
+  /** The route of a request from `ip` (the TLS server name is asked of `tls` when a route tests it). */
+  route(req: RequestHead, ip: string, tls: { serverName(): string }): HttpRoute | undefined;
   /** Whether the listener's `access` lists let a client at `ip` in. */
   admits(ip: string): boolean;
   /** The connections to one server. */

@@ -120,11 +120,11 @@ export class HttpEdge {
    * Takes a stream the addon accepted on a TLS listener; its handshake runs in C, after
    * the PROXY header when the listener takes one.
    */
-  acceptNative(id: number): void {
+  acceptNative(id: number): NativeSocket {
     const sock = NativeSocket.accepted(this.nativeTls!, id);
     if (this.config.proxyProtocol === null) {
       this.handshakeNative(sock, null);
-      return;
+      return sock;
     }
     // The addon shows everything that has arrived, left in the socket, until startTls
     // takes the header off: the ClientHello after it stays for OpenSSL.
@@ -149,6 +149,7 @@ export class HttpEdge {
       }
       this.handshakeNative(sock, r.command === 'proxy' ? r.source : null);
     };
+    return sock;
   }
 
   /** Tracks the handshake of a native TLS stream, then hands the connection to HTTP/1.1 or HTTP/2. */

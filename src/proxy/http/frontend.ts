@@ -20,6 +20,7 @@ import { Router } from './router.js';
 import { CompressionPolicy } from './compress.js';
 import { HttpRoute } from './http-route.js';
 import { CidrSet } from './cidr-set.js';
+import { ClientConnectionLimits } from '../../limits/client-connections.js';
 import { UpstreamPool } from './upstream.js';
 import { AddedFields, NO_FIELDS } from '../exchange/added-fields.js';
 import type { ExchangeListener } from '../exchange/listener.js';
@@ -45,6 +46,8 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   /** Answers by status class (1xx..5xx), counted by the exchanges. */
   readonly statusClasses = new Float64Array(5);
   private readonly router: Router<HttpRoute>;
+  /** Routes with a rate_limit (for the metrics). */
+  private readonly rateLimited: HttpRoute[] = [];
   /** The listener's `access` lists: a client they refuse gets 403 before any route. */
   private readonly allowNets: CidrSet | null;
   private readonly denyNets: CidrSet | null;
@@ -77,6 +80,8 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   private nativeIndex = -1;
   /** How the addon's streams are admitted (io/accept.ts), or null without the addon. */
   private readonly streams: AcceptKind<number> | null;
+  /** max_connections_per_client and new_connections_per_client, or null. */
+  readonly clientLimits: ClientConnectionLimits | null;
 
   constructor(
     readonly config: ListenerConfig,
@@ -109,7 +114,12 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
       return pool;
     };
     const compression = config.compression === null ? null : new CompressionPolicy(config.compression);
-    this.router = new Router(config.routes, (r, i) => new HttpRoute(r, i, poolNamed, config.name, compression));
+    this.router = new Router(config.routes, (r, i) => {
+      const route = new HttpRoute(r, i, poolNamed, config.name, compression);
+      if (route.rateLimit !== null) this.rateLimited.push(route);
+      return route;
+    });
+    this.clientLimits = ClientConnectionLimits.of(config);
     this.allowNets = config.access.allow === null ? null : new CidrSet(config.access.allow);
     this.denyNets = config.access.deny === null ? null : new CidrSet(config.access.deny);
     this.trusted = new CidrSet(config.forwarded.trusted);
@@ -227,8 +237,8 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   }
 
   /** The pool for a request, or undefined when no route matches. */
-  route(req: RequestHead, ip: string): HttpRoute | undefined {
-    return this.router.matchRequest(req, ip);
+  route(req: RequestHead, ip: string, tls: { serverName(): string }): HttpRoute | undefined {
+    return this.router.matchRequest(req, ip, this.router.usesSni ? tls.serverName() : '');
   }
 
   /** Whether the listener's `access` lists let a client at `ip` in. */
@@ -271,6 +281,13 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
     log().warn(`listener ${this.name}: ${status} for pool ${pool.name}: ${detail}`);
   }
 
+  /** What the listener's limits refused (LIMIT_KINDS): connections at accept, requests with 429. */
+  get limited(): number[] {
+    let requests = 0;
+    for (const r of this.rateLimited) requests += r.rateLimit!.limited;
+    return [this.clientLimits?.refusedMax ?? 0, this.clientLimits?.refusedRate ?? 0, requests];
+  }
+
   /** The listener's own page for an error status, if it has one. */
   errorPage(status: number): ErrorPage | undefined {
     return this.errorPages.get(status);
@@ -307,25 +324,40 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   /** NativeAcceptor: the addon accepted stream `id`. */
   nativeAccepted(id: number): void {
     const io = this.io!;
-    if (!this.admit(this.streams!, id)) return;
-    if (this.edge !== null) this.edge.acceptNative(id);
-    else this.open(NativeSocket.accepted(io, id), true);
+    const client = this.admit(this.streams!, id);
+    if (client === null) return;
+    let sock: NativeSocket;
+    if (this.edge !== null) sock = this.edge.acceptNative(id);
+    else this.open((sock = NativeSocket.accepted(io, id)), true);
+    if (this.clientLimits !== null) this.releaseOnClose(sock, client);
   }
 
   /** HandleAcceptor: a handle taken from the listening handle (io/accept.ts). */
   acceptHandle(handle: TcpHandle): void {
-    if (this.admit(HANDLE, handle)) this.open(socketForAcceptedHandle(handle, onClientRead), true);
+    const client = this.admit(HANDLE, handle);
+    if (client === null) return;
+    const sock = socketForAcceptedHandle(handle, onClientRead);
+    this.open(sock, true);
+    if (this.clientLimits !== null) this.releaseOnClose(sock, client);
   }
 
   /** A socket from net.Server's 'connection' event. */
   private accept(accepted: net.Socket): void {
-    if (!this.admit(SOCKET, accepted)) return;
+    const client = this.admit(SOCKET, accepted);
+    if (client === null) return;
     if (this.edge?.terminatesTls === true) {
+      if (this.clientLimits !== null) this.releaseOnClose(accepted, client);
       this.edge.accept(accepted);
       return;
     }
     const adopted = adoptAccepted(accepted, onClientRead, true);
+    if (this.clientLimits !== null) this.releaseOnClose(adopted ?? accepted, client);
     this.open(adopted ?? accepted, adopted !== undefined);
+  }
+
+  /** The client's connection count goes down when `sock` closes (whatever carried it then: TLS, HTTP/1.1, HTTP/2). */
+  private releaseOnClose(sock: { once(event: 'close', fn: () => void): unknown }, client: string): void {
+    sock.once('close', () => this.clientLimits!.release(client));
   }
 
   /** NativeAcceptor, HandleAcceptor: accept() failed (out of descriptors, say). */
@@ -343,25 +375,30 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
 
   /**
    * The one admission path of every kind of accepted socket: refused (and closed) while
-   * stopping or at max_connections, and when proxy_protocol.trusted does not list its
-   * source; else counted. The caller then makes the connection its kind needs.
+   * stopping, at max_connections, when proxy_protocol.trusted does not list its source,
+   * or over the client's connection limits; else counted. Returns the peer's address
+   * ('' when the listener has no per-client limits), or null when refused. The caller then
+   * makes the connection its kind needs.
    */
-  private admit<S>(kind: AcceptKind<S>, s: S): boolean {
+  private admit<S>(kind: AcceptKind<S>, s: S): string | null {
     const max = this.config.maxConnections;
     if (this.stopping || (max > 0 && this.conns.size + (this.edge?.count ?? 0) >= max)) {
       kind.refuse(s);
-      return false;
+      return null;
     }
-    if (this.proxyTrusted !== null) {
-      const address = kind.peerAddress(s);
-      if (!this.proxyTrusted.has(address)) {
-        this.logProxyRefused(address, 'the source is not in proxy_protocol.trusted');
-        kind.refuse(s);
-        return false;
-      }
+    let address = '';
+    if (this.proxyTrusted !== null || this.clientLimits !== null) address = kind.peerAddress(s);
+    if (this.proxyTrusted !== null && !this.proxyTrusted.has(address)) {
+      this.logProxyRefused(address, 'the source is not in proxy_protocol.trusted');
+      kind.refuse(s);
+      return null;
+    }
+    if (this.clientLimits !== null && !this.clientLimits.admit(address)) {
+      kind.refuse(s);
+      return null;
     }
     this.accepted++;
-    return true;
+    return address;
   }
 
   /** A plain HTTP/1.1 client connection on an admitted socket (`sharedReads`: it reads through READ_BUFFER). */

@@ -11,6 +11,7 @@ import type { SplitBy } from '../../config/listeners/route.js';
 import { hashKey } from '../../balance/hash.js';
 import { CidrSet } from './cidr-set.js';
 import { BasicAuth } from './basic-auth.js';
+import { RequestRateLimit } from '../../limits/request-rate.js';
 import type { RequestHead } from './head.js';
 import { headerValues, hostName } from './router.js';
 import type { Fields } from '../exchange/added-fields.js';
@@ -88,6 +89,8 @@ export class HttpRoute {
   readonly auth: BasicAuth | null;
   /** Response compression (the route's, else the listener's), or null. */
   readonly compression: CompressionPolicy | null;
+  /** Requests per client (or header value, or route) across every worker, or null. */
+  readonly rateLimit: RequestRateLimit | null;
   private readonly allow: CidrSet | null;
   private readonly deny: CidrSet | null;
   private readonly pathPrefix: string;
@@ -98,6 +101,7 @@ export class HttpRoute {
     this.name = cfg.name ?? `routes[${index}]`;
     this.compression = cfg.compression === undefined ? compression : cfg.compression === null ? null : new CompressionPolicy(cfg.compression);
     this.auth = cfg.basicAuth === null ? null : new BasicAuth(cfg.basicAuth.realm, cfg.basicAuth.htpasswd, `listener ${listener} route ${this.name}`);
+    this.rateLimit = cfg.rateLimit === null ? null : new RequestRateLimit(cfg.rateLimit, `listener ${listener} route ${this.name}`);
     this.pool = cfg.pool === null ? null : pool(cfg.pool);
     if (cfg.split === null) this.split = null;
     else {

@@ -26,8 +26,14 @@ interface Route<T> {
   headers: Test[];
   query: Test[];
   clients: CidrSet | null;
+  /** TLS server names (exact, and ".suffix" for wildcards), or null: any. */
+  sni: { exact: Set<string>; suffixes: string[] } | null;
   target: T;
+  /** Its place in the order routes are tried. */
+  order: number;
 }
+
+const NO_ROUTES: never[] = [];
 
 /**
  * Routing. Routes are tried from the highest `priority` down, in configuration order
@@ -41,16 +47,16 @@ export class Router<T> {
   private readonly routes: Route<T>[];
   /** Set when there is a single catch-all route: the common case costs nothing. */
   private readonly only: T | undefined;
+  /** Some route tests the TLS server name: matchRequest needs it. */
+  readonly usesSni: boolean;
+  /** Routes by each exact host they name, and the routes for any host or a wildcard, each in the order tried. */
+  private readonly byHost = new Map<string, Route<T>[]>();
+  private readonly general: Route<T>[] = [];
 
   constructor(routes: readonly RouteConfig[], resolve: (route: RouteConfig, index: number) => T) {
     const order = routes.map((r, i) => ({ r, i })).sort((a, b) => b.r.priority - a.r.priority || a.i - b.i);
     this.routes = order.map(({ r, i }) => {
-      const exact = new Set<string>();
-      const suffixes: string[] = [];
-      for (const h of r.hosts) {
-        if (h.startsWith('*.')) suffixes.push(h.slice(1));
-        else exact.add(h);
-      }
+      const { exact, suffixes } = namePatterns(r.hosts);
       const test = (t: { name: string } & ValueTest): Test => ({ name: t.name, kind: t.kind, value: 'value' in t ? t.value : '', regex: t.kind === 'regex' ? new RegExp(t.value) : null });
       const route: Route<T> = {
         exact,
@@ -63,11 +69,20 @@ export class Router<T> {
         headers: r.headers.map(test),
         query: r.query.map(test),
         clients: r.clients === null ? null : new CidrSet(r.clients),
+        sni: r.sni === null ? null : namePatterns(r.sni),
         target: resolve(r, i),
+        order: 0,
       };
-      route.more = route.pathRegex !== null || route.methods !== null || route.headers.length > 0 || route.query.length > 0 || route.clients !== null;
+      route.more = route.pathRegex !== null || route.methods !== null || route.headers.length > 0 || route.query.length > 0 || route.clients !== null || route.sni !== null;
       return route;
     });
+    this.usesSni = this.routes.some((r) => r.sni !== null);
+    // Routes naming exact hosts only are found through their hosts; the rest are tried for every request.
+    this.routes.forEach((r, k) => (r.order = k));
+    for (const r of this.routes) {
+      if (r.anyHost || r.suffixes.length > 0) this.general.push(r);
+      else for (const h of r.exact) (this.byHost.get(h) ?? this.byHost.set(h, []).get(h)!).push(r);
+    }
     const first = this.routes[0];
     this.only = this.routes.length === 1 && first!.anyHost && first!.pathPrefix === '' && !first!.more ? first!.target : undefined;
   }
@@ -82,13 +97,17 @@ export class Router<T> {
     return this.only ?? this.find(host, target, null, '');
   }
 
-  /** The target for an HTTP request from client address `ip`, or undefined when no route matches. */
-  matchRequest(req: RequestHead, ip: string): T | undefined {
-    return this.only ?? this.find(req.host, req.target, req, ip);
+  /**
+   * The target for an HTTP request from client address `ip` over a TLS connection whose
+   * server name is `sni` ('' without one; only read when usesSni), or undefined when no
+   * route matches.
+   */
+  matchRequest(req: RequestHead, ip: string, sni = ''): T | undefined {
+    return this.only ?? this.find(req.host, req.target, req, ip, sni);
   }
 
   /** The first route that matches; without `req`, routes with conditions beyond host and path never do. */
-  private find(host: string | undefined, target: string, req: RequestHead | null, ip: string): T | undefined {
+  private find(host: string | undefined, target: string, req: RequestHead | null, ip: string, sni = ''): T | undefined {
     let path = target;
     if (target.charCodeAt(0) !== 0x2f) {
       // absolute-form: scheme://authority/path — the authority overrides Host (RFC 9112 §3.2.2)
@@ -99,9 +118,15 @@ export class Router<T> {
       }
     }
     const name = host === undefined ? '' : hostName(host);
-    for (const r of this.routes) {
+    // the routes of this host and the general ones, merged in the order they are tried
+    const named = this.byHost.get(name) ?? NO_ROUTES;
+    const general = this.general;
+    let a = 0;
+    let b = 0;
+    while (a < named.length || b < general.length) {
+      const r = b >= general.length || (a < named.length && named[a]!.order < general[b]!.order) ? named[a++]! : general[b++]!;
       if (!hostAndPath(r, name, path)) continue;
-      if (r.more && (req === null || !conditions(r, req, path, ip))) continue;
+      if (r.more && (req === null || !conditions(r, req, path, ip, sni))) continue;
       return r.target;
     }
     return undefined;
@@ -113,7 +138,8 @@ function hostAndPath<T>(r: Route<T>, name: string, path: string): boolean {
   return r.pathPrefix === '' || path.startsWith(r.pathPrefix);
 }
 
-function conditions<T>(r: Route<T>, req: RequestHead, target: string, ip: string): boolean {
+function conditions<T>(r: Route<T>, req: RequestHead, target: string, ip: string, sni: string): boolean {
+  if (r.sni !== null && !r.sni.exact.has(sni) && !matchesSuffix(sni, r.sni.suffixes)) return false;
   if (r.methods !== null && !r.methods.has(req.method)) return false;
   const q = target.indexOf('?');
   if (r.pathRegex !== null && !r.pathRegex.test(q < 0 ? target : target.slice(0, q))) return false;
@@ -146,6 +172,17 @@ export function headerValues(req: RequestHead, lower: string): string[] {
   const out: string[] = [];
   for (let k = 0; k < req.names.length; k++) if (eqLower(req.names[k]!, lower)) out.push(req.values[k]!);
   return out;
+}
+
+/** Host patterns split into exact names and the suffixes of `*.` wildcards (".example.com"). */
+function namePatterns(patterns: readonly string[]): { exact: Set<string>; suffixes: string[] } {
+  const exact = new Set<string>();
+  const suffixes: string[] = [];
+  for (const h of patterns) {
+    if (h.startsWith('*.')) suffixes.push(h.slice(1));
+    else exact.add(h);
+  }
+  return { exact, suffixes };
 }
 
 function matchesSuffix(name: string, suffixes: readonly string[]): boolean {

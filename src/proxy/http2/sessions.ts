@@ -7,7 +7,7 @@ import type { ClientFacts } from '../http/rewrite.js';
 import type { ProxyAddress } from '../proxy-protocol.js';
 import { StreamExchange, type StreamHost } from './stream-exchange.js';
 import { H2Transport, type TransportEvents } from './transport.js';
-import { tlsVersionOf } from '../exchange/exchange.js';
+import { serverNameOf, tlsVersionOf } from '../exchange/exchange.js';
 import type { NativeSocket } from '../../io/native-socket.js';
 
 /** One client connection speaking HTTP/2. */
@@ -16,6 +16,8 @@ class Session implements StreamHost, Expirable, TransportEvents {
   /** The session's byte stream, with the client's addresses. */
   readonly sock: net.Socket;
   readonly tlsVersion: string;
+  /** The TLS server name the client sent, or ''. */
+  readonly serverName: string;
   readonly facts: ClientFacts;
   readonly sweeper: Sweeper;
   /** Streams open now. */
@@ -35,6 +37,7 @@ class Session implements StreamHost, Expirable, TransportEvents {
   ) {
     this.sock = transport.duplex as unknown as net.Socket;
     this.tlsVersion = tlsVersionOf(transport.sock);
+    this.serverName = serverNameOf(transport.sock);
     transport.events = this;
     const fe = owner.fe;
     this.sweeper = owner.sweeper;

@@ -29,6 +29,7 @@ export interface StreamHost {
   readonly sock: net.Socket;
   /** The client connection's TLS version ("TLSv1.3"), or '' for h2c. */
   readonly tlsVersion: string;
+  readonly serverName: string;
   readonly sweeper: Sweeper;
   /** A stream of this connection closed. */
   streamClosed(): void;
@@ -243,6 +244,10 @@ export class StreamExchange extends Exchange implements ClientEvents {
       // the final response follows
     }
     return true;
+  }
+
+  override serverName(): string {
+    return this.host.serverName;
   }
 
   protected override tlsVersion(): string {

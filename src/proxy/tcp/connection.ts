@@ -92,6 +92,8 @@ export abstract class TcpConnection implements Expirable {
   attempts = 0;
   /** How it ended: the relay's reason, or "early" (closed before relaying: refused, timed out, no server). */
   endReason = '';
+  /** The peer address the listener's per-client limits counted this connection under, or null. */
+  limitedAs: string | null = null;
 
   protected prelude: Buffer | null = null;
   protected preludeLen = 0;

@@ -15,6 +15,8 @@ import { takeOverAccept, type HandleAcceptor } from '../../io/accept.js';
 import { nativeRelay, type NativeAcceptor, type NativeRelay } from '../../io/native-relay.js';
 import { log } from '../../core/log.js';
 import { AccessLog } from '../access-log.js';
+import { ClientConnectionLimits } from '../../limits/client-connections.js';
+import { HANDLE } from '../../io/accept.js';
 import { errName } from '../../io/uv.js';
 
 /** Log lines of one kind are written at most this often; the rest are counted. */
@@ -57,6 +59,8 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor, HandleAccept
   accepted = 0;
   /** One JSON line per connection, or null. */
   private readonly accessLog: AccessLog | null;
+  /** max_connections_per_client and new_connections_per_client, or null. */
+  readonly clientLimits: ClientConnectionLimits | null;
   private readonly lastLog = new Map<string, { at: number; suppressed: number }>();
 
   /**
@@ -79,6 +83,7 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor, HandleAccept
     const t = config.timeouts;
     this.sweeper = new Sweeper(tickFor(Math.min(config.tcp.idleMs, config.tcp.helloTimeoutMs, t.connectMs)));
     this.accessLog = config.accessLog === null ? null : new AccessLog(config.name, config.accessLog);
+    this.clientLimits = ClientConnectionLimits.of(config);
     this.server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (sock) => this.acceptSocket(sock));
   }
 
@@ -141,6 +146,11 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor, HandleAccept
     await closed;
   }
 
+  /** What the listener's limits refused (LIMIT_KINDS): connections at accept. */
+  get limited(): number[] {
+    return [this.clientLimits?.refusedMax ?? 0, this.clientLimits?.refusedRate ?? 0, 0];
+  }
+
   /** ConnectionHost: the pool for a server name (null: none). */
   route(serverName: string | null): Pool | undefined {
     return this.router.match(serverName ?? undefined, '/');
@@ -153,8 +163,9 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor, HandleAccept
 
   /** ConnectionHost: a connection has closed. */
   forget(conn: TcpConnection): void {
-    this.connections.delete(conn);
+    if (!this.connections.delete(conn)) return;
     this.sweeper.delete(conn);
+    if (conn.limitedAs !== null) this.clientLimits!.release(conn.limitedAs);
     if (this.accessLog !== null) {
       const s = conn.server;
       this.accessLog.connection({
@@ -200,11 +211,12 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor, HandleAccept
   /** NativeAcceptor: the native relay accepted pair `id`. */
   nativeAccepted(id: number): void {
     const native = this.native!;
-    if (!this.admit()) {
+    const client = this.admit(() => native.peer(id)?.[0] ?? '');
+    if (client === null) {
       native.close(id);
       return;
     }
-    this.open(new NativeConnection(this, native, id));
+    this.open(new NativeConnection(this, native, id), client);
   }
 
   /** NativeAcceptor: accepting a pair threw; it was closed. */
@@ -219,11 +231,12 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor, HandleAccept
 
   /** HandleAcceptor: a handle taken from the listening handle (io/accept.ts), or out of an accepted net.Socket. */
   acceptHandle(handle: TcpHandle): void {
-    if (!this.admit()) {
+    const client = this.admit(() => HANDLE.peerAddress(handle));
+    if (client === null) {
       handle.close();
       return;
     }
-    this.open(new HandleConnection(this, handle));
+    this.open(new HandleConnection(this, handle), client);
   }
 
   /** A socket from net.Server's 'connection' event: relayed over its handle, or over it where handles are not usable. */
@@ -233,24 +246,35 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor, HandleAccept
       this.acceptHandle(handle);
       return;
     }
-    if (!this.admit()) {
+    const client = this.admit(() => sock.remoteAddress ?? '');
+    if (client === null) {
       sock.destroy();
       return;
     }
-    this.open(new SocketConnection(this, sock));
+    this.open(new SocketConnection(this, sock), client);
   }
 
-  /** Whether a new connection may open (not stopping, below max_connections). */
-  private admit(): boolean {
+  /**
+   * Whether a new connection may open (not stopping, below max_connections, within the
+   * client's limits): the peer's address counted by those limits ('' without them), or null.
+   */
+  private admit(peer: () => string): string | null {
     const max = this.config.maxConnections;
     if (this.stopping || (max > 0 && this.connections.size >= max)) {
       if (!this.stopping) this.log('max-connections', `${max} connections open (max_connections): new ones are closed`);
-      return false;
+      return null;
     }
-    return true;
+    if (this.clientLimits === null) return '';
+    const address = peer();
+    if (!this.clientLimits.admit(address)) {
+      this.log('client-limits', `a connection from ${address} is over max_connections_per_client or new_connections_per_client: closed`);
+      return null;
+    }
+    return address;
   }
 
-  private open(conn: TcpConnection): void {
+  private open(conn: TcpConnection, client: string): void {
+    if (this.clientLimits !== null) conn.limitedAs = client;
     this.accepted++;
     if (this.accessLog !== null) conn.readAddresses(); // the handle may be closed by the time the line is written
     this.connections.add(conn);
