@@ -215,7 +215,7 @@ describe('the streaming encoder', () => {
   for (const coding of ['gzip', 'br'] as const) {
     it(`${coding}, chunked for HTTP/1.1: each turn's input comes out flushed, the end with the last chunk`, async () => {
       const h = harness();
-      const enc = new ResponseEncoder(coding, 4, true, -1, h.owner);
+      const enc = new ResponseEncoder(coding, 4, true, h.owner);
       enc.write(body.subarray(0, 100));
       enc.write(body.subarray(100, 200)); // same turn: one piece
       await until(() => h.out.length > 0);
@@ -236,15 +236,26 @@ describe('the streaming encoder', () => {
   }
   it('unframed for HTTP/2, with the last bytes given at the end', async () => {
     const h = harness();
-    const enc = new ResponseEncoder('gzip', 6, false, body.length, h.owner);
+    const enc = new ResponseEncoder('gzip', 6, false, h.owner);
     enc.write(body.subarray(0, 1000));
     enc.end(body.subarray(1000));
     await h.done;
     assert.ok(zlib.gunzipSync(Buffer.concat([...h.out, h.end() ?? Buffer.alloc(0)])).equals(body));
   });
+  it('a gzip stream reused for the next response starts a fresh member each time', async () => {
+    for (let i = 0; i < 3; i++) {
+      const h = harness();
+      const enc = new ResponseEncoder('gzip', 6, false, h.owner);
+      const text = body.subarray(i * 100);
+      enc.write(text);
+      enc.end(null);
+      await h.done;
+      assert.ok(zlib.gunzipSync(Buffer.concat([...h.out, h.end() ?? Buffer.alloc(0)])).equals(text), `response ${i}`);
+    }
+  });
   it('destroyed: reports nothing more', async () => {
     const h = harness();
-    const enc = new ResponseEncoder('gzip', 6, true, -1, h.owner);
+    const enc = new ResponseEncoder('gzip', 6, true, h.owner);
     enc.write(body);
     enc.destroy();
     enc.end(null);

@@ -670,7 +670,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable,
     // HTTP/2 frames the body itself; HTTP/1.1 gets chunks, unless the body ends with the connection
     const chunked = !this.dechunk && !this.respUntilClose;
     this.respEdit = compressedEdit(this.responseEdit(), resp, coding, chunked && this.respChunks === null);
-    this.encoder = new ResponseEncoder(coding, policy.level(coding), chunked, resp.contentLength, this);
+    this.encoder = new ResponseEncoder(coding, policy.level(coding), chunked, this);
     this.collect ??= (part) => this.parts.push(part);
     return true;
   }
