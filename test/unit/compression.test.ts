@@ -123,12 +123,14 @@ describe('the decision', () => {
     ['an unlisted type', ae, 'Content-Type: image/png\r\n'],
     ['text/* does not take "text"', ae, 'Content-Type: text\r\n'],
     ['no Content-Type', ae, 'Content-Length: 5000\r\n'],
+    ['gRPC, even when every type is listed', ae, 'Content-Type: application/grpc+proto\r\n'],
     ['already encoded', ae, `${html}Content-Encoding: br\r\n`],
     ['no-transform', ae, `${html}Cache-Control: max-age=60, No-Transform\r\n`],
     ['a transfer coding other than chunked', ae, 'Content-Type: text/html\r\nTransfer-Encoding: gzip, chunked\r\n'],
   ];
   for (const [what, reqLines, respLines, status, method, version] of never) {
-    it(`not: ${what}`, () => assert.equal(policy().coding(req(reqLines, method, version), resp(respLines, status)), null));
+    const p = what.startsWith('gRPC') ? policy({ types: ['*'] }) : policy();
+    it(`not: ${what}`, () => assert.equal(p.coding(req(reqLines, method, version), resp(respLines, status)), null));
   }
   it('an identity Content-Encoding is no encoding; no-transform must be a whole directive', () => {
     assert.equal(policy().coding(req(ae), resp(`${html}Content-Encoding: identity\r\n`)), 'gzip');

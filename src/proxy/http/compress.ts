@@ -100,14 +100,19 @@ export class CompressionPolicy {
     return typed;
   }
 
-  /** Whether the media type of a Content-Type value (before any parameter) is listed. */
+  /**
+   * Whether the media type of a Content-Type value (before any parameter) is listed.
+   * gRPC never is, even under `*`: it compresses its own messages, and its trailers
+   * would not survive an HTTP/1.1 re-framing.
+   */
   private typeListed(value: string): boolean {
-    if (this.anyType) return true;
     let a = 0;
     let b = 0;
     while (a < value.length && isOws(value.charCodeAt(a))) a++;
     b = a;
     while (b < value.length && value.charCodeAt(b) !== 0x3b && !isOws(value.charCodeAt(b))) b++;
+    if (b - a >= 16 && eqLowerAt(value, a, a + 16, 'application/grpc')) return false;
+    if (this.anyType) return true;
     for (const t of this.exact) if (b - a === t.length && eqLowerAt(value, a, b, t)) return true;
     for (const p of this.prefixes) if (b - a > p.length && eqLowerAt(value, a, a + p.length, p)) return true;
     return false;
