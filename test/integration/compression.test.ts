@@ -3,7 +3,7 @@
  * and curl, each decompressing and comparing with the origin's bytes): gzip and brotli by
  * the client's q-values, Vary appended, a weak ETag, the minimum size, the cases never
  * compressed, a streamed body that reaches the client while the server still sends it,
- * and a route that turns its listener's compression off.
+ * a route that turns its listener's compression off, and HTTPS with HTTP/1.1 and h2 (curl).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -15,6 +15,7 @@ import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { httpBackend, rawBackend } from '../helpers/backends.js';
+import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
 import { h2Request, h2Session, readRequest, SocketReader } from '../helpers/http-client.js';
 import { startProxy } from '../helpers/proxies.js';
 
@@ -420,4 +421,35 @@ test('a body that ends with the server\'s close is compressed up to the close; a
   assert.doesNotMatch(head, /content-encoding/i);
   sock.write('ping through the tunnel');
   assert.equal((await reader.readBytes(23)).toString(), 'ping through the tunnel');
+});
+
+test('over HTTPS: curl --compressed with HTTP/1.1 and HTTP/2 (ALPN h2) gets the origin\'s bytes', { skip: NO_OPENSSL || (haveCurl ? false : 'curl with brotli is not installed (Debian package curl)') }, async (t) => {
+  const o = await origin(t, []);
+  const pki = new TestPki(t);
+  const www = pki.leaf(['www.example.com']);
+  const proxy = await startProxy(`listeners:
+  - name: www
+    bind: 127.0.0.1:0
+    tls:
+      certificates: [{ cert: "${www.cert}", key: "${www.key}" }]
+    compression: {}
+    routes: [{ pool: web }]
+pools:
+  web:
+    servers: [{ name: s1, address: "127.0.0.1:${o.port}" }]
+`);
+  t.after(() => proxy.stop());
+  for (const version of ['--http1.1', '--http2']) {
+    for (const [path, accept, want] of [
+      ['/text', 'br, gzip', 'br'],
+      ['/chunked', 'gzip', 'gzip'],
+    ] as const) {
+      const r = await run('curl', ['-sk', '-D', '-', version, '--compressed', '-H', `Accept-Encoding: ${accept}`, '--resolve', `www.example.com:${proxy.port}:127.0.0.1`, `https://www.example.com:${proxy.port}${path}`], { encoding: 'buffer', maxBuffer: 4 << 20 });
+      const split = r.stdout.indexOf('\r\n\r\n');
+      const head = r.stdout.subarray(0, split).toString('latin1');
+      assert.match(head, version === '--http2' ? /^HTTP\/2 200/ : /^HTTP\/1\.1 200/);
+      assert.match(head, new RegExp(`content-encoding: ${want}`, 'i'), `${version} ${path}`);
+      assert.ok(r.stdout.subarray(split + 4).equals(TEXT), `${version} ${path}: the origin's bytes`);
+    }
+  }
 });
