@@ -18,6 +18,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   soak: async () => (await import('./soak.js')).soakBenchmark,
   scrape: async () => (await import('./scrape.js')).scrapeBenchmark,
   grpc: async () => (await import('./grpc.js')).grpcBenchmark,
+  gzip: async () => (await import('./gzip.js')).gzipBenchmark,
 };
 
 function usage(): string {
@@ -53,6 +54,8 @@ function usage(): string {
     '  BENCH_H2_CLIENTS=10     https, grpc: h2load -c;  BENCH_H2_STREAMS=10: h2load -m',
   '  BENCH_GRPC_PHASES=a,b   grpc: only these phases (grpc,h2); BENCH_DURATION (5s), BENCH_WARMUP (1s), BENCH_ROUNDS (5),',
   '                          BENCH_ONLY (fulcrum,haproxy,nginx)',
+    '  gzip: BENCH_DURATION (6s), BENCH_WARMUP, BENCH_ROUNDS (5), BENCH_CONNECTIONS, BENCH_ONLY (fulcrum-gzip,nginx-gzip,fulcrum,nginx),',
+    '                          BENCH_GZIP_LEVEL=6 (the gzip level of both proxies)',
     '  BENCH_SOAK_DURATION=60m soak: how long;  BENCH_SOAK_SAMPLE=30s: how often memory and descriptors are sampled',
     '',
     'see bench/README.md',

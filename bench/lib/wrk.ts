@@ -9,6 +9,8 @@ export interface WrkOptions {
   /** wrk duration, e.g. "10s". */
   readonly duration: string;
   readonly durationSeconds: number;
+  /** Request header lines ("Accept-Encoding: gzip"), each sent with -H. */
+  readonly headers?: readonly string[];
 }
 
 export interface WrkResult {
@@ -33,7 +35,7 @@ export class WrkError extends Error {
 }
 
 export function wrkArgs(o: Omit<WrkOptions, 'wrk' | 'durationSeconds'>): string[] {
-  return [`-t${o.threads}`, `-c${o.connections}`, `-d${o.duration}`, '--latency', o.url];
+  return [`-t${o.threads}`, `-c${o.connections}`, `-d${o.duration}`, ...(o.headers ?? []).flatMap((h) => ['-H', h]), '--latency', o.url];
 }
 
 /** Converts one of wrk's times ("453.00us", "1.20ms", "2.00s", "1.00m") to ms. */

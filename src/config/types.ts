@@ -12,6 +12,7 @@ import type { logging } from './logging/schema.js';
 import type { health, httpCheck, outlier } from './pools/schema.js';
 import type { runtime } from './runtime/schema.js';
 import type { VirtualServiceConfig } from './services/parse.js';
+import type { CompressionConfig } from './listeners/compression.js';
 
 export type { VirtualServiceConfig };
 import type { HstsConfig, Http2Config, HttpsRedirectConfig, ListenerTlsConfig, PoolTlsConfig } from './tls/types.js';
@@ -165,6 +166,8 @@ export interface ListenerConfig {
   hsts: HstsConfig | null;
   /** Files answered instead of Fulcrum's own text for 502, 503 and 504 (absolute paths). */
   errorPages: ErrorPages;
+  /** Response compression (http mode), or null: off. Routes may replace it. */
+  compression: CompressionConfig | null;
 }
 
 /** A listener's `error_pages`: a file per status. */

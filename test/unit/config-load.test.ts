@@ -71,6 +71,7 @@ describe('loadConfigText: defaults and normalisation', () => {
           httpsRedirect: null,
           hsts: null,
           errorPages: {},
+          compression: null,
         },
       ],
       pools: new Map([

@@ -264,6 +264,7 @@ function checkMode(l: ListenerPart, i: number, mode: ListenerMode, issues: PathI
     checkModeTimeouts(l, base, mode, is, issues);
   }
   checkAccessLog(l, base, mode, is, issues);
+  checkCompression(l, base, mode, is, issues);
   if (mode === 'udp') {
     if (l.given('proxy_protocol')) {
       key('proxy_protocol', `a PROXY protocol header is accepted on TCP connections only (mode http, redirect or tcp), and ${is}: remove \`proxy_protocol\``);
@@ -303,6 +304,33 @@ function checkMode(l: ListenerPart, i: number, mode: ListenerMode, issues: PathI
       }
     });
   }
+}
+
+/**
+ * Compression applies to responses proxied from servers: not on a listener that relays
+ * bytes (tcp, udp; their routes are refused with the other HTTP keys) or answers every
+ * request itself (redirect), nor on a route that answers itself (`respond`, `redirect`).
+ */
+function checkCompression(l: ListenerPart, base: KeyPath, mode: ListenerMode, is: string, issues: PathIssue[]): void {
+  if (mode === 'redirect') {
+    const why = `compression applies to responses from servers, and ${is}, which answers every request itself with a redirect: remove \`compression\``;
+    if (l.given('compression')) issues.push({ path: [...base, 'compression'], at: 'key', message: why });
+    routesOf(l).forEach((r, j) => {
+      if (r?.given('compression')) issues.push({ path: [...base, 'routes', j, 'compression'], at: 'key', message: why });
+    });
+    return;
+  }
+  if (mode !== 'http') {
+    if (l.given('compression')) issues.push({ path: [...base, 'compression'], at: 'key', message: `compression applies to HTTP responses, and ${is}, which ${RELAYS[mode]}: remove \`compression\`` });
+    return;
+  }
+  routesOf(l).forEach((r, j) => {
+    if (!r?.given('compression')) return;
+    const own = (['respond', 'redirect'] as const).find((k) => r.given(k));
+    if (own !== undefined) {
+      issues.push({ path: [...base, 'routes', j, 'compression'], at: 'key', message: `this route answers with \`${own}\` itself, and compression applies to responses from servers: remove \`compression\`` });
+    }
+  });
 }
 
 /** A tcp listener uses only timeouts.connect; a udp listener no timeout at all. */

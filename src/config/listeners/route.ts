@@ -10,6 +10,7 @@ import { oneOrList, text } from '../common/field-meta.js';
 import { parseCidr, parseHostPattern } from '../common/address.js';
 import { PathedError } from '../common/field-error.js';
 import { converted, describeValue, headerName, intRange, name, queryName, requireString, TOKEN } from '../common/fields.js';
+import { compressionSchema } from './compression.js';
 import { rate } from './rate.js';
 
 /** `host`: one pattern or a non-empty list of them. */
@@ -260,6 +261,7 @@ export const routeFields = z.strictObject({
     .describe('HTTP basic authentication: a request without a known user and the right password gets 401'),
   allow: cidrs.optional().describe('only clients in these networks get this route; others get 403'),
   deny: cidrs.optional().describe('clients in these networks get 403 on this route'),
+  compression: compressionSchema.optional().meta({ defaultText: 'the listener\'s', description: 'compression of this route\'s responses, replacing the listener\'s (`{enabled: false}`: none)' }),
   rate_limit: rateLimitFields.optional().describe('a request rate per client (or header value, or for the whole route), counted across every worker: a request over it gets 429 with `Retry-After`'),
 });
 
@@ -295,14 +297,16 @@ export const route = routeFields.transform((r, ctx) => {
     allow: r.allow ?? null,
     deny: r.deny ?? null,
     basicAuth: r.basic_auth ?? null,
+    /** The route's compression; null: none; undefined: the listener's. */
+    compression: r.compression,
     rateLimit: r.rate_limit ?? null,
   };
 });
 
 /** Does the route match anything but host and path (TCP and UDP routes cannot)? */
-export const HTTP_ONLY_KEYS = ['sni', 'path_regex', 'methods', 'headers', 'query', 'client', 'split', 'split_by', 'redirect', 'respond', 'rewrite', 'request_headers', 'response_headers', 'allow', 'deny', 'basic_auth', 'rate_limit'] as const;
+export const HTTP_ONLY_KEYS = ['sni', 'path_regex', 'methods', 'headers', 'query', 'client', 'split', 'split_by', 'redirect', 'respond', 'rewrite', 'request_headers', 'response_headers', 'allow', 'deny', 'basic_auth', 'rate_limit', 'compression'] as const;
 
 /** A route by host and path prefix to a pool, nothing else (configurations built in code). */
 export function plainRoute(pool: string, hosts: string[] = [], pathPrefix = ''): z.output<typeof route> {
-  return { name: null, hosts, sni: null, pathPrefix, pathRegex: null, methods: null, headers: [], query: [], clients: null, priority: 0, pool, split: null, redirect: null, respond: null, rewrite: null, requestHeaders: null, responseHeaders: null, allow: null, deny: null, basicAuth: null, rateLimit: null };
+  return { name: null, hosts, sni: null, pathPrefix, pathRegex: null, methods: null, headers: [], query: [], clients: null, priority: 0, pool, split: null, redirect: null, respond: null, rewrite: null, requestHeaders: null, responseHeaders: null, allow: null, deny: null, basicAuth: null, rateLimit: null, compression: undefined };
 }

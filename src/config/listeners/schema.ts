@@ -12,6 +12,7 @@ import type { AccessLogConfig, ErrorPages, Limits, ListenerConfig, ListenerMode,
 import { formatDuration } from '../common/units.js';
 import { hstsSchema, http2Schema, httpsRedirectSchema, listenerTlsSchema } from '../tls/schema.js';
 import { defaultHttp2 } from '../tls/defaults.js';
+import { compressionSchema } from './compression.js';
 import { converted, requireString, positiveDuration, durationMs, durationOrZeroMs, sizeBytes, intRange, name, defined, describeValue } from '../common/fields.js';
 
 /**
@@ -266,6 +267,7 @@ export const listenerFields = z
     https_redirect: httpsRedirectSchema().optional(),
     hsts: hstsSchema().optional(),
     error_pages: errorPages.optional(),
+    compression: compressionSchema.optional(),
   });
 
 export const listener = listenerFields
@@ -294,4 +296,5 @@ export const listener = listenerFields
     httpsRedirect: l.https_redirect ?? null,
     hsts: l.hsts ?? null,
     errorPages: (l.error_pages ?? {}) as ErrorPages,
+    compression: l.compression ?? null,
   }));

@@ -6,6 +6,8 @@ import { upstreamErrorChannel, type UpstreamErrorEvent } from '../../core/events
 import type { Expirable } from '../../core/sweeper.js';
 import { BodyBudget } from '../body-budget.js';
 import { ChunkedScanner } from '../http/chunked.js';
+import { compressedEdit, type CompressionPolicy } from '../http/compress.js';
+import { ResponseEncoder, type EncoderOwner } from '../http/response-encoder.js';
 import type { FastBuffer } from '../../io/fast-buffer.js';
 import { HttpParseError, parseResponseHead, type RequestHead, type ResponseHead } from '../http/head.js';
 import { httpsRedirect } from '../http/https-redirect.js';
@@ -43,7 +45,7 @@ export interface Peer {
  * are adapters: they parse or translate the request into a RequestHead, call begin(), feed
  * the request body, and implement the hooks below that put the answer on their wire.
  */
-export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable {
+export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable, EncoderOwner {
   deadline = 0;
   protected req: RequestHead | null = null;
   /** The head sent to servers (built at the first dispatch). */
@@ -114,9 +116,12 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
   private readyAt = 0;
   private headAt = 0;
 
-  /** Body parts the chunked decoder found in the current read (adapters that de-chunk). */
+  /** Body parts the chunked decoder found in the current read (adapters that de-chunk, and compression). */
   private parts: Buffer[] = [];
-  private readonly collect: ((part: Buffer) => void) | undefined;
+  private collect: ((part: Buffer) => void) | undefined;
+  private readonly dechunk: boolean;
+  /** The response body's compression (compress.ts decides at its head), or null. */
+  private encoder: ResponseEncoder | null = null;
 
   /**
    * @param peer the client's socket
@@ -131,6 +136,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     dechunk: boolean,
     private readonly finalAfterInterim: boolean,
   ) {
+    this.dechunk = dechunk;
     this.collect = dechunk ? (part) => this.parts.push(part) : undefined;
   }
 
@@ -578,7 +584,9 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     // its connection is not used again
     if (this.respUntilClose || !this.reqComplete) this.upReusable = false;
     const cookie = stickyCookie(this.pool!.config, this.ctx, server.name);
-    const coalesce = this.respChunks === null && !this.respUntilClose && end - offset <= this.respBodyLeft;
+    const policy = this.route?.compression ?? null;
+    if (policy !== null && this.respBodyLeft !== 0 && this.startEncoding(policy, resp)) dropLength = true;
+    const coalesce = this.encoder === null && this.respChunks === null && !this.respUntilClose && end - offset <= this.respBodyLeft;
     const took = this.sendResponseHead(resp, dropLength, cookie, this.respBodyLeft === 0, buf, offset, end, coalesce);
     if (took < 0) return;
     if (took > 0) {
@@ -648,10 +656,75 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     this.finishExchange(last);
   }
 
-  /** Relays body bytes; a full client holds the server back until it drains. */
+  /** Relays body bytes (through the encoder when compressing); a full client holds the server back until it drains. */
   protected writeBody(data: Buffer): void {
+    if (this.encoder !== null) {
+      this.encoder.write(data);
+      return;
+    }
     this.sent += data.length;
     if (!this.sendBody(data)) this.holdUpstream();
+  }
+
+  // ---- compression (compress.ts decides, response-encoder.ts streams) ---------------------
+
+  /** Compresses this response when the route's policy says so: true when it does (its Content-Length goes). */
+  private startEncoding(policy: CompressionPolicy, resp: ResponseHead): boolean {
+    const coding = policy.coding(this.req!, resp);
+    if (coding === null) return false;
+    // HTTP/2 frames the body itself; HTTP/1.1 gets chunks, unless the body ends with the connection
+    const chunked = !this.dechunk && !this.respUntilClose;
+    this.respEdit = compressedEdit(this.responseEdit(), resp, coding, chunked && this.respChunks === null);
+    this.encoder = new ResponseEncoder(coding, policy.level(coding), chunked, this);
+    this.collect ??= (part) => this.parts.push(part);
+    return true;
+  }
+
+  /** EncoderOwner: compressed bytes for the client. */
+  encoded(data: Buffer): void {
+    if (!this.live()) return;
+    this.sent += data.length;
+    try {
+      if (!this.sendBody(data)) this.holdUpstream();
+    } catch (err) {
+      this.onInternalError(err);
+    }
+  }
+
+  /** EncoderOwner: the compressed body is complete. */
+  encodedEnd(last: Buffer | null): void {
+    this.encoder = null;
+    if (!this.dechunk) this.collect = undefined;
+    if (!this.live()) return;
+    try {
+      this.finishExchange(last);
+    } catch (err) {
+      this.onInternalError(err);
+    }
+  }
+
+  /** EncoderOwner: zlib is behind; the server waits (with the client's deadline, as for a full client). */
+  encoderFull(): void {
+    this.holdUpstream();
+  }
+
+  /** EncoderOwner: zlib caught up. */
+  encoderDrained(): void {
+    this.onClientDrain();
+  }
+
+  /** EncoderOwner: zlib failed; the head is out, so the response is cut. */
+  encoderFailed(): void {
+    this.encoder = null;
+    this.cutResponse();
+  }
+
+  /** Stops compressing an abandoned response. */
+  private dropEncoder(): void {
+    this.encoder!.destroy();
+    this.encoder = null;
+    if (!this.dechunk) this.collect = undefined;
+    this.parts = [];
   }
 
   /** The client is full: stop reading the server, and give the client clientMs to drain. */
@@ -672,21 +745,37 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     }
   }
 
-  /** The response is complete: log it, recycle the server connection, end the response. */
+  /**
+   * The response is complete: log it, recycle the server connection, end the response.
+   * When compressing, the server's part ends here and the rest when the encoder's tail
+   * is out (encodedEnd calls this again).
+   */
   protected finishExchange(last: Buffer | null): void {
+    const enc = this.encoder;
+    if (enc !== null) {
+      const up = this.up;
+      this.up = null;
+      if (up !== null) this.recycle(up);
+      enc.end(last);
+      return;
+    }
     if (last !== null) this.sent += last.length;
     if (this.fe.accessLog !== null && this.req !== null) this.logAccess();
     const up = this.up;
     this.up = null;
     if (this.server !== null && this.resp !== null) observeResponse(this.server, now() - this.tryAt);
     this.releaseServer();
-    if (up !== null) {
-      if (this.upPausedForClient) up.sock.resume();
-      if (this.upReusable && this.reqComplete && this.pool!.config.sendProxy === null) up.pool.release(up);
-      else up.destroy();
-    }
+    if (up !== null) this.recycle(up);
     this.upPausedForClient = false;
     this.endResponse(last);
+  }
+
+  /** A server connection whose response is complete goes back to its pool (or closes). */
+  private recycle(up: Upstream): void {
+    if (this.upPausedForClient) up.sock.resume();
+    this.upPausedForClient = false;
+    if (this.upReusable && this.reqComplete && this.pool!.config.sendProxy === null) up.pool.release(up);
+    else up.destroy();
   }
 
   onUpstreamEnd(up: Upstream): void {
@@ -889,8 +978,9 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable 
     }
   }
 
-  /** Drops the upstream connection of the current exchange, if any. */
+  /** Drops the upstream connection of the current exchange, if any (and the compression of its response). */
   protected abortUpstream(): void {
+    if (this.encoder !== null) this.dropEncoder();
     const up = this.up;
     this.up = null;
     this.releaseServer();

@@ -17,6 +17,7 @@ import type { TcpHandle } from '../../io/tcp-handles.js';
 import type { RequestHead } from './head.js';
 import type { ClientFacts } from './rewrite.js';
 import { Router } from './router.js';
+import { CompressionPolicy } from './compress.js';
 import { HttpRoute } from './http-route.js';
 import { CidrSet } from './cidr-set.js';
 import { ClientConnectionLimits } from '../../limits/client-connections.js';
@@ -117,8 +118,9 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
       }
       return pool;
     };
+    const compression = config.compression === null ? null : new CompressionPolicy(config.compression);
     this.router = new Router(config.routes, (r, i) => {
-      const route = new HttpRoute(r, i, poolNamed, config.name);
+      const route = new HttpRoute(r, i, poolNamed, config.name, compression);
       if (route.rateLimit !== null) this.rateLimited.push(route);
       return route;
     });

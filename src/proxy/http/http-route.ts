@@ -15,6 +15,7 @@ import { RequestRateLimit } from '../../limits/request-rate.js';
 import type { RequestHead } from './head.js';
 import { headerValues, hostName } from './router.js';
 import type { Fields } from '../exchange/added-fields.js';
+import { CompressionPolicy } from './compress.js';
 
 /** What header rules may say about the request they apply to. */
 export interface RuleContext {
@@ -86,6 +87,8 @@ export class HttpRoute {
   readonly responseRules: HeaderRules | null;
   /** Basic authentication, or null. */
   readonly auth: BasicAuth | null;
+  /** Response compression (the route's, else the listener's), or null. */
+  readonly compression: CompressionPolicy | null;
   /** Requests per client (or header value, or route) across every worker, or null. */
   readonly rateLimit: RequestRateLimit | null;
   private readonly allow: CidrSet | null;
@@ -93,8 +96,10 @@ export class HttpRoute {
   private readonly pathPrefix: string;
   private readonly rewrite: { kind: 'prefix'; to: string } | { kind: 'regex'; regex: RegExp; replace: string } | null;
 
-  constructor(cfg: RouteConfig, index: number, pool: (name: string) => Pool, listener = '') {
+  /** @param compression the listener's compression, which a route without its own takes */
+  constructor(cfg: RouteConfig, index: number, pool: (name: string) => Pool, listener = '', compression: CompressionPolicy | null = null) {
     this.name = cfg.name ?? `routes[${index}]`;
+    this.compression = cfg.compression === undefined ? compression : cfg.compression === null ? null : new CompressionPolicy(cfg.compression);
     this.auth = cfg.basicAuth === null ? null : new BasicAuth(cfg.basicAuth.realm, cfg.basicAuth.htpasswd, `listener ${listener} route ${this.name}`);
     this.rateLimit = cfg.rateLimit === null ? null : new RequestRateLimit(cfg.rateLimit, `listener ${listener} route ${this.name}`);
     this.pool = cfg.pool === null ? null : pool(cfg.pool);
