@@ -63,6 +63,8 @@ static struct iovec g_riov[UDP_BATCH], g_siov[UDP_BATCH];
 static addr_t g_raddr[UDP_BATCH];
 /* The batch JavaScript is answering (udpPeer reads its addresses). */
 static int g_batch_n = 0;
+/* Receive headers the last recvmmsg filled (their msg_namelen to reset). */
+static int g_used = 0;
 
 static void udp_poll_cb(uv_poll_t *h, int status, int events);
 
@@ -181,18 +183,24 @@ static void fill_meta(int i) {
   }
 }
 
+/* Points the receive headers at the arena (once; recvmmsg changes only their lengths). */
+static void init_recv_headers(void) {
+  for (int i = 0; i < UDP_BATCH; i++) {
+    g_riov[i].iov_base = g_in + (size_t)i * UDP_IN_SLOT;
+    g_riov[i].iov_len = UDP_IN_SLOT;
+    memset(&g_rmsgs[i].msg_hdr, 0, sizeof g_rmsgs[i].msg_hdr);
+    g_rmsgs[i].msg_hdr.msg_name = &g_raddr[i];
+    g_rmsgs[i].msg_hdr.msg_namelen = sizeof g_raddr[i];
+    g_rmsgs[i].msg_hdr.msg_iov = &g_riov[i];
+    g_rmsgs[i].msg_hdr.msg_iovlen = 1;
+  }
+}
+
 static void read_batches(usock_t *s, int id) {
   for (int round = 0; round < UDP_ROUNDS; round++) {
-    for (int i = 0; i < UDP_BATCH; i++) {
-      g_riov[i].iov_base = g_in + (size_t)i * UDP_IN_SLOT;
-      g_riov[i].iov_len = UDP_IN_SLOT;
-      memset(&g_rmsgs[i].msg_hdr, 0, sizeof g_rmsgs[i].msg_hdr);
-      g_rmsgs[i].msg_hdr.msg_name = &g_raddr[i];
-      g_rmsgs[i].msg_hdr.msg_namelen = sizeof g_raddr[i];
-      g_rmsgs[i].msg_hdr.msg_iov = &g_riov[i];
-      g_rmsgs[i].msg_hdr.msg_iovlen = 1;
-    }
+    for (int i = 0; i < g_used; i++) g_rmsgs[i].msg_hdr.msg_namelen = sizeof g_raddr[i];
     int n = recvmmsg(s->fd, g_rmsgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+    g_used = n > 0 ? n : 0;
     if (n <= 0) {
       if (n < 0 && errno == EINTR) continue;
       return; /* EAGAIN, or an error a later read may not have (ICMP reports on the socket) */
@@ -234,16 +242,25 @@ static void udp_poll_cb(uv_poll_t *h, int status, int events) {
   usock_t *s = h->data;
   int id = s->id;
   if (g_udp[id] != s || s->closing) return;
-  if (s->npend > 0) {
-    if (!(events & UV_WRITABLE) && status == 0) return;
-    uint32_t done = send_some(s, s->pmsgs + s->pend_at, s->npend - s->pend_at);
-    s->pend_at += done;
-    if (s->pend_at < s->npend && status == 0) return;
+  if (status < 0) {
+    /* libuv stopped the handle on POLLERR: clear the socket's error, drop what waits, and go on. */
+    int e = 0;
+    socklen_t el = sizeof e;
+    getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &e, &el);
+    s->send_errors += s->npend - s->pend_at;
     s->npend = s->pend_at = 0;
     set_poll(s);
     return;
   }
-  if (status < 0) return;
+  if (s->npend > 0) {
+    if (!(events & UV_WRITABLE)) return;
+    uint32_t done = send_some(s, s->pmsgs + s->pend_at, s->npend - s->pend_at);
+    s->pend_at += done;
+    if (s->pend_at < s->npend) return;
+    s->npend = s->pend_at = 0;
+    set_poll(s);
+    return;
+  }
   if (events & UV_READABLE) read_batches(s, id);
 }
 
@@ -278,6 +295,7 @@ static napi_value js_udp_arena(napi_env env, napi_callback_info info) {
   g_in = d[0];
   g_out = d[1];
   g_meta = d[2];
+  init_recv_headers();
   napi_create_reference(env, argv[0], 1, &g_in_ref);
   napi_create_reference(env, argv[1], 1, &g_out_ref);
   napi_create_reference(env, argv[2], 1, &g_meta_ref);

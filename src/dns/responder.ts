@@ -584,12 +584,10 @@ export class Responder {
     const arAll = ar + (opt > 0 ? 1 : 0);
     out[o + 10] = arAll >> 8;
     out[o + 11] = arAll & 0xff;
-    query.copy(out, o + 12, 12, qEnd);
-    let p = o + qEnd;
-    if (sections.length > 0) {
-      sections.copy(out, p);
-      p += sections.length;
-    }
+    // Loops, not Buffer.copy: these runs are tens of octets, shorter than copy's own cost.
+    let p = o + 12;
+    for (let i = 12; i < qEnd; i++) out[p++] = query[i]!;
+    for (let i = 0, n = sections.length; i < n; i++) out[p++] = sections[i]!;
     if (opt > 0) {
       out[p] = 0; // root owner
       out[p + 1] = 0;
@@ -609,7 +607,7 @@ export class Responder {
         out[e + 1] = OPTION_ECS & 0xff;
         out[e + 2] = q.ecsLength >> 8;
         out[e + 3] = q.ecsLength & 0xff;
-        query.copy(out, e + 4, q.ecsOffset, q.ecsOffset + q.ecsLength);
+        for (let i = 0; i < q.ecsLength; i++) out[e + 4 + i] = query[q.ecsOffset + i]!;
         out[e + 4 + 3] = scope; // SCOPE PREFIX-LENGTH; FAMILY, SOURCE and ADDRESS echoed as sent
       }
     }
