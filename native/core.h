@@ -109,6 +109,10 @@ void stream_wake(void);
 void stream_flushed(int outermost);
 void stream_exports(napi_env env, napi_value exports);
 
+/* udp.c: batched UDP sockets for the DNS server */
+void udp_exports(napi_env env, napi_value exports);
+void udp_constants(napi_env env, napi_value out);
+
 /* notify.c: sd_notify */
 void notify_exports(napi_env env, napi_value exports);
 

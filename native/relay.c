@@ -810,6 +810,7 @@ static napi_value constants_object(napi_env env) {
   napi_value out;
   napi_create_object(env, &out);
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) napi_set_named_property(env, out, table[i].name, num(env, table[i].value));
+  udp_constants(env, out);
   return out;
 }
 
@@ -823,6 +824,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
   stream_exports(env, exports);
   tls_exports(env, exports);
   notify_exports(env, exports);
+  udp_exports(env, exports);
   privileges_exports(env, exports);
   limits_exports(env, exports);
   napi_value rec;

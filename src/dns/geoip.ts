@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Reader, type CountryResponse } from 'maxmind';
 import { FileWatch, fileStamp } from '../core/file-watch.js';
+import type { QueryClient } from './policy.js';
 
 /** Decoded database records kept (by data offset); the cache is emptied when full. */
 const RECORD_CACHE = 8_192;
@@ -253,7 +254,7 @@ export class GeoIpSteering {
    * `ecsAddr`; a /0 subnet says nothing about the client and is not looked up), else its
    * address `client` as a socket reports it. Country first, then continent.
    */
-  match(ecs: boolean, ecsFamily: number, ecsAddr: Uint8Array, ecsPrefix: number, client: string): GeoMatch {
+  match(ecs: boolean, ecsFamily: number, ecsAddr: Uint8Array, ecsPrefix: number, client: QueryClient): GeoMatch {
     const r = this.result;
     r.pool = undefined;
     r.prefix = -1;
@@ -263,7 +264,7 @@ export class GeoIpSteering {
       if (ecsPrefix === 0) return r;
       address = ecsFamily === 1 ? ipv4Text(ecsAddr) : ipv6Text(ecsAddr);
     } else {
-      address = socketAddress(client);
+      address = socketAddress(client.text());
     }
     const found = this.db.lookup(address);
     r.prefix = found.prefix;

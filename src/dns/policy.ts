@@ -17,6 +17,30 @@ import { addressRdata } from './zone.js';
 export type Family = 4 | 6;
 
 /**
+ * Where a query came from, read only as far as its answer needs: as octets for CIDR
+ * steering, as text for GeoIP. A responder refills one per query.
+ */
+export interface QueryClient {
+  /** Writes the address into `out` (16 octets; IPv4, and IPv4-mapped IPv6, in the first 4); its family, 0 when unreadable. */
+  octets(out: Uint8Array): Family | 0;
+  /** The address as a socket reports it ('' when unknown). */
+  text(): string;
+}
+
+/** A QueryClient from the address text a socket reported. */
+export class TextClient implements QueryClient {
+  constructor(public address = '') {}
+
+  octets(out: Uint8Array): Family | 0 {
+    return clientAddress(this.address, out);
+  }
+
+  text(): string {
+    return this.address;
+  }
+}
+
+/**
  * A pool's servers split by address family, recomputed when `pool.version` moves.
  * Servers whose host is not an IP address are left out (DNS can only name addresses).
  */
@@ -192,13 +216,13 @@ export class PoolAnswer {
   /**
    * Chooses the servers of one A (family 4) or AAAA (family 6) answer for a client: its
    * ECS subnet (`ecs` with `ecsPrefix` bits of `ecsAddr`, family 1 or 2), or else its
-   * address `client` (a string as sockets report it). Steering picks the preferred pool,
+   * address `client`. Steering picks the preferred pool,
    * else GeoIP (country, then continent; its SCOPE is the prefix of the database network
    * the subnet fell in, or the steering table's when that is longer); when that pool has
    * no usable server of the family the configured pool answers; when neither has one,
    * `whenNoneUsable` decides.
    */
-  select(family: Family, ecs: boolean, ecsFamily: number, ecsAddr: Uint8Array, ecsPrefix: number, client: string): Selection {
+  select(family: Family, ecs: boolean, ecsFamily: number, ecsAddr: Uint8Array, ecsPrefix: number, client: QueryClient): Selection {
     const sel = this.sel;
     sel.family = family;
     sel.scope = 0;
@@ -211,7 +235,7 @@ export class PoolAnswer {
         m = st.table.lookup(ecsAddr, ecsFamily === 1 ? 4 : 6, ecsPrefix);
         sel.scope = m.scope;
       } else {
-        const fam = clientAddress(client, this.clientBytes);
+        const fam = client.octets(this.clientBytes);
         m = fam === 0 ? undefined : st.table.lookup(this.clientBytes, fam, fam === 4 ? 32 : 128);
       }
       if (m !== undefined && m.value !== undefined) {

@@ -17,7 +17,7 @@ import type { Pool } from '../backend/pool.js';
 import type { Server } from '../backend/server.js';
 import type { DnsConfig } from '../config/types.js';
 import { GeoIpDatabase, GeoIpSteering } from './geoip.js';
-import { PoolAnswer, PoolView, type Family } from './policy.js';
+import { PoolAnswer, PoolView, TextClient, type Family, type QueryClient } from './policy.js';
 import { SteeringTable } from './steering.js';
 import { NameNode, Zone, ZoneSet } from './zone.js';
 import {
@@ -101,6 +101,8 @@ export interface ResponderOptions {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The client of zone transfers: none (steering is not consulted). */
+const NO_CLIENT = new TextClient('');
 /** Longest CNAME chain followed inside a zone. */
 const MAX_CHAIN = 8;
 /** AXFR messages are cut after this many octets. */
@@ -129,6 +131,13 @@ export class Responder {
   private readonly rows = new Map<NameNode | Zone | null, RcodeRow>();
   /** What the query being answered is about, for the tally. */
   private about: NameNode | Zone | null = null;
+  /** The client of `respond` and `respondAll` queries. */
+  private readonly textClient = new TextClient();
+  /** Where `finish` writes the answer of `respondInto` (null: a new Buffer), and how much it wrote. */
+  private out: Buffer | null = null;
+  private outAt = 0;
+  private outMax = 0;
+  private written = 0;
 
   /**
    * Builds the zones and the pool-backed names' runtimes (and loads steering files and
@@ -197,11 +206,37 @@ export class Responder {
    * answers only its first message here: use `respondAll`.
    */
   respond(query: Buffer, client: string, transport: Transport): Buffer | null {
+    this.textClient.address = client;
     try {
-      return this.answer(query, client, transport, null);
+      return this.answer(query, this.textClient, transport, null);
     } catch (err) {
       return this.internalError(query, err);
     }
+  }
+
+  /**
+   * Answers one query that came over UDP into `out` at `at` (at most `max` octets), for
+   * sockets that send answers in batches: the answer's length, or 0 when the packet is
+   * dropped (as `respond` returning null) or its answer does not fit.
+   */
+  respondInto(query: Buffer, client: QueryClient, out: Buffer, at: number, max: number): number {
+    this.out = out;
+    this.outAt = at;
+    this.outMax = max;
+    this.written = 0;
+    let r: Buffer | null;
+    try {
+      r = this.answer(query, client, 'udp', null);
+    } catch (err) {
+      r = this.internalError(query, err);
+    } finally {
+      this.out = null;
+    }
+    if (r === null) return 0;
+    if (r === out) return this.written;
+    if (r.length > max) return 0;
+    r.copy(out, at);
+    return r.length;
   }
 
   /**
@@ -210,8 +245,9 @@ export class Responder {
    */
   respondAll(query: Buffer, client: string, transport: Transport): Buffer[] {
     const out: Buffer[] = [];
+    this.textClient.address = client;
     try {
-      const first = this.answer(query, client, transport, out);
+      const first = this.answer(query, this.textClient, transport, out);
       if (first !== null && out.length === 0) out.push(first);
     } catch (err) {
       const r = this.internalError(query, err);
@@ -227,7 +263,7 @@ export class Responder {
     return this.bare(query, RCODE.SERVFAIL, false);
   }
 
-  private answer(query: Buffer, client: string, transport: Transport, all: Buffer[] | null): Buffer | null {
+  private answer(query: Buffer, client: QueryClient, transport: Transport, all: Buffer[] | null): Buffer | null {
     const q = this.q;
     this.stats.queries++;
     this.about = null;
@@ -413,7 +449,7 @@ export class Responder {
    * small spoofed query cannot draw a large answer: the pool's addresses of one family
    * when the name has them, else its first static set. Not cached.
    */
-  private anyBody(node: NameNode, q: ParsedQuery, client: string, one: boolean): Body {
+  private anyBody(node: NameNode, q: ParsedQuery, client: QueryClient, one: boolean): Body {
     const answer = this.answers.get(node);
     const picked: Array<{ type: number; addr: Uint8Array }> = [];
     if (answer !== undefined) {
@@ -471,7 +507,7 @@ export class Responder {
       const answer = this.answers.get(n);
       if (answer !== undefined) {
         for (const family of [4, 6] as const) {
-          const sel = answer.select(family, false, 0, q.ecsAddress, 0, '');
+          const sel = answer.select(family, false, 0, q.ecsAddress, 0, NO_CLIENT);
           for (const s of sel.servers()) {
             const addr = sel.view.address(s);
             recs.push((w) => w.record(n.key, family === 4 ? TYPE.A : TYPE.AAAA, answer.config.ttl, (x) => x.bytes(addr)));
@@ -526,26 +562,32 @@ export class Responder {
       total = qEnd + opt;
       this.stats.truncated++;
     }
-    const out = Buffer.allocUnsafe(total);
-    out[0] = query[0]!;
-    out[1] = query[1]!;
-    out[2] = 0x80 | (query[2]! & 0x79) | (aa ? 0x04 : 0) | tc; // QR, opcode and RD copied
-    out[3] = (query[3]! & 0x10) | (rcode & 0x0f); // CD copied
-    out[4] = 0;
-    out[5] = 1;
-    out[6] = an >> 8;
-    out[7] = an & 0xff;
-    out[8] = ns >> 8;
-    out[9] = ns & 0xff;
-    const arAll = ar + (opt > 0 ? 1 : 0);
-    out[10] = arAll >> 8;
-    out[11] = arAll & 0xff;
-    query.copy(out, 12, 12, qEnd);
-    let p = qEnd;
-    if (sections.length > 0) {
-      sections.copy(out, p);
-      p += sections.length;
+    let out: Buffer;
+    let o = 0;
+    if (this.out !== null && total <= this.outMax) {
+      out = this.out;
+      o = this.outAt;
+      this.written = total;
+    } else {
+      out = Buffer.allocUnsafe(total);
     }
+    out[o] = query[0]!;
+    out[o + 1] = query[1]!;
+    out[o + 2] = 0x80 | (query[2]! & 0x79) | (aa ? 0x04 : 0) | tc; // QR, opcode and RD copied
+    out[o + 3] = (query[3]! & 0x10) | (rcode & 0x0f); // CD copied
+    out[o + 4] = 0;
+    out[o + 5] = 1;
+    out[o + 6] = an >> 8;
+    out[o + 7] = an & 0xff;
+    out[o + 8] = ns >> 8;
+    out[o + 9] = ns & 0xff;
+    const arAll = ar + (opt > 0 ? 1 : 0);
+    out[o + 10] = arAll >> 8;
+    out[o + 11] = arAll & 0xff;
+    // Loops, not Buffer.copy: these runs are tens of octets, shorter than copy's own cost.
+    let p = o + 12;
+    for (let i = 12; i < qEnd; i++) out[p++] = query[i]!;
+    for (let i = 0, n = sections.length; i < n; i++) out[p++] = sections[i]!;
     if (opt > 0) {
       out[p] = 0; // root owner
       out[p + 1] = 0;
@@ -560,13 +602,13 @@ export class Responder {
       out[p + 9] = rdlen >> 8;
       out[p + 10] = rdlen & 0xff;
       if (q.ecs) {
-        const o = p + 11;
-        out[o] = OPTION_ECS >> 8;
-        out[o + 1] = OPTION_ECS & 0xff;
-        out[o + 2] = q.ecsLength >> 8;
-        out[o + 3] = q.ecsLength & 0xff;
-        query.copy(out, o + 4, q.ecsOffset, q.ecsOffset + q.ecsLength);
-        out[o + 4 + 3] = scope; // SCOPE PREFIX-LENGTH; FAMILY, SOURCE and ADDRESS echoed as sent
+        const e = p + 11;
+        out[e] = OPTION_ECS >> 8;
+        out[e + 1] = OPTION_ECS & 0xff;
+        out[e + 2] = q.ecsLength >> 8;
+        out[e + 3] = q.ecsLength & 0xff;
+        for (let i = 0; i < q.ecsLength; i++) out[e + 4 + i] = query[q.ecsOffset + i]!;
+        out[e + 4 + 3] = scope; // SCOPE PREFIX-LENGTH; FAMILY, SOURCE and ADDRESS echoed as sent
       }
     }
     this.count(rcode);

@@ -1,30 +1,32 @@
 /**
  * The DNS server's sockets: UDP and TCP on every listen address, feeding one Responder.
- * UDP answers each datagram in the 'message' handler; TCP connections are kept by
+ * UDP sockets (udp.ts) answer datagrams in batches through the native addon, or one
+ * 'message' event at a time through node:dgram without it; TCP connections are kept by
  * TcpConnections (tcp.ts), which bounds what each client can hold. Nothing a client
  * sends can throw out of a handler.
  */
-import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Pool } from '../backend/pool.js';
 import type { DnsConfig } from '../config/types.js';
 import { FulcrumError } from '../core/errors.js';
 import { Responder, type ResponderOptions } from './responder.js';
 import { TcpConnections } from './tcp.js';
+import { openDnsUdp, type DnsUdpSocket } from './udp.js';
 import { log } from '../core/log.js';
 
-/** Kernel socket buffer asked for on UDP sockets (the kernel may cap it at net.core.rmem_max). */
-const UDP_BUFFER_BYTES = 4 << 20;
 /** Tries at binding UDP and TCP to the same free port when the configured port is 0. */
 const PORT_ZERO_TRIES = 20;
 
 /** Options of a DnsServer (all optional). */
-export interface DnsServerOptions extends ResponderOptions {}
+export interface DnsServerOptions extends ResponderOptions {
+  /** Answer UDP in batches through the native addon when it loads (default true); false: node:dgram. */
+  nativeUdp?: boolean;
+}
 
 interface Listener {
   host: string;
   port: number;
-  udp: dgram.Socket;
+  udp: DnsUdpSocket;
   tcp: net.Server;
   conns: TcpConnections;
 }
@@ -42,6 +44,7 @@ export class DnsServer {
   private started = false;
   private stopped = false;
   private readonly log: (msg: string) => void;
+  private readonly nativeUdp: boolean;
 
   constructor(
     readonly config: DnsConfig,
@@ -49,6 +52,7 @@ export class DnsServer {
     opts: DnsServerOptions = {},
   ) {
     this.log = opts.log ?? ((msg) => log().warn(`dns: ${msg}`));
+    this.nativeUdp = opts.nativeUdp ?? true;
     try {
       this.responder = new Responder(config, pools, { ...opts, log: this.log });
     } catch (err) {
@@ -77,6 +81,11 @@ export class DnsServer {
     return this.listeners.map((l) => ({ open: l.conns.size, ...l.conns.stats }));
   }
 
+  /** How each listen address's UDP socket answers: 'native' (batched, in the addon) or 'dgram'. */
+  udpKinds(): Array<'native' | 'dgram'> {
+    return this.listeners.map((l) => l.udp.kind);
+  }
+
   /** The bound addresses, in configuration order; with port 0 configured, the port actually bound. */
   addresses(): Array<{ host: string; port: number }> {
     return this.listeners.map((l) => ({ host: l.host, port: l.port }));
@@ -96,14 +105,13 @@ export class DnsServer {
     const tries = port === 0 ? PORT_ZERO_TRIES : 1;
     let lastErr: unknown;
     for (let i = 0; i < tries; i++) {
-      const udp = this.udpSocket(host);
-      let bound: number;
+      let udp: DnsUdpSocket;
       try {
-        bound = await bindUdp(udp, host, port);
+        udp = await openDnsUdp(host, port, this.responder, this.log, this.nativeUdp);
       } catch (err) {
-        udp.close();
         throw listenError('udp', host, port, err);
       }
+      const bound = udp.port;
       const conns = new TcpConnections(this.config, this.responder);
       const tcp = net.createServer({ noDelay: true }, (sock) => {
         if (this.stopped) sock.destroy();
@@ -112,7 +120,6 @@ export class DnsServer {
       try {
         await listenTcp(tcp, host, bound);
         // Errors while binding were thrown above; from now on they are only reported.
-        udp.on('error', (err) => this.log(`udp socket error: ${err.message}`));
         tcp.on('error', (err) => this.log(`tcp server error: ${err.message}`));
         return { host, port: bound, udp, tcp, conns };
       } catch (err) {
@@ -123,52 +130,11 @@ export class DnsServer {
     }
     throw listenError('tcp', host, port, lastErr);
   }
-
-  private udpSocket(host: string): dgram.Socket {
-    const sock = dgram.createSocket({
-      type: net.isIPv6(host) ? 'udp6' : 'udp4',
-      recvBufferSize: UDP_BUFFER_BYTES,
-      sendBufferSize: UDP_BUFFER_BYTES,
-      // Every address we send to or bind is an IP literal (rinfo.address, the listen
-      // host): answering synchronously skips dns.lookup's isIP checks and its nextTick
-      // hop on every send.
-      lookup: literalLookup as unknown as dgram.SocketOptions['lookup'],
-    });
-    const responder = this.responder;
-    sock.on('message', (msg, rinfo) => {
-      const out = responder.respond(msg, rinfo.address, 'udp');
-      if (out === null) return;
-      try {
-        sock.send(out, rinfo.port, rinfo.address);
-      } catch {
-        // the socket is closing
-      }
-    });
-    return sock;
-  }
-}
-
-/** A `lookup` for dgram that takes the address as given (callers only pass IP literals). */
-function literalLookup(address: string, family: number | string, cb: (err: Error | null, address: string, family: number) => void): void {
-  if (family === 4 || family === 'IPv4') cb(null, address, 4);
-  else if (family === 6 || family === 'IPv6') cb(null, address, 6);
-  else cb(null, address, net.isIPv6(address) ? 6 : 4);
 }
 
 function listenError(proto: string, host: string, port: number, err: unknown): FulcrumError {
   const shown = host.includes(':') ? `[${host}]` : host;
   return new FulcrumError('FULCRUM_ERR_LISTEN', `dns: cannot listen on ${proto} ${shown}:${port}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-}
-
-function bindUdp(sock: dgram.Socket, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
-    sock.once('error', onError);
-    sock.bind(port, host, () => {
-      sock.off('error', onError);
-      resolve(sock.address().port);
-    });
-  });
 }
 
 function listenTcp(srv: net.Server, host: string, port: number): Promise<void> {
@@ -182,14 +148,8 @@ function listenTcp(srv: net.Server, host: string, port: number): Promise<void> {
   });
 }
 
-function closePair(udp: dgram.Socket, tcp: net.Server): Promise<void> {
-  const u = new Promise<void>((resolve) => {
-    try {
-      udp.close(() => resolve());
-    } catch {
-      resolve(); // not bound or already closed
-    }
-  });
+function closePair(udp: DnsUdpSocket, tcp: net.Server): Promise<void> {
+  const u = udp.close();
   const t = new Promise<void>((resolve) => {
     if (!tcp.listening) return resolve();
     tcp.close(() => resolve());

@@ -2,7 +2,8 @@
  * The binding of the C addon (native/*.c, built by node-gyp at install as
  * build/Release/fulcrum_relay.node): its functions, the numbers it shares with
  * TypeScript, and its loader. The relay and byte streams are driven by native-relay.ts;
- * sd_notify and runtime.user call their one function each (src/runtime).
+ * the DNS server's batched UDP sockets by src/dns/udp.ts; sd_notify and runtime.user
+ * call their one function each (src/runtime).
  *
  * The event codes, record size, arena size and the other numbers below are written in
  * C (native/core.h, relay.c). The addon exports them as `constants`, and the loader
@@ -47,6 +48,11 @@ export const STREAM_SLOTS = 4194304;
 export const MIN_EVENT_RECORDS = 2048;
 /** Numbers stats() writes: bytes in, bytes out, idle ms. */
 export const STATS_FIELDS = 3;
+/** Batched UDP sockets (native/udp.c): datagrams per batch, arena slot sizes, int32s per meta record. */
+export const UDP_BATCH = 64;
+export const UDP_IN_SLOT = 65536;
+export const UDP_OUT_SLOT = 4096;
+export const UDP_META = 8;
 
 /** Every number above, by the name the addon's `constants` gives it. */
 export const SHARED_CONSTANTS: Readonly<Record<string, number>> = {
@@ -73,6 +79,10 @@ export const SHARED_CONSTANTS: Readonly<Record<string, number>> = {
   STREAM_SLOTS,
   MIN_EVENT_RECORDS,
   STATS_FIELDS,
+  UDP_BATCH,
+  UDP_IN_SLOT,
+  UDP_OUT_SLOT,
+  UDP_META,
 };
 
 /** The addon's functions (native/relay.c). Negative numbers are -errno. */
@@ -108,6 +118,13 @@ export interface Addon {
   tlsContextFree(id: number): number;
   tlsServer(listener: number, initial: number, fallback: number | null, names: string[], contexts: number[], prelude: boolean): number;
   streamStartTls(id: number, consumed: number): number;
+  // batched UDP sockets for the DNS server (native/udp.c)
+  udpArena(datagrams: Uint8Array, answers: Uint8Array, meta: Int32Array): number;
+  udpOpen(host: string, port: number, bufferBytes: number, onBatch: (count: number) => void): number;
+  udpLocal(id: number): [string, number] | undefined;
+  udpClose(id: number): number;
+  udpPeer(index: number): string | undefined;
+  udpStats(id: number): [sent: number, sendErrors: number, batches: number] | undefined;
   // systemd's readiness protocol (native/notify.c)
   notify(socket: string, message: string): number;
   // runtime.user (native/privileges.c)
@@ -156,7 +173,7 @@ export function addonMismatch(mod: unknown): string | null {
   for (const [name, value] of Object.entries(SHARED_CONSTANTS)) {
     if (c[name] !== value) return `its constant ${name} is ${String(c[name])} in C but ${value} in TypeScript`;
   }
-  for (const fn of ['init', 'listen', 'streamArena', 'streamWrite', 'tlsServer', 'notify', 'dropPrivileges', 'limitsCreate'] as const) {
+  for (const fn of ['init', 'listen', 'streamArena', 'streamWrite', 'tlsServer', 'udpOpen', 'notify', 'dropPrivileges', 'limitsCreate'] as const) {
     if (typeof m[fn] !== 'function') return `it has no function ${fn}`;
   }
   return null;

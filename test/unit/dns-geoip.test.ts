@@ -14,6 +14,7 @@ import { Pool } from '../../src/backend/pool.js';
 import type { DnsPoolNameConfig } from '../../src/config/types.js';
 import { dnsConfig, poolConfig, poolName, zoneConfig } from '../../src/dns/build-config.js';
 import { GeoIpDatabase, GeoIpSteering } from '../../src/dns/geoip.js';
+import { TextClient } from '../../src/dns/policy.js';
 import { decodeMessage, encodeQuery, type DecodedMessage, type QuerySpec } from '../../src/dns/message.js';
 import { Responder } from '../../src/dns/responder.js';
 import { TYPE } from '../../src/dns/wire.js';
@@ -184,7 +185,7 @@ describe('geoip database loader', () => {
     const g = new GeoIpSteering({ database: file, countries: { DE: 'eu', US: 'us', FR: 'nowhere' }, continents: { NA: 'oc', OC: 'oc' } }, db, new Set(['eu', 'us', 'oc']), (m) => logs.push(m), 'geo.example.com.');
     assert.deepEqual(logs, ['geo.example.com.: geoip country FR -> nowhere ignored: no pool named "nowhere"']);
     const none = new Uint8Array(16);
-    const m = (client: string) => ({ ...g.match(false, 0, none, 0, client) });
+    const m = (client: string) => ({ ...g.match(false, 0, none, 0, new TextClient(client)) });
     assert.deepEqual(m('192.0.2.9'), { pool: 'eu', prefix: 25 });
     assert.deepEqual(m('::ffff:198.51.100.9'), { pool: 'us', prefix: 24 });
     assert.deepEqual(m('203.0.113.9'), { pool: 'oc', prefix: 24 });
@@ -193,7 +194,7 @@ describe('geoip database loader', () => {
     const ecs = (family: number, prefix: number, bytes: number[]) => {
       const a = new Uint8Array(16);
       a.set(bytes);
-      return { ...g.match(true, family, a, prefix, '198.51.100.1') };
+      return { ...g.match(true, family, a, prefix, new TextClient('198.51.100.1')) };
     };
     assert.deepEqual(ecs(1, 24, [192, 0, 2]), { pool: 'eu', prefix: 25 });
     assert.deepEqual(ecs(1, 0, []), { pool: undefined, prefix: -1 });

@@ -76,7 +76,7 @@ test('takeOverAccept leaves a server without a listening handle to net.Server', 
 /** A module shaped like the addon: the constants and the functions the loader checks. */
 function fakeAddon(constants: Record<string, number>): Record<string, unknown> {
   const fn = () => 0;
-  return { RECORD: 6, constants, init: fn, listen: fn, streamArena: fn, streamWrite: fn, tlsServer: fn, notify: fn, dropPrivileges: fn, limitsCreate: fn };
+  return { RECORD: 6, constants, init: fn, listen: fn, streamArena: fn, streamWrite: fn, tlsServer: fn, udpOpen: fn, notify: fn, dropPrivileges: fn, limitsCreate: fn };
 }
 
 test('addon constants: equal ones are accepted, a different or missing one refuses the addon', () => {
@@ -87,6 +87,7 @@ test('addon constants: equal ones are accepted, a different or missing one refus
   assert.match(addonMismatch(fakeAddon(without))!, /STREAM_SLOTS is undefined/);
   assert.match(addonMismatch({ RECORD: 6 })!, /exports no constants/);
   assert.match(addonMismatch({ ...fakeAddon({ ...SHARED_CONSTANTS }), tlsServer: undefined })!, /no function tlsServer/);
+  assert.match(addonMismatch({ ...fakeAddon({ ...SHARED_CONSTANTS }), udpOpen: undefined })!, /no function udpOpen/);
 });
 
 test('the built addon exports the constants TypeScript uses', (t) => {
