@@ -1,9 +1,10 @@
 /**
  * `fulcrum lab`'s run: builds the hosts (src/lab/topology.ts) under the lab's prefix,
- * starts S1 and S2, and for each mode starts `fulcrum run` in the balancer's namespace
- * with the mode's configuration (src/lab/modes.ts), runs each transfer from the client's
- * namespace (src/lab/client.ts) and reads the balancer's interface counters and
- * Fulcrum's CPU time around it (src/lab/measure.ts). Whatever happens, the namespaces and
+ * starts S1 and S2, and for each mode starts `fulcrum run` in the namespaces of both
+ * balancers of the VRRP pair with the mode's configuration (src/lab/modes.ts), waits
+ * until the first is master (it holds the VIP) and the second backup, runs each transfer
+ * from the client's namespace (src/lab/client.ts) and reads the active balancer's
+ * interface counters and Fulcrum's CPU time around it (src/lab/measure.ts). Whatever happens, the namespaces and
  * every process started in them go away at the end (unless `keep`).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,9 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { NODE_FLAGS } from '../cli/node-flags.js';
 import type { TransferKind, TransferOutcome, TransferSpec } from './client.js';
 import { claimLab, LAB_PREFIX, releaseLab, removeLeftovers } from './cleanup.js';
-import { type DrillResult, runDrill } from './drills.js';
-import { cpuMs, delta, type Traffic } from './measure.js';
-import { MODE_NAMES, MODES, type ModeName } from './modes.js';
+import { type DrillResult, runBalancerDrill, runDrill } from './drills.js';
+import { cpuMs, delta, type Traffic, whileRunning } from './measure.js';
+import { ACTIVE, BECAME_BACKUP, BECAME_MASTER, MODE_NAMES, MODES, type ModeName, type Pair, type PairRole, pairConfig, PARTNER } from './modes.js';
 import { FULCRUM_MAIN, hasTool, IP, type NsProcess, shResult, Topology, VIP } from './topology.js';
 
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
@@ -51,9 +52,11 @@ export interface Measurement {
   payload: number;
   /** Bytes on the client's interface, both directions. */
   client: number;
-  /** Bytes the balancer's interface received and sent. */
+  /** Bytes the (active) balancer's interface received and sent. */
   balancerIn: number;
   balancerOut: number;
+  /** Bytes the backup balancer's interface received and sent together (its partner's advertisements, a broadcast ARP). */
+  backup: number;
   /** Fulcrum's CPU time (primary and workers), milliseconds. */
   cpuMs: number;
   /** The transfer's time as the client saw it, milliseconds. */
@@ -108,7 +111,7 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
   if (req.fatal !== null) throw new Error(req.fatal);
   const modes = MODE_NAMES.filter((m) => opts.modes.includes(m) && !req.skip.some((s) => s.mode === m));
   const result: LabResult = { started: new Date(t0).toISOString(), seconds: 0, sizes: opts.sizes, modes, skipped: req.skip.filter((s) => opts.modes.includes(s.mode)), measurements: [], cleaned: [] };
-  const steps = 1 + modes.length * (1 + TRANSFERS.length + (opts.drills === true ? 1 : 0));
+  const steps = 1 + modes.length * (1 + TRANSFERS.length + (opts.drills === true ? 2 : 0));
   let step = 0;
   const progress = (text: string) => opts.progress(++step, steps, text);
 
@@ -118,7 +121,7 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
   claimed = true;
   try {
     result.cleaned = await removeLeftovers();
-    const topo = await Topology.createNamed(LAB_PREFIX);
+    const topo = await Topology.createNamed(LAB_PREFIX, { pair: true });
     current = topo;
     const servers = new Map<string, { ns: string; proc: NsProcess }>();
     const startServer = async (name: string) => {
@@ -130,34 +133,41 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
     for (const name of ['S1', 'S2']) await startServer(name);
     for (const [i, name] of modes.entries()) {
       progress(`${name}: starting fulcrum`);
-      const fulcrum = await startMode(topo, name, i, join(opts.out, 'configs', `${name}.yaml`), undefined);
+      const pair = await startMode(topo, name, i, join(opts.out, 'configs'), name, undefined, ACTIVE, PARTNER);
       try {
-        if (fulcrum instanceof Error) throw fulcrum;
+        if (pair instanceof Error) throw pair;
         for (const kind of TRANSFERS) {
           progress(`${name}: ${describeTransfer(kind, opts.sizes)}`);
-          result.measurements.push(await measure(topo, fulcrum, name, kind, opts.sizes));
+          result.measurements.push(await measure(topo, pair, name, kind, opts.sizes));
         }
       } catch (err) {
         // a mode that does not start is reported as such; the other modes still run
-        const error = `${fulcrum instanceof Error ? 'fulcrum did not start: ' : ''}${(err as Error).message.split('\n').slice(0, 4).join(' ').slice(0, 400)}`;
+        const error = `${pair instanceof Error ? 'fulcrum did not start: ' : ''}${(err as Error).message.split('\n').slice(0, 4).join(' ').slice(0, 400)}`;
         for (const kind of TRANSFERS) if (!result.measurements.some((m) => m.mode === name && m.transfer === kind)) result.measurements.push(failed(name, kind, error));
       } finally {
-        if (!(fulcrum instanceof Error)) await fulcrum.stop(5000);
+        if (!(pair instanceof Error)) await stopPair(pair);
       }
     }
     if (opts.drills) {
       result.drills = [];
+      const drill = DRILL_ROLE;
       for (const [i, name] of modes.entries()) {
-        progress(`${name}: drill, killing the server of a download`);
-        const fulcrum = await startMode(topo, name, modes.length + i, join(opts.out, 'configs', `${name}-drill.yaml`), '500ms');
-        if (fulcrum instanceof Error) {
-          result.drills.push({ mode: name, ok: false, error: fulcrum.message.split('\n')[0], requests: [] });
-          continue;
-        }
-        try {
-          result.drills.push(await runDrill({ topo, servers, restart: startServer }, name));
-        } finally {
-          await fulcrum.stop(5000);
+        for (const kind of ['server', 'balancer'] as const) {
+          progress(`${name}: drill, killing ${kind === 'server' ? 'the server of a download' : 'the active balancer'}`);
+          const index = (kind === 'server' ? 1 : 2) * modes.length + i;
+          const pair = await startMode(topo, name, index, join(opts.out, 'configs'), `${name}-drill`, '500ms', drill.active, drill.partner);
+          if (pair instanceof Error) {
+            result.drills.push({ mode: name, kind, ok: false, error: pair.message.split('\n')[0], requests: [] });
+            continue;
+          }
+          try {
+            const hosts = { topo, servers, restart: startServer };
+            result.drills.push(kind === 'server' ? await runDrill(hosts, name) : await runBalancerDrill(hosts, name, pair, drill.partner));
+          } finally {
+            await stopPair(pair);
+            // a balancer killed by a drill leaves its addresses and rules in its namespace
+            if (kind === 'balancer') await topo.clearBalancer(topo.balancer);
+          }
         }
       }
     }
@@ -189,7 +199,14 @@ export function formatBytes(n: number): string {
   return `${n} B`;
 }
 
-async function measure(topo: Topology, fulcrum: NsProcess, mode: ModeName, kind: TransferKind, sizes: LabSizes): Promise<Measurement> {
+/** The pair in the drills: advertisements every 100 ms, so that the backup takes over within about 360 ms. */
+const DRILL_ROLE = { active: { ...ACTIVE, advertMs: 100 }, partner: { ...PARTNER, advertMs: 100 } } as const;
+
+async function stopPair(pair: Pair): Promise<void> {
+  await Promise.all([pair.active.stop(5000), pair.partner.stop(5000)]);
+}
+
+async function measure(topo: Topology, pair: Pair, mode: ModeName, kind: TransferKind, sizes: LabSizes): Promise<Measurement> {
   const spec: TransferSpec = {
     kind,
     base: `http://${VIP}:80`,
@@ -198,9 +215,9 @@ async function measure(topo: Topology, fulcrum: NsProcess, mode: ModeName, kind:
     timeoutMs: 60_000,
     ...(MODES[mode].dns ? { dns: { server: VIP, name: 'www.example.com' } } : {}),
   };
-  const before = await readings(topo, fulcrum);
+  const before = await readings(topo, pair.active);
   const r = await shResult(IP, ['netns', 'exec', topo.client, process.execPath, CLIENT, JSON.stringify(spec)], { timeoutMs: 65_000 });
-  const after = await readings(topo, fulcrum);
+  const after = await readings(topo, pair.active);
   let outcome: TransferOutcome;
   try {
     outcome = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as TransferOutcome;
@@ -209,6 +226,7 @@ async function measure(topo: Topology, fulcrum: NsProcess, mode: ModeName, kind:
   }
   const bal = delta(before.balancer, after.balancer);
   const cli = delta(before.client, after.client);
+  const backup = delta(before.partner, after.partner);
   const payload = outcome.bytes;
   return {
     mode,
@@ -220,6 +238,7 @@ async function measure(topo: Topology, fulcrum: NsProcess, mode: ModeName, kind:
     client: cli.rx + cli.tx,
     balancerIn: bal.rx,
     balancerOut: bal.tx,
+    backup: backup.rx + backup.tx,
     cpuMs: after.cpu - before.cpu,
     ms: Math.round(outcome.ms * 10) / 10,
     servers: outcome.servers,
@@ -227,30 +246,43 @@ async function measure(topo: Topology, fulcrum: NsProcess, mode: ModeName, kind:
   };
 }
 
-/** Sets the hosts' routes for `name`, writes its configuration to `file` and starts Fulcrum with it; an Error when it does not start. */
-async function startMode(topo: Topology, name: ModeName, index: number, file: string, interval: string | undefined): Promise<NsProcess | Error> {
+
+/**
+ * Sets the hosts' routes for `name`, writes the configurations of both balancers to
+ * `dir`/`file`.yaml and `file`-partner.yaml, starts Fulcrum with them in both, and waits
+ * until each is ready, the first VRRP master (with the VIP) and the second backup; an
+ * Error when they do not get there (both are stopped then).
+ */
+async function startMode(topo: Topology, name: ModeName, index: number, dir: string, file: string, interval: string | undefined, active: PairRole, partner: PairRole): Promise<Pair | Error> {
   const mode = MODES[name];
   // each run's flows use client ports of their own: connection tracking outlives a mode's rules
-  await topo.exec(topo.client, 'sysctl', '-qw', `net.ipv4.ip_local_port_range=${20_000 + index * 3000} ${20_000 + index * 3000 + 2999}`);
+  await topo.exec(topo.client, 'sysctl', '-qw', `net.ipv4.ip_local_port_range=${20_000 + index * 1500} ${20_000 + index * 1500 + 1499}`);
   await topo.clientDirectRoute(mode.clientDirect);
   await topo.serverReturnRoute(mode.serverReturn);
   if (mode.dsrServers) for (const ns of topo.servers) await topo.exec(ns, process.execPath, FULCRUM_MAIN, 'dsr-server', '--vip', VIP, '--interface', 'eth0', '--apply');
-  writeFileSync(file, `# fulcrum lab: mode ${name} (${mode.title})\n${mode.config(interval)}`);
-  const fulcrum = topo.start(topo.balancer, process.execPath, [...NODE_FLAGS, FULCRUM_MAIN, 'run', '-c', file, '--workers', '1']);
+  const start = (ns: string, role: PairRole, path: string, which: string) => {
+    writeFileSync(path, `# fulcrum lab: mode ${name} (${mode.title}), ${which}\n${pairConfig(name, role, interval)}`);
+    return topo.start(ns, process.execPath, [...NODE_FLAGS, FULCRUM_MAIN, 'run', '-c', path, '--workers', '1']);
+  };
+  const pair: Pair = {
+    active: start(topo.balancer, active, join(dir, `${file}.yaml`), `balancer A (${topo.balancer}, VRRP priority ${active.priority})`),
+    partner: start(topo.partner!, partner, join(dir, `${file}-partner.yaml`), `balancer B (${topo.partner}, VRRP priority ${partner.priority})`),
+  };
   try {
-    await fulcrum.waitFor(mode.ready, 15_000);
-    return fulcrum;
+    await Promise.all([pair.active.waitFor(mode.ready, 15_000), pair.partner.waitFor(mode.ready, 15_000), pair.active.waitFor(BECAME_MASTER, 15_000), pair.partner.waitFor(BECAME_BACKUP, 15_000)]);
+    await whileRunning(pair.active.pid, 'arping', 2000);
+    return pair;
   } catch (err) {
-    await fulcrum.stop(5000);
+    await stopPair(pair);
     return err as Error;
   }
 }
 
 function failed(mode: ModeName, transfer: TransferKind, error: string): Measurement {
-  return { mode, transfer, ok: false, error, reference: 0, payload: 0, client: 0, balancerIn: 0, balancerOut: 0, cpuMs: 0, ms: 0, servers: {}, redirects: 0 };
+  return { mode, transfer, ok: false, error, reference: 0, payload: 0, client: 0, balancerIn: 0, balancerOut: 0, backup: 0, cpuMs: 0, ms: 0, servers: {}, redirects: 0 };
 }
 
-async function readings(topo: Topology, fulcrum: NsProcess): Promise<{ balancer: Traffic; client: Traffic; cpu: number }> {
-  const [balancer, client, cpu] = await Promise.all([topo.counters(topo.balancer), topo.counters(topo.client), cpuMs(fulcrum.pid)]);
-  return { balancer, client, cpu };
+async function readings(topo: Topology, fulcrum: NsProcess): Promise<{ balancer: Traffic; partner: Traffic; client: Traffic; cpu: number }> {
+  const [balancer, partner, client, cpu] = await Promise.all([topo.counters(topo.balancer), topo.counters(topo.partner!), topo.counters(topo.client), cpuMs(fulcrum.pid)]);
+  return { balancer, partner, client, cpu };
 }

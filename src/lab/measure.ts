@@ -2,7 +2,9 @@
  * What the lab reads from the kernel: the bytes an interface received and sent (its
  * counters, through `ip -s -j link`), and the CPU time of a process and its children
  * (the nanoseconds on CPU of each thread, /proc/PID/task/TID/schedstat, or else utime +
- * stime of /proc/PID/stat in 10 ms ticks), which for Fulcrum is the primary and its workers.
+ * stime of /proc/PID/stat in 10 ms ticks), which for Fulcrum is the primary and its workers,
+ * plus the children they have reaped (cutime + cstime: an `arping`, `ip` or `nft` that ends
+ * between two readings would otherwise take its CPU time away from the sum).
  */
 import { readdir, readFile } from 'node:fs/promises';
 
@@ -12,34 +14,51 @@ const TICKS_PER_SECOND = 100;
 interface Stat {
   ppid: number;
   ticks: number;
+  /** CPU ticks of the children this process has waited for. */
+  reaped: number;
 }
 
 async function stat(pid: number): Promise<Stat | null> {
   try {
     const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // after the command name in parentheses: state ppid ... utime (14th field) stime (15th)
+    // after the command name in parentheses: state ppid ... utime (14th field) stime (15th) cutime cstime
     const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
+    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) };
   } catch {
     return null;
   }
 }
 
-/** CPU milliseconds (user + system) used so far by `pid` and its living descendants. */
-export async function cpuMs(pid: number): Promise<number> {
+async function processes(): Promise<Map<number, Stat>> {
   const all = new Map<number, Stat>();
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const s = await stat(Number(name));
     if (s !== null) all.set(Number(name), s);
   }
+  return all;
+}
+
+function treeOf(pid: number, all: Map<number, Stat>): Set<number> {
   const tree = new Set([pid]);
   for (let grew = true; grew; ) {
     grew = false;
     for (const [p, s] of all) if (!tree.has(p) && tree.has(s.ppid)) (tree.add(p), (grew = true));
   }
+  return tree;
+}
+
+/** `pid` and its living descendants (for Fulcrum: the primary, its workers and helpers). */
+export async function processTree(pid: number): Promise<number[]> {
+  return [...treeOf(pid, await processes())];
+}
+
+/** CPU milliseconds (user + system) used so far by `pid` and its living descendants. */
+export async function cpuMs(pid: number): Promise<number> {
+  const all = await processes();
+  const tree = treeOf(pid, all);
   let ms = 0;
-  for (const p of tree) ms += (await schedMs(p)) ?? ((all.get(p)?.ticks ?? 0) * 1000) / TICKS_PER_SECOND;
+  for (const p of tree) ms += ((await schedMs(p)) ?? ((all.get(p)?.ticks ?? 0) * 1000) / TICKS_PER_SECOND) + ((all.get(p)?.reaped ?? 0) * 1000) / TICKS_PER_SECOND;
   return ms;
 }
 
@@ -62,4 +81,18 @@ export interface Traffic {
 
 export function delta(before: Traffic, after: Traffic): Traffic {
   return { rx: after.rx - before.rx, tx: after.tx - before.tx };
+}
+
+/**
+ * Waits (up to `ms`) until no process named `name` runs under `pid`: the `arping`s a
+ * new VRRP master starts linger about a second, and the lab lets them end before it
+ * measures, so that their CPU time does not land in the first transfer.
+ */
+export async function whileRunning(pid: number, name: string, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const names = await Promise.all((await processTree(pid)).map((p) => readFile(`/proc/${p}/comm`, 'utf8').catch(() => '')));
+    if (!names.some((n) => n.trim() === name)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

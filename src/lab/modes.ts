@@ -3,7 +3,7 @@
  * hosts need, where the client starts, and why the numbers come out as they do. Every
  * mode balances the same two servers, S1 192.0.2.11:80 and S2 192.0.2.12:80.
  */
-import { SERVER_IPS, VIP } from './topology.js';
+import { type NsProcess, PAIR_VIRTUAL, SERVER_IPS, VIP } from './topology.js';
 
 export const MODE_NAMES = ['http', 'tcp', 'redirect', 'dns', 'nat', 'fullnat', 'dsr'] as const;
 export type ModeName = (typeof MODE_NAMES)[number];
@@ -63,6 +63,50 @@ export function serviceConfig(kind: string, opts: { udp?: boolean; interval?: st
     pool: web
 `;
   return `services:\n${one('www', '')}${opts.udp === true ? one('udp', '\n    protocol: udp') : ''}${pool(false, opts.interval)}`;
+}
+
+/** One balancer of the lab's VRRP pair: its priority, and how often the master advertises. */
+export interface PairRole {
+  priority: number;
+  advertMs: number;
+}
+
+/** The two balancers' Fulcrum processes in one mode: the active (VRRP master, the one measured) and its backup. */
+export interface Pair {
+  active: NsProcess;
+  partner: NsProcess;
+}
+
+/** A balancer's log line saying it became VRRP master, and its partner's saying it waits as backup. */
+export const BECAME_MASTER = /vrrp lab: \w+ -> MASTER/;
+export const BECAME_BACKUP = /vrrp lab: \w+ -> BACKUP/;
+
+/** The balancer that starts as master: the addresses' owner (priority 255) takes them as soon as it starts. */
+export const ACTIVE: PairRole = { priority: 255, advertMs: 1000 };
+/** Its partner, which takes over after Master_Down_Interval without an advertisement. */
+export const PARTNER: PairRole = { priority: 100, advertMs: 1000 };
+
+/**
+ * The `vrrp:` section of one balancer of the pair: the VIP, the client's gateway and the
+ * servers' way back (nat) move together. Gratuitous ARP three times on taking over and
+ * not again: on one bridge nothing is lost, and later ones would land in a measurement.
+ */
+export function vrrpSection(role: PairRole): string {
+  return `vrrp:
+  instances:
+    - name: lab
+      interface: eth0
+      vrid: 10
+      priority: ${role.priority}
+      advert_interval: ${role.advertMs}ms
+      virtual_ips: [${PAIR_VIRTUAL.join(', ')}]
+      garp: { count: 3, interval: 10ms, repeat_after: 0s }
+`;
+}
+
+/** A balancer's whole configuration in the lab: the mode's, and its part of the VRRP pair. */
+export function pairConfig(mode: ModeName, role: PairRole, interval?: string): string {
+  return `${MODES[mode].config(interval)}${vrrpSection(role)}`;
 }
 
 const LISTENING = /listening on/;

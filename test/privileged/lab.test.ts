@@ -3,7 +3,9 @@
  * through every mode, run by the CLI as a user would, and the facts it must show (not
  * fixed numbers): DSR carries under 5% of a download and about all of an upload; the
  * proxies and NAT carry every byte in and out; DNS balancing carries nothing but the
- * query; redirect carries the first request only. The report opens in headless Chromium
+ * query; redirect carries the first request only; the VRRP backup carries nothing. The
+ * drills: a killed server cuts its download; a killed active balancer is replaced by its
+ * partner within Master_Down_Interval, after which requests are answered again. The report opens in headless Chromium
  * without a console error, its charts have one bar group per mode, and a screenshot is
  * kept (in $FULCRUM_TEST_ARTIFACTS, else test-artifacts/). A lab left by a crash is
  * removed first, Ctrl-C removes everything, and nothing is left behind.
@@ -15,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { DrillResult } from '../../src/lab/drills.js';
 import type { LabResult, Measurement } from '../../src/lab/lab.js';
 import { MODE_NAMES } from '../../src/lab/modes.js';
 import { privilegedSkip, sh, shResult } from '../helpers/netns.js';
@@ -91,6 +94,13 @@ describe('fulcrum lab', { skip: SKIP ?? false }, () => {
         const x = m(mode, t);
         assert.ok(share(x, x.balancerIn + x.balancerOut) >= 200, `${mode} ${t}: ${share(x, x.balancerIn + x.balancerOut).toFixed(1)}%`);
       }
+    }
+  });
+
+  it('the VRRP backup carries nothing of any transfer: the master holds the VIP', () => {
+    for (const x of result.measurements) {
+      // the master's advertisements (one a second) and a broadcast ARP reach it, nothing more
+      assert.ok(x.backup < 3000, `${x.mode} ${x.transfer}: ${x.backup} bytes on the backup`);
     }
   });
 
@@ -171,11 +181,12 @@ describe('fulcrum lab', { skip: SKIP ?? false }, () => {
     assert.deepEqual(processesNaming(join(dir, 'int')), []);
   });
 
-  it('--drills: the killed server cuts its download; the HTTP proxy hides it from later requests, DNS cannot', async () => {
+  it('--drills: the killed server cuts its download; the HTTP proxy hides it from later requests, DNS cannot; a killed active balancer is replaced within Master_Down_Interval', async () => {
     const out = join(dir, 'drills');
-    const r = await shResult(process.execPath, [CLI_PATH, 'lab', '--modes', 'http,dns,dsr', '--sizes', '64KiB,256KiB,10', '--drills', '--out', out, '--json'], { timeoutMs: 90_000 });
+    const r = await shResult(process.execPath, [CLI_PATH, 'lab', '--modes', 'http,dns,dsr', '--sizes', '64KiB,256KiB,10', '--drills', '--out', out, '--json'], { timeoutMs: 120_000 });
     assert.equal(r.code, 0, r.stderr);
-    const drills = (JSON.parse(r.stdout) as LabResult).drills!;
+    const all = (JSON.parse(r.stdout) as LabResult).drills!;
+    const drills = all.filter((d) => d.kind === 'server');
     assert.deepEqual(drills.map((d) => d.mode), ['http', 'dns', 'dsr']);
     for (const d of drills) {
       assert.ok(d.ok, `${d.mode}: ${d.error}`);
@@ -188,8 +199,41 @@ describe('fulcrum lab', { skip: SKIP ?? false }, () => {
     const dns = drills[1]!;
     const afterKill = dns.requests.filter((q) => q.t > dns.killedAt! + 50);
     assert.ok(afterKill.length > 20 && afterKill.every((q) => q.error !== undefined), 'the client keeps its DNS answer: every later request fails');
+
+    const balancers = all.filter((d) => d.kind === 'balancer');
+    assert.deepEqual(balancers.map((d) => d.mode), ['http', 'dns', 'dsr']);
+    const failed = (d: DrillResult) => d.requests.filter((q) => q.error !== undefined);
+    for (const d of balancers) {
+      assert.ok(d.ok, `${d.mode}: ${d.error}`);
+      assert.ok(d.requests.length > 50, `${d.mode}: ${d.requests.length} requests`);
+      assert.ok(d.requests.filter((q) => q.t + q.ms < d.killedAt!).every((q) => q.error === undefined), `${d.mode}: a request failed before the kill`);
+      // B takes over when it has heard no advertisement for Master_Down_Interval: the last
+      // one came at most an interval (100 ms) before the kill; 300 ms of slack for a loaded machine
+      assert.ok(d.takeover !== undefined, `${d.mode}: B never became master`);
+      const took = d.takeover - d.killedAt!;
+      assert.ok(took >= d.masterDownMs! - 100 - 20 && took <= d.masterDownMs! + 300, `${d.mode}: B took over ${took} ms after the kill (Master_Down_Interval ${d.masterDownMs} ms)`);
+      const last = d.requests[d.requests.length - 1]!;
+      assert.equal(last.error, undefined, `${d.mode}: the last request failed`);
+    }
+    const [viaProxy, viaDns, viaDsr] = balancers as [DrillResult, DrillResult, DrillResult];
+    // the proxy's connections end with its process: the download is cut, requests fail until B holds the VIP
+    assert.notEqual(viaProxy.download!.outcome, 'completed');
+    const gap = failed(viaProxy);
+    assert.ok(gap.length > 0, 'requests failed while no balancer held the VIP');
+    const again = viaProxy.requests.find((q) => q.t > gap[gap.length - 1]!.t && q.error === undefined)!;
+    assert.ok(again.t + again.ms - viaProxy.killedAt! <= viaProxy.masterDownMs! + 500, `answered again ${again.t + again.ms - viaProxy.killedAt!} ms after the kill`);
+    assert.ok(viaProxy.requests.filter((q) => q.t > again.t).every((q) => q.error === undefined), 'every request after B took over is answered');
+    // DNS balancing: the client talks to the servers, the balancer is off the path
+    assert.equal(viaDns.download!.outcome, 'completed');
+    assert.deepEqual(failed(viaDns), []);
+    // DSR: A's kernel forwards on after Fulcrum dies, then B's sends each flow to the same server (Maglev)
+    assert.equal(viaDsr.download!.outcome, 'completed', JSON.stringify(viaDsr.download));
+    assert.deepEqual(failed(viaDsr), []);
+
     const html = readFileSync(join(out, 'lab.html'), 'utf8');
-    assert.equal(html.match(/<g class="drill" data-mode="/g)?.length, 3);
+    assert.equal(html.match(/<g class="drill" data-kind="server" data-mode="/g)?.length, 3);
+    assert.equal(html.match(/<g class="drill" data-kind="balancer" data-mode="/g)?.length, 3);
+    assert.equal(html.match(/<line class="takeover"/g)?.length, 3);
     assert.deepEqual(await labNamespaces(), []);
   });
 });

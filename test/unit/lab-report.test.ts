@@ -12,7 +12,7 @@ import { textReport } from '../../src/lab/report-text.js';
 
 function row(mode: Measurement['mode'], transfer: Measurement['transfer'], share: number): Measurement {
   const reference = transfer === 'download' ? 1 << 20 : 1 << 18;
-  return { mode, transfer, ok: true, reference, payload: reference, client: reference, balancerIn: Math.round(reference * share), balancerOut: Math.round(reference * share), cpuMs: 2, ms: 40, servers: { S1: 1 }, redirects: 0 };
+  return { mode, transfer, ok: true, reference, payload: reference, client: reference, balancerIn: Math.round(reference * share), balancerOut: Math.round(reference * share), backup: 120, cpuMs: 2, ms: 40, servers: { S1: 1 }, redirects: 0 };
 }
 
 const RESULT: LabResult = {
