@@ -11,7 +11,7 @@
 import { fileURLToPath } from 'node:url';
 import type { DrillOutcome, DrillRequest, DrillSpec } from './drill-client.js';
 import { processTree } from './measure.js';
-import { BECAME_MASTER, MODES, type ModeName, type Pair, type PairRole } from './modes.js';
+import { MODES, type ModeName, type Pair, type PairRole, vrrpState } from './modes.js';
 import type { NsProcess, Topology } from './topology.js';
 import { VIP } from './topology.js';
 import { masterDownMs } from '../vrrp/state-machine.js';
@@ -70,6 +70,7 @@ export function runDrill(hosts: DrillHosts, mode: ModeName): Promise<DrillResult
 export function runBalancerDrill(hosts: DrillHosts, mode: ModeName, pair: Pair, partner: PairRole): Promise<DrillResult> {
   return drive(hosts, mode, 'balancer', async () => {
     const pids = await processTree(pair.active.pid);
+    const masters = vrrpState(pair.partner).masters;
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -78,10 +79,12 @@ export function runBalancerDrill(hosts: DrillHosts, mode: ModeName, pair: Pair, 
       }
     }
     const at = Date.now();
-    const takeover = pair.partner
-      .waitFor(BECAME_MASTER, 5000)
-      .then(() => Date.now())
-      .catch(() => undefined);
+    const takeover = (async () => {
+      for (const end = at + 5000; Date.now() < end && !pair.partner.hasExited; await new Promise((r) => setTimeout(r, 10))) {
+        if (vrrpState(pair.partner).masters > masters) return Date.now();
+      }
+      return undefined;
+    })();
     return { killed: 'balancer A', at, takeover, masterDownMs: masterDownMs(partner.priority, partner.advertMs / 10) };
   });
 }

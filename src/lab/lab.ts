@@ -15,7 +15,7 @@ import type { TransferKind, TransferOutcome, TransferSpec } from './client.js';
 import { claimLab, LAB_PREFIX, releaseLab, removeLeftovers } from './cleanup.js';
 import { type DrillResult, runBalancerDrill, runDrill } from './drills.js';
 import { cpuMs, delta, type Traffic, whileRunning } from './measure.js';
-import { ACTIVE, BECAME_BACKUP, BECAME_MASTER, MODE_NAMES, MODES, type ModeName, type Pair, type PairRole, pairConfig, PARTNER } from './modes.js';
+import { ACTIVE, MODE_NAMES, MODES, type ModeName, type Pair, type PairRole, pairConfig, PARTNER, vrrpState } from './modes.js';
 import { FULCRUM_MAIN, hasTool, IP, type NsProcess, shResult, Topology, VIP } from './topology.js';
 
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
@@ -154,6 +154,10 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
       for (const [i, name] of modes.entries()) {
         for (const kind of ['server', 'balancer'] as const) {
           progress(`${name}: drill, killing ${kind === 'server' ? 'the server of a download' : 'the active balancer'}`);
+          if (kind === 'balancer' && !hasTool('arping')) {
+            result.drills.push({ mode: name, kind, ok: false, error: 'needs iputils-arping (the partner announces its takeover by gratuitous ARP): apt install iputils-arping', requests: [] });
+            continue;
+          }
           const index = (kind === 'server' ? 1 : 2) * modes.length + i;
           const pair = await startMode(topo, name, index, join(opts.out, 'configs'), `${name}-drill`, '500ms', drill.active, drill.partner);
           if (pair instanceof Error) {
@@ -269,7 +273,16 @@ async function startMode(topo: Topology, name: ModeName, index: number, dir: str
     partner: start(topo.partner!, partner, join(dir, `${file}-partner.yaml`), `balancer B (${topo.partner}, VRRP priority ${partner.priority})`),
   };
   try {
-    await Promise.all([pair.active.waitFor(mode.ready, 15_000), pair.partner.waitFor(mode.ready, 15_000), pair.active.waitFor(BECAME_MASTER, 15_000), pair.partner.waitFor(BECAME_BACKUP, 15_000)]);
+    await Promise.all([pair.active.waitFor(mode.ready, 15_000), pair.partner.waitFor(mode.ready, 15_000)]);
+    // B may start its Master_Down timer before A advertises, take over, and give way to
+    // A's priority: wait for the pair's steady state
+    const end = Date.now() + 10_000;
+    while (vrrpState(pair.active).last !== 'MASTER' || vrrpState(pair.partner).last !== 'BACKUP') {
+      if (pair.active.hasExited || pair.partner.hasExited || Date.now() > end) {
+        throw new Error(`the VRRP pair did not settle (A ${vrrpState(pair.active).last ?? 'silent'}, B ${vrrpState(pair.partner).last ?? 'silent'}):\n${pair.active.err}${pair.partner.err}`.slice(0, 2000));
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
     await whileRunning(pair.active.pid, 'arping', 2000);
     return pair;
   } catch (err) {

@@ -77,9 +77,11 @@ export interface Pair {
   partner: NsProcess;
 }
 
-/** A balancer's log line saying it became VRRP master, and its partner's saying it waits as backup. */
-export const BECAME_MASTER = /vrrp lab: \w+ -> MASTER/;
-export const BECAME_BACKUP = /vrrp lab: \w+ -> BACKUP/;
+/** The VRRP state a balancer of the pair last logged (MASTER, BACKUP, ...), and how many times it has logged taking over. */
+export function vrrpState(p: NsProcess): { last?: string; masters: number } {
+  const changes = [...(p.out + p.err).matchAll(/vrrp lab: \w+ -> (\w+)/g)].map((m) => m[1]!);
+  return { ...(changes.length === 0 ? {} : { last: changes[changes.length - 1] }), masters: changes.filter((c) => c === 'MASTER').length };
+}
 
 /** The balancer that starts as master: the addresses' owner (priority 255) takes them as soon as it starts. */
 export const ACTIVE: PairRole = { priority: 255, advertMs: 1000 };

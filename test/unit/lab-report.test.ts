@@ -44,6 +44,39 @@ test('the table gives each transfer\'s share per direction, failures and skipped
   assert.match(text, /skipped nat \(kernel NAT\): needs nftables/);
 });
 
+const DRILLS: LabResult = {
+  ...RESULT,
+  drills: [
+    { mode: 'http', kind: 'server', ok: true, killed: 'S1', killedAt: 520, download: { server: 'S1', start: 10, end: 530, bytes: 400_000, expected: 1_600_000, outcome: 'cut', error: 'ECONNRESET' }, requests: [{ t: 0, ms: 3, server: 'S1' }, { t: 600, ms: 4, server: 'S2' }] },
+    {
+      mode: 'http',
+      kind: 'balancer',
+      ok: true,
+      killed: 'balancer A',
+      killedAt: 560,
+      takeover: 880,
+      masterDownMs: 360.9,
+      download: { server: 'S1', start: 10, end: 570, bytes: 400_000, expected: 1_600_000, outcome: 'cut', error: 'ECONNRESET' },
+      requests: [{ t: 500, ms: 3, server: 'S1' }, { t: 570, ms: 1, error: 'ECONNREFUSED' }, { t: 850, ms: 1, error: 'ECONNREFUSED' }, { t: 900, ms: 5, server: 'S2' }],
+    },
+    { mode: 'dsr', kind: 'balancer', ok: false, error: 'needs iputils-arping', requests: [] },
+  ],
+};
+
+test('the drills: a table per kind; the balancer\'s says when the partner took over and requests were answered again, counted from the kill', () => {
+  const text = textReport(DRILLS);
+  assert.match(text, /^http\s+S1 at 0\.52 s\s+cut at 0\.53 s\s+2\s+0/m);
+  assert.match(text, /Master_Down_Interval 360\.9 ms/);
+  assert.match(text, /^http\s+balancer A at 0\.56 s\s+cut at 0\.57 s\s+2\s+2\s+0\.57-0\.85 s\s+\+320 ms\s+\+345 ms\s+5 ms\s+ECONNREFUSED$/m);
+  assert.match(text, /^dsr\s+drill failed.*needs iputils-arping/m);
+  const html = htmlReport(DRILLS);
+  assert.equal(html.match(/<g class="drill" data-kind="server"/g)?.length, 1);
+  assert.equal(html.match(/<g class="drill" data-kind="balancer"/g)?.length, 2);
+  assert.equal(html.match(/<line class="takeover"/g)?.length, 1);
+  assert.match(html, /B took the VIP \(\+320 ms\)/);
+  assert.match(html, /<td>320 ms<\/td><td>345 ms<\/td>/);
+});
+
 test('the HTML report is self-contained, with a bar group per mode in each chart', () => {
   const html = htmlReport(RESULT);
   assert.doesNotMatch(html, /<script|src=|href="(?!data:)/);
