@@ -77,14 +77,15 @@ const TOPOLOGY = `<svg class="topo" viewBox="0 0 660 150" width="660" height="15
 <text x="640" y="68" class="axis" text-anchor="end">bridge (one L2 link)</text>
 ${[
   [65, 'client', CLIENT_IP, 'host'],
-  [195, 'balancer A: fulcrum', `VRRP master: ${VIP}`, 'host lb'],
-  [325, 'balancer B: fulcrum', 'VRRP backup', 'host'],
+  [195, 'balancer A (master)', `VIP ${VIP}`, 'host lb'],
+  [325, 'balancer B (backup)', 'its VRRP partner', 'host'],
   [460, 'S1', SERVER_IPS[0], 'host'],
   [590, 'S2', SERVER_IPS[1], 'host'],
 ]
   .map(([cx, name, addr, cls]) => `<line x1="${cx}" y1="40" x2="${cx}" y2="75" class="link"/><rect x="${Number(cx) - 62}" y="10" width="124" height="34" rx="5" class="${cls}"/><text x="${cx}" y="25" text-anchor="middle" class="label">${name}</text><text x="${cx}" y="38" text-anchor="middle" class="axis">${addr}</text>`)
   .join('\n')}
-<text x="260" y="100" text-anchor="middle" class="axis">measured: the master's eth0, in and out (the VIP, the client's gateway and the servers' way back move with it)</text>
+<text x="195" y="100" text-anchor="middle" class="axis">measured: A's eth0, in and out</text>
+<text x="330" y="100" text-anchor="start" class="axis">(the VIP and both gateways move to B if A dies)</text>
 <text x="330" y="122" text-anchor="middle" class="axis">http, tcp, nat, fullnat, dsr: the client sends to the VIP; redirect, dns: it then reaches S1/S2 directly;</text>
 <text x="330" y="138" text-anchor="middle" class="axis">nat: the servers' replies route via the balancer; dsr: the servers answer the client directly</text>
 </svg>`;
@@ -93,7 +94,7 @@ const CSS = `body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:
 h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #e2e8f0}
 .meta{color:#4a5568}.legend span{display:inline-block;margin-right:1.2em}.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
 svg text{font:12px system-ui,sans-serif;fill:#1a202c}svg .title{font-weight:600;font-size:13px}svg .axis{fill:#4a5568;font-size:11px}svg .value{fill:#2d3748;font-size:11px}
-svg .kill{stroke:#c53030;stroke-width:2}svg .takeover{stroke:#2f855a;stroke-width:2;stroke-dasharray:3 2}svg .ref{stroke:#a0aec0;stroke-dasharray:4 3}svg .axisline{stroke:#718096}svg .link{stroke:#718096;stroke-width:2}svg .host{fill:#edf2f7;stroke:#718096}svg .lb{fill:#ebf8ff;stroke:#2b6cb0}
+svg .kill{stroke:#c53030;stroke-width:2}svg .inside{fill:#fff}svg .takeover{stroke:#2f855a;stroke-width:2;stroke-dasharray:3 2}svg .ref{stroke:#a0aec0;stroke-dasharray:4 3}svg .axisline{stroke:#718096}svg .link{stroke:#718096;stroke-width:2}svg .host{fill:#edf2f7;stroke:#718096}svg .lb{fill:#ebf8ff;stroke:#2b6cb0}
 .modes{display:grid;grid-template-columns:1fr;gap:1em}.mode{border:1px solid #e2e8f0;border-radius:6px;padding:.6em 1em;display:grid;grid-template-columns:minmax(0,1fr) auto;gap:1em}
 .mode h3{margin:.2em 0}table{border-collapse:collapse;font-variant-numeric:tabular-nums}td,th{padding:2px 8px;white-space:nowrap;text-align:right;border-bottom:1px solid #edf2f7}td:first-child,th:first-child{text-align:left}
 .failed{color:#c53030}pre{background:#f7fafc;padding:.5em;overflow:auto;font-size:12px}details summary{cursor:pointer;color:#4a5568}`;
@@ -133,7 +134,9 @@ function drillTimeline(drills: readonly DrillResult[], title: string): string {
       const dl = d.download;
       const color = dl.outcome === 'completed' ? '#38a169' : FAIL;
       items.push(`<rect class="download" x="${x(dl.start).toFixed(1)}" y="${y + 2}" width="${Math.max(1, x(dl.end) - x(dl.start)).toFixed(1)}" height="10" fill="${color}"><title>${esc(`download from ${dl.server ?? '?'}: ${dl.outcome}${dl.error === undefined ? '' : ` (${dl.error})`} at ${(dl.end / 1000).toFixed(2)} s, ${formatBytes(dl.bytes)} of ${formatBytes(dl.expected)}`)}</title></rect>`);
-      items.push(`<text x="${(x(dl.end) + 4).toFixed(1)}" y="${y + 11}" class="value">download ${esc(dl.outcome)}</text>`);
+      // past the right edge, the label goes inside the bar's end
+      const inside = x(dl.end) + 110 > CHART_W;
+      items.push(`<text x="${(x(dl.end) + (inside ? -4 : 4)).toFixed(1)}" y="${y + 11}" class="value${inside ? ' inside' : ''}"${inside ? ' text-anchor="end"' : ''}>download ${esc(dl.outcome)}</text>`);
       for (const q of d.requests) {
         const fill = q.error === undefined ? (SERVER_COLORS[q.server ?? ''] ?? '#718096') : FAIL;
         items.push(`<rect class="request" x="${x(q.t).toFixed(1)}" y="${y + 16}" width="${Math.max(1.5, x(q.t + q.ms) - x(q.t)).toFixed(1)}" height="${q.error === undefined ? 10 : 16}" fill="${fill}"><title>${esc(`${(q.t / 1000).toFixed(3)} s: ${q.error ?? q.server ?? ''}, ${q.ms} ms`)}</title></rect>`);
