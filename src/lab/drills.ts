@@ -11,7 +11,7 @@
 import { fileURLToPath } from 'node:url';
 import type { DrillOutcome, DrillRequest, DrillSpec } from './drill-client.js';
 import { processTree } from './measure.js';
-import { MODES, type ModeName, type Pair, type PairRole, vrrpState } from './modes.js';
+import { clientBase, MODES, type ModeName, type Pair, type PairRole, vrrpState } from './modes.js';
 import type { NsProcess, Topology } from './topology.js';
 import { VIP } from './topology.js';
 import { masterDownMs } from '../vrrp/state-machine.js';
@@ -43,6 +43,8 @@ export interface DrillResult {
 /** What the lab gives a drill: the hosts, and S1 and S2's processes by name (a drill replaces the one it kills). */
 export interface DrillHosts {
   topo: Topology;
+  /** The directory of the configurations (and the HTTPS mode's certificate). */
+  configs: string;
   servers: Map<string, { ns: string; proc: NsProcess }>;
   restart(name: string): Promise<void>;
 }
@@ -101,7 +103,7 @@ interface Kill {
 /** Runs the drill client, calls `kill` with the download's server `killAfterMs` after its head arrived, and collects what the client saw. */
 async function drive(hosts: DrillHosts, mode: ModeName, kind: DrillKind, kill: (downloadServer: string) => Promise<Kill>): Promise<DrillResult> {
   const spec: DrillSpec = {
-    base: `http://${VIP}:80`,
+    ...clientBase(mode, hosts.configs),
     ...(MODES[mode].dns ? { dns: { server: VIP, name: 'www.example.com' } } : {}),
     durationMs: DRILL.durationMs,
     intervalMs: DRILL.intervalMs,

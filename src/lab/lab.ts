@@ -15,8 +15,8 @@ import type { TransferKind, TransferOutcome, TransferSpec } from './client.js';
 import { claimLab, LAB_PREFIX, releaseLab, removeLeftovers } from './cleanup.js';
 import { type DrillResult, runBalancerDrill, runDrill } from './drills.js';
 import { cpuMs, delta, type Traffic, whileRunning } from './measure.js';
-import { ACTIVE, MODE_NAMES, MODES, type ModeName, type Pair, type PairRole, pairConfig, PARTNER, vrrpState } from './modes.js';
-import { FULCRUM_MAIN, hasTool, IP, type NsProcess, shResult, Topology, VIP } from './topology.js';
+import { ACTIVE, clientBase, MODE_NAMES, MODES, type ModeName, type Pair, type PairRole, pairConfig, PARTNER, TLS_CERT, vrrpState } from './modes.js';
+import { FULCRUM_MAIN, hasTool, IP, type NsProcess, sh, shResult, Topology, VIP } from './topology.js';
 
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
 const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
@@ -86,7 +86,10 @@ export function requirements(): { fatal: string | null; skip: Array<{ mode: Mode
     return { fatal: 'fulcrum lab needs root: it creates network namespaces (run it with sudo)', skip: [] };
   }
   if (!hasTool('ip')) return { fatal: 'fulcrum lab needs iproute2 (`ip`): apt install iproute2', skip: [] };
-  const skip = hasTool('nft') ? [] : MODE_NAMES.filter((m) => MODES[m].kernel).map((mode) => ({ mode, reason: 'needs nftables (`nft`): apt install nftables' }));
+  const skip = [
+    ...(hasTool('nft') ? [] : MODE_NAMES.filter((m) => MODES[m].kernel).map((mode) => ({ mode, reason: 'needs nftables (`nft`): apt install nftables' }))),
+    ...(hasTool('openssl') ? [] : MODE_NAMES.filter((m) => MODES[m].tls).map((mode) => ({ mode, reason: 'needs openssl to make its certificate: apt install openssl' }))),
+  ];
   return { fatal: null, skip };
 }
 
@@ -115,7 +118,9 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
   let step = 0;
   const progress = (text: string) => opts.progress(++step, steps, text);
 
-  mkdirSync(join(opts.out, 'configs'), { recursive: true });
+  const configs = join(opts.out, 'configs');
+  mkdirSync(configs, { recursive: true });
+  if (modes.some((m) => MODES[m].tls)) await makeCertificate(configs);
   progress('building the network namespaces');
   claimLab();
   claimed = true;
@@ -133,12 +138,12 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
     for (const name of ['S1', 'S2']) await startServer(name);
     for (const [i, name] of modes.entries()) {
       progress(`${name}: starting fulcrum`);
-      const pair = await startMode(topo, name, i, join(opts.out, 'configs'), name, undefined, ACTIVE, PARTNER);
+      const pair = await startMode(topo, name, i, configs, name, undefined, ACTIVE, PARTNER);
       try {
         if (pair instanceof Error) throw pair;
         for (const kind of TRANSFERS) {
           progress(`${name}: ${describeTransfer(kind, opts.sizes)}`);
-          result.measurements.push(await measure(topo, pair, name, kind, opts.sizes));
+          result.measurements.push(await measure(topo, pair, name, kind, opts.sizes, configs));
         }
       } catch (err) {
         // a mode that does not start is reported as such; the other modes still run
@@ -159,13 +164,13 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
             continue;
           }
           const index = (kind === 'server' ? 1 : 2) * modes.length + i;
-          const pair = await startMode(topo, name, index, join(opts.out, 'configs'), `${name}-drill`, '500ms', drill.active, drill.partner);
+          const pair = await startMode(topo, name, index, configs, `${name}-drill`, '500ms', drill.active, drill.partner);
           if (pair instanceof Error) {
             result.drills.push({ mode: name, kind, ok: false, error: pair.message.split('\n')[0], requests: [] });
             continue;
           }
           try {
-            const hosts = { topo, servers, restart: startServer };
+            const hosts = { topo, configs, servers, restart: startServer };
             result.drills.push(kind === 'server' ? await runDrill(hosts, name) : await runBalancerDrill(hosts, name, pair, drill.partner));
           } finally {
             await stopPair(pair);
@@ -206,14 +211,20 @@ export function formatBytes(n: number): string {
 /** The pair in the drills: advertisements every 100 ms, so that the backup takes over within about 360 ms. */
 const DRILL_ROLE = { active: { ...ACTIVE, advertMs: 100 }, partner: { ...PARTNER, advertMs: 100 } } as const;
 
+/** A self-signed certificate for www.example.com (ECDSA P-256, valid 2 days) where the HTTPS mode's configuration expects it. */
+async function makeCertificate(configs: string): Promise<void> {
+  mkdirSync(join(configs, 'tls'), { recursive: true });
+  await sh('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=www.example.com', '-addext', 'subjectAltName=DNS:www.example.com', '-keyout', join(configs, TLS_CERT.key), '-out', join(configs, TLS_CERT.cert)]);
+}
+
 async function stopPair(pair: Pair): Promise<void> {
   await Promise.all([pair.active.stop(5000), pair.partner.stop(5000)]);
 }
 
-async function measure(topo: Topology, pair: Pair, mode: ModeName, kind: TransferKind, sizes: LabSizes): Promise<Measurement> {
+async function measure(topo: Topology, pair: Pair, mode: ModeName, kind: TransferKind, sizes: LabSizes, configs: string): Promise<Measurement> {
   const spec: TransferSpec = {
     kind,
-    base: `http://${VIP}:80`,
+    ...clientBase(mode, configs),
     size: kind === 'upload' ? sizes.upload : sizes.download,
     count: sizes.requests,
     timeoutMs: 60_000,

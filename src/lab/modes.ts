@@ -5,7 +5,7 @@
  */
 import { type NsProcess, PAIR_VIRTUAL, SERVER_IPS, VIP } from './topology.js';
 
-export const MODE_NAMES = ['http', 'tcp', 'redirect', 'dns', 'nat', 'fullnat', 'dsr'] as const;
+export const MODE_NAMES = ['http', 'https', 'tcp', 'redirect', 'dns', 'nat', 'fullnat', 'dsr'] as const;
 export type ModeName = (typeof MODE_NAMES)[number];
 
 export interface LabMode {
@@ -13,6 +13,8 @@ export interface LabMode {
   title: string;
   /** Needs nftables (the kernel data plane). */
   kernel: boolean;
+  /** The client speaks HTTPS to the VIP's port 443: the listener terminates TLS with the lab's certificate (TLS_CERT), which openssl makes. */
+  tls: boolean;
   /** The client reaches the servers' subnet directly on the shared link (not through the balancer). */
   clientDirect: boolean;
   /** The servers' route back to the client. */
@@ -41,15 +43,24 @@ function pool(withUrls: boolean, interval: string = '30s'): string {
 `;
 }
 
-function listener(mode: 'http' | 'tcp' | 'redirect', interval?: string): string {
+function listener(mode: 'http' | 'tcp' | 'redirect', interval?: string, tls = false): string {
+  const terminate = tls ? `\n    tls:\n      certificates:\n        - { cert: ${TLS_CERT.cert}, key: ${TLS_CERT.key} }` : '';
   return `listeners:
   - name: www
-    bind: "${VIP}:80"
-    mode: ${mode}
+    bind: "${VIP}:${tls ? 443 : 80}"
+    mode: ${mode}${terminate}
     routes:
       - pool: web
 ${pool(mode === 'redirect', interval)}`;
 }
+
+/** Where the client starts in `mode`, and the certificate it trusts (under the configurations' directory `dir`) for https. */
+export function clientBase(mode: ModeName, dir: string): { base: string; ca?: string } {
+  return MODES[mode].tls ? { base: `https://${VIP}:443`, ca: `${dir}/${TLS_CERT.cert}` } : { base: `http://${VIP}:80` };
+}
+
+/** The HTTPS mode's certificate for www.example.com, self-signed, relative to the configurations' directory (where the lab writes it). */
+export const TLS_CERT = { cert: 'tls/www.example.com.pem', key: 'tls/www.example.com.key' } as const;
 
 /**
  * A kernel data plane configuration: service `www` (and with `udp`, service `udp` on the
@@ -119,6 +130,7 @@ export const MODES: Record<ModeName, LabMode> = {
     name: 'http',
     title: 'HTTP proxy',
     kernel: false,
+    tls: false,
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
@@ -128,10 +140,25 @@ export const MODES: Record<ModeName, LabMode> = {
     explain:
       'Fulcrum ends the client\'s TCP connection and opens its own to S1 or S2, reading each request and answer. Every byte crosses the balancer twice: in from the client and out to the server, then in from the server and out to the client. In and out are each about 100% of the transfer; the CPU is Fulcrum\'s own.',
   },
+  https: {
+    name: 'https',
+    title: 'HTTPS proxy',
+    kernel: false,
+    tls: true,
+    clientDirect: false,
+    serverReturn: 'none',
+    dsrServers: false,
+    config: (i) => listener('http', i, true),
+    ready: LISTENING,
+    dns: false,
+    explain:
+      'The HTTP proxy with TLS: Fulcrum holds www.example.com\'s certificate, ends the client\'s TLS connection, and sends each request on to S1 or S2 in plain HTTP. The same bytes cross the balancer as with HTTP, plus TLS\'s records and handshake on the client\'s side (a few percent); the CPU adds the encryption.',
+  },
   tcp: {
     name: 'tcp',
     title: 'TCP proxy',
     kernel: false,
+    tls: false,
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
@@ -145,6 +172,7 @@ export const MODES: Record<ModeName, LabMode> = {
     name: 'redirect',
     title: 'redirect',
     kernel: false,
+    tls: false,
     clientDirect: true,
     serverReturn: 'direct',
     dsrServers: false,
@@ -158,6 +186,7 @@ export const MODES: Record<ModeName, LabMode> = {
     name: 'dns',
     title: 'DNS balancing',
     kernel: false,
+    tls: false,
     clientDirect: true,
     serverReturn: 'direct',
     dsrServers: false,
@@ -177,6 +206,7 @@ ${pool(false, i)}`,
     name: 'nat',
     title: 'kernel NAT',
     kernel: true,
+    tls: false,
     clientDirect: false,
     serverReturn: 'balancer',
     dsrServers: false,
@@ -190,6 +220,7 @@ ${pool(false, i)}`,
     name: 'fullnat',
     title: 'kernel full NAT',
     kernel: true,
+    tls: false,
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
@@ -203,6 +234,7 @@ ${pool(false, i)}`,
     name: 'dsr',
     title: 'kernel DSR',
     kernel: true,
+    tls: false,
     clientDirect: false,
     serverReturn: 'direct',
     dsrServers: true,

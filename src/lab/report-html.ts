@@ -86,7 +86,7 @@ ${[
   .join('\n')}
 <text x="195" y="100" text-anchor="middle" class="axis">measured: A's eth0, in and out</text>
 <text x="330" y="100" text-anchor="start" class="axis">(the VIP and both gateways move to B if A dies)</text>
-<text x="330" y="122" text-anchor="middle" class="axis">http, tcp, nat, fullnat, dsr: the client sends to the VIP; redirect, dns: it then reaches S1/S2 directly;</text>
+<text x="330" y="122" text-anchor="middle" class="axis">http, https, tcp, nat, fullnat, dsr: the client sends to the VIP; redirect, dns: then to S1/S2 directly;</text>
 <text x="330" y="138" text-anchor="middle" class="axis">nat: the servers' replies route via the balancer; dsr: the servers answer the client directly</text>
 </svg>`;
 
