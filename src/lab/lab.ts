@@ -20,6 +20,7 @@ import { FULCRUM_MAIN, hasTool, IP, type NsProcess, sh, shResult, Topology, VIP 
 
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
 const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
+const UDP_CLIENT = fileURLToPath(new URL('./udp-client.js', import.meta.url));
 
 export interface LabSizes {
   upload: number;
@@ -114,7 +115,7 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
   if (req.fatal !== null) throw new Error(req.fatal);
   const modes = MODE_NAMES.filter((m) => opts.modes.includes(m) && !req.skip.some((s) => s.mode === m));
   const result: LabResult = { started: new Date(t0).toISOString(), seconds: 0, sizes: opts.sizes, modes, skipped: req.skip.filter((s) => opts.modes.includes(s.mode)), measurements: [], cleaned: [] };
-  const steps = 1 + modes.length * (1 + TRANSFERS.length + (opts.drills === true ? 2 : 0));
+  const steps = 1 + modes.length * (1 + TRANSFERS.length) + (opts.drills === true ? 2 * modes.filter((m) => !MODES[m].udp).length : 0);
   let step = 0;
   const progress = (text: string) => opts.progress(++step, steps, text);
 
@@ -157,6 +158,7 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
       result.drills = [];
       const drill = DRILL_ROLE;
       for (const [i, name] of modes.entries()) {
+        if (MODES[name].udp) continue; // the drills' client speaks HTTP
         for (const kind of ['server', 'balancer'] as const) {
           progress(`${name}: drill, killing ${kind === 'server' ? 'the server of a download' : 'the active balancer'}`);
           if (kind === 'balancer' && !hasTool('arping')) {
@@ -231,7 +233,7 @@ async function measure(topo: Topology, pair: Pair, mode: ModeName, kind: Transfe
     ...(MODES[mode].dns ? { dns: { server: VIP, name: 'www.example.com' } } : {}),
   };
   const before = await readings(topo, pair.active);
-  const r = await shResult(IP, ['netns', 'exec', topo.client, process.execPath, CLIENT, JSON.stringify(spec)], { timeoutMs: 65_000 });
+  const r = await shResult(IP, ['netns', 'exec', topo.client, process.execPath, MODES[mode].udp ? UDP_CLIENT : CLIENT, JSON.stringify(spec)], { timeoutMs: 65_000 });
   const after = await readings(topo, pair.active);
   let outcome: TransferOutcome;
   try {

@@ -5,7 +5,7 @@
  */
 import { type NsProcess, PAIR_VIRTUAL, SERVER_IPS, VIP } from './topology.js';
 
-export const MODE_NAMES = ['http', 'https', 'tcp', 'redirect', 'dns', 'nat', 'fullnat', 'dsr'] as const;
+export const MODE_NAMES = ['http', 'https', 'tcp', 'udp', 'redirect', 'dns', 'nat', 'fullnat', 'dsr'] as const;
 export type ModeName = (typeof MODE_NAMES)[number];
 
 export interface LabMode {
@@ -13,6 +13,8 @@ export interface LabMode {
   title: string;
   /** Needs nftables (the kernel data plane). */
   kernel: boolean;
+  /** The transfers go in datagrams (src/lab/udp-client.ts) to the VIP's UDP port 80; there is no drill. */
+  udp: boolean;
   /** The client speaks HTTPS to the VIP's port 443: the listener terminates TLS with the lab's certificate (TLS_CERT), which openssl makes. */
   tls: boolean;
   /** The client reaches the servers' subnet directly on the shared link (not through the balancer). */
@@ -43,7 +45,7 @@ function pool(withUrls: boolean, interval: string = '30s'): string {
 `;
 }
 
-function listener(mode: 'http' | 'tcp' | 'redirect', interval?: string, tls = false): string {
+function listener(mode: 'http' | 'tcp' | 'udp' | 'redirect', interval?: string, tls = false): string {
   const terminate = tls ? `\n    tls:\n      certificates:\n        - { cert: ${TLS_CERT.cert}, key: ${TLS_CERT.key} }` : '';
   return `listeners:
   - name: www
@@ -56,6 +58,7 @@ ${pool(mode === 'redirect', interval)}`;
 
 /** Where the client starts in `mode`, and the certificate it trusts (under the configurations' directory `dir`) for https. */
 export function clientBase(mode: ModeName, dir: string): { base: string; ca?: string } {
+  if (MODES[mode].udp) return { base: `udp://${VIP}:80` };
   return MODES[mode].tls ? { base: `https://${VIP}:443`, ca: `${dir}/${TLS_CERT.cert}` } : { base: `http://${VIP}:80` };
 }
 
@@ -131,6 +134,7 @@ export const MODES: Record<ModeName, LabMode> = {
     title: 'HTTP proxy',
     kernel: false,
     tls: false,
+    udp: false,
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
@@ -145,6 +149,7 @@ export const MODES: Record<ModeName, LabMode> = {
     title: 'HTTPS proxy',
     kernel: false,
     tls: true,
+    udp: false,
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
@@ -159,6 +164,7 @@ export const MODES: Record<ModeName, LabMode> = {
     title: 'TCP proxy',
     kernel: false,
     tls: false,
+    udp: false,
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
@@ -168,11 +174,27 @@ export const MODES: Record<ModeName, LabMode> = {
     explain:
       'Like the HTTP proxy, two TCP connections per client, but Fulcrum relays bytes without reading HTTP. The same bytes cross the balancer (in and out about 100% each); less CPU per byte.',
   },
+  udp: {
+    name: 'udp',
+    title: 'UDP proxy',
+    kernel: false,
+    tls: false,
+    udp: true,
+    clientDirect: false,
+    serverReturn: 'none',
+    dsrServers: false,
+    config: (i) => listener('udp', i),
+    ready: LISTENING,
+    dns: false,
+    explain:
+      'Fulcrum keeps a session per client address and port, relays each datagram to the session\'s server from a socket of its own, and the answers back. Every datagram crosses the balancer in and out (about 100% each way); the transfers here go in datagrams of 1400 bytes, each answered by a short one (an upload) or answering a short one (a download), a few in flight at a time.',
+  },
   redirect: {
     name: 'redirect',
     title: 'redirect',
     kernel: false,
     tls: false,
+    udp: false,
     clientDirect: true,
     serverReturn: 'direct',
     dsrServers: false,
@@ -187,6 +209,7 @@ export const MODES: Record<ModeName, LabMode> = {
     title: 'DNS balancing',
     kernel: false,
     tls: false,
+    udp: false,
     clientDirect: true,
     serverReturn: 'direct',
     dsrServers: false,
@@ -207,6 +230,7 @@ ${pool(false, i)}`,
     title: 'kernel NAT',
     kernel: true,
     tls: false,
+    udp: false,
     clientDirect: false,
     serverReturn: 'balancer',
     dsrServers: false,
@@ -221,6 +245,7 @@ ${pool(false, i)}`,
     title: 'kernel full NAT',
     kernel: true,
     tls: false,
+    udp: false,
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
@@ -235,6 +260,7 @@ ${pool(false, i)}`,
     title: 'kernel DSR',
     kernel: true,
     tls: false,
+    udp: false,
     clientDirect: false,
     serverReturn: 'direct',
     dsrServers: true,

@@ -89,7 +89,7 @@ describe('fulcrum lab', { skip: SKIP ?? false }, () => {
   });
 
   it('proxies and NAT carry every byte in and out (at least 200% of the transfer)', () => {
-    for (const mode of ['http', 'https', 'tcp', 'nat', 'fullnat']) {
+    for (const mode of ['http', 'https', 'tcp', 'udp', 'nat', 'fullnat']) {
       for (const t of ['upload', 'download'] as const) {
         const x = m(mode, t);
         assert.ok(share(x, x.balancerIn + x.balancerOut) >= 200, `${mode} ${t}: ${share(x, x.balancerIn + x.balancerOut).toFixed(1)}%`);
