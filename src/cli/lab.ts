@@ -38,7 +38,8 @@ and 203.0.113.0/24; nothing outside them is touched), then, for each mode, start
 an upload, a download and a series of small requests. For each it reads the balancer's
 interface counters (A's), Fulcrum's CPU time (/proc) and the transfer's time, and prints a
 table; it writes lab.html (a report with charts) and lab.json to the output directory.
-Needs root; the kernel modes (nat, fullnat, dsr) need nftables and are skipped without.
+Needs root; the kernel modes (nat, fullnat, dsr, ecmp) need nftables, https openssl
+and ecmp BIRD (the router); a mode whose tool is missing is skipped.
 
 Options:
       --modes LIST     comma-separated, of ${MODE_NAMES.join(', ')} (default: all)

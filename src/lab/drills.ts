@@ -32,8 +32,14 @@ export interface DrillResult {
   /** What was killed (S1 or S2, the one the download went to; or "balancer A"), and when, in ms since the drill's start. */
   killed?: string;
   killedAt?: number;
-  /** Balancer drills: when the partner logged becoming VRRP master (it then adds the VIP and sends gratuitous ARP), ms since the drill's start. */
+  /**
+   * Balancer drills: when the partner logged becoming VRRP master (it then adds the VIP
+   * and sends gratuitous ARP), or in ecmp when the router's route to the VIP no longer went
+   * through A, ms since the drill's start.
+   */
   takeover?: number;
+  /** How the traffic moved to B: VRRP, or the router withdrawing A's BGP route (ecmp). */
+  takeoverBy?: 'vrrp' | 'bgp';
   /** Balancer drills: the partner's Master_Down_Interval (3 advertisement intervals and its skew), the time VRRP gives it to notice. */
   masterDownMs?: number;
   download?: DrillOutcome['download'];
@@ -69,10 +75,13 @@ export function runDrill(hosts: DrillHosts, mode: ModeName): Promise<DrillResult
  * The killed balancer's kernel keeps its addresses and nftables rules (as after any
  * SIGKILL); the lab clears them after the drill.
  */
-export function runBalancerDrill(hosts: DrillHosts, mode: ModeName, pair: Pair, partner: PairRole): Promise<DrillResult> {
+export function runBalancerDrill(hosts: DrillHosts, mode: ModeName, pair: Pair, active: PairRole, partner: PairRole): Promise<DrillResult> {
+  const ecmp = MODES[mode].ecmp;
   return drive(hosts, mode, 'balancer', async () => {
     const pids = await processTree(pair.active.pid);
     const masters = vrrpState(pair.partner).masters;
+    // VRRP: B logs taking over; ECMP: the router's route to the VIP leaves A (BGP withdrawn when A's session ends)
+    const tookOver = ecmp ? async () => !(await hosts.topo.nextHops(`${VIP}/32`)).includes(active.address) : async () => vrrpState(pair.partner).masters > masters;
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -83,11 +92,11 @@ export function runBalancerDrill(hosts: DrillHosts, mode: ModeName, pair: Pair, 
     const at = Date.now();
     const takeover = (async () => {
       for (const end = at + 5000; Date.now() < end && !pair.partner.hasExited; await new Promise((r) => setTimeout(r, 10))) {
-        if (vrrpState(pair.partner).masters > masters) return Date.now();
+        if (await tookOver()) return Date.now();
       }
       return undefined;
     })();
-    return { killed: 'balancer A', at, takeover, masterDownMs: masterDownMs(partner.priority, partner.advertMs / 10) };
+    return { killed: 'balancer A', at, takeover, takeoverBy: ecmp ? 'bgp' : 'vrrp', ...(ecmp ? {} : { masterDownMs: masterDownMs(partner.priority, partner.advertMs / 10) }) };
   });
 }
 
@@ -97,6 +106,7 @@ interface Kill {
   at: number;
   /** Epoch ms of the partner's takeover, for the balancer drill. */
   takeover?: Promise<number | undefined>;
+  takeoverBy?: 'vrrp' | 'bgp';
   masterDownMs?: number;
 }
 
@@ -118,6 +128,7 @@ async function drive(hosts: DrillHosts, mode: ModeName, kind: DrillKind, kill: (
     const k = await kill(m[1]!);
     result.killed = k.killed;
     if (k.masterDownMs !== undefined) result.masterDownMs = Math.round(k.masterDownMs * 10) / 10;
+    if (k.takeoverBy !== undefined) result.takeoverBy = k.takeoverBy;
     const end = Date.now() + DRILL.durationMs + DRILL.dripMs + 3 * DRILL.requestTimeoutMs + 6000;
     while (!client.hasExited && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
     if (!client.hasExited) throw new Error('the drill client did not finish');
@@ -129,7 +140,9 @@ async function drive(hosts: DrillHosts, mode: ModeName, kind: DrillKind, kill: (
     result.requests = outcome.requests;
     result.ok = true;
   } catch (err) {
-    result.error = (err as Error).message.split('\n')[0];
+    // the reason, and the client's own last words when it ended early
+    const said = `${client.err}\n${client.out}`.trim().split('\n').filter((l) => /error|Error|E[A-Z]{4,}/.test(l)).pop();
+    result.error = `${(err as Error).message.split('\n')[0]}${said === undefined ? '' : ` (client: ${said.trim().slice(0, 200)})`}`;
   } finally {
     await client.stop(1000);
   }

@@ -14,9 +14,9 @@ import { NODE_FLAGS } from '../cli/node-flags.js';
 import type { TransferKind, TransferOutcome, TransferSpec } from './client.js';
 import { claimLab, LAB_PREFIX, releaseLab, removeLeftovers } from './cleanup.js';
 import { type DrillResult, runBalancerDrill, runDrill } from './drills.js';
-import { cpuMs, delta, type Traffic, whileRunning } from './measure.js';
-import { ACTIVE, clientBase, MODE_NAMES, MODES, type ModeName, type Pair, type PairRole, pairConfig, PARTNER, TLS_CERT, vrrpState } from './modes.js';
-import { FULCRUM_MAIN, hasTool, IP, type NsProcess, sh, shResult, Topology, VIP } from './topology.js';
+import { cpuDelta, cpuTimes, delta, type Traffic } from './measure.js';
+import { ACTIVE, clientBase, MODE_NAMES, MODES, type ModeName, type Pair, type PairRole, pairConfig, PARTNER, BALANCER_ASN, ROUTER_ASN, TLS_CERT, vrrpState } from './modes.js';
+import { CLIENT_GATEWAY, FULCRUM_MAIN, hasTool, IP, type NsProcess, ROUTER_CLIENT_IP, ROUTER_IP, sh, shResult, Topology, VIP } from './topology.js';
 
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
 const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
@@ -56,7 +56,11 @@ export interface Measurement {
   /** Bytes the (active) balancer's interface received and sent. */
   balancerIn: number;
   balancerOut: number;
-  /** Bytes the backup balancer's interface received and sent together (its partner's advertisements, a broadcast ARP). */
+  /**
+   * Bytes balancer B's interface received and sent together: in the VRRP modes, the
+   * backup's (its partner's advertisements, a broadcast ARP); in ecmp, its part of the in
+   * and out columns, which count both balancers there.
+   */
   backup: number;
   /** Fulcrum's CPU time (primary and workers), milliseconds. */
   cpuMs: number;
@@ -90,6 +94,7 @@ export function requirements(): { fatal: string | null; skip: Array<{ mode: Mode
   const skip = [
     ...(hasTool('nft') ? [] : MODE_NAMES.filter((m) => MODES[m].kernel).map((mode) => ({ mode, reason: 'needs nftables (`nft`): apt install nftables' }))),
     ...(hasTool('openssl') ? [] : MODE_NAMES.filter((m) => MODES[m].tls).map((mode) => ({ mode, reason: 'needs openssl to make its certificate: apt install openssl' }))),
+    ...(hasTool('bird') && hasTool('nft') ? [] : MODE_NAMES.filter((m) => MODES[m].ecmp && hasTool('nft')).map((mode) => ({ mode, reason: 'needs BIRD (`bird`) as the router: apt install bird2' }))),
   ];
   return { fatal: null, skip };
 }
@@ -127,8 +132,10 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
   claimed = true;
   try {
     result.cleaned = await removeLeftovers();
-    const topo = await Topology.createNamed(LAB_PREFIX, { pair: true });
+    const ecmp = modes.some((m) => MODES[m].ecmp);
+    const topo = await Topology.createNamed(LAB_PREFIX, { pair: true, router: ecmp });
     current = topo;
+    if (ecmp) await startRouter(topo, configs);
     const servers = new Map<string, { ns: string; proc: NsProcess }>();
     const startServer = async (name: string) => {
       const ns = topo.servers[name === 'S1' ? 0 : 1];
@@ -151,7 +158,7 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
         const error = `${pair instanceof Error ? 'fulcrum did not start: ' : ''}${(err as Error).message.split('\n').slice(0, 4).join(' ').slice(0, 400)}`;
         for (const kind of TRANSFERS) if (!result.measurements.some((m) => m.mode === name && m.transfer === kind)) result.measurements.push(failed(name, kind, error));
       } finally {
-        if (!(pair instanceof Error)) await stopPair(pair);
+        if (!(pair instanceof Error)) await stopPair(topo, pair);
       }
     }
     if (opts.drills) {
@@ -173,11 +180,10 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
           }
           try {
             const hosts = { topo, configs, servers, restart: startServer };
-            result.drills.push(kind === 'server' ? await runDrill(hosts, name) : await runBalancerDrill(hosts, name, pair, drill.partner));
+            result.drills.push(kind === 'server' ? await runDrill(hosts, name) : await runBalancerDrill(hosts, name, pair, drill.active, drill.partner));
           } finally {
-            await stopPair(pair);
-            // a balancer killed by a drill leaves its addresses and rules in its namespace
-            if (kind === 'balancer') await topo.clearBalancer(topo.balancer);
+            // (a balancer killed by a drill left its addresses and rules: stopPair clears them)
+            await stopPair(topo, pair);
           }
         }
       }
@@ -219,8 +225,33 @@ async function makeCertificate(configs: string): Promise<void> {
   await sh('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=www.example.com', '-addext', 'subjectAltName=DNS:www.example.com', '-keyout', join(configs, TLS_CERT.key), '-out', join(configs, TLS_CERT.cert)]);
 }
 
-async function stopPair(pair: Pair): Promise<void> {
+/** BIRD as the router of the ECMP mode, in the router's namespace for the whole lab: a passive BGP session with each balancer, their routes to the VIP merged into one multipath route. */
+async function startRouter(topo: Topology, configs: string): Promise<void> {
+  const conf = join(configs, 'bird.conf');
+  const ctl = join(configs, 'bird.ctl');
+  const [a, b] = [ACTIVE.address, PARTNER.address];
+  writeFileSync(
+    conf,
+    `# fulcrum lab: the router of the ecmp mode (BIRD 2)
+router id ${ROUTER_IP};
+protocol device { scan time 1; }
+protocol kernel { ipv4 { export all; }; merge paths on; }
+template bgp lb { local ${ROUTER_IP} as ${ROUTER_ASN}; passive on; hold time 9; error wait time 1, 2; error forget time 5; ipv4 { import all; export none; }; }
+protocol bgp balancer_a from lb { neighbor ${a} as ${BALANCER_ASN}; }
+protocol bgp balancer_b from lb { neighbor ${b} as ${BALANCER_ASN}; }
+`,
+  );
+  const bird = topo.start(topo.router!, 'bird', ['-f', '-c', conf, '-s', ctl]);
+  for (const end = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 100))) {
+    if ((await shResult('birdc', ['-s', ctl, 'show', 'status'])).stdout.includes('Daemon is up')) return;
+    if (bird.hasExited || Date.now() > end) throw new Error(`BIRD did not start:\n${bird.out}${bird.err}`);
+  }
+}
+
+/** Stops both balancers' Fulcrum (SIGTERM, SIGKILL after 5 s); one that had to be killed leaves its rules and addresses, which go too. */
+async function stopPair(topo: Topology, pair: Pair): Promise<void> {
   await Promise.all([pair.active.stop(5000), pair.partner.stop(5000)]);
+  for (const [ns, p] of [[topo.balancer, pair.active], [topo.partner!, pair.partner]] as const) if (p.child.signalCode === 'SIGKILL') await topo.clearBalancer(ns);
 }
 
 async function measure(topo: Topology, pair: Pair, mode: ModeName, kind: TransferKind, sizes: LabSizes, configs: string): Promise<Measurement> {
@@ -232,9 +263,9 @@ async function measure(topo: Topology, pair: Pair, mode: ModeName, kind: Transfe
     timeoutMs: 60_000,
     ...(MODES[mode].dns ? { dns: { server: VIP, name: 'www.example.com' } } : {}),
   };
-  const before = await readings(topo, pair.active);
+  const before = await readings(topo, pair, MODES[mode].ecmp);
   const r = await shResult(IP, ['netns', 'exec', topo.client, process.execPath, MODES[mode].udp ? UDP_CLIENT : CLIENT, JSON.stringify(spec)], { timeoutMs: 65_000 });
-  const after = await readings(topo, pair.active);
+  const after = await readings(topo, pair, MODES[mode].ecmp);
   let outcome: TransferOutcome;
   try {
     outcome = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as TransferOutcome;
@@ -256,7 +287,7 @@ async function measure(topo: Topology, pair: Pair, mode: ModeName, kind: Transfe
     balancerIn: bal.rx,
     balancerOut: bal.tx,
     backup: backup.rx + backup.tx,
-    cpuMs: after.cpu - before.cpu,
+    cpuMs: cpuDelta(before.cpu, after.cpu),
     ms: Math.round(outcome.ms * 10) / 10,
     servers: outcome.servers,
     redirects: outcome.redirects,
@@ -276,6 +307,9 @@ async function startMode(topo: Topology, name: ModeName, index: number, dir: str
   await topo.exec(topo.client, 'sysctl', '-qw', `net.ipv4.ip_local_port_range=${20_000 + index * 1500} ${20_000 + index * 1500 + 1499}`);
   await topo.clientDirectRoute(mode.clientDirect);
   await topo.serverReturnRoute(mode.serverReturn);
+  await topo.clientGateway(mode.ecmp ? ROUTER_CLIENT_IP : CLIENT_GATEWAY);
+  // ECMP: both balancers hold the VIP on lo (the router picks between them); otherwise VRRP moves it
+  for (const ns of topo.balancers) await topo.ip(ns, 'addr', mode.ecmp ? 'replace' : 'del', `${VIP}/32`, 'dev', 'lo').catch(() => undefined);
   if (mode.dsrServers) for (const ns of topo.servers) await topo.exec(ns, process.execPath, FULCRUM_MAIN, 'dsr-server', '--vip', VIP, '--interface', 'eth0', '--apply');
   const start = (ns: string, role: PairRole, path: string, which: string) => {
     writeFileSync(path, `# fulcrum lab: mode ${name} (${mode.title}), ${which}\n${pairConfig(name, role, interval)}`);
@@ -287,6 +321,13 @@ async function startMode(topo: Topology, name: ModeName, index: number, dir: str
   };
   try {
     await Promise.all([pair.active.waitFor(mode.ready, 15_000), pair.partner.waitFor(mode.ready, 15_000)]);
+    if (mode.ecmp) {
+      const want = [active.address, partner.address].sort().join();
+      for (const end = Date.now() + 20_000; (await topo.nextHops(`${VIP}/32`)).join() !== want; await new Promise((r) => setTimeout(r, 50))) {
+        if (pair.active.hasExited || pair.partner.hasExited || Date.now() > end) throw new Error(`the router did not get both balancers' routes to ${VIP} (next hops: ${(await topo.nextHops(`${VIP}/32`)).join(', ') || 'none'})`);
+      }
+      return pair;
+    }
     // B may start its Master_Down timer before A advertises, take over, and give way to
     // A's priority: wait for the pair's steady state
     const end = Date.now() + 10_000;
@@ -296,10 +337,9 @@ async function startMode(topo: Topology, name: ModeName, index: number, dir: str
       }
       await new Promise((r) => setTimeout(r, 20));
     }
-    await whileRunning(pair.active.pid, 'arping', 2000);
     return pair;
   } catch (err) {
-    await stopPair(pair);
+    await stopPair(topo, pair);
     return err as Error;
   }
 }
@@ -308,7 +348,9 @@ function failed(mode: ModeName, transfer: TransferKind, error: string): Measurem
   return { mode, transfer, ok: false, error, reference: 0, payload: 0, client: 0, balancerIn: 0, balancerOut: 0, backup: 0, cpuMs: 0, ms: 0, servers: {}, redirects: 0 };
 }
 
-async function readings(topo: Topology, fulcrum: NsProcess): Promise<{ balancer: Traffic; partner: Traffic; client: Traffic; cpu: number }> {
-  const [balancer, partner, client, cpu] = await Promise.all([topo.counters(topo.balancer), topo.counters(topo.partner!), topo.counters(topo.client), cpuMs(fulcrum.pid)]);
-  return { balancer, partner, client, cpu };
+/** The counters around a transfer: the balancer's (with `both`, A's and B's together, and their CPU), B's, the client's, and Fulcrum's CPU. */
+async function readings(topo: Topology, pair: Pair, both: boolean): Promise<{ balancer: Traffic; partner: Traffic; client: Traffic; cpu: Map<number, number> }> {
+  const [a, partner, client, cpuA, cpuB] = await Promise.all([topo.counters(topo.balancer), topo.counters(topo.partner!), topo.counters(topo.client), cpuTimes(pair.active.pid), both ? cpuTimes(pair.partner.pid) : new Map<number, number>()]);
+  const balancer = both ? { rx: a.rx + partner.rx, tx: a.tx + partner.tx } : a;
+  return { balancer, partner, client, cpu: new Map([...cpuA, ...cpuB]) };
 }

@@ -3,8 +3,9 @@
  * counters, through `ip -s -j link`), and the CPU time of a process and its children
  * (the nanoseconds on CPU of each thread, /proc/PID/task/TID/schedstat, or else utime +
  * stime of /proc/PID/stat in 10 ms ticks), which for Fulcrum is the primary and its workers,
- * plus the children they have reaped (cutime + cstime: an `arping`, `ip` or `nft` that ends
- * between two readings would otherwise take its CPU time away from the sum).
+ * read per process so that a difference of two readings counts the processes living at
+ * the second: a helper that ends between them (an `arping` of a VRRP takeover, an `ip`
+ * or `nft` run, a few milliseconds each) is left out rather than subtracted.
  */
 import { readdir, readFile } from 'node:fs/promises';
 
@@ -14,16 +15,14 @@ const TICKS_PER_SECOND = 100;
 interface Stat {
   ppid: number;
   ticks: number;
-  /** CPU ticks of the children this process has waited for. */
-  reaped: number;
 }
 
 async function stat(pid: number): Promise<Stat | null> {
   try {
     const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // after the command name in parentheses: state ppid ... utime (14th field) stime (15th) cutime cstime
+    // after the command name in parentheses: state ppid ... utime (14th field) stime (15th)
     const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) };
+    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
   } catch {
     return null;
   }
@@ -53,12 +52,18 @@ export async function processTree(pid: number): Promise<number[]> {
   return [...treeOf(pid, await processes())];
 }
 
-/** CPU milliseconds (user + system) used so far by `pid` and its living descendants. */
-export async function cpuMs(pid: number): Promise<number> {
+/** CPU milliseconds (user + system) used so far by `pid` and each of its living descendants, by pid. */
+export async function cpuTimes(pid: number): Promise<Map<number, number>> {
   const all = await processes();
-  const tree = treeOf(pid, all);
+  const times = new Map<number, number>();
+  for (const p of treeOf(pid, all)) times.set(p, (await schedMs(p)) ?? ((all.get(p)?.ticks ?? 0) * 1000) / TICKS_PER_SECOND);
+  return times;
+}
+
+/** The CPU milliseconds spent between two readings of cpuTimes, by the processes living at the second. */
+export function cpuDelta(before: Map<number, number>, after: Map<number, number>): number {
   let ms = 0;
-  for (const p of tree) ms += ((await schedMs(p)) ?? ((all.get(p)?.ticks ?? 0) * 1000) / TICKS_PER_SECOND) + ((all.get(p)?.reaped ?? 0) * 1000) / TICKS_PER_SECOND;
+  for (const [p, t] of after) ms += Math.max(0, t - (before.get(p) ?? 0));
   return ms;
 }
 
@@ -81,18 +86,4 @@ export interface Traffic {
 
 export function delta(before: Traffic, after: Traffic): Traffic {
   return { rx: after.rx - before.rx, tx: after.tx - before.tx };
-}
-
-/**
- * Waits (up to `ms`) until no process named `name` runs under `pid`: the `arping`s a
- * new VRRP master starts linger about a second, and the lab lets them end before it
- * measures, so that their CPU time does not land in the first transfer.
- */
-export async function whileRunning(pid: number, name: string, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const names = await Promise.all((await processTree(pid)).map((p) => readFile(`/proc/${p}/comm`, 'utf8').catch(() => '')));
-    if (!names.some((n) => n.trim() === name)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

@@ -3,9 +3,9 @@
  * hosts need, where the client starts, and why the numbers come out as they do. Every
  * mode balances the same two servers, S1 192.0.2.11:80 and S2 192.0.2.12:80.
  */
-import { type NsProcess, PAIR_VIRTUAL, SERVER_IPS, VIP } from './topology.js';
+import { type NsProcess, PAIR_ADDRESSES, PAIR_VIRTUAL, ROUTER_IP, SERVER_IPS, VIP } from './topology.js';
 
-export const MODE_NAMES = ['http', 'https', 'tcp', 'udp', 'redirect', 'dns', 'nat', 'fullnat', 'dsr'] as const;
+export const MODE_NAMES = ['http', 'https', 'tcp', 'udp', 'redirect', 'dns', 'nat', 'fullnat', 'dsr', 'ecmp'] as const;
 export type ModeName = (typeof MODE_NAMES)[number];
 
 export interface LabMode {
@@ -13,6 +13,12 @@ export interface LabMode {
   title: string;
   /** Needs nftables (the kernel data plane). */
   kernel: boolean;
+  /**
+   * Both balancers active behind a router (BIRD, on the same link) that spreads the
+   * client's flows over them by ECMP: each announces the VIP over BGP and holds it on lo;
+   * no VRRP. The in and out columns count both balancers. Needs `bird`.
+   */
+  ecmp: boolean;
   /** The transfers go in datagrams (src/lab/udp-client.ts) to the VIP's UDP port 80; there is no drill. */
   udp: boolean;
   /** The client speaks HTTPS to the VIP's port 443: the listener terminates TLS with the lab's certificate (TLS_CERT), which openssl makes. */
@@ -79,10 +85,11 @@ export function serviceConfig(kind: string, opts: { udp?: boolean; interval?: st
   return `services:\n${one('www', '')}${opts.udp === true ? one('udp', '\n    protocol: udp') : ''}${pool(false, opts.interval)}`;
 }
 
-/** One balancer of the lab's VRRP pair: its priority, and how often the master advertises. */
+/** One balancer of the lab's pair: its VRRP priority, how often the master advertises, and its own address (its BGP router id). */
 export interface PairRole {
   priority: number;
   advertMs: number;
+  address: string;
 }
 
 /** The two balancers' Fulcrum processes in one mode: the active (VRRP master, the one measured) and its backup. */
@@ -98,9 +105,32 @@ export function vrrpState(p: NsProcess): { last?: string; masters: number } {
 }
 
 /** The balancer that starts as master: the addresses' owner (priority 255) takes them as soon as it starts. */
-export const ACTIVE: PairRole = { priority: 255, advertMs: 1000 };
+export const ACTIVE: PairRole = { priority: 255, advertMs: 1000, address: PAIR_ADDRESSES[0][0].split('/')[0]! };
 /** Its partner, which takes over after Master_Down_Interval without an advertisement. */
-export const PARTNER: PairRole = { priority: 100, advertMs: 1000 };
+export const PARTNER: PairRole = { priority: 100, advertMs: 1000, address: PAIR_ADDRESSES[1][0].split('/')[0]! };
+
+/** The router's AS and the balancers' (ECMP mode). */
+export const ROUTER_ASN = 65000;
+export const BALANCER_ASN = 65001;
+
+/**
+ * The `bgp:` section of one balancer in the ECMP mode: announce the VIP to the router
+ * while a server is usable. No graceful shutdown (5 s by default): the lab stops both
+ * balancers at once, with no traffic to move first.
+ */
+export function bgpSection(role: PairRole): string {
+  return `bgp:
+  asn: ${BALANCER_ASN}
+  router_id: ${role.address}
+  hold_time: 9s
+  graceful_shutdown: 0s
+  peers:
+    - { name: router, address: ${ROUTER_IP}, asn: ${ROUTER_ASN} }
+  announce:
+    - prefix: ${VIP}/32
+      when: { pool: web, min_usable: 1 }
+`;
+}
 
 /**
  * The `vrrp:` section of one balancer of the pair: the VIP, the client's gateway and the
@@ -120,9 +150,9 @@ export function vrrpSection(role: PairRole): string {
 `;
 }
 
-/** A balancer's whole configuration in the lab: the mode's, and its part of the VRRP pair. */
+/** A balancer's whole configuration in the lab: the mode's, and its part of the VRRP pair (or, in ECMP, its BGP session). */
 export function pairConfig(mode: ModeName, role: PairRole, interval?: string): string {
-  return `${MODES[mode].config(interval)}${vrrpSection(role)}`;
+  return `${MODES[mode].config(interval)}${MODES[mode].ecmp ? bgpSection(role) : vrrpSection(role)}`;
 }
 
 const LISTENING = /listening on/;
@@ -135,6 +165,7 @@ export const MODES: Record<ModeName, LabMode> = {
     kernel: false,
     tls: false,
     udp: false,
+    ecmp: false,
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
@@ -150,6 +181,7 @@ export const MODES: Record<ModeName, LabMode> = {
     kernel: false,
     tls: true,
     udp: false,
+    ecmp: false,
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
@@ -165,6 +197,7 @@ export const MODES: Record<ModeName, LabMode> = {
     kernel: false,
     tls: false,
     udp: false,
+    ecmp: false,
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
@@ -180,6 +213,7 @@ export const MODES: Record<ModeName, LabMode> = {
     kernel: false,
     tls: false,
     udp: true,
+    ecmp: false,
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
@@ -195,6 +229,7 @@ export const MODES: Record<ModeName, LabMode> = {
     kernel: false,
     tls: false,
     udp: false,
+    ecmp: false,
     clientDirect: true,
     serverReturn: 'direct',
     dsrServers: false,
@@ -210,6 +245,7 @@ export const MODES: Record<ModeName, LabMode> = {
     kernel: false,
     tls: false,
     udp: false,
+    ecmp: false,
     clientDirect: true,
     serverReturn: 'direct',
     dsrServers: false,
@@ -231,6 +267,7 @@ ${pool(false, i)}`,
     kernel: true,
     tls: false,
     udp: false,
+    ecmp: false,
     clientDirect: false,
     serverReturn: 'balancer',
     dsrServers: false,
@@ -246,6 +283,7 @@ ${pool(false, i)}`,
     kernel: true,
     tls: false,
     udp: false,
+    ecmp: false,
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
@@ -261,6 +299,7 @@ ${pool(false, i)}`,
     kernel: true,
     tls: false,
     udp: false,
+    ecmp: false,
     clientDirect: false,
     serverReturn: 'direct',
     dsrServers: true,
@@ -269,5 +308,21 @@ ${pool(false, i)}`,
     dns: false,
     explain:
       'Direct server return: the balancer only changes the destination MAC address of the client\'s packets and sends them on to S1 or S2, which hold the VIP on lo and answer the client straight. The upload crosses the balancer (in and out, about 100% each); the download\'s answer does not: only the client\'s ACKs do. Of the small requests, the requests cross it and the answers do not.',
+  },
+  ecmp: {
+    name: 'ecmp',
+    title: 'BGP + ECMP (DSR)',
+    kernel: true,
+    tls: false,
+    udp: false,
+    ecmp: true,
+    clientDirect: false,
+    serverReturn: 'direct',
+    dsrServers: true,
+    config: (i) => serviceConfig('mode: dsr\n    interface: eth0', { interval: i }),
+    ready: RULES,
+    dns: false,
+    explain:
+      'Both balancers are active: each announces the VIP to a router over BGP, and the router spreads the client\'s connections over them by a hash of each connection\'s addresses and ports (ECMP). Each balancer does DSR, with the same Maglev table, so either one sends a connection to the same server. The columns count both balancers together: as DSR, the upload crosses them and the download\'s answer does not; each connection crosses one balancer, and which one changes from run to run. The router carries every byte, as any router on the path does.',
   },
 };

@@ -72,7 +72,7 @@ function cpuChart(r: LabResult): string {
   );
 }
 
-const TOPOLOGY = `<svg class="topo" viewBox="0 0 660 150" width="660" height="150" xmlns="http://www.w3.org/2000/svg" role="img" aria-label="the lab's hosts">
+const TOPOLOGY = `<svg class="topo" viewBox="0 0 660 168" width="660" height="168" xmlns="http://www.w3.org/2000/svg" role="img" aria-label="the lab's hosts">
 <line x1="10" y1="75" x2="650" y2="75" class="link"/>
 <text x="640" y="68" class="axis" text-anchor="end">bridge (one L2 link)</text>
 ${[
@@ -87,7 +87,8 @@ ${[
 <text x="195" y="100" text-anchor="middle" class="axis">measured: A's eth0, in and out</text>
 <text x="330" y="100" text-anchor="start" class="axis">(the VIP and both gateways move to B if A dies)</text>
 <text x="330" y="122" text-anchor="middle" class="axis">http, https, tcp, nat, fullnat, dsr: the client sends to the VIP; redirect, dns: then to S1/S2 directly;</text>
-<text x="330" y="138" text-anchor="middle" class="axis">nat: the servers' replies route via the balancer; dsr: the servers answer the client directly</text>
+<text x="330" y="138" text-anchor="middle" class="axis">nat: the servers' replies route via the balancer; dsr: the servers answer the client directly;</text>
+<text x="330" y="154" text-anchor="middle" class="axis">ecmp: a router on the link (BIRD) spreads the client's connections over A and B, both active</text>
 </svg>`;
 
 const CSS = `body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;color:#1a202c}
@@ -144,7 +145,9 @@ function drillTimeline(drills: readonly DrillResult[], title: string): string {
       if (d.killedAt !== undefined) items.push(`<line x1="${x(d.killedAt).toFixed(1)}" y1="${y}" x2="${x(d.killedAt).toFixed(1)}" y2="${y + 36}" class="kill"/><text x="${(x(d.killedAt) + 3).toFixed(1)}" y="${y + 44}" class="axis">${esc(d.killed ?? '')} killed</text>`);
       if (d.takeover !== undefined) {
         const after = Math.round(d.takeover - (d.killedAt ?? 0));
-        items.push(`<line class="takeover" x1="${x(d.takeover).toFixed(1)}" y1="${y}" x2="${x(d.takeover).toFixed(1)}" y2="${y + 36}"><title>${esc(`balancer B became VRRP master ${after} ms after the kill`)}</title></line><text x="${(x(d.takeover) + 3).toFixed(1)}" y="${y + 52}" class="axis">B took the VIP (+${after} ms)</text>`);
+        const bgp = d.takeoverBy === 'bgp';
+        const what = bgp ? `the router dropped A's route ${after} ms after the kill` : `balancer B became VRRP master ${after} ms after the kill`;
+        items.push(`<line class="takeover" x1="${x(d.takeover).toFixed(1)}" y1="${y}" x2="${x(d.takeover).toFixed(1)}" y2="${y + 36}"><title>${esc(what)}</title></line><text x="${(x(d.takeover) + 3).toFixed(1)}" y="${y + 52}" class="axis">${bgp ? 'route via A withdrawn' : 'B took the VIP'} (+${after} ms)</text>`);
       }
     }
     parts.push(`<g class="drill" data-kind="${d.kind}" data-mode="${d.mode}">${items.join('')}</g>`);
@@ -181,7 +184,7 @@ ${
   balancers.length === 0
     ? ''
     : `<h2>Drills: the active balancer killed</h2>
-<p>The same client, and this time the lab kills (SIGKILL) the Fulcrum of the active balancer A, its primary and worker at once, ${DRILL.killAfterMs} ms into the download. Balancer B, its VRRP partner (advertisements every 100 ms here), takes the VIP, the client's gateway and the servers' way back when it has heard nothing for its Master_Down_Interval (${masterDown ?? '?'} ms), and announces them by gratuitous ARP. A's kernel keeps its addresses and nftables rules, as after any crash of the process: in the kernel modes it forwards on until the client follows B. Dashed green line: B became master.</p>
+<p>The same client, and this time the lab kills (SIGKILL) the Fulcrum of the active balancer A, its primary and worker at once, ${DRILL.killAfterMs} ms into the download. Balancer B, its VRRP partner (advertisements every 100 ms here), takes the VIP, the client's gateway and the servers' way back when it has heard nothing for its Master_Down_Interval (${masterDown ?? '?'} ms), and announces them by gratuitous ARP. A's kernel keeps its addresses and nftables rules, as after any crash of the process: in the kernel modes it forwards on until the client follows B. Dashed green line: B became master. In BGP + ECMP there is no VRRP: both balancers carry connections, and the router stops sending to A when A's BGP session ends with its process (the dashed line).</p>
 ${drillTimeline(balancers, 'What the client saw when the active balancer was killed')}
 ${drillTable(balancers, true)}`
 }`;

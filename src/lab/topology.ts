@@ -42,6 +42,9 @@ export const PAIR_ADDRESSES = [
 /** With a VRRP pair: the addresses that move to the master (a /24 each, so that they lie in a subnet of the balancers' own). */
 export const PAIR_VIRTUAL = [`${VIP}/24`, `${CLIENT_GATEWAY}/24`, `${BALANCER_IP}/24`] as const;
 export const SERVER_NET = '192.0.2.0/24';
+/** With a router (the lab's ECMP mode): its addresses on the servers' and the client's subnets. */
+export const ROUTER_IP = '192.0.2.4';
+export const ROUTER_CLIENT_IP = '198.51.100.4';
 
 /** Whether `tool` is in one of the usual system directories. */
 export function hasTool(tool: string): boolean {
@@ -130,6 +133,8 @@ export class Topology {
   readonly balancer: string;
   /** The balancer's VRRP partner, when built with `pair`. */
   readonly partner: string | null;
+  /** A router on the same link (BIRD runs there in the lab's ECMP mode), when built with `router`. */
+  readonly router: string | null;
   readonly servers: [string, string];
   readonly bridge: string;
   private readonly procs: NsProcess[] = [];
@@ -139,13 +144,15 @@ export class Topology {
   private constructor(
     readonly prefix: string,
     pair: boolean,
+    router: boolean,
   ) {
     this.client = `${prefix}c`;
     this.balancer = `${prefix}b`;
     this.partner = pair ? `${prefix}b2` : null;
+    this.router = router ? `${prefix}r` : null;
     this.servers = [`${prefix}s1`, `${prefix}s2`];
     this.bridge = `${prefix}br`;
-    this.all = [this.bridge, this.client, this.balancer, ...(this.partner === null ? [] : [this.partner]), ...this.servers];
+    this.all = [this.bridge, this.client, this.balancer, ...(this.partner === null ? [] : [this.partner]), ...this.servers, ...(this.router === null ? [] : [this.router])];
   }
 
   /** The balancers: the one that starts as master, then its partner if any. */
@@ -159,8 +166,8 @@ export class Topology {
   }
 
   /** Builds the namespaces named `prefix`c, b, s1, s2, br (and b2 with `pair`); on any failure removes what it made and rethrows. */
-  static async createNamed(prefix: string, opts: { pair?: boolean } = {}): Promise<Topology> {
-    const topo = new Topology(prefix, opts.pair === true);
+  static async createNamed(prefix: string, opts: { pair?: boolean; router?: boolean } = {}): Promise<Topology> {
+    const topo = new Topology(prefix, opts.pair === true, opts.router === true);
     try {
       await topo.build();
     } catch (err) {
@@ -203,6 +210,23 @@ export class Topology {
       await this.exec(ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.eth0.send_redirects=0', 'net.ipv4.ip_nonlocal_bind=1');
     }
     for (const [i, ns] of this.servers.entries()) await this.ip(ns, 'addr', 'add', `${SERVER_IPS[i]}/24`, 'dev', 'eth0');
+    if (this.router !== null) {
+      await this.ip(this.router, 'addr', 'add', `${ROUTER_IP}/24`, 'dev', 'eth0');
+      await this.ip(this.router, 'addr', 'add', `${ROUTER_CLIENT_IP}/24`, 'dev', 'eth0');
+      // ECMP over the 4-tuple, so that one client's connections spread over the next hops
+      await this.exec(this.router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.fib_multipath_hash_policy=1', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.eth0.send_redirects=0');
+    }
+  }
+
+  /** The client's default route: through the balancer's address (or the pair's), or through `via`. */
+  async clientGateway(via: string = CLIENT_GATEWAY): Promise<void> {
+    await this.ip(this.client, 'route', 'replace', 'default', 'via', via);
+  }
+
+  /** The router's next hops for `prefix` (sorted), from its kernel's table. */
+  async nextHops(prefix: string): Promise<string[]> {
+    if (this.router === null) return [];
+    return [...(await this.ip(this.router, 'route', 'show', prefix)).matchAll(/via (\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!).sort();
   }
 
   /** `ip -n NS ...` */

@@ -26,7 +26,7 @@ const RESULT: LabResult = {
 };
 
 test('--modes and --sizes: defaults, units, and usage errors that name the problem', () => {
-  assert.deepEqual(parseModes(undefined), ['http', 'https', 'tcp', 'udp', 'redirect', 'dns', 'nat', 'fullnat', 'dsr']);
+  assert.deepEqual(parseModes(undefined), ['http', 'https', 'tcp', 'udp', 'redirect', 'dns', 'nat', 'fullnat', 'dsr', 'ecmp']);
   assert.deepEqual(parseModes('dsr, http'), ['dsr', 'http']);
   assert.throws(() => parseModes('http,lvs'), /unknown mode lvs/);
   assert.deepEqual(parseSizes(undefined), { upload: 1 << 20, download: 10 << 20, requests: 200 });
