@@ -8,7 +8,7 @@ import { basename, join, resolve } from 'node:path';
 import { parseCommandArgs } from './args.js';
 import { FulcrumError } from '../core/errors.js';
 import { parseSize } from '../config/common/units.js';
-import { LAB_PREFIX, removeLeftovers } from '../lab/cleanup.js';
+import { claimLab, LAB_PREFIX, releaseLab, removeLeftovers } from '../lab/cleanup.js';
 import { jsonReport } from '../lab/json.js';
 import { DEFAULT_SIZES, type LabSizes, requirements, runLab, teardown } from '../lab/lab.js';
 import { MODE_NAMES, type ModeName } from '../lab/modes.js';
@@ -112,7 +112,14 @@ export async function labCommand(args: string[]): Promise<number> {
   if (values.clean) {
     const need = requirements();
     if (need.fatal !== null) throw new FulcrumError('FULCRUM_ERR_PRIVILEGES', need.fatal);
-    const removed = await removeLeftovers();
+    // a lab that is running holds the pid file: its hosts are not leftovers
+    claimLab();
+    let removed: string[];
+    try {
+      removed = await removeLeftovers();
+    } finally {
+      releaseLab();
+    }
     process.stdout.write(removed.length === 0 ? 'fulcrum lab: nothing to remove\n' : `fulcrum lab: removed ${removed.join(', ')}\n`);
     return 0;
   }

@@ -222,10 +222,11 @@ describe('fulcrum lab', { skip: SKIP ?? false }, () => {
         assert.ok(took <= 1000, `ecmp: the router dropped A's route ${took} ms after the kill`);
         continue;
       }
-      // B takes over when it has heard no advertisement for Master_Down_Interval: the last
-      // one came at most an interval (100 ms) before the kill; 300 ms of slack for a loaded machine
+      // B takes over when it has heard no advertisement for Master_Down_Interval, counted
+      // from A's last one (which a loaded A may have sent late, so no lower bound); 300 ms
+      // of slack for a loaded machine
       assert.equal(d.takeoverBy, 'vrrp');
-      assert.ok(took >= d.masterDownMs! - 100 - 20 && took <= d.masterDownMs! + 300, `${d.mode}: B took over ${took} ms after the kill (Master_Down_Interval ${d.masterDownMs} ms)`);
+      assert.ok(took <= d.masterDownMs! + 300, `${d.mode}: B took over ${took} ms after the kill (Master_Down_Interval ${d.masterDownMs} ms)`);
     }
     for (const d of balancers) assert.equal(d.requests[d.requests.length - 1]!.error, undefined, `${d.mode}: the last request failed`);
     const [viaProxy, viaDns, viaDsr] = balancers as [DrillResult, DrillResult, DrillResult];
