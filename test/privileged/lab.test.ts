@@ -66,7 +66,19 @@ describe('fulcrum lab', { skip: SKIP ?? false }, () => {
   };
   const share = (x: Measurement, bytes: number) => (100 * bytes) / x.reference;
 
+  /**
+   * The lab's names (fulab-*, /run/fulcrum-lab.pid) are the same for every checkout: a
+   * second copy of this test (another worktree's suite) waits for this one to end, since
+   * its fake leftovers and clean-ups would tear down a lab in progress.
+   */
+  let held: ReturnType<typeof spawn> | undefined;
+
   before(async () => {
+    held = spawn('flock', ['-x', '-w', '900', '/run/fulcrum-lab-test.lock', 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    await new Promise<void>((resolve, reject) => {
+      held!.stdout!.once('data', () => resolve());
+      held!.once('exit', (code) => reject(new Error(`could not take /run/fulcrum-lab-test.lock (flock exited with ${code})`)));
+    });
     dir = mkdtempSync(join(tmpdir(), 'fulcrum-lab-'));
     hostTablesBefore = await sh('nft', ['list', 'tables']);
     // what a crashed run leaves: a lab namespace with a process in it
@@ -80,6 +92,7 @@ describe('fulcrum lab', { skip: SKIP ?? false }, () => {
   after(async () => {
     await shResult(process.execPath, [CLI_PATH, 'lab', '--clean']);
     if (dir) rmSync(dir, { recursive: true, force: true });
+    held?.stdin?.end(); // cat ends, and flock lets the lock go
   });
 
   it('runs every mode, and removes what a crashed run left first', () => {
