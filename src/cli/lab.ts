@@ -8,7 +8,7 @@ import { basename, join, resolve } from 'node:path';
 import { parseCommandArgs } from './args.js';
 import { FulcrumError } from '../core/errors.js';
 import { parseSize } from '../config/common/units.js';
-import { LAB_PREFIX, removeLeftovers } from '../lab/cleanup.js';
+import { claimLab, LAB_PREFIX, releaseLab, removeLeftovers } from '../lab/cleanup.js';
 import { jsonReport } from '../lab/json.js';
 import { DEFAULT_SIZES, type LabSizes, requirements, runLab, teardown } from '../lab/lab.js';
 import { MODE_NAMES, type ModeName } from '../lab/modes.js';
@@ -30,14 +30,16 @@ export const LAB_USAGE = `Usage: fulcrum lab [--modes LIST] [--sizes UP,DOWN,N] 
        fulcrum lab --clean
 
 Measures, in network namespaces on this machine, how many bytes pass through the
-balancer in each mode. It builds a client, the balancer, and two HTTP servers S1 and S2
-(namespaces named ${LAB_PREFIX}*, on a bridge of their own, addressed from 192.0.2.0/24,
-198.51.100.0/24 and 203.0.113.0/24; nothing outside them is touched), then, for each
-mode, starts \`fulcrum run\` on the balancer and runs three transfers from the client:
+balancer in each mode. It builds a client, a VRRP pair of balancers (A, the master
+holding the VIP, and B, its backup), and two HTTP servers S1 and S2 (namespaces named
+${LAB_PREFIX}*, on a bridge of their own, addressed from 192.0.2.0/24, 198.51.100.0/24
+and 203.0.113.0/24; nothing outside them is touched), then, for each mode, starts
+\`fulcrum run\` on both balancers and runs three transfers from the client:
 an upload, a download and a series of small requests. For each it reads the balancer's
-interface counters, Fulcrum's CPU time (/proc) and the transfer's time, and prints a
+interface counters (A's), Fulcrum's CPU time (/proc) and the transfer's time, and prints a
 table; it writes lab.html (a report with charts) and lab.json to the output directory.
-Needs root; the kernel modes (nat, fullnat, dsr) need nftables and are skipped without.
+Needs root; the kernel modes (nat, fullnat, dsr, ecmp) need nftables, https openssl
+and ecmp BIRD (the router); a mode whose tool is missing is skipped.
 
 Options:
       --modes LIST     comma-separated, of ${MODE_NAMES.join(', ')} (default: all)
@@ -46,7 +48,8 @@ Options:
       --out DIR        where lab.html, lab.json and the configurations go
                        (default: ./fulcrum-lab)
       --drills         then, in each mode, kill the server of a slow download while
-                       small requests go on, and record what the client sees
+                       small requests go on, then the active balancer A, and
+                       record what the client sees (and when B took the VIP)
       --keep           leave the namespaces and servers up, and print how to enter them
       --clean          remove what an earlier lab left (namespaces ${LAB_PREFIX}*), then exit
       --json           print lab.json to stdout instead of the table
@@ -109,7 +112,14 @@ export async function labCommand(args: string[]): Promise<number> {
   if (values.clean) {
     const need = requirements();
     if (need.fatal !== null) throw new FulcrumError('FULCRUM_ERR_PRIVILEGES', need.fatal);
-    const removed = await removeLeftovers();
+    // a lab that is running holds the pid file: its hosts are not leftovers
+    claimLab();
+    let removed: string[];
+    try {
+      removed = await removeLeftovers();
+    } finally {
+      releaseLab();
+    }
     process.stdout.write(removed.length === 0 ? 'fulcrum lab: nothing to remove\n' : `fulcrum lab: removed ${removed.join(', ')}\n`);
     return 0;
   }
@@ -151,6 +161,8 @@ export async function labCommand(args: string[]): Promise<number> {
             `  enter the client:  ${result.kept.enter}\n` +
             `  run the last mode again (the routes are set for it):\n` +
             `                     ip netns exec ${LAB_PREFIX}b ${self()} run -c ${join(out, 'configs', `${result.modes[result.modes.length - 1] ?? 'http'}.yaml`)}\n` +
+            `  and its VRRP partner:\n` +
+            `                     ip netns exec ${LAB_PREFIX}b2 ${self()} run -c ${join(out, 'configs', `${result.modes[result.modes.length - 1] ?? 'http'}-partner.yaml`)}\n` +
             `  remove it all:     fulcrum lab --clean\n`,
         );
       }

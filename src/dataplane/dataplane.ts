@@ -38,6 +38,8 @@ export interface DataplaneOptions {
   log?: (msg: string) => void;
   /** Removes conntrack entries (default: ConntrackFlusher on `host`). */
   flusher?: { flush(f: FlowFilter): Promise<number | null> };
+  /** Addresses a VRRP instance of the configuration adds when master: a service's VIP may be one of them instead of an address of the host. */
+  virtualAddresses?: readonly string[];
   /** Skip the host checks and MAC lookups (unit tests with a fake driver). */
   skipPreflight?: boolean;
   /** How often pool versions are compared (default 100 ms). */
@@ -148,7 +150,7 @@ export class Dataplane {
     this.started = true;
     if (!this.opts.skipPreflight) {
       const nft = this.driver instanceof NftDriver ? () => (this.driver as NftDriver).probe() : async () => undefined;
-      const report = await preflight(this.services, (pool) => this.pools.get(pool)!.config.servers, this.host, nft);
+      const report = await preflight(this.services, (pool) => this.pools.get(pool)!.config.servers, this.host, nft, this.opts.virtualAddresses);
       if (report.problems.length > 0) {
         throw dataplaneError(`the kernel data plane cannot start:\n${report.problems.map((p) => `  - ${p}`).join('\n')}`);
       }

@@ -1,7 +1,8 @@
 /**
  * Checks the host before the data plane applies anything, so a service that cannot work
  * is refused with every reason at once and no rule is half applied: nft runs and may
- * program the kernel; each VIP is an address of the balancer; each interface exists;
+ * program the kernel; each VIP is an address of the balancer (or one that a VRRP instance
+ * of the same configuration adds when master: a backup holds it later); each interface exists;
  * NAT services have IP forwarding on; DSR servers are on the service's link. Reads the
  * interfaces' MAC addresses on the way.
  */
@@ -18,14 +19,16 @@ export interface PreflightReport {
 
 /**
  * Runs every check (the nft check first: without it the rest is moot). `servers` gives a
- * pool's configured servers. Never throws for a failed check; rejects only when a
- * command cannot run at all (iproute2 missing).
+ * pool's configured servers; `virtual` the addresses the configuration's VRRP instances
+ * take when master. Never throws for a failed check; rejects only when a command cannot
+ * run at all (iproute2 missing).
  */
 export async function preflight(
   services: readonly VirtualServiceConfig[],
   servers: (pool: string) => readonly ServerConfig[],
   host: Host,
   probeNft: () => Promise<void>,
+  virtual: readonly string[] = [],
 ): Promise<PreflightReport> {
   const problems: string[] = [];
   const interfaceMacs = new Map<string, string>();
@@ -44,9 +47,9 @@ export async function preflight(
   let forwarding: string | null | undefined;
   for (const s of services) {
     const svc = `service ${s.name}`;
-    if (!local.some((a) => a.address === s.vip)) {
+    if (!local.some((a) => a.address === s.vip) && !virtual.includes(s.vip)) {
       const dev = s.interface ?? 'eth0';
-      problems.push(`${svc}: the VIP ${s.vip} is not an address of ${host.where}, so no client packet for it would reach the balancer: add it (ip addr add ${s.vip}/32 dev ${dev}) or fix \`vip\``);
+      problems.push(`${svc}: the VIP ${s.vip} is not an address of ${host.where}, so no client packet for it would reach the balancer: add it (ip addr add ${s.vip}/32 dev ${dev}), make it a \`virtual_ips\` address of a \`vrrp\` instance, or fix \`vip\``);
     }
     if (s.interface !== null) {
       const mac = ifaces.get(s.interface);

@@ -15,15 +15,19 @@
  * bounded by `timeoutMs`.
  */
 import { Resolver } from 'node:dns/promises';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { fileURLToPath } from 'node:url';
 
 export type TransferKind = 'upload' | 'download' | 'requests';
 
 export interface TransferSpec {
   kind: TransferKind;
-  /** Where the transfer starts: http://HOST[:PORT] (no path), unless `dns` gives the host. */
+  /** Where the transfer starts: http://HOST[:PORT] or https://HOST[:PORT] (no path), unless `dns` gives the host. */
   base: string;
+  /** For https: the PEM file of the certificate to trust (the lab's, for www.example.com). */
+  ca?: string;
   /** Bytes to upload or download. */
   size: number;
   /** Requests, for `requests`. */
@@ -58,7 +62,7 @@ function request(agent: http.Agent, url: URL, method: string, body: Buffer | nul
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { Host: 'www.example.com' };
     if (body !== null) Object.assign(headers, { 'Content-Length': body.length, Expect: '100-continue', 'Content-Type': 'application/octet-stream' });
-    const req = http.request(url, { method, agent, headers });
+    const req = (url.protocol === 'https:' ? https : http).request(url, { method, agent, headers });
     req.on('continue', () => req.end(body));
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
@@ -76,9 +80,15 @@ function request(agent: http.Agent, url: URL, method: string, body: Buffer | nul
   });
 }
 
+/** An agent for `base`: for https, one that verifies the server's certificate for www.example.com against `ca`. */
+export function labAgent(base: string, ca: string | undefined, opts: http.AgentOptions): http.Agent {
+  if (new URL(base).protocol !== 'https:') return new http.Agent(opts);
+  return new https.Agent({ ...opts, ...(ca === undefined ? {} : { ca: readFileSync(ca) }), servername: 'www.example.com' });
+}
+
 export async function runTransfer(spec: TransferSpec): Promise<TransferOutcome> {
   const out: TransferOutcome = { ok: false, ms: 0, bytes: 0, servers: {}, redirects: 0 };
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const agent = labAgent(spec.base, spec.ca, { keepAlive: true, maxSockets: 1 });
   const start = process.hrtime.bigint();
   const timer = setTimeout(() => {
     process.stdout.write(`${JSON.stringify({ ...out, ok: false, error: `timed out after ${spec.timeoutMs} ms`, ms: spec.timeoutMs })}\n`);

@@ -10,10 +10,14 @@
  */
 import { Resolver } from 'node:dns/promises';
 import http from 'node:http';
+import https from 'node:https';
 import { fileURLToPath } from 'node:url';
+import { labAgent } from './client.js';
 
 export interface DrillSpec {
   base: string;
+  /** For https: the PEM file of the certificate to trust. */
+  ca?: string;
   dns?: { server: string; name: string };
   durationMs: number;
   intervalMs: number;
@@ -39,7 +43,7 @@ const now = (t0: number) => Date.now() - t0;
 
 function get(url: URL, agent: http.Agent, timeoutMs: number, onHead?: (res: http.IncomingMessage) => void): Promise<{ status: number; location?: string; server?: string; bytes: number; expected: number }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent, headers: { Host: 'www.example.com' } }, (res) => {
+    const req = (url.protocol === 'https:' ? https : http).get(url, { agent, headers: { Host: 'www.example.com' } }, (res) => {
       onHead?.(res);
       let bytes = 0;
       res.on('data', (b: Buffer) => (bytes += b.length));
@@ -74,7 +78,7 @@ export async function runDrill(spec: DrillSpec): Promise<DrillOutcome> {
   const out: DrillOutcome = { t0, download: { start: now(t0), end: 0, bytes: 0, expected: 0, outcome: 'failed' }, requests: [] };
 
   const download = (async () => {
-    const agent = new http.Agent({ keepAlive: false });
+    const agent = labAgent(base.href, spec.ca, { keepAlive: false });
     let url = new URL(`/drip/${spec.dripMs}`, base);
     try {
       for (let hop = 0; hop < 3; hop++) {
@@ -102,7 +106,7 @@ export async function runDrill(spec: DrillSpec): Promise<DrillOutcome> {
     out.download.end = now(t0);
   })();
 
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const agent = labAgent(base.href, spec.ca, { keepAlive: true, maxSockets: 1 });
   while (now(t0) < spec.durationMs) {
     const t = now(t0);
     const entry: DrillRequest = { t, ms: 0 };

@@ -1,24 +1,26 @@
 /**
  * `fulcrum lab`'s run: builds the hosts (src/lab/topology.ts) under the lab's prefix,
- * starts S1 and S2, and for each mode starts `fulcrum run` in the balancer's namespace
- * with the mode's configuration (src/lab/modes.ts), runs each transfer from the client's
- * namespace (src/lab/client.ts) and reads the balancer's interface counters and
- * Fulcrum's CPU time around it (src/lab/measure.ts). Whatever happens, the namespaces and
+ * starts S1 and S2, and for each mode starts `fulcrum run` in the namespaces of both
+ * balancers of the VRRP pair with the mode's configuration (src/lab/modes.ts), waits
+ * until the first is master (it holds the VIP) and the second backup, runs each transfer
+ * from the client's namespace (src/lab/client.ts) and reads the active balancer's
+ * interface counters and Fulcrum's CPU time around it (src/lab/measure.ts). Whatever happens, the namespaces and
  * every process started in them go away at the end (unless `keep`).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NODE_FLAGS } from '../cli/node-flags.js';
 import type { TransferKind, TransferOutcome, TransferSpec } from './client.js';
 import { claimLab, LAB_PREFIX, releaseLab, removeLeftovers } from './cleanup.js';
-import { type DrillResult, runDrill } from './drills.js';
-import { cpuMs, delta, type Traffic } from './measure.js';
-import { MODE_NAMES, MODES, type ModeName } from './modes.js';
-import { FULCRUM_MAIN, hasTool, IP, type NsProcess, shResult, Topology, VIP } from './topology.js';
+import { makeCertificate, startMode, startRouter, stopPair } from './balancers.js';
+import { type DrillResult, runBalancerDrill, runDrill } from './drills.js';
+import { cpuDelta, cpuTimes, delta, type Traffic } from './measure.js';
+import { ACTIVE, clientBase, MODE_NAMES, MODES, type ModeName, type Pair, PARTNER } from './modes.js';
+import { hasTool, IP, type NsProcess, shResult, Topology, VIP } from './topology.js';
 
 const SERVER = fileURLToPath(new URL('./server.js', import.meta.url));
 const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
+const UDP_CLIENT = fileURLToPath(new URL('./udp-client.js', import.meta.url));
 
 export interface LabSizes {
   upload: number;
@@ -51,9 +53,15 @@ export interface Measurement {
   payload: number;
   /** Bytes on the client's interface, both directions. */
   client: number;
-  /** Bytes the balancer's interface received and sent. */
+  /** Bytes the (active) balancer's interface received and sent. */
   balancerIn: number;
   balancerOut: number;
+  /**
+   * Bytes balancer B's interface received and sent together: in the VRRP modes, the
+   * backup's (its partner's advertisements, a broadcast ARP); in ecmp, its part of the in
+   * and out columns, which count both balancers there.
+   */
+  backup: number;
   /** Fulcrum's CPU time (primary and workers), milliseconds. */
   cpuMs: number;
   /** The transfer's time as the client saw it, milliseconds. */
@@ -83,7 +91,11 @@ export function requirements(): { fatal: string | null; skip: Array<{ mode: Mode
     return { fatal: 'fulcrum lab needs root: it creates network namespaces (run it with sudo)', skip: [] };
   }
   if (!hasTool('ip')) return { fatal: 'fulcrum lab needs iproute2 (`ip`): apt install iproute2', skip: [] };
-  const skip = hasTool('nft') ? [] : MODE_NAMES.filter((m) => MODES[m].kernel).map((mode) => ({ mode, reason: 'needs nftables (`nft`): apt install nftables' }));
+  const skip = [
+    ...(hasTool('nft') ? [] : MODE_NAMES.filter((m) => MODES[m].kernel).map((mode) => ({ mode, reason: 'needs nftables (`nft`): apt install nftables' }))),
+    ...(hasTool('openssl') ? [] : MODE_NAMES.filter((m) => MODES[m].tls).map((mode) => ({ mode, reason: 'needs openssl to make its certificate: apt install openssl' }))),
+    ...(hasTool('bird') && hasTool('nft') ? [] : MODE_NAMES.filter((m) => MODES[m].ecmp && hasTool('nft')).map((mode) => ({ mode, reason: 'needs BIRD (`bird`) as the router: apt install bird2' }))),
+  ];
   return { fatal: null, skip };
 }
 
@@ -108,18 +120,22 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
   if (req.fatal !== null) throw new Error(req.fatal);
   const modes = MODE_NAMES.filter((m) => opts.modes.includes(m) && !req.skip.some((s) => s.mode === m));
   const result: LabResult = { started: new Date(t0).toISOString(), seconds: 0, sizes: opts.sizes, modes, skipped: req.skip.filter((s) => opts.modes.includes(s.mode)), measurements: [], cleaned: [] };
-  const steps = 1 + modes.length * (1 + TRANSFERS.length + (opts.drills === true ? 1 : 0));
+  const steps = 1 + modes.length * (1 + TRANSFERS.length) + (opts.drills === true ? 2 * modes.filter((m) => !MODES[m].udp).length : 0);
   let step = 0;
   const progress = (text: string) => opts.progress(++step, steps, text);
 
-  mkdirSync(join(opts.out, 'configs'), { recursive: true });
+  const configs = join(opts.out, 'configs');
+  mkdirSync(configs, { recursive: true });
+  if (modes.some((m) => MODES[m].tls)) await makeCertificate(configs);
   progress('building the network namespaces');
   claimLab();
   claimed = true;
   try {
     result.cleaned = await removeLeftovers();
-    const topo = await Topology.createNamed(LAB_PREFIX);
+    const ecmp = modes.some((m) => MODES[m].ecmp);
+    const topo = await Topology.createNamed(LAB_PREFIX, { pair: true, router: ecmp });
     current = topo;
+    if (ecmp) await startRouter(topo, configs);
     const servers = new Map<string, { ns: string; proc: NsProcess }>();
     const startServer = async (name: string) => {
       const ns = topo.servers[name === 'S1' ? 0 : 1];
@@ -130,34 +146,45 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
     for (const name of ['S1', 'S2']) await startServer(name);
     for (const [i, name] of modes.entries()) {
       progress(`${name}: starting fulcrum`);
-      const fulcrum = await startMode(topo, name, i, join(opts.out, 'configs', `${name}.yaml`), undefined);
+      const pair = await startMode(topo, name, i, configs, name, undefined, ACTIVE, PARTNER);
       try {
-        if (fulcrum instanceof Error) throw fulcrum;
+        if (pair instanceof Error) throw pair;
         for (const kind of TRANSFERS) {
           progress(`${name}: ${describeTransfer(kind, opts.sizes)}`);
-          result.measurements.push(await measure(topo, fulcrum, name, kind, opts.sizes));
+          result.measurements.push(await measure(topo, pair, name, kind, opts.sizes, configs));
         }
       } catch (err) {
         // a mode that does not start is reported as such; the other modes still run
-        const error = `${fulcrum instanceof Error ? 'fulcrum did not start: ' : ''}${(err as Error).message.split('\n').slice(0, 4).join(' ').slice(0, 400)}`;
+        const error = `${pair instanceof Error ? 'fulcrum did not start: ' : ''}${(err as Error).message.split('\n').slice(0, 4).join(' ').slice(0, 400)}`;
         for (const kind of TRANSFERS) if (!result.measurements.some((m) => m.mode === name && m.transfer === kind)) result.measurements.push(failed(name, kind, error));
       } finally {
-        if (!(fulcrum instanceof Error)) await fulcrum.stop(5000);
+        if (!(pair instanceof Error)) await stopPair(topo, pair);
       }
     }
     if (opts.drills) {
       result.drills = [];
+      const drill = DRILL_ROLE;
       for (const [i, name] of modes.entries()) {
-        progress(`${name}: drill, killing the server of a download`);
-        const fulcrum = await startMode(topo, name, modes.length + i, join(opts.out, 'configs', `${name}-drill.yaml`), '500ms');
-        if (fulcrum instanceof Error) {
-          result.drills.push({ mode: name, ok: false, error: fulcrum.message.split('\n')[0], requests: [] });
-          continue;
-        }
-        try {
-          result.drills.push(await runDrill({ topo, servers, restart: startServer }, name));
-        } finally {
-          await fulcrum.stop(5000);
+        if (MODES[name].udp) continue; // the drills' client speaks HTTP
+        for (const kind of ['server', 'balancer'] as const) {
+          progress(`${name}: drill, killing ${kind === 'server' ? 'the server of a download' : 'the active balancer'}`);
+          if (kind === 'balancer' && !hasTool('arping')) {
+            result.drills.push({ mode: name, kind, ok: false, error: 'needs iputils-arping (the partner announces its takeover by gratuitous ARP): apt install iputils-arping', requests: [] });
+            continue;
+          }
+          const index = (kind === 'server' ? 1 : 2) * modes.length + i;
+          const pair = await startMode(topo, name, index, configs, `${name}-drill`, '500ms', drill.active, drill.partner);
+          if (pair instanceof Error) {
+            result.drills.push({ mode: name, kind, ok: false, error: pair.message.split('\n')[0], requests: [] });
+            continue;
+          }
+          try {
+            const hosts = { topo, configs, servers, restart: startServer };
+            result.drills.push(kind === 'server' ? await runDrill(hosts, name) : await runBalancerDrill(hosts, name, pair, drill.active, drill.partner));
+          } finally {
+            // (a balancer killed by a drill left its addresses and rules: stopPair clears them)
+            await stopPair(topo, pair);
+          }
         }
       }
     }
@@ -189,18 +216,21 @@ export function formatBytes(n: number): string {
   return `${n} B`;
 }
 
-async function measure(topo: Topology, fulcrum: NsProcess, mode: ModeName, kind: TransferKind, sizes: LabSizes): Promise<Measurement> {
+/** The pair in the drills: advertisements every 100 ms, so that the backup takes over within about 360 ms. */
+const DRILL_ROLE = { active: { ...ACTIVE, advertMs: 100 }, partner: { ...PARTNER, advertMs: 100 } } as const;
+
+async function measure(topo: Topology, pair: Pair, mode: ModeName, kind: TransferKind, sizes: LabSizes, configs: string): Promise<Measurement> {
   const spec: TransferSpec = {
     kind,
-    base: `http://${VIP}:80`,
+    ...clientBase(mode, configs),
     size: kind === 'upload' ? sizes.upload : sizes.download,
     count: sizes.requests,
     timeoutMs: 60_000,
     ...(MODES[mode].dns ? { dns: { server: VIP, name: 'www.example.com' } } : {}),
   };
-  const before = await readings(topo, fulcrum);
-  const r = await shResult(IP, ['netns', 'exec', topo.client, process.execPath, CLIENT, JSON.stringify(spec)], { timeoutMs: 65_000 });
-  const after = await readings(topo, fulcrum);
+  const before = await readings(topo, pair, MODES[mode].ecmp);
+  const r = await shResult(IP, ['netns', 'exec', topo.client, process.execPath, MODES[mode].udp ? UDP_CLIENT : CLIENT, JSON.stringify(spec)], { timeoutMs: 65_000 });
+  const after = await readings(topo, pair, MODES[mode].ecmp);
   let outcome: TransferOutcome;
   try {
     outcome = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as TransferOutcome;
@@ -209,6 +239,7 @@ async function measure(topo: Topology, fulcrum: NsProcess, mode: ModeName, kind:
   }
   const bal = delta(before.balancer, after.balancer);
   const cli = delta(before.client, after.client);
+  const backup = delta(before.partner, after.partner);
   const payload = outcome.bytes;
   return {
     mode,
@@ -220,37 +251,22 @@ async function measure(topo: Topology, fulcrum: NsProcess, mode: ModeName, kind:
     client: cli.rx + cli.tx,
     balancerIn: bal.rx,
     balancerOut: bal.tx,
-    cpuMs: after.cpu - before.cpu,
+    backup: backup.rx + backup.tx,
+    cpuMs: cpuDelta(before.cpu, after.cpu),
     ms: Math.round(outcome.ms * 10) / 10,
     servers: outcome.servers,
     redirects: outcome.redirects,
   };
 }
 
-/** Sets the hosts' routes for `name`, writes its configuration to `file` and starts Fulcrum with it; an Error when it does not start. */
-async function startMode(topo: Topology, name: ModeName, index: number, file: string, interval: string | undefined): Promise<NsProcess | Error> {
-  const mode = MODES[name];
-  // each run's flows use client ports of their own: connection tracking outlives a mode's rules
-  await topo.exec(topo.client, 'sysctl', '-qw', `net.ipv4.ip_local_port_range=${20_000 + index * 3000} ${20_000 + index * 3000 + 2999}`);
-  await topo.clientDirectRoute(mode.clientDirect);
-  await topo.serverReturnRoute(mode.serverReturn);
-  if (mode.dsrServers) for (const ns of topo.servers) await topo.exec(ns, process.execPath, FULCRUM_MAIN, 'dsr-server', '--vip', VIP, '--interface', 'eth0', '--apply');
-  writeFileSync(file, `# fulcrum lab: mode ${name} (${mode.title})\n${mode.config(interval)}`);
-  const fulcrum = topo.start(topo.balancer, process.execPath, [...NODE_FLAGS, FULCRUM_MAIN, 'run', '-c', file, '--workers', '1']);
-  try {
-    await fulcrum.waitFor(mode.ready, 15_000);
-    return fulcrum;
-  } catch (err) {
-    await fulcrum.stop(5000);
-    return err as Error;
-  }
-}
 
 function failed(mode: ModeName, transfer: TransferKind, error: string): Measurement {
-  return { mode, transfer, ok: false, error, reference: 0, payload: 0, client: 0, balancerIn: 0, balancerOut: 0, cpuMs: 0, ms: 0, servers: {}, redirects: 0 };
+  return { mode, transfer, ok: false, error, reference: 0, payload: 0, client: 0, balancerIn: 0, balancerOut: 0, backup: 0, cpuMs: 0, ms: 0, servers: {}, redirects: 0 };
 }
 
-async function readings(topo: Topology, fulcrum: NsProcess): Promise<{ balancer: Traffic; client: Traffic; cpu: number }> {
-  const [balancer, client, cpu] = await Promise.all([topo.counters(topo.balancer), topo.counters(topo.client), cpuMs(fulcrum.pid)]);
-  return { balancer, client, cpu };
+/** The counters around a transfer: the balancer's (with `both`, A's and B's together, and their CPU), B's, the client's, and Fulcrum's CPU. */
+async function readings(topo: Topology, pair: Pair, both: boolean): Promise<{ balancer: Traffic; partner: Traffic; client: Traffic; cpu: Map<number, number> }> {
+  const [a, partner, client, cpuA, cpuB] = await Promise.all([topo.counters(topo.balancer), topo.counters(topo.partner!), topo.counters(topo.client), cpuTimes(pair.active.pid), both ? cpuTimes(pair.partner.pid) : new Map<number, number>()]);
+  const balancer = both ? { rx: a.rx + partner.rx, tx: a.tx + partner.tx } : a;
+  return { balancer, partner, client, cpu: new Map([...cpuA, ...cpuB]) };
 }

@@ -2,7 +2,10 @@
  * What the lab reads from the kernel: the bytes an interface received and sent (its
  * counters, through `ip -s -j link`), and the CPU time of a process and its children
  * (the nanoseconds on CPU of each thread, /proc/PID/task/TID/schedstat, or else utime +
- * stime of /proc/PID/stat in 10 ms ticks), which for Fulcrum is the primary and its workers.
+ * stime of /proc/PID/stat in 10 ms ticks), which for Fulcrum is the primary and its workers,
+ * read per process so that a difference of two readings counts the processes living at
+ * the second: a helper that ends between them (an `arping` of a VRRP takeover, an `ip`
+ * or `nft` run, a few milliseconds each) is left out rather than subtracted.
  */
 import { readdir, readFile } from 'node:fs/promises';
 
@@ -25,21 +28,42 @@ async function stat(pid: number): Promise<Stat | null> {
   }
 }
 
-/** CPU milliseconds (user + system) used so far by `pid` and its living descendants. */
-export async function cpuMs(pid: number): Promise<number> {
+async function processes(): Promise<Map<number, Stat>> {
   const all = new Map<number, Stat>();
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const s = await stat(Number(name));
     if (s !== null) all.set(Number(name), s);
   }
+  return all;
+}
+
+function treeOf(pid: number, all: Map<number, Stat>): Set<number> {
   const tree = new Set([pid]);
   for (let grew = true; grew; ) {
     grew = false;
     for (const [p, s] of all) if (!tree.has(p) && tree.has(s.ppid)) (tree.add(p), (grew = true));
   }
+  return tree;
+}
+
+/** `pid` and its living descendants (for Fulcrum: the primary, its workers and helpers). */
+export async function processTree(pid: number): Promise<number[]> {
+  return [...treeOf(pid, await processes())];
+}
+
+/** CPU milliseconds (user + system) used so far by `pid` and each of its living descendants, by pid. */
+export async function cpuTimes(pid: number): Promise<Map<number, number>> {
+  const all = await processes();
+  const times = new Map<number, number>();
+  for (const p of treeOf(pid, all)) times.set(p, (await schedMs(p)) ?? ((all.get(p)?.ticks ?? 0) * 1000) / TICKS_PER_SECOND);
+  return times;
+}
+
+/** The CPU milliseconds spent between two readings of cpuTimes, by the processes living at the second. */
+export function cpuDelta(before: Map<number, number>, after: Map<number, number>): number {
   let ms = 0;
-  for (const p of tree) ms += (await schedMs(p)) ?? ((all.get(p)?.ticks ?? 0) * 1000) / TICKS_PER_SECOND;
+  for (const [p, t] of after) ms += Math.max(0, t - (before.get(p) ?? 0));
   return ms;
 }
 

@@ -3,9 +3,9 @@
  * hosts need, where the client starts, and why the numbers come out as they do. Every
  * mode balances the same two servers, S1 192.0.2.11:80 and S2 192.0.2.12:80.
  */
-import { SERVER_IPS, VIP } from './topology.js';
+import { type NsProcess, PAIR_ADDRESSES, PAIR_VIRTUAL, ROUTER_IP, SERVER_IPS, VIP } from './topology.js';
 
-export const MODE_NAMES = ['http', 'tcp', 'redirect', 'dns', 'nat', 'fullnat', 'dsr'] as const;
+export const MODE_NAMES = ['http', 'https', 'tcp', 'udp', 'redirect', 'dns', 'nat', 'fullnat', 'dsr', 'ecmp'] as const;
 export type ModeName = (typeof MODE_NAMES)[number];
 
 export interface LabMode {
@@ -13,6 +13,16 @@ export interface LabMode {
   title: string;
   /** Needs nftables (the kernel data plane). */
   kernel: boolean;
+  /**
+   * Both balancers active behind a router (BIRD, on the same link) that spreads the
+   * client's flows over them by ECMP: each announces the VIP over BGP and holds it on lo;
+   * no VRRP. The in and out columns count both balancers. Needs `bird`.
+   */
+  ecmp: boolean;
+  /** The transfers go in datagrams (src/lab/udp-client.ts) to the VIP's UDP port 80; there is no drill. */
+  udp: boolean;
+  /** The client speaks HTTPS to the VIP's port 443: the listener terminates TLS with the lab's certificate (TLS_CERT), which openssl makes. */
+  tls: boolean;
   /** The client reaches the servers' subnet directly on the shared link (not through the balancer). */
   clientDirect: boolean;
   /** The servers' route back to the client. */
@@ -41,15 +51,25 @@ function pool(withUrls: boolean, interval: string = '30s'): string {
 `;
 }
 
-function listener(mode: 'http' | 'tcp' | 'redirect', interval?: string): string {
+function listener(mode: 'http' | 'tcp' | 'udp' | 'redirect', interval?: string, tls = false): string {
+  const terminate = tls ? `\n    tls:\n      certificates:\n        - { cert: ${TLS_CERT.cert}, key: ${TLS_CERT.key} }` : '';
   return `listeners:
   - name: www
-    bind: "${VIP}:80"
-    mode: ${mode}
+    bind: "${VIP}:${tls ? 443 : 80}"
+    mode: ${mode}${terminate}
     routes:
       - pool: web
 ${pool(mode === 'redirect', interval)}`;
 }
+
+/** Where the client starts in `mode`, and the certificate it trusts (under the configurations' directory `dir`) for https. */
+export function clientBase(mode: ModeName, dir: string): { base: string; ca?: string } {
+  if (MODES[mode].udp) return { base: `udp://${VIP}:80` };
+  return MODES[mode].tls ? { base: `https://${VIP}:443`, ca: `${dir}/${TLS_CERT.cert}` } : { base: `http://${VIP}:80` };
+}
+
+/** The HTTPS mode's certificate for www.example.com, self-signed, relative to the configurations' directory (where the lab writes it). */
+export const TLS_CERT = { cert: 'tls/www.example.com.pem', key: 'tls/www.example.com.key' } as const;
 
 /**
  * A kernel data plane configuration: service `www` (and with `udp`, service `udp` on the
@@ -65,6 +85,76 @@ export function serviceConfig(kind: string, opts: { udp?: boolean; interval?: st
   return `services:\n${one('www', '')}${opts.udp === true ? one('udp', '\n    protocol: udp') : ''}${pool(false, opts.interval)}`;
 }
 
+/** One balancer of the lab's pair: its VRRP priority, how often the master advertises, and its own address (its BGP router id). */
+export interface PairRole {
+  priority: number;
+  advertMs: number;
+  address: string;
+}
+
+/** The two balancers' Fulcrum processes in one mode: the active (VRRP master, the one measured) and its backup. */
+export interface Pair {
+  active: NsProcess;
+  partner: NsProcess;
+}
+
+/** The VRRP state a balancer of the pair last logged (MASTER, BACKUP, ...), and how many times it has logged taking over. */
+export function vrrpState(p: NsProcess): { last?: string; masters: number } {
+  const changes = [...(p.out + p.err).matchAll(/vrrp lab: \w+ -> (\w+)/g)].map((m) => m[1]!);
+  return { ...(changes.length === 0 ? {} : { last: changes[changes.length - 1] }), masters: changes.filter((c) => c === 'MASTER').length };
+}
+
+/** The balancer that starts as master: the addresses' owner (priority 255) takes them as soon as it starts. */
+export const ACTIVE: PairRole = { priority: 255, advertMs: 1000, address: PAIR_ADDRESSES[0][0].split('/')[0]! };
+/** Its partner, which takes over after Master_Down_Interval without an advertisement. */
+export const PARTNER: PairRole = { priority: 100, advertMs: 1000, address: PAIR_ADDRESSES[1][0].split('/')[0]! };
+
+/** The router's AS and the balancers' (ECMP mode). */
+export const ROUTER_ASN = 65000;
+export const BALANCER_ASN = 65001;
+
+/**
+ * The `bgp:` section of one balancer in the ECMP mode: announce the VIP to the router
+ * while a server is usable. No graceful shutdown (5 s by default): the lab stops both
+ * balancers at once, with no traffic to move first.
+ */
+export function bgpSection(role: PairRole): string {
+  return `bgp:
+  asn: ${BALANCER_ASN}
+  router_id: ${role.address}
+  hold_time: 9s
+  graceful_shutdown: 0s
+  peers:
+    - { name: router, address: ${ROUTER_IP}, asn: ${ROUTER_ASN} }
+  announce:
+    - prefix: ${VIP}/32
+      when: { pool: web, min_usable: 1 }
+`;
+}
+
+/**
+ * The `vrrp:` section of one balancer of the pair: the VIP, the client's gateway and the
+ * servers' way back (nat) move together. Gratuitous ARP three times on taking over and
+ * not again: on one bridge nothing is lost, and later ones would land in a measurement.
+ */
+export function vrrpSection(role: PairRole): string {
+  return `vrrp:
+  instances:
+    - name: lab
+      interface: eth0
+      vrid: 10
+      priority: ${role.priority}
+      advert_interval: ${role.advertMs}ms
+      virtual_ips: [${PAIR_VIRTUAL.join(', ')}]
+      garp: { count: 3, interval: 10ms, repeat_after: 0s }
+`;
+}
+
+/** A balancer's whole configuration in the lab: the mode's, and its part of the VRRP pair (or, in ECMP, its BGP session). */
+export function pairConfig(mode: ModeName, role: PairRole, interval?: string): string {
+  return `${MODES[mode].config(interval)}${MODES[mode].ecmp ? bgpSection(role) : vrrpSection(role)}`;
+}
+
 const LISTENING = /listening on/;
 const RULES = /dataplane: rules applied in \d+ ms \(start\)/;
 
@@ -73,6 +163,9 @@ export const MODES: Record<ModeName, LabMode> = {
     name: 'http',
     title: 'HTTP proxy',
     kernel: false,
+    tls: false,
+    udp: false,
+    ecmp: false,
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
@@ -82,10 +175,29 @@ export const MODES: Record<ModeName, LabMode> = {
     explain:
       'Fulcrum ends the client\'s TCP connection and opens its own to S1 or S2, reading each request and answer. Every byte crosses the balancer twice: in from the client and out to the server, then in from the server and out to the client. In and out are each about 100% of the transfer; the CPU is Fulcrum\'s own.',
   },
+  https: {
+    name: 'https',
+    title: 'HTTPS proxy',
+    kernel: false,
+    tls: true,
+    udp: false,
+    ecmp: false,
+    clientDirect: false,
+    serverReturn: 'none',
+    dsrServers: false,
+    config: (i) => listener('http', i, true),
+    ready: LISTENING,
+    dns: false,
+    explain:
+      'The HTTP proxy with TLS: Fulcrum holds www.example.com\'s certificate, ends the client\'s TLS connection, and sends each request on to S1 or S2 in plain HTTP. The same bytes cross the balancer as with HTTP, plus TLS\'s records and handshake on the client\'s side (a few percent); the CPU adds the encryption.',
+  },
   tcp: {
     name: 'tcp',
     title: 'TCP proxy',
     kernel: false,
+    tls: false,
+    udp: false,
+    ecmp: false,
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
@@ -95,10 +207,29 @@ export const MODES: Record<ModeName, LabMode> = {
     explain:
       'Like the HTTP proxy, two TCP connections per client, but Fulcrum relays bytes without reading HTTP. The same bytes cross the balancer (in and out about 100% each); less CPU per byte.',
   },
+  udp: {
+    name: 'udp',
+    title: 'UDP proxy',
+    kernel: false,
+    tls: false,
+    udp: true,
+    ecmp: false,
+    clientDirect: false,
+    serverReturn: 'none',
+    dsrServers: false,
+    config: (i) => listener('udp', i),
+    ready: LISTENING,
+    dns: false,
+    explain:
+      'Fulcrum keeps a session per client address and port, relays each datagram to the session\'s server from a socket of its own, and the answers back. Every datagram crosses the balancer in and out (about 100% each way); the transfers here go in datagrams of 1400 bytes, each answered by a short one (an upload) or answering a short one (a download), a few in flight at a time.',
+  },
   redirect: {
     name: 'redirect',
     title: 'redirect',
     kernel: false,
+    tls: false,
+    udp: false,
+    ecmp: false,
     clientDirect: true,
     serverReturn: 'direct',
     dsrServers: false,
@@ -112,6 +243,9 @@ export const MODES: Record<ModeName, LabMode> = {
     name: 'dns',
     title: 'DNS balancing',
     kernel: false,
+    tls: false,
+    udp: false,
+    ecmp: false,
     clientDirect: true,
     serverReturn: 'direct',
     dsrServers: false,
@@ -131,6 +265,9 @@ ${pool(false, i)}`,
     name: 'nat',
     title: 'kernel NAT',
     kernel: true,
+    tls: false,
+    udp: false,
+    ecmp: false,
     clientDirect: false,
     serverReturn: 'balancer',
     dsrServers: false,
@@ -144,6 +281,9 @@ ${pool(false, i)}`,
     name: 'fullnat',
     title: 'kernel full NAT',
     kernel: true,
+    tls: false,
+    udp: false,
+    ecmp: false,
     clientDirect: false,
     serverReturn: 'none',
     dsrServers: false,
@@ -157,6 +297,9 @@ ${pool(false, i)}`,
     name: 'dsr',
     title: 'kernel DSR',
     kernel: true,
+    tls: false,
+    udp: false,
+    ecmp: false,
     clientDirect: false,
     serverReturn: 'direct',
     dsrServers: true,
@@ -165,5 +308,21 @@ ${pool(false, i)}`,
     dns: false,
     explain:
       'Direct server return: the balancer only changes the destination MAC address of the client\'s packets and sends them on to S1 or S2, which hold the VIP on lo and answer the client straight. The upload crosses the balancer (in and out, about 100% each); the download\'s answer does not: only the client\'s ACKs do. Of the small requests, the requests cross it and the answers do not.',
+  },
+  ecmp: {
+    name: 'ecmp',
+    title: 'BGP + ECMP (DSR)',
+    kernel: true,
+    tls: false,
+    udp: false,
+    ecmp: true,
+    clientDirect: false,
+    serverReturn: 'direct',
+    dsrServers: true,
+    config: (i) => serviceConfig('mode: dsr\n    interface: eth0', { interval: i }),
+    ready: RULES,
+    dns: false,
+    explain:
+      'Both balancers are active: each announces the VIP to a router over BGP, and the router spreads the client\'s connections over them by a hash of each connection\'s addresses and ports (ECMP). Each balancer does DSR, with the same Maglev table, so either one sends a connection to the same server. The columns count both balancers together: as DSR, the upload crosses them and the download\'s answer does not; each connection crosses one balancer, and which one changes from run to run. The router carries every byte, as any router on the path does.',
   },
 };

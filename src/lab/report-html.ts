@@ -6,7 +6,7 @@
  */
 import { release } from 'node:os';
 import { describeTransfer, formatBytes, type LabResult, type Measurement } from './lab.js';
-import { MODES, type ModeName } from './modes.js';
+import { ACTIVE, MODES, type ModeName, pairConfig, PARTNER } from './modes.js';
 import { DRILL, type DrillResult, drillSummary } from './drills.js';
 import { cpuPerGb, percent } from './report-text.js';
 import { CLIENT_IP, SERVER_IPS, VIP } from './topology.js';
@@ -72,27 +72,30 @@ function cpuChart(r: LabResult): string {
   );
 }
 
-const TOPOLOGY = `<svg class="topo" viewBox="0 0 640 150" width="640" height="150" xmlns="http://www.w3.org/2000/svg" role="img" aria-label="the lab's hosts">
-<line x1="20" y1="75" x2="620" y2="75" class="link"/>
-<text x="600" y="68" class="axis" text-anchor="end">bridge (one L2 link)</text>
+const TOPOLOGY = `<svg class="topo" viewBox="0 0 660 168" width="660" height="168" xmlns="http://www.w3.org/2000/svg" role="img" aria-label="the lab's hosts">
+<line x1="10" y1="75" x2="650" y2="75" class="link"/>
+<text x="640" y="68" class="axis" text-anchor="end">bridge (one L2 link)</text>
 ${[
-  [70, 'client', CLIENT_IP],
-  [230, 'balancer: fulcrum', `${VIP} (VIP)`],
-  [410, 'S1', SERVER_IPS[0]],
-  [540, 'S2', SERVER_IPS[1]],
+  [65, 'client', CLIENT_IP, 'host'],
+  [195, 'balancer A (master)', `VIP ${VIP}`, 'host lb'],
+  [325, 'balancer B (backup)', 'its VRRP partner', 'host'],
+  [460, 'S1', SERVER_IPS[0], 'host'],
+  [590, 'S2', SERVER_IPS[1], 'host'],
 ]
-  .map(([cx, name, addr]) => `<line x1="${cx}" y1="40" x2="${cx}" y2="75" class="link"/><rect x="${Number(cx) - 62}" y="10" width="124" height="34" rx="5" class="${name === 'balancer: fulcrum' ? 'host lb' : 'host'}"/><text x="${cx}" y="25" text-anchor="middle" class="label">${name}</text><text x="${cx}" y="38" text-anchor="middle" class="axis">${addr}</text>`)
+  .map(([cx, name, addr, cls]) => `<line x1="${cx}" y1="40" x2="${cx}" y2="75" class="link"/><rect x="${Number(cx) - 62}" y="10" width="124" height="34" rx="5" class="${cls}"/><text x="${cx}" y="25" text-anchor="middle" class="label">${name}</text><text x="${cx}" y="38" text-anchor="middle" class="axis">${addr}</text>`)
   .join('\n')}
-<text x="230" y="100" text-anchor="middle" class="axis">measured: the balancer's eth0, in and out</text>
-<text x="320" y="122" text-anchor="middle" class="axis">http, tcp, nat, fullnat, dsr: the client sends to the VIP; redirect, dns: it then reaches S1/S2 directly;</text>
-<text x="320" y="138" text-anchor="middle" class="axis">nat: the servers' replies route via the balancer; dsr: the servers answer the client directly</text>
+<text x="195" y="100" text-anchor="middle" class="axis">measured: A's eth0, in and out</text>
+<text x="330" y="100" text-anchor="start" class="axis">(the VIP and both gateways move to B if A dies)</text>
+<text x="330" y="122" text-anchor="middle" class="axis">http, https, tcp, nat, fullnat, dsr: the client sends to the VIP; redirect, dns: then to S1/S2 directly;</text>
+<text x="330" y="138" text-anchor="middle" class="axis">nat: the servers' replies route via the balancer; dsr: the servers answer the client directly;</text>
+<text x="330" y="154" text-anchor="middle" class="axis">ecmp: a router on the link (BIRD) spreads the client's connections over A and B, both active</text>
 </svg>`;
 
 const CSS = `body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;color:#1a202c}
 h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #e2e8f0}
 .meta{color:#4a5568}.legend span{display:inline-block;margin-right:1.2em}.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
 svg text{font:12px system-ui,sans-serif;fill:#1a202c}svg .title{font-weight:600;font-size:13px}svg .axis{fill:#4a5568;font-size:11px}svg .value{fill:#2d3748;font-size:11px}
-svg .kill{stroke:#c53030;stroke-width:2}svg .ref{stroke:#a0aec0;stroke-dasharray:4 3}svg .axisline{stroke:#718096}svg .link{stroke:#718096;stroke-width:2}svg .host{fill:#edf2f7;stroke:#718096}svg .lb{fill:#ebf8ff;stroke:#2b6cb0}
+svg .kill{stroke:#c53030;stroke-width:2}svg .inside{fill:#fff}svg .takeover{stroke:#2f855a;stroke-width:2;stroke-dasharray:3 2}svg .ref{stroke:#a0aec0;stroke-dasharray:4 3}svg .axisline{stroke:#718096}svg .link{stroke:#718096;stroke-width:2}svg .host{fill:#edf2f7;stroke:#718096}svg .lb{fill:#ebf8ff;stroke:#2b6cb0}
 .modes{display:grid;grid-template-columns:1fr;gap:1em}.mode{border:1px solid #e2e8f0;border-radius:6px;padding:.6em 1em;display:grid;grid-template-columns:minmax(0,1fr) auto;gap:1em}
 .mode h3{margin:.2em 0}table{border-collapse:collapse;font-variant-numeric:tabular-nums}td,th{padding:2px 8px;white-space:nowrap;text-align:right;border-bottom:1px solid #edf2f7}td:first-child,th:first-child{text-align:left}
 .failed{color:#c53030}pre{background:#f7fafc;padding:.5em;overflow:auto;font-size:12px}details summary{cursor:pointer;color:#4a5568}`;
@@ -108,21 +111,21 @@ function modeCard(r: LabResult, mode: ModeName): string {
     .join('');
   const info = MODES[mode];
   return `<section class="mode" id="mode-${mode}"><div><h3>${esc(info.title)} <small>(${mode})</small></h3><p>${esc(info.explain)}</p>
-<details><summary>configuration</summary><pre>${esc(info.config())}</pre></details></div>
+<details><summary>configuration (balancer A; B's differs in its VRRP priority, ${PARTNER.priority})</summary><pre>${esc(pairConfig(mode, ACTIVE))}</pre></details></div>
 <div><table><thead><tr><th>transfer</th><th>in</th><th>out</th><th>bytes in</th><th>bytes out</th><th>CPU ms</th><th>time</th></tr></thead><tbody>${rows}</tbody></table></div></section>`;
 }
 
 const SERVER_COLORS: Record<string, string> = { S1: '#2b6cb0', S2: '#805ad5' };
 const FAIL = '#e53e3e';
 
-/** A drill's timeline: the download as a bar, each small request as a tick (colour: its server, or red when it failed), the kill as a line. */
-function drillTimeline(drills: readonly DrillResult[]): string {
+/** A drill's timeline: the download as a bar, each small request as a tick (colour: its server, or red when it failed), the kill as a line, and the partner's taking over the VIP as another. */
+function drillTimeline(drills: readonly DrillResult[], title: string): string {
   const span = DRILL.durationMs + 250;
-  const rowH = 54;
+  const rowH = 60;
   const top = 24;
   const plotW = CHART_W - LABEL_W - 20;
   const x = (ms: number) => LABEL_W + (plotW * Math.min(ms, span)) / span;
-  const parts: string[] = [`<text x="0" y="14" class="title">What the client saw when the server of its download was killed</text>`];
+  const parts: string[] = [`<text x="0" y="14" class="title">${esc(title)}</text>`];
   for (const [i, d] of drills.entries()) {
     const y = top + i * rowH;
     const items: string[] = [`<text x="${LABEL_W - 8}" y="${y + 20}" text-anchor="end" class="label">${esc(MODES[d.mode].title)}</text>`];
@@ -132,33 +135,59 @@ function drillTimeline(drills: readonly DrillResult[]): string {
       const dl = d.download;
       const color = dl.outcome === 'completed' ? '#38a169' : FAIL;
       items.push(`<rect class="download" x="${x(dl.start).toFixed(1)}" y="${y + 2}" width="${Math.max(1, x(dl.end) - x(dl.start)).toFixed(1)}" height="10" fill="${color}"><title>${esc(`download from ${dl.server ?? '?'}: ${dl.outcome}${dl.error === undefined ? '' : ` (${dl.error})`} at ${(dl.end / 1000).toFixed(2)} s, ${formatBytes(dl.bytes)} of ${formatBytes(dl.expected)}`)}</title></rect>`);
-      items.push(`<text x="${(x(dl.end) + 4).toFixed(1)}" y="${y + 11}" class="value">download ${esc(dl.outcome)}</text>`);
+      // past the right edge, the label goes inside the bar's end
+      const inside = x(dl.end) + 110 > CHART_W;
+      items.push(`<text x="${(x(dl.end) + (inside ? -4 : 4)).toFixed(1)}" y="${y + 11}" class="value${inside ? ' inside' : ''}"${inside ? ' text-anchor="end"' : ''}>download ${esc(dl.outcome)}</text>`);
       for (const q of d.requests) {
         const fill = q.error === undefined ? (SERVER_COLORS[q.server ?? ''] ?? '#718096') : FAIL;
         items.push(`<rect class="request" x="${x(q.t).toFixed(1)}" y="${y + 16}" width="${Math.max(1.5, x(q.t + q.ms) - x(q.t)).toFixed(1)}" height="${q.error === undefined ? 10 : 16}" fill="${fill}"><title>${esc(`${(q.t / 1000).toFixed(3)} s: ${q.error ?? q.server ?? ''}, ${q.ms} ms`)}</title></rect>`);
       }
       if (d.killedAt !== undefined) items.push(`<line x1="${x(d.killedAt).toFixed(1)}" y1="${y}" x2="${x(d.killedAt).toFixed(1)}" y2="${y + 36}" class="kill"/><text x="${(x(d.killedAt) + 3).toFixed(1)}" y="${y + 44}" class="axis">${esc(d.killed ?? '')} killed</text>`);
+      if (d.takeover !== undefined) {
+        const after = Math.round(d.takeover - (d.killedAt ?? 0));
+        const bgp = d.takeoverBy === 'bgp';
+        const what = bgp ? `the router dropped A's route ${after} ms after the kill` : `balancer B became VRRP master ${after} ms after the kill`;
+        items.push(`<line class="takeover" x1="${x(d.takeover).toFixed(1)}" y1="${y}" x2="${x(d.takeover).toFixed(1)}" y2="${y + 36}"><title>${esc(what)}</title></line><text x="${(x(d.takeover) + 3).toFixed(1)}" y="${y + 52}" class="axis">${bgp ? 'route via A withdrawn' : 'B took the VIP'} (+${after} ms)</text>`);
+      }
     }
-    parts.push(`<g class="drill" data-mode="${d.mode}">${items.join('')}</g>`);
+    parts.push(`<g class="drill" data-kind="${d.kind}" data-mode="${d.mode}">${items.join('')}</g>`);
   }
   const h = top + drills.length * rowH + 20;
   for (let s = 0; s <= span; s += 500) parts.push(`<text x="${x(s).toFixed(1)}" y="${h - 4}" class="axis" text-anchor="middle">${s / 1000} s</text>`);
   return `<svg class="timeline" role="img" aria-label="drills" viewBox="0 0 ${CHART_W} ${h}" width="${CHART_W}" height="${h}" xmlns="http://www.w3.org/2000/svg">${parts.join('')}</svg>`;
 }
 
-function drillsSection(drills: readonly DrillResult[]): string {
+function drillTable(drills: readonly DrillResult[], balancer: boolean): string {
   const rows = drills
     .map((d) => {
-      if (!d.ok) return `<tr><td>${esc(MODES[d.mode].title)}</td><td colspan="5" class="failed">${esc(d.error ?? '')}</td></tr>`;
+      if (!d.ok) return `<tr><td>${esc(MODES[d.mode].title)}</td><td colspan="${balancer ? 8 : 6}" class="failed">${esc(d.error ?? '')}</td></tr>`;
       const s = drillSummary(d);
       const failing = s.firstFail === undefined ? 'none' : `${(s.firstFail / 1000).toFixed(2)} to ${(s.lastFail! / 1000).toFixed(2)} s`;
-      return `<tr><td>${esc(MODES[d.mode].title)}</td><td>${esc(d.download!.outcome)}</td><td>${s.ok}</td><td>${s.failed}</td><td>${failing}</td><td>${s.slowest} ms</td><td>${esc(s.errors.join(', '))}</td></tr>`;
+      const after = (t: number | undefined, none: string) => (t === undefined ? none : `${Math.round(t - (d.killedAt ?? 0))} ms`);
+      const extra = balancer ? `<td>${after(d.takeover, 'never')}</td><td>${after(s.answeredAgain, s.failed === 0 ? 'no gap' : 'never')}</td>` : '';
+      return `<tr><td>${esc(MODES[d.mode].title)}</td><td>${esc(d.download!.outcome)}</td><td>${s.ok}</td><td>${s.failed}</td><td>${failing}</td>${extra}<td>${s.slowest} ms</td><td>${esc(s.errors.join(', '))}</td></tr>`;
     })
     .join('');
+  const extra = balancer ? '<th>VIP on B after the kill</th><th>answered again after the kill</th>' : '';
+  return `<table><thead><tr><th>mode</th><th>download</th><th>requests ok</th><th>failed</th><th>failing</th>${extra}<th>slowest</th><th>errors</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function drillsSection(drills: readonly DrillResult[]): string {
+  const servers = drills.filter((d) => d.kind === 'server');
+  const balancers = drills.filter((d) => d.kind === 'balancer');
+  const masterDown = balancers.find((d) => d.masterDownMs !== undefined)?.masterDownMs;
   return `<h2>Drills: a server killed in the middle</h2>
 <p>In each mode the lab kills (SIGKILL) the server that carries a ${DRILL.dripMs / 1000} s download, ${DRILL.killAfterMs} ms into it, while the client sends a small request every ${DRILL.intervalMs} ms on a keep-alive connection (a new one after an error; a request gives up after ${DRILL.requestTimeoutMs} ms). Fulcrum checks the servers every 500 ms here. Ticks: blue S1, purple S2, red failed.</p>
-${drillTimeline(drills)}
-<table><thead><tr><th>mode</th><th>download</th><th>requests ok</th><th>failed</th><th>failing</th><th>slowest</th><th>errors</th></tr></thead><tbody>${rows}</tbody></table>`;
+${drillTimeline(servers, 'What the client saw when the server of its download was killed')}
+${drillTable(servers, false)}
+${
+  balancers.length === 0
+    ? ''
+    : `<h2>Drills: the active balancer killed</h2>
+<p>The same client, and this time the lab kills (SIGKILL) the Fulcrum of the active balancer A, its primary and worker at once, ${DRILL.killAfterMs} ms into the download. Balancer B, its VRRP partner (advertisements every 100 ms here), takes the VIP, the client's gateway and the servers' way back when it has heard nothing for its Master_Down_Interval (${masterDown ?? '?'} ms), and announces them by gratuitous ARP. A's kernel keeps its addresses and nftables rules, as after any crash of the process: in the kernel modes it forwards on until the client follows B. Dashed green line: B became master. In BGP + ECMP there is no VRRP: both balancers carry connections, and the router stops sending to A when A's BGP session ends with its process (the dashed line).</p>
+${drillTimeline(balancers, 'What the client saw when the active balancer was killed')}
+${drillTable(balancers, true)}`
+}`;
 }
 
 export function htmlReport(r: LabResult): string {

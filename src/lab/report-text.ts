@@ -45,24 +45,42 @@ export function textReport(r: LabResult): string {
     '',
     `Fulcrum CPU per GB the client moved: ${r.modes.map((m) => `${m} ${Math.round(cpuPerGb(r.measurements, m))} ms`).join(', ')}`,
   ];
-  if (r.drills !== undefined) lines.push('', drillsText(r.drills));
+  if (r.drills !== undefined) {
+    for (const kind of ['server', 'balancer'] as const) {
+      const some = r.drills.filter((d) => d.kind === kind);
+      if (some.length > 0) lines.push('', drillsText(some, kind));
+    }
+  }
   for (const s of r.skipped) lines.push(`skipped ${s.mode} (${MODES[s.mode].title}): ${s.reason}`);
   return `${lines.join('\n')}\n`;
 }
 
-/** The drills: per mode, what happened to the download and to the small requests after the server was killed. */
-export function drillsText(drills: readonly DrillResult[]): string {
-  const rows: string[][] = [['mode', 'killed', 'download', 'requests ok', 'failed', 'failing', 'slowest', 'errors']];
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+/**
+ * The drills of one kind: per mode, what happened to the download and to the small
+ * requests after the kill; for the balancer, also when the partner took the VIP and when
+ * requests were answered again, both counted from the kill.
+ */
+export function drillsText(drills: readonly DrillResult[], kind: DrillResult['kind']): string {
+  const balancer = kind === 'balancer';
+  const rows: string[][] = [['mode', 'killed', 'download', 'requests ok', 'failed', 'failing', ...(balancer ? ['VIP moved', 'answered again'] : []), 'slowest', 'errors']];
   for (const d of drills) {
     if (!d.ok) {
-      rows.push([d.mode, '', 'drill failed', '', '', '', '', d.error ?? '']);
+      rows.push([d.mode, '', 'drill failed', '', '', '', ...(balancer ? ['', ''] : []), '', d.error ?? '']);
       continue;
     }
     const s = drillSummary(d);
     const dl = d.download!;
-    const download = dl.outcome === 'completed' ? `completed ${(dl.end / 1000).toFixed(2)} s` : `${dl.outcome} at ${(dl.end / 1000).toFixed(2)} s`;
-    const failing = s.firstFail === undefined ? '-' : `${(s.firstFail / 1000).toFixed(2)}-${(s.lastFail! / 1000).toFixed(2)} s`;
-    rows.push([d.mode, `${d.killed} at ${((d.killedAt ?? 0) / 1000).toFixed(2)} s`, download, String(s.ok), String(s.failed), failing, `${s.slowest} ms`, s.errors.join(' ')]);
+    const killedAt = d.killedAt ?? 0;
+    const download = dl.outcome === 'completed' ? `completed ${seconds(dl.end)}` : `${dl.outcome} at ${seconds(dl.end)}`;
+    const failing = s.firstFail === undefined ? '-' : `${(s.firstFail / 1000).toFixed(2)}-${seconds(s.lastFail!)}`;
+    const after = (t: number | undefined) => (t === undefined ? '-' : `+${Math.round(t - killedAt)} ms`);
+    const extra = balancer ? [d.takeover === undefined ? 'never' : after(d.takeover), s.answeredAgain === undefined ? (s.failed === 0 ? 'no gap' : 'never') : after(s.answeredAgain)] : [];
+    rows.push([d.mode, `${d.killed} at ${seconds(killedAt)}`, download, String(s.ok), String(s.failed), failing, ...extra, `${s.slowest} ms`, s.errors.join(' ')]);
   }
-  return `Drills: the server carrying a slow download killed; a small request every 25 ms beside it:\n${pad(rows)}`;
+  const title = balancer
+    ? `Drills: the active balancer (A) killed during a slow download; a small request every 25 ms beside it. VIP moved: B became VRRP master (Master_Down_Interval ${drills.find((d) => d.masterDownMs !== undefined)?.masterDownMs ?? '?'} ms), counted from the kill:`
+    : 'Drills: the server carrying a slow download killed; a small request every 25 ms beside it:';
+  return `${title}\n${pad(rows)}`;
 }

@@ -5,8 +5,10 @@
  * /drip/MS` 16 KiB every 20 ms for MS milliseconds (a slow download for the lab's
  * drills; its head comes at once, with its length), `POST
  * /upload` the length and SHA-256 of the body as JSON, `GET /health` 200. On UDP PORT
- * it answers every datagram with NAME. Every answer carries `X-Served-By: NAME`. Prints
- * "ready" once both are bound; exits on SIGTERM.
+ * it answers every datagram with NAME, except the lab's UDP transfers (src/lab/udp-client.ts):
+ * `lab:KIND:SEQ:N` is answered with `NAME SEQ`, padded to N bytes when KIND is `down`.
+ * Every HTTP answer carries `X-Served-By: NAME`. Prints "ready" once both are bound;
+ * exits on SIGTERM.
  */
 import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
@@ -68,7 +70,15 @@ const server = http.createServer((req, res) => {
 server.keepAliveTimeout = 60_000;
 
 const udp = dgram.createSocket('udp4');
-udp.on('message', (_msg, rinfo) => udp.send(name, rinfo.port, rinfo.address));
+udp.on('message', (msg, rinfo) => {
+  const lab = msg.subarray(0, 40).toString('latin1').split(':');
+  if (lab[0] !== 'lab' || lab.length < 4) return void udp.send(name, rinfo.port, rinfo.address);
+  const head = Buffer.from(`${name} ${lab[2]} `);
+  const size = lab[1] === 'down' ? Math.min(Math.max(Number(lab[3]) || 0, head.length), 1472) : head.length;
+  const answer = Buffer.alloc(size, 'd');
+  head.copy(answer);
+  udp.send(answer, rinfo.port, rinfo.address);
+});
 
 let pending = 2;
 const ready = () => {

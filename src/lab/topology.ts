@@ -7,6 +7,11 @@
  *   balancer 192.0.2.1/24 and 198.51.100.1/24, the VIP 203.0.113.10/32
  *   s1, s2   192.0.2.11/24, 192.0.2.12/24
  *
+ * With `pair` (the lab), a second balancer (the VRRP partner, `b2`) joins, and the
+ * balancer's three addresses above become the pair's virtual addresses, held by whichever
+ * Fulcrum is VRRP master: each balancer has only addresses of its own (PAIR_ADDRESSES),
+ * and may bind the virtual ones before it holds them (net.ipv4.ip_nonlocal_bind).
+ *
  * Names carry a prefix (the tests: "fu<pid><tag>", the lab: "fulab-"); destroy() deletes
  * every namespace (and with them the veths, the bridge and any nftables table made
  * inside) after ending, by pid, the processes started in them. Nothing here touches the
@@ -29,7 +34,17 @@ export const CLIENT_GATEWAY = '198.51.100.1';
 export const BALANCER_IP = '192.0.2.1';
 export const SERVER_IPS = ['192.0.2.11', '192.0.2.12'] as const;
 export const CLIENT_NET = '198.51.100.0/24';
+/** With a VRRP pair: each balancer's own addresses (in the servers', the client's and the VIP's subnets), the partner's second. */
+export const PAIR_ADDRESSES = [
+  ['192.0.2.2/24', '198.51.100.2/24', '203.0.113.2/24'],
+  ['192.0.2.3/24', '198.51.100.3/24', '203.0.113.3/24'],
+] as const;
+/** With a VRRP pair: the addresses that move to the master (a /24 each, so that they lie in a subnet of the balancers' own). */
+export const PAIR_VIRTUAL = [`${VIP}/24`, `${CLIENT_GATEWAY}/24`, `${BALANCER_IP}/24`] as const;
 export const SERVER_NET = '192.0.2.0/24';
+/** With a router (the lab's ECMP mode): its addresses on the servers' and the client's subnets. */
+export const ROUTER_IP = '192.0.2.4';
+export const ROUTER_CLIENT_IP = '198.51.100.4';
 
 /** Whether `tool` is in one of the usual system directories. */
 export function hasTool(tool: string): boolean {
@@ -116,18 +131,33 @@ export class NsProcess {
 export class Topology {
   readonly client: string;
   readonly balancer: string;
+  /** The balancer's VRRP partner, when built with `pair`. */
+  readonly partner: string | null;
+  /** A router on the same link (BIRD runs there in the lab's ECMP mode), when built with `router`. */
+  readonly router: string | null;
   readonly servers: [string, string];
   readonly bridge: string;
   private readonly procs: NsProcess[] = [];
   private readonly all: string[];
   private closed = false;
 
-  private constructor(readonly prefix: string) {
+  private constructor(
+    readonly prefix: string,
+    pair: boolean,
+    router: boolean,
+  ) {
     this.client = `${prefix}c`;
     this.balancer = `${prefix}b`;
+    this.partner = pair ? `${prefix}b2` : null;
+    this.router = router ? `${prefix}r` : null;
     this.servers = [`${prefix}s1`, `${prefix}s2`];
     this.bridge = `${prefix}br`;
-    this.all = [this.bridge, this.client, this.balancer, ...this.servers];
+    this.all = [this.bridge, this.client, this.balancer, ...(this.partner === null ? [] : [this.partner]), ...this.servers, ...(this.router === null ? [] : [this.router])];
+  }
+
+  /** The balancers: the one that starts as master, then its partner if any. */
+  get balancers(): string[] {
+    return this.partner === null ? [this.balancer] : [this.balancer, this.partner];
   }
 
   /** A test's hosts, named after its pid and `tag`. */
@@ -135,9 +165,9 @@ export class Topology {
     return Topology.createNamed(`fu${process.pid % 100_000}${tag}`);
   }
 
-  /** Builds the namespaces named `prefix`c, b, s1, s2, br; on any failure removes what it made and rethrows. */
-  static async createNamed(prefix: string): Promise<Topology> {
-    const topo = new Topology(prefix);
+  /** Builds the namespaces named `prefix`c, b, s1, s2, br (and b2 with `pair`); on any failure removes what it made and rethrows. */
+  static async createNamed(prefix: string, opts: { pair?: boolean; router?: boolean } = {}): Promise<Topology> {
+    const topo = new Topology(prefix, opts.pair === true, opts.router === true);
     try {
       await topo.build();
     } catch (err) {
@@ -159,7 +189,7 @@ export class Topology {
     }
     await this.ip(this.bridge, 'link', 'add', 'br0', 'type', 'bridge');
     await this.ip(this.bridge, 'link', 'set', 'br0', 'up');
-    for (const ns of [this.client, this.balancer, ...this.servers]) {
+    for (const ns of this.all.slice(1)) {
       // veth: `eth0` in the host, its peer (named after the host) on the bridge
       await sh(IP, ['link', 'add', ns, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
       await sh(IP, ['link', 'set', ns, 'netns', this.bridge]);
@@ -168,12 +198,35 @@ export class Topology {
     }
     await this.ip(this.client, 'addr', 'add', `${CLIENT_IP}/24`, 'dev', 'eth0');
     await this.ip(this.client, 'route', 'add', 'default', 'via', CLIENT_GATEWAY);
-    await this.ip(this.balancer, 'addr', 'add', `${BALANCER_IP}/24`, 'dev', 'eth0');
-    await this.ip(this.balancer, 'addr', 'add', `${CLIENT_GATEWAY}/24`, 'dev', 'eth0');
-    await this.ip(this.balancer, 'addr', 'add', `${VIP}/32`, 'dev', 'eth0');
-    // the balancer forwards for NAT, and sends no ICMP redirects to the client on its one link
-    await this.exec(this.balancer, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.eth0.send_redirects=0');
+    if (this.partner === null) {
+      await this.ip(this.balancer, 'addr', 'add', `${BALANCER_IP}/24`, 'dev', 'eth0');
+      await this.ip(this.balancer, 'addr', 'add', `${CLIENT_GATEWAY}/24`, 'dev', 'eth0');
+      await this.ip(this.balancer, 'addr', 'add', `${VIP}/32`, 'dev', 'eth0');
+    }
+    for (const [i, ns] of this.balancers.entries()) {
+      if (this.partner !== null) for (const addr of PAIR_ADDRESSES[i]!) await this.ip(ns, 'addr', 'add', addr, 'dev', 'eth0');
+      // a balancer forwards for NAT, sends no ICMP redirects to the client on its one link,
+      // and (in a pair) binds the virtual addresses while its partner holds them
+      await this.exec(ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.eth0.send_redirects=0', 'net.ipv4.ip_nonlocal_bind=1');
+    }
     for (const [i, ns] of this.servers.entries()) await this.ip(ns, 'addr', 'add', `${SERVER_IPS[i]}/24`, 'dev', 'eth0');
+    if (this.router !== null) {
+      await this.ip(this.router, 'addr', 'add', `${ROUTER_IP}/24`, 'dev', 'eth0');
+      await this.ip(this.router, 'addr', 'add', `${ROUTER_CLIENT_IP}/24`, 'dev', 'eth0');
+      // ECMP over the 4-tuple, so that one client's connections spread over the next hops
+      await this.exec(this.router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.fib_multipath_hash_policy=1', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.eth0.send_redirects=0');
+    }
+  }
+
+  /** The client's default route: through the balancer's address (or the pair's), or through `via`. */
+  async clientGateway(via: string = CLIENT_GATEWAY): Promise<void> {
+    await this.ip(this.client, 'route', 'replace', 'default', 'via', via);
+  }
+
+  /** The router's next hops for `prefix` (sorted), from its kernel's table. */
+  async nextHops(prefix: string): Promise<string[]> {
+    if (this.router === null) return [];
+    return [...(await this.ip(this.router, 'route', 'show', prefix)).matchAll(/via (\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!).sort();
   }
 
   /** `ip -n NS ...` */
@@ -226,6 +279,17 @@ export class Topology {
   async clientDirectRoute(on: boolean): Promise<void> {
     await this.ip(this.client, 'route', 'flush', SERVER_NET);
     if (on) await this.ip(this.client, 'route', 'add', SERVER_NET, 'dev', 'eth0');
+  }
+
+  /**
+   * After a balancer's Fulcrum was killed (a drill): ends, by pid, what is left of it in
+   * `ns` (a worker, an `ip -batch`), and removes the nftables rules and the virtual
+   * addresses that a process killed without its stop leaves behind. Never rejects.
+   */
+  async clearBalancer(ns: string): Promise<void> {
+    await killAllIn(ns);
+    if (hasTool('nft')) await this.exec(ns, 'nft', 'flush', 'ruleset').catch(() => undefined);
+    for (const addr of PAIR_VIRTUAL) await this.ip(ns, 'addr', 'del', addr, 'dev', 'eth0').catch(() => undefined);
   }
 
   /** Lets the processes started here outlive this one (`fulcrum lab --keep`): no pipe or handle of theirs keeps it running. */

@@ -601,7 +601,9 @@ async function restarted<T extends { stop(): Promise<void> }>(what: string, old:
 async function startDataplane(config: Config, plane: Instance, counters: CounterTotals, replacing = false): Promise<Dataplane | null> {
   if (config.services.length === 0) return null;
   const { Dataplane: Plane } = await import('../dataplane/dataplane.js');
-  const dataplane = new Plane(config.services, plane.pools, { log: (m) => log().info(`dataplane: ${m}`), counters });
+  // a VIP that VRRP moves is on this host only while it is master: a backup programs its rules all the same
+  const virtualAddresses = (config.vrrp?.instances ?? []).flatMap((i) => i.virtualIps.map((v) => v.address));
+  const dataplane = new Plane(config.services, plane.pools, { log: (m) => log().info(`dataplane: ${m}`), counters, virtualAddresses });
   if (replacing) log().info('dataplane: applying the reloaded virtual services over the running tables');
   await dataplane.start();
   return dataplane;

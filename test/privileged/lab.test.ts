@@ -3,7 +3,9 @@
  * through every mode, run by the CLI as a user would, and the facts it must show (not
  * fixed numbers): DSR carries under 5% of a download and about all of an upload; the
  * proxies and NAT carry every byte in and out; DNS balancing carries nothing but the
- * query; redirect carries the first request only. The report opens in headless Chromium
+ * query; redirect carries the first request only; the VRRP backup carries nothing. The
+ * drills: a killed server cuts its download; a killed active balancer is replaced by its
+ * partner within Master_Down_Interval, after which requests are answered again. The report opens in headless Chromium
  * without a console error, its charts have one bar group per mode, and a screenshot is
  * kept (in $FULCRUM_TEST_ARTIFACTS, else test-artifacts/). A lab left by a crash is
  * removed first, Ctrl-C removes everything, and nothing is left behind.
@@ -15,12 +17,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { DrillResult } from '../../src/lab/drills.js';
 import type { LabResult, Measurement } from '../../src/lab/lab.js';
 import { MODE_NAMES } from '../../src/lab/modes.js';
+import { hasTool } from '../../src/lab/topology.js';
 import { privilegedSkip, sh, shResult } from '../helpers/netns.js';
 import { CLI_PATH } from '../helpers/spawn.js';
 
 const SKIP = privilegedSkip(['ip', 'nft']);
+/** The modes the lab runs here: ecmp needs BIRD, https openssl (the lab skips them without). */
+const MODES_HERE = MODE_NAMES.filter((mode) => (mode !== 'ecmp' || hasTool('bird')) && (mode !== 'https' || hasTool('openssl')));
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = process.env.FULCRUM_TEST_ARTIFACTS ?? new URL('../../../test-artifacts/', import.meta.url).pathname;
 const UP = 256 * 1024;
@@ -60,7 +66,19 @@ describe('fulcrum lab', { skip: SKIP ?? false }, () => {
   };
   const share = (x: Measurement, bytes: number) => (100 * bytes) / x.reference;
 
+  /**
+   * The lab's names (fulab-*, /run/fulcrum-lab.pid) are the same for every checkout: a
+   * second copy of this test (another worktree's suite) waits for this one to end, since
+   * its fake leftovers and clean-ups would tear down a lab in progress.
+   */
+  let held: ReturnType<typeof spawn> | undefined;
+
   before(async () => {
+    held = spawn('flock', ['-x', '-w', '900', '/run/fulcrum-lab-test.lock', 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    await new Promise<void>((resolve, reject) => {
+      held!.stdout!.once('data', () => resolve());
+      held!.once('exit', (code) => reject(new Error(`could not take /run/fulcrum-lab-test.lock (flock exited with ${code})`)));
+    });
     dir = mkdtempSync(join(tmpdir(), 'fulcrum-lab-'));
     hostTablesBefore = await sh('nft', ['list', 'tables']);
     // what a crashed run leaves: a lab namespace with a process in it
@@ -74,19 +92,20 @@ describe('fulcrum lab', { skip: SKIP ?? false }, () => {
   after(async () => {
     await shResult(process.execPath, [CLI_PATH, 'lab', '--clean']);
     if (dir) rmSync(dir, { recursive: true, force: true });
+    held?.stdin?.end(); // cat ends, and flock lets the lock go
   });
 
   it('runs every mode, and removes what a crashed run left first', () => {
     assert.equal(exit.code, 0, exit.stderr);
-    assert.deepEqual(result.modes, [...MODE_NAMES]);
-    assert.equal(result.measurements.length, MODE_NAMES.length * 3);
+    assert.deepEqual(result.modes, MODES_HERE);
+    assert.equal(result.measurements.length, MODES_HERE.length * 3);
     assert.ok(result.measurements.every((x) => x.ok), JSON.stringify(result.measurements.filter((x) => !x.ok)));
     assert.ok(result.cleaned.includes('namespace fulab-c'), result.cleaned.join(', '));
     assert.ok(result.cleaned.some((c) => c.startsWith('process ')), result.cleaned.join(', '));
   });
 
   it('proxies and NAT carry every byte in and out (at least 200% of the transfer)', () => {
-    for (const mode of ['http', 'tcp', 'nat', 'fullnat']) {
+    for (const mode of MODES_HERE.filter((x) => ['http', 'https', 'tcp', 'udp', 'nat', 'fullnat'].includes(x))) {
       for (const t of ['upload', 'download'] as const) {
         const x = m(mode, t);
         assert.ok(share(x, x.balancerIn + x.balancerOut) >= 200, `${mode} ${t}: ${share(x, x.balancerIn + x.balancerOut).toFixed(1)}%`);
@@ -94,11 +113,20 @@ describe('fulcrum lab', { skip: SKIP ?? false }, () => {
     }
   });
 
-  it('DSR: the download\'s answer bypasses the balancer, the upload crosses it', () => {
-    const down = m('dsr', 'download');
-    assert.ok(down.balancerIn + down.balancerOut < 0.05 * DOWN, `dsr download: ${down.balancerIn} in, ${down.balancerOut} out`);
-    const up = m('dsr', 'upload');
-    assert.ok(share(up, up.balancerIn) >= 95 && share(up, up.balancerIn) <= 115, `dsr upload in: ${share(up, up.balancerIn).toFixed(1)}%`);
+  it('the VRRP backup carries nothing of any transfer: the master holds the VIP', () => {
+    for (const x of result.measurements.filter((m) => m.mode !== 'ecmp')) {
+      // the master's advertisements (one a second) and a broadcast ARP reach it, nothing more
+      assert.ok(x.backup < 3000, `${x.mode} ${x.transfer}: ${x.backup} bytes on the backup`);
+    }
+  });
+
+  it('DSR, alone or behind ECMP: the download\'s answer bypasses the balancers, the upload crosses them', () => {
+    for (const mode of MODES_HERE.filter((x) => x === 'dsr' || x === 'ecmp')) {
+      const down = m(mode, 'download');
+      assert.ok(down.balancerIn + down.balancerOut < 0.05 * DOWN, `${mode} download: ${down.balancerIn} in, ${down.balancerOut} out`);
+      const up = m(mode, 'upload');
+      assert.ok(share(up, up.balancerIn) >= 95 && share(up, up.balancerIn) <= 115, `${mode} upload in: ${share(up, up.balancerIn).toFixed(1)}%`);
+    }
   });
 
   it('DNS balancing: only the query and its answer cross the balancer', () => {
@@ -138,8 +166,8 @@ describe('fulcrum lab', { skip: SKIP ?? false }, () => {
       const charts = await page.$$eval('svg.chart', (svgs) => svgs.map((s) => ({ groups: [...s.querySelectorAll('g.mode')].map((g) => g.getAttribute('data-mode')), bars: s.querySelectorAll('rect.bar').length })));
       assert.equal(charts.length, 4, 'upload, download, requests and CPU');
       for (const [i, c] of charts.entries()) {
-        assert.deepEqual(c.groups, [...MODE_NAMES]);
-        assert.equal(c.bars, MODE_NAMES.length * (i < 3 ? 2 : 1));
+        assert.deepEqual(c.groups, MODES_HERE);
+        assert.equal(c.bars, MODES_HERE.length * (i < 3 ? 2 : 1));
       }
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: join(ARTIFACTS, 'lab-report.png'), fullPage: true });
@@ -171,12 +199,15 @@ describe('fulcrum lab', { skip: SKIP ?? false }, () => {
     assert.deepEqual(processesNaming(join(dir, 'int')), []);
   });
 
-  it('--drills: the killed server cuts its download; the HTTP proxy hides it from later requests, DNS cannot', async () => {
+  it('--drills: the killed server cuts its download; the HTTP proxy hides it from later requests, DNS cannot; a killed active balancer is replaced within Master_Down_Interval', async () => {
     const out = join(dir, 'drills');
-    const r = await shResult(process.execPath, [CLI_PATH, 'lab', '--modes', 'http,dns,dsr', '--sizes', '64KiB,256KiB,10', '--drills', '--out', out, '--json'], { timeoutMs: 90_000 });
+    // DSR behind ECMP when BIRD is here (the same drills as DSR, and the router's withdrawal), else DSR alone
+    const third = MODES_HERE.includes('ecmp') ? 'ecmp' : 'dsr';
+    const r = await shResult(process.execPath, [CLI_PATH, 'lab', '--modes', `http,dns,${third}`, '--sizes', '64KiB,256KiB,10', '--drills', '--out', out, '--json'], { timeoutMs: 120_000 });
     assert.equal(r.code, 0, r.stderr);
-    const drills = (JSON.parse(r.stdout) as LabResult).drills!;
-    assert.deepEqual(drills.map((d) => d.mode), ['http', 'dns', 'dsr']);
+    const all = (JSON.parse(r.stdout) as LabResult).drills!;
+    const drills = all.filter((d) => d.kind === 'server');
+    assert.deepEqual(drills.map((d) => d.mode), ['http', 'dns', third]);
     for (const d of drills) {
       assert.ok(d.ok, `${d.mode}: ${d.error}`);
       assert.equal(d.download!.server, d.killed);
@@ -188,8 +219,48 @@ describe('fulcrum lab', { skip: SKIP ?? false }, () => {
     const dns = drills[1]!;
     const afterKill = dns.requests.filter((q) => q.t > dns.killedAt! + 50);
     assert.ok(afterKill.length > 20 && afterKill.every((q) => q.error !== undefined), 'the client keeps its DNS answer: every later request fails');
+
+    const balancers = all.filter((d) => d.kind === 'balancer');
+    assert.deepEqual(balancers.map((d) => d.mode), ['http', 'dns', third]);
+    const failed = (d: DrillResult) => d.requests.filter((q) => q.error !== undefined);
+    for (const d of balancers) {
+      assert.ok(d.ok, `${d.mode}: ${d.error}`);
+      assert.ok(d.requests.length > 50, `${d.mode}: ${d.requests.length} requests`);
+      assert.ok(d.requests.filter((q) => q.t + q.ms < d.killedAt!).every((q) => q.error === undefined), `${d.mode}: a request failed before the kill`);
+      assert.ok(d.takeover !== undefined, `${d.mode}: the traffic never moved to B`);
+      const took = d.takeover - d.killedAt!;
+      if (d.mode === 'ecmp') {
+        // A's BGP session ends with its process (the kernel closes the connection): the router withdraws its route at once
+        assert.equal(d.takeoverBy, 'bgp');
+        assert.ok(took <= 1000, `ecmp: the router dropped A's route ${took} ms after the kill`);
+        continue;
+      }
+      // B takes over when it has heard no advertisement for Master_Down_Interval, counted
+      // from A's last one (which a loaded A may have sent late, so no lower bound); 300 ms
+      // of slack for a loaded machine
+      assert.equal(d.takeoverBy, 'vrrp');
+      assert.ok(took <= d.masterDownMs! + 300, `${d.mode}: B took over ${took} ms after the kill (Master_Down_Interval ${d.masterDownMs} ms)`);
+    }
+    for (const d of balancers) assert.equal(d.requests[d.requests.length - 1]!.error, undefined, `${d.mode}: the last request failed`);
+    const [viaProxy, viaDns, viaDsr] = balancers as [DrillResult, DrillResult, DrillResult];
+    // the proxy's connections end with its process: the download is cut, requests fail until B holds the VIP
+    assert.notEqual(viaProxy.download!.outcome, 'completed');
+    const gap = failed(viaProxy);
+    assert.ok(gap.length > 0, 'requests failed while no balancer held the VIP');
+    const again = viaProxy.requests.find((q) => q.t > gap[gap.length - 1]!.t && q.error === undefined)!;
+    assert.ok(again.t + again.ms - viaProxy.killedAt! <= viaProxy.masterDownMs! + 500, `answered again ${again.t + again.ms - viaProxy.killedAt!} ms after the kill`);
+    assert.ok(viaProxy.requests.filter((q) => q.t > again.t).every((q) => q.error === undefined), 'every request after B took over is answered');
+    // DNS balancing: the client talks to the servers, the balancer is off the path
+    assert.equal(viaDns.download!.outcome, 'completed');
+    assert.deepEqual(failed(viaDns), []);
+    // DSR: A's kernel forwards on after Fulcrum dies (or, behind ECMP, the router moves A's flows to B), and B sends each flow to the same server (Maglev)
+    assert.equal(viaDsr.download!.outcome, 'completed', JSON.stringify(viaDsr.download));
+    assert.deepEqual(failed(viaDsr), []);
+
     const html = readFileSync(join(out, 'lab.html'), 'utf8');
-    assert.equal(html.match(/<g class="drill" data-mode="/g)?.length, 3);
+    assert.equal(html.match(/<g class="drill" data-kind="server" data-mode="/g)?.length, 3);
+    assert.equal(html.match(/<g class="drill" data-kind="balancer" data-mode="/g)?.length, 3);
+    assert.equal(html.match(/<line class="takeover"/g)?.length, 3);
     assert.deepEqual(await labNamespaces(), []);
   });
 });

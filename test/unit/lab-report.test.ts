@@ -12,7 +12,7 @@ import { textReport } from '../../src/lab/report-text.js';
 
 function row(mode: Measurement['mode'], transfer: Measurement['transfer'], share: number): Measurement {
   const reference = transfer === 'download' ? 1 << 20 : 1 << 18;
-  return { mode, transfer, ok: true, reference, payload: reference, client: reference, balancerIn: Math.round(reference * share), balancerOut: Math.round(reference * share), cpuMs: 2, ms: 40, servers: { S1: 1 }, redirects: 0 };
+  return { mode, transfer, ok: true, reference, payload: reference, client: reference, balancerIn: Math.round(reference * share), balancerOut: Math.round(reference * share), backup: 120, cpuMs: 2, ms: 40, servers: { S1: 1 }, redirects: 0 };
 }
 
 const RESULT: LabResult = {
@@ -26,7 +26,7 @@ const RESULT: LabResult = {
 };
 
 test('--modes and --sizes: defaults, units, and usage errors that name the problem', () => {
-  assert.deepEqual(parseModes(undefined), ['http', 'tcp', 'redirect', 'dns', 'nat', 'fullnat', 'dsr']);
+  assert.deepEqual(parseModes(undefined), ['http', 'https', 'tcp', 'udp', 'redirect', 'dns', 'nat', 'fullnat', 'dsr', 'ecmp']);
   assert.deepEqual(parseModes('dsr, http'), ['dsr', 'http']);
   assert.throws(() => parseModes('http,lvs'), /unknown mode lvs/);
   assert.deepEqual(parseSizes(undefined), { upload: 1 << 20, download: 10 << 20, requests: 200 });
@@ -42,6 +42,39 @@ test('the table gives each transfer\'s share per direction, failures and skipped
   assert.match(text, /^dsr\s+download 1 MiB\s+0\.1%\s+0\.1%/m);
   assert.match(text, /^dsr\s+10 requests\s+failed.*HTTP 502/m);
   assert.match(text, /skipped nat \(kernel NAT\): needs nftables/);
+});
+
+const DRILLS: LabResult = {
+  ...RESULT,
+  drills: [
+    { mode: 'http', kind: 'server', ok: true, killed: 'S1', killedAt: 520, download: { server: 'S1', start: 10, end: 530, bytes: 400_000, expected: 1_600_000, outcome: 'cut', error: 'ECONNRESET' }, requests: [{ t: 0, ms: 3, server: 'S1' }, { t: 600, ms: 4, server: 'S2' }] },
+    {
+      mode: 'http',
+      kind: 'balancer',
+      ok: true,
+      killed: 'balancer A',
+      killedAt: 560,
+      takeover: 880,
+      masterDownMs: 360.9,
+      download: { server: 'S1', start: 10, end: 570, bytes: 400_000, expected: 1_600_000, outcome: 'cut', error: 'ECONNRESET' },
+      requests: [{ t: 500, ms: 3, server: 'S1' }, { t: 570, ms: 1, error: 'ECONNREFUSED' }, { t: 850, ms: 1, error: 'ECONNREFUSED' }, { t: 900, ms: 5, server: 'S2' }],
+    },
+    { mode: 'dsr', kind: 'balancer', ok: false, error: 'needs iputils-arping', requests: [] },
+  ],
+};
+
+test('the drills: a table per kind; the balancer\'s says when the partner took over and requests were answered again, counted from the kill', () => {
+  const text = textReport(DRILLS);
+  assert.match(text, /^http\s+S1 at 0\.52 s\s+cut at 0\.53 s\s+2\s+0/m);
+  assert.match(text, /Master_Down_Interval 360\.9 ms/);
+  assert.match(text, /^http\s+balancer A at 0\.56 s\s+cut at 0\.57 s\s+2\s+2\s+0\.57-0\.85 s\s+\+320 ms\s+\+345 ms\s+5 ms\s+ECONNREFUSED$/m);
+  assert.match(text, /^dsr\s+drill failed.*needs iputils-arping/m);
+  const html = htmlReport(DRILLS);
+  assert.equal(html.match(/<g class="drill" data-kind="server"/g)?.length, 1);
+  assert.equal(html.match(/<g class="drill" data-kind="balancer"/g)?.length, 2);
+  assert.equal(html.match(/<line class="takeover"/g)?.length, 1);
+  assert.match(html, /B took the VIP \(\+320 ms\)/);
+  assert.match(html, /<td>320 ms<\/td><td>345 ms<\/td>/);
 });
 
 test('the HTML report is self-contained, with a bar group per mode in each chart', () => {
