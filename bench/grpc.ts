@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { envDuration, envInt, envSubset, log, type Benchmark } from './lib/benchmark.js';
 import { throwIfShuttingDown } from './lib/cleanup.js';
-import { withForeignCpu } from './lib/cpu.js';
+import { measureRun, runH2load, type RunOutcome } from './lib/measured-run.js';
 import { freePorts, LOOPBACK } from './lib/net.js';
 import { startNginx } from './lib/nginx.js';
 import { fulcrumCli, peerScript, repoRoot } from './lib/paths.js';
@@ -61,18 +61,10 @@ interface Contestant {
   failure?: string;
 }
 
-interface Run {
+interface Run extends RunOutcome {
   readonly phase: Phase;
   readonly round: number;
   readonly contestant: ContestantName;
-  readonly ok: boolean;
-  readonly rate?: number;
-  readonly count?: number;
-  readonly p99Ms?: number;
-  readonly errors?: number;
-  readonly cpuUsPerUnit?: number;
-  readonly otherLoadPct?: number;
-  readonly error?: string;
 }
 
 /** The servers: two h2c listeners answering like a gRPC server's empty reply. */
@@ -193,12 +185,7 @@ function readParams(): Params {
 }
 
 /** h2load's summary: requests that succeeded, failed or errored, and req/s. */
-function parseH2load(out: string): { requests: number; failed: number; rps: number } {
-  const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
-  const fin = /finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out);
-  if (!req || !fin) throw new Error(`h2load output not understood: ${out.trim().split('\n').slice(-5).join(' | ')}`);
-  return { requests: Number(req[4]), failed: Number(req[5]) + Number(req[6]), rps: Number(fin[1]) };
-}
+const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** The 99th percentile of the per-request times (µs, third column) of an h2load log file, in ms. */
 function p99FromLog(file: string): number | undefined {
@@ -211,8 +198,6 @@ function p99FromLog(file: string): number | undefined {
   return Math.round(times[Math.min(times.length - 1, Math.floor(times.length * 0.99))]! / 10) / 100;
 }
 
-const r2 = (x: number) => Math.round(x * 100) / 100;
-
 function h2loadArgs(phase: Phase, port: number, p: Params, extra: string[], body: string): string[] {
   const grpc = phase === 'grpc' ? ['-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers'] : [];
   const path = phase === 'grpc' ? `${GRPC_PATH}Unary` : '/';
@@ -220,37 +205,12 @@ function h2loadArgs(phase: Phase, port: number, p: Params, extra: string[], body
 }
 
 async function measure(c: Contestant, phase: Phase, round: number, duration: { seconds: number }, ctx: { h2load: string; params: Params; ncpu: number; dir: string; body: string }): Promise<Run> {
-  const base = { phase, round, contestant: c.name };
-  const cpu0 = c.proc.cpuMicros();
   const logFile = join(ctx.dir, `h2load-${c.name}-${phase}-${round}.log`);
-  try {
-    const m = await withForeignCpu(async () => {
-      const args = h2loadArgs(phase, c.port, ctx.params, [`-D${duration.seconds}`, ...(phase === 'grpc' ? [`--log-file=${logFile}`] : [])], ctx.body);
-      const res = await runCommand('h2load', ctx.h2load, args, { timeoutMs: (duration.seconds + 30) * 1000 });
-      if (res.code !== 0) throw new Error(`h2load failed: ${`${res.stdout}${res.stderr}`.trim().split('\n').slice(-3).join(' | ')}`);
-      const h = parseH2load(res.stdout);
-      return { count: h.requests, rate: h.rps, errors: h.failed, p99Ms: phase === 'grpc' ? p99FromLog(logFile) : undefined };
-    });
-    const cpu1 = c.proc.cpuMicros();
-    if (c.proc.hasExited || cpu0 === undefined || cpu1 === undefined) {
-      c.failure = `exited during the run: ${c.proc.outputTail(5)}`;
-      return { ...base, ok: false, error: c.failure };
-    }
-    const capacity = m.wallUs * ctx.ncpu;
-    return {
-      ...base,
-      ok: true,
-      rate: Math.round(m.value.rate),
-      count: m.value.count,
-      p99Ms: m.value.p99Ms,
-      errors: m.value.errors,
-      cpuUsPerUnit: m.value.count > 0 ? r2((cpu1 - cpu0) / m.value.count) : undefined,
-      otherLoadPct: m.foreignUs !== undefined && capacity > 0 ? Math.round((1000 * m.foreignUs) / capacity) / 10 : undefined,
-    };
-  } catch (err) {
-    if (c.proc.hasExited) c.failure = `exited during the run: ${c.proc.outputTail(5)}`;
-    return { ...base, ok: false, error: (err as Error).message };
-  }
+  return measureRun(c, { phase, round, contestant: c.name }, ctx.ncpu, async () => {
+    const args = h2loadArgs(phase, c.port, ctx.params, [`-D${duration.seconds}`, ...(phase === 'grpc' ? [`--log-file=${logFile}`] : [])], ctx.body);
+    const h = await runH2load(ctx.h2load, args, duration.seconds);
+    return { count: h.requests, rate: h.rps, errors: h.failed, p99Ms: phase === 'grpc' ? p99FromLog(logFile) : undefined };
+  });
 }
 
 function describe(r: Run): string {

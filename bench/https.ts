@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { envDuration, envInt, envSubset, EnvironmentError, log, type Benchmark } from './lib/benchmark.js';
 import { throwIfShuttingDown } from './lib/cleanup.js';
-import { withForeignCpu } from './lib/cpu.js';
+import { measureRun, runH2load, type RunOutcome } from './lib/measured-run.js';
 import { freePorts, LOOPBACK, tcpConnectOnce, waitForHttp } from './lib/net.js';
 import { startNginx } from './lib/nginx.js';
 import { fulcrumCli, peerScript, repoRoot } from './lib/paths.js';
@@ -168,22 +168,12 @@ async function waitForHttps(c: { port: number; proc: ManagedProcess }): Promise<
 
 // ---- measuring -------------------------------------------------------------------
 
-interface Run {
+/** One run; `rate` is requests/s (keepalive, h2) or handshakes/s (handshake). */
+interface Run extends RunOutcome {
   readonly phase: Phase;
   readonly round: number;
   readonly contestant: ContestantName;
-  readonly ok: boolean;
-  readonly error?: string;
-  /** Requests/s (keepalive, h2) or handshakes/s (handshake). */
-  readonly rate?: number;
-  readonly count?: number;
-  readonly p99Ms?: number;
-  readonly errors?: number;
-  readonly cpuUsPerUnit?: number;
-  readonly otherLoadPct?: number;
 }
-
-const r2 = (x: number) => Math.round(x * 100) / 100;
 
 interface Ctx {
   readonly tools: Record<string, string>;
@@ -191,54 +181,20 @@ interface Ctx {
   readonly ncpu: number;
 }
 
-/** Parses h2load's summary: requests done and failed, and req/s. */
-function parseH2load(out: string): { requests: number; failed: number; rps: number } {
-  const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(out);
-  const fin = /finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out);
-  if (!req || !fin) throw new Error(`h2load output not understood: ${out.trim().split('\n').slice(-5).join(' | ')}`);
-  return { requests: Number(req[4]), failed: Number(req[5]) + Number(req[6]), rps: Number(fin[1]) };
-}
-
 async function measure(c: Contestant, phase: Phase, round: number, duration: { text: string; seconds: number }, ctx: Ctx): Promise<Run> {
-  const base = { phase, round, contestant: c.name };
   const url = `https://${LOOPBACK}:${c.port}/`;
   const p = ctx.params;
-  const cpu0 = c.proc.cpuMicros();
-  try {
-    const m = await withForeignCpu(async () => {
-      if (phase === 'h2') {
-        const args = [`-c${p.h2Clients}`, `-m${p.h2Streams}`, '-t1', `-D${duration.seconds}`, url];
-        const res = await runCommand('h2load', ctx.tools.h2load!, args, { timeoutMs: (duration.seconds + 30) * 1000 });
-        if (res.code !== 0) throw new Error(`h2load failed: ${`${res.stdout}${res.stderr}`.trim().split('\n').slice(-3).join(' | ')}`);
-        const h = parseH2load(res.stdout);
-        return { count: h.requests, rate: h.rps, errors: h.failed, p99Ms: undefined };
-      }
-      const args = ['-t1', `-c${p.connections}`, `-d${duration.text}`, '--latency', ...(phase === 'handshake' ? ['-H', 'Connection: close'] : []), url];
-      const res = await runCommand('wrk', ctx.tools.wrk!, args, { timeoutMs: (duration.seconds + 30) * 1000 });
-      if (res.code !== 0) throw new Error(`wrk failed: ${`${res.stdout}${res.stderr}`.trim().split('\n').slice(-3).join(' | ')}`);
-      const w = parseWrkOutput(res.stdout);
-      return { count: w.requests, rate: w.rps, errors: w.errors, p99Ms: w.latencyMs.p99 };
-    });
-    const cpu1 = c.proc.cpuMicros();
-    if (c.proc.hasExited || cpu0 === undefined || cpu1 === undefined) {
-      c.failure = `exited during the run: ${c.proc.outputTail(5)}`;
-      return { ...base, ok: false, error: c.failure };
+  return measureRun(c, { phase, round, contestant: c.name }, ctx.ncpu, async () => {
+    if (phase === 'h2') {
+      const h = await runH2load(ctx.tools.h2load!, [`-c${p.h2Clients}`, `-m${p.h2Streams}`, '-t1', `-D${duration.seconds}`, url], duration.seconds);
+      return { count: h.requests, rate: h.rps, errors: h.failed, p99Ms: undefined };
     }
-    const capacity = m.wallUs * ctx.ncpu;
-    return {
-      ...base,
-      ok: true,
-      rate: Math.round(m.value.rate),
-      count: m.value.count,
-      p99Ms: m.value.p99Ms,
-      errors: m.value.errors,
-      cpuUsPerUnit: m.value.count > 0 ? r2((cpu1 - cpu0) / m.value.count) : undefined,
-      otherLoadPct: m.foreignUs !== undefined && capacity > 0 ? Math.round((1000 * m.foreignUs) / capacity) / 10 : undefined,
-    };
-  } catch (err) {
-    if (c.proc.hasExited) c.failure = `exited during the run: ${c.proc.outputTail(5)}`;
-    return { ...base, ok: false, error: (err as Error).message };
-  }
+    const args = ['-t1', `-c${p.connections}`, `-d${duration.text}`, '--latency', ...(phase === 'handshake' ? ['-H', 'Connection: close'] : []), url];
+    const res = await runCommand('wrk', ctx.tools.wrk!, args, { timeoutMs: (duration.seconds + 30) * 1000 });
+    if (res.code !== 0) throw new Error(`wrk failed: ${`${res.stdout}${res.stderr}`.trim().split('\n').slice(-3).join(' | ')}`);
+    const w = parseWrkOutput(res.stdout);
+    return { count: w.requests, rate: w.rps, errors: w.errors, p99Ms: w.latencyMs.p99 };
+  });
 }
 
 const UNIT: Record<Phase, string> = { keepalive: 'req/s', handshake: 'handshakes/s', h2: 'req/s' };
