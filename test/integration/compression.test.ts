@@ -86,6 +86,12 @@ async function origin(t: TestContext, streams: Held[]) {
         res.writeHead(200, { 'content-type': 'text/plain' });
         for (let i = 0; i < TEXT.length; i += 7000) res.write(TEXT.subarray(i, i + 7000));
         return res.end();
+      case '/trailers':
+        // chunked, with a trailer section after the body
+        res.writeHead(200, { 'content-type': 'text/plain', trailer: 'X-Checksum' });
+        res.write(TEXT);
+        res.addTrailers({ 'X-Checksum': 'abc123' });
+        return res.end();
       case '/stream': {
         // server-sent events: the first event, then the rest only when the test says
         const h = streams.shift()!;
@@ -453,3 +459,34 @@ pools:
     }
   }
 });
+
+test('a chunked response with trailers keeps them when compressed (HTTP/1.1 and HTTP/2)', async (t) => {
+  const b = await origin(t, []);
+  const { h1, h2 } = await compressingProxy(t, b.port);
+  const got = await new Promise<{ headers: http.IncomingHttpHeaders; trailers: NodeJS.Dict<string>; raw: Buffer }>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: h1, path: '/trailers', headers: { 'accept-encoding': 'gzip', te: 'trailers' }, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ headers: res.headers, trailers: res.trailers, raw: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(got.headers['content-encoding'], 'gzip');
+  assert.deepEqual(zlib.gunzipSync(got.raw), TEXT);
+  assert.equal(got.trailers['x-checksum'], 'abc123', 'the trailer comes after the compressed body');
+
+  const session = await h2Session(t, h2, { h2c: true });
+  const stream = session.request({ ':path': '/trailers', 'accept-encoding': 'gzip', te: 'trailers' });
+  const chunks: Buffer[] = [];
+  let trailers: Record<string, unknown> = {};
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  stream.on('trailers', (tr) => (trailers = tr));
+  const [headers] = (await once(stream, 'response')) as [Record<string, unknown>];
+  await once(stream, 'end');
+  assert.equal(headers['content-encoding'], 'gzip');
+  assert.deepEqual(zlib.gunzipSync(Buffer.concat(chunks)), TEXT);
+  assert.equal(trailers['x-checksum'], 'abc123');
+});
+

@@ -756,7 +756,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable,
       const up = this.up;
       this.up = null;
       if (up !== null) this.recycle(up);
-      enc.end(last);
+      enc.end(last, this.responseTrailers());
       return;
     }
     if (last !== null) this.sent += last.length;

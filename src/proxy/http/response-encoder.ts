@@ -107,6 +107,9 @@ export class ResponseEncoder {
     this.finish = coding === 'gzip' ? constants.Z_FINISH : constants.BROTLI_OPERATION_FINISH;
   }
 
+  /** The trailer section the last chunk carries (HTTP/1.1), given with end(). */
+  private trailers = '';
+
   /** Body bytes from the server (decoded from chunked framing); `data` must stay unchanged until written. */
   write(data: Buffer): void {
     if (this.ending || this.owner === null) return;
@@ -117,11 +120,16 @@ export class ResponseEncoder {
     }
   }
 
-  /** The body's end (with its last bytes): what is left comes out through encodedEnd. */
-  end(last: Buffer | null): void {
+  /**
+   * The body's end (with its last bytes): what is left comes out through encodedEnd.
+   * `trailers`: the server's trailer section ("name: value" lines, each ended by CRLF or LF), which
+   * the last HTTP/1.1 chunk carries on.
+   */
+  end(last: Buffer | null, trailers = ''): void {
     if (this.ending || this.owner === null) return;
     if (last !== null && last.length > 0) this.pending.push(last);
     this.ending = true;
+    this.trailers = trailers;
     if (!this.scheduled) this.flushPending();
   }
 
@@ -185,7 +193,10 @@ export class ResponseEncoder {
     const tail = this.tail;
     this.tail = [];
     let last: Buffer | null;
-    if (this.chunked) last = tail.length === 0 ? LAST_CHUNK : Buffer.concat([frame(tail), LAST_CHUNK]);
+    if (this.chunked) {
+      const end = this.trailers === '' ? LAST_CHUNK : Buffer.from(`0\r\n${this.trailers.replace(/\r?\n/g, '\r\n')}\r\n`, 'latin1');
+      last = tail.length === 0 ? end : Buffer.concat([frame(tail), end]);
+    }
     else last = tail.length === 0 ? null : tail.length === 1 ? tail[0]! : Buffer.concat(tail);
     owner.encodedEnd(last);
   }
