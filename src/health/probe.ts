@@ -7,6 +7,7 @@ import type { HealthConfig, PoolConfig } from '../config/types.js';
 import { H2Probe } from './probes/h2.js';
 import { HttpProbe } from './probes/http.js';
 import { TcpProbe } from './probes/tcp.js';
+import { upstreamTlsFor, type UpstreamTls } from '../tls/upstream-tls.js';
 
 /** Where a probe connects: the server's check address. */
 export interface ProbeTarget {
@@ -44,5 +45,11 @@ export interface Probe {
 export function createProbe(cfg: HealthConfig, pool?: PoolConfig): Probe {
   if (cfg.type === 'tcp') return new TcpProbe();
   if (pool !== undefined && (cfg.type === 'grpc' || pool.protocol !== 'http1')) return new H2Probe(cfg, pool);
-  return new HttpProbe(cfg.http);
+  return new HttpProbe(cfg.http, pool === undefined ? null : checkTls(cfg, pool));
+}
+
+/** The TLS of a pool's `type: http` checks (health.tls; by default the pool's own, unless checks go to another port), or null. */
+function checkTls(cfg: HealthConfig, pool: PoolConfig): UpstreamTls | null {
+  const on = cfg.tls ?? (pool.tls !== null && pool.servers.every((s) => s.checkHost === s.host && s.checkPort === s.port));
+  return on ? upstreamTlsFor(pool) : null;
 }

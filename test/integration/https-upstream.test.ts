@@ -14,6 +14,7 @@ import { httpsYaml, proxyFor } from '../helpers/proxies.js';
 import type { Echo } from '../helpers/backends.js';
 import { serve } from '../helpers/backends.js';
 import { recordUpstreamErrors } from '../helpers/pools-util.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 import { upstreamErrorBody } from '../../src/proxy/http/local-response.js';
 
 const skip = NO_OPENSSL;
@@ -129,4 +130,23 @@ test('upstream sessions are resumed on new connections', { skip }, async (t) => 
   for (let i = 0; i < 4; i++) assert.equal((await httpsRequest(proxy.port)).status, 200);
   assert.equal(be.connections, 4);
   assert.ok(be.resumed >= 2, `resumed ${be.resumed} of 4`);
+});
+
+test('type http health checks of a pool with tls go over TLS with its settings (health.tls: false sends them plain)', { skip }, async (t) => {
+  const pki = new TestPki(t);
+  const ca = pki.ca('Fulcrum Test CA');
+  const edge = pki.leaf(['www.example.com']);
+  const be = await tlsBackend(t, 'B1', pki.leaf(['backend.internal'], { ca }));
+  const health = (more: string) => `health: { type: http, interval: 200ms, timeout: 200ms, rise: 1, fall: 1, initial: down, jitter: 0, http: { path: /health }${more} }`;
+  const tlsLine = `tls: { sni: backend.internal, ca: "${ca.cert}" }`;
+  const server = (p: { instance: { pools: ReadonlyMap<string, { servers: ReadonlyArray<{ healthy: boolean }> }> } }) => p.instance.pools.get('web')!.servers[0]!;
+
+  const secure = await proxyFor(t, httpsYaml([edge], [be.port], { pool: [tlsLine, health('')] }));
+  await waitFor(() => server(secure).healthy, 5000, 'the server comes up by checks over TLS');
+  assert.ok(be.names.includes('backend.internal'), 'the checks send the pool\'s SNI');
+  assert.equal((await httpsRequest(secure.port, { path: '/after' })).status, 200);
+
+  const plain = await proxyFor(t, httpsYaml([edge], [be.port], { pool: [tlsLine, health(', tls: false')] }));
+  await sleep(600);
+  assert.equal(server(plain).healthy, false, 'plain HTTP to a TLS port never passes');
 });

@@ -530,3 +530,21 @@ describe('pools: cross-checks', () => {
     );
   });
 });
+
+describe('health.tls', () => {
+  const pool = (lines: string) => `listeners:
+  - { name: www, bind: "127.0.0.1:0", routes: [{ pool: web }] }
+pools:
+  web:
+    servers: [{ address: 192.0.2.10:443 }]
+${lines}`;
+  it('is refused without the pool\'s tls, and with type tcp', () => {
+    const noTls = configIssues(pool('    health: { type: http, tls: true }\n'), FILE);
+    assert.ok(noTls.some((i) => /pools\.web\.health\.tls: health\.tls sends the checks with the pool's `tls` settings, and this pool has no `tls`/.test(i)), noTls.join('\n'));
+    const tcp = configIssues(pool('    tls: { verify: false }\n    health: { type: tcp, tls: true }\n'), FILE);
+    assert.ok(tcp.some((i) => /pools\.web\.health\.tls: health\.tls is for type http checks of HTTP\/1\.1 pools, and type tcp checks only connect/.test(i)), tcp.join('\n'));
+    const c = configOk(pool('    tls: { verify: false }\n    health: { type: http, tls: false }\n'), FILE);
+    assert.equal(c.pools.get('web')!.health!.tls, false);
+    assert.equal(configOk(pool('    tls: { verify: false }\n    health: { type: http }\n'), FILE).pools.get('web')!.health!.tls, undefined, 'absent: the pool decides');
+  });
+});

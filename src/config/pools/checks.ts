@@ -107,6 +107,13 @@ function checkPoolKeys(poolName: string, pool: PoolPart, issues: PathIssue[]): v
   checkProtocol(base, pool, issues);
   const health = parseFields(healthFields, pool.raw.health);
   if (health) checkHealth([...base, 'health'], health, issues);
+  if (health?.fields.tls === true && !(pool.given('tls') && pool.raw.tls !== false)) {
+    issues.push({ path: [...base, 'health', 'tls'], message: 'health.tls sends the checks with the pool\'s `tls` settings, and this pool has no `tls`: add `tls` to the pool, or remove `health.tls`' });
+  }
+  if (health?.given('tls') && (health.fields.type === 'tcp' || pool.fields.protocol !== 'http1')) {
+    const why = health.fields.type === 'tcp' ? 'type tcp checks only connect' : 'checks of an HTTP/2 pool follow its `protocol` (h2 is over TLS, h2c is not)';
+    issues.push({ path: [...base, 'health', 'tls'], at: 'key', message: `health.tls is for type http checks of HTTP/1.1 pools, and ${why}: remove \`tls\`` });
+  }
   if (health?.fields.type === 'grpc' && pool.fields.protocol === 'http1') {
     issues.push({ path: [...base, 'health', 'type'], message: `gRPC health checks go over HTTP/2, and this pool speaks HTTP/1.1${pool.given('protocol') ? '' : ' (the default protocol)'}: set \`protocol: h2c\` or \`h2\` on the pool, or check with type http or tcp` });
   }

@@ -211,6 +211,10 @@ export const healthFields = z
     rise: intRange(1, 100).default(DEFAULT_HEALTH.rise).describe('passes in a row that bring a server up'),
     fall: intRange(1, 100).default(DEFAULT_HEALTH.fall).describe('failures in a row that take a server down'),
     initial: z.enum(['up', 'down']).default(DEFAULT_HEALTH.initial).describe('what to assume of a server before its first results'),
+    tls: z.boolean().optional().meta({
+      defaultText: 'true when the pool has `tls` and no server has `check_port` or `check_address`',
+      description: '`type: http` checks over TLS, with the pool\'s `tls` settings (certificate verification, SNI, client certificate), as HAProxy\'s `check-ssl`; `false`: plain HTTP (a health port without TLS)',
+    }),
     // Checked against `type` (and timeout against interval) by checks.ts.
     http: httpCheck.prefault({}),
     grpc: z
@@ -239,6 +243,8 @@ export const health = healthFields
     /** State assumed until the first results decide. */
     initial: h.initial,
     http: h.http,
+    /** HTTP checks over TLS: true, false, or absent (the pool's `tls`, unless checks go to another port). */
+    ...(h.tls === undefined ? {} : { tls: h.tls }),
     /** type grpc only: the service asked about. */
     ...(h.type === 'grpc' ? { grpc: h.grpc } : {}),
   }));

@@ -4,6 +4,8 @@
  * destroyed and timer cleared on every path, one deadline for the whole check).
  */
 import net from 'node:net';
+import tls from 'node:tls';
+import type { UpstreamTls } from '../../tls/upstream-tls.js';
 import type { ProbeResult, ProbeTarget } from '../probe.js';
 
 /** What one probe says and listens for on a connected socket. */
@@ -24,7 +26,7 @@ export interface SocketDialogue {
  * destroyed and the timer cleared before the promise settles. Costs one socket and one
  * timer for the duration of the check.
  */
-export function runDialogue(target: ProbeTarget, timeoutMs: number, dialogue: SocketDialogue): Promise<ProbeResult> {
+export function runDialogue(target: ProbeTarget, timeoutMs: number, secure: UpstreamTls | null, dialogue: SocketDialogue): Promise<ProbeResult> {
   return new Promise<ProbeResult>((resolve) => {
     const ms = Math.max(1, Math.floor(timeoutMs));
     let done = false;
@@ -61,6 +63,26 @@ export function runDialogue(target: ProbeTarget, timeoutMs: number, dialogue: So
     }
     // Socket and listeners first, connect last: if connect() throws, the handle it may
     // have made is still ours to destroy.
+    if (secure !== null) {
+      // TLS with the pool's context: connected once the handshake is done (and the certificate checked)
+      let sock: tls.TLSSocket;
+      try {
+        sock = tls.connect({ host: target.host, port: target.port, secureContext: secure.context, servername: secure.servername(target.host) ?? '', rejectUnauthorized: secure.verify, ALPNProtocols: ['http/1.1'] });
+      } catch (err) {
+        finish({ ok: false, detail: `connect ${errorDetail(err)}` });
+        return;
+      }
+      socket = sock;
+      sock.on('error', (err) => finish({ ok: false, detail: `${connected ? '' : 'TLS '}${errorDetail(err)}` }));
+      sock.on('secureConnect', () => {
+        connected = true;
+        guard(() => dialogue.connected(sock));
+      });
+      sock.on('data', (chunk: Buffer) => guard(() => dialogue.data(chunk)));
+      sock.on('end', () => guard(() => dialogue.end()));
+      sock.on('close', () => finish({ ok: false, detail: 'connection closed' }));
+      return;
+    }
     const sock = new net.Socket();
     socket = sock;
     // Stays attached after finish: a late error on a destroyed socket must not throw.

@@ -1,10 +1,11 @@
 /**
- * HTTP check over a plain TCP socket (no http module, no agent, no pooling): one
+ * HTTP check over a plain TCP socket, or TLS with the pool's settings (no http module, no agent, no pooling): one
  * `Connection: close` request per check, the status line read strictly and matched
  * against the expected ranges, and the body searched when a match is configured. The
  * whole exchange, connect included, shares one deadline.
  */
 import type { HttpCheckConfig } from '../../config/types.js';
+import type { UpstreamTls } from '../../tls/upstream-tls.js';
 import type { Probe, ProbeResult, ProbeTarget } from '../probe.js';
 import { runDialogue } from './dialogue.js';
 import { HttpResponseReader, type HttpExpectation } from './http-response.js';
@@ -30,7 +31,11 @@ export class HttpProbe implements Probe {
    * be sent as-is (contains spaces or control characters): configuration validation
    * should have refused them.
    */
-  constructor(private readonly cfg: HttpCheckConfig) {
+  constructor(
+    private readonly cfg: HttpCheckConfig,
+    /** The pool's TLS when checks go over TLS (health.tls), else null. */
+    private readonly tls: UpstreamTls | null = null,
+  ) {
     if (!TOKEN.test(cfg.method)) throw new TypeError(`health check method ${JSON.stringify(cfg.method)} is not an HTTP token`);
     if (!TARGET.test(cfg.path)) throw new TypeError(`health check path ${JSON.stringify(cfg.path)} contains spaces or control characters`);
     if (cfg.host !== null && !HOST.test(cfg.host)) throw new TypeError(`health check host ${JSON.stringify(cfg.host)} contains spaces or control characters`);
@@ -47,7 +52,7 @@ export class HttpProbe implements Probe {
   check(target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
     const request = this.prefix + (this.cfg.host ?? hostHeader(target)) + this.suffix;
     const reader = new HttpResponseReader(this.expectation);
-    return runDialogue(target, timeoutMs, {
+    return runDialogue(target, timeoutMs, this.tls, {
       connected: (socket) => {
         socket.setNoDelay(true);
         socket.write(request, 'latin1');

@@ -19,6 +19,6 @@ const CONNECT_ONLY: SocketDialogue = {
 export class TcpProbe implements Probe {
   /** One connect attempt; see the Probe contract. */
   check(target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
-    return runDialogue(target, timeoutMs, CONNECT_ONLY);
+    return runDialogue(target, timeoutMs, null, CONNECT_ONLY);
   }
 }
