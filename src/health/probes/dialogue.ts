@@ -62,32 +62,22 @@ export function runDialogue(target: ProbeTarget, timeoutMs: number, secure: Upst
       return;
     }
     // Socket and listeners first, connect last: if connect() throws, the handle it may
-    // have made is still ours to destroy.
-    if (secure !== null) {
-      // TLS with the pool's context: connected once the handshake is done (and the certificate checked)
-      let sock: tls.TLSSocket;
-      try {
-        sock = tls.connect({ host: target.host, port: target.port, secureContext: secure.context, servername: secure.servername(target.host) ?? '', rejectUnauthorized: secure.verify, ALPNProtocols: ['http/1.1'] });
-      } catch (err) {
-        finish({ ok: false, detail: `connect ${errorDetail(err)}` });
-        return;
-      }
-      socket = sock;
-      sock.on('error', (err) => finish({ ok: false, detail: `${connected ? '' : 'TLS '}${errorDetail(err)}` }));
-      sock.on('secureConnect', () => {
-        connected = true;
-        guard(() => dialogue.connected(sock));
-      });
-      sock.on('data', (chunk: Buffer) => guard(() => dialogue.data(chunk)));
-      sock.on('end', () => guard(() => dialogue.end()));
-      sock.on('close', () => finish({ ok: false, detail: 'connection closed' }));
+    // have made is still ours to destroy. With `secure`, TLS with the pool's context: the
+    // dialogue starts once the handshake is done (and the certificate checked).
+    let sock: net.Socket;
+    try {
+      sock =
+        secure === null
+          ? new net.Socket()
+          : tls.connect({ host: target.host, port: target.port, secureContext: secure.context, servername: secure.servername(target.host) ?? '', rejectUnauthorized: secure.verify, ALPNProtocols: ['http/1.1'] });
+    } catch (err) {
+      finish({ ok: false, detail: `connect ${errorDetail(err)}` });
       return;
     }
-    const sock = new net.Socket();
     socket = sock;
     // Stays attached after finish: a late error on a destroyed socket must not throw.
-    sock.on('error', (err) => finish({ ok: false, detail: errorDetail(err) }));
-    sock.on('connect', () => {
+    sock.on('error', (err) => finish({ ok: false, detail: `${secure !== null && !connected ? 'TLS ' : ''}${errorDetail(err)}` }));
+    sock.on(secure === null ? 'connect' : 'secureConnect', () => {
       connected = true;
       guard(() => dialogue.connected(sock));
     });
@@ -95,6 +85,7 @@ export function runDialogue(target: ProbeTarget, timeoutMs: number, secure: Upst
     sock.on('end', () => guard(() => dialogue.end()));
     // 'close' without 'end' or 'error' should not happen; finish anyway so nothing hangs.
     sock.on('close', () => finish({ ok: false, detail: 'connection closed' }));
+    if (secure !== null) return;
     try {
       sock.connect({ host: target.host, port: target.port });
     } catch (err) {
