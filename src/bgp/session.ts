@@ -142,23 +142,32 @@ export class BgpSession {
     this.down(why);
   }
 
-  /** Ends the session with a Cease NOTIFICATION (administrative shutdown by default) and stops reconnecting. */
+  /**
+   * Ends the session with a Cease NOTIFICATION (administrative shutdown by default) and
+   * stops reconnecting. Resolves once the peer has closed its side (it read the
+   * NOTIFICATION), or after a second: what the caller does next (BFD saying AdminDown)
+   * must not reach the peer's BGP before the reason does.
+   */
   stop(subcode: number = SUB.ADMIN_SHUTDOWN): Promise<void> {
     this.stopped = true;
     this.clearRetry();
     const sock = this.sock;
     if (sock !== null && this.state !== 'connect') this.notify(ERR.CEASE, subcode, 'stopping');
-    this.closeSocket();
+    this.sock = null;
+    this.clearTimers();
     this.state = 'idle';
-    // resolves once the NOTIFICATION has left (the socket closed), or after a second
     if (sock === null || sock.destroyed) return Promise.resolve();
+    sock.end();
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, 1000);
-      timer.unref();
-      sock.once('close', () => {
+      const done = () => {
         clearTimeout(timer);
+        sock.destroy();
         resolve();
-      });
+      };
+      const timer = setTimeout(done, 1000);
+      timer.unref();
+      sock.once('end', done);
+      sock.once('close', done);
     });
   }
 
