@@ -176,16 +176,7 @@ export class UpstreamConn implements Upstream, Expirable {
   }
 
   expire(): void {
-    const owner = this.owner;
-    if (owner === null) {
-      this.destroy();
-      return;
-    }
-    try {
-      owner.onUpstreamTimeout(this);
-    } catch (err) {
-      owner.onInternalError(err);
-    }
+    expireUpstream(this);
   }
 
   /** Closes the connection at once; the owner (if any) is told through onUpstreamClose. */
@@ -262,5 +253,19 @@ export class UpstreamPool implements UpstreamSource {
   /** Idle connections right now (for tests and status). */
   get idleCount(): number {
     return this.idle.length;
+  }
+}
+
+/** The sweeper's deadline of an upstream passed: its owner hears it, or one without an owner closes. */
+export function expireUpstream(up: Upstream): void {
+  const owner = up.owner;
+  if (owner === null) {
+    up.destroy();
+    return;
+  }
+  try {
+    owner.onUpstreamTimeout(up);
+  } catch (err) {
+    owner.onInternalError(err);
   }
 }

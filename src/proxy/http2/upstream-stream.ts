@@ -16,7 +16,7 @@ import type net from 'node:net';
 import type { Expirable } from '../../core/sweeper.js';
 import { ChunkedScanner } from '../http/chunked.js';
 import { HttpParseError, parseRequestHead } from '../http/head.js';
-import type { Upstream, UpstreamOwner } from '../http/upstream.js';
+import { expireUpstream, type Upstream, type UpstreamOwner } from '../http/upstream.js';
 import { http1ResponseHead, http2RequestHeaders, lastChunk, trailersOf } from './upstream-headers.js';
 import type { H2Connection, H2Upstream } from './upstream-session.js';
 
@@ -138,16 +138,7 @@ export class H2StreamConn implements Upstream, Expirable {
   }
 
   expire(): void {
-    const owner = this.owner;
-    if (owner === null) {
-      this.destroy();
-      return;
-    }
-    try {
-      owner.onUpstreamTimeout(this);
-    } catch (err) {
-      owner.onInternalError(err);
-    }
+    expireUpstream(this);
   }
 
   // ---- the socket the exchange writes to ----------------------------------------------
