@@ -4,6 +4,7 @@
  * protocol 112, VRRP length) and the VRRP message, as RFC 5798 5.2.8 says and as
  * keepalived computes and checks it for version 3. Pure functions, no I/O.
  */
+import { parseIpv4 } from '../core/ipv4.js';
 
 /** IP protocol number of VRRP. */
 export const VRRP_PROTOCOL = 112;
@@ -49,13 +50,8 @@ export type DecodeResult = { ok: true; advert: ReceivedAdvert } | { ok: false; r
 
 /** "192.0.2.1" -> 0xc0000201 (unsigned). Throws on anything that is not a dotted quad. */
 export function ipv4ToInt(addr: string): number {
-  const parts = addr.split('.');
-  if (parts.length !== 4) throw new Error(`not an IPv4 address: ${addr}`);
-  let n = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) throw new Error(`not an IPv4 address: ${addr}`);
-    n = n * 256 + Number(p);
-  }
+  const n = parseIpv4(addr);
+  if (n < 0) throw new Error(`not an IPv4 address: ${addr}`);
   return n;
 }
 

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { parseIpv4 } from '../../core/ipv4.js';
 
 /**
  * A set of networks (CIDRs or addresses) asked whether a client address is in one of
@@ -25,7 +26,7 @@ export class CidrSet {
         const bits = Number(len ?? 32);
         const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
         const nets = byLength.get(bits) ?? byLength.set(bits, new Set()).get(bits)!;
-        nets.add((parseV4(addr!) & mask) >>> 0);
+        nets.add((parseIpv4(addr!) & mask) >>> 0);
         continue;
       }
       this.list ??= new net.BlockList();
@@ -40,33 +41,11 @@ export class CidrSet {
   has(ip: string): boolean {
     if (this.empty || ip === '') return false;
     const v4 = ip.charCodeAt(0) === 0x3a && ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
-    const n = parseV4(v4);
+    const n = parseIpv4(v4);
     if (n >= 0) {
       for (const g of this.v4) if (g.nets.has((n & g.mask) >>> 0)) return true;
       return false;
     }
     return this.list !== null && v4.includes(':') && this.list.check(v4, 'ipv6');
   }
-}
-
-/** "192.0.2.7" as an unsigned 32-bit number, or -1 when it is not a dotted IPv4 address. */
-function parseV4(s: string): number {
-  let n = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x30 && c <= 0x39) {
-      octet = octet * 10 + (c - 0x30);
-      if (++digits > 3 || octet > 255) return -1;
-    } else if (c === 0x2e && digits > 0 && dots < 3) {
-      n = n * 256 + octet;
-      octet = 0;
-      digits = 0;
-      dots++;
-    } else return -1;
-  }
-  if (dots !== 3 || digits === 0) return -1;
-  return n * 256 + octet;
 }
