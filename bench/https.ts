@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { envDuration, envInt, envSubset, EnvironmentError, log, type Benchmark } from './lib/benchmark.js';
 import { throwIfShuttingDown } from './lib/cleanup.js';
-import { measureRun, runH2load, type RunOutcome } from './lib/measured-run.js';
+import { measureRun, runH2load, runProblems, targetLine, type RunOutcome } from './lib/measured-run.js';
 import { freePorts, LOOPBACK, tcpConnectOnce, waitForHttp } from './lib/net.js';
 import { startNginx } from './lib/nginx.js';
 import { fulcrumCli, peerScript, repoRoot } from './lib/paths.js';
@@ -355,15 +355,9 @@ async function runHttps(): Promise<number> {
     if (params.phases.includes('handshake')) targets.push({ label: 'new TLS handshakes/s >= 0.8x haproxy', value: tr('handshake'), threshold: 0.8 });
     if (targets.length > 0) {
       out.push('', 'targets:');
-      for (const t of targets) out.push(`  ${t.value === undefined ? 'n/a ' : t.value >= t.threshold ? 'PASS' : 'MISS'}  ${t.label}  ${fmtRatio(t.value)}`);
+      for (const t of targets) out.push(targetLine(t));
     }
-    const problems: string[] = [];
-    for (const name of params.contestants) {
-      if (startErrors[name]) problems.push(`${name}: not started: ${startErrors[name]!.split('\n')[0]}`);
-      const c = contestants.find((x) => x.name === name);
-      if (c?.failure) problems.push(`${name}: ${c.failure.split('\n')[0]}`);
-    }
-    for (const r of [...warm, ...all]) if (!r.ok && !problems.some((p) => p.includes(r.error ?? ''))) problems.push(`${r.contestant} ${r.phase}: ${r.error}`);
+    const problems = runProblems(params.contestants, startErrors, contestants, [...warm, ...all]);
     if (problems.length > 0) out.push('', 'problems:', ...problems.map((p) => `  ${p}`));
     const file = writeResults('https', startedAt, {
       benchmark: 'https',

@@ -6,6 +6,7 @@
  */
 import { withForeignCpu } from './cpu.js';
 import { runCommand, type ManagedProcess } from './process.js';
+import { fmtRatio } from './table.js';
 
 /** What a load client counted in one run. */
 export interface Counted {
@@ -71,4 +72,24 @@ export async function runH2load(bin: string, args: string[], seconds: number): P
   const res = await runCommand('h2load', bin, args, { timeoutMs: (seconds + 30) * 1000 });
   if (res.code !== 0) throw new Error(`h2load failed: ${`${res.stdout}${res.stderr}`.trim().split('\n').slice(-3).join(' | ')}`);
   return parseH2load(res.stdout);
+}
+
+/**
+ * What went wrong in a benchmark of measured runs, a line each: contestants that did not
+ * start or exited, and runs that failed for another reason.
+ */
+export function runProblems(names: readonly string[], startErrors: Partial<Record<string, string>>, contestants: ReadonlyArray<{ name: string; failure?: string }>, runs: ReadonlyArray<RunOutcome & { contestant: string; phase: string }>): string[] {
+  const problems: string[] = [];
+  for (const name of names) {
+    if (startErrors[name]) problems.push(`${name}: not started: ${startErrors[name]!.split('\n')[0]}`);
+    const c = contestants.find((x) => x.name === name);
+    if (c?.failure) problems.push(`${name}: ${c.failure.split('\n')[0]}`);
+  }
+  for (const r of runs) if (!r.ok && !problems.some((p) => p.includes(r.error ?? ''))) problems.push(`${r.contestant} ${r.phase}: ${r.error}`);
+  return problems;
+}
+
+/** A target's line: PASS or MISS against `threshold` (a ratio at least this), or n/a when not measured. */
+export function targetLine(t: { label: string; value?: number | undefined; threshold: number }): string {
+  return `  ${t.value === undefined ? 'n/a ' : t.value >= t.threshold ? 'PASS' : 'MISS'}  ${t.label}  ${fmtRatio(t.value)}`;
 }
