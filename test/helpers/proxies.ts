@@ -10,7 +10,8 @@ import { formatIssue, loadConfigText } from '../../src/config/load.js';
 import { flushAccessLogs } from '../../src/proxy/access-log.js';
 import type { TcpFrontend } from '../../src/proxy/tcp/frontend.js';
 import { startInstance, type Instance } from '../../src/runtime/instance.js';
-import type { CertFiles } from './certs.js';
+import { TestPki, type CertFiles } from './certs.js';
+import { echoBackend } from './backends.js';
 import { waitFor } from './wait.js';
 
 /** A Fulcrum instance running in this process. */
@@ -218,3 +219,31 @@ export async function accessLogLines(path: string, count: number): Promise<strin
   );
   return lines;
 }
+
+/**
+ * An HTTPS listener `www` (with HTTP/2) on 127.0.0.1:0 whose `lines` (its routes and
+ * more, 4 spaces in) follow its tls section, over pools `web` and `canary` (echo
+ * backends named so); stopped after the test.
+ */
+export async function policyProxy(t: TestContext, lines: (ports: { web: number; canary: number }) => string): Promise<RunningProxy> {
+  const pki = new TestPki(t);
+  const www = pki.leaf(['www.example.com']);
+  const web = await echoBackend(t, 'web');
+  const canary = await echoBackend(t, 'canary');
+  return proxyFor(
+    t,
+    `listeners:
+  - name: www
+    bind: 127.0.0.1:0
+    tls:
+      certificates: [{ cert: "${www.cert}", key: "${www.key}" }]
+${lines({ web: web.port, canary: canary.port })}
+pools:
+  web:
+    servers: [{ name: s1, address: "127.0.0.1:${web.port}" }]
+  canary:
+    servers: [{ name: c1, address: "127.0.0.1:${canary.port}" }]
+`,
+  );
+}
+

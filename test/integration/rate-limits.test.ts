@@ -8,36 +8,24 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
+import { NO_OPENSSL } from '../helpers/certs.js';
 import { echoBackend, echoServer } from '../helpers/backends.js';
 import { configOk } from '../helpers/config.js';
 import { tempDir } from '../helpers/files.js';
 import { h2Request, h2Session, httpsRequest, rawConnect, readResponse, type Client } from '../helpers/http-client.js';
-import { proxyFor, tcpProxy, tcpYaml } from '../helpers/proxies.js';
-import { sleep, waitFor, waitForAsync } from '../helpers/wait.js';
+import { policyProxy, proxyFor, tcpProxy, tcpYaml } from '../helpers/proxies.js';
+import { sleep, waitForAsync } from '../helpers/wait.js';
 import { Primary, setupWorkers } from '../../src/runtime/primary.js';
 import { parseSamples, promtoolCheck, sum } from '../helpers/metrics.js';
 
 test('rate_limit: 429 with Retry-After over HTTP/1.1 and HTTP/2 from one bucket; keyed by header or by route', { skip: NO_OPENSSL }, async (t) => {
-  const pki = new TestPki(t);
-  const www = pki.leaf(['www.example.com']);
-  const web = await echoBackend(t, 'web');
-  const proxy = await proxyFor(
+  const proxy = await policyProxy(
     t,
-    `listeners:
-  - name: www
-    bind: 127.0.0.1:0
-    tls:
-      certificates: [{ cert: "${www.cert}", key: "${www.key}" }]
-    routes:
+    () => `    routes:
       - { path: /client/, pool: web, rate_limit: { rate: 6/m, burst: 3 } }
       - { path: /key/, pool: web, rate_limit: { rate: 1/m, burst: 1, key: { header: X-Api-Key } } }
       - { path: /all/, pool: web, rate_limit: { rate: 1/m, burst: 2, key: route } }
-      - pool: web
-pools:
-  web:
-    servers: [{ name: s1, address: "127.0.0.1:${web.port}" }]
-`,
+      - pool: web`,
   );
   const session = await h2Session(t, proxy.port);
   const h1 = (path: string, headers: Record<string, string> = {}) => httpsRequest(proxy.port, { path, headers });

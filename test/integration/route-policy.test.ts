@@ -5,38 +5,15 @@
  * direct answers; allow and deny lists.
  */
 import assert from 'node:assert/strict';
-import { test, type TestContext } from 'node:test';
-import { NO_OPENSSL, TestPki } from '../helpers/certs.js';
-import { echoBackend, type Echo } from '../helpers/backends.js';
+import { test } from 'node:test';
+import { NO_OPENSSL } from '../helpers/certs.js';
+import type { Echo } from '../helpers/backends.js';
 import { h2Request, h2Session, httpsRequest } from '../helpers/http-client.js';
-import { proxyFor } from '../helpers/proxies.js';
+import { policyProxy } from '../helpers/proxies.js';
 import { tempDir } from '../helpers/files.js';
 import bcrypt from 'bcryptjs';
 
 const skip = NO_OPENSSL;
-
-/** An HTTPS listener (with HTTP/2) whose `lines` follow its tls section, over pools web and canary (echo backends). */
-async function policyProxy(t: TestContext, lines: (ports: { web: number; canary: number }) => string) {
-  const pki = new TestPki(t);
-  const www = pki.leaf(['www.example.com']);
-  const web = await echoBackend(t, 'web');
-  const canary = await echoBackend(t, 'canary');
-  return proxyFor(
-    t,
-    `listeners:
-  - name: www
-    bind: 127.0.0.1:0
-    tls:
-      certificates: [{ cert: "${www.cert}", key: "${www.key}" }]
-${lines({ web: web.port, canary: canary.port })}
-pools:
-  web:
-    servers: [{ name: s1, address: "127.0.0.1:${web.port}" }]
-  canary:
-    servers: [{ name: c1, address: "127.0.0.1:${canary.port}" }]
-`,
-  );
-}
 
 test('route rules hold the same over HTTP/1.1 and HTTP/2', { skip }, async (t) => {
   const proxy = await policyProxy(
@@ -148,27 +125,12 @@ test('basic authentication from an htpasswd file of bcrypt hashes, over HTTP/1.1
 });
 
 test('routes by the TLS server name (SNI) over HTTP/1.1 and HTTP/2, whatever the Host header says', { skip }, async (t) => {
-  const pki = new TestPki(t);
-  const www = pki.leaf(['www.example.com', '*.example.com']);
-  const web = await echoBackend(t, 'web');
-  const canary = await echoBackend(t, 'canary');
-  const proxy = await proxyFor(
+  const proxy = await policyProxy(
     t,
-    `listeners:
-  - name: www
-    bind: 127.0.0.1:0
-    tls:
-      certificates: [{ cert: "${www.cert}", key: "${www.key}" }]
-    routes:
+    () => `    routes:
       - { sni: "*.internal.example.com", pool: canary }
       - { sni: api.example.com, path: /v1/, pool: canary }
-      - pool: web
-pools:
-  web:
-    servers: [{ name: s1, address: "127.0.0.1:${web.port}" }]
-  canary:
-    servers: [{ name: c1, address: "127.0.0.1:${canary.port}" }]
-`,
+      - pool: web`,
   );
   const name = (body: Buffer | string) => (JSON.parse(body.toString()) as Echo).name;
   const cases: Array<[string, string, string]> = [

@@ -4,10 +4,9 @@
  */
 import { z } from 'zod';
 import { formatSize, oneOrList, text } from '../common/field-meta.js';
-import { parseBind, parseCidr, parseHostPattern } from '../common/address.js';
+import { parseBind } from '../common/address.js';
 import { DEFAULT_FORWARDED, DEFAULT_MODE, DEFAULT_NO_ROUTE, DEFAULT_REDIRECT, DEFAULT_TCP, DEFAULT_UDP, DEFAULT_TIMEOUTS, DEFAULT_LIMITS, DEFAULT_ACCESS_LOG_FORMAT, DEFAULT_REQUEST_ID } from './defaults.js';
 import { LOG_VARIABLES } from './log-template.js';
-import { PathedError } from '../common/field-error.js';
 import type { AccessLogConfig, ErrorPages, Limits, ListenerConfig, ListenerMode, RequestIdConfig, Timeouts } from '../types.js';
 import { formatDuration } from '../common/units.js';
 import { hstsSchema, http2Schema, httpsRedirectSchema, listenerTlsSchema } from '../tls/schema.js';
