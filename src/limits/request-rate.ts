@@ -6,7 +6,7 @@
  */
 import type { RateKey } from '../config/listeners/route.js';
 import type { RequestHead } from '../proxy/http/head.js';
-import { headerValues } from '../proxy/http/router.js';
+import { headerValue } from '../proxy/http/request-keys.js';
 import { limitId, limitTable, type LimitTable } from './table.js';
 
 export interface RateLimitConfig {
@@ -37,7 +37,7 @@ export class RequestRateLimit {
   /** 0 when the request may pass (it is counted), else the seconds until one would (for Retry-After, at least 1). */
   retryAfter(req: RequestHead, clientIp: string): number {
     const k = this.cfg.key;
-    const key = k.kind === 'header' ? (headerValues(req, k.name)[0] ?? '') : k.kind === 'client' ? clientIp : '';
+    const key = k.kind === 'header' ? (headerValue(req, k.name) ?? '') : k.kind === 'client' ? clientIp : '';
     const waitMs = this.table.take(this.id, key, this.intervalNs, this.toleranceNs);
     if (waitMs <= 0) return 0;
     this.limited++;

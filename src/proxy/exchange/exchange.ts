@@ -16,7 +16,8 @@ import { copyBytes } from '../../io/read-buffer.js';
 import { newRequestId } from '../http/request-id.js';
 import { rewriteRequestHead, type ClientFacts, type RequestEdit, type ResponseEdit } from '../http/rewrite.js';
 import type { HttpRoute, RuleContext } from '../http/http-route.js';
-import { headerValues, hostName } from '../http/router.js';
+import { hostName } from '../http/router.js';
+import { headerValue } from '../http/request-keys.js';
 import { writeSocket } from '../../io/socket-write.js';
 import type { Upstream, UpstreamOwner } from '../http/upstream.js';
 import { encodeV1, encodeV2, type ProxyAddress } from '../proxy-protocol.js';
@@ -261,7 +262,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable,
       }
     }
     if (route.auth !== null) {
-      const verdict = route.auth.check(headerValues(req, 'authorization')[0]);
+      const verdict = route.auth.check(headerValue(req, 'authorization') ?? undefined);
       if (verdict === false) {
         this.unauthorized(route);
         return;

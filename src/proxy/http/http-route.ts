@@ -13,7 +13,8 @@ import { CidrSet } from './cidr-set.js';
 import { BasicAuth } from './basic-auth.js';
 import { RequestRateLimit } from '../../limits/request-rate.js';
 import type { RequestHead } from './head.js';
-import { headerValues, hostName } from './router.js';
+import { hostName } from './router.js';
+import { cookieValue, headerValue } from './request-keys.js';
 import type { Fields } from '../exchange/added-fields.js';
 import { CompressionPolicy } from './compress.js';
 
@@ -140,8 +141,8 @@ export class HttpRoute {
     if (s.total <= 0) return s.pools[0]!;
     let key: string | undefined;
     if (s.by.kind === 'client') key = ip;
-    else if (s.by.kind === 'header') key = headerValues(req, s.by.name)[0];
-    else if (s.by.kind === 'cookie') key = cookieValue(req, s.by.name);
+    else if (s.by.kind === 'header') key = headerValue(req, s.by.name) ?? undefined;
+    else if (s.by.kind === 'cookie') key = cookieValue(req, s.by.name) ?? undefined;
     const point = key === undefined ? Math.random() * s.total : ((hashKey(key) >>> 0) / 0x1_0000_0000) * s.total;
     for (let i = 0; i < s.cum.length; i++) if (point < s.cum[i]!) return s.pools[i]!;
     return s.pools[s.pools.length - 1]!;
@@ -189,15 +190,4 @@ function portOf(host: string | undefined): number | null {
   if (host === undefined) return null;
   const m = /:(\d+)$/.exec(host);
   return m === null || host.endsWith(']') ? null : Number(m[1]);
-}
-
-/** The value of cookie `name` in the request's Cookie fields, if any. */
-function cookieValue(req: RequestHead, name: string): string | undefined {
-  for (const line of headerValues(req, 'cookie')) {
-    for (const part of line.split(';')) {
-      const eq = part.indexOf('=');
-      if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-    }
-  }
-  return undefined;
 }

@@ -30,7 +30,7 @@ export function cookieValue(req: RequestHead, name: string): string | null {
 }
 
 /** The first value of header `lowerName`, or null. */
-function headerValue(req: RequestHead, lowerName: string): string | null {
+export function headerValue(req: RequestHead, lowerName: string): string | null {
   for (let k = 0; k < req.names.length; k++) if (eqLower(req.names[k]!, lowerName)) return req.values[k]!;
   return null;
 }
