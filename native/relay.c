@@ -62,6 +62,8 @@ enum { ST_WAITING = 0, ST_CONNECTING = 1, ST_RELAYING = 2 };
 typedef struct {
   int fd;
   uint8_t can_read, can_write, eof, shut;
+  /* The peer's FIN (or an error) was reported: a short read is not the last one. */
+  uint8_t rdhup;
   /* Bytes waiting to be written into this socket: buf[off, off + len). */
   char *buf;
   uint32_t off, len, cap;
@@ -302,7 +304,10 @@ static int pump(conn_t *c, side_t *from, side_t *to) {
       if (to->cap != BULK_BYTES) drop_buffer(to);
     }
     if (from->eof) return forward_eof(c, from, to);
-    if (!from->can_read) return 0;
+    if (!from->can_read) {
+      if (to->len == 0) drop_buffer(to); /* idle: an idle pair holds no buffer */
+      return 0;
+    }
     int direct = to->buf == NULL;
     char *dst = direct ? g_scratch : to->buf;
     size_t cap = direct ? SCRATCH_BYTES : to->cap;
@@ -311,6 +316,10 @@ static int pump(conn_t *c, side_t *from, side_t *to) {
       c->last = uv_now(g_loop);
       if (from == &c->c) c->bytes_in += (double)n;
       else c->bytes_out += (double)n;
+      /* A short read emptied the socket: the next bytes bring a new edge, so no recv()
+       * is spent on the EAGAIN (as nginx does). Not when the end was reported: that
+       * read follows at once. */
+      if ((size_t)n < cap && !from->rdhup) from->can_read = 0;
       if (!direct) {
         to->off = 0;
         to->len = (uint32_t)n;
@@ -458,6 +467,7 @@ static void dispatch(const struct epoll_event *ev) {
   side_t *s = which == TAG_CLIENT ? &c->c : &c->s;
   uint32_t e = ev->events;
   if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->can_read = 1;
+  if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->rdhup = 1;
   if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s->can_write = 1;
   if (c->state == ST_WAITING) {
     if (which == TAG_CLIENT && c->want_read && s->can_read) emit(EV_READABLE, conn_id(c), 0, 0, 0, 0);
