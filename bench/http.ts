@@ -298,6 +298,7 @@ async function measure(c: Contestant, round: number, duration: { text: string; s
       p75: r3(res.latencyMs.p75),
       p90: r3(res.latencyMs.p90),
       p99: r3(res.latencyMs.p99),
+      ...(res.latencyMs.p999 === undefined ? {} : { p999: r3(res.latencyMs.p999) }),
       avg: r3(res.latencyAvgMs),
       max: r3(res.latencyMaxMs),
     },
@@ -318,7 +319,7 @@ function describeRun(r: RunRecord, rounds: number): string {
   const head = `[http] ${where} ${r.contestant.padEnd(11)}`;
   if (!r.ok) return `${head} FAILED: ${r.error}`;
   const other = r.otherLoadPct === undefined ? '' : `  other load ${r.otherLoadPct}%`;
-  return `${head} ${fmtInt(r.rps).padStart(9)} req/s  p50 ${fmtMs(r.latencyMs?.p50)} ms  p99 ${fmtMs(r.latencyMs?.p99)} ms  ${fmtFixed(r.cpuUsPerReq, 1)} CPU µs/req  ${r.errors} errors${other}`;
+  return `${head} ${fmtInt(r.rps).padStart(9)} req/s  p50 ${fmtMs(r.latencyMs?.p50)} ms  p99 ${fmtMs(r.latencyMs?.p99)} ms  p99.9 ${fmtMs(r.latencyMs?.p999)} ms  ${fmtFixed(r.cpuUsPerReq, 1)} CPU µs/req  ${r.errors} errors${other}`;
 }
 
 // ---- summary ---------------------------------------------------------------------
@@ -328,6 +329,7 @@ interface ContestantSummary {
   readonly rps: Summary;
   readonly p50Ms: Summary;
   readonly p99Ms: Summary;
+  readonly p999Ms: Summary;
   readonly cpuUsPerReq: Summary;
   readonly backendCpuUsPerReq: Summary;
   readonly errors: number;
@@ -343,6 +345,7 @@ function summarizeRuns(runs: readonly RunRecord[]): ContestantSummary | undefine
     rps: pick((r) => r.rps),
     p50Ms: pick((r) => r.latencyMs?.p50),
     p99Ms: pick((r) => r.latencyMs?.p99),
+    p999Ms: pick((r) => r.latencyMs?.p999),
     cpuUsPerReq: pick((r) => r.cpuUsPerReq),
     backendCpuUsPerReq: pick((r) => r.backendCpuUsPerReq),
     errors: ok.reduce((n, r) => n + (r.errors ?? 0), 0),
@@ -487,12 +490,13 @@ async function runHttp(): Promise<number> {
     }
     const rows = params.contestants.map((name) => {
       const s = summaries[name];
-      if (!s) return [name, '-', '-', '-', '-', '-', '-', '-'];
+      if (!s) return [name, '-', '-', '-', '-', '-', '-', '-', '-'];
       return [
         name,
         fmtInt(s.rps.median),
         fmtMs(s.p50Ms.median),
         fmtMs(s.p99Ms.median),
+        fmtMs(s.p999Ms.median),
         fmtFixed(s.cpuUsPerReq.median, 1),
         String(s.errors),
         fmtRatio(ratios[name]?.rpsVsHaproxy),
@@ -519,7 +523,7 @@ async function runHttp(): Promise<number> {
     out.push(`machine: ${machine.nproc} cpus, ${machine.cpuModel}, node ${machine.node}; ${Object.values(machine.versions).map(short).join('; ')}`);
     out.push('');
     out.push(
-      renderTable(['contestant', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'errors', 'req/s vs haproxy', 'p99 vs haproxy'], rows),
+      renderTable(['contestant', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU µs/req', 'errors', 'req/s vs haproxy', 'p99 vs haproxy'], rows),
     );
     out.push('CPU µs/req: user+system time of the contestant\'s processes during the measured run; for direct it is the backend nginx.');
     out.push('vs haproxy: the median over rounds of the ratio within each round (contestants run minutes apart at most in a round).');

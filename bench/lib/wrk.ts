@@ -1,5 +1,10 @@
-/** Running wrk and parsing its output (with --latency). */
+/** Running wrk and parsing its output (with --latency, and percentiles.lua for p99.9). */
+import { join } from 'node:path';
+import { repoRoot } from './paths.js';
 import { runCommand } from './process.js';
+
+/** The wrk script that prints p99.9 (and p50, p99 to the microsecond). */
+export const PERCENTILES_SCRIPT = join(repoRoot, 'bench', 'lib', 'percentiles.lua');
 
 export interface WrkOptions {
   readonly wrk: string;
@@ -18,7 +23,7 @@ export interface WrkResult {
   readonly seconds: number;
   readonly rps: number;
   /** Latency percentiles in milliseconds. */
-  readonly latencyMs: { readonly p50: number; readonly p75: number; readonly p90: number; readonly p99: number };
+  readonly latencyMs: { readonly p50: number; readonly p75: number; readonly p90: number; readonly p99: number; readonly p999?: number };
   readonly latencyAvgMs: number;
   readonly latencyMaxMs: number;
   readonly non2xx3xx: number;
@@ -35,7 +40,7 @@ export class WrkError extends Error {
 }
 
 export function wrkArgs(o: Omit<WrkOptions, 'wrk' | 'durationSeconds'>): string[] {
-  return [`-t${o.threads}`, `-c${o.connections}`, `-d${o.duration}`, ...(o.headers ?? []).flatMap((h) => ['-H', h]), '--latency', o.url];
+  return [`-t${o.threads}`, `-c${o.connections}`, `-d${o.duration}`, ...(o.headers ?? []).flatMap((h) => ['-H', h]), '--latency', '-s', PERCENTILES_SCRIPT, o.url];
 }
 
 /** Converts one of wrk's times ("453.00us", "1.20ms", "2.00s", "1.00m") to ms. */
@@ -57,7 +62,7 @@ export function wrkTimeToMs(text: string): number {
   }
 }
 
-/** Parses wrk 4.x output produced with --latency. Throws WrkError if a needed figure is missing. */
+/** Parses wrk 4.x output produced with --latency (p99.9 when percentiles.lua ran). Throws WrkError if a needed figure is missing. */
 export function parseWrkOutput(out: string): WrkResult {
   const need = (re: RegExp, what: string): RegExpExecArray => {
     const m = re.exec(out);
@@ -79,11 +84,12 @@ export function parseWrkOutput(out: string): WrkResult {
     timeout: Number(sock?.[4] ?? 0),
   };
   const non2xx3xx = Number(non?.[1] ?? 0);
+  const p999 = /^percentile 99\.9 (\d+) us$/m.exec(out);
   return {
     requests,
     seconds,
     rps,
-    latencyMs: { p50: pct('50'), p75: pct('75'), p90: pct('90'), p99: pct('99') },
+    latencyMs: { p50: pct('50'), p75: pct('75'), p90: pct('90'), p99: pct('99'), ...(p999 ? { p999: Number(p999[1]) / 1000 } : {}) },
     latencyAvgMs: wrkTimeToMs(lat[1]!),
     latencyMaxMs: wrkTimeToMs(lat[3]!),
     non2xx3xx,
