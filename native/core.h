@@ -103,6 +103,16 @@ napi_value address_of(napi_env env, const struct sockaddr *sa);
 extern slots_t g_streams;
 int stream_init(void);
 void stream_accepted(uint32_t li, int fd, const addr_t *peer);
+/* The accept balance between workers (limits.c): this process accepted (+1) or closed (-1) a connection. */
+void load_add(int delta);
+/* Whether another worker holds fewer connections, so this one should let it accept. */
+int load_should_yield(void);
+/* This process has listeners open (on) or none (off: a draining worker leaves the balance). */
+void load_listening(int on);
+/* One wake of the event loop, for the others to tell a stalled worker from a busy one. */
+void load_beat(void);
+/* The sum of the other listening workers' wake counts. */
+uint32_t load_others_beat(void);
 void stream_event(uint32_t slot, uint32_t gen, uint32_t events);
 void stream_wake(void);
 /* A batch of events went to JavaScript; `outermost`: not a flush nested inside another. */

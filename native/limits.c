@@ -39,14 +39,74 @@ typedef struct {
   uint32_t rate_slots, conn_slots, columns, pad;
 } lim_header_t;
 
+/* One cache line per worker column: the connections its listeners hold now, for the
+ * accept balance (load_should_yield). */
+typedef struct {
+  _Atomic uint32_t open;
+  _Atomic uint32_t live; /* 1 while a worker has the column and listens */
+  _Atomic uint32_t beat; /* counts the worker's wakes: still moving or stalled */
+  uint8_t pad[52];
+} load_slot_t;
+
 #define RATE_OFF 64
 #define CONN_OFF (RATE_OFF + (size_t)RATE_SLOTS * sizeof(rate_slot_t))
-#define TABLE_BYTES (CONN_OFF + (size_t)CONN_SLOTS * sizeof(conn_slot_t))
+#define LOAD_OFF ((CONN_OFF + (size_t)CONN_SLOTS * sizeof(conn_slot_t) + 63) & ~(size_t)63)
+#define TABLE_BYTES (LOAD_OFF + (size_t)COLUMNS * sizeof(load_slot_t))
+/* A worker holding this many more connections than the least loaded one lets it accept. */
+#define LOAD_SLACK 1
 
 static uint8_t *g_table = NULL;
 
 static rate_slot_t *rate_slots(void) { return (rate_slot_t *)(g_table + RATE_OFF); }
 static conn_slot_t *conn_slots(void) { return (conn_slot_t *)(g_table + CONN_OFF); }
+static load_slot_t *load_slots(void) { return (load_slot_t *)(g_table + LOAD_OFF); }
+
+/* This worker's column once it joined the accept balance (-1: not a worker of a table). */
+static int g_column = -1;
+/* Connections this process accepted and still holds. */
+static uint32_t g_open;
+/* Whether this process has a listener open (a draining worker does not: it leaves the balance). */
+static int g_listening;
+static uint32_t g_beat;
+
+static void publish_live(void) {
+  if (g_column >= 0) atomic_store(&load_slots()[g_column].live, (uint32_t)g_listening);
+}
+
+void load_listening(int on) {
+  g_listening = on;
+  publish_live();
+}
+
+void load_beat(void) {
+  if (g_column >= 0) atomic_store_explicit(&load_slots()[g_column].beat, ++g_beat, memory_order_relaxed);
+}
+
+uint32_t load_others_beat(void) {
+  if (g_column < 0) return 0;
+  load_slot_t *l = load_slots();
+  uint32_t sum = 0;
+  for (int c = 0; c < COLUMNS; c++)
+    if (c != g_column && atomic_load_explicit(&l[c].live, memory_order_relaxed)) sum += atomic_load_explicit(&l[c].beat, memory_order_relaxed);
+  return sum;
+}
+
+void load_add(int delta) {
+  g_open += (uint32_t)delta;
+  if (g_column >= 0) atomic_store_explicit(&load_slots()[g_column].open, g_open, memory_order_relaxed);
+}
+
+int load_should_yield(void) {
+  if (g_column < 0) return 0;
+  load_slot_t *l = load_slots();
+  uint32_t least = UINT32_MAX;
+  for (int c = 0; c < COLUMNS; c++) {
+    if (c == g_column || !atomic_load_explicit(&l[c].live, memory_order_relaxed)) continue;
+    uint32_t n = atomic_load_explicit(&l[c].open, memory_order_relaxed);
+    if (n < least) least = n;
+  }
+  return least != UINT32_MAX && g_open > least + LOAD_SLACK;
+}
 
 static int64_t mono_ns(void) {
   struct timespec ts;
@@ -245,6 +305,18 @@ static napi_value js_clear_column(napi_env env, napi_callback_info info) {
   uint32_t col = (uint32_t)arg_num(env, argv[0]) % COLUMNS;
   conn_slot_t *t = conn_slots();
   for (uint32_t i = 0; i < CONN_SLOTS; i++) atomic_store(&t[i].n[col], 0);
+  atomic_store(&load_slots()[col].live, 0);
+  atomic_store(&load_slots()[col].open, 0);
+  return NULL;
+}
+
+/* limitsJoin(column): this worker takes part in the accept balance under `column`. */
+static napi_value js_join(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  if (g_table == NULL) return NULL;
+  g_column = (int)((uint32_t)arg_num(env, argv[0]) % COLUMNS);
+  atomic_store(&load_slots()[g_column].open, g_open);
+  publish_live();
   return NULL;
 }
 
@@ -252,7 +324,7 @@ void limits_exports(napi_env env, napi_value exports) {
   const export_t fns[] = {
       {"limitsCreate", js_create},   {"limitsAttach", js_attach}, {"limitsTake", js_take},
       {"limitsAcquire", js_acquire}, {"limitsRelease", js_release}, {"limitsCount", js_count},
-      {"limitsClearColumn", js_clear_column},
+      {"limitsClearColumn", js_clear_column}, {"limitsJoin", js_join},
   };
   export_functions(env, exports, fns, sizeof fns / sizeof fns[0]);
   napi_value cols;

@@ -58,6 +58,8 @@ enum { ST_WAITING = 0, ST_CONNECTING = 1, ST_RELAYING = 2 };
 #define FREE_BULK_MAX 16
 #define ACCEPT_BATCH 64
 #define RETRY_ACCEPT_MS 100
+/* How long a worker with more connections than another leaves its listeners to it. */
+#define YIELD_ACCEPT_MS 1
 
 typedef struct {
   int fd;
@@ -74,6 +76,8 @@ typedef struct {
   uint8_t state;
   /* JavaScript reads the client itself (a prelude: PROXY header, ClientHello): tell it when there is more. */
   uint8_t want_read;
+  /* Counted in the accept balance (load_add). */
+  uint8_t counted;
   side_t c, s;
   double bytes_in, bytes_out;
   uint64_t last; /* uv_now() at the last read either way */
@@ -92,6 +96,18 @@ int g_ep = -1;
 uv_loop_t *g_loop;
 static uv_poll_t g_poll;
 static uv_timer_t g_retry;
+/* The accept balance: 1 while a listener rests so a less loaded worker accepts; 2 once
+ * rests in a row have let connections wait while the others looked stalled (they did not
+ * wake once in STALL_RESTS rests: on a loaded machine a runnable worker can wait that long
+ * for a CPU) or YIELD_RUN_MAX rests passed: then a batch is taken whatever the counts. */
+static uint8_t g_yielded[MAX_LISTENERS];
+static uint8_t g_yield_run[MAX_LISTENERS];
+static uint8_t g_forced[MAX_LISTENERS];
+static uint32_t g_others_beat;
+static uint8_t g_stall_rests;
+#define STALL_RESTS 8
+#define YIELD_RUN_MAX 32
+static uv_timer_t g_yield_timer;
 static int g_referenced;
 
 static slots_t g_pairs;
@@ -239,6 +255,7 @@ static void close_side(side_t *s, int reset) {
 
 /* Closes both sockets and frees the pair; `reset_side` (or NULL) gets a RST. */
 static void release(conn_t *c, side_t *reset_side) {
+  if (c->counted) load_add(-1);
   close_side(&c->c, reset_side == &c->c);
   close_side(&c->s, reset_side == &c->s);
   slot_remove(&g_pairs, c->slot);
@@ -365,6 +382,8 @@ static void run(conn_t *c) {
 /* ---- accepting and connecting ----------------------------------------------------- */
 
 static void on_retry(uv_timer_t *t);
+static void on_yield_over(uv_timer_t *t);
+static void on_poll(uv_poll_t *h, int status, int events);
 
 static void pause_listener(uint32_t li) {
   struct epoll_event ev = {0};
@@ -386,22 +405,68 @@ static void on_retry(uv_timer_t *t) {
   }
 }
 
+/* Stops watching listener `li` for a moment so that a worker holding fewer connections
+ * accepts what waits; the listener is level-triggered, so its epoll sees it too. */
+static void yield_listener(uint32_t li) {
+  struct epoll_event ev = {0};
+  ev.data.u64 = ((uint64_t)li << 2) | TAG_LISTENER;
+  epoll_ctl(g_ep, EPOLL_CTL_MOD, g_listen[li], &ev);
+  g_yielded[li] = 1;
+  if (!uv_is_active((uv_handle_t *)&g_yield_timer)) uv_timer_start(&g_yield_timer, on_yield_over, YIELD_ACCEPT_MS, 0);
+}
+
+static void on_yield_over(uv_timer_t *t) {
+  (void)t;
+  uint32_t beat = load_others_beat();
+  g_stall_rests = beat == g_others_beat ? g_stall_rests + 1 : 0;
+  g_others_beat = beat;
+  for (uint32_t li = 0; li < g_nlisten; li++) {
+    if (g_yielded[li] != 1) continue;
+    if (g_stall_rests >= STALL_RESTS || g_yield_run[li] >= YIELD_RUN_MAX) {
+      g_yielded[li] = 2;
+      g_forced[li] = ACCEPT_BATCH;
+      g_yield_run[li] = 0;
+    } else {
+      g_yielded[li] = 0; /* look again: the others are moving and may take them yet */
+      g_yield_run[li]++;
+    }
+    if (g_listen[li] < 0 || g_paused[li]) continue;
+    struct epoll_event ev = {0};
+    ev.events = EPOLLIN;
+    ev.data.u64 = ((uint64_t)li << 2) | TAG_LISTENER;
+    epoll_ctl(g_ep, EPOLL_CTL_MOD, g_listen[li], &ev);
+  }
+  /* Now, not at the next wake: a listener with nothing waiting drops its credit (EAGAIN). */
+  on_poll(NULL, 0, 0);
+}
+
 static void do_accept(uint32_t li) {
   for (int k = 0; k < ACCEPT_BATCH && room() > 3 * EPOLL_BATCH; k++) {
     int lfd = g_listen[li];
     if (lfd < 0 || g_paused[li]) return;
+    if (g_yielded[li] == 2 && g_forced[li] == 0) g_yielded[li] = 0;
+    if (g_yielded[li] != 2 && load_should_yield()) {
+      yield_listener(li);
+      return;
+    }
     addr_t peer;
     socklen_t len = sizeof peer;
     int fd = accept4(lfd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       int e = errno;
-      if (e == EAGAIN || e == EWOULDBLOCK) return;
+      if (e == EAGAIN || e == EWOULDBLOCK) {
+        g_yielded[li] = 0; /* nothing waits: whoever took them, the balance works */
+        g_yield_run[li] = 0;
+        g_stall_rests = 0;
+        return;
+      }
       if (e == EINTR || e == ECONNABORTED) continue;
       /* Out of descriptors or memory: rest the listener a moment rather than spin on it. */
       pause_listener(li);
       emit(EV_ACCEPT_ERROR, li, -e, 0, 0, 0);
       return;
     }
+    if (g_yielded[li] == 2) g_forced[li]--;
     if (g_kind[li]) {
       stream_accepted(li, fd, &peer);
       continue;
@@ -415,6 +480,8 @@ static void do_accept(uint32_t li) {
     }
     c->peer = peer;
     c->c.fd = fd;
+    c->counted = 1;
+    load_add(1);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct epoll_event ev = {0};
@@ -493,6 +560,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   (void)status;
   (void)events;
   struct epoll_event evs[EPOLL_BATCH];
+  load_beat();
   for (int round = 0; round < 8; round++) {
     if (room() < 4 * EPOLL_BATCH) flush();
     int n = epoll_wait(g_ep, evs, EPOLL_BATCH, 0);
@@ -573,6 +641,8 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   if (serr < 0) return num(env, serr);
   uv_timer_init(g_loop, &g_retry);
   uv_unref((uv_handle_t *)&g_retry);
+  uv_timer_init(g_loop, &g_yield_timer);
+  uv_unref((uv_handle_t *)&g_yield_timer);
   g_referenced = 1;
   update_ref();
   return num(env, 0);
@@ -606,10 +676,13 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   }
   g_listen[li] = mine;
   g_paused[li] = 0;
+  g_yielded[li] = 0;
+  g_yield_run[li] = 0;
   g_kind[li] = streams ? 1 : 0;
   tls_listener_reset(li);
   if (li == g_nlisten) g_nlisten++;
   g_active_listeners++;
+  load_listening(1);
   update_ref();
   return num(env, li);
 }
@@ -629,6 +702,7 @@ static napi_value js_unlisten(napi_env env, napi_callback_info info) {
   g_listen[(uint32_t)li] = -1;
   tls_listener_reset((uint32_t)li);
   g_active_listeners--;
+  load_listening(g_active_listeners > 0);
   update_ref();
   return num(env, 0);
 }

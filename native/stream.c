@@ -45,6 +45,7 @@ typedef struct {
   uint32_t slot, gen;
   int fd;
   uint8_t connecting, can_read, can_write, rdhup, paused, eof, shut_wanted, shut_done, want_drain, ready;
+  uint8_t counted; /* accepted: counted in the accept balance (load_add) */
   /*
    * TLS (tls.c): in the handshake, or failed in it (JavaScript closes the stream then);
    * `prelude`: the handshake waits while JavaScript reads a PROXY header (streamStartTls).
@@ -104,6 +105,7 @@ static int watch(stream_t *s) {
 
 /* Closes the socket and frees the stream (its id is stale from now on). */
 static void release(stream_t *s) {
+  if (s->counted) load_add(-1);
   if (s->ssl != NULL) tls_free(s->ssl);
   free(s->why);
   if (s->fd >= 0) close(s->fd);
@@ -369,6 +371,8 @@ void stream_accepted(uint32_t li, int fd, const addr_t *peer) {
     return;
   }
   s->peer = *peer;
+  s->counted = 1;
+  load_add(1);
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   int err = 0, prelude = 0;

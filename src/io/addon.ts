@@ -138,6 +138,8 @@ export interface Addon {
   limitsRelease(id: number, key: string, column: number): void;
   limitsCount(id: number, key: string): number;
   limitsClearColumn(column: number): void;
+  /** This worker takes part in the accept balance: its listeners let a worker holding fewer connections accept. */
+  limitsJoin(column: number): void;
 }
 
 /** A TLS context for native/tls.c: what tls.createSecureContext takes, already split and checked. */

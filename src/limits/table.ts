@@ -100,13 +100,19 @@ export function tableOwner(): TableOwner | null {
 /**
  * This process's table: the primary's (a worker started with its descriptor), one of its
  * own in shared memory (a balancer in one process), or a LocalTable without the addon.
+ * A worker that maps the primary's table also joins the accept balance: each worker
+ * publishes how many connections it holds there, and one holding more than another
+ * (by more than one) leaves new connections on the shared listening sockets to it
+ * (native/relay.c, yield_listener). Workers call this as they start.
  */
 export function limitTable(): LimitTable {
   if (table !== undefined) return table;
   const addon = nativeAddon();
   const fd = process.env[TABLE_FD_ENV];
   if (addon !== null && fd !== undefined && fd !== '' && addon.limitsAttach(Number(fd)) === 0) {
-    table = new SharedTable(addon, Number(process.env[COLUMN_ENV] ?? 0));
+    const column = Number(process.env[COLUMN_ENV] ?? 0);
+    table = new SharedTable(addon, column);
+    addon.limitsJoin(column);
   } else if (addon !== null && fd === undefined && addon.limitsCreate() >= 0) {
     table = new SharedTable(addon, 0);
   } else {

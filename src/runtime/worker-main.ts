@@ -15,6 +15,7 @@ import type { Config } from '../config/types.js';
 import { memorySample, type AdminUpdate, type BoundListener, type FromWorker, type HealthState, type ToWorker } from './messages.js';
 import { dropPrivileges } from './privileges.js';
 import { workerMetrics } from '../metrics/snapshot.js';
+import { limitTable } from '../limits/table.js';
 
 const COUNTERS_EVERY_MS = 1000;
 
@@ -66,6 +67,7 @@ process.on('disconnect', () => void drain(2000, true));
 
 async function start(config: Config, health: HealthState[], admin: AdminUpdate[]): Promise<void> {
   setupLogging(config.logging, { worker: cluster.worker?.id });
+  limitTable(); // maps the shared table and joins the accept balance before any listener accepts
   // Active health is the primary's to log; passive health (outlier ejections) happens here.
   serverStateChannel.subscribe((m) => {
     const e = m as ServerStateEvent;
