@@ -9,7 +9,8 @@
 import { isObj, type Obj, type PathIssue } from './common/parsed.js';
 import { checkAdmin } from './admin/checks.js';
 import { checkDns } from './dns/checks.js';
-import { checkListenerFiles, checkListeners } from './listeners/checks.js';
+import { checkFiles } from './files.js';
+import { checkListeners } from './listeners/checks.js';
 import { fileParts } from './parts.js';
 import { checkPools } from './pools/checks.js';
 import { checkServices } from './services/checks.js';
@@ -28,7 +29,8 @@ export interface CheckOptions {
   interfaces?: InterfaceSubnets;
   /**
    * The configuration file's folder: files it names that must exist before anything
-   * starts (htpasswd files) are read from there and checked. Without it they are not.
+   * starts (htpasswd files, TLS certificates and keys, error pages, pools' CA bundles:
+   * files.ts) are read from there and checked. Without it they are not.
    */
   baseDir?: string;
 }
@@ -44,7 +46,7 @@ export function crossCheck(raw: unknown, opts: CheckOptions = {}): PathIssue[] {
   if (parts.pools) checkPools(parts.pools, issues);
   checkRequired(raw, issues);
   checkListeners(parts, issues);
-  if (opts.baseDir !== undefined) checkListenerFiles(parts, opts.baseDir, issues);
+  if (opts.baseDir !== undefined) checkFiles(parts, opts.baseDir, issues);
   if (isObj(raw.dns)) checkDns(raw.dns, parts, issues);
   if (isObj(raw.vrrp)) checkVrrp(raw.vrrp, parts, issues, opts.interfaces);
   if (isObj(raw.bgp)) checkBgp(raw.bgp, parts, issues);

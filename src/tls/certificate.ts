@@ -36,8 +36,15 @@ export interface LoadedCertificate {
   stamps: { cert: string; key: string };
 }
 
-/** A certificate or key that cannot be used; the message names the file. */
-export class CertificateError extends Error {}
+/** A certificate or key that cannot be used; the message names the file, `file` says which of the two is at fault. */
+export class CertificateError extends Error {
+  constructor(
+    message: string,
+    readonly file: 'cert' | 'key' = 'cert',
+  ) {
+    super(message);
+  }
+}
 
 function readPem(path: string, what: string): { text: string; stamp: string } {
   let text: string;
@@ -50,7 +57,7 @@ function readPem(path: string, what: string): { text: string; stamp: string } {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
-    throw new CertificateError(`cannot read the ${what} file ${path}: ${why}`);
+    throw new CertificateError(`cannot read the ${what} file ${path}: ${why}`, what === 'key' ? 'key' : 'cert');
   }
   return { text, stamp };
 }
@@ -88,34 +95,62 @@ export function certificateNames(x509: X509Certificate): string[] {
   return cn !== undefined && /^(\*\.)?[a-z0-9_.-]+$/i.test(cn) ? [cn.toLowerCase()] : [];
 }
 
-/**
- * Loads the pair and builds its context (and its native one with `native`). Throws CertificateError with a message naming
- * the file at fault. Synchronous (startup and reloads; a reload reads two small files).
- */
-export function loadCertificate(cfg: CertificateConfig, opts: ContextOptions, native: NativeContexts | null = null): LoadedCertificate {
-  const cert = readPem(cfg.cert, 'certificate');
-  const key = readPem(cfg.key, 'key');
+/** A certificate and its key as read and checked, before any context is made. */
+interface CheckedPair {
+  cert: { text: string; stamp: string };
+  key: { text: string; stamp: string };
+  x509: X509Certificate;
+}
+
+/** Reads the pair and checks it as OpenSSL would; throws CertificateError naming the file at fault (its `file`: which one). */
+function readPair(certPath: string, keyPath: string): CheckedPair {
+  const cert = readPem(certPath, 'certificate');
+  const key = readPem(keyPath, 'key');
   if (!cert.text.includes('-----BEGIN CERTIFICATE-----')) {
-    throw new CertificateError(`${cfg.cert} holds no PEM certificate (expected a "-----BEGIN CERTIFICATE-----" block)`);
+    throw new CertificateError(`${certPath} holds no PEM certificate (expected a "-----BEGIN CERTIFICATE-----" block)`);
   }
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert.text);
   } catch (err) {
-    throw new CertificateError(`${cfg.cert}: the certificate cannot be parsed: ${opensslReason(err)}`);
+    throw new CertificateError(`${certPath}: the certificate cannot be parsed: ${opensslReason(err)}`);
   }
   if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(key.text)) {
-    throw new CertificateError(`${cfg.key}: the private key is encrypted; give Fulcrum an unencrypted key (e.g. \`openssl pkey -in ${cfg.key} -out plain.key\`) readable only by its user`);
+    throw new CertificateError(`${keyPath}: the private key is encrypted; give Fulcrum an unencrypted key (e.g. \`openssl pkey -in ${keyPath} -out plain.key\`) readable only by its user`, 'key');
   }
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(key.text);
   } catch (err) {
-    throw new CertificateError(`${cfg.key} holds no usable private key: ${opensslReason(err)}`);
+    throw new CertificateError(`${keyPath} holds no usable private key: ${opensslReason(err)}`, 'key');
   }
   if (!x509.checkPrivateKey(privateKey)) {
-    throw new CertificateError(`the key in ${cfg.key} does not belong to the certificate in ${cfg.cert} (${x509.subject.replace(/\n/g, ', ')}): give the key the certificate was issued for`);
+    throw new CertificateError(`the key in ${keyPath} does not belong to the certificate in ${certPath} (${x509.subject.replace(/\n/g, ', ')}): give the key the certificate was issued for`, 'key');
   }
+  return { cert, key, x509 };
+}
+
+/**
+ * What is wrong with a listener's certificate pair (`fulcrum check`, start and reload
+ * check the files before anything starts), with the key at fault, or null when it
+ * would load. The same reading and checks as loadCertificate.
+ */
+export function certificateProblem(certPath: string, keyPath: string): { file: 'cert' | 'key'; message: string } | null {
+  try {
+    readPair(certPath, keyPath);
+    return null;
+  } catch (err) {
+    if (err instanceof CertificateError) return { file: err.file, message: err.message };
+    throw err;
+  }
+}
+
+/**
+ * Loads the pair and builds its context (and its native one with `native`). Throws CertificateError with a message naming
+ * the file at fault. Synchronous (startup and reloads; a reload reads two small files).
+ */
+export function loadCertificate(cfg: CertificateConfig, opts: ContextOptions, native: NativeContexts | null = null): LoadedCertificate {
+  const { cert, key, x509 } = readPair(cfg.cert, cfg.key);
   let context: tls.SecureContext;
   try {
     context = serverContext({ cert: cert.text, key: key.text, minVersion: opts.minVersion, ...(opts.ciphers === null ? {} : { ciphers: opts.ciphers }) }, opts);

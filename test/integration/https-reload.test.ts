@@ -105,7 +105,7 @@ test('certificate files reloaded on change; bad or mismatched pairs refused, the
   assert.equal(cli.child.exitCode, null, 'still running');
 });
 
-test('at startup a bad certificate is a configuration error naming the listener, the key and the file', { skip }, async (t) => {
+test('at startup a bad certificate is a configuration error with the file, line and key path, and the file at fault', { skip }, async (t) => {
   const pki = new TestPki(t);
   const a = pki.leaf(['www.example.com']);
   const other = pki.leaf(['www.example.com']);
@@ -122,10 +122,10 @@ test('at startup a bad certificate is a configuration error naming the listener,
     return cli;
   };
   const missing = await run(pki.path('nope.pem'), a.key);
-  assert.match(missing, /listener www: tls\.certificates\[1\]: cannot read the certificate file .*nope\.pem: no such file/);
+  assert.match(missing, /\.yaml:5:\d+: listeners\[0\]\.tls\.certificates\[1\]\.cert: cannot read the certificate file .*nope\.pem: no such file/);
   const mismatched = await run(a.cert, other.key);
-  assert.match(mismatched, /listener www: tls\.certificates\[1\]: the key in .*\.key does not belong to the certificate in .*\.pem/);
+  assert.match(mismatched, /\.yaml:5:\d+: listeners\[0\]\.tls\.certificates\[1\]\.key: the key in .*\.key does not belong to the certificate in .*\.pem/);
   writeFileSync(pki.path('empty.key'), '');
   const noKey = await run(a.cert, pki.path('empty.key'));
-  assert.match(noKey, /listener www: tls\.certificates\[1\]: .*empty\.key holds no usable private key/);
+  assert.match(noKey, /\.yaml:5:\d+: listeners\[0\]\.tls\.certificates\[1\]\.key: .*empty\.key holds no usable private key/);
 });

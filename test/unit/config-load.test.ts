@@ -508,13 +508,14 @@ describe('loadConfigFile and formatIssue', () => {
 });
 
 describe('examples/', () => {
-  it('every example loads without an issue', async () => {
+  it('every example loads without an issue (but https.yaml\'s certificates, which live on the machine)', async () => {
     const dir = fileURLToPath(new URL('../../../examples/', import.meta.url));
     const files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f));
     for (const name of ['seed.yaml', 'routing.yaml', 'health.yaml', 'algorithms.yaml', 'tcp.yaml', 'udp.yaml', 'redirect.yaml']) assert.ok(files.includes(name), `${name} not in ${files.join(', ')}`);
     for (const f of files) {
       const { issues } = await loadConfigFile(join(dir, f));
-      assert.deepEqual(issues.map(formatIssue), [], f);
+      const machineFiles = (i: (typeof issues)[number]) => f === 'https.yaml' && /\/etc\/fulcrum\/\S+: no such file$/.test(i.message);
+      assert.deepEqual(issues.filter((i) => !machineFiles(i)).map(formatIssue), [], f);
     }
   });
 

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { formatIssue, loadConfigFile } from '../../src/config/load.js';
+import { formatIssue, loadConfigFile, loadConfigText } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
 import { configOk, configIssues } from '../helpers/config.js';
 
@@ -154,7 +155,19 @@ describe('pool tls', () => {
 describe('examples/https.yaml', () => {
   it('serves www.example.com over HTTPS with HTTP/2 and HSTS, redirects port 80, re-encrypts to one pool', async () => {
     const dir = fileURLToPath(new URL('../../../examples/', import.meta.url));
-    const { config, issues: found } = await loadConfigFile(join(dir, 'https.yaml'));
+    // The file names certificates under /etc/fulcrum that this machine does not have:
+    // `fulcrum check` says so (as `haproxy -c` and `nginx -t` would), and nothing else.
+    const { issues: missing } = await loadConfigFile(join(dir, 'https.yaml'));
+    assert.deepEqual(
+      missing.map((i) => `${i.path}: ${/\/etc\/fulcrum\/\S+: no such file$/.exec(i.message)?.[0]}`),
+      [
+        'listeners[0].tls.certificates[0].cert: /etc/fulcrum/www.example.com.pem: no such file',
+        'listeners[0].tls.certificates[1].cert: /etc/fulcrum/wildcard.example.com.pem: no such file',
+        'pools.secure-backends.tls.ca: /etc/fulcrum/internal-ca.pem: no such file',
+      ],
+    );
+    const text = readFileSync(join(dir, 'https.yaml'), 'utf8');
+    const { config, issues: found } = loadConfigText(text, join(dir, 'https.yaml'));
     assert.deepEqual(found.map(formatIssue), []);
     const [www, plain] = config!.listeners;
     assert.equal(www!.port, 443);

@@ -16,7 +16,6 @@ import { DEFAULT_LIMITS } from './defaults.js';
 import { parseLogTemplate } from './log-template.js';
 import { limitsOverride, routeFields, type listenerFields } from './schema.js';
 import { HTTP_ONLY_KEYS } from './route.js';
-import { htpasswdProblem } from './htpasswd.js';
 
 export type ListenerPart = Parsed<typeof listenerFields>;
 type RoutePart = Parsed<typeof routeFields>;
@@ -54,19 +53,6 @@ export function checkListeners(parts: FileParts, issues: PathIssue[]): void {
     }
   });
   checkLimits(parts, issues);
-}
-
-/** The htpasswd files of `basic_auth` routes exist and hold bcrypt hashes (`fulcrum check`, start, reload). */
-export function checkListenerFiles(parts: FileParts, baseDir: string, issues: PathIssue[]): void {
-  parts.listeners.forEach((l, i) => {
-    if (!l) return;
-    routesOf(l).forEach((r, j) => {
-      const file = r?.fields.basic_auth?.htpasswd;
-      if (typeof file !== 'string') return;
-      const problem = htpasswdProblem(file, baseDir);
-      if (problem !== null) issues.push({ path: ['listeners', i, 'routes', j, 'basic_auth', 'htpasswd'], message: problem });
-    });
-  });
 }
 
 function checkNames(listeners: FileParts['listeners'], issues: PathIssue[]): void {

@@ -24,13 +24,18 @@ const TYPES: Record<string, string> = {
 export function loadErrorPages(listener: string, pages: ErrorPages): ReadonlyMap<number, ErrorPage> {
   const out = new Map<number, ErrorPage>();
   for (const [status, path] of Object.entries(pages) as Array<[string, string]>) {
-    let body: string;
-    try {
-      body = readFileSync(path, 'utf8');
-    } catch (err) {
-      throw new FulcrumError('FULCRUM_ERR_CONFIG', `listener ${listener}: error_pages.${status}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-    }
-    out.set(Number(status), { body, type: TYPES[extname(path).toLowerCase()] ?? TEXT_PLAIN });
+    const page = readErrorPage(path);
+    if (typeof page === 'string') throw new FulcrumError('FULCRUM_ERR_CONFIG', `listener ${listener}: error_pages.${status}: ${page}`);
+    out.set(Number(status), page);
   }
   return out;
+}
+
+/** One page, or why it cannot be read (also what `fulcrum check` says about the file). */
+export function readErrorPage(path: string): ErrorPage | string {
+  try {
+    return { body: readFileSync(path, 'utf8'), type: TYPES[extname(path).toLowerCase()] ?? TEXT_PLAIN };
+  } catch (err) {
+    return `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+  }
 }
