@@ -5,6 +5,7 @@
  * cross-site form cannot send, and an Origin that is the admin listener's own).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 
@@ -14,14 +15,33 @@ export async function readToken(path: string): Promise<string> {
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
-    throw new Error(`admin: cannot read the token file ${path}: ${why}`);
+    throw new Error(unreadable(path, e));
   }
+  const token = tokenOf(path, text);
+  if (token.problem !== null) throw new Error(token.problem);
+  return token.token;
+}
+
+/** What is wrong with the token file at `path`, or null (`fulcrum check`, start and reload: config/files.ts). */
+export function tokenFileProblem(path: string): string | null {
+  try {
+    return tokenOf(path, readFileSync(path, 'utf8')).problem;
+  } catch (e) {
+    return unreadable(path, e);
+  }
+}
+
+function unreadable(path: string, e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
+  return `admin: cannot read the token file ${path}: ${why}`;
+}
+
+function tokenOf(path: string, text: string): { token: string; problem: string | null } {
   const token = text.trim();
-  if (token === '') throw new Error(`admin: the token file ${path} is empty: write a secret token in it (e.g. \`openssl rand -hex 32 > ${path}\`)`);
-  if (/[\s]/.test(token)) throw new Error(`admin: the token file ${path} holds white space inside the token: write the token alone, on one line`);
-  return token;
+  if (token === '') return { token, problem: `admin: the token file ${path} is empty: write a secret token in it (e.g. \`openssl rand -hex 32 > ${path}\`)` };
+  if (/[\s]/.test(token)) return { token, problem: `admin: the token file ${path} holds white space inside the token: write the token alone, on one line` };
+  return { token, problem: null };
 }
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();

@@ -1,8 +1,9 @@
 /**
  * The files a configuration names that must be usable before anything starts: route
- * `basic_auth` htpasswd files, listener TLS certificates and keys, `error_pages`, and
- * pools' TLS CA bundles and client certificates. `fulcrum check`, the start and every
- * reload read them here (relative paths against the configuration file's folder), with
+ * `basic_auth` htpasswd files, listener TLS certificates and keys, `error_pages`,
+ * pools' TLS CA bundles and client certificates, and the admin `token_file`. `fulcrum
+ * check`, the start and every reload read them here (relative paths against the
+ * configuration file's folder), with
  * the same code that loads them later, so a file the balancer would refuse at start is
  * refused with the line and key path that names it, and a reload keeps the old
  * configuration. Files watched and re-read while running (DNS steering files, GeoIP
@@ -12,6 +13,7 @@ import { resolve } from 'node:path';
 import { certificateProblem } from '../tls/certificate.js';
 import { poolTlsProblem } from '../tls/upstream-tls.js';
 import { readErrorPage } from '../proxy/exchange/error-pages.js';
+import { tokenFileProblem } from '../admin/auth.js';
 import { isObj, list, type PathIssue } from './common/parsed.js';
 import { routesOf } from './listeners/checks.js';
 import { htpasswdProblem } from './listeners/htpasswd.js';
@@ -26,6 +28,12 @@ function pathText(v: unknown): string | null {
 export function checkFiles(parts: FileParts, baseDir: string, issues: PathIssue[]): void {
   checkListenerFiles(parts, baseDir, issues);
   checkPoolFiles(parts, baseDir, issues);
+  const admin = parts.raw.admin;
+  const token = isObj(admin) ? pathText(admin.token_file) : null;
+  if (token !== null) {
+    const problem = tokenFileProblem(resolve(baseDir, token));
+    if (problem !== null) issues.push({ path: ['admin', 'token_file'], message: problem });
+  }
 }
 
 function checkListenerFiles(parts: FileParts, baseDir: string, issues: PathIssue[]): void {

@@ -83,4 +83,21 @@ describe('configuration files', { skip: NO_OPENSSL }, () => {
       ['pools.web.tls.key: pool web: tls.key: cannot read DIR/gone.key: no such file'],
     );
   });
+
+  it('the admin token file is read: missing or empty is refused at `admin.token_file`', async (t) => {
+    const dir = tempDir('fulcrum-files-', t);
+    dir.write('empty.token', '\n');
+    const admin = (token: string) => `listeners:
+  - { name: www, bind: 127.0.0.1:8080, routes: [{ pool: web }] }
+pools:
+  web: { servers: [{ address: "127.0.0.1:9001" }] }
+admin: { listen: 127.0.0.1:9100, token_file: ${token} }
+`;
+    const empty = await loadConfigFile(dir.write('a.yaml', admin('empty.token')));
+    assert.deepEqual(empty.issues.map((i) => `${i.line} ${i.path}: ${/is empty/.test(i.message)}`), ['5 admin.token_file: true']);
+    const missing = await loadConfigFile(dir.write('b.yaml', admin('none.token')));
+    assert.deepEqual(missing.issues.map((i) => `${i.path}: ${i.message.replace(dir.dir, 'DIR')}`), ['admin.token_file: admin: cannot read the token file DIR/none.token: no such file']);
+    dir.write('good.token', 'abc123\n');
+    assert.deepEqual((await loadConfigFile(dir.write('c.yaml', admin('good.token')))).issues.map(formatIssue), []);
+  });
 });
