@@ -385,10 +385,16 @@ static void on_retry(uv_timer_t *t);
 static void on_yield_over(uv_timer_t *t);
 static void on_poll(uv_poll_t *h, int status, int events);
 
-static void pause_listener(uint32_t li) {
+/* Watches listener `li` for new connections (EPOLLIN) or stops (0). */
+static void watch_listener(uint32_t li, uint32_t events) {
   struct epoll_event ev = {0};
+  ev.events = events;
   ev.data.u64 = ((uint64_t)li << 2) | TAG_LISTENER;
   epoll_ctl(g_ep, EPOLL_CTL_MOD, g_listen[li], &ev);
+}
+
+static void pause_listener(uint32_t li) {
+  watch_listener(li, 0);
   g_paused[li] = 1;
   if (!uv_is_active((uv_handle_t *)&g_retry)) uv_timer_start(&g_retry, on_retry, RETRY_ACCEPT_MS, 0);
 }
@@ -398,19 +404,14 @@ static void on_retry(uv_timer_t *t) {
   for (uint32_t li = 0; li < g_nlisten; li++) {
     if (!g_paused[li] || g_listen[li] < 0) continue;
     g_paused[li] = 0;
-    struct epoll_event ev = {0};
-    ev.events = EPOLLIN;
-    ev.data.u64 = ((uint64_t)li << 2) | TAG_LISTENER;
-    epoll_ctl(g_ep, EPOLL_CTL_MOD, g_listen[li], &ev);
+    watch_listener(li, EPOLLIN);
   }
 }
 
 /* Stops watching listener `li` for a moment so that a worker holding fewer connections
  * accepts what waits; the listener is level-triggered, so its epoll sees it too. */
 static void yield_listener(uint32_t li) {
-  struct epoll_event ev = {0};
-  ev.data.u64 = ((uint64_t)li << 2) | TAG_LISTENER;
-  epoll_ctl(g_ep, EPOLL_CTL_MOD, g_listen[li], &ev);
+  watch_listener(li, 0);
   g_yielded[li] = 1;
   if (!uv_is_active((uv_handle_t *)&g_yield_timer)) uv_timer_start(&g_yield_timer, on_yield_over, YIELD_ACCEPT_MS, 0);
 }
@@ -431,10 +432,7 @@ static void on_yield_over(uv_timer_t *t) {
       g_yield_run[li]++;
     }
     if (g_listen[li] < 0 || g_paused[li]) continue;
-    struct epoll_event ev = {0};
-    ev.events = EPOLLIN;
-    ev.data.u64 = ((uint64_t)li << 2) | TAG_LISTENER;
-    epoll_ctl(g_ep, EPOLL_CTL_MOD, g_listen[li], &ev);
+    watch_listener(li, EPOLLIN);
   }
   /* Now, not at the next wake: a listener with nothing waiting drops its credit (EAGAIN). */
   on_poll(NULL, 0, 0);
