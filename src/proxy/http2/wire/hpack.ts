@@ -195,11 +195,15 @@ export class HpackDecoder {
 }
 
 const STATIC_NAME = new Map<string, number>();
-const STATIC_FIELD = new Map<string, number>();
+/** Static entries with a value, by name then value. */
+const STATIC_FIELD = new Map<string, Map<string, number>>();
 for (let k = STATIC_COUNT - 1; k >= 0; k--) {
   const [name, value] = STATIC_TABLE[k]!;
   STATIC_NAME.set(name, k + 1);
-  if (value !== '') STATIC_FIELD.set(`${name}\0${value}`, k + 1);
+  if (value === '') continue;
+  let byValue = STATIC_FIELD.get(name);
+  if (byValue === undefined) STATIC_FIELD.set(name, (byValue = new Map()));
+  byValue.set(value, k + 1);
 }
 
 /** How the encoder writes a field it has no full match for. */
@@ -218,9 +222,11 @@ export const enum Index {
  * after their first time.
  */
 export class HpackEncoder {
-  /** Insertion number of each field in the dynamic table, by "name\0value". */
-  private readonly fields = new Map<string, number>();
-  private readonly keys: string[] = [];
+  /** Insertion number of each field in the dynamic table, by name then value (no key string per lookup). */
+  private readonly fields = new Map<string, Map<string, number>>();
+  /** The table's entries, oldest first from `head`. */
+  private names: string[] = [];
+  private values: string[] = [];
   private head = 0;
   /** Fields inserted so far. */
   private inserted = 0;
@@ -253,17 +259,16 @@ export class HpackEncoder {
 
   /** Writes one field (name in lowercase) at `at`; returns the end. */
   field(out: Buffer, at: number, name: string, value: string, index: Index): number {
-    const key = `${name}\0${value}`;
-    const full = STATIC_FIELD.get(key);
+    const full = STATIC_FIELD.get(name)?.get(value);
     if (full !== undefined) return writeInt(out, at, 0x80, 7, full);
     if (index === Index.YES) {
-      const ins = this.fields.get(key);
+      const ins = this.fields.get(name)?.get(value);
       if (ins !== undefined) return writeInt(out, at, 0x80, 7, STATIC_COUNT + 1 + this.inserted - ins);
     }
     const nameIdx = STATIC_NAME.get(name) ?? 0;
     if (index === Index.YES) {
       at = writeInt(out, at, 0x40, 6, nameIdx);
-      this.add(key, name.length + value.length + ENTRY_OVERHEAD);
+      this.add(name, value);
     } else {
       at = writeInt(out, at, index === Index.NEVER ? 0x10 : 0x00, 4, nameIdx);
     }
@@ -271,7 +276,8 @@ export class HpackEncoder {
     return writeString(out, at, value);
   }
 
-  private add(key: string, size: number): void {
+  private add(name: string, value: string): void {
+    const size = name.length + value.length + ENTRY_OVERHEAD;
     if (size > this.max) {
       // larger than the table: the peer empties its table, and so do we
       this.evict(this.max + 1);
@@ -279,20 +285,27 @@ export class HpackEncoder {
     }
     this.evict(size);
     this.inserted++;
-    this.fields.set(key, this.inserted);
-    this.keys.push(key);
+    let byValue = this.fields.get(name);
+    if (byValue === undefined) this.fields.set(name, (byValue = new Map()));
+    byValue.set(value, this.inserted);
+    this.names.push(name);
+    this.values.push(value);
     this.size += size;
   }
 
   private evict(room: number): void {
-    while (this.size + room > this.max && this.head < this.keys.length) {
-      // a field is inserted only when the table does not hold it, so keys are unique
-      const key = this.keys[this.head++]!;
-      this.size -= key.length - 1 + ENTRY_OVERHEAD;
-      this.fields.delete(key);
+    while (this.size + room > this.max && this.head < this.names.length) {
+      // a field is inserted only when the table does not hold it, so entries are unique
+      const name = this.names[this.head]!;
+      const value = this.values[this.head++]!;
+      this.size -= name.length + value.length + ENTRY_OVERHEAD;
+      const byValue = this.fields.get(name)!;
+      byValue.delete(value);
+      if (byValue.size === 0) this.fields.delete(name);
     }
     if (this.head >= 64) {
-      this.keys.splice(0, this.head);
+      this.names = this.names.slice(this.head);
+      this.values = this.values.slice(this.head);
       this.head = 0;
     }
   }
