@@ -14,6 +14,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { READ_BUFFER, copyBytes } from '../../io/read-buffer.js';
+import { writeSocket } from '../../io/socket-write.js';
 import { HpackDecoder, HpackEncoder, HpackError, Index } from './wire/hpack.js';
 import {
   ConnectionError,
@@ -513,7 +514,7 @@ export class ClientSession {
     if (this.out.length === 0 || this.sock.destroyed) return;
     const parts = this.out.take();
     let ok: boolean;
-    if (parts.length === 1) ok = this.sock.write(parts[0]!);
+    if (parts.length === 1) ok = writeSocket(this.sock, parts[0]!);
     else {
       this.sock.cork();
       for (const p of parts) this.sock.write(p);

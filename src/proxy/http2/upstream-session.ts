@@ -43,7 +43,7 @@ export class H2Upstream implements UpstreamSource {
   acquire(owner: UpstreamOwner, _fresh: boolean): Upstream {
     let conn: H2Connection | undefined;
     for (const c of this.conns) {
-      if (!c.goingAway && c.active < c.limit) {
+      if (!c.goingAway && !c.session.goingAway && c.active < c.limit) {
         conn = c;
         break;
       }
@@ -64,7 +64,7 @@ export class H2Upstream implements UpstreamSource {
     const from = up.conn;
     let conn: H2Connection | undefined;
     for (const c of this.conns) {
-      if (c !== from && !c.goingAway && c.active < c.limit) {
+      if (c !== from && !c.goingAway && !c.session.goingAway && c.active < c.limit) {
         conn = c;
         break;
       }
