@@ -137,9 +137,11 @@ export class FrameWriter {
       this.commit(n);
       return;
     }
-    this.parts.push(this.buf.subarray(0, this.at));
-    this.buf = this.buf.subarray(this.at);
-    this.at = 0;
+    if (this.at > 0) {
+      this.parts.push(this.buf.subarray(0, this.at));
+      this.buf = this.buf.subarray(this.at);
+      this.at = 0;
+    }
     this.parts.push(start === 0 && end === payload!.length ? payload! : payload!.subarray(start, end));
     this.length += n;
   }
