@@ -5,21 +5,23 @@
  * all are full. A connection quiet for `ping_interval` is checked with a PING and closed
  * when the answer takes as long again; one without streams closes after the pool's
  * keep-alive idle timeout. A GOAWAY stops new streams on its connection; the streams the
- * server did not take are refused, and the exchange sends them elsewhere.
+ * server did not take are refused, and the exchange sends them elsewhere. The protocol
+ * itself is h2-client.ts's (not node:http2: its request() alone cost ~50 µs per request).
  */
-import http2 from 'node:http2';
 import { now } from '../../core/clock.js';
 import type { Expirable, Sweeper } from '../../core/sweeper.js';
 import type { Server } from '../../backend/server.js';
 import type { PoolConfig } from '../../config/types.js';
 import type { UpstreamTls } from '../../tls/upstream-tls.js';
 import type { Upstream, UpstreamOwner, UpstreamSource } from '../http/upstream.js';
+import { ClientSession, type SessionOwner } from './h2-client.js';
+import { MAX_WINDOW } from './wire/frames.js';
 import { H2StreamConn } from './upstream-stream.js';
 
 /** A stream's receive window: what one paused client can leave unread at the server connection. */
 const STREAM_WINDOW = 256 * 1024;
-/** The most a connection's window may be (2^31 - 1). */
-const MAX_WINDOW = 0x7fffffff;
+/** The most bytes of fields a response head or trailers may decode to. */
+const MAX_HEADER_BYTES = 256 * 1024;
 
 /** The connections to one server. */
 export class H2Upstream implements UpstreamSource {
@@ -41,7 +43,7 @@ export class H2Upstream implements UpstreamSource {
   acquire(owner: UpstreamOwner, _fresh: boolean): Upstream {
     let conn: H2Connection | undefined;
     for (const c of this.conns) {
-      if (!c.goingAway && c.active < c.limit) {
+      if (!c.goingAway && !c.session.goingAway && c.active < c.limit) {
         conn = c;
         break;
       }
@@ -62,7 +64,7 @@ export class H2Upstream implements UpstreamSource {
     const from = up.conn;
     let conn: H2Connection | undefined;
     for (const c of this.conns) {
-      if (c !== from && !c.goingAway && c.active < c.limit) {
+      if (c !== from && !c.goingAway && !c.session.goingAway && c.active < c.limit) {
         conn = c;
         break;
       }
@@ -113,8 +115,8 @@ export class H2Upstream implements UpstreamSource {
 }
 
 /** One HTTP/2 connection to a server: its session, streams in use and keep-alive. */
-export class H2Connection implements Expirable {
-  readonly session: http2.ClientHttp2Session;
+export class H2Connection implements Expirable, SessionOwner {
+  readonly session: ClientSession;
   connected = false;
   /** Streams taken on it (including requests waiting for the connection). */
   active = 0;
@@ -132,63 +134,47 @@ export class H2Connection implements Expirable {
   private pingSent = 0;
   /** When the last PING was sent. */
   private lastPing = now();
-  private error: Error | undefined;
 
   constructor(private readonly up: H2Upstream) {
     const { server, tls, config, connectMs } = up;
     this.limit = config.http2.maxStreams;
-    const host = server.host.includes(':') ? `[${server.host}]` : server.host;
-    const options: http2.SecureClientSessionOptions = {
-      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
-      maxSessionMemory: 64,
-    };
-    if (tls !== null) {
-      options.secureContext = tls.context;
-      options.servername = tls.servername(server.host) ?? '';
-      options.rejectUnauthorized = tls.verify;
-      options.ALPNProtocols = ['h2'];
-    }
-    const session = http2.connect(`${up.scheme}://${host}:${server.port}`, options);
-    this.session = session;
+    this.session = new ClientSession(this, {
+      host: server.host,
+      port: server.port,
+      tls: tls === null ? null : { context: tls.context, servername: tls.servername(server.host), verify: tls.verify },
+      streamWindow: STREAM_WINDOW,
+      connectionWindow: Math.min(MAX_WINDOW, config.http2.maxStreams * STREAM_WINDOW),
+      maxHeaderBytes: MAX_HEADER_BYTES,
+    });
     this.deadline = now() + connectMs;
     up.sweeper.add(this);
-    session.on('connect', () => this.onConnect());
-    session.on('remoteSettings', (s: http2.Settings) => {
-      const max = s.maxConcurrentStreams;
-      this.limit = max === undefined ? config.http2.maxStreams : Math.max(1, Math.min(config.http2.maxStreams, max));
-    });
-    session.on('goaway', (_code: number, last: number) => {
-      this.goingAway = true;
-      this.goawayLast = last;
-    });
-    session.on('error', (err: Error) => {
-      this.error = err;
-    });
-    session.on('close', () => this.onClose());
   }
 
-  private onConnect(): void {
-    const session = this.session;
-    if (this.up.tls !== null && session.alpnProtocol !== 'h2') {
-      session.destroy(new Error(`the server did not agree to HTTP/2 by ALPN (got ${session.alpnProtocol || 'none'})`));
-      return;
-    }
+  onSessionConnect(): void {
     this.connected = true;
     this.idleSince = now();
     this.deadline = this.nextCheck();
-    const window = Math.min(MAX_WINDOW, this.up.config.http2.maxStreams * STREAM_WINDOW);
-    try {
-      session.setLocalWindowSize(window);
-    } catch {
-      // a session closing already
-    }
     for (const up of this.waiting.splice(0)) up.onConnect();
   }
 
-  private onClose(): void {
+  onSessionSettings(max: number | undefined): void {
+    const limit = this.up.config.http2.maxStreams;
+    this.limit = max === undefined ? limit : Math.max(1, Math.min(limit, max));
+  }
+
+  onSessionGoaway(last: number): void {
+    this.goingAway = true;
+    this.goawayLast = this.goawayLast < 0 ? last : Math.min(this.goawayLast, last);
+  }
+
+  onSessionPingAck(): void {
+    this.pingSent = 0;
+  }
+
+  onSessionClose(error: Error | undefined): void {
     this.goingAway = true;
     this.up.forget(this);
-    const err = this.error ?? new Error(this.connected ? 'connection closed' : 'could not connect');
+    const err = error ?? new Error(this.connected ? 'connection closed' : 'could not connect');
     (err as NodeJS.ErrnoException).code ??= 'ECONNREFUSED';
     for (const up of this.waiting.splice(0)) up.onConnectionGone(err);
   }
@@ -196,7 +182,7 @@ export class H2Connection implements Expirable {
   /** The sweeper's tick: connect deadline, idle close, keep-alive PING. */
   expire(t: number): void {
     const session = this.session;
-    if (session.closed || session.destroyed) return;
+    if (session.destroyed) return;
     if (!this.connected) {
       session.destroy(new Error('connect timeout'));
       return;
@@ -213,13 +199,7 @@ export class H2Connection implements Expirable {
     if (ping > 0 && this.pingSent === 0 && t - this.lastPing >= ping) {
       this.pingSent = t;
       this.lastPing = t;
-      try {
-        session.ping((err) => {
-          if (err === null) this.pingSent = 0;
-        });
-      } catch {
-        // too many pings in flight or closing: the next tick decides
-      }
+      session.ping();
     }
     this.deadline = this.nextCheck();
   }
@@ -234,6 +214,6 @@ export class H2Connection implements Expirable {
   close(): void {
     this.goingAway = true;
     this.up.forget(this);
-    if (!this.session.closed) this.session.close();
+    this.session.close();
   }
 }

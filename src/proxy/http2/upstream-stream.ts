@@ -8,23 +8,22 @@
  * request, so one client connection spreads over every server.
  *
  * Flow control is per stream: when the client cannot take more, the exchange pauses this
- * "socket", the stream stops being read and only its own window closes; the connection's
- * window is granted as data arrives (Node does so), so other streams go on.
+ * "socket", the stream stops handing data over and only its own window closes; the
+ * connection's window is granted as data arrives (h2-client.ts), so other streams go on.
  */
-import http2 from 'node:http2';
 import type net from 'node:net';
 import type { Expirable } from '../../core/sweeper.js';
 import { ChunkedScanner } from '../http/chunked.js';
 import { HttpParseError, parseRequestHead } from '../http/head.js';
 import { expireUpstream, type Upstream, type UpstreamOwner } from '../http/upstream.js';
-import { http1ResponseHead, http2RequestHeaders, lastChunk, trailersOf } from './upstream-headers.js';
+import type { ClientStream, StreamHandler } from './h2-client.js';
+import { http1Head, lastChunkOf, requestFields, trailerFields, type Fields } from './upstream-headers.js';
 import type { H2Connection, H2Upstream } from './upstream-session.js';
+import { ErrorCode } from './wire/frames.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 const CRLF = Buffer.from('\r\n');
 /** Limits for parsing our own request head again (the listener's were applied to the client's). */
 const OWN_HEAD = { urlBytes: 1 << 20, headerCount: 10_000 };
-const STREAM = Symbol('fulcrum.h2upstream');
 /** Request body bytes kept for a replay while the server has not answered (a refused stream is sent again with them). */
 const REPLAY_MAX = 64 * 1024;
 
@@ -36,7 +35,6 @@ const REPLAY_MAX = 64 * 1024;
 let carried: { owner: UpstreamOwner; bytes: Buffer[] } | null = null;
 /** Times a refused stream is sent again on another connection to the same server before the exchange picks another server. */
 const SAME_SERVER_RETRIES = 3;
-type Owned = http2.ClientHttp2Stream & { [STREAM]: H2StreamConn };
 
 const enum Req {
   /** The exchange has not written the whole head yet. */
@@ -54,7 +52,7 @@ export class RefusedStream extends Error {
   readonly code = 'REFUSED_STREAM';
 }
 
-export class H2StreamConn implements Upstream, Expirable {
+export class H2StreamConn implements Upstream, Expirable, StreamHandler {
   /** This object, posing as the socket the exchange writes to (see the methods below). */
   readonly sock: net.Socket;
   owner: UpstreamOwner | null;
@@ -62,15 +60,15 @@ export class H2StreamConn implements Upstream, Expirable {
   readonly reused = false;
   deadline = 0;
   closed = false;
-  private stream: Owned | null = null;
+  private stream: ClientStream | null = null;
   private req = Req.HEAD;
   private head = '';
   private left = 0;
   private chunks: ChunkedScanner | null = null;
-  private reqTrailers: http2.OutgoingHttpHeaders | null = null;
+  private reqTrailers: Fields | null = null;
   /** The response's body goes chunked (the server gave no length). */
   private respChunked = false;
-  private respTrailers: http2.IncomingHttpHeaders | null = null;
+  private respTrailers: string | null = null;
   private respEnded = false;
   private paused = false;
   private error: Error | undefined;
@@ -83,6 +81,8 @@ export class H2StreamConn implements Upstream, Expirable {
   private headText = '';
   /** Sent again on another connection to the same server after a refusal: waiting for it to be ready (the head), else null. */
   private again: string | null = null;
+  /** The stream took the last body bytes whole (false: wait for onUpstreamDrain). */
+  private canWrite = true;
   /** Destroyed before it had a stream: it closes at once, whatever the connection does meanwhile. */
   private dead = false;
   /** Times the request went again to another connection of the same server after a refusal. */
@@ -166,7 +166,7 @@ export class H2StreamConn implements Upstream, Expirable {
         this.replay = null;
         for (const bytes of replay) this.body(bytes);
       }
-      if (typeof data === 'string' || end + 4 === data.length) return !this.stream!.writableNeedDrain;
+      if (typeof data === 'string' || end + 4 === data.length) return this.canWrite;
       data = data.subarray(end + 4);
     }
     return this.body(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
@@ -175,7 +175,7 @@ export class H2StreamConn implements Upstream, Expirable {
   /** Request body bytes in the exchange's framing (Content-Length or chunked). */
   private body(buf: Buffer): boolean {
     const stream = this.stream!;
-    if (this.req === Req.DONE || this.closed) return !stream.writableNeedDrain;
+    if (this.req === Req.DONE || this.closed) return this.canWrite;
     const sent = this.sent;
     if (sent !== null) {
       this.sentBytes += buf.length;
@@ -185,23 +185,25 @@ export class H2StreamConn implements Upstream, Expirable {
     if (this.req === Req.LENGTH) {
       const take = Math.min(this.left, buf.length);
       this.left -= take;
-      if (take > 0) stream.write(take === buf.length ? buf : buf.subarray(0, take));
+      if (take > 0) this.canWrite = stream.write(take === buf.length ? buf : buf.subarray(0, take));
       if (this.left === 0) this.endRequest();
     } else if (this.req === Req.CHUNKED) {
       const chunks = this.chunks!;
       try {
-        chunks.scan(buf, 0, buf.length, (part) => stream.write(part));
+        chunks.scan(buf, 0, buf.length, (part) => {
+          this.canWrite = stream.write(part);
+        });
       } catch (err) {
         if (!(err instanceof HttpParseError)) throw err;
         this.destroy();
         return false;
       }
       if (chunks.done) {
-        this.reqTrailers = chunks.trailerText === '' ? null : trailersOf(chunks.trailerText);
+        this.reqTrailers = chunks.trailerText === '' ? null : trailerFields(chunks.trailerText);
         this.endRequest();
       }
     }
-    return !stream.writableNeedDrain;
+    return this.canWrite;
   }
 
   /** Opens the stream for the request head `text`; false when it could not be (the exchange hears of it through onUpstreamClose). */
@@ -217,31 +219,21 @@ export class H2StreamConn implements Upstream, Expirable {
     }
     const chunked = req.chunked;
     const hasBody = chunked || req.contentLength > 0;
-    const headers = http2RequestHeaders(req, this.pool.scheme);
-    let stream: Owned;
+    const fields = requestFields(req, this.pool.scheme);
+    let stream: ClientStream;
     try {
-      stream = this.conn.session.request(headers, { endStream: !hasBody, waitForTrailers: chunked }) as Owned;
+      stream = this.conn.session.request(fields.names, fields.values, !hasBody, this);
     } catch (err) {
       // the session went away between the pick and this write: the server never saw it
       this.connected = false;
       this.finish(new RefusedStream((err as Error).message));
       return false;
     }
-    stream[STREAM] = this;
     this.stream = stream;
-    stream.on('response', onResponse);
-    stream.on('headers', onInterim);
-    stream.on('continue', onContinue);
-    stream.on('data', onData);
-    stream.on('trailers', onTrailers);
-    stream.on('end', onEnd);
-    stream.on('drain', onDrain);
-    stream.on('error', onError);
-    stream.on('close', onClose);
+    this.canWrite = true;
     if (chunked) {
       this.req = Req.CHUNKED;
       this.chunks = new ChunkedScanner(400, 64 * 1024);
-      stream.on('wantTrailers', onWantTrailers);
     } else if (hasBody) {
       this.req = Req.LENGTH;
       this.left = req.contentLength;
@@ -254,7 +246,8 @@ export class H2StreamConn implements Upstream, Expirable {
 
   private endRequest(): void {
     this.req = Req.DONE;
-    this.stream!.end();
+    const t = this.reqTrailers;
+    this.stream!.end(t === null ? null : t.names, t === null ? null : t.values);
   }
 
   cork(): void {}
@@ -290,9 +283,9 @@ export class H2StreamConn implements Upstream, Expirable {
       queueMicrotask(() => this.finish(undefined));
       return;
     }
-    if (!stream.closed && !stream.destroyed) {
+    if (!stream.closed) {
       if (this.respEnded && this.req === Req.DONE) return; // complete: it closes by itself
-      stream.close(NGHTTP2_CANCEL);
+      stream.reset(ErrorCode.CANCEL);
     }
   }
 
@@ -303,23 +296,20 @@ export class H2StreamConn implements Upstream, Expirable {
     if (this.req !== Req.DONE) this.destroy();
   }
 
-  // ---- the response --------------------------------------------------------------------
+  // ---- the response (h2-client's StreamHandler) -----------------------------------------
 
-  /** @internal */ response(headers: http2.IncomingHttpHeaders, flags: number): void {
+  onStreamHead(status: number, lines: string, contentLength: number, ended: boolean): void {
     this.sent = null;
-    const ended = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
-    this.respChunked = !ended && headers['content-length'] === undefined;
+    if (status < 200) {
+      this.emit(http1Head(status, lines, false, false, false));
+      return;
+    }
+    this.respChunked = !ended && contentLength < 0;
     if (ended) this.respEnded = true;
-    this.emit(http1ResponseHead(headers, ended, this.respChunked));
+    this.emit(http1Head(status, lines, ended, this.respChunked, contentLength >= 0));
   }
 
-  /** @internal */ interim(headers: http2.IncomingHttpHeaders): void {
-    this.sent = null;
-    const status = Number(headers[':status']);
-    if (status >= 100 && status < 200) this.emit(http1ResponseHead(headers, false, false));
-  }
-
-  /** @internal */ data(chunk: Buffer): void {
+  onStreamData(chunk: Buffer): void {
     if (!this.respChunked) {
       this.emit(chunk);
       return;
@@ -333,22 +323,22 @@ export class H2StreamConn implements Upstream, Expirable {
     this.emit(framed);
   }
 
-  /** @internal */ trailers(headers: http2.IncomingHttpHeaders): void {
-    this.respTrailers = headers;
+  onStreamTrailers(lines: string): void {
+    this.respTrailers = lines;
   }
 
-  /** @internal */ responseEnd(): void {
+  onStreamEnd(): void {
+    if (this.respChunked && !this.respEnded) {
+      this.respEnded = true;
+      const t = this.respTrailers;
+      this.emit(t === null ? '0\r\n\r\n' : lastChunkOf(t));
+      return;
+    }
     this.respEnded = true;
-    if (this.respChunked) this.emit(lastChunk(this.respTrailers));
   }
 
-  /** @internal */ wantTrailers(): void {
-    const stream = this.stream!;
-    if (stream.closed || stream.destroyed) return;
-    stream.sendTrailers(this.reqTrailers ?? {});
-  }
-
-  /** @internal */ drain(): void {
+  onStreamDrain(): void {
+    this.canWrite = true;
     const owner = this.owner;
     if (owner === null) return;
     try {
@@ -358,21 +348,22 @@ export class H2StreamConn implements Upstream, Expirable {
     }
   }
 
-  /** @internal */ failed(err: Error): void {
-    this.error = err;
+  onStreamClose(code: number, err: Error | undefined): void {
+    if (err !== undefined) this.error = err;
+    this.closedStream(code);
   }
 
   /**
-   * @internal the stream closed. One the server refused (REFUSED_STREAM, or above a
+   * The stream closed. One the server refused (REFUSED_STREAM, or above a
    * GOAWAY's last stream) never reached its application: it counts as never connected, and
    * the exchange sends it again, elsewhere, with the body bytes it had (kept up to
    * REPLAY_MAX; past that it fails like a reset).
    */
-  closedStream(): void {
+  private closedStream(code: number): void {
     const stream = this.stream!;
     const last = this.conn.goawayLast;
     const sent = this.sent;
-    if (!this.respEnded && (stream.rstCode === NGHTTP2_REFUSED_STREAM || stream.id === undefined || (last >= 0 && stream.id > last))) {
+    if (!this.respEnded && (code === ErrorCode.REFUSED_STREAM || (last >= 0 && stream.id > last))) {
       if (sent !== null && this.retries < SAME_SERVER_RETRIES && this.owner !== null && !this.closed) {
         this.sendAgain(sent);
         return;
@@ -440,36 +431,4 @@ export class H2StreamConn implements Upstream, Expirable {
       owner.onInternalError(e);
     }
   }
-}
-
-// Shared listeners (no closure per stream): each finds its H2StreamConn on the stream.
-function onResponse(this: Owned, headers: http2.IncomingHttpHeaders, flags: number): void {
-  this[STREAM].response(headers, flags);
-}
-function onInterim(this: Owned, headers: http2.IncomingHttpHeaders): void {
-  this[STREAM].interim(headers);
-}
-function onContinue(this: Owned): void {
-  this[STREAM].interim({ ':status': '100' } as unknown as http2.IncomingHttpHeaders);
-}
-function onData(this: Owned, chunk: Buffer): void {
-  this[STREAM].data(chunk);
-}
-function onTrailers(this: Owned, headers: http2.IncomingHttpHeaders): void {
-  this[STREAM].trailers(headers);
-}
-function onEnd(this: Owned): void {
-  this[STREAM].responseEnd();
-}
-function onDrain(this: Owned): void {
-  this[STREAM].drain();
-}
-function onWantTrailers(this: Owned): void {
-  this[STREAM].wantTrailers();
-}
-function onError(this: Owned, err: Error): void {
-  this[STREAM].failed(err);
-}
-function onClose(this: Owned): void {
-  this[STREAM].closedStream();
 }
