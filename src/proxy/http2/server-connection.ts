@@ -363,6 +363,8 @@ export class ServerConnection {
       const whole = off + n === chunk.length;
       const final = whole && pending.length === 1 && s.endQueued && !s.trailersWanted;
       this.out.frame(Type.DATA, final ? Flag.END_STREAM : 0, s.id, chunk, off, off + n);
+      // each DATA frame may earn a WINDOW_UPDATE or two: they are no flood
+      if (this.nuisance > 0) this.nuisance--;
       s.sendWindow -= n;
       this.sendWindow -= n;
       s.pendingBytes -= n;
