@@ -194,7 +194,11 @@ export class ServerConnection {
   private queueFlush(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
-    queueMicrotask(() => this.flush());
+    queueMicrotask(this.flushLater);
+  }
+
+  private readonly flushLater = (): void => {
+    this.flush();
   }
 
   /** Writes what is queued, in one write; then tells the handlers of streams closed meanwhile. */

@@ -23,6 +23,8 @@ const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 /** Request body bytes held while no server connection takes them, before the stream is paused. */
 const BODY_BUFFER = 64 * 1024;
+/** The empty queue of a stream without body bytes waiting (shared; replaced before a push). */
+const NO_BODY: Buffer[] = [];
 
 /** What a stream needs from its HTTP/2 connection. */
 export interface StreamHost {
@@ -66,7 +68,7 @@ const enum Body {
  */
 export class StreamExchange extends Exchange implements StreamEvents {
   private body = Body.NONE;
-  private queuedBody: Buffer[] = [];
+  private queuedBody: Buffer[] = NO_BODY;
   private queuedBytes = 0;
   /** Our side is over (response complete, error answered, or the stream reset). */
   private finished = false;
@@ -242,6 +244,7 @@ export class StreamExchange extends Exchange implements StreamEvents {
   }
 
   private queue(chunk: Buffer): void {
+    if (this.queuedBody === NO_BODY) this.queuedBody = [];
     this.queuedBody.push(chunk);
     this.queuedBytes += chunk.length;
     if (this.queuedBytes > BODY_BUFFER && !this.pausedForBuffer) {
@@ -290,11 +293,17 @@ export class StreamExchange extends Exchange implements StreamEvents {
   /** Head and the body bytes read so far, in one write when they are small. */
   protected sendRequest(up: Upstream): void {
     const sock = up.sock;
+    if (this.body === Body.NONE && this.queuedBody.length === 0) {
+      // a request without a body (most): the head alone, one write without cork's copy
+      this.writeUpstream(this.reqHead);
+      this.requestSent();
+      return;
+    }
     sock.cork();
     sock.write(this.reqHead, 'latin1');
     const queued = this.queuedBody;
     if (queued.length > 0) {
-      this.queuedBody = [];
+      this.queuedBody = NO_BODY;
       this.queuedBytes = 0;
       for (const chunk of queued) this.writeRequestBody(up, chunk);
       if (this.pausedForBuffer) {
