@@ -1,5 +1,4 @@
-import http2 from 'node:http2';
-import type net from 'node:net';
+import type { OutgoingHttpHeaders } from 'node:http2';
 import { now } from '../../core/clock.js';
 import type { Sweeper } from '../../core/sweeper.js';
 import type { HttpFrontend } from '../http/frontend.js';
@@ -11,15 +10,21 @@ import { http1RequestHead, http2ResponseHeaders } from './headers.js';
 import { log } from '../../core/log.js';
 import { Exchange } from '../exchange/exchange.js';
 import type { Fields } from '../exchange/added-fields.js';
-import { listenClient, ownerOf, type ClientEvents } from '../exchange/client-events.js';
 import { grpcAnswer, grpcStatusOf, grpcTimeoutMs, grpcTrailers, GRPC, isGrpcType } from './grpc.js';
-import { fieldLines, trailersOf } from './upstream-headers.js';
+import { trailersOf } from './upstream-headers.js';
+import { ErrorCode } from './wire/frames.js';
+import type { H2Stream, StreamEvents } from './h2-stream.js';
+import type { Peer } from '../exchange/exchange.js';
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+const NGHTTP2_NO_ERROR = ErrorCode.NO_ERROR;
+const NGHTTP2_CANCEL = ErrorCode.CANCEL;
+const NGHTTP2_INTERNAL_ERROR = ErrorCode.INTERNAL_ERROR;
 const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 /** Request body bytes held while no server connection takes them, before the stream is paused. */
 const BODY_BUFFER = 64 * 1024;
+/** The empty queue of a stream without body bytes waiting (shared; replaced before a push). */
+const NO_BODY: Buffer[] = [];
 
 /** What a stream needs from its HTTP/2 connection. */
 export interface StreamHost {
@@ -28,7 +33,8 @@ export interface StreamHost {
   readonly facts: ClientFacts;
   /** The client as a PROXY header named it, else null. */
   readonly proxied: ProxyAddress | null;
-  readonly sock: net.Socket;
+  /** The client's socket (its addresses). */
+  readonly sock: Peer;
   /** The client connection's TLS version ("TLSv1.3"), or '' for h2c. */
   readonly tlsVersion: string;
   readonly serverName: string;
@@ -60,9 +66,9 @@ const enum Body {
  * backpressure both ways: a slow client pauses the server connection, a slow server
  * pauses the stream, whose flow-control window then closes.
  */
-export class StreamExchange extends Exchange implements ClientEvents {
+export class StreamExchange extends Exchange implements StreamEvents {
   private body = Body.NONE;
-  private queuedBody: Buffer[] = [];
+  private queuedBody: Buffer[] = NO_BODY;
   private queuedBytes = 0;
   /** Our side is over (response complete, error answered, or the stream reset). */
   private finished = false;
@@ -73,22 +79,22 @@ export class StreamExchange extends Exchange implements ClientEvents {
   /** The response was sent waiting for trailers (a chunked or gRPC response). */
   private trailersWanted = false;
   /** Trailers of ours that replace the server's (a gRPC call cut short), or null. */
-  private ownTrailers: http2.OutgoingHttpHeaders | null = null;
-  /** The client's request trailers, or null. */
-  private reqTrailers: http2.IncomingHttpHeaders | null = null;
+  private ownTrailers: OutgoingHttpHeaders | null = null;
+  /** The client's request trailers (field lines), or null. */
+  private reqTrailers: string | null = null;
 
   constructor(
     private readonly host: StreamHost,
-    private readonly stream: http2.ServerHttp2Stream,
+    private readonly stream: H2Stream,
     raw: readonly string[],
+    ended: boolean,
   ) {
     super(host.fe, host.sock, true, true);
     this.facts = host.facts;
     this.proxied = host.proxied;
-    listenClient(stream, this, !stream.endAfterHeaders);
-    stream.on('trailers', onRequestTrailers);
+    stream.own(this);
     host.sweeper.add(this);
-    this.guard(() => this.start(raw, stream.endAfterHeaders));
+    this.guard(() => this.start(raw, ended));
   }
 
   /**
@@ -98,7 +104,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
    * read (rapid reset) never costs a server request.
    */
   dispatchNow(): void {
-    if (this.finished || this.stream.closed || this.stream.destroyed) return;
+    if (this.finished || this.stream.closed) return;
     this.guard(() => this.dispatchFirst());
   }
 
@@ -183,12 +189,12 @@ export class StreamExchange extends Exchange implements ClientEvents {
   /** Ends a gRPC response already started with our trailers (the server's stream is cancelled); false when it cannot carry them. */
   private endGrpc(code: number, message: string): boolean {
     const stream = this.stream;
-    if (!this.trailersWanted || stream.writableEnded || stream.destroyed) return false;
+    if (!this.trailersWanted || stream.writableEnded) return false;
     this.finished = true;
     this.deadline = 0;
     this.abortUpstream();
     this.ownTrailers = grpcTrailers(code, message);
-    stream.end();
+    stream.end(null);
     this.stopReading();
     return true;
   }
@@ -196,18 +202,18 @@ export class StreamExchange extends Exchange implements ClientEvents {
   /** @internal the response is written: its trailers go now (the server's, ours, or none) */
   wantTrailers(): void {
     const stream = this.stream;
-    if (stream.closed || stream.destroyed) return;
+    if (stream.closed) return;
     stream.sendTrailers(this.ownTrailers ?? trailersOf(this.responseTrailers()));
   }
 
   /** @internal the client sent trailers: they go in the request's last chunk */
-  requestTrailers(headers: http2.IncomingHttpHeaders): void {
-    this.reqTrailers = headers;
+  requestTrailers(lines: string): void {
+    this.reqTrailers = lines;
   }
 
   /** The last chunk of the request body, with the client's trailers. */
   private lastChunk(): Buffer | string {
-    return this.reqTrailers === null ? LAST_CHUNK : `0\r\n${fieldLines(this.reqTrailers, null)}\r\n`;
+    return this.reqTrailers === null ? LAST_CHUNK : `0\r\n${this.reqTrailers}\r\n`;
   }
 
   /**
@@ -238,6 +244,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
   }
 
   private queue(chunk: Buffer): void {
+    if (this.queuedBody === NO_BODY) this.queuedBody = [];
     this.queuedBody.push(chunk);
     this.queuedBytes += chunk.length;
     if (this.queuedBytes > BODY_BUFFER && !this.pausedForBuffer) {
@@ -286,11 +293,17 @@ export class StreamExchange extends Exchange implements ClientEvents {
   /** Head and the body bytes read so far, in one write when they are small. */
   protected sendRequest(up: Upstream): void {
     const sock = up.sock;
+    if (this.body === Body.NONE && this.queuedBody.length === 0) {
+      // a request without a body (most): the head alone, one write without cork's copy
+      this.writeUpstream(this.reqHead);
+      this.requestSent();
+      return;
+    }
     sock.cork();
     sock.write(this.reqHead, 'latin1');
     const queued = this.queuedBody;
     if (queued.length > 0) {
-      this.queuedBody = [];
+      this.queuedBody = NO_BODY;
       this.queuedBytes = 0;
       for (const chunk of queued) this.writeRequestBody(up, chunk);
       if (this.pausedForBuffer) {
@@ -329,8 +342,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
     // a chunked body may end with trailers, and a gRPC call always does
     this.trailersWanted = !bodyless && (resp.chunked || this.grpc);
     try {
-      this.stream.respond(fields, { endStream: bodyless, waitForTrailers: this.trailersWanted });
-      if (this.trailersWanted) this.stream.once('wantTrailers', onWantTrailers);
+      this.stream.respond(fields, bodyless, this.trailersWanted);
     } catch (err) {
       this.resp = null;
       this.respStarted = false;
@@ -341,7 +353,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
   }
 
   protected sendBody(data: Buffer): boolean {
-    if (this.stream.destroyed) return true;
+    if (this.stream.closed) return true;
     return this.stream.write(data);
   }
 
@@ -354,10 +366,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
     this.finished = true;
     this.deadline = 0;
     const stream = this.stream;
-    if (!stream.destroyed && !stream.writableEnded) {
-      if (last === null) stream.end();
-      else stream.end(last);
-    }
+    if (!stream.writableEnded) stream.end(last);
     this.stopReading();
   }
 
@@ -410,7 +419,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
     this.finished = true;
     this.deadline = 0;
     const stream = this.stream;
-    if (stream.closed || stream.destroyed) return 0;
+    if (stream.closed) return 0;
     if (this.grpc && status >= 300) return this.answerGrpc(status, body, fields);
     if (stream.headersSent) {
       stream.close(NGHTTP2_INTERNAL_ERROR);
@@ -418,9 +427,9 @@ export class StreamExchange extends Exchange implements ClientEvents {
     }
     const payload = Buffer.from(body);
     const headOnly = this.req?.method === 'HEAD';
-    const headers: http2.OutgoingHttpHeaders = { ':status': status, 'content-type': type, 'content-length': payload.length, 'cache-control': 'no-store' };
+    const headers: OutgoingHttpHeaders = { ':status': status, 'content-type': type, 'content-length': payload.length, 'cache-control': 'no-store' };
     for (const [name, value] of fields) headers[name.toLowerCase()] = value;
-    stream.respond(headers, { endStream: headOnly });
+    stream.respond(headers, headOnly, false);
     if (!headOnly) stream.end(payload);
     this.stopReading();
     return headOnly ? 0 : payload.length;
@@ -441,7 +450,7 @@ export class StreamExchange extends Exchange implements ClientEvents {
     }
     const headers = grpcAnswer(code, message);
     for (const [name, value] of fields) headers[name.toLowerCase()] ??= value;
-    stream.respond(headers, { endStream: true });
+    stream.respond(headers, true, false);
     this.stopReading();
     return 0;
   }
@@ -451,13 +460,4 @@ export class StreamExchange extends Exchange implements ClientEvents {
     const nl = body.indexOf('\n');
     return nl < 0 ? body : body.slice(0, nl);
   }
-}
-
-// Shared listeners (no closure per stream).
-function onWantTrailers(this: http2.ServerHttp2Stream): void {
-  const x = ownerOf(this) as StreamExchange;
-  x.guard(() => x.wantTrailers());
-}
-function onRequestTrailers(this: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-  (ownerOf(this) as StreamExchange).requestTrailers(headers);
 }
