@@ -173,6 +173,19 @@ static napi_value throw_openssl(napi_env env, const char *what) {
 
 /* ---- sessions (called by stream.c) ------------------------------------------------ */
 
+/*
+ * Set when, within one tls_recv, a read from the socket returned fewer bytes than OpenSSL
+ * asked for (with read-ahead it asks for all its buffer has room for): the socket was
+ * empty then, and bytes arriving later bring a new edge. tls_recv then stops without the
+ * read that would only say EAGAIN (one system call per request on keep-alive traffic).
+ */
+static int g_drained;
+
+static long on_bio(BIO *b, int oper, const char *argp, size_t len, int argi, long argl, int ret, size_t *processed) {
+  if (oper == (BIO_CB_READ | BIO_CB_RETURN)) g_drained = ret > 0 && processed != NULL && *processed < len;
+  return ret;
+}
+
 SSL *tls_accepting(uint32_t li, int fd, int *prelude, int *err) {
   *err = 0;
   tls_server_t *srv = li < MAX_LISTENERS ? g_listener[li] : NULL;
@@ -184,6 +197,7 @@ SSL *tls_accepting(uint32_t li, int fd, int *prelude, int *err) {
     *err = -ENOMEM;
     return NULL;
   }
+  BIO_set_callback_ex(SSL_get_rbio(ssl), on_bio);
   srv->refs++;
   *prelude = srv->prelude;
   SSL_set_ex_data(ssl, g_server_index, srv);
@@ -231,11 +245,13 @@ int tls_alpn(SSL *ssl) {
 ssize_t tls_recv(SSL *ssl, char *buf, size_t n, int *more) {
   size_t got = 0;
   *more = 0;
+  g_drained = 0;
   while (got < n) {
     size_t r;
     ERR_clear_error();
     if (SSL_read_ex(ssl, buf + got, n - got, &r)) {
       got += r;
+      if (g_drained && !SSL_has_pending(ssl)) return (ssize_t)got; /* nothing more until the next edge */
       continue;
     }
     int e = SSL_get_error(ssl, 0), sys = errno;

@@ -13,6 +13,7 @@ export interface Counted {
   count: number;
   rate: number;
   errors: number;
+  p50Ms?: number | undefined;
   p99Ms: number | undefined;
 }
 
@@ -23,6 +24,7 @@ export interface RunOutcome {
   /** Requests (or handshakes) per second. */
   readonly rate?: number;
   readonly count?: number;
+  readonly p50Ms?: number;
   readonly p99Ms?: number;
   readonly errors?: number;
   readonly cpuUsPerUnit?: number;
@@ -48,6 +50,7 @@ export async function measureRun<B extends object>(c: { readonly proc: ManagedPr
       ok: true,
       rate: Math.round(m.value.rate),
       count: m.value.count,
+      p50Ms: m.value.p50Ms,
       p99Ms: m.value.p99Ms,
       errors: m.value.errors,
       cpuUsPerUnit: m.value.count > 0 ? r2((cpu1 - cpu0) / m.value.count) : undefined,
