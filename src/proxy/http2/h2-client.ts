@@ -31,6 +31,7 @@ import {
   errorName,
   writeFrameHeader,
 } from './wire/frames.js';
+import { FrameReader, unpadded, type FrameSink } from './wire/frame-reader.js';
 
 /** Where a connection goes and how. */
 export interface ClientOptions {
@@ -177,7 +178,7 @@ const NEVER_INDEX = new Set(['authorization', 'proxy-authorization', 'cookie', '
 const NO_INDEX = new Set([':path', 'content-length', 'x-request-id', 'traceparent', 'grpc-timeout', 'if-none-match', 'if-modified-since', 'range']);
 
 /** One HTTP/2 connection to a server. */
-export class ClientSession {
+export class ClientSession implements FrameSink {
   readonly sock: net.Socket;
   readonly streamWindow: number;
   /** The server's SETTINGS_INITIAL_WINDOW_SIZE: each new stream's send window. */
@@ -197,12 +198,12 @@ export class ClientSession {
   private flushQueued = false;
   /** The socket said it is full: stream writes return false until it drains. */
   private sockFull = false;
-  private leftover: Buffer | null = null;
+  private readonly reader = new FrameReader(this);
   /** A header block continued by CONTINUATION frames: its stream and bytes so far. */
   private contStream = 0;
   private contFlags = 0;
   private contBytes: Buffer | null = null;
-  private gotSettings = false;
+  gotSettings = false;
   connected = false;
   /** No new streams: a GOAWAY came or went, or the connection closed. */
   goingAway = false;
@@ -539,68 +540,26 @@ export class ClientSession {
   private onRead(n: number): boolean {
     if (this.destroyed) return true;
     try {
-      const left = this.leftover;
-      if (left === null) this.frames(READ_BUFFER, 0, n);
-      else {
-        this.leftover = null;
-        const all = Buffer.allocUnsafe(left.length + n);
-        left.copy(all, 0);
-        READ_BUFFER.copy(all, left.length, 0, n);
-        this.frames(all, 0, all.length);
-      }
+      this.reader.read(READ_BUFFER, 0, n);
     } catch (err) {
       this.connectionError(err);
     }
     return true;
   }
 
-  /** Parses whole frames from buf[start, end); keeps a partial one for the next read. */
-  private frames(buf: Buffer, start: number, end: number): void {
-    let i = start;
-    while (end - i >= FRAME_HEADER) {
-      const len = (buf[i]! << 16) | (buf[i + 1]! << 8) | buf[i + 2]!;
-      if (len > MIN_MAX_FRAME) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, `a frame of ${len} bytes (the most is ${MIN_MAX_FRAME})`);
-      if (end - i < FRAME_HEADER + len) break;
-      const type = buf[i + 3]!;
-      const flags = buf[i + 4]!;
-      const id = buf.readUInt32BE(i + 5) & 0x7fffffff;
-      const p = i + FRAME_HEADER;
-      i = p + len;
-      this.frame(type, flags, id, buf, p, i);
-      if (this.destroyed) return;
-    }
-    if (i < end) this.leftover = copyBytes(buf, i, end);
+  /** FrameSink: the connection is gone, read no further. */
+  get stopped(): boolean {
+    return this.destroyed;
   }
 
-  private frame(type: number, flags: number, id: number, buf: Buffer, p: number, end: number): void {
-    if (this.contBytes !== null && type !== Type.CONTINUATION) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'a header block was cut by another frame');
-    if (!this.gotSettings && type !== Type.SETTINGS) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'the first frame was not SETTINGS');
-    switch (type) {
-      case Type.DATA:
-        return this.onData(flags, id, buf, p, end);
-      case Type.HEADERS:
-        return this.onHeaders(flags, id, buf, p, end);
-      case Type.CONTINUATION:
-        return this.onContinuation(flags, id, buf, p, end);
-      case Type.RST_STREAM:
-        return this.onRstStream(id, buf, p, end);
-      case Type.SETTINGS:
-        return this.onSettings(flags, id, buf, p, end);
-      case Type.PING:
-        return this.onPing(flags, id, buf, p, end);
-      case Type.GOAWAY:
-        return this.onGoaway(id, buf, p, end);
-      case Type.WINDOW_UPDATE:
-        return this.onWindowUpdate(id, buf, p, end);
-      case Type.PRIORITY:
-        if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
-        if (end - p !== 5) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'PRIORITY of a wrong size');
-        return;
-      case Type.PUSH_PROMISE:
-        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE with push disabled');
-      default:
-        return; // unknown frame types are ignored (RFC 9113 section 4.1)
-    }
+  /** FrameSink: a header block is open. */
+  get inHeaderBlock(): boolean {
+    return this.contBytes !== null;
+  }
+
+  /** FrameSink: PRIORITY is ignored, as are unknown types; a server may not push (we said so). */
+  onOtherFrame(type: number, _id: number): void {
+    if (type === Type.PUSH_PROMISE) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE with push disabled');
   }
 
   /** A stream id the server names: open, closed, or never opened (a connection error). */
@@ -611,16 +570,7 @@ export class ClientSession {
     return s;
   }
 
-  /** The payload of a frame that may be PADDED: [start, end) without the padding; throws when the padding does not fit. */
-  private unpad(flags: number, buf: Buffer, p: number, end: number): number {
-    if ((flags & Flag.PADDED) === 0) return end;
-    if (p >= end) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'padded frame without its pad length');
-    const pad = buf[p]!;
-    if (pad >= end - p) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'padding longer than the frame');
-    return end - pad;
-  }
-
-  private onData(flags: number, id: number, buf: Buffer, p: number, end: number): void {
+  onData(flags: number, id: number, buf: Buffer, p: number, end: number): void {
     const s = this.known(id, 'DATA');
     const len = end - p;
     // the connection's window: returned as data arrives, whatever the stream does with it
@@ -634,7 +584,7 @@ export class ClientSession {
       this.queueFlush();
     }
     if (s === undefined || s.closed) return; // a stream we reset: its data is dropped
-    const dataEnd = this.unpad(flags, buf, p, end);
+    const dataEnd = unpadded(flags, buf, p, end);
     const from = (flags & Flag.PADDED) !== 0 ? p + 1 : p;
     if (s.remoteEnded) return this.reset(s, ErrorCode.STREAM_CLOSED, new ConnectionError(ErrorCode.STREAM_CLOSED, 'DATA after the end of the stream'), false);
     s.recvWindow -= len;
@@ -680,10 +630,10 @@ export class ClientSession {
     if (s.localEnded && !s.closed) this.closeStream(s, -1, undefined);
   }
 
-  private onHeaders(flags: number, id: number, buf: Buffer, p: number, end: number): void {
+  onHeaders(flags: number, id: number, buf: Buffer, p: number, end: number): void {
     const s = this.known(id, 'HEADERS');
     let from = (flags & Flag.PADDED) !== 0 ? p + 1 : p;
-    const to = this.unpad(flags, buf, p, end);
+    const to = unpadded(flags, buf, p, end);
     if ((flags & Flag.PRIORITY) !== 0) from += 5;
     if (from > to) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'HEADERS too short for its flags');
     if ((flags & Flag.END_HEADERS) === 0) {
@@ -695,7 +645,7 @@ export class ClientSession {
     this.headerBlock(s, flags, buf, from, to);
   }
 
-  private onContinuation(flags: number, id: number, buf: Buffer, p: number, end: number): void {
+  onContinuation(flags: number, id: number, buf: Buffer, p: number, end: number): void {
     const before = this.contBytes;
     if (before === null || id !== this.contStream) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'CONTINUATION without HEADERS before it');
     if (before.length + end - p > this.maxHeaderBytes * 2) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'a header block over the limit');
@@ -813,7 +763,7 @@ export class ClientSession {
     this.reset(s, ErrorCode.PROTOCOL_ERROR, new ConnectionError(ErrorCode.PROTOCOL_ERROR, `malformed response: ${why}`), false);
   }
 
-  private onRstStream(id: number, buf: Buffer, p: number, end: number): void {
+  onRstStream(id: number, buf: Buffer, p: number, end: number): void {
     if (end - p !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM of a wrong size');
     const s = this.known(id, 'RST_STREAM');
     if (s === undefined || s.closed) return;
@@ -821,7 +771,7 @@ export class ClientSession {
     this.closeStream(s, code, code === ErrorCode.REFUSED_STREAM || code === ErrorCode.NO_ERROR ? undefined : new Error(`stream reset by the server (${errorName(code)})`));
   }
 
-  private onSettings(flags: number, id: number, buf: Buffer, p: number, end: number): void {
+  onSettings(flags: number, id: number, buf: Buffer, p: number, end: number): void {
     if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream');
     if ((flags & Flag.ACK) !== 0) {
       if (end !== p) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
@@ -868,7 +818,7 @@ export class ClientSession {
     if (this.peerWindow > 0) for (const s of [...this.streams.values()]) if (s.pendingBytes > 0) this.flushStream(s);
   }
 
-  private onPing(flags: number, id: number, buf: Buffer, p: number, end: number): void {
+  onPing(flags: number, id: number, buf: Buffer, p: number, end: number): void {
     if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
     if (end - p !== 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'PING of a wrong size');
     if ((flags & Flag.ACK) !== 0) {
@@ -879,7 +829,7 @@ export class ClientSession {
     this.queueFlush();
   }
 
-  private onGoaway(id: number, buf: Buffer, p: number, end: number): void {
+  onGoAway(id: number, buf: Buffer, p: number, end: number): void {
     if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'GOAWAY on a stream');
     if (end - p < 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'GOAWAY too short');
     const last = buf.readUInt32BE(p) & 0x7fffffff;
@@ -892,7 +842,7 @@ export class ClientSession {
     if (this.streams.size === 0 && !this.destroyed) this.finish();
   }
 
-  private onWindowUpdate(id: number, buf: Buffer, p: number, end: number): void {
+  onWindowUpdate(id: number, buf: Buffer, p: number, end: number): void {
     if (end - p !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'WINDOW_UPDATE of a wrong size');
     const inc = buf.readUInt32BE(p) & 0x7fffffff;
     if (id === 0) {

@@ -26,6 +26,7 @@ import { READ_BUFFER, copyBytes, readThroughSharedBuffer, redirectSharedReads } 
 import { writeSocket } from '../../io/socket-write.js';
 import { HpackDecoder, HpackEncoder, HpackError, Index } from './wire/hpack.js';
 import { ConnectionError, DEFAULT_WINDOW, ErrorCode, FRAME_HEADER, Flag, FrameWriter, MAX_WINDOW, MIN_MAX_FRAME, PREFACE, Setting, Type, writeFrameHeader } from './wire/frames.js';
+import { FrameReader, unpadded, type FrameSink } from './wire/frame-reader.js';
 import { RequestBlock, Verdict } from './request-block.js';
 import { ServerStream } from './server-stream.js';
 
@@ -72,7 +73,7 @@ const MIN_MAX_BLOCK = 64 * 1024;
 const NEVER_INDEX = new Set(['set-cookie', 'authorization', 'www-authenticate', 'proxy-authenticate']);
 const NO_INDEX = new Set(['content-length', 'date', 'etag', 'last-modified', 'expires', 'x-request-id', 'location', 'content-range', 'age']);
 
-export class ServerConnection {
+export class ServerConnection implements FrameSink {
   private readonly streams = new Map<number, ServerStream>();
   /** Streams waiting for connection window. */
   private blocked: ServerStream[] = [];
@@ -84,10 +85,10 @@ export class ServerConnection {
   private readonly block: RequestBlock;
   private flushQueued = false;
   private sockFull = false;
-  private leftover: Buffer | null = null;
+  private readonly reader = new FrameReader(this);
   /** Preface bytes seen so far (24 when done). */
   private prefaceSeen = 0;
-  private gotSettings = false;
+  gotSettings = false;
   private settingsAcked = false;
   /** A header block continued by CONTINUATION frames: its stream, flags, bytes and frames so far. */
   private contStream = 0;
@@ -542,15 +543,7 @@ export class ServerConnection {
   private onBytes(buf: Buffer, start: number, end: number): void {
     if (this.dead) return;
     try {
-      const left = this.leftover;
-      if (left === null) this.frames(buf, start, end);
-      else {
-        this.leftover = null;
-        const all = Buffer.allocUnsafe(left.length + end - start);
-        left.copy(all, 0);
-        buf.copy(all, left.length, start, end);
-        this.frames(all, 0, all.length);
-      }
+      this.reader.read(buf, this.preface(buf, start, end), end);
     } catch (err) {
       this.connectionError(err);
     }
@@ -561,61 +554,31 @@ export class ServerConnection {
     }
   }
 
-  private frames(buf: Buffer, start: number, end: number): void {
+  /** Checks the connection preface's bytes at buf[start, end) while it lasts; returns where frames start. */
+  private preface(buf: Buffer, start: number, end: number): number {
     let i = start;
-    if (this.prefaceSeen < PREFACE.length) {
-      while (i < end && this.prefaceSeen < PREFACE.length) {
-        if (buf[i] !== PREFACE[this.prefaceSeen]) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'not the HTTP/2 connection preface');
-        i++;
-        this.prefaceSeen++;
-      }
+    while (i < end && this.prefaceSeen < PREFACE.length) {
+      if (buf[i] !== PREFACE[this.prefaceSeen]) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'not the HTTP/2 connection preface');
+      i++;
+      this.prefaceSeen++;
     }
-    const max = MIN_MAX_FRAME;
-    while (end - i >= FRAME_HEADER) {
-      const len = (buf[i]! << 16) | (buf[i + 1]! << 8) | buf[i + 2]!;
-      if (len > max) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, `a frame of ${len} bytes (the most is ${max})`);
-      if (end - i < FRAME_HEADER + len) break;
-      const type = buf[i + 3]!;
-      const flags = buf[i + 4]!;
-      const id = buf.readUInt32BE(i + 5) & 0x7fffffff;
-      const p = i + FRAME_HEADER;
-      i = p + len;
-      this.frame(type, flags, id, buf, p, i);
-      if (this.dead) return;
-    }
-    if (i < end) this.leftover = copyBytes(buf, i, end);
+    return i;
   }
 
-  private frame(type: number, flags: number, id: number, buf: Buffer, p: number, end: number): void {
-    if (this.contBytes !== null && type !== Type.CONTINUATION) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'a header block was cut by another frame');
-    if (!this.gotSettings && type !== Type.SETTINGS) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'the first frame was not SETTINGS');
-    switch (type) {
-      case Type.DATA:
-        return this.onData(flags, id, buf, p, end);
-      case Type.HEADERS:
-        return this.onHeaders(flags, id, buf, p, end);
-      case Type.CONTINUATION:
-        return this.onContinuation(flags, id, buf, p, end);
-      case Type.RST_STREAM:
-        return this.onRstStream(id, buf, p, end);
-      case Type.SETTINGS:
-        return this.onSettings(flags, id, buf, p, end);
-      case Type.PING:
-        return this.onPing(flags, id, buf, p, end);
-      case Type.GOAWAY:
-        return this.onGoAway(id, end - p);
-      case Type.WINDOW_UPDATE:
-        return this.onWindowUpdate(id, buf, p, end);
-      case Type.PRIORITY:
-        if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
-        if (end - p !== 5) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'PRIORITY of a wrong size');
-        return this.annoy(1);
-      case Type.PUSH_PROMISE:
-        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE from a client');
-      default:
-        // unknown frame types are ignored (RFC 9113 section 4.1)
-        return this.annoy(1);
-    }
+  /** FrameSink: the connection is gone, read no further. */
+  get stopped(): boolean {
+    return this.dead;
+  }
+
+  /** FrameSink: a header block is open. */
+  get inHeaderBlock(): boolean {
+    return this.contBytes !== null;
+  }
+
+  /** FrameSink: PRIORITY and unknown types do no request's work (they count toward the flood budget); a client may not push. */
+  onOtherFrame(type: number, _id: number): void {
+    if (type === Type.PUSH_PROMISE) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE from a client');
+    this.annoy(1);
   }
 
   /** Counts frames that do no request's work; too many in a second is a flood. */
@@ -630,24 +593,16 @@ export class ServerConnection {
   }
 
   /** Padding removed: returns where the payload ends. */
-  private unpad(flags: number, buf: Buffer, p: number, end: number): number {
-    if ((flags & Flag.PADDED) === 0) return end;
-    if (end === p) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'a padded frame without its pad length');
-    const pad = buf[p]!;
-    if (pad >= end - p) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'padding longer than the frame');
-    return end - pad;
-  }
-
   /** A frame on stream `id`: its stream, undefined when closed; a connection error when idle. */
   private known(id: number, what: string): ServerStream | undefined {
     if (id > this.lastStreamId) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `${what} on idle stream ${id}`);
     return this.streams.get(id);
   }
 
-  private onData(flags: number, id: number, buf: Buffer, p: number, end: number): void {
+  onData(flags: number, id: number, buf: Buffer, p: number, end: number): void {
     if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on stream 0');
     const len = end - p;
-    const dataEnd = this.unpad(flags, buf, p, end);
+    const dataEnd = unpadded(flags, buf, p, end);
     const from = (flags & Flag.PADDED) !== 0 ? p + 1 : p;
     // the connection window counts every DATA byte, and is returned as they arrive
     this.recvWindow -= len;
@@ -707,10 +662,10 @@ export class ServerConnection {
     this.reset(s, code);
   }
 
-  private onHeaders(flags: number, id: number, buf: Buffer, p: number, end: number): void {
+  onHeaders(flags: number, id: number, buf: Buffer, p: number, end: number): void {
     if (id === 0 || (id & 1) === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `HEADERS on stream ${id}`);
     let from = (flags & Flag.PADDED) !== 0 ? p + 1 : p;
-    const to = this.unpad(flags, buf, p, end);
+    const to = unpadded(flags, buf, p, end);
     if ((flags & Flag.PRIORITY) !== 0) {
       if (to - from < 5) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'HEADERS too short for its priority');
       from += 5;
@@ -725,7 +680,7 @@ export class ServerConnection {
     this.headerBlock2(flags, id, buf, from, to);
   }
 
-  private onContinuation(flags: number, id: number, buf: Buffer, p: number, end: number): void {
+  onContinuation(flags: number, id: number, buf: Buffer, p: number, end: number): void {
     const sofar = this.contBytes;
     if (sofar === null || id !== this.contStream) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'CONTINUATION without its HEADERS');
     if (++this.contFrames > MAX_CONTINUATIONS) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, `a header block in more than ${MAX_CONTINUATIONS} CONTINUATION frames`);
@@ -799,7 +754,7 @@ export class ServerConnection {
     this.owner.onStream(s, b.raw, endStream);
   }
 
-  private onRstStream(id: number, buf: Buffer, p: number, end: number): void {
+  onRstStream(id: number, buf: Buffer, p: number, end: number): void {
     if (end - p !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM of a wrong size');
     if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
     const s = this.known(id, 'RST_STREAM');
@@ -811,7 +766,7 @@ export class ServerConnection {
     this.closeStream(s);
   }
 
-  private onSettings(flags: number, id: number, buf: Buffer, p: number, end: number): void {
+  onSettings(flags: number, id: number, buf: Buffer, p: number, end: number): void {
     if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream');
     if ((flags & Flag.ACK) !== 0) {
       if (end !== p) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
@@ -856,7 +811,7 @@ export class ServerConnection {
     if (windowChanged) for (const s of [...this.streams.values()]) if (s.pendingBytes > 0 || (s.endQueued && !s.localEnded)) this.pumpAndDrain(s);
   }
 
-  private onPing(flags: number, id: number, buf: Buffer, p: number, end: number): void {
+  onPing(flags: number, id: number, buf: Buffer, p: number, end: number): void {
     if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
     if (end - p !== 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'PING of a wrong size');
     this.annoy(1);
@@ -865,14 +820,15 @@ export class ServerConnection {
     this.queueFlush();
   }
 
-  private onGoAway(id: number, len: number): void {
+  onGoAway(id: number, buf: Buffer, p: number, end: number): void {
+    const len = end - p;
     if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'GOAWAY on a stream');
     if (len < 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'GOAWAY too short');
     this.annoy(1);
     this.owner.onPeerGoAway();
   }
 
-  private onWindowUpdate(id: number, buf: Buffer, p: number, end: number): void {
+  onWindowUpdate(id: number, buf: Buffer, p: number, end: number): void {
     if (end - p !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'WINDOW_UPDATE of a wrong size');
     const inc = buf.readUInt32BE(p) & 0x7fffffff;
     if (id === 0) {
