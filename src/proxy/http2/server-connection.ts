@@ -271,23 +271,7 @@ export class ServerConnection implements FrameSink {
         at = enc.field(out, at, name, value, index === Index.YES && value.length > 256 ? Index.NO : index);
       }
     }
-    const len = at - start - FRAME_HEADER;
-    const end = endStream ? Flag.END_STREAM : 0;
-    if (len <= this.peerMaxFrame) {
-      writeFrameHeader(out, start, len, Type.HEADERS, end | Flag.END_HEADERS, id);
-      w.commit(FRAME_HEADER + len);
-    } else {
-      const block = Buffer.from(out.subarray(start + FRAME_HEADER, at));
-      let off = 0;
-      let type = Type.HEADERS;
-      while (off < block.length) {
-        const n = Math.min(this.peerMaxFrame, block.length - off);
-        const last = off + n === block.length;
-        w.frame(type, (type === Type.HEADERS ? end : 0) | (last ? Flag.END_HEADERS : 0), id, block, off, off + n);
-        off += n;
-        type = Type.CONTINUATION;
-      }
-    }
+    w.headerBlock(start, at, id, endStream, this.peerMaxFrame);
     this.queueFlush();
   }
 

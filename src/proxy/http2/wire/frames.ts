@@ -146,6 +146,31 @@ export class FrameWriter {
     this.length += n;
   }
 
+  /**
+   * Ends a header block encoded at buf[start + FRAME_HEADER, at) of the last reserve(): one
+   * HEADERS frame when it fits the peer's frame size, else HEADERS and CONTINUATION frames
+   * (the block is copied out first: rare).
+   */
+  headerBlock(start: number, at: number, stream: number, endStream: boolean, maxFrame: number): void {
+    const len = at - start - FRAME_HEADER;
+    const end = endStream ? Flag.END_STREAM : 0;
+    if (len <= maxFrame) {
+      writeFrameHeader(this.buf, start, len, Type.HEADERS, end | Flag.END_HEADERS, stream);
+      this.commit(FRAME_HEADER + len);
+      return;
+    }
+    const block = Buffer.from(this.buf.subarray(start + FRAME_HEADER, at));
+    let off = 0;
+    let type: number = Type.HEADERS;
+    while (off < block.length) {
+      const n = Math.min(maxFrame, block.length - off);
+      const last = off + n === block.length;
+      this.frame(type, (type === Type.HEADERS ? end : 0) | (last ? Flag.END_HEADERS : 0), stream, block, off, off + n);
+      off += n;
+      type = Type.CONTINUATION;
+    }
+  }
+
   /** A frame whose payload is a 32-bit value (WINDOW_UPDATE, RST_STREAM). */
   frame32(type: number, stream: number, value: number): void {
     const out = this.reserve(FRAME_HEADER + 4);
