@@ -104,6 +104,7 @@ test('h2c pool, HTTP/1.1 clients: connection-specific fields dropped, Host as :a
   const r = await rawExchange(proxy.port, `${head}\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nx-checksum: abc\r\n\r\n`, 'POST');
   assert.equal(r.status, 200);
   assert.equal(header(r, 'transfer-encoding'), 'chunked', 'no length from the server: chunked, to carry the trailers');
+  assert.equal(header(r, 'via'), '2 fulcrum', 'the response came over HTTP/2 (RFC 9110 section 7.6.3)');
   assert.match(r.rawBody.toString('latin1'), /0\r\nx-server: A\r\n\r\n$/);
   const seen = be.seen[0]!;
   assert.equal(seen.headers[':authority'], 'www.example.com');

@@ -41,11 +41,16 @@ export function viaLine(version: string): string {
   return VIA_LINES[version] ?? `Via: ${viaValue(version)}\r\n`;
 }
 
+/** 0, 1 or 2 for a response that came over HTTP/1.0, HTTP/1.1 (`minor`) or HTTP/2 (2). */
+function versionIndex(minor: number): 0 | 1 | 2 {
+  return minor === 1 ? 1 : minor === 2 ? 2 : 0;
+}
+
 /** The fields one listener adds; the usual cases are computed once, at start. */
 export class AddedFields {
-  /** Response fields without a cookie, by the server's minor version (HTTP/1.0, HTTP/1.1). */
-  private readonly plain: readonly [Fields, Fields];
-  private readonly plainLines: readonly [string, string];
+  /** Response fields without a cookie, by the server's version (see versionIndex: HTTP/1.0, HTTP/1.1, HTTP/2). */
+  private readonly plain: readonly [Fields, Fields, Fields];
+  private readonly plainLines: readonly [string, string, string];
   private readonly viaLines: readonly [string, string];
 
   /**
@@ -58,19 +63,19 @@ export class AddedFields {
     readonly listener: Fields,
     private readonly ids: RequestIds | null,
   ) {
-    const plain = (minor: number): Fields => (via ? [['via', viaValue(`1.${minor}`)], ...listener] : listener);
-    this.plain = [plain(0), plain(1)];
-    this.plainLines = [fieldLines(this.plain[0]), fieldLines(this.plain[1])];
+    const plain = (version: string): Fields => (via ? [['via', viaValue(version)], ...listener] : listener);
+    this.plain = [plain('1.0'), plain('1.1'), plain('2')];
+    this.plainLines = [fieldLines(this.plain[0]), fieldLines(this.plain[1]), fieldLines(this.plain[2])];
     this.viaLines = via ? [fieldLines([['via', viaValue('1.0')]]), fieldLines([['via', viaValue('1.1')]])] : ['', ''];
   }
 
   /**
-   * Fields added to a proxied response from a server speaking HTTP/1.`minor`: Via, the
+   * Fields added to a proxied response from a server speaking HTTP/1.`minor` (2: HTTP/2): Via, the
    * Set-Cookie value of a sticky pool (or null), the listener's own, the request ID `id`
    * (or null; left out unless `request_id.response`).
    */
   response(minor: number, cookie: string | null, id: string | null): Fields {
-    const base = this.plain[minor === 1 ? 1 : 0];
+    const base = this.plain[versionIndex(minor)];
     const ids = this.ids;
     if (cookie === null && (id === null || ids === null)) return base;
     const out: Array<readonly [string, string]> = [];
@@ -85,7 +90,7 @@ export class AddedFields {
 
   /** response() as HTTP/1.1 header lines. */
   responseLines(minor: number, cookie: string | null, id: string | null): string {
-    const base = cookie === null ? this.plainLines[minor === 1 ? 1 : 0] : fieldLines(this.response(minor, cookie, null));
+    const base = cookie === null ? this.plainLines[versionIndex(minor)] : fieldLines(this.response(minor, cookie, null));
     return id === null || this.ids === null ? base : base + this.ids.linePrefix + id + '\r\n';
   }
 

@@ -166,6 +166,11 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable,
    * same write: returns how many were taken (0 for none), or -1 when the head could not
    * be sent (badResponse was called).
    */
+  /** The version the response came over, as AddedFields takes it: the head's HTTP/1 minor, or 2 from an HTTP/2 server. */
+  protected responseVersion(resp: ResponseHead): number {
+    return this.up?.http2 === true ? 2 : resp.minor;
+  }
+
   protected abstract sendResponseHead(resp: ResponseHead, dropLength: boolean, cookie: string | null, bodyless: boolean, buf: Buffer, offset: number, end: number, coalesce: boolean): number;
   /** Relays response body bytes; false when the client is full (the server is paused until onClientDrain). */
   protected abstract sendBody(data: Buffer): boolean;

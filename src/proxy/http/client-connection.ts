@@ -505,7 +505,7 @@ export class ClientConnection extends Exchange implements ClientEvents {
     // a body up to the close, or a server that answered before the request body ended:
     // finish the response, then close
     if (this.respUntilClose || !this.reqComplete) this.closeAfter = true;
-    const head = rewriteResponseHead(resp, this.closeAfter, dropLength, false, this.fe.added.responseLines(resp.minor, cookie, this.requestId), this.responseEdit());
+    const head = rewriteResponseHead(resp, this.closeAfter, dropLength, false, this.fe.added.responseLines(this.responseVersion(resp), cookie, this.requestId), this.responseEdit());
     const bodyLen = end - offset;
     if (coalesce && bodyLen > 0 && bodyLen <= COALESCE) {
       // writeHeadAndBody copies what the kernel does not take at once

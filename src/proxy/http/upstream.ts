@@ -22,6 +22,8 @@ export interface Upstream {
   readonly connected: boolean;
   /** Taken from the idle list (so it may have been closed by the server meanwhile). */
   readonly reused: boolean;
+  /** The server answers over HTTP/2 (a pool with `protocol: h2` or `h2c`): its responses get `Via: 2`. */
+  readonly http2?: boolean;
   /** When the sweeper calls the owner's onUpstreamTimeout (ms, 0: none). */
   deadline: number;
   /** Takes the upstream back after a complete exchange. */

@@ -338,7 +338,7 @@ export class StreamExchange extends Exchange implements StreamEvents {
   }
 
   protected sendResponseHead(resp: ResponseHead, dropLength: boolean, cookie: string | null, bodyless: boolean): number {
-    const fields = http2ResponseHeaders(resp, dropLength || resp.hasTransferEncoding, this.fe.added.response(resp.minor, cookie, this.requestId), this.responseEdit());
+    const fields = http2ResponseHeaders(resp, dropLength || resp.hasTransferEncoding, this.fe.added.response(this.responseVersion(resp), cookie, this.requestId), this.responseEdit());
     // a chunked body may end with trailers, and a gRPC call always does
     this.trailersWanted = !bodyless && (resp.chunked || this.grpc);
     try {

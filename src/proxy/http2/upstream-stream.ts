@@ -58,6 +58,7 @@ export class H2StreamConn implements Upstream, Expirable, StreamHandler {
   owner: UpstreamOwner | null;
   connected = false;
   readonly reused = false;
+  readonly http2 = true;
   deadline = 0;
   closed = false;
   private stream: ClientStream | null = null;
