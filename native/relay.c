@@ -96,10 +96,11 @@ int g_ep = -1;
 uv_loop_t *g_loop;
 static uv_poll_t g_poll;
 static uv_timer_t g_retry;
-/* The accept balance: 1 while a listener rests so a less loaded worker accepts; 2 once
- * rests in a row have let connections wait while the others looked stalled (they did not
- * wake once in STALL_RESTS rests: on a loaded machine a runnable worker can wait that long
- * for a CPU) or YIELD_RUN_MAX rests passed: then a batch is taken whatever the counts. */
+/* The accept balance: g_yielded while a listener rests so a less loaded worker accepts;
+ * g_forced, a batch to take whatever the counts, once rests in a row have let connections
+ * wait while the others looked stalled (they did not wake once in STALL_RESTS rests: on a
+ * loaded machine a runnable worker can wait that long for a CPU) or YIELD_RUN_MAX rests
+ * passed. */
 static uint8_t g_yielded[MAX_LISTENERS];
 static uint8_t g_yield_run[MAX_LISTENERS];
 static uint8_t g_forced[MAX_LISTENERS];
@@ -422,14 +423,13 @@ static void on_yield_over(uv_timer_t *t) {
   g_stall_rests = beat == g_others_beat ? g_stall_rests + 1 : 0;
   g_others_beat = beat;
   for (uint32_t li = 0; li < g_nlisten; li++) {
-    if (g_yielded[li] != 1) continue;
+    if (!g_yielded[li]) continue;
+    g_yielded[li] = 0;
     if (g_stall_rests >= STALL_RESTS || g_yield_run[li] >= YIELD_RUN_MAX) {
-      g_yielded[li] = 2;
       g_forced[li] = ACCEPT_BATCH;
       g_yield_run[li] = 0;
     } else {
-      g_yielded[li] = 0; /* look again: the others are moving and may take them yet */
-      g_yield_run[li]++;
+      g_yield_run[li]++; /* look again: the others are moving and may take them yet */
     }
     if (g_listen[li] < 0 || g_paused[li]) continue;
     watch_listener(li, EPOLLIN);
@@ -442,8 +442,7 @@ static void do_accept(uint32_t li) {
   for (int k = 0; k < ACCEPT_BATCH && room() > 3 * EPOLL_BATCH; k++) {
     int lfd = g_listen[li];
     if (lfd < 0 || g_paused[li]) return;
-    if (g_yielded[li] == 2 && g_forced[li] == 0) g_yielded[li] = 0;
-    if (g_yielded[li] != 2 && load_should_yield()) {
+    if (g_forced[li] == 0 && load_should_yield()) {
       yield_listener(li);
       return;
     }
@@ -453,7 +452,7 @@ static void do_accept(uint32_t li) {
     if (fd < 0) {
       int e = errno;
       if (e == EAGAIN || e == EWOULDBLOCK) {
-        g_yielded[li] = 0; /* nothing waits: whoever took them, the balance works */
+        g_forced[li] = 0; /* nothing waits: whoever took them, the balance works */
         g_yield_run[li] = 0;
         g_stall_rests = 0;
         return;
@@ -464,7 +463,7 @@ static void do_accept(uint32_t li) {
       emit(EV_ACCEPT_ERROR, li, -e, 0, 0, 0);
       return;
     }
-    if (g_yielded[li] == 2) g_forced[li]--;
+    if (g_forced[li] > 0) g_forced[li]--;
     if (g_kind[li]) {
       stream_accepted(li, fd, &peer);
       continue;
@@ -675,6 +674,7 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   g_listen[li] = mine;
   g_paused[li] = 0;
   g_yielded[li] = 0;
+  g_forced[li] = 0;
   g_yield_run[li] = 0;
   g_kind[li] = streams ? 1 : 0;
   tls_listener_reset(li);
