@@ -165,6 +165,7 @@ test('h2c pool, HTTP/2 clients: request trailers reach the server, response trai
   const s2 = await h2Session(t, p2.port, { h2c: true });
   const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => h2Request(s2, { ':path': `/p${i}` })));
   assert.ok(replies.every((r) => r.status === 200));
+  assert.ok(replies.every((r) => r.headers.via === '2 fulcrum'), 'HTTP/2 clients see the version the response came over too');
   assert.equal(b2.sessions, 3, 'six requests at once, two streams per connection: three connections');
 });
 
