@@ -334,6 +334,31 @@ test('h2c pool: a quiet server connection gets PINGs, and an idle one closes aft
   assert.equal(be.sessions, 2);
 });
 
+test('h2c pool: after a burst, connections beyond keepalive.max_idle close; the rest stay for the idle timeout', async (t) => {
+  const slow: Handler = (stream, _headers, b) => {
+    stream.on('end', () =>
+      setTimeout(() => {
+        if (stream.destroyed) return;
+        stream.respond({ ':status': 200 });
+        stream.end(b.name);
+      }, 150),
+    );
+  };
+  const be = await h2Backend(t, 'A', slow);
+  let closed = 0;
+  be.server.on('session', (session: http2.ServerHttp2Session) => session.on('close', () => closed++));
+  const proxy = await proxyFor(t, h2Yaml([be], ['http2: { max_streams: 2 }', 'keepalive: { max_idle: 1, idle_timeout: 60s }']));
+  const session = await h2Session(t, proxy.port, { h2c: true });
+  const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => h2Request(session, { ':path': `/b${i}` })));
+  assert.ok(replies.every((r) => r.status === 200));
+  assert.equal(be.sessions, 3, 'six requests at once, two streams per connection: three connections');
+  await waitFor(() => closed === 2, 3000, 'the two connections beyond max_idle to close');
+  await sleep(300);
+  assert.equal(closed, 2, 'one idle connection is kept (max_idle 1)');
+  assert.equal((await h2Request(session, { ':path': '/again' })).status, 200);
+  assert.equal(be.sessions, 3, 'the kept connection carries the next request');
+});
+
 test('h2c pool: type http health checks go over HTTP/2', async (t) => {
   let aHealthy = true;
   const handler: Handler = (stream, headers, b) => {

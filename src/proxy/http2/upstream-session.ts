@@ -4,7 +4,8 @@
  * `http2.max_streams`, or fewer if the server says so), and a new connection opens when
  * all are full. A connection quiet for `ping_interval` is checked with a PING and closed
  * when the answer takes as long again; one without streams closes after the pool's
- * keep-alive idle timeout. A GOAWAY stops new streams on its connection; the streams the
+ * keep-alive idle timeout, or as soon as more than `keepalive.max_idle` connections to the
+ * server are idle. A GOAWAY stops new streams on its connection; the streams the
  * server did not take are refused, and the exchange sends them elsewhere. The protocol
  * itself is h2-client.ts's (not node:http2: its request() alone cost ~50 µs per request).
  */
@@ -74,7 +75,7 @@ export class H2Upstream implements UpstreamSource {
       this.conns.push(conn);
     }
     from.active--;
-    if (from.active === 0) from.idleSince = now();
+    if (from.active === 0) this.idled(from);
     conn.active++;
     up.conn = conn;
     if (!conn.connected) conn.waiting.push(up);
@@ -91,9 +92,26 @@ export class H2Upstream implements UpstreamSource {
     this.sweeper.delete(up);
     const conn = up.conn;
     conn.active--;
-    if (conn.active === 0) conn.idleSince = now();
+    if (conn.active === 0) this.idled(conn);
     const i = conn.waiting.indexOf(up);
     if (i >= 0) conn.waiting.splice(i, 1);
+  }
+
+  /**
+   * A connection's last stream ended. Beyond `keepalive.max_idle` idle connections to
+   * this server (a burst opened more than the steady load needs), it closes at the
+   * sweeper's next tick, not here: this runs inside the session's own frame handling.
+   */
+  private idled(conn: H2Connection): void {
+    conn.idleSince = now();
+    if (this.idleCount() > this.config.keepalive.maxIdle) conn.deadline = conn.idleSince;
+  }
+
+  /** Connections ready for streams that carry none. */
+  idleCount(): number {
+    let n = 0;
+    for (const c of this.conns) if (c.connected && !c.goingAway && c.active === 0) n++;
+    return n;
   }
 
   /** A connection closed: it takes no more streams. */
@@ -192,7 +210,8 @@ export class H2Connection implements Expirable, SessionOwner {
       session.destroy(new Error(`PING not answered within ${ping} ms`));
       return;
     }
-    if (this.active === 0 && t - this.idleSince >= this.up.config.keepalive.idleTimeoutMs) {
+    const { idleTimeoutMs, maxIdle } = this.up.config.keepalive;
+    if (this.active === 0 && (t - this.idleSince >= idleTimeoutMs || this.up.idleCount() > maxIdle)) {
       this.close();
       return;
     }
