@@ -32,6 +32,7 @@ import {
   writeFrameHeader,
 } from './wire/frames.js';
 import { FrameReader, unpadded, type FrameSink } from './wire/frame-reader.js';
+import { growConnectionWindow, moveWindows, readPing, readSettings, windowIncrement } from './wire/peer-frames.js';
 
 /** Where a connection goes and how. */
 export interface ClientOptions {
@@ -755,56 +756,25 @@ export class ClientSession implements FrameSink {
   }
 
   onSettings(flags: number, id: number, buf: Buffer, p: number, end: number): void {
-    if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream');
-    if ((flags & Flag.ACK) !== 0) {
-      if (end !== p) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
-      return;
-    }
-    if ((end - p) % 6 !== 0) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS of a wrong size');
+    const set = readSettings(flags, id, buf, p, end);
+    if (set === null) return;
     const first = !this.gotSettings;
     this.gotSettings = true;
-    let maxConcurrent: number | undefined;
-    for (let i = p; i < end; i += 6) {
-      const key = buf.readUInt16BE(i);
-      const value = buf.readUInt32BE(i + 2);
-      switch (key) {
-        case Setting.HEADER_TABLE_SIZE:
-          this.encoder.setLimit(value);
-          break;
-        case Setting.ENABLE_PUSH:
-          if (value > 1) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS_ENABLE_PUSH not 0 or 1');
-          break;
-        case Setting.MAX_CONCURRENT_STREAMS:
-          maxConcurrent = value;
-          break;
-        case Setting.INITIAL_WINDOW_SIZE: {
-          if (value > MAX_WINDOW) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1');
-          const delta = value - this.peerWindow;
-          this.peerWindow = value;
-          for (const s of this.streams.values()) {
-            s.sendWindow += delta;
-            if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'a stream window over 2^31-1');
-          }
-          break;
-        }
-        case Setting.MAX_FRAME_SIZE:
-          if (value < MIN_MAX_FRAME || value > 0xffffff) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
-          this.peerMaxFrame = value;
-          break;
-        default:
-          break;
-      }
+    if (set.headerTableSize >= 0) this.encoder.setLimit(set.headerTableSize);
+    if (set.initialWindow >= 0) {
+      moveWindows(this.streams.values(), this.peerWindow, set.initialWindow);
+      this.peerWindow = set.initialWindow;
     }
+    if (set.maxFrame >= 0) this.peerMaxFrame = set.maxFrame;
     this.out.frame(Type.SETTINGS, Flag.ACK, 0, null);
     this.queueFlush();
+    const maxConcurrent = set.maxConcurrent >= 0 ? set.maxConcurrent : undefined;
     if (first || maxConcurrent !== undefined) this.owner.onSessionSettings(maxConcurrent);
     if (this.peerWindow > 0) for (const s of [...this.streams.values()]) if (s.pendingBytes > 0) this.flushStream(s);
   }
 
   onPing(flags: number, id: number, buf: Buffer, p: number, end: number): void {
-    if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
-    if (end - p !== 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'PING of a wrong size');
-    if ((flags & Flag.ACK) !== 0) {
+    if (readPing(flags, id, p, end)) {
       this.owner.onSessionPingAck();
       return;
     }
@@ -826,12 +796,9 @@ export class ClientSession implements FrameSink {
   }
 
   onWindowUpdate(id: number, buf: Buffer, p: number, end: number): void {
-    if (end - p !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'WINDOW_UPDATE of a wrong size');
-    const inc = buf.readUInt32BE(p) & 0x7fffffff;
+    const inc = windowIncrement(id, buf, p, end);
     if (id === 0) {
-      if (inc === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
-      this.sendWindow += inc;
-      if (this.sendWindow > MAX_WINDOW) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'the connection window over 2^31-1');
+      this.sendWindow = growConnectionWindow(this.sendWindow, inc);
       const blocked = this.blocked;
       this.blocked = [];
       for (const s of blocked) this.flushStream(s);

@@ -27,6 +27,7 @@ import { writeSocket } from '../../io/socket-write.js';
 import { HpackDecoder, HpackEncoder, HpackError, Index } from './wire/hpack.js';
 import { ConnectionError, DEFAULT_WINDOW, ErrorCode, FRAME_HEADER, Flag, FrameWriter, MAX_WINDOW, MIN_MAX_FRAME, PREFACE, Setting, Type, writeFrameHeader } from './wire/frames.js';
 import { FrameReader, unpadded, type FrameSink } from './wire/frame-reader.js';
+import { growConnectionWindow, moveWindows, readPing, readSettings, windowIncrement } from './wire/peer-frames.js';
 import { RequestBlock, Verdict } from './request-block.js';
 import { ServerStream } from './server-stream.js';
 
@@ -751,55 +752,29 @@ export class ServerConnection implements FrameSink {
   }
 
   onSettings(flags: number, id: number, buf: Buffer, p: number, end: number): void {
-    if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream');
-    if ((flags & Flag.ACK) !== 0) {
-      if (end !== p) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
+    const set = readSettings(flags, id, buf, p, end);
+    if (set === null) {
       this.settingsAcked = true;
       return;
     }
-    if ((end - p) % 6 !== 0) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS of a wrong size');
     if (this.gotSettings) this.annoy(1);
     this.gotSettings = true;
     let windowChanged = false;
-    for (let i = p; i < end; i += 6) {
-      const key = buf.readUInt16BE(i);
-      const value = buf.readUInt32BE(i + 2);
-      switch (key) {
-        case Setting.HEADER_TABLE_SIZE:
-          this.encoder.setLimit(value);
-          break;
-        case Setting.ENABLE_PUSH:
-          if (value > 1) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS_ENABLE_PUSH not 0 or 1');
-          break;
-        case Setting.INITIAL_WINDOW_SIZE: {
-          if (value > MAX_WINDOW) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1');
-          const delta = value - this.peerWindow;
-          this.peerWindow = value;
-          for (const s of this.streams.values()) {
-            s.sendWindow += delta;
-            if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'a stream window over 2^31-1');
-          }
-          windowChanged = delta > 0;
-          break;
-        }
-        case Setting.MAX_FRAME_SIZE:
-          if (value < MIN_MAX_FRAME || value > 0xffffff) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
-          this.peerMaxFrame = value;
-          break;
-        default:
-          break;
-      }
+    if (set.headerTableSize >= 0) this.encoder.setLimit(set.headerTableSize);
+    if (set.initialWindow >= 0) {
+      windowChanged = moveWindows(this.streams.values(), this.peerWindow, set.initialWindow) > 0;
+      this.peerWindow = set.initialWindow;
     }
+    if (set.maxFrame >= 0) this.peerMaxFrame = set.maxFrame;
     this.out.frame(Type.SETTINGS, Flag.ACK, 0, null);
     this.queueFlush();
     if (windowChanged) for (const s of [...this.streams.values()]) if (s.pendingBytes > 0 || (s.endQueued && !s.localEnded)) this.pumpAndDrain(s);
   }
 
   onPing(flags: number, id: number, buf: Buffer, p: number, end: number): void {
-    if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
-    if (end - p !== 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'PING of a wrong size');
+    const ack = readPing(flags, id, p, end);
     this.annoy(1);
-    if ((flags & Flag.ACK) !== 0) return;
+    if (ack) return;
     this.out.frame(Type.PING, Flag.ACK, 0, buf, p, end);
     this.queueFlush();
   }
@@ -813,12 +788,9 @@ export class ServerConnection implements FrameSink {
   }
 
   onWindowUpdate(id: number, buf: Buffer, p: number, end: number): void {
-    if (end - p !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'WINDOW_UPDATE of a wrong size');
-    const inc = buf.readUInt32BE(p) & 0x7fffffff;
+    const inc = windowIncrement(id, buf, p, end);
     if (id === 0) {
-      if (inc === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
-      this.sendWindow += inc;
-      if (this.sendWindow > MAX_WINDOW) throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'the connection window over 2^31-1');
+      this.sendWindow = growConnectionWindow(this.sendWindow, inc);
       if (this.blocked.length === 0) return this.annoy(1);
       const blocked = this.blocked;
       this.blocked = [];
