@@ -40,6 +40,17 @@ const echoLength: Handler = (stream, headers, b) => {
   });
 };
 
+/** Answers 200 with the server's name, 150 ms after the request ended (so requests overlap). */
+const slowAnswer: Handler = (stream, _headers, b) => {
+  stream.on('end', () =>
+    setTimeout(() => {
+      if (stream.destroyed) return;
+      stream.respond({ ':status': 200 });
+      stream.end(b.name);
+    }, 150),
+  );
+};
+
 /** An h2c (or, with `tls`, h2) server on 127.0.0.1:0, recording what it saw; closed after the test. */
 async function h2Backend(t: TestContext, name: string, handler: Handler = echoLength, tls?: { cert: Buffer; key: Buffer }): Promise<H2Backend> {
   const server = tls ? http2.createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: false }) : http2.createServer();
@@ -133,15 +144,6 @@ test('h2c pool, HTTP/1.1 clients: connection-specific fields dropped, Host as :a
 });
 
 test('h2c pool, HTTP/2 clients: request trailers reach the server, response trailers the client; streams per connection stay within max_streams', async (t) => {
-  const slow: Handler = (stream, headers, b) => {
-    stream.on('end', () =>
-      setTimeout(() => {
-        if (stream.destroyed) return;
-        stream.respond({ ':status': 200 });
-        stream.end(b.name);
-      }, 150),
-    );
-  };
   const be = await h2Backend(t, 'A');
   const proxy = await proxyFor(t, h2Yaml([be], ['http2: { max_streams: 2 }']));
   const session = await h2Session(t, proxy.port, { h2c: true });
@@ -160,7 +162,7 @@ test('h2c pool, HTTP/2 clients: request trailers reach the server, response trai
   assert.equal(reply.trailers?.['x-server'], 'A');
   assert.equal(be.seen[0]!.trailers?.['x-sum'], '42');
 
-  const b2 = await h2Backend(t, 'B', slow);
+  const b2 = await h2Backend(t, 'B', slowAnswer);
   const p2 = await proxyFor(t, h2Yaml([b2], ['http2: { max_streams: 2 }']));
   const s2 = await h2Session(t, p2.port, { h2c: true });
   const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => h2Request(s2, { ':path': `/p${i}` })));
@@ -335,16 +337,7 @@ test('h2c pool: a quiet server connection gets PINGs, and an idle one closes aft
 });
 
 test('h2c pool: after a burst, connections beyond keepalive.max_idle close; the rest stay for the idle timeout', async (t) => {
-  const slow: Handler = (stream, _headers, b) => {
-    stream.on('end', () =>
-      setTimeout(() => {
-        if (stream.destroyed) return;
-        stream.respond({ ':status': 200 });
-        stream.end(b.name);
-      }, 150),
-    );
-  };
-  const be = await h2Backend(t, 'A', slow);
+  const be = await h2Backend(t, 'A', slowAnswer);
   let closed = 0;
   be.server.on('session', (session: http2.ServerHttp2Session) => session.on('close', () => closed++));
   const proxy = await proxyFor(t, h2Yaml([be], ['http2: { max_streams: 2 }', 'keepalive: { max_idle: 1, idle_timeout: 60s }']));
