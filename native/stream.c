@@ -51,6 +51,8 @@ typedef struct {
    * `prelude`: the handshake waits while JavaScript reads a PROXY header (streamStartTls).
    */
   uint8_t handshaking, tls_failed, prelude;
+  /* What the handshake's last step waited for (TLS_WANT_READ or _WRITE; 0 before the first). */
+  uint8_t hs_wait;
   /* Bytes waiting to be written: out[off, off + len). With TLS, plaintext: SSL_write takes all of it or none. */
   char *out;
   uint32_t off, len, cap;
@@ -291,6 +293,7 @@ static void connected_or_not(stream_t *s, uint32_t events) {
 static int handshake(stream_t *s) {
   if (s->tls_failed) return -1;
   int r = tls_handshake(s->ssl), sys = errno;
+  s->hs_wait = (uint8_t)(r == TLS_WANT_READ || r == TLS_WANT_WRITE ? r : 0);
   if (r == TLS_WANT_READ) s->can_read = 0;
   if (r == TLS_WANT_WRITE) s->can_write = 0;
   if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) return -1;
@@ -311,7 +314,11 @@ void stream_event(uint32_t slot, uint32_t gen, uint32_t e) {
   if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->can_read = 1;
   if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s->rdhup = 1;
   if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s->can_write = 1;
-  if (s->handshaking && !s->prelude && handshake(s) < 0) return;
+  if (s->handshaking && !s->prelude) {
+    /* an edge that does not bring what the handshake waits for (EPOLLOUT while it reads) changes nothing */
+    if ((s->hs_wait == TLS_WANT_READ && !s->can_read) || (s->hs_wait == TLS_WANT_WRITE && !s->can_write)) return;
+    if (handshake(s) < 0) return;
+  }
   if (s->connecting) {
     uint32_t sl = s->slot, g = s->gen;
     connected_or_not(s, e);
@@ -386,6 +393,16 @@ void stream_accepted(uint32_t li, int fd, const addr_t *peer) {
     return;
   }
   emit(EV_S_ACCEPT, li, stream_id(s), 0, 0, 0);
+  /*
+   * The ClientHello is usually here already (the client sends it as soon as its connect
+   * completes, before the accept): answer it now, as HAProxy does, rather than after
+   * JavaScript has had this batch and the next epoll_wait. A full handshake's client
+   * waits that much less for the server's flight (wrk busy-polls meanwhile).
+   */
+  if (s->handshaking && !s->prelude) {
+    s->can_read = 1;
+    handshake(s);
+  }
 }
 
 /*

@@ -73,6 +73,45 @@ test('HTTPS listeners terminate TLS in the addon: the handshake, the version, th
   h.sock.destroy();
 });
 
+/** A TLS 1.3 client that sends one request with Connection: close: the tickets it got until the server closed. */
+function ticketsOfOneRequest(port: number, session?: Buffer): Promise<{ tickets: Buffer[]; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const sock = tls.connect({ host: LOOPBACK, port, rejectUnauthorized: false, servername: 'www.example.com', ALPNProtocols: ['http/1.1'], minVersion: 'TLSv1.3', ...(session !== undefined ? { session } : {}) });
+    const tickets: Buffer[] = [];
+    let reused = false;
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`no close within ${WAIT_MS} ms`));
+    }, WAIT_MS);
+    sock.on('session', (s: Buffer) => tickets.push(s));
+    sock.on('secureConnect', () => {
+      reused = sock.isSessionReused();
+      sock.write('GET / HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n');
+    });
+    sock.on('data', () => {});
+    sock.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    sock.on('close', () => {
+      clearTimeout(timer);
+      resolve({ tickets, reused });
+    });
+  });
+}
+
+test('one TLS 1.3 ticket per connection, full or resumed, and the ticket resumes (OpenSSL would send two)', { skip }, async (t) => {
+  const pki = new TestPki(t);
+  const s1 = await echoBackend(t, 'S1');
+  const proxy = await proxyFor(t, httpsYaml([pki.leaf(['www.example.com'])], [s1.port]));
+  const full = await ticketsOfOneRequest(proxy.port);
+  assert.equal(full.reused, false);
+  assert.equal(full.tickets.length, 1, 'a full handshake gets one ticket');
+  const resumed = await ticketsOfOneRequest(proxy.port, full.tickets[0]);
+  assert.equal(resumed.reused, true, 'the ticket resumes');
+  assert.equal(resumed.tickets.length, 1, 'a resumed connection gets a fresh one');
+});
+
 test('16 MiB up and 16 MiB down over TLS, the client reading late: bytes intact both ways', { skip, timeout: 60_000 }, async (t) => {
   const pki = new TestPki(t);
   const down = randomBytes(16 * 1024 * 1024);
