@@ -242,7 +242,7 @@ export interface RequestFields {
 }
 
 /** Fields that exist only between two HTTP/1.1 hops, and Host (it becomes :authority): none goes on an HTTP/2 request (RFC 9113 section 8.2.2). */
-const NOT_ON_HTTP2 = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'te', 'http2-settings']);
+export const NOT_ON_HTTP2: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'te', 'http2-settings']);
 const ABSOLUTE = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)([^#]*)/;
 const TE_TRAILERS = /(^|,)\s*trailers\s*(;|,|$)/i;
 

@@ -2,16 +2,16 @@
  * Header translation between HTTP/2 clients and HTTP/1.1 servers (RFC 9113 section 8.3,
  * RFC 9110 section 7.6.1). Pure functions, no I/O.
  *
- * A request's pseudo-header fields become an HTTP/1.1 request line and Host; cookie
- * crumbs are joined into one field (RFC 9113 section 8.2.3). The text is then parsed by
- * the same strict HTTP/1.1 parser as any other request, so routing, hashing, limits and
- * header rewriting work exactly as for HTTP/1.1 clients, and nothing an HTTP/2 client
- * sends can smuggle a second message into the server connection.
+ * A request's pseudo-header fields become a request head's method, target and Host;
+ * cookie crumbs are joined into one field (RFC 9113 section 8.2.3). The head is checked
+ * by the same rules as the strict HTTP/1.1 parser's (head.ts requestHeadOf), so routing,
+ * hashing, limits and header rewriting work exactly as for HTTP/1.1 clients, and nothing
+ * an HTTP/2 client sends can smuggle a second message into a server connection.
  */
 import type { OutgoingHttpHeaders } from 'node:http2';
 import type { ResponseEdit } from '../http/rewrite.js';
 import { H } from '../http/header-ids.js';
-import type { ResponseHead } from '../http/head.js';
+import { HttpParseError, requestHeadOf, type HeadLimits, type RequestHead, type ResponseHead } from '../http/head.js';
 
 /** A request that cannot be translated: the status to answer and why. */
 export interface Refusal {
@@ -23,18 +23,24 @@ export interface Refusal {
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
 /**
- * The HTTP/1.1 request head (request line, Host first, then the other fields in order,
- * final CRLF) for an HTTP/2 request given as Node's flat raw list [name, value, ...]
- * (names lower-case). Returns a Refusal for CONNECT (501), a missing method, path or
- * authority, or a connection-specific field (400).
+ * The request head of an HTTP/2 request given as Node's flat raw list [name, value, ...]
+ * (names lower-case): :method and :path, Host from :authority (else a host field) first,
+ * the other fields in order, cookie crumbs joined last; built by head.ts's requestHeadOf,
+ * so the rules of the HTTP/1.1 parser hold for it, and its size counts as the HTTP/1.1
+ * text it stands for. Returns a Refusal for CONNECT or :protocol (501), a missing method,
+ * path or authority, a connection-specific field or a TE other than "trailers" (400), a
+ * head over `limits.headerBytes` (431), or what the parser's rules refuse.
  */
-export function http1RequestHead(raw: readonly string[]): string | Refusal {
+export function requestHeadOfFields(raw: readonly string[], limits: HeadLimits & { headerBytes: number }): RequestHead | Refusal {
   let method: string | undefined;
   let path: string | undefined;
   let authority: string | undefined;
   let host: string | undefined;
   let cookie: string | undefined;
-  let fields = '';
+  const names: string[] = ['Host'];
+  const values: string[] = [''];
+  // the HTTP/1.1 text's size: "METHOD PATH HTTP/1.1" CRLF, "Host: " value CRLF, a line per field, CRLF
+  let size = 21;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
@@ -55,14 +61,28 @@ export function http1RequestHead(raw: readonly string[]): string | Refusal {
     }
     if (CONNECTION_SPECIFIC.has(name)) return { status: 400, reason: `connection-specific header field ${name} in an HTTP/2 request` };
     if (name === 'te' && value.toLowerCase() !== 'trailers') return { status: 400, reason: 'TE other than "trailers" in an HTTP/2 request' };
-    fields += `${name}: ${value}\r\n`;
+    names.push(name);
+    values.push(value);
+    size += name.length + value.length + 4;
   }
   if (method === 'CONNECT') return { status: 501, reason: 'CONNECT is not supported' };
   if (method === undefined || path === undefined || path === '') return { status: 400, reason: 'missing :method or :path' };
   const hostValue = authority ?? host;
   if (hostValue === undefined || hostValue === '') return { status: 400, reason: 'missing :authority (and Host)' };
-  if (cookie !== undefined) fields += `cookie: ${cookie}\r\n`;
-  return `${method} ${path} HTTP/1.1\r\nHost: ${hostValue}\r\n${fields}\r\n`;
+  values[0] = hostValue;
+  if (cookie !== undefined) {
+    names.push('cookie');
+    values.push(cookie);
+    size += cookie.length + 10;
+  }
+  size += method.length + path.length + hostValue.length;
+  if (size > limits.headerBytes) return { status: 431, reason: `request head larger than ${limits.headerBytes} bytes` };
+  try {
+    return requestHeadOf(method, path, names, values, limits);
+  } catch (err) {
+    if (!(err instanceof HttpParseError)) throw err;
+    return { status: err.status, reason: err.reason };
+  }
 }
 
 /**
