@@ -254,6 +254,8 @@ const TE_TRAILERS = /(^|,)\s*trailers\s*(;|,|$)/i;
 class FieldsOut implements RequestOut {
   names: string[] = [];
   values: string[] = [];
+  /** Fields in names and values so far (the lists are made a little larger than needed, and cut in take()). */
+  private n = 0;
   scheme = 'http';
   private next = 0;
   private te = false;
@@ -272,13 +274,20 @@ class FieldsOut implements RequestOut {
     this.next = 0;
     this.te = false;
     this.grpc = false;
-    if (authority !== undefined && authority !== '') {
-      this.names = [':method', ':scheme', ':authority', ':path'];
-      this.values = [req.method, this.scheme, authority, path];
-    } else {
-      this.names = [':method', ':scheme', ':path'];
-      this.values = [req.method, this.scheme, path];
-    }
+    // the pseudo-fields, the request's, and room for ours (X-Forwarded-*, Via, TE...): grows past that only with many of the route's
+    const cap = req.names.length + 12;
+    this.names = new Array<string>(cap);
+    this.values = new Array<string>(cap);
+    this.n = 0;
+    this.push(':method', req.method);
+    this.push(':scheme', this.scheme);
+    if (authority !== undefined && authority !== '') this.push(':authority', authority);
+    this.push(':path', path);
+  }
+
+  private push(name: string, value: string): void {
+    this.names[this.n] = name;
+    this.values[this.n++] = value;
   }
 
   drop(req: RequestHead, k: number): void {
@@ -302,21 +311,18 @@ class FieldsOut implements RequestOut {
       return;
     }
     if (lower === 'content-type' && value.startsWith('application/grpc')) this.grpc = true;
-    this.names.push(lower);
-    this.values.push(value);
+    this.push(lower, value);
   }
 
   via(version: string): void {
-    this.names.push('via');
-    this.values.push(viaValue(version));
+    this.push('via', VIA_VALUES[version] ?? viaValue(version));
   }
 
   /** The fields made; the output is ready for the next request. */
   take(): { names: string[]; values: string[] } {
-    if (this.te || this.grpc) {
-      this.names.push('te');
-      this.values.push('trailers');
-    }
+    if (this.te || this.grpc) this.push('te', 'trailers');
+    this.names.length = this.n;
+    this.values.length = this.n;
     const taken = { names: this.names, values: this.values };
     this.names = [];
     this.values = [];
@@ -325,6 +331,8 @@ class FieldsOut implements RequestOut {
 }
 
 const FIELDS_OUT = new FieldsOut();
+/** Via values per HTTP version, made once. */
+const VIA_VALUES: Readonly<Record<string, string>> = { '1.0': viaValue('1.0'), '1.1': viaValue('1.1'), '2': viaValue('2') };
 
 /** Lower-case names of the fields we add ("X-Forwarded-For"), made once each. */
 const LOWER = new Map<string, string>();

@@ -37,8 +37,13 @@ export function requestHeadOfFields(raw: readonly string[], limits: HeadLimits &
   let authority: string | undefined;
   let host: string | undefined;
   let cookie: string | undefined;
-  const names: string[] = ['Host'];
-  const values: string[] = [''];
+  // made at their final size or a little over (the pseudo-fields' room, cut at the end):
+  // grown by push from empty, each would take room for 17
+  const cap = (raw.length >> 1) + 1;
+  const names = new Array<string>(cap);
+  const values = new Array<string>(cap);
+  names[0] = 'Host';
+  let n = 1;
   // the HTTP/1.1 text's size: "METHOD PATH HTTP/1.1" CRLF, "Host: " value CRLF, a line per field, CRLF
   let size = 21;
   for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -61,8 +66,8 @@ export function requestHeadOfFields(raw: readonly string[], limits: HeadLimits &
     }
     if (CONNECTION_SPECIFIC.has(name)) return { status: 400, reason: `connection-specific header field ${name} in an HTTP/2 request` };
     if (name === 'te' && value.toLowerCase() !== 'trailers') return { status: 400, reason: 'TE other than "trailers" in an HTTP/2 request' };
-    names.push(name);
-    values.push(value);
+    names[n] = name;
+    values[n++] = value;
     size += name.length + value.length + 4;
   }
   if (method === 'CONNECT') return { status: 501, reason: 'CONNECT is not supported' };
@@ -71,10 +76,12 @@ export function requestHeadOfFields(raw: readonly string[], limits: HeadLimits &
   if (hostValue === undefined || hostValue === '') return { status: 400, reason: 'missing :authority (and Host)' };
   values[0] = hostValue;
   if (cookie !== undefined) {
-    names.push('cookie');
-    values.push(cookie);
+    names[n] = 'cookie';
+    values[n++] = cookie;
     size += cookie.length + 10;
   }
+  names.length = n;
+  values.length = n;
   size += method.length + path.length + hostValue.length;
   if (size > limits.headerBytes) return { status: 431, reason: `request head larger than ${limits.headerBytes} bytes` };
   try {
@@ -135,18 +142,42 @@ export function addField(out: OutgoingHttpHeaders, name: string, value: string):
   else out[name] = [old as string, value];
 }
 
+/** Node's header object of a status and fields (repeats as lists). */
+export function headersOf(status: number, names: readonly string[], values: readonly string[]): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { ':status': status };
+  for (let k = 0; k < names.length; k++) addField(out, names[k]!, values[k]!);
+  return out;
+}
+
+/** A response's HTTP/2 fields, in order (names lower-case), without `:status`. */
+export interface ResponseFields {
+  names: string[];
+  values: string[];
+}
+
+/** Adds a field unless it is one sent once only and already there (the first is kept, as addField does). */
+function pushField(out: ResponseFields, name: string, value: string): void {
+  if (SINGLE_VALUE.has(name) && out.names.includes(name)) return;
+  out.names.push(name);
+  out.values.push(value);
+}
+
 /**
- * The HTTP/2 header object of an HTTP/1.1 response: `:status`, then the server's fields
- * (names lower-cased) minus hop-by-hop ones (Connection and the fields it names,
- * Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade), minus Content-Length when
- * `dropLength`, plus `extra` fields of ours (Via, Set-Cookie, Strict-Transport-Security).
+ * The HTTP/2 fields of a response head (an HTTP/1.1 server's, or one built from an HTTP/2
+ * server's fields): the server's fields (names lower-cased) minus hop-by-hop ones
+ * (Connection and the fields it names, Keep-Alive, Proxy-Connection, TE,
+ * Transfer-Encoding, Upgrade, HTTP2-Settings), minus Content-Length when `dropLength`,
+ * minus what the route's rules remove, plus `extra` fields of ours (Via, Set-Cookie,
+ * Strict-Transport-Security) and the route's own.
  */
-export function http2ResponseHeaders(resp: ResponseHead, dropLength: boolean, extra: ReadonlyArray<readonly [string, string]>, edit: ResponseEdit | null = null): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = { ':status': resp.status };
+export function http2ResponseFields(resp: ResponseHead, dropLength: boolean, extra: ReadonlyArray<readonly [string, string]>, edit: ResponseEdit | null = null): ResponseFields {
+  const n = resp.ids.length;
+  const out: ResponseFields = { names: [], values: [] };
   const ids = resp.ids;
   const remove = edit?.remove ?? null;
-  for (let k = 0; k < ids.length; k++) {
-    if (remove !== null && remove.has(resp.names[k]!.toLowerCase())) continue;
+  for (let k = 0; k < n; k++) {
+    const lower = resp.names[k]!.toLowerCase();
+    if (remove !== null && remove.has(lower)) continue;
     switch (ids[k]) {
       case H.CONNECTION:
       case H.KEEP_ALIVE:
@@ -158,16 +189,19 @@ export function http2ResponseHeaders(resp: ResponseHead, dropLength: boolean, ex
       case H.CONTENT_LENGTH:
         if (dropLength) continue;
         break;
-      case H.OTHER: {
-        const lower = resp.names[k]!.toLowerCase();
+      case H.OTHER:
         if (lower === 'http2-settings' || (resp.connTokens !== null && resp.connTokens.includes(lower))) continue;
-        addField(out, lower, resp.values[k]!);
-        continue;
-      }
+        break;
     }
-    addField(out, resp.names[k]!.toLowerCase(), resp.values[k]!);
+    pushField(out, lower, resp.values[k]!);
   }
-  for (const [name, value] of extra) addField(out, name, value);
-  if (edit !== null) for (const [name, value] of edit.fields) addField(out, name.toLowerCase(), value);
+  for (const [name, value] of extra) pushField(out, name, value);
+  if (edit !== null) for (const [name, value] of edit.fields) pushField(out, name.toLowerCase(), value);
   return out;
+}
+
+/** http2ResponseFields as Node's header object, with `:status`. */
+export function http2ResponseHeaders(resp: ResponseHead, dropLength: boolean, extra: ReadonlyArray<readonly [string, string]>, edit: ResponseEdit | null = null): OutgoingHttpHeaders {
+  const f = http2ResponseFields(resp, dropLength, extra, edit);
+  return headersOf(resp.status, f.names, f.values);
 }

@@ -6,7 +6,7 @@ import type { ResponseHead } from '../http/head.js';
 import type { ClientFacts } from '../http/rewrite.js';
 import type { Upstream } from '../http/upstream.js';
 import type { ProxyAddress } from '../proxy-protocol.js';
-import { http2ResponseHeaders, requestHeadOfFields } from './headers.js';
+import { http2ResponseFields, http2ResponseHeaders, requestHeadOfFields } from './headers.js';
 import { log } from '../../core/log.js';
 import { Exchange } from '../exchange/exchange.js';
 import type { Fields } from '../exchange/added-fields.js';
@@ -325,11 +325,11 @@ export class StreamExchange extends Exchange implements StreamEvents {
   }
 
   protected sendResponseHead(resp: ResponseHead, dropLength: boolean, cookie: string | null, bodyless: boolean): number {
-    const fields = http2ResponseHeaders(resp, dropLength || resp.hasTransferEncoding, this.fe.added.response(this.responseVersion(resp), cookie, this.requestId), this.responseEdit());
+    const fields = http2ResponseFields(resp, dropLength || resp.hasTransferEncoding, this.fe.added.response(this.responseVersion(resp), cookie, this.requestId), this.responseEdit());
     // a chunked body may end with trailers, and a gRPC call always does
     this.trailersWanted = !bodyless && (resp.chunked || this.grpc);
     try {
-      this.stream.respond(fields, bodyless, this.trailersWanted);
+      this.stream.respondFields(resp.status, fields.names, fields.values, bodyless, this.trailersWanted);
     } catch (err) {
       this.resp = null;
       this.respStarted = false;
