@@ -98,7 +98,8 @@ class Handler implements StreamHandler {
   body: Buffer[] = [];
   closed: { code: number; err: Error | undefined } | null = null;
   drains = 0;
-  onStreamHead(status: number, lines: string, contentLength: number, endStream: boolean): void {
+  onStreamHead(status: number, names: string[], values: string[], contentLength: number, endStream: boolean): void {
+    const lines = names.map((name, k) => `${name}: ${values[k]}\r\n`).join('');
     this.events.push(`head ${status} ${JSON.stringify(lines)} ${contentLength} ${endStream}`);
   }
   onStreamData(chunk: Buffer): void {

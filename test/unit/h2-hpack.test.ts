@@ -14,6 +14,27 @@ const REQ1 = [':method: GET', ':scheme: http', ':path: /', ':authority: www.exam
 const REQ2 = [...REQ1, 'cache-control: no-cache'];
 const REQ3 = [':method: GET', ':scheme: https', ':path: /index.html', ':authority: www.example.com', 'custom-key: custom-value'];
 
+describe('HPACK dynamic table as a ring', () => {
+  it('entries added, referenced and evicted many times round the ring decode as they were encoded', () => {
+    const enc = new HpackEncoder();
+    const dec = new HpackDecoder();
+    const out = Buffer.alloc(4096);
+    for (let i = 1; i < 600; i++) {
+      const fields: Array<[string, string]> = [
+        [`x-k${i % 37}`, `v${i}`.repeat(1 + (i % 5))],
+        [`x-k${(i - 1) % 37}`, `v${i - 1}`.repeat(1 + ((i - 1) % 5))],
+        ['date', `day ${i % 3}`],
+      ];
+      let at = enc.begin(out, 0);
+      for (const [n, v] of fields) at = enc.field(out, at, n, v, Index.YES);
+      const got: string[] = [];
+      dec.decode(out, 0, at, (n, v) => got.push(`${n}: ${v}`), 1 << 20);
+      assert.deepEqual(got, fields.map(([n, v]) => `${n}: ${v}`), `block ${i}`);
+      assert.ok(dec.tableSize <= 4096);
+    }
+  });
+});
+
 describe('HPACK decoder: RFC 7541 Appendix C', () => {
   it('C.2: literal with indexing, without indexing, never indexed, indexed', () => {
     const d = new HpackDecoder();

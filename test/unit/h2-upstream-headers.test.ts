@@ -1,36 +1,78 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseRequestHead } from '../../src/proxy/http/head.js';
+import type { ForwardedConfig } from '../../src/config/types.js';
+import { HttpParseError, parseRequestHead, responseHeadOf } from '../../src/proxy/http/head.js';
+import { rewriteRequestFields } from '../../src/proxy/http/rewrite.js';
 import { ChunkedScanner } from '../../src/proxy/http/chunked.js';
-import { http1ResponseHead, http2RequestHeaders, lastChunk, trailersOf } from '../../src/proxy/http2/upstream-headers.js';
+import { lastChunk, trailersOf } from '../../src/proxy/http2/upstream-headers.js';
 import { grpcMessage, grpcStatusOf, grpcTimeoutMs, isGrpcType } from '../../src/proxy/http2/grpc.js';
 import { healthCheckRequest, servingStatus } from '../../src/health/probes/h2.js';
 
 const LIMITS = { urlBytes: 8192, headerCount: 100 };
 const req = (text: string) => parseRequestHead(text, LIMITS);
 
-describe('HTTP/1.1 request heads as HTTP/2 fields (RFC 9113 section 8.2)', () => {
+const FACTS = { ip: '192.0.2.7', forwardedFor: '192.0.2.7', trusted: false, proto: 'http' };
+const NONE = { headers: 'none' as const, trusted: [], via: false };
+const fields = (text: string, scheme = 'http', fwd: ForwardedConfig = NONE, version = '1.1') => {
+  const f = rewriteRequestFields(req(text), FACTS, fwd, version, false, scheme, null, null);
+  return f.names.map((n, k) => `${n}: ${f.values[k]}`);
+};
+
+describe('requests as HTTP/2 fields (RFC 9113 section 8.2), by the same rewrite rules as HTTP/1.1 heads', () => {
   it('moves Host to :authority and drops connection-specific fields and those Connection names', () => {
-    const h = http2RequestHeaders(req('GET /a?b HTTP/1.1\r\nHost: www.example.com\r\nConnection: keep-alive, x-hop\r\nKeep-Alive: 5\r\nX-Hop: 1\r\nUpgrade: h2c\r\nTE: gzip\r\nX-Kept: 1\r\nX-Kept: 2\r\n\r\n'), 'http');
-    assert.deepEqual({ ...h }, { ':method': 'GET', ':scheme': 'http', ':path': '/a?b', ':authority': 'www.example.com', 'x-kept': ['1', '2'] });
+    assert.deepEqual(fields('GET /a?b HTTP/1.1\r\nHost: www.example.com\r\nConnection: keep-alive, x-hop\r\nKeep-Alive: 5\r\nX-Hop: 1\r\nUpgrade: h2c\r\nTE: gzip\r\nX-Kept: 1\r\nX-Kept: 2\r\n\r\n'), [
+      ':method: GET',
+      ':scheme: http',
+      ':authority: www.example.com',
+      ':path: /a?b',
+      'x-kept: 1',
+      'x-kept: 2',
+    ]);
   });
 
-  it('keeps TE only as "trailers", adds it for gRPC, and splits an absolute target', () => {
-    assert.equal(http2RequestHeaders(req('GET / HTTP/1.1\r\nHost: h\r\nTE: trailers, gzip\r\n\r\n'), 'https').te, 'trailers');
-    const g = http2RequestHeaders(req('POST http://svc.internal:8080/pkg.S/M HTTP/1.1\r\nHost: other\r\nContent-Type: application/grpc+proto\r\nContent-Length: 5\r\n\r\n'), 'http');
-    assert.equal(g[':authority'], 'svc.internal:8080');
-    assert.equal(g[':path'], '/pkg.S/M');
-    assert.equal(g.te, 'trailers');
-    assert.equal(g['content-length'], '5');
+  it('TE (hop-by-hop) goes, and comes back as "trailers" for gRPC; an absolute target is split', () => {
+    assert.deepEqual(fields('GET / HTTP/1.1\r\nHost: h\r\nTE: trailers, gzip\r\n\r\n', 'https'), [':method: GET', ':scheme: https', ':authority: h', ':path: /']);
+    assert.deepEqual(fields('POST http://svc.internal:8080/pkg.S/M HTTP/1.1\r\nHost: other\r\nContent-Type: application/grpc+proto\r\nContent-Length: 5\r\n\r\n'), [
+      ':method: POST',
+      ':scheme: http',
+      ':authority: svc.internal:8080',
+      ':path: /pkg.S/M',
+      'content-type: application/grpc+proto',
+      'content-length: 5',
+      'te: trailers',
+    ]);
+  });
+
+  it('adds our fields in lower case: X-Forwarded-*, Forwarded, Via for the version the request came over', () => {
+    const both = { headers: 'both' as const, trusted: [], via: true };
+    assert.deepEqual(fields('GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n', 'http', both, '2').slice(4), [
+      'x-forwarded-for: 192.0.2.7',
+      'x-forwarded-proto: http',
+      'x-forwarded-host: h',
+      'forwarded: for=192.0.2.7;proto=http;host="h"',
+      'via: 2 fulcrum',
+    ]);
   });
 });
 
-describe('HTTP/2 responses as HTTP/1.1 heads, trailers both ways', () => {
-  it('frames a body without a length as chunked, an ended one with length 0, keeps a given length', () => {
-    assert.equal(http1ResponseHead({ ':status': 200, 'content-type': 'application/grpc' } as never, false, true), 'HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\ntransfer-encoding: chunked\r\n\r\n');
-    assert.equal(http1ResponseHead({ ':status': 200, 'grpc-status': '14' } as never, true, false), 'HTTP/1.1 200 OK\r\ngrpc-status: 14\r\ncontent-length: 0\r\n\r\n');
-    assert.equal(http1ResponseHead({ ':status': 304, 'set-cookie': ['a=1', 'b=2'] } as never, true, false), 'HTTP/1.1 304 Not Modified\r\nset-cookie: a=1\r\nset-cookie: b=2\r\n\r\n');
-    assert.equal(http1ResponseHead({ ':status': 200, 'content-length': '3' } as never, false, false), 'HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n');
+describe('HTTP/2 response heads by the HTTP/1.1 parser\'s rules; trailers both ways', () => {
+  it('reads Content-Length and chunked, and refuses what the parser refuses (502)', () => {
+    const h = responseHeadOf(200, ['content-type', 'content-length'], ['text/plain', '3'], 100);
+    assert.equal(h.contentLength, 3);
+    assert.equal(h.raw, '');
+    assert.equal(responseHeadOf(200, ['transfer-encoding'], ['chunked'], 100).chunked, true);
+    const status = (names: string[], values: string[], count = 100) => {
+      try {
+        responseHeadOf(200, names, values, count);
+        return 'ok';
+      } catch (e) {
+        return (e as HttpParseError).status;
+      }
+    };
+    assert.equal(status(['content-length', 'content-length'], ['1', '2']), 502);
+    assert.equal(status(['x'], ['a\u0001b']), 502);
+    assert.equal(status(['x', 'y'], ['1', '2'], 1), 502);
+    assert.equal(status(['x'], ['fine']), 'ok');
   });
 
   it('writes trailers in the last chunk, minus fields a trailer may not carry, and reads them back', () => {

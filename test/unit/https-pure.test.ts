@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ChunkedScanner } from '../../src/proxy/http/chunked.js';
-import { HttpParseError, parseRequestHead, parseResponseHead } from '../../src/proxy/http/head.js';
+import { HttpParseError, parseRequestHead, parseResponseHead, type RequestHead } from '../../src/proxy/http/head.js';
 import { httpsUrl } from '../../src/proxy/http/https-redirect.js';
-import { http1RequestHead, http2ResponseHeaders } from '../../src/proxy/http2/headers.js';
+import { http2ResponseHeaders, requestHeadOfFields } from '../../src/proxy/http2/headers.js';
 import { SniTable } from '../../src/tls/sni-table.js';
 
 describe('SniTable', () => {
@@ -31,43 +31,47 @@ describe('SniTable', () => {
   });
 });
 
-describe('http1RequestHead', () => {
+describe('requestHeadOfFields', () => {
   const raw = (...pairs: Array<[string, string]>) => pairs.flat();
+  const limits = { urlBytes: 8192, headerCount: 100, headerBytes: 16384 };
+  const head = (fields: string[]) => requestHeadOfFields(fields, limits) as RequestHead;
+  const status = (fields: string[]) => (requestHeadOfFields(fields, limits) as { status?: number }).status ?? 'ok';
 
-  it('request line and Host from the pseudo-header fields; cookie crumbs joined; host dropped for :authority', () => {
-    const head = http1RequestHead(
-      raw([':method', 'POST'], [':scheme', 'https'], [':authority', 'www.example.com'], [':path', '/a?b'], ['cookie', 'a=1'], ['x-a', '1'], ['cookie', 'b=2'], ['host', 'other'], ['te', 'trailers']),
-    );
-    assert.equal(head, 'POST /a?b HTTP/1.1\r\nHost: www.example.com\r\nx-a: 1\r\nte: trailers\r\ncookie: a=1; b=2\r\n\r\n');
-    const req = parseRequestHead(head as string, { urlBytes: 8192, headerCount: 100 });
+  it('method, target and Host from the pseudo-header fields; cookie crumbs joined; host dropped for :authority', () => {
+    const req = head(raw([':method', 'POST'], [':scheme', 'https'], [':authority', 'www.example.com'], [':path', '/a?b'], ['cookie', 'a=1'], ['x-a', '1'], ['cookie', 'b=2'], ['host', 'other'], ['te', 'trailers']));
+    assert.equal(req.method, 'POST');
+    assert.equal(req.target, '/a?b');
     assert.equal(req.host, 'www.example.com');
+    assert.deepEqual(req.names, ['Host', 'x-a', 'te', 'cookie']);
+    assert.deepEqual(req.values, ['www.example.com', '1', 'trailers', 'a=1; b=2']);
+    assert.equal(req.raw, '');
   });
-  it('Host when there is no :authority', () => {
-    assert.equal(http1RequestHead(raw([':method', 'GET'], [':path', '/'], ['host', 'h.example'])), 'GET / HTTP/1.1\r\nHost: h.example\r\n\r\n');
+  it('Host when there is no :authority; Content-Length read as the parser reads it', () => {
+    const req = head(raw([':method', 'GET'], [':path', '/'], ['host', 'h.example'], ['content-length', '5']));
+    assert.equal(req.host, 'h.example');
+    assert.equal(req.contentLength, 5);
   });
   it('refuses CONNECT, extended CONNECT, missing fields and connection-specific fields', () => {
-    assert.deepEqual(http1RequestHead(raw([':method', 'CONNECT'], [':authority', 'h:443'])), { status: 501, reason: 'CONNECT is not supported' });
-    assert.equal((http1RequestHead(raw([':method', 'CONNECT'], [':protocol', 'websocket'], [':path', '/'], [':authority', 'h'])) as { status: number }).status, 501);
-    assert.equal((http1RequestHead(raw([':method', 'GET'], [':authority', 'h'])) as { status: number }).status, 400);
-    assert.equal((http1RequestHead(raw([':method', 'GET'], [':path', '/'])) as { status: number }).status, 400);
+    assert.deepEqual(requestHeadOfFields(raw([':method', 'CONNECT'], [':authority', 'h:443']), limits), { status: 501, reason: 'CONNECT is not supported' });
+    assert.equal(status(raw([':method', 'CONNECT'], [':protocol', 'websocket'], [':path', '/'], [':authority', 'h'])), 501);
+    assert.equal(status(raw([':method', 'GET'], [':authority', 'h'])), 400);
+    assert.equal(status(raw([':method', 'GET'], [':path', '/'])), 400);
     for (const name of ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']) {
-      assert.equal((http1RequestHead(raw([':method', 'GET'], [':path', '/'], [':authority', 'h'], [name, 'x'])) as { status: number }).status, 400, name);
+      assert.equal(status(raw([':method', 'GET'], [':path', '/'], [':authority', 'h'], [name, 'x'])), 400, name);
     }
-    assert.equal((http1RequestHead(raw([':method', 'GET'], [':path', '/'], [':authority', 'h'], ['te', 'gzip'])) as { status: number }).status, 400);
+    assert.equal(status(raw([':method', 'GET'], [':path', '/'], [':authority', 'h'], ['te', 'gzip'])), 400);
   });
-  it('what HTTP/1.1 forbids is then refused by the strict parser (no smuggling through HTTP/2)', () => {
-    const parse = (head: string) => {
-      try {
-        parseRequestHead(head, { urlBytes: 8192, headerCount: 100 });
-        return 'ok';
-      } catch (e) {
-        return (e as HttpParseError).status;
-      }
-    };
-    assert.equal(parse(http1RequestHead(raw([':method', 'GET'], [':path', '/a b'], [':authority', 'h'])) as string), 400);
-    assert.equal(parse(http1RequestHead(raw([':method', 'GET'], [':path', '/'], [':authority', 'h/x'])) as string), 400);
-    assert.equal(parse(http1RequestHead(raw([':method', 'GET'], [':path', '/'], [':authority', 'h'], ['x', 'a\u0001b'])) as string), 400);
-    assert.equal(parse(http1RequestHead(raw([':method', 'G(T'], [':path', '/'], [':authority', 'h'])) as string), 400);
+  it('what HTTP/1.1 forbids is refused by the same rules (no smuggling through HTTP/2), and the limits hold', () => {
+    assert.equal(status(raw([':method', 'GET'], [':path', '/a b'], [':authority', 'h'])), 400);
+    assert.equal(status(raw([':method', 'GET'], [':path', '/'], [':authority', 'h/x'])), 400);
+    assert.equal(status(raw([':method', 'GET'], [':path', '/'], [':authority', 'h'], ['x', 'a\u0001b'])), 400);
+    assert.equal(status(raw([':method', 'G(T'], [':path', '/'], [':authority', 'h'])), 400);
+    assert.equal(status(raw([':method', 'GET'], [':path', '/'], [':authority', 'h'], ['content-length', '1, 2'])), 400);
+    assert.equal(status(raw([':method', 'GET'], [':path', '/'], [':authority', 'h'], ['expect', 'nonsense'])), 417);
+    assert.equal(status(raw([':method', 'GET'], [':path', `/${'a'.repeat(9000)}`], [':authority', 'h'])), 414);
+    assert.equal(status(raw([':method', 'GET'], [':path', '/'], [':authority', 'h'], ['x', 'a'.repeat(17000)])), 431);
+    assert.equal(status(raw([':method', 'GET'], [':path', '/'], [':authority', 'h'], ...Array.from({ length: 100 }, (_, i): [string, string] => [`x-${i}`, '1']))), 431);
+    assert.equal(head(raw([':method', 'GET'], [':path', '/'], [':authority', 'h'], ['x', ' padded '])).values[1], 'padded');
   });
 });
 

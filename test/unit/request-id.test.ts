@@ -32,8 +32,8 @@ describe('request IDs', () => {
   it('replace the client\'s field in the head sent upstream', () => {
     const req = head('GET / HTTP/1.1\r\nHost: h\r\nX-REQUEST-ID: theirs\r\nAccept: */*\r\n\r\n');
     const fwd = { headers: 'none' as const, trusted: [], via: false };
-    assert.equal(rewriteRequestHead(req, facts(false), fwd, false, 'Via: 1.1 fulcrum\r\n', '', ids, 'ours'), 'GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX-Request-ID: ours\r\n\r\n');
-    assert.equal(rewriteRequestHead(req, facts(false), fwd, false, 'Via: 1.1 fulcrum\r\n', '', ids, null), 'GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n');
-    assert.equal(rewriteRequestHead(req, facts(false), fwd, false, 'Via: 1.1 fulcrum\r\n', '', null, null), req.raw);
+    assert.equal(rewriteRequestHead(req, facts(false), fwd, false, '1.1', '', ids, 'ours'), 'GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX-Request-ID: ours\r\n\r\n');
+    assert.equal(rewriteRequestHead(req, facts(false), fwd, false, '1.1', '', ids, null), 'GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n');
+    assert.equal(rewriteRequestHead(req, facts(false), fwd, false, '1.1', '', null, null), req.raw);
   });
 });

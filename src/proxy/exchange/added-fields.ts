@@ -16,7 +16,7 @@ export const NO_FIELDS: Fields = [];
 export const RETRY_AFTER: Fields = [['retry-after', '1']];
 
 /** "strict-transport-security" → "Strict-Transport-Security", as HTTP/1.1 peers are used to; a name written with capitals stays as written. */
-function lineName(name: string): string {
+export function lineName(name: string): string {
   if (name !== name.toLowerCase()) return name;
   return name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
 }

@@ -9,12 +9,12 @@ import { ChunkedScanner } from '../http/chunked.js';
 import { compressedEdit, type CompressionPolicy } from '../http/compress.js';
 import { ResponseEncoder, type EncoderOwner } from '../http/response-encoder.js';
 import type { FastBuffer } from '../../io/fast-buffer.js';
-import { HttpParseError, parseResponseHead, type RequestHead, type ResponseHead } from '../http/head.js';
+import { HttpParseError, parseResponseHead, responseHeadOf, type RequestHead, type ResponseHead } from '../http/head.js';
 import { httpsRedirect } from '../http/https-redirect.js';
 import { errorBody, reasonPhrase, TEXT_PLAIN, upstreamErrorBody } from '../http/local-response.js';
 import { copyBytes } from '../../io/read-buffer.js';
 import { newRequestId } from '../http/request-id.js';
-import { rewriteRequestHead, type ClientFacts, type RequestEdit, type ResponseEdit } from '../http/rewrite.js';
+import { rewriteRequestFields, rewriteRequestHead, type ClientFacts, type RequestEdit, type RequestFields, type ResponseEdit } from '../http/rewrite.js';
 import type { HttpRoute, RuleContext } from '../http/http-route.js';
 import { hostName } from '../http/router.js';
 import { headerValue } from '../http/request-keys.js';
@@ -22,13 +22,14 @@ import { writeSocket } from '../../io/socket-write.js';
 import type { Upstream, UpstreamOwner } from '../http/upstream.js';
 import { encodeV1, encodeV2, type ProxyAddress } from '../proxy-protocol.js';
 import { ERR_5XX, ERR_CONNECT, ERR_RESET, ERR_TIMEOUT, observeResponse, statsOf } from '../../metrics/server-stats.js';
-import { NO_FIELDS, RETRY_AFTER, viaLine, type Fields } from './added-fields.js';
+import { NO_FIELDS, RETRY_AFTER, type Fields } from './added-fields.js';
 import type { ExchangeListener } from './listener.js';
 import { fillPickContext, stickyCookie } from './pick.js';
 
 /** Methods a request may be sent again with, when nothing of it reached a server's application. */
 export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+const NO_BYTES = Buffer.alloc(0);
 
 /** The client's socket addresses (for the PROXY header we send and the access log). */
 export interface Peer {
@@ -49,8 +50,10 @@ export interface Peer {
 export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable, EncoderOwner {
   deadline = 0;
   protected req: RequestHead | null = null;
-  /** The head sent to servers (built at the first dispatch). */
+  /** The head sent to HTTP/1.1 servers (built at the first dispatch to one). */
   protected reqHead = '';
+  /** The request as HTTP/2 servers get it (built at the first dispatch to one), else null. */
+  private reqFields: RequestFields | null = null;
   /** Every request body byte has been read from the client. */
   protected reqComplete = false;
   /** Some body bytes went to a server: the request can no longer be sent elsewhere. */
@@ -230,6 +233,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable,
     this.reqBodySent = false;
     this.requestStarted = false;
     this.reqHead = '';
+    this.reqFields = null;
     this.attempts = 0;
     if (this.fe.accessLog !== null) this.startRecord();
     const facts = (this.facts ??= this.fe.clientFacts(this.proxied?.address ?? this.peer.remoteAddress ?? ''));
@@ -370,8 +374,13 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable,
     this.resp = null;
     this.respStarted = false;
     this.requestStarted = false;
-    if (this.reqHead === '') {
-      this.reqHead = rewriteRequestHead(this.req!, this.facts!, this.fe.forwarded, this.tunnelWanted, viaLine(this.version()), this.requestFraming(), this.fe.requestIds, this.requestId, this.reqEdit);
+    const protocol = this.pool!.config.protocol;
+    if (protocol === 'http1') {
+      if (this.reqHead === '') this.reqHead = rewriteRequestHead(this.req!, this.facts!, this.fe.forwarded, this.tunnelWanted, this.version(), this.requestFraming(), this.fe.requestIds, this.requestId, this.reqEdit);
+    } else if (this.reqFields === null) {
+      // an HTTP/2 server takes the fields themselves (no head text); the adapter's body framing still says chunked or not
+      const chunked = this.req!.chunked || this.requestFraming() !== '';
+      this.reqFields = rewriteRequestFields(this.req!, this.facts!, this.fe.forwarded, this.version(), chunked, protocol === 'h2' ? 'https' : 'http', this.fe.requestIds, this.requestId, this.reqEdit);
     }
     const sendProxy = this.pool!.config.sendProxy;
     // a PROXY header names one client: such connections are never shared (nor pooled)
@@ -389,6 +398,8 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable,
 
   private startRequest(up: Upstream): void {
     this.requestStarted = true;
+    // an HTTP/2 server's stream opens with the fields; the adapter then writes only the body (reqHead is '')
+    if (up.openRequest !== undefined && !up.openRequest(this.reqFields!)) return;
     this.sendRequest(up);
   }
 
@@ -529,19 +540,53 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable,
         return;
       }
       const rest = end + 4;
-      if (resp.status >= 200 || (resp.status === 101 && this.tunnelWanted)) {
-        this.startResponse(resp, buf, rest, buf.length, true);
-        return;
-      }
-      if (resp.status === 101) {
-        this.badResponse('101 Switching Protocols without an Upgrade request');
-        return;
-      }
-      // interim 1xx (100 Continue, 103 Early Hints): relayed when the client can take it, then read on
-      if (this.sendInterim(resp)) this.respStarted = true;
-      if (rest === buf.length) return;
+      if (!this.takeHead(resp, buf, rest) || rest === buf.length) return;
       buf = buf.subarray(rest);
     }
+  }
+
+  /**
+   * A response head read (and buf[rest..], what came after it): a final one starts the
+   * response; an interim one (100 Continue, 103 Early Hints) is relayed when the client
+   * can take it. True when the next head is still to come.
+   */
+  private takeHead(resp: ResponseHead, buf: Buffer, rest: number): boolean {
+    if (resp.status >= 200 || (resp.status === 101 && this.tunnelWanted)) {
+      this.startResponse(resp, buf, rest, buf.length, true);
+      return false;
+    }
+    if (resp.status === 101) {
+      this.badResponse('101 Switching Protocols without an Upgrade request');
+      return false;
+    }
+    if (this.sendInterim(resp)) this.respStarted = true;
+    return true;
+  }
+
+  /**
+   * A response head from an HTTP/2 server, as its status and fields (the lists are
+   * taken): the same rules and limits as a head read as text, without the text.
+   */
+  onUpstreamHead(up: Upstream, status: number, names: string[], values: string[]): void {
+    if (up !== this.up || !this.live()) return;
+    up.deadline = now() + this.fe.timeouts.serverMs;
+    const limits = this.fe.limits;
+    // the size its HTTP/1.1 text would have ("HTTP/1.1 200 \r\n", a line per field, the empty line)
+    let size = 17;
+    for (let k = 0; k < names.length; k++) size += names[k]!.length + values[k]!.length + 4;
+    if (size > limits.headerBytes) {
+      this.badResponse('response head too large');
+      return;
+    }
+    let resp: ResponseHead;
+    try {
+      resp = responseHeadOf(status, names, values, limits.headerCount);
+    } catch (err) {
+      if (!(err instanceof HttpParseError)) throw err;
+      this.badResponse(err.reason);
+      return;
+    }
+    this.takeHead(resp, NO_BYTES, 0);
   }
 
   /**

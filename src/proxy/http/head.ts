@@ -162,7 +162,7 @@ function parseFields(head: Head, i: number, bad: number, maxCount: number): stri
     while (vend > vstart && (s.charCodeAt(vend - 1) === 0x20 || s.charCodeAt(vend - 1) === 0x09)) vend--;
     const value = s.slice(vstart, vend);
     i = cr + 2;
-    if (count >= maxCount) throw new HttpParseError(bad === 400 ? 431 : 502, `more than ${maxCount} header fields`);
+    if (count >= maxCount) throw tooManyFields(bad, maxCount);
     const id = headerId(name);
     names[count] = name;
     values[count] = value;
@@ -170,35 +170,64 @@ function parseFields(head: Head, i: number, bad: number, maxCount: number): stri
     lineStarts[count] = start;
     lineEnds[count] = i;
     count++;
-    switch (id) {
-      case H.HOST:
-        host = value;
-        hostCount++;
-        break;
-      case H.CONTENT_LENGTH: {
-        const n = parseContentLength(value, bad);
-        if (head.contentLength !== -1 && head.contentLength !== n) {
-          throw new HttpParseError(bad, 'differing Content-Length values');
-        }
-        head.contentLength = n;
-        break;
-      }
-      case H.TRANSFER_ENCODING:
-        // several lines form one list: chunked on an earlier line is then not the last coding
-        if (head.chunked) throw new HttpParseError(bad, 'chunked must be the final transfer coding');
-        head.hasTransferEncoding = true;
-        head.chunked = lastCodingIsChunked(value, bad);
-        break;
-      case H.CONNECTION:
-        parseConnection(head, value);
-        break;
-      case H.UPGRADE:
-        head.upgrade = value;
-        break;
+    if (id === H.HOST) {
+      host = value;
+      hostCount++;
+    } else if (id !== H.OTHER) {
+      noteField(head, id, value, bad);
     }
   }
   if (hostCount > 1) throw new HttpParseError(bad, 'more than one Host header');
   return host;
+}
+
+function tooManyFields(bad: number, maxCount: number): HttpParseError {
+  return new HttpParseError(bad === 400 ? 431 : 502, `more than ${maxCount} header fields`);
+}
+
+/**
+ * What a field with id `id` (not Host, which the caller counts) tells about its message:
+ * Content-Length, Transfer-Encoding, Connection and Upgrade, with their rules. One place
+ * for both heads parsed from HTTP/1.1 text and heads built from HTTP/2 fields.
+ */
+function noteField(head: Head, id: H, value: string, bad: number): void {
+  switch (id) {
+    case H.CONTENT_LENGTH: {
+      const n = parseContentLength(value, bad);
+      if (head.contentLength !== -1 && head.contentLength !== n) {
+        throw new HttpParseError(bad, 'differing Content-Length values');
+      }
+      head.contentLength = n;
+      break;
+    }
+    case H.TRANSFER_ENCODING:
+      // several lines form one list: chunked on an earlier line is then not the last coding
+      if (head.chunked) throw new HttpParseError(bad, 'chunked must be the final transfer coding');
+      head.hasTransferEncoding = true;
+      head.chunked = lastCodingIsChunked(value, bad);
+      break;
+    case H.CONNECTION:
+      parseConnection(head, value);
+      break;
+    case H.UPGRADE:
+      head.upgrade = value;
+      break;
+  }
+}
+
+/** A field value as the HTTP/1.1 grammar allows it (field-vchar, SP, HTAB; RFC 9110 section 5.5), else HttpParseError. */
+function checkValue(name: string, value: string, bad: number): void {
+  for (let i = 0; i < value.length; i++) {
+    if (FIELD_VALUE[value.charCodeAt(i)] !== 1) throw new HttpParseError(bad, `invalid character in value of header ${name}`);
+  }
+}
+
+/** A field name as the HTTP/1.1 grammar allows it (a non-empty token), else HttpParseError. */
+function checkName(name: string, bad: number): void {
+  if (name.length === 0) throw new HttpParseError(bad, 'empty header name');
+  for (let i = 0; i < name.length; i++) {
+    if (TOKEN[name.charCodeAt(i)] !== 1) throw new HttpParseError(bad, 'invalid character in header name');
+  }
 }
 
 function parseContentLength(v: string, bad: number): number {
@@ -284,6 +313,12 @@ export function parseRequestHead(raw: string, limits: HeadLimits): RequestHead {
   i += 2;
   head.headersStart = i;
   head.host = parseFields(head, i, 400, limits.headerCount);
+  checkRequest(head);
+  return head;
+}
+
+/** The rules for a whole request head, once its fields are in (parsed or built from HTTP/2 fields). */
+function checkRequest(head: RequestHead): void {
   head.expectContinue = false;
   for (let k = 0; k < head.ids.length; k++) {
     if (head.ids[k] === H.EXPECT) {
@@ -299,6 +334,73 @@ export function parseRequestHead(raw: string, limits: HeadLimits): RequestHead {
     if (!head.chunked) throw new HttpParseError(400, 'request Transfer-Encoding must end with chunked');
   }
   if (head.method === 'CONNECT') throw new HttpParseError(501, 'CONNECT is not supported');
+}
+
+/**
+ * The fields of a head given as parallel lists rather than text (an HTTP/2 message),
+ * checked by the same rules as parsed ones: token names, values of field characters
+ * (outer whitespace trimmed, as the parser does), the field count, one Host, and what
+ * noteField says of each. Fills `head.ids`; `bad` as in parseFields. Returns the Host value.
+ */
+function takeFields(head: Head, names: string[], values: string[], bad: number, maxCount: number): string | undefined {
+  const n = names.length;
+  if (n > maxCount) throw tooManyFields(bad, maxCount);
+  const ids: H[] = (head.ids = new Array<H>(n));
+  head.names = names;
+  head.values = values;
+  let host: string | undefined;
+  for (let k = 0; k < n; k++) {
+    const name = names[k]!;
+    checkName(name, bad);
+    const value = trimOws(values[k]!);
+    checkValue(name, value, bad);
+    values[k] = value;
+    const id = headerId(name);
+    ids[k] = id;
+    if (id === H.HOST) {
+      if (host !== undefined) throw new HttpParseError(bad, 'more than one Host header');
+      host = value;
+    } else if (id !== H.OTHER) {
+      noteField(head, id, value, bad);
+    }
+  }
+  return host;
+}
+
+/**
+ * A request head from a method, a target and fields (names and values in order, Host
+ * among them), as HTTP/2 gives them: the same rules as parseRequestHead, without the text
+ * (`raw` is '', and rewrite.ts writes the fields out when a server needs text). Takes
+ * the lists. Throws {@link HttpParseError} with 400, 414, 417, 431 or 501.
+ */
+export function requestHeadOf(method: string, target: string, names: string[], values: string[], limits: HeadLimits): RequestHead {
+  const head = newHead('') as RequestHead;
+  if (method.length === 0) throw new HttpParseError(400, 'malformed request line (method)');
+  for (let i = 0; i < method.length; i++) {
+    if (TOKEN[method.charCodeAt(i)] !== 1) throw new HttpParseError(400, 'malformed request line (method)');
+  }
+  head.method = method;
+  if (target.length === 0) throw new HttpParseError(400, 'malformed request line');
+  for (let i = 0; i < target.length; i++) {
+    if (TARGET[target.charCodeAt(i)] !== 1) throw new HttpParseError(400, 'invalid character in request target');
+  }
+  if (target.length > limits.urlBytes) throw new HttpParseError(414, `request target longer than ${limits.urlBytes} bytes`);
+  head.target = target;
+  head.host = takeFields(head, names, values, 400, limits.headerCount);
+  checkRequest(head);
+  return head;
+}
+
+/**
+ * A response head from a status and fields (an HTTP/2 server's), by the same rules as
+ * parseResponseHead, without the text (`raw` is ''). Takes the lists. Throws
+ * {@link HttpParseError} with 502.
+ */
+export function responseHeadOf(status: number, names: string[], values: string[], headerCount: number): ResponseHead {
+  const head = newHead('') as ResponseHead;
+  if (status < 100 || status > 599) throw new HttpParseError(502, 'invalid status code');
+  head.status = status;
+  takeFields(head, names, values, 502, headerCount);
   return head;
 }
 

@@ -7,6 +7,7 @@ import type { Expirable, Sweeper } from '../../core/sweeper.js';
 import { READ_BUFFER, takeRead } from '../../io/read-buffer.js';
 import { NativeSocket } from '../../io/native-socket.js';
 import type { NativeRelay } from '../../io/native-relay.js';
+import type { RequestFields } from './rewrite.js';
 
 /**
  * What an exchange sends a request over: a byte stream that speaks HTTP/1.1 to it. An
@@ -30,6 +31,11 @@ export interface Upstream {
   readonly pool: { release(up: Upstream): void };
   /** Closes it at once; the owner (if any) is told through onUpstreamClose. */
   destroy(): void;
+  /**
+   * An HTTP/2 server's stream: opens with the request's fields (no head text goes to
+   * `sock`, only the body). False when it could not open (the owner heard onUpstreamClose).
+   */
+  openRequest?(fields: RequestFields): boolean;
 }
 
 /** The connections to one server (per listener): an idle or new upstream for each request. */
@@ -46,6 +52,8 @@ export interface UpstreamOwner {
   onInternalError(err: unknown): void;
   onUpstreamConnect(up: Upstream): void;
   onUpstreamData(up: Upstream, chunk: Buffer): void;
+  /** A response head from an HTTP/2 server: its status and fields (the lists are the owner's); body bytes follow through onUpstreamData. */
+  onUpstreamHead(up: Upstream, status: number, names: string[], values: string[]): void;
   /** Bytes [start, end) of the addon's arena, valid during this call only (native sockets); see NativeSocket.onBytes. */
   onUpstreamBytes(up: Upstream, arena: Buffer, start: number, end: number, headLength: number): void;
   /** The server half-closed (FIN). */

@@ -64,8 +64,8 @@ export interface SessionOwner {
 
 /** What a stream tells its handler (the exchange's side of one request). */
 export interface StreamHandler {
-  /** A response head: 1xx (interim) or the final one. `lines`: "name: value" CRLF per field; `contentLength`: -1 when none. */
-  onStreamHead(status: number, lines: string, contentLength: number, endStream: boolean): void;
+  /** A response head: 1xx (interim) or the final one, its fields in order (the lists are the handler's); `contentLength`: -1 when none. */
+  onStreamHead(status: number, names: string[], values: string[], contentLength: number, endStream: boolean): void;
   /** Body bytes (the handler owns the buffer). */
   onStreamData(chunk: Buffer): void;
   /** Trailers ("name: value" CRLF lines); the stream's end follows. */
@@ -163,6 +163,10 @@ interface Block {
   endStream: boolean;
   trailers: boolean;
   status: number;
+  /** A head's fields. */
+  names: string[];
+  values: string[];
+  /** Trailers, as "name: value" CRLF lines. */
   lines: string;
   contentLength: number;
   regular: boolean;
@@ -171,6 +175,8 @@ interface Block {
 
 /** 1 for the characters a field name may have in HTTP/2 (lowercase tchar, RFC 9110 section 5.6.2 and RFC 9113 section 8.2.1). */
 const NAME_CHAR = new Uint8Array(256);
+/** The field lists of a block not being decoded for a head (never written to). */
+const NONE: string[] = [];
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") NAME_CHAR[c.charCodeAt(0)] = 1;
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
@@ -212,7 +218,7 @@ export class ClientSession implements FrameSink {
   goawayLast = -1;
   destroyed = false;
   private error: Error | undefined;
-  private readonly block: Block = { stream: null, endStream: false, trailers: false, status: 0, lines: '', contentLength: -1, regular: false, error: null };
+  private readonly block: Block = { stream: null, endStream: false, trailers: false, status: 0, names: NONE, values: NONE, lines: '', contentLength: -1, regular: false, error: null };
   private readonly maxHeaderBytes: number;
 
   constructor(
@@ -651,6 +657,10 @@ export class ClientSession implements FrameSink {
     b.trailers = live !== null && live.phase === Phase.BODY;
     b.status = 0;
     b.lines = '';
+    if (live !== null && !b.trailers) {
+      b.names = [];
+      b.values = [];
+    }
     b.contentLength = -1;
     b.regular = false;
     b.error = null;
@@ -682,12 +692,12 @@ export class ClientSession implements FrameSink {
     if (b.status === 0) return this.malformed(s2, 'a response without :status');
     if (b.status < 200) {
       if (b.endStream || b.status === 101) return this.malformed(s2, `an interim response ${b.status} that ${b.status === 101 ? 'HTTP/2 does not have' : 'ends the stream'}`);
-      s2.handler.onStreamHead(b.status, b.lines, -1, false);
+      s2.handler.onStreamHead(b.status, b.names, b.values, -1, false);
       return;
     }
     s2.phase = Phase.BODY;
     s2.contentLength = b.contentLength;
-    s2.handler.onStreamHead(b.status, b.lines, b.contentLength, b.endStream);
+    s2.handler.onStreamHead(b.status, b.names, b.values, b.contentLength, b.endStream);
     if (b.endStream && !s2.closed) {
       s2.remoteEnded = true;
       this.remoteEnd(s2);
@@ -740,7 +750,12 @@ export class ClientSession implements FrameSink {
       }
       b.contentLength = n;
     }
-    b.lines += `${name}: ${value}\r\n`;
+    if (b.trailers) {
+      b.lines += `${name}: ${value}\r\n`;
+      return;
+    }
+    b.names.push(name);
+    b.values.push(value);
   };
 
   private malformed(s: ClientStream, why: string): void {

@@ -26,6 +26,8 @@ export interface H2Stream {
   own(handler: StreamEvents): void;
   /** The final response head; throws for a field HTTP/2 cannot carry. */
   respond(headers: OutgoingHttpHeaders, endStream: boolean, waitForTrailers: boolean): void;
+  /** The final response head as its status and fields in order (names lower-case): what a relayed response sends, without a header object; throws as respond() does. */
+  respondFields(status: number, names: readonly string[], values: readonly string[], endStream: boolean, waitForTrailers: boolean): void;
   /** An interim (1xx) head; throws for a field HTTP/2 cannot carry. */
   additionalHeaders(headers: OutgoingHttpHeaders): void;
   /** Body bytes; false when the handler should wait for onClientDrain. */

@@ -5,6 +5,7 @@
 import type http2 from 'node:http2';
 import { listenClient, ownerOf } from '../exchange/client-events.js';
 import type { H2Stream, StreamEvents } from './h2-stream.js';
+import { headersOf } from './headers.js';
 import { fieldLines } from './upstream-headers.js';
 
 export class NodeStream implements H2Stream {
@@ -31,6 +32,10 @@ export class NodeStream implements H2Stream {
   respond(headers: http2.OutgoingHttpHeaders, endStream: boolean, waitForTrailers: boolean): void {
     this.s.respond(headers, { endStream, waitForTrailers });
     if (waitForTrailers) this.s.once('wantTrailers', onWantTrailers);
+  }
+
+  respondFields(status: number, names: readonly string[], values: readonly string[], endStream: boolean, waitForTrailers: boolean): void {
+    this.respond(headersOf(status, names, values), endStream, waitForTrailers);
   }
 
   additionalHeaders(headers: http2.OutgoingHttpHeaders): void {

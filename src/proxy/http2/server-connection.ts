@@ -242,35 +242,52 @@ export class ServerConnection implements FrameSink {
     }
   }
 
-  /** A header block (HEADERS, then CONTINUATION at the client's frame size) of `headers`. */
+  /** A header block of `headers` (Node's header object: our own answers, trailers, interim heads): see fieldBlock. */
   private headerBlock(id: number, headers: OutgoingHttpHeaders, endStream: boolean): void {
-    const status = headers[':status'];
-    let bound = 16;
-    // checked before anything is encoded: a throw leaves the encoder's table as it was
+    let status = -1;
+    const names: string[] = [];
+    const values: string[] = [];
     for (const name in headers) {
       const v = headers[name];
-      if (v === undefined || name === ':status') continue;
+      if (v === undefined) continue;
+      if (name === ':status') {
+        status = Number(v);
+      } else if (Array.isArray(v)) {
+        for (const x of v) {
+          names.push(name);
+          values.push(String(x));
+        }
+      } else {
+        names.push(name);
+        values.push(typeof v === 'string' ? v : String(v));
+      }
+    }
+    this.fieldBlock(id, status, names, values, endStream);
+  }
+
+  /**
+   * A header block (HEADERS, then CONTINUATION at the client's frame size): `:status`
+   * unless `status` is -1 (trailers), then the fields in order. Throws for a field HTTP/2
+   * cannot carry, before anything is encoded (the encoder's table stays as it was).
+   */
+  private fieldBlock(id: number, status: number, names: readonly string[], values: readonly string[], endStream: boolean): void {
+    let bound = 16;
+    for (let k = 0; k < names.length; k++) {
+      const name = names[k]!;
       checkName(name);
-      if (Array.isArray(v)) for (const x of v) bound += HpackEncoder.bound(name, checkValue(name, String(x)));
-      else bound += HpackEncoder.bound(name, checkValue(name, typeof v === 'string' ? v : String(v)));
+      bound += HpackEncoder.bound(name, checkValue(name, values[k]!));
     }
     const w = this.out;
     const out = w.reserve(FRAME_HEADER + bound);
     const start = w.offset;
     const enc = this.encoder;
     let at = enc.begin(out, start + FRAME_HEADER);
-    if (status !== undefined) at = enc.field(out, at, ':status', String(status), Index.YES);
-    for (const name in headers) {
-      if (name === ':status') continue;
-      const v = headers[name];
-      if (v === undefined) continue;
-      const index = NEVER_INDEX.has(name) ? Index.NEVER : NO_INDEX.has(name) ? Index.NO : Index.YES;
-      if (Array.isArray(v)) {
-        for (const x of v) at = enc.field(out, at, name, String(x), index);
-      } else {
-        const value = typeof v === 'string' ? v : String(v);
-        at = enc.field(out, at, name, value, index === Index.YES && value.length > 256 ? Index.NO : index);
-      }
+    if (status >= 0) at = enc.field(out, at, ':status', String(status), Index.YES);
+    for (let k = 0; k < names.length; k++) {
+      const name = names[k]!;
+      const value = values[k]!;
+      const index = NEVER_INDEX.has(name) ? Index.NEVER : NO_INDEX.has(name) || value.length > 256 ? Index.NO : Index.YES;
+      at = enc.field(out, at, name, value, index);
     }
     w.headerBlock(start, at, id, endStream, this.peerMaxFrame);
     this.queueFlush();
@@ -281,6 +298,19 @@ export class ServerConnection implements FrameSink {
     if (s.closed) return;
     if (s.headersSent) throw new Error('the response head was already sent');
     this.headerBlock(s.id, headers, endStream);
+    this.responded(s, endStream, waitForTrailers);
+  }
+
+  /** @internal ServerStream.respondFields */
+  respondFields(s: ServerStream, status: number, names: readonly string[], values: readonly string[], endStream: boolean, waitForTrailers: boolean): void {
+    if (s.closed) return;
+    if (s.headersSent) throw new Error('the response head was already sent');
+    this.fieldBlock(s.id, status, names, values, endStream);
+    this.responded(s, endStream, waitForTrailers);
+  }
+
+  /** The final response head went out. */
+  private responded(s: ServerStream, endStream: boolean, waitForTrailers: boolean): void {
     s.headersSent = true;
     s.trailersWanted = waitForTrailers && !endStream;
     if (endStream) {

@@ -62,6 +62,10 @@ export class ServerStream implements H2Stream {
     this.conn.respond(this, headers, endStream, waitForTrailers);
   }
 
+  respondFields(status: number, names: readonly string[], values: readonly string[], endStream: boolean, waitForTrailers: boolean): void {
+    this.conn.respondFields(this, status, names, values, endStream, waitForTrailers);
+  }
+
   additionalHeaders(headers: OutgoingHttpHeaders): void {
     this.conn.interim(this, headers);
   }

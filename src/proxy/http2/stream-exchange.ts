@@ -2,11 +2,11 @@ import type { OutgoingHttpHeaders } from 'node:http2';
 import { now } from '../../core/clock.js';
 import type { Sweeper } from '../../core/sweeper.js';
 import type { HttpFrontend } from '../http/frontend.js';
-import { HttpParseError, parseRequestHead, type RequestHead, type ResponseHead } from '../http/head.js';
+import type { ResponseHead } from '../http/head.js';
 import type { ClientFacts } from '../http/rewrite.js';
 import type { Upstream } from '../http/upstream.js';
 import type { ProxyAddress } from '../proxy-protocol.js';
-import { http1RequestHead, http2ResponseHeaders } from './headers.js';
+import { http2ResponseFields, http2ResponseHeaders, requestHeadOfFields } from './headers.js';
 import { log } from '../../core/log.js';
 import { Exchange } from '../exchange/exchange.js';
 import type { Fields } from '../exchange/added-fields.js';
@@ -61,7 +61,7 @@ const enum Body {
 /**
  * One HTTP/2 request stream, the HTTP/2 adapter of the shared upstream Exchange (the same
  * pools, retries, queue, passive health, counters and access log as HTTP/1.1). The
- * request is translated into an HTTP/1.1 head and parsed by the strict parser; the
+ * request's fields become a request head under the HTTP/1.1 parser's rules; the
  * response head is turned into HTTP/2 fields, its body relayed (de-chunked) with
  * backpressure both ways: a slow client pauses the server connection, a slow server
  * pauses the stream, whose flow-control window then closes.
@@ -137,22 +137,9 @@ export class StreamExchange extends Exchange implements StreamEvents {
 
   private start(raw: readonly string[], ended: boolean): void {
     this.readGrpc(raw);
-    const limits = this.fe.limits;
-    const text = http1RequestHead(raw);
-    if (typeof text !== 'string') {
-      this.fail(text.status, text.reason);
-      return;
-    }
-    if (text.length > limits.headerBytes) {
-      this.fail(431, `request head larger than ${limits.headerBytes} bytes`);
-      return;
-    }
-    let req: RequestHead;
-    try {
-      req = parseRequestHead(text, limits);
-    } catch (err) {
-      if (!(err instanceof HttpParseError)) throw err;
-      this.fail(err.status, err.reason);
+    const req = requestHeadOfFields(raw, this.fe.limits);
+    if (!('method' in req)) {
+      this.fail(req.status, req.reason);
       return;
     }
     this.reqComplete = ended;
@@ -338,11 +325,11 @@ export class StreamExchange extends Exchange implements StreamEvents {
   }
 
   protected sendResponseHead(resp: ResponseHead, dropLength: boolean, cookie: string | null, bodyless: boolean): number {
-    const fields = http2ResponseHeaders(resp, dropLength || resp.hasTransferEncoding, this.fe.added.response(this.responseVersion(resp), cookie, this.requestId), this.responseEdit());
+    const fields = http2ResponseFields(resp, dropLength || resp.hasTransferEncoding, this.fe.added.response(this.responseVersion(resp), cookie, this.requestId), this.responseEdit());
     // a chunked body may end with trailers, and a gRPC call always does
     this.trailersWanted = !bodyless && (resp.chunked || this.grpc);
     try {
-      this.stream.respond(fields, bodyless, this.trailersWanted);
+      this.stream.respondFields(resp.status, fields.names, fields.values, bodyless, this.trailersWanted);
     } catch (err) {
       this.resp = null;
       this.respStarted = false;

@@ -1,11 +1,12 @@
 /**
- * One request to an HTTP/2 server, as the exchange sees it: an Upstream whose socket takes
- * the HTTP/1.1 request bytes the exchange writes (its head, then the body with its own
- * framing) and gives back the response as HTTP/1.1 bytes (a head, then the body chunked
- * when the server gave no length, its trailers in the last chunk). So the exchange's
- * routing, retries, limits, framing checks and both client adapters work unchanged, and
- * the HTTP/1.1 path pays nothing for HTTP/2. Each request is its own stream, picked per
- * request, so one client connection spreads over every server.
+ * One request to an HTTP/2 server, as the exchange sees it: an Upstream that opens its
+ * stream with the request's fields (openRequest: the exchange rewrote them, no head text),
+ * whose socket then takes the body bytes in the exchange's framing (Content-Length or
+ * chunked), and that gives back the response head as a status and fields (onUpstreamHead)
+ * and its body as bytes (chunked when the server gave no length, its trailers in the last
+ * chunk). So the exchange's routing, retries, limits, framing checks and both client
+ * adapters work unchanged, and the HTTP/1.1 path pays nothing for HTTP/2. Each request is
+ * its own stream, picked per request, so one client connection spreads over every server.
  *
  * Flow control is per stream: when the client cannot take more, the exchange pauses this
  * "socket", the stream stops handing data over and only its own window closes; the
@@ -14,16 +15,15 @@
 import type net from 'node:net';
 import type { Expirable } from '../../core/sweeper.js';
 import { ChunkedScanner } from '../http/chunked.js';
-import { HttpParseError, parseRequestHead } from '../http/head.js';
+import { HttpParseError } from '../http/head.js';
+import type { RequestFields } from '../http/rewrite.js';
 import { expireUpstream, type Upstream, type UpstreamOwner } from '../http/upstream.js';
 import type { ClientStream, StreamHandler } from './h2-client.js';
-import { http1Head, lastChunkOf, requestFields, trailerFields, type Fields } from './upstream-headers.js';
+import { lastChunkOf, trailerFields, type Fields } from './upstream-headers.js';
 import type { H2Connection, H2Upstream } from './upstream-session.js';
 import { ErrorCode } from './wire/frames.js';
 
 const CRLF = Buffer.from('\r\n');
-/** Limits for parsing our own request head again (the listener's were applied to the client's). */
-const OWN_HEAD = { urlBytes: 1 << 20, headerCount: 10_000 };
 /** Request body bytes kept for a replay while the server has not answered (a refused stream is sent again with them). */
 const REPLAY_MAX = 64 * 1024;
 
@@ -37,7 +37,7 @@ let carried: { owner: UpstreamOwner; bytes: Buffer[] } | null = null;
 const SAME_SERVER_RETRIES = 3;
 
 const enum Req {
-  /** The exchange has not written the whole head yet. */
+  /** The stream is not open yet (openRequest). */
   HEAD,
   /** Content-Length bytes go as they are. */
   LENGTH,
@@ -63,7 +63,6 @@ export class H2StreamConn implements Upstream, Expirable, StreamHandler {
   closed = false;
   private stream: ClientStream | null = null;
   private req = Req.HEAD;
-  private head = '';
   private left = 0;
   private chunks: ChunkedScanner | null = null;
   private reqTrailers: Fields | null = null;
@@ -78,10 +77,10 @@ export class H2StreamConn implements Upstream, Expirable, StreamHandler {
   private sentBytes = 0;
   /** A refused stream's body bytes, written after the head before anything else. */
   private replay: Buffer[] | null = null;
-  /** The request head, kept to send it again (see sendAgain). */
-  private headText = '';
-  /** Sent again on another connection to the same server after a refusal: waiting for it to be ready (the head), else null. */
-  private again: string | null = null;
+  /** The request's fields, kept to send them again (see sendAgain). */
+  private fields: RequestFields | null = null;
+  /** Sent again on another connection to the same server after a refusal: waiting for it to be ready. */
+  private again = false;
   /** The stream took the last body bytes whole (false: wait for onUpstreamDrain). */
   private canWrite = true;
   /** Destroyed before it had a stream: it closes at once, whatever the connection does meanwhile. */
@@ -108,11 +107,10 @@ export class H2StreamConn implements Upstream, Expirable, StreamHandler {
   /** The connection is ready: the exchange may write. */
   onConnect(): void {
     if (this.closed || this.dead) return;
-    if (this.again !== null) {
+    if (this.again) {
       // the request goes again on this new connection: the exchange has written it already
-      const head = this.again;
-      this.again = null;
-      this.write(head);
+      this.again = false;
+      this.openRequest(this.fields!);
       return;
     }
     this.connected = true;
@@ -130,7 +128,7 @@ export class H2StreamConn implements Upstream, Expirable, StreamHandler {
     if (this.closed || this.stream !== null) return;
     this.connected = false;
     const bytes = this.replay;
-    if (this.again !== null && bytes !== null && bytes.length > 0 && this.owner !== null) carried = { owner: this.owner, bytes };
+    if (this.again && bytes !== null && bytes.length > 0 && this.owner !== null) carried = { owner: this.owner, bytes };
     try {
       this.finish(err);
     } finally {
@@ -144,31 +142,19 @@ export class H2StreamConn implements Upstream, Expirable, StreamHandler {
 
   // ---- the socket the exchange writes to ----------------------------------------------
 
-  /** Request bytes: the head (opens the stream), then the body in the head's framing. Returns false while the stream's buffer is full. */
+  /** Request body bytes, in the framing openRequest was told (the exchange's empty head writes are nothing). Returns false while the stream's buffer is full. */
   write(data: Buffer | string, _encoding?: string): boolean {
     if (this.closed || this.dead) return false;
-    if (this.again !== null) {
+    if (data.length === 0) return this.canWrite;
+    if (this.again) {
       // waiting for another connection after a refusal: body bytes join the replay
       (this.replay ??= []).push(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
       return true;
     }
     if (this.req === Req.HEAD) {
-      const text = typeof data === 'string' ? data : data.toString('latin1');
-      const end = text.indexOf('\r\n\r\n');
-      if (end < 0) {
-        this.head += text;
-        return true;
-      }
-      const head = this.head + text.slice(0, end + 4);
-      this.head = '';
-      if (!this.open(head)) return false;
-      const replay = this.replay;
-      if (replay !== null) {
-        this.replay = null;
-        for (const bytes of replay) this.body(bytes);
-      }
-      if (typeof data === 'string' || end + 4 === data.length) return this.canWrite;
-      data = data.subarray(end + 4);
+      // bytes before the stream opened: not something the exchange does
+      this.destroy();
+      return false;
     }
     return this.body(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
   }
@@ -207,20 +193,21 @@ export class H2StreamConn implements Upstream, Expirable, StreamHandler {
     return this.canWrite;
   }
 
-  /** Opens the stream for the request head `text`; false when it could not be (the exchange hears of it through onUpstreamClose). */
-  private open(text: string): boolean {
-    this.headText = text;
-    let req;
-    try {
-      req = parseRequestHead(text, OWN_HEAD);
-    } catch (err) {
-      if (!(err instanceof HttpParseError)) throw err;
-      this.destroy();
-      return false;
+  /**
+   * Opens the stream with the request's fields (and writes the body bytes of a refused
+   * stream sent again); false when it could not be (the exchange heard of it through
+   * onUpstreamClose).
+   */
+  openRequest(fields: RequestFields): boolean {
+    if (this.closed || this.dead) return false;
+    this.fields = fields;
+    if (!this.conn.connected) {
+      // the exchange writes only once connected; after a refusal, onConnect opens it
+      this.again = true;
+      return true;
     }
-    const chunked = req.chunked;
-    const hasBody = chunked || req.contentLength > 0;
-    const fields = requestFields(req, this.pool.scheme);
+    const chunked = fields.chunked;
+    const hasBody = chunked || fields.contentLength > 0;
     let stream: ClientStream;
     try {
       stream = this.conn.session.request(fields.names, fields.values, !hasBody, this);
@@ -237,12 +224,17 @@ export class H2StreamConn implements Upstream, Expirable, StreamHandler {
       this.chunks = new ChunkedScanner(400, 64 * 1024);
     } else if (hasBody) {
       this.req = Req.LENGTH;
-      this.left = req.contentLength;
+      this.left = fields.contentLength;
     } else {
       this.req = Req.DONE;
     }
     if (this.paused) stream.pause();
-    return true;
+    const replay = this.replay;
+    if (replay !== null) {
+      this.replay = null;
+      for (const bytes of replay) this.body(bytes);
+    }
+    return !this.closed;
   }
 
   private endRequest(): void {
@@ -299,15 +291,31 @@ export class H2StreamConn implements Upstream, Expirable, StreamHandler {
 
   // ---- the response (h2-client's StreamHandler) -----------------------------------------
 
-  onStreamHead(status: number, lines: string, contentLength: number, ended: boolean): void {
+  /**
+   * The response head goes to the exchange as fields, with what says how its body comes
+   * here: chunked when the server gave no length (the chunks carry its trailers), a
+   * length of 0 when the HEADERS frame ended the stream without one.
+   */
+  onStreamHead(status: number, names: string[], values: string[], contentLength: number, ended: boolean): void {
     this.sent = null;
-    if (status < 200) {
-      this.emit(http1Head(status, lines, false, false, false));
-      return;
+    if (status >= 200) {
+      this.respChunked = !ended && contentLength < 0;
+      if (ended) this.respEnded = true;
+      if (this.respChunked) {
+        names.push('transfer-encoding');
+        values.push('chunked');
+      } else if (ended && contentLength < 0 && status !== 204 && status !== 304) {
+        names.push('content-length');
+        values.push('0');
+      }
     }
-    this.respChunked = !ended && contentLength < 0;
-    if (ended) this.respEnded = true;
-    this.emit(http1Head(status, lines, ended, this.respChunked, contentLength >= 0));
+    const owner = this.owner;
+    if (owner === null) return;
+    try {
+      owner.onUpstreamHead(this, status, names, values);
+    } catch (err) {
+      owner.onInternalError(err);
+    }
   }
 
   onStreamData(chunk: Buffer): void {
@@ -402,10 +410,9 @@ export class H2StreamConn implements Upstream, Expirable, StreamHandler {
     this.sent = [];
     this.sentBytes = 0;
     this.replay = sent;
-    const head = this.headText;
     const conn = this.pool.moveStream(this);
-    if (conn.connected) this.write(head);
-    else this.again = head;
+    if (conn.connected) this.openRequest(this.fields!);
+    else this.again = true;
   }
 
   private emit(data: Buffer | string): void {

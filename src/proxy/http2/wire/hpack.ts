@@ -38,12 +38,22 @@ let scratch = Buffer.allocUnsafe(16 * 1024);
 /** Receives each decoded field, in order; names are lowercase as sent (the caller checks them). */
 export type FieldSink = (name: string, value: string) => void;
 
+/** The dynamic table before its first entry (never written to). */
+const NO_ENTRIES: string[] = [];
+
 /** The decoding side of one connection: its dynamic table persists from block to block. */
 export class HpackDecoder {
-  private names: string[] = [];
-  private values: string[] = [];
-  /** Index in names/values of the oldest entry (entries before it were evicted). */
-  private head = 0;
+  /**
+   * The dynamic table as a ring, made once at the most entries it can hold (each takes
+   * at least 32 bytes of the size): a peer that indexes a field per response (a date, an
+   * ETag) then costs no array growth or copies, only the strings. Made at the first
+   * entry: a connection whose peer never indexes a field costs nothing here.
+   */
+  private names: string[] = NO_ENTRIES;
+  private values: string[] = NO_ENTRIES;
+  /** Where in the ring the oldest entry is, and how many there are. */
+  private first = 0;
+  private count = 0;
   private size = 0;
   /** The table size the peer's encoder may use now (its last size update). */
   private max: number;
@@ -140,52 +150,64 @@ export class HpackDecoder {
     return (scratch as FastBuffer).latin1Slice(0, n);
   }
 
+  /** The ring position of dynamic entry `d` (1: the newest), or -1 past the table. */
+  private slot(d: number): number {
+    if (d > this.count) return -1;
+    const cap = this.names.length;
+    const k = this.first + this.count - d;
+    return k >= cap ? k - cap : k;
+  }
+
   private nameAt(idx: number): string {
     if (idx <= STATIC_COUNT) return STATIC_TABLE[idx - 1]![0];
-    const k = this.names.length - (idx - STATIC_COUNT);
-    if (k < this.head) throw new HpackError(`index ${idx} past the table`);
+    const k = this.slot(idx - STATIC_COUNT);
+    if (k < 0) throw new HpackError(`index ${idx} past the table`);
     return this.names[k]!;
   }
 
   private valueAt(idx: number): string {
     if (idx <= STATIC_COUNT) return STATIC_TABLE[idx - 1]![1];
-    return this.values[this.names.length - (idx - STATIC_COUNT)]!;
+    return this.values[this.slot(idx - STATIC_COUNT)]!;
   }
 
   private add(name: string, value: string): void {
     const size = name.length + value.length + ENTRY_OVERHEAD;
     if (size > this.max) {
       // an entry larger than the table empties it (RFC 7541 section 4.4)
-      this.head = this.names.length;
-      this.size = 0;
-      this.compact();
+      this.evict(this.max + 1);
       return;
     }
     this.evict(size);
-    this.names.push(name);
-    this.values.push(value);
+    if (this.names === NO_ENTRIES) {
+      const slots = Math.floor(this.limit / ENTRY_OVERHEAD) + 1;
+      this.names = new Array<string>(slots).fill('');
+      this.values = new Array<string>(slots).fill('');
+    }
+    const cap = this.names.length;
+    let k = this.first + this.count;
+    if (k >= cap) k -= cap;
+    this.names[k] = name;
+    this.values[k] = value;
+    this.count++;
     this.size += size;
   }
 
   /** Evicts the oldest entries until `room` more bytes fit. */
   private evict(room: number): void {
-    while (this.size + room > this.max && this.head < this.names.length) {
-      this.size -= this.names[this.head]!.length + this.values[this.head]!.length + ENTRY_OVERHEAD;
-      this.head++;
+    const cap = this.names.length;
+    while (this.size + room > this.max && this.count > 0) {
+      const k = this.first;
+      this.size -= this.names[k]!.length + this.values[k]!.length + ENTRY_OVERHEAD;
+      this.names[k] = '';
+      this.values[k] = '';
+      this.first = k + 1 === cap ? 0 : k + 1;
+      this.count--;
     }
-    this.compact();
-  }
-
-  private compact(): void {
-    if (this.head < 64) return;
-    this.names = this.names.slice(this.head);
-    this.values = this.values.slice(this.head);
-    this.head = 0;
   }
 
   /** Entries in the dynamic table (tests). */
   get tableLength(): number {
-    return this.names.length - this.head;
+    return this.count;
   }
 
   /** Bytes the dynamic table takes (tests). */
