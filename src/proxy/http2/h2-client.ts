@@ -32,6 +32,7 @@ import {
   writeFrameHeader,
 } from './wire/frames.js';
 import { FrameReader, unpadded, type FrameSink } from './wire/frame-reader.js';
+import { contentLengthOf, fieldProblem } from './wire/field-rules.js';
 import { growConnectionWindow, moveWindows, readPing, readSettings, windowIncrement } from './wire/peer-frames.js';
 
 /** Where a connection goes and how. */
@@ -173,12 +174,8 @@ interface Block {
   error: string | null;
 }
 
-/** 1 for the characters a field name may have in HTTP/2 (lowercase tchar, RFC 9110 section 5.6.2 and RFC 9113 section 8.2.1). */
-const NAME_CHAR = new Uint8Array(256);
 /** The field lists of a block not being decoded for a head (never written to). */
 const NONE: string[] = [];
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") NAME_CHAR[c.charCodeAt(0)] = 1;
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
 /** Fields never put in the dynamic table, and those that change with each request (no use indexing them). */
 const NEVER_INDEX = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
@@ -717,35 +714,12 @@ export class ClientSession implements FrameSink {
       return;
     }
     b.regular = true;
-    if (name.length === 0) {
-      b.error = 'an empty field name';
-      return;
-    }
-    for (let k = 0; k < name.length; k++) {
-      if (NAME_CHAR[name.charCodeAt(k)] !== 1) {
-        b.error = `a field name with a character it may not have: ${JSON.stringify(name)}`;
-        return;
-      }
-    }
-    for (let k = 0; k < value.length; k++) {
-      const c = value.charCodeAt(k);
-      if (c === 0 || c === 10 || c === 13) {
-        b.error = `field ${name} with NUL, CR or LF in its value`;
-        return;
-      }
-    }
-    if (CONNECTION_SPECIFIC.has(name)) {
-      b.error = `connection-specific field ${name}`;
-      return;
-    }
+    b.error = fieldProblem(name, value);
+    if (b.error !== null) return;
     if (name === 'content-length' && !b.trailers) {
-      if (!/^[0-9]{1,15}$/.test(value)) {
-        b.error = `a content-length of "${value}"`;
-        return;
-      }
-      const n = Number(value);
-      if (b.contentLength >= 0 && b.contentLength !== n) {
-        b.error = 'two different content-length values';
+      const n = contentLengthOf(value, b.contentLength);
+      if (typeof n === 'string') {
+        b.error = n;
         return;
       }
       b.contentLength = n;

@@ -12,6 +12,7 @@ import type { OutgoingHttpHeaders } from 'node:http2';
 import type { ResponseEdit } from '../http/rewrite.js';
 import { H } from '../http/header-ids.js';
 import { HttpParseError, requestHeadOf, type HeadLimits, type RequestHead, type ResponseHead } from '../http/head.js';
+import { CONNECTION_SPECIFIC } from './wire/field-rules.js';
 
 /** A request that cannot be translated: the status to answer and why. */
 export interface Refusal {
@@ -19,8 +20,6 @@ export interface Refusal {
   reason: string;
 }
 
-/** Fields that exist only between two HTTP/1.1 hops; an HTTP/2 message carrying one is malformed (RFC 9113 section 8.2.2). */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
 /**
  * The request head of an HTTP/2 request given as Node's flat raw list [name, value, ...]

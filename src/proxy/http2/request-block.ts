@@ -7,11 +7,8 @@
  * (PROTOCOL_ERROR), or ENHANCE_YOUR_CALM for a list over the limits. No I/O.
  */
 
-/** tchar (RFC 9110 section 5.6.2) without upper-case letters: 1 where a field name may have the byte. */
-const NAME_CHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") NAME_CHAR[c.charCodeAt(0)] = 1;
+import { contentLengthOf, fieldProblem, valueProblem } from './wire/field-rules.js';
 
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 /** Bytes a field counts for besides its name and value (RFC 9113 section 6.5.2). */
 const FIELD_OVERHEAD = 32;
 
@@ -71,29 +68,23 @@ export class RequestBlock {
       this.why = this.size > this.maxListSize ? `a header list over ${this.maxListSize} bytes` : `more than ${this.maxFields} fields`;
       return;
     }
-    for (let k = 0; k < value.length; k++) {
-      const c = value.charCodeAt(k);
-      if (c === 0 || c === 10 || c === 13) return this.bad(`field ${name} with NUL, CR or LF in its value`);
-    }
     if (name.charCodeAt(0) === 0x3a) {
+      const bad = valueProblem(name, value);
+      if (bad !== null) return this.bad(bad);
       this.pseudo(name, value);
       return;
     }
     this.regular = true;
-    if (name.length === 0) return this.bad('an empty field name');
-    for (let k = 0; k < name.length; k++) {
-      if (NAME_CHAR[name.charCodeAt(k)] !== 1) return this.bad(`a field name with a character it may not have: ${JSON.stringify(name)}`);
-    }
-    if (CONNECTION_SPECIFIC.has(name)) return this.bad(`connection-specific field ${name}`);
+    const bad = fieldProblem(name, value);
+    if (bad !== null) return this.bad(bad);
     if (this.trailers) {
       this.lines += `${name}: ${value}\r\n`;
       return;
     }
     if (name === 'te' && value !== 'trailers') return this.bad('TE other than "trailers"');
     if (name === 'content-length') {
-      if (!/^[0-9]{1,15}$/.test(value)) return this.bad(`a content-length of "${value}"`);
-      const n = Number(value);
-      if (this.contentLength >= 0 && this.contentLength !== n) return this.bad('two different content-length values');
+      const n = contentLengthOf(value, this.contentLength);
+      if (typeof n === 'string') return this.bad(n);
       this.contentLength = n;
     }
     this.raw.push(name, value);
