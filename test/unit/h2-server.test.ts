@@ -281,6 +281,25 @@ test('send flow control: the client window paces DATA, one stalled stream does n
   await until('stream 1 closed', () => a!.h.closed);
 });
 
+test('a stream may not depend on itself: HEADERS or PRIORITY naming its own stream reset it, other streams go on; on a stream not open, GOAWAY', async (t) => {
+  const PRIORITY_FLAG = 0x20;
+  const selfFirst = Buffer.from([0, 0, 0, 1, 16]); // exclusive bit clear, depends on stream 1, weight 17
+  const { raw, owner } = await open(t);
+  raw.send(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM | PRIORITY_FLAG, 1, Buffer.concat([selfFirst, headerBlock(get('/self'))])));
+  assert.equal(await raw.reset(1), ERR.PROTOCOL_ERROR);
+  raw.send(headers(3, [[':method', 'POST'], [':scheme', 'http'], [':authority', 'a'], [':path', '/p']], true));
+  const st = await until('stream 3', () => owner.streams[0]);
+  assert.deepEqual(st.raw.slice(0, 2), [':method', 'POST'], 'the self-dependent stream never reached the owner; the next one did');
+  raw.send(frame(FRAME.PRIORITY, 0, 3, Buffer.from([0, 0, 0, 3, 16])));
+  assert.equal(await raw.reset(3), ERR.PROTOCOL_ERROR);
+  await until('stream 3 closed', () => st.h.closed);
+  raw.send(frame(FRAME.PRIORITY, 0, 1, Buffer.from([0, 0, 0, 3, 16])));
+  raw.send(headers(5, get('/after')));
+  await until('stream 5', () => owner.streams[1]);
+  raw.send(frame(FRAME.PRIORITY, 0, 7, Buffer.from([0, 0, 0, 7, 16])));
+  assert.equal(await raw.goaway(), ERR.PROTOCOL_ERROR);
+});
+
 test('receive flow control: a paused stream gets no WINDOW_UPDATE until resumed; DATA beyond its window is FLOW_CONTROL_ERROR', async (t) => {
   const { raw, owner } = await open(t, { ...SETTINGS, streamWindow: 1000 });
   raw.send(headers(1, [[':method', 'POST'], [':scheme', 'http'], [':authority', 'a'], [':path', '/'], ['content-length', '1000']], true));

@@ -545,7 +545,7 @@ export class ClientSession implements FrameSink {
   }
 
   /** FrameSink: PRIORITY is ignored, as are unknown types; a server may not push (we said so). */
-  onOtherFrame(type: number, _id: number): void {
+  onOtherFrame(type: number, _id: number, _selfDependent: boolean): void {
     if (type === Type.PUSH_PROMISE) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE with push disabled');
   }
 

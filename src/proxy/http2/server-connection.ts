@@ -94,6 +94,8 @@ export class ServerConnection implements FrameSink {
   /** A header block continued by CONTINUATION frames: its stream, flags, bytes and frames so far. */
   private contStream = 0;
   private contFlags = 0;
+  /** The header block being read came in a HEADERS frame whose priority names its own stream. */
+  private selfDependent = false;
   private contBytes: Buffer | null = null;
   private contFrames = 0;
   private readonly maxBlock: number;
@@ -590,10 +592,18 @@ export class ServerConnection implements FrameSink {
     return this.contBytes !== null;
   }
 
-  /** FrameSink: PRIORITY and unknown types do no request's work (they count toward the flood budget); a client may not push. */
-  onOtherFrame(type: number, _id: number): void {
+  /**
+   * FrameSink: PRIORITY and unknown types do no request's work (they count toward the flood
+   * budget); a client may not push. A stream may not depend on itself (RFC 7540 section
+   * 5.3.1, as nghttp2 and HAProxy check): an open stream is reset, else the connection ends.
+   */
+  onOtherFrame(type: number, id: number, selfDependent: boolean): void {
     if (type === Type.PUSH_PROMISE) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE from a client');
     this.annoy(1);
+    if (!selfDependent) return;
+    const s = this.streams.get(id);
+    if (s === undefined) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `PRIORITY making stream ${id} depend on itself`);
+    this.streamError(s, ErrorCode.PROTOCOL_ERROR);
   }
 
   /** Counts frames that do no request's work; too many in a second is a flood. */
@@ -681,8 +691,10 @@ export class ServerConnection implements FrameSink {
     if (id === 0 || (id & 1) === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `HEADERS on stream ${id}`);
     let from = (flags & Flag.PADDED) !== 0 ? p + 1 : p;
     const to = unpadded(flags, buf, p, end);
+    this.selfDependent = false;
     if ((flags & Flag.PRIORITY) !== 0) {
       if (to - from < 5) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'HEADERS too short for its priority');
+      this.selfDependent = (buf.readUInt32BE(from) & 0x7fffffff) === id;
       from += 5;
     }
     if ((flags & Flag.END_HEADERS) === 0) {
@@ -727,7 +739,7 @@ export class ServerConnection implements FrameSink {
         return; // a stream already closed (reset by us, say): dropped
       }
       if (existing.remoteEnded) return this.streamError(existing, ErrorCode.STREAM_CLOSED);
-      if (b.verdict !== Verdict.OK || !endStream) return this.streamError(existing, b.verdict === Verdict.TOO_LARGE ? ErrorCode.ENHANCE_YOUR_CALM : ErrorCode.PROTOCOL_ERROR);
+      if (b.verdict !== Verdict.OK || !endStream || this.selfDependent) return this.streamError(existing, b.verdict === Verdict.TOO_LARGE ? ErrorCode.ENHANCE_YOUR_CALM : ErrorCode.PROTOCOL_ERROR);
       const h = existing.handler;
       if (h !== null && b.lines !== '') {
         try {
@@ -750,7 +762,7 @@ export class ServerConnection implements FrameSink {
       this.queueFlush();
       return;
     }
-    if (b.verdict !== Verdict.OK) {
+    if (b.verdict !== Verdict.OK || this.selfDependent) {
       this.out.frame32(Type.RST_STREAM, id, b.verdict === Verdict.TOO_LARGE ? ErrorCode.ENHANCE_YOUR_CALM : ErrorCode.PROTOCOL_ERROR);
       this.queueFlush();
       this.annoy(1);

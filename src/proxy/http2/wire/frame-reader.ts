@@ -28,8 +28,12 @@ export interface FrameSink {
   onPing(flags: number, id: number, buf: Buffer, p: number, end: number): void;
   onGoAway(id: number, buf: Buffer, p: number, end: number): void;
   onWindowUpdate(id: number, buf: Buffer, p: number, end: number): void;
-  /** PRIORITY (its stream and size checked here), PUSH_PROMISE, and types this end does not know (RFC 9113 section 4.1: ignored). */
-  onOtherFrame(type: number, id: number): void;
+  /**
+   * PRIORITY (its stream and size checked here; `selfDependent` when it makes its stream
+   * depend on itself, RFC 7540 section 5.3.1), PUSH_PROMISE, and types this end does not
+   * know (RFC 9113 section 4.1: ignored).
+   */
+  onOtherFrame(type: number, id: number, selfDependent: boolean): void;
 }
 
 /** The payload of a frame that may be PADDED, without the padding: its end; throws when the padding does not fit. */
@@ -99,9 +103,9 @@ export class FrameReader {
       case Type.PRIORITY:
         if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
         if (end - p !== 5) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'PRIORITY of a wrong size');
-        return k.onOtherFrame(type, id);
+        return k.onOtherFrame(type, id, (buf.readUInt32BE(p) & 0x7fffffff) === id);
       default:
-        return k.onOtherFrame(type, id);
+        return k.onOtherFrame(type, id, false);
     }
   }
 }
