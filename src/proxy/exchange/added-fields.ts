@@ -28,12 +28,15 @@ export function fieldLines(fields: Fields): string {
   return out;
 }
 
+/** Via values per HTTP version, made once: a request adds its Via without building a string. */
+const VIA_VALUES: Readonly<Record<string, string>> = Object.fromEntries(['1.0', '1.1', '2'].map((v) => [v, `${v} fulcrum`]));
+
 /** The Via value for a message that reached us over HTTP version `version` ("1.0", "1.1", "2"). */
 export function viaValue(version: string): string {
-  return `${version} fulcrum`;
+  return VIA_VALUES[version] ?? `${version} fulcrum`;
 }
 
-/** The Via header line per HTTP version, made once: the request head adds it without building a string. */
+/** The Via header line per HTTP version, made once. */
 const VIA_LINES: Readonly<Record<string, string>> = Object.fromEntries(['1.0', '1.1', '2'].map((v) => [v, `Via: ${viaValue(v)}\r\n`]));
 
 /** The Via header line (with CRLF) for a request that reached us over HTTP version `version`. */

@@ -315,15 +315,15 @@ class FieldsOut implements RequestOut {
   }
 
   via(version: string): void {
-    this.push('via', VIA_VALUES[version] ?? viaValue(version));
+    this.push('via', viaValue(version));
   }
 
-  /** The fields made; the output is ready for the next request. */
-  take(): { names: string[]; values: string[] } {
+  /** The request made, its body framed as said; the output is ready for the next request. */
+  take(chunked: boolean, contentLength: number): RequestFields {
     if (this.te || this.grpc) this.push('te', 'trailers');
     this.names.length = this.n;
     this.values.length = this.n;
-    const taken = { names: this.names, values: this.values };
+    const taken: RequestFields = { names: this.names, values: this.values, chunked, contentLength: chunked ? -1 : contentLength };
     this.names = [];
     this.values = [];
     return taken;
@@ -331,8 +331,6 @@ class FieldsOut implements RequestOut {
 }
 
 const FIELDS_OUT = new FieldsOut();
-/** Via values per HTTP version, made once. */
-const VIA_VALUES: Readonly<Record<string, string>> = { '1.0': viaValue('1.0'), '1.1': viaValue('1.1'), '2': viaValue('2') };
 
 /** Lower-case names of the fields we add ("X-Forwarded-For"), made once each. */
 const LOWER = new Map<string, string>();
@@ -369,8 +367,7 @@ export function rewriteRequestFields(
   const out = FIELDS_OUT;
   out.scheme = scheme;
   rewriteRequest(req, client, fwd, false, version, requestIds, id, edit, out);
-  const { names, values } = out.take();
-  return { names, values, chunked, contentLength: chunked ? -1 : req.contentLength };
+  return out.take(chunked, req.contentLength);
 }
 
 /** True when exactly one Content-Length line exists and it is already the plain number. */

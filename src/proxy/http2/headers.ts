@@ -20,7 +20,6 @@ export interface Refusal {
   reason: string;
 }
 
-
 /**
  * The request head of an HTTP/2 request given as Node's flat raw list [name, value, ...]
  * (names lower-case): :method and :path, Host from :authority (else a host field) first,
