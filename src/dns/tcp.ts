@@ -36,6 +36,7 @@ export interface TcpStats {
 
 class Conn implements Expirable {
   deadline = 0;
+  sweepSlot = -1;
   /** When the last whole message arrived (or the connection opened). */
   since: number;
   /** Bytes read and not yet answered: part of a message, or what arrived while paused. */

@@ -37,11 +37,11 @@ import {
   MIN_EVENT_RECORDS,
   RECORD,
   STATS_FIELDS,
-  STREAM_SLOTS,
   type Addon,
   type NativeTlsContextOptions,
   type NativeTlsInfo,
 } from './addon.js';
+import { Owners } from './owners.js';
 
 export type { NativeTlsContextOptions, NativeTlsInfo } from './addon.js';
 
@@ -119,10 +119,8 @@ export class NativeRelay {
   readonly reads = Buffer.allocUnsafe(READ_BYTES);
   private readonly statsOut = new Float64Array(STATS_FIELDS);
   private readonly acceptors = new Map<number, NativeAcceptor>();
-  private readonly pairs = new Map<number, NativePairOwner>();
-  /** Stream owners by slot (id % 2^22). */
-  private readonly streams: (NativeStreamOwner | undefined)[] = [];
-  private readonly streamIds: number[] = [];
+  private readonly pairs = new Owners<NativePairOwner>();
+  private readonly streams = new Owners<NativeStreamOwner>();
   /** Where stream reads land, read during the event call only (see stream.c). */
   readonly arena = Buffer.allocUnsafe(ARENA_BYTES);
 
@@ -217,9 +215,7 @@ export class NativeRelay {
 
   /** Routes stream `id`'s events to `owner` until it is closed or fails. */
   ownStream(id: number, owner: NativeStreamOwner): void {
-    const slot = id % STREAM_SLOTS;
-    this.streams[slot] = owner;
-    this.streamIds[slot] = id;
+    this.streams.set(id, owner);
   }
 
   /** A new stream connecting to address:port (an IP): its id, or -errno. */
@@ -254,8 +250,7 @@ export class NativeRelay {
 
   /** Forgets the owner of a stream that is gone. */
   forgetStream(id: number): void {
-    const slot = id % STREAM_SLOTS;
-    if (this.streams[slot] !== undefined && this.streamIds[slot] === id) this.streams[slot] = undefined;
+    this.streams.delete(id);
   }
 
   streamPeer(id: number): [string, number] | undefined {
@@ -367,11 +362,10 @@ export class NativeRelay {
   }
 
   private streamEvent(type: number, id: number, a: number, b: number, c: number): void {
-    const slot = id % STREAM_SLOTS;
-    const owner = this.streams[slot];
-    if (owner === undefined || this.streamIds[slot] !== id) return;
+    const owner = this.streams.get(id);
+    if (owner === undefined) return;
     // the stream is gone after a failed connect or an I/O error
-    if (type === EV_S_ERROR || (type === EV_S_CONNECT && a < 0)) this.streams[slot] = undefined;
+    if (type === EV_S_ERROR || (type === EV_S_CONNECT && a < 0)) this.streams.delete(id);
     try {
       if (type === EV_S_DATA) owner.streamData(a, b, c);
       else if (type === EV_S_EOF) owner.streamEnd();

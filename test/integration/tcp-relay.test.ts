@@ -45,7 +45,7 @@ test('on Linux the native relay is built and loads (npm ci runs node-gyp)', { sk
   assert.ok(nativeRelay() !== null);
 });
 
-function only<T>(set: ReadonlySet<T>): T {
+function only<T>(set: { readonly size: number } & Iterable<T>): T {
   assert.equal(set.size, 1, `expected one connection, found ${set.size}`);
   return [...set][0]!;
 }

@@ -35,6 +35,7 @@ class FakeRegistry {
 
 class Entry implements TableEntry {
   deadline = 0;
+  sweepSlot = -1;
   expired = 0;
   constructor(
     readonly key: string,

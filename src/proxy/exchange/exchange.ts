@@ -49,6 +49,7 @@ export interface Peer {
  */
 export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable, EncoderOwner {
   deadline = 0;
+  sweepSlot = -1;
   protected req: RequestHead | null = null;
   /** The head sent to HTTP/1.1 servers (built at the first dispatch to one). */
   protected reqHead = '';

@@ -75,6 +75,8 @@ const COALESCE = 16 * 1024;
  */
 export class ClientConnection extends Exchange implements ClientEvents {
   declare protected readonly fe: ConnectionListener;
+  /** Its slot in the frontend's list of connections. */
+  listSlot = -1;
   private phase: Phase;
   /** Bytes read and not used yet: a partial head, body bytes not sent yet, pipelined requests. */
   private pending: Buffer | null = null;

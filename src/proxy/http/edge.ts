@@ -15,6 +15,7 @@ import { ALPN_H2 } from '../../io/addon.js';
 import type { HttpFrontend } from './frontend.js';
 import { log } from '../../core/log.js';
 import type { Fields } from '../exchange/added-fields.js';
+import { SlotList } from '../../core/slot-list.js';
 
 /** What Pending needs of a socket (net.Socket, tls.TLSSocket or NativeSocket). */
 interface PendingSocket {
@@ -24,6 +25,9 @@ interface PendingSocket {
 
 /** A connection not yet handed to HTTP: reading its PROXY header, or in the TLS handshake. */
 class Pending implements Expirable {
+  sweepSlot = -1;
+  listSlot = -1;
+
   constructor(
     readonly sock: PendingSocket,
     public deadline: number,
@@ -63,7 +67,7 @@ export class HttpEdge {
    * FULCRUM_HTTP_IO=node or FULCRUM_TLS=node).
    */
   readonly nativeTls: NativeRelay | null;
-  private readonly pending = new Set<Pending>();
+  private readonly pending = new SlotList<'listSlot', Pending>('listSlot');
   private readonly sweeper: Sweeper;
   private readonly alpn: string[];
   private lastLog = 0;

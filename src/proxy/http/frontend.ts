@@ -29,6 +29,7 @@ import { loadErrorPages, type ErrorPage } from '../exchange/error-pages.js';
 import { log } from '../../core/log.js';
 import { errName } from '../../io/uv.js';
 import { upstreamTlsFor } from '../../tls/upstream-tls.js';
+import { SlotList } from '../../core/slot-list.js';
 
 /**
  * An HTTP listener: accepts client connections, routes each request to a pool and
@@ -54,7 +55,7 @@ export class HttpFrontend implements NativeAcceptor, HandleAcceptor, ExchangeLis
   private readonly denyNets: CidrSet | null;
   private readonly trusted: CidrSet;
   private readonly upstreams: UpstreamSource[] = [];
-  private readonly conns = new Set<ClientConnection>();
+  private readonly conns = new SlotList<'listSlot', ClientConnection>('listSlot');
   private readonly sweeper: Sweeper;
   private readonly server: net.Server;
   private stopping = false;

@@ -77,6 +77,7 @@ export class UpstreamConn implements Upstream, Expirable {
   reused = false;
   closed = false;
   deadline = 0;
+  sweepSlot = -1;
   private error: Error | undefined;
 
   constructor(

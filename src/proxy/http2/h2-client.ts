@@ -34,6 +34,7 @@ import {
 import { FrameReader, unpadded, type FrameSink } from './wire/frame-reader.js';
 import { contentLengthOf, fieldProblem } from './wire/field-rules.js';
 import { growConnectionWindow, moveWindows, readPing, readSettings, windowIncrement } from './wire/peer-frames.js';
+import { IdTable } from '../../core/id-table.js';
 
 /** Where a connection goes and how. */
 export interface ClientOptions {
@@ -192,7 +193,8 @@ export class ClientSession implements FrameSink {
   private recvWindow = DEFAULT_WINDOW;
   private recvUnacked = 0;
   private readonly connectionWindow: number;
-  private readonly streams = new Map<number, ClientStream>();
+  /** Open streams by id (not a Map: see core/id-table.ts). */
+  private readonly streams = new IdTable<ClientStream>();
   /** Streams waiting for connection window. */
   private blocked: ClientStream[] = [];
   private nextId = 1;
@@ -759,7 +761,7 @@ export class ClientSession implements FrameSink {
     this.queueFlush();
     const maxConcurrent = set.maxConcurrent >= 0 ? set.maxConcurrent : undefined;
     if (first || maxConcurrent !== undefined) this.owner.onSessionSettings(maxConcurrent);
-    if (this.peerWindow > 0) for (const s of [...this.streams.values()]) if (s.pendingBytes > 0) this.flushStream(s);
+    if (this.peerWindow > 0) for (const s of this.streams.values()) if (s.pendingBytes > 0) this.flushStream(s);
   }
 
   onPing(flags: number, id: number, buf: Buffer, p: number, end: number): void {
@@ -780,7 +782,7 @@ export class ClientSession implements FrameSink {
     this.goawayLast = this.goawayLast < 0 ? last : Math.min(this.goawayLast, last);
     this.owner.onSessionGoaway(last, code);
     // streams the server did not take never reached it: refused
-    for (const s of [...this.streams.values()]) if (s.id > last && !s.closed) this.closeStream(s, ErrorCode.REFUSED_STREAM, undefined);
+    for (const s of this.streams.values()) if (s.id > last && !s.closed) this.closeStream(s, ErrorCode.REFUSED_STREAM, undefined);
     if (this.streams.size === 0 && !this.destroyed) this.finish();
   }
 
@@ -837,7 +839,7 @@ export class ClientSession implements FrameSink {
     this.goingAway = true;
     this.connected = false;
     const err = this.error;
-    for (const s of [...this.streams.values()]) {
+    for (const s of this.streams.values()) {
       if (s.closed) continue;
       this.detach(s, -1);
       try {

@@ -15,6 +15,8 @@ import type { NativeSocket } from '../../io/native-socket.js';
 /** One client connection speaking HTTP/2. */
 class NodeSession implements StreamHost, Expirable, TransportEvents {
   deadline: number;
+  sweepSlot = -1;
+  listSlot = -1;
   /** The session's byte stream, with the client's addresses. */
   readonly sock: net.Socket;
   readonly tlsVersion: string;

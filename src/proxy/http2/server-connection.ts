@@ -30,6 +30,7 @@ import { FrameReader, unpadded, type FrameSink } from './wire/frame-reader.js';
 import { growConnectionWindow, moveWindows, readPing, readSettings, windowIncrement } from './wire/peer-frames.js';
 import { RequestBlock, Verdict } from './request-block.js';
 import { ServerStream } from './server-stream.js';
+import { IdTable } from '../../core/id-table.js';
 
 export type ServerSocket = NativeSocket | net.Socket;
 
@@ -75,7 +76,8 @@ const NEVER_INDEX = new Set(['set-cookie', 'authorization', 'www-authenticate', 
 const NO_INDEX = new Set(['content-length', 'date', 'etag', 'last-modified', 'expires', 'x-request-id', 'location', 'content-range', 'age']);
 
 export class ServerConnection implements FrameSink {
-  private readonly streams = new Map<number, ServerStream>();
+  /** Open streams by id (not a Map: see core/id-table.ts). */
+  private readonly streams = new IdTable<ServerStream>();
   /** Streams waiting for connection window. */
   private blocked: ServerStream[] = [];
   /** Streams closed since the last flush: their handlers hear onClientClose then. */
@@ -541,7 +543,7 @@ export class ServerConnection implements FrameSink {
   private onSocketClose(): void {
     this.closed = true;
     this.dead = true;
-    for (const s of [...this.streams.values()]) {
+    for (const s of this.streams.values()) {
       this.closeStream(s);
     }
     const closed = this.closedQueue;
@@ -810,7 +812,7 @@ export class ServerConnection implements FrameSink {
     if (set.maxFrame >= 0) this.peerMaxFrame = set.maxFrame;
     this.out.frame(Type.SETTINGS, Flag.ACK, 0, null);
     this.queueFlush();
-    if (windowChanged) for (const s of [...this.streams.values()]) if (s.pendingBytes > 0 || (s.endQueued && !s.localEnded)) this.pumpAndDrain(s);
+    if (windowChanged) for (const s of this.streams.values()) if (s.pendingBytes > 0 || (s.endQueued && !s.localEnded)) this.pumpAndDrain(s);
   }
 
   onPing(flags: number, id: number, buf: Buffer, p: number, end: number): void {

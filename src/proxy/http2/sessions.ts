@@ -7,9 +7,12 @@ import type { ProxyAddress } from '../proxy-protocol.js';
 import { NodeHttp2Server } from './node-sessions.js';
 import { WireSession } from './wire-session.js';
 import type { ServerSettings } from './server-connection.js';
+import { SlotList } from '../../core/slot-list.js';
 
 /** One client connection speaking HTTP/2, whichever server runs it. */
 export interface Http2Session extends Expirable {
+  /** Its slot in the listener's list of sessions (-1 when none). */
+  listSlot: number;
   /** GOAWAY (NO_ERROR): streams in flight finish, then the connection closes. */
   goAway(): void;
   /** Cuts the connection now. */
@@ -31,7 +34,7 @@ export function http2Server(env: NodeJS.ProcessEnv = process.env): 'wire' | 'nod
  */
 export class Http2Sessions {
   readonly sweeper: Sweeper;
-  private readonly sessions = new Set<Http2Session>();
+  private readonly sessions = new SlotList<'listSlot', Http2Session>('listSlot');
   private readonly node: NodeHttp2Server | null;
   /** Our SETTINGS and limits, for the wire server. */
   readonly settings: ServerSettings;

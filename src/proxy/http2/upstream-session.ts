@@ -148,6 +148,7 @@ export class H2Connection implements Expirable, SessionOwner {
   readonly waiting: H2StreamConn[] = [];
   idleSince = now();
   deadline = 0;
+  sweepSlot = -1;
   /** When the PING in flight was sent, or 0. */
   private pingSent = 0;
   /** When the last PING was sent. */

@@ -60,6 +60,7 @@ export class H2StreamConn implements Upstream, Expirable, StreamHandler {
   readonly reused = false;
   readonly http2 = true;
   deadline = 0;
+  sweepSlot = -1;
   closed = false;
   private stream: ClientStream | null = null;
   private req = Req.HEAD;

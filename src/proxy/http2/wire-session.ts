@@ -19,6 +19,8 @@ import { ErrorCode } from './wire/frames.js';
 
 export class WireSession implements StreamHost, Http2Session, ConnectionOwner {
   deadline: number;
+  sweepSlot = -1;
+  listSlot = -1;
   readonly sock: Peer;
   readonly tlsVersion: string;
   readonly serverName: string;

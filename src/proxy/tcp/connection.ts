@@ -68,6 +68,9 @@ export interface SocketAddress {
 export abstract class TcpConnection implements Expirable {
   /** Sweeper deadline (ms since epoch, 0 none): hello timeout, connect timeout, idle timeout. */
   deadline = 0;
+  sweepSlot = -1;
+  /** Its slot in the frontend's list of connections. */
+  listSlot = -1;
   phase: ConnPhase = ConnPhase.Connecting;
   /** Bytes read from the client and sent to the server (a PROXY header received or sent not included). */
   abstract readonly bytesIn: number;

@@ -18,6 +18,7 @@ import { AccessLog } from '../access-log.js';
 import { ClientConnectionLimits } from '../../limits/client-connections.js';
 import { HANDLE } from '../../io/accept.js';
 import { errName } from '../../io/uv.js';
+import { SlotList } from '../../core/slot-list.js';
 
 /** Log lines of one kind are written at most this often; the rest are counted. */
 const LOG_INTERVAL_MS = 1000;
@@ -45,7 +46,7 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor, HandleAccept
   /** Some route names SNI hosts: ClientHellos are read before routing. */
   readonly sniRouting: boolean;
   /** Open client connections. */
-  readonly connections = new Set<TcpConnection>();
+  readonly connections = new SlotList<'listSlot', TcpConnection>('listSlot');
   private readonly router: Router<Pool>;
   private readonly trusted: CidrSet;
   private readonly sweeper: Sweeper;
@@ -141,7 +142,7 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor, HandleAccept
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const deadline = Date.now() + (opts.graceMs ?? 5000);
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const c of [...this.connections]) c.close();
+    for (const c of this.connections.values()) c.close();
     this.sweeper.close();
     await closed;
   }

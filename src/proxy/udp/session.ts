@@ -49,6 +49,7 @@ export function maxPayloadTo(address: string): number {
 export class Session implements TableEntry {
   /** Idle deadline (ms since epoch), a field store per datagram; watched by the listener's sweeper. */
   deadline = 0;
+  sweepSlot = -1;
   /** The server this session is attached to, or null while detached. */
   server: Server | null = null;
   /** The pool's `version` when `server` was last known usable (saves a usable-set scan per datagram). */
