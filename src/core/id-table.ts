@@ -45,10 +45,6 @@ export class IdTable<T> {
     }
   }
 
-  has(id: number): boolean {
-    return this.get(id) !== undefined;
-  }
-
   /** Adds or replaces the value of `id` (1..2^31-1). */
   set(id: number, value: T): void {
     if (!(id > 0 && id <= 0x7fffffff && Number.isInteger(id))) throw new RangeError(`IdTable: id ${id} is not in 1..2^31-1`);

@@ -17,11 +17,6 @@ export class SlotList<K extends string, T extends Record<K, number>> {
     return this.items.length;
   }
 
-  has(item: T): boolean {
-    const slot = item[this.key];
-    return slot >= 0 && this.items[slot] === item;
-  }
-
   /** Adds `item` (nothing when it is here already). */
   add(item: T): void {
     const slot = item[this.key];

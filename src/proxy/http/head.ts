@@ -222,12 +222,16 @@ function checkValue(name: string, value: string, bad: number): void {
   }
 }
 
+/** Whether every character of `s` is a token character (RFC 9110 section 5.6.2); true for ''. */
+function tokenChars(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (TOKEN[s.charCodeAt(i)] !== 1) return false;
+  return true;
+}
+
 /** A field name as the HTTP/1.1 grammar allows it (a non-empty token), else HttpParseError. */
 function checkName(name: string, bad: number): void {
   if (name.length === 0) throw new HttpParseError(bad, 'empty header name');
-  for (let i = 0; i < name.length; i++) {
-    if (TOKEN[name.charCodeAt(i)] !== 1) throw new HttpParseError(bad, 'invalid character in header name');
-  }
+  if (!tokenChars(name)) throw new HttpParseError(bad, 'invalid character in header name');
 }
 
 function parseContentLength(v: string, bad: number): number {
@@ -375,10 +379,7 @@ function takeFields(head: Head, names: string[], values: string[], bad: number, 
  */
 export function requestHeadOf(method: string, target: string, names: string[], values: string[], limits: HeadLimits): RequestHead {
   const head = newHead('') as RequestHead;
-  if (method.length === 0) throw new HttpParseError(400, 'malformed request line (method)');
-  for (let i = 0; i < method.length; i++) {
-    if (TOKEN[method.charCodeAt(i)] !== 1) throw new HttpParseError(400, 'malformed request line (method)');
-  }
+  if (method.length === 0 || !tokenChars(method)) throw new HttpParseError(400, 'malformed request line (method)');
   head.method = method;
   if (target.length === 0) throw new HttpParseError(400, 'malformed request line');
   for (let i = 0; i < target.length; i++) {

@@ -4,6 +4,7 @@ import type { RequestHead, ResponseHead } from './head.js';
 import { H } from './header-ids.js';
 import type { RequestIds } from './request-id.js';
 import { fieldLines, lineName, viaLine, viaValue } from '../exchange/added-fields.js';
+import { CONNECTION_SPECIFIC } from '../http2/wire/field-rules.js';
 
 /** Per-client-connection facts the request rewrite needs, computed once at accept. */
 export interface ClientFacts {
@@ -174,12 +175,11 @@ class TextOut implements RequestOut {
   drop(req: RequestHead, k: number): void {
     if (req.raw === '') {
       this.lines(req, this.run, k);
-    } else {
-      this.text += req.raw.slice(this.run, req.lineStarts[k]);
-      this.run = req.lineEnds[k]!;
+      this.run = k + 1;
       return;
     }
-    this.run = k + 1;
+    this.text += req.raw.slice(this.run, req.lineStarts[k]);
+    this.run = req.lineEnds[k]!;
   }
 
   fieldsDone(req: RequestHead): void {
@@ -242,7 +242,7 @@ export interface RequestFields {
 }
 
 /** Fields that exist only between two HTTP/1.1 hops, and Host (it becomes :authority): none goes on an HTTP/2 request (RFC 9113 section 8.2.2). */
-export const NOT_ON_HTTP2: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'te', 'http2-settings']);
+export const NOT_ON_HTTP2: ReadonlySet<string> = new Set([...CONNECTION_SPECIFIC, 'host', 'te', 'http2-settings']);
 const ABSOLUTE = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)([^#]*)/;
 const TE_TRAILERS = /(^|,)\s*trailers\s*(;|,|$)/i;
 

@@ -29,6 +29,7 @@ import { ConnectionError, DEFAULT_WINDOW, ErrorCode, FRAME_HEADER, Flag, FrameWr
 import { FrameReader, unpadded, type FrameSink } from './wire/frame-reader.js';
 import { growConnectionWindow, moveWindows, readPing, readSettings, windowIncrement } from './wire/peer-frames.js';
 import { RequestBlock, Verdict } from './request-block.js';
+import { valueProblem } from './wire/field-rules.js';
 import { ServerStream } from './server-stream.js';
 import { IdTable } from '../../core/id-table.js';
 
@@ -879,11 +880,9 @@ function checkName(name: string): void {
   }
 }
 
-/** A field value HTTP/2 can carry (no NUL, CR or LF). */
+/** A field value HTTP/2 can carry (no NUL, CR or LF): field-rules.ts's rule, as a throw. */
 function checkValue(name: string, value: string): string {
-  for (let k = 0; k < value.length; k++) {
-    const c = value.charCodeAt(k);
-    if (c === 0 || c === 10 || c === 13) throw new Error(`field ${name} with NUL, CR or LF in its value`);
-  }
+  const bad = valueProblem(name, value);
+  if (bad !== null) throw new Error(bad);
   return value;
 }
