@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { HttpParseError, parseRequestHead, parseResponseHead, requestLinePrefixError } from '../../src/proxy/http/head.js';
 import { ChunkedScanner } from '../../src/proxy/http/chunked.js';
 
@@ -67,6 +68,56 @@ test('response heads: status, reason and framing', () => {
   for (const bad of ['HTTP/1.1 99 X\r\n\r\n', 'HTTP/1.1 600 X\r\n\r\n', 'HTTP/1.1 2x0 X\r\n\r\n', 'HTTX/1.1 200 OK\r\n\r\n', 'HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n']) {
     assert.throws(() => parseResponseHead(bad, 10), (e: unknown) => e instanceof HttpParseError && e.status === 502, bad);
   }
+});
+
+/**
+ * What a field section means by the grammar, line by line (the parser tests the whole
+ * section at once first, and only walks a refused one a character at a time): the fields
+ * with their values trimmed, or null when a line breaks the grammar.
+ */
+function grammarFields(lines: string[]): Array<[string, string]> | null {
+  const out: Array<[string, string]> = [];
+  for (const line of lines) {
+    const m = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([\t\x20-\x7e\x80-\xff]*)$/.exec(line);
+    if (m === null) return null;
+    out.push([m[1]!, m[2]!.replace(/^[ \t]+|[ \t]+$/g, '')]);
+  }
+  return out;
+}
+
+test('field sections: a head parses exactly when every line keeps the grammar, into the same fields', () => {
+  // lines of a name, a colon and a value, each mostly of characters the grammar allows,
+  // now and then one at its edges; and lines without a colon or starting with whitespace.
+  // CR and LF appear only inside lines (bare CR and LF); names stay clear of the fields
+  // the parser acts on.
+  const often = <T>(usual: fc.Arbitrary<T>, edge: fc.Arbitrary<T>) => fc.oneof({ arbitrary: usual, weight: 12 }, { arbitrary: edge, weight: 1 });
+  const nameChar = often(fc.constantFrom('x', 'Q', '-', '7', '!', '~'), fc.constantFrom(' ', '\t', '"', '(', '\x7f', '\x80', '\x00', '@'));
+  const valueChar = often(fc.constantFrom('v', ' ', '\t', ':', '"', '\x80', '\xe9', '\xff', '~'), fc.constantFrom('\x00', '\x7f', '\x0b', '\x1f', '\r', '\n'));
+  const text = (c: fc.Arbitrary<string>, minLength: number) => fc.array(c, { minLength, maxLength: 8 }).map((cs) => cs.join(''));
+  const line = fc.oneof(
+    { arbitrary: fc.tuple(text(nameChar, 1), text(valueChar, 0)).map(([n, v]) => `x${n}:${v}`), weight: 8 },
+    { arbitrary: text(valueChar, 1), weight: 1 },
+    { arbitrary: fc.tuple(fc.constantFrom(' ', '\t', ''), text(nameChar, 0), fc.constantFrom(' :', '\t:', ':')).map(([a, n, c]) => `${a}${n}${c}v`), weight: 1 },
+  );
+  fc.assert(
+    fc.property(fc.array(line, { maxLength: 6 }), (lines) => {
+      const raw = `HTTP/1.1 200 OK\r\n${lines.map((l) => `${l}\r\n`).join('')}\r\n`;
+      // a line holding CRLF CRLF would end the head early, as the reader splits it
+      if (raw.indexOf('\r\n\r\n') !== raw.length - 4) return;
+      const want = grammarFields(lines.flatMap((l) => l.split('\r\n')));
+      let got: Array<[string, string]> | null;
+      try {
+        const head = parseResponseHead(raw, 100);
+        got = head.names.map((n, k) => [n, head.values[k]!]);
+      } catch (err) {
+        if (!(err instanceof HttpParseError)) throw err;
+        assert.equal(err.status, 502);
+        got = null;
+      }
+      assert.deepEqual(got, want, JSON.stringify(raw));
+    }),
+    { numRuns: 3000 },
+  );
 });
 
 test('chunked scanner finds the end across any split and rejects bad framing', () => {

@@ -25,39 +25,47 @@ export const enum H {
   COOKIE,
 }
 
-/** Classifies a header name without allocating: a length switch, then one comparison. */
+/** The lower-case names of the ids other than OTHER. */
+const NAMES: ReadonlyArray<readonly [string, H]> = [
+  ['host', H.HOST],
+  ['content-length', H.CONTENT_LENGTH],
+  ['transfer-encoding', H.TRANSFER_ENCODING],
+  ['connection', H.CONNECTION],
+  ['keep-alive', H.KEEP_ALIVE],
+  ['proxy-connection', H.PROXY_CONNECTION],
+  ['te', H.TE],
+  ['trailer', H.TRAILER],
+  ['upgrade', H.UPGRADE],
+  ['expect', H.EXPECT],
+  ['x-forwarded-for', H.X_FORWARDED_FOR],
+  ['x-forwarded-proto', H.X_FORWARDED_PROTO],
+  ['x-forwarded-host', H.X_FORWARDED_HOST],
+  ['forwarded', H.FORWARDED],
+  ['proxy-authenticate', H.PROXY_AUTHENTICATE],
+  ['proxy-authorization', H.PROXY_AUTHORIZATION],
+  ['cookie', H.COOKIE],
+];
+
+const LONGEST = Math.max(...NAMES.map(([n]) => n.length));
+
+/** The slot of a name of `length` starting with letter `c` (any case), or -1: no two of NAMES share one. */
+function slotOf(length: number, c: number): number {
+  const lower = c | 0x20;
+  if (length > LONGEST || lower < 0x61 || lower > 0x7a) return -1;
+  return length * 26 + lower - 0x61;
+}
+
+const SLOT_NAME: string[] = new Array<string>((LONGEST + 1) * 26).fill('');
+const SLOT_ID: H[] = new Array<H>((LONGEST + 1) * 26).fill(H.OTHER);
+for (const [name, id] of NAMES) {
+  const k = slotOf(name.length, name.charCodeAt(0));
+  if (SLOT_NAME[k] !== '') throw new Error(`header-ids: ${name} and ${SLOT_NAME[k]} share a slot`);
+  SLOT_NAME[k] = name;
+  SLOT_ID[k] = id;
+}
+
+/** Classifies a header name without allocating: the one candidate of its length and first letter, then one comparison. */
 export function headerId(name: string): H {
-  switch (name.length) {
-    case 2:
-      return eqLower(name, 'te') ? H.TE : H.OTHER;
-    case 4:
-      return eqLower(name, 'host') ? H.HOST : H.OTHER;
-    case 6:
-      if (eqLower(name, 'cookie')) return H.COOKIE;
-      return eqLower(name, 'expect') ? H.EXPECT : H.OTHER;
-    case 7:
-      if (eqLower(name, 'upgrade')) return H.UPGRADE;
-      return eqLower(name, 'trailer') ? H.TRAILER : H.OTHER;
-    case 9:
-      return eqLower(name, 'forwarded') ? H.FORWARDED : H.OTHER;
-    case 10:
-      if (eqLower(name, 'connection')) return H.CONNECTION;
-      return eqLower(name, 'keep-alive') ? H.KEEP_ALIVE : H.OTHER;
-    case 14:
-      return eqLower(name, 'content-length') ? H.CONTENT_LENGTH : H.OTHER;
-    case 15:
-      return eqLower(name, 'x-forwarded-for') ? H.X_FORWARDED_FOR : H.OTHER;
-    case 16:
-      if (eqLower(name, 'proxy-connection')) return H.PROXY_CONNECTION;
-      return eqLower(name, 'x-forwarded-host') ? H.X_FORWARDED_HOST : H.OTHER;
-    case 17:
-      if (eqLower(name, 'transfer-encoding')) return H.TRANSFER_ENCODING;
-      return eqLower(name, 'x-forwarded-proto') ? H.X_FORWARDED_PROTO : H.OTHER;
-    case 18:
-      return eqLower(name, 'proxy-authenticate') ? H.PROXY_AUTHENTICATE : H.OTHER;
-    case 19:
-      return eqLower(name, 'proxy-authorization') ? H.PROXY_AUTHORIZATION : H.OTHER;
-    default:
-      return H.OTHER;
-  }
+  const k = slotOf(name.length, name.charCodeAt(0));
+  return k >= 0 && eqLower(name, SLOT_NAME[k]!) ? SLOT_ID[k]! : H.OTHER;
 }
