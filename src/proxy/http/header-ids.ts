@@ -26,7 +26,7 @@ export const enum H {
 }
 
 /** The lower-case names of the ids other than OTHER. */
-const NAMES: ReadonlyArray<readonly [string, H]> = [
+export const NAMES: ReadonlyArray<readonly [string, H]> = [
   ['host', H.HOST],
   ['content-length', H.CONTENT_LENGTH],
   ['transfer-encoding', H.TRANSFER_ENCODING],
