@@ -20,6 +20,23 @@ for (let c = 0x80; c <= 0xff; c++) FIELD_VALUE[c] = 1;
 export const TARGET = new Uint8Array(256);
 for (let c = 0x21; c <= 0x7e; c++) TARGET[c] = 1;
 
+/**
+ * The bytes a table marks, as the inside of a regular-expression character class
+ * (`\x21\x23-\x27...`): the same grammar for a pattern as for a lookup loop.
+ */
+export function regexClass(table: Uint8Array): string {
+  const hex = (c: number): string => `\\x${c.toString(16).padStart(2, '0')}`;
+  let out = '';
+  for (let c = 0; c < table.length; c++) {
+    if (table[c] !== 1) continue;
+    let last = c;
+    while (last + 1 < table.length && table[last + 1] === 1) last++;
+    out += last === c ? hex(c) : `${hex(c)}-${hex(last)}`;
+    c = last;
+  }
+  return out;
+}
+
 /** Value of a hexadecimal digit, or -1. */
 export const HEX = new Int8Array(256).fill(-1);
 for (let c = 0; c <= 9; c++) HEX[0x30 + c] = c;
