@@ -25,15 +25,20 @@ export interface ServeOptions {
  */
 export async function serve(config: Config, opts: ServeOptions): Promise<number> {
   setupLogging(config.logging);
-  // Until the handlers below take over, a signal must not kill a half-started primary
-  // (SIGHUP's default would, leaving virtual addresses and kernel tables behind).
+  // A signal must not kill a half-started primary (SIGHUP's default would, leaving
+  // virtual addresses and kernel tables behind): until started, `early` answers them.
   let stopWhenStarted: string | null = null;
   const early = (sig: string) => {
     if (sig === 'SIGINT' || sig === 'SIGTERM') stopWhenStarted = sig;
     log().warn(`${sig} while starting: ${stopWhenStarted === sig ? 'stopping as soon as started' : 'ignored'}`);
   };
-  const earlySignals = ['SIGHUP', 'SIGUSR1', 'SIGINT', 'SIGTERM'] as const;
-  for (const sig of earlySignals) process.on(sig, early);
+  // One listener per signal for the whole run, whose target changes. Swapping listeners
+  // would leave a moment with none, in which a signal kills the process (the default
+  // action) or, caught just before, is dropped with the closed handle.
+  let onSignal: (sig: NodeJS.Signals) => void = early;
+  const dispatch = (sig: NodeJS.Signals) => onSignal(sig);
+  const signals = ['SIGHUP', 'SIGUSR1', 'SIGINT', 'SIGTERM'] as const;
+  for (const sig of signals) process.on(sig, dispatch);
   serverStateChannel.subscribe(logServerState);
   poolChannel.subscribe(logPoolEvent);
   setupWorkers(process.execArgv);
@@ -49,7 +54,7 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
     await primary.start();
   } catch (err) {
     log().error((err as Error).message);
-    for (const sig of earlySignals) process.off(sig, early);
+    for (const sig of signals) process.off(sig, dispatch);
     await opts.onStop?.();
     return 1;
   }
@@ -126,17 +131,17 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
       return answer;
     };
     onCommand = handle;
-    for (const sig of earlySignals) process.off(sig, early);
-    process.on('SIGHUP', () => {
-      log().info('SIGHUP: reloading the configuration');
-      void handle({ command: 'reload' });
-    });
-    process.on('SIGUSR1', () => {
-      log().info('SIGUSR1: reopening access log files');
-      primary.reopenLogs();
-    });
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
+    onSignal = (sig) => {
+      if (sig === 'SIGHUP') {
+        log().info('SIGHUP: reloading the configuration');
+        void handle({ command: 'reload' });
+      } else if (sig === 'SIGUSR1') {
+        log().info('SIGUSR1: reopening access log files');
+        primary.reopenLogs();
+      } else {
+        stop(sig);
+      }
+    };
     if (stopWhenStarted !== null) stop(stopWhenStarted);
   });
 }

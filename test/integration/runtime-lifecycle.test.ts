@@ -86,6 +86,21 @@ describe('graceful stop', () => {
   }
 });
 
+test('SIGTERM the moment the listening line is out stops gracefully (5 starts): no moment without a signal handler', { timeout: 60_000 }, async () => {
+  const { file } = config('stop-at-once');
+  for (let i = 0; i < 5; i++) {
+    const cli = await spawnCli(['run', '-c', file]);
+    try {
+      process.kill(cli.pid, 'SIGTERM');
+      // lost, it would wait for the helper's SIGKILL; default-handled, it would die of SIGTERM
+      assert.deepEqual(await cli.stop(8000), { code: 0, signal: null }, `start ${i + 1}:\n${cli.stderr()}`);
+      assert.match(cli.stderr(), /SIGTERM: finishing in-flight requests/);
+    } finally {
+      await cli.stop();
+    }
+  }
+});
+
 describe('stop during a reload drain', () => {
   test('a WebSocket kept by a draining generation is cut at shutdown_timeout, not drain_timeout', { timeout: 30_000 }, async () => {
     const { file, socket } = config('drain-stop', '', '');

@@ -126,15 +126,15 @@ export class TcpFrontend implements ConnectionHost, NativeAcceptor, HandleAccept
     return this.boundAddress ?? (this.server.address() as net.AddressInfo);
   }
 
-  /**
-   * Stops accepting; open connections keep relaying until they end or `graceMs`
-   * (default 5 s) has passed, then the rest are closed.
-   */
   /** Client connections open now. */
   get active(): number {
     return this.connections.size;
   }
 
+  /**
+   * Stops accepting; open connections keep relaying until they end or `graceMs`
+   * (default 5 s) has passed, then the rest are closed.
+   */
   async stop(opts: { graceMs?: number; closeIdle?: boolean } = {}): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
