@@ -4,7 +4,7 @@
  * turn (A B A B) over several rounds. See bench/README.md.
  */
 import { NODE_FLAGS } from '../src/cli/node-flags.js';
-import { warmUpAndRounds } from './lib/rounds.js';
+import { restartEachRound, warmUpAndRounds } from './lib/rounds.js';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +55,8 @@ export interface HttpParams {
   readonly fulcrumExtraArgs: string[];
   /** Processes or threads for each proxy: fulcrum --workers, haproxy nbthread, nginx worker_processes. */
   readonly workers: number;
+  /** BENCH_RESTART=1: contestants restarted (and warmed up) before each round after the first. */
+  readonly restart: boolean;
 }
 
 export function readHttpParams(): HttpParams {
@@ -72,6 +74,7 @@ export function readHttpParams(): HttpParams {
     contestants: envSubset('BENCH_ONLY', CONTESTANTS),
     fulcrumExtraArgs: extra === '' ? [] : extra.split(/\s+/),
     workers: envInt('BENCH_WORKERS', 1, 1, 64),
+    restart: restartEachRound(),
   };
 }
 
@@ -127,10 +130,11 @@ interface Context {
 
 interface Contestant {
   readonly name: ContestantName;
-  readonly port: number;
+  /** Both replaced when BENCH_RESTART restarts the contestant (a new free port). */
+  port: number;
   readonly command: string;
   /** The process whose tree's CPU is measured. */
-  readonly proc: ManagedProcess;
+  proc: ManagedProcess;
   /** False for direct, whose process is the backend (stopped separately). */
   readonly owned: boolean;
   /** Bodies seen in 4 sanity GETs (round robin should show S1 and S2). */
@@ -217,6 +221,16 @@ async function startContestant(name: ContestantName, ctx: Context): Promise<Cont
     if (owned) await proc.stop();
     throw err;
   }
+}
+
+/** BENCH_RESTART: `c` stopped and started again (direct, the backend itself, is left alone). */
+async function restartContestant(c: Contestant, ctx: Context): Promise<void> {
+  if (!c.owned) return;
+  await c.proc.stop();
+  const fresh = await startContestant(c.name, ctx);
+  c.proc = fresh.proc;
+  c.port = fresh.port;
+  log(`[http] ${c.name} restarted on ${LOOPBACK}:${c.port} (pid ${c.proc.pid})`);
 }
 
 // ---- measuring -------------------------------------------------------------------
@@ -423,7 +437,7 @@ async function runHttp(): Promise<number> {
     log(`[http] ${machine.nproc} cpus (${machine.cpuModel}), node ${machine.node}, load ${machine.loadavgAtStart.join(" ")}`);
     log(
       `[http] wrk -t${params.threads} -c${params.connections} -d${params.duration} --latency; warm-up ${params.warmup}; ` +
-        `${params.rounds} rounds of ${params.contestants.join(', ')}`,
+        `${params.rounds} rounds of ${params.contestants.join(', ')}${params.restart ? ', each restarted and warmed up again before each round after the first (BENCH_RESTART=1)' : ''}`,
     );
 
     const [s1, s2] = (await freePorts(2)) as [number, number];
@@ -458,6 +472,7 @@ async function runHttp(): Promise<number> {
           ? measure(c, 0, { text: params.warmup, seconds: params.warmupSeconds }, ctx)
           : measure(c, round, { text: params.duration, seconds: params.durationSeconds }, ctx),
       (r) => describeRun(r, params.rounds),
+      params.restart ? (c) => restartContestant(c, ctx) : undefined,
     );
 
     // Summary, table, targets.
@@ -517,7 +532,7 @@ async function runHttp(): Promise<number> {
     out.push('');
     out.push(
       `http: wrk -t${params.threads} -c${params.connections} -d${params.duration} --latency, median of ${params.rounds} round(s), ` +
-        `contestants in turn (A B A B), warm-up ${params.warmup}; backends: nginx (1 worker) S1+S2`,
+        `contestants in turn (A B A B), warm-up ${params.warmup}${params.restart ? ' (again after each restart: BENCH_RESTART=1, a fresh process per round)' : ''}; backends: nginx (1 worker) S1+S2`,
     );
     const short = (v: string) => v.replace(/ (Copyright|- https?:).*$/, '');
     out.push(`machine: ${machine.nproc} cpus, ${machine.cpuModel}, node ${machine.node}; ${Object.values(machine.versions).map(short).join('; ')}`);
@@ -561,7 +576,9 @@ async function runHttp(): Promise<number> {
       machine: { ...machine, loadavgAtEnd: loadavg().map((x) => Math.round(x * 100) / 100) },
       params: {
         ...params,
-        order: 'contestants in turn each round (A B A B ...), warm-up once per contestant before round 1',
+        order: params.restart
+          ? 'contestants in turn each round (A B A B ...), each restarted and warmed up again before each round after the first (BENCH_RESTART=1)'
+          : 'contestants in turn each round (A B A B ...), warm-up once per contestant before round 1',
         wrk: `wrk ${wrkArgs({ threads: params.threads, connections: params.connections, duration: params.duration, url: 'http://127.0.0.1:PORT/' }).join(' ')}`,
         cpu: 'utime+stime (+cutime+cstime) from /proc/PID/stat, summed over the process and its descendants, delta over the measured run',
       },

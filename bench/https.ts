@@ -46,7 +46,7 @@ import { fulcrumCli, peerScript, repoRoot } from './lib/paths.js';
 import { ensureDebianTools } from './lib/peers.js';
 import { runCommand, startProcess, type ManagedProcess } from './lib/process.js';
 import { machineInfo, writeResults } from './lib/results.js';
-import { warmUpAndRounds } from './lib/rounds.js';
+import { restartEachRound, warmUpAndRounds } from './lib/rounds.js';
 import { pairedRatio, summarizeBy, type PairedRatio, type Summary } from './lib/stats.js';
 import { buildFloor, buildWrkSessions, parseWrkSessions, startFloor, type FloorLibrary } from './lib/tls-floor.js';
 import { fmtFixed, fmtInt, fmtMs, fmtRatio, renderTable } from './lib/table.js';
@@ -87,6 +87,8 @@ interface Params {
   readonly phases: Phase[];
   /** TLS 1.3 suites wrk offers in the handshake phases, in order ('': OpenSSL's default). */
   readonly suites: string;
+  /** BENCH_RESTART=1: contestants restarted (and warmed up) before each round after the first. */
+  readonly restart: boolean;
 }
 
 function readParams(): Params {
@@ -101,6 +103,7 @@ function readParams(): Params {
     contestants: envSubset('BENCH_ONLY', CONTESTANTS),
     phases: envSubset('BENCH_HTTPS_PHASES', PHASES),
     suites: (process.env.BENCH_TLS_SUITES ?? '').trim(),
+    restart: restartEachRound(),
   };
 }
 
@@ -152,7 +155,8 @@ function makeCertificate(openssl: string, dir: string): { cert: string; key: str
 interface Contestant {
   readonly name: ContestantName;
   readonly port: number;
-  readonly proc: ManagedProcess;
+  /** Replaced when BENCH_RESTART restarts the contestant. */
+  proc: ManagedProcess;
   readonly command: string;
   sanity: string[];
   failure?: string;
@@ -331,7 +335,7 @@ async function runHttps(): Promise<number> {
     const machine = await machineInfo(versions);
     const ncpu = typeof machine.nproc === 'number' ? machine.nproc : availableParallelism();
     log(`[https] ${machine.nproc} cpus (${machine.cpuModel}), node ${machine.node}, load ${machine.loadavgAtStart.join(' ')}`);
-    log(`[https] phases ${params.phases.join(', ')}; ${params.rounds} rounds of ${params.contestants.join(', ')}, ${params.duration.text} each, warm-up ${params.warmup.text}`);
+    log(`[https] phases ${params.phases.join(', ')}; ${params.rounds} rounds of ${params.contestants.join(', ')}, ${params.duration.text} each, warm-up ${params.warmup.text}${params.restart ? ', each contestant restarted and warmed up again before each round after the first (BENCH_RESTART=1)' : ''}`);
 
     const cert = makeCertificate(tools.openssl!, tmp.path);
     const wrkSessions = handshakes ? await buildWrkSessions(tools.cc!, tmp.path).catch((err: Error) => {
@@ -344,48 +348,59 @@ async function runHttps(): Promise<number> {
     await waitForHttp(s2, { proc: backend, expectBody: 'S2\n', timeoutMs: READY_TIMEOUT_MS });
     const configs: Record<string, string> = { 'backend http{}': backendHttp };
 
+    /** Starts contestant `name` on its port and checks it answers (4 GETs); stops it again on failure. */
+    const start = async (name: ContestantName): Promise<Contestant> => {
+      let proc: ManagedProcess;
+      let port: number;
+      if (name === 'fulcrum') {
+        port = fPort;
+        configs['fulcrum.yaml'] = fulcrumYaml(port, cert.cert, cert.key, s1, s2);
+        const file = join(tmp.path, 'fulcrum.yaml');
+        writeFileSync(file, configs['fulcrum.yaml']);
+        proc = await startProcess('fulcrum', process.execPath, [...NODE_FLAGS, fulcrumCli, 'run', '--workers', '1', '-c', file], { cwd: repoRoot });
+      } else if (name === 'node-tls') {
+        port = nPort;
+        proc = await startProcess('node-tls', process.execPath, [peerScript('node-tls-peer'), String(port), cert.cert, cert.key], { cwd: repoRoot });
+      } else if (name === 'floor-node' || name === 'floor-system') {
+        const library = FLOORS[name]!;
+        port = library === 'node' ? fnPort : fsPort;
+        proc = await startFloor(name, library, await buildFloor(tools.cc!, tmp.path, library), port, cert.cert, cert.key);
+      } else {
+        port = hPort;
+        configs['haproxy.cfg'] = haproxyHttpConfig({ port, s1, s2, connections: params.connections, threads: 1, bindOptions: `ssl crt ${cert.combined} alpn h2,http/1.1` });
+        const file = join(tmp.path, 'haproxy.cfg');
+        writeFileSync(file, configs['haproxy.cfg']);
+        proc = await startProcess('haproxy', tools.haproxy!, ['-f', file, '-db']);
+      }
+      const c: Contestant = { name, port, proc, command: proc.argv.join(' '), sanity: [] };
+      try {
+        await waitForHttps(c);
+        for (let i = 0; i < 4; i++) c.sanity.push((await httpsGet(port)).body.trim());
+      } catch (err) {
+        await proc.stop();
+        throw err;
+      }
+      proc.rememberDescendants();
+      return c;
+    };
     const startErrors: Partial<Record<ContestantName, string>> = {};
     for (const name of params.contestants) {
       throwIfShuttingDown();
       try {
-        let proc: ManagedProcess;
-        let port: number;
-        if (name === 'fulcrum') {
-          port = fPort;
-          configs['fulcrum.yaml'] = fulcrumYaml(port, cert.cert, cert.key, s1, s2);
-          const file = join(tmp.path, 'fulcrum.yaml');
-          writeFileSync(file, configs['fulcrum.yaml']);
-          proc = await startProcess('fulcrum', process.execPath, [...NODE_FLAGS, fulcrumCli, 'run', '--workers', '1', '-c', file], { cwd: repoRoot });
-        } else if (name === 'node-tls') {
-          port = nPort;
-          proc = await startProcess('node-tls', process.execPath, [peerScript('node-tls-peer'), String(port), cert.cert, cert.key], { cwd: repoRoot });
-        } else if (name === 'floor-node' || name === 'floor-system') {
-          const library = FLOORS[name]!;
-          port = library === 'node' ? fnPort : fsPort;
-          proc = await startFloor(name, library, await buildFloor(tools.cc!, tmp.path, library), port, cert.cert, cert.key);
-        } else {
-          port = hPort;
-          configs['haproxy.cfg'] = haproxyHttpConfig({ port, s1, s2, connections: params.connections, threads: 1, bindOptions: `ssl crt ${cert.combined} alpn h2,http/1.1` });
-          const file = join(tmp.path, 'haproxy.cfg');
-          writeFileSync(file, configs['haproxy.cfg']);
-          proc = await startProcess('haproxy', tools.haproxy!, ['-f', file, '-db']);
-        }
-        const c: Contestant = { name, port, proc, command: proc.argv.join(' '), sanity: [] };
-        try {
-          await waitForHttps(c);
-          for (let i = 0; i < 4; i++) c.sanity.push((await httpsGet(port)).body.trim());
-        } catch (err) {
-          await proc.stop();
-          throw err;
-        }
-        proc.rememberDescendants();
+        const c = await start(name);
         contestants.push(c);
-        log(`[https] ${name} ready on ${LOOPBACK}:${port} (pid ${proc.pid}), GETs: ${c.sanity.join(' ')}`);
+        log(`[https] ${name} ready on ${LOOPBACK}:${c.port} (pid ${c.proc.pid}), GETs: ${c.sanity.join(' ')}`);
       } catch (err) {
         startErrors[name] = (err as Error).message;
         log(`[https] ${name}: NOT STARTED: ${(err as Error).message}`);
       }
     }
+    const restart = async (c: Contestant): Promise<void> => {
+      await c.proc.stop();
+      const fresh = await start(c.name);
+      c.proc = fresh.proc;
+      log(`[https] ${c.name} restarted (pid ${c.proc.pid})`);
+    };
 
     const ctx: Ctx = { tools, params, ncpu, ...(wrkSessions !== undefined ? { wrkSessions } : {}) };
     const all: Run[] = [];
@@ -396,6 +411,7 @@ async function runHttps(): Promise<number> {
         params.rounds,
         (c, round) => measure(c, phase, round, round === 0 ? params.warmup : params.duration, ctx),
         (r) => describeRun(r, params.rounds),
+        params.restart ? restart : undefined,
       );
       warm.push(...warmups);
       all.push(...runs);
@@ -414,7 +430,7 @@ async function runHttps(): Promise<number> {
     }
     const out: string[] = [''];
     out.push(
-      `https: median of ${params.rounds} round(s) (ratios: median of per-round ratios), contestants in turn (A B A B), warm-up ${params.warmup.text}, ${params.duration.text} per run; ` +
+      `https: median of ${params.rounds} round(s) (ratios: median of per-round ratios), contestants in turn (A B A B), warm-up ${params.warmup.text}${params.restart ? ' (again after each restart: BENCH_RESTART=1, a fresh process per round)' : ''}, ${params.duration.text} per run; ` +
         `one worker each; same ECDSA P-256 certificate; backends: nginx (1 worker) S1+S2 over plain HTTP/1.1`,
     );
     const short = (v: string) => v.replace(/ (Copyright|- https?:).*$/, '');

@@ -36,6 +36,7 @@ function usage(): string {
     '  BENCH_CONNECTIONS=50    wrk -c',
     '  BENCH_ONLY=a,b          run only these contestants (http: direct,fulcrum,haproxy,nginx-proxy,http-proxy)',
     '  BENCH_FULCRUM_ARGS=...  extra arguments appended to the fulcrum command',
+    '  BENCH_RESTART=1         http, https: restart every contestant (and warm it up again) before each round after the first',
     '  BENCH_PICKS=2000000     pick: picks per contestant per round',
     '  BENCH_PICK_ROUNDS=5     pick: rounds (median reported)',
     '  BENCH_PICK_ONLY=a,b     pick: only these contestants (round-robin,random,least-conn,maglev,...)',
