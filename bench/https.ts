@@ -109,7 +109,8 @@ function readParams(): Params {
 
 // ---- configurations --------------------------------------------------------------
 
-function backendHttpBlock(s1: number, s2: number): string {
+/** nginx's http{} lines for the two backends: S1 and S2 answer 200 with their name, keep-alive kept long. */
+export function backendHttpBlock(s1: number, s2: number): string {
   return `
 keepalive_requests 100000;
 keepalive_timeout 65s;
@@ -136,7 +137,7 @@ pools:
 }
 
 /** An ECDSA P-256 certificate for www.example.com: cert, key, and both in one file (HAProxy's crt). */
-function makeCertificate(openssl: string, dir: string): { cert: string; key: string; combined: string } {
+export function makeCertificate(openssl: string, dir: string): { cert: string; key: string; combined: string } {
   const cert = join(dir, 'www.pem');
   const key = join(dir, 'www.key');
   const r = spawnSync(

@@ -20,6 +20,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   scrape: async () => (await import('./scrape.js')).scrapeBenchmark,
   grpc: async () => (await import('./grpc.js')).grpcBenchmark,
   gzip: async () => (await import('./gzip.js')).gzipBenchmark,
+  alloc: async () => (await import('./alloc.js')).allocBenchmark,
 };
 
 function usage(): string {
@@ -60,6 +61,7 @@ function usage(): string {
   '                          BENCH_ONLY (fulcrum,haproxy,nginx)',
     '  gzip: BENCH_DURATION (6s), BENCH_WARMUP, BENCH_ROUNDS (5), BENCH_CONNECTIONS, BENCH_ONLY (fulcrum-gzip,nginx-gzip,fulcrum,nginx),',
     '                          BENCH_GZIP_LEVEL=6 (the gzip level of both proxies)',
+    '  BENCH_ALLOC_PHASES=a,b  alloc: only these phases (h2,http1); BENCH_DURATION (5s) per phase',
     '  BENCH_SOAK_DURATION=60m soak: how long;  BENCH_SOAK_SAMPLE=30s: how often memory and descriptors are sampled',
     '',
     'see bench/README.md',
