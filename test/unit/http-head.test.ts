@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { HttpParseError, parseRequestHead, parseResponseHead, requestLinePrefixError } from '../../src/proxy/http/head.js';
+import { HttpParseError, lineEnd, parseRequestHead, parseResponseHead, requestLinePrefixError } from '../../src/proxy/http/head.js';
+import { rewriteResponseHead } from '../../src/proxy/http/rewrite.js';
 import { ChunkedScanner } from '../../src/proxy/http/chunked.js';
 
 const limits = { urlBytes: 64, headerCount: 10 };
@@ -84,6 +85,20 @@ function grammarFields(lines: string[]): Array<[string, string]> | null {
   }
   return out;
 }
+
+test('field lines: each starts where the one before ends, the last ends at the final CRLF; dropping any of them cuts exactly its line', () => {
+  const lines = ['Connection: X-A', 'X-A: 1', 'X-Keep: 2', 'Keep-Alive: timeout=5', 'Content-Length: 0', 'Connection: keep-alive'];
+  const raw = `HTTP/1.1 200 OK\r\n${lines.map((l) => `${l}\r\n`).join('')}\r\n`;
+  const h = parseResponseHead(raw, 100);
+  assert.equal(h.lineStarts.length, lines.length);
+  for (let k = 0; k < lines.length; k++) {
+    assert.equal(raw.slice(h.lineStarts[k], lineEnd(h, k)), `${lines[k]}\r\n`, `line ${k}`);
+  }
+  assert.equal(lineEnd(h, lines.length - 1), raw.length - 2);
+  // hop-by-hop lines first, in the middle (two in a row) and last go; the others stay in order
+  assert.equal(rewriteResponseHead(h, false, false, false), 'HTTP/1.1 200 OK\r\nX-Keep: 2\r\nContent-Length: 0\r\n\r\n');
+  assert.equal(rewriteResponseHead(h, false, true, false), 'HTTP/1.1 200 OK\r\nX-Keep: 2\r\n\r\n');
+});
 
 test('field sections: a head parses exactly when every line keeps the grammar, into the same fields', () => {
   // lines of a name, a colon and a value, each mostly of characters the grammar allows,

@@ -29,9 +29,11 @@ export interface Head {
   names: string[];
   values: string[];
   ids: H[];
-  /** Offsets in `raw` of each header line's first byte and of the byte after its CRLF. */
+  /**
+   * Offset in `raw` of each header line's first byte. The lines are contiguous, so a line
+   * ends where the next starts (see {@link lineEnd}). Empty for a head without text.
+   */
   lineStarts: number[];
-  lineEnds: number[];
   /** Declared Content-Length, or -1 when absent. */
   contentLength: number;
   /** Transfer-Encoding present (any value). */
@@ -100,7 +102,6 @@ function newHead(raw: string): Head {
     values: NONE,
     ids: NONE_IDS,
     lineStarts: NONE_OFFSETS,
-    lineEnds: NONE_OFFSETS,
     contentLength: -1,
     hasTransferEncoding: false,
     chunked: false,
@@ -142,7 +143,6 @@ function parseFields(head: Head, i: number, bad: number, maxCount: number): stri
   const values: string[] = (head.values = new Array<string>(lines));
   const ids: H[] = (head.ids = new Array<H>(lines));
   const lineStarts: number[] = (head.lineStarts = new Array<number>(lines));
-  const lineEnds: number[] = (head.lineEnds = new Array<number>(lines));
   let count = 0;
   while (i < end) {
     const start = i;
@@ -161,7 +161,6 @@ function parseFields(head: Head, i: number, bad: number, maxCount: number): stri
     values[count] = value;
     ids[count] = id;
     lineStarts[count] = start;
-    lineEnds[count] = i;
     count++;
     if (id === H.HOST) {
       host = value;
@@ -172,6 +171,11 @@ function parseFields(head: Head, i: number, bad: number, maxCount: number): stri
   }
   if (hostCount > 1) throw new HttpParseError(bad, 'more than one Host header');
   return host;
+}
+
+/** Offset in `head.raw` of the byte after field line `k`'s CRLF: where the next line, or the final CRLF, starts. */
+export function lineEnd(head: Head, k: number): number {
+  return k + 1 < head.lineStarts.length ? head.lineStarts[k + 1]! : head.raw.length - 2;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { ForwardedConfig } from '../../config/types.js';
-import type { RequestHead, ResponseHead } from './head.js';
+import { lineEnd, type RequestHead, type ResponseHead } from './head.js';
 import { H } from './header-ids.js';
 import type { RequestIds } from './request-id.js';
 import { fieldLines, lineName, viaLine, viaValue } from '../exchange/added-fields.js';
@@ -179,7 +179,7 @@ class TextOut implements RequestOut {
       return;
     }
     this.text += req.raw.slice(this.run, req.lineStarts[k]);
-    this.run = req.lineEnds[k]!;
+    this.run = lineEnd(req, k);
   }
 
   fieldsDone(req: RequestHead): void {
@@ -413,7 +413,7 @@ export function rewriteResponseHead(
       if (!drop) out += `${resp.names[k]}: ${resp.values[k]}\r\n`;
     } else if (drop) {
       out += raw.slice(run, resp.lineStarts[k]);
-      run = resp.lineEnds[k]!;
+      run = lineEnd(resp, k);
     }
   }
   if (text) out += raw.slice(run, raw.length - 2);

@@ -153,11 +153,14 @@ export interface ResponseFields {
   values: string[];
 }
 
-/** Adds a field unless it is one sent once only and already there (the first is kept, as addField does). */
-function pushField(out: ResponseFields, name: string, value: string): void {
-  if (SINGLE_VALUE.has(name) && out.names.includes(name)) return;
-  out.names.push(name);
-  out.values.push(value);
+/** Sets field `n` of `out` unless it is one sent once only and already among the first `n` (the first is kept, as addField does); the new count. */
+function putField(out: ResponseFields, n: number, name: string, value: string): number {
+  if (SINGLE_VALUE.has(name)) {
+    for (let k = 0; k < n; k++) if (out.names[k] === name) return n;
+  }
+  out.names[n] = name;
+  out.values[n] = value;
+  return n + 1;
 }
 
 /**
@@ -170,7 +173,11 @@ function pushField(out: ResponseFields, name: string, value: string): void {
  */
 export function http2ResponseFields(resp: ResponseHead, dropLength: boolean, extra: ReadonlyArray<readonly [string, string]>, edit: ResponseEdit | null = null): ResponseFields {
   const n = resp.ids.length;
-  const out: ResponseFields = { names: [], values: [] };
+  // made at their largest size and cut to the count at the end: grown from empty by
+  // push, each would take room for 17 fields (most of a response's allocation here)
+  const cap = n + extra.length + (edit === null ? 0 : edit.fields.length);
+  const out: ResponseFields = { names: new Array<string>(cap), values: new Array<string>(cap) };
+  let count = 0;
   const ids = resp.ids;
   const remove = edit?.remove ?? null;
   for (let k = 0; k < n; k++) {
@@ -191,10 +198,14 @@ export function http2ResponseFields(resp: ResponseHead, dropLength: boolean, ext
         if (lower === 'http2-settings' || (resp.connTokens !== null && resp.connTokens.includes(lower))) continue;
         break;
     }
-    pushField(out, lower, resp.values[k]!);
+    count = putField(out, count, lower, resp.values[k]!);
   }
-  for (const [name, value] of extra) pushField(out, name, value);
-  if (edit !== null) for (const [name, value] of edit.fields) pushField(out, name.toLowerCase(), value);
+  for (const [name, value] of extra) count = putField(out, count, name, value);
+  if (edit !== null) for (const [name, value] of edit.fields) count = putField(out, count, name.toLowerCase(), value);
+  if (count < cap) {
+    out.names.length = count;
+    out.values.length = count;
+  }
   return out;
 }
 
