@@ -13,6 +13,7 @@ import type { ResponseEdit } from '../http/rewrite.js';
 import { H } from '../http/header-ids.js';
 import { HttpParseError, requestHeadOf, type HeadLimits, type RequestHead, type ResponseHead } from '../http/head.js';
 import { CONNECTION_SPECIFIC } from './wire/field-rules.js';
+import { lowerName } from './lower-names.js';
 
 /** A request that cannot be translated: the status to answer and why. */
 export interface Refusal {
@@ -181,8 +182,6 @@ export function http2ResponseFields(resp: ResponseHead, dropLength: boolean, ext
   const ids = resp.ids;
   const remove = edit?.remove ?? null;
   for (let k = 0; k < n; k++) {
-    const lower = resp.names[k]!.toLowerCase();
-    if (remove !== null && remove.has(lower)) continue;
     switch (ids[k]) {
       case H.CONNECTION:
       case H.KEEP_ALIVE:
@@ -194,10 +193,10 @@ export function http2ResponseFields(resp: ResponseHead, dropLength: boolean, ext
       case H.CONTENT_LENGTH:
         if (dropLength) continue;
         break;
-      case H.OTHER:
-        if (lower === 'http2-settings' || (resp.connTokens !== null && resp.connTokens.includes(lower))) continue;
-        break;
     }
+    const lower = lowerName(resp.names[k]!);
+    if (remove !== null && remove.has(lower)) continue;
+    if (ids[k] === H.OTHER && (lower === 'http2-settings' || (resp.connTokens !== null && resp.connTokens.includes(lower)))) continue;
     count = putField(out, count, lower, resp.values[k]!);
   }
   for (const [name, value] of extra) count = putField(out, count, name, value);
