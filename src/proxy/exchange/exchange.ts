@@ -123,6 +123,7 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable,
 
   /** Body parts the chunked decoder found in the current read (adapters that de-chunk, and compression). */
   private parts: Buffer[] = [];
+  /** Takes the parts into `parts`: set for a chunked response when de-chunking, and while compressing. */
   private collect: ((part: Buffer) => void) | undefined;
   private readonly dechunk: boolean;
   /** The response body's compression (compress.ts decides at its head), or null. */
@@ -142,7 +143,6 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable,
     private readonly finalAfterInterim: boolean,
   ) {
     this.dechunk = dechunk;
-    this.collect = dechunk ? (part) => this.parts.push(part) : undefined;
   }
 
   // ---- hooks of the protocol adapters --------------------------------------------------
@@ -673,6 +673,8 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable,
     let last: Buffer | null = null;
     const chunks = this.respChunks;
     if (chunks !== null) {
+      // an adapter that de-chunks collects the parts (made here: most responses are not chunked)
+      if (this.dechunk) this.collect ??= (part) => this.parts.push(part);
       try {
         end = chunks.scan(buf, offset, len, this.collect);
       } catch (err) {
