@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { envDuration, envSubset, log, type Benchmark } from './lib/benchmark.js';
 import { throwIfShuttingDown } from './lib/cleanup.js';
-import { freePorts, LOOPBACK, waitForHttp } from './lib/net.js';
+import { freePortPair, freePorts, LOOPBACK, waitForHttp } from './lib/net.js';
 import { startNginx } from './lib/nginx.js';
 import { fulcrumCli, repoRoot } from './lib/paths.js';
 import { ensureDebianTools } from './lib/peers.js';
@@ -180,12 +180,13 @@ async function run(): Promise<number> {
   try {
     const machine = await machineInfo({ nginx: [tools.nginx!, '-v'] });
     const cert = makeCertificate(tools.openssl!, tmp.path);
-    const [s1, s2, tlsPort, httpPort, inspectPort] = (await freePorts(5)) as [number, number, number, number, number];
+    const [s1, s2, tlsPort, httpPort] = (await freePorts(4)) as [number, number, number, number];
+    const inspectPort = await freePortPair();
     backend = await startNginx('backend', tools.nginx!, join(tmp.path, 'backend'), { http: backendHttpBlock(s1, s2) });
     await waitForHttp(s1, { proc: backend, expectBody: 'S1\n', timeoutMs: 10_000 });
     const file = join(tmp.path, 'fulcrum.yaml');
     writeFileSync(file, configYaml(tlsPort, httpPort, cert.cert, cert.key, s1, s2));
-    // the primary's inspector on a free port; the worker's comes on the next one (cluster counts up)
+    // the primary's inspector on a free port; node:cluster gives the worker's the next one
     fulcrum = await startProcess('fulcrum', process.execPath, [...NODE_FLAGS, `--inspect=${LOOPBACK}:${inspectPort}`, fulcrumCli, 'run', '-c', file], { cwd: repoRoot });
     await waitForHttp(httpPort, { proc: fulcrum, timeoutMs: 10_000 });
     inspector = await Inspector.open(await workerInspector(fulcrum));

@@ -19,6 +19,25 @@ export function freePort(host = LOOPBACK): Promise<number> {
   });
 }
 
+/** Whether `port` can be bound on `host` now (bound and closed at once). */
+export function portFree(port: number, host = LOOPBACK): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A free port whose next one is free too (a primary's --inspect port: node:cluster gives its first worker the next), or an error after 50 tries. */
+export async function freePortPair(host = LOOPBACK): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const p = await freePort(host);
+    if (p < 65535 && (await portFree(p + 1, host))) return p;
+  }
+  throw new Error('no two adjacent free ports');
+}
+
 /** Distinct free ports (each bound and closed in turn, so they differ from one another). */
 export async function freePorts(n: number, host = LOOPBACK): Promise<number[]> {
   const ports: number[] = [];
