@@ -94,7 +94,12 @@ export class StreamExchange extends Exchange implements StreamEvents {
     this.proxied = host.proxied;
     stream.own(this);
     host.sweeper.add(this);
-    this.guard(() => this.start(raw, ended));
+    // as guard() does, without a closure per stream
+    try {
+      this.start(raw, ended);
+    } catch (err) {
+      this.onInternalError(err);
+    }
   }
 
   /**
@@ -105,7 +110,11 @@ export class StreamExchange extends Exchange implements StreamEvents {
    */
   dispatchNow(): void {
     if (this.finished || this.stream.closed) return;
-    this.guard(() => this.dispatchFirst());
+    try {
+      this.dispatchFirst();
+    } catch (err) {
+      this.onInternalError(err);
+    }
   }
 
   /** @internal runs a step; an exception costs this stream only */
