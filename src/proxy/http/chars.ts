@@ -45,6 +45,18 @@ for (let c = 0; c < 6; c++) {
   HEX[0x61 + c] = 10 + c;
 }
 
+/**
+ * The slot of a field name in a lookup table of names at most `longest` long, by its
+ * length and first letter (any case): length * 26 + the letter's offset from 'a'; -1 for
+ * a longer name or one that does not start with a letter. Such a table has
+ * (longest + 1) * 26 slots (header-ids.ts, http2/lower-names.ts).
+ */
+export function nameSlot(length: number, c: number, longest: number): number {
+  const lower = c | 0x20;
+  if (length > longest || lower < 0x61 || lower > 0x7a) return -1;
+  return length * 26 + lower - 0x61;
+}
+
 /** ASCII case-insensitive equality of `s` with `lower`, which must already be lower-case. */
 export function eqLower(s: string, lower: string): boolean {
   const n = s.length;

@@ -1,4 +1,4 @@
-import { eqLower } from './chars.js';
+import { eqLower, nameSlot } from './chars.js';
 
 /**
  * Numeric ids for the header fields the proxy acts on. Every other field is OTHER and is
@@ -48,17 +48,11 @@ export const NAMES: ReadonlyArray<readonly [string, H]> = [
 
 const LONGEST = Math.max(...NAMES.map(([n]) => n.length));
 
-/** The slot of a name of `length` starting with letter `c` (any case), or -1: no two of NAMES share one. */
-function slotOf(length: number, c: number): number {
-  const lower = c | 0x20;
-  if (length > LONGEST || lower < 0x61 || lower > 0x7a) return -1;
-  return length * 26 + lower - 0x61;
-}
-
 const SLOT_NAME: string[] = new Array<string>((LONGEST + 1) * 26).fill('');
 const SLOT_ID: H[] = new Array<H>((LONGEST + 1) * 26).fill(H.OTHER);
+// no two of NAMES share a slot
 for (const [name, id] of NAMES) {
-  const k = slotOf(name.length, name.charCodeAt(0));
+  const k = nameSlot(name.length, name.charCodeAt(0), LONGEST);
   if (SLOT_NAME[k] !== '') throw new Error(`header-ids: ${name} and ${SLOT_NAME[k]} share a slot`);
   SLOT_NAME[k] = name;
   SLOT_ID[k] = id;
@@ -66,6 +60,6 @@ for (const [name, id] of NAMES) {
 
 /** Classifies a header name without allocating: the one candidate of its length and first letter, then one comparison. */
 export function headerId(name: string): H {
-  const k = slotOf(name.length, name.charCodeAt(0));
+  const k = nameSlot(name.length, name.charCodeAt(0), LONGEST);
   return k >= 0 && eqLower(name, SLOT_NAME[k]!) ? SLOT_ID[k]! : H.OTHER;
 }

@@ -1,4 +1,4 @@
-import { eqLower } from '../http/chars.js';
+import { eqLower, nameSlot } from '../http/chars.js';
 import { STATIC_TABLE } from './wire/hpack.js';
 
 /**
@@ -8,35 +8,21 @@ import { STATIC_TABLE } from './wire/hpack.js';
  * names up in find them without hashing them again.
  */
 
-/** Common names by length and first letter (the letter's offset from 'a'). */
-const BUCKETS = new Map<number, string[]>();
-
-function bucketOf(length: number, c: number): number {
-  const lower = c | 0x20;
-  return lower < 0x61 || lower > 0x7a ? -1 : length * 26 + lower - 0x61;
-}
-
-for (const [name] of STATIC_TABLE) {
-  const k = bucketOf(name.length, name.charCodeAt(0));
-  if (k < 0) continue; // the pseudo-fields
-  const list = BUCKETS.get(k);
-  if (list === undefined) BUCKETS.set(k, [name]);
-  else if (!list.includes(name)) list.push(name);
-}
-
-/** The bucket lists in an array indexed by bucket (empty where no name falls). */
 const LONGEST = Math.max(...STATIC_TABLE.map(([n]) => n.length));
-const LISTS: ReadonlyArray<readonly string[]> = Array.from({ length: (LONGEST + 1) * 26 }, (_, k) => BUCKETS.get(k) ?? []);
+
+/** The static table's names by slot (length and first letter, chars.ts's nameSlot); the pseudo-fields have none. */
+const LISTS: string[][] = Array.from({ length: (LONGEST + 1) * 26 }, () => []);
+for (const [name] of STATIC_TABLE) {
+  const k = nameSlot(name.length, name.charCodeAt(0), LONGEST);
+  if (k >= 0 && !LISTS[k]!.includes(name)) LISTS[k]!.push(name);
+}
 
 /** `name` in lower case: a static-table name as the table's string, another as toLowerCase gives it. */
 export function lowerName(name: string): string {
-  const n = name.length;
-  if (n <= LONGEST) {
-    const k = bucketOf(n, name.charCodeAt(0));
-    if (k >= 0) {
-      const list = LISTS[k]!;
-      for (let i = 0; i < list.length; i++) if (eqLower(name, list[i]!)) return list[i]!;
-    }
+  const k = nameSlot(name.length, name.charCodeAt(0), LONGEST);
+  if (k >= 0) {
+    const list = LISTS[k]!;
+    for (let i = 0; i < list.length; i++) if (eqLower(name, list[i]!)) return list[i]!;
   }
   return name.toLowerCase();
 }
