@@ -673,8 +673,8 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable,
     let last: Buffer | null = null;
     const chunks = this.respChunks;
     if (chunks !== null) {
-      // an adapter that de-chunks collects the parts (made here: most responses are not chunked)
-      if (this.dechunk) this.collect ??= (part) => this.parts.push(part);
+      // an adapter that de-chunks collects the parts (from here: most responses are not chunked)
+      if (this.dechunk) this.collectParts();
       try {
         end = chunks.scan(buf, offset, len, this.collect);
       } catch (err) {
@@ -730,8 +730,13 @@ export abstract class Exchange implements UpstreamOwner, QueueWaiter, Expirable,
     const chunked = !this.dechunk && !this.respUntilClose;
     this.respEdit = compressedEdit(this.responseEdit(), resp, coding, chunked && this.respChunks === null);
     this.encoder = new ResponseEncoder(coding, policy.level(coding), chunked, this);
-    this.collect ??= (part) => this.parts.push(part);
+    this.collectParts();
     return true;
+  }
+
+  /** From now on the chunked decoder's parts go into `parts`, to be relayed or compressed. */
+  private collectParts(): void {
+    this.collect ??= (part) => this.parts.push(part);
   }
 
   /** EncoderOwner: compressed bytes for the client. */
